@@ -1,0 +1,109 @@
+//! `occc-client`: a typed Rust client for occcd.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), occc_client::ClientError> {
+//! let client = occc_client::OcccClient::connect(&occc_client::ConnectOptions::system()).await?;
+//! let info = client.daemon_info().await?;
+//! println!("occcd {} up {} s", info.version, info.uptime_seconds);
+//! # Ok(()) }
+//! ```
+//!
+//! Invariant: the client talks only to a daemon whose socket and process are
+//! owned by the expected uid (see [`ConnectOptions`]).
+
+mod connect;
+
+use std::path::PathBuf;
+
+pub use connect::{ConnectOptions, SYSTEM_SOCKET};
+pub use occc_proto::v1 as proto;
+use occc_proto::v1::{
+    DaemonInfo, GetInfoRequest, VerifyChainRequest, VerifyChainResponse, audit_client::AuditClient,
+    system_client::SystemClient,
+};
+use tonic::transport::Channel;
+pub use tonic_health::pb as proto_health;
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+
+/// What went wrong talking to occcd.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Nothing at the socket path.
+    #[error("no occcd socket at {0}; is the daemon running? (systemctl status occcd)")]
+    NoDaemon(PathBuf),
+    /// The path is not a socket.
+    #[error("{0} is not a socket")]
+    NotASocket(PathBuf),
+    /// The socket belongs to someone other than the expected uid.
+    #[error(
+        "socket {socket} is owned by uid {owner}, expected uid {expected}; refusing to connect to a possibly spoofed daemon"
+    )]
+    UntrustedSocket {
+        /// The socket.
+        socket: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// Who should own it.
+        expected: u32,
+    },
+    /// Connecting failed.
+    #[error("cannot connect to {socket}: {message}")]
+    Connect {
+        /// The socket.
+        socket: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// The daemon answered with an error status.
+    #[error("occcd refused: {} ({:?})", .0.message(), .0.code())]
+    Rpc(#[from] tonic::Status),
+}
+
+/// A connection to occcd. Cheap to clone; calls may run concurrently.
+#[derive(Debug, Clone)]
+pub struct OcccClient {
+    channel: Channel,
+}
+
+impl OcccClient {
+    /// Connects, checking the socket's and the daemon's owner first.
+    pub async fn connect(options: &ConnectOptions) -> Result<Self, ClientError> {
+        Ok(Self {
+            channel: connect::open_channel(options).await?,
+        })
+    }
+
+    /// The underlying channel, for generated stubs this type does not wrap.
+    #[must_use]
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    /// Overall health (`grpc.health.v1`, service "").
+    pub async fn health(&self) -> Result<ServingStatus, ClientError> {
+        let response = HealthClient::new(self.channel())
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await?;
+        Ok(response.into_inner().status())
+    }
+
+    /// Version and uptime.
+    pub async fn daemon_info(&self) -> Result<DaemonInfo, ClientError> {
+        Ok(SystemClient::new(self.channel())
+            .get_info(GetInfoRequest {})
+            .await?
+            .into_inner())
+    }
+
+    /// Walks the audit chain (needs a session).
+    pub async fn verify_audit_chain(&self) -> Result<VerifyChainResponse, ClientError> {
+        Ok(AuditClient::new(self.channel())
+            .verify_chain(VerifyChainRequest {})
+            .await?
+            .into_inner())
+    }
+}

@@ -1,0 +1,123 @@
+//! The hash-chained audit log.
+//!
+//! Invariant: entries are appended by one writer task, each linked by HMAC to
+//! the one before; recording waits at most the configured timeout, so a
+//! stalled disk can delay a call but never hang the daemon.
+
+mod chain;
+mod event;
+mod verify;
+mod writer;
+
+use std::{sync::Arc, time::Duration};
+
+use tokio::{
+    sync::{mpsc, oneshot},
+    task::JoinHandle,
+};
+
+pub use chain::ChainHasher;
+pub use event::{Actor, AuditEvent};
+pub use verify::{BrokenLink, ChainReport, verify_chain};
+
+use crate::{clock::Clock, store::Store, store::StoreError};
+
+/// Why an entry could not be recorded or the chain not read.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AuditError {
+    /// The writer did not commit within the timeout.
+    #[error("audit entry not committed within {0:?}")]
+    Timeout(Duration),
+    /// The writer has stopped (the daemon is shutting down).
+    #[error("the audit writer has stopped")]
+    WriterStopped,
+    /// The database refused the batch.
+    #[error("audit entry could not be committed: {0}")]
+    Commit(String),
+    /// Reading the chain failed.
+    #[error("audit log could not be read: {0}")]
+    Read(String),
+}
+
+impl From<StoreError> for AuditError {
+    fn from(err: StoreError) -> Self {
+        Self::Read(err.to_string())
+    }
+}
+
+/// Handle for recording entries. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AuditLog {
+    queue: mpsc::Sender<writer::PendingEntry>,
+    clock: Arc<dyn Clock>,
+    timeout: Duration,
+}
+
+/// The writer task; await it after every [`AuditLog`] is dropped.
+#[derive(Debug)]
+pub struct AuditWriter(JoinHandle<()>);
+
+impl AuditWriter {
+    /// Waits until the queue is drained and the writer stopped.
+    pub async fn finish(self) {
+        if let Err(err) = self.0.await {
+            tracing::error!(error = %err, "audit writer ended abnormally");
+        }
+    }
+}
+
+impl AuditLog {
+    /// Starts the writer on `store`, continuing the chain already there.
+    pub async fn start(
+        store: Store,
+        hasher: Arc<ChainHasher>,
+        clock: Arc<dyn Clock>,
+        timeout: Duration,
+        queue_capacity: usize,
+    ) -> Result<(Self, AuditWriter), AuditError> {
+        let head = writer::load_head(&store).await?;
+        let (queue, receiver) = mpsc::channel(queue_capacity);
+        let task = tokio::spawn(writer::run_writer(store, hasher, head, receiver));
+        Ok((
+            Self {
+                queue,
+                clock,
+                timeout,
+            },
+            AuditWriter(task),
+        ))
+    }
+
+    /// Records `event` by `actor` and waits until it is committed, at most the
+    /// configured timeout. Returns the entry's sequence number.
+    pub async fn record(&self, actor: Actor, event: AuditEvent) -> Result<u64, AuditError> {
+        let (committed, acknowledgement) = oneshot::channel();
+        let pending = writer::PendingEntry {
+            at: self.clock.now(),
+            actor,
+            event,
+            committed,
+        };
+        let queued_and_committed = async {
+            self.queue
+                .send(pending)
+                .await
+                .map_err(|_| AuditError::WriterStopped)?;
+            acknowledgement
+                .await
+                .map_err(|_| AuditError::WriterStopped)?
+        };
+        tokio::time::timeout(self.timeout, queued_and_committed)
+            .await
+            .map_err(|_| AuditError::Timeout(self.timeout))?
+    }
+
+    /// Like [`AuditLog::record`], but a failure is logged instead of returned:
+    /// for callers whose own outcome must not depend on the audit disk.
+    pub async fn record_or_log(&self, actor: Actor, event: AuditEvent) {
+        let kind = event.kind();
+        if let Err(err) = self.record(actor, event).await {
+            tracing::error!(error = %err, kind, "audit entry lost");
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! The single audit writer: a task that owns the chain's head and commits
+//! queued entries in batches (group commit).
+//!
+//! Invariant: only this task appends, so sequence numbers are gapless and each
+//! entry links to the one committed before it; an entry is acknowledged only
+//! after the transaction holding it committed.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Actor, AuditError, AuditEvent, chain::ChainHasher, chain::GENESIS_HASH};
+use crate::{
+    clock::UnixMillis,
+    store::{AuditRow, Store},
+};
+
+/// Most entries committed in one transaction.
+const MAX_BATCH: usize = 256;
+
+/// An entry waiting for the writer, with the channel its caller waits on.
+#[derive(Debug)]
+pub(super) struct PendingEntry {
+    pub(super) at: UnixMillis,
+    pub(super) actor: Actor,
+    pub(super) event: AuditEvent,
+    pub(super) committed: oneshot::Sender<Result<u64, AuditError>>,
+}
+
+/// Position of the newest committed entry.
+#[derive(Debug, Clone)]
+struct ChainHead {
+    sequence: i64,
+    hash: Vec<u8>,
+}
+
+/// Reads the current head from the store.
+pub(super) async fn load_head(store: &Store) -> Result<(i64, Vec<u8>), AuditError> {
+    Ok(match store.last_audit_row().await? {
+        Some(row) => (row.sequence, row.entry_hash),
+        None => (0, GENESIS_HASH.to_vec()),
+    })
+}
+
+/// Runs until every sender is dropped and the queue is drained.
+pub(super) async fn run_writer(
+    store: Store,
+    hasher: Arc<ChainHasher>,
+    head: (i64, Vec<u8>),
+    mut queue: mpsc::Receiver<PendingEntry>,
+) {
+    let mut head = ChainHead {
+        sequence: head.0,
+        hash: head.1,
+    };
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let rows = link(&hasher, &head, &batch);
+        match store.append_audit_rows(&rows).await {
+            Ok(()) => {
+                if let Some(last) = rows.last() {
+                    head = ChainHead {
+                        sequence: last.sequence,
+                        hash: last.entry_hash.clone(),
+                    };
+                }
+                for (pending, row) in batch.drain(..).zip(&rows) {
+                    let _ = pending
+                        .committed
+                        .send(Ok(u64::try_from(row.sequence).unwrap_or(0)));
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err, entries = batch.len(), "audit entries could not be committed");
+                for pending in batch.drain(..) {
+                    let _ = pending
+                        .committed
+                        .send(Err(AuditError::Commit(err.to_string())));
+                }
+            }
+        }
+    }
+}
+
+fn link(hasher: &ChainHasher, head: &ChainHead, batch: &[PendingEntry]) -> Vec<AuditRow> {
+    let mut prev_hash = head.hash.clone();
+    let mut rows = Vec::with_capacity(batch.len());
+    for (offset, pending) in (1_i64..).zip(batch) {
+        let peer = pending.actor.peer.as_ref();
+        let mut row = AuditRow {
+            sequence: head.sequence + offset,
+            at_unix_ms: pending.at.0,
+            kind: pending.event.kind().to_owned(),
+            actor_uid: peer.map(|p| i64::from(p.uid)),
+            actor_gid: peer.map(|p| i64::from(p.gid)),
+            actor_pid: peer.and_then(|p| p.pid).map(i64::from),
+            actor_user: pending.actor.user.clone(),
+            detail: pending.event.detail_json(),
+            prev_hash,
+            entry_hash: Vec::new(),
+        };
+        row.entry_hash = hasher.entry_hash(&row);
+        prev_hash = row.entry_hash.clone();
+        rows.push(row);
+    }
+    rows
+}

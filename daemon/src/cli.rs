@@ -1,0 +1,142 @@
+//! Command line: `occcd [serve]`, `occcd audit verify`, `occcd config …`, and
+//! the flags that override the config file.
+//!
+//! Invariant: the effective configuration is file (or defaults), then `--dev`
+//! paths, then individual flags, then validation — in that order, always.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, ConfigError, LogFormat, SYSTEM_CONFIG_PATH};
+
+/// occcd — OpenClaw Command Center security daemon.
+#[derive(Debug, Parser)]
+#[command(name = "occcd", version, about, long_about = None)]
+pub struct Cli {
+    /// Config file (TOML). Default: /etc/occcd/occcd.toml when it exists.
+    #[arg(long, global = true, env = "OCCCD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Development mode: socket, database and key under DIR, run as any user.
+    #[arg(long, global = true, value_name = "DIR", num_args = 0..=1, default_missing_value = ".occcd-dev")]
+    pub dev: Option<PathBuf>,
+    /// Override socket.path.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Override socket.group.
+    #[arg(long, global = true, value_name = "GROUP")]
+    pub socket_group: Option<String>,
+    /// Override log.format.
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Override log.filter (OCCCD_LOG wins over both).
+    #[arg(long, global = true, value_name = "DIRECTIVE")]
+    pub log_filter: Option<String>,
+    /// What to do; `serve` when absent.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Run the daemon (the default).
+    Serve,
+    /// Work on the audit log directly (the daemon may be running).
+    Audit {
+        /// What to do with the audit log.
+        #[command(subcommand)]
+        action: AuditCommand,
+    },
+    /// Show or check configuration.
+    Config {
+        /// What to show.
+        #[command(subcommand)]
+        action: ConfigCommand,
+    },
+}
+
+/// `occcd audit …`
+#[derive(Debug, Clone, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain; exit 0 when intact, 1 naming the first broken entry.
+    Verify,
+}
+
+/// `occcd config …`
+#[derive(Debug, Clone, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration as TOML.
+    Show,
+}
+
+impl Cli {
+    /// The effective, validated configuration.
+    pub fn effective_config(&self) -> Result<Config, ConfigError> {
+        let file = self.config.clone().or_else(|| {
+            let system = PathBuf::from(SYSTEM_CONFIG_PATH);
+            (self.dev.is_none() && system.exists()).then_some(system)
+        });
+        let mut config = match file {
+            Some(path) => Config::from_file(&path)?,
+            None => Config::default(),
+        };
+        if let Some(dir) = &self.dev {
+            let dir = std::path::absolute(dir).map_err(|err| ConfigError::Invalid {
+                key: "--dev",
+                reason: err.to_string(),
+            })?;
+            config.use_dev_dir(&dir);
+        }
+        if let Some(path) = &self.socket {
+            config.socket.path.clone_from(path);
+        }
+        if let Some(group) = &self.socket_group {
+            config.socket.group = Some(group.clone());
+        }
+        if let Some(format) = self.log_format {
+            config.log.format = format;
+        }
+        if let Some(filter) = &self.log_filter {
+            config.log.filter.clone_from(filter);
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_dev_paths() {
+        let cli = Cli::parse_from([
+            "occcd",
+            "--dev",
+            "/tmp/d",
+            "--socket",
+            "/tmp/other.sock",
+            "--log-format",
+            "json",
+        ]);
+        let config = cli.effective_config().unwrap();
+        assert_eq!(config.socket.path, PathBuf::from("/tmp/other.sock"));
+        assert_eq!(
+            config.store.database,
+            PathBuf::from("/tmp/d/state/occcd.db")
+        );
+        assert_eq!(config.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn bare_dev_flag_uses_local_folder() {
+        let cli = Cli::parse_from(["occcd", "--dev", "serve"]);
+        let config = cli.effective_config().unwrap();
+        assert!(
+            config.socket.path.ends_with(".occcd-dev/occcd.sock"),
+            "{:?}",
+            config.socket.path
+        );
+    }
+}

@@ -1,0 +1,261 @@
+//! Daemon configuration: a TOML file where every key has a default, overlaid
+//! by command-line flags, with a `--dev` mode that keeps all state in one
+//! local folder.
+//!
+//! Invariant: a [`Config`] that passed [`Config::validate`] names a socket path
+//! the kernel accepts and positive time limits; nothing is read from disk here
+//! except the config file itself.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use serde::{Deserialize, Serialize};
+
+/// Longest Unix socket path Linux accepts (`sun_path` is 108 bytes with NUL).
+const MAX_SOCKET_PATH_BYTES: usize = 107;
+
+/// Where the packaged daemon looks for its config when `--config` is absent.
+pub const SYSTEM_CONFIG_PATH: &str = "/etc/occcd/occcd.toml";
+
+/// Everything the daemon can be told.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The gRPC listening socket.
+    pub socket: SocketConfig,
+    /// The encrypted database and its key.
+    pub store: StoreConfig,
+    /// The hash-chained audit log.
+    pub audit: AuditConfig,
+    /// Log output.
+    pub log: LogConfig,
+}
+
+/// The Unix domain socket the daemon serves on.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SocketConfig {
+    /// Socket path; its parent folder must not be writable by others.
+    pub path: PathBuf,
+    /// Group that may connect (socket mode 0660). Unset: the daemon's own group.
+    pub group: Option<String>,
+}
+
+impl Default for SocketConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("/run/occcd/occcd.sock"),
+            group: None,
+        }
+    }
+}
+
+/// The SQLCipher database and where its master key comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// The encrypted database file (`-wal` and `-shm` sit beside it).
+    pub database: PathBuf,
+    /// Key file used when no systemd credential is present; generated
+    /// (mode 0600) on the very first start only.
+    pub key_file: PathBuf,
+    /// Name of the systemd credential (`$CREDENTIALS_DIRECTORY/<name>`) that,
+    /// when present, is used instead of the key file.
+    pub credential_name: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            database: PathBuf::from("/var/lib/occcd/occcd.db"),
+            key_file: PathBuf::from("/var/lib/occcd/master.key"),
+            credential_name: "occcd-master-key".to_owned(),
+        }
+    }
+}
+
+/// The audit log's writer.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// How long a caller waits for its entry to be committed before the
+    /// daemon logs the failure and carries on, in milliseconds.
+    pub write_timeout_ms: u64,
+    /// Entries that may wait for the writer before callers are held back.
+    pub queue_capacity: usize,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            write_timeout_ms: 2_000,
+            queue_capacity: 4_096,
+        }
+    }
+}
+
+impl AuditConfig {
+    /// [`AuditConfig::write_timeout_ms`] as a duration.
+    #[must_use]
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_millis(self.write_timeout_ms)
+    }
+}
+
+/// Log output settings. `OCCCD_LOG` in the environment overrides `filter`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A `tracing_subscriber::EnvFilter` directive, e.g. `info,occcd=debug`.
+    pub filter: String,
+    /// `text` for people, `json` for log shippers.
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            filter: "info".to_owned(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("config file {path} is invalid: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said, with line and column.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("invalid setting {key}: {reason}")]
+    Invalid {
+        /// Dotted key, e.g. `socket.path`.
+        key: &'static str,
+        /// What is wrong and what is allowed.
+        reason: String,
+    },
+}
+
+impl Config {
+    /// Reads `path`, filling every absent key with its default.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|err| ConfigError::Parse {
+            path: path.to_owned(),
+            message: err.to_string(),
+        })
+    }
+
+    /// Points socket, database and key file into `dir`, for running as a
+    /// normal user during development.
+    pub fn use_dev_dir(&mut self, dir: &Path) {
+        self.socket.path = dir.join("occcd.sock");
+        self.store.database = dir.join("state").join("occcd.db");
+        self.store.key_file = dir.join("state").join("master.key");
+    }
+
+    /// Checks the values that can be checked without touching the system.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let socket_len = self.socket.path.as_os_str().len();
+        if socket_len > MAX_SOCKET_PATH_BYTES {
+            return Err(ConfigError::Invalid {
+                key: "socket.path",
+                reason: format!(
+                    "{} is {socket_len} bytes long; Unix sockets allow at most {MAX_SOCKET_PATH_BYTES}",
+                    self.socket.path.display()
+                ),
+            });
+        }
+        if self.socket.path.file_name().is_none() {
+            return Err(ConfigError::Invalid {
+                key: "socket.path",
+                reason: "must name a file, not a folder".to_owned(),
+            });
+        }
+        if self.audit.write_timeout_ms == 0 {
+            return Err(ConfigError::Invalid {
+                key: "audit.write_timeout_ms",
+                reason: "must be at least 1".to_owned(),
+            });
+        }
+        if self.audit.queue_capacity == 0 {
+            return Err(ConfigError::Invalid {
+                key: "audit.queue_capacity",
+                reason: "must be at least 1".to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_means_all_defaults() {
+        let config: Config = toml::from_str("").unwrap();
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn documented_example_parses_to_defaults() {
+        let example = include_str!("../../packaging/occcd.toml");
+        let config: Config = toml::from_str(example).unwrap();
+        assert_eq!(config.store, StoreConfig::default());
+        assert_eq!(config.audit, AuditConfig::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = toml::from_str::<Config>("[socket]\npaht = \"/x\"\n").unwrap_err();
+        assert!(err.to_string().contains("paht"), "{err}");
+    }
+
+    #[test]
+    fn overlong_socket_path_is_refused() {
+        let mut config = Config::default();
+        config.socket.path = PathBuf::from(format!("/{}", "s".repeat(120)));
+        let err = config.validate().unwrap_err();
+        assert!(err.to_string().contains("socket.path"), "{err}");
+    }
+
+    #[test]
+    fn dev_dir_moves_all_state() {
+        let mut config = Config::default();
+        config.use_dev_dir(Path::new("/tmp/dev"));
+        assert_eq!(config.socket.path, Path::new("/tmp/dev/occcd.sock"));
+        assert!(config.store.database.starts_with("/tmp/dev"));
+        assert!(config.store.key_file.starts_with("/tmp/dev"));
+    }
+}

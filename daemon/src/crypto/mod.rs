@@ -1,0 +1,12 @@
+//! Key material and authenticated encryption.
+//!
+//! Invariant: all randomness comes from `ring::rand::SystemRandom` and every
+//! key type redacts itself in `Debug` and zeroizes on drop.
+
+mod master_key;
+mod seal;
+mod subkeys;
+
+pub use master_key::{KeyError, KeySource, resolve_master_key};
+pub use seal::{SealContext, SealError, Sealer};
+pub use subkeys::{KeyPurpose, MasterKey, Subkey};

@@ -1,0 +1,206 @@
+//! Daemon lifecycle: bind the socket, unlock the store, start the audit
+//! writer, serve, and shut down gracefully.
+//!
+//! Invariant: the socket is bound before anything else, so a second daemon
+//! stops before touching the store; on shutdown, new connections stop first,
+//! in-flight calls get a grace period, the audit queue is drained, the store
+//! is closed (WAL checkpointed) and the socket file removed — in that order.
+
+use std::{future::Future, path::PathBuf, sync::Arc, time::Duration, time::Instant};
+
+use occc_proto::v1::{audit_server::AuditServer, system_server::SystemServer};
+use tokio_stream::wrappers::UnixListenerStream;
+use tonic::transport::Server;
+use tonic_health::ServingStatus;
+
+use crate::{
+    audit::{Actor, AuditError, AuditEvent, AuditLog, ChainHasher},
+    clock::Clock,
+    config::Config,
+    crypto::{KeyError, KeyPurpose, KeySource, resolve_master_key},
+    gate::{Gate, GateLayer},
+    service::{AuditService, SystemService},
+    store::{Store, StoreError},
+    transport::{SocketError, bind_socket},
+};
+
+/// How long in-flight calls may run on after a stop signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Why the daemon could not start or serve.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The socket could not be set up.
+    #[error(transparent)]
+    Socket(#[from] SocketError),
+    /// No usable master key.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The store did not open with the key found.
+    #[error("cannot open the store with the {key_source}: {source}")]
+    Store {
+        /// Where the key came from.
+        key_source: KeySource,
+        /// What the store said.
+        source: StoreError,
+    },
+    /// The state folder could not be prepared.
+    #[error("cannot create state folder {path}: {source}")]
+    StateDir {
+        /// The folder.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The audit log could not be started or written.
+    #[error("audit log unavailable at start: {0}")]
+    Audit(#[from] AuditError),
+    /// The gRPC server failed.
+    #[error("gRPC server failed: {0}")]
+    Serve(String),
+}
+
+/// Runs the daemon until `stop` completes with the reason for stopping.
+pub async fn serve(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    stop: impl Future<Output = String>,
+) -> Result<(), StartupError> {
+    let start = Instant::now();
+    let (listener, socket_file) = bind_socket(&config.socket)?;
+    let (store, hasher, key_source) = open_store(config).await?;
+    let (audit, audit_writer) = AuditLog::start(
+        store.clone(),
+        Arc::clone(&hasher),
+        Arc::clone(&clock),
+        config.audit.write_timeout(),
+        config.audit.queue_capacity,
+    )
+    .await?;
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<SystemServer<SystemService>>().await;
+    health.set_serving::<AuditServer<AuditService>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(occc_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|err| StartupError::Serve(err.to_string()))?;
+
+    let started_at = clock.now();
+    let router = Server::builder()
+        .layer(GateLayer::new(Gate::new(audit.clone())))
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(SystemServer::new(SystemService::new(
+            Arc::clone(&clock),
+            started_at,
+        )))
+        .add_service(AuditServer::new(AuditService::new(store.clone(), hasher)));
+    let (stop_serving, serving_stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut server = tokio::spawn(router.serve_with_incoming_shutdown(
+        UnixListenerStream::new(listener),
+        async {
+            let _ = serving_stopped.await;
+        },
+    ));
+
+    audit
+        .record(
+            Actor::daemon(),
+            AuditEvent::DaemonStarted {
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                key_source: key_source.to_string(),
+            },
+        )
+        .await?;
+    tracing::info!(
+        socket = %config.socket.path.display(),
+        key_source = %key_source,
+        ready_ms = start.elapsed().as_millis() as u64,
+        "occcd ready"
+    );
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+
+    let reason = tokio::select! {
+        reason = stop => reason,
+        ended = &mut server => format!("server ended unexpectedly: {ended:?}"),
+    };
+    tracing::info!(%reason, "shutting down");
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    health
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
+    let _ = stop_serving.send(());
+    match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(err))) => tracing::error!(error = %err, "gRPC server ended with an error"),
+        Ok(Err(join_error)) => tracing::error!(error = %join_error, "gRPC server task failed"),
+        Err(_) => {
+            tracing::warn!(grace = ?SHUTDOWN_GRACE, "calls still running after the grace period; cutting them off");
+            server.abort();
+        }
+    }
+    audit
+        .record_or_log(Actor::daemon(), AuditEvent::DaemonStopped { reason })
+        .await;
+    drop(audit);
+    audit_writer.finish().await;
+    store.close().await;
+    drop(socket_file);
+    tracing::info!("occcd stopped");
+    Ok(())
+}
+
+/// Finds the key and opens the store; returns the audit hasher too, so the
+/// master key itself does not outlive this function.
+pub async fn open_store(
+    config: &Config,
+) -> Result<(Store, Arc<ChainHasher>, KeySource), StartupError> {
+    let database = &config.store.database;
+    if let Some(folder) = database.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder).map_err(|source| StartupError::StateDir {
+            path: folder.to_owned(),
+            source,
+        })?;
+    }
+    let database_exists = database.exists();
+    let credentials_dir = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+    let (master, key_source) = resolve_master_key(
+        credentials_dir.as_deref(),
+        &config.store.credential_name,
+        &config.store.key_file,
+        database,
+        database_exists,
+    )?;
+    let store = Store::open(
+        database,
+        &master.derive(KeyPurpose::Database),
+        !database_exists,
+    )
+    .await
+    .map_err(|source| StartupError::Store {
+        key_source: key_source.clone(),
+        source,
+    })?;
+    let hasher = Arc::new(ChainHasher::new(&master.derive(KeyPurpose::AuditChain)));
+    Ok((store, hasher, key_source))
+}
+
+/// Completes on SIGTERM or SIGINT with the signal's name.
+pub async fn stop_signal() -> String {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => tokio::select! {
+            _ = term.recv() => "SIGTERM".to_owned(),
+            _ = int.recv() => "SIGINT".to_owned(),
+        },
+        (Err(err), _) | (_, Err(err)) => {
+            tracing::error!(error = %err, "cannot listen for stop signals; stopping");
+            "no signal handler".to_owned()
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! The `occcd` binary: parse flags, set up logging, run a command.
+
+use std::{process::ExitCode, sync::Arc};
+
+use clap::Parser;
+use occcd::{
+    audit::verify_chain,
+    cli::{AuditCommand, Cli, Command, ConfigCommand},
+    clock::SystemClock,
+    config::Config,
+    lifecycle::{open_store, serve, stop_signal},
+    logging::init_logging,
+};
+
+fn main() -> ExitCode {
+    // Everything the daemon creates is private unless it widens it on purpose.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    let cli = Cli::parse();
+    let config = match cli.effective_config() {
+        Ok(config) => config,
+        Err(err) => return fail(&err, ExitCode::from(2)),
+    };
+    if let Err(err) = init_logging(&config.log) {
+        return fail(&err, ExitCode::from(2));
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => return fail(&err, ExitCode::FAILURE),
+    };
+    runtime.block_on(run(cli.command.unwrap_or(Command::Serve), config))
+}
+
+async fn run(command: Command, config: Config) -> ExitCode {
+    match command {
+        Command::Serve => match serve(&config, Arc::new(SystemClock), stop_signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => fail(&err, ExitCode::FAILURE),
+        },
+        Command::Audit {
+            action: AuditCommand::Verify,
+        } => verify_audit(&config).await,
+        Command::Config {
+            action: ConfigCommand::Show,
+        } => match toml::to_string_pretty(&config) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => fail(&err, ExitCode::FAILURE),
+        },
+    }
+}
+
+async fn verify_audit(config: &Config) -> ExitCode {
+    if !config.store.database.exists() {
+        eprintln!("occcd: no database at {}", config.store.database.display());
+        return ExitCode::from(2);
+    }
+    let (store, hasher, _) = match open_store(config).await {
+        Ok(opened) => opened,
+        Err(err) => return fail(&err, ExitCode::from(2)),
+    };
+    let report = verify_chain(&store, &hasher).await;
+    store.close().await;
+    match report {
+        Ok(report) => match report.first_broken {
+            None => {
+                println!(
+                    "audit chain intact: {} entries verified",
+                    report.entries_checked
+                );
+                ExitCode::SUCCESS
+            }
+            Some(broken) => {
+                println!(
+                    "audit chain broken at entry {}: {}",
+                    broken.sequence, broken.reason
+                );
+                ExitCode::FAILURE
+            }
+        },
+        Err(err) => fail(&err, ExitCode::from(2)),
+    }
+}
+
+fn fail(err: &dyn std::fmt::Display, code: ExitCode) -> ExitCode {
+    eprintln!("occcd: {err}");
+    code
+}

@@ -1,0 +1,119 @@
+//! The encrypted store: one SQLCipher database opened through sqlx.
+//!
+//! Invariant: the file is never read or written before the key pragma, so the
+//! database, its `-wal` and `-shm` hold only ciphertext; a wrong key fails on
+//! open without modifying the file; an acknowledged commit is on disk (WAL,
+//! `synchronous = FULL`). Only this module knows the schema.
+
+mod audit_rows;
+
+use std::{path::Path, str::FromStr, time::Duration};
+
+use sqlx::{
+    SqlitePool,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+use zeroize::Zeroizing;
+
+use crate::crypto::Subkey;
+
+pub use audit_rows::AuditRow;
+
+/// SQLite's "file is not a database" result code, what SQLCipher reports for a wrong key.
+const SQLITE_NOTADB: &str = "26";
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The key does not decrypt the database.
+    #[error(
+        "the master key does not decrypt database {path} (wrong key, or not an occcd database)"
+    )]
+    WrongKey {
+        /// The database file.
+        path: String,
+    },
+    /// Applying the schema migrations failed.
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// Any other database error.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Handle to the open encrypted database. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Opens (or, with `create`, creates) the database at `path` with
+    /// `database_key`, then applies pending migrations.
+    pub async fn open(
+        path: &Path,
+        database_key: &Subkey,
+        create: bool,
+    ) -> Result<Self, StoreError> {
+        let wrong_key = || StoreError::WrongKey {
+            path: path.display().to_string(),
+        };
+        // Raw-key form: SQLCipher skips PBKDF2, since the key is already uniform random.
+        let key_pragma = Zeroizing::new(format!("\"x'{}'\"", hex::encode(database_key.expose())));
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(create)
+            .pragma("key", key_pragma.to_string())
+            .pragma("cipher_memory_security", "ON")
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .min_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(|err| {
+                if is_not_a_database(&err) {
+                    wrong_key()
+                } else {
+                    err.into()
+                }
+            })?;
+        // SQLCipher reports a wrong key on first read, not necessarily on open.
+        if let Err(err) = sqlx::query("SELECT count(*) FROM sqlite_master")
+            .fetch_one(&pool)
+            .await
+        {
+            pool.close().await;
+            return Err(if is_not_a_database(&err) {
+                wrong_key()
+            } else {
+                err.into()
+            });
+        }
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Waits for open connections to finish, checkpoints the WAL and closes.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// The connection pool, for tools and tests that inspect the database
+    /// directly. Daemon code goes through the typed functions of this module.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn raw_pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+fn is_not_a_database(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => db.code().as_deref() == Some(SQLITE_NOTADB),
+        _ => false,
+    }
+}

@@ -1,0 +1,202 @@
+//! Creating the listening Unix socket safely.
+//!
+//! Invariant: the daemon listens only on a socket it created itself, in a
+//! folder others cannot write to, with mode 0660 (never wider, not even for a
+//! moment: the process umask keeps it private until the mode is set); a live
+//! daemon's socket is never removed, only a stale one nobody answers on.
+
+use std::{
+    fs::{self, DirBuilder},
+    io::ErrorKind,
+    os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt},
+    path::{Path, PathBuf},
+};
+
+use tokio::net::UnixListener;
+
+use crate::config::SocketConfig;
+
+const SOCKET_MODE: u32 = 0o660;
+const NEW_PARENT_MODE: u32 = 0o750;
+
+/// Why the socket could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SocketError {
+    /// Another daemon answers on the socket.
+    #[error("another occcd is already serving on {0}; stop it first (systemctl stop occcd)")]
+    AlreadyServing(PathBuf),
+    /// The socket's folder is writable by others, who could replace the socket.
+    #[error("folder {path} is writable by others (mode {mode:04o}); run: chmod o-w {path}")]
+    UnsafeParent {
+        /// The folder.
+        path: PathBuf,
+        /// Its mode.
+        mode: u32,
+    },
+    /// Something other than a socket is in the way.
+    #[error("{0} exists and is not a socket; move it away or choose another socket.path")]
+    NotASocket(PathBuf),
+    /// The configured group does not exist.
+    #[error("socket group {0:?} does not exist; create it (groupadd {0}) or change socket.group")]
+    UnknownGroup(String),
+    /// A system call failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// On what.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+fn io_error(
+    action: &'static str,
+    path: &Path,
+) -> impl FnOnce(std::io::Error) -> SocketError + use<> {
+    let path = path.to_owned();
+    move |source| SocketError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// A bound socket; removes its file when dropped.
+#[derive(Debug)]
+pub struct BoundSocket {
+    path: PathBuf,
+}
+
+impl Drop for BoundSocket {
+    fn drop(&mut self) {
+        if let Err(err) = fs::remove_file(&self.path)
+            && err.kind() != ErrorKind::NotFound
+        {
+            tracing::warn!(path = %self.path.display(), error = %err, "could not remove socket");
+        }
+    }
+}
+
+/// Checks the folder, clears a stale socket, binds, and sets mode and group.
+pub fn bind_socket(config: &SocketConfig) -> Result<(UnixListener, BoundSocket), SocketError> {
+    let path = config.path.as_path();
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    ensure_safe_parent(parent)?;
+    let group = config.group.as_deref().map(resolve_group).transpose()?;
+    clear_stale_socket(path)?;
+    let listener = UnixListener::bind(path).map_err(io_error("cannot bind", path))?;
+    let guard = BoundSocket {
+        path: path.to_owned(),
+    };
+    if let Some(gid) = group {
+        nix::unistd::chown(path, None, Some(gid))
+            .map_err(|errno| io_error("cannot change group of", path)(errno.into()))?;
+    }
+    fs::set_permissions(path, fs::Permissions::from_mode(SOCKET_MODE))
+        .map_err(io_error("cannot set mode of", path))?;
+    Ok((listener, guard))
+}
+
+fn ensure_safe_parent(parent: &Path) -> Result<(), SocketError> {
+    if !parent.exists() {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(NEW_PARENT_MODE)
+            .create(parent)
+            .map_err(io_error("cannot create", parent))?;
+    }
+    let mode = fs::metadata(parent)
+        .map_err(io_error("cannot inspect", parent))?
+        .permissions()
+        .mode()
+        & 0o7777;
+    if mode & 0o002 != 0 {
+        return Err(SocketError::UnsafeParent {
+            path: parent.to_owned(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+fn resolve_group(name: &str) -> Result<nix::unistd::Gid, SocketError> {
+    match nix::unistd::Group::from_name(name) {
+        Ok(Some(group)) => Ok(group.gid),
+        Ok(None) => Err(SocketError::UnknownGroup(name.to_owned())),
+        Err(errno) => Err(io_error("cannot look up group", Path::new(name))(
+            errno.into(),
+        )),
+    }
+}
+
+fn clear_stale_socket(path: &Path) -> Result<(), SocketError> {
+    let metadata = match fs::symlink_metadata(path) {
+        Ok(metadata) => metadata,
+        Err(err) if err.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(io_error("cannot inspect", path)(err)),
+    };
+    if !metadata.file_type().is_socket() {
+        return Err(SocketError::NotASocket(path.to_owned()));
+    }
+    match std::os::unix::net::UnixStream::connect(path) {
+        Ok(_) => Err(SocketError::AlreadyServing(path.to_owned())),
+        Err(err) if err.kind() == ErrorKind::ConnectionRefused => {
+            tracing::info!(path = %path.display(), "removing stale socket left by a previous daemon");
+            fs::remove_file(path).map_err(io_error("cannot remove stale socket", path))
+        }
+        Err(err) => Err(io_error("cannot probe existing socket", path)(err)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(path: PathBuf) -> SocketConfig {
+        SocketConfig { path, group: None }
+    }
+
+    #[tokio::test]
+    async fn binds_with_mode_0660_and_removes_file_on_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sock");
+        let (listener, guard) = bind_socket(&config(path.clone())).unwrap();
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o660
+        );
+        drop(listener);
+        drop(guard);
+        assert!(!path.exists());
+    }
+
+    #[tokio::test]
+    async fn live_socket_is_not_taken_over_and_stale_one_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sock");
+        let (listener, guard) = bind_socket(&config(path.clone())).unwrap();
+        let err = bind_socket(&config(path.clone())).unwrap_err();
+        assert!(matches!(err, SocketError::AlreadyServing(_)), "{err}");
+        drop(listener);
+        std::mem::forget(guard); // leaves the file behind, as a killed daemon would
+        assert!(path.exists());
+        bind_socket(&config(path)).unwrap();
+    }
+
+    #[tokio::test]
+    async fn world_writable_parent_and_regular_file_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        let err = bind_socket(&config(dir.path().join("s.sock"))).unwrap_err();
+        assert!(matches!(err, SocketError::UnsafeParent { .. }), "{err}");
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).unwrap();
+        fs::write(dir.path().join("file"), b"").unwrap();
+        let err = bind_socket(&config(dir.path().join("file"))).unwrap_err();
+        assert!(matches!(err, SocketError::NotASocket(_)), "{err}");
+    }
+}

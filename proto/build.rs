@@ -1,0 +1,23 @@
+//! Compiles `occc/v1/*.proto` with protox (pure Rust, no system `protoc`) and
+//! writes both the tonic code and the descriptor set that gRPC reflection serves.
+
+use std::{env, error::Error, fs, path::PathBuf};
+
+const PROTO_FILES: &[&str] = &["occc/v1/system.proto", "occc/v1/audit.proto"];
+
+fn main() -> Result<(), Box<dyn Error>> {
+    for file in PROTO_FILES {
+        println!("cargo:rerun-if-changed={file}");
+    }
+    let descriptors = protox::compile(PROTO_FILES, ["."])?;
+    let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    fs::write(
+        out_dir.join("occc_descriptor.bin"),
+        prost::Message::encode_to_vec(&descriptors),
+    )?;
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .compile_fds(descriptors)?;
+    Ok(())
+}
