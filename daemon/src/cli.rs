@@ -18,7 +18,7 @@ pub struct Cli {
     #[arg(long, global = true, env = "OCCCD_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Development mode: socket, database and key under DIR, run as any user.
-    #[arg(long, global = true, value_name = "DIR", num_args = 0..=1, default_missing_value = ".occcd-dev")]
+    #[arg(long, global = true, value_name = "DIR")]
     pub dev: Option<PathBuf>,
     /// Override socket.path.
     #[arg(long, global = true, value_name = "PATH")]

@@ -42,6 +42,9 @@ pub struct SocketConfig {
     pub path: PathBuf,
     /// Group that may connect (socket mode 0660). Unset: the daemon's own group.
     pub group: Option<String>,
+    /// How long calls still running at a stop signal may go on, in
+    /// milliseconds, before they are cut off.
+    pub shutdown_grace_ms: u64,
 }
 
 impl Default for SocketConfig {
@@ -49,7 +52,16 @@ impl Default for SocketConfig {
         Self {
             path: PathBuf::from("/run/occcd/occcd.sock"),
             group: None,
+            shutdown_grace_ms: 10_000,
         }
+    }
+}
+
+impl SocketConfig {
+    /// [`SocketConfig::shutdown_grace_ms`] as a duration.
+    #[must_use]
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
     }
 }
 
@@ -232,6 +244,7 @@ mod tests {
     fn documented_example_parses_to_defaults() {
         let example = include_str!("../../packaging/occcd.toml");
         let config: Config = toml::from_str(example).unwrap();
+        assert_eq!(config.socket, SocketConfig::default());
         assert_eq!(config.store, StoreConfig::default());
         assert_eq!(config.audit, AuditConfig::default());
     }

@@ -6,7 +6,7 @@
 //! in-flight calls get a grace period, the audit queue is drained, the store
 //! is closed (WAL checkpointed) and the socket file removed — in that order.
 
-use std::{future::Future, path::PathBuf, sync::Arc, time::Duration, time::Instant};
+use std::{future::Future, path::PathBuf, sync::Arc, time::Instant};
 
 use occc_proto::v1::{audit_server::AuditServer, system_server::SystemServer};
 use tokio_stream::wrappers::UnixListenerStream;
@@ -23,9 +23,6 @@ use crate::{
     store::{Store, StoreError},
     transport::{SocketError, bind_socket},
 };
-
-/// How long in-flight calls may run on after a stop signal.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Why the daemon could not start or serve.
 #[derive(Debug, thiserror::Error)]
@@ -132,12 +129,16 @@ pub async fn serve(
         .set_service_status("", ServingStatus::NotServing)
         .await;
     let _ = stop_serving.send(());
-    match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
+    let grace = config.socket.shutdown_grace();
+    match tokio::time::timeout(grace, &mut server).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(err))) => tracing::error!(error = %err, "gRPC server ended with an error"),
         Ok(Err(join_error)) => tracing::error!(error = %join_error, "gRPC server task failed"),
         Err(_) => {
-            tracing::warn!(grace = ?SHUTDOWN_GRACE, "calls still running after the grace period; cutting them off");
+            tracing::warn!(
+                ?grace,
+                "calls still running after the grace period; cutting them off"
+            );
             server.abort();
         }
     }
@@ -187,20 +188,29 @@ pub async fn open_store(
     Ok((store, hasher, key_source))
 }
 
-/// Completes on SIGTERM or SIGINT with the signal's name.
-pub async fn stop_signal() -> String {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => tokio::select! {
-            _ = term.recv() => "SIGTERM".to_owned(),
-            _ = int.recv() => "SIGINT".to_owned(),
-        },
-        (Err(err), _) | (_, Err(err)) => {
-            tracing::error!(error = %err, "cannot listen for stop signals; stopping");
-            "no signal handler".to_owned()
+/// SIGTERM and SIGINT handlers, installed before the daemon does anything
+/// else so that a stop signal is never lost (nor kills the process outright).
+#[derive(Debug)]
+pub struct StopSignals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    /// Installs the handlers; needs a running tokio runtime.
+    pub fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Completes with the name of the first stop signal received.
+    pub async fn received(mut self) -> String {
+        tokio::select! {
+            _ = self.terminate.recv() => "SIGTERM".to_owned(),
+            _ = self.interrupt.recv() => "SIGINT".to_owned(),
         }
     }
 }

@@ -8,7 +8,7 @@ use occcd::{
     cli::{AuditCommand, Cli, Command, ConfigCommand},
     clock::SystemClock,
     config::Config,
-    lifecycle::{open_store, serve, stop_signal},
+    lifecycle::{StopSignals, open_store, serve},
     logging::init_logging,
 };
 
@@ -35,10 +35,16 @@ fn main() -> ExitCode {
 
 async fn run(command: Command, config: Config) -> ExitCode {
     match command {
-        Command::Serve => match serve(&config, Arc::new(SystemClock), stop_signal()).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(err) => fail(&err, ExitCode::FAILURE),
-        },
+        Command::Serve => {
+            let signals = match StopSignals::install() {
+                Ok(signals) => signals,
+                Err(err) => return fail(&err, ExitCode::FAILURE),
+            };
+            match serve(&config, Arc::new(SystemClock), signals.received()).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => fail(&err, ExitCode::FAILURE),
+            }
+        }
         Command::Audit {
             action: AuditCommand::Verify,
         } => verify_audit(&config).await,

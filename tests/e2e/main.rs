@@ -1,1 +1,5 @@
+//! End-to-end tests: the built `occcd` binary, its real socket, real clients.
+//! One test binary, so the workspace links it once.
 
+mod foundation;
+mod support;

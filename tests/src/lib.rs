@@ -1,1 +1,234 @@
+//! Harness for end-to-end tests and benchmarks: runs the *built* `occcd`
+//! binary in dev mode in a private folder and talks to it over its real
+//! socket with the real client.
+//!
+//! Invariant: every daemon started here is killed when its handle drops, so
+//! a failing test leaves no process behind.
 
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Stdio},
+    time::{Duration, Instant},
+};
+
+use occc_client::{ConnectOptions, OcccClient};
+use occcd::{audit::ChainHasher, config::Config, lifecycle::open_store, store::Store};
+
+/// How long a daemon may take to answer its first health check.
+const READY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Path of a binary built from this workspace (`occcd`, `occcctl`).
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test>-<hash>  →  target/<profile>/<name>
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target profile folder");
+    let binary = profile_dir.join(name);
+    assert!(
+        binary.exists(),
+        "{} is missing: build it first (cargo build --workspace --bins), or run scripts/test",
+        binary.display()
+    );
+    binary
+}
+
+/// A dev-mode state folder: socket, database, key and the daemon's log.
+#[derive(Debug)]
+pub struct DevDir {
+    dir: tempfile::TempDir,
+}
+
+impl DevDir {
+    /// A fresh, private (0700) folder.
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("occcd-e2e-")
+            .tempdir()
+            .expect("temp dir");
+        Self { dir }
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The daemon's socket.
+    pub fn socket(&self) -> PathBuf {
+        self.path().join("occcd.sock")
+    }
+
+    /// The encrypted database.
+    pub fn database(&self) -> PathBuf {
+        self.path().join("state").join("occcd.db")
+    }
+
+    /// The generated key file.
+    pub fn key_file(&self) -> PathBuf {
+        self.path().join("state").join("master.key")
+    }
+
+    /// Everything the daemons started in this folder printed.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.path().join("occcd.log")).unwrap_or_default()
+    }
+
+    /// The effective config a daemon in this folder uses.
+    pub fn config(&self) -> Config {
+        let mut config = Config::default();
+        config.use_dev_dir(self.path());
+        config
+    }
+
+    /// Opens the store directly with the folder's key, as an operator could.
+    pub async fn open_store(&self) -> (Store, ChainHasher) {
+        let (store, hasher, _) = open_store(&self.config())
+            .await
+            .expect("open store with the dev key");
+        let hasher = std::sync::Arc::try_unwrap(hasher).expect("sole owner of the hasher");
+        (store, hasher)
+    }
+
+    /// Runs `occcd --dev <dir> <args>` to completion, returning exit status and output.
+    pub async fn run_occcd(&self, args: &[&str]) -> (ExitStatus, String) {
+        let output = tokio::process::Command::new(workspace_binary("occcd"))
+            .arg("--dev")
+            .arg(self.path())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .expect("run occcd");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status, text)
+    }
+
+    /// Starts `occcd --dev <dir> <args>` with output appended to the folder's log.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path().join("occcd.log"))
+            .expect("open daemon log");
+        Command::new(workspace_binary("occcd"))
+            .arg("--dev")
+            .arg(self.path())
+            .args(args)
+            .env("OCCCD_LOG", "info,occcd=debug")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn occcd")
+    }
+}
+
+impl Default for DevDir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A running daemon; killed on drop.
+#[derive(Debug)]
+pub struct RunningDaemon {
+    child: Option<Child>,
+    options: ConnectOptions,
+}
+
+impl RunningDaemon {
+    /// Starts a daemon in `dir` and waits until it reports SERVING.
+    pub async fn start(dir: &DevDir) -> Self {
+        Self::start_with(dir, &[]).await
+    }
+
+    /// Like [`RunningDaemon::start`], with extra command-line arguments.
+    pub async fn start_with(dir: &DevDir, args: &[&str]) -> Self {
+        let mut child = dir.spawn(args);
+        let options = ConnectOptions::dev(dir.path());
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Some(status) = child.try_wait().expect("poll daemon") {
+                panic!(
+                    "occcd exited during start-up ({status}); log:\n{}",
+                    dir.log()
+                );
+            }
+            if let Ok(client) = OcccClient::connect(&options).await
+                && client.health().await.is_ok()
+            {
+                return Self {
+                    child: Some(child),
+                    options,
+                };
+            }
+            assert!(
+                Instant::now() < deadline,
+                "occcd not ready after {READY_TIMEOUT:?}; log:\n{}",
+                dir.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// A new client connection.
+    pub async fn client(&self) -> OcccClient {
+        OcccClient::connect(&self.options)
+            .await
+            .expect("connect to occcd")
+    }
+
+    /// The daemon's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).expect("running daemon")
+    }
+
+    /// Sends SIGKILL and reaps the process.
+    pub fn kill_hard(mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL");
+            child.wait().expect("reap");
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit status, without blocking the
+    /// runtime (client connections must be able to see the daemon's GOAWAY).
+    pub async fn terminate(mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running daemon");
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid fits"));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().expect("poll daemon") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "occcd did not stop within 30 s of SIGTERM"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+impl Drop for RunningDaemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// SHA-256 of a file, hex-encoded.
+pub fn sha256_file(path: &Path) -> String {
+    let bytes = fs::read(path).expect("read file");
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes))
+}

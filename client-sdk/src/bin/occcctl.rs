@@ -13,7 +13,7 @@ struct Cli {
     #[arg(long, global = true, env = "OCCC_SOCKET", value_name = "PATH")]
     socket: Option<PathBuf>,
     /// Talk to a dev-mode daemon in DIR, owned by the current user.
-    #[arg(long, global = true, value_name = "DIR", num_args = 0..=1, default_missing_value = ".occcd-dev")]
+    #[arg(long, global = true, value_name = "DIR")]
     dev: Option<PathBuf>,
     /// uid that must own the socket and run the daemon (default: 0, or yours with --dev).
     #[arg(long, global = true, value_name = "UID")]

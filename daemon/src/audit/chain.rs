@@ -111,7 +111,8 @@ mod tests {
         let mut original = row();
         original.entry_hash = hasher.entry_hash(&original);
         assert!(hasher.verifies(&original));
-        let edits: Vec<Box<dyn Fn(&mut AuditRow)>> = vec![
+        type Edit = Box<dyn Fn(&mut AuditRow)>;
+        let edits: Vec<Edit> = vec![
             Box::new(|r| r.sequence += 1),
             Box::new(|r| r.at_unix_ms += 1),
             Box::new(|r| r.kind.push('x')),

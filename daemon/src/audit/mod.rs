@@ -53,14 +53,19 @@ pub struct AuditLog {
     timeout: Duration,
 }
 
-/// The writer task; await it after every [`AuditLog`] is dropped.
+/// The writer task, to be closed once the daemon stops serving.
 #[derive(Debug)]
-pub struct AuditWriter(JoinHandle<()>);
+pub struct AuditWriter {
+    task: JoinHandle<()>,
+    close: oneshot::Sender<()>,
+}
 
 impl AuditWriter {
-    /// Waits until the queue is drained and the writer stopped.
+    /// Stops taking entries, commits those already queued, and waits for the
+    /// writer to end — even if some [`AuditLog`] handle is still alive.
     pub async fn finish(self) {
-        if let Err(err) = self.0.await {
+        let _ = self.close.send(());
+        if let Err(err) = self.task.await {
             tracing::error!(error = %err, "audit writer ended abnormally");
         }
     }
@@ -77,14 +82,21 @@ impl AuditLog {
     ) -> Result<(Self, AuditWriter), AuditError> {
         let head = writer::load_head(&store).await?;
         let (queue, receiver) = mpsc::channel(queue_capacity);
-        let task = tokio::spawn(writer::run_writer(store, hasher, head, receiver));
+        let (close, close_requested) = oneshot::channel();
+        let task = tokio::spawn(writer::run_writer(
+            store,
+            hasher,
+            head,
+            receiver,
+            close_requested,
+        ));
         Ok((
             Self {
                 queue,
                 clock,
                 timeout,
             },
-            AuditWriter(task),
+            AuditWriter { task, close },
         ))
     }
 

@@ -42,19 +42,35 @@ pub(super) async fn load_head(store: &Store) -> Result<(i64, Vec<u8>), AuditErro
     })
 }
 
-/// Runs until every sender is dropped and the queue is drained.
+/// Runs until `close` fires (or every sender is gone) and the entries queued
+/// by then are committed. Senders still alive after `close` get
+/// [`AuditError::WriterStopped`].
 pub(super) async fn run_writer(
     store: Store,
     hasher: Arc<ChainHasher>,
     head: (i64, Vec<u8>),
     mut queue: mpsc::Receiver<PendingEntry>,
+    mut close: oneshot::Receiver<()>,
 ) {
     let mut head = ChainHead {
         sequence: head.0,
         hash: head.1,
     };
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            _ = &mut close, if !closing => {
+                closing = true;
+                queue.close();
+                continue;
+            }
+            received = queue.recv_many(&mut batch, MAX_BATCH) => {
+                if received == 0 {
+                    break;
+                }
+            }
+        }
         let rows = link(&hasher, &head, &batch);
         match store.append_audit_rows(&rows).await {
             Ok(()) => {

@@ -10,7 +10,7 @@ mod audit_rows;
 use std::{path::Path, str::FromStr, time::Duration};
 
 use sqlx::{
-    SqlitePool,
+    ConnectOptions, Connection, SqlitePool,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 use zeroize::Zeroizing;
@@ -55,9 +55,6 @@ impl Store {
         database_key: &Subkey,
         create: bool,
     ) -> Result<Self, StoreError> {
-        let wrong_key = || StoreError::WrongKey {
-            path: path.display().to_string(),
-        };
         // Raw-key form: SQLCipher skips PBKDF2, since the key is already uniform random.
         let key_pragma = Zeroizing::new(format!("\"x'{}'\"", hex::encode(database_key.expose())));
         let options = SqliteConnectOptions::from_str("sqlite://")?
@@ -69,30 +66,15 @@ impl Store {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
+        if !create {
+            check_key_read_only(path, &key_pragma).await?;
+        }
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
             .connect_with(options)
             .await
-            .map_err(|err| {
-                if is_not_a_database(&err) {
-                    wrong_key()
-                } else {
-                    err.into()
-                }
-            })?;
-        // SQLCipher reports a wrong key on first read, not necessarily on open.
-        if let Err(err) = sqlx::query("SELECT count(*) FROM sqlite_master")
-            .fetch_one(&pool)
-            .await
-        {
-            pool.close().await;
-            return Err(if is_not_a_database(&err) {
-                wrong_key()
-            } else {
-                err.into()
-            });
-        }
+            .map_err(|err| classify(err, path))?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Self { pool })
     }
@@ -108,6 +90,32 @@ impl Store {
     #[must_use]
     pub fn raw_pool(&self) -> &SqlitePool {
         &self.pool
+    }
+}
+
+/// Proves the key on a read-only connection before any writable one opens: a
+/// writable connection with a wrong key would still checkpoint a leftover WAL
+/// into the database file when it closes; a read-only one never writes it.
+async fn check_key_read_only(path: &Path, key_pragma: &str) -> Result<(), StoreError> {
+    let options = SqliteConnectOptions::from_str("sqlite://")?
+        .filename(path)
+        .read_only(true)
+        .pragma("key", key_pragma.to_owned());
+    let mut connection = options.connect().await.map_err(|err| classify(err, path))?;
+    let probe = sqlx::query("SELECT count(*) FROM sqlite_master")
+        .fetch_one(&mut connection)
+        .await;
+    let _ = connection.close().await;
+    probe.map(drop).map_err(|err| classify(err, path))
+}
+
+fn classify(err: sqlx::Error, path: &Path) -> StoreError {
+    if is_not_a_database(&err) {
+        StoreError::WrongKey {
+            path: path.display().to_string(),
+        }
+    } else {
+        err.into()
     }
 }
 

@@ -158,7 +158,10 @@ mod tests {
     use super::*;
 
     fn config(path: PathBuf) -> SocketConfig {
-        SocketConfig { path, group: None }
+        SocketConfig {
+            path,
+            ..SocketConfig::default()
+        }
     }
 
     #[tokio::test]

@@ -1,0 +1,6 @@
+//! Issue #2: the foundation — socket, gate, store, audit chain, lifecycle.
+
+mod audit_chain;
+mod encrypted_store;
+mod lifecycle;
+mod serving;

@@ -1,0 +1,122 @@
+//! Serving over the socket: health, reflection, deny by default.
+
+use occc_client::proto_health::health_check_response::ServingStatus;
+use occc_tests::{DevDir, RunningDaemon, workspace_binary};
+use tokio_stream::StreamExt;
+use tonic::Code;
+use tonic_reflection::pb::v1::{
+    ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+    server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+};
+
+use crate::support::{audit_rows_of_kind, call_raw};
+
+#[tokio::test]
+async fn health_is_serving_and_info_answers_without_session() {
+    let dir = DevDir::new();
+    let daemon = RunningDaemon::start(&dir).await;
+    let client = daemon.client().await;
+    assert_eq!(client.health().await.unwrap(), ServingStatus::Serving);
+    let info = client.daemon_info().await.unwrap();
+    assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
+    assert_eq!(info.api_version, "occc.v1");
+}
+
+#[tokio::test]
+async fn reflection_lists_every_service() {
+    let dir = DevDir::new();
+    let daemon = RunningDaemon::start(&dir).await;
+    let mut reflection = ServerReflectionClient::new(daemon.client().await.channel());
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = reflection
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let response = responses.next().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("unexpected reflection answer: {response:?}");
+    };
+    let mut names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            "occc.v1.Audit",
+            "occc.v1.System"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn call_without_session_is_unauthenticated_and_audited_with_peer_uid() {
+    let dir = DevDir::new();
+    let daemon = RunningDaemon::start(&dir).await;
+    let client = daemon.client().await;
+    let status = client.verify_audit_chain().await.unwrap_err();
+    let occc_client::ClientError::Rpc(status) = status else {
+        panic!("expected a gRPC status, got {status}");
+    };
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert!(status.message().contains("log in"), "{}", status.message());
+    assert_eq!(
+        call_raw(&client, "/occc.v1.Nope/Nothing").await,
+        Code::Unimplemented
+    );
+
+    let (store, _) = dir.open_store().await;
+    let refused = audit_rows_of_kind(&store, "call_refused").await;
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    let (uid, pid, detail) = &refused[0];
+    assert_eq!(*uid, Some(i64::from(nix::unistd::geteuid().as_raw())));
+    assert_eq!(*pid, Some(i64::from(std::process::id())));
+    assert!(
+        detail.contains("/occc.v1.Audit/VerifyChain") && detail.contains("no session"),
+        "{detail}"
+    );
+    assert!(refused[1].2.contains("unknown rpc"), "{}", refused[1].2);
+}
+
+#[tokio::test]
+async fn occcctl_status_reports_health_version_and_uptime_as_json() {
+    let dir = DevDir::new();
+    let _daemon = RunningDaemon::start(&dir).await;
+    let output = std::process::Command::new(workspace_binary("occcctl"))
+        .args(["--dev", dir.path().to_str().unwrap(), "status", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let status: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(status["health"], "SERVING");
+    assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
+    assert!(status["uptime_seconds"].is_u64());
+}
+
+#[tokio::test]
+async fn occcctl_refuses_a_socket_owned_by_another_uid() {
+    let dir = DevDir::new();
+    let _daemon = RunningDaemon::start(&dir).await;
+    let other_uid = (nix::unistd::geteuid().as_raw() + 1).to_string();
+    let output = std::process::Command::new(workspace_binary("occcctl"))
+        .args([
+            "--dev",
+            dir.path().to_str().unwrap(),
+            "--expect-owner",
+            &other_uid,
+            "status",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("spoofed"), "{stderr}");
+}

@@ -1,0 +1,40 @@
+//! Small helpers shared by the end-to-end tests.
+
+use std::str::FromStr;
+
+use occc_client::OcccClient;
+use occcd::store::Store;
+use tonic::{Code, Request, codegen::http::uri::PathAndQuery};
+
+/// Calls `path` with an empty message and returns the status code.
+pub async fn call_raw(client: &OcccClient, path: &str) -> Code {
+    let mut grpc = tonic::client::Grpc::new(client.channel());
+    grpc.ready().await.expect("channel ready");
+    let path = PathAndQuery::from_str(path).expect("valid path");
+    let codec = tonic_prost::ProstCodec::<(), ()>::default();
+    match grpc.unary(Request::new(()), path, codec).await {
+        Ok(_) => Code::Ok,
+        Err(status) => status.code(),
+    }
+}
+
+/// Audit rows of `kind` as (uid, pid, detail).
+pub async fn audit_rows_of_kind(
+    store: &Store,
+    kind: &str,
+) -> Vec<(Option<i64>, Option<i64>, String)> {
+    sqlx::query_as(
+        "SELECT actor_uid, actor_pid, detail FROM audit_log WHERE kind = ? ORDER BY sequence",
+    )
+    .bind(kind)
+    .fetch_all(store.raw_pool())
+    .await
+    .expect("query audit_log")
+}
+
+/// Whether `needle` occurs anywhere in `haystack`.
+pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
