@@ -130,9 +130,11 @@ mod tests {
     }
 
     #[test]
-    fn bare_dev_flag_uses_local_folder() {
-        let cli = Cli::parse_from(["occcd", "--dev", "serve"]);
+    fn relative_dev_folder_becomes_absolute() {
+        let cli = Cli::parse_from(["occcd", "--dev", ".occcd-dev", "serve"]);
+        assert!(matches!(cli.command, Some(Command::Serve)));
         let config = cli.effective_config().unwrap();
+        assert!(config.socket.path.is_absolute());
         assert!(
             config.socket.path.ends_with(".occcd-dev/occcd.sock"),
             "{:?}",
