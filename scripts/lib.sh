@@ -4,6 +4,8 @@
 
 # Packages needed to build occcd (SQLCipher's vendored OpenSSL needs perl and make).
 BUILD_PACKAGES=(build-essential perl make pkg-config)
+# Packages the test suite drives for real: systemd-analyze for the unit file.
+TEST_PACKAGES=(systemd)
 
 ensure_debian_packages() {
     local missing=()
@@ -21,4 +23,18 @@ ensure_debian_packages() {
         echo "install them with:  sudo apt-get install -y ${missing[*]}" >&2
         exit 1
     fi
+}
+
+# Python packages the interop tests use as independent reference clients.
+PYTHON_TEST_PACKAGES=(grpcio grpcio-tools)
+
+ensure_python_packages() {
+    python3 - "$@" <<'PY' && return 0
+import importlib.util, sys
+names = {"grpcio": "grpc", "grpcio-tools": "grpc_tools", "pyotp": "pyotp"}
+missing = [p for p in sys.argv[1:] if importlib.util.find_spec(names.get(p, p)) is None]
+sys.exit(1 if missing else 0)
+PY
+    echo "==> installing Python packages: $*"
+    python3 -m pip install -q "$@"
 }

@@ -1,1 +1,145 @@
-fn main() {}
+//! Unary RPC through occcd's full stack (socket, peer credentials, gate,
+//! audit-ready service) against a bare tonic server on a Unix socket serving
+//! the same RPC, at the same concurrency, in the same run.
+//!
+//! `cargo bench -p occc-tests --bench rpc`; `OCCC_BENCH_QUICK=1` for a short
+//! smoke run. Needs `cargo build --release --bins` first (scripts/bench does both).
+
+use std::{sync::Arc, time::Duration};
+
+use occc_client::{ConnectOptions, OcccClient};
+use occc_proto::v1::{DaemonInfo, GetInfoRequest, system_client::SystemClient, system_server};
+use occc_tests::{
+    DevDir, RunningDaemon,
+    load::{LoadReport, run_load},
+};
+use tokio::net::UnixListener;
+use tokio_stream::wrappers::UnixListenerStream;
+use tonic::{Request, Response, Status};
+
+const CONCURRENCY: usize = 16;
+
+/// The baseline: tonic with nothing in front of the handler.
+struct BareSystem;
+
+#[tonic::async_trait]
+impl system_server::System for BareSystem {
+    async fn get_info(
+        &self,
+        _request: Request<GetInfoRequest>,
+    ) -> Result<Response<DaemonInfo>, Status> {
+        Ok(Response::new(DaemonInfo {
+            version: "bare".into(),
+            uptime_seconds: 0,
+            started_at_unix_ms: 0,
+            api_version: "occc.v1".into(),
+        }))
+    }
+}
+
+/// Serves the baseline on its own 2-worker runtime, like the daemon's.
+fn start_bare_server(dir: &DevDir) -> ConnectOptions {
+    let socket = dir.path().join("bare.sock");
+    let path = socket.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("baseline runtime");
+        runtime.block_on(async move {
+            let listener = UnixListener::bind(&path).expect("bind baseline socket");
+            tonic::transport::Server::builder()
+                .add_service(system_server::SystemServer::new(BareSystem))
+                .serve_with_incoming(UnixListenerStream::new(listener))
+                .await
+                .expect("baseline server");
+        });
+    });
+    while !socket.exists() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    ConnectOptions {
+        socket_path: socket,
+        expected_owner_uid: nix::unistd::geteuid().as_raw(),
+    }
+}
+
+async fn measure_get_info(
+    options: &ConnectOptions,
+    warm_up: Duration,
+    window: Duration,
+) -> LoadReport {
+    let mut clients = Vec::with_capacity(CONCURRENCY);
+    for _ in 0..CONCURRENCY {
+        clients.push(Arc::new(
+            OcccClient::connect(options).await.expect("connect"),
+        ));
+    }
+    run_load(CONCURRENCY, warm_up, window, |index| {
+        let client = SystemClient::new(clients[index].channel());
+        move || {
+            let mut client = client.clone();
+            async move { client.get_info(GetInfoRequest {}).await.is_ok() }
+        }
+    })
+    .await
+}
+
+fn print_row(name: &str, report: &LoadReport) {
+    println!(
+        "{name:<34} {:>10.0} {:>10.0} {:>10.0} {:>8}",
+        report.rate(),
+        report.percentile(0.50).as_secs_f64() * 1e6,
+        report.percentile(0.99).as_secs_f64() * 1e6,
+        report.errors
+    );
+}
+
+fn main() {
+    let quick = std::env::var_os("OCCC_BENCH_QUICK").is_some();
+    // Rounds alternate baseline and occcd, so drift on a noisy machine hits both.
+    let (warm_up, window, rounds) = if quick {
+        (Duration::from_millis(200), Duration::from_millis(500), 2)
+    } else {
+        (Duration::from_millis(500), Duration::from_secs(2), 5)
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("client runtime");
+    runtime.block_on(async {
+        let dir = DevDir::new();
+        let bare = start_bare_server(&dir);
+        let daemon = RunningDaemon::start(&dir).await;
+        let occcd = ConnectOptions::dev(dir.path());
+
+        println!(
+            "unary RPC over a Unix socket, {CONCURRENCY} concurrent clients, \
+             {rounds} alternating rounds of {window:?} per target"
+        );
+        let (mut baseline_runs, mut full_runs) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            baseline_runs.push(measure_get_info(&bare, warm_up, window).await);
+            full_runs.push(measure_get_info(&occcd, warm_up, window).await);
+        }
+        let baseline = LoadReport::merge(baseline_runs);
+        let full = LoadReport::merge(full_runs);
+        println!(
+            "{:<34} {:>10} {:>10} {:>10} {:>8}",
+            "target", "req/s", "p50 µs", "p99 µs", "errors"
+        );
+        print_row("bare tonic (baseline)", &baseline);
+        print_row("occcd System/GetInfo (full stack)", &full);
+        println!(
+            "ratio occcd/baseline (rate): {:.2}",
+            full.rate() / baseline.rate()
+        );
+        assert_eq!(
+            full.errors + baseline.errors,
+            0,
+            "calls failed during the benchmark"
+        );
+        drop(daemon);
+    });
+}

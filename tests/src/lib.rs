@@ -12,6 +12,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub mod load;
+
 use occc_client::{ConnectOptions, OcccClient};
 use occcd::{audit::ChainHasher, config::Config, lifecycle::open_store, store::Store};
 

@@ -2,5 +2,6 @@
 
 mod audit_chain;
 mod encrypted_store;
+mod interop;
 mod lifecycle;
 mod serving;
