@@ -3,7 +3,12 @@
 
 use std::{env, error::Error, fs, path::PathBuf};
 
-const PROTO_FILES: &[&str] = &["occc/v1/system.proto", "occc/v1/audit.proto"];
+const PROTO_FILES: &[&str] = &[
+    "occc/v1/system.proto",
+    "occc/v1/audit.proto",
+    "occc/v1/auth.proto",
+    "occc/v1/users.proto",
+];
 
 fn main() -> Result<(), Box<dyn Error>> {
     for file in PROTO_FILES {

@@ -6,6 +6,7 @@
 //! wires them together; [`clock`] and [`crypto`] serve all of them.
 
 pub mod audit;
+pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;

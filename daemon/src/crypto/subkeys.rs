@@ -22,6 +22,10 @@ pub enum KeyPurpose {
     Sealing,
     /// HMAC-SHA256 of the audit chain.
     AuditChain,
+    /// HMAC-SHA256 of recovery codes.
+    RecoveryCodes,
+    /// HMAC-SHA256 of session and enrolment tokens.
+    Tokens,
 }
 
 impl KeyPurpose {
@@ -30,6 +34,8 @@ impl KeyPurpose {
             Self::Database => b"occcd/database/sqlcipher",
             Self::Sealing => b"occcd/seal/aes-256-gcm",
             Self::AuditChain => b"occcd/audit/hmac-sha256",
+            Self::RecoveryCodes => b"occcd/recovery-codes/hmac-sha256",
+            Self::Tokens => b"occcd/tokens/hmac-sha256",
         }
     }
 }

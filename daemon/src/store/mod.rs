@@ -6,6 +6,8 @@
 //! `synchronous = FULL`). Only this module knows the schema.
 
 mod audit_rows;
+mod session_rows;
+mod user_rows;
 
 use std::{path::Path, str::FromStr, time::Duration};
 
@@ -18,6 +20,8 @@ use zeroize::Zeroizing;
 use crate::crypto::Subkey;
 
 pub use audit_rows::AuditRow;
+pub use session_rows::SessionRow;
+pub use user_rows::{UserChange, UserRow};
 
 /// SQLite's "file is not a database" result code, what SQLCipher reports for a wrong key.
 const SQLITE_NOTADB: &str = "26";

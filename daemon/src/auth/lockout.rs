@@ -1,0 +1,340 @@
+//! Brute-force defence: consecutive failures per account and per socket peer
+//! (uid), tiered delays, and a temporary lock.
+//!
+//! Invariant: [`FailureTracker::check`] is called before any hashing and costs
+//! a map lookup, so a refused attempt is nearly free; counters for one key
+//! never affect another key, so hammering one account leaves every other
+//! account (and every other peer) alone; memory is bounded.
+
+use std::{collections::HashMap, sync::Mutex, time::Duration};
+
+use crate::clock::UnixMillis;
+
+/// Most keys tracked; beyond it, stale and then oldest entries are dropped.
+const MAX_TRACKED_KEYS: usize = 10_000;
+
+/// Who failed: an account (by normalised username) or a socket peer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AttemptKey {
+    /// An account, known or not (unknown ones are tracked alike).
+    Account(String),
+    /// An OS user connecting to the socket.
+    Peer(u32),
+}
+
+/// Thresholds for one kind of key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockoutPolicy {
+    /// (consecutive failures reached, wait before the next attempt), ascending.
+    pub delay_tiers: Vec<(u32, Duration)>,
+    /// Consecutive failures that lock the key.
+    pub lock_after: u32,
+    /// How long a lock lasts.
+    pub lock_for: Duration,
+    /// Failures older than this no longer count.
+    pub forget_after: Duration,
+}
+
+impl LockoutPolicy {
+    /// Accounts: 1/3/5/10 s after 3/5/7/9 failures (Kanidm's tiers), lock for
+    /// 5 minutes after 10 (well under NIST's 100), forget after 15 minutes.
+    #[must_use]
+    pub fn accounts() -> Self {
+        Self {
+            delay_tiers: vec![
+                (3, Duration::from_secs(1)),
+                (5, Duration::from_secs(3)),
+                (7, Duration::from_secs(5)),
+                (9, Duration::from_secs(10)),
+            ],
+            lock_after: 10,
+            lock_for: Duration::from_secs(5 * 60),
+            forget_after: Duration::from_secs(15 * 60),
+        }
+    }
+
+    /// Peers try many accounts legitimately less often than attackers do:
+    /// delays from 10 failures, lock for 5 minutes after 30.
+    #[must_use]
+    pub fn peers() -> Self {
+        Self {
+            delay_tiers: vec![(10, Duration::from_secs(1)), (20, Duration::from_secs(5))],
+            lock_after: 30,
+            lock_for: Duration::from_secs(5 * 60),
+            forget_after: Duration::from_secs(15 * 60),
+        }
+    }
+
+    fn delay_for(&self, failures: u32) -> Duration {
+        self.delay_tiers
+            .iter()
+            .rev()
+            .find(|(threshold, _)| failures >= *threshold)
+            .map_or(Duration::ZERO, |(_, delay)| *delay)
+    }
+}
+
+/// Why an attempt is refused before it is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Throttled {
+    /// Too soon after the last failure.
+    Delayed {
+        /// Wait this long.
+        retry_after: Duration,
+    },
+    /// Locked until an admin unlocks it or the time passes.
+    Locked {
+        /// Wait this long.
+        retry_after: Duration,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct FailureRecord {
+    consecutive: u32,
+    last_failure: UnixMillis,
+    locked_until: Option<UnixMillis>,
+}
+
+/// An active lock, for admins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveLock {
+    /// What is locked.
+    pub key: AttemptKey,
+    /// Consecutive failures.
+    pub failures: u32,
+    /// When it lifts by itself.
+    pub locked_until: UnixMillis,
+}
+
+/// Counts failures; shared by every login path.
+#[derive(Debug)]
+pub struct FailureTracker {
+    accounts: LockoutPolicy,
+    peers: LockoutPolicy,
+    records: Mutex<HashMap<AttemptKey, FailureRecord>>,
+}
+
+impl FailureTracker {
+    /// A tracker with the given policies.
+    #[must_use]
+    pub fn new(accounts: LockoutPolicy, peers: LockoutPolicy) -> Self {
+        Self {
+            accounts,
+            peers,
+            records: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn policy(&self, key: &AttemptKey) -> &LockoutPolicy {
+        match key {
+            AttemptKey::Account(_) => &self.accounts,
+            AttemptKey::Peer(_) => &self.peers,
+        }
+    }
+
+    fn records(&self) -> std::sync::MutexGuard<'_, HashMap<AttemptKey, FailureRecord>> {
+        // A panic while holding the lock leaves plain counters behind; keep using them.
+        self.records
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether an attempt for `key` may proceed at `now`.
+    pub fn check(&self, key: &AttemptKey, now: UnixMillis) -> Result<(), Throttled> {
+        let policy = self.policy(key);
+        let Some(record) = self.records().get(key).copied() else {
+            return Ok(());
+        };
+        if let Some(until) = record.locked_until
+            && now < until
+        {
+            return Err(Throttled::Locked {
+                retry_after: until.since(now),
+            });
+        }
+        if now.since(record.last_failure) >= policy.forget_after {
+            return Ok(());
+        }
+        let ready_at = record
+            .last_failure
+            .plus(policy.delay_for(record.consecutive));
+        if now < ready_at {
+            return Err(Throttled::Delayed {
+                retry_after: ready_at.since(now),
+            });
+        }
+        Ok(())
+    }
+
+    /// Records a failed attempt; returns true when this failure locked `key`.
+    pub fn record_failure(&self, key: &AttemptKey, now: UnixMillis) -> bool {
+        let policy = self.policy(key).clone();
+        let mut records = self.records();
+        if records.len() >= MAX_TRACKED_KEYS && !records.contains_key(key) {
+            prune(&mut records, now, &self.accounts, &self.peers);
+        }
+        let record = records.entry(key.clone()).or_insert(FailureRecord {
+            consecutive: 0,
+            last_failure: now,
+            locked_until: None,
+        });
+        if now.since(record.last_failure) >= policy.forget_after
+            || record.locked_until.is_some_and(|u| now >= u)
+        {
+            record.consecutive = 0;
+            record.locked_until = None;
+        }
+        record.consecutive += 1;
+        record.last_failure = now;
+        let locks_now = record.consecutive >= policy.lock_after && record.locked_until.is_none();
+        if locks_now {
+            record.locked_until = Some(now.plus(policy.lock_for));
+        }
+        locks_now
+    }
+
+    /// Forgets failures after a success.
+    pub fn record_success(&self, key: &AttemptKey) {
+        self.records().remove(key);
+    }
+
+    /// Lifts a lock (super-admin action). Returns whether one was active.
+    pub fn unlock(&self, key: &AttemptKey, now: UnixMillis) -> bool {
+        self.records()
+            .remove(key)
+            .is_some_and(|record| record.locked_until.is_some_and(|until| now < until))
+    }
+
+    /// Locks in force at `now`.
+    #[must_use]
+    pub fn active_locks(&self, now: UnixMillis) -> Vec<ActiveLock> {
+        self.records()
+            .iter()
+            .filter_map(|(key, record)| {
+                let until = record.locked_until.filter(|until| now < *until)?;
+                Some(ActiveLock {
+                    key: key.clone(),
+                    failures: record.consecutive,
+                    locked_until: until,
+                })
+            })
+            .collect()
+    }
+}
+
+fn prune(
+    records: &mut HashMap<AttemptKey, FailureRecord>,
+    now: UnixMillis,
+    accounts: &LockoutPolicy,
+    peers: &LockoutPolicy,
+) {
+    records.retain(|key, record| {
+        let policy = if matches!(key, AttemptKey::Account(_)) {
+            accounts
+        } else {
+            peers
+        };
+        record.locked_until.is_some_and(|until| now < until)
+            || now.since(record.last_failure) < policy.forget_after
+    });
+    while records.len() >= MAX_TRACKED_KEYS {
+        let oldest = records
+            .iter()
+            .min_by_key(|(_, record)| record.last_failure)
+            .map(|(key, _)| key.clone());
+        match oldest {
+            Some(key) => records.remove(&key),
+            None => break,
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tracker() -> FailureTracker {
+        FailureTracker::new(LockoutPolicy::accounts(), LockoutPolicy::peers())
+    }
+
+    fn account(name: &str) -> AttemptKey {
+        AttemptKey::Account(name.to_owned())
+    }
+
+    #[test]
+    fn delays_grow_by_tier_then_the_account_locks() {
+        let tracker = tracker();
+        let alice = account("alice");
+        let mut now = UnixMillis(1_000_000);
+        for failure in 1..=9 {
+            tracker.check(&alice, now).unwrap();
+            assert!(!tracker.record_failure(&alice, now));
+            let expected = LockoutPolicy::accounts().delay_for(failure);
+            if expected > Duration::ZERO {
+                assert_eq!(
+                    tracker.check(&alice, now),
+                    Err(Throttled::Delayed {
+                        retry_after: expected
+                    })
+                );
+            }
+            now = now.plus(expected);
+        }
+        assert!(
+            tracker.record_failure(&alice, now),
+            "the tenth failure locks"
+        );
+        assert!(matches!(
+            tracker.check(&alice, now.plus(Duration::from_secs(60))),
+            Err(Throttled::Locked { .. })
+        ));
+        assert_eq!(
+            tracker.check(&alice, now.plus(Duration::from_secs(5 * 60))),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn one_hammered_account_leaves_others_alone() {
+        let tracker = tracker();
+        let now = UnixMillis(0);
+        for _ in 0..50 {
+            tracker.record_failure(&account("alice"), now);
+        }
+        assert!(tracker.check(&account("alice"), now).is_err());
+        assert_eq!(tracker.check(&account("bob"), now), Ok(()));
+        assert_eq!(tracker.check(&AttemptKey::Peer(1000), now), Ok(()));
+    }
+
+    #[test]
+    fn success_and_unlock_reset_and_old_failures_are_forgotten() {
+        let tracker = tracker();
+        let alice = account("alice");
+        let now = UnixMillis(0);
+        for _ in 0..10 {
+            tracker.record_failure(&alice, now);
+        }
+        assert_eq!(tracker.active_locks(now).len(), 1);
+        assert!(tracker.unlock(&alice, now));
+        assert_eq!(tracker.check(&alice, now), Ok(()));
+        for _ in 0..4 {
+            tracker.record_failure(&alice, now);
+        }
+        assert_eq!(
+            tracker.check(&alice, now.plus(Duration::from_secs(15 * 60))),
+            Ok(())
+        );
+        tracker.record_success(&alice);
+        assert_eq!(tracker.check(&alice, now), Ok(()));
+    }
+
+    #[test]
+    fn memory_stays_bounded_under_many_usernames() {
+        let tracker = tracker();
+        for i in 0..(MAX_TRACKED_KEYS + 500) {
+            tracker.record_failure(&account(&format!("user{i}")), UnixMillis(i as i64));
+        }
+        assert!(tracker.records().len() <= MAX_TRACKED_KEYS);
+    }
+}

@@ -1,0 +1,336 @@
+//! Passwords: the policy a new password must meet, and Argon2id hashing.
+//!
+//! Invariant: oversized input is refused before normalisation or hashing;
+//! hashing runs off the async runtime, at most `max_concurrent` at a time, so
+//! memory stays bounded; an unknown user costs the same work as a known one.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
+
+use argon2::{
+    Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version,
+    password_hash::SaltString,
+};
+use tokio::sync::Semaphore;
+use unicode_normalization::UnicodeNormalization;
+use unicode_segmentation::UnicodeSegmentation;
+use zeroize::Zeroizing;
+
+/// Longest password accepted, in bytes as received (checked before any work).
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+/// Shortest password, in user-visible characters after NFKC.
+pub const MIN_PASSWORD_CHARS: usize = 12;
+/// zxcvbn scores below this are weak (0–4 scale).
+const MIN_STRENGTH_SCORE: u8 = 3;
+
+/// Why a new password is not accepted. Never contains the password.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordRejected {
+    /// Longer than [`MAX_PASSWORD_BYTES`].
+    #[error("password is longer than {MAX_PASSWORD_BYTES} bytes")]
+    TooLong,
+    /// Shorter than [`MIN_PASSWORD_CHARS`].
+    #[error("password has {0} characters; at least {MIN_PASSWORD_CHARS} are required")]
+    TooShort(usize),
+    /// Contains the username.
+    #[error("password must not contain the username")]
+    ContainsUsername,
+    /// The strength estimator rates it weak.
+    #[error("password is too easy to guess{0}")]
+    Weak(String),
+}
+
+/// Checks a proposed password; returns it NFKC-normalised.
+pub fn check_new_password(
+    username: &str,
+    password: &str,
+) -> Result<Zeroizing<String>, PasswordRejected> {
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(PasswordRejected::TooLong);
+    }
+    let normalized = normalize(password);
+    let chars = normalized.graphemes(true).count();
+    if chars < MIN_PASSWORD_CHARS {
+        return Err(PasswordRejected::TooShort(chars));
+    }
+    let lowered = Zeroizing::new(normalized.to_lowercase());
+    if username.chars().count() >= 3 && lowered.contains(&username.to_lowercase()) {
+        return Err(PasswordRejected::ContainsUsername);
+    }
+    let estimate = zxcvbn::zxcvbn(&normalized, &[username]);
+    if u8::from(estimate.score()) < MIN_STRENGTH_SCORE {
+        let hint = estimate
+            .feedback()
+            .and_then(|feedback| feedback.warning())
+            .map(|warning| format!(": {warning}"))
+            .unwrap_or_default();
+        return Err(PasswordRejected::Weak(hint));
+    }
+    Ok(normalized)
+}
+
+/// NFKC form, so the same password typed on different keyboards matches.
+#[must_use]
+pub fn normalize(password: &str) -> Zeroizing<String> {
+    Zeroizing::new(password.nfkc().collect())
+}
+
+/// Argon2id cost parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashCost {
+    /// Passes (t).
+    pub iterations: u32,
+    /// Memory in KiB (m).
+    pub memory_kib: u32,
+    /// Lanes (p).
+    pub parallelism: u32,
+}
+
+impl HashCost {
+    /// RFC 9106's second recommended option: t=3, m=64 MiB, p=4.
+    pub const RFC_9106_SECOND: HashCost = HashCost {
+        iterations: 3,
+        memory_kib: 64 * 1024,
+        parallelism: 4,
+    };
+}
+
+/// Why hashing failed (never because of the password itself).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HashingError {
+    /// The parameters are out of Argon2's range.
+    #[error("invalid Argon2 parameters: {0}")]
+    Parameters(String),
+    /// A stored hash is not a valid PHC string.
+    #[error("stored password hash is malformed")]
+    MalformedHash,
+    /// The blocking task failed.
+    #[error("password hashing task failed")]
+    Task,
+    /// The operating system's random generator failed.
+    #[error("the system random number generator failed")]
+    Random,
+}
+
+/// Result of checking a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verification {
+    /// Wrong password.
+    Mismatch,
+    /// Right password; `needs_rehash` when the hash uses other parameters.
+    Match {
+        /// The stored hash should be replaced with one at current cost.
+        needs_rehash: bool,
+    },
+}
+
+/// Hashes and verifies passwords with bounded concurrency.
+#[derive(Debug, Clone)]
+pub struct PasswordHashing {
+    params: Params,
+    permits: Arc<Semaphore>,
+    computed: Arc<AtomicU64>,
+    /// A real hash of a random password, verified against for unknown users.
+    decoy_hash: Arc<String>,
+}
+
+impl PasswordHashing {
+    /// A hasher at `cost`, running at most `max_concurrent` hashes at once.
+    pub fn new(cost: HashCost, max_concurrent: usize) -> Result<Self, HashingError> {
+        let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
+            .map_err(|err| HashingError::Parameters(err.to_string()))?;
+        let decoy = Zeroizing::new(data_encoding::HEXLOWER.encode(&random_bytes::<16>()?));
+        let decoy_hash = hash_blocking(&params, &decoy)?;
+        Ok(Self {
+            params,
+            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            computed: Arc::new(AtomicU64::new(0)),
+            decoy_hash: Arc::new(decoy_hash),
+        })
+    }
+
+    /// How many hashes this daemon computed (for tests and metrics).
+    #[must_use]
+    pub fn computed(&self) -> u64 {
+        self.computed.load(Ordering::Relaxed)
+    }
+
+    /// A PHC string for `password` (already normalised).
+    pub async fn hash(&self, password: Zeroizing<String>) -> Result<String, HashingError> {
+        let params = self.params.clone();
+        self.run(move || hash_blocking(&params, &password)).await
+    }
+
+    /// Checks `password` against `stored_phc`; with `None`, does the same work
+    /// against a decoy and reports a mismatch (unknown user).
+    pub async fn verify(
+        &self,
+        stored_phc: Option<String>,
+        password: Zeroizing<String>,
+    ) -> Result<Verification, HashingError> {
+        let is_decoy = stored_phc.is_none();
+        let stored = stored_phc.unwrap_or_else(|| self.decoy_hash.as_str().to_owned());
+        let params = self.params.clone();
+        let verification = self
+            .run(move || verify_blocking(&params, &stored, &password))
+            .await?;
+        Ok(if is_decoy {
+            Verification::Mismatch
+        } else {
+            verification
+        })
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, HashingError> + Send + 'static,
+    ) -> Result<T, HashingError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| HashingError::Task)?;
+        self.computed.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!("argon2 computation started");
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|_| HashingError::Task)?
+    }
+}
+
+fn argon2(params: &Params) -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+}
+
+fn hash_blocking(params: &Params, password: &str) -> Result<String, HashingError> {
+    let salt = SaltString::encode_b64(&random_bytes::<16>()?)
+        .map_err(|err| HashingError::Parameters(err.to_string()))?;
+    argon2(params)
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|err| HashingError::Parameters(err.to_string()))
+}
+
+fn verify_blocking(
+    params: &Params,
+    stored: &str,
+    password: &str,
+) -> Result<Verification, HashingError> {
+    let parsed = PasswordHash::new(stored).map_err(|_| HashingError::MalformedHash)?;
+    // Verify with the parameters stored in the hash itself (argon2 reads them).
+    match Argon2::default().verify_password(password.as_bytes(), &parsed) {
+        Ok(()) => {
+            let current = Params::try_from(&parsed).map_err(|_| HashingError::MalformedHash)?;
+            let same_algorithm = parsed.algorithm.as_str() == "argon2id";
+            let needs_rehash = !same_algorithm
+                || current.m_cost() != params.m_cost()
+                || current.t_cost() != params.t_cost()
+                || current.p_cost() != params.p_cost();
+            Ok(Verification::Match { needs_rehash })
+        }
+        Err(argon2::password_hash::Error::Password) => Ok(Verification::Mismatch),
+        Err(_) => Err(HashingError::MalformedHash),
+    }
+}
+
+fn random_bytes<const N: usize>() -> Result<[u8; N], HashingError> {
+    use ring::rand::{SecureRandom, SystemRandom};
+    let mut bytes = [0u8; N];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| HashingError::Random)?;
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHEAP: HashCost = HashCost {
+        iterations: 1,
+        memory_kib: 1024,
+        parallelism: 1,
+    };
+
+    #[test]
+    fn policy_refuses_short_long_weak_and_username() {
+        assert_eq!(
+            check_new_password("alice", &"x".repeat(MAX_PASSWORD_BYTES + 1)),
+            Err(PasswordRejected::TooLong)
+        );
+        assert!(matches!(
+            check_new_password("alice", "Tr0ub4dor&3"),
+            Err(PasswordRejected::TooShort(11))
+        ));
+        assert_eq!(
+            check_new_password("alice", "alice-correct-horse-staple"),
+            Err(PasswordRejected::ContainsUsername)
+        );
+        assert!(matches!(
+            check_new_password("bob", "passwordpassword"),
+            Err(PasswordRejected::Weak(_))
+        ));
+        assert!(check_new_password("alice", "violet-anchor-tundra-93").is_ok());
+    }
+
+    #[test]
+    fn length_counts_visible_characters_after_nfkc() {
+        // 12 family emoji are 12 visible characters but far more code points.
+        let family = "👨‍👩‍👧".repeat(11);
+        assert!(matches!(
+            check_new_password("alice", &family),
+            Err(PasswordRejected::TooShort(11))
+        ));
+        // The ligature "ﬃ" (1 char) becomes "ffi" (3 chars) under NFKC.
+        assert_eq!(normalize("ﬃ").as_str(), "ffi");
+    }
+
+    #[tokio::test]
+    async fn hash_verifies_and_flags_rehash_on_cost_change() {
+        let hashing = PasswordHashing::new(CHEAP, 2).unwrap();
+        let phc = hashing
+            .hash(normalize("violet-anchor-tundra-93"))
+            .await
+            .unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{phc}");
+        assert_eq!(
+            hashing
+                .verify(Some(phc.clone()), normalize("violet-anchor-tundra-93"))
+                .await,
+            Ok(Verification::Match {
+                needs_rehash: false
+            })
+        );
+        assert_eq!(
+            hashing.verify(Some(phc.clone()), normalize("wrong")).await,
+            Ok(Verification::Mismatch)
+        );
+        let stronger = PasswordHashing::new(
+            HashCost {
+                iterations: 2,
+                ..CHEAP
+            },
+            2,
+        )
+        .unwrap();
+        assert_eq!(
+            stronger
+                .verify(Some(phc), normalize("violet-anchor-tundra-93"))
+                .await,
+            Ok(Verification::Match { needs_rehash: true })
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_user_costs_a_real_verification_and_never_matches() {
+        let hashing = PasswordHashing::new(CHEAP, 1).unwrap();
+        let before = hashing.computed();
+        assert_eq!(
+            hashing.verify(None, normalize("anything")).await,
+            Ok(Verification::Mismatch)
+        );
+        assert_eq!(hashing.computed(), before + 1);
+    }
+}
