@@ -32,6 +32,51 @@ pub struct Config {
     pub audit: AuditConfig,
     /// Log output.
     pub log: LogConfig,
+    /// Authentication: password hashing, sessions, tokens.
+    pub auth: AuthConfig,
+}
+
+/// Authentication settings.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Argon2id passes (t).
+    pub argon2_iterations: u32,
+    /// Argon2id memory in KiB (m).
+    pub argon2_memory_kib: u32,
+    /// Argon2id lanes (p).
+    pub argon2_parallelism: u32,
+    /// Password hashes computed at once (each uses `argon2_memory_kib`).
+    pub max_concurrent_hashes: usize,
+    /// A session not used for this long ends, in seconds.
+    pub idle_timeout_secs: u64,
+    /// Every session ends this long after login, in seconds.
+    pub session_lifetime_secs: u64,
+    /// Re-authentication allows sensitive operations for this long, in seconds.
+    pub elevation_window_secs: u64,
+    /// Most concurrent sessions per user; the oldest ends beyond it.
+    pub max_sessions_per_user: usize,
+    /// The first-run bootstrap token expires after this long, in seconds.
+    pub bootstrap_token_ttl_secs: u64,
+    /// An enrolment token for a new user expires after this long, in seconds.
+    pub enrollment_token_ttl_secs: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            argon2_iterations: 3,
+            argon2_memory_kib: 64 * 1024,
+            argon2_parallelism: 4,
+            max_concurrent_hashes: 2,
+            idle_timeout_secs: 30 * 60,
+            session_lifetime_secs: 12 * 60 * 60,
+            elevation_window_secs: 5 * 60,
+            max_sessions_per_user: 5,
+            bootstrap_token_ttl_secs: 60 * 60,
+            enrollment_token_ttl_secs: 24 * 60 * 60,
+        }
+    }
 }
 
 /// The Unix domain socket the daemon serves on.
@@ -220,6 +265,12 @@ impl Config {
                 reason: "must be at least 1".to_owned(),
             });
         }
+        if self.auth.idle_timeout_secs == 0 || self.auth.session_lifetime_secs == 0 {
+            return Err(ConfigError::Invalid {
+                key: "auth.idle_timeout_secs",
+                reason: "session timeouts must be at least 1 second".to_owned(),
+            });
+        }
         if self.audit.queue_capacity == 0 {
             return Err(ConfigError::Invalid {
                 key: "audit.queue_capacity",
@@ -247,6 +298,7 @@ mod tests {
         assert_eq!(config.socket, SocketConfig::default());
         assert_eq!(config.store, StoreConfig::default());
         assert_eq!(config.audit, AuditConfig::default());
+        assert_eq!(config.auth, AuthConfig::default());
     }
 
     #[test]

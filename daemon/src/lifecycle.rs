@@ -8,18 +8,22 @@
 
 use std::{future::Future, path::PathBuf, sync::Arc, time::Instant};
 
-use occc_proto::v1::{audit_server::AuditServer, system_server::SystemServer};
+use occc_proto::v1::{
+    audit_server::AuditServer, auth_server::AuthServer, system_server::SystemServer,
+    users_server::UsersServer,
+};
 use tokio_stream::wrappers::UnixListenerStream;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
 
 use crate::{
     audit::{Actor, AuditError, AuditEvent, AuditLog, ChainHasher},
+    auth::{AuthEngine, AuthError},
     clock::Clock,
     config::Config,
-    crypto::{KeyError, KeyPurpose, KeySource, resolve_master_key},
+    crypto::{KeyError, KeyPurpose, KeySource, MasterKey, resolve_master_key},
     gate::{Gate, GateLayer},
-    service::{AuditService, SystemService},
+    service::{AuditService, AuthService, SystemService, UsersService},
     store::{Store, StoreError},
     transport::{SocketError, bind_socket},
 };
@@ -52,6 +56,9 @@ pub enum StartupError {
     /// The audit log could not be started or written.
     #[error("audit log unavailable at start: {0}")]
     Audit(#[from] AuditError),
+    /// The authentication engine could not start.
+    #[error("authentication engine: {0}")]
+    Auth(AuthError),
     /// The gRPC server failed.
     #[error("gRPC server failed: {0}")]
     Serve(String),
@@ -65,7 +72,11 @@ pub async fn serve(
 ) -> Result<(), StartupError> {
     let start = Instant::now();
     let (listener, socket_file) = bind_socket(&config.socket)?;
-    let (store, hasher, key_source) = open_store(config).await?;
+    let unlocked = open_store(config).await?;
+    let (store, key_source) = (unlocked.store.clone(), unlocked.key_source.clone());
+    let hasher = Arc::new(ChainHasher::new(
+        &unlocked.master.derive(KeyPurpose::AuditChain),
+    ));
     let (audit, audit_writer) = AuditLog::start(
         store.clone(),
         Arc::clone(&hasher),
@@ -75,9 +86,29 @@ pub async fn serve(
     )
     .await?;
 
+    let state_dir = config
+        .store
+        .database
+        .parent()
+        .map_or_else(|| PathBuf::from("."), PathBuf::from);
+    let auth = AuthEngine::start(
+        store.clone(),
+        &unlocked.master,
+        audit.clone(),
+        Arc::clone(&clock),
+        &config.auth,
+        state_dir,
+    )
+    .await
+    .map_err(StartupError::Auth)?;
+    let auth = Arc::new(auth);
+    drop(unlocked);
+
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<SystemServer<SystemService>>().await;
     health.set_serving::<AuditServer<AuditService>>().await;
+    health.set_serving::<AuthServer<AuthService>>().await;
+    health.set_serving::<UsersServer<UsersService>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(occc_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -86,14 +117,20 @@ pub async fn serve(
 
     let started_at = clock.now();
     let router = Server::builder()
-        .layer(GateLayer::new(Gate::new(audit.clone())))
+        .layer(GateLayer::new(Gate::new(
+            audit.clone(),
+            Arc::clone(&auth),
+            Arc::clone(&clock),
+        )))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(SystemServer::new(SystemService::new(
             Arc::clone(&clock),
             started_at,
         )))
-        .add_service(AuditServer::new(AuditService::new(store.clone(), hasher)));
+        .add_service(AuditServer::new(AuditService::new(store.clone(), hasher)))
+        .add_service(AuthServer::new(AuthService::new(Arc::clone(&auth))))
+        .add_service(UsersServer::new(UsersService::new(Arc::clone(&auth))));
     let (stop_serving, serving_stopped) = tokio::sync::oneshot::channel::<()>();
     let mut server = tokio::spawn(router.serve_with_incoming_shutdown(
         UnixListenerStream::new(listener),
@@ -153,11 +190,19 @@ pub async fn serve(
     Ok(())
 }
 
-/// Finds the key and opens the store; returns the audit hasher too, so the
-/// master key itself does not outlive this function.
-pub async fn open_store(
-    config: &Config,
-) -> Result<(Store, Arc<ChainHasher>, KeySource), StartupError> {
+/// The open store and the master key that opened it.
+#[derive(Debug)]
+pub struct UnlockedStore {
+    /// The store.
+    pub store: Store,
+    /// The master key; drop it as soon as subkeys are derived.
+    pub master: MasterKey,
+    /// Where the key came from.
+    pub key_source: KeySource,
+}
+
+/// Finds the key and opens the store.
+pub async fn open_store(config: &Config) -> Result<UnlockedStore, StartupError> {
     let database = &config.store.database;
     if let Some(folder) = database.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(folder).map_err(|source| StartupError::StateDir {
@@ -184,8 +229,11 @@ pub async fn open_store(
         key_source: key_source.clone(),
         source,
     })?;
-    let hasher = Arc::new(ChainHasher::new(&master.derive(KeyPurpose::AuditChain)));
-    Ok((store, hasher, key_source))
+    Ok(UnlockedStore {
+        store,
+        master,
+        key_source,
+    })
 }
 
 /// SIGTERM and SIGINT handlers, installed before the daemon does anything

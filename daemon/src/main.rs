@@ -4,10 +4,11 @@ use std::{process::ExitCode, sync::Arc};
 
 use clap::Parser;
 use occcd::{
-    audit::verify_chain,
+    audit::{ChainHasher, verify_chain},
     cli::{AuditCommand, Cli, Command, ConfigCommand},
     clock::SystemClock,
     config::Config,
+    crypto::KeyPurpose,
     lifecycle::{StopSignals, open_store, serve},
     logging::init_logging,
 };
@@ -65,8 +66,11 @@ async fn verify_audit(config: &Config) -> ExitCode {
         eprintln!("occcd: no database at {}", config.store.database.display());
         return ExitCode::from(2);
     }
-    let (store, hasher, _) = match open_store(config).await {
-        Ok(opened) => opened,
+    let (store, hasher) = match open_store(config).await {
+        Ok(unlocked) => (
+            unlocked.store,
+            ChainHasher::new(&unlocked.master.derive(KeyPurpose::AuditChain)),
+        ),
         Err(err) => return fail(&err, ExitCode::from(2)),
     };
     let report = verify_chain(&store, &hasher).await;

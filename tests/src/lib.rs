@@ -15,7 +15,13 @@ use std::{
 pub mod load;
 
 use occc_client::{ConnectOptions, OcccClient};
-use occcd::{audit::ChainHasher, config::Config, lifecycle::open_store, store::Store};
+use occcd::{
+    audit::ChainHasher, config::Config, crypto::KeyPurpose, lifecycle::open_store, store::Store,
+};
+
+/// Argon2 parameters for tests: cheap, so suites stay fast in debug builds.
+pub const CHEAP_ARGON2: &str =
+    "argon2_iterations = 1\nargon2_memory_kib = 8192\nargon2_parallelism = 1\n";
 
 /// How long a daemon may take to answer its first health check.
 const READY_TIMEOUT: Duration = Duration::from_secs(15);
@@ -50,7 +56,26 @@ impl DevDir {
             .prefix("occcd-e2e-")
             .tempdir()
             .expect("temp dir");
-        Self { dir }
+        let dev = Self { dir };
+        dev.set_config("");
+        dev
+    }
+
+    /// Writes the folder's config: cheap Argon2 parameters (tests that
+    /// measure the real cost say so) plus `extra` TOML (any section but `[auth]`).
+    pub fn set_config(&self, extra: &str) {
+        self.set_config_with_auth(CHEAP_ARGON2, extra);
+    }
+
+    /// Writes the folder's config with `auth` as the `[auth]` section body.
+    pub fn set_config_with_auth(&self, auth: &str, extra: &str) {
+        fs::write(self.config_path(), format!("[auth]\n{auth}\n{extra}\n"))
+            .expect("write test config");
+    }
+
+    /// The folder's config file, passed to every daemon started here.
+    pub fn config_path(&self) -> PathBuf {
+        self.path().join("occcd.toml")
     }
 
     /// The folder.
@@ -80,18 +105,18 @@ impl DevDir {
 
     /// The effective config a daemon in this folder uses.
     pub fn config(&self) -> Config {
-        let mut config = Config::default();
+        let mut config = Config::from_file(&self.config_path()).expect("test config parses");
         config.use_dev_dir(self.path());
         config
     }
 
     /// Opens the store directly with the folder's key, as an operator could.
     pub async fn open_store(&self) -> (Store, ChainHasher) {
-        let (store, hasher, _) = open_store(&self.config())
+        let unlocked = open_store(&self.config())
             .await
             .expect("open store with the dev key");
-        let hasher = std::sync::Arc::try_unwrap(hasher).expect("sole owner of the hasher");
-        (store, hasher)
+        let hasher = ChainHasher::new(&unlocked.master.derive(KeyPurpose::AuditChain));
+        (unlocked.store, hasher)
     }
 
     /// Runs `occcd --dev <dir> <args>` to completion, returning exit status and output.
@@ -99,6 +124,8 @@ impl DevDir {
         let output = tokio::process::Command::new(workspace_binary("occcd"))
             .arg("--dev")
             .arg(self.path())
+            .arg("--config")
+            .arg(self.config_path())
             .args(args)
             .stdin(Stdio::null())
             .output()
@@ -122,6 +149,8 @@ impl DevDir {
         Command::new(workspace_binary("occcd"))
             .arg("--dev")
             .arg(self.path())
+            .arg("--config")
+            .arg(self.config_path())
             .args(args)
             .env("OCCCD_LOG", "info,occcd=debug")
             .stdin(Stdio::null())

@@ -31,6 +31,15 @@ impl Actor {
     pub fn peer(peer: Option<PeerCredentials>) -> Self {
         Self { peer, user: None }
     }
+
+    /// A socket peer acting as the occcd user `user`.
+    #[must_use]
+    pub fn user(peer: Option<PeerCredentials>, user: &str) -> Self {
+        Self {
+            peer,
+            user: Some(user.to_owned()),
+        }
+    }
 }
 
 /// Something worth recording.
@@ -56,6 +65,105 @@ pub enum AuditEvent {
         /// Why, in words.
         reason: String,
     },
+    /// Something happened to an account or session.
+    Account {
+        /// What.
+        action: AccountAction,
+        /// The account acted on (validated username), if any.
+        subject: Option<String>,
+        /// Extra facts: method, role, reason — never a secret.
+        detail: Option<String>,
+    },
+}
+
+/// Account and session events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountAction {
+    /// The first super-admin was created (pending TOTP).
+    BootstrapStarted,
+    /// A person set their password and received a TOTP enrolment.
+    EnrollmentStarted,
+    /// TOTP confirmed; the account is active.
+    EnrollmentCompleted,
+    /// Login succeeded.
+    LoginSucceeded,
+    /// Login failed.
+    LoginFailed,
+    /// Login refused before checking (delay or lock).
+    LoginThrottled,
+    /// Repeated failures locked the account.
+    AccountLocked,
+    /// A super-admin lifted a lock.
+    AccountUnlocked,
+    /// The session ended at its owner's request.
+    LoggedOut,
+    /// Sessions were ended by an admin, a cap or a change.
+    SessionsRevoked,
+    /// A session was elevated.
+    Elevated,
+    /// Elevation failed.
+    ElevationFailed,
+    /// A call was refused by the policy (role or elevation).
+    PermissionDenied,
+    /// A recovery code was used.
+    RecoveryCodeUsed,
+    /// New recovery codes replaced the old set.
+    RecoveryCodesRegenerated,
+    /// A password was changed.
+    PasswordChanged,
+    /// A new TOTP secret was confirmed.
+    TotpReenrolled,
+    /// A super-admin reset a user's TOTP.
+    TotpReset,
+    /// A user was created.
+    UserCreated,
+    /// A user's role changed.
+    RoleChanged,
+    /// A user was disabled.
+    UserDisabled,
+    /// A user was enabled.
+    UserEnabled,
+    /// A user was deleted.
+    UserDeleted,
+}
+
+impl AccountAction {
+    /// The `kind` column for this action.
+    #[must_use]
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::BootstrapStarted => "bootstrap_started",
+            Self::EnrollmentStarted => "enrollment_started",
+            Self::EnrollmentCompleted => "enrollment_completed",
+            Self::LoginSucceeded => "login_succeeded",
+            Self::LoginFailed => "login_failed",
+            Self::LoginThrottled => "login_throttled",
+            Self::AccountLocked => "account_locked",
+            Self::AccountUnlocked => "account_unlocked",
+            Self::LoggedOut => "logged_out",
+            Self::SessionsRevoked => "sessions_revoked",
+            Self::Elevated => "elevated",
+            Self::ElevationFailed => "elevation_failed",
+            Self::PermissionDenied => "permission_denied",
+            Self::RecoveryCodeUsed => "recovery_code_used",
+            Self::RecoveryCodesRegenerated => "recovery_codes_regenerated",
+            Self::PasswordChanged => "password_changed",
+            Self::TotpReenrolled => "totp_reenrolled",
+            Self::TotpReset => "totp_reset",
+            Self::UserCreated => "user_created",
+            Self::RoleChanged => "role_changed",
+            Self::UserDisabled => "user_disabled",
+            Self::UserEnabled => "user_enabled",
+            Self::UserDeleted => "user_deleted",
+        }
+    }
+}
+
+/// `rpc` cut to a bounded length, for audit details.
+#[must_use]
+pub fn bounded_rpc(rpc: &str) -> String {
+    rpc.chars().take(MAX_RPC_PATH_CHARS).collect()
 }
 
 impl AuditEvent {
@@ -63,7 +171,7 @@ impl AuditEvent {
     #[must_use]
     pub fn call_refused(rpc: &str, reason: &str) -> Self {
         Self::CallRefused {
-            rpc: rpc.chars().take(MAX_RPC_PATH_CHARS).collect(),
+            rpc: bounded_rpc(rpc),
             reason: reason.to_owned(),
         }
     }
@@ -75,6 +183,7 @@ impl AuditEvent {
             Self::DaemonStarted { .. } => "daemon_started",
             Self::DaemonStopped { .. } => "daemon_stopped",
             Self::CallRefused { .. } => "call_refused",
+            Self::Account { action, .. } => action.kind(),
         }
     }
 

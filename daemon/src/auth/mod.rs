@@ -3,10 +3,21 @@
 //! Invariant: plain Rust, no gRPC types; every secret passes through types
 //! that redact `Debug` and zeroize on drop; time comes from the injected clock.
 
+pub mod admin;
+pub mod bootstrap;
+pub mod engine;
+pub mod error;
+pub mod input;
 pub mod lockout;
+pub mod login;
 pub mod password;
 pub mod recovery;
 pub mod role;
 pub mod sessions;
 pub mod token;
 pub mod totp;
+
+pub use admin::ActingUser;
+pub use engine::{AuthEngine, UserProfile, UserState};
+pub use error::AuthError;
+pub use login::{LoginOutcome, SecondFactor};

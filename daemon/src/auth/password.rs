@@ -132,8 +132,9 @@ pub struct PasswordHashing {
     params: Params,
     permits: Arc<Semaphore>,
     computed: Arc<AtomicU64>,
-    /// A real hash of a random password, verified against for unknown users.
-    decoy_hash: Arc<String>,
+    /// A real hash of a random password, verified against for unknown users;
+    /// computed once, off the start-up path.
+    decoy_hash: Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl PasswordHashing {
@@ -141,14 +142,31 @@ impl PasswordHashing {
     pub fn new(cost: HashCost, max_concurrent: usize) -> Result<Self, HashingError> {
         let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
             .map_err(|err| HashingError::Parameters(err.to_string()))?;
-        let decoy = Zeroizing::new(data_encoding::HEXLOWER.encode(&random_bytes::<16>()?));
-        let decoy_hash = hash_blocking(&params, &decoy)?;
         Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
             computed: Arc::new(AtomicU64::new(0)),
-            decoy_hash: Arc::new(decoy_hash),
+            decoy_hash: Arc::new(tokio::sync::OnceCell::new()),
         })
+    }
+
+    /// Computes the decoy hash now (call in the background at start-up) so
+    /// the first unknown-user login costs no more than any other.
+    pub async fn prepare_decoy(&self) -> Result<(), HashingError> {
+        self.decoy().await.map(drop)
+    }
+
+    async fn decoy(&self) -> Result<String, HashingError> {
+        let params = self.params.clone();
+        self.decoy_hash
+            .get_or_try_init(|| async move {
+                let decoy = Zeroizing::new(data_encoding::HEXLOWER.encode(&random_bytes::<16>()?));
+                tokio::task::spawn_blocking(move || hash_blocking(&params, &decoy))
+                    .await
+                    .map_err(|_| HashingError::Task)?
+            })
+            .await
+            .cloned()
     }
 
     /// How many hashes this daemon computed (for tests and metrics).
@@ -171,7 +189,10 @@ impl PasswordHashing {
         password: Zeroizing<String>,
     ) -> Result<Verification, HashingError> {
         let is_decoy = stored_phc.is_none();
-        let stored = stored_phc.unwrap_or_else(|| self.decoy_hash.as_str().to_owned());
+        let stored = match stored_phc {
+            Some(stored) => stored,
+            None => self.decoy().await?,
+        };
         let params = self.params.clone();
         let verification = self
             .run(move || verify_blocking(&params, &stored, &password))
@@ -326,6 +347,7 @@ mod tests {
     #[tokio::test]
     async fn unknown_user_costs_a_real_verification_and_never_matches() {
         let hashing = PasswordHashing::new(CHEAP, 1).unwrap();
+        hashing.prepare_decoy().await.unwrap();
         let before = hashing.computed();
         assert_eq!(
             hashing.verify(None, normalize("anything")).await,

@@ -15,7 +15,7 @@ use tonic::body::Body;
 use tower::{Layer, Service};
 use tracing::Instrument;
 
-use super::Gate;
+use super::{AUTHORIZATION, Gate};
 use crate::{service::refusal_status, transport::PeerCredentials};
 
 /// Wraps services with the gate.
@@ -83,17 +83,35 @@ where
         );
         Box::pin(
             async move {
-                match gate.admit(request.uri().path(), peer).await {
-                    Ok(()) => {
+                let token = bearer_token(request.headers());
+                match gate
+                    .admit(
+                        request.uri().path(),
+                        peer,
+                        token.as_ref().map(|t| t.as_str()),
+                    )
+                    .await
+                {
+                    Ok(caller) => {
                         if let Some(peer) = peer {
                             request.extensions_mut().insert(peer);
                         }
+                        if let Some(caller) = caller {
+                            request.extensions_mut().insert(caller);
+                        }
                         inner.call(request).await
                     }
-                    Err(refusal) => Ok(refusal_status(refusal, request.uri().path()).into_http()),
+                    Err(refusal) => Ok(refusal_status(&refusal, request.uri().path()).into_http()),
                 }
             }
             .instrument(span),
         )
     }
+}
+
+/// The token of an `authorization: Bearer <token>` header, if present.
+fn bearer_token(headers: &http::HeaderMap) -> Option<zeroize::Zeroizing<String>> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let token = value.strip_prefix("Bearer ")?;
+    Some(zeroize::Zeroizing::new(token.trim().to_owned()))
 }

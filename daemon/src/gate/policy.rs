@@ -1,17 +1,22 @@
-//! The policy table: every RPC the daemon serves and what a caller needs to
-//! reach it.
+//! The policy table: every RPC the daemon serves, what a caller needs to
+//! reach it, and whether it needs an elevated (re-authenticated) session.
 //!
 //! Invariant: this table is the only list of reachable RPCs. A path missing
-//! from it is refused, and only entries marked [`Access::Anonymous`] can be
-//! reached without a session.
+//! from it is refused; only [`Access::Anonymous`] rows are reachable without
+//! a session; a row with `elevation` is reachable only inside the caller's
+//! elevation window.
+
+use crate::auth::role::Permission;
 
 /// What a caller needs to reach an RPC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// Reachable by any peer that can open the socket.
+    /// Any peer that can open the socket.
     Anonymous,
-    /// Needs an authenticated session.
+    /// Any logged-in user (their own account and sessions).
     Session,
+    /// A logged-in user whose role holds the permission.
+    Permission(Permission),
 }
 
 /// One row of the table.
@@ -21,24 +26,92 @@ pub struct RpcPolicy {
     pub path: &'static str,
     /// What a caller needs.
     pub access: Access,
+    /// Whether the session must be elevated.
+    pub elevation: bool,
 }
 
-const fn rpc(path: &'static str, access: Access) -> RpcPolicy {
-    RpcPolicy { path, access }
+const fn open(path: &'static str) -> RpcPolicy {
+    RpcPolicy {
+        path,
+        access: Access::Anonymous,
+        elevation: false,
+    }
+}
+
+const fn session(path: &'static str) -> RpcPolicy {
+    RpcPolicy {
+        path,
+        access: Access::Session,
+        elevation: false,
+    }
+}
+
+const fn own_sensitive(path: &'static str) -> RpcPolicy {
+    RpcPolicy {
+        path,
+        access: Access::Session,
+        elevation: true,
+    }
+}
+
+const fn needs(path: &'static str, permission: Permission) -> RpcPolicy {
+    RpcPolicy {
+        path,
+        access: Access::Permission(permission),
+        elevation: false,
+    }
+}
+
+const fn sensitive(path: &'static str, permission: Permission) -> RpcPolicy {
+    RpcPolicy {
+        path,
+        access: Access::Permission(permission),
+        elevation: true,
+    }
 }
 
 /// Every RPC occcd serves.
 pub const POLICY_TABLE: &[RpcPolicy] = &[
     // Standard services, so grpcurl, grpc_health_probe and friends work.
-    rpc("/grpc.health.v1.Health/Check", Access::Anonymous),
-    rpc("/grpc.health.v1.Health/Watch", Access::Anonymous),
-    rpc(
-        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
-        Access::Anonymous,
-    ),
+    open("/grpc.health.v1.Health/Check"),
+    open("/grpc.health.v1.Health/Watch"),
+    open("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"),
     // What a login screen needs before anyone has logged in.
-    rpc("/occc.v1.System/GetInfo", Access::Anonymous),
-    rpc("/occc.v1.Audit/VerifyChain", Access::Session),
+    open("/occc.v1.System/GetInfo"),
+    open("/occc.v1.Auth/Bootstrap"),
+    open("/occc.v1.Auth/StartEnrollment"),
+    open("/occc.v1.Auth/ConfirmEnrollment"),
+    open("/occc.v1.Auth/Login"),
+    // One's own session and account.
+    session("/occc.v1.Auth/Logout"),
+    session("/occc.v1.Auth/Elevate"),
+    session("/occc.v1.Auth/WhoAmI"),
+    session("/occc.v1.Auth/ListMySessions"),
+    session("/occc.v1.Auth/ConfirmTotpReenrollment"),
+    own_sensitive("/occc.v1.Auth/ChangePassword"),
+    own_sensitive("/occc.v1.Auth/StartTotpReenrollment"),
+    own_sensitive("/occc.v1.Auth/RegenerateRecoveryCodes"),
+    // Reading.
+    needs("/occc.v1.Audit/VerifyChain", Permission::ViewLogs),
+    needs(
+        "/occc.v1.Users/ListActiveSessions",
+        Permission::ViewActiveSessions,
+    ),
+    needs(
+        "/occc.v1.Users/ListAllSessions",
+        Permission::ViewAllSessions,
+    ),
+    needs("/occc.v1.Users/ListUsers", Permission::ManageUsers),
+    // User management.
+    sensitive("/occc.v1.Users/CreateUser", Permission::ManageUsers),
+    sensitive("/occc.v1.Users/SetUserRole", Permission::ManageUsers),
+    sensitive("/occc.v1.Users/DisableUser", Permission::ManageUsers),
+    sensitive("/occc.v1.Users/EnableUser", Permission::ManageUsers),
+    sensitive("/occc.v1.Users/DeleteUser", Permission::ManageUsers),
+    sensitive("/occc.v1.Users/ResetTotp", Permission::ManageUsers),
+    sensitive("/occc.v1.Users/UnlockUser", Permission::ManageUsers),
+    sensitive("/occc.v1.Users/RevokeSession", Permission::ManageUsers),
+    sensitive("/occc.v1.Users/RevokeUserSessions", Permission::ManageUsers),
 ];
 
 /// The table row for `path`, if the daemon serves it.
@@ -52,7 +125,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn anonymous_allowlist_is_exactly_health_reflection_and_info() {
+    fn anonymous_allowlist_is_health_reflection_info_and_login_flows() {
         let anonymous: Vec<_> = POLICY_TABLE
             .iter()
             .filter(|entry| entry.access == Access::Anonymous)
@@ -65,8 +138,30 @@ mod tests {
                 "/grpc.health.v1.Health/Watch",
                 "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
                 "/occc.v1.System/GetInfo",
+                "/occc.v1.Auth/Bootstrap",
+                "/occc.v1.Auth/StartEnrollment",
+                "/occc.v1.Auth/ConfirmEnrollment",
+                "/occc.v1.Auth/Login",
             ]
         );
+    }
+
+    #[test]
+    fn no_path_appears_twice_and_anonymous_rows_never_need_elevation() {
+        for (index, entry) in POLICY_TABLE.iter().enumerate() {
+            assert!(
+                POLICY_TABLE[index + 1..]
+                    .iter()
+                    .all(|other| other.path != entry.path),
+                "{}",
+                entry.path
+            );
+            assert!(
+                !(entry.access == Access::Anonymous && entry.elevation),
+                "{}",
+                entry.path
+            );
+        }
     }
 
     #[test]

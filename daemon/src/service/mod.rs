@@ -4,9 +4,14 @@
 //! through the gate, and their errors become statuses only in [`status`].
 
 mod audit;
+mod auth;
+mod convert;
 mod status;
 mod system;
+mod users;
 
 pub use audit::AuditService;
-pub use status::refusal_status;
+pub use auth::AuthService;
+pub use status::{DENIAL_REASON, refusal_status};
 pub use system::SystemService;
+pub use users::UsersService;

@@ -3,21 +3,83 @@
 //! Invariant: every status message says what happened and what to do, and
 //! never contains a secret or internal detail an attacker could use.
 
-use tonic::Status;
+use tonic::{Code, Status, metadata::MetadataValue};
 
-use crate::{audit::AuditError, gate::Refusal};
+use crate::{audit::AuditError, auth::AuthError, gate::Refusal};
+
+/// Trailing metadata key naming why a call was denied, for frontends.
+pub const DENIAL_REASON: &str = "occc-denial";
 
 /// The status for a request the gate turned away.
 #[must_use]
-pub fn refusal_status(refusal: Refusal, rpc: &str) -> Status {
-    match refusal {
-        Refusal::NoPeerCredentials => Status::unauthenticated(
-            "the connection has no peer credentials; connect over occcd's Unix socket",
+pub fn refusal_status(refusal: &Refusal, rpc: &str) -> Status {
+    let (status, reason) = match refusal {
+        Refusal::NoPeerCredentials => (
+            Status::unauthenticated(
+                "the connection has no peer credentials; connect over occcd's Unix socket",
+            ),
+            "no-peer-credentials",
         ),
-        Refusal::UnknownRpc => Status::unimplemented(format!("occcd serves no RPC named {rpc}")),
-        Refusal::NoSession => Status::unauthenticated(format!(
-            "{rpc} needs a logged-in session; log in and send the session token"
-        )),
+        Refusal::UnknownRpc => (
+            Status::unimplemented(format!("occcd serves no RPC named {rpc}")),
+            "unknown-rpc",
+        ),
+        Refusal::NoSession => (
+            Status::unauthenticated(format!(
+                "{rpc} needs a logged-in session; log in and send the session token as \"authorization: Bearer <token>\""
+            )),
+            "login-required",
+        ),
+        Refusal::BadSession(err) => (Status::unauthenticated(err.to_string()), "login-required"),
+        Refusal::Forbidden {
+            role, permission, ..
+        } => (
+            Status::permission_denied(format!(
+                "your role ({role}) does not allow this: it needs the {} permission",
+                permission.name()
+            )),
+            "forbidden",
+        ),
+        Refusal::ElevationRequired { .. } => (
+            Status::permission_denied(
+                "re-authentication required: call occc.v1.Auth/Elevate with a TOTP code, then retry",
+            ),
+            "elevation-required",
+        ),
+    };
+    with_reason(status, reason)
+}
+
+fn with_reason(mut status: Status, reason: &'static str) -> Status {
+    status
+        .metadata_mut()
+        .insert(DENIAL_REASON, MetadataValue::from_static(reason));
+    status
+}
+
+impl From<AuthError> for Status {
+    fn from(err: AuthError) -> Self {
+        let message = err.to_string();
+        match err {
+            AuthError::InvalidInput { .. } | AuthError::PasswordPolicy(_) => {
+                Status::invalid_argument(message)
+            }
+            AuthError::BadCredentials | AuthError::BadToken(_) => Status::unauthenticated(message),
+            AuthError::Session(_) => {
+                with_reason(Status::unauthenticated(message), "login-required")
+            }
+            AuthError::Throttled { .. } | AuthError::Locked { .. } => {
+                Status::resource_exhausted(message)
+            }
+            AuthError::NoSuchUser(_) | AuthError::NoSuchSession(_) => Status::not_found(message),
+            AuthError::UserExists(_) => Status::already_exists(message),
+            AuthError::BootstrapClosed
+            | AuthError::LastSuperAdmin(_)
+            | AuthError::WrongState(_) => Status::failed_precondition(message),
+            AuthError::Internal(_) => {
+                Status::new(Code::Internal, "internal error; see the daemon's log")
+            }
+        }
     }
 }
 

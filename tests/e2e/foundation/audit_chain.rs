@@ -1,7 +1,6 @@
 //! The audit chain: durable under SIGKILL, tamper-evident, never a stall.
 
 use std::{
-    fs,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -149,9 +148,8 @@ async fn the_append_only_triggers_refuse_edits() {
 #[tokio::test]
 async fn a_blocked_audit_disk_delays_a_call_by_the_timeout_not_forever() {
     let dir = DevDir::new();
-    let config = dir.path().join("occcd.toml");
-    fs::write(&config, "[audit]\nwrite_timeout_ms = 300\n").unwrap();
-    let daemon = RunningDaemon::start_with(&dir, &["--config", config.to_str().unwrap()]).await;
+    dir.set_config("[audit]\nwrite_timeout_ms = 300\n");
+    let daemon = RunningDaemon::start(&dir).await;
     let client = daemon.client().await;
 
     // Hold SQLite's write lock from another connection: the writer cannot commit.

@@ -77,9 +77,8 @@ async fn socket_has_mode_0660() {
 async fn a_never_ending_stream_does_not_keep_the_daemon_alive_past_the_grace() {
     use occc_client::proto_health::{HealthCheckRequest, health_client::HealthClient};
     let dir = DevDir::new();
-    let config = dir.path().join("occcd.toml");
-    fs::write(&config, "[socket]\nshutdown_grace_ms = 200\n").unwrap();
-    let daemon = RunningDaemon::start_with(&dir, &["--config", config.to_str().unwrap()]).await;
+    dir.set_config("[socket]\nshutdown_grace_ms = 200\n");
+    let daemon = RunningDaemon::start(&dir).await;
     let mut health = HealthClient::new(daemon.client().await.channel());
     let mut watch = health
         .watch(HealthCheckRequest {

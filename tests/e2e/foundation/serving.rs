@@ -48,7 +48,9 @@ async fn reflection_lists_every_service() {
             "grpc.health.v1.Health",
             "grpc.reflection.v1.ServerReflection",
             "occc.v1.Audit",
-            "occc.v1.System"
+            "occc.v1.Auth",
+            "occc.v1.System",
+            "occc.v1.Users"
         ]
     );
 }

@@ -1,0 +1,403 @@
+//! Account administration (super-admin) and self-service changes.
+//!
+//! Invariant: there is always at least one active super-admin once bootstrap
+//! is done; every change that alters what a user may do ends that user's
+//! sessions, so no session outlives the role it was granted under.
+
+use zeroize::Zeroizing;
+
+use super::{
+    engine::{Account, AuthEngine, TotpColumn, UserProfile, UserState},
+    error::AuthError,
+    input,
+    lockout::AttemptKey,
+    password::{Verification, check_new_password, normalize},
+    role::Role,
+    sessions::Session,
+    token::SecretToken,
+    totp::TotpEnrolment,
+};
+use crate::{
+    audit::{AccountAction, Actor},
+    clock::UnixMillis,
+    store::UserChange,
+    transport::PeerCredentials,
+};
+
+/// Who is acting: their session and socket peer.
+#[derive(Debug, Clone, Copy)]
+pub struct ActingUser<'a> {
+    /// The caller's session.
+    pub session: &'a Session,
+    /// The caller's socket peer.
+    pub peer: PeerCredentials,
+}
+
+impl ActingUser<'_> {
+    fn actor(&self) -> Actor {
+        Actor::user(Some(self.peer), &self.session.username)
+    }
+}
+
+impl AuthEngine {
+    /// Every account.
+    pub async fn list_users(&self) -> Result<Vec<UserProfile>, AuthError> {
+        let mut profiles = Vec::new();
+        for row in self.store.all_users().await? {
+            profiles.push(self.profile(&Account::from_row(row)?).await?);
+        }
+        Ok(profiles)
+    }
+
+    /// Creates an enrolling user; returns the one-time enrolment token.
+    pub async fn create_user(
+        &self,
+        by: ActingUser<'_>,
+        username: &str,
+        role: Role,
+    ) -> Result<(UserProfile, SecretToken, UnixMillis), AuthError> {
+        let username = input::username(username)?;
+        let (token, expires) = self.create_enrolling(username, role, None).await?;
+        let profile = self.profile(&self.account(username).await?).await?;
+        self.record(
+            by.actor(),
+            AccountAction::UserCreated,
+            Some(username),
+            Some(format!("role={role}")),
+        )
+        .await;
+        Ok((profile, token, expires))
+    }
+
+    async fn ensure_not_last_super_admin(&self, account: &Account) -> Result<(), AuthError> {
+        if account.role == Role::SuperAdmin
+            && account.state == UserState::Active
+            && self.store.count_active_super_admins().await? <= 1
+        {
+            return Err(AuthError::LastSuperAdmin(account.row.username.clone()));
+        }
+        Ok(())
+    }
+
+    async fn revoke_user_sessions(&self, user_id: i64) -> Result<u32, AuthError> {
+        let ended = self.sessions.remove_user(user_id);
+        self.end_sessions(&ended).await?;
+        Ok(u32::try_from(ended.len()).unwrap_or(u32::MAX))
+    }
+
+    /// Changes a user's role; their sessions end.
+    pub async fn set_role(
+        &self,
+        by: ActingUser<'_>,
+        username: &str,
+        role: Role,
+    ) -> Result<UserProfile, AuthError> {
+        let account = self.account(input::username(username)?).await?;
+        if role != Role::SuperAdmin {
+            self.ensure_not_last_super_admin(&account).await?;
+        }
+        let change = UserChange {
+            role: Some(role.as_str()),
+            ..UserChange::default()
+        };
+        self.store
+            .update_user(account.row.id, &change, self.now().0)
+            .await?;
+        self.revoke_user_sessions(account.row.id).await?;
+        let detail = format!("{} -> {role}", account.role);
+        self.record(
+            by.actor(),
+            AccountAction::RoleChanged,
+            Some(username),
+            Some(detail),
+        )
+        .await;
+        self.profile(&self.account(username).await?).await
+    }
+
+    /// Disables or re-enables a user; disabling ends their sessions.
+    pub async fn set_enabled(
+        &self,
+        by: ActingUser<'_>,
+        username: &str,
+        enabled: bool,
+    ) -> Result<UserProfile, AuthError> {
+        let account = self.account(input::username(username)?).await?;
+        let (from, to, action) = if enabled {
+            (
+                UserState::Disabled,
+                UserState::Active,
+                AccountAction::UserEnabled,
+            )
+        } else {
+            (
+                UserState::Active,
+                UserState::Disabled,
+                AccountAction::UserDisabled,
+            )
+        };
+        if account.state != from {
+            return Err(AuthError::WrongState(format!(
+                "{username} is not {}",
+                from.as_str()
+            )));
+        }
+        if !enabled {
+            self.ensure_not_last_super_admin(&account).await?;
+        }
+        let change = UserChange {
+            state: Some(to.as_str()),
+            ..UserChange::default()
+        };
+        self.store
+            .update_user(account.row.id, &change, self.now().0)
+            .await?;
+        self.revoke_user_sessions(account.row.id).await?;
+        self.record(by.actor(), action, Some(username), None).await;
+        self.profile(&self.account(username).await?).await
+    }
+
+    /// Deletes a user and their sessions.
+    pub async fn delete_user(&self, by: ActingUser<'_>, username: &str) -> Result<(), AuthError> {
+        let account = self.account(input::username(username)?).await?;
+        self.ensure_not_last_super_admin(&account).await?;
+        self.sessions.remove_user(account.row.id);
+        self.store.delete_user(account.row.id).await?;
+        self.record(by.actor(), AccountAction::UserDeleted, Some(username), None)
+            .await;
+        Ok(())
+    }
+
+    /// Clears a user's TOTP and recovery codes and puts them back into
+    /// enrolment with a new token; their sessions end.
+    pub async fn reset_totp(
+        &self,
+        by: ActingUser<'_>,
+        username: &str,
+    ) -> Result<(UserProfile, SecretToken, UnixMillis), AuthError> {
+        let account = self.account(input::username(username)?).await?;
+        self.ensure_not_last_super_admin(&account).await?;
+        let (token, hash, expires) = self.new_enrollment_token()?;
+        let change = UserChange {
+            state: Some(UserState::Enrolling.as_str()),
+            totp_secret: Some(None),
+            totp_pending_secret: Some(None),
+            totp_last_step: Some(None),
+            enrollment: Some(Some((&hash, expires.0))),
+            ..UserChange::default()
+        };
+        self.store
+            .update_user(account.row.id, &change, self.now().0)
+            .await?;
+        self.store
+            .replace_recovery_codes(account.row.id, &[])
+            .await?;
+        self.revoke_user_sessions(account.row.id).await?;
+        self.record(by.actor(), AccountAction::TotpReset, Some(username), None)
+            .await;
+        Ok((
+            self.profile(&self.account(username).await?).await?,
+            token,
+            expires,
+        ))
+    }
+
+    /// Lifts a lock on an account.
+    pub async fn unlock(
+        &self,
+        by: ActingUser<'_>,
+        username: &str,
+    ) -> Result<UserProfile, AuthError> {
+        let account = self.account(input::username(username)?).await?;
+        let was_locked = self.failures.unlock(
+            &AttemptKey::Account(account.row.username.clone()),
+            self.now(),
+        );
+        let detail = if was_locked {
+            "lock lifted"
+        } else {
+            "was not locked"
+        };
+        self.record(
+            by.actor(),
+            AccountAction::AccountUnlocked,
+            Some(username),
+            Some(detail.to_owned()),
+        )
+        .await;
+        self.profile(&account).await
+    }
+
+    /// Ends one session (any user's).
+    pub async fn revoke_session(
+        &self,
+        by: ActingUser<'_>,
+        session_id: &str,
+    ) -> Result<u32, AuthError> {
+        input::bounded("session_id", session_id, 64)?;
+        let ended = self
+            .sessions
+            .remove(session_id)
+            .ok_or_else(|| AuthError::NoSuchSession(session_id.to_owned()))?;
+        self.end_sessions(std::slice::from_ref(&ended)).await?;
+        let detail = format!("session {session_id}");
+        self.record(
+            by.actor(),
+            AccountAction::SessionsRevoked,
+            Some(&ended.username),
+            Some(detail),
+        )
+        .await;
+        Ok(1)
+    }
+
+    /// Ends every session of a user.
+    pub async fn revoke_sessions_of(
+        &self,
+        by: ActingUser<'_>,
+        username: &str,
+    ) -> Result<u32, AuthError> {
+        let account = self.account(input::username(username)?).await?;
+        let revoked = self.revoke_user_sessions(account.row.id).await?;
+        self.record(
+            by.actor(),
+            AccountAction::SessionsRevoked,
+            Some(username),
+            Some(format!("{revoked} sessions")),
+        )
+        .await;
+        Ok(revoked)
+    }
+
+    /// Changes the caller's own password (current password required).
+    pub async fn change_password(
+        &self,
+        by: ActingUser<'_>,
+        current: &str,
+        new: &str,
+    ) -> Result<(), AuthError> {
+        input::password("current_password", current)?;
+        input::password("new_password", new)?;
+        let key = AttemptKey::Account(by.session.username.clone());
+        self.throttle(&key, Some(by.peer)).await?;
+        let account = self.account(&by.session.username).await?;
+        let new =
+            check_new_password(&account.row.username, new).map_err(AuthError::PasswordPolicy)?;
+        let verification = self
+            .hashing
+            .verify(account.row.password_phc.clone(), normalize(current))
+            .await
+            .map_err(|err| AuthError::internal("password verification failed", &err))?;
+        if verification == Verification::Mismatch {
+            self.fail(
+                &key,
+                Some(by.peer),
+                AccountAction::LoginFailed,
+                "current password",
+            )
+            .await;
+            return Err(AuthError::BadCredentials);
+        }
+        let phc = self
+            .hashing
+            .hash(new)
+            .await
+            .map_err(|err| AuthError::internal("hashing failed", &err))?;
+        let change = UserChange {
+            password_phc: Some(&phc),
+            ..UserChange::default()
+        };
+        self.store
+            .update_user(account.row.id, &change, self.now().0)
+            .await?;
+        self.record(
+            by.actor(),
+            AccountAction::PasswordChanged,
+            Some(&account.row.username),
+            None,
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Starts replacing the caller's TOTP secret.
+    pub async fn start_totp_reenrollment(
+        &self,
+        by: ActingUser<'_>,
+    ) -> Result<TotpEnrolment, AuthError> {
+        let account = self.account(&by.session.username).await?;
+        self.start_totp(&account).await
+    }
+
+    /// Confirms the new TOTP secret with a code from it.
+    pub async fn confirm_totp_reenrollment(
+        &self,
+        by: ActingUser<'_>,
+        code: &str,
+    ) -> Result<(), AuthError> {
+        input::totp_code(code)?;
+        let key = AttemptKey::Account(by.session.username.clone());
+        self.throttle(&key, Some(by.peer)).await?;
+        let account = self.account(&by.session.username).await?;
+        let Some(sealed) = &account.row.totp_pending_secret else {
+            return Err(AuthError::WrongState(
+                "no TOTP re-enrolment in progress; start one first".to_owned(),
+            ));
+        };
+        let secret = self.open_totp(account.row.id, TotpColumn::Pending, sealed)?;
+        let step = secret
+            .accept(code, self.now(), None)
+            .map_err(|err| AuthError::internal("TOTP check failed", &err))?;
+        let Some(step) = step else {
+            self.fail(
+                &key,
+                Some(by.peer),
+                AccountAction::ElevationFailed,
+                "new totp code",
+            )
+            .await;
+            return Err(AuthError::BadCredentials);
+        };
+        let confirmed = self.seal_totp(account.row.id, TotpColumn::Confirmed, &secret)?;
+        let change = UserChange {
+            totp_secret: Some(Some(&confirmed)),
+            totp_pending_secret: Some(None),
+            totp_last_step: Some(Some(step)),
+            ..UserChange::default()
+        };
+        self.store
+            .update_user(account.row.id, &change, self.now().0)
+            .await?;
+        self.record(
+            by.actor(),
+            AccountAction::TotpReenrolled,
+            Some(&account.row.username),
+            None,
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Replaces the caller's recovery codes; the old set stops working.
+    pub async fn regenerate_recovery_codes(
+        &self,
+        by: ActingUser<'_>,
+    ) -> Result<Vec<Zeroizing<String>>, AuthError> {
+        let account = self.account(&by.session.username).await?;
+        let codes = self
+            .recovery
+            .issue()
+            .map_err(|err| AuthError::internal("random generator failed", &err))?;
+        self.store
+            .replace_recovery_codes(account.row.id, &codes.hashes)
+            .await?;
+        self.record(
+            by.actor(),
+            AccountAction::RecoveryCodesRegenerated,
+            Some(&account.row.username),
+            None,
+        )
+        .await;
+        Ok(codes.codes)
+    }
+}

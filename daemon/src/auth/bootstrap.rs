@@ -1,0 +1,346 @@
+//! First run and enrolment: the bootstrap token, creating the first
+//! super-admin, and a person setting up their own password and TOTP.
+//!
+//! Invariant: bootstrap works only while no established (active or disabled)
+//! account exists and only with the token from the root-only file, once; an
+//! account becomes active only after a correct code from its new TOTP secret;
+//! recovery codes are shown exactly once, at that moment.
+
+use std::{
+    fs::OpenOptions,
+    io::Write,
+    os::unix::fs::OpenOptionsExt,
+    path::PathBuf,
+    sync::{Mutex, PoisonError},
+    time::Duration,
+};
+
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use super::{
+    engine::{Account, AuthEngine, TotpColumn},
+    error::AuthError,
+    input,
+    lockout::AttemptKey,
+    password::check_new_password,
+    role::Role,
+    token::{MAX_TOKEN_CHARS, SecretToken, TokenKind},
+    totp::{TotpEnrolment, TotpSecret},
+};
+use crate::{
+    audit::{AccountAction, Actor},
+    clock::UnixMillis,
+    store::UserChange,
+    transport::PeerCredentials,
+};
+
+/// The open bootstrap, if any: the token's hash and its expiry.
+#[derive(Debug)]
+pub struct BootstrapGate {
+    path: PathBuf,
+    open: Mutex<Option<([u8; 32], UnixMillis)>>,
+}
+
+impl BootstrapGate {
+    pub(super) fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            open: Mutex::new(None),
+        }
+    }
+
+    fn take_if_valid(&self, token_hash: &[u8; 32], now: UnixMillis) -> bool {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let valid = open.as_ref().is_some_and(|(expected, expires)| {
+            bool::from(expected.ct_eq(token_hash)) && now < *expires
+        });
+        if valid {
+            *open = None;
+            if let Err(err) = std::fs::remove_file(&self.path) {
+                tracing::warn!(path = %self.path.display(), error = %err, "could not remove used bootstrap token file");
+            }
+        }
+        valid
+    }
+
+    fn matches(&self, token_hash: &[u8; 32], now: UnixMillis) -> bool {
+        let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        open.as_ref().is_some_and(|(expected, expires)| {
+            bool::from(expected.ct_eq(token_hash)) && now < *expires
+        })
+    }
+}
+
+/// A started enrolment: the token to confirm with and the TOTP enrolment.
+#[derive(Debug)]
+pub struct EnrollmentStarted {
+    /// Send back with the confirming code.
+    pub enrollment_token: SecretToken,
+    /// What the authenticator app needs.
+    pub totp: TotpEnrolment,
+}
+
+impl AuthEngine {
+    pub(super) async fn open_bootstrap_if_needed(&self) -> Result<(), AuthError> {
+        if self.store.count_users_in(&["active", "disabled"]).await? > 0 {
+            return Ok(());
+        }
+        let removed = self
+            .store
+            .delete_stale_enrolling_users(self.now().0, true)
+            .await?;
+        if removed > 0 {
+            tracing::info!(
+                removed,
+                "removed accounts left from an unfinished bootstrap"
+            );
+        }
+        let token = SecretToken::generate(TokenKind::Bootstrap)
+            .map_err(|err| AuthError::internal("random generator failed", &err))?;
+        let hash = self
+            .tokens
+            .hash(TokenKind::Bootstrap, token.expose())
+            .ok_or_else(|| AuthError::internal("bootstrap token not hashable", &"length"))?;
+        let path = &self.bootstrap.path;
+        let written = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)
+            .and_then(|mut file| file.write_all(format!("{}\n", token.expose()).as_bytes()));
+        written
+            .map_err(|err| AuthError::internal("cannot write the bootstrap token file", &err))?;
+        let expires = self
+            .now()
+            .plus(Duration::from_secs(self.config.bootstrap_token_ttl_secs));
+        *self
+            .bootstrap
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some((hash, expires));
+        tracing::warn!(
+            token_file = %path.display(),
+            expires_in_secs = self.config.bootstrap_token_ttl_secs,
+            "no users yet: create the first super-admin with the bootstrap token in this file"
+        );
+        Ok(())
+    }
+
+    /// Creates the first super-admin (pending until its TOTP is confirmed).
+    pub async fn bootstrap(
+        &self,
+        peer: Option<PeerCredentials>,
+        bootstrap_token: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<EnrollmentStarted, AuthError> {
+        input::bounded("bootstrap_token", bootstrap_token, MAX_TOKEN_CHARS)?;
+        let username = input::username(username)?;
+        input::password("password", password)?;
+        let now = self.now();
+        let token_hash = self.tokens.hash(TokenKind::Bootstrap, bootstrap_token);
+        if !token_hash.is_some_and(|hash| self.bootstrap.matches(&hash, now)) {
+            return Err(AuthError::BadToken("bootstrap"));
+        }
+        if self.store.count_users_in(&["active", "disabled"]).await? > 0 {
+            return Err(AuthError::BootstrapClosed);
+        }
+        let password = check_new_password(username, password).map_err(AuthError::PasswordPolicy)?;
+        let phc = self
+            .hashing
+            .hash(password)
+            .await
+            .map_err(|err| AuthError::internal("hashing failed", &err))?;
+        if !token_hash.is_some_and(|hash| self.bootstrap.take_if_valid(&hash, now)) {
+            return Err(AuthError::BadToken("bootstrap"));
+        }
+        self.store.delete_stale_enrolling_users(now.0, true).await?;
+        let started = self
+            .create_enrolling(username, Role::SuperAdmin, Some(&phc))
+            .await?;
+        let account = self.account(username).await?;
+        let totp = self.start_totp(&account).await?;
+        self.record(
+            Actor::user(peer, username),
+            AccountAction::BootstrapStarted,
+            Some(username),
+            None,
+        )
+        .await;
+        Ok(EnrollmentStarted {
+            enrollment_token: started.0,
+            totp,
+        })
+    }
+
+    /// Creates an enrolling user with a one-time enrolment token.
+    pub(super) async fn create_enrolling(
+        &self,
+        username: &str,
+        role: Role,
+        password_phc: Option<&str>,
+    ) -> Result<(SecretToken, UnixMillis), AuthError> {
+        let (token, hash, expires) = self.new_enrollment_token()?;
+        let now = self.now().0;
+        self.store
+            .insert_enrolling_user(username, role.as_str(), password_phc, &hash, expires.0, now)
+            .await
+            .map_err(|err| match err {
+                crate::store::StoreError::Database(sqlx::Error::Database(db))
+                    if db.is_unique_violation() =>
+                {
+                    AuthError::UserExists(username.to_owned())
+                }
+                other => other.into(),
+            })?;
+        Ok((token, expires))
+    }
+
+    pub(super) fn new_enrollment_token(
+        &self,
+    ) -> Result<(SecretToken, [u8; 32], UnixMillis), AuthError> {
+        let token = SecretToken::generate(TokenKind::Enrollment)
+            .map_err(|err| AuthError::internal("random generator failed", &err))?;
+        let hash = self
+            .tokens
+            .hash(TokenKind::Enrollment, token.expose())
+            .ok_or_else(|| AuthError::internal("enrolment token not hashable", &"length"))?;
+        let expires = self
+            .now()
+            .plus(Duration::from_secs(self.config.enrollment_token_ttl_secs));
+        Ok((token, hash, expires))
+    }
+
+    /// Generates a pending TOTP secret for `account` and returns its enrolment.
+    pub(super) async fn start_totp(&self, account: &Account) -> Result<TotpEnrolment, AuthError> {
+        let secret = TotpSecret::generate()
+            .map_err(|err| AuthError::internal("random generator failed", &err))?;
+        let sealed = self.seal_totp(account.row.id, TotpColumn::Pending, &secret)?;
+        let change = UserChange {
+            totp_pending_secret: Some(Some(&sealed)),
+            ..UserChange::default()
+        };
+        self.store
+            .update_user(account.row.id, &change, self.now().0)
+            .await?;
+        secret
+            .enrolment(&account.row.username)
+            .map_err(|err| AuthError::internal("cannot build TOTP enrolment", &err))
+    }
+
+    async fn enrolling_account(&self, enrollment_token: &str) -> Result<Account, AuthError> {
+        input::bounded("enrollment_token", enrollment_token, MAX_TOKEN_CHARS)?;
+        let hash = self
+            .tokens
+            .hash(TokenKind::Enrollment, enrollment_token)
+            .ok_or(AuthError::BadToken("enrollment"))?;
+        let row = self
+            .store
+            .user_by_enrollment_token(&hash, self.now().0)
+            .await?;
+        row.map(Account::from_row)
+            .transpose()?
+            .ok_or(AuthError::BadToken("enrollment"))
+    }
+
+    /// An invited person sets their password and gets a TOTP enrolment.
+    pub async fn start_enrollment(
+        &self,
+        peer: Option<PeerCredentials>,
+        enrollment_token: &str,
+        password: &str,
+    ) -> Result<TotpEnrolment, AuthError> {
+        input::password("password", password)?;
+        let account = self.enrolling_account(enrollment_token).await?;
+        let password = check_new_password(&account.row.username, password)
+            .map_err(AuthError::PasswordPolicy)?;
+        let phc = self
+            .hashing
+            .hash(password)
+            .await
+            .map_err(|err| AuthError::internal("hashing failed", &err))?;
+        let change = UserChange {
+            password_phc: Some(&phc),
+            ..UserChange::default()
+        };
+        self.store
+            .update_user(account.row.id, &change, self.now().0)
+            .await?;
+        let totp = self.start_totp(&account).await?;
+        let username = account.row.username.as_str();
+        self.record(
+            Actor::user(peer, username),
+            AccountAction::EnrollmentStarted,
+            Some(username),
+            None,
+        )
+        .await;
+        Ok(totp)
+    }
+
+    /// Confirms the pending TOTP with a code; activates the account and
+    /// returns its recovery codes (shown once).
+    pub async fn confirm_enrollment(
+        &self,
+        peer: Option<PeerCredentials>,
+        enrollment_token: &str,
+        totp_code: &str,
+    ) -> Result<Vec<Zeroizing<String>>, AuthError> {
+        input::totp_code(totp_code)?;
+        let account = self.enrolling_account(enrollment_token).await?;
+        let key = AttemptKey::Account(account.row.username.clone());
+        self.throttle(&key, peer).await?;
+        let (Some(_), Some(sealed)) = (&account.row.password_phc, &account.row.totp_pending_secret)
+        else {
+            return Err(AuthError::WrongState(
+                "set a password first (StartEnrollment)".to_owned(),
+            ));
+        };
+        let secret = self.open_totp(account.row.id, TotpColumn::Pending, sealed)?;
+        let now = self.now();
+        let step = secret
+            .accept(totp_code, now, None)
+            .map_err(|err| AuthError::internal("TOTP check failed", &err))?;
+        let Some(step) = step else {
+            self.fail(
+                &key,
+                peer,
+                AccountAction::LoginFailed,
+                "enrolment code wrong",
+            )
+            .await;
+            return Err(AuthError::BadCredentials);
+        };
+        let codes = self
+            .recovery
+            .issue()
+            .map_err(|err| AuthError::internal("random generator failed", &err))?;
+        let sealed_confirmed = self.seal_totp(account.row.id, TotpColumn::Confirmed, &secret)?;
+        let change = UserChange {
+            state: Some("active"),
+            totp_secret: Some(Some(&sealed_confirmed)),
+            totp_pending_secret: Some(None),
+            totp_last_step: Some(Some(step)),
+            enrollment: Some(None),
+            ..UserChange::default()
+        };
+        self.store
+            .update_user(account.row.id, &change, now.0)
+            .await?;
+        self.store
+            .replace_recovery_codes(account.row.id, &codes.hashes)
+            .await?;
+        self.failures.record_success(&key);
+        let username = account.row.username.as_str();
+        self.record(
+            Actor::user(peer, username),
+            AccountAction::EnrollmentCompleted,
+            Some(username),
+            None,
+        )
+        .await;
+        Ok(codes.codes)
+    }
+}
