@@ -23,6 +23,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
+        .codec_path("crate::codec::OcccCodec")
         .compile_fds(descriptors)?;
     Ok(())
 }

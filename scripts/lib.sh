@@ -4,8 +4,9 @@
 
 # Packages needed to build occcd (SQLCipher's vendored OpenSSL needs perl and make).
 BUILD_PACKAGES=(build-essential perl make pkg-config)
-# Packages the test suite drives for real: systemd-analyze for the unit file.
-TEST_PACKAGES=(systemd)
+# Packages the test suite drives for real: systemd-analyze for the unit file,
+# oathtool and argon2 as independent reference implementations, useradd.
+TEST_PACKAGES=(systemd oathtool argon2 passwd)
 
 ensure_debian_packages() {
     local missing=()

@@ -12,6 +12,7 @@
 //! owned by the expected uid (see [`ConnectOptions`]).
 
 mod connect;
+mod session;
 
 use std::path::PathBuf;
 
@@ -19,9 +20,10 @@ pub use connect::{ConnectOptions, SYSTEM_SOCKET};
 pub use occc_proto::v1 as proto;
 use occc_proto::v1::{
     DaemonInfo, GetInfoRequest, VerifyChainRequest, VerifyChainResponse, audit_client::AuditClient,
-    system_client::SystemClient,
+    auth_client::AuthClient, system_client::SystemClient, users_client::UsersClient,
 };
-use tonic::transport::Channel;
+pub use session::{BearerInterceptor, SessionToken};
+use tonic::{service::interceptor::InterceptedService, transport::Channel};
 pub use tonic_health::pb as proto_health;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
@@ -61,10 +63,15 @@ pub enum ClientError {
     Rpc(#[from] tonic::Status),
 }
 
-/// A connection to occcd. Cheap to clone; calls may run concurrently.
+/// A channel that carries the client's session token, if any.
+pub type SessionChannel = InterceptedService<Channel, BearerInterceptor>;
+
+/// A connection to occcd, with or without a session. Cheap to clone; calls
+/// may run concurrently.
 #[derive(Debug, Clone)]
 pub struct OcccClient {
     channel: Channel,
+    session: Option<SessionToken>,
 }
 
 impl OcccClient {
@@ -72,7 +79,48 @@ impl OcccClient {
     pub async fn connect(options: &ConnectOptions) -> Result<Self, ClientError> {
         Ok(Self {
             channel: connect::open_channel(options).await?,
+            session: None,
         })
+    }
+
+    /// The same connection, sending `token` with every call.
+    #[must_use]
+    pub fn with_session(&self, token: SessionToken) -> Self {
+        Self {
+            channel: self.channel.clone(),
+            session: Some(token),
+        }
+    }
+
+    /// The session token this client sends, if any.
+    #[must_use]
+    pub fn session(&self) -> Option<&SessionToken> {
+        self.session.as_ref()
+    }
+
+    /// The channel with this client's session attached, for generated stubs
+    /// and raw calls this type does not wrap.
+    #[must_use]
+    pub fn session_channel(&self) -> SessionChannel {
+        InterceptedService::new(self.channel(), BearerInterceptor::new(self.session.clone()))
+    }
+
+    /// `occc.v1.Auth`: login, enrolment, sessions, elevation.
+    #[must_use]
+    pub fn auth(&self) -> AuthClient<SessionChannel> {
+        AuthClient::new(self.session_channel())
+    }
+
+    /// `occc.v1.Users`: administration.
+    #[must_use]
+    pub fn users(&self) -> UsersClient<SessionChannel> {
+        UsersClient::new(self.session_channel())
+    }
+
+    /// `occc.v1.Audit`.
+    #[must_use]
+    pub fn audit(&self) -> AuditClient<SessionChannel> {
+        AuditClient::new(self.session_channel())
     }
 
     /// The underlying channel, for generated stubs this type does not wrap.
@@ -101,7 +149,8 @@ impl OcccClient {
 
     /// Walks the audit chain (needs a session).
     pub async fn verify_audit_chain(&self) -> Result<VerifyChainResponse, ClientError> {
-        Ok(AuditClient::new(self.channel())
+        Ok(self
+            .audit()
             .verify_chain(VerifyChainRequest {})
             .await?
             .into_inner())

@@ -60,6 +60,12 @@ pub struct AuthConfig {
     pub bootstrap_token_ttl_secs: u64,
     /// An enrolment token for a new user expires after this long, in seconds.
     pub enrollment_token_ttl_secs: u64,
+    /// Consecutive failures that lock an account (delays start at 3).
+    pub account_lock_after: u32,
+    /// Consecutive failures from one OS user (socket peer) that lock it out.
+    pub peer_lock_after: u32,
+    /// How long a lock lasts, in seconds (a super-admin can lift it sooner).
+    pub lock_secs: u64,
 }
 
 impl Default for AuthConfig {
@@ -75,6 +81,9 @@ impl Default for AuthConfig {
             max_sessions_per_user: 5,
             bootstrap_token_ttl_secs: 60 * 60,
             enrollment_token_ttl_secs: 24 * 60 * 60,
+            account_lock_after: 10,
+            peer_lock_after: 30,
+            lock_secs: 5 * 60,
         }
     }
 }

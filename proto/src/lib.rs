@@ -3,6 +3,8 @@
 //! Invariant: the daemon and every Rust client use these exact types, so the
 //! two can never disagree about a field number.
 
+pub mod codec;
+
 /// Messages and service stubs of package `occc.v1`.
 pub mod v1 {
     #![allow(missing_docs, missing_debug_implementations, clippy::all)]

@@ -13,6 +13,7 @@ use std::{
 };
 
 pub mod load;
+pub mod people;
 
 use occc_client::{ConnectOptions, OcccClient};
 use occcd::{
@@ -141,6 +142,11 @@ impl DevDir {
 
     /// Starts `occcd --dev <dir> <args>` with output appended to the folder's log.
     pub fn spawn(&self, args: &[&str]) -> Child {
+        self.spawn_logging(args, "info,occcd=debug")
+    }
+
+    /// Like [`DevDir::spawn`], with `OCCCD_LOG=<filter>`.
+    pub fn spawn_logging(&self, args: &[&str], filter: &str) -> Child {
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -152,7 +158,7 @@ impl DevDir {
             .arg("--config")
             .arg(self.config_path())
             .args(args)
-            .env("OCCCD_LOG", "info,occcd=debug")
+            .env("OCCCD_LOG", filter)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone log handle"))
             .stderr(log)
@@ -180,9 +186,17 @@ impl RunningDaemon {
         Self::start_with(dir, &[]).await
     }
 
+    /// Like [`RunningDaemon::start`], logging with `OCCCD_LOG=<filter>`.
+    pub async fn start_with_log_filter(dir: &DevDir, filter: &str) -> Self {
+        Self::wait_ready(dir, dir.spawn_logging(&[], filter)).await
+    }
+
     /// Like [`RunningDaemon::start`], with extra command-line arguments.
     pub async fn start_with(dir: &DevDir, args: &[&str]) -> Self {
-        let mut child = dir.spawn(args);
+        Self::wait_ready(dir, dir.spawn(args)).await
+    }
+
+    async fn wait_ready(dir: &DevDir, mut child: Child) -> Self {
         let options = ConnectOptions::dev(dir.path());
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {

@@ -151,7 +151,16 @@ impl AuthEngine {
                 elevation_window: Duration::from_secs(config.elevation_window_secs),
                 max_per_user: config.max_sessions_per_user,
             }),
-            failures: FailureTracker::new(LockoutPolicy::accounts(), LockoutPolicy::peers()),
+            failures: FailureTracker::new(
+                LockoutPolicy::accounts().locking_after(
+                    config.account_lock_after,
+                    Duration::from_secs(config.lock_secs),
+                ),
+                LockoutPolicy::peers().locking_after(
+                    config.peer_lock_after,
+                    Duration::from_secs(config.lock_secs),
+                ),
+            ),
             audit,
             clock,
             config: config.clone(),

@@ -36,6 +36,16 @@ pub struct LockoutPolicy {
 }
 
 impl LockoutPolicy {
+    /// These thresholds with another lock point and duration.
+    #[must_use]
+    pub fn locking_after(self, failures: u32, lock_for: Duration) -> Self {
+        Self {
+            lock_after: failures.max(1),
+            lock_for,
+            ..self
+        }
+    }
+
     /// Accounts: 1/3/5/10 s after 3/5/7/9 failures (Kanidm's tiers), lock for
     /// 5 minutes after 10 (well under NIST's 100), forget after 15 minutes.
     #[must_use]

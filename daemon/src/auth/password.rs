@@ -161,9 +161,7 @@ impl PasswordHashing {
         self.decoy_hash
             .get_or_try_init(|| async move {
                 let decoy = Zeroizing::new(data_encoding::HEXLOWER.encode(&random_bytes::<16>()?));
-                tokio::task::spawn_blocking(move || hash_blocking(&params, &decoy))
-                    .await
-                    .map_err(|_| HashingError::Task)?
+                self.run(move || hash_blocking(&params, &decoy)).await
             })
             .await
             .cloned()

@@ -1,0 +1,235 @@
+//! `occcctl`: occcd from the command line.
+
+mod auth;
+mod token_file;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+use occc_client::{
+    ClientError, ConnectOptions, OcccClient, proto as pb,
+    proto_health::health_check_response::ServingStatus,
+};
+use serde_json::json;
+
+/// occcctl — talk to the occcd daemon.
+#[derive(Debug, Parser)]
+#[command(name = "occcctl", version, about)]
+struct Cli {
+    /// Daemon socket. Default: /run/occcd/occcd.sock (or DIR/occcd.sock with --dev).
+    #[arg(long, global = true, env = "OCCC_SOCKET", value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// Talk to a dev-mode daemon in DIR, owned by the current user.
+    #[arg(long, global = true, value_name = "DIR")]
+    dev: Option<PathBuf>,
+    /// uid that must own the socket and run the daemon (default: 0, or yours with --dev).
+    #[arg(long, global = true, value_name = "UID")]
+    expect_owner: Option<u32>,
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Health, version and uptime of the daemon.
+    Status,
+    /// First run: create the first super-admin with the bootstrap token file.
+    Bootstrap {
+        /// The token file the daemon wrote (its state folder/bootstrap.token).
+        #[arg(long, value_name = "FILE")]
+        token_file: PathBuf,
+        /// The super-admin's username.
+        #[arg(long)]
+        username: String,
+        /// Read the password from standard input instead of a prompt.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set up your invited account: password, then TOTP (a QR code).
+    Enroll {
+        /// The enrolment token a super-admin gave you.
+        #[arg(long)]
+        token: String,
+        /// Read the password from standard input instead of a prompt.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Log in with password and TOTP (or a recovery code); saves the session.
+    Login {
+        /// Your username.
+        #[arg(long)]
+        username: String,
+        /// Use a recovery code instead of a TOTP code.
+        #[arg(long)]
+        recovery: bool,
+        /// Read password and code from standard input, one per line.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// End the saved session.
+    Logout,
+    /// Who the saved session (or $OCCC_SESSION_TOKEN) belongs to.
+    Whoami,
+}
+
+impl Cli {
+    fn connect_options(&self) -> ConnectOptions {
+        let mut options = match &self.dev {
+            Some(dir) => ConnectOptions::dev(dir),
+            None => ConnectOptions::system(),
+        };
+        if let Some(socket) = &self.socket {
+            options.socket_path.clone_from(socket);
+        }
+        if let Some(uid) = self.expect_owner {
+            options.expected_owner_uid = uid;
+        }
+        options
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let options = cli.connect_options();
+    let outcome = run(&cli, &options).await;
+    match outcome {
+        Ok(ok) => {
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(err) => {
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({ "socket": options.socket_path, "error": err.to_string() })
+                );
+            } else {
+                eprintln!("occcctl: {err}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: &Cli, options: &ConnectOptions) -> Result<bool, ClientError> {
+    let anonymous = OcccClient::connect(options).await?;
+    let session = match token_file::load() {
+        Some(token) => anonymous.with_session(token),
+        None => anonymous.clone(),
+    };
+    match &cli.command {
+        Command::Status => status(cli, options, &anonymous).await,
+        Command::Bootstrap {
+            token_file,
+            username,
+            password_stdin,
+        } => auth::bootstrap(&anonymous, token_file, username, *password_stdin)
+            .await
+            .map(|()| true),
+        Command::Enroll {
+            token,
+            password_stdin,
+        } => auth::enroll(&anonymous, token, *password_stdin)
+            .await
+            .map(|()| true),
+        Command::Login {
+            username,
+            recovery,
+            password_stdin,
+        } => {
+            let response = auth::login(&anonymous, username, *recovery, *password_stdin).await?;
+            let user = response.user.unwrap_or_default();
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({ "username": user.username, "role": user.role().as_str_name() })
+                );
+            } else {
+                println!(
+                    "logged in as {} ({})",
+                    user.username,
+                    role_name(user.role())
+                );
+            }
+            Ok(true)
+        }
+        Command::Logout => auth::logout(&session).await.map(|()| true),
+        Command::Whoami => {
+            let me = auth::whoami(&session).await?;
+            let user = me.user.unwrap_or_default();
+            let elevated_until = me.session.and_then(|s| s.elevated_until_unix_ms);
+            if cli.json {
+                let value = json!({
+                    "username": user.username,
+                    "role": user.role().as_str_name(),
+                    "permissions": me.permissions,
+                    "elevated_until_unix_ms": elevated_until,
+                });
+                println!("{value}");
+            } else {
+                println!("{} ({})", user.username, role_name(user.role()));
+                println!("permissions: {}", me.permissions.join(", "));
+            }
+            Ok(true)
+        }
+    }
+}
+
+fn role_name(role: pb::UserRole) -> &'static str {
+    match role {
+        pb::UserRole::Viewer => "viewer",
+        pb::UserRole::Operator => "operator",
+        pb::UserRole::Admin => "admin",
+        pb::UserRole::SuperAdmin => "super-admin",
+        pb::UserRole::Unspecified => "unknown",
+    }
+}
+
+async fn status(
+    cli: &Cli,
+    options: &ConnectOptions,
+    client: &OcccClient,
+) -> Result<bool, ClientError> {
+    let health = client.health().await?;
+    let info = client.daemon_info().await?;
+    if cli.json {
+        let value = json!({
+            "socket": options.socket_path,
+            "health": health.as_str_name(),
+            "version": info.version,
+            "api_version": info.api_version,
+            "uptime_seconds": info.uptime_seconds,
+            "started_at_unix_ms": info.started_at_unix_ms,
+        });
+        println!("{value}");
+    } else {
+        println!(
+            "occcd {} ({}) — {}",
+            info.version,
+            info.api_version,
+            health.as_str_name()
+        );
+        println!("socket: {}", options.socket_path.display());
+        println!("uptime: {}", human_duration(info.uptime_seconds));
+    }
+    Ok(health == ServingStatus::Serving)
+}
+
+fn human_duration(seconds: u64) -> String {
+    let (days, rest) = (seconds / 86_400, seconds % 86_400);
+    let (hours, rest) = (rest / 3_600, rest % 3_600);
+    let (minutes, seconds) = (rest / 60, rest % 60);
+    match (days, hours, minutes) {
+        (0, 0, 0) => format!("{seconds}s"),
+        (0, 0, _) => format!("{minutes}m {seconds}s"),
+        (0, _, _) => format!("{hours}h {minutes}m {seconds}s"),
+        _ => format!("{days}d {hours}h {minutes}m"),
+    }
+}

@@ -1,0 +1,9 @@
+//! Issue #3: the authentication engine over the real socket.
+
+mod argon2_interop;
+mod bad_input;
+mod brute_force;
+mod first_run;
+mod peer_binding;
+mod rbac_matrix;
+mod secrets;

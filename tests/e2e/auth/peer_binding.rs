@@ -1,0 +1,92 @@
+//! A session token works only from the OS user that logged in. Needs root
+//! (to create a second OS user); CI runs as root.
+
+use std::{
+    fs,
+    os::unix::{fs::PermissionsExt, process::CommandExt},
+    process::Command,
+};
+
+use occc_client::proto as pb;
+use occc_tests::{
+    DevDir, RunningDaemon,
+    people::{bootstrap_super_admin, log_in},
+    workspace_binary,
+};
+
+const OTHER_USER: &str = "occc-e2e-peer";
+const SOCKET_GROUP: &str = "occc-e2e";
+
+/// The other OS user; its primary group is the socket's group.
+fn ensure_os_user() -> (u32, u32) {
+    let _ = Command::new("groupadd")
+        .arg("--force")
+        .arg(SOCKET_GROUP)
+        .status();
+    if nix::unistd::User::from_name(OTHER_USER).unwrap().is_none() {
+        let status = Command::new("useradd")
+            .args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                "--gid",
+                SOCKET_GROUP,
+                OTHER_USER,
+            ])
+            .status()
+            .expect("useradd runs");
+        assert!(status.success(), "useradd {OTHER_USER}");
+    }
+    let user = nix::unistd::User::from_name(OTHER_USER).unwrap().unwrap();
+    (user.uid.as_raw(), user.gid.as_raw())
+}
+
+#[tokio::test]
+async fn a_token_replayed_from_another_os_user_is_refused() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!(
+            "\n*** SKIPPED a_token_replayed_from_another_os_user_is_refused: needs root to create a second OS user; CI runs it ***\n"
+        );
+        return;
+    }
+    let (uid, gid) = ensure_os_user();
+    let dir = DevDir::new();
+    dir.set_config(&format!("[socket]\ngroup = \"{SOCKET_GROUP}\"\n"));
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o711)).unwrap();
+    let daemon = RunningDaemon::start(&dir).await;
+    let anonymous = daemon.client().await;
+    let mut root = bootstrap_super_admin(&dir, &anonymous, "root").await;
+    let session = log_in(&anonymous, &mut root).await;
+    let token = session.session().unwrap().expose().to_owned();
+
+    let as_other = |token: &str| {
+        let output = Command::new(workspace_binary("occcctl"))
+            .args([
+                "--socket",
+                dir.socket().to_str().unwrap(),
+                "--expect-owner",
+                "0",
+                "--json",
+                "whoami",
+            ])
+            .env("OCCC_SESSION_TOKEN", token)
+            .uid(uid)
+            .gid(gid)
+            .output()
+            .expect("occcctl runs as the other user");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    };
+    let (ok, output) = as_other(&token);
+    assert!(!ok, "the other uid must be refused: {output}");
+    assert!(output.contains("another OS user"), "{output}");
+    // The refusal did not end the owner's session.
+    session
+        .auth()
+        .who_am_i(pb::WhoAmIRequest {})
+        .await
+        .expect("owner still logged in");
+}

@@ -1,0 +1,107 @@
+//! No password, code, token, secret or hash in the logs, and none in the
+//! database file — not even in the decrypted rows where only hashes or
+//! sealed values belong.
+
+use std::fs;
+
+use occc_client::proto as pb;
+use occc_tests::{
+    DevDir, RunningDaemon,
+    people::{GOOD_PASSWORD, bootstrap_super_admin, bootstrap_token, elevate, invite, log_in},
+};
+
+#[tokio::test]
+async fn planted_secrets_appear_in_no_log_and_no_database_byte() {
+    let dir = DevDir::new();
+    let daemon = RunningDaemon::start_with_log_filter(&dir, "trace").await;
+    let anonymous = daemon.client().await;
+    let mut planted: Vec<String> = vec![bootstrap_token(&dir), GOOD_PASSWORD.to_owned()];
+
+    let mut root = bootstrap_super_admin(&dir, &anonymous, "root").await;
+    planted.extend(root.recovery_codes.iter().cloned());
+    planted.push(root.device.secret().to_owned());
+    let admin = log_in(&anonymous, &mut root).await;
+    planted.push(root.device.replay_last());
+    planted.push(admin.session().unwrap().expose().to_owned());
+    elevate(&admin, &mut root).await;
+    planted.push(root.device.replay_last());
+
+    let created = admin
+        .users()
+        .create_user(pb::CreateUserRequest {
+            username: "carol".into(),
+            role: pb::UserRole::Operator.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    planted.push(created.enrollment_token);
+    let carol = invite(&admin, &anonymous, "dave", pb::UserRole::Viewer).await;
+    planted.extend(carol.recovery_codes.iter().cloned());
+    planted.push(carol.device.secret().to_owned());
+    let new_password = "copper-lantern-meadow-41";
+    admin
+        .auth()
+        .change_password(pb::ChangePasswordRequest {
+            current_password: GOOD_PASSWORD.into(),
+            new_password: new_password.into(),
+        })
+        .await
+        .unwrap();
+    planted.push(new_password.to_owned());
+
+    // The stored hashes are secrets too: read them through the key.
+    let (store, _) = dir.open_store().await;
+    let stored: Vec<(Option<String>,)> = sqlx::query_as("SELECT password_phc FROM users")
+        .fetch_all(store.raw_pool())
+        .await
+        .unwrap();
+    let hashes: Vec<String> = stored.into_iter().filter_map(|(phc,)| phc).collect();
+    assert!(
+        hashes.iter().all(|h| h.starts_with("$argon2id$")),
+        "{hashes:?}"
+    );
+    // Hashes belong in the decrypted users table, and nowhere else.
+    let hash_digests: Vec<String> = hashes
+        .iter()
+        .map(|h| h.rsplit('$').next().unwrap().to_owned())
+        .collect();
+
+    let log = dir.log();
+    assert!(log.len() > 10_000, "trace logging produced output");
+    for secret in planted.iter().chain(&hash_digests) {
+        assert!(
+            !log.contains(secret.as_str()),
+            "secret in the log: {secret}"
+        );
+    }
+    assert!(!log.contains("$argon2id$"), "a password hash in the log");
+
+    // Raw bytes on disk: nothing planted (the file is encrypted).
+    for name in ["occcd.db", "occcd.db-wal", "occcd.db-shm"] {
+        let Ok(bytes) = fs::read(dir.path().join("state").join(name)) else {
+            continue;
+        };
+        for secret in planted.iter().chain(&hash_digests) {
+            let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
+            assert!(!found, "{secret} in plaintext in {name}");
+        }
+    }
+    // Decrypted rows: tokens, codes and TOTP secrets only as hashes or sealed.
+    let dump: Vec<(String,)> = sqlx::query_as(
+        "SELECT quote(username) || quote(password_phc) || quote(totp_secret) || quote(totp_pending_secret) \
+         || quote(enrollment_token_hash) FROM users UNION ALL SELECT quote(code_hash) FROM recovery_codes \
+         UNION ALL SELECT quote(token_hash) || quote(id) FROM sessions UNION ALL SELECT detail FROM audit_log",
+    )
+    .fetch_all(store.raw_pool())
+    .await
+    .unwrap();
+    let dump: String = dump.into_iter().map(|(row,)| row).collect();
+    for secret in &planted {
+        let normalized = secret.replace('-', "");
+        assert!(
+            !dump.contains(secret.as_str()) && !dump.contains(&normalized),
+            "{secret} stored readable"
+        );
+    }
+}
