@@ -1,17 +1,19 @@
-//! Unary RPC through occcd's full stack (socket, peer credentials, gate,
-//! audit-ready service) against a bare tonic server on a Unix socket serving
-//! the same RPC, at the same concurrency, in the same run.
+//! Unary RPCs through occcd's full stack — anonymous (socket, peer
+//! credentials, gate) and authenticated (plus session token and RBAC check) —
+//! against a bare tonic server on a Unix socket, at the same concurrency, in
+//! the same run, in alternating rounds.
 //!
 //! `cargo bench -p occc-tests --bench rpc`; `OCCC_BENCH_QUICK=1` for a short
 //! smoke run. Needs `cargo build --release --bins` first (scripts/bench does both).
 
 use std::{sync::Arc, time::Duration};
 
-use occc_client::{ConnectOptions, OcccClient};
+use occc_client::{ConnectOptions, OcccClient, SessionToken, proto as pb};
 use occc_proto::v1::{DaemonInfo, GetInfoRequest, system_client::SystemClient, system_server};
 use occc_tests::{
     DevDir, RunningDaemon,
     load::{LoadReport, run_load},
+    people::{bootstrap_super_admin, log_in},
 };
 use tokio::net::UnixListener;
 use tokio_stream::wrappers::UnixListenerStream;
@@ -65,6 +67,34 @@ fn start_bare_server(dir: &DevDir) -> ConnectOptions {
     }
 }
 
+/// `Users/ListActiveSessions` with a session: socket, peer credentials,
+/// token check, RBAC check, handler.
+async fn measure_authenticated(
+    options: &ConnectOptions,
+    token: &SessionToken,
+    warm_up: Duration,
+    window: Duration,
+) -> LoadReport {
+    let mut clients = Vec::with_capacity(CONCURRENCY);
+    for _ in 0..CONCURRENCY {
+        let client = OcccClient::connect(options).await.expect("connect");
+        clients.push(client.with_session(token.clone()));
+    }
+    run_load(CONCURRENCY, warm_up, window, |index| {
+        let users = clients[index].users();
+        move || {
+            let mut users = users.clone();
+            async move {
+                users
+                    .list_active_sessions(pb::ListActiveSessionsRequest {})
+                    .await
+                    .is_ok()
+            }
+        }
+    })
+    .await
+}
+
 async fn measure_get_info(
     options: &ConnectOptions,
     warm_up: Duration,
@@ -88,7 +118,7 @@ async fn measure_get_info(
 
 fn print_row(name: &str, report: &LoadReport) {
     println!(
-        "{name:<34} {:>10.0} {:>10.0} {:>10.0} {:>8}",
+        "{name:<38} {:>10.0} {:>10.0} {:>10.0} {:>8}",
         report.rate(),
         report.percentile(0.50).as_secs_f64() * 1e6,
         report.percentile(0.99).as_secs_f64() * 1e6,
@@ -118,25 +148,37 @@ fn main() {
             "unary RPC over a Unix socket, {CONCURRENCY} concurrent clients, \
              {rounds} alternating rounds of {window:?} per target"
         );
-        let (mut baseline_runs, mut full_runs) = (Vec::new(), Vec::new());
+        let anonymous = OcccClient::connect(&occcd).await.expect("connect");
+        let mut root = bootstrap_super_admin(&dir, &anonymous, "bench").await;
+        let session = log_in(&anonymous, &mut root).await;
+        let token = session.session().expect("session").clone();
+        let (mut baseline_runs, mut full_runs, mut authed_runs) =
+            (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..rounds {
             baseline_runs.push(measure_get_info(&bare, warm_up, window).await);
             full_runs.push(measure_get_info(&occcd, warm_up, window).await);
+            authed_runs.push(measure_authenticated(&occcd, &token, warm_up, window).await);
         }
         let baseline = LoadReport::merge(baseline_runs);
         let full = LoadReport::merge(full_runs);
+        let authed = LoadReport::merge(authed_runs);
         println!(
-            "{:<34} {:>10} {:>10} {:>10} {:>8}",
+            "{:<38} {:>10} {:>10} {:>10} {:>8}",
             "target", "req/s", "p50 µs", "p99 µs", "errors"
         );
         print_row("bare tonic (baseline)", &baseline);
-        print_row("occcd System/GetInfo (full stack)", &full);
+        print_row("occcd GetInfo (anonymous)", &full);
+        print_row("occcd ListActiveSessions (authn+RBAC)", &authed);
         println!(
             "ratio occcd/baseline (rate): {:.2}",
             full.rate() / baseline.rate()
         );
+        println!(
+            "ratio authenticated/baseline (rate): {:.2}   (goal >= 0.90; p99 goal <= 1000 µs)",
+            authed.rate() / baseline.rate()
+        );
         assert_eq!(
-            full.errors + baseline.errors,
+            full.errors + baseline.errors + authed.errors,
             0,
             "calls failed during the benchmark"
         );

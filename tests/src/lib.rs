@@ -13,6 +13,7 @@ use std::{
 };
 
 pub mod load;
+pub mod os_user;
 pub mod people;
 
 use occc_client::{ConnectOptions, OcccClient};
@@ -27,7 +28,9 @@ pub const CHEAP_ARGON2: &str =
 /// How long a daemon may take to answer its first health check.
 const READY_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Path of a binary built from this workspace (`occcd`, `occcctl`).
+/// Path of a binary built from this workspace (`occcd`, `occcctl`); refuses
+/// one older than the sources it is built from, so a test never runs a stale
+/// daemon.
 pub fn workspace_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test>-<hash>  →  target/<profile>/<name>
@@ -36,12 +39,36 @@ pub fn workspace_binary(name: &str) -> PathBuf {
         .and_then(Path::parent)
         .expect("target profile folder");
     let binary = profile_dir.join(name);
+    let built = fs::metadata(&binary).and_then(|m| m.modified()).unwrap_or_else(|_| {
+        panic!("{} is missing: build it first (cargo build --workspace --bins), or run scripts/test", binary.display())
+    });
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root");
+    let newest_source = ["daemon", "proto", "client-sdk"]
+        .iter()
+        .filter_map(|crate_dir| newest_modification(&workspace.join(crate_dir)))
+        .max();
     assert!(
-        binary.exists(),
-        "{} is missing: build it first (cargo build --workspace --bins), or run scripts/test",
+        newest_source.is_none_or(|newest| newest <= built),
+        "{} is older than its sources: run cargo build --workspace --bins (scripts/test does)",
         binary.display()
     );
     binary
+}
+
+fn newest_modification(dir: &Path) -> Option<std::time::SystemTime> {
+    let mut newest = None;
+    for entry in fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let modified = if path.is_dir() {
+            newest_modification(&path)
+        } else {
+            entry.metadata().and_then(|m| m.modified()).ok()
+        };
+        newest = newest.max(modified);
+    }
+    newest
 }
 
 /// A dev-mode state folder: socket, database, key and the daemon's log.

@@ -279,7 +279,7 @@ impl AuthEngine {
         input::password("current_password", current)?;
         input::password("new_password", new)?;
         let key = AttemptKey::Account(by.session.username.clone());
-        self.throttle(&key, Some(by.peer)).await?;
+        let _attempt = self.throttle(&key, Some(by.peer)).await?;
         let account = self.account(&by.session.username).await?;
         let new =
             check_new_password(&account.row.username, new).map_err(AuthError::PasswordPolicy)?;
@@ -337,7 +337,7 @@ impl AuthEngine {
     ) -> Result<(), AuthError> {
         input::totp_code(code)?;
         let key = AttemptKey::Account(by.session.username.clone());
-        self.throttle(&key, Some(by.peer)).await?;
+        let _attempt = self.throttle(&key, Some(by.peer)).await?;
         let account = self.account(&by.session.username).await?;
         let Some(sealed) = &account.row.totp_pending_secret else {
             return Err(AuthError::WrongState(

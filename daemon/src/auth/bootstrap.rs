@@ -291,7 +291,7 @@ impl AuthEngine {
         input::totp_code(totp_code)?;
         let account = self.enrolling_account(enrollment_token).await?;
         let key = AttemptKey::Account(account.row.username.clone());
-        self.throttle(&key, peer).await?;
+        let _attempt = self.throttle(&key, peer).await?;
         let (Some(_), Some(sealed)) = (&account.row.password_phc, &account.row.totp_pending_secret)
         else {
             return Err(AuthError::WrongState(

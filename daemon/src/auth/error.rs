@@ -36,6 +36,11 @@ pub enum AuthError {
         /// Wait this long.
         retry_after: Duration,
     },
+    /// Another attempt for the same account or OS user is being checked.
+    #[error(
+        "another login attempt for this account or OS user is being checked; retry in a moment"
+    )]
+    AttemptInProgress,
     /// The session token was not accepted.
     #[error("{}", session_message(*.0))]
     Session(SessionRejected),

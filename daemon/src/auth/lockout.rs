@@ -1,12 +1,18 @@
 //! Brute-force defence: consecutive failures per account and per socket peer
 //! (uid), tiered delays, and a temporary lock.
 //!
-//! Invariant: [`FailureTracker::check`] is called before any hashing and costs
-//! a map lookup, so a refused attempt is nearly free; counters for one key
-//! never affect another key, so hammering one account leaves every other
-//! account (and every other peer) alone; memory is bounded.
+//! Invariant: [`FailureTracker::begin`] is called before any hashing and costs
+//! two map lookups, so a refused attempt is nearly free; at most one attempt
+//! per account and per peer is being checked at any moment, so concurrent
+//! guesses cannot all slip past the counters and occupy the hashing slots;
+//! counters for one key never affect another key, so hammering one account
+//! leaves every other account (and every other peer) alone; memory is bounded.
 
-use std::{collections::HashMap, sync::Mutex, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Mutex,
+    time::Duration,
+};
 
 use crate::clock::UnixMillis;
 
@@ -97,6 +103,8 @@ pub enum Throttled {
         /// Wait this long.
         retry_after: Duration,
     },
+    /// Another attempt for the same account or peer is being checked.
+    InProgress,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -123,6 +131,27 @@ pub struct FailureTracker {
     accounts: LockoutPolicy,
     peers: LockoutPolicy,
     records: Mutex<HashMap<AttemptKey, FailureRecord>>,
+    in_flight: Mutex<HashSet<AttemptKey>>,
+}
+
+/// Marks attempts as being checked; releases them when dropped.
+#[derive(Debug)]
+pub struct AttemptGuard<'a> {
+    tracker: &'a FailureTracker,
+    keys: Vec<AttemptKey>,
+}
+
+impl Drop for AttemptGuard<'_> {
+    fn drop(&mut self) {
+        let mut in_flight = self
+            .tracker
+            .in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for key in &self.keys {
+            in_flight.remove(key);
+        }
+    }
 }
 
 impl FailureTracker {
@@ -133,7 +162,33 @@ impl FailureTracker {
             accounts,
             peers,
             records: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// Starts an attempt for all `keys` (e.g. account and peer): refused if
+    /// any is delayed, locked, or already being checked. Hold the guard until
+    /// the outcome is recorded.
+    pub fn begin(
+        &self,
+        keys: &[AttemptKey],
+        now: UnixMillis,
+    ) -> Result<AttemptGuard<'_>, Throttled> {
+        for key in keys {
+            self.check(key, now)?;
+        }
+        let mut in_flight = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if keys.iter().any(|key| in_flight.contains(key)) {
+            return Err(Throttled::InProgress);
+        }
+        in_flight.extend(keys.iter().cloned());
+        Ok(AttemptGuard {
+            tracker: self,
+            keys: keys.to_vec(),
+        })
     }
 
     fn policy(&self, key: &AttemptKey) -> &LockoutPolicy {
@@ -337,6 +392,31 @@ mod tests {
         );
         tracker.record_success(&alice);
         assert_eq!(tracker.check(&alice, now), Ok(()));
+    }
+
+    #[test]
+    fn one_attempt_per_key_is_checked_at_a_time() {
+        let tracker = tracker();
+        let now = UnixMillis(0);
+        let alice = [account("alice"), AttemptKey::Peer(1000)];
+        let guard = tracker.begin(&alice, now).unwrap();
+        assert_eq!(
+            tracker.begin(&alice, now).unwrap_err(),
+            Throttled::InProgress
+        );
+        let same_peer = [account("bob"), AttemptKey::Peer(1000)];
+        assert_eq!(
+            tracker.begin(&same_peer, now).unwrap_err(),
+            Throttled::InProgress
+        );
+        assert!(
+            tracker
+                .begin(&[account("bob"), AttemptKey::Peer(1001)], now)
+                .is_ok()
+        );
+        drop(guard);
+        assert!(tracker.begin(&alice, now).is_ok());
+        assert!(tracker.in_flight.lock().unwrap().is_empty());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use super::{
     engine::{Account, AuthEngine, TotpColumn, UserProfile, UserState},
     error::AuthError,
     input,
-    lockout::{AttemptKey, Throttled},
+    lockout::{AttemptGuard, AttemptKey, Throttled},
     password::{Verification, normalize},
     recovery::MAX_CODE_INPUT,
     sessions::Session,
@@ -51,34 +51,34 @@ pub struct LoginOutcome {
 }
 
 impl AuthEngine {
-    /// Refuses the attempt if the account or the peer is delayed or locked.
+    /// Starts an attempt: refused if the account or the peer is delayed,
+    /// locked, or already being checked. Hold the guard until the outcome
+    /// is recorded.
     pub(super) async fn throttle(
         &self,
         account: &AttemptKey,
         peer: Option<PeerCredentials>,
-    ) -> Result<(), AuthError> {
-        let now = self.now();
-        let peer_key = peer.map(|p| AttemptKey::Peer(p.uid));
-        for key in std::iter::once(account).chain(peer_key.as_ref()) {
-            let refused = match self.failures.check(key, now) {
-                Ok(()) => continue,
-                Err(Throttled::Delayed { retry_after }) => AuthError::Throttled { retry_after },
-                Err(Throttled::Locked { retry_after }) => AuthError::Locked { retry_after },
-            };
-            let subject = match account {
-                AttemptKey::Account(name) => Some(name.as_str()),
-                AttemptKey::Peer(_) => None,
-            };
-            self.record(
-                Actor::peer(peer),
-                AccountAction::LoginThrottled,
-                subject,
-                Some(refused.to_string()),
-            )
-            .await;
-            return Err(refused);
-        }
-        Ok(())
+    ) -> Result<AttemptGuard<'_>, AuthError> {
+        let mut keys = vec![account.clone()];
+        keys.extend(peer.map(|p| AttemptKey::Peer(p.uid)));
+        let refused = match self.failures.begin(&keys, self.now()) {
+            Ok(guard) => return Ok(guard),
+            Err(Throttled::Delayed { retry_after }) => AuthError::Throttled { retry_after },
+            Err(Throttled::Locked { retry_after }) => AuthError::Locked { retry_after },
+            Err(Throttled::InProgress) => AuthError::AttemptInProgress,
+        };
+        let subject = match account {
+            AttemptKey::Account(name) => Some(name.as_str()),
+            AttemptKey::Peer(_) => None,
+        };
+        self.record(
+            Actor::peer(peer),
+            AccountAction::LoginThrottled,
+            subject,
+            Some(refused.to_string()),
+        )
+        .await;
+        Err(refused)
     }
 
     /// Counts a failure against the account and the peer, and audits it.
@@ -129,7 +129,7 @@ impl AuthEngine {
             }
         }
         let key = AttemptKey::Account(username.to_owned());
-        self.throttle(&key, Some(peer)).await?;
+        let _attempt = self.throttle(&key, Some(peer)).await?;
         let account = self
             .store
             .user_by_name(username)
@@ -313,7 +313,7 @@ impl AuthEngine {
     ) -> Result<Session, AuthError> {
         input::totp_code(totp_code)?;
         let key = AttemptKey::Account(session.username.clone());
-        self.throttle(&key, Some(peer)).await?;
+        let _attempt = self.throttle(&key, Some(peer)).await?;
         let account = self.account(&session.username).await?;
         if !self.consume_totp(&account, totp_code).await? {
             self.fail(&key, Some(peer), AccountAction::ElevationFailed, "totp")

@@ -68,9 +68,9 @@ impl From<AuthError> for Status {
             AuthError::Session(_) => {
                 with_reason(Status::unauthenticated(message), "login-required")
             }
-            AuthError::Throttled { .. } | AuthError::Locked { .. } => {
-                Status::resource_exhausted(message)
-            }
+            AuthError::Throttled { .. }
+            | AuthError::Locked { .. }
+            | AuthError::AttemptInProgress => Status::resource_exhausted(message),
             AuthError::NoSuchUser(_) | AuthError::NoSuchSession(_) => Status::not_found(message),
             AuthError::UserExists(_) => Status::already_exists(message),
             AuthError::BootstrapClosed

@@ -122,3 +122,42 @@ async fn unknown_users_cost_the_same_hashing_and_get_the_same_answer() {
     assert_eq!(known.code(), unknown.code());
     assert_eq!(known.message(), unknown.message());
 }
+
+#[tokio::test]
+async fn concurrent_guesses_on_one_account_are_checked_one_at_a_time() {
+    let dir = DevDir::new();
+    let daemon = RunningDaemon::start(&dir).await;
+    let anonymous = daemon.client().await;
+    bootstrap_super_admin(&dir, &anonymous, "root").await;
+    let before = hashes_logged(&dir);
+    let attempts: Vec<_> = (0..40)
+        .map(|_| {
+            let client = anonymous.clone();
+            tokio::spawn(async move {
+                client
+                    .auth()
+                    .login(wrong_password("root"))
+                    .await
+                    .unwrap_err()
+                    .code()
+            })
+        })
+        .collect();
+    let mut checked = 0;
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            Code::Unauthenticated => checked += 1,
+            Code::ResourceExhausted => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(
+        hashes_logged(&dir) - before,
+        checked,
+        "only checked attempts hash"
+    );
+    assert!(
+        checked <= 3,
+        "{checked} of 40 concurrent guesses were checked; the rest must wait their turn"
+    );
+}

@@ -1,5 +1,6 @@
 //! Issue #3: the authentication engine over the real socket.
 
+mod accounts;
 mod argon2_interop;
 mod bad_input;
 mod brute_force;

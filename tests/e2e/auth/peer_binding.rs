@@ -10,47 +10,20 @@ use std::{
 use occc_client::proto as pb;
 use occc_tests::{
     DevDir, RunningDaemon,
+    os_user::{SOCKET_GROUP, ensure_other_user, is_root},
     people::{bootstrap_super_admin, log_in},
     workspace_binary,
 };
 
-const OTHER_USER: &str = "occc-e2e-peer";
-const SOCKET_GROUP: &str = "occc-e2e";
-
-/// The other OS user; its primary group is the socket's group.
-fn ensure_os_user() -> (u32, u32) {
-    let _ = Command::new("groupadd")
-        .arg("--force")
-        .arg(SOCKET_GROUP)
-        .status();
-    if nix::unistd::User::from_name(OTHER_USER).unwrap().is_none() {
-        let status = Command::new("useradd")
-            .args([
-                "--system",
-                "--no-create-home",
-                "--shell",
-                "/usr/sbin/nologin",
-                "--gid",
-                SOCKET_GROUP,
-                OTHER_USER,
-            ])
-            .status()
-            .expect("useradd runs");
-        assert!(status.success(), "useradd {OTHER_USER}");
-    }
-    let user = nix::unistd::User::from_name(OTHER_USER).unwrap().unwrap();
-    (user.uid.as_raw(), user.gid.as_raw())
-}
-
 #[tokio::test]
 async fn a_token_replayed_from_another_os_user_is_refused() {
-    if !nix::unistd::geteuid().is_root() {
+    if !is_root() {
         eprintln!(
             "\n*** SKIPPED a_token_replayed_from_another_os_user_is_refused: needs root to create a second OS user; CI runs it ***\n"
         );
         return;
     }
-    let (uid, gid) = ensure_os_user();
+    let (uid, gid) = ensure_other_user();
     let dir = DevDir::new();
     dir.set_config(&format!("[socket]\ngroup = \"{SOCKET_GROUP}\"\n"));
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o711)).unwrap();

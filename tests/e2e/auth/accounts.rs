@@ -1,0 +1,202 @@
+//! Account administration and self-service over the socket: revocation,
+//! disabling, recovery-code regeneration, re-hashing, and their audit trail.
+
+use occc_client::proto as pb;
+use occc_tests::{
+    DevDir, RunningDaemon,
+    people::{GOOD_PASSWORD, bootstrap_super_admin, elevate, invite, log_in},
+};
+use tonic::Code;
+
+use crate::support::audit_rows_of_kind;
+
+#[tokio::test]
+async fn revocation_disabling_and_role_changes_end_sessions_and_are_audited() {
+    let dir = DevDir::new();
+    let daemon = RunningDaemon::start(&dir).await;
+    let anonymous = daemon.client().await;
+    let mut root = bootstrap_super_admin(&dir, &anonymous, "root").await;
+    let admin = log_in(&anonymous, &mut root).await;
+    elevate(&admin, &mut root).await;
+    let mut ops = invite(&admin, &anonymous, "ops", pb::UserRole::Operator).await;
+
+    let ops_session = log_in(&anonymous, &mut ops).await;
+    let all = admin
+        .users()
+        .list_all_sessions(pb::ListAllSessionsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let ops_id = all
+        .sessions
+        .iter()
+        .find(|s| s.username == "ops")
+        .unwrap()
+        .session_id
+        .clone();
+    let revoked = admin
+        .users()
+        .revoke_session(pb::RevokeSessionRequest { session_id: ops_id })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(revoked.revoked, 1);
+    let err = ops_session
+        .auth()
+        .who_am_i(pb::WhoAmIRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+
+    let ops_session = log_in(&anonymous, &mut ops).await;
+    admin
+        .users()
+        .set_user_role(pb::SetUserRoleRequest {
+            username: "ops".into(),
+            role: pb::UserRole::Viewer.into(),
+        })
+        .await
+        .unwrap();
+    let err = ops_session
+        .auth()
+        .who_am_i(pb::WhoAmIRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Code::Unauthenticated,
+        "a role change ends the user's sessions"
+    );
+
+    admin
+        .users()
+        .disable_user(pb::UserRef {
+            username: "ops".into(),
+        })
+        .await
+        .unwrap();
+    let err = anonymous
+        .auth()
+        .login(pb::LoginRequest {
+            username: "ops".into(),
+            password: GOOD_PASSWORD.into(),
+            second_factor: Some(pb::login_request::SecondFactor::TotpCode(
+                ops.device.next_code(),
+            )),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Code::Unauthenticated,
+        "a disabled user cannot log in"
+    );
+    let err = admin
+        .users()
+        .disable_user(pb::UserRef {
+            username: "root".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Code::FailedPrecondition,
+        "the last super-admin cannot be disabled"
+    );
+
+    let (store, _) = dir.open_store().await;
+    for kind in [
+        "login_succeeded",
+        "elevated",
+        "user_created",
+        "sessions_revoked",
+        "role_changed",
+        "user_disabled",
+    ] {
+        let rows = audit_rows_of_kind(&store, kind).await;
+        assert!(!rows.is_empty(), "no {kind} entry in the audit log");
+    }
+    let failed = audit_rows_of_kind(&store, "login_failed").await;
+    assert!(
+        failed
+            .iter()
+            .any(|(uid, _, detail)| uid.is_some() && detail.contains("ops")),
+        "{failed:?}"
+    );
+}
+
+#[tokio::test]
+async fn regenerated_recovery_codes_replace_the_old_set() {
+    let dir = DevDir::new();
+    let daemon = RunningDaemon::start(&dir).await;
+    let anonymous = daemon.client().await;
+    let mut root = bootstrap_super_admin(&dir, &anonymous, "root").await;
+    let admin = log_in(&anonymous, &mut root).await;
+    let err = admin
+        .auth()
+        .regenerate_recovery_codes(pb::RegenerateRecoveryCodesRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    assert!(
+        err.message().contains("re-authentication required"),
+        "{}",
+        err.message()
+    );
+    elevate(&admin, &mut root).await;
+    let fresh = admin
+        .auth()
+        .regenerate_recovery_codes(pb::RegenerateRecoveryCodesRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .codes;
+    assert_eq!(fresh.len(), 10);
+    let login_with = |code: String| pb::LoginRequest {
+        username: "root".into(),
+        password: GOOD_PASSWORD.into(),
+        second_factor: Some(pb::login_request::SecondFactor::RecoveryCode(code)),
+    };
+    let err = anonymous
+        .auth()
+        .login(login_with(root.recovery_codes[0].clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated, "old codes stop working");
+    anonymous
+        .auth()
+        .login(login_with(fresh[0].clone()))
+        .await
+        .expect("new codes work");
+}
+
+#[tokio::test]
+async fn a_password_is_rehashed_when_the_cost_changes() {
+    let dir = DevDir::new();
+    let daemon = RunningDaemon::start(&dir).await;
+    let mut root = bootstrap_super_admin(&dir, &daemon.client().await, "root").await;
+    daemon.terminate().await;
+    let phc = || async {
+        let (store, _) = dir.open_store().await;
+        let (phc,): (String,) =
+            sqlx::query_as("SELECT password_phc FROM users WHERE username = 'root'")
+                .fetch_one(store.raw_pool())
+                .await
+                .unwrap();
+        store.close().await;
+        phc
+    };
+    assert!(phc().await.contains("m=8192,t=1,p=1"), "{}", phc().await);
+    dir.set_config_with_auth(
+        "argon2_iterations = 2\nargon2_memory_kib = 8192\nargon2_parallelism = 1\n",
+        "",
+    );
+    let daemon = RunningDaemon::start(&dir).await;
+    log_in(&daemon.client().await, &mut root).await;
+    daemon.terminate().await;
+    assert!(
+        phc().await.contains("m=8192,t=2,p=1"),
+        "rehashed at the new cost: {}",
+        phc().await
+    );
+}
