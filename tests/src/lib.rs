@@ -45,7 +45,12 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("workspace root");
-    let newest_source = ["daemon", "proto", "client-sdk"]
+    // The crates each binary is built from.
+    let sources: &[&str] = match name {
+        "occcd" => &["daemon", "proto"],
+        _ => &["client-sdk", "proto"],
+    };
+    let newest_source = sources
         .iter()
         .filter_map(|crate_dir| newest_modification(&workspace.join(crate_dir)))
         .max();
