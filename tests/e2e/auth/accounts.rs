@@ -199,3 +199,59 @@ async fn a_password_is_rehashed_when_the_cost_changes() {
         phc().await
     );
 }
+
+#[tokio::test]
+async fn totp_reenrolment_replaces_the_secret_after_confirmation() {
+    let dir = DevDir::new();
+    let daemon = RunningDaemon::start(&dir).await;
+    let anonymous = daemon.client().await;
+    let mut root = bootstrap_super_admin(&dir, &anonymous, "root").await;
+    let session = log_in(&anonymous, &mut root).await;
+    elevate(&session, &mut root).await;
+    let enrolment = session
+        .auth()
+        .start_totp_reenrollment(pb::StartTotpReenrollmentRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(enrolment.qr_png.starts_with(b"\x89PNG"));
+    let mut new_device = occc_tests::people::TotpDevice::new(&enrolment.secret_base32);
+    let wrong = session
+        .auth()
+        .confirm_totp_reenrollment(pb::ConfirmTotpReenrollmentRequest {
+            totp_code: root.device.replay_last(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        wrong.code(),
+        Code::Unauthenticated,
+        "a code from the old secret does not confirm"
+    );
+    session
+        .auth()
+        .confirm_totp_reenrollment(pb::ConfirmTotpReenrollmentRequest {
+            totp_code: new_device.next_code(),
+        })
+        .await
+        .unwrap();
+    let old_device = root.device.clone();
+    root.device = new_device;
+    log_in(&anonymous, &mut root).await;
+    let err = anonymous
+        .auth()
+        .login(pb::LoginRequest {
+            username: "root".into(),
+            password: GOOD_PASSWORD.into(),
+            second_factor: Some(pb::login_request::SecondFactor::TotpCode(
+                old_device.replay_last(),
+            )),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Code::Unauthenticated,
+        "the old secret no longer works"
+    );
+}

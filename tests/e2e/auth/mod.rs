@@ -5,6 +5,7 @@ mod argon2_interop;
 mod bad_input;
 mod brute_force;
 mod first_run;
+mod occcctl;
 mod peer_binding;
 mod rbac_matrix;
 mod secrets;

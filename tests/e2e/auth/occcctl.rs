@@ -1,0 +1,124 @@
+//! `occcctl bootstrap` and `occcctl login` as a person would run them: the QR
+//! code drawn in the terminal, password and code typed in.
+
+use std::process::Stdio;
+
+use occc_tests::{
+    DevDir, RunningDaemon,
+    people::{GOOD_PASSWORD, oathtool_code},
+    workspace_binary,
+};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+fn occcctl(dir: &DevDir, args: &[&str]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(workspace_binary("occcctl"));
+    command
+        .args(["--dev", dir.path().to_str().unwrap()])
+        .args(args)
+        .env("XDG_RUNTIME_DIR", dir.path())
+        .env_remove("OCCC_SESSION_TOKEN")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+#[allow(clippy::disallowed_methods)] // the daemon under test uses the real clock
+fn step_now() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    (now.as_secs() / 30) as i64
+}
+
+#[tokio::test]
+async fn bootstrap_shows_a_terminal_qr_code_then_login_saves_a_private_session() {
+    let dir = DevDir::new();
+    let _daemon = RunningDaemon::start(&dir).await;
+    let token_file = dir.path().join("state").join("bootstrap.token");
+    let mut child = occcctl(
+        &dir,
+        &[
+            "bootstrap",
+            "--token-file",
+            token_file.to_str().unwrap(),
+            "--username",
+            "ops",
+            "--password-stdin",
+        ],
+    )
+    .spawn()
+    .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(format!("{GOOD_PASSWORD}\n").as_bytes())
+        .await
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (mut screen, mut secret) = (String::new(), None);
+    // Read the screen up to the manual key; then occcctl waits for the code.
+    while let Some(line) = stderr.next_line().await.unwrap() {
+        screen.push_str(&line);
+        screen.push('\n');
+        if line.contains("enter the key by hand") {
+            secret = stderr
+                .next_line()
+                .await
+                .unwrap()
+                .map(|key| key.trim().to_owned());
+            break;
+        }
+    }
+    assert!(
+        screen.contains('█') || screen.contains('▀'),
+        "a QR code drawn with block characters:\n{screen}"
+    );
+    let secret = secret.expect("manual key shown");
+    let step = step_now();
+    stdin
+        .write_all(format!("{}\n", oathtool_code(&secret, step - 1)).as_bytes())
+        .await
+        .unwrap();
+    let output = child.wait_with_output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("Recovery codes"), "{stdout}");
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.trim().len() == 23 && l.matches('-').count() == 3)
+            .count(),
+        10
+    );
+
+    let mut login = occcctl(
+        &dir,
+        &["--json", "login", "--username", "ops", "--password-stdin"],
+    )
+    .spawn()
+    .unwrap();
+    let code = oathtool_code(&secret, step);
+    let mut stdin = login.stdin.take().unwrap();
+    stdin
+        .write_all(format!("{GOOD_PASSWORD}\n{code}\n").as_bytes())
+        .await
+        .unwrap();
+    drop(stdin);
+    let output = login.wait_with_output().await.unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let saved = dir.path().join("occcctl").join("session");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    let whoami = occcctl(&dir, &["--json", "whoami"]).output().await.unwrap();
+    let me: serde_json::Value = serde_json::from_slice(&whoami.stdout).unwrap();
+    assert_eq!(me["username"], "ops");
+    assert_eq!(me["role"], "USER_ROLE_SUPER_ADMIN");
+}
