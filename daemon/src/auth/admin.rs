@@ -7,7 +7,7 @@
 use zeroize::Zeroizing;
 
 use super::{
-    engine::{Account, AuthEngine, TotpColumn, UserProfile, UserState},
+    engine::{Account, AuthEngine, UserProfile, UserState},
     error::AuthError,
     input,
     lockout::AttemptKey,
@@ -344,11 +344,10 @@ impl AuthEngine {
                 "no TOTP re-enrolment in progress; start one first".to_owned(),
             ));
         };
-        let secret = self.open_totp(account.row.id, TotpColumn::Pending, sealed)?;
-        let step = secret
-            .accept(code, self.now(), None)
-            .map_err(|err| AuthError::internal("TOTP check failed", &err))?;
-        let Some(step) = step else {
+        if !self
+            .promote_pending_totp(&account, sealed, code, UserChange::default())
+            .await?
+        {
             self.fail(
                 &key,
                 Some(by.peer),
@@ -357,17 +356,7 @@ impl AuthEngine {
             )
             .await;
             return Err(AuthError::BadCredentials);
-        };
-        let confirmed = self.seal_totp(account.row.id, TotpColumn::Confirmed, &secret)?;
-        let change = UserChange {
-            totp_secret: Some(Some(&confirmed)),
-            totp_pending_secret: Some(None),
-            totp_last_step: Some(Some(step)),
-            ..UserChange::default()
-        };
-        self.store
-            .update_user(account.row.id, &change, self.now().0)
-            .await?;
+        }
         self.record(
             by.actor(),
             AccountAction::TotpReenrolled,

@@ -230,6 +230,36 @@ impl AuthEngine {
             .map_err(|err| AuthError::internal("cannot build TOTP enrolment", &err))
     }
 
+    /// Confirms a pending TOTP secret with `code`: on a match it becomes the
+    /// account's secret (with the extra column changes in `also`) and the
+    /// code's step is the last accepted one. A wrong code changes nothing.
+    pub(super) async fn promote_pending_totp(
+        &self,
+        account: &Account,
+        sealed_pending: &[u8],
+        code: &str,
+        also: UserChange<'_>,
+    ) -> Result<bool, AuthError> {
+        let secret = self.open_totp(account.row.id, TotpColumn::Pending, sealed_pending)?;
+        let step = secret
+            .accept(code, self.now(), None)
+            .map_err(|err| AuthError::internal("TOTP check failed", &err))?;
+        let Some(step) = step else {
+            return Ok(false);
+        };
+        let confirmed = self.seal_totp(account.row.id, TotpColumn::Confirmed, &secret)?;
+        let change = UserChange {
+            totp_secret: Some(Some(&confirmed)),
+            totp_pending_secret: Some(None),
+            totp_last_step: Some(Some(step)),
+            ..also
+        };
+        self.store
+            .update_user(account.row.id, &change, self.now().0)
+            .await?;
+        Ok(true)
+    }
+
     async fn enrolling_account(&self, enrollment_token: &str) -> Result<Account, AuthError> {
         input::bounded("enrollment_token", enrollment_token, MAX_TOKEN_CHARS)?;
         let hash = self
@@ -298,12 +328,19 @@ impl AuthEngine {
                 "set a password first (StartEnrollment)".to_owned(),
             ));
         };
-        let secret = self.open_totp(account.row.id, TotpColumn::Pending, sealed)?;
-        let now = self.now();
-        let step = secret
-            .accept(totp_code, now, None)
-            .map_err(|err| AuthError::internal("TOTP check failed", &err))?;
-        let Some(step) = step else {
+        let codes = self
+            .recovery
+            .issue()
+            .map_err(|err| AuthError::internal("random generator failed", &err))?;
+        let activate = UserChange {
+            state: Some("active"),
+            enrollment: Some(None),
+            ..UserChange::default()
+        };
+        if !self
+            .promote_pending_totp(&account, sealed, totp_code, activate)
+            .await?
+        {
             self.fail(
                 &key,
                 peer,
@@ -312,23 +349,7 @@ impl AuthEngine {
             )
             .await;
             return Err(AuthError::BadCredentials);
-        };
-        let codes = self
-            .recovery
-            .issue()
-            .map_err(|err| AuthError::internal("random generator failed", &err))?;
-        let sealed_confirmed = self.seal_totp(account.row.id, TotpColumn::Confirmed, &secret)?;
-        let change = UserChange {
-            state: Some("active"),
-            totp_secret: Some(Some(&sealed_confirmed)),
-            totp_pending_secret: Some(None),
-            totp_last_step: Some(Some(step)),
-            enrollment: Some(None),
-            ..UserChange::default()
-        };
-        self.store
-            .update_user(account.row.id, &change, now.0)
-            .await?;
+        }
         self.store
             .replace_recovery_codes(account.row.id, &codes.hashes)
             .await?;

@@ -15,7 +15,7 @@ pub use policy::{Access, POLICY_TABLE, RpcPolicy, policy_for};
 
 use crate::{
     audit::{AccountAction, Actor, AuditEvent, AuditLog, bounded_rpc},
-    auth::{AuthEngine, AuthError, role::Permission, role::Role, sessions::Session},
+    auth::{ActingUser, AuthEngine, AuthError, role::Permission, role::Role, sessions::Session},
     clock::Clock,
     transport::PeerCredentials,
 };
@@ -30,6 +30,17 @@ pub struct Caller {
     pub session: Session,
     /// The socket peer.
     pub peer: PeerCredentials,
+}
+
+impl Caller {
+    /// The caller as the actor of an account operation.
+    #[must_use]
+    pub fn acting(&self) -> ActingUser<'_> {
+        ActingUser {
+            session: &self.session,
+            peer: self.peer,
+        }
+    }
 }
 
 /// Why the gate turned a request away.

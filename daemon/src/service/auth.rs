@@ -6,7 +6,7 @@ use occc_proto::v1::{self as pb, auth_server::Auth, login_request::SecondFactor 
 use tonic::{Request, Response, Status};
 
 use super::convert::{caller, enrolment_to_proto, peer, profile_to_proto, session_to_proto};
-use crate::auth::{ActingUser, AuthEngine, SecondFactor};
+use crate::auth::{AuthEngine, SecondFactor};
 
 /// Handler of `occc.v1.Auth`.
 #[derive(Debug)]
@@ -180,10 +180,7 @@ impl Auth for AuthService {
         request: Request<pb::ChangePasswordRequest>,
     ) -> Result<Response<pb::ChangePasswordResponse>, Status> {
         let caller = caller(&request)?;
-        let by = ActingUser {
-            session: &caller.session,
-            peer: caller.peer,
-        };
+        let by = caller.acting();
         let body = request.get_ref();
         self.auth
             .change_password(by, &body.current_password, &body.new_password)
@@ -196,10 +193,7 @@ impl Auth for AuthService {
         request: Request<pb::StartTotpReenrollmentRequest>,
     ) -> Result<Response<pb::TotpEnrollment>, Status> {
         let caller = caller(&request)?;
-        let by = ActingUser {
-            session: &caller.session,
-            peer: caller.peer,
-        };
+        let by = caller.acting();
         let enrolment = self.auth.start_totp_reenrollment(by).await?;
         Ok(Response::new(enrolment_to_proto(&enrolment)))
     }
@@ -209,10 +203,7 @@ impl Auth for AuthService {
         request: Request<pb::ConfirmTotpReenrollmentRequest>,
     ) -> Result<Response<pb::ConfirmTotpReenrollmentResponse>, Status> {
         let caller = caller(&request)?;
-        let by = ActingUser {
-            session: &caller.session,
-            peer: caller.peer,
-        };
+        let by = caller.acting();
         self.auth
             .confirm_totp_reenrollment(by, &request.get_ref().totp_code)
             .await?;
@@ -224,10 +215,7 @@ impl Auth for AuthService {
         request: Request<pb::RegenerateRecoveryCodesRequest>,
     ) -> Result<Response<pb::RecoveryCodes>, Status> {
         let caller = caller(&request)?;
-        let by = ActingUser {
-            session: &caller.session,
-            peer: caller.peer,
-        };
+        let by = caller.acting();
         Ok(Response::new(codes(
             self.auth.regenerate_recovery_codes(by).await?,
         )))

@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status};
 
 use super::convert::{caller, profile_to_proto, role_from_proto, role_to_proto, session_to_proto};
 use crate::{
-    auth::{ActingUser, AuthEngine, UserProfile},
+    auth::{AuthEngine, UserProfile},
     clock::UnixMillis,
 };
 
@@ -56,10 +56,7 @@ impl Users for UsersService {
         let caller = caller(&request)?;
         let body = request.get_ref();
         let role = role_from_proto(body.role)?;
-        let by = ActingUser {
-            session: &caller.session,
-            peer: caller.peer,
-        };
+        let by = caller.acting();
         let (profile, token, expires) = self.auth.create_user(by, &body.username, role).await?;
         Ok(Response::new(enrolment_response(&profile, &token, expires)))
     }
@@ -71,10 +68,7 @@ impl Users for UsersService {
         let caller = caller(&request)?;
         let body = request.get_ref();
         let role = role_from_proto(body.role)?;
-        let by = ActingUser {
-            session: &caller.session,
-            peer: caller.peer,
-        };
+        let by = caller.acting();
         Ok(Response::new(profile_to_proto(
             &self.auth.set_role(by, &body.username, role).await?,
         )))
@@ -85,10 +79,7 @@ impl Users for UsersService {
         request: Request<pb::UserRef>,
     ) -> Result<Response<pb::UserProfile>, Status> {
         let caller = caller(&request)?;
-        let by = ActingUser {
-            session: &caller.session,
-            peer: caller.peer,
-        };
+        let by = caller.acting();
         Ok(Response::new(profile_to_proto(
             &self
                 .auth
@@ -102,10 +93,7 @@ impl Users for UsersService {
         request: Request<pb::UserRef>,
     ) -> Result<Response<pb::UserProfile>, Status> {
         let caller = caller(&request)?;
-        let by = ActingUser {
-            session: &caller.session,
-            peer: caller.peer,
-        };
+        let by = caller.acting();
         Ok(Response::new(profile_to_proto(
             &self
                 .auth
@@ -119,10 +107,7 @@ impl Users for UsersService {
         request: Request<pb::UserRef>,
     ) -> Result<Response<pb::DeleteUserResponse>, Status> {
         let caller = caller(&request)?;
-        let by = ActingUser {
-            session: &caller.session,
-            peer: caller.peer,
-        };
+        let by = caller.acting();
         self.auth
             .delete_user(by, &request.get_ref().username)
             .await?;
@@ -134,10 +119,7 @@ impl Users for UsersService {
         request: Request<pb::UserRef>,
     ) -> Result<Response<pb::CreateUserResponse>, Status> {
         let caller = caller(&request)?;
-        let by = ActingUser {
-            session: &caller.session,
-            peer: caller.peer,
-        };
+        let by = caller.acting();
         let (profile, token, expires) = self
             .auth
             .reset_totp(by, &request.get_ref().username)
@@ -150,10 +132,7 @@ impl Users for UsersService {
         request: Request<pb::UserRef>,
     ) -> Result<Response<pb::UserProfile>, Status> {
         let caller = caller(&request)?;
-        let by = ActingUser {
-            session: &caller.session,
-            peer: caller.peer,
-        };
+        let by = caller.acting();
         Ok(Response::new(profile_to_proto(
             &self.auth.unlock(by, &request.get_ref().username).await?,
         )))
@@ -196,10 +175,7 @@ impl Users for UsersService {
         request: Request<pb::RevokeSessionRequest>,
     ) -> Result<Response<pb::RevokeResponse>, Status> {
         let caller = caller(&request)?;
-        let by = ActingUser {
-            session: &caller.session,
-            peer: caller.peer,
-        };
+        let by = caller.acting();
         let revoked = self
             .auth
             .revoke_session(by, &request.get_ref().session_id)
@@ -212,10 +188,7 @@ impl Users for UsersService {
         request: Request<pb::UserRef>,
     ) -> Result<Response<pb::RevokeResponse>, Status> {
         let caller = caller(&request)?;
-        let by = ActingUser {
-            session: &caller.session,
-            peer: caller.peer,
-        };
+        let by = caller.acting();
         let revoked = self
             .auth
             .revoke_sessions_of(by, &request.get_ref().username)
