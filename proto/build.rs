@@ -8,6 +8,7 @@ const PROTO_FILES: &[&str] = &[
     "occc/v1/audit.proto",
     "occc/v1/auth.proto",
     "occc/v1/users.proto",
+    "occc/v1/device_keys.proto",
 ];
 
 fn main() -> Result<(), Box<dyn Error>> {

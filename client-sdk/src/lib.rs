@@ -11,16 +11,21 @@
 //! Invariant: the client talks only to a daemon whose socket and process are
 //! owned by the expected uid (see [`ConnectOptions`]).
 
+pub mod authenticator;
 mod connect;
+mod login;
 mod session;
 
 use std::path::PathBuf;
 
+pub use authenticator::{PlatformAuthenticator, SoftwareAuthenticator};
 pub use connect::{ConnectOptions, SYSTEM_SOCKET};
+pub use login::DeviceCredential;
 pub use occc_proto::v1 as proto;
 use occc_proto::v1::{
     DaemonInfo, GetInfoRequest, VerifyChainRequest, VerifyChainResponse, audit_client::AuditClient,
-    auth_client::AuthClient, system_client::SystemClient, users_client::UsersClient,
+    auth_client::AuthClient, device_keys_client::DeviceKeysClient, system_client::SystemClient,
+    users_client::UsersClient,
 };
 pub use session::{BearerInterceptor, SessionToken};
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
@@ -115,6 +120,12 @@ impl OcccClient {
     #[must_use]
     pub fn users(&self) -> UsersClient<SessionChannel> {
         UsersClient::new(self.session_channel())
+    }
+
+    /// `occc.v1.DeviceKeys`: device-bound keys and the login-method chain.
+    #[must_use]
+    pub fn device_keys(&self) -> DeviceKeysClient<SessionChannel> {
+        DeviceKeysClient::new(self.session_channel())
     }
 
     /// `occc.v1.Audit`.

@@ -172,6 +172,22 @@ pub async fn log_in(client: &OcccClient, person: &mut Person) -> OcccClient {
     client.with_session(SessionToken::new(response.session_token))
 }
 
+/// Logs `person` in with one of their recovery codes (no TOTP step used).
+pub async fn log_in_with_recovery_code(client: &OcccClient, person: &mut Person) -> OcccClient {
+    let code = person.recovery_codes.pop().expect("a recovery code left");
+    let response = client
+        .auth()
+        .login(pb::LoginRequest {
+            username: person.username.clone(),
+            password: person.password.clone(),
+            second_factor: Some(pb::login_request::SecondFactor::RecoveryCode(code)),
+        })
+        .await
+        .expect("login with a recovery code")
+        .into_inner();
+    client.with_session(SessionToken::new(response.session_token))
+}
+
 /// Elevates the session of `session_client` with a fresh code.
 pub async fn elevate(session_client: &OcccClient, person: &mut Person) {
     session_client

@@ -126,6 +126,10 @@ pub enum AccountAction {
     UserEnabled,
     /// A user was deleted.
     UserDeleted,
+    /// A device-bound key was registered.
+    DeviceKeyRegistered,
+    /// A device-bound key was revoked.
+    DeviceKeyRevoked,
 }
 
 impl AccountAction {
@@ -156,6 +160,8 @@ impl AccountAction {
             Self::UserDisabled => "user_disabled",
             Self::UserEnabled => "user_enabled",
             Self::UserDeleted => "user_deleted",
+            Self::DeviceKeyRegistered => "device_key_registered",
+            Self::DeviceKeyRevoked => "device_key_revoked",
         }
     }
 }

@@ -10,6 +10,7 @@ use std::{path::PathBuf, str::FromStr, sync::Arc, time::Duration};
 use zeroize::Zeroizing;
 
 use super::{
+    challenges::ChallengeBook,
     error::AuthError,
     lockout::{AttemptKey, FailureTracker, LockoutPolicy},
     password::{HashCost, PasswordHashing},
@@ -117,6 +118,7 @@ pub struct AuthEngine {
     pub(super) clock: Arc<dyn Clock>,
     pub(super) config: AuthConfig,
     pub(super) bootstrap: super::bootstrap::BootstrapGate,
+    pub(super) challenges: ChallengeBook,
 }
 
 impl AuthEngine {
@@ -160,7 +162,10 @@ impl AuthEngine {
                     config.peer_lock_after,
                     Duration::from_secs(config.lock_secs),
                 ),
+                LockoutPolicy::biometric(),
             ),
+            challenges: ChallengeBook::new()
+                .map_err(|err| AuthError::internal("challenge book unavailable", &err))?,
             audit,
             clock,
             config: config.clone(),

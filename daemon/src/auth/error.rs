@@ -68,6 +68,9 @@ pub enum AuthError {
     /// The account is not in a state that allows this.
     #[error("{0}")]
     WrongState(String),
+    /// The caller's role or elevation does not allow this on that object.
+    #[error("{0}")]
+    NotAllowed(String),
     /// A fault inside the daemon (store, sealing, hashing); details are logged.
     #[error("internal error: {0}")]
     Internal(String),

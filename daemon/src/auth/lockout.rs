@@ -26,6 +26,19 @@ pub enum AttemptKey {
     Account(String),
     /// An OS user connecting to the socket.
     Peer(u32),
+    /// The biometric (device-key) path of an account.
+    Biometric(String),
+}
+
+impl AttemptKey {
+    /// The account name this key is about, if any.
+    #[must_use]
+    pub fn username(&self) -> Option<&str> {
+        match self {
+            Self::Account(name) | Self::Biometric(name) => Some(name),
+            Self::Peer(_) => None,
+        }
+    }
 }
 
 /// Thresholds for one kind of key.
@@ -65,6 +78,18 @@ impl LockoutPolicy {
             ],
             lock_after: 10,
             lock_for: Duration::from_secs(5 * 60),
+            forget_after: Duration::from_secs(15 * 60),
+        }
+    }
+
+    /// Biometric methods: after 5 consecutive failures the path is locked and
+    /// the fallback (password + TOTP) is required (NIST SP 800-63B §5.2.3).
+    #[must_use]
+    pub fn biometric() -> Self {
+        Self {
+            delay_tiers: Vec::new(),
+            lock_after: 5,
+            lock_for: Duration::from_secs(15 * 60),
             forget_after: Duration::from_secs(15 * 60),
         }
     }
@@ -130,6 +155,7 @@ pub struct ActiveLock {
 pub struct FailureTracker {
     accounts: LockoutPolicy,
     peers: LockoutPolicy,
+    biometric: LockoutPolicy,
     records: Mutex<HashMap<AttemptKey, FailureRecord>>,
     in_flight: Mutex<HashSet<AttemptKey>>,
 }
@@ -157,10 +183,11 @@ impl Drop for AttemptGuard<'_> {
 impl FailureTracker {
     /// A tracker with the given policies.
     #[must_use]
-    pub fn new(accounts: LockoutPolicy, peers: LockoutPolicy) -> Self {
+    pub fn new(accounts: LockoutPolicy, peers: LockoutPolicy, biometric: LockoutPolicy) -> Self {
         Self {
             accounts,
             peers,
+            biometric,
             records: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashSet::new()),
         }
@@ -195,6 +222,7 @@ impl FailureTracker {
         match key {
             AttemptKey::Account(_) => &self.accounts,
             AttemptKey::Peer(_) => &self.peers,
+            AttemptKey::Biometric(_) => &self.biometric,
         }
     }
 
@@ -237,7 +265,7 @@ impl FailureTracker {
         let policy = self.policy(key).clone();
         let mut records = self.records();
         if records.len() >= MAX_TRACKED_KEYS && !records.contains_key(key) {
-            prune(&mut records, now, &self.accounts, &self.peers);
+            self.prune(&mut records, now);
         }
         let record = records.entry(key.clone()).or_insert(FailureRecord {
             consecutive: 0,
@@ -257,6 +285,24 @@ impl FailureTracker {
             record.locked_until = Some(now.plus(policy.lock_for));
         }
         locks_now
+    }
+
+    /// Drops records that no longer matter, then the oldest, to stay bounded.
+    fn prune(&self, records: &mut HashMap<AttemptKey, FailureRecord>, now: UnixMillis) {
+        records.retain(|key, record| {
+            record.locked_until.is_some_and(|until| now < until)
+                || now.since(record.last_failure) < self.policy(key).forget_after
+        });
+        while records.len() >= MAX_TRACKED_KEYS {
+            let oldest = records
+                .iter()
+                .min_by_key(|(_, record)| record.last_failure)
+                .map(|(key, _)| key.clone());
+            match oldest {
+                Some(key) => records.remove(&key),
+                None => break,
+            };
+        }
     }
 
     /// Forgets failures after a success.
@@ -288,39 +334,16 @@ impl FailureTracker {
     }
 }
 
-fn prune(
-    records: &mut HashMap<AttemptKey, FailureRecord>,
-    now: UnixMillis,
-    accounts: &LockoutPolicy,
-    peers: &LockoutPolicy,
-) {
-    records.retain(|key, record| {
-        let policy = if matches!(key, AttemptKey::Account(_)) {
-            accounts
-        } else {
-            peers
-        };
-        record.locked_until.is_some_and(|until| now < until)
-            || now.since(record.last_failure) < policy.forget_after
-    });
-    while records.len() >= MAX_TRACKED_KEYS {
-        let oldest = records
-            .iter()
-            .min_by_key(|(_, record)| record.last_failure)
-            .map(|(key, _)| key.clone());
-        match oldest {
-            Some(key) => records.remove(&key),
-            None => break,
-        };
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn tracker() -> FailureTracker {
-        FailureTracker::new(LockoutPolicy::accounts(), LockoutPolicy::peers())
+        FailureTracker::new(
+            LockoutPolicy::accounts(),
+            LockoutPolicy::peers(),
+            LockoutPolicy::biometric(),
+        )
     }
 
     fn account(name: &str) -> AttemptKey {

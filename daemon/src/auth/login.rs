@@ -67,10 +67,7 @@ impl AuthEngine {
             Err(Throttled::Locked { retry_after }) => AuthError::Locked { retry_after },
             Err(Throttled::InProgress) => AuthError::AttemptInProgress,
         };
-        let subject = match account {
-            AttemptKey::Account(name) => Some(name.as_str()),
-            AttemptKey::Peer(_) => None,
-        };
+        let subject = account.username();
         self.record(
             Actor::peer(peer),
             AccountAction::LoginThrottled,
@@ -95,10 +92,7 @@ impl AuthEngine {
             self.failures
                 .record_failure(&AttemptKey::Peer(peer.uid), now);
         }
-        let subject = match account {
-            AttemptKey::Account(name) => Some(name.as_str()),
-            AttemptKey::Peer(_) => None,
-        };
+        let subject = account.username();
         self.record(Actor::peer(peer), action, subject, Some(reason.to_owned()))
             .await;
         if locked {
@@ -158,20 +152,35 @@ impl AuthEngine {
             .await;
             return Err(AuthError::BadCredentials);
         }
-        self.failures.record_success(&key);
-        self.failures.record_success(&AttemptKey::Peer(peer.uid));
         if needs_rehash {
             self.rehash(&account, password).await;
         }
-        let (token, session) = self.open_session(&account, peer).await?;
+        // A password login also lifts a biometric lock (the fallback succeeded).
+        self.failures
+            .record_success(&AttemptKey::Biometric(username.to_owned()));
+        self.finish_login(&account, peer, factor.method()).await
+    }
+
+    /// Opens the session of a login whose proofs all held, and audits it.
+    pub(super) async fn finish_login(
+        &self,
+        account: &Account,
+        peer: PeerCredentials,
+        method: &str,
+    ) -> Result<LoginOutcome, AuthError> {
+        let username = account.row.username.as_str();
+        self.failures
+            .record_success(&AttemptKey::Account(username.to_owned()));
+        self.failures.record_success(&AttemptKey::Peer(peer.uid));
+        let (token, session) = self.open_session(account, peer).await?;
         self.record(
             Actor::user(Some(peer), username),
             AccountAction::LoginSucceeded,
             Some(username),
-            Some(factor.method().to_owned()),
+            Some(method.to_owned()),
         )
         .await;
-        let user = self.profile(&account).await?;
+        let user = self.profile(account).await?;
         Ok(LoginOutcome {
             token,
             session,
@@ -321,6 +330,16 @@ impl AuthEngine {
             return Err(AuthError::BadCredentials);
         }
         self.failures.record_success(&key);
+        self.grant_elevation(session, peer, "totp").await
+    }
+
+    /// Elevates a session whose owner just re-proved their identity.
+    pub(super) async fn grant_elevation(
+        &self,
+        session: &Session,
+        peer: PeerCredentials,
+        method: &str,
+    ) -> Result<Session, AuthError> {
         let (token_hash, elevated) =
             self.sessions
                 .elevate(&session.id, self.now())
@@ -333,7 +352,7 @@ impl AuthEngine {
             Actor::user(Some(peer), name),
             AccountAction::Elevated,
             Some(name),
-            Some("totp".to_owned()),
+            Some(method.to_owned()),
         )
         .await;
         Ok(elevated)

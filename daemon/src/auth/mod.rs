@@ -5,6 +5,8 @@
 
 pub mod admin;
 pub mod bootstrap;
+pub mod challenges;
+pub mod device_keys;
 pub mod engine;
 pub mod error;
 pub mod input;

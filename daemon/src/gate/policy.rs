@@ -82,15 +82,24 @@ pub const POLICY_TABLE: &[RpcPolicy] = &[
     open("/occc.v1.Auth/StartEnrollment"),
     open("/occc.v1.Auth/ConfirmEnrollment"),
     open("/occc.v1.Auth/Login"),
+    open("/occc.v1.DeviceKeys/GetLoginMethods"),
+    open("/occc.v1.DeviceKeys/CreateLoginChallenge"),
+    open("/occc.v1.DeviceKeys/LoginWithDeviceKey"),
     // One's own session and account.
     session("/occc.v1.Auth/Logout"),
     session("/occc.v1.Auth/Elevate"),
     session("/occc.v1.Auth/WhoAmI"),
     session("/occc.v1.Auth/ListMySessions"),
     session("/occc.v1.Auth/ConfirmTotpReenrollment"),
+    session("/occc.v1.DeviceKeys/CreateSessionChallenge"),
+    session("/occc.v1.DeviceKeys/ElevateWithDeviceKey"),
+    // Own keys; another user's need a super-admin (checked in the domain).
+    session("/occc.v1.DeviceKeys/ListDeviceKeys"),
+    session("/occc.v1.DeviceKeys/RevokeDeviceKey"),
     own_sensitive("/occc.v1.Auth/ChangePassword"),
     own_sensitive("/occc.v1.Auth/StartTotpReenrollment"),
     own_sensitive("/occc.v1.Auth/RegenerateRecoveryCodes"),
+    own_sensitive("/occc.v1.DeviceKeys/RegisterDeviceKey"),
     // Reading.
     needs("/occc.v1.Audit/VerifyChain", Permission::ViewLogs),
     needs(
@@ -142,6 +151,9 @@ mod tests {
                 "/occc.v1.Auth/StartEnrollment",
                 "/occc.v1.Auth/ConfirmEnrollment",
                 "/occc.v1.Auth/Login",
+                "/occc.v1.DeviceKeys/GetLoginMethods",
+                "/occc.v1.DeviceKeys/CreateLoginChallenge",
+                "/occc.v1.DeviceKeys/LoginWithDeviceKey",
             ]
         );
     }

@@ -6,12 +6,14 @@
 mod audit;
 mod auth;
 mod convert;
+mod device_keys;
 mod status;
 mod system;
 mod users;
 
 pub use audit::AuditService;
 pub use auth::AuthService;
+pub use device_keys::DeviceKeysService;
 pub use status::{DENIAL_REASON, refusal_status};
 pub use system::SystemService;
 pub use users::UsersService;

@@ -76,6 +76,7 @@ impl From<AuthError> for Status {
             AuthError::BootstrapClosed
             | AuthError::LastSuperAdmin(_)
             | AuthError::WrongState(_) => Status::failed_precondition(message),
+            AuthError::NotAllowed(_) => Status::permission_denied(message),
             AuthError::Internal(_) => {
                 Status::new(Code::Internal, "internal error; see the daemon's log")
             }

@@ -6,6 +6,7 @@
 //! `synchronous = FULL`). Only this module knows the schema.
 
 mod audit_rows;
+mod device_key_rows;
 mod session_rows;
 mod user_rows;
 
@@ -20,6 +21,7 @@ use zeroize::Zeroizing;
 use crate::crypto::Subkey;
 
 pub use audit_rows::AuditRow;
+pub use device_key_rows::DeviceKeyRow;
 pub use session_rows::SessionRow;
 pub use user_rows::{UserChange, UserRow};
 

@@ -4,6 +4,7 @@ mod accounts;
 mod argon2_interop;
 mod bad_input;
 mod brute_force;
+mod device_keys;
 mod first_run;
 mod occcctl;
 mod peer_binding;

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use occc_client::{OcccClient, proto as pb};
 use occc_tests::{
     DevDir, RunningDaemon,
-    people::{Person, bootstrap_super_admin, elevate, invite, log_in},
+    people::{Person, bootstrap_super_admin, elevate, invite, log_in, log_in_with_recovery_code},
 };
 use occcd::gate::POLICY_TABLE;
 use tonic::{Code, Request, codegen::http::uri::PathAndQuery};
@@ -53,6 +53,14 @@ const EXPECTED: &[Expectation] = &[
     rpc("/occc.v1.Auth/StartEnrollment", 0, false),
     rpc("/occc.v1.Auth/ConfirmEnrollment", 0, false),
     rpc("/occc.v1.Auth/Login", 0, false),
+    rpc("/occc.v1.DeviceKeys/GetLoginMethods", 0, false),
+    rpc("/occc.v1.DeviceKeys/CreateLoginChallenge", 0, false),
+    rpc("/occc.v1.DeviceKeys/LoginWithDeviceKey", 0, false),
+    rpc("/occc.v1.DeviceKeys/CreateSessionChallenge", 1, false),
+    rpc("/occc.v1.DeviceKeys/ElevateWithDeviceKey", 1, false),
+    rpc("/occc.v1.DeviceKeys/ListDeviceKeys", 1, false),
+    rpc("/occc.v1.DeviceKeys/RevokeDeviceKey", 1, false),
+    rpc("/occc.v1.DeviceKeys/RegisterDeviceKey", 1, true),
     rpc("/occc.v1.Auth/Elevate", 1, false),
     rpc("/occc.v1.Auth/WhoAmI", 1, false),
     rpc("/occc.v1.Auth/ListMySessions", 1, false),
@@ -178,19 +186,4 @@ async fn every_rpc_for_every_role_elevated_or_not() {
         failures.len(),
         failures.join("\n")
     );
-}
-
-async fn log_in_with_recovery_code(client: &OcccClient, person: &mut Person) -> OcccClient {
-    let code = person.recovery_codes.pop().expect("a recovery code left");
-    let response = client
-        .auth()
-        .login(pb::LoginRequest {
-            username: person.username.clone(),
-            password: person.password.clone(),
-            second_factor: Some(pb::login_request::SecondFactor::RecoveryCode(code)),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    client.with_session(occc_client::SessionToken::new(response.session_token))
 }
