@@ -121,4 +121,42 @@ async fn bootstrap_shows_a_terminal_qr_code_then_login_saves_a_private_session()
     let me: serde_json::Value = serde_json::from_slice(&whoami.stdout).unwrap();
     assert_eq!(me["username"], "ops");
     assert_eq!(me["role"], "USER_ROLE_SUPER_ADMIN");
+
+    // Elevate, register a device key, and log in again: the chain uses the key.
+    let mut elevate = occcctl(&dir, &["elevate", "--password-stdin"])
+        .spawn()
+        .unwrap();
+    let code = oathtool_code(&secret, step + 1);
+    let mut stdin = elevate.stdin.take().unwrap();
+    stdin
+        .write_all(format!("{code}\n").as_bytes())
+        .await
+        .unwrap();
+    drop(stdin);
+    let output = elevate.wait_with_output().await.unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let register = occcctl(&dir, &["device-key", "register", "--name", "ci-laptop"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        register.status.success(),
+        "{}",
+        String::from_utf8_lossy(&register.stderr)
+    );
+    let key_file = dir.path().join("occcctl").join("device-key");
+    assert_eq!(
+        std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let login = occcctl(&dir, &["--json", "login", "--username", "ops"])
+        .output()
+        .await
+        .unwrap();
+    let answer: serde_json::Value = serde_json::from_slice(&login.stdout).unwrap();
+    assert_eq!(answer["method"], "LOGIN_METHOD_DEVICE_KEY", "{answer}");
 }

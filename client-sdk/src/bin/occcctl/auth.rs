@@ -2,7 +2,9 @@
 
 use std::{io::BufRead, path::Path};
 
-use occc_client::{ClientError, OcccClient, SessionToken, proto as pb};
+use occc_client::{
+    ClientError, DeviceCredential, OcccClient, SessionToken, SoftwareAuthenticator, proto as pb,
+};
 use qrcode::{QrCode, render::unicode};
 use zeroize::Zeroizing;
 
@@ -117,7 +119,86 @@ pub async fn enroll(
     confirm(client, started).await
 }
 
-/// Logs in and saves the session token.
+/// File holding the software device key: key id, newline, PKCS#8 in hex.
+const DEVICE_KEY_FILE: &str = "device-key";
+
+fn saved_device_key() -> Option<(String, SoftwareAuthenticator)> {
+    let text = Zeroizing::new(String::from_utf8(token_file::load_private(DEVICE_KEY_FILE)?).ok()?);
+    let (key_id, pkcs8_hex) = text.trim().split_once('\n')?;
+    let pkcs8 = Zeroizing::new(hex_decode(pkcs8_hex.trim())?);
+    Some((
+        key_id.trim().to_owned(),
+        SoftwareAuthenticator::from_pkcs8(&pkcs8).ok()?,
+    ))
+}
+
+fn hex_decode(text: &str) -> Option<Vec<u8>> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+        })
+        .collect()
+}
+
+/// Elevates the saved session with a TOTP code.
+pub async fn elevate(client: &OcccClient, stdin: bool) -> Result<pb::AuthSession, ClientError> {
+    let code = secret("6-digit code", stdin)?;
+    let request = pb::ElevateRequest {
+        totp_code: code.to_string(),
+    };
+    Ok(client.auth().elevate(request).await?.into_inner())
+}
+
+/// Creates a software device key, registers it (elevated session needed) and saves it.
+pub async fn register_device_key(
+    client: &OcccClient,
+    name: &str,
+) -> Result<pb::DeviceKey, ClientError> {
+    let key = SoftwareAuthenticator::generate()
+        .map_err(|err| ClientError::Rpc(tonic::Status::internal(err.to_string())))?;
+    let registered = client.register_device_key(name, &key).await?;
+    let pkcs8_hex: Zeroizing<String> =
+        Zeroizing::new(key.pkcs8().iter().map(|b| format!("{b:02x}")).collect());
+    let contents = Zeroizing::new(format!("{}\n{}\n", registered.key_id, pkcs8_hex.as_str()));
+    token_file::save_private(DEVICE_KEY_FILE, contents.as_bytes()).map_err(|err| {
+        ClientError::Connect {
+            socket: Default::default(),
+            message: format!("key registered but not saved: {err}"),
+        }
+    })?;
+    Ok(registered)
+}
+
+/// Logs in through the chain: the saved device key if occcd offers it, else
+/// password + TOTP; saves the session token.
+pub async fn login_chain(
+    client: &OcccClient,
+    username: &str,
+    stdin: bool,
+) -> Result<(OcccClient, pb::LoginMethod), ClientError> {
+    let saved = saved_device_key();
+    let device = saved.as_ref().map(|(key_id, key)| DeviceCredential {
+        key_id,
+        authenticator: key,
+    });
+    let (session, method) = client
+        .login_chain(username, device.as_ref(), || {
+            let password = secret("password", stdin)?;
+            let code = secret("6-digit code", stdin)?;
+            Ok((password.to_string(), code.to_string()))
+        })
+        .await?;
+    if let Some(token) = session.session()
+        && let Err(err) = token_file::save(token)
+    {
+        eprintln!("occcctl: logged in, but the token could not be saved: {err}");
+    }
+    Ok((session, method))
+}
+
+/// Logs in with password and a TOTP or recovery code; saves the session token.
 pub async fn login(
     client: &OcccClient,
     username: &str,

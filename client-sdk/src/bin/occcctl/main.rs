@@ -71,8 +71,29 @@ enum Command {
     },
     /// End the saved session.
     Logout,
+    /// Re-authenticate the saved session with a TOTP code (for sensitive operations).
+    Elevate {
+        /// Read the code from standard input instead of a prompt.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Device-bound keys.
+    DeviceKey {
+        #[command(subcommand)]
+        action: DeviceKeyCommand,
+    },
     /// Who the saved session (or $OCCC_SESSION_TOKEN) belongs to.
     Whoami,
+}
+
+#[derive(Debug, Subcommand)]
+enum DeviceKeyCommand {
+    /// Create a software key for this account, register it, and keep it for `login`.
+    Register {
+        /// A name for the key, e.g. the machine's.
+        #[arg(long)]
+        name: String,
+    },
 }
 
 impl Cli {
@@ -141,23 +162,40 @@ async fn run(cli: &Cli, options: &ConnectOptions) -> Result<bool, ClientError> {
             .map(|()| true),
         Command::Login {
             username,
-            recovery,
+            recovery: true,
             password_stdin,
         } => {
-            let response = auth::login(&anonymous, username, *recovery, *password_stdin).await?;
+            let response = auth::login(&anonymous, username, true, *password_stdin).await?;
             let user = response.user.unwrap_or_default();
-            if cli.json {
-                println!(
-                    "{}",
-                    json!({ "username": user.username, "role": user.role().as_str_name() })
-                );
-            } else {
-                println!(
-                    "logged in as {} ({})",
-                    user.username,
-                    role_name(user.role())
-                );
-            }
+            print_login(cli, &user.username, user.role(), "recovery code");
+            Ok(true)
+        }
+        Command::Login {
+            username,
+            recovery: false,
+            password_stdin,
+        } => {
+            let (session, method) =
+                auth::login_chain(&anonymous, username, *password_stdin).await?;
+            let me = auth::whoami(&session).await?;
+            let user = me.user.unwrap_or_default();
+            print_login(cli, &user.username, user.role(), method.as_str_name());
+            Ok(true)
+        }
+        Command::Elevate { password_stdin } => {
+            let elevated = auth::elevate(&session, *password_stdin).await?;
+            let until = elevated.elevated_until_unix_ms.unwrap_or_default();
+            println!("elevated until {until} (unix ms)");
+            Ok(true)
+        }
+        Command::DeviceKey {
+            action: DeviceKeyCommand::Register { name },
+        } => {
+            let key = auth::register_device_key(&session, name).await?;
+            println!(
+                "registered device key {} ({}); `occcctl login` will use it",
+                key.key_id, key.platform
+            );
             Ok(true)
         }
         Command::Logout => auth::logout(&session).await.map(|()| true),
@@ -179,6 +217,20 @@ async fn run(cli: &Cli, options: &ConnectOptions) -> Result<bool, ClientError> {
             }
             Ok(true)
         }
+    }
+}
+
+fn print_login(cli: &Cli, username: &str, role: pb::UserRole, method: &str) {
+    if cli.json {
+        println!(
+            "{}",
+            json!({ "username": username, "role": role.as_str_name(), "method": method })
+        );
+    } else {
+        println!(
+            "logged in as {username} ({}) with {method}",
+            role_name(role)
+        );
     }
 }
 
