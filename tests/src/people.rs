@@ -25,12 +25,15 @@ pub struct TotpDevice {
     last_step: Option<i64>,
 }
 
+/// The current step and the milliseconds left in it.
 #[allow(clippy::disallowed_methods)] // the daemon under test uses the real clock
-fn current_step() -> i64 {
+fn current_step() -> (i64, u64) {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("clock after 1970");
-    i64::try_from(now.as_secs() / 30).expect("step fits")
+    let millis = u64::try_from(now.as_millis()).expect("millis fit");
+    let step = i64::try_from(millis / 30_000).expect("step fits");
+    (step, 30_000 - millis % 30_000)
 }
 
 /// The 6-digit code for `step`, computed by `oathtool`.
@@ -73,10 +76,13 @@ impl TotpDevice {
     /// A code for a step later than any handed out before.
     pub fn next_code(&mut self) -> String {
         loop {
-            let now = current_step();
+            let (now, left_ms) = current_step();
+            // The previous step is valid only until this one ends: use it only
+            // with a margin, so the daemon still sees this step when checking.
+            let earliest = if left_ms > 3_000 { now - 1 } else { now };
             let step = self
                 .last_step
-                .map_or(now - 1, |last| (last + 1).max(now - 1));
+                .map_or(earliest, |last| (last + 1).max(earliest));
             if step <= now + 1 {
                 self.last_step = Some(step);
                 return oathtool_code(&self.secret_base32, step);

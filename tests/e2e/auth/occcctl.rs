@@ -5,7 +5,7 @@ use std::process::Stdio;
 
 use occc_tests::{
     DevDir, RunningDaemon,
-    people::{GOOD_PASSWORD, oathtool_code},
+    people::{GOOD_PASSWORD, TotpDevice},
     workspace_binary,
 };
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -21,14 +21,6 @@ fn occcctl(dir: &DevDir, args: &[&str]) -> tokio::process::Command {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     command
-}
-
-#[allow(clippy::disallowed_methods)] // the daemon under test uses the real clock
-fn step_now() -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    (now.as_secs() / 30) as i64
 }
 
 #[tokio::test]
@@ -74,9 +66,9 @@ async fn bootstrap_shows_a_terminal_qr_code_then_login_saves_a_private_session()
         "a QR code drawn with block characters:\n{screen}"
     );
     let secret = secret.expect("manual key shown");
-    let step = step_now();
+    let mut device = TotpDevice::new(&secret);
     stdin
-        .write_all(format!("{}\n", oathtool_code(&secret, step - 1)).as_bytes())
+        .write_all(format!("{}\n", device.next_code()).as_bytes())
         .await
         .unwrap();
     let output = child.wait_with_output().await.unwrap();
@@ -97,7 +89,7 @@ async fn bootstrap_shows_a_terminal_qr_code_then_login_saves_a_private_session()
     )
     .spawn()
     .unwrap();
-    let code = oathtool_code(&secret, step);
+    let code = device.next_code();
     let mut stdin = login.stdin.take().unwrap();
     stdin
         .write_all(format!("{GOOD_PASSWORD}\n{code}\n").as_bytes())
@@ -126,7 +118,7 @@ async fn bootstrap_shows_a_terminal_qr_code_then_login_saves_a_private_session()
     let mut elevate = occcctl(&dir, &["elevate", "--password-stdin"])
         .spawn()
         .unwrap();
-    let code = oathtool_code(&secret, step + 1);
+    let code = device.next_code();
     let mut stdin = elevate.stdin.take().unwrap();
     stdin
         .write_all(format!("{code}\n").as_bytes())
