@@ -6,6 +6,7 @@ mod bad_input;
 mod brute_force;
 mod device_keys;
 mod first_run;
+mod injected_clock;
 mod occcctl;
 mod peer_binding;
 mod rbac_matrix;

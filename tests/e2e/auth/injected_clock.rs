@@ -1,0 +1,209 @@
+//! The engine on a real SQLCipher store with an injected clock: expiries of
+//! bootstrap and enrolment tokens, the session idle timeout and the
+//! elevation window, all by advancing the clock — never by sleeping.
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use occc_tests::people::{GOOD_PASSWORD, oathtool_code};
+use occcd::{
+    audit::{AuditLog, AuditWriter, ChainHasher},
+    auth::{
+        ActingUser, AuthEngine, AuthError, SecondFactor, role::Role, sessions::SessionRejected,
+        totp::step_of,
+    },
+    clock::{Clock, ManualClock, UnixMillis},
+    config::AuthConfig,
+    crypto::{KeyPurpose, MasterKey},
+    store::Store,
+    transport::PeerCredentials,
+};
+use zeroize::Zeroizing;
+
+const MINUTE: Duration = Duration::from_secs(60);
+const PEER: PeerCredentials = PeerCredentials {
+    uid: 1000,
+    gid: 1000,
+    pid: Some(4242),
+};
+
+/// The engine and what must be shut down after it, as the daemon does.
+struct Running {
+    auth: AuthEngine,
+    writer: AuditWriter,
+    store: Store,
+}
+
+impl Running {
+    async fn shut_down(self) {
+        drop(self.auth);
+        self.writer.finish().await;
+        self.store.close().await;
+    }
+}
+
+async fn engine(dir: &Path, clock: Arc<ManualClock>) -> Running {
+    let master = MasterKey::from_bytes(Zeroizing::new([7; 32]));
+    let store = Store::open(
+        &dir.join("occcd.db"),
+        &master.derive(KeyPurpose::Database),
+        true,
+    )
+    .await
+    .unwrap();
+    let hasher = Arc::new(ChainHasher::new(&master.derive(KeyPurpose::AuditChain)));
+    let (audit, writer) = AuditLog::start(
+        store.clone(),
+        hasher,
+        clock.clone(),
+        Duration::from_secs(2),
+        64,
+    )
+    .await
+    .unwrap();
+    let config = AuthConfig {
+        argon2_iterations: 1,
+        argon2_memory_kib: 1024,
+        argon2_parallelism: 1,
+        ..AuthConfig::default()
+    };
+    let auth = AuthEngine::start(
+        store.clone(),
+        &master,
+        audit,
+        clock,
+        &config,
+        dir.to_owned(),
+    )
+    .await
+    .unwrap();
+    Running {
+        auth,
+        writer,
+        store,
+    }
+}
+
+fn bootstrap_token(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("bootstrap.token"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// The code for the clock's current step plus `offset`.
+fn code(secret: &str, clock: &ManualClock, offset: i64) -> String {
+    oathtool_code(secret, step_of(clock.now()) + offset)
+}
+
+#[tokio::test]
+async fn the_bootstrap_token_expires_after_its_lifetime() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::starting_at(UnixMillis(1_800_000_000_000)));
+    let running = engine(dir.path(), clock.clone()).await;
+    clock.advance(60 * MINUTE + Duration::from_secs(1));
+    let err = running
+        .auth
+        .bootstrap(
+            Some(PEER),
+            &bootstrap_token(dir.path()),
+            "root",
+            GOOD_PASSWORD,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err, AuthError::BadToken("bootstrap"));
+    running.shut_down().await;
+}
+
+#[tokio::test]
+async fn idle_timeout_elevation_window_and_enrolment_expiry_follow_the_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::starting_at(UnixMillis(1_800_000_000_000)));
+    let running = engine(dir.path(), clock.clone()).await;
+    let auth = &running.auth;
+    let started = auth
+        .bootstrap(
+            Some(PEER),
+            &bootstrap_token(dir.path()),
+            "root",
+            GOOD_PASSWORD,
+        )
+        .await
+        .unwrap();
+    let secret = started.totp.secret_base32.to_string();
+    auth.confirm_enrollment(
+        Some(PEER),
+        started.enrollment_token.expose(),
+        &code(&secret, &clock, -1),
+    )
+    .await
+    .unwrap();
+    let login = auth
+        .login(
+            PEER,
+            "root",
+            GOOD_PASSWORD,
+            SecondFactor::Totp(&code(&secret, &clock, 0)),
+        )
+        .await
+        .unwrap();
+    let token = login.token.expose().to_owned();
+
+    // Elevation lasts 5 minutes.
+    let session = auth
+        .elevate(&login.session, PEER, &code(&secret, &clock, 1))
+        .await
+        .unwrap();
+    clock.advance(4 * MINUTE);
+    assert!(
+        auth.authenticate(&token, PEER.uid)
+            .unwrap()
+            .is_elevated(clock.now())
+    );
+    clock.advance(MINUTE);
+    assert!(
+        !auth
+            .authenticate(&token, PEER.uid)
+            .unwrap()
+            .is_elevated(clock.now())
+    );
+
+    // An enrolment token lives 24 hours.
+    let by = ActingUser {
+        session: &session,
+        peer: PEER,
+    };
+    let (_, invitation, _) = auth.create_user(by, "alice", Role::Viewer).await.unwrap();
+    clock.advance(24 * 60 * MINUTE + Duration::from_secs(1));
+    let err = auth
+        .start_enrollment(Some(PEER), invitation.expose(), GOOD_PASSWORD)
+        .await
+        .unwrap_err();
+    assert_eq!(err, AuthError::BadToken("enrollment"));
+
+    // 24 hours later the admin's session is past its 12-hour lifetime.
+    assert_eq!(
+        auth.authenticate(&token, PEER.uid).unwrap_err(),
+        AuthError::Session(SessionRejected::LifetimeExpired)
+    );
+    // A fresh session idles out at 30 minutes.
+    let login = auth
+        .login(
+            PEER,
+            "root",
+            GOOD_PASSWORD,
+            SecondFactor::Totp(&code(&secret, &clock, 0)),
+        )
+        .await
+        .unwrap();
+    let token = login.token.expose().to_owned();
+    clock.advance(29 * MINUTE);
+    auth.authenticate(&token, PEER.uid)
+        .expect("used within 30 minutes");
+    clock.advance(30 * MINUTE);
+    assert_eq!(
+        auth.authenticate(&token, PEER.uid).unwrap_err(),
+        AuthError::Session(SessionRejected::IdleExpired)
+    );
+    running.shut_down().await;
+}
