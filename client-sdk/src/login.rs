@@ -30,27 +30,40 @@ fn sign_error(err: crate::authenticator::AuthenticatorError) -> ClientError {
 }
 
 impl OcccClient {
+    /// A challenge for this client's session, signed by `authenticator`:
+    /// returns (challenge id, signature).
+    async fn sign_session_challenge(
+        &self,
+        purpose: pb::ChallengePurpose,
+        authenticator: &dyn PlatformAuthenticator,
+    ) -> Result<(String, Vec<u8>), ClientError> {
+        let challenge = self
+            .device_keys()
+            .create_session_challenge(pb::CreateSessionChallengeRequest {
+                purpose: purpose.into(),
+            })
+            .await?
+            .into_inner();
+        let signature = authenticator.sign(&challenge.payload).map_err(sign_error)?;
+        Ok((challenge.challenge_id, signature))
+    }
+
     /// Registers `authenticator`'s key for the (elevated) session's user.
     pub async fn register_device_key(
         &self,
         name: &str,
         authenticator: &dyn PlatformAuthenticator,
     ) -> Result<pb::DeviceKey, ClientError> {
-        let challenge = self
-            .device_keys()
-            .create_session_challenge(pb::CreateSessionChallengeRequest {
-                purpose: pb::ChallengePurpose::Register.into(),
-            })
-            .await?
-            .into_inner();
-        let signature = authenticator.sign(&challenge.payload).map_err(sign_error)?;
+        let (challenge_id, signature) = self
+            .sign_session_challenge(pb::ChallengePurpose::Register, authenticator)
+            .await?;
         let key = self
             .device_keys()
             .register_device_key(pb::RegisterDeviceKeyRequest {
                 name: name.to_owned(),
                 platform: authenticator.platform().to_owned(),
                 public_key: authenticator.public_key(),
-                challenge_id: challenge.challenge_id,
+                challenge_id,
                 signature,
             })
             .await?;
@@ -92,23 +105,15 @@ impl OcccClient {
         &self,
         device: &DeviceCredential<'_>,
     ) -> Result<pb::AuthSession, ClientError> {
-        let challenge = self
-            .device_keys()
-            .create_session_challenge(pb::CreateSessionChallengeRequest {
-                purpose: pb::ChallengePurpose::Elevate.into(),
-            })
-            .await?
-            .into_inner();
-        let signature = device
-            .authenticator
-            .sign(&challenge.payload)
-            .map_err(sign_error)?;
+        let (challenge_id, signature) = self
+            .sign_session_challenge(pb::ChallengePurpose::Elevate, device.authenticator)
+            .await?;
         let session = self
             .device_keys()
             .elevate_with_device_key(pb::DeviceKeyAssertion {
                 username: String::new(),
                 key_id: device.key_id.to_owned(),
-                challenge_id: challenge.challenge_id,
+                challenge_id,
                 signature,
             })
             .await?;
