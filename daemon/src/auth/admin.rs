@@ -298,18 +298,7 @@ impl AuthEngine {
             .await;
             return Err(AuthError::BadCredentials);
         }
-        let phc = self
-            .hashing
-            .hash(new)
-            .await
-            .map_err(|err| AuthError::internal("hashing failed", &err))?;
-        let change = UserChange {
-            password_phc: Some(&phc),
-            ..UserChange::default()
-        };
-        self.store
-            .update_user(account.row.id, &change, self.now().0)
-            .await?;
+        self.store_password(account.row.id, new).await?;
         self.record(
             by.actor(),
             AccountAction::PasswordChanged,

@@ -286,18 +286,7 @@ impl AuthEngine {
         let account = self.enrolling_account(enrollment_token).await?;
         let password = check_new_password(&account.row.username, password)
             .map_err(AuthError::PasswordPolicy)?;
-        let phc = self
-            .hashing
-            .hash(password)
-            .await
-            .map_err(|err| AuthError::internal("hashing failed", &err))?;
-        let change = UserChange {
-            password_phc: Some(&phc),
-            ..UserChange::default()
-        };
-        self.store
-            .update_user(account.row.id, &change, self.now().0)
-            .await?;
+        self.store_password(account.row.id, password).await?;
         let totp = self.start_totp(&account).await?;
         let username = account.row.username.as_str();
         self.record(

@@ -176,16 +176,18 @@ impl AuthEngine {
         Ok(key)
     }
 
-    /// Checks an assertion for `account` and `purpose`; counts failures.
+    /// Checks an assertion by `username` for `purpose`; counts failures.
+    /// `user_id` is `None` for an unknown or inactive account, which then
+    /// takes the same path and fails like a wrong signature.
     async fn verify_assertion(
         &self,
-        account: &Account,
+        username: &str,
+        user_id: Option<i64>,
         peer: PeerCredentials,
         purpose: ChallengePurpose,
         assertion: &Assertion<'_>,
     ) -> Result<(), AuthError> {
         check_assertion(assertion)?;
-        let username = account.row.username.as_str();
         let biometric = AttemptKey::Biometric(username.to_owned());
         let _attempt = self.throttle(&biometric, Some(peer)).await?;
         let challenge = self
@@ -195,7 +197,7 @@ impl AuthEngine {
             .store
             .active_device_key(assertion.key_id)
             .await?
-            .filter(|k| k.user_id == account.row.id);
+            .filter(|k| Some(k.user_id) == user_id);
         let verified = match (&challenge, &key) {
             (Some(challenge), Some(key)) => {
                 signature_holds(&key.public_key, &challenge.payload, assertion.signature)
@@ -234,28 +236,14 @@ impl AuthEngine {
             .await?
             .map(Account::from_row)
             .transpose()?;
-        let Some(account) = account.filter(|a| a.state == UserState::Active) else {
-            // Same counting and answer as a wrong signature.
-            check_assertion(&assertion)?;
-            let biometric = AttemptKey::Biometric(username.to_owned());
-            let _attempt = self.throttle(&biometric, Some(peer)).await?;
-            let _ = self.challenges.take(
-                assertion.challenge_id,
-                username,
-                ChallengePurpose::Login,
-                self.now(),
-            );
-            self.fail(
-                &biometric,
-                Some(peer),
-                AccountAction::LoginFailed,
-                "device key",
-            )
-            .await;
+        let account = account.filter(|a| a.state == UserState::Active);
+        let user_id = account.as_ref().map(|a| a.row.id);
+        self.verify_assertion(username, user_id, peer, ChallengePurpose::Login, &assertion)
+            .await?;
+        let Some(account) = account else {
+            // Unreachable: no key verifies for a missing account.
             return Err(AuthError::BadCredentials);
         };
-        self.verify_assertion(&account, peer, ChallengePurpose::Login, &assertion)
-            .await?;
         let outcome = self.finish_login(&account, peer, "device_key").await?;
         Ok(outcome)
     }
@@ -267,9 +255,16 @@ impl AuthEngine {
         peer: PeerCredentials,
         assertion: Assertion<'_>,
     ) -> Result<Session, AuthError> {
-        let account = self.account(&session.username).await?;
-        self.verify_assertion(&account, peer, ChallengePurpose::Elevate, &assertion)
-            .await?;
+        // A live session implies an active account (disabling ends sessions).
+        let user_id = Some(session.user_id);
+        self.verify_assertion(
+            &session.username,
+            user_id,
+            peer,
+            ChallengePurpose::Elevate,
+            &assertion,
+        )
+        .await?;
         self.grant_elevation(session, peer, "device_key").await
     }
 

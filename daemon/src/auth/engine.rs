@@ -25,7 +25,7 @@ use crate::{
     clock::{Clock, UnixMillis},
     config::AuthConfig,
     crypto::{KeyPurpose, MasterKey, SealContext, Sealer},
-    store::{SessionRow, Store, UserRow},
+    store::{SessionRow, Store, UserChange, UserRow},
 };
 
 /// An account's lifecycle state.
@@ -252,6 +252,27 @@ impl AuthEngine {
         Ok(TotpSecret::from_bytes(bytes))
     }
 
+    /// Hashes `password` (already normalised) and stores it as the user's.
+    pub(super) async fn store_password(
+        &self,
+        user_id: i64,
+        password: Zeroizing<String>,
+    ) -> Result<(), AuthError> {
+        let phc = self
+            .hashing
+            .hash(password)
+            .await
+            .map_err(|err| AuthError::internal("hashing failed", &err))?;
+        let change = UserChange {
+            password_phc: Some(&phc),
+            ..UserChange::default()
+        };
+        self.store
+            .update_user(user_id, &change, self.now().0)
+            .await?;
+        Ok(())
+    }
+
     /// The profile of `account`, with its recovery-code count and lock.
     pub(super) async fn profile(&self, account: &Account) -> Result<UserProfile, AuthError> {
         let codes_left = self
@@ -260,12 +281,7 @@ impl AuthEngine {
             .await?
             .len();
         let key = AttemptKey::Account(account.row.username.clone());
-        let locked_until = self
-            .failures
-            .active_locks(self.now())
-            .into_iter()
-            .find(|lock| lock.key == key)
-            .map(|lock| lock.locked_until);
+        let locked_until = self.failures.locked_until(&key, self.now());
         Ok(UserProfile {
             id: account.row.id,
             username: account.row.username.clone(),

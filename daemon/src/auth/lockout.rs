@@ -139,17 +139,6 @@ struct FailureRecord {
     locked_until: Option<UnixMillis>,
 }
 
-/// An active lock, for admins.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ActiveLock {
-    /// What is locked.
-    pub key: AttemptKey,
-    /// Consecutive failures.
-    pub failures: u32,
-    /// When it lifts by itself.
-    pub locked_until: UnixMillis,
-}
-
 /// Counts failures; shared by every login path.
 #[derive(Debug)]
 pub struct FailureTracker {
@@ -317,20 +306,13 @@ impl FailureTracker {
             .is_some_and(|record| record.locked_until.is_some_and(|until| now < until))
     }
 
-    /// Locks in force at `now`.
+    /// When `key`'s lock lifts, if it is locked at `now`.
     #[must_use]
-    pub fn active_locks(&self, now: UnixMillis) -> Vec<ActiveLock> {
+    pub fn locked_until(&self, key: &AttemptKey, now: UnixMillis) -> Option<UnixMillis> {
         self.records()
-            .iter()
-            .filter_map(|(key, record)| {
-                let until = record.locked_until.filter(|until| now < *until)?;
-                Some(ActiveLock {
-                    key: key.clone(),
-                    failures: record.consecutive,
-                    locked_until: until,
-                })
-            })
-            .collect()
+            .get(key)
+            .and_then(|record| record.locked_until)
+            .filter(|until| now < *until)
     }
 }
 
@@ -403,7 +385,7 @@ mod tests {
         for _ in 0..10 {
             tracker.record_failure(&alice, now);
         }
-        assert_eq!(tracker.active_locks(now).len(), 1);
+        assert!(tracker.locked_until(&alice, now).is_some());
         assert!(tracker.unlock(&alice, now));
         assert_eq!(tracker.check(&alice, now), Ok(()));
         for _ in 0..4 {

@@ -17,7 +17,6 @@ use super::{
 };
 use crate::{
     audit::{AccountAction, Actor},
-    store::UserChange,
     transport::PeerCredentials,
 };
 
@@ -242,21 +241,11 @@ impl AuthEngine {
     }
 
     async fn rehash(&self, account: &Account, password: &str) {
-        match self.hashing.hash(normalize(password)).await {
-            Ok(phc) => {
-                let change = UserChange {
-                    password_phc: Some(&phc),
-                    ..UserChange::default()
-                };
-                if let Err(err) = self
-                    .store
-                    .update_user(account.row.id, &change, self.now().0)
-                    .await
-                {
-                    tracing::error!(error = %err, "password rehash not stored");
-                }
-            }
-            Err(err) => tracing::error!(error = %err, "password rehash failed"),
+        if let Err(err) = self
+            .store_password(account.row.id, normalize(password))
+            .await
+        {
+            tracing::error!(error = %err, "password rehash not stored");
         }
     }
 
