@@ -9,6 +9,7 @@ const PROTO_FILES: &[&str] = &[
     "occc/v1/auth.proto",
     "occc/v1/users.proto",
     "occc/v1/device_keys.proto",
+    "occc/v1/biometric.proto",
 ];
 
 fn main() -> Result<(), Box<dyn Error>> {

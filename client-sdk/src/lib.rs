@@ -14,19 +14,21 @@
 pub mod authenticator;
 mod connect;
 mod login;
+mod pam;
 mod session;
 
 use std::path::PathBuf;
 
 pub use authenticator::{PlatformAuthenticator, SoftwareAuthenticator};
 pub use connect::{ConnectOptions, SYSTEM_SOCKET};
-pub use login::DeviceCredential;
+pub use login::{Biometrics, DeviceCredential};
 pub use occc_proto::v1 as proto;
 use occc_proto::v1::{
     DaemonInfo, GetInfoRequest, VerifyChainRequest, VerifyChainResponse, audit_client::AuditClient,
-    auth_client::AuthClient, device_keys_client::DeviceKeysClient, system_client::SystemClient,
-    users_client::UsersClient,
+    auth_client::AuthClient, biometric_client::BiometricClient,
+    device_keys_client::DeviceKeysClient, system_client::SystemClient, users_client::UsersClient,
 };
+pub use pam::PamPrompter;
 pub use session::{BearerInterceptor, SessionToken};
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
 pub use tonic_health::pb as proto_health;
@@ -126,6 +128,12 @@ impl OcccClient {
     #[must_use]
     pub fn device_keys(&self) -> DeviceKeysClient<SessionChannel> {
         DeviceKeysClient::new(self.session_channel())
+    }
+
+    /// `occc.v1.Biometric`: PAM login and elevation.
+    #[must_use]
+    pub fn biometric(&self) -> BiometricClient<SessionChannel> {
+        BiometricClient::new(self.session_channel())
     }
 
     /// `occc.v1.Audit`.

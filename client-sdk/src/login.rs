@@ -1,13 +1,15 @@
 //! Logging in: device-bound keys, password + TOTP, and the chain that tries
-//! them in the order the daemon recommends.
+//! them (and PAM biometrics) in the order the daemon recommends.
 //!
-//! Invariant: the chain tries a device key only if the daemon lists it for
-//! the user and the caller has one; any device-key failure falls back to
-//! password + TOTP, never to nothing.
+//! Invariant: the chain tries a biometric method only if the daemon lists it
+//! for the user and the caller can use it; any biometric failure falls back
+//! to password + TOTP, never to nothing.
 
 use occc_proto::v1 as pb;
 
-use crate::{ClientError, OcccClient, SessionToken, authenticator::PlatformAuthenticator};
+use crate::{
+    ClientError, OcccClient, PamPrompter, SessionToken, authenticator::PlatformAuthenticator,
+};
 
 /// A device key the caller holds: its id at occcd and the authenticator.
 pub struct DeviceCredential<'a> {
@@ -22,6 +24,25 @@ impl std::fmt::Debug for DeviceCredential<'_> {
         f.debug_struct("DeviceCredential")
             .field("key_id", &self.key_id)
             .finish_non_exhaustive()
+    }
+}
+
+/// The biometric methods this caller can use; the chain tries those the
+/// daemon offers, in its order.
+#[derive(Default, Clone, Copy)]
+pub struct Biometrics<'a> {
+    /// A device key (Touch ID, Windows Hello, software key).
+    pub device: Option<&'a DeviceCredential<'a>>,
+    /// Someone to relay a PAM stack's prompts to (a fingerprint reader).
+    pub pam: Option<&'a dyn PamPrompter>,
+}
+
+impl std::fmt::Debug for Biometrics<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Biometrics")
+            .field("device", &self.device)
+            .field("pam", &self.pam.is_some())
+            .finish()
     }
 }
 
@@ -141,13 +162,14 @@ impl OcccClient {
         Ok(self.with_session(SessionToken::new(response.session_token)))
     }
 
-    /// The fallback chain: a device key first when the daemon offers it and
-    /// `device` is given, then password + TOTP from `fallback` (asked only
-    /// when needed). Returns the logged-in client and the method that worked.
+    /// The fallback chain: each biometric method the daemon offers and
+    /// `biometrics` can use, in the daemon's order, then password + TOTP from
+    /// `fallback` (asked only when needed). Returns the logged-in client and
+    /// the method that worked.
     pub async fn login_chain<F>(
         &self,
         username: &str,
-        device: Option<&DeviceCredential<'_>>,
+        biometrics: Biometrics<'_>,
         fallback: F,
     ) -> Result<(OcccClient, pb::LoginMethod), ClientError>
     where
@@ -162,18 +184,30 @@ impl OcccClient {
             .into_inner();
         let methods: Vec<pb::LoginMethod> = offered.methods().collect();
         for method in methods {
-            match (method, device) {
-                (pb::LoginMethod::DeviceKey, Some(device)) => {
+            match method {
+                pb::LoginMethod::DeviceKey => {
+                    let Some(device) = biometrics.device else {
+                        continue;
+                    };
                     if let Ok(client) = self.login_with_device_key(username, device).await {
                         return Ok((client, method));
                     }
                 }
-                (pb::LoginMethod::PasswordTotp, _) => {
+                pb::LoginMethod::PamBiometric => {
+                    let Some(prompter) = biometrics.pam else {
+                        continue;
+                    };
+                    match self.login_with_pam(username, prompter).await {
+                        Ok(client) => return Ok((client, method)),
+                        Err(err) => prompter.show(&format!("{err}; falling back"), true),
+                    }
+                }
+                pb::LoginMethod::PasswordTotp => {
                     let (password, code) = fallback()?;
                     let client = self.login_with_password(username, &password, &code).await?;
                     return Ok((client, method));
                 }
-                _ => {}
+                pb::LoginMethod::Unspecified => {}
             }
         }
         Err(ClientError::Rpc(tonic::Status::unauthenticated(

@@ -66,6 +66,39 @@ pub struct AuthConfig {
     pub peer_lock_after: u32,
     /// How long a lock lasts, in seconds (a super-admin can lift it sooner).
     pub lock_secs: u64,
+    /// PAM biometric login (`[auth.pam]`).
+    pub pam: PamConfig,
+}
+
+/// PAM biometric login and elevation.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PamConfig {
+    /// PAM service name (a file in `/etc/pam.d/`); empty turns PAM login off.
+    pub service: String,
+    /// A PAM check (finger on the reader, questions answered) must finish
+    /// within this many milliseconds.
+    pub timeout_ms: u64,
+    /// PAM transactions running at once; more are refused.
+    pub max_concurrent: usize,
+}
+
+impl Default for PamConfig {
+    fn default() -> Self {
+        Self {
+            service: String::new(),
+            timeout_ms: 30_000,
+            max_concurrent: 4,
+        }
+    }
+}
+
+impl PamConfig {
+    /// The deadline of one PAM check.
+    #[must_use]
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
 }
 
 impl Default for AuthConfig {
@@ -84,6 +117,7 @@ impl Default for AuthConfig {
             account_lock_after: 10,
             peer_lock_after: 30,
             lock_secs: 5 * 60,
+            pam: PamConfig::default(),
         }
     }
 }
@@ -278,6 +312,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "auth.idle_timeout_secs",
                 reason: "session timeouts must be at least 1 second".to_owned(),
+            });
+        }
+        if self.auth.pam.timeout_ms == 0 || self.auth.pam.max_concurrent == 0 {
+            return Err(ConfigError::Invalid {
+                key: "auth.pam",
+                reason: "timeout_ms and max_concurrent must be at least 1".to_owned(),
             });
         }
         if self.audit.queue_capacity == 0 {

@@ -9,8 +9,8 @@
 use std::{future::Future, path::PathBuf, sync::Arc, time::Instant};
 
 use occc_proto::v1::{
-    audit_server::AuditServer, auth_server::AuthServer, device_keys_server::DeviceKeysServer,
-    system_server::SystemServer, users_server::UsersServer,
+    audit_server::AuditServer, auth_server::AuthServer, biometric_server::BiometricServer,
+    device_keys_server::DeviceKeysServer, system_server::SystemServer, users_server::UsersServer,
 };
 use tokio_stream::wrappers::UnixListenerStream;
 use tonic::transport::Server;
@@ -23,7 +23,9 @@ use crate::{
     config::Config,
     crypto::{KeyError, KeyPurpose, KeySource, MasterKey, resolve_master_key},
     gate::{Gate, GateLayer},
-    service::{AuditService, AuthService, DeviceKeysService, SystemService, UsersService},
+    service::{
+        AuditService, AuthService, BiometricService, DeviceKeysService, SystemService, UsersService,
+    },
     store::{Store, StoreError},
     transport::{SocketError, bind_socket},
 };
@@ -112,6 +114,9 @@ pub async fn serve(
     health
         .set_serving::<DeviceKeysServer<DeviceKeysService>>()
         .await;
+    health
+        .set_serving::<BiometricServer<BiometricService>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(occc_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -135,6 +140,9 @@ pub async fn serve(
         .add_service(AuthServer::new(AuthService::new(Arc::clone(&auth))))
         .add_service(UsersServer::new(UsersService::new(Arc::clone(&auth))))
         .add_service(DeviceKeysServer::new(DeviceKeysService::new(Arc::clone(
+            &auth,
+        ))))
+        .add_service(BiometricServer::new(BiometricService::new(Arc::clone(
             &auth,
         ))));
     let (stop_serving, serving_stopped) = tokio::sync::oneshot::channel::<()>();

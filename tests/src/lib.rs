@@ -14,6 +14,7 @@ use std::{
 
 pub mod load;
 pub mod os_user;
+pub mod pam_stack;
 pub mod people;
 
 use occc_client::{ConnectOptions, OcccClient};

@@ -1,7 +1,8 @@
-//! A second OS user for tests that need another uid on the socket (root only).
+//! OS users for tests (root only): a second uid on the socket, and accounts
+//! PAM checks.
 //!
-//! Invariant: the user has no home and no login shell, and its primary group
-//! is the group the test daemon gives its socket.
+//! Invariant: test users have no home and no login shell; the socket peer's
+//! primary group is the group the test daemon gives its socket.
 
 use std::process::Command;
 
@@ -45,4 +46,49 @@ pub fn ensure_other_user() -> (u32, u32) {
         .expect("user lookup")
         .expect("user exists");
     (user.uid.as_raw(), user.gid.as_raw())
+}
+
+/// Creates OS user `name` (no home, no shell) if needed and sets its
+/// password with `chpasswd`; returns its uid.
+pub fn ensure_login_user(name: &str, password: &str) -> u32 {
+    if nix::unistd::User::from_name(name)
+        .expect("user lookup")
+        .is_none()
+    {
+        let status = Command::new("useradd")
+            .args(["--no-create-home", "--shell", "/usr/sbin/nologin", name])
+            .status()
+            .expect("useradd runs");
+        assert!(status.success(), "useradd {name}");
+    }
+    let mut chpasswd = Command::new("chpasswd")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("chpasswd runs");
+    std::io::Write::write_all(
+        chpasswd.stdin.as_mut().expect("chpasswd stdin"),
+        format!("{name}:{password}\n").as_bytes(),
+    )
+    .expect("write to chpasswd");
+    assert!(
+        chpasswd.wait().expect("chpasswd ends").success(),
+        "chpasswd {name}"
+    );
+    set_account_expired(name, false);
+    nix::unistd::User::from_name(name)
+        .expect("user lookup")
+        .expect("user exists")
+        .uid
+        .as_raw()
+}
+
+/// Expires the account (`chage -E 0`, which PAM's account check refuses) or
+/// lifts the expiry.
+pub fn set_account_expired(name: &str, expired: bool) {
+    let date = if expired { "0" } else { "-1" };
+    let status = Command::new("chage")
+        .args(["-E", date, name])
+        .status()
+        .expect("chage runs");
+    assert!(status.success(), "chage -E {date} {name}");
 }

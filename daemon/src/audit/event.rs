@@ -130,6 +130,8 @@ pub enum AccountAction {
     DeviceKeyRegistered,
     /// A device-bound key was revoked.
     DeviceKeyRevoked,
+    /// A user's OS account link (for PAM login) was set or removed.
+    OsAccountLinked,
 }
 
 impl AccountAction {
@@ -162,6 +164,7 @@ impl AccountAction {
             Self::UserDeleted => "user_deleted",
             Self::DeviceKeyRegistered => "device_key_registered",
             Self::DeviceKeyRevoked => "device_key_revoked",
+            Self::OsAccountLinked => "os_account_linked",
         }
     }
 }

@@ -34,7 +34,7 @@ pub struct ActingUser<'a> {
 }
 
 impl ActingUser<'_> {
-    fn actor(&self) -> Actor {
+    pub(super) fn actor(&self) -> Actor {
         Actor::user(Some(self.peer), &self.session.username)
     }
 }

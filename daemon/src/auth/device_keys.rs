@@ -89,6 +89,12 @@ impl AuthEngine {
             {
                 methods.push(LoginMethod::DeviceKey);
             }
+            if account.state == UserState::Active
+                && self.pam_configured()
+                && self.store.os_account(account.row.id).await?.is_some()
+            {
+                methods.push(LoginMethod::PamBiometric);
+            }
         }
         methods.push(LoginMethod::PasswordTotp);
         Ok(methods)

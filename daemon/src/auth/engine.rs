@@ -78,6 +78,8 @@ pub struct UserProfile {
     pub recovery_codes_left: u32,
     /// Set while locked.
     pub locked_until: Option<UnixMillis>,
+    /// The OS account PAM login checks, if linked.
+    pub os_account: Option<String>,
 }
 
 /// A user row with its fields parsed.
@@ -119,6 +121,7 @@ pub struct AuthEngine {
     pub(super) config: AuthConfig,
     pub(super) bootstrap: super::bootstrap::BootstrapGate,
     pub(super) challenges: ChallengeBook,
+    pub(super) pam: Option<super::pam::PamAuthenticator>,
 }
 
 impl AuthEngine {
@@ -166,6 +169,7 @@ impl AuthEngine {
             ),
             challenges: ChallengeBook::new()
                 .map_err(|err| AuthError::internal("challenge book unavailable", &err))?,
+            pam: super::pam::PamAuthenticator::from_config(&config.pam),
             audit,
             clock,
             config: config.clone(),
@@ -290,6 +294,7 @@ impl AuthEngine {
             created_at: UnixMillis(account.row.created_at),
             recovery_codes_left: u32::try_from(codes_left).unwrap_or(u32::MAX),
             locked_until,
+            os_account: self.store.os_account(account.row.id).await?,
         })
     }
 

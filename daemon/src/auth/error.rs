@@ -71,6 +71,26 @@ pub enum AuthError {
     /// The caller's role or elevation does not allow this on that object.
     #[error("{0}")]
     NotAllowed(String),
+    /// PAM biometric login cannot be used (not configured, user not linked).
+    #[error("{0}")]
+    BiometricUnavailable(&'static str),
+    /// The PAM stack did not recognise the person.
+    #[error("not recognised ({0}); try again or log in with password + TOTP")]
+    BiometricRejected(String),
+    /// The PAM account check refused the linked OS account.
+    #[error(
+        "the linked OS account may not log in ({0}: disabled, expired or restricted); ask an administrator"
+    )]
+    OsAccountRefused(String),
+    /// The PAM check did not finish in time.
+    #[error(
+        "the biometric check did not finish within {} s; try again or log in with password + TOTP",
+        .0.as_secs().max(1)
+    )]
+    BiometricTimedOut(Duration),
+    /// Every PAM transaction slot is taken.
+    #[error("too many biometric checks are running; retry in a moment")]
+    BiometricBusy,
     /// A fault inside the daemon (store, sealing, hashing); details are logged.
     #[error("internal error: {0}")]
     Internal(String),

@@ -12,6 +12,8 @@ pub mod error;
 pub mod input;
 pub mod lockout;
 pub mod login;
+pub mod pam;
+pub mod pam_flows;
 pub mod password;
 pub mod recovery;
 pub mod role;

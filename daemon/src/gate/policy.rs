@@ -85,6 +85,7 @@ pub const POLICY_TABLE: &[RpcPolicy] = &[
     open("/occc.v1.DeviceKeys/GetLoginMethods"),
     open("/occc.v1.DeviceKeys/CreateLoginChallenge"),
     open("/occc.v1.DeviceKeys/LoginWithDeviceKey"),
+    open("/occc.v1.Biometric/PamLogin"),
     // One's own session and account.
     session("/occc.v1.Auth/Logout"),
     session("/occc.v1.Auth/Elevate"),
@@ -93,6 +94,7 @@ pub const POLICY_TABLE: &[RpcPolicy] = &[
     session("/occc.v1.Auth/ConfirmTotpReenrollment"),
     session("/occc.v1.DeviceKeys/CreateSessionChallenge"),
     session("/occc.v1.DeviceKeys/ElevateWithDeviceKey"),
+    session("/occc.v1.Biometric/PamElevate"),
     // Own keys; another user's need a super-admin (checked in the domain).
     session("/occc.v1.DeviceKeys/ListDeviceKeys"),
     session("/occc.v1.DeviceKeys/RevokeDeviceKey"),
@@ -121,6 +123,7 @@ pub const POLICY_TABLE: &[RpcPolicy] = &[
     sensitive("/occc.v1.Users/UnlockUser", Permission::ManageUsers),
     sensitive("/occc.v1.Users/RevokeSession", Permission::ManageUsers),
     sensitive("/occc.v1.Users/RevokeUserSessions", Permission::ManageUsers),
+    sensitive("/occc.v1.Users/LinkOsAccount", Permission::ManageUsers),
 ];
 
 /// The table row for `path`, if the daemon serves it.
@@ -154,6 +157,7 @@ mod tests {
                 "/occc.v1.DeviceKeys/GetLoginMethods",
                 "/occc.v1.DeviceKeys/CreateLoginChallenge",
                 "/occc.v1.DeviceKeys/LoginWithDeviceKey",
+                "/occc.v1.Biometric/PamLogin",
             ]
         );
     }

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use occc_proto::v1::{self as pb, auth_server::Auth, login_request::SecondFactor as WireFactor};
 use tonic::{Request, Response, Status};
 
-use super::convert::{caller, enrolment_to_proto, peer, profile_to_proto, session_to_proto};
+use super::convert::{
+    caller, enrolment_to_proto, login_response, peer, profile_to_proto, session_to_proto,
+};
 use crate::auth::{AuthEngine, SecondFactor};
 
 /// Handler of `occc.v1.Auth`.
@@ -99,16 +101,10 @@ impl Auth for AuthService {
             .auth
             .login(peer, &body.username, &body.password, factor)
             .await?;
-        let sessions = self.auth.sessions();
-        Ok(Response::new(pb::LoginResponse {
-            session_token: outcome.token.expose().to_owned(),
-            session: Some(session_to_proto(
-                &outcome.session,
-                sessions,
-                Some(&outcome.session.id),
-            )),
-            user: Some(profile_to_proto(&outcome.user)),
-        }))
+        Ok(Response::new(login_response(
+            &outcome,
+            self.auth.sessions(),
+        )))
     }
 
     async fn logout(

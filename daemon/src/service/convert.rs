@@ -8,7 +8,7 @@ use tonic::{Request, Status};
 
 use crate::{
     auth::{
-        UserProfile, UserState,
+        LoginOutcome, UserProfile, UserState,
         role::Role,
         sessions::{Session, SessionStore},
         totp::TotpEnrolment,
@@ -75,6 +75,7 @@ pub fn profile_to_proto(profile: &UserProfile) -> pb::UserProfile {
         created_at_unix_ms: profile.created_at.0,
         recovery_codes_left: profile.recovery_codes_left,
         locked_until_unix_ms: profile.locked_until.map(|u| u.0),
+        os_account: profile.os_account.clone(),
     }
 }
 
@@ -107,5 +108,19 @@ pub fn enrolment_to_proto(enrolment: &TotpEnrolment) -> pb::TotpEnrollment {
         otpauth_uri: enrolment.otpauth_uri.to_string(),
         qr_png: enrolment.qr_png.to_vec(),
         secret_base32: enrolment.secret_base32.to_string(),
+    }
+}
+
+/// The answer to a successful login, whatever the method.
+#[must_use]
+pub fn login_response(outcome: &LoginOutcome, sessions: &SessionStore) -> pb::LoginResponse {
+    pb::LoginResponse {
+        session_token: outcome.token.expose().to_owned(),
+        session: Some(session_to_proto(
+            &outcome.session,
+            sessions,
+            Some(&outcome.session.id),
+        )),
+        user: Some(profile_to_proto(&outcome.user)),
     }
 }

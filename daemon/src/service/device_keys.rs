@@ -5,7 +5,7 @@ use std::sync::Arc;
 use occc_proto::v1::{self as pb, device_keys_server::DeviceKeys};
 use tonic::{Request, Response, Status};
 
-use super::convert::{caller, peer, profile_to_proto, session_to_proto};
+use super::convert::{caller, login_response, peer, session_to_proto};
 use crate::{
     auth::{
         AuthEngine,
@@ -131,15 +131,10 @@ impl DeviceKeys for DeviceKeysService {
             .auth
             .login_with_device_key(peer, &body.username, assertion(body))
             .await?;
-        Ok(Response::new(pb::LoginResponse {
-            session_token: outcome.token.expose().to_owned(),
-            session: Some(session_to_proto(
-                &outcome.session,
-                self.auth.sessions(),
-                Some(&outcome.session.id),
-            )),
-            user: Some(profile_to_proto(&outcome.user)),
-        }))
+        Ok(Response::new(login_response(
+            &outcome,
+            self.auth.sessions(),
+        )))
     }
 
     async fn elevate_with_device_key(

@@ -5,6 +5,7 @@
 
 mod audit;
 mod auth;
+mod biometric;
 mod convert;
 mod device_keys;
 mod status;
@@ -13,6 +14,7 @@ mod users;
 
 pub use audit::AuditService;
 pub use auth::AuthService;
+pub use biometric::BiometricService;
 pub use device_keys::DeviceKeysService;
 pub use status::{DENIAL_REASON, refusal_status};
 pub use system::SystemService;

@@ -76,7 +76,13 @@ impl From<AuthError> for Status {
             AuthError::BootstrapClosed
             | AuthError::LastSuperAdmin(_)
             | AuthError::WrongState(_) => Status::failed_precondition(message),
-            AuthError::NotAllowed(_) => Status::permission_denied(message),
+            AuthError::NotAllowed(_) | AuthError::OsAccountRefused(_) => {
+                Status::permission_denied(message)
+            }
+            AuthError::BiometricUnavailable(_) => Status::failed_precondition(message),
+            AuthError::BiometricRejected(_) => Status::unauthenticated(message),
+            AuthError::BiometricTimedOut(_) => Status::deadline_exceeded(message),
+            AuthError::BiometricBusy => Status::resource_exhausted(message),
             AuthError::Internal(_) => {
                 Status::new(Code::Internal, "internal error; see the daemon's log")
             }

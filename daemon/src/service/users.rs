@@ -195,4 +195,18 @@ impl Users for UsersService {
             .await?;
         Ok(Response::new(pb::RevokeResponse { revoked }))
     }
+
+    async fn link_os_account(
+        &self,
+        request: Request<pb::LinkOsAccountRequest>,
+    ) -> Result<Response<pb::UserProfile>, Status> {
+        let caller = caller(&request)?;
+        let body = request.get_ref();
+        let os_account = Some(body.os_account.as_str()).filter(|name| !name.is_empty());
+        let profile = self
+            .auth
+            .link_os_account(caller.acting(), &body.username, os_account)
+            .await?;
+        Ok(Response::new(profile_to_proto(&profile)))
+    }
 }

@@ -7,6 +7,7 @@
 
 mod audit_rows;
 mod device_key_rows;
+mod os_account_rows;
 mod session_rows;
 mod user_rows;
 

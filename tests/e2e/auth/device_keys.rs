@@ -3,8 +3,8 @@
 //! chain; five biometric failures require the fallback.
 
 use occc_client::{
-    ClientError, DeviceCredential, OcccClient, PlatformAuthenticator, SoftwareAuthenticator,
-    proto as pb,
+    Biometrics, ClientError, DeviceCredential, OcccClient, PlatformAuthenticator,
+    SoftwareAuthenticator, proto as pb,
 };
 use occc_tests::{
     DevDir, RunningDaemon,
@@ -222,7 +222,14 @@ async fn the_chain_offers_device_keys_first_and_falls_back_to_password_and_totp(
         authenticator: &laptop,
     };
     let (_, method) = anonymous
-        .login_chain("alice", Some(&device), || panic!("not needed"))
+        .login_chain(
+            "alice",
+            Biometrics {
+                device: Some(&device),
+                pam: None,
+            },
+            || panic!("not needed"),
+        )
         .await
         .unwrap();
     assert_eq!(method, pb::LoginMethod::DeviceKey);
@@ -230,7 +237,9 @@ async fn the_chain_offers_device_keys_first_and_falls_back_to_password_and_totp(
     // No device at hand: the chain asks for password and code.
     let code = alice.device.next_code();
     let (session, method) = anonymous
-        .login_chain("alice", None, || Ok((GOOD_PASSWORD.to_owned(), code)))
+        .login_chain("alice", Biometrics::default(), || {
+            Ok((GOOD_PASSWORD.to_owned(), code))
+        })
         .await
         .unwrap();
     assert_eq!(method, pb::LoginMethod::PasswordTotp);

@@ -8,6 +8,7 @@ mod device_keys;
 mod first_run;
 mod injected_clock;
 mod occcctl;
+mod pam;
 mod peer_binding;
 mod rbac_matrix;
 mod secrets;

@@ -56,6 +56,9 @@ const EXPECTED: &[Expectation] = &[
     rpc("/occc.v1.DeviceKeys/GetLoginMethods", 0, false),
     rpc("/occc.v1.DeviceKeys/CreateLoginChallenge", 0, false),
     rpc("/occc.v1.DeviceKeys/LoginWithDeviceKey", 0, false),
+    // Bidirectional streams; one empty message reaches the handler (or the gate).
+    rpc("/occc.v1.Biometric/PamLogin", 0, false),
+    rpc("/occc.v1.Biometric/PamElevate", 1, false),
     rpc("/occc.v1.DeviceKeys/CreateSessionChallenge", 1, false),
     rpc("/occc.v1.DeviceKeys/ElevateWithDeviceKey", 1, false),
     rpc("/occc.v1.DeviceKeys/ListDeviceKeys", 1, false),
@@ -83,6 +86,7 @@ const EXPECTED: &[Expectation] = &[
     rpc("/occc.v1.Users/UnlockUser", 4, true),
     rpc("/occc.v1.Users/RevokeSession", 4, true),
     rpc("/occc.v1.Users/RevokeUserSessions", 4, true),
+    rpc("/occc.v1.Users/LinkOsAccount", 4, true),
     // Last: it ends the session it is called with.
     rpc("/occc.v1.Auth/Logout", 1, false),
 ];

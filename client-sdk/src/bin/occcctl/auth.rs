@@ -3,7 +3,8 @@
 use std::{io::BufRead, path::Path};
 
 use occc_client::{
-    ClientError, DeviceCredential, OcccClient, SessionToken, SoftwareAuthenticator, proto as pb,
+    Biometrics, ClientError, DeviceCredential, OcccClient, PamPrompter, SessionToken,
+    SoftwareAuthenticator, proto as pb,
 };
 use qrcode::{QrCode, render::unicode};
 use zeroize::Zeroizing;
@@ -40,6 +41,28 @@ fn line(prompt: &str) -> Result<String, ClientError> {
             message: format!("cannot read {prompt}: {err}"),
         })?;
     Ok(answer.trim().to_owned())
+}
+
+/// Relays a PAM stack's messages and questions to the terminal.
+struct TerminalPrompter;
+
+impl PamPrompter for TerminalPrompter {
+    fn show(&self, text: &str, error: bool) {
+        if error {
+            eprintln!("occcctl: {text}");
+        } else {
+            eprintln!("{text}");
+        }
+    }
+
+    fn ask(&self, question: &str, hidden: bool) -> Result<Zeroizing<String>, ClientError> {
+        let question = question.trim_end().trim_end_matches(':');
+        if hidden {
+            secret(question, false)
+        } else {
+            line(question).map(Zeroizing::new)
+        }
+    }
 }
 
 /// Shows the TOTP enrolment as a terminal QR code plus the manual key.
@@ -143,7 +166,14 @@ fn hex_decode(text: &str) -> Option<Vec<u8>> {
 }
 
 /// Elevates the saved session with a TOTP code.
-pub async fn elevate(client: &OcccClient, stdin: bool) -> Result<pb::AuthSession, ClientError> {
+pub async fn elevate(
+    client: &OcccClient,
+    stdin: bool,
+    pam: bool,
+) -> Result<pb::AuthSession, ClientError> {
+    if pam {
+        return client.elevate_with_pam(&TerminalPrompter).await;
+    }
     let code = secret("6-digit code", stdin)?;
     let request = pb::ElevateRequest {
         totp_code: code.to_string(),
@@ -171,8 +201,9 @@ pub async fn register_device_key(
     Ok(registered)
 }
 
-/// Logs in through the chain: the saved device key if occcd offers it, else
-/// password + TOTP; saves the session token.
+/// Logs in through the chain: the saved device key, then the host's PAM
+/// stack (interactive only) if occcd offers them, else password + TOTP;
+/// saves the session token.
 pub async fn login_chain(
     client: &OcccClient,
     username: &str,
@@ -183,8 +214,12 @@ pub async fn login_chain(
         key_id,
         authenticator: key,
     });
+    let biometrics = Biometrics {
+        device: device.as_ref(),
+        pam: (!stdin).then_some(&TerminalPrompter as &dyn PamPrompter),
+    };
     let (session, method) = client
-        .login_chain(username, device.as_ref(), || {
+        .login_chain(username, biometrics, || {
             let password = secret("password", stdin)?;
             let code = secret("6-digit code", stdin)?;
             Ok((password.to_string(), code.to_string()))

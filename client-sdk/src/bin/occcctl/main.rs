@@ -76,6 +76,9 @@ enum Command {
         /// Read the code from standard input instead of a prompt.
         #[arg(long)]
         password_stdin: bool,
+        /// Use the host's PAM stack (fingerprint reader) instead of a TOTP code.
+        #[arg(long, conflicts_with = "password_stdin")]
+        pam: bool,
     },
     /// Device-bound keys.
     DeviceKey {
@@ -182,8 +185,11 @@ async fn run(cli: &Cli, options: &ConnectOptions) -> Result<bool, ClientError> {
             print_login(cli, &user.username, user.role(), method.as_str_name());
             Ok(true)
         }
-        Command::Elevate { password_stdin } => {
-            let elevated = auth::elevate(&session, *password_stdin).await?;
+        Command::Elevate {
+            password_stdin,
+            pam,
+        } => {
+            let elevated = auth::elevate(&session, *password_stdin, *pam).await?;
             let until = elevated.elevated_until_unix_ms.unwrap_or_default();
             println!("elevated until {until} (unix ms)");
             Ok(true)

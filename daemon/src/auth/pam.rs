@@ -1,0 +1,302 @@
+//! PAM transactions for biometric login and elevation: run off the async
+//! runtime, with the module's conversation bridged to the gRPC client.
+//!
+//! Invariant: a transaction runs on its own OS thread and at most
+//! `max_concurrent` run at once (a slot stays taken until its thread ends,
+//! even after the caller stopped waiting, so a hung module cannot multiply
+//! threads); the caller has its answer by the deadline whatever the stack
+//! does; success means both `pam_authenticate` and `pam_acct_mgmt` passed;
+//! answers to prompts are zeroized in occcd's buffers and never logged.
+
+use std::{
+    ffi::{CStr, CString},
+    fmt,
+    sync::{Arc, mpsc as std_mpsc},
+    time::{Duration, Instant},
+};
+
+use pam_client::{Context, ConversationHandler, ErrorCode, Flag};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use zeroize::Zeroizing;
+
+use crate::config::PamConfig;
+
+/// Longest answer a client may send to one question.
+pub const MAX_ANSWER_BYTES: usize = 1024;
+/// Conversation messages one transaction may send (a looping module stops here).
+const MAX_MESSAGES: usize = 32;
+/// Longest module message passed on to the client.
+const MAX_MESSAGE_CHARS: usize = 512;
+
+/// What the PAM stack says to the person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PamMessage {
+    /// Show this ("Place your finger on the reader").
+    Info(String),
+    /// Show this as an error.
+    Error(String),
+    /// Ask this; `echo` says whether the answer may be shown while typed.
+    Question {
+        /// The question.
+        text: String,
+        /// Whether the answer is visible while typed.
+        echo: bool,
+    },
+}
+
+/// The transaction's end of a conversation.
+#[derive(Debug)]
+pub struct PamBridge {
+    to_client: mpsc::Sender<PamMessage>,
+    answers: std_mpsc::Receiver<Zeroizing<String>>,
+}
+
+/// The client's end of a conversation.
+#[derive(Debug)]
+pub struct ClientEnd {
+    /// Messages and questions from the PAM stack, in order.
+    pub messages: mpsc::Receiver<PamMessage>,
+    /// Answers, one per question, in order.
+    pub answers: std_mpsc::Sender<Zeroizing<String>>,
+}
+
+/// A connected conversation: one end for the transaction, one for the client.
+#[must_use]
+pub fn conversation() -> (PamBridge, ClientEnd) {
+    // Room for every message a transaction may send, so sending never blocks.
+    let (to_client, messages) = mpsc::channel(MAX_MESSAGES + 1);
+    let (answer_sender, answers) = std_mpsc::channel();
+    (
+        PamBridge { to_client, answers },
+        ClientEnd {
+            messages,
+            answers: answer_sender,
+        },
+    )
+}
+
+/// The PAM call that refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PamStep {
+    /// `pam_authenticate`: the person was not recognised.
+    Authenticate,
+    /// `pam_acct_mgmt`: the OS account may not be used (expired, disabled).
+    AccountManagement,
+}
+
+impl fmt::Display for PamStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Authenticate => "authentication",
+            Self::AccountManagement => "account check",
+        })
+    }
+}
+
+/// Why a PAM check did not pass.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PamError {
+    /// Every transaction slot is taken.
+    #[error("too many PAM checks are running")]
+    Busy,
+    /// No result within the deadline (no finger, unanswered question).
+    #[error("no result within {} s", .0.as_secs_f32())]
+    TimedOut(Duration),
+    /// The stack answered no.
+    #[error("PAM {step} refused: {reason}")]
+    Refused {
+        /// Which call refused.
+        step: PamStep,
+        /// libpam's description of the result code.
+        reason: String,
+    },
+    /// The transaction could not run (bad service, no thread).
+    #[error("PAM transaction failed to run: {0}")]
+    Unavailable(String),
+}
+
+/// Runs PAM checks for one configured service.
+#[derive(Debug)]
+pub struct PamAuthenticator {
+    service: String,
+    timeout: Duration,
+    slots: Arc<Semaphore>,
+}
+
+impl PamAuthenticator {
+    /// The authenticator `config` describes; `None` when PAM login is off.
+    #[must_use]
+    pub fn from_config(config: &PamConfig) -> Option<Self> {
+        if config.service.is_empty() {
+            return None;
+        }
+        Some(Self {
+            service: config.service.clone(),
+            timeout: config.timeout(),
+            slots: Arc::new(Semaphore::new(config.max_concurrent.max(1))),
+        })
+    }
+
+    /// Runs `pam_authenticate` and `pam_acct_mgmt` for `os_account`, talking
+    /// to the person through `bridge`.
+    pub async fn check(&self, os_account: &str, bridge: PamBridge) -> Result<(), PamError> {
+        let slot = Arc::clone(&self.slots)
+            .try_acquire_owned()
+            .map_err(|_| PamError::Busy)?;
+        let deadline = Instant::now() + self.timeout;
+        let (result_sender, result) = oneshot::channel();
+        let service = self.service.clone();
+        let os_account = os_account.to_owned();
+        let timeout = self.timeout;
+        std::thread::Builder::new()
+            .name("occcd-pam".to_owned())
+            .spawn(move || {
+                let conversation = BridgedConversation {
+                    bridge,
+                    deadline,
+                    sent: 0,
+                    timed_out: false,
+                };
+                let outcome = run_transaction(&service, &os_account, conversation, timeout);
+                // The caller may have stopped waiting; then nobody needs it.
+                let _ = result_sender.send(outcome);
+                drop(slot);
+            })
+            .map_err(|err| PamError::Unavailable(format!("no thread for PAM: {err}")))?;
+        match tokio::time::timeout(self.timeout, result).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Err(PamError::Unavailable(
+                "the PAM thread ended without a result".to_owned(),
+            )),
+            Err(_) => Err(PamError::TimedOut(self.timeout)),
+        }
+    }
+}
+
+fn run_transaction(
+    service: &str,
+    os_account: &str,
+    conversation: BridgedConversation,
+    timeout: Duration,
+) -> Result<(), PamError> {
+    let mut context = Context::new(service, Some(os_account), conversation)
+        .map_err(|err| PamError::Unavailable(format!("service {service:?}: {err}")))?;
+    let refused = |context: &Context<BridgedConversation>, step, err: pam_client::Error| {
+        if context.conversation().timed_out {
+            PamError::TimedOut(timeout)
+        } else {
+            PamError::Refused {
+                step,
+                reason: err.to_string(),
+            }
+        }
+    };
+    if let Err(err) = context.authenticate(Flag::DISALLOW_NULL_AUTHTOK) {
+        return Err(refused(&context, PamStep::Authenticate, err));
+    }
+    if let Err(err) = context.acct_mgmt(Flag::DISALLOW_NULL_AUTHTOK) {
+        return Err(refused(&context, PamStep::AccountManagement, err));
+    }
+    Ok(())
+}
+
+/// The conversation handler libpam calls on the transaction's thread.
+struct BridgedConversation {
+    bridge: PamBridge,
+    deadline: Instant,
+    sent: usize,
+    timed_out: bool,
+}
+
+impl BridgedConversation {
+    fn send(&mut self, message: PamMessage) -> Result<(), ErrorCode> {
+        self.sent += 1;
+        if self.sent > MAX_MESSAGES {
+            return Err(ErrorCode::CONV_ERR);
+        }
+        // Never blocks: the channel has room for MAX_MESSAGES.
+        self.bridge
+            .to_client
+            .try_send(message)
+            .map_err(|_| ErrorCode::CONV_ERR)
+    }
+
+    fn ask(&mut self, question: &CStr, echo: bool) -> Result<CString, ErrorCode> {
+        self.send(PamMessage::Question {
+            text: readable(question),
+            echo,
+        })?;
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        let answer = match self.bridge.answers.recv_timeout(left) {
+            Ok(answer) => answer,
+            Err(std_mpsc::RecvTimeoutError::Timeout) => {
+                self.timed_out = true;
+                return Err(ErrorCode::CONV_ERR);
+            }
+            Err(std_mpsc::RecvTimeoutError::Disconnected) => return Err(ErrorCode::CONV_ERR),
+        };
+        // libpam copies the answer; pam-client frees this copy without
+        // zeroizing it (see docs/threat-model.md).
+        CString::new(answer.as_bytes()).map_err(|_| ErrorCode::CONV_ERR)
+    }
+}
+
+fn readable(text: &CStr) -> String {
+    text.to_string_lossy()
+        .chars()
+        .take(MAX_MESSAGE_CHARS)
+        .collect()
+}
+
+impl ConversationHandler for BridgedConversation {
+    fn prompt_echo_on(&mut self, prompt: &CStr) -> Result<CString, ErrorCode> {
+        self.ask(prompt, true)
+    }
+
+    fn prompt_echo_off(&mut self, prompt: &CStr) -> Result<CString, ErrorCode> {
+        self.ask(prompt, false)
+    }
+
+    fn text_info(&mut self, message: &CStr) {
+        // A module's message is advisory; a full or closed channel drops it.
+        let _ = self.send(PamMessage::Info(readable(message)));
+    }
+
+    fn error_msg(&mut self, message: &CStr) {
+        let _ = self.send(PamMessage::Error(readable(message)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_service_means_pam_is_off() {
+        assert!(PamAuthenticator::from_config(&PamConfig::default()).is_none());
+        let config = PamConfig {
+            service: "occc-biometric".to_owned(),
+            ..PamConfig::default()
+        };
+        assert!(PamAuthenticator::from_config(&config).is_some());
+    }
+
+    #[tokio::test]
+    async fn a_service_without_a_file_fails_closed() {
+        // libpam falls back to /etc/pam.d/other, which Debian denies.
+        let config = PamConfig {
+            service: "occc-no-such-service-file".to_owned(),
+            timeout_ms: 5_000,
+            ..PamConfig::default()
+        };
+        let pam = PamAuthenticator::from_config(&config).unwrap();
+        let (bridge, _client) = conversation();
+        assert!(pam.check("root", bridge).await.is_err());
+    }
+
+    #[test]
+    fn long_module_messages_are_cut() {
+        let long = CString::new("x".repeat(5_000)).unwrap();
+        assert_eq!(readable(&long).len(), MAX_MESSAGE_CHARS);
+    }
+}

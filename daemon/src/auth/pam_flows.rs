@@ -1,0 +1,234 @@
+//! PAM biometric login and elevation, and the OS-account link they use.
+//!
+//! Invariant: PAM runs only for an active user linked (by a super-admin) to
+//! an OS account, and only after the brute-force defence let the attempt
+//! through; every refused or timed-out check counts as a biometric failure
+//! (five in a row lock the path until password + TOTP succeeds); success
+//! gives the same session or elevation as the other methods.
+
+use super::{
+    admin::ActingUser,
+    engine::{Account, AuthEngine, UserProfile, UserState},
+    error::AuthError,
+    input,
+    lockout::AttemptKey,
+    login::LoginOutcome,
+    pam::{PamBridge, PamError, PamStep},
+    role::Role,
+    sessions::Session,
+};
+use crate::{audit::AccountAction, transport::PeerCredentials};
+
+/// What a caller is told when PAM login cannot be used for a user; the same
+/// for unknown, inactive and unlinked users, so it reveals no account.
+const NOT_SET_UP: &str =
+    "PAM biometric login is not set up for this user; log in with password + TOTP";
+const NOT_CONFIGURED: &str =
+    "PAM biometric login is not configured on this host (auth.pam.service); use password + TOTP";
+/// Longest OS account name (useradd's limit).
+const MAX_OS_ACCOUNT_CHARS: usize = 32;
+
+/// Why the check ran: decides the audit action of a failure.
+#[derive(Debug, Clone, Copy)]
+enum Purpose {
+    Login,
+    Elevate,
+}
+
+impl AuthEngine {
+    /// Whether PAM login is configured on this host.
+    #[must_use]
+    pub fn pam_configured(&self) -> bool {
+        self.pam.is_some()
+    }
+
+    /// Logs `username` in through the PAM stack, talking over `bridge`.
+    pub async fn login_with_pam(
+        &self,
+        peer: PeerCredentials,
+        username: &str,
+        bridge: PamBridge,
+    ) -> Result<LoginOutcome, AuthError> {
+        let username = input::username(username)?;
+        if self.pam.is_none() {
+            return Err(AuthError::BiometricUnavailable(NOT_CONFIGURED));
+        }
+        let account = self
+            .store
+            .user_by_name(username)
+            .await?
+            .map(Account::from_row)
+            .transpose()?
+            .filter(|account| account.state == UserState::Active);
+        let Some(account) = account else {
+            return Err(AuthError::BiometricUnavailable(NOT_SET_UP));
+        };
+        let Some(os_account) = self.store.os_account(account.row.id).await? else {
+            return Err(AuthError::BiometricUnavailable(NOT_SET_UP));
+        };
+        self.check_with_pam(username, &os_account, peer, Purpose::Login, bridge)
+            .await?;
+        self.finish_login(&account, peer, "pam").await
+    }
+
+    /// Elevates the caller's session through the PAM stack.
+    pub async fn elevate_with_pam(
+        &self,
+        session: &Session,
+        peer: PeerCredentials,
+        bridge: PamBridge,
+    ) -> Result<Session, AuthError> {
+        if self.pam.is_none() {
+            return Err(AuthError::BiometricUnavailable(NOT_CONFIGURED));
+        }
+        let Some(os_account) = self.store.os_account(session.user_id).await? else {
+            return Err(AuthError::BiometricUnavailable(NOT_SET_UP));
+        };
+        self.check_with_pam(
+            &session.username,
+            &os_account,
+            peer,
+            Purpose::Elevate,
+            bridge,
+        )
+        .await?;
+        self.grant_elevation(session, peer, "pam").await
+    }
+
+    async fn check_with_pam(
+        &self,
+        username: &str,
+        os_account: &str,
+        peer: PeerCredentials,
+        purpose: Purpose,
+        bridge: PamBridge,
+    ) -> Result<(), AuthError> {
+        let Some(pam) = self.pam.as_ref() else {
+            return Err(AuthError::BiometricUnavailable(NOT_CONFIGURED));
+        };
+        let biometric = AttemptKey::Biometric(username.to_owned());
+        let _attempt = self.throttle(&biometric, Some(peer)).await?;
+        let refused = match pam.check(os_account, bridge).await {
+            Ok(()) => {
+                self.failures.record_success(&biometric);
+                return Ok(());
+            }
+            Err(PamError::Busy) => return Err(AuthError::BiometricBusy),
+            Err(PamError::Unavailable(reason)) => {
+                return Err(AuthError::internal("PAM check could not run", &reason));
+            }
+            Err(refused) => refused,
+        };
+        let action = match purpose {
+            Purpose::Login => AccountAction::LoginFailed,
+            Purpose::Elevate => AccountAction::ElevationFailed,
+        };
+        self.fail(&biometric, Some(peer), action, &format!("pam: {refused}"))
+            .await;
+        Err(match refused {
+            PamError::TimedOut(after) => AuthError::BiometricTimedOut(after),
+            PamError::Refused {
+                step: PamStep::AccountManagement,
+                reason,
+            } => AuthError::OsAccountRefused(reason),
+            PamError::Refused { reason, .. } => AuthError::BiometricRejected(reason),
+            PamError::Busy | PamError::Unavailable(_) => AuthError::BiometricBusy,
+        })
+    }
+
+    /// Links `username` to `os_account` for PAM login (`None` removes the
+    /// link). Super-admins only; the OS account must exist on this host.
+    pub async fn link_os_account(
+        &self,
+        by: ActingUser<'_>,
+        username: &str,
+        os_account: Option<&str>,
+    ) -> Result<UserProfile, AuthError> {
+        if by.session.role != Role::SuperAdmin {
+            return Err(AuthError::NotAllowed(
+                "only a super-admin may link occcd users to OS accounts".to_owned(),
+            ));
+        }
+        let account = self.account(input::username(username)?).await?;
+        let detail = match os_account {
+            Some(os_account) => {
+                check_os_account_name(os_account)?;
+                require_os_account(os_account).await?;
+                self.store
+                    .link_os_account(account.row.id, os_account, self.now().0)
+                    .await?;
+                format!("linked to OS account {os_account}")
+            }
+            None => {
+                self.store.unlink_os_account(account.row.id).await?;
+                "OS account link removed".to_owned()
+            }
+        };
+        self.record(
+            by.actor(),
+            AccountAction::OsAccountLinked,
+            Some(&account.row.username),
+            Some(detail),
+        )
+        .await;
+        self.profile(&account).await
+    }
+}
+
+/// useradd's default rule: lower-case letter or `_` first, then letters,
+/// digits, `_` and `-`, at most 32 characters.
+fn check_os_account_name(name: &str) -> Result<(), AuthError> {
+    let mut chars = name.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
+    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-".contains(c));
+    if first_ok && rest_ok && name.len() <= MAX_OS_ACCOUNT_CHARS {
+        return Ok(());
+    }
+    Err(AuthError::InvalidInput {
+        field: "os_account",
+        reason: format!(
+            "must be an OS user name: a lower-case letter or _ first, then a-z, 0-9, _ or -, at most {MAX_OS_ACCOUNT_CHARS} characters"
+        ),
+    })
+}
+
+async fn require_os_account(name: &str) -> Result<(), AuthError> {
+    let lookup_name = name.to_owned();
+    // getpwnam may ask NSS (LDAP, sssd): keep it off the runtime.
+    let found = tokio::task::spawn_blocking(move || nix::unistd::User::from_name(&lookup_name))
+        .await
+        .map_err(|err| AuthError::internal("OS account lookup failed", &err))?
+        .map_err(|err| AuthError::internal("OS account lookup failed", &err))?;
+    if found.is_none() {
+        return Err(AuthError::InvalidInput {
+            field: "os_account",
+            reason: format!("no OS account named {name:?} on this host; create it first"),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn os_account_names_follow_useradd() {
+        for good in ["alice", "_svc", "bob-2", "a_b"] {
+            assert!(check_os_account_name(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "Alice",
+            "1bob",
+            "bob smith",
+            "../etc",
+            "bob\0",
+            &"a".repeat(33),
+        ] {
+            assert!(check_os_account_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}
