@@ -10,7 +10,7 @@ use occc_tests::{
 };
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-fn occcctl(dir: &DevDir, args: &[&str]) -> tokio::process::Command {
+pub(super) fn occcctl(dir: &DevDir, args: &[&str]) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(workspace_binary("occcctl"));
     command
         .args(["--dev", dir.path().to_str().unwrap()])

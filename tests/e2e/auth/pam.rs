@@ -425,3 +425,41 @@ async fn the_shipped_stacks_load_and_fail_closed_without_a_reader() {
         daemon.terminate().await;
     }
 }
+
+#[tokio::test]
+async fn occcctl_logs_in_and_elevates_with_the_reader() {
+    if skip_unless_root("occcctl_logs_in_and_elevates_with_the_reader") {
+        return;
+    }
+    ensure_login_user(FINGER_USER, UNIX_PASSWORD);
+    let sensor = PamService::install("cli", SENSOR_STACK, &[("sensor.sh", SENSOR_SCRIPT)]);
+    set_verdict(&sensor, "match");
+    let dir = DevDir::new();
+    dir.set_config(&sensor.config(5_000));
+    let daemon = RunningDaemon::start(&dir).await;
+    linked_user(&dir, &daemon, "erin", FINGER_USER).await;
+
+    let login = super::occcctl::occcctl(&dir, &["login", "--username", "erin"])
+        .output()
+        .await
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&login.stdout),
+        String::from_utf8_lossy(&login.stderr),
+    );
+    assert!(login.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("PAM_BIOMETRIC"), "{stdout}");
+    assert!(
+        stderr.contains("Place your finger on the reader"),
+        "{stderr}"
+    );
+
+    let elevate = super::occcctl::occcctl(&dir, &["elevate", "--pam"])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&elevate.stdout);
+    assert!(elevate.status.success(), "{stdout}");
+    assert!(stdout.contains("elevated until"), "{stdout}");
+    daemon.terminate().await;
+}
