@@ -10,6 +10,7 @@ const PROTO_FILES: &[&str] = &[
     "occc/v1/users.proto",
     "occc/v1/device_keys.proto",
     "occc/v1/biometric.proto",
+    "occc/v1/integrity.proto",
 ];
 
 fn main() -> Result<(), Box<dyn Error>> {

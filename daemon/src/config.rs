@@ -34,6 +34,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Authentication: password hashing, sessions, tokens.
     pub auth: AuthConfig,
+    /// Container integrity monitoring and environment control.
+    pub integrity: crate::integrity::IntegrityConfig,
 }
 
 /// Authentication settings.

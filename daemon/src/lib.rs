@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod gate;
+pub mod integrity;
 pub mod lifecycle;
 pub mod logging;
 pub mod service;

@@ -10,7 +10,8 @@ use std::{future::Future, path::PathBuf, sync::Arc, time::Instant};
 
 use occc_proto::v1::{
     audit_server::AuditServer, auth_server::AuthServer, biometric_server::BiometricServer,
-    device_keys_server::DeviceKeysServer, system_server::SystemServer, users_server::UsersServer,
+    device_keys_server::DeviceKeysServer, environment_server::EnvironmentServer,
+    integrity_server::IntegrityServer, system_server::SystemServer, users_server::UsersServer,
 };
 use tokio_stream::wrappers::UnixListenerStream;
 use tonic::transport::Server;
@@ -21,10 +22,12 @@ use crate::{
     auth::{AuthEngine, AuthError},
     clock::Clock,
     config::Config,
-    crypto::{KeyError, KeyPurpose, KeySource, MasterKey, resolve_master_key},
+    crypto::{KeyError, KeyPurpose, KeySource, MasterKey, Sealer, resolve_master_key},
     gate::{Gate, GateLayer},
+    integrity::{IntegrityMonitor, MonitorParts, QuarantineLock, snapshot::SnapshotVault},
     service::{
-        AuditService, AuthService, BiometricService, DeviceKeysService, SystemService, UsersService,
+        AuditService, AuthService, BiometricService, DeviceKeysService, IntegrityService,
+        SystemService, UsersService,
     },
     store::{Store, StoreError},
     transport::{SocketError, bind_socket},
@@ -104,7 +107,31 @@ pub async fn serve(
     .await
     .map_err(StartupError::Auth)?;
     let auth = Arc::new(auth);
+    let lock = QuarantineLock::default();
+    let sealer = Sealer::new(&unlocked.master.derive(KeyPurpose::Sealing))
+        .map_err(|err| StartupError::Serve(format!("sealing key unusable: {err}")))?;
+    let vault = SnapshotVault::new(
+        store.clone(),
+        Arc::new(sealer),
+        &unlocked.master.derive(KeyPurpose::Snapshots),
+        config.integrity.snapshot_max_bytes,
+    );
     drop(unlocked);
+    let monitor = IntegrityMonitor::new(MonitorParts {
+        config: config.integrity.clone(),
+        store: store.clone(),
+        audit: audit.clone(),
+        auth: Arc::clone(&auth),
+        clock: Arc::clone(&clock),
+        vault,
+        lock: lock.clone(),
+    })
+    .await
+    .map_err(|err| StartupError::Serve(format!("integrity state unreadable: {err}")))?;
+    let monitor_task = config
+        .integrity
+        .enabled
+        .then(|| tokio::spawn(Arc::clone(&monitor).run()));
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<SystemServer<SystemService>>().await;
@@ -116,6 +143,12 @@ pub async fn serve(
         .await;
     health
         .set_serving::<BiometricServer<BiometricService>>()
+        .await;
+    health
+        .set_serving::<IntegrityServer<IntegrityService>>()
+        .await;
+    health
+        .set_serving::<EnvironmentServer<IntegrityService>>()
         .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(occc_proto::FILE_DESCRIPTOR_SET)
@@ -129,6 +162,7 @@ pub async fn serve(
             audit.clone(),
             Arc::clone(&auth),
             Arc::clone(&clock),
+            lock,
         )))
         .add_service(health_service)
         .add_service(reflection)
@@ -144,7 +178,11 @@ pub async fn serve(
         ))))
         .add_service(BiometricServer::new(BiometricService::new(Arc::clone(
             &auth,
-        ))));
+        ))))
+        .add_service(IntegrityServer::new(IntegrityService::new(Arc::clone(
+            &monitor,
+        ))))
+        .add_service(EnvironmentServer::new(IntegrityService::new(monitor)));
     let (stop_serving, serving_stopped) = tokio::sync::oneshot::channel::<()>();
     let mut server = tokio::spawn(router.serve_with_incoming_shutdown(
         UnixListenerStream::new(listener),
@@ -180,6 +218,9 @@ pub async fn serve(
         .set_service_status("", ServingStatus::NotServing)
         .await;
     let _ = stop_serving.send(());
+    if let Some(task) = monitor_task {
+        task.abort();
+    }
     let grace = config.socket.shutdown_grace();
     match tokio::time::timeout(grace, &mut server).await {
         Ok(Ok(Ok(()))) => {}

@@ -65,6 +65,15 @@ pub enum AuditEvent {
         /// Why, in words.
         reason: String,
     },
+    /// Something happened to a monitored container or its environment.
+    Integrity {
+        /// What.
+        action: IntegrityAction,
+        /// The configured container name.
+        container: String,
+        /// Extra facts: finding, isolation steps, note — never a secret.
+        detail: Option<String>,
+    },
     /// Something happened to an account or session.
     Account {
         /// What.
@@ -169,6 +178,42 @@ impl AccountAction {
     }
 }
 
+/// Container integrity and environment events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntegrityAction {
+    /// A baseline was pinned.
+    BaselinePinned,
+    /// The container was quarantined (paused, isolated, sessions revoked).
+    QuarantineStarted,
+    /// A super-admin released a quarantine.
+    QuarantineReleased,
+    /// A forensic snapshot was stored.
+    SnapshotWritten,
+    /// A forensic snapshot could not be stored.
+    SnapshotFailed,
+    /// An operator started, stopped or restarted the environment.
+    EnvironmentChanged,
+    /// Start refused by the non-root policy or a quarantine.
+    EnvironmentRefused,
+}
+
+impl IntegrityAction {
+    /// The `kind` column for this action.
+    #[must_use]
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::BaselinePinned => "baseline_pinned",
+            Self::QuarantineStarted => "quarantine_started",
+            Self::QuarantineReleased => "quarantine_released",
+            Self::SnapshotWritten => "snapshot_written",
+            Self::SnapshotFailed => "snapshot_failed",
+            Self::EnvironmentChanged => "environment_changed",
+            Self::EnvironmentRefused => "environment_refused",
+        }
+    }
+}
+
 /// `rpc` cut to a bounded length, for audit details.
 #[must_use]
 pub fn bounded_rpc(rpc: &str) -> String {
@@ -193,6 +238,7 @@ impl AuditEvent {
             Self::DaemonStopped { .. } => "daemon_stopped",
             Self::CallRefused { .. } => "call_refused",
             Self::Account { action, .. } => action.kind(),
+            Self::Integrity { action, .. } => action.kind(),
         }
     }
 

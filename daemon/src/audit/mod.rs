@@ -17,7 +17,7 @@ use tokio::{
 };
 
 pub use chain::ChainHasher;
-pub use event::{AccountAction, Actor, AuditEvent, bounded_rpc};
+pub use event::{AccountAction, Actor, AuditEvent, IntegrityAction, bounded_rpc};
 pub use verify::{BrokenLink, ChainReport, verify_chain};
 
 use crate::{clock::Clock, store::Store, store::StoreError};

@@ -298,6 +298,21 @@ impl AuthEngine {
         })
     }
 
+    /// Ends every session — the compromise response: everyone
+    /// re-authenticates. Returns how many ended.
+    pub async fn revoke_all_sessions(&self, reason: &str) -> Result<usize, AuthError> {
+        let ended = self.sessions.remove_all();
+        self.end_sessions(&ended).await?;
+        self.record(
+            Actor::daemon(),
+            AccountAction::SessionsRevoked,
+            None,
+            Some(format!("all {} sessions: {reason}", ended.len())),
+        )
+        .await;
+        Ok(ended.len())
+    }
+
     /// Ends sessions in memory and in the store.
     pub(super) async fn end_sessions(&self, ended: &[Session]) -> Result<(), AuthError> {
         let ids: Vec<String> = ended.iter().map(|s| s.id.clone()).collect();

@@ -13,9 +13,11 @@ pub enum Role {
     Viewer,
     /// Runs the environment, reads logs.
     Operator,
-    /// Edits config, approves medium-risk skills, sees all sessions.
+    /// Edits config, approves medium-risk skills, sees all sessions and
+    /// forensic snapshots.
     Admin,
-    /// Everything, including users, all skills and backup restore.
+    /// Everything, including users, all skills, backup restore and
+    /// quarantine release.
     SuperAdmin,
 }
 
@@ -42,11 +44,15 @@ pub enum Permission {
     ApproveSkills,
     /// Restore backups.
     RestoreBackups,
+    /// List, export and verify forensic snapshots.
+    ViewForensics,
+    /// Release a quarantined container.
+    ReleaseQuarantine,
 }
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 10] = [
+    pub const ALL: [Permission; 12] = [
         Self::ViewDashboard,
         Self::ViewActiveSessions,
         Self::ControlEnvironment,
@@ -57,6 +63,8 @@ impl Permission {
         Self::ManageUsers,
         Self::ApproveSkills,
         Self::RestoreBackups,
+        Self::ViewForensics,
+        Self::ReleaseQuarantine,
     ];
 
     /// The lowest role that holds this permission.
@@ -65,8 +73,14 @@ impl Permission {
         match self {
             Self::ViewDashboard | Self::ViewActiveSessions => Role::Viewer,
             Self::ControlEnvironment | Self::ViewLogs => Role::Operator,
-            Self::EditConfig | Self::ApproveMediumRiskSkills | Self::ViewAllSessions => Role::Admin,
-            Self::ManageUsers | Self::ApproveSkills | Self::RestoreBackups => Role::SuperAdmin,
+            Self::EditConfig
+            | Self::ApproveMediumRiskSkills
+            | Self::ViewAllSessions
+            | Self::ViewForensics => Role::Admin,
+            Self::ManageUsers
+            | Self::ApproveSkills
+            | Self::RestoreBackups
+            | Self::ReleaseQuarantine => Role::SuperAdmin,
         }
     }
 
@@ -84,6 +98,8 @@ impl Permission {
             Self::ManageUsers => "manage_users",
             Self::ApproveSkills => "approve_skills",
             Self::RestoreBackups => "restore_backups",
+            Self::ViewForensics => "view_forensics",
+            Self::ReleaseQuarantine => "release_quarantine",
         }
     }
 }

@@ -26,6 +26,8 @@ pub enum KeyPurpose {
     RecoveryCodes,
     /// HMAC-SHA256 of session and enrolment tokens.
     Tokens,
+    /// HMAC-SHA256 of forensic snapshot manifests.
+    Snapshots,
 }
 
 impl KeyPurpose {
@@ -36,6 +38,7 @@ impl KeyPurpose {
             Self::AuditChain => b"occcd/audit/hmac-sha256",
             Self::RecoveryCodes => b"occcd/recovery-codes/hmac-sha256",
             Self::Tokens => b"occcd/tokens/hmac-sha256",
+            Self::Snapshots => b"occcd/snapshots/hmac-sha256",
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::{
     audit::{AccountAction, Actor, AuditEvent, AuditLog, bounded_rpc},
     auth::{ActingUser, AuthEngine, AuthError, role::Permission, role::Role, sessions::Session},
     clock::Clock,
+    integrity::QuarantineLock,
     transport::PeerCredentials,
 };
 
@@ -68,6 +69,11 @@ pub enum Refusal {
         /// The caller.
         username: String,
     },
+    /// A quarantine locks this RPC.
+    Quarantined {
+        /// The caller.
+        username: String,
+    },
 }
 
 impl fmt::Display for Refusal {
@@ -81,6 +87,7 @@ impl fmt::Display for Refusal {
                 role, permission, ..
             } => write!(f, "role {role} lacks {}", permission.name()),
             Self::ElevationRequired { .. } => f.write_str("re-authentication required"),
+            Self::Quarantined { .. } => f.write_str("locked while a container is quarantined"),
         }
     }
 }
@@ -91,13 +98,25 @@ pub struct Gate {
     audit: AuditLog,
     auth: Arc<AuthEngine>,
     clock: Arc<dyn Clock>,
+    lock: QuarantineLock,
 }
 
 impl Gate {
-    /// A gate that checks sessions with `auth` and records refusals in `audit`.
+    /// A gate that checks sessions with `auth`, holds locked RPCs while
+    /// `lock` is set, and records refusals in `audit`.
     #[must_use]
-    pub fn new(audit: AuditLog, auth: Arc<AuthEngine>, clock: Arc<dyn Clock>) -> Self {
-        Self { audit, auth, clock }
+    pub fn new(
+        audit: AuditLog,
+        auth: Arc<AuthEngine>,
+        clock: Arc<dyn Clock>,
+        lock: QuarantineLock,
+    ) -> Self {
+        Self {
+            audit,
+            auth,
+            clock,
+            lock,
+        }
     }
 
     /// Admits or refuses a call to `path` from `peer` carrying `token`.
@@ -111,7 +130,9 @@ impl Gate {
         if let Err(refusal) = &decision {
             tracing::info!(%refusal, "call refused");
             let (actor, event) = match refusal {
-                Refusal::Forbidden { username, .. } | Refusal::ElevationRequired { username } => (
+                Refusal::Forbidden { username, .. }
+                | Refusal::ElevationRequired { username }
+                | Refusal::Quarantined { username } => (
                     Actor::user(peer, username),
                     AuditEvent::Account {
                         action: AccountAction::PermissionDenied,
@@ -156,6 +177,11 @@ impl Gate {
         }
         if policy.elevation && !session.is_elevated(self.clock.now()) {
             return Err(Refusal::ElevationRequired {
+                username: session.username,
+            });
+        }
+        if policy.locked_in_quarantine && self.lock.is_locked() {
+            return Err(Refusal::Quarantined {
                 username: session.username,
             });
         }

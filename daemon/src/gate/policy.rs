@@ -28,6 +28,8 @@ pub struct RpcPolicy {
     pub access: Access,
     /// Whether the session must be elevated.
     pub elevation: bool,
+    /// Whether a quarantine locks it (config edits, environment start).
+    pub locked_in_quarantine: bool,
 }
 
 const fn open(path: &'static str) -> RpcPolicy {
@@ -35,6 +37,7 @@ const fn open(path: &'static str) -> RpcPolicy {
         path,
         access: Access::Anonymous,
         elevation: false,
+        locked_in_quarantine: false,
     }
 }
 
@@ -43,6 +46,7 @@ const fn session(path: &'static str) -> RpcPolicy {
         path,
         access: Access::Session,
         elevation: false,
+        locked_in_quarantine: false,
     }
 }
 
@@ -51,6 +55,7 @@ const fn own_sensitive(path: &'static str) -> RpcPolicy {
         path,
         access: Access::Session,
         elevation: true,
+        locked_in_quarantine: false,
     }
 }
 
@@ -59,6 +64,7 @@ const fn needs(path: &'static str, permission: Permission) -> RpcPolicy {
         path,
         access: Access::Permission(permission),
         elevation: false,
+        locked_in_quarantine: false,
     }
 }
 
@@ -67,6 +73,15 @@ const fn sensitive(path: &'static str, permission: Permission) -> RpcPolicy {
         path,
         access: Access::Permission(permission),
         elevation: true,
+        locked_in_quarantine: false,
+    }
+}
+
+/// `policy`, locked while any container is quarantined.
+const fn locked(policy: RpcPolicy) -> RpcPolicy {
+    RpcPolicy {
+        locked_in_quarantine: true,
+        ..policy
     }
 }
 
@@ -124,6 +139,63 @@ pub const POLICY_TABLE: &[RpcPolicy] = &[
     sensitive("/occc.v1.Users/RevokeSession", Permission::ManageUsers),
     sensitive("/occc.v1.Users/RevokeUserSessions", Permission::ManageUsers),
     sensitive("/occc.v1.Users/LinkOsAccount", Permission::ManageUsers),
+    // Container integrity: everyone sees it; operators run checks.
+    needs(
+        "/occc.v1.Integrity/GetIntegrityStatus",
+        Permission::ViewDashboard,
+    ),
+    needs(
+        "/occc.v1.Integrity/WatchIntegrity",
+        Permission::ViewDashboard,
+    ),
+    needs("/occc.v1.Integrity/ListFindings", Permission::ViewDashboard),
+    needs(
+        "/occc.v1.Integrity/RunChecks",
+        Permission::ControlEnvironment,
+    ),
+    // Trust decisions: pinning is a config edit; release ends a quarantine.
+    locked(sensitive(
+        "/occc.v1.Integrity/PinBaseline",
+        Permission::EditConfig,
+    )),
+    sensitive(
+        "/occc.v1.Integrity/ReleaseQuarantine",
+        Permission::ReleaseQuarantine,
+    ),
+    // Evidence.
+    needs(
+        "/occc.v1.Integrity/ListSnapshots",
+        Permission::ViewForensics,
+    ),
+    needs(
+        "/occc.v1.Integrity/ExportSnapshot",
+        Permission::ViewForensics,
+    ),
+    needs(
+        "/occc.v1.Integrity/VerifySnapshot",
+        Permission::ViewForensics,
+    ),
+    // The OpenClaw environment.
+    locked(needs(
+        "/occc.v1.Environment/StartEnvironment",
+        Permission::ControlEnvironment,
+    )),
+    needs(
+        "/occc.v1.Environment/StopEnvironment",
+        Permission::ControlEnvironment,
+    ),
+    locked(needs(
+        "/occc.v1.Environment/RestartEnvironment",
+        Permission::ControlEnvironment,
+    )),
+    needs(
+        "/occc.v1.Environment/GetEnvironmentStatus",
+        Permission::ControlEnvironment,
+    ),
+    needs(
+        "/occc.v1.Environment/StreamEnvironmentLogs",
+        Permission::ViewLogs,
+    ),
 ];
 
 /// The table row for `path`, if the daemon serves it.

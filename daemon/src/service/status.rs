@@ -5,7 +5,12 @@
 
 use tonic::{Code, Status, metadata::MetadataValue};
 
-use crate::{audit::AuditError, auth::AuthError, gate::Refusal};
+use crate::{
+    audit::AuditError,
+    auth::AuthError,
+    gate::Refusal,
+    integrity::{IntegrityError, engine::EngineError, snapshot::SnapshotError},
+};
 
 /// Trailing metadata key naming why a call was denied, for frontends.
 pub const DENIAL_REASON: &str = "occc-denial";
@@ -45,6 +50,12 @@ pub fn refusal_status(refusal: &Refusal, rpc: &str) -> Status {
                 "re-authentication required: call occc.v1.Auth/Elevate with a TOTP code, then retry",
             ),
             "elevation-required",
+        ),
+        Refusal::Quarantined { .. } => (
+            Status::failed_precondition(
+                "locked: a container is quarantined; a super-admin must release it (occc.v1.Integrity/ReleaseQuarantine)",
+            ),
+            "quarantined",
         ),
     };
     with_reason(status, reason)
@@ -99,6 +110,29 @@ impl From<AuditError> for Status {
             AuditError::Commit(_) | AuditError::Read(_) => {
                 tracing::error!(error = %err, "audit log failure");
                 Status::internal("the audit log could not be read or written; see the daemon's log")
+            }
+        }
+    }
+}
+
+impl From<IntegrityError> for Status {
+    fn from(err: IntegrityError) -> Self {
+        let message = err.to_string();
+        match err {
+            IntegrityError::UnknownContainer(_)
+            | IntegrityError::Engine(EngineError::NotFound(_))
+            | IntegrityError::Snapshot(SnapshotError::NotFound(_)) => Status::not_found(message),
+            IntegrityError::Engine(EngineError::Unreachable(_) | EngineError::TooOld(_))
+            | IntegrityError::Snapshot(SnapshotError::Engine(_)) => Status::unavailable(message),
+            IntegrityError::Engine(EngineError::Refused(_))
+            | IntegrityError::NotQuarantined(_)
+            | IntegrityError::Refused(_) => Status::failed_precondition(message),
+            IntegrityError::InvalidInput { .. } => Status::invalid_argument(message),
+            IntegrityError::Snapshot(_) | IntegrityError::Store(_) => {
+                tracing::error!(error = %message, "integrity storage failure");
+                Status::internal(
+                    "integrity state could not be read or stored; see the daemon's log",
+                )
             }
         }
     }

@@ -7,6 +7,7 @@
 
 mod audit_rows;
 mod device_key_rows;
+mod integrity_rows;
 mod os_account_rows;
 mod session_rows;
 mod user_rows;
@@ -23,6 +24,7 @@ use crate::crypto::Subkey;
 
 pub use audit_rows::AuditRow;
 pub use device_key_rows::DeviceKeyRow;
+pub use integrity_rows::{BaselineRow, FindingRow, QuarantineRow, SnapshotRow};
 pub use session_rows::SessionRow;
 pub use user_rows::{UserChange, UserRow};
 

@@ -1,0 +1,182 @@
+//! Reading files out of a container through the engine's archive API:
+//! SHA-256 of every regular file under a path, hashed while the tar stream
+//! arrives, and the raw archive for forensic snapshots.
+//!
+//! Invariant: nothing is executed in the container; reads are bounded in
+//! bytes, and a stream that ends early or exceeds the bound is an error,
+//! never a partial success.
+
+use std::path::{Path, PathBuf};
+
+use bollard::{Docker, query_parameters::DownloadFromContainerOptions};
+use ring::digest::{Context, SHA256};
+use tokio::io::AsyncReadExt;
+use tokio_stream::StreamExt;
+use tokio_util::io::StreamReader;
+
+use super::engine::EngineError;
+
+/// Read size while hashing.
+const CHUNK: usize = 64 * 1024;
+
+/// A regular file's digest.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HashedFile {
+    /// Absolute path inside the container.
+    pub path: String,
+    /// Lower-case hex SHA-256.
+    pub sha256: String,
+    /// Bytes.
+    pub size: u64,
+    /// Whether any execute bit is set.
+    pub executable: bool,
+}
+
+fn io_error(err: bollard::errors::Error) -> std::io::Error {
+    std::io::Error::other(err.to_string())
+}
+
+fn read_error(path: &str, err: &std::io::Error) -> EngineError {
+    // The engine's own status (404 and friends) arrives as the stream's error.
+    let message = err.to_string();
+    if message.contains("404") || message.contains("No such") || message.contains("not find") {
+        EngineError::NotFound(format!("{path}: {message}"))
+    } else {
+        EngineError::Unreachable(format!("reading {path}: {message}"))
+    }
+}
+
+/// Where the archive of `requested` puts its entries: the tar holds paths
+/// relative to the requested path's parent folder.
+fn absolute(requested: &str, entry: &Path) -> String {
+    let parent = Path::new(requested)
+        .parent()
+        .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
+    parent.join(entry).display().to_string()
+}
+
+/// SHA-256 of every regular file under `path` in `container`, sorted by
+/// path; at most `max_bytes` of file content.
+pub async fn hash_path(
+    docker: &Docker,
+    container: &str,
+    path: &str,
+    max_bytes: u64,
+) -> Result<Vec<HashedFile>, EngineError> {
+    let options = DownloadFromContainerOptions {
+        path: path.to_owned(),
+    };
+    let stream = docker
+        .download_from_container(container, Some(options))
+        .map(|chunk| chunk.map_err(io_error));
+    let mut archive = tokio_tar::Archive::new(StreamReader::new(stream));
+    let mut entries = archive.entries().map_err(|err| read_error(path, &err))?;
+    let mut files = Vec::new();
+    let mut total = 0u64;
+    let mut buffer = vec![0u8; CHUNK];
+    while let Some(entry) = entries.next().await {
+        let mut entry = entry.map_err(|err| read_error(path, &err))?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let entry_path = entry.path().map_err(|err| read_error(path, &err))?;
+        let absolute_path = absolute(path, &entry_path);
+        let executable = entry.header().mode().is_ok_and(|mode| mode & 0o111 != 0);
+        let mut digest = Context::new(&SHA256);
+        let mut size = 0u64;
+        loop {
+            let read = entry
+                .read(&mut buffer)
+                .await
+                .map_err(|err| read_error(path, &err))?;
+            if read == 0 {
+                break;
+            }
+            digest.update(&buffer[..read]);
+            size += read as u64;
+            total += read as u64;
+            if total > max_bytes {
+                return Err(EngineError::Refused(format!(
+                    "{path} holds more than {max_bytes} bytes; narrow the critical paths"
+                )));
+            }
+        }
+        files.push(HashedFile {
+            path: absolute_path,
+            sha256: hex::encode(digest.finish()),
+            size,
+            executable,
+        });
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The raw tar archive of `path`, at most `max_bytes`.
+pub async fn download(
+    docker: &Docker,
+    container: &str,
+    path: &str,
+    max_bytes: u64,
+) -> Result<Vec<u8>, EngineError> {
+    let options = DownloadFromContainerOptions {
+        path: path.to_owned(),
+    };
+    let mut stream = docker.download_from_container(container, Some(options));
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|err| read_error(path, &io_error(err)))?;
+        if (bytes.len() + chunk.len()) as u64 > max_bytes {
+            return Err(EngineError::Refused(format!(
+                "{path} is larger than {max_bytes} bytes"
+            )));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+/// SHA-256 of a host file, or `None` when it does not exist.
+pub async fn hash_host_file(path: &Path, max_bytes: u64) -> std::io::Result<Option<(String, u64)>> {
+    let mut file = match tokio::fs::File::open(path).await {
+        Ok(file) => file,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err),
+    };
+    let mut digest = Context::new(&SHA256);
+    let mut buffer = vec![0u8; CHUNK];
+    let mut size = 0u64;
+    loop {
+        let read = file.read(&mut buffer).await?;
+        if read == 0 {
+            break;
+        }
+        size += read as u64;
+        if size > max_bytes {
+            return Err(std::io::Error::other(format!(
+                "{} is larger than {max_bytes} bytes",
+                path.display()
+            )));
+        }
+        digest.update(&buffer[..read]);
+    }
+    Ok(Some((hex::encode(digest.finish()), size)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_land_under_the_requested_parent() {
+        assert_eq!(
+            absolute("/app/gateway.sh", Path::new("gateway.sh")),
+            "/app/gateway.sh"
+        );
+        assert_eq!(
+            absolute("/app", Path::new("app/dist/x.js")),
+            "/app/dist/x.js"
+        );
+        assert_eq!(absolute("/", Path::new("etc/passwd")), "/etc/passwd");
+    }
+}

@@ -1,0 +1,243 @@
+//! Engine events: which ones are findings, and the stream that resumes
+//! where it stopped.
+//!
+//! Invariant: the stream always starts at the cursor of the last event
+//! processed (the engine replays what it still holds), so a reconnect loses
+//! no event the engine kept; classification is a pure function.
+
+use std::collections::HashMap;
+
+use bollard::{
+    models::{EventMessage, EventMessageTypeEnum},
+    query_parameters::EventsOptions,
+};
+use serde_json::json;
+
+use super::finding::{Finding, Severity};
+use crate::clock::UnixMillis;
+
+/// What an event means for the monitor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventMeaning {
+    /// A finding.
+    Finding(Finding),
+    /// State changed: check again (start, restart, unpause …).
+    Recheck,
+    /// The container is gone.
+    Removed,
+    /// Nothing to do.
+    Ignore,
+}
+
+/// The container name an event is about (without the leading `/`).
+#[must_use]
+pub fn container_name(event: &EventMessage) -> Option<String> {
+    event
+        .actor
+        .as_ref()?
+        .attributes
+        .as_ref()?
+        .get("name")
+        .cloned()
+}
+
+/// Nanoseconds since the epoch of `event`.
+#[must_use]
+pub fn event_nanos(event: &EventMessage) -> Option<i64> {
+    event
+        .time_nano
+        .or_else(|| event.time.map(|secs| secs.saturating_mul(1_000_000_000)))
+}
+
+/// What `event` about the watched container `container` means. Events the
+/// daemon's own quarantine causes (pause, disconnect, update) are expected
+/// while `quarantining`.
+#[must_use]
+pub fn classify(
+    event: &EventMessage,
+    container: &str,
+    quarantining: bool,
+    now: UnixMillis,
+) -> EventMeaning {
+    if event.typ != Some(EventMessageTypeEnum::CONTAINER) {
+        return EventMeaning::Ignore;
+    }
+    let action = event.action.clone().unwrap_or_default();
+    let attributes: HashMap<String, String> = event
+        .actor
+        .as_ref()
+        .and_then(|actor| actor.attributes.clone())
+        .unwrap_or_default();
+    let evidence = json!({
+        "action": action,
+        "attributes": attributes,
+        "time_nano": event_nanos(event),
+    });
+    let finding = |check_id, severity, summary: String| {
+        EventMeaning::Finding(Finding::new(
+            container,
+            check_id,
+            severity,
+            summary,
+            evidence.clone(),
+            now,
+        ))
+    };
+    let verb = action.split(':').next().unwrap_or_default().trim();
+    match verb {
+        "exec_create" | "exec_start" => {
+            let command = action.split_once(':').map_or("", |(_, rest)| rest.trim());
+            finding(
+                "event.exec",
+                Severity::Critical,
+                format!("a process was started inside the container with exec: {command}"),
+            )
+        }
+        "extract-to-dir" => finding(
+            "event.copy_in",
+            Severity::High,
+            "files were copied into the container (docker cp)".to_owned(),
+        ),
+        "oom" => finding(
+            "event.oom",
+            Severity::Medium,
+            "the container ran out of memory".to_owned(),
+        ),
+        "die" if !quarantining => {
+            let code = attributes.get("exitCode").cloned().unwrap_or_default();
+            finding(
+                "event.died",
+                Severity::Medium,
+                format!("the container stopped (exit code {code})"),
+            )
+        }
+        "update" if !quarantining => finding(
+            "event.updated",
+            Severity::High,
+            "the container's resources or restart policy were changed".to_owned(),
+        ),
+        "commit" => finding(
+            "event.commit",
+            Severity::Medium,
+            "an image was committed from the container".to_owned(),
+        ),
+        "export" => finding(
+            "event.export",
+            Severity::High,
+            "the container's filesystem was exported".to_owned(),
+        ),
+        "unpause" if quarantining => finding(
+            "event.unpaused_in_quarantine",
+            Severity::Critical,
+            "the quarantined container was unpaused outside occcd".to_owned(),
+        ),
+        "start" | "restart" | "unpause" | "rename" => EventMeaning::Recheck,
+        "destroy" => EventMeaning::Removed,
+        _ => EventMeaning::Ignore,
+    }
+}
+
+/// Options for an events stream about `containers`, starting after `since_nanos`.
+#[must_use]
+pub fn stream_options(containers: &[String], since_nanos: Option<i64>) -> EventsOptions {
+    let mut filters = HashMap::new();
+    filters.insert("type".to_owned(), vec!["container".to_owned()]);
+    filters.insert("container".to_owned(), containers.to_vec());
+    EventsOptions {
+        since: since_nanos.map(format_nanos),
+        until: None,
+        filters: Some(filters),
+    }
+}
+
+/// `seconds.nanoseconds`, the engine's `since` format.
+fn format_nanos(nanos: i64) -> String {
+    format!(
+        "{}.{:09}",
+        nanos.div_euclid(1_000_000_000),
+        nanos.rem_euclid(1_000_000_000)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use bollard::models::EventActor;
+
+    use super::*;
+
+    fn event(action: &str) -> EventMessage {
+        EventMessage {
+            typ: Some(EventMessageTypeEnum::CONTAINER),
+            action: Some(action.to_owned()),
+            actor: Some(EventActor {
+                id: Some("abc".to_owned()),
+                attributes: Some([("name".to_owned(), "gw".to_owned())].into()),
+            }),
+            time_nano: Some(1_700_000_000_123_456_789),
+            ..Default::default()
+        }
+    }
+
+    fn check_of(meaning: EventMeaning) -> Option<(&'static str, Severity)> {
+        match meaning {
+            EventMeaning::Finding(finding) => Some((finding.check_id, finding.severity)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn exec_is_critical_and_names_the_command() {
+        let meaning = classify(&event("exec_start: sh -c id"), "gw", false, UnixMillis(0));
+        let EventMeaning::Finding(finding) = meaning else {
+            panic!("{meaning:?}")
+        };
+        assert_eq!(
+            (finding.check_id, finding.severity),
+            ("event.exec", Severity::Critical)
+        );
+        assert!(finding.summary.ends_with("sh -c id"), "{}", finding.summary);
+    }
+
+    #[test]
+    fn each_watched_event_has_its_check() {
+        let cases = [
+            ("extract-to-dir", Some(("event.copy_in", Severity::High))),
+            ("oom", Some(("event.oom", Severity::Medium))),
+            ("die", Some(("event.died", Severity::Medium))),
+            ("update", Some(("event.updated", Severity::High))),
+            ("commit", Some(("event.commit", Severity::Medium))),
+            ("export", Some(("event.export", Severity::High))),
+            ("archive-path", None),
+            ("pause", None),
+        ];
+        for (action, expected) in cases {
+            let meaning = classify(&event(action), "gw", false, UnixMillis(0));
+            assert_eq!(check_of(meaning), expected, "{action}");
+        }
+    }
+
+    #[test]
+    fn the_quarantines_own_actions_are_expected_but_an_unpause_is_not() {
+        for action in ["update", "die", "pause"] {
+            assert_eq!(
+                classify(&event(action), "gw", true, UnixMillis(0)),
+                EventMeaning::Ignore
+            );
+        }
+        let meaning = classify(&event("unpause"), "gw", true, UnixMillis(0));
+        assert_eq!(
+            check_of(meaning),
+            Some(("event.unpaused_in_quarantine", Severity::Critical))
+        );
+    }
+
+    #[test]
+    fn since_is_seconds_dot_nanoseconds() {
+        assert_eq!(
+            format_nanos(1_700_000_000_000_000_001),
+            "1700000000.000000001"
+        );
+        let options = stream_options(&["gw".to_owned()], Some(5));
+        assert_eq!(options.since.as_deref(), Some("0.000000005"));
+    }
+}

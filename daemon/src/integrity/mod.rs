@@ -1,0 +1,30 @@
+//! Container integrity: watching the OpenClaw container through the Docker
+//! Engine API, reacting to compromise, keeping the evidence, and
+//! controlling the environment.
+//!
+//! Invariant: occcd never reports a container healthy while it cannot see
+//! it; it reads through the engine API only (never executing anything in
+//! the container), and its only changes to a container are start, stop,
+//! restart and the quarantine's pause, network disconnect and restart
+//! policy — nothing is pulled, created or deleted.
+
+pub mod archive;
+pub mod baseline;
+pub mod config;
+pub mod control;
+pub mod engine;
+pub mod events;
+pub mod evidence;
+pub mod finding;
+pub mod monitor;
+pub mod quarantine;
+pub mod response;
+pub mod runtime_checks;
+pub mod snapshot;
+pub mod sweep;
+mod watcher;
+
+pub use config::IntegrityConfig;
+pub use monitor::{IntegrityMonitor, MonitorParts, MonitorUpdate};
+pub use quarantine::QuarantineLock;
+pub use response::IntegrityError;

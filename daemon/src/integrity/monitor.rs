@@ -1,0 +1,315 @@
+//! The integrity monitor's shared state and what callers may ask of it:
+//! status, a watch of changes, findings history, run checks now.
+//!
+//! Invariant: a container's health is `Unknown` until a sweep of it
+//! succeeds over a live engine connection and again as soon as that
+//! connection is lost; every new finding is stored before it is broadcast;
+//! the quarantine lock mirrors the stored unreleased quarantines.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{Arc, Mutex, MutexGuard},
+    time::Duration,
+};
+
+use tokio::sync::{Mutex as AsyncMutex, broadcast, mpsc, oneshot};
+
+use super::{
+    baseline::Baseline,
+    config::IntegrityConfig,
+    engine::Engine,
+    finding::{ContainerStatus, Finding, Health, QuarantineState},
+    quarantine::QuarantineLock,
+    snapshot::SnapshotVault,
+};
+use crate::{
+    audit::AuditLog,
+    auth::AuthEngine,
+    clock::{Clock, UnixMillis},
+    store::{FindingRow, Store, StoreError},
+};
+
+/// Recent engine events kept per container for snapshots.
+pub(super) const RECENT_EVENTS: usize = 256;
+/// Changes buffered per watcher before it lags.
+const WATCH_BUFFER: usize = 256;
+/// How long RunChecks waits for the sweep.
+const RUN_NOW_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A change watchers see.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MonitorUpdate {
+    /// A container's status changed.
+    Status(ContainerStatus),
+    /// A new finding.
+    Finding(Finding),
+}
+
+/// What the monitor knows about one container.
+#[derive(Debug)]
+pub(super) struct Watched {
+    pub(super) status: ContainerStatus,
+    /// Findings of the latest sweep.
+    pub(super) sweep_findings: Vec<Finding>,
+    /// Findings from events, open until a quarantine is released.
+    pub(super) event_findings: Vec<Finding>,
+    pub(super) baseline: Option<Baseline>,
+    pub(super) recent_events: VecDeque<serde_json::Value>,
+    pub(super) hashed_at: Option<UnixMillis>,
+    /// Until then, lifecycle events (die, update) are occcd's own doing.
+    pub(super) occcd_acting_until: Option<UnixMillis>,
+}
+
+/// A request to the watch loop.
+#[derive(Debug)]
+pub(super) enum Command {
+    /// Sweep every container now (hashes included) and answer.
+    RunNow(oneshot::Sender<()>),
+}
+
+/// The integrity monitor (cheap to share).
+#[derive(Debug)]
+pub struct IntegrityMonitor {
+    pub(super) config: IntegrityConfig,
+    pub(super) store: Store,
+    pub(super) audit: AuditLog,
+    pub(super) auth: Arc<AuthEngine>,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) vault: SnapshotVault,
+    pub(super) lock: QuarantineLock,
+    pub(super) watched: Mutex<HashMap<String, Watched>>,
+    pub(super) updates: broadcast::Sender<MonitorUpdate>,
+    pub(super) engine: Mutex<Option<Engine>>,
+    pub(super) commands: mpsc::Sender<Command>,
+    pub(super) command_queue: AsyncMutex<Option<mpsc::Receiver<Command>>>,
+}
+
+/// Everything the monitor needs from the rest of the daemon.
+#[derive(Debug)]
+pub struct MonitorParts {
+    /// Configuration.
+    pub config: IntegrityConfig,
+    /// Database.
+    pub store: Store,
+    /// Audit log.
+    pub audit: AuditLog,
+    /// Sessions to revoke on compromise.
+    pub auth: Arc<AuthEngine>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Snapshot storage.
+    pub vault: SnapshotVault,
+    /// The lock the gate reads.
+    pub lock: QuarantineLock,
+}
+
+impl IntegrityMonitor {
+    /// Builds the monitor and restores baselines and quarantines.
+    pub async fn new(parts: MonitorParts) -> Result<Arc<Self>, StoreError> {
+        let now = parts.clock.now();
+        let mut watched = HashMap::new();
+        for profile in &parts.config.containers {
+            let baseline = match parts.store.baseline(&profile.name).await? {
+                Some(row) => Baseline::from_row(row).ok(),
+                None => None,
+            };
+            let mut status = ContainerStatus::unseen(&profile.name, "not checked yet", now);
+            status.baseline_pinned = baseline.is_some();
+            watched.insert(
+                profile.name.clone(),
+                Watched {
+                    status,
+                    sweep_findings: Vec::new(),
+                    event_findings: Vec::new(),
+                    baseline,
+                    recent_events: VecDeque::new(),
+                    hashed_at: None,
+                    occcd_acting_until: None,
+                },
+            );
+        }
+        for row in parts.store.active_quarantines().await? {
+            if let Some(entry) = watched.get_mut(&row.container) {
+                entry.status.quarantine = Some(QuarantineState {
+                    since: UnixMillis(row.since),
+                    reason: row.reason,
+                    snapshot_id: row.snapshot_id,
+                });
+                parts.lock.set(true);
+            }
+        }
+        let (updates, _) = broadcast::channel(WATCH_BUFFER);
+        let (commands, queue) = mpsc::channel(8);
+        Ok(Arc::new(Self {
+            config: parts.config,
+            store: parts.store,
+            audit: parts.audit,
+            auth: parts.auth,
+            clock: parts.clock,
+            vault: parts.vault,
+            lock: parts.lock,
+            watched: Mutex::new(watched),
+            updates,
+            engine: Mutex::new(None),
+            commands,
+            command_queue: AsyncMutex::new(Some(queue)),
+        }))
+    }
+
+    pub(super) fn watched(&self) -> MutexGuard<'_, HashMap<String, Watched>> {
+        self.watched
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The live engine connection, if any.
+    pub(super) fn engine(&self) -> Option<Engine> {
+        self.engine
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(super) fn set_engine(&self, engine: Option<Engine>) {
+        *self
+            .engine
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = engine;
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &IntegrityConfig {
+        &self.config
+    }
+
+    /// The snapshot vault.
+    #[must_use]
+    pub fn vault(&self) -> &SnapshotVault {
+        &self.vault
+    }
+
+    /// The quarantine lock.
+    #[must_use]
+    pub fn lock(&self) -> &QuarantineLock {
+        &self.lock
+    }
+
+    /// Every container's status, in configuration order.
+    #[must_use]
+    pub fn status(&self) -> Vec<ContainerStatus> {
+        let watched = self.watched();
+        self.config
+            .containers
+            .iter()
+            .filter_map(|profile| watched.get(&profile.name))
+            .map(|entry| entry.status.clone())
+            .collect()
+    }
+
+    /// Status changes and findings from now on.
+    #[must_use]
+    pub fn subscribe(&self) -> broadcast::Receiver<MonitorUpdate> {
+        self.updates.subscribe()
+    }
+
+    /// Findings history, newest first.
+    pub async fn findings(
+        &self,
+        container: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<FindingRow>, StoreError> {
+        self.store.findings(container, limit).await
+    }
+
+    /// Sweeps every container now; returns once done (or at the timeout).
+    /// Open event findings below critical count as acknowledged.
+    pub async fn run_checks_now(&self) -> Vec<ContainerStatus> {
+        self.acknowledge_events();
+        let (reply, done) = oneshot::channel();
+        if self.commands.send(Command::RunNow(reply)).await.is_ok() {
+            let _ = tokio::time::timeout(RUN_NOW_TIMEOUT, done).await;
+        }
+        self.status()
+    }
+
+    /// Stores `findings` (history) and tells watchers.
+    pub(super) async fn publish_findings(&self, findings: &[Finding]) {
+        let rows: Vec<FindingRow> = findings
+            .iter()
+            .map(|finding| FindingRow {
+                container: finding.container.clone(),
+                check_id: finding.check_id.to_owned(),
+                severity: finding.severity.as_str().to_owned(),
+                summary: finding.summary.clone(),
+                evidence: finding.evidence.to_string(),
+                observed_at: finding.observed_at.0,
+            })
+            .collect();
+        if let Err(err) = self.store.record_findings(&rows).await {
+            tracing::error!(error = %err, "findings not stored");
+        }
+        for finding in findings {
+            let _ = self.updates.send(MonitorUpdate::Finding(finding.clone()));
+        }
+    }
+
+    /// Recomputes `container`'s health from what is known and tells
+    /// watchers if anything changed. `seen` is false while blind.
+    pub(super) fn refresh(&self, container: &str, seen: Option<&str>) {
+        let now = self.clock.now();
+        let changed = {
+            let mut watched = self.watched();
+            let Some(entry) = watched.get_mut(container) else {
+                return;
+            };
+            let before = entry.status.clone();
+            let mut open: Vec<Finding> = entry.sweep_findings.clone();
+            open.extend(entry.event_findings.iter().cloned());
+            entry.status.findings = open;
+            entry.status.baseline_pinned = entry.baseline.is_some();
+            entry.status.checked_at = now;
+            match seen {
+                None => {
+                    entry.status.health =
+                        Health::of(&entry.status.findings, entry.status.quarantine.is_some());
+                    entry.status.reason = health_reason(&entry.status);
+                }
+                Some(blind) => {
+                    entry.status.health = Health::Unknown;
+                    entry.status.reason = blind.to_owned();
+                }
+            }
+            let same = before.health == entry.status.health
+                && before.reason == entry.status.reason
+                && before.findings.len() == entry.status.findings.len()
+                && before.quarantine == entry.status.quarantine
+                && before.baseline_pinned == entry.status.baseline_pinned;
+            (!same).then(|| entry.status.clone())
+        };
+        if let Some(status) = changed {
+            let _ = self.updates.send(MonitorUpdate::Status(status));
+        }
+    }
+
+    /// Marks every container unknown, with `reason`.
+    pub(super) fn blind(&self, reason: &str) {
+        for profile in &self.config.containers {
+            self.refresh(&profile.name, Some(reason));
+        }
+    }
+}
+
+fn health_reason(status: &ContainerStatus) -> String {
+    if let Some(quarantine) = &status.quarantine {
+        return format!("quarantined: {}", quarantine.reason);
+    }
+    match status
+        .findings
+        .iter()
+        .max_by_key(|finding| finding.severity)
+    {
+        Some(worst) if status.health != Health::Healthy => worst.summary.clone(),
+        _ => "no findings above low".to_owned(),
+    }
+}

@@ -1,0 +1,295 @@
+//! The compromise response and the operations that change the monitor's
+//! trust: quarantine, release, baseline pinning.
+//!
+//! Invariant: quarantine captures volatile state before it changes the
+//! container, then isolates it, revokes every session and locks sensitive
+//! operations, then stores the rest of the evidence; only an elevated
+//! super-admin with a note releases it; every step is audited.
+
+use serde_json::json;
+
+use super::{
+    baseline::{self, Baseline},
+    config::ContainerProfile,
+    engine::{Engine, EngineError},
+    evidence,
+    finding::{ContainerStatus, Finding, QuarantineState},
+    monitor::IntegrityMonitor,
+    quarantine,
+    snapshot::{SnapshotError, new_snapshot_id},
+};
+use crate::{
+    audit::{Actor, AuditEvent, IntegrityAction},
+    store::QuarantineRow,
+};
+
+/// Longest release note.
+pub const MAX_NOTE_CHARS: usize = 1000;
+
+/// Why an integrity operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum IntegrityError {
+    /// No container by that name is monitored.
+    #[error("no monitored container named {0:?} (see [[integrity.containers]] in occcd.toml)")]
+    UnknownContainer(String),
+    /// The engine cannot be reached or refused.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// Not quarantined.
+    #[error("{0} is not quarantined")]
+    NotQuarantined(String),
+    /// Refused by policy, with the reasons.
+    #[error("{0}")]
+    Refused(String),
+    /// Bad input.
+    #[error("{field}: {reason}")]
+    InvalidInput {
+        /// Which field.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Snapshot storage failed.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    /// The database failed.
+    #[error("integrity state could not be stored: {0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+impl IntegrityMonitor {
+    async fn record(&self, actor: Actor, action: IntegrityAction, container: &str, detail: String) {
+        let event = AuditEvent::Integrity {
+            action,
+            container: container.to_owned(),
+            detail: Some(detail),
+        };
+        self.audit.record_or_log(actor, event).await;
+    }
+
+    /// The profile named `container` (the first when empty).
+    pub fn profile(&self, container: &str) -> Result<&ContainerProfile, IntegrityError> {
+        self.config
+            .profile(container)
+            .ok_or_else(|| IntegrityError::UnknownContainer(container.to_owned()))
+    }
+
+    /// A connected engine, or why there is none.
+    pub fn connected(&self) -> Result<Engine, IntegrityError> {
+        self.engine().ok_or_else(|| {
+            IntegrityError::Engine(EngineError::Unreachable(format!(
+                "not connected to {}",
+                self.config.docker_socket.display()
+            )))
+        })
+    }
+
+    /// Quarantines `profile`'s container because of `finding`.
+    pub(super) async fn quarantine(
+        &self,
+        engine: &Engine,
+        profile: &ContainerProfile,
+        finding: &Finding,
+    ) {
+        let name = profile.name.as_str();
+        if self
+            .watched()
+            .get(name)
+            .is_some_and(|entry| entry.status.quarantine.is_some())
+        {
+            return;
+        }
+        let volatile = evidence::volatile(engine, name, self.clock.as_ref()).await;
+        let isolation = quarantine::isolate(engine, name).await;
+        let snapshot_id = match new_snapshot_id() {
+            Ok(id) => id,
+            Err(err) => {
+                tracing::error!(error = %err, "no snapshot id");
+                "snap_unavailable".to_owned()
+            }
+        };
+        let now = self.clock.now();
+        let reason = format!("{} ({})", finding.summary, finding.check_id);
+        let row = QuarantineRow {
+            container: name.to_owned(),
+            since: now.0,
+            reason: reason.clone(),
+            snapshot_id: snapshot_id.clone(),
+        };
+        if let Err(err) = self.store.start_quarantine(&row).await {
+            tracing::error!(error = %err, "quarantine not stored; it holds until restart");
+        }
+        self.lock.set(true);
+        if let Some(entry) = self.watched().get_mut(name) {
+            entry.status.quarantine = Some(QuarantineState {
+                since: now,
+                reason: reason.clone(),
+                snapshot_id: snapshot_id.clone(),
+            });
+        }
+        self.refresh(name, None);
+        let revoked = match self
+            .auth
+            .revoke_all_sessions(&format!("{name} quarantined"))
+            .await
+        {
+            Ok(count) => json!(count),
+            Err(err) => json!(format!("failed: {err}")),
+        };
+        let detail = json!({
+            "finding": finding.check_id,
+            "summary": finding.summary,
+            "isolation": isolation,
+            "sessions_revoked": revoked,
+            "snapshot_id": snapshot_id,
+        });
+        self.record(
+            Actor::daemon(),
+            IntegrityAction::QuarantineStarted,
+            name,
+            detail.to_string(),
+        )
+        .await;
+        let recent: Vec<serde_json::Value> = self
+            .watched()
+            .get(name)
+            .map(|entry| entry.recent_events.iter().cloned().collect())
+            .unwrap_or_default();
+        let mut artifacts = volatile;
+        artifacts.extend(
+            evidence::rest(
+                engine,
+                profile,
+                &recent,
+                self.vault.max_bytes(),
+                self.clock.as_ref(),
+            )
+            .await,
+        );
+        match self
+            .vault
+            .store(&snapshot_id, name, &reason, artifacts, self.clock.now())
+            .await
+        {
+            Ok(manifest) => {
+                let detail = format!(
+                    "snapshot {snapshot_id}: {} artifacts, {} bytes",
+                    manifest.artifacts.len(),
+                    manifest.total_bytes()
+                );
+                self.record(
+                    Actor::daemon(),
+                    IntegrityAction::SnapshotWritten,
+                    name,
+                    detail,
+                )
+                .await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "forensic snapshot not stored");
+                self.record(
+                    Actor::daemon(),
+                    IntegrityAction::SnapshotFailed,
+                    name,
+                    err.to_string(),
+                )
+                .await;
+            }
+        }
+    }
+
+    /// Ends the quarantine of `container` (the caller is an elevated
+    /// super-admin: the gate checked).
+    pub async fn release(
+        &self,
+        actor: Actor,
+        container: &str,
+        note: &str,
+    ) -> Result<Vec<ContainerStatus>, IntegrityError> {
+        let note = note.trim();
+        if note.is_empty() || note.chars().count() > MAX_NOTE_CHARS {
+            return Err(IntegrityError::InvalidInput {
+                field: "note",
+                reason: format!(
+                    "say why it is safe to release, in 1 to {MAX_NOTE_CHARS} characters"
+                ),
+            });
+        }
+        let name = self.profile(container)?.name.clone();
+        let by = actor.user.clone().unwrap_or_default();
+        if !self
+            .store
+            .release_quarantine(&name, &by, note, self.clock.now().0)
+            .await?
+        {
+            return Err(IntegrityError::NotQuarantined(name));
+        }
+        if let Some(entry) = self.watched().get_mut(&name) {
+            entry.status.quarantine = None;
+            entry.event_findings.clear();
+        }
+        let still = self
+            .watched()
+            .values()
+            .any(|entry| entry.status.quarantine.is_some());
+        self.lock.set(still);
+        self.refresh(&name, None);
+        self.record(
+            actor,
+            IntegrityAction::QuarantineReleased,
+            &name,
+            format!("note: {note}"),
+        )
+        .await;
+        Ok(self.status())
+    }
+
+    /// Pins the current state of `container` as trusted.
+    pub async fn pin_baseline(
+        &self,
+        actor: Actor,
+        container: &str,
+    ) -> Result<Baseline, IntegrityError> {
+        let profile = self.profile(container)?.clone();
+        let engine = self.connected()?;
+        let by = actor.user.clone().unwrap_or_default();
+        let pinned = baseline::pin(
+            &engine,
+            &profile,
+            &by,
+            self.vault.max_bytes(),
+            self.clock.now(),
+        )
+        .await?;
+        self.store.save_baseline(&pinned.to_row()).await?;
+        if let Some(entry) = self.watched().get_mut(&profile.name) {
+            entry.baseline = Some(pinned.clone());
+            entry.hashed_at = None;
+        }
+        let detail = format!(
+            "image {}; {} image files, {} host files",
+            pinned.image_id,
+            pinned.image_files.len(),
+            pinned.host_files.len()
+        );
+        self.record(
+            actor,
+            IntegrityAction::BaselinePinned,
+            &profile.name,
+            detail,
+        )
+        .await;
+        self.run_checks_now().await;
+        Ok(pinned)
+    }
+
+    /// Clears event findings below critical (an operator's acknowledgement
+    /// with RunChecks).
+    pub(super) fn acknowledge_events(&self) {
+        for entry in self.watched().values_mut() {
+            entry
+                .event_findings
+                .retain(|finding| finding.severity == super::finding::Severity::Critical);
+        }
+    }
+}

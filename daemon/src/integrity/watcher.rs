@@ -1,0 +1,263 @@
+//! The monitor's loop: connect to the engine (with backoff), sweep, follow
+//! the event stream from the stored cursor, poll what has no events, and
+//! go blind (`Unknown`) the moment the engine is lost.
+//!
+//! Invariant: the event cursor moves forward only after an event is
+//! handled, so after a reconnect (or a daemon restart) the engine replays
+//! every event it still holds that occcd did not handle; an event at or
+//! before the cursor is never handled twice.
+
+use std::{sync::Arc, time::Duration};
+
+use tokio::sync::mpsc;
+use tokio_stream::StreamExt;
+
+use super::{
+    config::{ContainerProfile, Response},
+    engine::{Engine, EngineError},
+    events::{self, EventMeaning},
+    monitor::{Command, IntegrityMonitor},
+    sweep::{self, SweepPlan},
+};
+
+/// First retry after the engine is lost; doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How often a live connection is proved with `_ping`.
+const PING_EVERY: Duration = Duration::from_secs(2);
+
+impl IntegrityMonitor {
+    /// Runs until the daemon stops.
+    pub async fn run(self: Arc<Self>) {
+        let Some(mut commands) = self.command_queue.lock().await.take() else {
+            return;
+        };
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            match Engine::connect(&self.config.docker_socket).await {
+                Ok(engine) => {
+                    backoff = FIRST_BACKOFF;
+                    tracing::info!(api = engine.api_version(), "container engine connected");
+                    self.set_engine(Some(engine.clone()));
+                    let lost = self.follow(&engine, &mut commands).await;
+                    self.set_engine(None);
+                    tracing::warn!(error = %lost, "container engine lost");
+                    self.blind(&lost.to_string());
+                }
+                Err(err) => {
+                    self.blind(&err.to_string());
+                    // Answer RunChecks while blind, then wait.
+                    let wait = tokio::time::sleep(backoff);
+                    tokio::pin!(wait);
+                    loop {
+                        tokio::select! {
+                            () = &mut wait => break,
+                            command = commands.recv() => match command {
+                                Some(Command::RunNow(reply)) => { let _ = reply.send(()); }
+                                None => return,
+                            },
+                        }
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    /// Follows one engine connection until it is lost.
+    async fn follow(&self, engine: &Engine, commands: &mut mpsc::Receiver<Command>) -> EngineError {
+        let names: Vec<String> = self
+            .config
+            .containers
+            .iter()
+            .map(|p| p.name.clone())
+            .collect();
+        let mut cursor = match self.store.event_cursor().await {
+            Ok(Some(cursor)) => cursor,
+            _ => self.clock.now().0.saturating_mul(1_000_000),
+        };
+        let mut stream = Box::pin(
+            engine
+                .docker()
+                .events(Some(events::stream_options(&names, Some(cursor)))),
+        );
+        self.sweep_all(engine, true).await;
+        let mut poll = tokio::time::interval(self.config.poll_interval());
+        poll.reset();
+        let mut ping = tokio::time::interval(PING_EVERY);
+        ping.reset();
+        loop {
+            tokio::select! {
+                event = stream.next() => match event {
+                    Some(Ok(event)) => {
+                        let nanos = events::event_nanos(&event).unwrap_or(0);
+                        if nanos > cursor {
+                            self.handle_event(engine, &event).await;
+                            cursor = nanos;
+                            if let Err(err) = self.store.advance_event_cursor(nanos).await {
+                                tracing::error!(error = %err, "event cursor not stored");
+                            }
+                        }
+                    }
+                    Some(Err(err)) => return EngineError::from(err),
+                    None => return EngineError::Unreachable("the event stream ended".to_owned()),
+                },
+                _ = poll.tick() => self.sweep_all(engine, false).await,
+                _ = ping.tick() => {
+                    match tokio::time::timeout(PING_EVERY, engine.docker().ping()).await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(err)) => return EngineError::from(err),
+                        Err(_) => return EngineError::Unreachable("the engine stopped answering".to_owned()),
+                    }
+                }
+                command = commands.recv() => match command {
+                    Some(Command::RunNow(reply)) => {
+                        self.sweep_all(engine, true).await;
+                        let _ = reply.send(());
+                    }
+                    None => return EngineError::Unreachable("the daemon is stopping".to_owned()),
+                },
+            }
+        }
+    }
+
+    /// Sweeps every container; hashes when `force_hashes` or when due.
+    pub(super) async fn sweep_all(&self, engine: &Engine, force_hashes: bool) {
+        for profile in &self.config.containers {
+            self.sweep_one(engine, profile, force_hashes).await;
+        }
+    }
+
+    async fn sweep_one(&self, engine: &Engine, profile: &ContainerProfile, force_hashes: bool) {
+        let now = self.clock.now();
+        let (baseline, hashes) = {
+            let watched = self.watched();
+            let Some(entry) = watched.get(&profile.name) else {
+                return;
+            };
+            let due = entry.hashed_at.is_none_or(|at| {
+                now.0.saturating_sub(at.0)
+                    >= i64::try_from(self.config.hash_interval_ms).unwrap_or(i64::MAX)
+            });
+            (entry.baseline.clone(), force_hashes || due)
+        };
+        let plan = SweepPlan {
+            profile,
+            baseline: baseline.as_ref(),
+            hashes,
+            max_bytes: self.vault.max_bytes(),
+            now,
+        };
+        match sweep::sweep(engine, plan).await {
+            Ok(outcome) => {
+                let fresh = {
+                    let mut watched = self.watched();
+                    let Some(entry) = watched.get_mut(&profile.name) else {
+                        return;
+                    };
+                    if hashes {
+                        entry.hashed_at = Some(now);
+                    }
+                    let fresh: Vec<_> = outcome
+                        .findings
+                        .iter()
+                        .filter(|f| {
+                            !entry
+                                .sweep_findings
+                                .iter()
+                                .any(|old| old.check_id == f.check_id && old.summary == f.summary)
+                        })
+                        .cloned()
+                        .collect();
+                    // Hash findings persist between hash sweeps.
+                    let kept: Vec<_> = if hashes {
+                        Vec::new()
+                    } else {
+                        entry
+                            .sweep_findings
+                            .iter()
+                            .filter(|f| is_hash_check(f.check_id))
+                            .cloned()
+                            .collect()
+                    };
+                    entry.sweep_findings = outcome.findings;
+                    entry.sweep_findings.extend(kept);
+                    fresh
+                };
+                self.publish_findings(&fresh).await;
+                self.refresh(&profile.name, None);
+                self.respond(engine, profile, &fresh).await;
+            }
+            Err(EngineError::NotFound(_)) => {
+                self.refresh(
+                    &profile.name,
+                    Some(&format!(
+                        "container {} not found at the engine",
+                        profile.name
+                    )),
+                );
+            }
+            Err(err) => self.refresh(&profile.name, Some(&err.to_string())),
+        }
+    }
+
+    async fn handle_event(&self, engine: &Engine, event: &bollard::models::EventMessage) {
+        let Some(name) = events::container_name(event) else {
+            return;
+        };
+        let Some(profile) = self.config.containers.iter().find(|p| p.name == name) else {
+            return;
+        };
+        let quarantined = {
+            let mut watched = self.watched();
+            let Some(entry) = watched.get_mut(&name) else {
+                return;
+            };
+            if entry.recent_events.len() >= super::monitor::RECENT_EVENTS {
+                entry.recent_events.pop_front();
+            }
+            entry
+                .recent_events
+                .push_back(serde_json::to_value(event).unwrap_or_default());
+            let acting = entry
+                .occcd_acting_until
+                .is_some_and(|until| self.clock.now() <= until);
+            entry.status.quarantine.is_some() || acting
+        };
+        match events::classify(event, &name, quarantined, self.clock.now()) {
+            EventMeaning::Finding(finding) => {
+                if let Some(entry) = self.watched().get_mut(&name) {
+                    entry.event_findings.push(finding.clone());
+                }
+                self.publish_findings(std::slice::from_ref(&finding)).await;
+                self.refresh(&name, None);
+                self.respond(engine, profile, &[finding]).await;
+            }
+            EventMeaning::Recheck => self.sweep_one(engine, profile, false).await,
+            EventMeaning::Removed => {
+                self.refresh(&name, Some(&format!("container {name} was removed")));
+            }
+            EventMeaning::Ignore => {}
+        }
+    }
+
+    /// Applies the response policy to new findings.
+    async fn respond(
+        &self,
+        engine: &Engine,
+        profile: &ContainerProfile,
+        fresh: &[super::finding::Finding],
+    ) {
+        let trigger = fresh
+            .iter()
+            .filter(|f| self.config.response.for_severity(f.severity) == Response::Quarantine)
+            .max_by_key(|f| f.severity);
+        if let Some(finding) = trigger {
+            self.quarantine(engine, profile, finding).await;
+        }
+    }
+}
+
+fn is_hash_check(check_id: &str) -> bool {
+    matches!(check_id, "files.critical_hash" | "host.file_changed")
+}

@@ -1,0 +1,330 @@
+//! `occc.v1.Integrity` and `occc.v1.Environment`: container status,
+//! findings, baselines, quarantine, snapshots, and environment control.
+//!
+//! Invariant: handlers only translate; who may call what is the gate's
+//! policy table, and what happens is the integrity monitor's.
+
+use std::{pin::Pin, sync::Arc};
+
+use occc_proto::v1::{
+    self as pb, environment_server::Environment, integrity_event::Kind as EventKind,
+    integrity_server::Integrity,
+};
+use tokio_stream::{
+    Stream, StreamExt,
+    wrappers::{BroadcastStream, errors::BroadcastStreamRecvError},
+};
+use tonic::{Request, Response, Status};
+
+use super::{
+    convert::caller,
+    integrity_convert::{
+        baseline_to_proto, container_status_to_proto, finding_row_to_proto, finding_to_proto,
+        manifest_to_proto,
+    },
+};
+use crate::{
+    audit::Actor,
+    integrity::{
+        IntegrityError, IntegrityMonitor, MonitorUpdate,
+        control::{Action, EnvironmentState},
+    },
+};
+
+/// Bytes per exported chunk.
+const EXPORT_CHUNK: usize = 64 * 1024;
+/// Findings listed by default and at most.
+const DEFAULT_FINDINGS: u32 = 100;
+const MAX_FINDINGS: u32 = 1_000;
+/// Log lines by default and at most.
+const DEFAULT_TAIL: u32 = 100;
+const MAX_TAIL: u32 = 10_000;
+/// Longest container name or snapshot id accepted.
+const MAX_NAME_BYTES: usize = 256;
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// Handler of `occc.v1.Integrity` and `occc.v1.Environment`.
+#[derive(Debug, Clone)]
+pub struct IntegrityService {
+    monitor: Arc<IntegrityMonitor>,
+}
+
+impl IntegrityService {
+    /// A handler over `monitor`.
+    #[must_use]
+    pub fn new(monitor: Arc<IntegrityMonitor>) -> Self {
+        Self { monitor }
+    }
+
+    fn status(&self) -> pb::IntegrityStatus {
+        let containers = self.monitor.status();
+        pb::IntegrityStatus {
+            containers: containers.iter().map(container_status_to_proto).collect(),
+            locked: self.monitor.lock().is_locked(),
+        }
+    }
+}
+
+fn actor<T>(request: &Request<T>) -> Result<Actor, Status> {
+    let caller = caller(request)?;
+    Ok(Actor::user(Some(caller.peer), &caller.session.username))
+}
+
+fn bounded<'a>(field: &str, value: &'a str) -> Result<&'a str, Status> {
+    if value.len() > MAX_NAME_BYTES {
+        return Err(Status::invalid_argument(format!(
+            "{field}: at most {MAX_NAME_BYTES} bytes"
+        )));
+    }
+    Ok(value)
+}
+
+fn environment_to_proto(state: EnvironmentState) -> pb::EnvironmentStatus {
+    pb::EnvironmentStatus {
+        container: state.container,
+        state: state.state,
+        image: state.image,
+        started_at: state.started_at.unwrap_or_default(),
+    }
+}
+
+fn update_to_proto(
+    update: Result<MonitorUpdate, BroadcastStreamRecvError>,
+) -> Result<pb::IntegrityEvent, Status> {
+    match update {
+        Ok(MonitorUpdate::Status(status)) => Ok(pb::IntegrityEvent {
+            kind: Some(EventKind::Status(container_status_to_proto(&status))),
+        }),
+        Ok(MonitorUpdate::Finding(finding)) => Ok(pb::IntegrityEvent {
+            kind: Some(EventKind::Finding(finding_to_proto(&finding))),
+        }),
+        Err(BroadcastStreamRecvError::Lagged(missed)) => Err(Status::resource_exhausted(format!(
+            "this watcher fell {missed} updates behind; watch again"
+        ))),
+    }
+}
+
+#[tonic::async_trait]
+impl Integrity for IntegrityService {
+    type WatchIntegrityStream = BoxStream<pb::IntegrityEvent>;
+    type ExportSnapshotStream = BoxStream<pb::SnapshotChunk>;
+
+    async fn get_integrity_status(
+        &self,
+        _request: Request<pb::GetIntegrityStatusRequest>,
+    ) -> Result<Response<pb::IntegrityStatus>, Status> {
+        Ok(Response::new(self.status()))
+    }
+
+    async fn watch_integrity(
+        &self,
+        _request: Request<pb::WatchIntegrityRequest>,
+    ) -> Result<Response<Self::WatchIntegrityStream>, Status> {
+        let updates = BroadcastStream::new(self.monitor.subscribe());
+        let current: Vec<Result<pb::IntegrityEvent, Status>> = self
+            .monitor
+            .status()
+            .iter()
+            .map(|status| {
+                Ok(pb::IntegrityEvent {
+                    kind: Some(EventKind::Status(container_status_to_proto(status))),
+                })
+            })
+            .collect();
+        let stream = tokio_stream::iter(current).chain(updates.map(update_to_proto));
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn list_findings(
+        &self,
+        request: Request<pb::ListFindingsRequest>,
+    ) -> Result<Response<pb::FindingList>, Status> {
+        let body = request.get_ref();
+        let container = bounded("container", &body.container)?;
+        let limit = match body.limit {
+            0 => DEFAULT_FINDINGS,
+            n => n.min(MAX_FINDINGS),
+        };
+        let container = Some(container).filter(|name| !name.is_empty());
+        let rows = self
+            .monitor
+            .findings(container, limit)
+            .await
+            .map_err(|err| Status::from(IntegrityError::from(err)))?;
+        Ok(Response::new(pb::FindingList {
+            findings: rows.iter().map(finding_row_to_proto).collect(),
+        }))
+    }
+
+    async fn run_checks(
+        &self,
+        _request: Request<pb::RunChecksRequest>,
+    ) -> Result<Response<pb::IntegrityStatus>, Status> {
+        self.monitor.run_checks_now().await;
+        Ok(Response::new(self.status()))
+    }
+
+    async fn pin_baseline(
+        &self,
+        request: Request<pb::PinBaselineRequest>,
+    ) -> Result<Response<pb::Baseline>, Status> {
+        let actor = actor(&request)?;
+        let container = bounded("container", &request.get_ref().container)?;
+        let pinned = self
+            .monitor
+            .pin_baseline(actor, container)
+            .await
+            .map_err(Status::from)?;
+        Ok(Response::new(baseline_to_proto(&pinned)))
+    }
+
+    async fn release_quarantine(
+        &self,
+        request: Request<pb::ReleaseQuarantineRequest>,
+    ) -> Result<Response<pb::IntegrityStatus>, Status> {
+        let actor = actor(&request)?;
+        let body = request.get_ref();
+        let container = bounded("container", &body.container)?;
+        self.monitor
+            .release(actor, container, &body.note)
+            .await
+            .map_err(Status::from)?;
+        Ok(Response::new(self.status()))
+    }
+
+    async fn list_snapshots(
+        &self,
+        _request: Request<pb::ListSnapshotsRequest>,
+    ) -> Result<Response<pb::SnapshotList>, Status> {
+        let manifests = self
+            .monitor
+            .vault()
+            .list()
+            .await
+            .map_err(|err| Status::from(IntegrityError::from(err)))?;
+        Ok(Response::new(pb::SnapshotList {
+            snapshots: manifests.iter().map(manifest_to_proto).collect(),
+        }))
+    }
+
+    async fn export_snapshot(
+        &self,
+        request: Request<pb::ExportSnapshotRequest>,
+    ) -> Result<Response<Self::ExportSnapshotStream>, Status> {
+        let id = bounded("snapshot_id", &request.get_ref().snapshot_id)?;
+        let archive = self
+            .monitor
+            .vault()
+            .export(id)
+            .await
+            .map_err(|err| Status::from(IntegrityError::from(err)))?;
+        let chunks: Vec<Result<pb::SnapshotChunk, Status>> = archive
+            .chunks(EXPORT_CHUNK)
+            .map(|chunk| {
+                Ok(pb::SnapshotChunk {
+                    data: chunk.to_vec(),
+                })
+            })
+            .collect();
+        Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
+    }
+
+    async fn verify_snapshot(
+        &self,
+        request: Request<pb::VerifySnapshotRequest>,
+    ) -> Result<Response<pb::SnapshotVerification>, Status> {
+        let id = bounded("snapshot_id", &request.get_ref().snapshot_id)?;
+        let verification = self
+            .monitor
+            .vault()
+            .verify(id)
+            .await
+            .map_err(|err| Status::from(IntegrityError::from(err)))?;
+        Ok(Response::new(pb::SnapshotVerification {
+            ok: verification.ok(),
+            manifest_authentic: verification.manifest_authentic,
+            mismatched: verification.mismatched,
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl Environment for IntegrityService {
+    type StreamEnvironmentLogsStream = BoxStream<pb::LogLine>;
+
+    async fn start_environment(
+        &self,
+        request: Request<pb::EnvironmentRequest>,
+    ) -> Result<Response<pb::EnvironmentStatus>, Status> {
+        self.act(request, Action::Start).await
+    }
+
+    async fn stop_environment(
+        &self,
+        request: Request<pb::EnvironmentRequest>,
+    ) -> Result<Response<pb::EnvironmentStatus>, Status> {
+        self.act(request, Action::Stop).await
+    }
+
+    async fn restart_environment(
+        &self,
+        request: Request<pb::EnvironmentRequest>,
+    ) -> Result<Response<pb::EnvironmentStatus>, Status> {
+        self.act(request, Action::Restart).await
+    }
+
+    async fn get_environment_status(
+        &self,
+        request: Request<pb::EnvironmentRequest>,
+    ) -> Result<Response<pb::EnvironmentStatus>, Status> {
+        let container = bounded("container", &request.get_ref().container)?;
+        let state = self
+            .monitor
+            .environment_state(container)
+            .await
+            .map_err(Status::from)?;
+        Ok(Response::new(environment_to_proto(state)))
+    }
+
+    async fn stream_environment_logs(
+        &self,
+        request: Request<pb::StreamLogsRequest>,
+    ) -> Result<Response<Self::StreamEnvironmentLogsStream>, Status> {
+        let body = request.get_ref();
+        let container = bounded("container", &body.container)?;
+        let tail = match body.tail {
+            0 => DEFAULT_TAIL,
+            n => n.min(MAX_TAIL),
+        };
+        let lines = self
+            .monitor
+            .logs(container, tail, body.follow)
+            .map_err(Status::from)?;
+        let stream = lines.map(|line| {
+            line.map(|line| pb::LogLine {
+                stream: line.stream.to_owned(),
+                text: line.text,
+            })
+            .map_err(|err| Status::from(IntegrityError::from(err)))
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+impl IntegrityService {
+    async fn act(
+        &self,
+        request: Request<pb::EnvironmentRequest>,
+        action: Action,
+    ) -> Result<Response<pb::EnvironmentStatus>, Status> {
+        let actor = actor(&request)?;
+        let container = bounded("container", &request.get_ref().container)?;
+        let state = self
+            .monitor
+            .control(actor, container, action)
+            .await
+            .map_err(Status::from)?;
+        Ok(Response::new(environment_to_proto(state)))
+    }
+}
