@@ -26,7 +26,8 @@ pub use occc_proto::v1 as proto;
 use occc_proto::v1::{
     DaemonInfo, GetInfoRequest, VerifyChainRequest, VerifyChainResponse, audit_client::AuditClient,
     auth_client::AuthClient, biometric_client::BiometricClient,
-    device_keys_client::DeviceKeysClient, system_client::SystemClient, users_client::UsersClient,
+    device_keys_client::DeviceKeysClient, environment_client::EnvironmentClient,
+    integrity_client::IntegrityClient, system_client::SystemClient, users_client::UsersClient,
 };
 pub use pam::PamPrompter;
 pub use session::{BearerInterceptor, SessionToken};
@@ -134,6 +135,18 @@ impl OcccClient {
     #[must_use]
     pub fn biometric(&self) -> BiometricClient<SessionChannel> {
         BiometricClient::new(self.session_channel())
+    }
+
+    /// `occc.v1.Integrity`: container integrity, quarantine, snapshots.
+    #[must_use]
+    pub fn integrity(&self) -> IntegrityClient<SessionChannel> {
+        IntegrityClient::new(self.session_channel())
+    }
+
+    /// `occc.v1.Environment`: start, stop, restart, status and logs.
+    #[must_use]
+    pub fn environment(&self) -> EnvironmentClient<SessionChannel> {
+        EnvironmentClient::new(self.session_channel())
     }
 
     /// `occc.v1.Audit`.

@@ -3,4 +3,5 @@
 
 mod auth;
 mod foundation;
+mod integrity;
 mod support;

@@ -12,10 +12,12 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub mod docker;
 pub mod load;
 pub mod os_user;
 pub mod pam_stack;
 pub mod people;
+pub mod socket_proxy;
 
 use occc_client::{ConnectOptions, OcccClient};
 use occcd::{

@@ -4,7 +4,10 @@
 //! sensitive mounts, devices, limits, published ports.
 //!
 //! Invariant: pure functions of the inspect document and the profile; a
-//! setting the engine did not report counts as the unsafe default.
+//! setting the engine did not report counts as the unsafe default. These are
+//! posture findings — at most high (degraded), never critical: critical is
+//! kept for evidence of tampering, which quarantines; unsafe settings are
+//! refused at start instead.
 
 use bollard::models::{ContainerInspectResponse, HostConfig};
 use serde_json::json;
@@ -117,7 +120,7 @@ pub fn check(
     if host.privileged.unwrap_or(false) {
         findings.push(found(
             "runtime.privileged",
-            Severity::Critical,
+            Severity::High,
             "privileged container: full access to the host (CIS 5.4)".to_owned(),
             json!({ "privileged": true }),
         ));
@@ -263,14 +266,17 @@ fn check_mounts(
     if !sockets.is_empty() {
         findings.push(found(
             "runtime.docker_socket_mounted",
-            Severity::Critical,
+            Severity::High,
             "the container engine's socket is mounted: root on the host (CIS 5.31)".to_owned(),
             json!({ "sources": sockets }),
         ));
     }
     let sensitive: Vec<&String> = sources
         .iter()
-        .filter(|source| SENSITIVE_HOST_PATHS.contains(&source.trim_end_matches('/').max("/")))
+        .filter(|source| {
+            let trimmed = source.trim_end_matches('/');
+            SENSITIVE_HOST_PATHS.contains(&if trimmed.is_empty() { "/" } else { trimmed })
+        })
         .collect();
     if !sensitive.is_empty() {
         findings.push(found(

@@ -218,8 +218,13 @@ async fn check_drift(engine: &Engine, plan: &SweepPlan<'_>) -> Result<Vec<Findin
         .filter(|(_, kind)| *kind != "deleted")
         .take(MAX_EXECUTABLE_PROBES)
     {
+        // A changed folder lists its changed files separately; look at files only.
         match archive::hash_path(docker, &plan.profile.name, path, plan.max_bytes).await {
-            Ok(files) => executables.extend(files.into_iter().filter(|file| file.executable)),
+            Ok(files) => executables.extend(
+                files
+                    .into_iter()
+                    .filter(|file| file.executable && file.path == *path),
+            ),
             Err(EngineError::NotFound(_)) => {}
             Err(err) => findings.push(failed(plan, "new executable", &err)),
         }

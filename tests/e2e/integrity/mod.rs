@@ -1,0 +1,161 @@
+//! Issue #5: the container integrity monitor against a real dockerd on a
+//! private socket, with containers built from Debian's busybox-static.
+
+mod drift;
+mod faults;
+mod posture;
+mod quarantine;
+
+use std::{path::Path, time::Duration};
+
+use occc_client::{OcccClient, proto as pb};
+use tokio_stream::StreamExt;
+
+/// One `[[integrity.containers]]` entry for a test container.
+pub struct Watch<'a> {
+    pub name: &'a str,
+    pub protected: &'a [&'a str],
+    pub critical: &'a [&'a str],
+    pub host_files: &'a [&'a Path],
+}
+
+impl<'a> Watch<'a> {
+    /// A container watched with the test image's defaults.
+    pub fn new(name: &'a str) -> Self {
+        Self {
+            name,
+            protected: &["/app", "/bin", "/etc"],
+            critical: &["/app/gateway.sh", "/bin/busybox"],
+            host_files: &[],
+        }
+    }
+}
+
+fn list(items: impl IntoIterator<Item = String>) -> String {
+    let quoted: Vec<String> = items.into_iter().map(|item| format!("{item:?}")).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+/// The daemon's `[integrity]` section: fast polling, the test engine.
+pub fn integrity_config(socket: &Path, watched: &[Watch<'_>]) -> String {
+    let mut text = format!(
+        "[integrity]\ndocker_socket = {:?}\npoll_interval_ms = 500\nhash_interval_ms = 1000\n",
+        socket.display().to_string()
+    );
+    for watch in watched {
+        text.push_str(&format!(
+            "[[integrity.containers]]\nname = {:?}\nexpected_user = \"node\"\nimage = \"occc-test/busybox:1\"\n\
+             protected_paths = {}\ncritical_paths = {}\nwatched_host_files = {}\nprocess_allowlist = [\"sleep\"]\n",
+            watch.name,
+            list(watch.protected.iter().map(|p| (*p).to_owned())),
+            list(watch.critical.iter().map(|p| (*p).to_owned())),
+            list(watch.host_files.iter().map(|p| p.display().to_string())),
+        ));
+    }
+    text
+}
+
+/// The status of `container`.
+pub async fn container_status(client: &OcccClient, container: &str) -> pb::ContainerStatus {
+    let status = client
+        .integrity()
+        .get_integrity_status(pb::GetIntegrityStatusRequest {})
+        .await
+        .expect("integrity status")
+        .into_inner();
+    status
+        .containers
+        .into_iter()
+        .find(|c| c.container == container)
+        .expect("the container is monitored")
+}
+
+/// Waits (watching the stream) until `container`'s status satisfies `done`.
+pub async fn wait_for_status(
+    client: &OcccClient,
+    container: &str,
+    within: Duration,
+    done: impl Fn(&pb::ContainerStatus) -> bool,
+) -> pb::ContainerStatus {
+    let mut watch = client
+        .integrity()
+        .watch_integrity(pb::WatchIntegrityRequest {})
+        .await
+        .expect("watch")
+        .into_inner();
+    let wait = async {
+        while let Some(event) = watch.next().await {
+            if let Ok(pb::IntegrityEvent {
+                kind: Some(pb::integrity_event::Kind::Status(status)),
+            }) = event
+                && status.container == container
+                && done(&status)
+            {
+                return status;
+            }
+        }
+        panic!("the watch ended");
+    };
+    match tokio::time::timeout(within, wait).await {
+        Ok(status) => status,
+        Err(_) => panic!(
+            "{container} did not reach the expected status within {within:?}; last: {:?}",
+            container_status(client, container).await
+        ),
+    }
+}
+
+/// Starts watching `container` now (the watch outlives the session's
+/// revocation by a quarantine), and resolves once `done` holds.
+pub async fn watch_until(
+    client: &OcccClient,
+    container: &str,
+    within: Duration,
+    done: impl Fn(&pb::ContainerStatus) -> bool + Send + Sync + 'static,
+) -> tokio::task::JoinHandle<pb::ContainerStatus> {
+    let mut watch = client
+        .integrity()
+        .watch_integrity(pb::WatchIntegrityRequest {})
+        .await
+        .expect("watch")
+        .into_inner();
+    let container = container.to_owned();
+    tokio::spawn(async move {
+        let wait = async {
+            while let Some(event) = watch.next().await {
+                if let Ok(pb::IntegrityEvent {
+                    kind: Some(pb::integrity_event::Kind::Status(status)),
+                }) = event
+                    && status.container == container
+                    && done(&status)
+                {
+                    return status;
+                }
+            }
+            panic!("the watch ended");
+        };
+        tokio::time::timeout(within, wait)
+            .await
+            .unwrap_or_else(|_| {
+                panic!("{container} did not reach the expected status within {within:?}")
+            })
+    })
+}
+
+/// Check ids of the open findings.
+pub fn check_ids(status: &pb::ContainerStatus) -> Vec<String> {
+    let mut ids: Vec<String> = status.findings.iter().map(|f| f.check_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// The severity of the open finding `check_id`.
+pub fn severity_of(status: &pb::ContainerStatus, check_id: &str) -> pb::Severity {
+    status
+        .findings
+        .iter()
+        .find(|f| f.check_id == check_id)
+        .map(pb::Finding::severity)
+        .unwrap_or_else(|| panic!("no {check_id} finding in {:?}", check_ids(status)))
+}

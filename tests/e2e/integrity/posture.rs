@@ -1,0 +1,141 @@
+//! Runtime posture: a hardened container is healthy; root, privileged and
+//! Docker-socket-mounting containers are flagged by the right checks, and
+//! occcd refuses to start them.
+
+use std::time::Duration;
+
+use occc_client::proto as pb;
+use occc_tests::{
+    DevDir, RunningDaemon,
+    docker::{TestContainer, say_skipped, shared_socket},
+    people::{bootstrap_super_admin, elevate, log_in},
+};
+use tonic::Code;
+
+use super::{Watch, check_ids, container_status, integrity_config, severity_of, wait_for_status};
+
+fn with<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut flags: Vec<&str> = TestContainer::hardened_flags();
+    flags.extend_from_slice(extra);
+    flags
+}
+
+#[tokio::test]
+async fn a_hardened_container_is_healthy_and_unsafe_ones_are_flagged_and_never_started() {
+    let Some(socket) = shared_socket() else {
+        return say_skipped(
+            "a_hardened_container_is_healthy_and_unsafe_ones_are_flagged_and_never_started",
+        );
+    };
+    let hardened = TestContainer::create(&socket, "hardened", &TestContainer::hardened_flags());
+    let mut root_flags = TestContainer::hardened_flags();
+    root_flags[1] = "root";
+    let root = TestContainer::create(&socket, "root", &root_flags);
+    let privileged = TestContainer::create(&socket, "privileged", &with(&["--privileged"]));
+    let mount = format!("{}:/var/run/docker.sock", socket.display());
+    let engine_socket = TestContainer::create(&socket, "dockersock", &with(&["-v", &mount]));
+
+    let dir = DevDir::new();
+    let watched = [
+        Watch::new(&hardened.name),
+        Watch::new(&root.name),
+        Watch::new(&privileged.name),
+        Watch::new(&engine_socket.name),
+    ];
+    dir.set_config(&integrity_config(&socket, &watched));
+    let daemon = RunningDaemon::start(&dir).await;
+    let anonymous = daemon.client().await;
+    let mut person = bootstrap_super_admin(&dir, &anonymous, "root").await;
+    let admin = log_in(&anonymous, &mut person).await;
+    elevate(&admin, &mut person).await;
+
+    // Start through occcd, pin what runs, and it is healthy.
+    let started = admin
+        .environment()
+        .start_environment(pb::EnvironmentRequest {
+            container: hardened.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(started.state, "running");
+    let pinned = admin
+        .integrity()
+        .pin_baseline(pb::PinBaselineRequest {
+            container: hardened.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        pinned
+            .image_files
+            .iter()
+            .any(|f| f.path == "/app/gateway.sh"),
+        "{pinned:?}"
+    );
+    let healthy = wait_for_status(&admin, &hardened.name, Duration::from_secs(20), |s| {
+        s.health() == pb::ContainerHealth::Healthy
+    })
+    .await;
+    assert!(healthy.baseline_pinned);
+    assert!(healthy.findings.is_empty(), "{:?}", check_ids(&healthy));
+
+    // The unsafe ones: each flagged by its check.
+    admin
+        .integrity()
+        .run_checks(pb::RunChecksRequest {})
+        .await
+        .unwrap();
+    let expectations = [
+        (&root, "runtime.root_user", "root"),
+        (&privileged, "runtime.privileged", "privileged"),
+        (&engine_socket, "runtime.docker_socket_mounted", "socket"),
+    ];
+    for (container, check, reason) in expectations {
+        let status = container_status(&admin, &container.name).await;
+        assert_eq!(
+            status.health(),
+            pb::ContainerHealth::Degraded,
+            "{}",
+            container.name
+        );
+        assert_eq!(severity_of(&status, check), pb::Severity::High, "{check}");
+        // And occcd will not start it, saying why.
+        let refused = admin
+            .environment()
+            .start_environment(pb::EnvironmentRequest {
+                container: container.name.clone(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+        assert!(refused.message().contains(reason), "{refused:?}");
+        assert_eq!(
+            container.inspect("{{.State.Status}}"),
+            "created",
+            "never started"
+        );
+    }
+
+    // A monitored name that does not exist is unknown, never healthy.
+    daemon.terminate().await;
+    let dir = DevDir::new();
+    dir.set_config(&integrity_config(
+        &socket,
+        &[Watch::new("occc-e2e-no-such-container")],
+    ));
+    let daemon = RunningDaemon::start(&dir).await;
+    let client = daemon.client().await;
+    let mut person = bootstrap_super_admin(&dir, &client, "root").await;
+    let viewer = log_in(&client, &mut person).await;
+    viewer
+        .integrity()
+        .run_checks(pb::RunChecksRequest {})
+        .await
+        .unwrap();
+    let missing = container_status(&viewer, "occc-e2e-no-such-container").await;
+    assert_eq!(missing.health(), pb::ContainerHealth::Unknown);
+    assert!(missing.reason.contains("not found"), "{missing:?}");
+    daemon.terminate().await;
+}

@@ -1,0 +1,218 @@
+//! `docker exec … sh` into the monitored container → quarantine: paused, no
+//! networks, restart policy "no", sessions revoked, sensitive RPCs locked,
+//! snapshot written and verified; only an elevated super-admin releases it.
+
+use std::time::Duration;
+
+use occc_client::{OcccClient, proto as pb};
+use occc_tests::{
+    DevDir, RunningDaemon,
+    docker::{TestContainer, docker_ok, say_skipped, shared_socket},
+    people::{Person, bootstrap_super_admin, elevate, invite, log_in_with_recovery_code},
+};
+use tokio_stream::StreamExt;
+use tonic::Code;
+
+use super::{Watch, integrity_config, wait_for_status, watch_until};
+use crate::support::audit_rows_of_kind;
+
+async fn snapshot_of(client: &OcccClient, id: &str) -> pb::SnapshotInfo {
+    for _ in 0..100 {
+        let list = client
+            .integrity()
+            .list_snapshots(pb::ListSnapshotsRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        if let Some(found) = list.snapshots.into_iter().find(|s| s.snapshot_id == id) {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("snapshot {id} was not stored");
+}
+
+async fn release(
+    client: &OcccClient,
+    container: &str,
+) -> Result<pb::IntegrityStatus, tonic::Status> {
+    client
+        .integrity()
+        .release_quarantine(pb::ReleaseQuarantineRequest {
+            container: container.to_owned(),
+            note: "exec was a drill by the on-call engineer; image re-verified".to_owned(),
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn sign_in(anonymous: &OcccClient, person: &mut Person, elevated: bool) -> OcccClient {
+    let session = log_in_with_recovery_code(anonymous, person).await;
+    if elevated {
+        elevate(&session, person).await;
+    }
+    session
+}
+
+#[tokio::test]
+async fn exec_into_the_container_quarantines_it_until_a_super_admin_releases_it() {
+    let Some(socket) = shared_socket() else {
+        return say_skipped(
+            "exec_into_the_container_quarantines_it_until_a_super_admin_releases_it",
+        );
+    };
+    let gateway = TestContainer::create(&socket, "exec", &TestContainer::hardened_flags());
+    gateway.start();
+    assert_eq!(gateway.inspect("{{len .NetworkSettings.Networks}}"), "1");
+    let dir = DevDir::new();
+    dir.set_config(&integrity_config(&socket, &[Watch::new(&gateway.name)]));
+    let daemon = RunningDaemon::start(&dir).await;
+    let anonymous = daemon.client().await;
+    let mut root = bootstrap_super_admin(&dir, &anonymous, "root").await;
+    let admin_session = sign_in(&anonymous, &mut root, true).await;
+    let mut ada = invite(&admin_session, &anonymous, "ada", pb::UserRole::Admin).await;
+    let mut otto = invite(&admin_session, &anonymous, "otto", pb::UserRole::Operator).await;
+    admin_session
+        .integrity()
+        .pin_baseline(pb::PinBaselineRequest {
+            container: gateway.name.clone(),
+        })
+        .await
+        .unwrap();
+    wait_for_status(
+        &admin_session,
+        &gateway.name,
+        Duration::from_secs(20),
+        |s| s.health() == pb::ContainerHealth::Healthy,
+    )
+    .await;
+    let ada_session = sign_in(&anonymous, &mut ada, false).await;
+
+    // The attack.
+    let quarantined = watch_until(&ada_session, &gateway.name, Duration::from_secs(10), |s| {
+        s.quarantine.is_some()
+    })
+    .await;
+    docker_ok(&socket, &["exec", &gateway.name, "sh", "-c", "true"]);
+    let status = quarantined.await.unwrap();
+    assert_eq!(status.health(), pb::ContainerHealth::Compromised);
+    assert!(status.findings.iter().any(|f| f.check_id == "event.exec"));
+    let quarantine = status.quarantine.unwrap();
+
+    // Isolated, not destroyed.
+    assert_eq!(gateway.inspect("{{.State.Paused}}"), "true");
+    assert_eq!(gateway.inspect("{{len .NetworkSettings.Networks}}"), "0");
+    assert_eq!(gateway.inspect("{{.HostConfig.RestartPolicy.Name}}"), "no");
+
+    // Every session ended, including the super-admin's.
+    for old in [&admin_session, &ada_session] {
+        let err = old.auth().who_am_i(pb::WhoAmIRequest {}).await.unwrap_err();
+        assert_eq!(err.code(), Code::Unauthenticated);
+    }
+
+    // Sensitive operations are locked, even for an elevated admin.
+    let ada_session = sign_in(&anonymous, &mut ada, true).await;
+    let locked = ada_session
+        .integrity()
+        .pin_baseline(pb::PinBaselineRequest {
+            container: gateway.name.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(locked.code(), Code::FailedPrecondition, "{locked:?}");
+    assert!(locked.message().contains("quarantined"));
+    let otto_session = sign_in(&anonymous, &mut otto, false).await;
+    let locked = otto_session
+        .environment()
+        .start_environment(pb::EnvironmentRequest {
+            container: gateway.name.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(locked.code(), Code::FailedPrecondition, "{locked:?}");
+
+    // The evidence: stored, complete, authentic, exportable.
+    let snapshot = snapshot_of(&ada_session, &quarantine.snapshot_id).await;
+    let names: Vec<&str> = snapshot.artifacts.iter().map(|a| a.name.as_str()).collect();
+    for expected in [
+        "processes.json",
+        "inspect.json",
+        "image_inspect.json",
+        "changes.json",
+        "logs.txt",
+        "events.json",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+    let verified = ada_session
+        .integrity()
+        .verify_snapshot(pb::VerifySnapshotRequest {
+            snapshot_id: snapshot.snapshot_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(verified.ok && verified.manifest_authentic, "{verified:?}");
+    let mut export = ada_session
+        .integrity()
+        .export_snapshot(pb::ExportSnapshotRequest {
+            snapshot_id: snapshot.snapshot_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut archive = Vec::new();
+    while let Some(chunk) = export.next().await {
+        archive.extend(chunk.unwrap().data);
+    }
+    let listing = String::from_utf8_lossy(&archive);
+    assert!(listing.contains("manifest.json") && listing.contains("artifacts/events.json"));
+    assert!(
+        listing.contains("exec_create"),
+        "the exec event is in the evidence"
+    );
+
+    // Release: not by an operator, not by an admin, not without elevation.
+    let err = release(&otto_session, &gateway.name).await.unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let err = release(&ada_session, &gateway.name).await.unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let root_session = sign_in(&anonymous, &mut root, false).await;
+    let err = release(&root_session, &gateway.name).await.unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied, "needs elevation");
+    elevate(&root_session, &mut root).await;
+    let released = release(&root_session, &gateway.name).await.unwrap();
+    assert!(!released.locked);
+    let status = released
+        .containers
+        .iter()
+        .find(|c| c.container == gateway.name)
+        .unwrap();
+    assert!(status.quarantine.is_none());
+    ada_session
+        .integrity()
+        .pin_baseline(pb::PinBaselineRequest {
+            container: gateway.name.clone(),
+        })
+        .await
+        .expect("unlocked again");
+    daemon.terminate().await;
+
+    let (store, _) = dir.open_store().await;
+    let started = audit_rows_of_kind(&store, "quarantine_started").await;
+    assert_eq!(started.len(), 1);
+    assert!(
+        started[0].2.contains("event.exec") && started[0].2.contains("\\\"paused\\\":true"),
+        "{started:?}"
+    );
+    let released = audit_rows_of_kind(&store, "quarantine_released").await;
+    assert!(released[0].2.contains("drill"), "{released:?}");
+    assert_eq!(
+        audit_rows_of_kind(&store, "snapshot_written").await.len(),
+        1
+    );
+    store.close().await;
+}
