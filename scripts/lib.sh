@@ -7,8 +7,11 @@
 BUILD_PACKAGES=(build-essential perl make pkg-config libpam0g-dev libclang-dev)
 # Packages the test suite drives for real: systemd-analyze for the unit file,
 # oathtool and argon2 as independent reference implementations, useradd and
-# chage for real OS accounts, pam_fprintd for the shipped PAM stack.
-TEST_PACKAGES=(systemd oathtool argon2 passwd libpam-modules libpam-fprintd)
+# chage for real OS accounts, pam_fprintd for the shipped PAM stack; a real
+# Docker engine (docker top needs procps' ps) and busybox-static, from which
+# the integrity tests build their image (registries are unreachable).
+TEST_PACKAGES=(systemd oathtool argon2 passwd libpam-modules libpam-fprintd
+    docker.io busybox-static procps tar)
 
 ensure_debian_packages() {
     local missing=()

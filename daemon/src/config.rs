@@ -350,6 +350,10 @@ mod tests {
         assert_eq!(config.store, StoreConfig::default());
         assert_eq!(config.audit, AuditConfig::default());
         assert_eq!(config.auth, AuthConfig::default());
+        assert_eq!(
+            config.integrity,
+            crate::integrity::IntegrityConfig::default()
+        );
     }
 
     #[test]

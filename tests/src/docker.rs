@@ -177,12 +177,14 @@ impl Drop for TestContainer {
     }
 }
 
-/// A dockerd only this test uses (it may stop and restart it); no bridge,
-/// no iptables, live-restore so containers outlive an engine restart.
+/// A dockerd only this test uses (it may stop and restart it): its own
+/// bridge (never docker0, which `--bridge none` would delete), no iptables,
+/// live-restore so containers outlive an engine restart.
 #[derive(Debug)]
 pub struct PrivateEngine {
     dir: tempfile::TempDir,
     process: Option<Child>,
+    bridge: String,
 }
 
 impl PrivateEngine {
@@ -192,7 +194,24 @@ impl PrivateEngine {
             .prefix("occc-pe-")
             .tempdir_in("/tmp")
             .expect("engine folder");
-        let mut engine = Self { dir, process: None };
+        let bridge = format!("occc-pe{}", std::process::id() % 100_000);
+        let _ = Command::new("ip")
+            .args(["link", "delete", &bridge])
+            .status();
+        let made = Command::new("ip")
+            .args(["link", "add", &bridge, "type", "bridge"])
+            .status()
+            .expect("ip runs (iproute2)");
+        assert!(made.success(), "create bridge {bridge}");
+        let up = Command::new("ip")
+            .args(["link", "set", &bridge, "up"])
+            .status();
+        assert!(up.is_ok_and(|s| s.success()), "bring {bridge} up");
+        let mut engine = Self {
+            dir,
+            process: None,
+            bridge,
+        };
         engine.resume();
         ensure_test_image(&engine.socket());
         engine
@@ -228,8 +247,13 @@ impl PrivateEngine {
             .arg(base.join("dockerd.pid"))
             .args([
                 "--bridge",
-                "none",
+                &self.bridge,
                 "--iptables=false",
+                "--ip-masq=false",
+            ])
+            .args([
+                "--fixed-cidr",
+                "10.214.0.0/24",
                 "--live-restore",
                 "--log-level",
                 "warn",
@@ -250,6 +274,9 @@ impl PrivateEngine {
 impl Drop for PrivateEngine {
     fn drop(&mut self) {
         if self.process.is_none() {
+            let _ = Command::new("ip")
+                .args(["link", "delete", &self.bridge])
+                .status();
             return;
         }
         for container in docker(&self.socket(), &["ps", "-aq"])
@@ -263,5 +290,8 @@ impl Drop for PrivateEngine {
             }
         }
         self.stop();
+        let _ = Command::new("ip")
+            .args(["link", "delete", &self.bridge])
+            .status();
     }
 }

@@ -87,6 +87,33 @@ const EXPECTED: &[Expectation] = &[
     rpc("/occc.v1.Users/RevokeSession", 4, true),
     rpc("/occc.v1.Users/RevokeUserSessions", 4, true),
     rpc("/occc.v1.Users/LinkOsAccount", 4, true),
+    // Container integrity: viewers see; operators run checks and the
+    // environment; admins pin baselines (elevated) and read snapshots;
+    // super-admins release quarantines (elevated).
+    rpc("/occc.v1.Integrity/GetIntegrityStatus", 1, false),
+    Expectation {
+        rpc: "/occc.v1.Integrity/WatchIntegrity",
+        min_rank: 1,
+        elevated: false,
+        streaming: true,
+    },
+    rpc("/occc.v1.Integrity/ListFindings", 1, false),
+    rpc("/occc.v1.Integrity/RunChecks", 2, false),
+    rpc("/occc.v1.Integrity/PinBaseline", 3, true),
+    rpc("/occc.v1.Integrity/ListSnapshots", 3, false),
+    rpc("/occc.v1.Integrity/ExportSnapshot", 3, false),
+    rpc("/occc.v1.Integrity/VerifySnapshot", 3, false),
+    rpc("/occc.v1.Integrity/ReleaseQuarantine", 4, true),
+    rpc("/occc.v1.Environment/StartEnvironment", 2, false),
+    rpc("/occc.v1.Environment/StopEnvironment", 2, false),
+    rpc("/occc.v1.Environment/RestartEnvironment", 2, false),
+    rpc("/occc.v1.Environment/GetEnvironmentStatus", 2, false),
+    Expectation {
+        rpc: "/occc.v1.Environment/StreamEnvironmentLogs",
+        min_rank: 2,
+        elevated: false,
+        streaming: true,
+    },
     // Last: it ends the session it is called with.
     rpc("/occc.v1.Auth/Logout", 1, false),
 ];

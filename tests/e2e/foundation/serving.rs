@@ -51,6 +51,8 @@ async fn reflection_lists_every_service() {
             "occc.v1.Auth",
             "occc.v1.Biometric",
             "occc.v1.DeviceKeys",
+            "occc.v1.Environment",
+            "occc.v1.Integrity",
             "occc.v1.System",
             "occc.v1.Users"
         ]

@@ -9,6 +9,7 @@ use occc_tests::{
     DevDir, RunningDaemon,
     docker::{TestContainer, docker_ok, say_skipped, shared_socket},
     people::{Person, bootstrap_super_admin, elevate, invite, log_in_with_recovery_code},
+    workspace_binary,
 };
 use tokio_stream::StreamExt;
 use tonic::Code;
@@ -130,6 +131,38 @@ async fn exec_into_the_container_quarantines_it_until_a_super_admin_releases_it(
         .await
         .unwrap_err();
     assert_eq!(locked.code(), Code::FailedPrecondition, "{locked:?}");
+
+    // Ops see it with occcctl: status exits 1, watch streams JSON.
+    let token = ada_session.session().unwrap().expose().to_owned();
+    let occcctl = |args: &[&str]| {
+        let mut command = std::process::Command::new(workspace_binary("occcctl"));
+        command
+            .args(["--dev", dir.path().to_str().unwrap()])
+            .args(args)
+            .env("OCCC_SESSION_TOKEN", &token);
+        command
+    };
+    let shown = occcctl(&["integrity", "status"]).output().unwrap();
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(!shown.status.success(), "not all healthy");
+    assert!(
+        text.contains("COMPROMISED") && text.contains("QUARANTINED") && text.contains("event.exec"),
+        "{text}"
+    );
+    let mut watching = occcctl(&["--json", "integrity", "watch"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(watching.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    let _ = watching.kill();
+    let _ = watching.wait();
+    let first: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(first["status"]["health"], "compromised", "{first}");
 
     // The evidence: stored, complete, authentic, exportable.
     let snapshot = snapshot_of(&ada_session, &quarantine.snapshot_id).await;

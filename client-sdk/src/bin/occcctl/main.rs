@@ -1,6 +1,7 @@
 //! `occcctl`: occcd from the command line.
 
 mod auth;
+mod integrity;
 mod token_file;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -87,6 +88,20 @@ enum Command {
     },
     /// Who the saved session (or $OCCC_SESSION_TOKEN) belongs to.
     Whoami,
+    /// Integrity of the OpenClaw container(s).
+    Integrity {
+        #[command(subcommand)]
+        action: IntegrityCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum IntegrityCommand {
+    /// Health, quarantine and open findings of every monitored container
+    /// (exit status 1 unless all are healthy).
+    Status,
+    /// Status changes and findings as they happen.
+    Watch,
 }
 
 #[derive(Debug, Subcommand)]
@@ -205,6 +220,12 @@ async fn run(cli: &Cli, options: &ConnectOptions) -> Result<bool, ClientError> {
             Ok(true)
         }
         Command::Logout => auth::logout(&session).await.map(|()| true),
+        Command::Integrity {
+            action: IntegrityCommand::Status,
+        } => integrity::status(&session, cli.json).await,
+        Command::Integrity {
+            action: IntegrityCommand::Watch,
+        } => integrity::watch(&session, cli.json).await,
         Command::Whoami => {
             let me = auth::whoami(&session).await?;
             let user = me.user.unwrap_or_default();

@@ -1,0 +1,128 @@
+//! `occcctl integrity status | watch`: the containers' integrity for ops.
+
+use occc_client::{ClientError, OcccClient, proto as pb};
+use serde_json::json;
+use tokio_stream::StreamExt;
+
+fn health_name(health: pb::ContainerHealth) -> &'static str {
+    match health {
+        pb::ContainerHealth::Healthy => "healthy",
+        pb::ContainerHealth::Degraded => "DEGRADED",
+        pb::ContainerHealth::Compromised => "COMPROMISED",
+        pb::ContainerHealth::Unknown | pb::ContainerHealth::Unspecified => "UNKNOWN",
+    }
+}
+
+fn severity_name(severity: pb::Severity) -> &'static str {
+    match severity {
+        pb::Severity::Critical => "critical",
+        pb::Severity::High => "high",
+        pb::Severity::Medium => "medium",
+        pb::Severity::Low => "low",
+        pb::Severity::Info | pb::Severity::Unspecified => "info",
+    }
+}
+
+fn finding_json(finding: &pb::Finding) -> serde_json::Value {
+    json!({
+        "container": finding.container,
+        "check_id": finding.check_id,
+        "severity": severity_name(finding.severity()),
+        "summary": finding.summary,
+        "evidence": serde_json::from_str::<serde_json::Value>(&finding.evidence_json).unwrap_or_default(),
+        "observed_at_unix_ms": finding.observed_at_unix_ms,
+    })
+}
+
+fn status_json(status: &pb::ContainerStatus) -> serde_json::Value {
+    json!({
+        "container": status.container,
+        "health": health_name(status.health()).to_lowercase(),
+        "reason": status.reason,
+        "baseline_pinned": status.baseline_pinned,
+        "quarantine": status.quarantine.as_ref().map(|q| json!({
+            "since_unix_ms": q.since_unix_ms, "reason": q.reason, "snapshot_id": q.snapshot_id,
+        })),
+        "findings": status.findings.iter().map(finding_json).collect::<Vec<_>>(),
+    })
+}
+
+fn print_status(status: &pb::ContainerStatus) {
+    println!(
+        "{}: {} — {}",
+        status.container,
+        health_name(status.health()),
+        status.reason
+    );
+    if let Some(quarantine) = &status.quarantine {
+        println!(
+            "  QUARANTINED since {} (snapshot {})",
+            quarantine.since_unix_ms, quarantine.snapshot_id
+        );
+    }
+    if !status.baseline_pinned {
+        println!("  no baseline pinned (occc.v1.Integrity/PinBaseline)");
+    }
+    for finding in &status.findings {
+        println!(
+            "  [{}] {}: {}",
+            severity_name(finding.severity()),
+            finding.check_id,
+            finding.summary
+        );
+    }
+}
+
+/// Prints every container's status; true when all are healthy.
+pub async fn status(client: &OcccClient, as_json: bool) -> Result<bool, ClientError> {
+    let status = client
+        .integrity()
+        .get_integrity_status(pb::GetIntegrityStatusRequest {})
+        .await?
+        .into_inner();
+    if as_json {
+        let containers: Vec<_> = status.containers.iter().map(status_json).collect();
+        println!(
+            "{}",
+            json!({ "locked": status.locked, "containers": containers })
+        );
+    } else {
+        if status.locked {
+            println!("sensitive operations are LOCKED by a quarantine");
+        }
+        status.containers.iter().for_each(print_status);
+    }
+    Ok(status
+        .containers
+        .iter()
+        .all(|c| c.health() == pb::ContainerHealth::Healthy))
+}
+
+/// Prints status changes and findings as they happen, until interrupted.
+pub async fn watch(client: &OcccClient, as_json: bool) -> Result<bool, ClientError> {
+    let mut events = client
+        .integrity()
+        .watch_integrity(pb::WatchIntegrityRequest {})
+        .await?
+        .into_inner();
+    while let Some(event) = events.next().await {
+        match event?.kind {
+            Some(pb::integrity_event::Kind::Status(status)) if as_json => {
+                println!("{}", json!({ "status": status_json(&status) }));
+            }
+            Some(pb::integrity_event::Kind::Status(status)) => print_status(&status),
+            Some(pb::integrity_event::Kind::Finding(finding)) if as_json => {
+                println!("{}", json!({ "finding": finding_json(&finding) }));
+            }
+            Some(pb::integrity_event::Kind::Finding(finding)) => println!(
+                "{} [{}] {}: {}",
+                finding.container,
+                severity_name(finding.severity()),
+                finding.check_id,
+                finding.summary
+            ),
+            None => {}
+        }
+    }
+    Ok(true)
+}
