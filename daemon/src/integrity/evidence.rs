@@ -58,7 +58,12 @@ pub async fn volatile(engine: &Engine, container: &str, clock: &dyn Clock) -> Ve
         ps_args: "-eo pid,ppid,user,etime,args".to_owned(),
     };
     let source = format!("GET /containers/{container}/top?ps_args=-eo pid,ppid,user,etime,args");
-    match docker.top_processes(container, Some(options)).await {
+    // Both reads at once: the container is not isolated until they are done.
+    let (top, inspect) = tokio::join!(
+        docker.top_processes(container, Some(options)),
+        docker.inspect_container(container, None)
+    );
+    match top {
         Ok(top) => artifacts.push(artifact(
             "processes.json",
             &source,
@@ -68,7 +73,7 @@ pub async fn volatile(engine: &Engine, container: &str, clock: &dyn Clock) -> Ve
         Err(err) => artifacts.push(failure("processes", &source, clock.now(), &err.into())),
     }
     let source = format!("GET /containers/{container}/json");
-    match docker.inspect_container(container, None).await {
+    match inspect {
         Ok(inspect) => artifacts.push(artifact(
             "inspect.json",
             &source,
