@@ -34,7 +34,10 @@ fn percentile(samples: &mut [Duration], q: f64) -> Duration {
 }
 
 fn integrity_section(socket: &Path, names: &[String]) -> String {
-    let mut text = format!("[integrity]\ndocker_socket = {:?}\n", socket.display().to_string());
+    let mut text = format!(
+        "[integrity]\ndocker_socket = {:?}\n",
+        socket.display().to_string()
+    );
     for name in names {
         text.push_str(&format!(
             "[[integrity.containers]]\nname = {name:?}\nprotected_paths = [\"/app\"]\n\
@@ -48,7 +51,11 @@ fn integrity_section(socket: &Path, names: &[String]) -> String {
 async fn exec_to_isolation(socket: &Path) {
     let containers: Vec<TestContainer> = (0..TRIALS)
         .map(|i| {
-            let container = TestContainer::create(socket, &format!("bench{i}"), &TestContainer::hardened_flags());
+            let container = TestContainer::create(
+                socket,
+                &format!("bench{i}"),
+                &TestContainer::hardened_flags(),
+            );
             container.start();
             container
         })
@@ -67,11 +74,15 @@ async fn exec_to_isolation(socket: &Path) {
         .expect("watch")
         .into_inner();
     // The engine's own latency: a bare events subscriber in this process.
-    let docker = Docker::connect_with_unix(socket.to_str().expect("utf-8"), 30, bollard::API_DEFAULT_VERSION)
-        .expect("engine")
-        .negotiate_version()
-        .await
-        .expect("engine version");
+    let docker = Docker::connect_with_unix(
+        socket.to_str().expect("utf-8"),
+        30,
+        bollard::API_DEFAULT_VERSION,
+    )
+    .expect("engine")
+    .negotiate_version()
+    .await
+    .expect("engine version");
     let mut engine_events = docker.events(Some(events::stream_options(&names, None)));
     // Let the monitor finish its first sweep of every container.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -80,15 +91,28 @@ async fn exec_to_isolation(socket: &Path) {
     for container in &containers {
         let started = Instant::now();
         let mut exec = std::process::Command::new("docker")
-            .args(["-H", &format!("unix://{}", socket.display()), "exec", &container.name, "true"])
+            .args([
+                "-H",
+                &format!("unix://{}", socket.display()),
+                "exec",
+                &container.name,
+                "true",
+            ])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("docker exec");
         loop {
-            let event = engine_events.next().await.expect("engine event").expect("event");
+            let event = engine_events
+                .next()
+                .await
+                .expect("engine event")
+                .expect("event");
             if events::container_name(&event).as_deref() == Some(container.name.as_str())
-                && event.action.as_deref().is_some_and(|a| a.starts_with("exec_create"))
+                && event
+                    .action
+                    .as_deref()
+                    .is_some_and(|a| a.starts_with("exec_create"))
             {
                 engine_seen.push(started.elapsed());
                 break;
@@ -108,12 +132,31 @@ async fn exec_to_isolation(socket: &Path) {
         assert_eq!(container.inspect("{{.State.Paused}}"), "true");
         assert_eq!(container.inspect("{{len .NetworkSettings.Networks}}"), "0");
     }
-    let (p50, p95) = (percentile(&mut isolated, 0.5), percentile(&mut isolated, 0.95));
-    let (e50, e95) = (percentile(&mut engine_seen, 0.5), percentile(&mut engine_seen, 0.95));
-    println!("exec → paused and isolated, {TRIALS} trials on the real dockerd (from spawning `docker exec`)");
-    println!("  occcd quarantine:   p50 {:>7.1} ms   p95 {:>7.1} ms   (goal p95 <= 300 ms)", ms(p50), ms(p95));
-    println!("  engine exec event:  p50 {:>7.1} ms   p95 {:>7.1} ms   (baseline: a bare events subscriber)", ms(e50), ms(e95));
-    println!("  isolation after the event (p50): {:.1} ms", ms(p50) - ms(e50));
+    let (p50, p95) = (
+        percentile(&mut isolated, 0.5),
+        percentile(&mut isolated, 0.95),
+    );
+    let (e50, e95) = (
+        percentile(&mut engine_seen, 0.5),
+        percentile(&mut engine_seen, 0.95),
+    );
+    println!(
+        "exec → paused and isolated, {TRIALS} trials on the real dockerd (from spawning `docker exec`)"
+    );
+    println!(
+        "  occcd quarantine:   p50 {:>7.1} ms   p95 {:>7.1} ms   (goal p95 <= 300 ms)",
+        ms(p50),
+        ms(p95)
+    );
+    println!(
+        "  engine exec event:  p50 {:>7.1} ms   p95 {:>7.1} ms   (baseline: a bare events subscriber)",
+        ms(e50),
+        ms(e95)
+    );
+    println!(
+        "  isolation after the event (p50): {:.1} ms",
+        ms(p50) - ms(e50)
+    );
     daemon.terminate().await;
 }
 
@@ -131,19 +174,32 @@ async fn hash_throughput(socket: &Path) {
     let mut bytes = vec![0u8; size_mib << 20];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).expect("random");
     std::fs::write(&blob, &bytes).expect("write blob");
-    docker_ok(socket, &["cp", blob.to_str().expect("utf-8"), &format!("{}:/app/blob.bin", container.name)]);
-    let docker = Docker::connect_with_unix(socket.to_str().expect("utf-8"), 120, bollard::API_DEFAULT_VERSION)
-        .expect("engine")
-        .negotiate_version()
-        .await
-        .expect("engine version");
+    docker_ok(
+        socket,
+        &[
+            "cp",
+            blob.to_str().expect("utf-8"),
+            &format!("{}:/app/blob.bin", container.name),
+        ],
+    );
+    let docker = Docker::connect_with_unix(
+        socket.to_str().expect("utf-8"),
+        120,
+        bollard::API_DEFAULT_VERSION,
+    )
+    .expect("engine")
+    .negotiate_version()
+    .await
+    .expect("engine version");
     let (mut hashed, mut streamed) = (Duration::ZERO, Duration::ZERO);
     let rounds = if quick() { 3 } else { 5 };
     for _ in 0..rounds {
         let start = Instant::now();
         let mut stream = docker.download_from_container(
             &container.name,
-            Some(DownloadFromContainerOptions { path: "/app/blob.bin".to_owned() }),
+            Some(DownloadFromContainerOptions {
+                path: "/app/blob.bin".to_owned(),
+            }),
         );
         let mut total = 0usize;
         while let Some(chunk) = stream.next().await {
@@ -152,15 +208,22 @@ async fn hash_throughput(socket: &Path) {
         assert!(total >= size_mib << 20);
         streamed += start.elapsed();
         let start = Instant::now();
-        let files = archive::hash_path(&docker, &container.name, "/app/blob.bin", u64::MAX).await.expect("hash");
+        let files = archive::hash_path(&docker, &container.name, "/app/blob.bin", u64::MAX)
+            .await
+            .expect("hash");
         hashed += start.elapsed();
         assert_eq!(files.len(), 1);
     }
     let mib = (size_mib * rounds) as f64;
     let (hash_rate, stream_rate) = (mib / hashed.as_secs_f64(), mib / streamed.as_secs_f64());
     println!("hash sweep through the archive API, {size_mib} MiB × {rounds} rounds");
-    println!("  stream only: {stream_rate:>7.0} MiB/s   hash while streaming: {hash_rate:>7.0} MiB/s");
-    println!("  ratio hash/stream: {:.2}   (goal >= 0.8)", hash_rate / stream_rate);
+    println!(
+        "  stream only: {stream_rate:>7.0} MiB/s   hash while streaming: {hash_rate:>7.0} MiB/s"
+    );
+    println!(
+        "  ratio hash/stream: {:.2}   (goal >= 0.8)",
+        hash_rate / stream_rate
+    );
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -199,20 +262,34 @@ async fn idle_cost(socket: &Path) {
     container.start();
     let span = Duration::from_secs(if quick() { 15 } else { 60 });
     let on = DevDir::new();
-    on.set_config(&integrity_section(socket, std::slice::from_ref(&container.name)));
+    on.set_config(&integrity_section(
+        socket,
+        std::slice::from_ref(&container.name),
+    ));
     let off = DevDir::new();
     off.set_config("[integrity]\nenabled = false\n");
     let (rss_on, cpu_on) = idle(&on, span).await;
     let (rss_off, cpu_off) = idle(&off, span).await;
-    println!("idle daemon over {} s (default intervals: poll 10 s, hashes 60 s)", span.as_secs());
-    println!("  monitoring on:  RSS {:>5.1} MiB   CPU {cpu_on:.2} %   (goal <= 20 MiB, <= 0.5 %)", rss_on as f64 / 1024.0);
-    println!("  monitoring off: RSS {:>5.1} MiB   CPU {cpu_off:.2} %   (baseline)", rss_off as f64 / 1024.0);
+    println!(
+        "idle daemon over {} s (default intervals: poll 10 s, hashes 60 s)",
+        span.as_secs()
+    );
+    println!(
+        "  monitoring on:  RSS {:>5.1} MiB   CPU {cpu_on:.2} %   (goal <= 20 MiB, <= 0.5 %)",
+        rss_on as f64 / 1024.0
+    );
+    println!(
+        "  monitoring off: RSS {:>5.1} MiB   CPU {cpu_off:.2} %   (baseline)",
+        rss_off as f64 / 1024.0
+    );
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let Some(socket) = shared_socket() else {
-        println!("integrity benchmarks SKIPPED: no Docker engine (run scripts/bench or scripts/test as root)");
+        println!(
+            "integrity benchmarks SKIPPED: no Docker engine (run scripts/bench or scripts/test as root)"
+        );
         return;
     };
     exec_to_isolation(&socket).await;

@@ -17,6 +17,8 @@ use tonic::Code;
 use super::{Watch, integrity_config, wait_for_status, watch_until};
 use crate::support::audit_rows_of_kind;
 
+const PLANTED: &str = "ANTHROPIC_API_KEY=sk-planted-3f9c1e7d2b";
+
 async fn snapshot_of(client: &OcccClient, id: &str) -> pb::SnapshotInfo {
     for _ in 0..100 {
         let list = client
@@ -62,12 +64,15 @@ async fn exec_into_the_container_quarantines_it_until_a_super_admin_releases_it(
             "exec_into_the_container_quarantines_it_until_a_super_admin_releases_it",
         );
     };
-    let gateway = TestContainer::create(&socket, "exec", &TestContainer::hardened_flags());
+    // A secret in the container's environment, as OpenClaw's API keys are.
+    let mut flags = TestContainer::hardened_flags();
+    flags.extend(["-e", PLANTED]);
+    let gateway = TestContainer::create(&socket, "exec", &flags);
     gateway.start();
     assert_eq!(gateway.inspect("{{len .NetworkSettings.Networks}}"), "1");
     let dir = DevDir::new();
     dir.set_config(&integrity_config(&socket, &[Watch::new(&gateway.name)]));
-    let daemon = RunningDaemon::start(&dir).await;
+    let daemon = RunningDaemon::start_with_log_filter(&dir, "trace").await;
     let anonymous = daemon.client().await;
     let mut root = bootstrap_super_admin(&dir, &anonymous, "root").await;
     let admin_session = sign_in(&anonymous, &mut root, true).await;
@@ -207,6 +212,10 @@ async fn exec_into_the_container_quarantines_it_until_a_super_admin_releases_it(
         listing.contains("exec_create"),
         "the exec event is in the evidence"
     );
+    assert!(
+        listing.contains("sk-planted"),
+        "the export carries the environment (the docs say: treat it as a secret)"
+    );
 
     // Release: not by an operator, not by an admin, not without elevation.
     let err = release(&otto_session, &gateway.name).await.unwrap_err();
@@ -248,4 +257,20 @@ async fn exec_into_the_container_quarantines_it_until_a_super_admin_releases_it(
         1
     );
     store.close().await;
+    // The environment's secret is in the sealed snapshot only: not in the
+    // log (at trace), not in the database's bytes.
+    let log = dir.log();
+    let leaked: Vec<&str> = log.lines().filter(|l| l.contains("sk-planted")).collect();
+    assert!(
+        leaked.is_empty(),
+        "a container secret reached the log: {leaked:?}"
+    );
+    for file in ["occcd.db", "occcd.db-wal"] {
+        if let Ok(bytes) = std::fs::read(dir.database().with_file_name(file)) {
+            assert!(
+                !crate::support::contains_bytes(&bytes, b"sk-planted"),
+                "{file}"
+            );
+        }
+    }
 }
