@@ -26,20 +26,9 @@ async fn host_config_edits_protected_files_and_changed_binaries_are_detected() {
         config_file.display()
     );
     // Writable root filesystem, so files can drift.
-    let flags = [
-        "--user",
-        "node",
-        "--cap-drop",
-        "ALL",
-        "--security-opt",
-        "no-new-privileges",
-        "--memory",
-        "64m",
-        "--pids-limit",
-        "64",
-        "-v",
-        &mount,
-    ];
+    let mut flags: Vec<&str> = TestContainer::hardened_flags();
+    flags.retain(|flag| *flag != "--read-only");
+    flags.extend(["-v", &mount]);
     let gateway = TestContainer::create(&socket, "drift", &flags);
     gateway.start();
     let dir = DevDir::new();

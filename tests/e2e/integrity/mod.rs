@@ -75,28 +75,10 @@ pub async fn wait_for_status(
     client: &OcccClient,
     container: &str,
     within: Duration,
-    done: impl Fn(&pb::ContainerStatus) -> bool,
+    done: impl Fn(&pb::ContainerStatus) -> bool + Send + Sync + 'static,
 ) -> pb::ContainerStatus {
-    let mut watch = client
-        .integrity()
-        .watch_integrity(pb::WatchIntegrityRequest {})
-        .await
-        .expect("watch")
-        .into_inner();
-    let wait = async {
-        while let Some(event) = watch.next().await {
-            if let Ok(pb::IntegrityEvent {
-                kind: Some(pb::integrity_event::Kind::Status(status)),
-            }) = event
-                && status.container == container
-                && done(&status)
-            {
-                return status;
-            }
-        }
-        panic!("the watch ended");
-    };
-    match tokio::time::timeout(within, wait).await {
+    let waiting = watch_until(client, container, within, done).await;
+    match waiting.await {
         Ok(status) => status,
         Err(_) => panic!(
             "{container} did not reach the expected status within {within:?}; last: {:?}",
