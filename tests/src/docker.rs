@@ -38,14 +38,29 @@ pub fn say_skipped(test: &str) {
     );
 }
 
+/// How long one docker CLI call may take before the test fails (a wedged
+/// engine must fail a test, not hang it).
+const CLI_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Runs the docker CLI against `socket`.
 pub fn docker(socket: &Path, args: &[&str]) -> Output {
-    Command::new("docker")
+    let mut child = Command::new("docker")
         .arg("-H")
         .arg(format!("unix://{}", socket.display()))
         .args(args)
-        .output()
-        .expect("the docker CLI runs")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the docker CLI runs");
+    let deadline = Instant::now() + CLI_TIMEOUT;
+    while child.try_wait().expect("wait for docker").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("docker {args:?} did not finish within {CLI_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().expect("docker output")
 }
 
 /// Runs the docker CLI and insists it succeeds; returns stdout, trimmed.

@@ -19,6 +19,7 @@ use super::{
     archive, baseline,
     config::ContainerProfile,
     engine::{Engine, EngineError},
+    quarantine::Before,
     snapshot::Artifact,
 };
 use crate::clock::{Clock, UnixMillis};
@@ -50,8 +51,13 @@ fn failure(name: &str, source: &str, now: UnixMillis, err: &EngineError) -> Arti
     )
 }
 
-/// Processes and inspect, captured before anything changes the container.
-pub async fn volatile(engine: &Engine, container: &str, clock: &dyn Clock) -> Vec<Artifact> {
+/// Processes and inspect, captured before anything changes the container;
+/// also what isolation needs from that inspect.
+pub async fn volatile(
+    engine: &Engine,
+    container: &str,
+    clock: &dyn Clock,
+) -> (Vec<Artifact>, Before) {
     let docker = engine.docker();
     let mut artifacts = Vec::new();
     let options = TopOptions {
@@ -73,16 +79,22 @@ pub async fn volatile(engine: &Engine, container: &str, clock: &dyn Clock) -> Ve
         Err(err) => artifacts.push(failure("processes", &source, clock.now(), &err.into())),
     }
     let source = format!("GET /containers/{container}/json");
-    match inspect {
-        Ok(inspect) => artifacts.push(artifact(
-            "inspect.json",
-            &source,
-            clock.now(),
-            json_bytes(&inspect),
-        )),
-        Err(err) => artifacts.push(failure("inspect", &source, clock.now(), &err.into())),
-    }
-    artifacts
+    let before = match inspect {
+        Ok(inspect) => {
+            artifacts.push(artifact(
+                "inspect.json",
+                &source,
+                clock.now(),
+                json_bytes(&inspect),
+            ));
+            Before::of(&inspect)
+        }
+        Err(err) => {
+            artifacts.push(failure("inspect", &source, clock.now(), &err.into()));
+            Before::default()
+        }
+    };
+    (artifacts, before)
 }
 
 /// Everything else, after the container is isolated.

@@ -8,7 +8,7 @@
 
 use std::{
     collections::{HashMap, VecDeque},
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{Arc, Mutex, MutexGuard, Weak},
     time::Duration,
 };
 
@@ -82,6 +82,10 @@ pub struct IntegrityMonitor {
     pub(super) engine: Mutex<Option<Engine>>,
     pub(super) commands: mpsc::Sender<Command>,
     pub(super) command_queue: AsyncMutex<Option<mpsc::Receiver<Command>>>,
+    /// Held while a quarantine is under way.
+    pub(super) responding: AsyncMutex<()>,
+    /// This monitor, for the tasks it spawns.
+    pub(super) me: Weak<Self>,
 }
 
 /// Everything the monitor needs from the rest of the daemon.
@@ -140,7 +144,7 @@ impl IntegrityMonitor {
         }
         let (updates, _) = broadcast::channel(WATCH_BUFFER);
         let (commands, queue) = mpsc::channel(8);
-        Ok(Arc::new(Self {
+        Ok(Arc::new_cyclic(|me| Self {
             config: parts.config,
             store: parts.store,
             audit: parts.audit,
@@ -153,6 +157,8 @@ impl IntegrityMonitor {
             engine: Mutex::new(None),
             commands,
             command_queue: AsyncMutex::new(Some(queue)),
+            responding: AsyncMutex::new(()),
+            me: me.clone(),
         }))
     }
 
@@ -274,6 +280,11 @@ impl IntegrityMonitor {
                     entry.status.health =
                         Health::of(&entry.status.findings, entry.status.quarantine.is_some());
                     entry.status.reason = health_reason(&entry.status);
+                }
+                // A quarantined container stays compromised while unseen.
+                Some(blind) if entry.status.quarantine.is_some() => {
+                    entry.status.health = Health::Compromised;
+                    entry.status.reason = format!("quarantined; not visible now: {blind}");
                 }
                 Some(blind) => {
                     entry.status.health = Health::Unknown;

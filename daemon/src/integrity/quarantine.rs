@@ -4,15 +4,23 @@
 //! Invariant: isolation pauses, disconnects every network and sets the
 //! restart policy to "no" — it never stops, removes or changes the
 //! container's filesystem, so the evidence stays; every step is attempted
-//! even if an earlier one fails, and each outcome is reported.
+//! even if an earlier one fails, each is bounded in time, and each outcome
+//! is reported.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, Ordering},
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
 };
 
-use bollard::models::{
-    ContainerUpdateBody, NetworkDisconnectRequest, RestartPolicy, RestartPolicyNameEnum,
+use bollard::{
+    Docker,
+    models::{
+        ContainerInspectResponse, ContainerUpdateBody, NetworkDisconnectRequest, RestartPolicy,
+        RestartPolicyNameEnum,
+    },
 };
 use serde::Serialize;
 
@@ -35,9 +43,18 @@ impl QuarantineLock {
     }
 }
 
+/// How long isolation waits for execs being started to settle.
+const EXEC_SETTLE: Duration = Duration::from_millis(500);
+/// How often it looks.
+const EXEC_POLL: Duration = Duration::from_millis(10);
+/// Bound on each isolation step: a wedged engine must not stall the monitor.
+const STEP_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// What isolation did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct IsolationReport {
+    /// Execs waited for before pausing (they were being started).
+    pub execs_settled: Vec<String>,
     /// The container is paused.
     pub paused: bool,
     /// Networks it was disconnected from.
@@ -48,46 +65,97 @@ pub struct IsolationReport {
     pub errors: Vec<String>,
 }
 
-/// Pauses `container`, disconnects it from every network and clears its
-/// restart policy.
-pub async fn isolate(engine: &Engine, container: &str) -> IsolationReport {
-    let docker = engine.docker();
-    let mut report = IsolationReport::default();
-    match docker.pause_container(container).await {
-        Ok(()) => report.paused = true,
-        Err(err) => {
-            let err = EngineError::from(err);
-            // Already paused is what we want.
-            if err.to_string().contains("already paused") {
-                report.paused = true;
-            } else {
-                report.errors.push(format!("pause: {err}"));
-            }
+/// What isolation needs to know from the inspect taken before it.
+#[derive(Debug, Clone, Default)]
+pub struct Before {
+    /// Exec ids of the container.
+    pub exec_ids: Vec<String>,
+    /// Networks it is connected to.
+    pub networks: Vec<String>,
+}
+
+impl Before {
+    /// From an inspect document.
+    #[must_use]
+    pub fn of(inspect: &ContainerInspectResponse) -> Self {
+        Self {
+            exec_ids: inspect.exec_ids.clone().unwrap_or_default(),
+            networks: inspect
+                .network_settings
+                .as_ref()
+                .and_then(|settings| settings.networks.as_ref())
+                .map(|networks| networks.keys().cloned().collect())
+                .unwrap_or_default(),
         }
     }
-    match docker.inspect_container(container, None).await {
-        Ok(inspect) => {
-            let networks: Vec<String> = inspect
-                .network_settings
-                .and_then(|settings| settings.networks)
-                .map(|networks| networks.into_keys().collect())
-                .unwrap_or_default();
-            for network in networks {
-                let request = NetworkDisconnectRequest {
-                    container: container.to_owned(),
-                    force: Some(true),
-                };
-                match docker.disconnect_network(&network, request).await {
-                    Ok(()) => report.networks_disconnected.push(network),
-                    Err(err) => report
-                        .errors
-                        .push(format!("disconnect {network}: {}", EngineError::from(err))),
+}
+
+async fn bounded<T>(
+    step: &str,
+    call: impl Future<Output = Result<T, bollard::errors::Error>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(STEP_TIMEOUT, call).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(err)) => Err(format!("{step}: {}", EngineError::from(err))),
+        Err(_) => Err(format!(
+            "{step}: the engine did not answer within {} s (a pending exec may hold the container; see docs/integrity.md)",
+            STEP_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+/// Waits (briefly) until no exec of the container is between "start
+/// requested" and "running": pausing in that window leaves `runc exec`
+/// frozen and the engine's container lock held (Docker 20.10).
+async fn settle_execs(docker: &Docker, exec_ids: &[String]) -> Vec<String> {
+    let deadline = Instant::now() + EXEC_SETTLE;
+    let mut waited = Vec::new();
+    for id in exec_ids {
+        loop {
+            let settled = match docker.inspect_exec(id).await {
+                Ok(exec) => {
+                    exec.running.unwrap_or(false)
+                        || exec.exit_code.is_some()
+                        || exec.pid.unwrap_or(0) != 0
                 }
+                Err(_) => true,
+            };
+            if settled || Instant::now() >= deadline {
+                break;
             }
+            if waited.last() != Some(id) {
+                waited.push(id.clone());
+            }
+            tokio::time::sleep(EXEC_POLL).await;
         }
-        Err(err) => report
-            .errors
-            .push(format!("list networks: {}", EngineError::from(err))),
+    }
+    waited
+}
+
+/// Pauses `container`, disconnects it from every network and clears its
+/// restart policy; `before` comes from the inspect taken just before.
+pub async fn isolate(engine: &Engine, container: &str, before: &Before) -> IsolationReport {
+    let docker = engine.docker();
+    let mut report = IsolationReport {
+        execs_settled: settle_execs(docker, &before.exec_ids).await,
+        ..IsolationReport::default()
+    };
+    match bounded("pause", docker.pause_container(container)).await {
+        Ok(()) => report.paused = true,
+        // Already paused is what we want.
+        Err(err) if err.contains("already paused") => report.paused = true,
+        Err(err) => report.errors.push(err),
+    }
+    for network in &before.networks {
+        let request = NetworkDisconnectRequest {
+            container: container.to_owned(),
+            force: Some(true),
+        };
+        let step = format!("disconnect {network}");
+        match bounded(&step, docker.disconnect_network(network, request)).await {
+            Ok(()) => report.networks_disconnected.push(network.clone()),
+            Err(err) => report.errors.push(err),
+        }
     }
     let update = ContainerUpdateBody {
         restart_policy: Some(RestartPolicy {
@@ -96,11 +164,9 @@ pub async fn isolate(engine: &Engine, container: &str) -> IsolationReport {
         }),
         ..Default::default()
     };
-    match docker.update_container(container, update).await {
+    match bounded("restart policy", docker.update_container(container, update)).await {
         Ok(()) => report.restart_policy_cleared = true,
-        Err(err) => report
-            .errors
-            .push(format!("restart policy: {}", EngineError::from(err))),
+        Err(err) => report.errors.push(err),
     }
     report
 }

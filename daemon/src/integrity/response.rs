@@ -92,6 +92,8 @@ impl IntegrityMonitor {
         finding: &Finding,
     ) {
         let name = profile.name.as_str();
+        // Events and sweeps may both find the compromise: one responds.
+        let _responding = self.responding.lock().await;
         if self
             .watched()
             .get(name)
@@ -99,8 +101,8 @@ impl IntegrityMonitor {
         {
             return;
         }
-        let volatile = evidence::volatile(engine, name, self.clock.as_ref()).await;
-        let isolation = quarantine::isolate(engine, name).await;
+        let (volatile, before) = evidence::volatile(engine, name, self.clock.as_ref()).await;
+        let isolation = quarantine::isolate(engine, name, &before).await;
         let snapshot_id = match new_snapshot_id() {
             Ok(id) => id,
             Err(err) => {
@@ -150,25 +152,40 @@ impl IntegrityMonitor {
             detail.to_string(),
         )
         .await;
+        // The rest of the evidence is slow (and a wedged engine makes it
+        // slower): gather it beside the monitor, not in its way.
+        if let Some(monitor) = self.me.upgrade() {
+            let (engine, profile) = (engine.clone(), profile.clone());
+            tokio::spawn(async move {
+                monitor
+                    .write_snapshot(&engine, &profile, &snapshot_id, &reason, volatile)
+                    .await;
+            });
+        }
+    }
+
+    /// Gathers the rest of the evidence and stores the snapshot.
+    async fn write_snapshot(
+        &self,
+        engine: &Engine,
+        profile: &ContainerProfile,
+        snapshot_id: &str,
+        reason: &str,
+        volatile: Vec<super::snapshot::Artifact>,
+    ) {
+        let name = profile.name.as_str();
         let recent: Vec<serde_json::Value> = self
             .watched()
             .get(name)
             .map(|entry| entry.recent_events.iter().cloned().collect())
             .unwrap_or_default();
         let mut artifacts = volatile;
-        artifacts.extend(
-            evidence::rest(
-                engine,
-                profile,
-                &recent,
-                self.vault.max_bytes(),
-                self.clock.as_ref(),
-            )
-            .await,
-        );
+        let max_bytes = self.vault.max_bytes();
+        artifacts
+            .extend(evidence::rest(engine, profile, &recent, max_bytes, self.clock.as_ref()).await);
         match self
             .vault
-            .store(&snapshot_id, name, &reason, artifacts, self.clock.now())
+            .store(snapshot_id, name, reason, artifacts, self.clock.now())
             .await
         {
             Ok(manifest) => {

@@ -9,7 +9,10 @@
 
 use std::{sync::Arc, time::Duration};
 
-use tokio::sync::mpsc;
+use tokio::{
+    sync::{mpsc, oneshot},
+    task::JoinSet,
+};
 use tokio_stream::StreamExt;
 
 use super::{
@@ -81,7 +84,11 @@ impl IntegrityMonitor {
                 .docker()
                 .events(Some(events::stream_options(&names, Some(cursor)))),
         );
-        self.sweep_all(engine, true).await;
+        // Sweeps run beside the event loop (a wedged container must not delay
+        // the response to another's events) and die with this connection, so
+        // no late sweep reports what a lost engine showed.
+        let mut sweeps = JoinSet::new();
+        self.spawn_sweep(&mut sweeps, engine, true, None);
         let mut poll = tokio::time::interval(self.config.poll_interval());
         poll.reset();
         let mut ping = tokio::time::interval(PING_EVERY);
@@ -102,7 +109,12 @@ impl IntegrityMonitor {
                     Some(Err(err)) => return EngineError::from(err),
                     None => return EngineError::Unreachable("the event stream ended".to_owned()),
                 },
-                _ = poll.tick() => self.sweep_all(engine, false).await,
+                _ = poll.tick() => {
+                    if sweeps.is_empty() {
+                        self.spawn_sweep(&mut sweeps, engine, false, None);
+                    }
+                }
+                Some(_) = sweeps.join_next(), if !sweeps.is_empty() => {}
                 _ = ping.tick() => {
                     match tokio::time::timeout(PING_EVERY, engine.docker().ping()).await {
                         Ok(Ok(_)) => {}
@@ -112,13 +124,32 @@ impl IntegrityMonitor {
                 }
                 command = commands.recv() => match command {
                     Some(Command::RunNow(reply)) => {
-                        self.sweep_all(engine, true).await;
-                        let _ = reply.send(());
+                        self.spawn_sweep(&mut sweeps, engine, true, Some(reply));
                     }
                     None => return EngineError::Unreachable("the daemon is stopping".to_owned()),
                 },
             }
         }
+    }
+
+    /// Starts a sweep of every container in `sweeps`; answers `reply` when done.
+    fn spawn_sweep(
+        &self,
+        sweeps: &mut JoinSet<()>,
+        engine: &Engine,
+        force_hashes: bool,
+        reply: Option<oneshot::Sender<()>>,
+    ) {
+        let Some(monitor) = self.me.upgrade() else {
+            return;
+        };
+        let engine = engine.clone();
+        sweeps.spawn(async move {
+            monitor.sweep_all(&engine, force_hashes).await;
+            if let Some(reply) = reply {
+                let _ = reply.send(());
+            }
+        });
     }
 
     /// Sweeps every container; hashes when `force_hashes` or when due.
