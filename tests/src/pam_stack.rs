@@ -60,8 +60,14 @@ impl PamService {
     /// The daemon config section that selects this service.
     #[must_use]
     pub fn config(&self, timeout_ms: u64) -> String {
+        self.config_with_slots(timeout_ms, 4)
+    }
+
+    /// Like [`PamService::config`], with `max_concurrent` transactions.
+    #[must_use]
+    pub fn config_with_slots(&self, timeout_ms: u64, max_concurrent: usize) -> String {
         format!(
-            "[auth.pam]\nservice = \"{}\"\ntimeout_ms = {timeout_ms}\n",
+            "[auth.pam]\nservice = \"{}\"\ntimeout_ms = {timeout_ms}\nmax_concurrent = {max_concurrent}\n",
             self.name
         )
     }

@@ -9,6 +9,7 @@ mod first_run;
 mod injected_clock;
 mod occcctl;
 mod pam;
+mod pam_limits;
 mod peer_binding;
 mod rbac_matrix;
 mod secrets;

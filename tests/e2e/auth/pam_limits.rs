@@ -1,0 +1,96 @@
+//! PAM stacks at their limits (issue #4): the stacks shipped in
+//! `packaging/pam/` load in the real libpam and fail closed without a
+//! reader; a hung module keeps its transaction slot and further checks are
+//! refused rather than queued, while password + TOTP keeps working.
+
+use std::time::{Duration, Instant};
+
+use occc_tests::{
+    DevDir, RunningDaemon,
+    os_user::ensure_login_user,
+    pam_stack::{PamService, SENSOR_SCRIPT, SENSOR_STACK, ScriptedPerson},
+};
+use tonic::Code;
+
+use super::pam::{FINGER_USER, UNIX_PASSWORD, linked_user, set_verdict, skip_unless_root, status};
+
+#[tokio::test]
+async fn the_shipped_stacks_load_and_fail_closed_without_a_reader() {
+    if skip_unless_root("the_shipped_stacks_load_and_fail_closed_without_a_reader") {
+        return;
+    }
+    ensure_login_user(FINGER_USER, UNIX_PASSWORD);
+    let shipped = [
+        (
+            "fprintd",
+            include_str!("../../../packaging/pam/occc-biometric"),
+            // pam_fprintd loaded and found no fprintd on the system bus.
+            "cannot retrieve authentication info",
+        ),
+        (
+            "restricted",
+            include_str!("../../../packaging/pam/occc-biometric-restricted"),
+            // pam_succeed_if: the OS account is not in group occc-biometric.
+            "Authentication failure",
+        ),
+    ];
+    for (kind, stack, expected) in shipped {
+        let service = PamService::install(kind, stack, &[]);
+        let dir = DevDir::new();
+        dir.set_config(&service.config(5_000));
+        let daemon = RunningDaemon::start(&dir).await;
+        let (anonymous, _dave) = linked_user(&dir, &daemon, "dave", FINGER_USER).await;
+        let person = ScriptedPerson::answering(&[]);
+        let refused = status(anonymous.login_with_pam("dave", &person).await.unwrap_err());
+        assert_eq!(refused.code(), Code::Unauthenticated, "{kind}: {refused:?}");
+        assert!(refused.message().contains(expected), "{kind}: {refused:?}");
+        daemon.terminate().await;
+    }
+}
+
+#[tokio::test]
+async fn a_hung_module_keeps_its_slot_and_further_checks_are_refused_not_queued() {
+    if skip_unless_root("a_hung_module_keeps_its_slot_and_further_checks_are_refused_not_queued") {
+        return;
+    }
+    ensure_login_user(FINGER_USER, UNIX_PASSWORD);
+    let sensor = PamService::install("slots", SENSOR_STACK, &[("sensor.sh", SENSOR_SCRIPT)]);
+    let dir = DevDir::new();
+    dir.set_config(&sensor.config_with_slots(1_000, 1));
+    let daemon = RunningDaemon::start(&dir).await;
+    let (anonymous, mut frank) = linked_user(&dir, &daemon, "frank", FINGER_USER).await;
+    let person = ScriptedPerson::answering(&[]);
+
+    // The reader hangs (the script sleeps 8 s): the caller is answered at
+    // the 1 s deadline, but the transaction keeps the only slot.
+    set_verdict(&sensor, "hang");
+    let refused = status(
+        anonymous
+            .login_with_pam("frank", &person)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(refused.code(), Code::DeadlineExceeded, "{refused:?}");
+    set_verdict(&sensor, "match");
+    let busy = status(
+        anonymous
+            .login_with_pam("frank", &person)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(busy.code(), Code::ResourceExhausted, "{busy:?}");
+    assert!(
+        busy.message().contains("too many biometric checks"),
+        "{busy:?}"
+    );
+    // Password + TOTP is unaffected, and the daemon stops promptly although
+    // a PAM thread is still inside the module.
+    occc_tests::people::log_in_with_recovery_code(&anonymous, &mut frank).await;
+    let started = Instant::now();
+    daemon.terminate().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
