@@ -17,7 +17,7 @@ use tokio_util::io::StreamReader;
 use super::engine::EngineError;
 
 /// Read size while hashing.
-const CHUNK: usize = 64 * 1024;
+const CHUNK: usize = 256 * 1024;
 
 /// A regular file's digest.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
