@@ -105,19 +105,19 @@ async fn bounded<T>(
 }
 
 /// Waits (briefly) until no exec of the container is between "start
-/// requested" and "running": pausing in that window leaves `runc exec`
-/// frozen and the engine's container lock held (Docker 20.10).
+/// requested" and "has a pid": pausing in that window leaves `runc exec`
+/// frozen and the engine's container lock held (Docker 20.10). An exec
+/// created but never started costs the whole wait; starting it after the
+/// pause is refused by the engine.
 async fn settle_execs(docker: &Docker, exec_ids: &[String]) -> Vec<String> {
     let deadline = Instant::now() + EXEC_SETTLE;
     let mut waited = Vec::new();
     for id in exec_ids {
         loop {
+            // The engine marks an exec running before `runc exec` returns;
+            // only its pid (or exit code) says the start is over.
             let settled = match docker.inspect_exec(id).await {
-                Ok(exec) => {
-                    exec.running.unwrap_or(false)
-                        || exec.exit_code.is_some()
-                        || exec.pid.unwrap_or(0) != 0
-                }
+                Ok(exec) => exec.exit_code.is_some() || exec.pid.unwrap_or(0) != 0,
                 Err(_) => true,
             };
             if settled || Instant::now() >= deadline {
