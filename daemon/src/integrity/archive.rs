@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use bollard::{Docker, query_parameters::DownloadFromContainerOptions};
 use ring::digest::{Context, SHA256};
-use tokio::io::AsyncReadExt;
+use tokio::{io::AsyncReadExt, sync::mpsc};
 use tokio_stream::StreamExt;
 use tokio_util::io::StreamReader;
 
@@ -18,6 +18,54 @@ use super::engine::EngineError;
 
 /// Read size while hashing.
 const CHUNK: usize = 256 * 1024;
+/// Files larger than this are hashed on a blocking thread while the next
+/// chunk is read (the engine's stream and SHA-256 then use both cores).
+const PIPELINE_FROM: u64 = 1024 * 1024;
+/// Chunks in flight to that thread.
+const PIPELINE_DEPTH: usize = 4;
+
+/// SHA-256 of one file, computed here or beside the reading task.
+enum Hasher {
+    Inline(Box<Context>),
+    Beside {
+        chunks: mpsc::Sender<Vec<u8>>,
+        digest: tokio::task::JoinHandle<String>,
+    },
+}
+
+impl Hasher {
+    fn beside() -> Self {
+        let (chunks, mut incoming) = mpsc::channel::<Vec<u8>>(PIPELINE_DEPTH);
+        let digest = tokio::task::spawn_blocking(move || {
+            let mut context = Context::new(&SHA256);
+            while let Some(chunk) = incoming.blocking_recv() {
+                context.update(&chunk);
+            }
+            hex::encode(context.finish())
+        });
+        Self::Beside { chunks, digest }
+    }
+
+    async fn update(&mut self, bytes: &[u8]) {
+        match self {
+            Self::Inline(context) => context.update(bytes),
+            // A closed channel means the thread is gone; finish() reports it.
+            Self::Beside { chunks, .. } => {
+                let _ = chunks.send(bytes.to_vec()).await;
+            }
+        }
+    }
+
+    async fn finish(self) -> Result<String, tokio::task::JoinError> {
+        match self {
+            Self::Inline(context) => Ok(hex::encode(context.finish())),
+            Self::Beside { chunks, digest } => {
+                drop(chunks);
+                digest.await
+            }
+        }
+    }
+}
 
 /// A regular file's digest.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -82,7 +130,12 @@ pub async fn hash_path(
         let entry_path = entry.path().map_err(|err| read_error(path, &err))?;
         let absolute_path = absolute(path, &entry_path);
         let executable = entry.header().mode().is_ok_and(|mode| mode & 0o111 != 0);
-        let mut digest = Context::new(&SHA256);
+        let large = entry.effective_size() > PIPELINE_FROM;
+        let mut hasher = if large {
+            Hasher::beside()
+        } else {
+            Hasher::Inline(Box::new(Context::new(&SHA256)))
+        };
         let mut size = 0u64;
         loop {
             let read = entry
@@ -92,7 +145,6 @@ pub async fn hash_path(
             if read == 0 {
                 break;
             }
-            digest.update(&buffer[..read]);
             size += read as u64;
             total += read as u64;
             if total > max_bytes {
@@ -100,10 +152,15 @@ pub async fn hash_path(
                     "{path} holds more than {max_bytes} bytes; narrow the critical paths"
                 )));
             }
+            hasher.update(&buffer[..read]).await;
         }
+        let sha256 = hasher
+            .finish()
+            .await
+            .map_err(|err| EngineError::Refused(format!("hashing {absolute_path}: {err}")))?;
         files.push(HashedFile {
             path: absolute_path,
-            sha256: hex::encode(digest.finish()),
+            sha256,
             size,
             executable,
         });

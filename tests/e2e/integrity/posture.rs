@@ -9,6 +9,7 @@ use occc_tests::{
     DevDir, RunningDaemon,
     docker::{TestContainer, say_skipped, shared_socket},
     people::{bootstrap_super_admin, elevate, log_in},
+    sha256_file,
 };
 use tonic::Code;
 
@@ -73,6 +74,17 @@ async fn a_hardened_container_is_healthy_and_unsafe_ones_are_flagged_and_never_s
             .iter()
             .any(|f| f.path == "/app/gateway.sh"),
         "{pinned:?}"
+    );
+    // The digest read through the archive API (a large file: hashed beside the
+    // stream) matches the host's copy the image was built from.
+    let busybox = pinned
+        .image_files
+        .iter()
+        .find(|f| f.path == "/bin/busybox")
+        .unwrap();
+    assert_eq!(
+        busybox.sha256,
+        sha256_file(std::path::Path::new("/bin/busybox"))
     );
     let healthy = wait_for_status(&admin, &hardened.name, Duration::from_secs(20), |s| {
         s.health() == pb::ContainerHealth::Healthy
