@@ -8,10 +8,10 @@ BUILD_PACKAGES=(build-essential perl make pkg-config libpam0g-dev libclang-dev)
 # Packages the test suite drives for real: systemd-analyze for the unit file,
 # oathtool and argon2 as independent reference implementations, useradd and
 # chage for real OS accounts, pam_fprintd for the shipped PAM stack; a real
-# Docker engine (docker top needs procps' ps) and busybox-static, from which
+# Docker engine (docker top needs procps' ps; its test bridge needs iproute2) and busybox-static, from which
 # the integrity tests build their image (registries are unreachable).
 TEST_PACKAGES=(systemd oathtool argon2 passwd libpam-modules libpam-fprintd
-    docker.io busybox-static procps tar)
+    docker.io busybox-static procps tar iproute2)
 
 ensure_debian_packages() {
     local missing=()
