@@ -12,7 +12,7 @@ use ring::signature::{ECDSA_P256_SHA256_ASN1, UnparsedPublicKey};
 use super::{
     admin::ActingUser,
     challenges::{Challenge, ChallengePurpose},
-    engine::{Account, AuthEngine, UserState},
+    engine::AuthEngine,
     error::AuthError,
     input,
     lockout::AttemptKey,
@@ -78,21 +78,16 @@ impl AuthEngine {
     pub async fn login_methods(&self, username: &str) -> Result<Vec<LoginMethod>, AuthError> {
         let username = input::username(username)?;
         let mut methods = Vec::new();
-        if let Some(row) = self.store.user_by_name(username).await? {
-            let account = Account::from_row(row)?;
-            if account.state == UserState::Active
-                && !self
-                    .store
-                    .active_device_keys(account.row.id)
-                    .await?
-                    .is_empty()
+        if let Some(account) = self.active_account(username).await? {
+            if !self
+                .store
+                .active_device_keys(account.row.id)
+                .await?
+                .is_empty()
             {
                 methods.push(LoginMethod::DeviceKey);
             }
-            if account.state == UserState::Active
-                && self.pam_configured()
-                && self.store.os_account(account.row.id).await?.is_some()
-            {
+            if self.pam_configured() && self.store.os_account(account.row.id).await?.is_some() {
                 methods.push(LoginMethod::PamBiometric);
             }
         }
@@ -236,13 +231,7 @@ impl AuthEngine {
         assertion: Assertion<'_>,
     ) -> Result<LoginOutcome, AuthError> {
         let username = input::username(username)?;
-        let account = self
-            .store
-            .user_by_name(username)
-            .await?
-            .map(Account::from_row)
-            .transpose()?;
-        let account = account.filter(|a| a.state == UserState::Active);
+        let account = self.active_account(username).await?;
         let user_id = account.as_ref().map(|a| a.row.id);
         self.verify_assertion(username, user_id, peer, ChallengePurpose::Login, &assertion)
             .await?;

@@ -223,6 +223,17 @@ impl AuthEngine {
         self.audit.record_or_log(actor, event).await;
     }
 
+    /// The account named `username` if it exists and can log in; `None` for
+    /// unknown, enrolling and disabled accounts alike.
+    pub(super) async fn active_account(
+        &self,
+        username: &str,
+    ) -> Result<Option<Account>, AuthError> {
+        let row = self.store.user_by_name(username).await?;
+        let account = row.map(Account::from_row).transpose()?;
+        Ok(account.filter(|account| account.state == UserState::Active))
+    }
+
     pub(super) async fn account(&self, username: &str) -> Result<Account, AuthError> {
         let row = self.store.user_by_name(username).await?;
         row.map(Account::from_row)

@@ -6,7 +6,7 @@
 //! consumed by a conditional update, so concurrent replays cannot both win.
 
 use super::{
-    engine::{Account, AuthEngine, TotpColumn, UserProfile, UserState},
+    engine::{Account, AuthEngine, TotpColumn, UserProfile},
     error::AuthError,
     input,
     lockout::{AttemptGuard, AttemptKey, Throttled},
@@ -123,13 +123,7 @@ impl AuthEngine {
         }
         let key = AttemptKey::Account(username.to_owned());
         let _attempt = self.throttle(&key, Some(peer)).await?;
-        let account = self
-            .store
-            .user_by_name(username)
-            .await?
-            .map(Account::from_row)
-            .transpose()?;
-        let active = account.filter(|a| a.state == UserState::Active);
+        let active = self.active_account(username).await?;
         let stored = active.as_ref().and_then(|a| a.row.password_phc.clone());
         let verification = self
             .hashing

@@ -8,7 +8,7 @@
 
 use super::{
     admin::ActingUser,
-    engine::{Account, AuthEngine, UserProfile, UserState},
+    engine::{AuthEngine, UserProfile},
     error::AuthError,
     input,
     lockout::AttemptKey,
@@ -53,14 +53,7 @@ impl AuthEngine {
         if self.pam.is_none() {
             return Err(AuthError::BiometricUnavailable(NOT_CONFIGURED));
         }
-        let account = self
-            .store
-            .user_by_name(username)
-            .await?
-            .map(Account::from_row)
-            .transpose()?
-            .filter(|account| account.state == UserState::Active);
-        let Some(account) = account else {
+        let Some(account) = self.active_account(username).await? else {
             return Err(AuthError::BiometricUnavailable(NOT_SET_UP));
         };
         let Some(os_account) = self.store.os_account(account.row.id).await? else {

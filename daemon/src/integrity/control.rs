@@ -17,7 +17,7 @@ use tokio_stream::{Stream, StreamExt};
 use super::{
     engine::EngineError, monitor::IntegrityMonitor, response::IntegrityError, runtime_checks,
 };
-use crate::audit::{Actor, AuditEvent, IntegrityAction};
+use crate::audit::{Actor, IntegrityAction};
 
 /// Seconds a stop waits before the engine kills the container.
 const STOP_GRACE_SECS: i32 = 10;
@@ -68,21 +68,6 @@ pub struct LogLine {
 }
 
 impl IntegrityMonitor {
-    async fn audit_environment(
-        &self,
-        actor: Actor,
-        action: IntegrityAction,
-        container: &str,
-        detail: String,
-    ) {
-        let event = AuditEvent::Integrity {
-            action,
-            container: container.to_owned(),
-            detail: Some(detail),
-        };
-        self.audit.record_or_log(actor, event).await;
-    }
-
     /// Why starting `container` is refused, if it is.
     async fn start_refusals(&self, container: &str) -> Result<Vec<String>, IntegrityError> {
         let engine = self.connected()?;
@@ -124,7 +109,7 @@ impl IntegrityMonitor {
             let reasons = self.start_refusals(&name).await?;
             if !reasons.is_empty() {
                 let message = format!("{} refused: {}", action.verb(), reasons.join("; "));
-                self.audit_environment(
+                self.record(
                     actor,
                     IntegrityAction::EnvironmentRefused,
                     &name,
@@ -158,7 +143,7 @@ impl IntegrityMonitor {
             }
         };
         result.map_err(EngineError::from)?;
-        self.audit_environment(
+        self.record(
             actor,
             IntegrityAction::EnvironmentChanged,
             &name,

@@ -58,7 +58,14 @@ pub enum IntegrityError {
 }
 
 impl IntegrityMonitor {
-    async fn record(&self, actor: Actor, action: IntegrityAction, container: &str, detail: String) {
+    /// Audits an integrity event about `container`.
+    pub(super) async fn record(
+        &self,
+        actor: Actor,
+        action: IntegrityAction,
+        container: &str,
+        detail: String,
+    ) {
         let event = AuditEvent::Integrity {
             action,
             container: container.to_owned(),
