@@ -13,6 +13,25 @@ const PROTO_FILES: &[&str] = &[
     "occc/v1/integrity.proto",
 ];
 
+/// Messages that carry a password, code, token or secret: their generated
+/// `Debug` is replaced by a redacting one and they are wiped when dropped
+/// (`src/secrets.rs`).
+const SECRET_BEARING: &[&str] = &[
+    ".occc.v1.BootstrapRequest",
+    ".occc.v1.StartEnrollmentRequest",
+    ".occc.v1.EnrollmentStarted",
+    ".occc.v1.TotpEnrollment",
+    ".occc.v1.ConfirmEnrollmentRequest",
+    ".occc.v1.RecoveryCodes",
+    ".occc.v1.LoginRequest",
+    ".occc.v1.LoginResponse",
+    ".occc.v1.ElevateRequest",
+    ".occc.v1.ChangePasswordRequest",
+    ".occc.v1.ConfirmTotpReenrollmentRequest",
+    ".occc.v1.CreateUserResponse",
+    ".occc.v1.PamAnswer",
+];
+
 fn main() -> Result<(), Box<dyn Error>> {
     for file in PROTO_FILES {
         println!("cargo:rerun-if-changed={file}");
@@ -27,6 +46,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         .build_server(true)
         .build_client(true)
         .codec_path("crate::codec::OcccCodec")
+        .skip_debug(SECRET_BEARING)
         .compile_fds(descriptors)?;
     Ok(())
 }

@@ -108,7 +108,7 @@ impl OcccClient {
             .authenticator
             .sign(&challenge.payload)
             .map_err(sign_error)?;
-        let response = self
+        let mut response = self
             .device_keys()
             .login_with_device_key(pb::DeviceKeyAssertion {
                 username: username.to_owned(),
@@ -118,7 +118,9 @@ impl OcccClient {
             })
             .await?
             .into_inner();
-        Ok(self.with_session(SessionToken::new(response.session_token)))
+        Ok(self.with_session(SessionToken::new(std::mem::take(
+            &mut response.session_token,
+        ))))
     }
 
     /// Elevates this client's session with a device key.
@@ -148,7 +150,7 @@ impl OcccClient {
         password: &str,
         totp_code: &str,
     ) -> Result<OcccClient, ClientError> {
-        let response = self
+        let mut response = self
             .auth()
             .login(pb::LoginRequest {
                 username: username.to_owned(),
@@ -159,7 +161,9 @@ impl OcccClient {
             })
             .await?
             .into_inner();
-        Ok(self.with_session(SessionToken::new(response.session_token)))
+        Ok(self.with_session(SessionToken::new(std::mem::take(
+            &mut response.session_token,
+        ))))
     }
 
     /// The fallback chain: each biometric method the daemon offers and

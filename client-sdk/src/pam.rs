@@ -54,8 +54,8 @@ impl OcccClient {
             .await?
             .into_inner();
         match converse(responses, &answers, prompter).await? {
-            ServerKind::Login(login) => {
-                Ok(self.with_session(SessionToken::new(login.session_token)))
+            ServerKind::Login(mut login) => {
+                Ok(self.with_session(SessionToken::new(std::mem::take(&mut login.session_token))))
             }
             _ => Err(unexpected("ended with an elevation instead of a login")),
         }

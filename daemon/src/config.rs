@@ -83,6 +83,11 @@ pub struct PamConfig {
     pub timeout_ms: u64,
     /// PAM transactions running at once; more are refused.
     pub max_concurrent: usize,
+    /// PAM transactions one socket peer (uid) may run at once.
+    pub max_per_peer: usize,
+    /// Let root (uid 0) run PAM login and elevation for any linked user.
+    /// Off: only the linked OS account's own uid may.
+    pub allow_root_peer: bool,
 }
 
 impl Default for PamConfig {
@@ -91,6 +96,8 @@ impl Default for PamConfig {
             service: String::new(),
             timeout_ms: 30_000,
             max_concurrent: 4,
+            max_per_peer: 1,
+            allow_root_peer: false,
         }
     }
 }
@@ -316,10 +323,11 @@ impl Config {
                 reason: "session timeouts must be at least 1 second".to_owned(),
             });
         }
-        if self.auth.pam.timeout_ms == 0 || self.auth.pam.max_concurrent == 0 {
+        let pam = &self.auth.pam;
+        if pam.timeout_ms == 0 || pam.max_concurrent == 0 || pam.max_per_peer == 0 {
             return Err(ConfigError::Invalid {
                 key: "auth.pam",
-                reason: "timeout_ms and max_concurrent must be at least 1".to_owned(),
+                reason: "timeout_ms, max_concurrent and max_per_peer must be at least 1".to_owned(),
             });
         }
         if self.audit.queue_capacity == 0 {

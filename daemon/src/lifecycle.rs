@@ -33,6 +33,9 @@ use crate::{
     transport::{SocketError, bind_socket},
 };
 
+/// How often sessions' last-seen times are written while serving.
+const PERSIST_SESSIONS_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Why the daemon could not start or serve.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -132,6 +135,7 @@ pub async fn serve(
         .integrity
         .enabled
         .then(|| tokio::spawn(Arc::clone(&monitor).run()));
+    let session_writer = tokio::spawn(write_sessions_periodically(Arc::clone(&auth)));
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<SystemServer<SystemService>>().await;
@@ -179,10 +183,14 @@ pub async fn serve(
         .add_service(BiometricServer::new(BiometricService::new(Arc::clone(
             &auth,
         ))))
-        .add_service(IntegrityServer::new(IntegrityService::new(Arc::clone(
-            &monitor,
-        ))))
-        .add_service(EnvironmentServer::new(IntegrityService::new(monitor)));
+        .add_service(IntegrityServer::new(IntegrityService::new(
+            Arc::clone(&monitor),
+            Arc::clone(&auth),
+        )))
+        .add_service(EnvironmentServer::new(IntegrityService::new(
+            monitor,
+            Arc::clone(&auth),
+        )));
     let (stop_serving, serving_stopped) = tokio::sync::oneshot::channel::<()>();
     let mut server = tokio::spawn(router.serve_with_incoming_shutdown(
         UnixListenerStream::new(listener),
@@ -234,6 +242,8 @@ pub async fn serve(
             server.abort();
         }
     }
+    session_writer.abort();
+    auth.persist_sessions().await;
     audit
         .record_or_log(Actor::daemon(), AuditEvent::DaemonStopped { reason })
         .await;
@@ -243,6 +253,17 @@ pub async fn serve(
     drop(socket_file);
     tracing::info!("occcd stopped");
     Ok(())
+}
+
+/// Writes sessions' last-seen times every [`PERSIST_SESSIONS_EVERY`], so a
+/// crash loses at most that much of them.
+async fn write_sessions_periodically(auth: Arc<AuthEngine>) {
+    let mut every = tokio::time::interval(PERSIST_SESSIONS_EVERY);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        auth.persist_sessions().await;
+    }
 }
 
 /// The open store and the master key that opened it.

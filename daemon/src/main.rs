@@ -13,6 +13,13 @@ use occcd::{
     logging::init_logging,
 };
 
+/// Every heap block the daemon's Rust code frees is zeroed first, so a
+/// password, code or token that passed through any buffer — occcd's own,
+/// prost's, tonic's, hyper's — does not linger in freed memory.
+#[global_allocator]
+static ALLOCATOR: zeroizing_alloc::ZeroAlloc<std::alloc::System> =
+    zeroizing_alloc::ZeroAlloc(std::alloc::System);
+
 fn main() -> ExitCode {
     // Everything the daemon creates is private unless it widens it on purpose.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));

@@ -4,6 +4,7 @@
 //! two can never disagree about a field number.
 
 pub mod codec;
+mod secrets;
 
 /// Messages and service stubs of package `occc.v1`.
 pub mod v1 {

@@ -57,7 +57,9 @@ impl PamService {
         &self.name
     }
 
-    /// The daemon config section that selects this service.
+    /// The daemon config section that selects this service, accepting PAM
+    /// checks from root (the test process) for any linked user, up to four
+    /// at once (tests of the per-uid limit use [`PamService::strict_config`]).
     #[must_use]
     pub fn config(&self, timeout_ms: u64) -> String {
         self.config_with_slots(timeout_ms, 4)
@@ -66,6 +68,16 @@ impl PamService {
     /// Like [`PamService::config`], with `max_concurrent` transactions.
     #[must_use]
     pub fn config_with_slots(&self, timeout_ms: u64, max_concurrent: usize) -> String {
+        format!(
+            "{}allow_root_peer = true\nmax_per_peer = {max_concurrent}\n",
+            self.strict_config(timeout_ms, max_concurrent)
+        )
+    }
+
+    /// The section without `allow_root_peer`: only the linked OS account's
+    /// own uid may run its checks.
+    #[must_use]
+    pub fn strict_config(&self, timeout_ms: u64, max_concurrent: usize) -> String {
         format!(
             "[auth.pam]\nservice = \"{}\"\ntimeout_ms = {timeout_ms}\nmax_concurrent = {max_concurrent}\n",
             self.name

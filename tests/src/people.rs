@@ -140,14 +140,14 @@ pub async fn bootstrap_super_admin(dir: &DevDir, client: &OcccClient, username: 
 async fn finish_enrollment(
     client: &OcccClient,
     username: &str,
-    started: pb::EnrollmentStarted,
+    mut started: pb::EnrollmentStarted,
 ) -> Person {
-    let totp = started.totp.expect("TOTP enrolment");
+    let totp = started.totp.take().expect("TOTP enrolment");
     let mut device = TotpDevice::new(&totp.secret_base32);
     let codes = client
         .auth()
         .confirm_enrollment(pb::ConfirmEnrollmentRequest {
-            enrollment_token: started.enrollment_token,
+            enrollment_token: std::mem::take(&mut started.enrollment_token),
             totp_code: device.next_code(),
         })
         .await
@@ -157,13 +157,13 @@ async fn finish_enrollment(
         username: username.to_owned(),
         password: GOOD_PASSWORD.to_owned(),
         device,
-        recovery_codes: codes.codes,
+        recovery_codes: codes.codes.clone(),
     }
 }
 
 /// Logs `person` in; returns a client carrying the session.
 pub async fn log_in(client: &OcccClient, person: &mut Person) -> OcccClient {
-    let response = client
+    let mut response = client
         .auth()
         .login(pb::LoginRequest {
             username: person.username.clone(),
@@ -175,13 +175,15 @@ pub async fn log_in(client: &OcccClient, person: &mut Person) -> OcccClient {
         .await
         .expect("login")
         .into_inner();
-    client.with_session(SessionToken::new(response.session_token))
+    client.with_session(SessionToken::new(std::mem::take(
+        &mut response.session_token,
+    )))
 }
 
 /// Logs `person` in with one of their recovery codes (no TOTP step used).
 pub async fn log_in_with_recovery_code(client: &OcccClient, person: &mut Person) -> OcccClient {
     let code = person.recovery_codes.pop().expect("a recovery code left");
-    let response = client
+    let mut response = client
         .auth()
         .login(pb::LoginRequest {
             username: person.username.clone(),
@@ -191,7 +193,9 @@ pub async fn log_in_with_recovery_code(client: &OcccClient, person: &mut Person)
         .await
         .expect("login with a recovery code")
         .into_inner();
-    client.with_session(SessionToken::new(response.session_token))
+    client.with_session(SessionToken::new(std::mem::take(
+        &mut response.session_token,
+    )))
 }
 
 /// Elevates the session of `session_client` with a fresh code.
@@ -200,9 +204,40 @@ pub async fn elevate(session_client: &OcccClient, person: &mut Person) {
         .auth()
         .elevate(pb::ElevateRequest {
             totp_code: person.device.next_code(),
+            password: String::new(),
+            recovery_code: String::new(),
         })
         .await
         .expect("elevate");
+}
+
+/// Elevates the session of `session_client` with the password and a fresh
+/// code: the elevation that may change credentials.
+pub async fn elevate_with_password(session_client: &OcccClient, person: &mut Person) {
+    session_client
+        .auth()
+        .elevate(pb::ElevateRequest {
+            totp_code: person.device.next_code(),
+            password: person.password.clone(),
+            recovery_code: String::new(),
+        })
+        .await
+        .expect("elevate with password");
+}
+
+/// Elevates the session of `session_client` with the password and one of
+/// the person's recovery codes (no TOTP step used): may change credentials.
+pub async fn elevate_with_recovery_code(session_client: &OcccClient, person: &mut Person) {
+    let code = person.recovery_codes.pop().expect("a recovery code left");
+    session_client
+        .auth()
+        .elevate(pb::ElevateRequest {
+            totp_code: String::new(),
+            password: person.password.clone(),
+            recovery_code: code,
+        })
+        .await
+        .expect("elevate with password and a recovery code");
 }
 
 /// An elevated super-admin creates `username` with `role`; the person then
@@ -225,7 +260,7 @@ pub async fn invite(
     let started = anonymous
         .auth()
         .start_enrollment(pb::StartEnrollmentRequest {
-            enrollment_token: created.enrollment_token,
+            enrollment_token: created.enrollment_token.clone(),
             password: GOOD_PASSWORD.to_owned(),
         })
         .await

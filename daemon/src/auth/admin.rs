@@ -1,13 +1,19 @@
 //! Account administration (super-admin) and self-service changes.
 //!
 //! Invariant: there is always at least one active super-admin once bootstrap
-//! is done; every change that alters what a user may do ends that user's
-//! sessions, so no session outlives the role it was granted under.
+//! is done; every change to what a user may do (role, state, deletion, TOTP
+//! reset, revocation) raises the account's generation and ends all of that
+//! user's sessions; every change to how a user proves themselves (password,
+//! TOTP, recovery codes, device keys) raises it and ends all their other
+//! sessions and any elevation obtained with the changed factor — so no
+//! session, and no login under way, outlives the account it was granted on.
 
 use zeroize::Zeroizing;
 
 use super::{
-    engine::{Account, AuthEngine, UserProfile, UserState},
+    account::{Account, UserProfile, UserState},
+    elevation::ElevationMethod,
+    engine::AuthEngine,
     error::AuthError,
     input,
     lockout::AttemptKey,
@@ -79,10 +85,48 @@ impl AuthEngine {
         Ok(())
     }
 
-    async fn revoke_user_sessions(&self, user_id: i64) -> Result<u32, AuthError> {
-        let ended = self.sessions.remove_user(user_id);
-        self.end_sessions(&ended).await?;
-        Ok(u32::try_from(ended.len()).unwrap_or(u32::MAX))
+    /// Applies `change` to `account`, raising its generation, and ends all
+    /// of its sessions (and the logins under way).
+    async fn change_and_end_sessions(
+        &self,
+        account: &Account,
+        change: UserChange<'_>,
+    ) -> Result<u32, AuthError> {
+        let change = UserChange {
+            bump_generation: true,
+            ..change
+        };
+        let generation = self.update_account(account.row.id, &change).await?;
+        self.supersede(account.row.id, Some(generation), None, |_| true)
+            .await
+    }
+
+    /// After the caller changed one of their own credentials (the account is
+    /// now at `generation`): ends their other sessions and any elevation of
+    /// this one that `clears` attributes to the changed factor; audited.
+    async fn end_other_sessions(
+        &self,
+        by: ActingUser<'_>,
+        generation: i64,
+        clears: impl Fn(&ElevationMethod) -> bool,
+        what: &str,
+    ) -> Result<(), AuthError> {
+        let ended = self
+            .supersede(
+                by.session.user_id,
+                Some(generation),
+                Some(by.session),
+                clears,
+            )
+            .await?;
+        self.record(
+            by.actor(),
+            AccountAction::SessionsRevoked,
+            Some(&by.session.username),
+            Some(format!("{ended} other sessions ended: {what} changed")),
+        )
+        .await;
+        Ok(())
     }
 
     /// Changes a user's role; their sessions end.
@@ -100,10 +144,7 @@ impl AuthEngine {
             role: Some(role.as_str()),
             ..UserChange::default()
         };
-        self.store
-            .update_user(account.row.id, &change, self.now().0)
-            .await?;
-        self.revoke_user_sessions(account.row.id).await?;
+        self.change_and_end_sessions(&account, change).await?;
         let detail = format!("{} -> {role}", account.role);
         self.record(
             by.actor(),
@@ -149,10 +190,7 @@ impl AuthEngine {
             state: Some(to.as_str()),
             ..UserChange::default()
         };
-        self.store
-            .update_user(account.row.id, &change, self.now().0)
-            .await?;
-        self.revoke_user_sessions(account.row.id).await?;
+        self.change_and_end_sessions(&account, change).await?;
         self.record(by.actor(), action, Some(username), None).await;
         self.profile(&self.account(username).await?).await
     }
@@ -161,8 +199,8 @@ impl AuthEngine {
     pub async fn delete_user(&self, by: ActingUser<'_>, username: &str) -> Result<(), AuthError> {
         let account = self.account(input::username(username)?).await?;
         self.ensure_not_last_super_admin(&account).await?;
-        self.sessions.remove_user(account.row.id);
         self.store.delete_user(account.row.id).await?;
+        self.supersede(account.row.id, None, None, |_| true).await?;
         self.record(by.actor(), AccountAction::UserDeleted, Some(username), None)
             .await;
         Ok(())
@@ -187,12 +225,9 @@ impl AuthEngine {
             ..UserChange::default()
         };
         self.store
-            .update_user(account.row.id, &change, self.now().0)
-            .await?;
-        self.store
             .replace_recovery_codes(account.row.id, &[])
             .await?;
-        self.revoke_user_sessions(account.row.id).await?;
+        self.change_and_end_sessions(&account, change).await?;
         self.record(by.actor(), AccountAction::TotpReset, Some(username), None)
             .await;
         Ok((
@@ -209,10 +244,9 @@ impl AuthEngine {
         username: &str,
     ) -> Result<UserProfile, AuthError> {
         let account = self.account(input::username(username)?).await?;
-        let was_locked = self.failures.unlock(
-            &AttemptKey::Account(account.row.username.clone()),
-            self.now(),
-        );
+        let key = AttemptKey::Account(account.row.username.clone());
+        let was_locked = self.failures.unlock(&key, self.now());
+        self.forget_failures(&key).await;
         let detail = if was_locked {
             "lock lifted"
         } else {
@@ -258,7 +292,9 @@ impl AuthEngine {
         username: &str,
     ) -> Result<u32, AuthError> {
         let account = self.account(input::username(username)?).await?;
-        let revoked = self.revoke_user_sessions(account.row.id).await?;
+        let revoked = self
+            .change_and_end_sessions(&account, UserChange::default())
+            .await?;
         self.record(
             by.actor(),
             AccountAction::SessionsRevoked,
@@ -278,11 +314,11 @@ impl AuthEngine {
     ) -> Result<(), AuthError> {
         input::password("current_password", current)?;
         input::password("new_password", new)?;
-        let key = AttemptKey::Account(by.session.username.clone());
-        let _attempt = self.throttle(&key, Some(by.peer)).await?;
-        let account = self.account(&by.session.username).await?;
         let new =
-            check_new_password(&account.row.username, new).map_err(AuthError::PasswordPolicy)?;
+            check_new_password(&by.session.username, new).map_err(AuthError::PasswordPolicy)?;
+        let key = AttemptKey::Account(by.session.username.clone());
+        let attempt = self.throttle(&key, Some(by.peer)).await?;
+        let account = self.account(&by.session.username).await?;
         let verification = self
             .hashing
             .verify(account.row.password_phc.clone(), normalize(current))
@@ -290,15 +326,17 @@ impl AuthEngine {
             .map_err(|err| AuthError::internal("password verification failed", &err))?;
         if verification == Verification::Mismatch {
             self.fail(
-                &key,
+                attempt,
                 Some(by.peer),
                 AccountAction::LoginFailed,
+                &key,
                 "current password",
             )
             .await;
             return Err(AuthError::BadCredentials);
         }
-        self.store_password(account.row.id, new).await?;
+        self.succeed(attempt).await;
+        let generation = self.store_password(account.row.id, new, true).await?;
         self.record(
             by.actor(),
             AccountAction::PasswordChanged,
@@ -306,7 +344,8 @@ impl AuthEngine {
             None,
         )
         .await;
-        Ok(())
+        self.end_other_sessions(by, generation, ElevationMethod::proves_password, "password")
+            .await
     }
 
     /// Starts replacing the caller's TOTP secret.
@@ -326,26 +365,32 @@ impl AuthEngine {
     ) -> Result<(), AuthError> {
         input::totp_code(code)?;
         let key = AttemptKey::Account(by.session.username.clone());
-        let _attempt = self.throttle(&key, Some(by.peer)).await?;
+        let attempt = self.throttle(&key, Some(by.peer)).await?;
         let account = self.account(&by.session.username).await?;
         let Some(sealed) = &account.row.totp_pending_secret else {
             return Err(AuthError::WrongState(
                 "no TOTP re-enrolment in progress; start one first".to_owned(),
             ));
         };
-        if !self
-            .promote_pending_totp(&account, sealed, code, UserChange::default())
+        let replaces = UserChange {
+            bump_generation: true,
+            ..UserChange::default()
+        };
+        let Some(generation) = self
+            .promote_pending_totp(&account, sealed, code, replaces)
             .await?
-        {
+        else {
             self.fail(
-                &key,
+                attempt,
                 Some(by.peer),
                 AccountAction::ElevationFailed,
+                &key,
                 "new totp code",
             )
             .await;
             return Err(AuthError::BadCredentials);
-        }
+        };
+        self.succeed(attempt).await;
         self.record(
             by.actor(),
             AccountAction::TotpReenrolled,
@@ -353,7 +398,14 @@ impl AuthEngine {
             None,
         )
         .await;
-        Ok(())
+        let totp_based = |method: &ElevationMethod| {
+            matches!(
+                method,
+                ElevationMethod::Totp | ElevationMethod::PasswordTotp
+            )
+        };
+        self.end_other_sessions(by, generation, totp_based, "TOTP secret")
+            .await
     }
 
     /// Replaces the caller's recovery codes; the old set stops working.
@@ -369,6 +421,11 @@ impl AuthEngine {
         self.store
             .replace_recovery_codes(account.row.id, &codes.hashes)
             .await?;
+        let replaces = UserChange {
+            bump_generation: true,
+            ..UserChange::default()
+        };
+        let generation = self.update_account(account.row.id, &replaces).await?;
         self.record(
             by.actor(),
             AccountAction::RecoveryCodesRegenerated,
@@ -376,6 +433,10 @@ impl AuthEngine {
             None,
         )
         .await;
+        let code_based =
+            |method: &ElevationMethod| *method == ElevationMethod::PasswordRecoveryCode;
+        self.end_other_sessions(by, generation, code_based, "recovery codes")
+            .await?;
         Ok(codes.codes)
     }
 }

@@ -19,7 +19,8 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::{
-    engine::{Account, AuthEngine, TotpColumn},
+    account::{Account, TotpColumn},
+    engine::AuthEngine,
     error::AuthError,
     input,
     lockout::AttemptKey,
@@ -222,9 +223,7 @@ impl AuthEngine {
             totp_pending_secret: Some(Some(&sealed)),
             ..UserChange::default()
         };
-        self.store
-            .update_user(account.row.id, &change, self.now().0)
-            .await?;
+        self.update_account(account.row.id, &change).await?;
         secret
             .enrolment(&account.row.username)
             .map_err(|err| AuthError::internal("cannot build TOTP enrolment", &err))
@@ -232,20 +231,21 @@ impl AuthEngine {
 
     /// Confirms a pending TOTP secret with `code`: on a match it becomes the
     /// account's secret (with the extra column changes in `also`) and the
-    /// code's step is the last accepted one. A wrong code changes nothing.
+    /// code's step is the last accepted one; returns the account's generation
+    /// afterwards. A wrong code changes nothing and returns `None`.
     pub(super) async fn promote_pending_totp(
         &self,
         account: &Account,
         sealed_pending: &[u8],
         code: &str,
         also: UserChange<'_>,
-    ) -> Result<bool, AuthError> {
+    ) -> Result<Option<i64>, AuthError> {
         let secret = self.open_totp(account.row.id, TotpColumn::Pending, sealed_pending)?;
         let step = secret
             .accept(code, self.now(), None)
             .map_err(|err| AuthError::internal("TOTP check failed", &err))?;
         let Some(step) = step else {
-            return Ok(false);
+            return Ok(None);
         };
         let confirmed = self.seal_totp(account.row.id, TotpColumn::Confirmed, &secret)?;
         let change = UserChange {
@@ -254,10 +254,7 @@ impl AuthEngine {
             totp_last_step: Some(Some(step)),
             ..also
         };
-        self.store
-            .update_user(account.row.id, &change, self.now().0)
-            .await?;
-        Ok(true)
+        self.update_account(account.row.id, &change).await.map(Some)
     }
 
     async fn enrolling_account(&self, enrollment_token: &str) -> Result<Account, AuthError> {
@@ -286,7 +283,7 @@ impl AuthEngine {
         let account = self.enrolling_account(enrollment_token).await?;
         let password = check_new_password(&account.row.username, password)
             .map_err(AuthError::PasswordPolicy)?;
-        self.store_password(account.row.id, password).await?;
+        self.store_password(account.row.id, password, false).await?;
         let totp = self.start_totp(&account).await?;
         let username = account.row.username.as_str();
         self.record(
@@ -309,14 +306,14 @@ impl AuthEngine {
     ) -> Result<Vec<Zeroizing<String>>, AuthError> {
         input::totp_code(totp_code)?;
         let account = self.enrolling_account(enrollment_token).await?;
-        let key = AttemptKey::Account(account.row.username.clone());
-        let _attempt = self.throttle(&key, peer).await?;
         let (Some(_), Some(sealed)) = (&account.row.password_phc, &account.row.totp_pending_secret)
         else {
             return Err(AuthError::WrongState(
                 "set a password first (StartEnrollment)".to_owned(),
             ));
         };
+        let key = AttemptKey::Account(account.row.username.clone());
+        let attempt = self.throttle(&key, peer).await?;
         let codes = self
             .recovery
             .issue()
@@ -326,23 +323,25 @@ impl AuthEngine {
             enrollment: Some(None),
             ..UserChange::default()
         };
-        if !self
+        if self
             .promote_pending_totp(&account, sealed, totp_code, activate)
             .await?
+            .is_none()
         {
             self.fail(
-                &key,
+                attempt,
                 peer,
                 AccountAction::LoginFailed,
+                &key,
                 "enrolment code wrong",
             )
             .await;
             return Err(AuthError::BadCredentials);
         }
+        self.succeed(attempt).await;
         self.store
             .replace_recovery_codes(account.row.id, &codes.hashes)
             .await?;
-        self.failures.record_success(&key);
         let username = account.row.username.as_str();
         self.record(
             Actor::user(peer, username),

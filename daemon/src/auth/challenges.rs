@@ -1,9 +1,13 @@
 //! Single-use challenges for device-bound keys.
 //!
-//! Invariant: a challenge is bound to this daemon instance, one user and one
-//! purpose, expires after [`CHALLENGE_LIFETIME`], and can be taken once —
-//! taking it removes it whether or not the signature then verifies. The book
-//! holds at most [`MAX_OPEN_CHALLENGES`].
+//! Invariant: a challenge is bound to this daemon instance, one user, one
+//! purpose and the OS user (uid) that asked for it, expires after
+//! [`CHALLENGE_LIFETIME`], and can be taken once — taking it removes it
+//! whether or not the signature then verifies. One uid holds at most
+//! [`MAX_PER_PEER`] open challenges and [`MAX_PER_PEER_AND_USER`] for one
+//! username; beyond that its own oldest one is dropped, so a flood from one
+//! uid never takes a challenge from another. The book holds at most
+//! [`MAX_OPEN_CHALLENGES`].
 
 use std::{
     collections::HashMap,
@@ -19,6 +23,10 @@ use crate::clock::UnixMillis;
 pub const CHALLENGE_LIFETIME: Duration = Duration::from_secs(60);
 /// Most challenges open at once (anonymous callers can create them).
 pub const MAX_OPEN_CHALLENGES: usize = 10_000;
+/// Most challenges one uid holds open.
+pub const MAX_PER_PEER: usize = 32;
+/// Most challenges one uid holds open for one username.
+pub const MAX_PER_PEER_AND_USER: usize = 4;
 const DOMAIN: &[u8] = b"occc-device-key-challenge-v1\0";
 
 /// What a signature over a challenge may be used for.
@@ -53,6 +61,10 @@ pub struct Challenge {
     pub username: String,
     /// What for.
     pub purpose: ChallengePurpose,
+    /// The uid that asked for it, the only one that may answer it.
+    pub peer_uid: u32,
+    /// Issue time (the oldest of a uid's goes first).
+    pub issued_at: UnixMillis,
     /// Deadline.
     pub expires_at: UnixMillis,
 }
@@ -91,11 +103,13 @@ impl ChallengeBook {
         })
     }
 
-    /// Opens a challenge for `username` and `purpose` at `now`.
+    /// Opens a challenge for `username` and `purpose`, asked for by
+    /// `peer_uid`, at `now`.
     pub fn issue(
         &self,
         username: &str,
         purpose: ChallengePurpose,
+        peer_uid: u32,
         now: UnixMillis,
     ) -> Result<Challenge, ChallengeError> {
         let mut nonce = [0u8; 32];
@@ -120,26 +134,31 @@ impl ChallengeBook {
             payload,
             username: username.to_owned(),
             purpose,
+            peer_uid,
+            issued_at: now,
             expires_at,
         };
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        open.retain(|_, c| now < c.expires_at);
+        let same_user = |c: &Challenge| c.peer_uid == peer_uid && c.username == username;
+        drop_oldest(&mut open, MAX_PER_PEER_AND_USER, same_user);
+        drop_oldest(&mut open, MAX_PER_PEER, |c| c.peer_uid == peer_uid);
         if open.len() >= MAX_OPEN_CHALLENGES {
-            open.retain(|_, c| now < c.expires_at);
-            if open.len() >= MAX_OPEN_CHALLENGES {
-                return Err(ChallengeError::Full);
-            }
+            return Err(ChallengeError::Full);
         }
         open.insert(challenge.id.clone(), challenge.clone());
         Ok(challenge)
     }
 
     /// Removes and returns the challenge `id` if it is open at `now` for
-    /// `username` and `purpose`; a mismatched one is removed all the same.
+    /// `username` and `purpose` and was asked for by `peer_uid`; a
+    /// mismatched one is removed all the same.
     pub fn take(
         &self,
         id: &str,
         username: &str,
         purpose: ChallengePurpose,
+        peer_uid: u32,
         now: UnixMillis,
     ) -> Option<Challenge> {
         let challenge = self
@@ -149,8 +168,29 @@ impl ChallengeBook {
             .remove(id)?;
         let valid = challenge.username == username
             && challenge.purpose == purpose
+            && challenge.peer_uid == peer_uid
             && now < challenge.expires_at;
         valid.then_some(challenge)
+    }
+}
+
+/// Drops the oldest challenges matching `owned` until fewer than `cap` remain.
+fn drop_oldest(
+    open: &mut HashMap<String, Challenge>,
+    cap: usize,
+    owned: impl Fn(&Challenge) -> bool,
+) {
+    let mut mine: Vec<(UnixMillis, String)> = open
+        .values()
+        .filter(|c| owned(c))
+        .map(|c| (c.issued_at, c.id.clone()))
+        .collect();
+    if mine.len() < cap {
+        return;
+    }
+    mine.sort();
+    for (_, id) in mine.iter().take(mine.len() + 1 - cap) {
+        open.remove(id);
     }
 }
 
@@ -162,30 +202,36 @@ mod tests {
     fn a_challenge_is_taken_once_and_only_for_its_user_and_purpose() {
         let book = ChallengeBook::new().unwrap();
         let now = UnixMillis(0);
-        let challenge = book.issue("alice", ChallengePurpose::Login, now).unwrap();
+        let challenge = book
+            .issue("alice", ChallengePurpose::Login, 1000, now)
+            .unwrap();
         assert!(
-            book.take(&challenge.id, "alice", ChallengePurpose::Login, now)
+            book.take(&challenge.id, "alice", ChallengePurpose::Login, 1000, now)
                 .is_some()
         );
         assert!(
-            book.take(&challenge.id, "alice", ChallengePurpose::Login, now)
+            book.take(&challenge.id, "alice", ChallengePurpose::Login, 1000, now)
                 .is_none(),
             "single use"
         );
-        let other = book.issue("alice", ChallengePurpose::Login, now).unwrap();
+        let other = book
+            .issue("alice", ChallengePurpose::Login, 1000, now)
+            .unwrap();
         assert!(
-            book.take(&other.id, "bob", ChallengePurpose::Login, now)
+            book.take(&other.id, "bob", ChallengePurpose::Login, 1000, now)
                 .is_none(),
             "other user"
         );
         assert!(
-            book.take(&other.id, "alice", ChallengePurpose::Login, now)
+            book.take(&other.id, "alice", ChallengePurpose::Login, 1000, now)
                 .is_none(),
             "burnt by the mismatch"
         );
-        let elevate = book.issue("alice", ChallengePurpose::Elevate, now).unwrap();
+        let elevate = book
+            .issue("alice", ChallengePurpose::Elevate, 1000, now)
+            .unwrap();
         assert!(
-            book.take(&elevate.id, "alice", ChallengePurpose::Login, now)
+            book.take(&elevate.id, "alice", ChallengePurpose::Login, 1000, now)
                 .is_none(),
             "other purpose"
         );
@@ -195,21 +241,26 @@ mod tests {
     fn a_challenge_expires_after_a_minute_and_payloads_differ() {
         let book = ChallengeBook::new().unwrap();
         let now = UnixMillis(0);
-        let first = book.issue("alice", ChallengePurpose::Login, now).unwrap();
-        let second = book.issue("alice", ChallengePurpose::Login, now).unwrap();
+        let first = book
+            .issue("alice", ChallengePurpose::Login, 1000, now)
+            .unwrap();
+        let second = book
+            .issue("alice", ChallengePurpose::Login, 1000, now)
+            .unwrap();
         assert_ne!(first.payload, second.payload);
         assert!(
             book.take(
                 &first.id,
                 "alice",
                 ChallengePurpose::Login,
+                1000,
                 now.plus(CHALLENGE_LIFETIME)
             )
             .is_none()
         );
         let later = now.plus(CHALLENGE_LIFETIME - Duration::from_millis(1));
         assert!(
-            book.take(&second.id, "alice", ChallengePurpose::Login, later)
+            book.take(&second.id, "alice", ChallengePurpose::Login, 1000, later)
                 .is_some()
         );
     }
@@ -218,10 +269,66 @@ mod tests {
     fn payloads_name_the_instance_so_another_daemon_rejects_them() {
         let (a, b) = (ChallengeBook::new().unwrap(), ChallengeBook::new().unwrap());
         let payload = a
-            .issue("alice", ChallengePurpose::Login, UnixMillis(0))
+            .issue("alice", ChallengePurpose::Login, 1000, UnixMillis(0))
             .unwrap()
             .payload;
         assert_eq!(&payload[DOMAIN.len()..DOMAIN.len() + 16], &a.instance);
         assert_ne!(a.instance, b.instance);
+    }
+
+    #[test]
+    fn a_flood_from_one_uid_drops_its_own_challenges_never_another_uids() {
+        let book = ChallengeBook::new().unwrap();
+        let now = UnixMillis(0);
+        let victim = book
+            .issue("alice", ChallengePurpose::Login, 1000, now)
+            .unwrap();
+        for i in 0..20_000 {
+            let name = format!("user{}", i % 50);
+            book.issue(&name, ChallengePurpose::Login, 6666, now)
+                .unwrap();
+        }
+        {
+            let open = book.open.lock().unwrap();
+            assert_eq!(
+                open.values().filter(|c| c.peer_uid == 6666).count(),
+                MAX_PER_PEER
+            );
+        }
+        for _ in 0..10 {
+            book.issue("alice", ChallengePurpose::Login, 6666, now)
+                .unwrap();
+        }
+        let open = book.open.lock().unwrap();
+        assert!(
+            open.values()
+                .filter(|c| c.peer_uid == 6666 && c.username == "alice")
+                .count()
+                <= MAX_PER_PEER_AND_USER
+        );
+        drop(open);
+        assert!(
+            book.take(&victim.id, "alice", ChallengePurpose::Login, 1000, now)
+                .is_some(),
+            "the other uid's challenge survived the flood"
+        );
+    }
+
+    #[test]
+    fn a_challenge_is_answered_only_from_the_uid_that_asked() {
+        let book = ChallengeBook::new().unwrap();
+        let now = UnixMillis(0);
+        let challenge = book
+            .issue("alice", ChallengePurpose::Login, 1000, now)
+            .unwrap();
+        assert!(
+            book.take(&challenge.id, "alice", ChallengePurpose::Login, 1001, now)
+                .is_none()
+        );
+        assert!(
+            book.take(&challenge.id, "alice", ChallengePurpose::Login, 1000, now)
+                .is_none(),
+            "burnt by the attempt from the other uid"
+        );
     }
 }

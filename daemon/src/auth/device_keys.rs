@@ -12,18 +12,19 @@ use ring::signature::{ECDSA_P256_SHA256_ASN1, UnparsedPublicKey};
 use super::{
     admin::ActingUser,
     challenges::{Challenge, ChallengePurpose},
+    elevation::ElevationMethod,
     engine::AuthEngine,
     error::AuthError,
     input,
     lockout::AttemptKey,
     login::LoginOutcome,
     role::Role,
-    sessions::Session,
+    sessions::{LoginEpoch, Session},
 };
 use crate::{
     audit::{AccountAction, Actor},
     clock::UnixMillis,
-    store::DeviceKeyRow,
+    store::{DeviceKeyRow, UserChange},
     transport::PeerCredentials,
 };
 
@@ -73,21 +74,28 @@ fn signature_holds(public_key: &[u8], payload: &[u8], signature: &[u8]) -> bool 
 }
 
 impl AuthEngine {
-    /// Login methods for `username`, most preferred first. An unknown or
-    /// inactive user gets the answer of a user without device keys.
-    pub async fn login_methods(&self, username: &str) -> Result<Vec<LoginMethod>, AuthError> {
+    /// Login methods for `username` as `peer` may use them, most preferred
+    /// first. A biometric method is named only to the OS user it belongs to
+    /// (the uid that registered the device key; the OS account PAM checks) or
+    /// to root; everyone else — and every unknown or inactive user — gets
+    /// the answer of a user without biometrics, so the list reveals nothing
+    /// about other people's set-up.
+    pub async fn login_methods(
+        &self,
+        username: &str,
+        peer: PeerCredentials,
+    ) -> Result<Vec<LoginMethod>, AuthError> {
         let username = input::username(username)?;
         let mut methods = Vec::new();
         if let Some(account) = self.active_account(username).await? {
-            if !self
-                .store
-                .active_device_keys(account.row.id)
-                .await?
-                .is_empty()
+            let keys = self.store.active_device_keys(account.row.id).await?;
+            if keys
+                .iter()
+                .any(|key| peer.uid == 0 || key.registered_uid == Some(peer.uid))
             {
                 methods.push(LoginMethod::DeviceKey);
             }
-            if self.pam_configured() && self.store.os_account(account.row.id).await?.is_some() {
+            if self.pam_usable_by(account.row.id, peer).await?.is_some() {
                 methods.push(LoginMethod::PamBiometric);
             }
         }
@@ -95,11 +103,16 @@ impl AuthEngine {
         Ok(methods)
     }
 
-    /// A login challenge for `username` (issued for unknown users too).
-    pub fn login_challenge(&self, username: &str) -> Result<Challenge, AuthError> {
+    /// A login challenge for `username` (issued for unknown users too),
+    /// answerable only from `peer`'s uid.
+    pub fn login_challenge(
+        &self,
+        username: &str,
+        peer: PeerCredentials,
+    ) -> Result<Challenge, AuthError> {
         let username = input::username(username)?;
         self.challenges
-            .issue(username, ChallengePurpose::Login, self.now())
+            .issue(username, ChallengePurpose::Login, peer.uid, self.now())
             .map_err(|err| AuthError::WrongState(err.to_string()))
     }
 
@@ -110,7 +123,7 @@ impl AuthEngine {
         purpose: ChallengePurpose,
     ) -> Result<Challenge, AuthError> {
         self.challenges
-            .issue(&session.username, purpose, self.now())
+            .issue(&session.username, purpose, session.peer_uid, self.now())
             .map_err(|err| AuthError::WrongState(err.to_string()))
     }
 
@@ -144,6 +157,7 @@ impl AuthEngine {
             challenge_id,
             username,
             ChallengePurpose::Register,
+            by.peer.uid,
             self.now(),
         );
         if !challenge.is_some_and(|c| signature_holds(public_key, &c.payload, signature)) {
@@ -164,6 +178,7 @@ impl AuthEngine {
             public_key: public_key.to_vec(),
             created_at: self.now().0,
             last_used_at: None,
+            registered_uid: Some(by.peer.uid),
         };
         self.store.insert_device_key(&key).await?;
         let detail = format!("key {} ({platform})", key.id);
@@ -190,10 +205,14 @@ impl AuthEngine {
     ) -> Result<(), AuthError> {
         check_assertion(assertion)?;
         let biometric = AttemptKey::Biometric(username.to_owned());
-        let _attempt = self.throttle(&biometric, Some(peer)).await?;
-        let challenge = self
-            .challenges
-            .take(assertion.challenge_id, username, purpose, self.now());
+        let attempt = self.throttle(&biometric, Some(peer)).await?;
+        let challenge = self.challenges.take(
+            assertion.challenge_id,
+            username,
+            purpose,
+            peer.uid,
+            self.now(),
+        );
         let key = self
             .store
             .active_device_key(assertion.key_id)
@@ -212,11 +231,11 @@ impl AuthEngine {
                     AccountAction::ElevationFailed
                 }
             };
-            self.fail(&biometric, Some(peer), action, "device key")
+            self.fail(attempt, Some(peer), action, &biometric, "device key")
                 .await;
             return Err(AuthError::BadCredentials);
         }
-        self.failures.record_success(&biometric);
+        self.succeed(attempt).await;
         self.store
             .touch_device_key(assertion.key_id, self.now().0)
             .await?;
@@ -230,6 +249,7 @@ impl AuthEngine {
         username: &str,
         assertion: Assertion<'_>,
     ) -> Result<LoginOutcome, AuthError> {
+        let began: LoginEpoch = self.sessions.login_epoch();
         let username = input::username(username)?;
         let account = self.active_account(username).await?;
         let user_id = account.as_ref().map(|a| a.row.id);
@@ -239,7 +259,9 @@ impl AuthEngine {
             // Unreachable: no key verifies for a missing account.
             return Err(AuthError::BadCredentials);
         };
-        let outcome = self.finish_login(&account, peer, "device_key").await?;
+        let outcome = self
+            .finish_login(&account, peer, "device_key", began)
+            .await?;
         Ok(outcome)
     }
 
@@ -260,7 +282,8 @@ impl AuthEngine {
             &assertion,
         )
         .await?;
-        self.grant_elevation(session, peer, "device_key").await
+        let method = ElevationMethod::DeviceKey(assertion.key_id.to_owned());
+        self.grant_elevation(session, peer, method).await
     }
 
     /// Keys of `username` (or the caller's own when `None`).
@@ -306,6 +329,28 @@ impl AuthEngine {
             AccountAction::DeviceKeyRevoked,
             owner.as_deref(),
             Some(detail),
+        )
+        .await;
+        // A credential change: the owner's other sessions end, and so does
+        // any elevation the revoked key granted.
+        let replaces = UserChange {
+            bump_generation: true,
+            ..UserChange::default()
+        };
+        let generation = self.update_account(key.user_id, &replaces).await?;
+        let keep = (key.user_id == by.session.user_id).then_some(by.session);
+        let granted_by_key =
+            |method: &ElevationMethod| *method == ElevationMethod::DeviceKey(key_id.to_owned());
+        let ended = self
+            .supersede(key.user_id, Some(generation), keep, granted_by_key)
+            .await?;
+        self.record(
+            by_actor(&by),
+            AccountAction::SessionsRevoked,
+            owner.as_deref(),
+            Some(format!(
+                "{ended} sessions ended: device key {key_id} revoked"
+            )),
         )
         .await;
         Ok(())

@@ -1,21 +1,23 @@
 //! The authentication engine: the state every auth flow shares, its start-up
-//! (restoring sessions, opening bootstrap) and the helpers the flows use.
+//! (restoring sessions and brute-force counters, opening bootstrap) and the
+//! helpers the flows use.
 //!
 //! Invariant: TOTP secrets exist in memory only while a flow uses them and
-//! are sealed to (users, column, user id) at rest; sessions are restored from
-//! the store at start and their last-seen times written back at shutdown.
+//! are sealed to (users, column, user id) at rest; nothing is served before
+//! the stored sessions and failure counters are back in memory.
 
-use std::{path::PathBuf, str::FromStr, sync::Arc, time::Duration};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use zeroize::Zeroizing;
 
+pub use super::account::{UserProfile, UserState};
 use super::{
+    account::{self, Account, TotpColumn},
     challenges::ChallengeBook,
     error::AuthError,
     lockout::{AttemptKey, FailureTracker, LockoutPolicy},
     password::{HashCost, PasswordHashing},
     recovery::RecoveryCodes,
-    role::Role,
     sessions::{Session, SessionPolicy, SessionStore},
     token::TokenHasher,
     totp::TotpSecret,
@@ -24,87 +26,9 @@ use crate::{
     audit::{AccountAction, Actor, AuditEvent, AuditLog},
     clock::{Clock, UnixMillis},
     config::AuthConfig,
-    crypto::{KeyPurpose, MasterKey, SealContext, Sealer},
-    store::{SessionRow, Store, UserChange, UserRow},
+    crypto::{KeyPurpose, MasterKey, Sealer},
+    store::{Store, UserChange},
 };
-
-/// An account's lifecycle state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UserState {
-    /// Created; password and TOTP not yet confirmed.
-    Enrolling,
-    /// Can log in.
-    Active,
-    /// Cannot log in.
-    Disabled,
-}
-
-impl UserState {
-    pub(super) fn as_str(self) -> &'static str {
-        match self {
-            Self::Enrolling => "enrolling",
-            Self::Active => "active",
-            Self::Disabled => "disabled",
-        }
-    }
-
-    fn parse(value: &str) -> Result<Self, AuthError> {
-        match value {
-            "enrolling" => Ok(Self::Enrolling),
-            "active" => Ok(Self::Active),
-            "disabled" => Ok(Self::Disabled),
-            other => Err(AuthError::internal(
-                "unknown user state in database",
-                &other,
-            )),
-        }
-    }
-}
-
-/// What frontends see of a user.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserProfile {
-    /// Id.
-    pub id: i64,
-    /// Login name.
-    pub username: String,
-    /// Role.
-    pub role: Role,
-    /// State.
-    pub state: UserState,
-    /// Creation time.
-    pub created_at: UnixMillis,
-    /// Unused recovery codes.
-    pub recovery_codes_left: u32,
-    /// Set while locked.
-    pub locked_until: Option<UnixMillis>,
-    /// The OS account PAM login checks, if linked.
-    pub os_account: Option<String>,
-}
-
-/// A user row with its fields parsed.
-#[derive(Debug, Clone)]
-pub(super) struct Account {
-    pub(super) row: UserRow,
-    pub(super) role: Role,
-    pub(super) state: UserState,
-}
-
-impl Account {
-    pub(super) fn from_row(row: UserRow) -> Result<Self, AuthError> {
-        let role = Role::from_str(&row.role)
-            .map_err(|err| AuthError::internal("unknown role in database", &err))?;
-        let state = UserState::parse(&row.state)?;
-        Ok(Self { row, role, state })
-    }
-}
-
-/// Which sealed TOTP column.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum TotpColumn {
-    Confirmed,
-    Pending,
-}
 
 /// Shared state of every authentication flow.
 #[derive(Debug)]
@@ -182,6 +106,7 @@ impl AuthEngine {
             }
         });
         engine.restore_sessions().await?;
+        engine.restore_failure_counters().await?;
         engine.open_bootstrap_if_needed().await?;
         Ok(engine)
     }
@@ -204,7 +129,9 @@ impl AuthEngine {
         self.hashing.computed()
     }
 
-    pub(super) fn now(&self) -> UnixMillis {
+    /// Now, by the engine's (injected) clock.
+    #[must_use]
+    pub fn now(&self) -> UnixMillis {
         self.clock.now()
     }
 
@@ -247,10 +174,7 @@ impl AuthEngine {
         column: TotpColumn,
         secret: &TotpSecret,
     ) -> Result<Vec<u8>, AuthError> {
-        let row = user_id.to_string();
-        self.sealer
-            .seal(&totp_context(column, &row), secret.expose())
-            .map_err(|err| AuthError::internal("cannot seal TOTP secret", &err))
+        account::seal_totp(&self.sealer, user_id, column, secret)
     }
 
     pub(super) fn open_totp(
@@ -259,20 +183,18 @@ impl AuthEngine {
         column: TotpColumn,
         sealed: &[u8],
     ) -> Result<TotpSecret, AuthError> {
-        let row = user_id.to_string();
-        let bytes: Zeroizing<Vec<u8>> = self
-            .sealer
-            .open(&totp_context(column, &row), sealed)
-            .map_err(|err| AuthError::internal("cannot open sealed TOTP secret", &err))?;
-        Ok(TotpSecret::from_bytes(bytes))
+        account::open_totp(&self.sealer, user_id, column, sealed)
     }
 
-    /// Hashes `password` (already normalised) and stores it as the user's.
+    /// Hashes `password` (already normalised) and stores it as the user's;
+    /// a credential change (`replaces`) also raises the account's
+    /// generation. Returns the generation afterwards.
     pub(super) async fn store_password(
         &self,
         user_id: i64,
         password: Zeroizing<String>,
-    ) -> Result<(), AuthError> {
+        replaces: bool,
+    ) -> Result<i64, AuthError> {
         let phc = self
             .hashing
             .hash(password)
@@ -280,12 +202,22 @@ impl AuthEngine {
             .map_err(|err| AuthError::internal("hashing failed", &err))?;
         let change = UserChange {
             password_phc: Some(&phc),
+            bump_generation: replaces,
             ..UserChange::default()
         };
+        self.update_account(user_id, &change).await
+    }
+
+    /// Applies `change` to user `user_id`; returns the generation afterwards.
+    pub(super) async fn update_account(
+        &self,
+        user_id: i64,
+        change: &UserChange<'_>,
+    ) -> Result<i64, AuthError> {
         self.store
-            .update_user(user_id, &change, self.now().0)
-            .await?;
-        Ok(())
+            .update_user(user_id, change, self.now().0)
+            .await?
+            .ok_or_else(|| AuthError::WrongState("the account was deleted meanwhile".to_owned()))
     }
 
     /// The profile of `account`, with its recovery-code count and lock.
@@ -307,103 +239,5 @@ impl AuthEngine {
             locked_until,
             os_account: self.store.os_account(account.row.id).await?,
         })
-    }
-
-    /// Ends every session — the compromise response: everyone
-    /// re-authenticates. Returns how many ended.
-    pub async fn revoke_all_sessions(&self, reason: &str) -> Result<usize, AuthError> {
-        let ended = self.sessions.remove_all();
-        self.end_sessions(&ended).await?;
-        self.record(
-            Actor::daemon(),
-            AccountAction::SessionsRevoked,
-            None,
-            Some(format!("all {} sessions: {reason}", ended.len())),
-        )
-        .await;
-        Ok(ended.len())
-    }
-
-    /// Ends sessions in memory and in the store.
-    pub(super) async fn end_sessions(&self, ended: &[Session]) -> Result<(), AuthError> {
-        let ids: Vec<String> = ended.iter().map(|s| s.id.clone()).collect();
-        self.store.delete_sessions(&ids).await?;
-        Ok(())
-    }
-
-    pub(super) async fn save_session(
-        &self,
-        token_hash: &[u8; 32],
-        session: &Session,
-    ) -> Result<(), AuthError> {
-        self.store
-            .save_session(&SessionRow {
-                id: session.id.clone(),
-                token_hash: token_hash.to_vec(),
-                user_id: session.user_id,
-                peer_uid: i64::from(session.peer_uid),
-                created_at: session.created_at.0,
-                last_seen_at: session.last_seen.0,
-                elevated_until: session.elevated_until.map(|u| u.0),
-            })
-            .await?;
-        Ok(())
-    }
-
-    async fn restore_sessions(&self) -> Result<(), AuthError> {
-        let now = self.now();
-        let mut stale = Vec::new();
-        for row in self.store.all_sessions().await? {
-            let owner = self
-                .store
-                .user_by_id(row.user_id)
-                .await?
-                .map(Account::from_row)
-                .transpose()?;
-            let (Some(owner), Ok(token_hash)) =
-                (owner, <[u8; 32]>::try_from(row.token_hash.as_slice()))
-            else {
-                stale.push(row.id);
-                continue;
-            };
-            let session = Session {
-                id: row.id.clone(),
-                user_id: row.user_id,
-                username: owner.row.username.clone(),
-                role: owner.role,
-                peer_uid: u32::try_from(row.peer_uid).unwrap_or(u32::MAX),
-                created_at: UnixMillis(row.created_at),
-                last_seen: UnixMillis(row.last_seen_at),
-                elevated_until: row.elevated_until.map(UnixMillis),
-            };
-            let (idle_end, lifetime_end) = self.sessions.expiries(&session);
-            if owner.state != UserState::Active || now >= idle_end || now >= lifetime_end {
-                stale.push(row.id);
-            } else {
-                self.sessions.restore(token_hash, session);
-            }
-        }
-        self.store.delete_sessions(&stale).await?;
-        Ok(())
-    }
-
-    /// Writes every session's last-seen time to the store (at shutdown).
-    pub async fn persist_sessions(&self) {
-        for (token_hash, session) in self.sessions.snapshot() {
-            if let Err(err) = self.save_session(&token_hash, &session).await {
-                tracing::error!(error = %err, "session not persisted");
-            }
-        }
-    }
-}
-
-fn totp_context(column: TotpColumn, row: &str) -> SealContext<'_> {
-    SealContext {
-        table: "users",
-        column: match column {
-            TotpColumn::Confirmed => "totp_secret",
-            TotpColumn::Pending => "totp_pending_secret",
-        },
-        row,
     }
 }

@@ -44,6 +44,12 @@ pub enum AuthError {
     /// The session token was not accepted.
     #[error("{}", session_message(*.0))]
     Session(SessionRejected),
+    /// The account changed (role, state, credentials) or every session was
+    /// revoked while this login was being checked.
+    #[error(
+        "the account changed while this login was being checked (role, state or credentials, or every session was revoked); log in again"
+    )]
+    AccountChanged,
     /// A new password does not meet the policy.
     #[error("{0}")]
     PasswordPolicy(PasswordRejected),
@@ -104,6 +110,9 @@ fn session_message(rejected: SessionRejected) -> &'static str {
             "the session reached its maximum lifetime; log in again"
         }
         SessionRejected::WrongPeer => "this session belongs to another OS user; log in as yourself",
+        SessionRejected::Superseded => {
+            "the session ended: the account's role, state or credentials changed, or every session was revoked; log in again"
+        }
     }
 }
 

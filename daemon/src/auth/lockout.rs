@@ -2,11 +2,14 @@
 //! (uid), tiered delays, and a temporary lock.
 //!
 //! Invariant: [`FailureTracker::begin`] is called before any hashing and costs
-//! two map lookups, so a refused attempt is nearly free; at most one attempt
-//! per account and per peer is being checked at any moment, so concurrent
-//! guesses cannot all slip past the counters and occupy the hashing slots;
-//! counters for one key never affect another key, so hammering one account
-//! leaves every other account (and every other peer) alone; memory is bounded.
+//! two map lookups, so a refused attempt is nearly free; an attempt counts as
+//! a failure from the moment it begins until it succeeds, so an attempt cut
+//! short (client gone, stream aborted, daemon killed) is never forgiven; at
+//! most one attempt per account and per peer is being checked at any moment,
+//! so concurrent guesses cannot all slip past the counters and occupy the
+//! hashing slots; counters for one key never affect another key, so
+//! hammering one account leaves every other account (and every other peer)
+//! alone; memory is bounded.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -132,11 +135,24 @@ pub enum Throttled {
     InProgress,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FailureRecord {
     consecutive: u32,
     last_failure: UnixMillis,
     locked_until: Option<UnixMillis>,
+}
+
+/// A key's counter, as stored so a restart does not forgive failures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counter {
+    /// Whose.
+    pub key: AttemptKey,
+    /// Consecutive failures.
+    pub consecutive: u32,
+    /// Time of the latest.
+    pub last_failure: UnixMillis,
+    /// End of the lock, if locked.
+    pub locked_until: Option<UnixMillis>,
 }
 
 /// Counts failures; shared by every login path.
@@ -149,14 +165,52 @@ pub struct FailureTracker {
     in_flight: Mutex<HashSet<AttemptKey>>,
 }
 
-/// Marks attempts as being checked; releases them when dropped.
+/// An attempt being checked. It was counted as a failure on every key when
+/// it began; only [`Attempt::succeed`] takes that back, so an attempt that
+/// ends any other way — refused, timed out, or abandoned by a client that
+/// went away mid-check — stays counted. Dropping it lets the next attempt
+/// for its keys begin.
 #[derive(Debug)]
-pub struct AttemptGuard<'a> {
+pub struct Attempt<'a> {
     tracker: &'a FailureTracker,
     keys: Vec<AttemptKey>,
+    counted: Vec<Counter>,
+    forgotten: Vec<AttemptKey>,
+    locks: Vec<AttemptKey>,
 }
 
-impl Drop for AttemptGuard<'_> {
+impl Attempt<'_> {
+    /// The counters as they stand with this attempt counted (to store).
+    #[must_use]
+    pub fn counted(&self) -> &[Counter] {
+        &self.counted
+    }
+
+    /// Keys dropped to keep memory bounded while counting (to unstore).
+    #[must_use]
+    pub fn forgotten(&self) -> &[AttemptKey] {
+        &self.forgotten
+    }
+
+    /// Keys that this attempt, if it fails, leaves locked.
+    #[must_use]
+    pub fn locks(&self) -> &[AttemptKey] {
+        &self.locks
+    }
+
+    /// The attempt succeeded: forget the failures of all its keys. Returns
+    /// the keys whose stored counters are now obsolete.
+    #[must_use]
+    pub fn succeed(self) -> Vec<AttemptKey> {
+        let mut records = self.tracker.records();
+        for key in &self.keys {
+            records.remove(key);
+        }
+        self.keys.clone()
+    }
+}
+
+impl Drop for Attempt<'_> {
     fn drop(&mut self) {
         let mut in_flight = self
             .tracker
@@ -182,29 +236,54 @@ impl FailureTracker {
         }
     }
 
+    /// Puts back counters read from the store at start-up.
+    pub fn restore(&self, counters: Vec<Counter>) {
+        let mut records = self.records();
+        for counter in counters.into_iter().take(MAX_TRACKED_KEYS) {
+            records.insert(
+                counter.key,
+                FailureRecord {
+                    consecutive: counter.consecutive,
+                    last_failure: counter.last_failure,
+                    locked_until: counter.locked_until,
+                },
+            );
+        }
+    }
+
     /// Starts an attempt for all `keys` (e.g. account and peer): refused if
-    /// any is delayed, locked, or already being checked. Hold the guard until
-    /// the outcome is recorded.
-    pub fn begin(
-        &self,
-        keys: &[AttemptKey],
-        now: UnixMillis,
-    ) -> Result<AttemptGuard<'_>, Throttled> {
+    /// any is delayed, locked, or already being checked; otherwise counted
+    /// as a failure on every key until it [succeeds](Attempt::succeed).
+    pub fn begin(&self, keys: &[AttemptKey], now: UnixMillis) -> Result<Attempt<'_>, Throttled> {
         for key in keys {
             self.check(key, now)?;
         }
-        let mut in_flight = self
-            .in_flight
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if keys.iter().any(|key| in_flight.contains(key)) {
-            return Err(Throttled::InProgress);
+        {
+            let mut in_flight = self
+                .in_flight
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if keys.iter().any(|key| in_flight.contains(key)) {
+                return Err(Throttled::InProgress);
+            }
+            in_flight.extend(keys.iter().cloned());
         }
-        in_flight.extend(keys.iter().cloned());
-        Ok(AttemptGuard {
+        let mut attempt = Attempt {
             tracker: self,
             keys: keys.to_vec(),
-        })
+            counted: Vec::with_capacity(keys.len()),
+            forgotten: Vec::new(),
+            locks: Vec::new(),
+        };
+        for key in keys {
+            let (counter, locks, forgotten) = self.record_failure(key, now);
+            if locks {
+                attempt.locks.push(key.clone());
+            }
+            attempt.forgotten.extend(forgotten);
+            attempt.counted.push(counter);
+        }
+        Ok(attempt)
     }
 
     fn policy(&self, key: &AttemptKey) -> &LockoutPolicy {
@@ -249,12 +328,18 @@ impl FailureTracker {
         Ok(())
     }
 
-    /// Records a failed attempt; returns true when this failure locked `key`.
-    pub fn record_failure(&self, key: &AttemptKey, now: UnixMillis) -> bool {
+    /// Counts a failure on `key`: returns the new counter, whether it locked
+    /// `key`, and the keys dropped to stay within [`MAX_TRACKED_KEYS`].
+    fn record_failure(
+        &self,
+        key: &AttemptKey,
+        now: UnixMillis,
+    ) -> (Counter, bool, Vec<AttemptKey>) {
         let policy = self.policy(key).clone();
         let mut records = self.records();
+        let mut forgotten = Vec::new();
         if records.len() >= MAX_TRACKED_KEYS && !records.contains_key(key) {
-            self.prune(&mut records, now);
+            forgotten = self.prune(&mut records, now);
         }
         let record = records.entry(key.clone()).or_insert(FailureRecord {
             consecutive: 0,
@@ -267,20 +352,36 @@ impl FailureTracker {
             record.consecutive = 0;
             record.locked_until = None;
         }
-        record.consecutive += 1;
+        record.consecutive = record.consecutive.saturating_add(1);
         record.last_failure = now;
         let locks_now = record.consecutive >= policy.lock_after && record.locked_until.is_none();
         if locks_now {
             record.locked_until = Some(now.plus(policy.lock_for));
         }
-        locks_now
+        let counter = Counter {
+            key: key.clone(),
+            consecutive: record.consecutive,
+            last_failure: record.last_failure,
+            locked_until: record.locked_until,
+        };
+        (counter, locks_now, forgotten)
     }
 
-    /// Drops records that no longer matter, then the oldest, to stay bounded.
-    fn prune(&self, records: &mut HashMap<AttemptKey, FailureRecord>, now: UnixMillis) {
+    /// Drops records that no longer matter, then the oldest, to stay
+    /// bounded; returns the dropped keys.
+    fn prune(
+        &self,
+        records: &mut HashMap<AttemptKey, FailureRecord>,
+        now: UnixMillis,
+    ) -> Vec<AttemptKey> {
+        let mut dropped = Vec::new();
         records.retain(|key, record| {
-            record.locked_until.is_some_and(|until| now < until)
-                || now.since(record.last_failure) < self.policy(key).forget_after
+            let keep = record.locked_until.is_some_and(|until| now < until)
+                || now.since(record.last_failure) < self.policy(key).forget_after;
+            if !keep {
+                dropped.push(key.clone());
+            }
+            keep
         });
         while records.len() >= MAX_TRACKED_KEYS {
             let oldest = records
@@ -288,14 +389,18 @@ impl FailureTracker {
                 .min_by_key(|(_, record)| record.last_failure)
                 .map(|(key, _)| key.clone());
             match oldest {
-                Some(key) => records.remove(&key),
+                Some(key) => {
+                    records.remove(&key);
+                    dropped.push(key);
+                }
                 None => break,
-            };
+            }
         }
+        dropped
     }
 
-    /// Forgets failures after a success.
-    pub fn record_success(&self, key: &AttemptKey) {
+    /// Forgets the failures of `key` (its method just succeeded).
+    pub fn forget(&self, key: &AttemptKey) {
         self.records().remove(key);
     }
 
@@ -332,14 +437,19 @@ mod tests {
         AttemptKey::Account(name.to_owned())
     }
 
+    /// An attempt for `key` that fails; returns whether it locked the key.
+    fn failed_attempt(tracker: &FailureTracker, key: &AttemptKey, now: UnixMillis) -> bool {
+        let attempt = tracker.begin(std::slice::from_ref(key), now).unwrap();
+        !attempt.locks().is_empty()
+    }
+
     #[test]
     fn delays_grow_by_tier_then_the_account_locks() {
         let tracker = tracker();
         let alice = account("alice");
         let mut now = UnixMillis(1_000_000);
         for failure in 1..=9 {
-            tracker.check(&alice, now).unwrap();
-            assert!(!tracker.record_failure(&alice, now));
+            assert!(!failed_attempt(&tracker, &alice, now));
             let expected = LockoutPolicy::accounts().delay_for(failure);
             if expected > Duration::ZERO {
                 assert_eq!(
@@ -352,7 +462,7 @@ mod tests {
             now = now.plus(expected);
         }
         assert!(
-            tracker.record_failure(&alice, now),
+            failed_attempt(&tracker, &alice, now),
             "the tenth failure locks"
         );
         assert!(matches!(
@@ -366,11 +476,31 @@ mod tests {
     }
 
     #[test]
+    fn an_attempt_counts_from_its_start_until_it_succeeds() {
+        let tracker = tracker();
+        let keys = [account("alice"), AttemptKey::Peer(1000)];
+        let now = UnixMillis(0);
+        let attempt = tracker.begin(&keys, now).unwrap();
+        assert_eq!(attempt.counted().len(), 2);
+        assert!(attempt.counted().iter().all(|c| c.consecutive == 1));
+        // Abandoned (dropped) without success: still counted.
+        drop(attempt);
+        let attempt = tracker.begin(&keys, now).unwrap();
+        assert!(attempt.counted().iter().all(|c| c.consecutive == 2));
+        let forgotten = attempt.succeed();
+        assert_eq!(forgotten, keys);
+        assert!(tracker.records().is_empty(), "success forgets every key");
+    }
+
+    #[test]
     fn one_hammered_account_leaves_others_alone() {
         let tracker = tracker();
-        let now = UnixMillis(0);
+        let mut now = UnixMillis(0);
         for _ in 0..50 {
-            tracker.record_failure(&account("alice"), now);
+            if tracker.check(&account("alice"), now).is_ok() {
+                failed_attempt(&tracker, &account("alice"), now);
+            }
+            now = now.plus(Duration::from_secs(11));
         }
         assert!(tracker.check(&account("alice"), now).is_err());
         assert_eq!(tracker.check(&account("bob"), now), Ok(()));
@@ -378,7 +508,7 @@ mod tests {
     }
 
     #[test]
-    fn success_and_unlock_reset_and_old_failures_are_forgotten() {
+    fn unlock_and_forget_reset_and_old_failures_are_forgotten() {
         let tracker = tracker();
         let alice = account("alice");
         let now = UnixMillis(0);
@@ -395,8 +525,25 @@ mod tests {
             tracker.check(&alice, now.plus(Duration::from_secs(15 * 60))),
             Ok(())
         );
-        tracker.record_success(&alice);
+        tracker.forget(&alice);
         assert_eq!(tracker.check(&alice, now), Ok(()));
+    }
+
+    #[test]
+    fn restored_counters_keep_their_lock() {
+        let tracker = tracker();
+        let alice = account("alice");
+        let now = UnixMillis(0);
+        for _ in 0..10 {
+            tracker.record_failure(&alice, now);
+        }
+        let counter = tracker.record_failure(&alice, now).0;
+        let restarted = self::tracker();
+        restarted.restore(vec![counter]);
+        assert!(matches!(
+            restarted.check(&alice, now.plus(Duration::from_secs(60))),
+            Err(Throttled::Locked { .. })
+        ));
     }
 
     #[test]
@@ -427,9 +574,13 @@ mod tests {
     #[test]
     fn memory_stays_bounded_under_many_usernames() {
         let tracker = tracker();
+        let mut forgotten = 0;
         for i in 0..(MAX_TRACKED_KEYS + 500) {
-            tracker.record_failure(&account(&format!("user{i}")), UnixMillis(i as i64));
+            let (_, _, dropped) =
+                tracker.record_failure(&account(&format!("user{i}")), UnixMillis(i as i64));
+            forgotten += dropped.len();
         }
         assert!(tracker.records().len() <= MAX_TRACKED_KEYS);
+        assert!(forgotten >= 500, "dropped keys are reported for the store");
     }
 }

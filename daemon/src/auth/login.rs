@@ -1,26 +1,30 @@
-//! Login, elevation, per-call session checks and logout.
+//! Login with password and a second factor, elevation, and logout.
 //!
-//! Invariant: throttling is checked before any hashing; an unknown,
-//! disabled or enrolling account costs a full password verification and
-//! fails exactly like a wrong password; a TOTP step or recovery code is
-//! consumed by a conditional update, so concurrent replays cannot both win.
+//! Invariant: throttling is checked (and the attempt counted) before any
+//! hashing; an unknown, disabled or enrolling account costs a full password
+//! verification and fails exactly like a wrong password; a TOTP step or
+//! recovery code is consumed by a conditional update, so concurrent replays
+//! cannot both win; a login's session carries the account as its login read
+//! it, and is refused if the account changed meanwhile.
 
 use super::{
-    engine::{Account, AuthEngine, TotpColumn, UserProfile},
+    account::{Account, TotpColumn, UserProfile},
+    elevation::ElevationMethod,
+    engine::AuthEngine,
     error::AuthError,
     input,
-    lockout::{AttemptGuard, AttemptKey, Throttled},
+    lockout::AttemptKey,
     password::{Verification, normalize},
     recovery::MAX_CODE_INPUT,
-    sessions::Session,
-    token::{SecretToken, TokenKind},
+    sessions::{LoginEpoch, Session},
+    token::SecretToken,
 };
 use crate::{
     audit::{AccountAction, Actor},
     transport::PeerCredentials,
 };
 
-/// The second proof of identity at login. Biometric methods join here.
+/// The second proof of identity at login or elevation.
 #[derive(Debug, Clone, Copy)]
 pub enum SecondFactor<'a> {
     /// A code from the authenticator app.
@@ -34,6 +38,37 @@ impl SecondFactor<'_> {
         match self {
             Self::Totp(_) => "password+totp",
             Self::RecoveryCode(_) => "password+recovery_code",
+        }
+    }
+
+    fn check_input(self) -> Result<(), AuthError> {
+        match self {
+            Self::Totp(code) => input::totp_code(code),
+            Self::RecoveryCode(code) => input::bounded("recovery_code", code, MAX_CODE_INPUT),
+        }
+    }
+}
+
+/// What a person re-proves to elevate a session: a TOTP code alone, or the
+/// password with a TOTP or recovery code (needed to change credentials).
+#[derive(Debug, Clone, Copy)]
+pub struct ElevationProof<'a> {
+    /// The account password, if re-proved.
+    pub password: Option<&'a str>,
+    /// The second factor.
+    pub factor: SecondFactor<'a>,
+}
+
+impl ElevationProof<'_> {
+    fn method(&self) -> Result<ElevationMethod, AuthError> {
+        match (self.password.is_some(), self.factor) {
+            (false, SecondFactor::Totp(_)) => Ok(ElevationMethod::Totp),
+            (true, SecondFactor::Totp(_)) => Ok(ElevationMethod::PasswordTotp),
+            (true, SecondFactor::RecoveryCode(_)) => Ok(ElevationMethod::PasswordRecoveryCode),
+            (false, SecondFactor::RecoveryCode(_)) => Err(AuthError::InvalidInput {
+                field: "password",
+                reason: "elevating with a recovery code needs the password too".to_owned(),
+            }),
         }
     }
 }
@@ -50,61 +85,6 @@ pub struct LoginOutcome {
 }
 
 impl AuthEngine {
-    /// Starts an attempt: refused if the account or the peer is delayed,
-    /// locked, or already being checked. Hold the guard until the outcome
-    /// is recorded.
-    pub(super) async fn throttle(
-        &self,
-        account: &AttemptKey,
-        peer: Option<PeerCredentials>,
-    ) -> Result<AttemptGuard<'_>, AuthError> {
-        let mut keys = vec![account.clone()];
-        keys.extend(peer.map(|p| AttemptKey::Peer(p.uid)));
-        let refused = match self.failures.begin(&keys, self.now()) {
-            Ok(guard) => return Ok(guard),
-            Err(Throttled::Delayed { retry_after }) => AuthError::Throttled { retry_after },
-            Err(Throttled::Locked { retry_after }) => AuthError::Locked { retry_after },
-            Err(Throttled::InProgress) => AuthError::AttemptInProgress,
-        };
-        let subject = account.username();
-        self.record(
-            Actor::peer(peer),
-            AccountAction::LoginThrottled,
-            subject,
-            Some(refused.to_string()),
-        )
-        .await;
-        Err(refused)
-    }
-
-    /// Counts a failure against the account and the peer, and audits it.
-    pub(super) async fn fail(
-        &self,
-        account: &AttemptKey,
-        peer: Option<PeerCredentials>,
-        action: AccountAction,
-        reason: &str,
-    ) {
-        let now = self.now();
-        let locked = self.failures.record_failure(account, now);
-        if let Some(peer) = peer {
-            self.failures
-                .record_failure(&AttemptKey::Peer(peer.uid), now);
-        }
-        let subject = account.username();
-        self.record(Actor::peer(peer), action, subject, Some(reason.to_owned()))
-            .await;
-        if locked {
-            self.record(
-                Actor::peer(peer),
-                AccountAction::AccountLocked,
-                subject,
-                None,
-            )
-            .await;
-        }
-    }
-
     /// Logs in with password and a second factor.
     pub async fn login(
         &self,
@@ -113,16 +93,12 @@ impl AuthEngine {
         password: &str,
         factor: SecondFactor<'_>,
     ) -> Result<LoginOutcome, AuthError> {
+        let began = self.sessions.login_epoch();
         let username = input::username(username)?;
         input::password("password", password)?;
-        match factor {
-            SecondFactor::Totp(code) => input::totp_code(code)?,
-            SecondFactor::RecoveryCode(code) => {
-                input::bounded("recovery_code", code, MAX_CODE_INPUT)?
-            }
-        }
+        factor.check_input()?;
         let key = AttemptKey::Account(username.to_owned());
-        let _attempt = self.throttle(&key, Some(peer)).await?;
+        let attempt = self.throttle(&key, Some(peer)).await?;
         let active = self.active_account(username).await?;
         let stored = active.as_ref().and_then(|a| a.row.password_phc.clone());
         let verification = self
@@ -131,41 +107,65 @@ impl AuthEngine {
             .await
             .map_err(|err| AuthError::internal("password verification failed", &err))?;
         let (Some(account), Verification::Match { needs_rehash }) = (active, verification) else {
-            self.fail(&key, Some(peer), AccountAction::LoginFailed, "password")
-                .await;
+            self.fail(
+                attempt,
+                Some(peer),
+                AccountAction::LoginFailed,
+                &key,
+                "password",
+            )
+            .await;
             return Err(AuthError::BadCredentials);
         };
         if !self.second_factor_holds(&account, factor).await? {
+            let method = factor.method();
             self.fail(
-                &key,
+                attempt,
                 Some(peer),
                 AccountAction::LoginFailed,
-                factor.method(),
+                &key,
+                method,
             )
             .await;
             return Err(AuthError::BadCredentials);
         }
+        self.succeed(attempt).await;
         if needs_rehash {
             self.rehash(&account, password).await;
         }
         // A password login also lifts a biometric lock (the fallback succeeded).
-        self.failures
-            .record_success(&AttemptKey::Biometric(username.to_owned()));
-        self.finish_login(&account, peer, factor.method()).await
+        self.forget_failures(&AttemptKey::Biometric(username.to_owned()))
+            .await;
+        self.finish_login(&account, peer, factor.method(), began)
+            .await
     }
 
-    /// Opens the session of a login whose proofs all held, and audits it.
+    /// Opens the session of a login that began at `began` and whose proofs
+    /// all held, and audits it.
     pub(super) async fn finish_login(
         &self,
         account: &Account,
         peer: PeerCredentials,
         method: &str,
+        began: LoginEpoch,
     ) -> Result<LoginOutcome, AuthError> {
         let username = account.row.username.as_str();
-        self.failures
-            .record_success(&AttemptKey::Account(username.to_owned()));
-        self.failures.record_success(&AttemptKey::Peer(peer.uid));
-        let (token, session) = self.open_session(account, peer).await?;
+        self.forget_failures(&AttemptKey::Account(username.to_owned()))
+            .await;
+        let (token, session) = match self.open_session(account, peer, began).await {
+            Ok(opened) => opened,
+            Err(err) => {
+                let detail = format!("{method}: {err}");
+                self.record(
+                    Actor::user(Some(peer), username),
+                    AccountAction::LoginFailed,
+                    Some(username),
+                    Some(detail),
+                )
+                .await;
+                return Err(err);
+            }
+        };
         self.record(
             Actor::user(Some(peer), username),
             AccountAction::LoginSucceeded,
@@ -194,10 +194,10 @@ impl AuthEngine {
                 let Some(index) = self.recovery.find(code, &hashes) else {
                     return Ok(false);
                 };
-                let slot = unused[index].0;
+                let (slot, hash) = &unused[index];
                 let used = self
                     .store
-                    .use_recovery_code(account.row.id, slot, self.now().0)
+                    .use_recovery_code(account.row.id, *slot, hash, self.now().0)
                     .await?;
                 if used {
                     let name = account.row.username.as_str();
@@ -236,109 +236,53 @@ impl AuthEngine {
 
     async fn rehash(&self, account: &Account, password: &str) {
         if let Err(err) = self
-            .store_password(account.row.id, normalize(password))
+            .store_password(account.row.id, normalize(password), false)
             .await
         {
             tracing::error!(error = %err, "password rehash not stored");
         }
     }
 
-    async fn open_session(
-        &self,
-        account: &Account,
-        peer: PeerCredentials,
-    ) -> Result<(SecretToken, Session), AuthError> {
-        let token = SecretToken::generate(TokenKind::Session)
-            .map_err(|err| AuthError::internal("random generator failed", &err))?;
-        let token_hash = self
-            .tokens
-            .hash(TokenKind::Session, token.expose())
-            .ok_or_else(|| AuthError::internal("session token not hashable", &"length"))?;
-        let id = session_id()?;
-        let now = self.now();
-        let session = Session {
-            id,
-            user_id: account.row.id,
-            username: account.row.username.clone(),
-            role: account.role,
-            peer_uid: peer.uid,
-            created_at: now,
-            last_seen: now,
-            elevated_until: None,
-        };
-        self.save_session(&token_hash, &session).await?;
-        let evicted = self.sessions.insert(token_hash, session.clone());
-        if !evicted.is_empty() {
-            self.end_sessions(&evicted).await?;
-            let name = account.row.username.as_str();
-            let detail = format!("{} oldest ended: session cap reached", evicted.len());
-            self.record(
-                Actor::user(Some(peer), name),
-                AccountAction::SessionsRevoked,
-                Some(name),
-                Some(detail),
-            )
-            .await;
-        }
-        Ok((token, session))
-    }
-
-    /// The session a bearer token presented by `peer_uid` belongs to.
-    pub fn authenticate(&self, token: &str, peer_uid: u32) -> Result<Session, AuthError> {
-        let hash = self
-            .tokens
-            .hash(TokenKind::Session, token)
-            .ok_or(AuthError::Session(
-                super::sessions::SessionRejected::Unknown,
-            ))?;
-        self.sessions
-            .validate(&hash, peer_uid, self.now())
-            .map_err(AuthError::Session)
-    }
-
-    /// Re-proves identity with a TOTP code; elevates the session.
+    /// Re-proves identity (a TOTP code, or the password with a TOTP or
+    /// recovery code); elevates the session by that method.
     pub async fn elevate(
         &self,
         session: &Session,
         peer: PeerCredentials,
-        totp_code: &str,
+        proof: ElevationProof<'_>,
     ) -> Result<Session, AuthError> {
-        input::totp_code(totp_code)?;
+        let method = proof.method()?;
+        if let Some(password) = proof.password {
+            input::password("password", password)?;
+        }
+        proof.factor.check_input()?;
         let key = AttemptKey::Account(session.username.clone());
-        let _attempt = self.throttle(&key, Some(peer)).await?;
+        let attempt = self.throttle(&key, Some(peer)).await?;
         let account = self.account(&session.username).await?;
-        if !self.consume_totp(&account, totp_code).await? {
-            self.fail(&key, Some(peer), AccountAction::ElevationFailed, "totp")
-                .await;
+        let password_holds = match proof.password {
+            None => true,
+            Some(password) => matches!(
+                self.hashing
+                    .verify(account.row.password_phc.clone(), normalize(password))
+                    .await
+                    .map_err(|err| AuthError::internal("password verification failed", &err))?,
+                Verification::Match { .. }
+            ),
+        };
+        if !password_holds || !self.second_factor_holds(&account, proof.factor).await? {
+            let reason = method.name();
+            self.fail(
+                attempt,
+                Some(peer),
+                AccountAction::ElevationFailed,
+                &key,
+                &reason,
+            )
+            .await;
             return Err(AuthError::BadCredentials);
         }
-        self.failures.record_success(&key);
-        self.grant_elevation(session, peer, "totp").await
-    }
-
-    /// Elevates a session whose owner just re-proved their identity.
-    pub(super) async fn grant_elevation(
-        &self,
-        session: &Session,
-        peer: PeerCredentials,
-        method: &str,
-    ) -> Result<Session, AuthError> {
-        let (token_hash, elevated) =
-            self.sessions
-                .elevate(&session.id, self.now())
-                .ok_or(AuthError::Session(
-                    super::sessions::SessionRejected::Unknown,
-                ))?;
-        self.save_session(&token_hash, &elevated).await?;
-        let name = session.username.as_str();
-        self.record(
-            Actor::user(Some(peer), name),
-            AccountAction::Elevated,
-            Some(name),
-            Some(method.to_owned()),
-        )
-        .await;
-        Ok(elevated)
+        self.succeed(attempt).await;
+        self.grant_elevation(session, peer, method).await
     }
 
     /// Ends the caller's session.
@@ -362,13 +306,4 @@ impl AuthEngine {
         let account = self.account(&session.username).await?;
         self.profile(&account).await
     }
-}
-
-fn session_id() -> Result<String, AuthError> {
-    use ring::rand::{SecureRandom, SystemRandom};
-    let mut bytes = [0u8; 16];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|err| AuthError::internal("random generator failed", &err))?;
-    Ok(data_encoding::HEXLOWER.encode(&bytes))
 }

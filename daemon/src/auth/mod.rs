@@ -3,10 +3,13 @@
 //! Invariant: plain Rust, no gRPC types; every secret passes through types
 //! that redact `Debug` and zeroize on drop; time comes from the injected clock.
 
+pub mod account;
 pub mod admin;
+mod attempts;
 pub mod bootstrap;
 pub mod challenges;
 pub mod device_keys;
+pub mod elevation;
 pub mod engine;
 pub mod error;
 pub mod input;
@@ -17,6 +20,7 @@ pub mod pam_flows;
 pub mod password;
 pub mod recovery;
 pub mod role;
+mod session_keeping;
 pub mod sessions;
 pub mod token;
 pub mod totp;
@@ -24,4 +28,4 @@ pub mod totp;
 pub use admin::ActingUser;
 pub use engine::{AuthEngine, UserProfile, UserState};
 pub use error::AuthError;
-pub use login::{LoginOutcome, SecondFactor};
+pub use login::{ElevationProof, LoginOutcome, SecondFactor};

@@ -1,22 +1,29 @@
 //! PAM transactions for biometric login and elevation: run off the async
 //! runtime, with the module's conversation bridged to the gRPC client.
 //!
-//! Invariant: a transaction runs on its own OS thread and at most
-//! `max_concurrent` run at once (a slot stays taken until its thread ends,
-//! even after the caller stopped waiting, so a hung module cannot multiply
-//! threads); the caller has its answer by the deadline whatever the stack
-//! does; success means both `pam_authenticate` and `pam_acct_mgmt` passed;
-//! answers to prompts are zeroized in occcd's buffers and never logged.
+//! Invariant: a transaction runs on its own OS thread; at most
+//! `max_concurrent` run at once and at most `max_per_peer` for one socket
+//! peer uid (a slot stays taken until its thread ends, even after the caller
+//! stopped waiting, so a hung module cannot multiply threads and one uid
+//! cannot take every slot); the caller has its answer by the deadline
+//! whatever the stack does; success means both `pam_authenticate` and
+//! `pam_acct_mgmt` passed while the client was still there; answers to
+//! prompts are zeroized in occcd's buffers and never logged.
 
 use std::{
+    collections::HashMap,
     ffi::{CStr, CString},
     fmt,
-    sync::{Arc, mpsc as std_mpsc},
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicBool, Ordering},
+        mpsc as std_mpsc,
+    },
     time::{Duration, Instant},
 };
 
 use pam_client::{Context, ConversationHandler, ErrorCode, Flag};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use zeroize::Zeroizing;
 
 use crate::config::PamConfig;
@@ -49,6 +56,7 @@ pub enum PamMessage {
 pub struct PamBridge {
     to_client: mpsc::Sender<PamMessage>,
     answers: std_mpsc::Receiver<Zeroizing<String>>,
+    abandoned: Arc<AtomicBool>,
 }
 
 /// The client's end of a conversation.
@@ -56,8 +64,37 @@ pub struct PamBridge {
 pub struct ClientEnd {
     /// Messages and questions from the PAM stack, in order.
     pub messages: mpsc::Receiver<PamMessage>,
-    /// Answers, one per question, in order.
-    pub answers: std_mpsc::Sender<Zeroizing<String>>,
+    answers: Option<std_mpsc::Sender<Zeroizing<String>>>,
+    abandoned: Arc<AtomicBool>,
+}
+
+impl ClientEnd {
+    /// Whether answers can still be sent.
+    #[must_use]
+    pub fn answering(&self) -> bool {
+        self.answers.is_some()
+    }
+
+    /// Passes the answer to the latest question on (the transaction may be
+    /// over already; then it is dropped).
+    pub fn answer(&self, text: Zeroizing<String>) {
+        if let Some(answers) = &self.answers {
+            let _ = answers.send(text);
+        }
+    }
+
+    /// The client will send no more answers: questions fail at once instead
+    /// of waiting for the deadline.
+    pub fn stop_answering(&mut self) {
+        self.answers = None;
+    }
+
+    /// The client went away (or broke the protocol) before the result: the
+    /// check fails whatever the stack says, and questions fail at once.
+    pub fn abandon(&mut self) {
+        self.abandoned.store(true, Ordering::SeqCst);
+        self.stop_answering();
+    }
 }
 
 /// A connected conversation: one end for the transaction, one for the client.
@@ -66,11 +103,17 @@ pub fn conversation() -> (PamBridge, ClientEnd) {
     // Room for every message a transaction may send, so sending never blocks.
     let (to_client, messages) = mpsc::channel(MAX_MESSAGES + 1);
     let (answer_sender, answers) = std_mpsc::channel();
+    let abandoned = Arc::new(AtomicBool::new(false));
     (
-        PamBridge { to_client, answers },
+        PamBridge {
+            to_client,
+            answers,
+            abandoned: Arc::clone(&abandoned),
+        },
         ClientEnd {
             messages,
-            answers: answer_sender,
+            answers: Some(answer_sender),
+            abandoned,
         },
     )
 }
@@ -99,6 +142,12 @@ pub enum PamError {
     /// Every transaction slot is taken.
     #[error("too many PAM checks are running")]
     Busy,
+    /// The caller's uid already runs as many checks as it may.
+    #[error("a PAM check of this OS user is still running")]
+    PeerBusy,
+    /// The client went away or broke the protocol before the result.
+    #[error("the client went away before the result")]
+    Abandoned,
     /// No result within the deadline (no finger, unanswered question).
     #[error("no result within {} s", .0.as_secs_f32())]
     TimedOut(Duration),
@@ -121,6 +170,27 @@ pub struct PamAuthenticator {
     service: String,
     timeout: Duration,
     slots: Arc<Semaphore>,
+    max_per_peer: usize,
+    per_peer: Arc<Mutex<HashMap<u32, usize>>>,
+}
+
+/// A peer's share of the transactions; given back when its thread ends.
+#[derive(Debug)]
+struct PeerSlot {
+    uid: u32,
+    running: Arc<Mutex<HashMap<u32, usize>>>,
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = running.get_mut(&self.uid) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                running.remove(&self.uid);
+            }
+        }
+    }
 }
 
 impl PamAuthenticator {
@@ -134,20 +204,51 @@ impl PamAuthenticator {
             service: config.service.clone(),
             timeout: config.timeout(),
             slots: Arc::new(Semaphore::new(config.max_concurrent.max(1))),
+            max_per_peer: config.max_per_peer.max(1),
+            per_peer: Arc::default(),
         })
     }
 
-    /// Runs `pam_authenticate` and `pam_acct_mgmt` for `os_account`, talking
-    /// to the person through `bridge`.
-    pub async fn check(&self, os_account: &str, bridge: PamBridge) -> Result<(), PamError> {
-        let slot = Arc::clone(&self.slots)
+    fn peer_slot(&self, uid: u32) -> Result<PeerSlot, PamError> {
+        let mut running = self.per_peer.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = running.entry(uid).or_insert(0);
+        if *count >= self.max_per_peer {
+            return Err(PamError::PeerBusy);
+        }
+        *count += 1;
+        Ok(PeerSlot {
+            uid,
+            running: Arc::clone(&self.per_peer),
+        })
+    }
+
+    /// Takes a transaction slot for socket peer `peer_uid`: refused when
+    /// every slot, or that peer's share, is taken. Nothing has run yet.
+    pub fn reserve(&self, peer_uid: u32) -> Result<PamSlot, PamError> {
+        let peer = self.peer_slot(peer_uid)?;
+        let global = Arc::clone(&self.slots)
             .try_acquire_owned()
             .map_err(|_| PamError::Busy)?;
+        Ok(PamSlot {
+            _global: global,
+            _peer: peer,
+        })
+    }
+
+    /// Runs `pam_authenticate` and `pam_acct_mgmt` for `os_account` in the
+    /// reserved `slot`, talking to the person through `bridge`.
+    pub async fn check(
+        &self,
+        slot: PamSlot,
+        os_account: &str,
+        bridge: PamBridge,
+    ) -> Result<(), PamError> {
         let deadline = Instant::now() + self.timeout;
         let (result_sender, result) = oneshot::channel();
         let service = self.service.clone();
         let os_account = os_account.to_owned();
         let timeout = self.timeout;
+        let abandoned = Arc::clone(&bridge.abandoned);
         std::thread::Builder::new()
             .name("occcd-pam".to_owned())
             .spawn(move || {
@@ -163,14 +264,26 @@ impl PamAuthenticator {
                 drop(slot);
             })
             .map_err(|err| PamError::Unavailable(format!("no thread for PAM: {err}")))?;
-        match tokio::time::timeout(self.timeout, result).await {
+        let outcome = match tokio::time::timeout(self.timeout, result).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(_)) => Err(PamError::Unavailable(
                 "the PAM thread ended without a result".to_owned(),
             )),
             Err(_) => Err(PamError::TimedOut(self.timeout)),
+        };
+        if abandoned.load(Ordering::SeqCst) {
+            return Err(PamError::Abandoned);
         }
+        outcome
     }
+}
+
+/// A reserved transaction slot (global and the peer's share), held by the
+/// transaction's thread until libpam returns.
+#[derive(Debug)]
+pub struct PamSlot {
+    _global: OwnedSemaphorePermit,
+    _peer: PeerSlot,
 }
 
 fn run_transaction(
@@ -226,6 +339,9 @@ impl BridgedConversation {
             text: readable(question),
             echo,
         })?;
+        if self.bridge.abandoned.load(Ordering::SeqCst) {
+            return Err(ErrorCode::CONV_ERR);
+        }
         let left = self.deadline.saturating_duration_since(Instant::now());
         let answer = match self.bridge.answers.recv_timeout(left) {
             Ok(answer) => answer,
@@ -291,7 +407,27 @@ mod tests {
         };
         let pam = PamAuthenticator::from_config(&config).unwrap();
         let (bridge, _client) = conversation();
-        assert!(pam.check("root", bridge).await.is_err());
+        let slot = pam.reserve(0).unwrap();
+        assert!(pam.check(slot, "root", bridge).await.is_err());
+    }
+
+    #[test]
+    fn one_peer_holds_at_most_its_share_of_the_slots() {
+        let config = PamConfig {
+            service: "occc-test".to_owned(),
+            max_per_peer: 1,
+            ..PamConfig::default()
+        };
+        let pam = PamAuthenticator::from_config(&config).unwrap();
+        let first = pam.peer_slot(1000).unwrap();
+        assert!(matches!(pam.peer_slot(1000), Err(PamError::PeerBusy)));
+        let other = pam.peer_slot(1001);
+        assert!(other.is_ok(), "another uid is unaffected");
+        drop(first);
+        assert!(
+            pam.peer_slot(1000).is_ok(),
+            "given back when the thread ends"
+        );
     }
 
     #[test]

@@ -1,14 +1,18 @@
 //! PAM biometric login and elevation, and the OS-account link they use.
 //!
 //! Invariant: PAM runs only for an active user linked (by a super-admin) to
-//! an OS account, and only after the brute-force defence let the attempt
-//! through; every refused or timed-out check counts as a biometric failure
-//! (five in a row lock the path until password + TOTP succeeds); success
-//! gives the same session or elevation as the other methods.
+//! an OS account, only for a socket peer running as that OS account (or
+//! root, when configured), and only after the brute-force defence let the
+//! attempt through; every check that does not end in success — refused,
+//! timed out, abandoned by the client — counts as a biometric failure (five
+//! in a row lock the path until password + TOTP succeeds); success gives the
+//! same session or elevation as the other methods.
 
 use super::{
+    account::UserProfile,
     admin::ActingUser,
-    engine::{AuthEngine, UserProfile},
+    elevation::ElevationMethod,
+    engine::AuthEngine,
     error::AuthError,
     input,
     lockout::AttemptKey,
@@ -20,9 +24,10 @@ use super::{
 use crate::{audit::AccountAction, transport::PeerCredentials};
 
 /// What a caller is told when PAM login cannot be used for a user; the same
-/// for unknown, inactive and unlinked users, so it reveals no account.
-const NOT_SET_UP: &str =
-    "PAM biometric login is not set up for this user; log in with password + TOTP";
+/// for unknown, inactive and unlinked users and for a client running as
+/// another OS user, so it reveals no account and no link.
+const NOT_SET_UP: &str = "PAM biometric login is not set up for this user from this OS account; \
+     log in with password + TOTP";
 const NOT_CONFIGURED: &str =
     "PAM biometric login is not configured on this host (auth.pam.service); use password + TOTP";
 /// Longest OS account name (useradd's limit).
@@ -42,6 +47,27 @@ impl AuthEngine {
         self.pam.is_some()
     }
 
+    /// The OS account PAM checks for user `user_id` when `peer` asks: set
+    /// only if PAM is configured, the user is linked, and the peer runs as
+    /// that OS account (or is root and `allow_root_peer` is on).
+    pub(super) async fn pam_usable_by(
+        &self,
+        user_id: i64,
+        peer: PeerCredentials,
+    ) -> Result<Option<String>, AuthError> {
+        if self.pam.is_none() {
+            return Ok(None);
+        }
+        let Some(os_account) = self.store.os_account(user_id).await? else {
+            return Ok(None);
+        };
+        if peer.uid == 0 && self.config.pam.allow_root_peer {
+            return Ok(Some(os_account));
+        }
+        let uid = os_account_uid(&os_account).await?;
+        Ok((uid == Some(peer.uid)).then_some(os_account))
+    }
+
     /// Logs `username` in through the PAM stack, talking over `bridge`.
     pub async fn login_with_pam(
         &self,
@@ -49,6 +75,7 @@ impl AuthEngine {
         username: &str,
         bridge: PamBridge,
     ) -> Result<LoginOutcome, AuthError> {
+        let began = self.sessions.login_epoch();
         let username = input::username(username)?;
         if self.pam.is_none() {
             return Err(AuthError::BiometricUnavailable(NOT_CONFIGURED));
@@ -56,12 +83,12 @@ impl AuthEngine {
         let Some(account) = self.active_account(username).await? else {
             return Err(AuthError::BiometricUnavailable(NOT_SET_UP));
         };
-        let Some(os_account) = self.store.os_account(account.row.id).await? else {
+        let Some(os_account) = self.pam_usable_by(account.row.id, peer).await? else {
             return Err(AuthError::BiometricUnavailable(NOT_SET_UP));
         };
         self.check_with_pam(username, &os_account, peer, Purpose::Login, bridge)
             .await?;
-        self.finish_login(&account, peer, "pam").await
+        self.finish_login(&account, peer, "pam", began).await
     }
 
     /// Elevates the caller's session through the PAM stack.
@@ -74,7 +101,7 @@ impl AuthEngine {
         if self.pam.is_none() {
             return Err(AuthError::BiometricUnavailable(NOT_CONFIGURED));
         }
-        let Some(os_account) = self.store.os_account(session.user_id).await? else {
+        let Some(os_account) = self.pam_usable_by(session.user_id, peer).await? else {
             return Err(AuthError::BiometricUnavailable(NOT_SET_UP));
         };
         self.check_with_pam(
@@ -85,7 +112,8 @@ impl AuthEngine {
             bridge,
         )
         .await?;
-        self.grant_elevation(session, peer, "pam").await
+        self.grant_elevation(session, peer, ElevationMethod::Pam)
+            .await
     }
 
     async fn check_with_pam(
@@ -99,16 +127,17 @@ impl AuthEngine {
         let Some(pam) = self.pam.as_ref() else {
             return Err(AuthError::BiometricUnavailable(NOT_CONFIGURED));
         };
+        // Nothing runs without a slot, and a refusal for want of one is no
+        // failed proof.
+        let slot = pam
+            .reserve(peer.uid)
+            .map_err(|_| AuthError::BiometricBusy)?;
         let biometric = AttemptKey::Biometric(username.to_owned());
-        let _attempt = self.throttle(&biometric, Some(peer)).await?;
-        let refused = match pam.check(os_account, bridge).await {
+        let attempt = self.throttle(&biometric, Some(peer)).await?;
+        let refused = match pam.check(slot, os_account, bridge).await {
             Ok(()) => {
-                self.failures.record_success(&biometric);
+                self.succeed(attempt).await;
                 return Ok(());
-            }
-            Err(PamError::Busy) => return Err(AuthError::BiometricBusy),
-            Err(PamError::Unavailable(reason)) => {
-                return Err(AuthError::internal("PAM check could not run", &reason));
             }
             Err(refused) => refused,
         };
@@ -116,7 +145,8 @@ impl AuthEngine {
             Purpose::Login => AccountAction::LoginFailed,
             Purpose::Elevate => AccountAction::ElevationFailed,
         };
-        self.fail(&biometric, Some(peer), action, &format!("pam: {refused}"))
+        let reason = format!("pam: {refused}");
+        self.fail(attempt, Some(peer), action, &biometric, &reason)
             .await;
         Err(match refused {
             PamError::TimedOut(after) => AuthError::BiometricTimedOut(after),
@@ -125,7 +155,11 @@ impl AuthEngine {
                 reason,
             } => AuthError::OsAccountRefused(reason),
             PamError::Refused { reason, .. } => AuthError::BiometricRejected(reason),
-            PamError::Busy | PamError::Unavailable(_) => AuthError::BiometricBusy,
+            PamError::Abandoned => AuthError::BiometricRejected(refused.to_string()),
+            PamError::Unavailable(reason) => {
+                AuthError::internal("PAM check could not run", &reason)
+            }
+            PamError::Busy | PamError::PeerBusy => AuthError::BiometricBusy,
         })
     }
 
@@ -187,14 +221,19 @@ fn check_os_account_name(name: &str) -> Result<(), AuthError> {
     })
 }
 
-async fn require_os_account(name: &str) -> Result<(), AuthError> {
+/// The uid of OS account `name`, if it exists.
+async fn os_account_uid(name: &str) -> Result<Option<u32>, AuthError> {
     let lookup_name = name.to_owned();
     // getpwnam may ask NSS (LDAP, sssd): keep it off the runtime.
     let found = tokio::task::spawn_blocking(move || nix::unistd::User::from_name(&lookup_name))
         .await
         .map_err(|err| AuthError::internal("OS account lookup failed", &err))?
         .map_err(|err| AuthError::internal("OS account lookup failed", &err))?;
-    if found.is_none() {
+    Ok(found.map(|user| user.uid.as_raw()))
+}
+
+async fn require_os_account(name: &str) -> Result<(), AuthError> {
+    if os_account_uid(name).await?.is_none() {
         return Err(AuthError::InvalidInput {
             field: "os_account",
             reason: format!("no OS account named {name:?} on this host; create it first"),

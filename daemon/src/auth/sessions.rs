@@ -2,8 +2,13 @@
 //!
 //! Invariant: a session is usable only from the uid that logged in, only
 //! while neither its idle timeout nor its absolute lifetime has passed (by
-//! the injected clock), and an expired session is removed when seen; a user
-//! never holds more than the configured number of sessions.
+//! the injected clock), and only while it carries its account's current
+//! generation: a change to the account's role, state or credentials, or a
+//! revocation of every session, ends the sessions granted before it and
+//! refuses the logins that were being checked while it happened. An expired
+//! or superseded session is removed when seen; a user never holds more than
+//! the configured number of sessions; every removal is announced to the
+//! streams that must end with it.
 
 use std::{
     collections::HashMap,
@@ -11,7 +16,12 @@ use std::{
     time::Duration,
 };
 
-use super::role::Role;
+use tokio::sync::watch;
+
+use super::{
+    elevation::{Elevation, ElevationMethod},
+    role::Role,
+};
 use crate::clock::UnixMillis;
 
 /// Stored form of a session token (its HMAC).
@@ -39,7 +49,7 @@ pub struct Session {
     pub user_id: i64,
     /// Owner's name.
     pub username: String,
-    /// Owner's role at login (role changes end the user's sessions).
+    /// Owner's role under `generation`.
     pub role: Role,
     /// uid that logged in.
     pub peer_uid: u32,
@@ -47,15 +57,29 @@ pub struct Session {
     pub created_at: UnixMillis,
     /// Last successful use.
     pub last_seen: UnixMillis,
-    /// End of the elevation window, if elevated.
-    pub elevated_until: Option<UnixMillis>,
+    /// The latest elevation, if any (it may have lapsed).
+    pub elevation: Option<Elevation>,
+    /// The account generation this session was granted under.
+    pub generation: i64,
 }
 
 impl Session {
+    /// The elevation in force at `now`, if any.
+    #[must_use]
+    pub fn elevation_at(&self, now: UnixMillis) -> Option<&Elevation> {
+        self.elevation.as_ref().filter(|e| now < e.until)
+    }
+
     /// Whether sensitive operations are allowed at `now`.
     #[must_use]
     pub fn is_elevated(&self, now: UnixMillis) -> bool {
-        self.elevated_until.is_some_and(|until| now < until)
+        self.elevation_at(now).is_some()
+    }
+
+    /// End of the latest elevation window, if any.
+    #[must_use]
+    pub fn elevated_until(&self) -> Option<UnixMillis> {
+        self.elevation.as_ref().map(|e| e.until)
     }
 }
 
@@ -70,13 +94,39 @@ pub enum SessionRejected {
     LifetimeExpired,
     /// Presented from another uid than the one that logged in.
     WrongPeer,
+    /// Granted under an account state that has since changed (role, state,
+    /// credentials), or before every session was revoked.
+    Superseded,
+}
+
+/// The revocation count when a login began: a login whose count is older
+/// than the store's when its session is inserted is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginEpoch(u64);
+
+#[derive(Debug, Default)]
+struct Book {
+    sessions: HashMap<TokenHash, Session>,
+    /// Per user, the oldest generation still accepted.
+    floors: HashMap<i64, i64>,
+    /// Times every session was revoked.
+    epoch: u64,
+}
+
+impl Book {
+    fn superseded(&self, session: &Session) -> bool {
+        self.floors
+            .get(&session.user_id)
+            .is_some_and(|floor| session.generation < *floor)
+    }
 }
 
 /// All live sessions.
 #[derive(Debug)]
 pub struct SessionStore {
     policy: SessionPolicy,
-    sessions: Mutex<HashMap<TokenHash, Session>>,
+    book: Mutex<Book>,
+    removals: watch::Sender<u64>,
 }
 
 impl SessionStore {
@@ -85,7 +135,8 @@ impl SessionStore {
     pub fn new(policy: SessionPolicy) -> Self {
         Self {
             policy,
-            sessions: Mutex::new(HashMap::new()),
+            book: Mutex::new(Book::default()),
+            removals: watch::Sender::new(0),
         }
     }
 
@@ -95,8 +146,20 @@ impl SessionStore {
         self.policy
     }
 
-    fn sessions(&self) -> MutexGuard<'_, HashMap<TokenHash, Session>> {
-        self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
+    fn book(&self) -> MutexGuard<'_, Book> {
+        self.book.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn announce_removal(&self) {
+        self.removals
+            .send_modify(|count| *count = count.wrapping_add(1));
+    }
+
+    /// Changes whenever a session is removed, so long-lived streams re-check
+    /// theirs at once.
+    #[must_use]
+    pub fn removals(&self) -> watch::Receiver<u64> {
+        self.removals.subscribe()
     }
 
     /// When `session` ends if unused, and at the latest.
@@ -108,28 +171,72 @@ impl SessionStore {
         )
     }
 
-    /// Adds a session; returns those ended to respect the per-user cap.
-    pub fn insert(&self, token_hash: TokenHash, session: Session) -> Vec<Session> {
-        let mut sessions = self.sessions();
-        let mut owned: Vec<(TokenHash, UnixMillis)> = sessions
-            .iter()
-            .filter(|(_, s)| s.user_id == session.user_id)
-            .map(|(hash, s)| (*hash, s.created_at))
-            .collect();
-        owned.sort_by_key(|(_, created)| *created);
-        let excess = (owned.len() + 1).saturating_sub(self.policy.max_per_user.max(1));
-        let evicted = owned
-            .iter()
-            .take(excess)
-            .filter_map(|(hash, _)| sessions.remove(hash))
-            .collect();
-        sessions.insert(token_hash, session);
-        evicted
+    /// Taken when a login begins, before any account data is read.
+    #[must_use]
+    pub fn login_epoch(&self) -> LoginEpoch {
+        LoginEpoch(self.book().epoch)
+    }
+
+    /// Adds the session of a login that began at `began`; refused when every
+    /// session was revoked since, or the account changed since the login
+    /// read it. Returns the sessions ended to respect the per-user cap.
+    pub fn insert(
+        &self,
+        token_hash: TokenHash,
+        session: Session,
+        began: LoginEpoch,
+    ) -> Result<Vec<Session>, SessionRejected> {
+        let evicted: Vec<Session> = {
+            let mut book = self.book();
+            if began.0 != book.epoch || book.superseded(&session) {
+                return Err(SessionRejected::Superseded);
+            }
+            let mut owned: Vec<(TokenHash, UnixMillis)> = book
+                .sessions
+                .iter()
+                .filter(|(_, s)| s.user_id == session.user_id)
+                .map(|(hash, s)| (*hash, s.created_at))
+                .collect();
+            owned.sort_by_key(|(_, created)| *created);
+            let excess = (owned.len() + 1).saturating_sub(self.policy.max_per_user.max(1));
+            let evicted = owned
+                .iter()
+                .take(excess)
+                .filter_map(|(hash, _)| book.sessions.remove(hash))
+                .collect();
+            book.sessions.insert(token_hash, session);
+            evicted
+        };
+        if !evicted.is_empty() {
+            self.announce_removal();
+        }
+        Ok(evicted)
     }
 
     /// Restores a session read from the store (at start-up).
     pub fn restore(&self, token_hash: TokenHash, session: Session) {
-        self.sessions().insert(token_hash, session);
+        self.book().sessions.insert(token_hash, session);
+    }
+
+    fn rejection(
+        &self,
+        book: &Book,
+        session: &Session,
+        peer_uid: u32,
+        now: UnixMillis,
+    ) -> Option<SessionRejected> {
+        let (idle_end, lifetime_end) = self.expiries(session);
+        if session.peer_uid != peer_uid {
+            Some(SessionRejected::WrongPeer)
+        } else if book.superseded(session) {
+            Some(SessionRejected::Superseded)
+        } else if now >= lifetime_end {
+            Some(SessionRejected::LifetimeExpired)
+        } else if now >= idle_end {
+            Some(SessionRejected::IdleExpired)
+        } else {
+            None
+        }
     }
 
     /// Checks a token presented by `peer_uid` at `now` and marks it used.
@@ -139,91 +246,159 @@ impl SessionStore {
         peer_uid: u32,
         now: UnixMillis,
     ) -> Result<Session, SessionRejected> {
-        let mut sessions = self.sessions();
-        let session = sessions
-            .get_mut(token_hash)
-            .ok_or(SessionRejected::Unknown)?;
-        let (idle_end, lifetime_end) = (
-            session.last_seen.plus(self.policy.idle_timeout),
-            session.created_at.plus(self.policy.absolute_lifetime),
-        );
-        let rejected = if session.peer_uid != peer_uid {
-            Some(SessionRejected::WrongPeer)
-        } else if now >= lifetime_end {
-            Some(SessionRejected::LifetimeExpired)
-        } else if now >= idle_end {
-            Some(SessionRejected::IdleExpired)
-        } else {
-            None
+        let outcome = {
+            let mut book = self.book();
+            let session = book
+                .sessions
+                .get(token_hash)
+                .ok_or(SessionRejected::Unknown)?;
+            match self.rejection(&book, session, peer_uid, now) {
+                // A token from the wrong uid does not end the owner's session.
+                Some(SessionRejected::WrongPeer) => return Err(SessionRejected::WrongPeer),
+                Some(ended) => {
+                    book.sessions.remove(token_hash);
+                    Err(ended)
+                }
+                None => {
+                    let session = book
+                        .sessions
+                        .get_mut(token_hash)
+                        .ok_or(SessionRejected::Unknown)?;
+                    session.last_seen = now;
+                    Ok(session.clone())
+                }
+            }
         };
-        match rejected {
-            // A token from the wrong uid does not end the owner's session.
-            Some(SessionRejected::WrongPeer) => Err(SessionRejected::WrongPeer),
-            Some(expired) => {
-                sessions.remove(token_hash);
-                Err(expired)
-            }
-            None => {
-                session.last_seen = now;
-                Ok(session.clone())
-            }
+        if outcome.is_err() {
+            self.announce_removal();
+        }
+        outcome
+    }
+
+    /// Whether the session `id` of `peer_uid` is still usable at `now`,
+    /// without counting this as use (for streams that outlive their call).
+    pub fn check(
+        &self,
+        id: &str,
+        peer_uid: u32,
+        now: UnixMillis,
+    ) -> Result<Session, SessionRejected> {
+        let book = self.book();
+        let session = book
+            .sessions
+            .values()
+            .find(|s| s.id == id)
+            .ok_or(SessionRejected::Unknown)?;
+        match self.rejection(&book, session, peer_uid, now) {
+            Some(rejected) => Err(rejected),
+            None => Ok(session.clone()),
         }
     }
 
-    /// Elevates the session `id` until `now` + the window; returns the end.
-    pub fn elevate(&self, id: &str, now: UnixMillis) -> Option<(TokenHash, Session)> {
+    /// Elevates the session `id` until `now` + the window by `method`.
+    pub fn elevate(
+        &self,
+        id: &str,
+        now: UnixMillis,
+        method: ElevationMethod,
+    ) -> Option<(TokenHash, Session)> {
         let until = now.plus(self.policy.elevation_window);
-        self.sessions()
+        self.book()
+            .sessions
             .iter_mut()
             .find(|(_, s)| s.id == id)
             .map(|(hash, s)| {
-                s.elevated_until = Some(until);
+                s.elevation = Some(Elevation { until, method });
                 (*hash, s.clone())
             })
     }
 
     /// Ends the session `id`.
     pub fn remove(&self, id: &str) -> Option<Session> {
-        let mut sessions = self.sessions();
-        let hash = sessions
-            .iter()
-            .find(|(_, s)| s.id == id)
-            .map(|(hash, _)| *hash)?;
-        sessions.remove(&hash)
+        let removed = {
+            let mut book = self.book();
+            let hash = book
+                .sessions
+                .iter()
+                .find(|(_, s)| s.id == id)
+                .map(|(hash, _)| *hash)?;
+            book.sessions.remove(&hash)
+        };
+        self.announce_removal();
+        removed
     }
 
-    /// Ends every session of `user_id`.
-    pub fn remove_user(&self, user_id: i64) -> Vec<Session> {
-        let mut sessions = self.sessions();
-        let hashes: Vec<TokenHash> = sessions
-            .iter()
-            .filter(|(_, s)| s.user_id == user_id)
-            .map(|(h, _)| *h)
-            .collect();
-        hashes
-            .iter()
-            .filter_map(|hash| sessions.remove(hash))
-            .collect()
+    /// The account `user_id` changed and now has `generation`: ends every
+    /// session of it — except `keep`, which is carried over to the new
+    /// generation with its elevation cleared when `clears` says the
+    /// elevation's method was the factor that changed — and refuses every
+    /// login that read the account before. Returns (ended, kept).
+    pub fn supersede(
+        &self,
+        user_id: i64,
+        generation: i64,
+        keep: Option<&str>,
+        clears: impl Fn(&ElevationMethod) -> bool,
+    ) -> (Vec<Session>, Option<(TokenHash, Session)>) {
+        let (ended, kept) = {
+            let mut book = self.book();
+            let floor = book.floors.entry(user_id).or_insert(generation);
+            *floor = (*floor).max(generation);
+            let hashes: Vec<TokenHash> = book
+                .sessions
+                .iter()
+                .filter(|(_, s)| s.user_id == user_id)
+                .map(|(hash, _)| *hash)
+                .collect();
+            let mut ended = Vec::new();
+            let mut kept = None;
+            for hash in hashes {
+                let Some(mut session) = book.sessions.remove(&hash) else {
+                    continue;
+                };
+                if keep == Some(session.id.as_str()) {
+                    session.generation = generation;
+                    if session
+                        .elevation
+                        .as_ref()
+                        .is_some_and(|e| clears(&e.method))
+                    {
+                        session.elevation = None;
+                    }
+                    book.sessions.insert(hash, session.clone());
+                    kept = Some((hash, session));
+                } else {
+                    ended.push(session);
+                }
+            }
+            (ended, kept)
+        };
+        self.announce_removal();
+        (ended, kept)
     }
 
-    /// Ends every session.
-    pub fn remove_all(&self) -> Vec<Session> {
-        self.sessions()
-            .drain()
-            .map(|(_, session)| session)
-            .collect()
+    /// Ends every session and refuses every login that began before.
+    pub fn revoke_all(&self) -> Vec<Session> {
+        let ended = {
+            let mut book = self.book();
+            book.epoch = book.epoch.wrapping_add(1);
+            book.sessions.drain().map(|(_, session)| session).collect()
+        };
+        self.announce_removal();
+        ended
     }
 
     /// Sessions alive at `now`, optionally only those of `user_id`, oldest first.
     #[must_use]
     pub fn live(&self, user_id: Option<i64>, now: UnixMillis) -> Vec<Session> {
-        let mut live: Vec<Session> = self
-            .sessions()
+        let book = self.book();
+        let mut live: Vec<Session> = book
+            .sessions
             .values()
             .filter(|s| user_id.is_none_or(|id| s.user_id == id))
             .filter(|s| {
                 let (idle_end, lifetime_end) = self.expiries(s);
-                now < idle_end && now < lifetime_end
+                now < idle_end && now < lifetime_end && !book.superseded(s)
             })
             .cloned()
             .collect();
@@ -234,7 +409,8 @@ impl SessionStore {
     /// Every session with its hash, for persisting last-seen times.
     #[must_use]
     pub fn snapshot(&self) -> Vec<(TokenHash, Session)> {
-        self.sessions()
+        self.book()
+            .sessions
             .iter()
             .map(|(hash, s)| (*hash, s.clone()))
             .collect()
@@ -242,122 +418,5 @@ impl SessionStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::clock::{Clock, ManualClock};
-
-    const MINUTE: Duration = Duration::from_secs(60);
-
-    fn store() -> SessionStore {
-        SessionStore::new(SessionPolicy {
-            idle_timeout: 30 * MINUTE,
-            absolute_lifetime: 12 * 60 * MINUTE,
-            elevation_window: 5 * MINUTE,
-            max_per_user: 2,
-        })
-    }
-
-    fn session(id: &str, user_id: i64, at: UnixMillis) -> Session {
-        Session {
-            id: id.into(),
-            user_id,
-            username: format!("user{user_id}"),
-            role: Role::Viewer,
-            peer_uid: 1000,
-            created_at: at,
-            last_seen: at,
-            elevated_until: None,
-        }
-    }
-
-    #[test]
-    fn idle_timeout_ends_a_session_at_30_minutes_and_use_extends_it() {
-        let clock = ManualClock::starting_at(UnixMillis(1_000_000));
-        let store = store();
-        store.insert([1; 32], session("a", 1, clock.now()));
-        clock.advance(29 * MINUTE);
-        assert!(
-            store.validate(&[1; 32], 1000, clock.now()).is_ok(),
-            "used at 29 min"
-        );
-        clock.advance(29 * MINUTE);
-        assert!(
-            store.validate(&[1; 32], 1000, clock.now()).is_ok(),
-            "idle clock restarted by use"
-        );
-        clock.advance(30 * MINUTE);
-        assert_eq!(
-            store.validate(&[1; 32], 1000, clock.now()),
-            Err(SessionRejected::IdleExpired)
-        );
-        assert_eq!(
-            store.validate(&[1; 32], 1000, clock.now()),
-            Err(SessionRejected::Unknown),
-            "removed"
-        );
-    }
-
-    #[test]
-    fn absolute_lifetime_ends_even_a_busy_session() {
-        let clock = ManualClock::starting_at(UnixMillis(0));
-        let store = store();
-        store.insert([1; 32], session("a", 1, clock.now()));
-        for _ in 0..(12 * 60 / 20 - 1) {
-            clock.advance(20 * MINUTE);
-            assert!(store.validate(&[1; 32], 1000, clock.now()).is_ok());
-        }
-        clock.advance(20 * MINUTE);
-        assert_eq!(
-            store.validate(&[1; 32], 1000, clock.now()),
-            Err(SessionRejected::LifetimeExpired)
-        );
-    }
-
-    #[test]
-    fn elevation_lasts_its_window() {
-        let clock = ManualClock::starting_at(UnixMillis(0));
-        let store = store();
-        store.insert([1; 32], session("a", 1, clock.now()));
-        store.elevate("a", clock.now()).unwrap();
-        clock.advance(4 * MINUTE);
-        assert!(
-            store
-                .validate(&[1; 32], 1000, clock.now())
-                .unwrap()
-                .is_elevated(clock.now())
-        );
-        clock.advance(MINUTE);
-        assert!(
-            !store
-                .validate(&[1; 32], 1000, clock.now())
-                .unwrap()
-                .is_elevated(clock.now())
-        );
-    }
-
-    #[test]
-    fn another_uid_cannot_use_the_token_nor_end_the_session() {
-        let store = store();
-        store.insert([1; 32], session("a", 1, UnixMillis(0)));
-        assert_eq!(
-            store.validate(&[1; 32], 1001, UnixMillis(1)),
-            Err(SessionRejected::WrongPeer)
-        );
-        assert!(store.validate(&[1; 32], 1000, UnixMillis(2)).is_ok());
-    }
-
-    #[test]
-    fn the_oldest_session_ends_beyond_the_cap() {
-        let store = store();
-        store.insert([1; 32], session("a", 1, UnixMillis(1)));
-        store.insert([2; 32], session("b", 1, UnixMillis(2)));
-        store.insert([9; 32], session("other", 2, UnixMillis(2)));
-        let evicted = store.insert([3; 32], session("c", 1, UnixMillis(3)));
-        assert_eq!(
-            evicted.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
-            ["a"]
-        );
-        assert_eq!(store.live(Some(1), UnixMillis(4)).len(), 2);
-        assert_eq!(store.live(None, UnixMillis(4)).len(), 3);
-    }
-}
+#[path = "sessions_tests.rs"]
+mod tests;

@@ -15,7 +15,7 @@ use tonic::body::Body;
 use tower::{Layer, Service};
 use tracing::Instrument;
 
-use super::{AUTHORIZATION, Gate};
+use super::{AUTHORIZATION, Authorization, Gate};
 use crate::{service::refusal_status, transport::PeerCredentials};
 
 /// Wraps services with the gate.
@@ -84,14 +84,12 @@ where
         Box::pin(
             async move {
                 let token = bearer_token(request.headers());
-                match gate
-                    .admit(
-                        request.uri().path(),
-                        peer,
-                        token.as_ref().map(|t| t.as_str()),
-                    )
-                    .await
-                {
+                let authorization = match &token {
+                    BearerHeader::Missing => Authorization::None,
+                    BearerHeader::Ambiguous => Authorization::Ambiguous,
+                    BearerHeader::Token(token) => Authorization::Bearer(token.as_str()),
+                };
+                match gate.admit(request.uri().path(), peer, authorization).await {
                     Ok(caller) => {
                         if let Some(peer) = peer {
                             request.extensions_mut().insert(peer);
@@ -109,9 +107,69 @@ where
     }
 }
 
-/// The token of an `authorization: Bearer <token>` header, if present.
-fn bearer_token(headers: &http::HeaderMap) -> Option<zeroize::Zeroizing<String>> {
-    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let token = value.strip_prefix("Bearer ")?;
-    Some(zeroize::Zeroizing::new(token.trim().to_owned()))
+/// What the `authorization` header of a request holds.
+enum BearerHeader {
+    /// None, or not a visible-ASCII `Bearer <token>`.
+    Missing,
+    /// More than one header.
+    Ambiguous,
+    /// The token (wiped when dropped).
+    Token(zeroize::Zeroizing<String>),
+}
+
+/// The token of a single `authorization: Bearer <token>` header (the scheme
+/// is case-insensitive, RFC 7235 §2.1).
+fn bearer_token(headers: &http::HeaderMap) -> BearerHeader {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return if headers.contains_key(AUTHORIZATION) {
+            BearerHeader::Ambiguous
+        } else {
+            BearerHeader::Missing
+        };
+    };
+    let Ok(value) = value.to_str() else {
+        return BearerHeader::Missing;
+    };
+    let Some((scheme, token)) = value.split_once(' ') else {
+        return BearerHeader::Missing;
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return BearerHeader::Missing;
+    }
+    BearerHeader::Token(zeroize::Zeroizing::new(token.trim().to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(values: &[&[u8]]) -> http::HeaderMap {
+        let mut map = http::HeaderMap::new();
+        for value in values {
+            map.append(AUTHORIZATION, http::HeaderValue::from_bytes(value).unwrap());
+        }
+        map
+    }
+
+    fn token(values: &[&[u8]]) -> Option<String> {
+        match bearer_token(&headers(values)) {
+            BearerHeader::Token(token) => Some(token.to_string()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn one_bearer_header_with_any_scheme_case() {
+        assert_eq!(token(&[b"Bearer abc"]).as_deref(), Some("abc"));
+        assert_eq!(token(&[b"bEaReR  abc "]).as_deref(), Some("abc"));
+        assert_eq!(token(&[b"Basic abc"]), None);
+        assert_eq!(token(&[b"Bearerabc"]), None);
+        assert_eq!(token(&[b"Bearer \xffabc"]), None, "not visible ASCII");
+        assert_eq!(token(&[]), None);
+        assert!(matches!(
+            bearer_token(&headers(&[b"Bearer a", b"Bearer b"])),
+            BearerHeader::Ambiguous
+        ));
+    }
 }

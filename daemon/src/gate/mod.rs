@@ -11,12 +11,12 @@ mod policy;
 use std::{fmt, sync::Arc};
 
 pub use layer::GateLayer;
-pub use policy::{Access, POLICY_TABLE, RpcPolicy, policy_for};
+pub use policy::{Access, Elevation, POLICY_TABLE, RpcPolicy, policy_for};
 
 use crate::{
     audit::{AccountAction, Actor, AuditEvent, AuditLog, bounded_rpc},
     auth::{ActingUser, AuthEngine, AuthError, role::Permission, role::Role, sessions::Session},
-    clock::Clock,
+    clock::{Clock, UnixMillis},
     integrity::QuarantineLock,
     transport::PeerCredentials,
 };
@@ -31,6 +31,8 @@ pub struct Caller {
     pub session: Session,
     /// The socket peer.
     pub peer: PeerCredentials,
+    /// The row that admitted the call (streams re-check it while they run).
+    pub policy: &'static RpcPolicy,
 }
 
 impl Caller {
@@ -53,6 +55,8 @@ pub enum Refusal {
     UnknownRpc,
     /// The RPC needs a session and the request has no token.
     NoSession,
+    /// The request carries more than one `authorization` header.
+    AmbiguousAuthorization,
     /// The token was not accepted.
     BadSession(AuthError),
     /// The role lacks the permission.
@@ -69,6 +73,11 @@ pub enum Refusal {
         /// The caller.
         username: String,
     },
+    /// The session is elevated, but not by re-proving the password.
+    PasswordElevationRequired {
+        /// The caller.
+        username: String,
+    },
     /// A quarantine locks this RPC.
     Quarantined {
         /// The caller.
@@ -82,11 +91,15 @@ impl fmt::Display for Refusal {
             Self::NoPeerCredentials => f.write_str("no peer credentials"),
             Self::UnknownRpc => f.write_str("unknown rpc"),
             Self::NoSession => f.write_str("no session"),
+            Self::AmbiguousAuthorization => f.write_str("more than one authorization header"),
             Self::BadSession(err) => write!(f, "session refused: {err}"),
             Self::Forbidden {
                 role, permission, ..
             } => write!(f, "role {role} lacks {}", permission.name()),
             Self::ElevationRequired { .. } => f.write_str("re-authentication required"),
+            Self::PasswordElevationRequired { .. } => {
+                f.write_str("re-authentication with the password required")
+            }
             Self::Quarantined { .. } => f.write_str("locked while a container is quarantined"),
         }
     }
@@ -119,19 +132,20 @@ impl Gate {
         }
     }
 
-    /// Admits or refuses a call to `path` from `peer` carrying `token`.
+    /// Admits or refuses a call to `path` from `peer` carrying `authorization`.
     pub async fn admit(
         &self,
         path: &str,
         peer: Option<PeerCredentials>,
-        token: Option<&str>,
+        authorization: Authorization<'_>,
     ) -> Result<Option<Caller>, Refusal> {
-        let decision = self.decide(path, peer, token);
+        let decision = self.decide(path, peer, authorization);
         if let Err(refusal) = &decision {
             tracing::info!(%refusal, "call refused");
             let (actor, event) = match refusal {
                 Refusal::Forbidden { username, .. }
                 | Refusal::ElevationRequired { username }
+                | Refusal::PasswordElevationRequired { username }
                 | Refusal::Quarantined { username } => (
                     Actor::user(peer, username),
                     AuditEvent::Account {
@@ -154,37 +168,77 @@ impl Gate {
         &self,
         path: &str,
         peer: Option<PeerCredentials>,
-        token: Option<&str>,
+        authorization: Authorization<'_>,
     ) -> Result<Option<Caller>, Refusal> {
         let peer = peer.ok_or(Refusal::NoPeerCredentials)?;
         let policy = policy_for(path).ok_or(Refusal::UnknownRpc)?;
         if policy.access == Access::Anonymous {
             return Ok(None);
         }
-        let token = token.ok_or(Refusal::NoSession)?;
+        let token = match authorization {
+            Authorization::None => return Err(Refusal::NoSession),
+            Authorization::Ambiguous => return Err(Refusal::AmbiguousAuthorization),
+            Authorization::Bearer(token) => token,
+        };
         let session = self
             .auth
             .authenticate(token, peer.uid)
             .map_err(Refusal::BadSession)?;
-        if let Access::Permission(permission) = policy.access
-            && !session.role.allows(permission)
-        {
-            return Err(Refusal::Forbidden {
-                username: session.username,
-                role: session.role,
-                permission,
-            });
-        }
-        if policy.elevation && !session.is_elevated(self.clock.now()) {
-            return Err(Refusal::ElevationRequired {
-                username: session.username,
-            });
-        }
+        let caller = Caller {
+            session,
+            peer,
+            policy,
+        };
+        self.still_allowed(&caller)?;
         if policy.locked_in_quarantine && self.lock.is_locked() {
             return Err(Refusal::Quarantined {
-                username: session.username,
+                username: caller.session.username,
             });
         }
-        Ok(Some(Caller { session, peer }))
+        Ok(Some(caller))
     }
+
+    /// Whether `caller`'s session (as it stands) still meets its row's role
+    /// and elevation requirements.
+    pub fn still_allowed(&self, caller: &Caller) -> Result<(), Refusal> {
+        meets(caller.policy, &caller.session, self.clock.now())
+    }
+}
+
+/// Whether `session` meets `policy`'s role and elevation requirements at
+/// `now` (quarantine locks aside).
+pub fn meets(policy: &RpcPolicy, session: &Session, now: UnixMillis) -> Result<(), Refusal> {
+    if let Access::Permission(permission) = policy.access
+        && !session.role.allows(permission)
+    {
+        return Err(Refusal::Forbidden {
+            username: session.username.clone(),
+            role: session.role,
+            permission,
+        });
+    }
+    let username = || session.username.clone();
+    match (policy.elevation, session.elevation_at(now)) {
+        (Elevation::None, _) => Ok(()),
+        (Elevation::Any | Elevation::WithPassword, None) => Err(Refusal::ElevationRequired {
+            username: username(),
+        }),
+        (Elevation::WithPassword, Some(elevation)) if !elevation.method.proves_password() => {
+            Err(Refusal::PasswordElevationRequired {
+                username: username(),
+            })
+        }
+        (Elevation::Any | Elevation::WithPassword, Some(_)) => Ok(()),
+    }
+}
+
+/// What a request's `authorization` metadata holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authorization<'a> {
+    /// No usable `Bearer` token.
+    None,
+    /// More than one `authorization` header: refused rather than guessed.
+    Ambiguous,
+    /// One `Bearer` token.
+    Bearer(&'a str),
 }

@@ -3,8 +3,9 @@
 //!
 //! Invariant: this table is the only list of reachable RPCs. A path missing
 //! from it is refused; only [`Access::Anonymous`] rows are reachable without
-//! a session; a row with `elevation` is reachable only inside the caller's
-//! elevation window.
+//! a session; a row with an [`Elevation`] is reachable only inside the
+//! caller's elevation window, and a [`Elevation::WithPassword`] row only if
+//! that elevation re-proved the password.
 
 use crate::auth::role::Permission;
 
@@ -19,6 +20,19 @@ pub enum Access {
     Permission(Permission),
 }
 
+/// Whether a caller must have re-authenticated, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Elevation {
+    /// No re-authentication needed.
+    None,
+    /// Inside an elevation window, by any method.
+    Any,
+    /// Inside an elevation window obtained with the password and a second
+    /// factor: credential changes, which a device key or PAM alone must not
+    /// be able to make.
+    WithPassword,
+}
+
 /// One row of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RpcPolicy {
@@ -26,55 +40,49 @@ pub struct RpcPolicy {
     pub path: &'static str,
     /// What a caller needs.
     pub access: Access,
-    /// Whether the session must be elevated.
-    pub elevation: bool,
+    /// Whether, and how, the session must be elevated.
+    pub elevation: Elevation,
     /// Whether a quarantine locks it (config edits, environment start).
     pub locked_in_quarantine: bool,
 }
 
+const fn row(path: &'static str, access: Access, elevation: Elevation) -> RpcPolicy {
+    RpcPolicy {
+        path,
+        access,
+        elevation,
+        locked_in_quarantine: false,
+    }
+}
+
+/// Anyone who can open the socket.
 const fn open(path: &'static str) -> RpcPolicy {
-    RpcPolicy {
-        path,
-        access: Access::Anonymous,
-        elevation: false,
-        locked_in_quarantine: false,
-    }
+    row(path, Access::Anonymous, Elevation::None)
 }
 
+/// Any logged-in user, about their own session or account.
 const fn session(path: &'static str) -> RpcPolicy {
-    RpcPolicy {
-        path,
-        access: Access::Session,
-        elevation: false,
-        locked_in_quarantine: false,
-    }
+    row(path, Access::Session, Elevation::None)
 }
 
+/// Any logged-in user, elevated: sensitive changes to their own account.
 const fn own_sensitive(path: &'static str) -> RpcPolicy {
-    RpcPolicy {
-        path,
-        access: Access::Session,
-        elevation: true,
-        locked_in_quarantine: false,
-    }
+    row(path, Access::Session, Elevation::Any)
 }
 
+/// Any logged-in user, elevated with the password: their own credentials.
+const fn own_credential(path: &'static str) -> RpcPolicy {
+    row(path, Access::Session, Elevation::WithPassword)
+}
+
+/// A user whose role holds `permission`.
 const fn needs(path: &'static str, permission: Permission) -> RpcPolicy {
-    RpcPolicy {
-        path,
-        access: Access::Permission(permission),
-        elevation: false,
-        locked_in_quarantine: false,
-    }
+    row(path, Access::Permission(permission), Elevation::None)
 }
 
+/// A user whose role holds `permission`, elevated.
 const fn sensitive(path: &'static str, permission: Permission) -> RpcPolicy {
-    RpcPolicy {
-        path,
-        access: Access::Permission(permission),
-        elevation: true,
-        locked_in_quarantine: false,
-    }
+    row(path, Access::Permission(permission), Elevation::Any)
 }
 
 /// `policy`, locked while any container is quarantined.
@@ -85,7 +93,13 @@ const fn locked(policy: RpcPolicy) -> RpcPolicy {
     }
 }
 
-/// Every RPC occcd serves.
+use Permission::{
+    ControlEnvironment, EditConfig, ManageUsers, ReleaseQuarantine, ViewActiveSessions,
+    ViewAllSessions, ViewDashboard, ViewForensics, ViewLogs,
+};
+
+/// Every RPC occcd serves, one per line.
+#[rustfmt::skip]
 pub const POLICY_TABLE: &[RpcPolicy] = &[
     // Standard services, so grpcurl, grpc_health_probe and friends work.
     open("/grpc.health.v1.Health/Check"),
@@ -112,90 +126,46 @@ pub const POLICY_TABLE: &[RpcPolicy] = &[
     session("/occc.v1.Biometric/PamElevate"),
     // Own keys; another user's need a super-admin (checked in the domain).
     session("/occc.v1.DeviceKeys/ListDeviceKeys"),
-    session("/occc.v1.DeviceKeys/RevokeDeviceKey"),
-    own_sensitive("/occc.v1.Auth/ChangePassword"),
-    own_sensitive("/occc.v1.Auth/StartTotpReenrollment"),
-    own_sensitive("/occc.v1.Auth/RegenerateRecoveryCodes"),
-    own_sensitive("/occc.v1.DeviceKeys/RegisterDeviceKey"),
+    own_sensitive("/occc.v1.DeviceKeys/RevokeDeviceKey"),
+    // Own credentials: only after re-proving the password and a second factor.
+    own_credential("/occc.v1.Auth/ChangePassword"),
+    own_credential("/occc.v1.Auth/StartTotpReenrollment"),
+    own_credential("/occc.v1.Auth/RegenerateRecoveryCodes"),
+    own_credential("/occc.v1.DeviceKeys/RegisterDeviceKey"),
     // Reading.
-    needs("/occc.v1.Audit/VerifyChain", Permission::ViewLogs),
-    needs(
-        "/occc.v1.Users/ListActiveSessions",
-        Permission::ViewActiveSessions,
-    ),
-    needs(
-        "/occc.v1.Users/ListAllSessions",
-        Permission::ViewAllSessions,
-    ),
-    needs("/occc.v1.Users/ListUsers", Permission::ManageUsers),
+    needs("/occc.v1.Audit/VerifyChain",                 ViewLogs),
+    needs("/occc.v1.Users/ListActiveSessions",          ViewActiveSessions),
+    needs("/occc.v1.Users/ListAllSessions",             ViewAllSessions),
+    needs("/occc.v1.Users/ListUsers",                   ManageUsers),
     // User management.
-    sensitive("/occc.v1.Users/CreateUser", Permission::ManageUsers),
-    sensitive("/occc.v1.Users/SetUserRole", Permission::ManageUsers),
-    sensitive("/occc.v1.Users/DisableUser", Permission::ManageUsers),
-    sensitive("/occc.v1.Users/EnableUser", Permission::ManageUsers),
-    sensitive("/occc.v1.Users/DeleteUser", Permission::ManageUsers),
-    sensitive("/occc.v1.Users/ResetTotp", Permission::ManageUsers),
-    sensitive("/occc.v1.Users/UnlockUser", Permission::ManageUsers),
-    sensitive("/occc.v1.Users/RevokeSession", Permission::ManageUsers),
-    sensitive("/occc.v1.Users/RevokeUserSessions", Permission::ManageUsers),
-    sensitive("/occc.v1.Users/LinkOsAccount", Permission::ManageUsers),
+    sensitive("/occc.v1.Users/CreateUser",              ManageUsers),
+    sensitive("/occc.v1.Users/SetUserRole",             ManageUsers),
+    sensitive("/occc.v1.Users/DisableUser",             ManageUsers),
+    sensitive("/occc.v1.Users/EnableUser",              ManageUsers),
+    sensitive("/occc.v1.Users/DeleteUser",              ManageUsers),
+    sensitive("/occc.v1.Users/ResetTotp",               ManageUsers),
+    sensitive("/occc.v1.Users/UnlockUser",              ManageUsers),
+    sensitive("/occc.v1.Users/RevokeSession",           ManageUsers),
+    sensitive("/occc.v1.Users/RevokeUserSessions",      ManageUsers),
+    sensitive("/occc.v1.Users/LinkOsAccount",           ManageUsers),
     // Container integrity: everyone sees it; operators run checks.
-    needs(
-        "/occc.v1.Integrity/GetIntegrityStatus",
-        Permission::ViewDashboard,
-    ),
-    needs(
-        "/occc.v1.Integrity/WatchIntegrity",
-        Permission::ViewDashboard,
-    ),
-    needs("/occc.v1.Integrity/ListFindings", Permission::ViewDashboard),
-    needs(
-        "/occc.v1.Integrity/RunChecks",
-        Permission::ControlEnvironment,
-    ),
+    needs("/occc.v1.Integrity/GetIntegrityStatus",      ViewDashboard),
+    needs("/occc.v1.Integrity/WatchIntegrity",          ViewDashboard),
+    needs("/occc.v1.Integrity/ListFindings",            ViewDashboard),
+    needs("/occc.v1.Integrity/RunChecks",               ControlEnvironment),
     // Trust decisions: pinning is a config edit; release ends a quarantine.
-    locked(sensitive(
-        "/occc.v1.Integrity/PinBaseline",
-        Permission::EditConfig,
-    )),
-    sensitive(
-        "/occc.v1.Integrity/ReleaseQuarantine",
-        Permission::ReleaseQuarantine,
-    ),
+    locked(sensitive("/occc.v1.Integrity/PinBaseline",  EditConfig)),
+    sensitive("/occc.v1.Integrity/ReleaseQuarantine",   ReleaseQuarantine),
     // Evidence.
-    needs(
-        "/occc.v1.Integrity/ListSnapshots",
-        Permission::ViewForensics,
-    ),
-    needs(
-        "/occc.v1.Integrity/ExportSnapshot",
-        Permission::ViewForensics,
-    ),
-    needs(
-        "/occc.v1.Integrity/VerifySnapshot",
-        Permission::ViewForensics,
-    ),
+    needs("/occc.v1.Integrity/ListSnapshots",           ViewForensics),
+    needs("/occc.v1.Integrity/ExportSnapshot",          ViewForensics),
+    needs("/occc.v1.Integrity/VerifySnapshot",          ViewForensics),
     // The OpenClaw environment.
-    locked(needs(
-        "/occc.v1.Environment/StartEnvironment",
-        Permission::ControlEnvironment,
-    )),
-    needs(
-        "/occc.v1.Environment/StopEnvironment",
-        Permission::ControlEnvironment,
-    ),
-    locked(needs(
-        "/occc.v1.Environment/RestartEnvironment",
-        Permission::ControlEnvironment,
-    )),
-    needs(
-        "/occc.v1.Environment/GetEnvironmentStatus",
-        Permission::ControlEnvironment,
-    ),
-    needs(
-        "/occc.v1.Environment/StreamEnvironmentLogs",
-        Permission::ViewLogs,
-    ),
+    locked(needs("/occc.v1.Environment/StartEnvironment",   ControlEnvironment)),
+    needs("/occc.v1.Environment/StopEnvironment",           ControlEnvironment),
+    locked(needs("/occc.v1.Environment/RestartEnvironment", ControlEnvironment)),
+    needs("/occc.v1.Environment/GetEnvironmentStatus",      ControlEnvironment),
+    needs("/occc.v1.Environment/StreamEnvironmentLogs",     ViewLogs),
 ];
 
 /// The table row for `path`, if the daemon serves it.
@@ -245,11 +215,29 @@ mod tests {
                 entry.path
             );
             assert!(
-                !(entry.access == Access::Anonymous && entry.elevation),
+                !(entry.access == Access::Anonymous && entry.elevation != Elevation::None),
                 "{}",
                 entry.path
             );
         }
+    }
+
+    #[test]
+    fn exactly_the_credential_changes_need_the_password_elevation() {
+        let with_password: Vec<_> = POLICY_TABLE
+            .iter()
+            .filter(|entry| entry.elevation == Elevation::WithPassword)
+            .map(|entry| entry.path)
+            .collect();
+        assert_eq!(
+            with_password,
+            [
+                "/occc.v1.Auth/ChangePassword",
+                "/occc.v1.Auth/StartTotpReenrollment",
+                "/occc.v1.Auth/RegenerateRecoveryCodes",
+                "/occc.v1.DeviceKeys/RegisterDeviceKey",
+            ]
+        );
     }
 
     #[test]

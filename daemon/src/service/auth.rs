@@ -8,7 +8,7 @@ use tonic::{Request, Response, Status};
 use super::convert::{
     caller, enrolment_to_proto, login_response, peer, profile_to_proto, session_to_proto,
 };
-use crate::auth::{AuthEngine, SecondFactor};
+use crate::auth::{AuthEngine, ElevationProof, SecondFactor};
 
 /// Handler of `occc.v1.Auth`.
 #[derive(Debug)]
@@ -121,9 +121,23 @@ impl Auth for AuthService {
         request: Request<pb::ElevateRequest>,
     ) -> Result<Response<pb::AuthSession>, Status> {
         let caller = caller(&request)?;
+        let body = request.get_ref();
+        let factor = if body.recovery_code.is_empty() {
+            SecondFactor::Totp(&body.totp_code)
+        } else if body.totp_code.is_empty() {
+            SecondFactor::RecoveryCode(&body.recovery_code)
+        } else {
+            return Err(Status::invalid_argument(
+                "send totp_code or recovery_code, not both",
+            ));
+        };
+        let proof = ElevationProof {
+            password: Some(body.password.as_str()).filter(|p| !p.is_empty()),
+            factor,
+        };
         let elevated = self
             .auth
-            .elevate(&caller.session, caller.peer, &request.get_ref().totp_code)
+            .elevate(&caller.session, caller.peer, proof)
             .await?;
         Ok(Response::new(session_to_proto(
             &elevated,

@@ -3,8 +3,10 @@
 //! Invariant: the PAM stack's messages reach the client in order and before
 //! the final answer; each client answer goes to the question asked; when the
 //! client stops sending, pending and later questions fail at once instead of
-//! waiting for the deadline; answers are moved into zeroizing buffers and
-//! never logged.
+//! waiting for the deadline; the check runs to its end in its own task
+//! whatever the client does, and a client that goes away or breaks the
+//! protocol before the result abandons it (counted as a failure, never a
+//! session); answers are moved into zeroizing buffers and never logged.
 
 use std::{pin::Pin, sync::Arc};
 
@@ -12,7 +14,7 @@ use occc_proto::v1::{
     self as pb, biometric_server::Biometric, pam_client_message::Kind as ClientKind,
     pam_server_message::Kind as ServerKind,
 };
-use tokio::sync::mpsc;
+use tokio::{sync::mpsc, task::JoinHandle};
 use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status, Streaming};
 use zeroize::Zeroizing;
@@ -105,61 +107,79 @@ where
 {
     let (bridge, client) = pam::conversation();
     let (outbound, responses) = mpsc::channel(OUTBOUND_BUFFER);
-    let check = check(bridge);
+    // Its own task: however the stream ends, the check finishes and its
+    // outcome is counted and audited.
+    let check = tokio::spawn(check(bridge));
     tokio::spawn(async move {
-        let last = relay(check, client, inbound, &outbound).await;
-        // A client that went away no longer needs the result.
-        let _ = outbound
-            .send(last.map(|kind| pb::PamServerMessage { kind: Some(kind) }))
-            .await;
+        if let Some(last) = relay(check, client, inbound, &outbound).await {
+            // A client that went away no longer needs the result.
+            let _ = outbound
+                .send(last.map(|kind| pb::PamServerMessage { kind: Some(kind) }))
+                .await;
+        }
     });
     Response::new(Box::pin(ReceiverStream::new(responses)))
 }
 
+/// Relays prompts and answers until the check ends; `None` when the client
+/// went away first.
 async fn relay(
-    check: impl Future<Output = Result<ServerKind, AuthError>>,
-    client: ClientEnd,
+    mut check: JoinHandle<Result<ServerKind, AuthError>>,
+    mut client: ClientEnd,
     mut inbound: Streaming<pb::PamClientMessage>,
     outbound: &mpsc::Sender<Result<pb::PamServerMessage, Status>>,
-) -> Result<ServerKind, Status> {
-    let ClientEnd {
-        mut messages,
-        answers,
-    } = client;
-    let mut answers = Some(answers);
+) -> Option<Result<ServerKind, Status>> {
     let mut messages_open = true;
-    tokio::pin!(check);
     loop {
         tokio::select! {
             result = &mut check => {
-                while let Ok(message) = messages.try_recv() {
+                while let Ok(message) = client.messages.try_recv() {
                     let _ = outbound.send(Ok(prompt(message))).await;
                 }
-                return result.map_err(Status::from);
+                return Some(match result {
+                    Ok(outcome) => outcome.map_err(Status::from),
+                    Err(join) => {
+                        tracing::error!(error = %join, "PAM check task failed");
+                        Err(Status::internal("the PAM check failed; see the daemon's log"))
+                    }
+                });
             }
-            message = messages.recv(), if messages_open => match message {
+            message = client.messages.recv(), if messages_open => match message {
                 Some(message) => {
-                    let _ = outbound.send(Ok(prompt(message))).await;
+                    if outbound.send(Ok(prompt(message))).await.is_err() {
+                        client.abandon();
+                        return None;
+                    }
                 }
                 None => messages_open = false,
             },
-            next = inbound.message(), if answers.is_some() => match next {
-                Ok(Some(pb::PamClientMessage { kind: Some(ClientKind::Answer(answer)) })) => {
-                    let text = Zeroizing::new(answer.text);
-                    check_answer(&text)?;
-                    if let Some(sender) = &answers {
-                        // The transaction may be over; then the answer is moot.
-                        let _ = sender.send(text);
+            next = inbound.message(), if client.answering() => match next {
+                Ok(Some(pb::PamClientMessage { kind: Some(ClientKind::Answer(mut answer)) })) => {
+                    let text = Zeroizing::new(std::mem::take(&mut answer.text));
+                    if let Err(refused) = check_answer(&text) {
+                        client.abandon();
+                        return Some(Err(refused));
                     }
+                    client.answer(text);
                 }
                 Ok(Some(_)) => {
-                    return Err(Status::invalid_argument(
-                        "after `start`, send only `answer` messages",
-                    ));
+                    client.abandon();
+                    return Some(Err(Status::invalid_argument(
+                        "after `start`, send only `answer` messages; this check is abandoned and counted as failed",
+                    )));
                 }
                 // The client stopped sending: questions now fail at once.
-                Ok(None) | Err(_) => answers = None,
+                Ok(None) => client.stop_answering(),
+                // The call was cancelled or the connection broke.
+                Err(_) => {
+                    client.abandon();
+                    return None;
+                }
             },
+            () = outbound.closed() => {
+                client.abandon();
+                return None;
+            }
         }
     }
 }

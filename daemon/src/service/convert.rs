@@ -96,8 +96,13 @@ pub fn session_to_proto(
         last_seen_unix_ms: session.last_seen.0,
         idle_expires_at_unix_ms: idle_end.0,
         expires_at_unix_ms: lifetime_end.0,
-        elevated_until_unix_ms: session.elevated_until.map(|u| u.0),
+        elevated_until_unix_ms: session.elevated_until().map(|u| u.0),
         current: current_id == Some(session.id.as_str()),
+        elevation_method: session
+            .elevation
+            .as_ref()
+            .map(|e| e.method.name())
+            .unwrap_or_default(),
     }
 }
 

@@ -62,7 +62,11 @@ impl DeviceKeys for DeviceKeysService {
         &self,
         request: Request<pb::GetLoginMethodsRequest>,
     ) -> Result<Response<pb::LoginMethods>, Status> {
-        let methods = self.auth.login_methods(&request.get_ref().username).await?;
+        let peer = peer(&request)?;
+        let methods = self
+            .auth
+            .login_methods(&request.get_ref().username, peer)
+            .await?;
         let methods = methods
             .into_iter()
             .map(|method| match method {
@@ -79,7 +83,10 @@ impl DeviceKeys for DeviceKeysService {
         &self,
         request: Request<pb::CreateLoginChallengeRequest>,
     ) -> Result<Response<pb::Challenge>, Status> {
-        let challenge = self.auth.login_challenge(&request.get_ref().username)?;
+        let peer = peer(&request)?;
+        let challenge = self
+            .auth
+            .login_challenge(&request.get_ref().username, peer)?;
         Ok(Response::new(challenge_to_proto(challenge)))
     }
 

@@ -4,7 +4,7 @@
 //! Invariant: handlers only translate; who may call what is the gate's
 //! policy table, and what happens is the integrity monitor's.
 
-use std::{pin::Pin, sync::Arc};
+use std::sync::Arc;
 
 use occc_proto::v1::{
     self as pb, environment_server::Environment, integrity_event::Kind as EventKind,
@@ -22,9 +22,11 @@ use super::{
         baseline_to_proto, container_status_to_proto, finding_row_to_proto, finding_to_proto,
         manifest_to_proto,
     },
+    session_bound::{BoxStream, session_bound},
 };
 use crate::{
     audit::Actor,
+    auth::AuthEngine,
     integrity::{
         IntegrityError, IntegrityMonitor, MonitorUpdate,
         control::{Action, EnvironmentState},
@@ -42,19 +44,29 @@ const MAX_TAIL: u32 = 10_000;
 /// Longest container name or snapshot id accepted.
 const MAX_NAME_BYTES: usize = 256;
 
-type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
-
 /// Handler of `occc.v1.Integrity` and `occc.v1.Environment`.
 #[derive(Debug, Clone)]
 pub struct IntegrityService {
     monitor: Arc<IntegrityMonitor>,
+    auth: Arc<AuthEngine>,
 }
 
 impl IntegrityService {
-    /// A handler over `monitor`.
+    /// A handler over `monitor`; its streams end with their caller's
+    /// session in `auth`.
     #[must_use]
-    pub fn new(monitor: Arc<IntegrityMonitor>) -> Self {
-        Self { monitor }
+    pub fn new(monitor: Arc<IntegrityMonitor>, auth: Arc<AuthEngine>) -> Self {
+        Self { monitor, auth }
+    }
+
+    /// `stream`, ended when the session of `request`'s caller ends.
+    fn bound<T, R, S>(&self, request: &Request<R>, stream: S) -> Result<BoxStream<T>, Status>
+    where
+        T: Send + 'static,
+        S: Stream<Item = Result<T, Status>> + Send + 'static,
+    {
+        let caller = caller(request)?;
+        Ok(session_bound(stream, Arc::clone(&self.auth), caller))
     }
 
     fn status(&self) -> pb::IntegrityStatus {
@@ -119,7 +131,7 @@ impl Integrity for IntegrityService {
 
     async fn watch_integrity(
         &self,
-        _request: Request<pb::WatchIntegrityRequest>,
+        request: Request<pb::WatchIntegrityRequest>,
     ) -> Result<Response<Self::WatchIntegrityStream>, Status> {
         let updates = BroadcastStream::new(self.monitor.subscribe());
         let current: Vec<Result<pb::IntegrityEvent, Status>> = self
@@ -133,7 +145,7 @@ impl Integrity for IntegrityService {
             })
             .collect();
         let stream = tokio_stream::iter(current).chain(updates.map(update_to_proto));
-        Ok(Response::new(Box::pin(stream)))
+        Ok(Response::new(self.bound(&request, stream)?))
     }
 
     async fn list_findings(
@@ -227,7 +239,9 @@ impl Integrity for IntegrityService {
                 })
             })
             .collect();
-        Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
+        Ok(Response::new(
+            self.bound(&request, tokio_stream::iter(chunks))?,
+        ))
     }
 
     async fn verify_snapshot(
@@ -308,7 +322,7 @@ impl Environment for IntegrityService {
             })
             .map_err(|err| Status::from(IntegrityError::from(err)))
         });
-        Ok(Response::new(Box::pin(stream)))
+        Ok(Response::new(self.bound(&request, stream)?))
     }
 }
 

@@ -35,6 +35,12 @@ pub fn refusal_status(refusal: &Refusal, rpc: &str) -> Status {
             )),
             "login-required",
         ),
+        Refusal::AmbiguousAuthorization => (
+            Status::unauthenticated(
+                "send exactly one \"authorization: Bearer <token>\" header; this request has several",
+            ),
+            "login-required",
+        ),
         Refusal::BadSession(err) => (Status::unauthenticated(err.to_string()), "login-required"),
         Refusal::Forbidden {
             role, permission, ..
@@ -50,6 +56,12 @@ pub fn refusal_status(refusal: &Refusal, rpc: &str) -> Status {
                 "re-authentication required: call occc.v1.Auth/Elevate with a TOTP code, then retry",
             ),
             "elevation-required",
+        ),
+        Refusal::PasswordElevationRequired { .. } => (
+            Status::permission_denied(
+                "changing credentials needs re-authentication with your password: call occc.v1.Auth/Elevate with password and a TOTP code (or a recovery code), then retry",
+            ),
+            "password-elevation-required",
         ),
         Refusal::Quarantined { .. } => (
             Status::failed_precondition(
@@ -79,6 +91,7 @@ impl From<AuthError> for Status {
             AuthError::Session(_) => {
                 with_reason(Status::unauthenticated(message), "login-required")
             }
+            AuthError::AccountChanged => Status::aborted(message),
             AuthError::Throttled { .. }
             | AuthError::Locked { .. }
             | AuthError::AttemptInProgress => Status::resource_exhausted(message),

@@ -24,6 +24,9 @@ pub struct DeviceKeyRow {
     pub created_at: i64,
     /// Last successful use.
     pub last_used_at: Option<i64>,
+    /// uid of the socket peer that registered it (unknown for keys
+    /// registered before occcd recorded it).
+    pub registered_uid: Option<u32>,
 }
 
 fn decode(row: &sqlx::sqlite::SqliteRow) -> Result<DeviceKeyRow, sqlx::Error> {
@@ -35,6 +38,9 @@ fn decode(row: &sqlx::sqlite::SqliteRow) -> Result<DeviceKeyRow, sqlx::Error> {
         public_key: row.try_get("public_key")?,
         created_at: row.try_get("created_at")?,
         last_used_at: row.try_get("last_used_at")?,
+        registered_uid: row
+            .try_get::<Option<i64>, _>("registered_uid")?
+            .and_then(|uid| u32::try_from(uid).ok()),
     })
 }
 
@@ -42,7 +48,8 @@ impl Store {
     /// Stores a new key.
     pub async fn insert_device_key(&self, key: &DeviceKeyRow) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO device_keys (id, user_id, name, platform, public_key, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO device_keys (id, user_id, name, platform, public_key, created_at, registered_uid) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&key.id)
         .bind(key.user_id)
@@ -50,6 +57,7 @@ impl Store {
         .bind(&key.platform)
         .bind(&key.public_key)
         .bind(key.created_at)
+        .bind(key.registered_uid.map(i64::from))
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -6,6 +6,7 @@
 //! `synchronous = FULL`). Only this module knows the schema.
 
 mod audit_rows;
+mod auth_failure_rows;
 mod device_key_rows;
 mod integrity_rows;
 mod os_account_rows;
@@ -23,6 +24,7 @@ use zeroize::Zeroizing;
 use crate::crypto::Subkey;
 
 pub use audit_rows::AuditRow;
+pub use auth_failure_rows::AuthFailureRow;
 pub use device_key_rows::DeviceKeyRow;
 pub use integrity_rows::{BaselineRow, FindingRow, QuarantineRow, SnapshotRow};
 pub use session_rows::SessionRow;

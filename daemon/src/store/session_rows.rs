@@ -1,6 +1,8 @@
 //! SQL for `sessions`: persisted so that sessions survive a restart.
 //!
-//! Invariant: only token hashes are stored, never tokens.
+//! Invariant: only token hashes are stored, never tokens; a row is created
+//! once, at login, and later writes only update a row that still exists, so
+//! a write racing a logout or revocation cannot bring a session back.
 
 use sqlx::Row;
 
@@ -23,14 +25,18 @@ pub struct SessionRow {
     pub last_seen_at: i64,
     /// End of the elevation window.
     pub elevated_until: Option<i64>,
+    /// How the elevation was obtained.
+    pub elevation_method: Option<String>,
+    /// The owner's account generation the session was granted under.
+    pub generation: i64,
 }
 
 impl Store {
-    /// Inserts or replaces a session row.
-    pub async fn save_session(&self, row: &SessionRow) -> Result<(), StoreError> {
+    /// Stores a new session.
+    pub async fn insert_session(&self, row: &SessionRow) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT OR REPLACE INTO sessions (id, token_hash, user_id, peer_uid, created_at, last_seen_at, elevated_until) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sessions (id, token_hash, user_id, peer_uid, created_at, last_seen_at, \
+             elevated_until, elevation_method, generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&row.id)
         .bind(&row.token_hash)
@@ -39,19 +45,43 @@ impl Store {
         .bind(row.created_at)
         .bind(row.last_seen_at)
         .bind(row.elevated_until)
+        .bind(&row.elevation_method)
+        .bind(row.generation)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    /// Deletes sessions by id.
+    /// Writes a session's last use, elevation and generation; a session no
+    /// longer stored stays gone.
+    pub async fn update_session(&self, row: &SessionRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE sessions SET last_seen_at = max(last_seen_at, ?), elevated_until = ?, \
+             elevation_method = ?, generation = ? WHERE id = ?",
+        )
+        .bind(row.last_seen_at)
+        .bind(row.elevated_until)
+        .bind(&row.elevation_method)
+        .bind(row.generation)
+        .bind(&row.id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes sessions by id, in one transaction.
     pub async fn delete_sessions(&self, ids: &[String]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
         for id in ids {
             sqlx::query("DELETE FROM sessions WHERE id = ?")
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
         }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -70,6 +100,8 @@ impl Store {
                     created_at: row.try_get("created_at")?,
                     last_seen_at: row.try_get("last_seen_at")?,
                     elevated_until: row.try_get("elevated_until")?,
+                    elevation_method: row.try_get("elevation_method")?,
+                    generation: row.try_get("generation")?,
                 })
             })
             .collect()

@@ -31,6 +31,8 @@ pub struct UserRow {
     pub enrollment_expires_at: Option<i64>,
     /// Creation time.
     pub created_at: i64,
+    /// Raised by every change to the account's role, state or credentials.
+    pub generation: i64,
 }
 
 fn decode_user(row: &SqliteRow) -> Result<UserRow, sqlx::Error> {
@@ -45,6 +47,7 @@ fn decode_user(row: &SqliteRow) -> Result<UserRow, sqlx::Error> {
         totp_last_step: row.try_get("totp_last_step")?,
         enrollment_expires_at: row.try_get("enrollment_expires_at")?,
         created_at: row.try_get("created_at")?,
+        generation: row.try_get("generation")?,
     })
 }
 
@@ -154,13 +157,15 @@ impl Store {
     }
 
     /// Sets columns of one user; `None` arguments leave columns unchanged.
+    /// Returns the row's generation afterwards (raised by one when
+    /// `change.bump_generation`), or `None` when there is no such user.
     pub async fn update_user(
         &self,
         id: i64,
         change: &UserChange<'_>,
         now: i64,
-    ) -> Result<bool, StoreError> {
-        let result = sqlx::query(
+    ) -> Result<Option<i64>, StoreError> {
+        let generation = sqlx::query_scalar(
             "UPDATE users SET role = coalesce(?, role), state = coalesce(?, state), \
              password_phc = coalesce(?, password_phc), \
              totp_pending_secret = CASE WHEN ? THEN ? ELSE totp_pending_secret END, \
@@ -168,7 +173,8 @@ impl Store {
              totp_last_step = CASE WHEN ? THEN ? ELSE totp_last_step END, \
              enrollment_token_hash = CASE WHEN ? THEN ? ELSE enrollment_token_hash END, \
              enrollment_expires_at = CASE WHEN ? THEN ? ELSE enrollment_expires_at END, \
-             updated_at = ? WHERE id = ?",
+             generation = generation + ?, \
+             updated_at = ? WHERE id = ? RETURNING generation",
         )
         .bind(change.role)
         .bind(change.state)
@@ -183,11 +189,20 @@ impl Store {
         .bind(change.enrollment.flatten().map(|(hash, _)| hash))
         .bind(change.enrollment.is_some())
         .bind(change.enrollment.flatten().map(|(_, expires)| expires))
+        .bind(i64::from(change.bump_generation))
         .bind(now)
         .bind(id)
-        .execute(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        Ok(result.rows_affected() == 1)
+        Ok(generation)
+    }
+
+    /// Raises every account's generation (all sessions were revoked).
+    pub async fn bump_all_generations(&self) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET generation = generation + 1")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Records `step` as the last accepted TOTP step if it is newer; false
@@ -251,17 +266,21 @@ impl Store {
             .collect::<Result<_, sqlx::Error>>()?)
     }
 
-    /// Marks a code used; false when it was already used.
+    /// Marks the code in `slot` used if it is still the code hashed to
+    /// `code_hash` and unused; false otherwise (used meanwhile, or the set
+    /// was regenerated).
     pub async fn use_recovery_code(
         &self,
         user_id: i64,
         slot: i64,
+        code_hash: &[u8],
         now: i64,
     ) -> Result<bool, StoreError> {
-        let result = sqlx::query("UPDATE recovery_codes SET used_at = ? WHERE user_id = ? AND slot = ? AND used_at IS NULL")
+        let result = sqlx::query("UPDATE recovery_codes SET used_at = ? WHERE user_id = ? AND slot = ? AND code_hash = ? AND used_at IS NULL")
             .bind(now)
             .bind(user_id)
             .bind(slot)
+            .bind(code_hash)
             .execute(&self.pool)
             .await?;
         Ok(result.rows_affected() == 1)
@@ -286,4 +305,6 @@ pub struct UserChange<'a> {
     pub totp_last_step: Option<Option<i64>>,
     /// New enrolment token hash and expiry.
     pub enrollment: Option<Option<(&'a [u8], i64)>>,
+    /// Raise the generation: sessions and logins under the old one end.
+    pub bump_generation: bool,
 }

@@ -4,7 +4,10 @@
 use occc_client::proto as pb;
 use occc_tests::{
     DevDir, RunningDaemon,
-    people::{GOOD_PASSWORD, bootstrap_super_admin, elevate, invite, log_in},
+    people::{
+        GOOD_PASSWORD, bootstrap_super_admin, elevate, elevate_with_password, invite, log_in,
+        log_in_with_recovery_code,
+    },
 };
 use tonic::Code;
 
@@ -131,6 +134,7 @@ async fn regenerated_recovery_codes_replace_the_old_set() {
     let anonymous = daemon.client().await;
     let mut root = bootstrap_super_admin(&dir, &anonymous, "root").await;
     let admin = log_in(&anonymous, &mut root).await;
+    let other = log_in_with_recovery_code(&anonymous, &mut root).await;
     let err = admin
         .auth()
         .regenerate_recovery_codes(pb::RegenerateRecoveryCodesRequest {})
@@ -142,15 +146,36 @@ async fn regenerated_recovery_codes_replace_the_old_set() {
         "{}",
         err.message()
     );
+    // A TOTP code alone does not let anyone replace a credential.
     elevate(&admin, &mut root).await;
+    let err = admin
+        .auth()
+        .regenerate_recovery_codes(pb::RegenerateRecoveryCodesRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    assert_eq!(
+        err.metadata().get("occc-denial").unwrap(),
+        "password-elevation-required"
+    );
+    elevate_with_password(&admin, &mut root).await;
     let fresh = admin
         .auth()
         .regenerate_recovery_codes(pb::RegenerateRecoveryCodesRequest {})
         .await
         .unwrap()
         .into_inner()
-        .codes;
+        .codes
+        .clone();
     assert_eq!(fresh.len(), 10);
+    // The other session ended; this one goes on.
+    let err = other
+        .auth()
+        .who_am_i(pb::WhoAmIRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    admin.auth().who_am_i(pb::WhoAmIRequest {}).await.unwrap();
     let login_with = |code: String| pb::LoginRequest {
         username: "root".into(),
         password: GOOD_PASSWORD.into(),
@@ -167,6 +192,16 @@ async fn regenerated_recovery_codes_replace_the_old_set() {
         .login(login_with(fresh[0].clone()))
         .await
         .expect("new codes work");
+    daemon.terminate().await;
+    let (store, _) = dir.open_store().await;
+    let revoked = audit_rows_of_kind(&store, "sessions_revoked").await;
+    assert!(
+        revoked
+            .iter()
+            .any(|(_, _, detail)| detail.contains("1 other sessions ended: recovery codes changed")),
+        "{revoked:?}"
+    );
+    store.close().await;
 }
 
 #[tokio::test]
@@ -207,7 +242,8 @@ async fn totp_reenrolment_replaces_the_secret_after_confirmation() {
     let anonymous = daemon.client().await;
     let mut root = bootstrap_super_admin(&dir, &anonymous, "root").await;
     let session = log_in(&anonymous, &mut root).await;
-    elevate(&session, &mut root).await;
+    let other = log_in_with_recovery_code(&anonymous, &mut root).await;
+    elevate_with_password(&session, &mut root).await;
     let enrolment = session
         .auth()
         .start_totp_reenrollment(pb::StartTotpReenrollmentRequest {})
@@ -235,6 +271,21 @@ async fn totp_reenrolment_replaces_the_secret_after_confirmation() {
         })
         .await
         .unwrap();
+    // Every other session ended, and so did the TOTP-based elevation of
+    // this one: the factor it re-proved is gone.
+    let err = other
+        .auth()
+        .who_am_i(pb::WhoAmIRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    let me = session
+        .auth()
+        .who_am_i(pb::WhoAmIRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(me.session.unwrap().elevated_until_unix_ms, None);
     let old_device = root.device.clone();
     root.device = new_device;
     log_in(&anonymous, &mut root).await;

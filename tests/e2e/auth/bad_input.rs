@@ -249,7 +249,7 @@ async fn bad_login_input_is_refused_clearly_and_changes_nothing() {
         Code::Unauthenticated
     );
     let good = pb::StartEnrollmentRequest {
-        enrollment_token: created.enrollment_token,
+        enrollment_token: created.enrollment_token.clone(),
         password: "copper-lantern-meadow-41".into(),
     };
     client

@@ -9,8 +9,8 @@ use occc_client::{
 use occc_tests::{
     DevDir, RunningDaemon,
     people::{
-        GOOD_PASSWORD, Person, bootstrap_super_admin, elevate, invite, log_in,
-        log_in_with_recovery_code,
+        GOOD_PASSWORD, Person, bootstrap_super_admin, elevate, elevate_with_recovery_code, invite,
+        log_in, log_in_with_recovery_code,
     },
 };
 use tonic::Code;
@@ -58,6 +58,16 @@ async fn setup(
         "registration needs elevation"
     );
     elevate(&session, &mut alice).await;
+    let err = session
+        .register_device_key("laptop", &laptop)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code(err),
+        Code::PermissionDenied,
+        "registration needs an elevation that re-proved the password"
+    );
+    elevate_with_recovery_code(&session, &mut alice).await;
     let key = session
         .register_device_key("laptop", &laptop)
         .await

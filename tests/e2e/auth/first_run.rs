@@ -123,7 +123,7 @@ async fn a_replayed_totp_code_is_refused_and_recovery_codes_work_once() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(response.user.unwrap().recovery_codes_left, 9);
+    assert_eq!(response.user.clone().unwrap().recovery_codes_left, 9);
     let again = pb::login_request::SecondFactor::RecoveryCode(code);
     let err = anonymous
         .auth()
@@ -152,7 +152,7 @@ async fn an_account_is_not_usable_before_its_totp_is_confirmed() {
         .await
         .unwrap()
         .into_inner();
-    let secret = started.totp.unwrap().secret_base32;
+    let secret = started.totp.clone().unwrap().secret_base32.clone();
     let code = occc_tests::people::TotpDevice::new(&secret).next_code();
     let err = anonymous
         .auth()

@@ -8,8 +8,8 @@ use occc_tests::people::{GOOD_PASSWORD, oathtool_code};
 use occcd::{
     audit::{AuditLog, AuditWriter, ChainHasher},
     auth::{
-        ActingUser, AuthEngine, AuthError, SecondFactor, role::Role, sessions::SessionRejected,
-        totp::step_of,
+        ActingUser, AuthEngine, AuthError, ElevationProof, SecondFactor, role::Role,
+        sessions::SessionRejected, totp::step_of,
     },
     clock::{Clock, ManualClock, UnixMillis},
     config::AuthConfig,
@@ -151,7 +151,14 @@ async fn idle_timeout_elevation_window_and_enrolment_expiry_follow_the_clock() {
 
     // Elevation lasts 5 minutes.
     let session = auth
-        .elevate(&login.session, PEER, &code(&secret, &clock, 1))
+        .elevate(
+            &login.session,
+            PEER,
+            ElevationProof {
+                password: None,
+                factor: SecondFactor::Totp(&code(&secret, &clock, 1)),
+            },
+        )
         .await
         .unwrap();
     clock.advance(4 * MINUTE);

@@ -16,7 +16,9 @@ pub(super) fn occcctl(dir: &DevDir, args: &[&str]) -> tokio::process::Command {
         .args(["--dev", dir.path().to_str().unwrap()])
         .args(args)
         .env("XDG_RUNTIME_DIR", dir.path())
+        .env("XDG_STATE_HOME", dir.path().join("state-home"))
         .env_remove("OCCC_SESSION_TOKEN")
+        .env_remove("OCCC_KEY_PASSPHRASE_FILE")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -114,24 +116,30 @@ async fn bootstrap_shows_a_terminal_qr_code_then_login_saves_a_private_session()
     assert_eq!(me["username"], "ops");
     assert_eq!(me["role"], "USER_ROLE_SUPER_ADMIN");
 
-    // Elevate, register a device key, and log in again: the chain uses the key.
-    let mut elevate = occcctl(&dir, &["elevate", "--password-stdin"])
+    // Elevate with the password, register a device key sealed under a
+    // passphrase, and log in again: the chain uses the key.
+    let passphrase_file = dir.path().join("passphrase");
+    std::fs::write(&passphrase_file, "correct horse battery\n").unwrap();
+    let mut elevate = occcctl(&dir, &["elevate", "--with-password", "--password-stdin"])
         .spawn()
         .unwrap();
     let code = device.next_code();
     let mut stdin = elevate.stdin.take().unwrap();
     stdin
-        .write_all(format!("{code}\n").as_bytes())
+        .write_all(format!("{GOOD_PASSWORD}\n{code}\n").as_bytes())
         .await
         .unwrap();
     drop(stdin);
     let output = elevate.wait_with_output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    assert!(stdout.contains("by password+totp"), "{stdout}");
     let register = occcctl(&dir, &["device-key", "register", "--name", "ci-laptop"])
+        .env("OCCC_KEY_PASSPHRASE_FILE", &passphrase_file)
         .output()
         .await
         .unwrap();
@@ -140,12 +148,41 @@ async fn bootstrap_shows_a_terminal_qr_code_then_login_saves_a_private_session()
         "{}",
         String::from_utf8_lossy(&register.stderr)
     );
-    let key_file = dir.path().join("occcctl").join("device-key");
+    let key_file = dir
+        .path()
+        .join("state-home")
+        .join("occcctl")
+        .join("device-key");
     assert_eq!(
         std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
         0o600
     );
+    let sealed = std::fs::read_to_string(&key_file).unwrap();
+    assert!(sealed.starts_with("occcctl-device-key-v1\n"), "{sealed}");
+    assert!(
+        !dir.path().join("occcctl").join("device-key").exists(),
+        "nothing in the runtime folder"
+    );
+    // A wrong passphrase opens nothing: the chain falls back to asking for
+    // the password (none given here, so the login stops there).
+    let wrong = dir.path().join("wrong-passphrase");
+    std::fs::write(&wrong, "not the passphrase\n").unwrap();
+    let login = occcctl(
+        &dir,
+        &["--json", "login", "--username", "ops", "--password-stdin"],
+    )
+    .env("OCCC_KEY_PASSPHRASE_FILE", &wrong)
+    .output()
+    .await
+    .unwrap();
+    assert!(!login.status.success());
+    assert!(
+        String::from_utf8_lossy(&login.stderr).contains("does not open"),
+        "{}",
+        String::from_utf8_lossy(&login.stderr)
+    );
     let login = occcctl(&dir, &["--json", "login", "--username", "ops"])
+        .env("OCCC_KEY_PASSPHRASE_FILE", &passphrase_file)
         .output()
         .await
         .unwrap();

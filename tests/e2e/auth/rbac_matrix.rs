@@ -1,22 +1,39 @@
-//! The RBAC matrix: every RPC × every role × elevated or not, against
-//! expectations written here from the seed's role table — independently of
-//! the daemon's policy table, which the test only uses to check coverage.
+//! The RBAC matrix: every RPC × every role × not elevated / elevated by a
+//! weaker factor (TOTP alone, a device key) / elevated with the password,
+//! against expectations written here from the seed's role table —
+//! independently of the daemon's policy table, which the test only uses to
+//! check coverage.
 
 use std::str::FromStr;
 
-use occc_client::{OcccClient, proto as pb};
+use occc_client::{DeviceCredential, OcccClient, SoftwareAuthenticator, proto as pb};
 use occc_tests::{
     DevDir, RunningDaemon,
-    people::{Person, bootstrap_super_admin, elevate, invite, log_in, log_in_with_recovery_code},
+    people::{
+        Person, bootstrap_super_admin, elevate, elevate_with_recovery_code, invite, log_in,
+        log_in_with_recovery_code,
+    },
 };
 use occcd::gate::POLICY_TABLE;
 use tonic::{Code, Request, codegen::http::uri::PathAndQuery};
 
-/// Who may call an RPC: 0 anyone, 1 viewer, 2 operator, 3 admin, 4 super-admin.
+/// How a session has re-authenticated, weakest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Level {
+    /// Not at all.
+    None,
+    /// A TOTP code alone, a device key or PAM.
+    Weaker,
+    /// The password and a second factor.
+    Password,
+}
+
+/// Who may call an RPC: 0 anyone, 1 viewer, 2 operator, 3 admin, 4
+/// super-admin; and the re-authentication it needs.
 struct Expectation {
     rpc: &'static str,
     min_rank: u8,
-    elevated: bool,
+    needs: Level,
     streaming: bool,
 }
 
@@ -24,7 +41,17 @@ const fn rpc(rpc: &'static str, min_rank: u8, elevated: bool) -> Expectation {
     Expectation {
         rpc,
         min_rank,
-        elevated,
+        needs: if elevated { Level::Weaker } else { Level::None },
+        streaming: false,
+    }
+}
+
+/// Changing one's own credentials: the password must be re-proved.
+const fn credential(rpc: &'static str) -> Expectation {
+    Expectation {
+        rpc,
+        min_rank: 1,
+        needs: Level::Password,
         streaming: false,
     }
 }
@@ -33,19 +60,19 @@ const EXPECTED: &[Expectation] = &[
     Expectation {
         rpc: "/grpc.health.v1.Health/Check",
         min_rank: 0,
-        elevated: false,
+        needs: Level::None,
         streaming: false,
     },
     Expectation {
         rpc: "/grpc.health.v1.Health/Watch",
         min_rank: 0,
-        elevated: false,
+        needs: Level::None,
         streaming: true,
     },
     Expectation {
         rpc: "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
         min_rank: 0,
-        elevated: false,
+        needs: Level::None,
         streaming: true,
     },
     rpc("/occc.v1.System/GetInfo", 0, false),
@@ -62,15 +89,17 @@ const EXPECTED: &[Expectation] = &[
     rpc("/occc.v1.DeviceKeys/CreateSessionChallenge", 1, false),
     rpc("/occc.v1.DeviceKeys/ElevateWithDeviceKey", 1, false),
     rpc("/occc.v1.DeviceKeys/ListDeviceKeys", 1, false),
-    rpc("/occc.v1.DeviceKeys/RevokeDeviceKey", 1, false),
-    rpc("/occc.v1.DeviceKeys/RegisterDeviceKey", 1, true),
+    // Revoking ends the owner's other sessions: re-authenticate first.
+    rpc("/occc.v1.DeviceKeys/RevokeDeviceKey", 1, true),
     rpc("/occc.v1.Auth/Elevate", 1, false),
     rpc("/occc.v1.Auth/WhoAmI", 1, false),
     rpc("/occc.v1.Auth/ListMySessions", 1, false),
     rpc("/occc.v1.Auth/ConfirmTotpReenrollment", 1, false),
-    rpc("/occc.v1.Auth/ChangePassword", 1, true),
-    rpc("/occc.v1.Auth/StartTotpReenrollment", 1, true),
-    rpc("/occc.v1.Auth/RegenerateRecoveryCodes", 1, true),
+    // A stolen device key or a fingerprint must not become a new password,
+    // TOTP secret, recovery codes or device key.
+    credential("/occc.v1.DeviceKeys/RegisterDeviceKey"),
+    credential("/occc.v1.Auth/ChangePassword"),
+    credential("/occc.v1.Auth/StartTotpReenrollment"),
     // viewer: view active sessions; operator: view logs; admin: view all sessions.
     rpc("/occc.v1.Users/ListActiveSessions", 1, false),
     rpc("/occc.v1.Audit/VerifyChain", 2, false),
@@ -94,7 +123,7 @@ const EXPECTED: &[Expectation] = &[
     Expectation {
         rpc: "/occc.v1.Integrity/WatchIntegrity",
         min_rank: 1,
-        elevated: false,
+        needs: Level::None,
         streaming: true,
     },
     rpc("/occc.v1.Integrity/ListFindings", 1, false),
@@ -111,9 +140,12 @@ const EXPECTED: &[Expectation] = &[
     Expectation {
         rpc: "/occc.v1.Environment/StreamEnvironmentLogs",
         min_rank: 2,
-        elevated: false,
+        needs: Level::None,
         streaming: true,
     },
+    // Last but one: it ends the person's other sessions, and the elevation
+    // of this one if it was obtained with a recovery code.
+    credential("/occc.v1.Auth/RegenerateRecoveryCodes"),
     // Last: it ends the session it is called with.
     rpc("/occc.v1.Auth/Logout", 1, false),
 ];
@@ -143,9 +175,9 @@ async fn call(client: &OcccClient, path: &str) -> (Code, Option<String>) {
     }
 }
 
-async fn check_row(client: &OcccClient, rank: u8, elevated: bool, failures: &mut Vec<String>) {
+async fn check_row(client: &OcccClient, rank: u8, level: Level, failures: &mut Vec<String>) {
     for expectation in EXPECTED.iter().filter(|e| !e.streaming) {
-        let allowed = rank >= expectation.min_rank && (!expectation.elevated || elevated);
+        let allowed = rank >= expectation.min_rank && level >= expectation.needs;
         let (code, denial) = call(client, expectation.rpc).await;
         let ok = match (allowed, denial.as_deref()) {
             (true, None) => true,
@@ -154,17 +186,61 @@ async fn check_row(client: &OcccClient, rank: u8, elevated: bool, failures: &mut
                 rank < expectation.min_rank && code == Code::PermissionDenied
             }
             (false, Some("elevation-required")) => {
-                rank >= expectation.min_rank && !elevated && code == Code::PermissionDenied
+                rank >= expectation.min_rank
+                    && level == Level::None
+                    && code == Code::PermissionDenied
+            }
+            (false, Some("password-elevation-required")) => {
+                rank >= expectation.min_rank
+                    && level == Level::Weaker
+                    && expectation.needs == Level::Password
+                    && code == Code::PermissionDenied
             }
             _ => false,
         };
         if !ok {
             failures.push(format!(
-                "{} as rank {rank} elevated={elevated}: expected allowed={allowed}, got {code:?} {denial:?}",
+                "{} as rank {rank} elevated {level:?}: expected allowed={allowed}, got {code:?} {denial:?}",
                 expectation.rpc
             ));
         }
     }
+}
+
+/// Every row for `person` (of `rank`): not elevated, elevated with TOTP,
+/// elevated with a device key, elevated with the password. Returns the
+/// client holding the password-elevated session, checked last (its
+/// RegenerateRecoveryCodes ends the others, its Logout ends it).
+async fn check_person(
+    anonymous: &OcccClient,
+    person: &mut Person,
+    rank: u8,
+    failures: &mut Vec<String>,
+) {
+    let plain = log_in(anonymous, person).await;
+    check_row(&plain, rank, Level::None, failures).await;
+    let totp = log_in_with_recovery_code(anonymous, person).await;
+    elevate(&totp, person).await;
+    check_row(&totp, rank, Level::Weaker, failures).await;
+    let strong = log_in_with_recovery_code(anonymous, person).await;
+    elevate_with_recovery_code(&strong, person).await;
+    let key = SoftwareAuthenticator::generate().unwrap();
+    let key_id = strong
+        .register_device_key("matrix", &key)
+        .await
+        .unwrap()
+        .key_id;
+    let device = DeviceCredential {
+        key_id: &key_id,
+        authenticator: &key,
+    };
+    let by_key = anonymous
+        .login_with_device_key(&person.username, &device)
+        .await
+        .unwrap();
+    by_key.elevate_with_device_key(&device).await.unwrap();
+    check_row(&by_key, rank, Level::Weaker, failures).await;
+    check_row(&strong, rank, Level::Password, failures).await;
 }
 
 #[test]
@@ -180,7 +256,7 @@ fn expectations_cover_exactly_the_policy_table() {
 }
 
 #[tokio::test]
-async fn every_rpc_for_every_role_elevated_or_not() {
+async fn every_rpc_for_every_role_and_every_kind_of_elevation() {
     let dir = DevDir::new();
     let daemon = RunningDaemon::start(&dir).await;
     let anonymous = daemon.client().await;
@@ -189,7 +265,7 @@ async fn every_rpc_for_every_role_elevated_or_not() {
     elevate(&admin_session, &mut root).await;
 
     let mut failures = Vec::new();
-    check_row(&anonymous, 0, false, &mut failures).await;
+    check_row(&anonymous, 0, Level::None, &mut failures).await;
 
     let roles = [
         (1, pb::UserRole::Viewer, "viewer"),
@@ -201,16 +277,9 @@ async fn every_rpc_for_every_role_elevated_or_not() {
         people.push((rank, invite(&admin_session, &anonymous, name, role).await));
     }
     for (rank, person) in &mut people {
-        let session = log_in(&anonymous, person).await;
-        check_row(&session, *rank, false, &mut failures).await;
-        let session = log_in_with_recovery_code(&anonymous, person).await;
-        elevate(&session, person).await;
-        check_row(&session, *rank, true, &mut failures).await;
+        check_person(&anonymous, person, *rank, &mut failures).await;
     }
-    // The super-admin: a fresh, unelevated session first, then the elevated one.
-    let fresh = log_in_with_recovery_code(&anonymous, &mut root).await;
-    check_row(&fresh, 4, false, &mut failures).await;
-    check_row(&admin_session, 4, true, &mut failures).await;
+    check_person(&anonymous, &mut root, 4, &mut failures).await;
     assert!(
         failures.is_empty(),
         "{} cells wrong:\n{}",

@@ -7,7 +7,10 @@ use std::fs;
 use occc_client::proto as pb;
 use occc_tests::{
     DevDir, RunningDaemon,
-    people::{GOOD_PASSWORD, bootstrap_super_admin, bootstrap_token, elevate, invite, log_in},
+    people::{
+        GOOD_PASSWORD, bootstrap_super_admin, bootstrap_token, elevate, elevate_with_password,
+        invite, log_in,
+    },
 };
 
 #[tokio::test]
@@ -35,11 +38,13 @@ async fn planted_secrets_appear_in_no_log_and_no_database_byte() {
         .await
         .unwrap()
         .into_inner();
-    planted.push(created.enrollment_token);
+    planted.push(created.enrollment_token.clone());
     let carol = invite(&admin, &anonymous, "dave", pb::UserRole::Viewer).await;
     planted.extend(carol.recovery_codes.iter().cloned());
     planted.push(carol.device.secret().to_owned());
     let new_password = "copper-lantern-meadow-41";
+    elevate_with_password(&admin, &mut root).await;
+    planted.push(root.device.replay_last());
     admin
         .auth()
         .change_password(pb::ChangePasswordRequest {

@@ -112,9 +112,6 @@ async fn host_config_edits_protected_files_and_changed_binaries_are_detected() {
     std::fs::set_permissions(&binary, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let quarantined = watch_until(&admin, &gateway.name, Duration::from_secs(10), |s| {
         s.quarantine.is_some()
-            && s.findings
-                .iter()
-                .any(|f| f.check_id == "files.critical_hash")
     })
     .await;
     docker_ok(
@@ -125,22 +122,31 @@ async fn host_config_edits_protected_files_and_changed_binaries_are_detected() {
             &format!("{}:/app/gateway.sh", gateway.name),
         ],
     );
-    // The next poll (500 ms) finds it; no RunChecks needed.
+    // The next poll (500 ms) finds it; no RunChecks needed. The quarantine
+    // ends every session — the watch's too, right after it saw the status.
     let status = quarantined.await.unwrap();
-    assert_eq!(
-        severity_of(&status, "files.critical_hash"),
-        pb::Severity::Critical
-    );
     assert_eq!(
         severity_of(&status, "files.new_executable"),
         pb::Severity::Critical
     );
-    assert_eq!(gateway.inspect("{{.State.Paused}}"), "true");
     let err = admin
         .auth()
         .who_am_i(pb::WhoAmIRequest {})
         .await
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unauthenticated, "sessions revoked");
+    // The hash sweep (every second) names the changed critical file too.
+    let again = log_in(&anonymous, &mut root).await;
+    let status = wait_for_status(&again, &gateway.name, Duration::from_secs(10), |s| {
+        s.findings
+            .iter()
+            .any(|f| f.check_id == "files.critical_hash")
+    })
+    .await;
+    assert_eq!(
+        severity_of(&status, "files.critical_hash"),
+        pb::Severity::Critical
+    );
+    assert_eq!(gateway.inspect("{{.State.Paused}}"), "true");
     daemon.terminate().await;
 }

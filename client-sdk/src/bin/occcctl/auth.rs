@@ -9,7 +9,7 @@ use occc_client::{
 use qrcode::{QrCode, render::unicode};
 use zeroize::Zeroizing;
 
-use crate::token_file;
+use crate::{key_file, token_file};
 
 /// Reads a secret: from stdin when piped, else at a hidden prompt.
 fn secret(prompt: &str, from_stdin: bool) -> Result<Zeroizing<String>, ClientError> {
@@ -80,7 +80,10 @@ fn show_enrollment(totp: &pb::TotpEnrollment) {
     );
 }
 
-async fn confirm(client: &OcccClient, started: pb::EnrollmentStarted) -> Result<(), ClientError> {
+async fn confirm(
+    client: &OcccClient,
+    mut started: pb::EnrollmentStarted,
+) -> Result<(), ClientError> {
     if let Some(totp) = &started.totp {
         show_enrollment(totp);
     }
@@ -88,13 +91,13 @@ async fn confirm(client: &OcccClient, started: pb::EnrollmentStarted) -> Result<
     let codes = client
         .auth()
         .confirm_enrollment(pb::ConfirmEnrollmentRequest {
-            enrollment_token: started.enrollment_token,
+            enrollment_token: std::mem::take(&mut started.enrollment_token),
             totp_code: code,
         })
         .await?
         .into_inner();
     println!("Your account is active. Recovery codes — each works once; store them offline now:");
-    for code in codes.codes {
+    for code in &codes.codes {
         println!("  {code}");
     }
     Ok(())
@@ -142,63 +145,100 @@ pub async fn enroll(
     confirm(client, started).await
 }
 
-/// File holding the software device key: key id, newline, PKCS#8 in hex.
-const DEVICE_KEY_FILE: &str = "device-key";
-
-fn saved_device_key() -> Option<(String, SoftwareAuthenticator)> {
-    let text = Zeroizing::new(String::from_utf8(token_file::load_private(DEVICE_KEY_FILE)?).ok()?);
-    let (key_id, pkcs8_hex) = text.trim().split_once('\n')?;
-    let pkcs8 = Zeroizing::new(hex_decode(pkcs8_hex.trim())?);
-    Some((
-        key_id.trim().to_owned(),
-        SoftwareAuthenticator::from_pkcs8(&pkcs8).ok()?,
-    ))
+fn io_error(message: String) -> ClientError {
+    ClientError::Connect {
+        socket: Default::default(),
+        message,
+    }
 }
 
-fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            text.get(i..i + 2)
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-        })
-        .collect()
+/// The passphrase of the device key: from `$OCCC_KEY_PASSPHRASE_FILE`, else
+/// at a hidden prompt when `interactive`.
+fn key_passphrase(
+    prompt: &str,
+    interactive: bool,
+) -> Option<Result<Zeroizing<String>, ClientError>> {
+    if let Some(from_file) = key_file::passphrase_from_env() {
+        return Some(from_file.map_err(|err| io_error(err.to_string())));
+    }
+    interactive.then(|| secret(prompt, false))
 }
 
-/// Elevates the saved session with a TOTP code.
+/// The saved device key, if there is one and its passphrase opens it.
+fn saved_device_key(interactive: bool) -> Option<(String, SoftwareAuthenticator)> {
+    if !key_file::exists() {
+        return None;
+    }
+    let passphrase = match key_passphrase("device key passphrase", interactive)? {
+        Ok(passphrase) => passphrase,
+        Err(err) => {
+            eprintln!("occcctl: {err}; skipping the device key");
+            return None;
+        }
+    };
+    match key_file::open(&passphrase) {
+        Ok(opened) => Some(opened),
+        Err(err) => {
+            eprintln!("occcctl: {err}; skipping the device key");
+            None
+        }
+    }
+}
+
+/// How `occcctl elevate` re-proves the person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ElevateWith {
+    /// A TOTP code.
+    Totp,
+    /// The password and a TOTP code (needed to change credentials).
+    PasswordAndTotp,
+    /// The host's PAM stack.
+    Pam,
+}
+
+/// Elevates the saved session.
 pub async fn elevate(
     client: &OcccClient,
     stdin: bool,
-    pam: bool,
+    with: ElevateWith,
 ) -> Result<pb::AuthSession, ClientError> {
-    if pam {
-        return client.elevate_with_pam(&TerminalPrompter).await;
-    }
+    let password = match with {
+        ElevateWith::Pam => return client.elevate_with_pam(&TerminalPrompter).await,
+        ElevateWith::Totp => None,
+        ElevateWith::PasswordAndTotp => Some(secret("password", stdin)?),
+    };
     let code = secret("6-digit code", stdin)?;
     let request = pb::ElevateRequest {
         totp_code: code.to_string(),
+        password: password.map(|p| p.to_string()).unwrap_or_default(),
+        recovery_code: String::new(),
     };
     Ok(client.auth().elevate(request).await?.into_inner())
 }
 
-/// Creates a software device key, registers it (elevated session needed) and saves it.
+/// Creates a software device key, registers it (the session must be elevated
+/// with the password) and saves it sealed under a passphrase.
 pub async fn register_device_key(
     client: &OcccClient,
     name: &str,
-) -> Result<pb::DeviceKey, ClientError> {
+) -> Result<(pb::DeviceKey, std::path::PathBuf), ClientError> {
+    let passphrase = key_passphrase(
+        &format!(
+            "passphrase to protect the key on this machine ({}+ characters)",
+            key_file::MIN_PASSPHRASE_CHARS
+        ),
+        true,
+    )
+    .unwrap_or_else(|| Err(io_error("no passphrase".to_owned())))?;
+    if passphrase.chars().count() < key_file::MIN_PASSPHRASE_CHARS {
+        return Err(io_error(key_file::KeyFileError::WeakPassphrase.to_string()));
+    }
     let key = SoftwareAuthenticator::generate()
         .map_err(|err| ClientError::Rpc(tonic::Status::internal(err.to_string())))?;
     let registered = client.register_device_key(name, &key).await?;
-    let pkcs8_hex: Zeroizing<String> =
-        Zeroizing::new(key.pkcs8().iter().map(|b| format!("{b:02x}")).collect());
-    let contents = Zeroizing::new(format!("{}\n{}\n", registered.key_id, pkcs8_hex.as_str()));
-    token_file::save_private(DEVICE_KEY_FILE, contents.as_bytes()).map_err(|err| {
-        ClientError::Connect {
-            socket: Default::default(),
-            message: format!("key registered but not saved: {err}"),
-        }
-    })?;
-    Ok(registered)
+    let saved = key_file::save(&registered.key_id, &key, &passphrase)
+        .map_err(|err| io_error(format!("key registered but not saved: {err}")))?;
+    Ok((registered, saved))
 }
 
 /// Logs in through the chain: the saved device key, then the host's PAM
@@ -209,7 +249,7 @@ pub async fn login_chain(
     username: &str,
     stdin: bool,
 ) -> Result<(OcccClient, pb::LoginMethod), ClientError> {
-    let saved = saved_device_key();
+    let saved = saved_device_key(!stdin);
     let device = saved.as_ref().map(|(key_id, key)| DeviceCredential {
         key_id,
         authenticator: key,
@@ -233,20 +273,21 @@ pub async fn login_chain(
     Ok((session, method))
 }
 
-/// Logs in with password and a TOTP or recovery code; saves the session token.
+/// Logs in with password and a TOTP or recovery code; saves the session
+/// token and returns who logged in.
 pub async fn login(
     client: &OcccClient,
     username: &str,
     recovery: bool,
     stdin: bool,
-) -> Result<pb::LoginResponse, ClientError> {
+) -> Result<pb::UserProfile, ClientError> {
     let password = secret("password", stdin)?;
     let factor = if recovery {
         pb::login_request::SecondFactor::RecoveryCode(secret("recovery code", stdin)?.to_string())
     } else {
         pb::login_request::SecondFactor::TotpCode(secret("6-digit code", stdin)?.to_string())
     };
-    let response = client
+    let mut response = client
         .auth()
         .login(pb::LoginRequest {
             username: username.to_owned(),
@@ -255,14 +296,11 @@ pub async fn login(
         })
         .await?
         .into_inner();
-    let token = SessionToken::new(response.session_token.clone());
+    let token = SessionToken::new(std::mem::take(&mut response.session_token));
     if let Err(err) = token_file::save(&token) {
         eprintln!("occcctl: logged in, but the token could not be saved: {err}");
     }
-    Ok(pb::LoginResponse {
-        session_token: String::new(),
-        ..response
-    })
+    Ok(response.user.take().unwrap_or_default())
 }
 
 /// Ends the saved session.

@@ -2,6 +2,7 @@
 
 mod auth;
 mod integrity;
+mod key_file;
 mod token_file;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -74,11 +75,16 @@ enum Command {
     Logout,
     /// Re-authenticate the saved session with a TOTP code (for sensitive operations).
     Elevate {
-        /// Read the code from standard input instead of a prompt.
+        /// Read the password (with --with-password) and the code from standard
+        /// input, one per line, instead of prompts.
         #[arg(long)]
         password_stdin: bool,
+        /// Re-prove the password too: needed to change credentials (password,
+        /// TOTP, recovery codes, device keys).
+        #[arg(long)]
+        with_password: bool,
         /// Use the host's PAM stack (fingerprint reader) instead of a TOTP code.
-        #[arg(long, conflicts_with = "password_stdin")]
+        #[arg(long, conflicts_with_all = ["password_stdin", "with_password"])]
         pam: bool,
     },
     /// Device-bound keys.
@@ -106,7 +112,9 @@ enum IntegrityCommand {
 
 #[derive(Debug, Subcommand)]
 enum DeviceKeyCommand {
-    /// Create a software key for this account, register it, and keep it for `login`.
+    /// Create a software key for this account, register it (after `elevate
+    /// --with-password`), and keep it for `login`, sealed under a passphrase
+    /// (asked, or read from the file $OCCC_KEY_PASSPHRASE_FILE names).
     Register {
         /// A name for the key, e.g. the machine's.
         #[arg(long)]
@@ -183,8 +191,7 @@ async fn run(cli: &Cli, options: &ConnectOptions) -> Result<bool, ClientError> {
             recovery: true,
             password_stdin,
         } => {
-            let response = auth::login(&anonymous, username, true, *password_stdin).await?;
-            let user = response.user.unwrap_or_default();
+            let user = auth::login(&anonymous, username, true, *password_stdin).await?;
             print_login(cli, &user.username, user.role(), "recovery code");
             Ok(true)
         }
@@ -202,20 +209,31 @@ async fn run(cli: &Cli, options: &ConnectOptions) -> Result<bool, ClientError> {
         }
         Command::Elevate {
             password_stdin,
+            with_password,
             pam,
         } => {
-            let elevated = auth::elevate(&session, *password_stdin, *pam).await?;
+            let with = match (*pam, *with_password) {
+                (true, _) => auth::ElevateWith::Pam,
+                (false, true) => auth::ElevateWith::PasswordAndTotp,
+                (false, false) => auth::ElevateWith::Totp,
+            };
+            let elevated = auth::elevate(&session, *password_stdin, with).await?;
             let until = elevated.elevated_until_unix_ms.unwrap_or_default();
-            println!("elevated until {until} (unix ms)");
+            println!(
+                "elevated until {until} (unix ms) by {}",
+                elevated.elevation_method
+            );
             Ok(true)
         }
         Command::DeviceKey {
             action: DeviceKeyCommand::Register { name },
         } => {
-            let key = auth::register_device_key(&session, name).await?;
+            let (key, saved) = auth::register_device_key(&session, name).await?;
             println!(
-                "registered device key {} ({}); `occcctl login` will use it",
-                key.key_id, key.platform
+                "registered device key {} ({}), saved sealed in {}; `occcctl login` will use it",
+                key.key_id,
+                key.platform,
+                saved.display()
             );
             Ok(true)
         }

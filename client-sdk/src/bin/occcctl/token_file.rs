@@ -1,8 +1,10 @@
-//! Where `occcctl` keeps the session token and a software device key
-//! between commands.
+//! Where `occcctl` keeps the session token between commands, and the folder
+//! that holds what must persist (the sealed device key).
 //!
-//! Invariant: files are created 0600 in a folder only the user can read
-//! (`$XDG_RUNTIME_DIR/occcctl`, else `~/.local/state/occcctl`);
+//! Invariant: files are created 0600 in folders only the user can read —
+//! the session token in `$XDG_RUNTIME_DIR/occcctl` (gone at logout of the
+//! OS session), else `~/.local/state/occcctl`; persistent files always in
+//! `$XDG_STATE_HOME/occcctl`, else `~/.local/state/occcctl`;
 //! `OCCC_SESSION_TOKEN` in the environment wins over the saved token.
 
 use std::{
@@ -18,19 +20,41 @@ use occc_client::SessionToken;
 pub const TOKEN_ENV: &str = "OCCC_SESSION_TOKEN";
 const SESSION_FILE: &str = "session";
 
+fn home_state() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local").join("state"))
+}
+
+/// The folder for what lasts only as long as the OS login (the session token).
 fn state_dir() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_RUNTIME_DIR")
         .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local").join("state"))
-        })?;
+        .or_else(home_state)?;
     Some(base.join("occcctl"))
 }
 
-/// Writes `contents` to `name` in the private state folder (0600).
+/// The folder for what persists across reboots (the sealed device key).
+pub fn persistent_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(home_state)?;
+    Some(base.join("occcctl"))
+}
+
+/// Writes `contents` to `name` in the persistent private folder (0600).
+pub fn save_private_persistent(name: &str, contents: &[u8]) -> std::io::Result<PathBuf> {
+    let folder = persistent_dir()
+        .ok_or_else(|| std::io::Error::other("neither XDG_STATE_HOME nor HOME is set"))?;
+    write_private(folder, name, contents)
+}
+
+/// Writes `contents` to `name` in the private session folder (0600).
 pub fn save_private(name: &str, contents: &[u8]) -> std::io::Result<PathBuf> {
     let folder = state_dir()
         .ok_or_else(|| std::io::Error::other("neither XDG_RUNTIME_DIR nor HOME is set"))?;
+    write_private(folder, name, contents)
+}
+
+fn write_private(folder: PathBuf, name: &str, contents: &[u8]) -> std::io::Result<PathBuf> {
     DirBuilder::new()
         .recursive(true)
         .mode(0o700)

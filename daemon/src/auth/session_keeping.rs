@@ -1,0 +1,266 @@
+//! Opening, checking, persisting, restoring and ending sessions.
+//!
+//! Invariant: a session enters the store only if its login began after the
+//! latest revocation of every session and read the account's current
+//! generation; a change that raises an account's generation ends the
+//! account's sessions in memory before their rows are deleted; a row is
+//! written only for a session that is in memory, and a restored row whose
+//! generation is older than its account's is deleted, not restored.
+
+use super::{
+    account::{Account, UserState},
+    elevation::{Elevation, ElevationMethod},
+    engine::AuthEngine,
+    error::AuthError,
+    sessions::{LoginEpoch, Session, SessionRejected, TokenHash},
+    token::{SecretToken, TokenKind},
+};
+use crate::{
+    audit::{AccountAction, Actor},
+    clock::UnixMillis,
+    store::SessionRow,
+    transport::PeerCredentials,
+};
+
+/// The generation floor of a deleted account: nothing is ever accepted again.
+const DELETED: i64 = i64::MAX;
+
+fn session_row(token_hash: &TokenHash, session: &Session) -> SessionRow {
+    SessionRow {
+        id: session.id.clone(),
+        token_hash: token_hash.to_vec(),
+        user_id: session.user_id,
+        peer_uid: i64::from(session.peer_uid),
+        created_at: session.created_at.0,
+        last_seen_at: session.last_seen.0,
+        elevated_until: session.elevation.as_ref().map(|e| e.until.0),
+        elevation_method: session.elevation.as_ref().map(|e| e.method.name()),
+        generation: session.generation,
+    }
+}
+
+fn session_id() -> Result<String, AuthError> {
+    use ring::rand::{SecureRandom, SystemRandom};
+    let mut bytes = [0u8; 16];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|err| AuthError::internal("random generator failed", &err))?;
+    Ok(data_encoding::HEXLOWER.encode(&bytes))
+}
+
+impl AuthEngine {
+    /// Opens a session for `account` as read by a login that began at
+    /// `began`; refused if the account changed or every session was revoked
+    /// while the login was being checked.
+    pub(super) async fn open_session(
+        &self,
+        account: &Account,
+        peer: PeerCredentials,
+        began: LoginEpoch,
+    ) -> Result<(SecretToken, Session), AuthError> {
+        let token = SecretToken::generate(TokenKind::Session)
+            .map_err(|err| AuthError::internal("random generator failed", &err))?;
+        let token_hash = self
+            .tokens
+            .hash(TokenKind::Session, token.expose())
+            .ok_or_else(|| AuthError::internal("session token not hashable", &"length"))?;
+        let now = self.now();
+        let session = Session {
+            id: session_id()?,
+            user_id: account.row.id,
+            username: account.row.username.clone(),
+            role: account.role,
+            peer_uid: peer.uid,
+            created_at: now,
+            last_seen: now,
+            elevation: None,
+            generation: account.row.generation,
+        };
+        let evicted = self
+            .sessions
+            .insert(token_hash, session.clone(), began)
+            .map_err(|_| AuthError::AccountChanged)?;
+        if let Err(err) = self
+            .store
+            .insert_session(&session_row(&token_hash, &session))
+            .await
+        {
+            self.sessions.remove(&session.id);
+            return Err(err.into());
+        }
+        if !evicted.is_empty() {
+            self.end_sessions(&evicted).await?;
+            let name = account.row.username.as_str();
+            let detail = format!("{} oldest ended: session cap reached", evicted.len());
+            self.record(
+                Actor::user(Some(peer), name),
+                AccountAction::SessionsRevoked,
+                Some(name),
+                Some(detail),
+            )
+            .await;
+        }
+        Ok((token, session))
+    }
+
+    /// The session a bearer token presented by `peer_uid` belongs to.
+    pub fn authenticate(&self, token: &str, peer_uid: u32) -> Result<Session, AuthError> {
+        let hash = self
+            .tokens
+            .hash(TokenKind::Session, token)
+            .ok_or(AuthError::Session(SessionRejected::Unknown))?;
+        self.sessions
+            .validate(&hash, peer_uid, self.now())
+            .map_err(AuthError::Session)
+    }
+
+    /// `session` as it stands now, if it is still usable from `peer_uid`
+    /// (for streams that outlive the call that opened them); not counted as use.
+    pub fn recheck(&self, session: &Session, peer_uid: u32) -> Result<Session, AuthError> {
+        self.sessions
+            .check(&session.id, peer_uid, self.now())
+            .map_err(AuthError::Session)
+    }
+
+    /// Elevates `session` by `method`, writes it and audits it.
+    pub(super) async fn grant_elevation(
+        &self,
+        session: &Session,
+        peer: PeerCredentials,
+        method: ElevationMethod,
+    ) -> Result<Session, AuthError> {
+        let name = method.name();
+        let (token_hash, elevated) = self
+            .sessions
+            .elevate(&session.id, self.now(), method)
+            .ok_or(AuthError::Session(SessionRejected::Unknown))?;
+        self.store
+            .update_session(&session_row(&token_hash, &elevated))
+            .await?;
+        let username = session.username.as_str();
+        self.record(
+            Actor::user(Some(peer), username),
+            AccountAction::Elevated,
+            Some(username),
+            Some(name),
+        )
+        .await;
+        Ok(elevated)
+    }
+
+    /// Deletes the rows of sessions already ended in memory.
+    pub(super) async fn end_sessions(&self, ended: &[Session]) -> Result<(), AuthError> {
+        let ids: Vec<String> = ended.iter().map(|s| s.id.clone()).collect();
+        self.store.delete_sessions(&ids).await?;
+        Ok(())
+    }
+
+    /// After a change that raised account `user_id` to `generation` (`None`:
+    /// the account is gone): ends its sessions — all but `keep`, whose
+    /// elevation is cleared when `clears` says its method was the factor
+    /// that changed — and refuses logins that read the account before.
+    /// Returns how many sessions ended.
+    pub(super) async fn supersede(
+        &self,
+        user_id: i64,
+        generation: Option<i64>,
+        keep: Option<&Session>,
+        clears: impl Fn(&ElevationMethod) -> bool,
+    ) -> Result<u32, AuthError> {
+        let (ended, kept) = self.sessions.supersede(
+            user_id,
+            generation.unwrap_or(DELETED),
+            keep.map(|s| s.id.as_str()),
+            clears,
+        );
+        self.end_sessions(&ended).await?;
+        if let Some((token_hash, kept)) = kept {
+            self.store
+                .update_session(&session_row(&token_hash, &kept))
+                .await?;
+        }
+        Ok(u32::try_from(ended.len()).unwrap_or(u32::MAX))
+    }
+
+    /// Ends every session and refuses every login already under way — the
+    /// compromise response: everyone re-authenticates. Returns how many ended.
+    pub async fn revoke_all_sessions(&self, reason: &str) -> Result<usize, AuthError> {
+        let ended = self.sessions.revoke_all();
+        // Rows that escaped the deletion (a write racing it) are stale at restart.
+        self.store.bump_all_generations().await?;
+        self.end_sessions(&ended).await?;
+        self.record(
+            Actor::daemon(),
+            AccountAction::SessionsRevoked,
+            None,
+            Some(format!("all {} sessions: {reason}", ended.len())),
+        )
+        .await;
+        Ok(ended.len())
+    }
+
+    pub(super) async fn restore_sessions(&self) -> Result<(), AuthError> {
+        let now = self.now();
+        let mut stale = Vec::new();
+        for row in self.store.all_sessions().await? {
+            let owner = self
+                .store
+                .user_by_id(row.user_id)
+                .await?
+                .map(Account::from_row)
+                .transpose()?;
+            let (Some(owner), Ok(token_hash)) =
+                (owner, <[u8; 32]>::try_from(row.token_hash.as_slice()))
+            else {
+                stale.push(row.id);
+                continue;
+            };
+            let elevation = match (row.elevated_until, &row.elevation_method) {
+                (Some(until), Some(method)) => {
+                    ElevationMethod::parse(method).map(|method| Elevation {
+                        until: UnixMillis(until),
+                        method,
+                    })
+                }
+                _ => None,
+            };
+            let session = Session {
+                id: row.id.clone(),
+                user_id: row.user_id,
+                username: owner.row.username.clone(),
+                role: owner.role,
+                peer_uid: u32::try_from(row.peer_uid).unwrap_or(u32::MAX),
+                created_at: UnixMillis(row.created_at),
+                last_seen: UnixMillis(row.last_seen_at),
+                elevation,
+                generation: row.generation,
+            };
+            let (idle_end, lifetime_end) = self.sessions.expiries(&session);
+            let current = owner.state == UserState::Active
+                && session.generation == owner.row.generation
+                && now < idle_end
+                && now < lifetime_end;
+            if current {
+                self.sessions.restore(token_hash, session);
+            } else {
+                stale.push(row.id);
+            }
+        }
+        self.store.delete_sessions(&stale).await?;
+        Ok(())
+    }
+
+    /// Writes every live session's last-seen time and elevation to the store
+    /// (periodically and at shutdown), so a restart keeps idle timeouts true.
+    pub async fn persist_sessions(&self) {
+        for (token_hash, session) in self.sessions.snapshot() {
+            if let Err(err) = self
+                .store
+                .update_session(&session_row(&token_hash, &session))
+                .await
+            {
+                tracing::error!(error = %err, "session not persisted");
+            }
+        }
+    }
+}

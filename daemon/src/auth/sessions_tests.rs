@@ -1,0 +1,209 @@
+//! Unit tests of the session store (injected clock, no I/O).
+
+use super::*;
+use crate::auth::elevation::ElevationMethod;
+use crate::clock::{Clock, ManualClock};
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+fn store() -> SessionStore {
+    SessionStore::new(SessionPolicy {
+        idle_timeout: 30 * MINUTE,
+        absolute_lifetime: 12 * 60 * MINUTE,
+        elevation_window: 5 * MINUTE,
+        max_per_user: 2,
+    })
+}
+
+fn session(id: &str, user_id: i64, at: UnixMillis) -> Session {
+    Session {
+        id: id.into(),
+        user_id,
+        username: format!("user{user_id}"),
+        role: Role::Viewer,
+        peer_uid: 1000,
+        created_at: at,
+        last_seen: at,
+        elevation: None,
+        generation: 0,
+    }
+}
+
+fn add(store: &SessionStore, hash: TokenHash, session: Session) -> Vec<Session> {
+    store.insert(hash, session, store.login_epoch()).unwrap()
+}
+
+#[test]
+fn a_change_to_the_account_ends_its_sessions_and_refuses_logins_that_read_it_before() {
+    let store = store();
+    add(&store, [1; 32], session("a", 1, UnixMillis(0)));
+    add(&store, [2; 32], session("b", 1, UnixMillis(0)));
+    add(&store, [9; 32], session("other", 2, UnixMillis(0)));
+    store
+        .elevate("b", UnixMillis(0), ElevationMethod::Totp)
+        .unwrap();
+    // A login of user 1 that read generation 0 is still being checked…
+    let in_flight = session("late", 1, UnixMillis(1));
+    let began = store.login_epoch();
+    // …when the account changes (generation 1), keeping the caller's "b".
+    let (ended, kept) = store.supersede(1, 1, Some("b"), |m| *m == ElevationMethod::Totp);
+    assert_eq!(
+        ended.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        ["a"]
+    );
+    let (_, kept) = kept.unwrap();
+    assert_eq!(
+        (kept.generation, kept.elevation),
+        (1, None),
+        "carried over, elevation cleared"
+    );
+    assert_eq!(
+        store.insert([3; 32], in_flight, began),
+        Err(SessionRejected::Superseded)
+    );
+    assert!(store.validate(&[2; 32], 1000, UnixMillis(2)).is_ok());
+    assert!(
+        store.validate(&[9; 32], 1000, UnixMillis(2)).is_ok(),
+        "other users untouched"
+    );
+    // A session somehow left with the old generation is refused on use.
+    store.restore([4; 32], session("stale", 1, UnixMillis(0)));
+    assert_eq!(
+        store.validate(&[4; 32], 1000, UnixMillis(2)),
+        Err(SessionRejected::Superseded)
+    );
+    assert_eq!(
+        store.check("stale", 1000, UnixMillis(2)),
+        Err(SessionRejected::Unknown)
+    );
+}
+
+#[test]
+fn revoking_every_session_refuses_logins_that_began_before() {
+    let store = store();
+    add(&store, [1; 32], session("a", 1, UnixMillis(0)));
+    let removals = store.removals();
+    let before = store.login_epoch();
+    assert_eq!(store.revoke_all().len(), 1);
+    assert!(removals.has_changed().unwrap(), "streams are told");
+    assert_eq!(
+        store.insert([2; 32], session("b", 1, UnixMillis(1)), before),
+        Err(SessionRejected::Superseded)
+    );
+    assert!(
+        store
+            .insert([2; 32], session("b", 1, UnixMillis(1)), store.login_epoch())
+            .is_ok()
+    );
+}
+
+#[test]
+fn a_passive_check_does_not_count_as_use() {
+    let clock = ManualClock::starting_at(UnixMillis(0));
+    let store = store();
+    add(&store, [1; 32], session("a", 1, clock.now()));
+    clock.advance(20 * MINUTE);
+    assert!(store.check("a", 1000, clock.now()).is_ok());
+    assert_eq!(
+        store.check("a", 1001, clock.now()),
+        Err(SessionRejected::WrongPeer)
+    );
+    clock.advance(10 * MINUTE);
+    assert_eq!(
+        store.check("a", 1000, clock.now()),
+        Err(SessionRejected::IdleExpired)
+    );
+}
+
+#[test]
+fn idle_timeout_ends_a_session_at_30_minutes_and_use_extends_it() {
+    let clock = ManualClock::starting_at(UnixMillis(1_000_000));
+    let store = store();
+    add(&store, [1; 32], session("a", 1, clock.now()));
+    clock.advance(29 * MINUTE);
+    assert!(
+        store.validate(&[1; 32], 1000, clock.now()).is_ok(),
+        "used at 29 min"
+    );
+    clock.advance(29 * MINUTE);
+    assert!(
+        store.validate(&[1; 32], 1000, clock.now()).is_ok(),
+        "idle clock restarted by use"
+    );
+    clock.advance(30 * MINUTE);
+    assert_eq!(
+        store.validate(&[1; 32], 1000, clock.now()),
+        Err(SessionRejected::IdleExpired)
+    );
+    assert_eq!(
+        store.validate(&[1; 32], 1000, clock.now()),
+        Err(SessionRejected::Unknown),
+        "removed"
+    );
+}
+
+#[test]
+fn absolute_lifetime_ends_even_a_busy_session() {
+    let clock = ManualClock::starting_at(UnixMillis(0));
+    let store = store();
+    add(&store, [1; 32], session("a", 1, clock.now()));
+    for _ in 0..(12 * 60 / 20 - 1) {
+        clock.advance(20 * MINUTE);
+        assert!(store.validate(&[1; 32], 1000, clock.now()).is_ok());
+    }
+    clock.advance(20 * MINUTE);
+    assert_eq!(
+        store.validate(&[1; 32], 1000, clock.now()),
+        Err(SessionRejected::LifetimeExpired)
+    );
+}
+
+#[test]
+fn elevation_lasts_its_window() {
+    let clock = ManualClock::starting_at(UnixMillis(0));
+    let store = store();
+    add(&store, [1; 32], session("a", 1, clock.now()));
+    store
+        .elevate("a", clock.now(), ElevationMethod::Totp)
+        .unwrap();
+    clock.advance(4 * MINUTE);
+    assert!(
+        store
+            .validate(&[1; 32], 1000, clock.now())
+            .unwrap()
+            .is_elevated(clock.now())
+    );
+    clock.advance(MINUTE);
+    assert!(
+        !store
+            .validate(&[1; 32], 1000, clock.now())
+            .unwrap()
+            .is_elevated(clock.now())
+    );
+}
+
+#[test]
+fn another_uid_cannot_use_the_token_nor_end_the_session() {
+    let store = store();
+    add(&store, [1; 32], session("a", 1, UnixMillis(0)));
+    assert_eq!(
+        store.validate(&[1; 32], 1001, UnixMillis(1)),
+        Err(SessionRejected::WrongPeer)
+    );
+    assert!(store.validate(&[1; 32], 1000, UnixMillis(2)).is_ok());
+}
+
+#[test]
+fn the_oldest_session_ends_beyond_the_cap() {
+    let store = store();
+    add(&store, [1; 32], session("a", 1, UnixMillis(1)));
+    add(&store, [2; 32], session("b", 1, UnixMillis(2)));
+    add(&store, [9; 32], session("other", 2, UnixMillis(2)));
+    let evicted = add(&store, [3; 32], session("c", 1, UnixMillis(3)));
+    assert_eq!(
+        evicted.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        ["a"]
+    );
+    assert_eq!(store.live(Some(1), UnixMillis(4)).len(), 2);
+    assert_eq!(store.live(None, UnixMillis(4)).len(), 3);
+}
