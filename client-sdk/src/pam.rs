@@ -18,7 +18,7 @@ use crate::{ClientError, OcccClient, SessionToken};
 ///
 /// Calls happen on the task driving the login; a terminal implementation
 /// may block while the person types.
-pub trait PamPrompter {
+pub trait PamPrompter: Send + Sync {
     /// Show `text` ("Place your finger on the reader"); `error` marks an error.
     fn show(&self, text: &str, error: bool);
     /// Ask `question`; `hidden` asks to hide the answer while typed.

@@ -32,7 +32,9 @@ impl fmt::Debug for SessionToken {
     }
 }
 
-/// Adds `authorization: Bearer <token>` when the client has a session.
+/// Adds `authorization: Bearer <token>` when the client has a session,
+/// marked sensitive so HTTP/2 never indexes it in either side's HPACK table
+/// (a long-lived connection would otherwise keep a copy of the token).
 #[derive(Clone, Debug, Default)]
 pub struct BearerInterceptor {
     token: Option<SessionToken>,
@@ -47,8 +49,9 @@ impl BearerInterceptor {
 impl Interceptor for BearerInterceptor {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         if let Some(token) = &self.token {
-            let value = MetadataValue::try_from(format!("Bearer {}", token.expose()))
+            let mut value = MetadataValue::try_from(format!("Bearer {}", token.expose()))
                 .map_err(|_| Status::invalid_argument("session token is not valid header text"))?;
+            value.set_sensitive(true);
             request.metadata_mut().insert("authorization", value);
         }
         Ok(request)

@@ -51,6 +51,7 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     // The crates each binary is built from.
     let sources: &[&str] = match name {
         "occcd" => &["daemon", "proto"],
+        "occc-peer" => &["tests/src/bin", "client-sdk", "proto"],
         _ => &["client-sdk", "proto"],
     };
     let newest_source = sources

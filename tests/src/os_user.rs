@@ -16,14 +16,65 @@ pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
-/// Creates the group and user if needed; returns (uid, gid).
-pub fn ensure_other_user() -> (u32, u32) {
+/// The socket group's gid (created if needed).
+pub fn socket_gid() -> u32 {
     let status = Command::new("groupadd")
         .arg("--force")
         .arg(SOCKET_GROUP)
         .status()
         .expect("groupadd runs");
     assert!(status.success(), "groupadd {SOCKET_GROUP}");
+    nix::unistd::Group::from_name(SOCKET_GROUP)
+        .expect("group lookup")
+        .expect("group exists")
+        .gid
+        .as_raw()
+}
+
+/// The daemon config section that lets the socket group connect; the dev
+/// folder must also be made traversable (0711) by the test.
+#[must_use]
+pub fn socket_group_config() -> String {
+    format!("[socket]\ngroup = \"{SOCKET_GROUP}\"\n")
+}
+
+/// Runs `occc-peer <socket> <args>` as OS user `uid` in the socket group;
+/// returns what it printed (one `ok …` / `error <code> …` line per result).
+pub async fn peer_as(uid: u32, socket: &std::path::Path, args: &[&str]) -> String {
+    let mut command = tokio::process::Command::new(crate::workspace_binary("occc-peer"));
+    command.uid(uid).gid(socket_gid());
+    run_peer(command, socket, args).await
+}
+
+/// Runs `occc-peer <socket> <args>` as this process's own user, in a
+/// process of its own (whose connections close when it exits).
+pub async fn peer(socket: &std::path::Path, args: &[&str]) -> String {
+    let command = tokio::process::Command::new(crate::workspace_binary("occc-peer"));
+    run_peer(command, socket, args).await
+}
+
+async fn run_peer(
+    mut command: tokio::process::Command,
+    socket: &std::path::Path,
+    args: &[&str],
+) -> String {
+    let output = command
+        .arg(socket)
+        .args(args)
+        .output()
+        .await
+        .expect("occc-peer runs");
+    assert!(
+        output.status.success(),
+        "occc-peer {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Creates the group and user if needed; returns (uid, gid).
+pub fn ensure_other_user() -> (u32, u32) {
+    socket_gid();
     if nix::unistd::User::from_name(OTHER_USER)
         .expect("user lookup")
         .is_none()

@@ -89,6 +89,29 @@ impl PamService {
     pub fn script_file(&self, name: &str) -> PathBuf {
         self.scripts.join(name)
     }
+
+    /// Sets the sensor's next verdict (`match`, `nomatch`, `hang`).
+    pub fn set_verdict(&self, verdict: &str) {
+        fs::write(self.script_file("verdict"), verdict).expect("write verdict");
+    }
+
+    /// Waits until a [`HELD_SENSOR_SCRIPT`] is running (at most 10 s).
+    pub async fn wait_until_held(&self) {
+        let started = self.script_file("started");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !started.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the held sensor never started"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Lets a held sensor give its verdict.
+    pub fn release(&self) {
+        fs::write(self.script_file("go"), "").expect("write go");
+    }
 }
 
 impl Drop for PamService {
@@ -105,6 +128,23 @@ echo "Place your finger on the reader"
 case "$verdict" in
   match) echo "Fingerprint recognised"; exit 0 ;;
   hang) sleep 8; exit 0 ;;
+  *) echo "Fingerprint not recognised"; exit 1 ;;
+esac
+"#;
+
+/// A sensor held at the reader: says "Place your finger on the reader",
+/// marks itself `started`, waits (at most 20 s) until the file `go` appears,
+/// then gives the verdict from `verdict` like [`SENSOR_SCRIPT`].
+pub const HELD_SENSOR_SCRIPT: &str = r#"#!/bin/sh
+dir=$(dirname "$0")
+echo "Place your finger on the reader"
+touch "$dir/started"
+i=0
+while [ ! -e "$dir/go" ] && [ "$i" -lt 400 ]; do sleep 0.05; i=$((i + 1)); done
+rm -f "$dir/started" "$dir/go"
+verdict=$(cat "$dir/verdict" 2>/dev/null || echo nomatch)
+case "$verdict" in
+  match) echo "Fingerprint recognised"; exit 0 ;;
   *) echo "Fingerprint not recognised"; exit 1 ;;
 esac
 "#;
@@ -126,6 +166,13 @@ pub const QUESTION_STACK: &str = "auth requisite pam_echo.so What colour is the 
 
 /// Checks the answer pam_exec passes on standard input.
 pub const ANSWER_SCRIPT: &str = "#!/bin/sh\nread -r answer\n[ \"$answer\" = \"blue\" ]\n";
+
+/// A sensor service whose script waits at the reader until released
+/// ([`HELD_SENSOR_SCRIPT`] as `sensor.sh` in [`SENSOR_STACK`]).
+#[must_use]
+pub fn held_sensor(kind: &str) -> PamService {
+    PamService::install(kind, SENSOR_STACK, &[("sensor.sh", HELD_SENSOR_SCRIPT)])
+}
 
 /// Plays the person: records what the stack shows and asks, and answers
 /// questions from a list, in order.

@@ -22,12 +22,12 @@ use tonic::Code;
 
 use crate::support::audit_rows_of_kind;
 
-pub(super) const FINGER_USER: &str = "occc-e2e-finger";
+pub(crate) const FINGER_USER: &str = "occc-e2e-finger";
 const UNIX_USER: &str = "occc-e2e-unix";
 const QUESTION_USER: &str = "occc-e2e-question";
-pub(super) const UNIX_PASSWORD: &str = "Sesame-Open-4242";
+pub(crate) const UNIX_PASSWORD: &str = "Sesame-Open-4242";
 
-pub(super) fn skip_unless_root(test: &str) -> bool {
+pub(crate) fn skip_unless_root(test: &str) -> bool {
     if is_root() {
         return false;
     }
@@ -37,7 +37,7 @@ pub(super) fn skip_unless_root(test: &str) -> bool {
     true
 }
 
-pub(super) fn status(err: ClientError) -> tonic::Status {
+pub(crate) fn status(err: ClientError) -> tonic::Status {
     match err {
         ClientError::Rpc(status) => status,
         other => panic!("expected a status, got {other}"),
@@ -45,13 +45,14 @@ pub(super) fn status(err: ClientError) -> tonic::Status {
 }
 
 /// A daemon using `service`, an elevated super-admin, and `username`
-/// (viewer) linked to OS account `os_account`.
-pub(super) async fn linked_user(
+/// (viewer) linked to OS account `os_account`: (anonymous client, the
+/// person, the super-admin's elevated session).
+pub(crate) async fn linked_user(
     dir: &DevDir,
     daemon: &RunningDaemon,
     username: &str,
     os_account: &str,
-) -> (OcccClient, Person) {
+) -> (OcccClient, Person, OcccClient) {
     let anonymous = daemon.client().await;
     let mut root = bootstrap_super_admin(dir, &anonymous, "root").await;
     let admin = log_in(&anonymous, &mut root).await;
@@ -67,7 +68,7 @@ pub(super) async fn linked_user(
         .expect("link")
         .into_inner();
     assert_eq!(profile.os_account.as_deref(), Some(os_account));
-    (anonymous, person)
+    (anonymous, person, admin)
 }
 
 async fn methods(client: &OcccClient, username: &str) -> Vec<pb::LoginMethod> {
@@ -92,7 +93,7 @@ async fn fingerprint_sensor_matches_refuses_and_times_out() {
     let dir = DevDir::new();
     dir.set_config(&sensor.config(1_500));
     let daemon = RunningDaemon::start(&dir).await;
-    let (anonymous, mut alice) = linked_user(&dir, &daemon, "alice", FINGER_USER).await;
+    let (anonymous, mut alice, _) = linked_user(&dir, &daemon, "alice", FINGER_USER).await;
     assert_eq!(
         methods(&anonymous, "alice").await,
         [pb::LoginMethod::PamBiometric, pb::LoginMethod::PasswordTotp]
@@ -204,7 +205,7 @@ async fn fingerprint_sensor_matches_refuses_and_times_out() {
 }
 
 /// Opens PamLogin by hand, for tests that must not answer.
-async fn open_login(
+pub(super) async fn open_login(
     client: &OcccClient,
     username: &str,
 ) -> (
@@ -237,7 +238,7 @@ async fn pam_unix_with_a_real_os_user() {
     let dir = DevDir::new();
     dir.set_config(&unix.config(1_500));
     let daemon = RunningDaemon::start_with_log_filter(&dir, "trace").await;
-    let (anonymous, _bob) = linked_user(&dir, &daemon, "bob", UNIX_USER).await;
+    let (anonymous, _bob, _) = linked_user(&dir, &daemon, "bob", UNIX_USER).await;
 
     // Success: pam_unix asks for the OS password through the conversation.
     let person = ScriptedPerson::answering(&[UNIX_PASSWORD]);
@@ -288,7 +289,7 @@ async fn a_question_reaches_the_client_and_its_answer_returns() {
     let dir = DevDir::new();
     dir.set_config(&stack.config(5_000));
     let daemon = RunningDaemon::start(&dir).await;
-    let (anonymous, _carol) = linked_user(&dir, &daemon, "carol", QUESTION_USER).await;
+    let (anonymous, _carol, _) = linked_user(&dir, &daemon, "carol", QUESTION_USER).await;
 
     let person = ScriptedPerson::answering(&["blue"]);
     let session = anonymous.login_with_pam("carol", &person).await.unwrap();
@@ -403,7 +404,7 @@ async fn occcctl_logs_in_and_elevates_with_the_reader() {
     let dir = DevDir::new();
     dir.set_config(&sensor.config(5_000));
     let daemon = RunningDaemon::start(&dir).await;
-    linked_user(&dir, &daemon, "erin", FINGER_USER).await;
+    let _ = linked_user(&dir, &daemon, "erin", FINGER_USER).await;
 
     let login = super::occcctl::occcctl(&dir, &["login", "--username", "erin"])
         .output()

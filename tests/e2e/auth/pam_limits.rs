@@ -39,7 +39,7 @@ async fn the_shipped_stacks_load_and_fail_closed_without_a_reader() {
         let dir = DevDir::new();
         dir.set_config(&service.config(5_000));
         let daemon = RunningDaemon::start(&dir).await;
-        let (anonymous, _dave) = linked_user(&dir, &daemon, "dave", FINGER_USER).await;
+        let (anonymous, _dave, _) = linked_user(&dir, &daemon, "dave", FINGER_USER).await;
         let person = ScriptedPerson::answering(&[]);
         let refused = status(anonymous.login_with_pam("dave", &person).await.unwrap_err());
         assert_eq!(refused.code(), Code::Unauthenticated, "{kind}: {refused:?}");
@@ -58,7 +58,7 @@ async fn a_hung_module_keeps_its_slot_and_further_checks_are_refused_not_queued(
     let dir = DevDir::new();
     dir.set_config(&sensor.config_with_slots(1_000, 1));
     let daemon = RunningDaemon::start(&dir).await;
-    let (anonymous, mut frank) = linked_user(&dir, &daemon, "frank", FINGER_USER).await;
+    let (anonymous, mut frank, _) = linked_user(&dir, &daemon, "frank", FINGER_USER).await;
     let person = ScriptedPerson::answering(&[]);
 
     // The reader hangs (the script sleeps 8 s): the caller is answered at

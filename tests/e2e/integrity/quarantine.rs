@@ -274,3 +274,67 @@ async fn exec_into_the_container_quarantines_it_until_a_super_admin_releases_it(
         }
     }
 }
+
+#[tokio::test]
+async fn a_login_being_checked_when_a_quarantine_revokes_every_session_opens_none() {
+    let Some(socket) = shared_socket() else {
+        return say_skipped(
+            "a_login_being_checked_when_a_quarantine_revokes_every_session_opens_none",
+        );
+    };
+    if crate::auth::pam::skip_unless_root("a_login_being_checked_when_a_quarantine_…") {
+        return;
+    }
+    occc_tests::os_user::ensure_login_user(
+        crate::auth::pam::FINGER_USER,
+        crate::auth::pam::UNIX_PASSWORD,
+    );
+    let sensor = occc_tests::pam_stack::held_sensor("quarantine");
+    sensor.set_verdict("match");
+    let gateway = TestContainer::create(&socket, "inflight", &TestContainer::hardened_flags());
+    gateway.start();
+    let dir = DevDir::new();
+    dir.set_config(&format!(
+        "{}{}",
+        integrity_config(&socket, &[Watch::new(&gateway.name)]),
+        sensor.config(20_000)
+    ));
+    let daemon = RunningDaemon::start(&dir).await;
+    let (anonymous, _alice, admin) =
+        crate::auth::pam::linked_user(&dir, &daemon, "alice", crate::auth::pam::FINGER_USER).await;
+    wait_for_status(&admin, &gateway.name, Duration::from_secs(20), |s| {
+        s.health() != pb::ContainerHealth::Unknown
+    })
+    .await;
+
+    // Alice's fingerprint is being checked when the container is compromised.
+    let login = {
+        let anonymous = anonymous.clone();
+        tokio::spawn(async move {
+            let person = occc_tests::pam_stack::ScriptedPerson::answering(&[]);
+            anonymous.login_with_pam("alice", &person).await
+        })
+    };
+    sensor.wait_until_held().await;
+    let quarantined = watch_until(&admin, &gateway.name, Duration::from_secs(10), |s| {
+        s.quarantine.is_some()
+    })
+    .await;
+    docker_ok(&socket, &["exec", &gateway.name, "true"]);
+    quarantined.await.unwrap();
+    sensor.release();
+    let refused = crate::auth::pam::status(login.await.unwrap().unwrap_err());
+    assert_eq!(refused.code(), Code::Aborted, "{refused:?}");
+    // A login that begins now is unaffected.
+    let login = tokio::spawn(async move {
+        let person = occc_tests::pam_stack::ScriptedPerson::answering(&[]);
+        anonymous.login_with_pam("alice", &person).await
+    });
+    sensor.wait_until_held().await;
+    sensor.release();
+    login
+        .await
+        .unwrap()
+        .expect("a login begun after the quarantine");
+    daemon.terminate().await;
+}
