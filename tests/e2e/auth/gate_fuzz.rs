@@ -124,7 +124,7 @@ async fn hostile_authorization_metadata_never_passes_the_gate() {
         let header = format!("{scheme} {token}").into_bytes();
         assert_eq!(grpc_status(&mut channel, paths[1], &[header]).await, "0");
     }
-    let mut random = Seeded(0x0cc_cd_9);
+    let mut random = Seeded(0x000c_ccd9);
     let mut admitted = Vec::new();
     let mut refusals = std::collections::BTreeMap::<String, usize>::new();
     for round in 0..2_000 {
