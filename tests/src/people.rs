@@ -198,8 +198,9 @@ pub async fn log_in_with_recovery_code(client: &OcccClient, person: &mut Person)
     )))
 }
 
-/// Elevates the session of `session_client` with a fresh code.
-pub async fn elevate(session_client: &OcccClient, person: &mut Person) {
+/// Elevates the session of `session_client` with a fresh code alone — an
+/// elevation that may not change credentials or grant access.
+pub async fn elevate_with_totp(session_client: &OcccClient, person: &mut Person) {
     session_client
         .auth()
         .elevate(pb::ElevateRequest {
@@ -212,8 +213,8 @@ pub async fn elevate(session_client: &OcccClient, person: &mut Person) {
 }
 
 /// Elevates the session of `session_client` with the password and a fresh
-/// code: the elevation that may change credentials.
-pub async fn elevate_with_password(session_client: &OcccClient, person: &mut Person) {
+/// code: the full re-authentication, which every sensitive RPC accepts.
+pub async fn elevate(session_client: &OcccClient, person: &mut Person) {
     session_client
         .auth()
         .elevate(pb::ElevateRequest {

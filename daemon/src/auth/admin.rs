@@ -97,7 +97,7 @@ impl AuthEngine {
             ..change
         };
         let generation = self.update_account(account.row.id, &change).await?;
-        self.supersede(account.row.id, Some(generation), None, |_| true)
+        self.supersede(account, Some(generation), None, |_| true)
             .await
     }
 
@@ -107,17 +107,13 @@ impl AuthEngine {
     async fn end_other_sessions(
         &self,
         by: ActingUser<'_>,
+        account: &Account,
         generation: i64,
         clears: impl Fn(&ElevationMethod) -> bool,
         what: &str,
     ) -> Result<(), AuthError> {
         let ended = self
-            .supersede(
-                by.session.user_id,
-                Some(generation),
-                Some(by.session),
-                clears,
-            )
+            .supersede(account, Some(generation), Some(by.session), clears)
             .await?;
         self.record(
             by.actor(),
@@ -200,7 +196,11 @@ impl AuthEngine {
         let account = self.account(input::username(username)?).await?;
         self.ensure_not_last_super_admin(&account).await?;
         self.store.delete_user(account.row.id).await?;
-        self.supersede(account.row.id, None, None, |_| true).await?;
+        self.supersede(&account, None, None, |_| true).await?;
+        // A new account of the same name starts with no failures.
+        self.forget_failures(&AttemptKey::Account(account.row.username.clone()))
+            .await;
+        self.forget_biometric_failures(&account.row.username).await;
         self.record(by.actor(), AccountAction::UserDeleted, Some(username), None)
             .await;
         Ok(())
@@ -214,6 +214,11 @@ impl AuthEngine {
         username: &str,
     ) -> Result<(UserProfile, SecretToken, UnixMillis), AuthError> {
         let account = self.account(input::username(username)?).await?;
+        if account.row.id == by.session.user_id {
+            return Err(AuthError::WrongState(
+                "reset your own TOTP with StartTotpReenrollment instead".to_owned(),
+            ));
+        }
         self.ensure_not_last_super_admin(&account).await?;
         let (token, hash, expires) = self.new_enrollment_token()?;
         let change = UserChange {
@@ -269,11 +274,13 @@ impl AuthEngine {
         session_id: &str,
     ) -> Result<u32, AuthError> {
         input::bounded("session_id", session_id, 64)?;
+        if self.sessions.find(session_id).is_none() {
+            return Err(AuthError::NoSuchSession(session_id.to_owned()));
+        }
         let ended = self
-            .sessions
-            .remove(session_id)
+            .end_session(session_id)
+            .await?
             .ok_or_else(|| AuthError::NoSuchSession(session_id.to_owned()))?;
-        self.end_sessions(std::slice::from_ref(&ended)).await?;
         let detail = format!("session {session_id}");
         self.record(
             by.actor(),
@@ -344,8 +351,14 @@ impl AuthEngine {
             None,
         )
         .await;
-        self.end_other_sessions(by, generation, ElevationMethod::proves_password, "password")
-            .await
+        self.end_other_sessions(
+            by,
+            &account,
+            generation,
+            ElevationMethod::proves_password,
+            "password",
+        )
+        .await
     }
 
     /// Starts replacing the caller's TOTP secret.
@@ -404,7 +417,7 @@ impl AuthEngine {
                 ElevationMethod::Totp | ElevationMethod::PasswordTotp
             )
         };
-        self.end_other_sessions(by, generation, totp_based, "TOTP secret")
+        self.end_other_sessions(by, &account, generation, totp_based, "TOTP secret")
             .await
     }
 
@@ -435,7 +448,7 @@ impl AuthEngine {
         .await;
         let code_based =
             |method: &ElevationMethod| *method == ElevationMethod::PasswordRecoveryCode;
-        self.end_other_sessions(by, generation, code_based, "recovery codes")
+        self.end_other_sessions(by, &account, generation, code_based, "recovery codes")
             .await?;
         Ok(codes.codes)
     }

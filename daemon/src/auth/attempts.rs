@@ -23,7 +23,7 @@ fn stored_key(key: &AttemptKey) -> (&'static str, String) {
     match key {
         AttemptKey::Account(name) => ("account", name.clone()),
         AttemptKey::Peer(uid) => ("peer", uid.to_string()),
-        AttemptKey::Biometric(name) => ("biometric", name.clone()),
+        AttemptKey::Biometric(name, uid) => ("biometric", format!("{name}:{uid}")),
     }
 }
 
@@ -31,7 +31,10 @@ fn key_of(row: &AuthFailureRow) -> Option<AttemptKey> {
     match row.kind {
         "account" => Some(AttemptKey::Account(row.subject.clone())),
         "peer" => row.subject.parse().ok().map(AttemptKey::Peer),
-        "biometric" => Some(AttemptKey::Biometric(row.subject.clone())),
+        "biometric" => {
+            let (name, uid) = row.subject.rsplit_once(':')?;
+            Some(AttemptKey::Biometric(name.to_owned(), uid.parse().ok()?))
+        }
         _ => None,
     }
 }
@@ -55,6 +58,7 @@ impl AuthEngine {
             Err(Throttled::Delayed { retry_after }) => AuthError::Throttled { retry_after },
             Err(Throttled::Locked { retry_after }) => AuthError::Locked { retry_after },
             Err(Throttled::InProgress) => AuthError::AttemptInProgress,
+            Err(Throttled::Crowded { retry_after }) => AuthError::Throttled { retry_after },
         };
         self.record(
             Actor::peer(peer),
@@ -99,11 +103,20 @@ impl AuthEngine {
         self.unstore_counters(&keys).await;
     }
 
-    /// Forgets the failures of `key` outside an attempt (a password login
-    /// lifts the biometric lock; a super-admin unlocks).
+    /// Forgets the failures of `key` outside an attempt (a super-admin
+    /// unlocks).
     pub(super) async fn forget_failures(&self, key: &AttemptKey) {
         self.failures.forget(key);
         self.unstore_counters(std::slice::from_ref(key)).await;
+    }
+
+    /// Forgets the failures of `username`'s biometric path from every OS
+    /// user (the password fallback succeeded, or the account is gone).
+    pub(super) async fn forget_biometric_failures(&self, username: &str) {
+        let keys = self
+            .failures
+            .forget_where(|key| matches!(key, AttemptKey::Biometric(name, _) if name == username));
+        self.unstore_counters(&keys).await;
     }
 
     /// The attempt failed (it is already counted): audits it, and the lock

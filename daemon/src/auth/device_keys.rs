@@ -10,6 +10,7 @@
 use ring::signature::{ECDSA_P256_SHA256_ASN1, UnparsedPublicKey};
 
 use super::{
+    account::Account,
     admin::ActingUser,
     challenges::{Challenge, ChallengePurpose},
     elevation::ElevationMethod,
@@ -204,7 +205,7 @@ impl AuthEngine {
         assertion: &Assertion<'_>,
     ) -> Result<(), AuthError> {
         check_assertion(assertion)?;
-        let biometric = AttemptKey::Biometric(username.to_owned());
+        let biometric = AttemptKey::Biometric(username.to_owned(), peer.uid);
         let attempt = self.throttle(&biometric, Some(peer)).await?;
         let challenge = self.challenges.take(
             assertion.challenge_id,
@@ -322,15 +323,20 @@ impl AuthEngine {
             .store
             .user_by_id(key.user_id)
             .await?
-            .map(|row| row.username);
+            .map(Account::from_row)
+            .transpose()?;
+        let owner_name = owner.as_ref().map(|owner| owner.row.username.clone());
         let detail = format!("key {key_id}");
         self.record(
             by_actor(&by),
             AccountAction::DeviceKeyRevoked,
-            owner.as_deref(),
+            owner_name.as_deref(),
             Some(detail),
         )
         .await;
+        let Some(owner) = owner else {
+            return Ok(());
+        };
         // A credential change: the owner's other sessions end, and so does
         // any elevation the revoked key granted.
         let replaces = UserChange {
@@ -342,12 +348,12 @@ impl AuthEngine {
         let granted_by_key =
             |method: &ElevationMethod| *method == ElevationMethod::DeviceKey(key_id.to_owned());
         let ended = self
-            .supersede(key.user_id, Some(generation), keep, granted_by_key)
+            .supersede(&owner, Some(generation), keep, granted_by_key)
             .await?;
         self.record(
             by_actor(&by),
             AccountAction::SessionsRevoked,
-            owner.as_deref(),
+            owner_name.as_deref(),
             Some(format!(
                 "{ended} sessions ended: device key {key_id} revoked"
             )),

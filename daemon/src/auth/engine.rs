@@ -46,6 +46,7 @@ pub struct AuthEngine {
     pub(super) bootstrap: super::bootstrap::BootstrapGate,
     pub(super) challenges: ChallengeBook,
     pub(super) pam: Option<super::pam::PamAuthenticator>,
+    pub(super) os_uids: super::pam_flows::OsAccountUids,
 }
 
 impl AuthEngine {
@@ -94,6 +95,7 @@ impl AuthEngine {
             challenges: ChallengeBook::new()
                 .map_err(|err| AuthError::internal("challenge book unavailable", &err))?,
             pam: super::pam::PamAuthenticator::from_config(&config.pam),
+            os_uids: super::pam_flows::OsAccountUids::default(),
             audit,
             clock,
             config: config.clone(),

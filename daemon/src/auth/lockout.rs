@@ -19,8 +19,12 @@ use std::{
 
 use crate::clock::UnixMillis;
 
-/// Most keys tracked; beyond it, stale and then oldest entries are dropped.
+/// Most keys tracked; beyond it, stale entries and then the oldest with a
+/// single failure are dropped — never a locked one.
 const MAX_TRACKED_KEYS: usize = 10_000;
+/// Failed-attempt records one OS user may leave behind per
+/// `forget_after` of accounts, so no one uid can crowd out the others'.
+const MAX_RECORDS_PER_PEER: u32 = 256;
 
 /// Who failed: an account (by normalised username) or a socket peer.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -29,8 +33,9 @@ pub enum AttemptKey {
     Account(String),
     /// An OS user connecting to the socket.
     Peer(u32),
-    /// The biometric (device-key) path of an account.
-    Biometric(String),
+    /// The biometric path (device keys, PAM) of an account, as tried from
+    /// one OS user: another uid's failures cannot lock it.
+    Biometric(String, u32),
 }
 
 impl AttemptKey {
@@ -38,7 +43,7 @@ impl AttemptKey {
     #[must_use]
     pub fn username(&self) -> Option<&str> {
         match self {
-            Self::Account(name) | Self::Biometric(name) => Some(name),
+            Self::Account(name) | Self::Biometric(name, _) => Some(name),
             Self::Peer(_) => None,
         }
     }
@@ -133,6 +138,13 @@ pub enum Throttled {
     },
     /// Another attempt for the same account or peer is being checked.
     InProgress,
+    /// This OS user left too many failed attempts on too many names lately,
+    /// or the table is full of locks: nothing new is tracked, so nothing
+    /// new is tried.
+    Crowded {
+        /// Wait this long.
+        retry_after: Duration,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,6 +175,8 @@ pub struct FailureTracker {
     biometric: LockoutPolicy,
     records: Mutex<HashMap<AttemptKey, FailureRecord>>,
     in_flight: Mutex<HashSet<AttemptKey>>,
+    /// Per uid: records it created that still stand, since when.
+    created: Mutex<HashMap<u32, (u32, UnixMillis)>>,
 }
 
 /// An attempt being checked. It was counted as a failure on every key when
@@ -177,6 +191,8 @@ pub struct Attempt<'a> {
     counted: Vec<Counter>,
     forgotten: Vec<AttemptKey>,
     locks: Vec<AttemptKey>,
+    /// The uid charged for the records this attempt created.
+    created_by: Option<(u32, u32)>,
 }
 
 impl Attempt<'_> {
@@ -202,9 +218,14 @@ impl Attempt<'_> {
     /// the keys whose stored counters are now obsolete.
     #[must_use]
     pub fn succeed(self) -> Vec<AttemptKey> {
-        let mut records = self.tracker.records();
-        for key in &self.keys {
-            records.remove(key);
+        {
+            let mut records = self.tracker.records();
+            for key in &self.keys {
+                records.remove(key);
+            }
+        }
+        if let Some((uid, count)) = self.created_by {
+            self.tracker.uncharge(uid, count);
         }
         self.keys.clone()
     }
@@ -233,7 +254,42 @@ impl FailureTracker {
             biometric,
             records: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashSet::new()),
+            created: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn uncharge(&self, uid: u32, count: u32) {
+        let mut created = self
+            .created
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((charged, _)) = created.get_mut(&uid) {
+            *charged = charged.saturating_sub(count);
+        }
+    }
+
+    /// Charges `uid` for `count` new records; refused beyond its share.
+    fn charge(&self, uid: u32, count: u32, now: UnixMillis) -> Result<(), Throttled> {
+        if count == 0 {
+            return Ok(());
+        }
+        let window = self.accounts.forget_after;
+        let mut created = self
+            .created
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (charged, since) = created.entry(uid).or_insert((0, now));
+        if now.since(*since) >= window {
+            *charged = 0;
+            *since = now;
+        }
+        if *charged + count > MAX_RECORDS_PER_PEER {
+            return Err(Throttled::Crowded {
+                retry_after: since.plus(window).since(now),
+            });
+        }
+        *charged += count;
+        Ok(())
     }
 
     /// Puts back counters read from the store at start-up.
@@ -258,6 +314,24 @@ impl FailureTracker {
         for key in keys {
             self.check(key, now)?;
         }
+        // A uid pays for the records its attempt leaves on other names.
+        let peer = keys.iter().find_map(|key| match key {
+            AttemptKey::Peer(uid) => Some(*uid),
+            _ => None,
+        });
+        let fresh = {
+            let records = self.records();
+            let fresh = keys
+                .iter()
+                .filter(|key| !matches!(key, AttemptKey::Peer(_)) && !records.contains_key(key))
+                .count();
+            if records.len() + fresh > MAX_TRACKED_KEYS && self.full_of_locks(&records, now) {
+                return Err(Throttled::Crowded {
+                    retry_after: self.accounts.lock_for,
+                });
+            }
+            u32::try_from(fresh).unwrap_or(u32::MAX)
+        };
         {
             let mut in_flight = self
                 .in_flight
@@ -265,6 +339,9 @@ impl FailureTracker {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             if keys.iter().any(|key| in_flight.contains(key)) {
                 return Err(Throttled::InProgress);
+            }
+            if let Some(uid) = peer {
+                self.charge(uid, fresh, now)?;
             }
             in_flight.extend(keys.iter().cloned());
         }
@@ -274,6 +351,7 @@ impl FailureTracker {
             counted: Vec::with_capacity(keys.len()),
             forgotten: Vec::new(),
             locks: Vec::new(),
+            created_by: peer.map(|uid| (uid, fresh)),
         };
         for key in keys {
             let (counter, locks, forgotten) = self.record_failure(key, now);
@@ -286,11 +364,18 @@ impl FailureTracker {
         Ok(attempt)
     }
 
+    /// Whether nothing could be dropped to make room: every record is locked.
+    fn full_of_locks(&self, records: &HashMap<AttemptKey, FailureRecord>, now: UnixMillis) -> bool {
+        records
+            .values()
+            .all(|record| record.locked_until.is_some_and(|until| now < until))
+    }
+
     fn policy(&self, key: &AttemptKey) -> &LockoutPolicy {
         match key {
             AttemptKey::Account(_) => &self.accounts,
             AttemptKey::Peer(_) => &self.peers,
-            AttemptKey::Biometric(_) => &self.biometric,
+            AttemptKey::Biometric(..) => &self.biometric,
         }
     }
 
@@ -367,33 +452,39 @@ impl FailureTracker {
         (counter, locks_now, forgotten)
     }
 
-    /// Drops records that no longer matter, then the oldest, to stay
-    /// bounded; returns the dropped keys.
+    /// Drops records that no longer matter, then the oldest with a single
+    /// failure, then the oldest unlocked, to stay bounded — never a locked
+    /// record; returns the dropped keys.
     fn prune(
         &self,
         records: &mut HashMap<AttemptKey, FailureRecord>,
         now: UnixMillis,
     ) -> Vec<AttemptKey> {
+        let locked = |record: &FailureRecord| record.locked_until.is_some_and(|until| now < until);
         let mut dropped = Vec::new();
         records.retain(|key, record| {
-            let keep = record.locked_until.is_some_and(|until| now < until)
-                || now.since(record.last_failure) < self.policy(key).forget_after;
+            let keep =
+                locked(record) || now.since(record.last_failure) < self.policy(key).forget_after;
             if !keep {
                 dropped.push(key.clone());
             }
             keep
         });
-        while records.len() >= MAX_TRACKED_KEYS {
-            let oldest = records
-                .iter()
-                .min_by_key(|(_, record)| record.last_failure)
-                .map(|(key, _)| key.clone());
-            match oldest {
-                Some(key) => {
-                    records.remove(&key);
-                    dropped.push(key);
+        for single_only in [true, false] {
+            while records.len() >= MAX_TRACKED_KEYS {
+                let oldest = records
+                    .iter()
+                    .filter(|(_, record)| !locked(record))
+                    .filter(|(_, record)| !single_only || record.consecutive <= 1)
+                    .min_by_key(|(_, record)| record.last_failure)
+                    .map(|(key, _)| key.clone());
+                match oldest {
+                    Some(key) => {
+                        records.remove(&key);
+                        dropped.push(key);
+                    }
+                    None => break,
                 }
-                None => break,
             }
         }
         dropped
@@ -402,6 +493,16 @@ impl FailureTracker {
     /// Forgets the failures of `key` (its method just succeeded).
     pub fn forget(&self, key: &AttemptKey) {
         self.records().remove(key);
+    }
+
+    /// Forgets the failures of every key `matches` picks; returns them.
+    pub fn forget_where(&self, matches: impl Fn(&AttemptKey) -> bool) -> Vec<AttemptKey> {
+        let mut records = self.records();
+        let keys: Vec<AttemptKey> = records.keys().filter(|key| matches(key)).cloned().collect();
+        for key in &keys {
+            records.remove(key);
+        }
+        keys
     }
 
     /// Lifts a lock (super-admin action). Returns whether one was active.
@@ -569,6 +670,55 @@ mod tests {
         drop(guard);
         assert!(tracker.begin(&alice, now).is_ok());
         assert!(tracker.in_flight.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn one_uid_cannot_crowd_out_locks_or_leave_records_without_end() {
+        let tracker = tracker();
+        let now = UnixMillis(0);
+        for _ in 0..10 {
+            tracker.record_failure(&account("victim"), now);
+        }
+        let mut refused = 0;
+        for i in 0..1_000 {
+            let keys = [account(&format!("junk{i}")), AttemptKey::Peer(6666)];
+            match tracker.begin(&keys, now) {
+                Ok(attempt) => drop(attempt),
+                Err(Throttled::Crowded { .. }) => refused += 1,
+                Err(other) => panic!("{other:?}"),
+            }
+            // The attacker's own login succeeds now and then, which resets
+            // the uid's counter — but not what it left on other names.
+            let own = [account("mallory"), AttemptKey::Peer(6666)];
+            if let Ok(attempt) = tracker.begin(&own, now) {
+                let _ = attempt.succeed();
+            }
+        }
+        assert_eq!(refused, 1_000 - MAX_RECORDS_PER_PEER as usize);
+        assert!(tracker.locked_until(&account("victim"), now).is_some());
+        // Another uid is unaffected.
+        assert!(
+            tracker
+                .begin(&[account("bob"), AttemptKey::Peer(1000)], now)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn pruning_never_drops_a_lock() {
+        let tracker = tracker();
+        let now = UnixMillis(0);
+        for _ in 0..10 {
+            tracker.record_failure(&account("victim"), now);
+        }
+        for i in 0..(MAX_TRACKED_KEYS + 100) {
+            tracker.record_failure(
+                &account(&format!("u{i}")),
+                now.plus(Duration::from_millis(1)),
+            );
+        }
+        assert!(tracker.locked_until(&account("victim"), now).is_some());
+        assert!(tracker.records().len() <= MAX_TRACKED_KEYS);
     }
 
     #[test]

@@ -25,12 +25,21 @@ use crate::{
 };
 
 /// The second proof of identity at login or elevation.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub enum SecondFactor<'a> {
     /// A code from the authenticator app.
     Totp(&'a str),
     /// One of the single-use recovery codes.
     RecoveryCode(&'a str),
+}
+
+impl std::fmt::Debug for SecondFactor<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Totp(_) => "Totp(<redacted>)",
+            Self::RecoveryCode(_) => "RecoveryCode(<redacted>)",
+        })
+    }
 }
 
 impl SecondFactor<'_> {
@@ -51,12 +60,21 @@ impl SecondFactor<'_> {
 
 /// What a person re-proves to elevate a session: a TOTP code alone, or the
 /// password with a TOTP or recovery code (needed to change credentials).
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct ElevationProof<'a> {
     /// The account password, if re-proved.
     pub password: Option<&'a str>,
     /// The second factor.
     pub factor: SecondFactor<'a>,
+}
+
+impl std::fmt::Debug for ElevationProof<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ElevationProof")
+            .field("password", &self.password.map(|_| "<redacted>"))
+            .field("factor", &self.factor)
+            .finish()
+    }
 }
 
 impl ElevationProof<'_> {
@@ -134,8 +152,7 @@ impl AuthEngine {
             self.rehash(&account, password).await;
         }
         // A password login also lifts a biometric lock (the fallback succeeded).
-        self.forget_failures(&AttemptKey::Biometric(username.to_owned()))
-            .await;
+        self.forget_biometric_failures(username).await;
         self.finish_login(&account, peer, factor.method(), began)
             .await
     }
@@ -234,11 +251,24 @@ impl AuthEngine {
         }
     }
 
+    /// Stores the password again at the configured cost, unless the
+    /// account changed since this login read it.
     async fn rehash(&self, account: &Account, password: &str) {
-        if let Err(err) = self
-            .store_password(account.row.id, normalize(password), false)
-            .await
-        {
+        let Some(old) = account.row.password_phc.as_deref() else {
+            return;
+        };
+        let rehashed = match self.hashing.hash(normalize(password)).await {
+            Ok(phc) => {
+                self.store
+                    .rehash_password(account.row.id, old, &phc, account.row.generation)
+                    .await
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "password rehash failed");
+                return;
+            }
+        };
+        if let Err(err) = rehashed {
             tracing::error!(error = %err, "password rehash not stored");
         }
     }
@@ -287,9 +317,7 @@ impl AuthEngine {
 
     /// Ends the caller's session.
     pub async fn logout(&self, session: &Session, peer: PeerCredentials) -> Result<(), AuthError> {
-        if let Some(ended) = self.sessions.remove(&session.id) {
-            self.end_sessions(&[ended]).await?;
-        }
+        self.end_session(&session.id).await?;
         let name = session.username.as_str();
         self.record(
             Actor::user(Some(peer), name),

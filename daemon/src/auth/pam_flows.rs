@@ -21,7 +21,9 @@ use super::{
     role::Role,
     sessions::Session,
 };
-use crate::{audit::AccountAction, transport::PeerCredentials};
+use crate::{
+    audit::AccountAction, clock::UnixMillis, store::UserChange, transport::PeerCredentials,
+};
 
 /// What a caller is told when PAM login cannot be used for a user; the same
 /// for unknown, inactive and unlinked users and for a client running as
@@ -64,7 +66,7 @@ impl AuthEngine {
         if peer.uid == 0 && self.config.pam.allow_root_peer {
             return Ok(Some(os_account));
         }
-        let uid = os_account_uid(&os_account).await?;
+        let uid = self.os_uids.uid_of(&os_account, self.now()).await?;
         Ok((uid == Some(peer.uid)).then_some(os_account))
     }
 
@@ -132,7 +134,7 @@ impl AuthEngine {
         let slot = pam
             .reserve(peer.uid)
             .map_err(|_| AuthError::BiometricBusy)?;
-        let biometric = AttemptKey::Biometric(username.to_owned());
+        let biometric = AttemptKey::Biometric(username.to_owned(), peer.uid);
         let attempt = self.throttle(&biometric, Some(peer)).await?;
         let refused = match pam.check(slot, os_account, bridge).await {
             Ok(()) => {
@@ -191,11 +193,25 @@ impl AuthEngine {
                 "OS account link removed".to_owned()
             }
         };
+        // How the user proves themselves changed: their sessions (and PAM
+        // checks under way against the old link) end — the caller's own
+        // goes on, without a PAM elevation.
+        let bump = UserChange {
+            bump_generation: true,
+            ..UserChange::default()
+        };
+        let generation = self.update_account(account.row.id, &bump).await?;
+        let keep = (account.row.id == by.session.user_id).then_some(by.session);
+        let ended = self
+            .supersede(&account, Some(generation), keep, |method| {
+                *method == ElevationMethod::Pam
+            })
+            .await?;
         self.record(
             by.actor(),
             AccountAction::OsAccountLinked,
             Some(&account.row.username),
-            Some(detail),
+            Some(format!("{detail}; {ended} sessions ended")),
         )
         .await;
         self.profile(&account).await
@@ -219,6 +235,44 @@ fn check_os_account_name(name: &str) -> Result<(), AuthError> {
             "must be an OS user name: a lower-case letter or _ first, then a-z, 0-9, _ or -, at most {MAX_OS_ACCOUNT_CHARS} characters"
         ),
     })
+}
+
+/// OS account uids looked up lately: `getpwnam` may ask NSS (LDAP, sssd),
+/// and anonymous callers may ask for them.
+#[derive(Debug, Default)]
+pub struct OsAccountUids {
+    known: std::sync::Mutex<std::collections::HashMap<String, (Option<u32>, UnixMillis)>>,
+}
+
+/// How long a looked-up uid is reused.
+const UID_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+/// Most names remembered.
+const UID_CACHE_ENTRIES: usize = 1024;
+
+impl OsAccountUids {
+    /// The uid of OS account `name` (`None`: no such account).
+    pub async fn uid_of(&self, name: &str, now: UnixMillis) -> Result<Option<u32>, AuthError> {
+        let cached = self
+            .known
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(name)
+            .copied()
+            .filter(|(_, at)| now.since(*at) < UID_TTL);
+        if let Some((uid, _)) = cached {
+            return Ok(uid);
+        }
+        let uid = os_account_uid(name).await?;
+        let mut known = self
+            .known
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if known.len() >= UID_CACHE_ENTRIES {
+            known.clear();
+        }
+        known.insert(name.to_owned(), (uid, now));
+        Ok(uid)
+    }
 }
 
 /// The uid of OS account `name`, if it exists.

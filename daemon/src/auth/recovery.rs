@@ -20,12 +20,17 @@ const GROUP: usize = 5;
 pub const MAX_CODE_INPUT: usize = 40;
 
 /// A fresh set: the codes to show once, and the hashes to store.
-#[derive(Debug)]
 pub struct RecoveryCodeSet {
     /// Grouped codes for the person; zeroized on drop.
     pub codes: Vec<Zeroizing<String>>,
     /// One keyed hash per code, in the same order.
     pub hashes: Vec<Vec<u8>>,
+}
+
+impl std::fmt::Debug for RecoveryCodeSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RecoveryCodeSet({} codes, <redacted>)", self.codes.len())
+    }
 }
 
 /// Hashes and issues recovery codes with the recovery-code subkey.

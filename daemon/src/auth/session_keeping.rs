@@ -75,6 +75,7 @@ impl AuthEngine {
             last_seen: now,
             elevation: None,
             generation: account.row.generation,
+            account_created: account.row.created_at,
         };
         let evicted = self
             .sessions
@@ -87,6 +88,12 @@ impl AuthEngine {
         {
             self.sessions.remove(&session.id);
             return Err(err.into());
+        }
+        // Ended while its row was being written (revoked by id, evicted by a
+        // concurrent login, superseded): the row must not outlive it.
+        if self.sessions.find(&session.id).is_none() {
+            self.end_sessions(std::slice::from_ref(&session)).await?;
+            return Err(AuthError::AccountChanged);
         }
         if !evicted.is_empty() {
             self.end_sessions(&evicted).await?;
@@ -148,6 +155,13 @@ impl AuthEngine {
         Ok(elevated)
     }
 
+    /// Ends the session `id`: its row first, so a failure leaves it whole
+    /// (and the caller told), never alive in the store alone.
+    pub(super) async fn end_session(&self, id: &str) -> Result<Option<Session>, AuthError> {
+        self.store.delete_sessions(&[id.to_owned()]).await?;
+        Ok(self.sessions.remove(id))
+    }
+
     /// Deletes the rows of sessions already ended in memory.
     pub(super) async fn end_sessions(&self, ended: &[Session]) -> Result<(), AuthError> {
         let ids: Vec<String> = ended.iter().map(|s| s.id.clone()).collect();
@@ -155,20 +169,21 @@ impl AuthEngine {
         Ok(())
     }
 
-    /// After a change that raised account `user_id` to `generation` (`None`:
-    /// the account is gone): ends its sessions — all but `keep`, whose
+    /// After a change that raised `account` to `generation` (`None`: the
+    /// account is gone): ends its sessions — all but `keep`, whose
     /// elevation is cleared when `clears` says its method was the factor
     /// that changed — and refuses logins that read the account before.
     /// Returns how many sessions ended.
     pub(super) async fn supersede(
         &self,
-        user_id: i64,
+        account: &Account,
         generation: Option<i64>,
         keep: Option<&Session>,
         clears: impl Fn(&ElevationMethod) -> bool,
     ) -> Result<u32, AuthError> {
         let (ended, kept) = self.sessions.supersede(
-            user_id,
+            account.row.id,
+            account.row.created_at,
             generation.unwrap_or(DELETED),
             keep.map(|s| s.id.as_str()),
             clears,
@@ -186,9 +201,12 @@ impl AuthEngine {
     /// compromise response: everyone re-authenticates. Returns how many ended.
     pub async fn revoke_all_sessions(&self, reason: &str) -> Result<usize, AuthError> {
         let ended = self.sessions.revoke_all();
-        // Rows that escaped the deletion (a write racing it) are stale at restart.
-        self.store.bump_all_generations().await?;
-        self.end_sessions(&ended).await?;
+        // Both, whatever happens to the other: the deletion ends the rows;
+        // the bump makes any row that escaped it stale at restart.
+        let bumped = self.store.bump_all_generations().await;
+        let deleted = self.end_sessions(&ended).await;
+        bumped?;
+        deleted?;
         self.record(
             Actor::daemon(),
             AccountAction::SessionsRevoked,
@@ -234,6 +252,7 @@ impl AuthEngine {
                 last_seen: UnixMillis(row.last_seen_at),
                 elevation,
                 generation: row.generation,
+                account_created: owner.row.created_at,
             };
             let (idle_end, lifetime_end) = self.sessions.expiries(&session);
             let current = owner.state == UserState::Active

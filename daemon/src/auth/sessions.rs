@@ -61,6 +61,9 @@ pub struct Session {
     pub elevation: Option<Elevation>,
     /// The account generation this session was granted under.
     pub generation: i64,
+    /// When the owner's account was created: with `user_id`, which account
+    /// this is (ids of deleted accounts are reused).
+    pub account_created: i64,
 }
 
 impl Session {
@@ -107,8 +110,9 @@ pub struct LoginEpoch(u64);
 #[derive(Debug, Default)]
 struct Book {
     sessions: HashMap<TokenHash, Session>,
-    /// Per user, the oldest generation still accepted.
-    floors: HashMap<i64, i64>,
+    /// Per user id: which account (its creation time) and the oldest
+    /// generation of it still accepted.
+    floors: HashMap<i64, (i64, i64)>,
     /// Times every session was revoked.
     epoch: u64,
 }
@@ -117,7 +121,9 @@ impl Book {
     fn superseded(&self, session: &Session) -> bool {
         self.floors
             .get(&session.user_id)
-            .is_some_and(|floor| session.generation < *floor)
+            .is_some_and(|(created, floor)| {
+                *created == session.account_created && session.generation < *floor
+            })
     }
 }
 
@@ -313,6 +319,12 @@ impl SessionStore {
             })
     }
 
+    /// The session `id`, if it is in the store.
+    #[must_use]
+    pub fn find(&self, id: &str) -> Option<Session> {
+        self.book().sessions.values().find(|s| s.id == id).cloned()
+    }
+
     /// Ends the session `id`.
     pub fn remove(&self, id: &str) -> Option<Session> {
         let removed = {
@@ -328,22 +340,28 @@ impl SessionStore {
         removed
     }
 
-    /// The account `user_id` changed and now has `generation`: ends every
-    /// session of it — except `keep`, which is carried over to the new
-    /// generation with its elevation cleared when `clears` says the
-    /// elevation's method was the factor that changed — and refuses every
-    /// login that read the account before. Returns (ended, kept).
+    /// The account `user_id` (created at `created`) changed and now has
+    /// `generation`: ends every session of it — except `keep`, which is
+    /// carried over to the new generation with its elevation cleared when
+    /// `clears` says the elevation's method was the factor that changed —
+    /// and refuses every login that read the account before. Returns
+    /// (ended, kept).
     pub fn supersede(
         &self,
         user_id: i64,
+        created: i64,
         generation: i64,
         keep: Option<&str>,
         clears: impl Fn(&ElevationMethod) -> bool,
     ) -> (Vec<Session>, Option<(TokenHash, Session)>) {
         let (ended, kept) = {
             let mut book = self.book();
-            let floor = book.floors.entry(user_id).or_insert(generation);
-            *floor = (*floor).max(generation);
+            let floor = book.floors.entry(user_id).or_insert((created, generation));
+            *floor = if floor.0 == created {
+                (created, floor.1.max(generation))
+            } else {
+                (created, generation)
+            };
             let hashes: Vec<TokenHash> = book
                 .sessions
                 .iter()

@@ -26,6 +26,7 @@ fn session(id: &str, user_id: i64, at: UnixMillis) -> Session {
         last_seen: at,
         elevation: None,
         generation: 0,
+        account_created: 7,
     }
 }
 
@@ -46,7 +47,7 @@ fn a_change_to_the_account_ends_its_sessions_and_refuses_logins_that_read_it_bef
     let in_flight = session("late", 1, UnixMillis(1));
     let began = store.login_epoch();
     // …when the account changes (generation 1), keeping the caller's "b".
-    let (ended, kept) = store.supersede(1, 1, Some("b"), |m| *m == ElevationMethod::Totp);
+    let (ended, kept) = store.supersede(1, 7, 1, Some("b"), |m| *m == ElevationMethod::Totp);
     assert_eq!(
         ended.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
         ["a"]

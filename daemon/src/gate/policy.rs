@@ -4,8 +4,9 @@
 //! Invariant: this table is the only list of reachable RPCs. A path missing
 //! from it is refused; only [`Access::Anonymous`] rows are reachable without
 //! a session; a row with an [`Elevation`] is reachable only inside the
-//! caller's elevation window, and a [`Elevation::WithPassword`] row only if
-//! that elevation re-proved the password.
+//! caller's elevation window, and a [`Elevation::WithPassword`] row — every
+//! change of credentials and every grant of access — only if that elevation
+//! re-proved the password.
 
 use crate::auth::role::Permission;
 
@@ -65,11 +66,6 @@ const fn session(path: &'static str) -> RpcPolicy {
     row(path, Access::Session, Elevation::None)
 }
 
-/// Any logged-in user, elevated: sensitive changes to their own account.
-const fn own_sensitive(path: &'static str) -> RpcPolicy {
-    row(path, Access::Session, Elevation::Any)
-}
-
 /// Any logged-in user, elevated with the password: their own credentials.
 const fn own_credential(path: &'static str) -> RpcPolicy {
     row(path, Access::Session, Elevation::WithPassword)
@@ -83,6 +79,16 @@ const fn needs(path: &'static str, permission: Permission) -> RpcPolicy {
 /// A user whose role holds `permission`, elevated.
 const fn sensitive(path: &'static str, permission: Permission) -> RpcPolicy {
     row(path, Access::Permission(permission), Elevation::Any)
+}
+
+/// A user whose role holds `permission`, elevated with the password: what
+/// grants access or credentials, which a device key or PAM alone must not.
+const fn granting(path: &'static str, permission: Permission) -> RpcPolicy {
+    row(
+        path,
+        Access::Permission(permission),
+        Elevation::WithPassword,
+    )
 }
 
 /// `policy`, locked while any container is quarantined.
@@ -126,7 +132,8 @@ pub const POLICY_TABLE: &[RpcPolicy] = &[
     session("/occc.v1.Biometric/PamElevate"),
     // Own keys; another user's need a super-admin (checked in the domain).
     session("/occc.v1.DeviceKeys/ListDeviceKeys"),
-    own_sensitive("/occc.v1.DeviceKeys/RevokeDeviceKey"),
+    // Revoking ends the owner's other sessions: not for a stolen key to do.
+    own_credential("/occc.v1.DeviceKeys/RevokeDeviceKey"),
     // Own credentials: only after re-proving the password and a second factor.
     own_credential("/occc.v1.Auth/ChangePassword"),
     own_credential("/occc.v1.Auth/StartTotpReenrollment"),
@@ -137,17 +144,17 @@ pub const POLICY_TABLE: &[RpcPolicy] = &[
     needs("/occc.v1.Users/ListActiveSessions",          ViewActiveSessions),
     needs("/occc.v1.Users/ListAllSessions",             ViewAllSessions),
     needs("/occc.v1.Users/ListUsers",                   ManageUsers),
-    // User management.
-    sensitive("/occc.v1.Users/CreateUser",              ManageUsers),
-    sensitive("/occc.v1.Users/SetUserRole",             ManageUsers),
+    // User management; granting access needs the password re-proved.
+    granting("/occc.v1.Users/CreateUser",               ManageUsers),
+    granting("/occc.v1.Users/SetUserRole",              ManageUsers),
     sensitive("/occc.v1.Users/DisableUser",             ManageUsers),
-    sensitive("/occc.v1.Users/EnableUser",              ManageUsers),
+    granting("/occc.v1.Users/EnableUser",               ManageUsers),
     sensitive("/occc.v1.Users/DeleteUser",              ManageUsers),
-    sensitive("/occc.v1.Users/ResetTotp",               ManageUsers),
+    granting("/occc.v1.Users/ResetTotp",                ManageUsers),
     sensitive("/occc.v1.Users/UnlockUser",              ManageUsers),
     sensitive("/occc.v1.Users/RevokeSession",           ManageUsers),
     sensitive("/occc.v1.Users/RevokeUserSessions",      ManageUsers),
-    sensitive("/occc.v1.Users/LinkOsAccount",           ManageUsers),
+    granting("/occc.v1.Users/LinkOsAccount",            ManageUsers),
     // Container integrity: everyone sees it; operators run checks.
     needs("/occc.v1.Integrity/GetIntegrityStatus",      ViewDashboard),
     needs("/occc.v1.Integrity/WatchIntegrity",          ViewDashboard),
@@ -223,7 +230,7 @@ mod tests {
     }
 
     #[test]
-    fn exactly_the_credential_changes_need_the_password_elevation() {
+    fn exactly_what_grants_access_or_credentials_needs_the_password_elevation() {
         let with_password: Vec<_> = POLICY_TABLE
             .iter()
             .filter(|entry| entry.elevation == Elevation::WithPassword)
@@ -232,10 +239,16 @@ mod tests {
         assert_eq!(
             with_password,
             [
+                "/occc.v1.DeviceKeys/RevokeDeviceKey",
                 "/occc.v1.Auth/ChangePassword",
                 "/occc.v1.Auth/StartTotpReenrollment",
                 "/occc.v1.Auth/RegenerateRecoveryCodes",
                 "/occc.v1.DeviceKeys/RegisterDeviceKey",
+                "/occc.v1.Users/CreateUser",
+                "/occc.v1.Users/SetUserRole",
+                "/occc.v1.Users/EnableUser",
+                "/occc.v1.Users/ResetTotp",
+                "/occc.v1.Users/LinkOsAccount",
             ]
         );
     }

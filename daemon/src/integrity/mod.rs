@@ -16,6 +16,8 @@ pub mod engine;
 pub mod events;
 pub mod evidence;
 pub mod finding;
+pub mod host_fs;
+pub mod identity;
 pub mod monitor;
 pub mod quarantine;
 pub mod response;
@@ -23,6 +25,7 @@ pub mod runtime_checks;
 pub mod snapshot;
 pub mod sweep;
 mod watcher;
+pub mod writable;
 
 pub use config::IntegrityConfig;
 pub use monitor::{IntegrityMonitor, MonitorParts, MonitorUpdate};

@@ -60,7 +60,7 @@ fn failed(plan: &SweepPlan<'_>, check: &str, err: &dyn std::fmt::Display) -> Fin
     )
 }
 
-fn under(path: &str, roots: &[String]) -> bool {
+pub(super) fn under(path: &str, roots: &[String]) -> bool {
     roots.iter().any(|root| {
         let root = root.trim_end_matches('/');
         root.is_empty() || path == root || path.starts_with(&format!("{root}/"))

@@ -4,9 +4,11 @@ use std::sync::Arc;
 
 use occc_proto::v1::{self as pb, auth_server::Auth, login_request::SecondFactor as WireFactor};
 use tonic::{Request, Response, Status};
+use zeroize::Zeroizing;
 
 use super::convert::{
     caller, enrolment_to_proto, login_response, peer, profile_to_proto, session_to_proto,
+    to_completion,
 };
 use crate::auth::{AuthEngine, ElevationProof, SecondFactor};
 
@@ -112,7 +114,8 @@ impl Auth for AuthService {
         request: Request<pb::LogoutRequest>,
     ) -> Result<Response<pb::LogoutResponse>, Status> {
         let caller = caller(&request)?;
-        self.auth.logout(&caller.session, caller.peer).await?;
+        let auth = Arc::clone(&self.auth);
+        to_completion(async move { auth.logout(&caller.session, caller.peer).await }).await?;
         Ok(Response::new(pb::LogoutResponse {}))
     }
 
@@ -190,10 +193,11 @@ impl Auth for AuthService {
         request: Request<pb::ChangePasswordRequest>,
     ) -> Result<Response<pb::ChangePasswordResponse>, Status> {
         let caller = caller(&request)?;
-        let by = caller.acting();
         let body = request.get_ref();
-        self.auth
-            .change_password(by, &body.current_password, &body.new_password)
+        let current = Zeroizing::new(body.current_password.clone());
+        let new = Zeroizing::new(body.new_password.clone());
+        let auth = Arc::clone(&self.auth);
+        to_completion(async move { auth.change_password(caller.acting(), &current, &new).await })
             .await?;
         Ok(Response::new(pb::ChangePasswordResponse {}))
     }
@@ -213,9 +217,9 @@ impl Auth for AuthService {
         request: Request<pb::ConfirmTotpReenrollmentRequest>,
     ) -> Result<Response<pb::ConfirmTotpReenrollmentResponse>, Status> {
         let caller = caller(&request)?;
-        let by = caller.acting();
-        self.auth
-            .confirm_totp_reenrollment(by, &request.get_ref().totp_code)
+        let code = Zeroizing::new(request.get_ref().totp_code.clone());
+        let auth = Arc::clone(&self.auth);
+        to_completion(async move { auth.confirm_totp_reenrollment(caller.acting(), &code).await })
             .await?;
         Ok(Response::new(pb::ConfirmTotpReenrollmentResponse {}))
     }
@@ -225,9 +229,10 @@ impl Auth for AuthService {
         request: Request<pb::RegenerateRecoveryCodesRequest>,
     ) -> Result<Response<pb::RecoveryCodes>, Status> {
         let caller = caller(&request)?;
-        let by = caller.acting();
-        Ok(Response::new(codes(
-            self.auth.regenerate_recovery_codes(by).await?,
-        )))
+        let auth = Arc::clone(&self.auth);
+        let issued =
+            to_completion(async move { auth.regenerate_recovery_codes(caller.acting()).await })
+                .await?;
+        Ok(Response::new(codes(issued)))
     }
 }

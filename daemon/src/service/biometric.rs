@@ -81,11 +81,22 @@ impl Biometric for BiometricService {
     }
 }
 
-/// The `start` message every call opens with.
+/// How long a client may take to send `start`.
+const START_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The `start` message every call opens with, within [`START_WITHIN`].
 async fn first_message(
     inbound: &mut Streaming<pb::PamClientMessage>,
 ) -> Result<pb::PamStart, Status> {
-    match inbound.message().await? {
+    let first = tokio::time::timeout(START_WITHIN, inbound.message())
+        .await
+        .map_err(|_| {
+            Status::deadline_exceeded(format!(
+                "send `start` within {} s of opening the stream",
+                START_WITHIN.as_secs()
+            ))
+        })?;
+    match first? {
         Some(pb::PamClientMessage {
             kind: Some(ClientKind::Start(start)),
         }) => Ok(start),

@@ -129,3 +129,20 @@ pub fn login_response(outcome: &LoginOutcome, sessions: &SessionStore) -> pb::Lo
         user: Some(profile_to_proto(&outcome.user)),
     }
 }
+
+/// Runs `work` to its end even if the client goes away or its deadline
+/// passes: a change and the session revocations it implies are never split
+/// by a cancelled call.
+pub async fn to_completion<T, W>(work: W) -> Result<T, Status>
+where
+    T: Send + 'static,
+    W: Future<Output = Result<T, crate::auth::AuthError>> + Send + 'static,
+{
+    match tokio::spawn(work).await {
+        Ok(outcome) => outcome.map_err(Status::from),
+        Err(join) => {
+            tracing::error!(error = %join, "account change task failed");
+            Err(Status::internal("the change failed; see the daemon's log"))
+        }
+    }
+}

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use occc_proto::v1::{self as pb, device_keys_server::DeviceKeys};
 use tonic::{Request, Response, Status};
 
-use super::convert::{caller, login_response, peer, session_to_proto};
+use super::convert::{caller, login_response, peer, session_to_proto, to_completion};
 use crate::{
     auth::{
         AuthEngine,
@@ -113,10 +113,11 @@ impl DeviceKeys for DeviceKeysService {
         request: Request<pb::RegisterDeviceKeyRequest>,
     ) -> Result<Response<pb::DeviceKey>, Status> {
         let caller = caller(&request)?;
-        let body = request.get_ref();
-        let key = self
-            .auth
-            .register_device_key(
+        let username = caller.session.username.clone();
+        let body = request.into_inner();
+        let auth = Arc::clone(&self.auth);
+        let key = to_completion(async move {
+            auth.register_device_key(
                 caller.acting(),
                 &body.name,
                 &body.platform,
@@ -124,8 +125,10 @@ impl DeviceKeys for DeviceKeysService {
                 &body.challenge_id,
                 &body.signature,
             )
-            .await?;
-        Ok(Response::new(key_to_proto(key, &caller.session.username)))
+            .await
+        })
+        .await?;
+        Ok(Response::new(key_to_proto(key, &username)))
     }
 
     async fn login_with_device_key(
@@ -188,8 +191,8 @@ impl DeviceKeys for DeviceKeysService {
         request: Request<pb::RevokeDeviceKeyRequest>,
     ) -> Result<Response<pb::RevokeDeviceKeyResponse>, Status> {
         let caller = caller(&request)?;
-        self.auth
-            .revoke_device_key(caller.acting(), &request.get_ref().key_id)
+        let (auth, key_id) = (Arc::clone(&self.auth), request.get_ref().key_id.clone());
+        to_completion(async move { auth.revoke_device_key(caller.acting(), &key_id).await })
             .await?;
         Ok(Response::new(pb::RevokeDeviceKeyResponse {}))
     }

@@ -7,7 +7,8 @@
 //! busy the stream; the first failed check ends the stream with the status
 //! the gate would give a new call (UNAUTHENTICATED or PERMISSION_DENIED).
 //! Items produced before a revocation are delivered before the stream ends
-//! (a quarantine's own status reaches the watchers it then logs out).
+//! (a quarantine's own status reaches the watchers it then logs out); a
+//! client too slow to take an item keeps being re-checked while it waits.
 
 use std::{pin::Pin, sync::Arc, time::Duration};
 
@@ -27,6 +28,8 @@ pub const RECHECK_EVERY: Duration = Duration::from_secs(1);
 pub const RECHECK_AFTER_ITEMS: usize = 64;
 /// Items buffered towards a slow client.
 const BUFFER: usize = 16;
+/// How long an ended stream waits for a slow client to take its status.
+const FINAL_STATUS_WITHIN: Duration = Duration::from_secs(10);
 
 /// A boxed server stream.
 pub type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -40,6 +43,56 @@ fn refusal(auth: &AuthEngine, caller: &Caller) -> Option<Status> {
     meets(caller.policy, &session, auth.now())
         .err()
         .map(|refused| refusal_status(&refused, caller.policy.path))
+}
+
+/// How handing one item to the client went.
+enum Handed {
+    /// It is on its way.
+    Sent,
+    /// The session ended while the client was not reading.
+    Refused(Status),
+    /// The client is gone.
+    Gone,
+}
+
+/// Hands `item` to the client, re-checking the session while the client is
+/// too slow to take it.
+async fn hand_over<T>(
+    sender: &mpsc::Sender<Result<T, Status>>,
+    item: Result<T, Status>,
+    removals: &mut tokio::sync::watch::Receiver<u64>,
+    auth: &AuthEngine,
+    caller: &Caller,
+) -> Handed {
+    let mut recheck = tokio::time::interval(RECHECK_EVERY);
+    recheck.reset();
+    loop {
+        tokio::select! {
+            biased;
+            permit = sender.reserve() => {
+                return match permit {
+                    Ok(permit) => {
+                        permit.send(item);
+                        Handed::Sent
+                    }
+                    Err(_) => Handed::Gone,
+                };
+            }
+            changed = removals.changed() => {
+                if changed.is_err() {
+                    return Handed::Gone;
+                }
+                if let Some(status) = refusal(auth, caller) {
+                    return Handed::Refused(status);
+                }
+            }
+            _ = recheck.tick() => {
+                if let Some(status) = refusal(auth, caller) {
+                    return Handed::Refused(status);
+                }
+            }
+        }
+    }
 }
 
 /// `inner`, ended as soon as `caller`'s session no longer admits it.
@@ -63,14 +116,14 @@ where
                 item = inner.next() => match item {
                     Some(item) => {
                         unchecked += 1;
-                        if sender.send(item).await.is_err() {
-                            return;
-                        }
-                        if unchecked >= RECHECK_AFTER_ITEMS {
-                            unchecked = 0;
-                            refusal(&auth, &caller)
-                        } else {
-                            None
+                        match hand_over(&sender, item, &mut removals, &auth, &caller).await {
+                            Handed::Gone => return,
+                            Handed::Refused(status) => Some(status),
+                            Handed::Sent if unchecked >= RECHECK_AFTER_ITEMS => {
+                                unchecked = 0;
+                                refusal(&auth, &caller)
+                            }
+                            Handed::Sent => None,
                         }
                     }
                     None => return,
@@ -86,7 +139,8 @@ where
                 () = sender.closed() => return,
             };
             if let Some(status) = ended {
-                let _ = sender.send(Err(status)).await;
+                // The last word, if the client takes it in time.
+                let _ = tokio::time::timeout(FINAL_STATUS_WITHIN, sender.send(Err(status))).await;
                 return;
             }
         }

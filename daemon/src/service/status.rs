@@ -59,7 +59,7 @@ pub fn refusal_status(refusal: &Refusal, rpc: &str) -> Status {
         ),
         Refusal::PasswordElevationRequired { .. } => (
             Status::permission_denied(
-                "changing credentials needs re-authentication with your password: call occc.v1.Auth/Elevate with password and a TOTP code (or a recovery code), then retry",
+                "this changes credentials or grants access, which needs re-authentication with your password: call occc.v1.Auth/Elevate with password and a TOTP code (or a recovery code), then retry",
             ),
             "password-elevation-required",
         ),

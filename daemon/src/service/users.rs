@@ -5,7 +5,9 @@ use std::sync::Arc;
 use occc_proto::v1::{self as pb, users_server::Users};
 use tonic::{Request, Response, Status};
 
-use super::convert::{caller, profile_to_proto, role_from_proto, role_to_proto, session_to_proto};
+use super::convert::{
+    caller, profile_to_proto, role_from_proto, role_to_proto, session_to_proto, to_completion,
+};
 use crate::{
     auth::{AuthEngine, UserProfile},
     clock::UnixMillis,
@@ -56,8 +58,10 @@ impl Users for UsersService {
         let caller = caller(&request)?;
         let body = request.get_ref();
         let role = role_from_proto(body.role)?;
-        let by = caller.acting();
-        let (profile, token, expires) = self.auth.create_user(by, &body.username, role).await?;
+        let (auth, username) = (Arc::clone(&self.auth), body.username.clone());
+        let (profile, token, expires) =
+            to_completion(async move { auth.create_user(caller.acting(), &username, role).await })
+                .await?;
         Ok(Response::new(enrolment_response(&profile, &token, expires)))
     }
 
@@ -68,10 +72,11 @@ impl Users for UsersService {
         let caller = caller(&request)?;
         let body = request.get_ref();
         let role = role_from_proto(body.role)?;
-        let by = caller.acting();
-        Ok(Response::new(profile_to_proto(
-            &self.auth.set_role(by, &body.username, role).await?,
-        )))
+        let (auth, username) = (Arc::clone(&self.auth), body.username.clone());
+        let profile =
+            to_completion(async move { auth.set_role(caller.acting(), &username, role).await })
+                .await?;
+        Ok(Response::new(profile_to_proto(&profile)))
     }
 
     async fn disable_user(
@@ -79,13 +84,11 @@ impl Users for UsersService {
         request: Request<pb::UserRef>,
     ) -> Result<Response<pb::UserProfile>, Status> {
         let caller = caller(&request)?;
-        let by = caller.acting();
-        Ok(Response::new(profile_to_proto(
-            &self
-                .auth
-                .set_enabled(by, &request.get_ref().username, false)
-                .await?,
-        )))
+        let (auth, username) = (Arc::clone(&self.auth), request.get_ref().username.clone());
+        let profile =
+            to_completion(async move { auth.set_enabled(caller.acting(), &username, false).await })
+                .await?;
+        Ok(Response::new(profile_to_proto(&profile)))
     }
 
     async fn enable_user(
@@ -93,13 +96,11 @@ impl Users for UsersService {
         request: Request<pb::UserRef>,
     ) -> Result<Response<pb::UserProfile>, Status> {
         let caller = caller(&request)?;
-        let by = caller.acting();
-        Ok(Response::new(profile_to_proto(
-            &self
-                .auth
-                .set_enabled(by, &request.get_ref().username, true)
-                .await?,
-        )))
+        let (auth, username) = (Arc::clone(&self.auth), request.get_ref().username.clone());
+        let profile =
+            to_completion(async move { auth.set_enabled(caller.acting(), &username, true).await })
+                .await?;
+        Ok(Response::new(profile_to_proto(&profile)))
     }
 
     async fn delete_user(
@@ -107,10 +108,8 @@ impl Users for UsersService {
         request: Request<pb::UserRef>,
     ) -> Result<Response<pb::DeleteUserResponse>, Status> {
         let caller = caller(&request)?;
-        let by = caller.acting();
-        self.auth
-            .delete_user(by, &request.get_ref().username)
-            .await?;
+        let (auth, username) = (Arc::clone(&self.auth), request.get_ref().username.clone());
+        to_completion(async move { auth.delete_user(caller.acting(), &username).await }).await?;
         Ok(Response::new(pb::DeleteUserResponse {}))
     }
 
@@ -119,11 +118,9 @@ impl Users for UsersService {
         request: Request<pb::UserRef>,
     ) -> Result<Response<pb::CreateUserResponse>, Status> {
         let caller = caller(&request)?;
-        let by = caller.acting();
-        let (profile, token, expires) = self
-            .auth
-            .reset_totp(by, &request.get_ref().username)
-            .await?;
+        let (auth, username) = (Arc::clone(&self.auth), request.get_ref().username.clone());
+        let (profile, token, expires) =
+            to_completion(async move { auth.reset_totp(caller.acting(), &username).await }).await?;
         Ok(Response::new(enrolment_response(&profile, &token, expires)))
     }
 
@@ -132,10 +129,10 @@ impl Users for UsersService {
         request: Request<pb::UserRef>,
     ) -> Result<Response<pb::UserProfile>, Status> {
         let caller = caller(&request)?;
-        let by = caller.acting();
-        Ok(Response::new(profile_to_proto(
-            &self.auth.unlock(by, &request.get_ref().username).await?,
-        )))
+        let (auth, username) = (Arc::clone(&self.auth), request.get_ref().username.clone());
+        let profile =
+            to_completion(async move { auth.unlock(caller.acting(), &username).await }).await?;
+        Ok(Response::new(profile_to_proto(&profile)))
     }
 
     async fn list_active_sessions(
@@ -175,11 +172,9 @@ impl Users for UsersService {
         request: Request<pb::RevokeSessionRequest>,
     ) -> Result<Response<pb::RevokeResponse>, Status> {
         let caller = caller(&request)?;
-        let by = caller.acting();
-        let revoked = self
-            .auth
-            .revoke_session(by, &request.get_ref().session_id)
-            .await?;
+        let (auth, id) = (Arc::clone(&self.auth), request.get_ref().session_id.clone());
+        let revoked =
+            to_completion(async move { auth.revoke_session(caller.acting(), &id).await }).await?;
         Ok(Response::new(pb::RevokeResponse { revoked }))
     }
 
@@ -188,11 +183,10 @@ impl Users for UsersService {
         request: Request<pb::UserRef>,
     ) -> Result<Response<pb::RevokeResponse>, Status> {
         let caller = caller(&request)?;
-        let by = caller.acting();
-        let revoked = self
-            .auth
-            .revoke_sessions_of(by, &request.get_ref().username)
-            .await?;
+        let (auth, username) = (Arc::clone(&self.auth), request.get_ref().username.clone());
+        let revoked =
+            to_completion(async move { auth.revoke_sessions_of(caller.acting(), &username).await })
+                .await?;
         Ok(Response::new(pb::RevokeResponse { revoked }))
     }
 
@@ -202,11 +196,13 @@ impl Users for UsersService {
     ) -> Result<Response<pb::UserProfile>, Status> {
         let caller = caller(&request)?;
         let body = request.get_ref();
-        let os_account = Some(body.os_account.as_str()).filter(|name| !name.is_empty());
-        let profile = self
-            .auth
-            .link_os_account(caller.acting(), &body.username, os_account)
-            .await?;
+        let os_account = Some(body.os_account.clone()).filter(|name| !name.is_empty());
+        let (auth, username) = (Arc::clone(&self.auth), body.username.clone());
+        let profile = to_completion(async move {
+            auth.link_os_account(caller.acting(), &username, os_account.as_deref())
+                .await
+        })
+        .await?;
         Ok(Response::new(profile_to_proto(&profile)))
     }
 }

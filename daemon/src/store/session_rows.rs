@@ -8,8 +8,8 @@ use sqlx::Row;
 
 use super::{Store, StoreError};
 
-/// A `sessions` row.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A `sessions` row. `Debug` leaves out the token hash.
+#[derive(Clone, PartialEq, Eq)]
 pub struct SessionRow {
     /// Public id.
     pub id: String,
@@ -29,6 +29,17 @@ pub struct SessionRow {
     pub elevation_method: Option<String>,
     /// The owner's account generation the session was granted under.
     pub generation: i64,
+}
+
+impl std::fmt::Debug for SessionRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRow")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("peer_uid", &self.peer_uid)
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Store {

@@ -8,8 +8,8 @@ use sqlx::{Row, sqlite::SqliteRow};
 
 use super::{Store, StoreError};
 
-/// A `users` row.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A `users` row. `Debug` leaves out the password hash and sealed secrets.
+#[derive(Clone, PartialEq, Eq)]
 pub struct UserRow {
     /// Primary key.
     pub id: i64,
@@ -33,6 +33,18 @@ pub struct UserRow {
     pub created_at: i64,
     /// Raised by every change to the account's role, state or credentials.
     pub generation: i64,
+}
+
+impl std::fmt::Debug for UserRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRow")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .field("state", &self.state)
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
 }
 
 fn decode_user(row: &SqliteRow) -> Result<UserRow, sqlx::Error> {
@@ -195,6 +207,28 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         Ok(generation)
+    }
+
+    /// Replaces the password hash `old_phc` with `new_phc` (same password,
+    /// new cost) only if the account still has that hash at `generation`;
+    /// false when a change came first.
+    pub async fn rehash_password(
+        &self,
+        id: i64,
+        old_phc: &str,
+        new_phc: &str,
+        generation: i64,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE users SET password_phc = ? WHERE id = ? AND password_phc = ? AND generation = ?",
+        )
+        .bind(new_phc)
+        .bind(id)
+        .bind(old_phc)
+        .bind(generation)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
     }
 
     /// Raises every account's generation (all sessions were revoked).

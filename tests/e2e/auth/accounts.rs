@@ -5,7 +5,7 @@ use occc_client::proto as pb;
 use occc_tests::{
     DevDir, RunningDaemon,
     people::{
-        GOOD_PASSWORD, bootstrap_super_admin, elevate, elevate_with_password, invite, log_in,
+        GOOD_PASSWORD, bootstrap_super_admin, elevate, elevate_with_totp, invite, log_in,
         log_in_with_recovery_code,
     },
 };
@@ -93,6 +93,32 @@ async fn revocation_disabling_and_role_changes_end_sessions_and_are_audited() {
         Code::Unauthenticated,
         "a disabled user cannot log in"
     );
+    // A super-admin resets others' TOTP, not their own (that is a
+    // re-enrolment, which needs the current TOTP).
+    let err = admin
+        .users()
+        .reset_totp(pb::UserRef {
+            username: "root".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    // A deleted user's name (and, often, id) can be used again: the new
+    // account starts afresh.
+    admin
+        .users()
+        .delete_user(pb::UserRef {
+            username: "ops".into(),
+        })
+        .await
+        .unwrap();
+    let mut again = invite(&admin, &anonymous, "ops", pb::UserRole::Operator).await;
+    log_in(&anonymous, &mut again)
+        .await
+        .auth()
+        .who_am_i(pb::WhoAmIRequest {})
+        .await
+        .expect("the new ops logs in");
     let err = admin
         .users()
         .disable_user(pb::UserRef {
@@ -147,7 +173,7 @@ async fn regenerated_recovery_codes_replace_the_old_set() {
         err.message()
     );
     // A TOTP code alone does not let anyone replace a credential.
-    elevate(&admin, &mut root).await;
+    elevate_with_totp(&admin, &mut root).await;
     let err = admin
         .auth()
         .regenerate_recovery_codes(pb::RegenerateRecoveryCodesRequest {})
@@ -158,7 +184,7 @@ async fn regenerated_recovery_codes_replace_the_old_set() {
         err.metadata().get("occc-denial").unwrap(),
         "password-elevation-required"
     );
-    elevate_with_password(&admin, &mut root).await;
+    elevate(&admin, &mut root).await;
     let fresh = admin
         .auth()
         .regenerate_recovery_codes(pb::RegenerateRecoveryCodesRequest {})
@@ -243,7 +269,7 @@ async fn totp_reenrolment_replaces_the_secret_after_confirmation() {
     let mut root = bootstrap_super_admin(&dir, &anonymous, "root").await;
     let session = log_in(&anonymous, &mut root).await;
     let other = log_in_with_recovery_code(&anonymous, &mut root).await;
-    elevate_with_password(&session, &mut root).await;
+    elevate(&session, &mut root).await;
     let enrolment = session
         .auth()
         .start_totp_reenrollment(pb::StartTotpReenrollmentRequest {})

@@ -5,7 +5,7 @@ use occc_client::{DeviceCredential, OcccClient, SoftwareAuthenticator, proto as 
 use occc_tests::{
     DevDir, RunningDaemon,
     people::{
-        bootstrap_super_admin, elevate_with_password, elevate_with_recovery_code, log_in,
+        bootstrap_super_admin, elevate, elevate_with_recovery_code, log_in,
         log_in_with_recovery_code,
     },
 };
@@ -41,7 +41,7 @@ async fn credential_changes_end_every_other_session_and_the_elevations_they_gran
     let mut root = bootstrap_super_admin(&dir, &anonymous, "root").await;
     let first = log_in(&anonymous, &mut root).await;
     let second = log_in_with_recovery_code(&anonymous, &mut root).await;
-    elevate_with_password(&first, &mut root).await;
+    elevate(&first, &mut root).await;
     let laptop = SoftwareAuthenticator::generate().unwrap();
     let key_id = first
         .register_device_key("laptop", &laptop)
@@ -59,21 +59,32 @@ async fn credential_changes_end_every_other_session_and_the_elevations_they_gran
     let elevation = by_key.elevate_with_device_key(&device).await.unwrap();
     assert_eq!(elevation.elevation_method, format!("device_key:{key_id}"));
 
-    // The key revokes itself: every other session ends, and this one loses
-    // the elevation the key granted.
-    by_key
+    // A stolen key cannot log its owner out and stay: revoking a key needs
+    // the password re-proved.
+    let err = by_key
+        .device_keys()
+        .revoke_device_key(pb::RevokeDeviceKeyRequest {
+            key_id: key_id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    assert_eq!(
+        err.metadata().get("occc-denial").unwrap(),
+        "password-elevation-required"
+    );
+    // The owner revokes it: every other session ends — the key's too — and
+    // this one keeps its password elevation.
+    first
         .device_keys()
         .revoke_device_key(pb::RevokeDeviceKeyRequest {
             key_id: key_id.clone(),
         })
         .await
         .unwrap();
-    assert!(ended(&first).await && ended(&second).await);
-    assert!(!ended(&by_key).await);
-    assert!(
-        !elevated(&by_key).await,
-        "the revoked key's elevation is gone"
-    );
+    assert!(ended(&second).await && ended(&by_key).await);
+    assert!(!ended(&first).await);
+    assert!(elevated(&first).await);
 
     // A new password: every other session ends, this one goes on without
     // the password elevation that allowed the change.
@@ -89,7 +100,7 @@ async fn credential_changes_end_every_other_session_and_the_elevations_they_gran
         .await
         .unwrap();
     root.password = "copper-lantern-meadow-41".into();
-    assert!(ended(&other).await && ended(&by_key).await);
+    assert!(ended(&other).await && ended(&first).await);
     assert!(!ended(&changer).await);
     assert!(!elevated(&changer).await);
     log_in_with_recovery_code(&anonymous, &mut root).await;

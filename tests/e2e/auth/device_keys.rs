@@ -9,8 +9,8 @@ use occc_client::{
 use occc_tests::{
     DevDir, RunningDaemon,
     people::{
-        GOOD_PASSWORD, Person, bootstrap_super_admin, elevate, elevate_with_recovery_code, invite,
-        log_in, log_in_with_recovery_code,
+        GOOD_PASSWORD, Person, bootstrap_super_admin, elevate, elevate_with_recovery_code,
+        elevate_with_totp, invite, log_in, log_in_with_recovery_code,
     },
 };
 use tonic::Code;
@@ -57,7 +57,7 @@ async fn setup(
         Code::PermissionDenied,
         "registration needs elevation"
     );
-    elevate(&session, &mut alice).await;
+    elevate_with_totp(&session, &mut alice).await;
     let err = session
         .register_device_key("laptop", &laptop)
         .await

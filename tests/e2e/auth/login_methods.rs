@@ -135,6 +135,11 @@ async fn device_keys_are_named_only_to_their_os_user_and_a_challenge_flood_block
     let (ok, out, err) =
         occcctl_as(bob_uid, &home, &socket, &register, "", Some(&passphrase)).await;
     assert!(ok, "{out}{err}");
+    let key_id = out
+        .split_whitespace()
+        .find(|word| word.starts_with("dk_"))
+        .expect("the key id")
+        .to_owned();
 
     // Told to bob's OS user and to root; to any other, bob looks like a
     // user without device keys.
@@ -148,6 +153,43 @@ async fn device_keys_are_named_only_to_their_os_user_and_a_challenge_flood_block
     assert_eq!(
         methods(&anonymous, "bob").await,
         "LOGIN_METHOD_DEVICE_KEY,LOGIN_METHOD_PASSWORD_TOTP"
+    );
+
+    // Another OS user signing with a wrong key for bob's key id fails — and
+    // locks only its own attempts, not bob's.
+    let wrong = tempfile::Builder::new()
+        .prefix("occc-key-")
+        .tempdir()
+        .unwrap();
+    fs::set_permissions(wrong.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let wrong_key = wrong.path().join("pkcs8.hex");
+    let stranger_key = occc_client::SoftwareAuthenticator::generate().unwrap();
+    let hex: String = stranger_key
+        .pkcs8()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    fs::write(&wrong_key, hex).unwrap();
+    fs::set_permissions(&wrong_key, fs::Permissions::from_mode(0o644)).unwrap();
+    let mut answers = Vec::new();
+    for _ in 0..6 {
+        let args = [
+            "device-login",
+            "bob",
+            key_id.as_str(),
+            wrong_key.to_str().unwrap(),
+        ];
+        answers.push(peer_as(stranger_uid, &socket, &args).await);
+    }
+    assert!(
+        answers[..5]
+            .iter()
+            .all(|a| a.starts_with("error Unauthenticated")),
+        "{answers:?}"
+    );
+    assert!(
+        answers[5].starts_with("error ResourceExhausted"),
+        "{answers:?}"
     );
 
     // Root floods the challenge book far past its old global limit…

@@ -10,8 +10,8 @@ use occc_client::{DeviceCredential, OcccClient, SoftwareAuthenticator, proto as 
 use occc_tests::{
     DevDir, RunningDaemon,
     people::{
-        Person, bootstrap_super_admin, elevate, elevate_with_recovery_code, invite, log_in,
-        log_in_with_recovery_code,
+        Person, bootstrap_super_admin, elevate, elevate_with_recovery_code, elevate_with_totp,
+        invite, log_in, log_in_with_recovery_code,
     },
 };
 use occcd::gate::POLICY_TABLE;
@@ -48,9 +48,14 @@ const fn rpc(rpc: &'static str, min_rank: u8, elevated: bool) -> Expectation {
 
 /// Changing one's own credentials: the password must be re-proved.
 const fn credential(rpc: &'static str) -> Expectation {
+    needs_password(rpc, 1)
+}
+
+/// Granting access or changing credentials: the password must be re-proved.
+const fn needs_password(rpc: &'static str, min_rank: u8) -> Expectation {
     Expectation {
         rpc,
-        min_rank: 1,
+        min_rank,
         needs: Level::Password,
         streaming: false,
     }
@@ -89,8 +94,9 @@ const EXPECTED: &[Expectation] = &[
     rpc("/occc.v1.DeviceKeys/CreateSessionChallenge", 1, false),
     rpc("/occc.v1.DeviceKeys/ElevateWithDeviceKey", 1, false),
     rpc("/occc.v1.DeviceKeys/ListDeviceKeys", 1, false),
-    // Revoking ends the owner's other sessions: re-authenticate first.
-    rpc("/occc.v1.DeviceKeys/RevokeDeviceKey", 1, true),
+    // Revoking ends the owner's other sessions: a stolen key must not be
+    // able to log the owner out and stay.
+    credential("/occc.v1.DeviceKeys/RevokeDeviceKey"),
     rpc("/occc.v1.Auth/Elevate", 1, false),
     rpc("/occc.v1.Auth/WhoAmI", 1, false),
     rpc("/occc.v1.Auth/ListMySessions", 1, false),
@@ -104,18 +110,19 @@ const EXPECTED: &[Expectation] = &[
     rpc("/occc.v1.Users/ListActiveSessions", 1, false),
     rpc("/occc.v1.Audit/VerifyChain", 2, false),
     rpc("/occc.v1.Users/ListAllSessions", 3, false),
-    // super-admin: manage users (changes need re-authentication).
+    // super-admin: manage users (changes need re-authentication; those that
+    // grant access or credentials need the password re-proved).
     rpc("/occc.v1.Users/ListUsers", 4, false),
-    rpc("/occc.v1.Users/CreateUser", 4, true),
-    rpc("/occc.v1.Users/SetUserRole", 4, true),
+    needs_password("/occc.v1.Users/CreateUser", 4),
+    needs_password("/occc.v1.Users/SetUserRole", 4),
     rpc("/occc.v1.Users/DisableUser", 4, true),
-    rpc("/occc.v1.Users/EnableUser", 4, true),
+    needs_password("/occc.v1.Users/EnableUser", 4),
     rpc("/occc.v1.Users/DeleteUser", 4, true),
-    rpc("/occc.v1.Users/ResetTotp", 4, true),
+    needs_password("/occc.v1.Users/ResetTotp", 4),
     rpc("/occc.v1.Users/UnlockUser", 4, true),
     rpc("/occc.v1.Users/RevokeSession", 4, true),
     rpc("/occc.v1.Users/RevokeUserSessions", 4, true),
-    rpc("/occc.v1.Users/LinkOsAccount", 4, true),
+    needs_password("/occc.v1.Users/LinkOsAccount", 4),
     // Container integrity: viewers see; operators run checks and the
     // environment; admins pin baselines (elevated) and read snapshots;
     // super-admins release quarantines (elevated).
@@ -220,7 +227,7 @@ async fn check_person(
     let plain = log_in(anonymous, person).await;
     check_row(&plain, rank, Level::None, failures).await;
     let totp = log_in_with_recovery_code(anonymous, person).await;
-    elevate(&totp, person).await;
+    elevate_with_totp(&totp, person).await;
     check_row(&totp, rank, Level::Weaker, failures).await;
     let strong = log_in_with_recovery_code(anonymous, person).await;
     elevate_with_recovery_code(&strong, person).await;

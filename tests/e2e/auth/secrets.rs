@@ -7,10 +7,7 @@ use std::fs;
 use occc_client::proto as pb;
 use occc_tests::{
     DevDir, RunningDaemon,
-    people::{
-        GOOD_PASSWORD, bootstrap_super_admin, bootstrap_token, elevate, elevate_with_password,
-        invite, log_in,
-    },
+    people::{GOOD_PASSWORD, bootstrap_super_admin, bootstrap_token, elevate, invite, log_in},
 };
 
 #[tokio::test]
@@ -43,7 +40,7 @@ async fn planted_secrets_appear_in_no_log_and_no_database_byte() {
     planted.extend(carol.recovery_codes.iter().cloned());
     planted.push(carol.device.secret().to_owned());
     let new_password = "copper-lantern-meadow-41";
-    elevate_with_password(&admin, &mut root).await;
+    elevate(&admin, &mut root).await;
     planted.push(root.device.replay_last());
     admin
         .auth()

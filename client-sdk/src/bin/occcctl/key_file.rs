@@ -2,10 +2,12 @@
 //! encrypted at rest under a passphrase.
 //!
 //! Invariant: the private key is written only sealed — AES-256-GCM under a
-//! key derived from the passphrase with Argon2id (random salt, associated
-//! data naming the format and the key id) — in a persistent per-user folder
+//! key derived from the passphrase with Argon2id (64 MiB, 3 passes, random
+//! salt; the parameters are in the file), associated data naming the format,
+//! parameters and key id — atomically, in a persistent per-user folder
 //! (`$XDG_STATE_HOME/occcctl`, else `~/.local/state/occcctl`; 0700 folder,
-//! 0600 file); a wrong passphrase or an altered file opens nothing.
+//! 0600 file); a wrong passphrase or an altered file opens nothing, and
+//! both say the same.
 
 use std::{fs, path::PathBuf};
 
@@ -22,8 +24,13 @@ use crate::token_file;
 const FILE_NAME: &str = "device-key";
 const FORMAT: &str = "occcctl-device-key-v1";
 const SALT_BYTES: usize = 16;
+/// Argon2id parameters of new files: memory (KiB), passes, lanes.
+const KDF: (u32, u32, u32) = (64 * 1024, 3, 1);
+/// Largest parameters a file may ask for (a crafted file must not exhaust
+/// memory).
+const MAX_KDF_MEMORY_KIB: u32 = 1024 * 1024;
 /// Shortest passphrase accepted.
-pub const MIN_PASSPHRASE_CHARS: usize = 8;
+pub const MIN_PASSPHRASE_CHARS: usize = 12;
 /// Environment variable naming a file that holds the passphrase (scripts).
 pub const PASSPHRASE_FILE_ENV: &str = "OCCC_KEY_PASSPHRASE_FILE";
 
@@ -40,7 +47,9 @@ pub enum KeyFileError {
     #[error("the device key does not open: wrong passphrase, or the file was altered")]
     DoesNotOpen,
     /// Not a file this version wrote.
-    #[error("the device key file is not in the {FORMAT} format")]
+    #[error(
+        "the device key file is not a sealed {FORMAT} file (an unsealed key from an older occcctl?): delete it and run `occcctl device-key register` again"
+    )]
     Format,
     /// The system random generator or key derivation failed.
     #[error("device key sealing failed: {0}")]
@@ -52,9 +61,23 @@ fn path() -> Option<PathBuf> {
     token_file::persistent_dir().map(|dir| dir.join(FILE_NAME))
 }
 
-fn sealing_key(passphrase: &str, salt: &[u8]) -> Result<LessSafeKey, KeyFileError> {
-    // OWASP's Argon2id minimum for interactive use: 19 MiB, 2 passes.
-    let params = Params::new(19 * 1024, 2, 1, Some(32))
+fn kdf_line((memory, passes, lanes): (u32, u32, u32)) -> String {
+    format!("argon2id m={memory} t={passes} p={lanes}")
+}
+
+fn parse_kdf(line: &str) -> Option<(u32, u32, u32)> {
+    let mut fields = line.strip_prefix("argon2id ")?.split(' ');
+    let mut value = |prefix: &str| fields.next()?.strip_prefix(prefix)?.parse().ok();
+    let kdf = (value("m=")?, value("t=")?, value("p=")?);
+    (kdf.0 <= MAX_KDF_MEMORY_KIB && kdf.1 <= 64 && kdf.2 <= 16).then_some(kdf)
+}
+
+fn sealing_key(
+    passphrase: &str,
+    salt: &[u8],
+    (memory, passes, lanes): (u32, u32, u32),
+) -> Result<LessSafeKey, KeyFileError> {
+    let params = Params::new(memory, passes, lanes, Some(32))
         .map_err(|err| KeyFileError::Crypto(err.to_string()))?;
     let mut key = Zeroizing::new([0u8; 32]);
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
@@ -65,8 +88,8 @@ fn sealing_key(passphrase: &str, salt: &[u8]) -> Result<LessSafeKey, KeyFileErro
     Ok(LessSafeKey::new(unbound))
 }
 
-fn associated_data(key_id: &str) -> Vec<u8> {
-    format!("{FORMAT}\n{key_id}").into_bytes()
+fn associated_data(kdf: (u32, u32, u32), key_id: &str) -> Vec<u8> {
+    format!("{FORMAT}\n{}\n{key_id}", kdf_line(kdf)).into_bytes()
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -99,24 +122,28 @@ pub fn save(
         .fill(&mut salt)
         .and_then(|()| random.fill(&mut nonce))
         .map_err(|_| KeyFileError::Crypto("the system random generator failed".to_owned()))?;
-    let mut sealed = key.pkcs8().to_vec();
-    sealing_key(passphrase, &salt)?
+    // Room for the tag up front: the plaintext is never copied by a regrowth.
+    let mut sealed = Zeroizing::new(Vec::with_capacity(
+        key.pkcs8().len() + AES_256_GCM.tag_len(),
+    ));
+    sealed.extend_from_slice(key.pkcs8());
+    sealing_key(passphrase, &salt, KDF)?
         .seal_in_place_append_tag(
             Nonce::assume_unique_for_key(nonce),
-            Aad::from(associated_data(key_id)),
-            &mut sealed,
+            Aad::from(associated_data(KDF, key_id)),
+            &mut *sealed,
         )
         .map_err(|_| KeyFileError::Crypto("sealing failed".to_owned()))?;
     let contents = format!(
-        "{FORMAT}\n{key_id}\n{}\n{}\n{}\n",
+        "{FORMAT}\n{}\n{key_id}\n{}\n{}\n{}\n",
+        kdf_line(KDF),
         hex(&salt),
         hex(&nonce),
         hex(&sealed)
     );
-    Ok(token_file::save_private_persistent(
-        FILE_NAME,
-        contents.as_bytes(),
-    )?)
+    let saved = token_file::save_private_persistent(FILE_NAME, contents.as_bytes())?;
+    token_file::remove_legacy_device_key();
+    Ok(saved)
 }
 
 /// Whether a sealed key is saved.
@@ -134,8 +161,9 @@ pub fn open(passphrase: &str) -> Result<(String, SoftwareAuthenticator), KeyFile
     })?;
     let text = fs::read_to_string(path)?;
     let mut lines = text.lines();
-    let (Some(FORMAT), Some(key_id), Some(salt), Some(nonce), Some(sealed)) = (
+    let (Some(FORMAT), Some(kdf), Some(key_id), Some(salt), Some(nonce), Some(sealed)) = (
         lines.next(),
+        lines.next().and_then(parse_kdf),
         lines.next(),
         lines.next().and_then(unhex),
         lines.next().and_then(unhex),
@@ -145,10 +173,10 @@ pub fn open(passphrase: &str) -> Result<(String, SoftwareAuthenticator), KeyFile
     };
     let nonce = <[u8; NONCE_LEN]>::try_from(nonce.as_slice()).map_err(|_| KeyFileError::Format)?;
     let mut buffer = Zeroizing::new(sealed);
-    let pkcs8 = sealing_key(passphrase, &salt)?
+    let pkcs8 = sealing_key(passphrase, &salt, kdf)?
         .open_in_place(
             Nonce::assume_unique_for_key(nonce),
-            Aad::from(associated_data(key_id)),
+            Aad::from(associated_data(kdf, key_id)),
             buffer.as_mut_slice(),
         )
         .map_err(|_| KeyFileError::DoesNotOpen)?;

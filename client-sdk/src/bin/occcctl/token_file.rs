@@ -10,7 +10,7 @@
 use std::{
     fs::{self, DirBuilder, OpenOptions},
     io::Write,
-    os::unix::fs::{DirBuilderExt, OpenOptionsExt},
+    os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt},
     path::PathBuf,
 };
 
@@ -54,20 +54,36 @@ pub fn save_private(name: &str, contents: &[u8]) -> std::io::Result<PathBuf> {
     write_private(folder, name, contents)
 }
 
+/// Writes `name` in `folder` whole or not at all: a new 0600 file beside it,
+/// synced, then renamed over it; the folder is made 0700.
 fn write_private(folder: PathBuf, name: &str, contents: &[u8]) -> std::io::Result<PathBuf> {
     DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(&folder)?;
+    fs::set_permissions(&folder, fs::Permissions::from_mode(0o700))?;
     let path = folder.join(name);
+    let staging = folder.join(format!(".{name}.new"));
+    let _ = fs::remove_file(&staging);
     let mut file = OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
-        .open(&path)?;
+        .open(&staging)?;
     file.write_all(contents)?;
+    file.sync_all()?;
+    fs::rename(&staging, &path)?;
     Ok(path)
+}
+
+/// Removes the unsealed device key older occcctl versions kept in the
+/// session folder, if there is one (best effort).
+pub fn remove_legacy_device_key() {
+    if let Some(legacy) = state_dir().map(|dir| dir.join("device-key"))
+        && persistent_dir().map(|dir| dir.join("device-key")) != Some(legacy.clone())
+    {
+        let _ = fs::remove_file(legacy);
+    }
 }
 
 /// Reads `name` from the private state folder.

@@ -1,0 +1,443 @@
+//! Reading host files a container can write to — watched host files in its
+//! bind mounts, its writable layer, its tmpfs mounts — without letting the
+//! container steer the read.
+//!
+//! Invariant: no symbolic link is followed below the starting point: every
+//! component is opened relative to its parent with `O_NOFOLLOW`, so a
+//! component swapped for a link fails instead of redirecting the read; only
+//! regular files are read (checked on the opened descriptor, so a swap
+//! between look and open cannot bring in a FIFO or a device); opens never
+//! block (`O_NONBLOCK`); reads are bounded in bytes; a walk never leaves the
+//! tree it started in.
+
+use std::{
+    ffi::{CString, OsStr},
+    fs::File,
+    io::Read,
+    os::{
+        fd::{AsFd, OwnedFd},
+        unix::ffi::OsStrExt,
+    },
+    path::{Component, Path, PathBuf},
+};
+
+use nix::{
+    dir::Dir,
+    errno::Errno,
+    fcntl::{AtFlags, OFlag, open, openat},
+    sys::stat::{FileStat, Mode, SFlag, fstat, fstatat},
+};
+use ring::digest::{Context, SHA256};
+
+/// Deepest folder a walk descends into.
+const MAX_DEPTH: usize = 64;
+/// Read size while hashing.
+const CHUNK: usize = 256 * 1024;
+
+fn dir_flags() -> OFlag {
+    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC
+}
+
+fn file_flags() -> OFlag {
+    OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC
+}
+
+/// What a directory entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A regular file.
+    Regular,
+    /// A folder.
+    Directory,
+    /// A symbolic link (never followed).
+    Symlink,
+    /// A named pipe.
+    Fifo,
+    /// A Unix socket.
+    Socket,
+    /// A character device (overlayfs marks deletions with 0/0 ones).
+    CharDevice,
+    /// A block device.
+    BlockDevice,
+}
+
+impl Kind {
+    /// The kind `stat` describes.
+    #[must_use]
+    pub fn of(stat: &FileStat) -> Self {
+        match SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT {
+            SFlag::S_IFDIR => Self::Directory,
+            SFlag::S_IFLNK => Self::Symlink,
+            SFlag::S_IFIFO => Self::Fifo,
+            SFlag::S_IFSOCK => Self::Socket,
+            SFlag::S_IFCHR => Self::CharDevice,
+            SFlag::S_IFBLK => Self::BlockDevice,
+            _ => Self::Regular,
+        }
+    }
+
+    /// In words, e.g. `named pipe (FIFO)`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Regular => "regular file",
+            Self::Directory => "folder",
+            Self::Symlink => "symbolic link",
+            Self::Fifo => "named pipe (FIFO)",
+            Self::Socket => "socket",
+            Self::CharDevice => "character device",
+            Self::BlockDevice => "block device",
+        }
+    }
+}
+
+/// Why a host file could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostFileError {
+    /// Nothing there.
+    #[error("{0} does not exist")]
+    Missing(String),
+    /// A component of the path is a symbolic link.
+    #[error("{path}: {component} is a symbolic link; occcd follows none (configure the real path)")]
+    Symlink {
+        /// The path asked for.
+        path: String,
+        /// The component that is a link.
+        component: String,
+    },
+    /// Not a regular file.
+    #[error("{path} is a {kind}, not a regular file; occcd does not read it")]
+    NotRegular {
+        /// The path.
+        path: String,
+        /// What it is.
+        kind: &'static str,
+    },
+    /// Larger than the bound.
+    #[error("{path} is larger than {limit} bytes")]
+    TooLarge {
+        /// The path.
+        path: String,
+        /// The bound.
+        limit: u64,
+    },
+    /// Any other failure.
+    #[error("{path}: {message}")]
+    Io {
+        /// The path.
+        path: String,
+        /// What the system said.
+        message: String,
+    },
+}
+
+fn io(path: &Path, err: impl std::fmt::Display) -> HostFileError {
+    HostFileError::Io {
+        path: path.display().to_string(),
+        message: err.to_string(),
+    }
+}
+
+fn c_name(name: &OsStr) -> Result<CString, Errno> {
+    CString::new(name.as_bytes()).map_err(|_| Errno::EINVAL)
+}
+
+/// Opens the folder `relative` below `base`, one component at a time,
+/// following no link. `shown` names the whole path in errors.
+pub fn open_dir_below(
+    base: OwnedFd,
+    relative: &Path,
+    shown: &Path,
+) -> Result<OwnedFd, HostFileError> {
+    let mut current = base;
+    for component in relative.components() {
+        let Component::Normal(name) = component else {
+            continue;
+        };
+        let name = c_name(name).map_err(|err| io(shown, err))?;
+        current = match openat(&current, name.as_c_str(), dir_flags(), Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Err(HostFileError::Missing(shown.display().to_string())),
+            Err(Errno::ELOOP | Errno::ENOTDIR) => {
+                let stat = fstatat(&current, name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW);
+                return Err(match stat.map(|s| Kind::of(&s)) {
+                    Ok(Kind::Symlink) => HostFileError::Symlink {
+                        path: shown.display().to_string(),
+                        component: name.to_string_lossy().into_owned(),
+                    },
+                    Ok(kind) => HostFileError::NotRegular {
+                        path: shown.display().to_string(),
+                        kind: kind.name(),
+                    },
+                    Err(err) => io(shown, err),
+                });
+            }
+            Err(err) => return Err(io(shown, err)),
+        };
+    }
+    Ok(current)
+}
+
+/// Opens the folder at absolute `path` from `/`, following no link.
+pub fn open_dir(path: &Path) -> Result<OwnedFd, HostFileError> {
+    let root = open(Path::new("/"), dir_flags(), Mode::empty()).map_err(|err| io(path, err))?;
+    open_dir_below(root, path, path)
+}
+
+/// Opens `name` in `dir` for reading if it is a regular file.
+pub fn open_regular_at(dir: impl AsFd, name: &OsStr, shown: &Path) -> Result<File, HostFileError> {
+    let c = c_name(name).map_err(|err| io(shown, err))?;
+    let fd = match openat(dir, c.as_c_str(), file_flags(), Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Err(HostFileError::Missing(shown.display().to_string())),
+        Err(Errno::ELOOP) => {
+            return Err(HostFileError::Symlink {
+                path: shown.display().to_string(),
+                component: name.to_string_lossy().into_owned(),
+            });
+        }
+        Err(err) => return Err(io(shown, err)),
+    };
+    let kind = Kind::of(&fstat(&fd).map_err(|err| io(shown, err))?);
+    if kind != Kind::Regular {
+        return Err(HostFileError::NotRegular {
+            path: shown.display().to_string(),
+            kind: kind.name(),
+        });
+    }
+    Ok(File::from(fd))
+}
+
+/// Opens the regular file at absolute `path`, following no link anywhere.
+pub fn open_regular(path: &Path) -> Result<File, HostFileError> {
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(io(path, "not a file path"));
+    };
+    let dir = open_dir(parent).map_err(|err| match err {
+        HostFileError::Missing(_) => HostFileError::Missing(path.display().to_string()),
+        HostFileError::Symlink { component, .. } => HostFileError::Symlink {
+            path: path.display().to_string(),
+            component,
+        },
+        other => other,
+    })?;
+    open_regular_at(&dir, name, path)
+}
+
+/// SHA-256 and size of `file`, refusing more than `limit` bytes.
+pub fn hash(mut file: File, limit: u64, shown: &Path) -> Result<(String, u64), HostFileError> {
+    let mut digest = Context::new(&SHA256);
+    let mut buffer = vec![0u8; CHUNK];
+    let mut size = 0u64;
+    loop {
+        let read = file.read(&mut buffer).map_err(|err| io(shown, err))?;
+        if read == 0 {
+            break;
+        }
+        size += read as u64;
+        if size > limit {
+            return Err(HostFileError::TooLarge {
+                path: shown.display().to_string(),
+                limit,
+            });
+        }
+        digest.update(&buffer[..read]);
+    }
+    Ok((hex::encode(digest.finish()), size))
+}
+
+/// The first (up to four) bytes of `file`.
+pub fn magic(file: &mut File) -> std::io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(4);
+    file.by_ref().take(4).read_to_end(&mut head)?;
+    Ok(head)
+}
+
+/// Why a file counts as executable, if it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecutableBy {
+    /// An execute bit is set.
+    Mode,
+    /// It starts with the ELF magic.
+    Elf,
+    /// It starts with `#!`.
+    Script,
+}
+
+impl ExecutableBy {
+    /// In words.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Mode => "execute bit",
+            Self::Elf => "ELF binary",
+            Self::Script => "#! script",
+        }
+    }
+
+    /// Judges a regular file by its mode and first bytes.
+    #[must_use]
+    pub fn judge(mode: u32, head: &[u8]) -> Option<Self> {
+        if mode & 0o111 != 0 {
+            Some(Self::Mode)
+        } else if head.starts_with(b"\x7fELF") {
+            Some(Self::Elf)
+        } else if head.starts_with(b"#!") {
+            Some(Self::Script)
+        } else {
+            None
+        }
+    }
+}
+
+/// One entry a walk saw.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Path below the walk's root.
+    pub relative: PathBuf,
+    /// What it is.
+    pub kind: Kind,
+    /// Its `lstat`.
+    pub stat: FileStat,
+}
+
+/// Walks the tree below `root` depth-first, following no link and never
+/// leaving it, and calls `visit(folder, entry)` for every entry; `folder`
+/// is the open descriptor of the entry's folder, to open it with
+/// [`open_regular_at`]. Returns how many entries it saw.
+pub fn walk(
+    root: OwnedFd,
+    shown: &Path,
+    visit: &mut dyn FnMut(&OwnedFd, &Entry),
+) -> Result<usize, HostFileError> {
+    let mut stack: Vec<(OwnedFd, PathBuf, usize)> = vec![(root, PathBuf::new(), 0)];
+    let mut seen = 0;
+    while let Some((folder, relative, depth)) = stack.pop() {
+        let names = {
+            let copy = nix::unistd::dup(&folder).map_err(|err| io(shown, err))?;
+            let mut dir = Dir::from_fd(copy).map_err(|err| io(shown, err))?;
+            let mut names = Vec::new();
+            for entry in dir.iter() {
+                let entry = entry.map_err(|err| io(shown, err))?;
+                let name = entry.file_name().to_bytes();
+                if name != b"." && name != b".." {
+                    names.push(entry.file_name().to_owned());
+                }
+            }
+            names
+        };
+        for name in names {
+            // Gone between listing and looking: nothing to see.
+            let Ok(stat) = fstatat(&folder, name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW) else {
+                continue;
+            };
+            let entry = Entry {
+                relative: relative.join(OsStr::from_bytes(name.to_bytes())),
+                kind: Kind::of(&stat),
+                stat,
+            };
+            seen += 1;
+            visit(&folder, &entry);
+            if entry.kind == Kind::Directory && depth < MAX_DEPTH {
+                if let Ok(child) = openat(&folder, name.as_c_str(), dir_flags(), Mode::empty()) {
+                    stack.push((child, entry.relative, depth + 1));
+                }
+            }
+        }
+    }
+    Ok(seen)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+
+    use super::*;
+
+    #[test]
+    fn links_fifos_and_swapped_folders_are_refused_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "host secret").unwrap();
+        let watched = dir.path().join("watched");
+        std::fs::create_dir(&watched).unwrap();
+        symlink(&secret, watched.join("link")).unwrap();
+        nix::unistd::mkfifo(&watched.join("pipe"), Mode::from_bits_truncate(0o600)).unwrap();
+        symlink(dir.path(), watched.join("folder-link")).unwrap();
+        std::fs::write(watched.join("plain"), "ok").unwrap();
+
+        assert!(matches!(
+            open_regular(&watched.join("link")),
+            Err(HostFileError::Symlink { .. })
+        ));
+        // Returns at once: a FIFO is never opened in a way that waits.
+        assert!(matches!(
+            open_regular(&watched.join("pipe")),
+            Err(HostFileError::NotRegular {
+                kind: "named pipe (FIFO)",
+                ..
+            })
+        ));
+        assert!(matches!(
+            open_regular(&watched.join("folder-link").join("secret")),
+            Err(HostFileError::Symlink { .. })
+        ));
+        assert!(matches!(
+            open_regular(&watched.join("nothing")),
+            Err(HostFileError::Missing(_))
+        ));
+        let file = open_regular(&watched.join("plain")).unwrap();
+        let (sha, size) = hash(file, 10, &watched).unwrap();
+        assert_eq!(size, 2);
+        assert_eq!(sha.len(), 64);
+        let file = open_regular(&watched.join("plain")).unwrap();
+        assert!(matches!(
+            hash(file, 1, &watched),
+            Err(HostFileError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn a_walk_sees_every_entry_and_leaves_through_no_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("host-file"), "x").unwrap();
+        std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
+        std::fs::write(dir.path().join("a/b/tool"), "#!/bin/sh\n").unwrap();
+        let elf = dir.path().join("a/bin");
+        std::fs::write(&elf, b"\x7fELF rest").unwrap();
+        std::fs::set_permissions(&elf, std::fs::Permissions::from_mode(0o755)).unwrap();
+        symlink(outside.path(), dir.path().join("escape")).unwrap();
+        let mut seen = Vec::new();
+        let root = open_dir(dir.path()).unwrap();
+        let count = walk(root, dir.path(), &mut |folder, entry| {
+            let judged = (entry.kind == Kind::Regular).then(|| {
+                let name = entry.relative.file_name().unwrap();
+                let mut file = open_regular_at(folder, name, &entry.relative).unwrap();
+                ExecutableBy::judge(entry.stat.st_mode, &magic(&mut file).unwrap())
+            });
+            seen.push((
+                entry.relative.display().to_string(),
+                entry.kind,
+                judged.flatten(),
+            ));
+        })
+        .unwrap();
+        seen.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(count, 5);
+        assert_eq!(
+            seen,
+            [
+                ("a".to_owned(), Kind::Directory, None),
+                ("a/b".to_owned(), Kind::Directory, None),
+                (
+                    "a/b/tool".to_owned(),
+                    Kind::Regular,
+                    Some(ExecutableBy::Script)
+                ),
+                ("a/bin".to_owned(), Kind::Regular, Some(ExecutableBy::Mode)),
+                ("escape".to_owned(), Kind::Symlink, None),
+            ]
+        );
+    }
+}

@@ -1,0 +1,342 @@
+//! Which executables a container may run, and what each running process
+//! really runs: at PinBaseline the executables of the image (overlay2's
+//! lower folders), of its writable trees and of its running processes are
+//! hashed; later every process is identified by the SHA-256 of its
+//! `/proc/<pid>/exe`, whatever it calls itself.
+//!
+//! Invariant: a process is trusted only if its executable's hash was pinned
+//! and its name is one of the names that executable was pinned under (its
+//! paths, the links to it, or a pinned script run by it); one that runs an
+//! unpinned executable, or calls itself by another name, is critical. Where
+//! `/proc/<pid>/exe` cannot be read (or nothing was pinned), the process is
+//! judged by name only and the finding says so. Blocking: call it off the
+//! async runtime.
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    path::{Path, PathBuf},
+};
+
+use bollard::models::ContainerInspectResponse;
+use nix::{
+    fcntl::{OFlag, open},
+    sys::stat::{Mode, fstat},
+};
+use serde::{Deserialize, Serialize};
+
+use super::host_fs::{self, ExecutableBy, HostFileError, Kind};
+
+/// Largest executable hashed (a Node.js binary is about 100 MiB).
+pub const MAX_EXECUTABLE_BYTES: u64 = 1024 * 1024 * 1024;
+/// Linux keeps this many bytes of a process name (`comm`).
+const COMM_CHARS: usize = 15;
+
+/// The executables pinned as trusted for one container.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustedExecutables {
+    /// SHA-256 → the names it was pinned under (basenames of its paths and
+    /// of links to it, process names seen running it at pin time).
+    pub by_hash: BTreeMap<String, BTreeSet<String>>,
+    /// Basenames of pinned `#!` scripts (a script runs as its interpreter).
+    pub scripts: BTreeSet<String>,
+    /// Executables in writable trees at pin time: container path → SHA-256.
+    pub writable: BTreeMap<String, String>,
+    /// What could not be read at pin time (the pin still holds the rest).
+    pub notes: Vec<String>,
+}
+
+impl TrustedExecutables {
+    /// Whether anything was pinned to identify processes by.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.by_hash.is_empty()
+    }
+
+    fn add(&mut self, sha256: String, name: &str) {
+        self.by_hash
+            .entry(sha256)
+            .or_default()
+            .insert(name.to_owned());
+    }
+}
+
+fn basename(path: &Path) -> Option<String> {
+    path.file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+}
+
+/// The image layers of a container (overlay2 only), lowest last.
+#[must_use]
+pub fn image_layers(inspect: &ContainerInspectResponse) -> Vec<PathBuf> {
+    inspect
+        .graph_driver
+        .as_ref()
+        .filter(|driver| driver.name == "overlay2")
+        .and_then(|driver| driver.data.get("LowerDir"))
+        .map(|lower| lower.split(':').map(PathBuf::from).collect())
+        .unwrap_or_default()
+}
+
+/// Hashes every executable in `layers` into `trusted`, with the names of
+/// the links that point at them.
+pub fn pin_image(layers: &[PathBuf], trusted: &mut TrustedExecutables) {
+    let mut by_path: HashMap<PathBuf, String> = HashMap::new();
+    let mut links: Vec<(PathBuf, PathBuf)> = Vec::new();
+    for layer in layers {
+        let root = match host_fs::open_dir(layer) {
+            Ok(root) => root,
+            Err(err) => {
+                trusted.notes.push(format!("image layer not read: {err}"));
+                continue;
+            }
+        };
+        let walked = host_fs::walk(root, layer, &mut |folder, entry| {
+            let path = Path::new("/").join(&entry.relative);
+            match entry.kind {
+                Kind::Symlink => {
+                    let target = nix::fcntl::readlinkat(
+                        folder,
+                        entry.relative.file_name().unwrap_or_default(),
+                    );
+                    if let Ok(target) = target {
+                        let target = PathBuf::from(target);
+                        let resolved = if target.is_absolute() {
+                            target
+                        } else {
+                            path.parent().unwrap_or(Path::new("/")).join(target)
+                        };
+                        links.push((path, resolved));
+                    }
+                }
+                Kind::Regular => {
+                    let Some(name) = entry.relative.file_name() else {
+                        return;
+                    };
+                    let Ok(mut file) = host_fs::open_regular_at(folder, name, &path) else {
+                        return;
+                    };
+                    let head = host_fs::magic(&mut file).unwrap_or_default();
+                    let Some(by) = ExecutableBy::judge(entry.stat.st_mode, &head) else {
+                        return;
+                    };
+                    if by == ExecutableBy::Script || head.starts_with(b"#!") {
+                        if let Some(name) = basename(&path) {
+                            trusted.scripts.insert(name);
+                        }
+                    }
+                    let hashed = host_fs::open_regular_at(folder, name, &path)
+                        .and_then(|file| host_fs::hash(file, MAX_EXECUTABLE_BYTES, &path));
+                    match hashed {
+                        Ok((sha256, _)) => {
+                            if let Some(name) = basename(&path) {
+                                trusted.add(sha256.clone(), &name);
+                            }
+                            by_path.insert(path, sha256);
+                        }
+                        Err(err) => trusted.notes.push(err.to_string()),
+                    }
+                }
+                _ => {}
+            }
+        });
+        if let Err(err) = walked {
+            trusted
+                .notes
+                .push(format!("image layer not fully read: {err}"));
+        }
+    }
+    // Links may point at links (sh → busybox → …): follow a few hops.
+    for (link, target) in &links {
+        let mut current = normalize(target);
+        for _ in 0..8 {
+            if let Some(sha256) = by_path.get(&current) {
+                if let Some(name) = basename(link) {
+                    trusted.add(sha256.clone(), &name);
+                }
+                break;
+            }
+            let Some((_, next)) = links.iter().find(|(from, _)| *from == current) else {
+                break;
+            };
+            current = normalize(next);
+        }
+    }
+}
+
+/// `path` with `.` and `..` resolved lexically.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for component in path.components() {
+        match component {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::Normal(part) => out.push(part),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// An executable a process runs, read through `/proc/<pid>/exe`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningExecutable {
+    /// SHA-256.
+    pub sha256: String,
+}
+
+/// Hashes of executables already read, by (device, inode, size, mtime, ctime).
+#[derive(Debug, Default)]
+pub struct ExeCache {
+    known: HashMap<(u64, u64, i64, i64, i64), String>,
+}
+
+/// The executable process `pid` runs; an error when `/proc` does not show it.
+pub fn running_executable(
+    pid: u32,
+    cache: &mut ExeCache,
+) -> Result<RunningExecutable, HostFileError> {
+    let path = PathBuf::from(format!("/proc/{pid}/exe"));
+    // The one link followed on purpose: the kernel's, to the process's binary.
+    let fd = open(
+        &path,
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
+        Mode::empty(),
+    )
+    .map_err(|err| HostFileError::Io {
+        path: path.display().to_string(),
+        message: err.to_string(),
+    })?;
+    let stat = fstat(&fd).map_err(|err| HostFileError::Io {
+        path: path.display().to_string(),
+        message: err.to_string(),
+    })?;
+    if Kind::of(&stat) != Kind::Regular {
+        return Err(HostFileError::NotRegular {
+            path: path.display().to_string(),
+            kind: Kind::of(&stat).name(),
+        });
+    }
+    let key = (
+        stat.st_dev,
+        stat.st_ino,
+        stat.st_size,
+        stat.st_mtime,
+        stat.st_ctime,
+    );
+    if let Some(sha256) = cache.known.get(&key) {
+        return Ok(RunningExecutable {
+            sha256: sha256.clone(),
+        });
+    }
+    let (sha256, _) = host_fs::hash(std::fs::File::from(fd), MAX_EXECUTABLE_BYTES, &path)?;
+    cache.known.insert(key, sha256.clone());
+    Ok(RunningExecutable { sha256 })
+}
+
+/// Whether process name `comm` (as the kernel cut it) is `name`.
+#[must_use]
+pub fn comm_is(comm: &str, name: &str) -> bool {
+    comm == name || (comm.chars().count() == COMM_CHARS && name.starts_with(comm))
+}
+
+/// What a process turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// A pinned executable, under one of its names.
+    Trusted,
+    /// A pinned executable under a name it was not pinned under.
+    Masquerade {
+        /// The names it was pinned under.
+        pinned_as: Vec<String>,
+    },
+    /// An executable that was not pinned.
+    Foreign,
+}
+
+/// Judges a process called `comm` running `exe` against `trusted`.
+#[must_use]
+pub fn judge(comm: &str, exe: &RunningExecutable, trusted: &TrustedExecutables) -> Verdict {
+    let Some(names) = trusted.by_hash.get(&exe.sha256) else {
+        return Verdict::Foreign;
+    };
+    let named = names.iter().any(|name| comm_is(comm, name))
+        || trusted.scripts.iter().any(|script| comm_is(comm, script));
+    if named {
+        Verdict::Trusted
+    } else {
+        Verdict::Masquerade {
+            pinned_as: names.iter().cloned().collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+
+    use super::*;
+
+    #[test]
+    fn image_executables_are_known_by_their_paths_links_and_scripts() {
+        let layer = tempfile::tempdir().unwrap();
+        let bin = layer.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::write(bin.join("busybox"), b"\x7fELF busybox").unwrap();
+        std::fs::set_permissions(bin.join("busybox"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        symlink("busybox", bin.join("sleep")).unwrap();
+        symlink("/bin/sleep", bin.join("nap")).unwrap();
+        std::fs::create_dir_all(layer.path().join("app")).unwrap();
+        std::fs::write(
+            layer.path().join("app/gateway.sh"),
+            "#!/bin/sh\nexec sleep 9\n",
+        )
+        .unwrap();
+        std::fs::write(layer.path().join("app/data.txt"), "not executable").unwrap();
+        let mut trusted = TrustedExecutables::default();
+        pin_image(&[layer.path().to_owned()], &mut trusted);
+        assert_eq!(trusted.by_hash.len(), 2, "{trusted:?}");
+        let busybox = trusted
+            .by_hash
+            .values()
+            .find(|names| names.contains("busybox"))
+            .unwrap();
+        assert_eq!(
+            busybox.iter().collect::<Vec<_>>(),
+            ["busybox", "nap", "sleep"]
+        );
+        assert!(trusted.scripts.contains("gateway.sh"));
+        let sha = trusted
+            .by_hash
+            .iter()
+            .find(|(_, names)| names.contains("busybox"))
+            .unwrap()
+            .0
+            .clone();
+        let running = RunningExecutable { sha256: sha };
+        assert_eq!(judge("sleep", &running, &trusted), Verdict::Trusted);
+        assert_eq!(judge("gateway.sh", &running, &trusted), Verdict::Trusted);
+        assert!(matches!(
+            judge("node", &running, &trusted),
+            Verdict::Masquerade { .. }
+        ));
+        let stranger = RunningExecutable {
+            sha256: "00".repeat(32),
+        };
+        assert_eq!(judge("sleep", &stranger, &trusted), Verdict::Foreign);
+    }
+
+    #[test]
+    fn this_process_is_identified_through_proc() {
+        let mut cache = ExeCache::default();
+        let me = running_executable(std::process::id(), &mut cache).unwrap();
+        assert_eq!(me.sha256.len(), 64);
+        assert_eq!(
+            running_executable(std::process::id(), &mut cache).unwrap(),
+            me
+        );
+        assert!(comm_is("very-long-proce", "very-long-process-name"));
+        assert!(!comm_is("node", "nodejs"));
+    }
+}
