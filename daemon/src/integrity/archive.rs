@@ -3,18 +3,18 @@
 //! arrives, and the raw archive for forensic snapshots.
 //!
 //! Invariant: nothing is executed in the container; reads are bounded in
-//! bytes, and a stream that ends early or exceeds the bound is an error,
-//! never a partial success.
+//! bytes, and a stream that ends early, exceeds the bound or stalls for
+//! longer than [`CALL_DEADLINE`] is an error, never a partial success.
 
 use std::path::{Path, PathBuf};
 
 use bollard::{Docker, query_parameters::DownloadFromContainerOptions};
 use ring::digest::{Context, SHA256};
-use tokio::{io::AsyncReadExt, sync::mpsc};
+use tokio::{io::AsyncReadExt, sync::mpsc, time::timeout};
 use tokio_stream::StreamExt;
 use tokio_util::io::StreamReader;
 
-use super::engine::EngineError;
+use super::engine::{CALL_DEADLINE, EngineError};
 
 /// Read size while hashing.
 const CHUNK: usize = 256 * 1024;
@@ -84,6 +84,13 @@ fn io_error(err: bollard::errors::Error) -> std::io::Error {
     std::io::Error::other(err.to_string())
 }
 
+fn stalled(path: &str) -> EngineError {
+    EngineError::Unreachable(format!(
+        "reading {path}: the engine sent nothing for {} s",
+        CALL_DEADLINE.as_secs()
+    ))
+}
+
 fn read_error(path: &str, err: &std::io::Error) -> EngineError {
     // The engine's own status (404 and friends) arrives as the stream's error.
     let message = err.to_string();
@@ -122,7 +129,10 @@ pub async fn hash_path(
     let mut files = Vec::new();
     let mut total = 0u64;
     let mut buffer = vec![0u8; CHUNK];
-    while let Some(entry) = entries.next().await {
+    while let Some(entry) = timeout(CALL_DEADLINE, entries.next())
+        .await
+        .map_err(|_| stalled(path))?
+    {
         let mut entry = entry.map_err(|err| read_error(path, &err))?;
         if !entry.header().entry_type().is_file() {
             continue;
@@ -138,9 +148,9 @@ pub async fn hash_path(
         };
         let mut size = 0u64;
         loop {
-            let read = entry
-                .read(&mut buffer)
+            let read = timeout(CALL_DEADLINE, entry.read(&mut buffer))
                 .await
+                .map_err(|_| stalled(path))?
                 .map_err(|err| read_error(path, &err))?;
             if read == 0 {
                 break;
@@ -181,7 +191,10 @@ pub async fn download(
     };
     let mut stream = docker.download_from_container(container, Some(options));
     let mut bytes = Vec::new();
-    while let Some(chunk) = stream.next().await {
+    while let Some(chunk) = timeout(CALL_DEADLINE, stream.next())
+        .await
+        .map_err(|_| stalled(path))?
+    {
         let chunk = chunk.map_err(|err| read_error(path, &io_error(err)))?;
         if (bytes.len() + chunk.len()) as u64 > max_bytes {
             return Err(EngineError::Refused(format!(
@@ -191,33 +204,6 @@ pub async fn download(
         bytes.extend_from_slice(&chunk);
     }
     Ok(bytes)
-}
-
-/// SHA-256 of a host file, or `None` when it does not exist.
-pub async fn hash_host_file(path: &Path, max_bytes: u64) -> std::io::Result<Option<(String, u64)>> {
-    let mut file = match tokio::fs::File::open(path).await {
-        Ok(file) => file,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(err) => return Err(err),
-    };
-    let mut digest = Context::new(&SHA256);
-    let mut buffer = vec![0u8; CHUNK];
-    let mut size = 0u64;
-    loop {
-        let read = file.read(&mut buffer).await?;
-        if read == 0 {
-            break;
-        }
-        size += read as u64;
-        if size > max_bytes {
-            return Err(std::io::Error::other(format!(
-                "{} is larger than {max_bytes} bytes",
-                path.display()
-            )));
-        }
-        digest.update(&buffer[..read]);
-    }
-    Ok(Some((hex::encode(digest.finish()), size)))
 }
 
 #[cfg(test)]

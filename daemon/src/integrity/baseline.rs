@@ -14,7 +14,10 @@ use serde_json::json;
 use super::{
     archive,
     config::ContainerProfile,
-    engine::{Engine, EngineError},
+    engine::{Engine, EngineError, within},
+    host_fs::{self, HostFileError},
+    identity::{self, ExeCache, TrustedExecutables},
+    process_check, writable,
 };
 use crate::{clock::UnixMillis, store::BaselineRow};
 
@@ -44,6 +47,8 @@ pub struct Baseline {
     pub image_files: Vec<PinnedFile>,
     /// Watched host files.
     pub host_files: Vec<PinnedFile>,
+    /// The executables the container may run.
+    pub trusted: TrustedExecutables,
     /// When.
     pub pinned_at: UnixMillis,
     /// Who.
@@ -128,27 +133,110 @@ pub async fn hash_image_files(
     Ok(files)
 }
 
-/// Hashes every watched host file of `profile`; a missing file is `None`.
+/// How long reading one watched host file may take.
+const HOST_READ_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// SHA-256 of the watched host file `path` (`None` when it does not exist),
+/// read through no link, only if it is a regular file, within a deadline.
+pub async fn hash_host_file(
+    path: &std::path::Path,
+    max_bytes: u64,
+) -> Result<Option<PinnedFile>, HostFileError> {
+    let owned = path.to_owned();
+    let read = tokio::task::spawn_blocking(move || {
+        host_fs::open_regular(&owned).and_then(|file| host_fs::hash(file, max_bytes, &owned))
+    });
+    let name = path.display().to_string();
+    let outcome = match tokio::time::timeout(HOST_READ_DEADLINE, read).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(err)) => Err(HostFileError::Io {
+            path: name.clone(),
+            message: err.to_string(),
+        }),
+        Err(_) => Err(HostFileError::Io {
+            path: name.clone(),
+            message: format!("not read within {} s", HOST_READ_DEADLINE.as_secs()),
+        }),
+    };
+    match outcome {
+        Ok((sha256, size)) => Ok(Some(PinnedFile {
+            path: name,
+            sha256,
+            size,
+        })),
+        Err(HostFileError::Missing(_)) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+/// Hashes every watched host file of `profile`.
 pub async fn hash_host_files(
     profile: &ContainerProfile,
     max_bytes: u64,
-) -> Vec<(String, Result<Option<PinnedFile>, String>)> {
+) -> Vec<(String, Result<Option<PinnedFile>, HostFileError>)> {
     let mut hashed = Vec::new();
     for path in &profile.watched_host_files {
-        let name = path.display().to_string();
-        let result = archive::hash_host_file(path, max_bytes)
-            .await
-            .map(|found| {
-                found.map(|(sha256, size)| PinnedFile {
-                    path: name.clone(),
-                    sha256,
-                    size,
-                })
-            })
-            .map_err(|err| err.to_string());
-        hashed.push((name, result));
+        hashed.push((
+            path.display().to_string(),
+            hash_host_file(path, max_bytes).await,
+        ));
     }
     hashed
+}
+
+/// The executables the container may run, as it is now: its image's, the
+/// ones in its writable trees, and those of its running processes.
+async fn pin_executables(
+    engine: &Engine,
+    profile: &ContainerProfile,
+    inspect: &ContainerInspectResponse,
+    max_bytes: u64,
+) -> Result<TrustedExecutables, EngineError> {
+    let layers = identity::image_layers(inspect);
+    let trees = writable::trees_of(inspect);
+    let exempt = profile.drift_exempt_paths.clone();
+    let mut trusted = tokio::task::spawn_blocking(move || {
+        let mut trusted = TrustedExecutables::default();
+        if layers.is_empty() {
+            trusted.notes.push(
+                "the engine's storage driver is not overlay2: image executables not pinned"
+                    .to_owned(),
+            );
+        }
+        identity::pin_image(&layers, &mut trusted);
+        let mut cache = writable::ExamCache::default();
+        let scan = writable::scan(&trees, &mut cache, max_bytes, &exempt);
+        for found in scan.executables {
+            if let Some(sha256) = found.sha256 {
+                trusted.writable.insert(found.path, sha256);
+            }
+        }
+        trusted
+    })
+    .await
+    .map_err(|err| EngineError::Refused(format!("pinning executables: {err}")))?;
+    if inspect.state.as_ref().and_then(|state| state.running) == Some(true) {
+        let processes = process_check::list(engine, &profile.name).await?;
+        let running = tokio::task::spawn_blocking(move || {
+            let mut cache = ExeCache::default();
+            processes
+                .into_iter()
+                .map(|process| {
+                    let exe = identity::running_executable(process.pid, &mut cache);
+                    (process.comm, exe)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|err| EngineError::Refused(format!("pinning processes: {err}")))?;
+        for (comm, exe) in running {
+            match exe {
+                Ok(exe) => trusted.add(exe.sha256, &comm),
+                Err(err) => trusted.notes.push(format!("process {comm}: {err}")),
+            }
+        }
+    }
+    Ok(trusted)
 }
 
 /// Pins the current state of `profile`'s container.
@@ -160,9 +248,9 @@ pub async fn pin(
     now: UnixMillis,
 ) -> Result<Baseline, EngineError> {
     let docker = engine.docker();
-    let inspect = docker.inspect_container(&profile.name, None).await?;
+    let inspect = within("inspect", docker.inspect_container(&profile.name, None)).await?;
     let image_id = inspect.image.clone().unwrap_or_default();
-    let image = docker.inspect_image(&image_id).await?;
+    let image = within("image inspect", docker.inspect_image(&image_id)).await?;
     let image_files = hash_image_files(engine, profile, max_bytes).await?;
     let mut host_files = Vec::new();
     for (name, result) in hash_host_files(profile, max_bytes).await {
@@ -176,6 +264,7 @@ pub async fn pin(
             }
         }
     }
+    let trusted = pin_executables(engine, profile, &inspect, max_bytes).await?;
     Ok(Baseline {
         container: profile.name.clone(),
         image_id,
@@ -183,6 +272,7 @@ pub async fn pin(
         settings: settings_of(&inspect),
         image_files,
         host_files,
+        trusted,
         pinned_at: now,
         pinned_by: pinned_by.to_owned(),
     })
@@ -202,6 +292,7 @@ impl Baseline {
             host_files: text(json!(self.host_files)),
             pinned_at: self.pinned_at.0,
             pinned_by: self.pinned_by.clone(),
+            trusted_executables: text(json!(self.trusted)),
         }
     }
 
@@ -212,6 +303,7 @@ impl Baseline {
             settings: serde_json::from_str(&row.settings)?,
             image_files: serde_json::from_str(&row.image_files)?,
             host_files: serde_json::from_str(&row.host_files)?,
+            trusted: serde_json::from_str(&row.trusted_executables)?,
             container: row.container,
             image_id: row.image_id,
             pinned_at: UnixMillis(row.pinned_at),

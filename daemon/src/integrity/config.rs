@@ -88,6 +88,9 @@ pub struct ContainerProfile {
     pub critical_paths: Vec<String>,
     /// On the host: bind-mounted files (config, skills) whose SHA-256 is pinned.
     pub watched_host_files: Vec<PathBuf>,
+    /// Inside the container: paths where new executables are not findings
+    /// (e.g. a workspace the agent may write scripts to). Empty: none.
+    pub drift_exempt_paths: Vec<String>,
     /// Process names allowed to run inside (policy, not a constant:
     /// OpenClaw may run agent tools when its sandbox is off).
     pub process_allowlist: Vec<String>,
@@ -115,6 +118,7 @@ impl ContainerProfile {
                 .map(str::to_owned)
                 .to_vec(),
             watched_host_files: Vec::new(),
+            drift_exempt_paths: Vec::new(),
             process_allowlist: ["node", "docker-init", "tini"].map(str::to_owned).to_vec(),
         }
     }

@@ -46,6 +46,23 @@ impl From<bollard::errors::Error> for EngineError {
     }
 }
 
+/// Longest any one engine call may take before the monitor stops waiting.
+pub const CALL_DEADLINE: Duration = Duration::from_secs(10);
+
+/// `call`, bounded by [`CALL_DEADLINE`]; `what` names it in the error.
+pub async fn within<T>(
+    what: &str,
+    call: impl Future<Output = Result<T, bollard::errors::Error>>,
+) -> Result<T, EngineError> {
+    match tokio::time::timeout(CALL_DEADLINE, call).await {
+        Ok(result) => result.map_err(EngineError::from),
+        Err(_) => Err(EngineError::Unreachable(format!(
+            "{what}: no answer within {} s",
+            CALL_DEADLINE.as_secs()
+        ))),
+    }
+}
+
 /// A connected engine.
 #[derive(Debug, Clone)]
 pub struct Engine {

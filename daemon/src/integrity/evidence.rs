@@ -168,7 +168,7 @@ pub async fn rest(
         .map(|(path, result)| match result {
             Ok(Some(file)) => json!({ "path": path, "sha256": file.sha256, "size": file.size }),
             Ok(None) => json!({ "path": path, "missing": true }),
-            Err(err) => json!({ "path": path, "error": err }),
+            Err(err) => json!({ "path": path, "error": err.to_string() }),
         })
         .collect();
     artifacts.push(artifact(

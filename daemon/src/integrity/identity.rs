@@ -33,6 +33,7 @@ const COMM_CHARS: usize = 15;
 
 /// The executables pinned as trusted for one container.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TrustedExecutables {
     /// SHA-256 → the names it was pinned under (basenames of its paths and
     /// of links to it, process names seen running it at pin time).
@@ -52,7 +53,8 @@ impl TrustedExecutables {
         self.by_hash.is_empty()
     }
 
-    fn add(&mut self, sha256: String, name: &str) {
+    /// Trusts `sha256` under `name`.
+    pub fn add(&mut self, sha256: String, name: &str) {
         self.by_hash
             .entry(sha256)
             .or_default()

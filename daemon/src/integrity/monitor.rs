@@ -58,6 +58,10 @@ pub(super) struct Watched {
     pub(super) hashed_at: Option<UnixMillis>,
     /// Until then, lifecycle events (die, update) are occcd's own doing.
     pub(super) occcd_acting_until: Option<UnixMillis>,
+    /// When the latest sweep of it completed.
+    pub(super) last_complete: Option<UnixMillis>,
+    /// What sweeps keep between runs (file verdicts, executable hashes).
+    pub(super) memory: super::sweep::SweepMemory,
 }
 
 /// A request to the watch loop.
@@ -129,6 +133,8 @@ impl IntegrityMonitor {
                     recent_events: VecDeque::new(),
                     hashed_at: None,
                     occcd_acting_until: None,
+                    last_complete: None,
+                    memory: super::sweep::SweepMemory::default(),
                 },
             );
         }
@@ -307,6 +313,39 @@ impl IntegrityMonitor {
     pub(super) fn blind(&self, reason: &str) {
         for profile in &self.config.containers {
             self.refresh(&profile.name, Some(reason));
+        }
+    }
+
+    /// The staleness watchdog: a container whose last complete check is
+    /// older than twice the poll interval is `Unknown`, whatever else is
+    /// going on (a hung engine call, a wedged sweep, a stuck host read).
+    pub(super) fn mark_stale(&self, started: UnixMillis) {
+        let now = self.clock.now();
+        let limit = self.config.poll_interval() * 2;
+        let stale: Vec<(String, String)> = self
+            .watched()
+            .iter()
+            .filter_map(|(name, entry)| {
+                let since = entry.last_complete.unwrap_or(started);
+                (now.since(since) > limit).then(|| {
+                    // Stable wording: watchers hear of it once, not every tick.
+                    let reason = match entry.last_complete {
+                        Some(at) => format!(
+                            "stale: no complete check for over {} s (the last one finished at {} ms since the epoch)",
+                            limit.as_secs_f32(),
+                            at.0
+                        ),
+                        None => format!(
+                            "stale: no complete check in the {} s since the monitor started",
+                            limit.as_secs_f32()
+                        ),
+                    };
+                    (name.clone(), reason)
+                })
+            })
+            .collect();
+        for (name, reason) in stale {
+            self.refresh(&name, Some(&reason));
         }
     }
 }

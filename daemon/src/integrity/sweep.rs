@@ -1,29 +1,28 @@
 //! One polling sweep of a container: runtime settings, settings and image
-//! against the baseline, processes against the allowlist, filesystem drift
-//! under protected paths (new executables), and — when due — critical-file
-//! and host-file hashes against the baseline.
+//! against the baseline, processes by the executables they run, drift and
+//! new executables anywhere the container can write, and — when due —
+//! critical-file and host-file hashes against the baseline.
 //!
 //! Invariant: a check that cannot run is a `check.failed` finding, never a
-//! silent pass; only a container that cannot be inspected at all fails the
-//! sweep (the monitor then reports `Unknown`).
+//! silent pass; every engine call and host read has a deadline; only a
+//! container that cannot be inspected at all fails the sweep (the monitor
+//! then reports `Unknown`).
 
-use bollard::{models::ChangeType, query_parameters::TopOptions};
+use std::sync::{Arc, Mutex};
+
 use serde_json::json;
 
 use super::{
-    archive,
     baseline::{self, Baseline},
     config::ContainerProfile,
-    engine::{Engine, EngineError},
+    drift_check::{self, DriftMemory, DriftPlan},
+    engine::{Engine, EngineError, within},
     finding::{Finding, Severity},
-    runtime_checks,
+    host_fs::HostFileError,
+    identity::ExeCache,
+    process_check, runtime_checks,
 };
 use crate::clock::UnixMillis;
-
-/// Added files checked for execute bits per sweep.
-const MAX_EXECUTABLE_PROBES: usize = 32;
-/// Paths listed in a drift finding's evidence.
-const MAX_LISTED_PATHS: usize = 50;
 
 /// What a sweep saw.
 #[derive(Debug, Clone)]
@@ -32,6 +31,15 @@ pub struct SweepOutcome {
     pub findings: Vec<Finding>,
     /// The container's engine state (running, paused, exited …).
     pub state: String,
+}
+
+/// What the monitor keeps between sweeps of one container.
+#[derive(Debug, Clone, Default)]
+pub struct SweepMemory {
+    /// Verdicts on files of its writable trees.
+    pub drift: Arc<DriftMemory>,
+    /// Hashes of executables its processes ran.
+    pub executables: Arc<Mutex<ExeCache>>,
 }
 
 /// What a sweep needs besides the engine.
@@ -60,6 +68,7 @@ fn failed(plan: &SweepPlan<'_>, check: &str, err: &dyn std::fmt::Display) -> Fin
     )
 }
 
+/// Whether container path `path` is one of `roots` or below one.
 pub(super) fn under(path: &str, roots: &[String]) -> bool {
     roots.iter().any(|root| {
         let root = root.trim_end_matches('/');
@@ -68,10 +77,14 @@ pub(super) fn under(path: &str, roots: &[String]) -> bool {
 }
 
 /// Runs every check of `plan` once.
-pub async fn sweep(engine: &Engine, plan: SweepPlan<'_>) -> Result<SweepOutcome, EngineError> {
+pub async fn sweep(
+    engine: &Engine,
+    plan: SweepPlan<'_>,
+    memory: &SweepMemory,
+) -> Result<SweepOutcome, EngineError> {
     let profile = plan.profile;
     let name = profile.name.as_str();
-    let inspect = engine.docker().inspect_container(name, None).await?;
+    let inspect = within("inspect", engine.docker().inspect_container(name, None)).await?;
     let mut findings = runtime_checks::check(profile, &inspect, plan.now);
     let state = inspect
         .state
@@ -82,15 +95,20 @@ pub async fn sweep(engine: &Engine, plan: SweepPlan<'_>) -> Result<SweepOutcome,
         compare_with_baseline(&plan, baseline, &inspect, &mut findings);
     }
     if state == "running" {
-        match check_processes(engine, &plan).await {
+        let cache = Arc::clone(&memory.executables);
+        match process_check::check(engine, profile, plan.baseline, cache, plan.now).await {
             Ok(found) => findings.extend(found),
             Err(err) => findings.push(failed(&plan, "process", &err)),
         }
     }
-    match check_drift(engine, &plan).await {
-        Ok(found) => findings.extend(found),
-        Err(err) => findings.push(failed(&plan, "filesystem drift", &err)),
-    }
+    let drift = DriftPlan {
+        profile,
+        inspect: &inspect,
+        baseline: plan.baseline,
+        hash_limit: plan.max_bytes,
+        now: plan.now,
+    };
+    findings.extend(drift_check::check(engine, drift, Arc::clone(&memory.drift)).await);
     if plan.hashes
         && let Some(baseline) = plan.baseline
     {
@@ -129,120 +147,6 @@ fn compare_with_baseline(
     }
 }
 
-async fn check_processes(
-    engine: &Engine,
-    plan: &SweepPlan<'_>,
-) -> Result<Vec<Finding>, EngineError> {
-    let options = TopOptions {
-        ps_args: "-o pid,comm".to_owned(),
-    };
-    let top = engine
-        .docker()
-        .top_processes(&plan.profile.name, Some(options))
-        .await?;
-    let titles = top.titles.unwrap_or_default();
-    let command_column = titles
-        .iter()
-        .position(|title| title == "COMMAND" || title == "CMD")
-        .unwrap_or(titles.len().saturating_sub(1));
-    let mut unexpected: Vec<String> = top
-        .processes
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|row| row.get(command_column).cloned())
-        .filter(|command| {
-            !plan
-                .profile
-                .process_allowlist
-                .iter()
-                .any(|allowed| allowed == command)
-        })
-        .collect();
-    unexpected.sort();
-    unexpected.dedup();
-    if unexpected.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(vec![Finding::new(
-        &plan.profile.name,
-        "process.unexpected",
-        Severity::High,
-        format!("processes outside the allowlist: {}", unexpected.join(", ")),
-        json!({ "unexpected": unexpected, "allowlist": plan.profile.process_allowlist }),
-        plan.now,
-    )])
-}
-
-async fn check_drift(engine: &Engine, plan: &SweepPlan<'_>) -> Result<Vec<Finding>, EngineError> {
-    let docker = engine.docker();
-    let changes = docker
-        .container_changes(&plan.profile.name)
-        .await?
-        .unwrap_or_default();
-    let protected: Vec<(String, &str)> = changes
-        .into_iter()
-        .filter(|change| under(&change.path, &plan.profile.protected_paths))
-        .map(|change| {
-            let kind = match change.kind {
-                ChangeType::_0 => "modified",
-                ChangeType::_1 => "added",
-                ChangeType::_2 => "deleted",
-            };
-            (change.path, kind)
-        })
-        .collect();
-    let mut findings = Vec::new();
-    if protected.is_empty() {
-        return Ok(findings);
-    }
-    let listed: Vec<String> = protected
-        .iter()
-        .take(MAX_LISTED_PATHS)
-        .map(|(path, kind)| format!("{kind} {path}"))
-        .collect();
-    findings.push(Finding::new(
-        &plan.profile.name,
-        "files.drift",
-        Severity::High,
-        format!(
-            "{} change(s) under protected paths, e.g. {}",
-            protected.len(),
-            listed[0]
-        ),
-        json!({ "changes": listed, "total": protected.len() }),
-        plan.now,
-    ));
-    let mut executables = Vec::new();
-    for (path, _) in protected
-        .iter()
-        .filter(|(_, kind)| *kind != "deleted")
-        .take(MAX_EXECUTABLE_PROBES)
-    {
-        // A changed folder lists its changed files separately; look at files only.
-        match archive::hash_path(docker, &plan.profile.name, path, plan.max_bytes).await {
-            Ok(files) => executables.extend(
-                files
-                    .into_iter()
-                    .filter(|file| file.executable && file.path == *path),
-            ),
-            Err(EngineError::NotFound(_)) => {}
-            Err(err) => findings.push(failed(plan, "new executable", &err)),
-        }
-    }
-    if !executables.is_empty() {
-        let paths: Vec<&str> = executables.iter().map(|file| file.path.as_str()).collect();
-        findings.push(Finding::new(
-            &plan.profile.name,
-            "files.new_executable",
-            Severity::Critical,
-            format!("new or changed executables under protected paths: {}", paths.join(", ")),
-            json!({ "executables": executables.iter().map(|f| json!({"path": f.path, "sha256": f.sha256})).collect::<Vec<_>>() }),
-            plan.now,
-        ));
-    }
-    Ok(findings)
-}
-
 async fn check_hashes(
     engine: &Engine,
     plan: &SweepPlan<'_>,
@@ -275,6 +179,15 @@ async fn check_hashes(
             json!({ "missing": what }),
             plan.now,
         )),
+        // Too large to hash is no pass: the file cannot be vouched for.
+        Err(EngineError::Refused(reason)) => findings.push(Finding::new(
+            name,
+            "files.critical_hash",
+            Severity::Critical,
+            format!("critical files cannot be verified: {reason}"),
+            json!({ "unverifiable": reason }),
+            plan.now,
+        )),
         Err(err) => findings.push(failed(plan, "critical-file hash", &err)),
     }
     let mut current = Vec::new();
@@ -282,6 +195,24 @@ async fn check_hashes(
         match result {
             Ok(Some(file)) => current.push(file),
             Ok(None) => {}
+            Err(err @ (HostFileError::NotRegular { .. } | HostFileError::Symlink { .. })) => {
+                findings.push(Finding::new(
+                    name,
+                    "host.file_not_regular",
+                    Severity::High,
+                    format!("a watched host file was replaced: {err}"),
+                    json!({ "path": path, "error": err.to_string() }),
+                    plan.now,
+                ));
+            }
+            Err(err @ HostFileError::TooLarge { .. }) => findings.push(Finding::new(
+                name,
+                "host.file_changed",
+                Severity::High,
+                format!("a watched host file cannot be verified: {err}"),
+                json!({ "path": path, "error": err.to_string() }),
+                plan.now,
+            )),
             Err(err) => findings.push(failed(plan, &format!("host file {path}"), &err)),
         }
     }

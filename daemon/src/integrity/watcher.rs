@@ -35,6 +35,9 @@ impl IntegrityMonitor {
         let Some(mut commands) = self.command_queue.lock().await.take() else {
             return;
         };
+        // Beside the loop, so nothing the loop waits for can silence it.
+        let watchdog = tokio::spawn(Arc::clone(&self).watch_staleness());
+        let _stop_watchdog = AbortOnDrop(watchdog);
         let mut backoff = FIRST_BACKOFF;
         loop {
             match Engine::connect(&self.config.docker_socket).await {
@@ -64,6 +67,16 @@ impl IntegrityMonitor {
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
+        }
+    }
+
+    /// Marks containers without a recent complete check `Unknown`, forever.
+    async fn watch_staleness(self: Arc<Self>) {
+        let started = self.clock.now();
+        let mut tick = tokio::time::interval(self.config.poll_interval() / 4);
+        loop {
+            tick.tick().await;
+            self.mark_stale(started);
         }
     }
 
@@ -161,7 +174,7 @@ impl IntegrityMonitor {
 
     async fn sweep_one(&self, engine: &Engine, profile: &ContainerProfile, force_hashes: bool) {
         let now = self.clock.now();
-        let (baseline, hashes) = {
+        let (baseline, hashes, memory) = {
             let watched = self.watched();
             let Some(entry) = watched.get(&profile.name) else {
                 return;
@@ -170,7 +183,11 @@ impl IntegrityMonitor {
                 now.0.saturating_sub(at.0)
                     >= i64::try_from(self.config.hash_interval_ms).unwrap_or(i64::MAX)
             });
-            (entry.baseline.clone(), force_hashes || due)
+            (
+                entry.baseline.clone(),
+                force_hashes || due,
+                entry.memory.clone(),
+            )
         };
         let plan = SweepPlan {
             profile,
@@ -179,13 +196,14 @@ impl IntegrityMonitor {
             max_bytes: self.vault.max_bytes(),
             now,
         };
-        match sweep::sweep(engine, plan).await {
+        match sweep::sweep(engine, plan, &memory).await {
             Ok(outcome) => {
                 let fresh = {
                     let mut watched = self.watched();
                     let Some(entry) = watched.get_mut(&profile.name) else {
                         return;
                     };
+                    entry.last_complete = Some(self.clock.now());
                     if hashes {
                         entry.hashed_at = Some(now);
                     }
@@ -286,6 +304,15 @@ impl IntegrityMonitor {
         if let Some(finding) = trigger {
             self.quarantine(engine, profile, finding).await;
         }
+    }
+}
+
+/// Aborts a task when dropped (the watchdog ends with the loop).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -33,6 +33,10 @@ pub enum Tree {
     Layer {
         /// Host path of the upper folder.
         upper: PathBuf,
+        /// Container paths something is mounted over: the layer holds only
+        /// the engine's placeholders for them (an empty 0755 file for a
+        /// bind-mounted file), not what the container sees there.
+        mount_points: Vec<String>,
     },
     /// A tmpfs mounted at `mount` inside the container, reached through
     /// the root of the container's process `pid`.
@@ -63,7 +67,7 @@ impl Tree {
 
     fn open(&self) -> Result<(OwnedFd, PathBuf), HostFileError> {
         match self {
-            Self::Layer { upper } => Ok((host_fs::open_dir(upper)?, upper.clone())),
+            Self::Layer { upper, .. } => Ok((host_fs::open_dir(upper)?, upper.clone())),
             Self::Mount { source, .. } => Ok((host_fs::open_dir(source)?, source.clone())),
             Self::Tmpfs { pid, mount } => {
                 // The magic link is the one link followed: into the
@@ -90,6 +94,24 @@ impl Tree {
 #[must_use]
 pub fn trees_of(inspect: &ContainerInspectResponse) -> Vec<Tree> {
     let mut trees = Vec::new();
+    let mut mount_points: Vec<String> = [
+        "/etc/hostname",
+        "/etc/hosts",
+        "/etc/resolv.conf",
+        "/dev/shm",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    mount_points.extend(
+        inspect
+            .mounts
+            .iter()
+            .flatten()
+            .filter_map(|mount| mount.destination.clone()),
+    );
+    if let Some(host) = &inspect.host_config {
+        mount_points.extend(host.tmpfs.iter().flatten().map(|(mount, _)| mount.clone()));
+    }
     let driver = inspect.graph_driver.as_ref();
     if let Some(upper) = driver
         .filter(|driver| driver.name == "overlay2")
@@ -97,6 +119,7 @@ pub fn trees_of(inspect: &ContainerInspectResponse) -> Vec<Tree> {
     {
         trees.push(Tree::Layer {
             upper: PathBuf::from(upper),
+            mount_points,
         });
     }
     let pid = inspect
@@ -244,9 +267,15 @@ pub fn scan(trees: &[Tree], cache: &mut ExamCache, hash_limit: u64, exempt: &[St
         };
         result.trees.push(shown.display().to_string());
         let mount = tree.mount_point().to_owned();
-        let is_layer = matches!(tree, Tree::Layer { .. });
+        let (is_layer, mount_points) = match tree {
+            Tree::Layer { mount_points, .. } => (true, mount_points.as_slice()),
+            _ => (false, [].as_slice()),
+        };
         let walked = host_fs::walk(root, &shown, &mut |folder, entry| {
             let path = container_path(&mount, &entry.relative);
+            if mount_points.contains(&path) {
+                return;
+            }
             if is_layer {
                 let whiteout = entry.kind == Kind::CharDevice && entry.stat.st_rdev == 0;
                 if entry.kind != Kind::Directory {
@@ -300,6 +329,7 @@ mod tests {
         let trees = [
             Tree::Layer {
                 upper: upper.path().to_owned(),
+                mount_points: vec!["/home/node/.openclaw".to_owned()],
             },
             Tree::Mount {
                 source: mount.path().to_owned(),

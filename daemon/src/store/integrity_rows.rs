@@ -32,6 +32,8 @@ pub struct BaselineRow {
     pub pinned_at: i64,
     /// Who.
     pub pinned_by: String,
+    /// JSON of the executables the container may run.
+    pub trusted_executables: String,
 }
 
 /// A recorded finding.
@@ -97,8 +99,8 @@ impl Store {
     pub async fn save_baseline(&self, baseline: &BaselineRow) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT OR REPLACE INTO integrity_baselines \
-             (container, image_id, repo_digests, settings, image_files, host_files, pinned_at, pinned_by) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             (container, image_id, repo_digests, settings, image_files, host_files, pinned_at, pinned_by, \
+             trusted_executables) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&baseline.container)
         .bind(&baseline.image_id)
@@ -108,6 +110,7 @@ impl Store {
         .bind(&baseline.host_files)
         .bind(baseline.pinned_at)
         .bind(&baseline.pinned_by)
+        .bind(&baseline.trusted_executables)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -129,6 +132,7 @@ impl Store {
             host_files: row.try_get("host_files")?,
             pinned_at: row.try_get("pinned_at")?,
             pinned_by: row.try_get("pinned_by")?,
+            trusted_executables: row.try_get("trusted_executables")?,
         }))
     }
 

@@ -1,0 +1,282 @@
+//! The processes of a running container, each identified by the executable
+//! it runs — not by the name it gives itself.
+//!
+//! Invariant: with a pinned baseline and the host's `/proc`, a process whose
+//! executable was not pinned, or that calls itself by a name its executable
+//! was not pinned under, is a critical finding; the name allowlist stays
+//! the policy of which pinned programs may run (high); where identity
+//! cannot be established the check falls back to names and an info finding
+//! says why.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bollard::query_parameters::TopOptions;
+use serde_json::json;
+
+use super::{
+    baseline::Baseline,
+    config::ContainerProfile,
+    engine::{Engine, EngineError, within},
+    finding::{Finding, Severity},
+    identity::{self, ExeCache, Verdict},
+};
+use crate::clock::UnixMillis;
+
+/// One process as `docker top` lists it: host pid and name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// Host pid.
+    pub pid: u32,
+    /// Process name (`comm`, at most 15 characters).
+    pub comm: String,
+}
+
+/// Lists the processes of `container` with their host pids.
+pub async fn list(engine: &Engine, container: &str) -> Result<Vec<Listed>, EngineError> {
+    let options = TopOptions {
+        ps_args: "-o pid,comm".to_owned(),
+    };
+    let top = within(
+        "listing processes",
+        engine.docker().top_processes(container, Some(options)),
+    )
+    .await?;
+    let titles = top.titles.unwrap_or_default();
+    let pid_column = titles.iter().position(|title| title == "PID").unwrap_or(0);
+    let comm_column = titles
+        .iter()
+        .position(|title| title == "COMMAND" || title == "CMD")
+        .unwrap_or(titles.len().saturating_sub(1));
+    Ok(top
+        .processes
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|row| {
+            Some(Listed {
+                pid: row.get(pid_column)?.parse().ok()?,
+                comm: row.get(comm_column)?.clone(),
+            })
+        })
+        .collect())
+}
+
+/// What identifying one process gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Identified {
+    Judged(Verdict, String),
+    Unverified(String),
+}
+
+/// Identifies every process (blocking: reads `/proc`).
+fn identify(
+    processes: &[Listed],
+    baseline: Option<&Baseline>,
+    cache: &Mutex<ExeCache>,
+) -> Vec<(Listed, Identified)> {
+    let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
+    processes
+        .iter()
+        .map(|process| {
+            let identified = match baseline.map(|b| &b.trusted).filter(|t| !t.is_empty()) {
+                None => Identified::Unverified(
+                    "no pinned executables (pin a baseline on an overlay2 engine)".to_owned(),
+                ),
+                Some(trusted) => match identity::running_executable(process.pid, &mut cache) {
+                    Ok(exe) => Identified::Judged(
+                        identity::judge(&process.comm, &exe, trusted),
+                        exe.sha256,
+                    ),
+                    Err(err) => Identified::Unverified(format!("by name only: {err}")),
+                },
+            };
+            (process.clone(), identified)
+        })
+        .collect()
+}
+
+/// The findings about `container`'s processes.
+pub async fn check(
+    engine: &Engine,
+    profile: &ContainerProfile,
+    baseline: Option<&Baseline>,
+    cache: Arc<Mutex<ExeCache>>,
+    now: UnixMillis,
+) -> Result<Vec<Finding>, EngineError> {
+    let processes = list(engine, &profile.name).await?;
+    let owned_baseline = baseline.cloned();
+    let identified =
+        tokio::task::spawn_blocking(move || identify(&processes, owned_baseline.as_ref(), &cache))
+            .await
+            .map_err(|err| EngineError::Refused(format!("identifying processes: {err}")))?;
+    Ok(judge(profile, &identified, now))
+}
+
+fn judge(
+    profile: &ContainerProfile,
+    identified: &[(Listed, Identified)],
+    now: UnixMillis,
+) -> Vec<Finding> {
+    let name = profile.name.as_str();
+    let mut findings = Vec::new();
+    let foreign: Vec<_> = identified
+        .iter()
+        .filter_map(|(p, id)| match id {
+            Identified::Judged(Verdict::Foreign, sha) => {
+                Some(json!({ "pid": p.pid, "name": p.comm, "sha256": sha }))
+            }
+            _ => None,
+        })
+        .collect();
+    if !foreign.is_empty() {
+        findings.push(Finding::new(
+            name,
+            "process.foreign_executable",
+            Severity::Critical,
+            format!(
+                "{} process(es) run an executable that is not in the pinned image",
+                foreign.len()
+            ),
+            json!({ "processes": foreign }),
+            now,
+        ));
+    }
+    let masquerading: Vec<_> = identified
+        .iter()
+        .filter_map(|(p, id)| match id {
+            Identified::Judged(Verdict::Masquerade { pinned_as }, sha) => Some(json!({
+                "pid": p.pid, "name": p.comm, "sha256": sha, "pinned_as": pinned_as,
+            })),
+            _ => None,
+        })
+        .collect();
+    if !masquerading.is_empty() {
+        findings.push(Finding::new(
+            name,
+            "process.masquerade",
+            Severity::Critical,
+            format!(
+                "{} process(es) call themselves by a name their executable was not pinned under",
+                masquerading.len()
+            ),
+            json!({ "processes": masquerading }),
+            now,
+        ));
+    }
+    let unverified: Vec<String> = identified
+        .iter()
+        .filter_map(|(p, id)| match id {
+            Identified::Unverified(why) => Some(format!("{} ({}): {why}", p.comm, p.pid)),
+            Identified::Judged(..) => None,
+        })
+        .collect();
+    let identity_note = if unverified.is_empty() {
+        json!("executable SHA-256 against the pinned image")
+    } else {
+        json!({ "by_name_only": unverified })
+    };
+    let mut unexpected: Vec<&str> = identified
+        .iter()
+        .map(|(p, _)| p.comm.as_str())
+        .filter(|comm| {
+            !profile
+                .process_allowlist
+                .iter()
+                .any(|allowed| allowed == comm)
+        })
+        .collect();
+    unexpected.sort_unstable();
+    unexpected.dedup();
+    if !unexpected.is_empty() {
+        findings.push(Finding::new(
+            name,
+            "process.unexpected",
+            Severity::High,
+            format!("processes outside the allowlist: {}", unexpected.join(", ")),
+            json!({
+                "unexpected": unexpected,
+                "allowlist": profile.process_allowlist,
+                "identity": identity_note,
+            }),
+            now,
+        ));
+    }
+    if !unverified.is_empty() {
+        findings.push(Finding::new(
+            name,
+            "process.identity_unverified",
+            Severity::Info,
+            "processes were judged by name only".to_owned(),
+            json!({ "processes": unverified }),
+            now,
+        ));
+    }
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(pid: u32, comm: &str) -> Listed {
+        Listed {
+            pid,
+            comm: comm.to_owned(),
+        }
+    }
+
+    #[test]
+    fn foreign_and_masquerading_processes_are_critical_whatever_their_names() {
+        let profile = ContainerProfile {
+            process_allowlist: vec!["node".to_owned(), "sleep".to_owned()],
+            ..ContainerProfile::default()
+        };
+        let identified = [
+            (
+                listed(1, "sleep"),
+                Identified::Judged(Verdict::Trusted, "a".into()),
+            ),
+            (
+                listed(2, "node"),
+                Identified::Judged(Verdict::Foreign, "b".into()),
+            ),
+            (
+                listed(3, "node"),
+                Identified::Judged(
+                    Verdict::Masquerade {
+                        pinned_as: vec!["busybox".to_owned()],
+                    },
+                    "c".into(),
+                ),
+            ),
+        ];
+        let findings = judge(&profile, &identified, UnixMillis(0));
+        let ids: Vec<(&str, Severity)> =
+            findings.iter().map(|f| (f.check_id, f.severity)).collect();
+        assert_eq!(
+            ids,
+            [
+                ("process.foreign_executable", Severity::Critical),
+                ("process.masquerade", Severity::Critical)
+            ],
+            "allowlisted names are no cover"
+        );
+    }
+
+    #[test]
+    fn without_proc_the_check_falls_back_to_names_and_says_so() {
+        let profile = ContainerProfile {
+            process_allowlist: vec!["node".to_owned()],
+            ..ContainerProfile::default()
+        };
+        let identified = [(
+            listed(7, "nc"),
+            Identified::Unverified("by name only: EACCES".into()),
+        )];
+        let findings = judge(&profile, &identified, UnixMillis(0));
+        assert_eq!(findings[0].check_id, "process.unexpected");
+        assert_eq!(findings[0].severity, Severity::High);
+        assert!(findings[0].evidence.to_string().contains("by_name_only"));
+        assert_eq!(findings[1].check_id, "process.identity_unverified");
+        assert_eq!(findings[1].severity, Severity::Info);
+    }
+}
