@@ -338,10 +338,11 @@ pub fn walk(
             };
             seen += 1;
             visit(&folder, &entry);
-            if entry.kind == Kind::Directory && depth < MAX_DEPTH {
-                if let Ok(child) = openat(&folder, name.as_c_str(), dir_flags(), Mode::empty()) {
-                    stack.push((child, entry.relative, depth + 1));
-                }
+            if entry.kind == Kind::Directory
+                && depth < MAX_DEPTH
+                && let Ok(child) = openat(&folder, name.as_c_str(), dir_flags(), Mode::empty())
+            {
+                stack.push((child, entry.relative, depth + 1));
             }
         }
     }

@@ -121,10 +121,10 @@ pub fn pin_image(layers: &[PathBuf], trusted: &mut TrustedExecutables) {
                     let Some(by) = ExecutableBy::judge(entry.stat.st_mode, &head) else {
                         return;
                     };
-                    if by == ExecutableBy::Script || head.starts_with(b"#!") {
-                        if let Some(name) = basename(&path) {
-                            trusted.scripts.insert(name);
-                        }
+                    if (by == ExecutableBy::Script || head.starts_with(b"#!"))
+                        && let Some(name) = basename(&path)
+                    {
+                        trusted.scripts.insert(name);
                     }
                     let hashed = host_fs::open_regular_at(folder, name, &path)
                         .and_then(|file| host_fs::hash(file, MAX_EXECUTABLE_BYTES, &path));
