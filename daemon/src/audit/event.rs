@@ -186,6 +186,8 @@ pub enum IntegrityAction {
     BaselinePinned,
     /// The container was quarantined (paused, isolated, sessions revoked).
     QuarantineStarted,
+    /// A quarantined container's isolation was checked again and fixed.
+    IsolationChecked,
     /// A super-admin released a quarantine.
     QuarantineReleased,
     /// A forensic snapshot was stored.
@@ -205,6 +207,7 @@ impl IntegrityAction {
         match self {
             Self::BaselinePinned => "baseline_pinned",
             Self::QuarantineStarted => "quarantine_started",
+            Self::IsolationChecked => "isolation_checked",
             Self::QuarantineReleased => "quarantine_released",
             Self::SnapshotWritten => "snapshot_written",
             Self::SnapshotFailed => "snapshot_failed",

@@ -29,16 +29,54 @@ pub enum EventMeaning {
     Ignore,
 }
 
-/// The container name an event is about (without the leading `/`).
+/// The container name a container event is about (without the leading `/`).
 #[must_use]
 pub fn container_name(event: &EventMessage) -> Option<String> {
-    event
-        .actor
-        .as_ref()?
-        .attributes
-        .as_ref()?
-        .get("name")
-        .cloned()
+    if event.typ != Some(EventMessageTypeEnum::CONTAINER) {
+        return None;
+    }
+    attribute(event, "name")
+}
+
+fn attribute(event: &EventMessage, key: &str) -> Option<String> {
+    event.actor.as_ref()?.attributes.as_ref()?.get(key).cloned()
+}
+
+/// The exec an `exec_create` / `exec_start` event names.
+#[must_use]
+pub fn exec_id(event: &EventMessage) -> Option<String> {
+    attribute(event, "execID")
+}
+
+/// (container id, network name) of a network `connect` event.
+#[must_use]
+pub fn network_connect(event: &EventMessage) -> Option<(String, String)> {
+    if event.typ != Some(EventMessageTypeEnum::NETWORK)
+        || event.action.as_deref() != Some("connect")
+    {
+        return None;
+    }
+    Some((attribute(event, "container")?, attribute(event, "name")?))
+}
+
+/// The finding for `network` connected to quarantined `container`.
+#[must_use]
+pub fn reconnected(
+    container: &str,
+    network: &str,
+    event: &EventMessage,
+    now: UnixMillis,
+) -> Finding {
+    Finding::new(
+        container,
+        "quarantine.network_connected",
+        Severity::Critical,
+        format!(
+            "network {network} was connected to the quarantined container; occcd disconnects it again"
+        ),
+        json!({ "network": network, "time_nano": event_nanos(event) }),
+        now,
+    )
 }
 
 /// Nanoseconds since the epoch of `event`.
@@ -137,12 +175,16 @@ pub fn classify(
     }
 }
 
-/// Options for an events stream about `containers`, starting after `since_nanos`.
+/// Options for an events stream of container and network events, starting
+/// after `since_nanos`. Network events name containers by id only, so the
+/// stream is not narrowed to the watched containers: the monitor picks.
 #[must_use]
-pub fn stream_options(containers: &[String], since_nanos: Option<i64>) -> EventsOptions {
+pub fn stream_options(since_nanos: Option<i64>) -> EventsOptions {
     let mut filters = HashMap::new();
-    filters.insert("type".to_owned(), vec!["container".to_owned()]);
-    filters.insert("container".to_owned(), containers.to_vec());
+    filters.insert(
+        "type".to_owned(),
+        vec!["container".to_owned(), "network".to_owned()],
+    );
     EventsOptions {
         since: since_nanos.map(format_nanos),
         until: None,
@@ -237,7 +279,7 @@ mod tests {
             format_nanos(1_700_000_000_000_000_001),
             "1700000000.000000001"
         );
-        let options = stream_options(&["gw".to_owned()], Some(5));
+        let options = stream_options(Some(5));
         assert_eq!(options.since.as_deref(), Some("0.000000005"));
     }
 }

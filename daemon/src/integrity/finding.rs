@@ -138,6 +138,16 @@ pub struct QuarantineState {
     pub reason: String,
     /// The snapshot taken.
     pub snapshot_id: String,
+    /// "verified", or "incomplete: …" naming what is not isolated yet.
+    pub isolation: String,
+}
+
+impl QuarantineState {
+    /// Whether an inspect showed the container isolated.
+    #[must_use]
+    pub fn verified(&self) -> bool {
+        self.isolation == "verified"
+    }
 }
 
 /// What the monitor knows about one container.

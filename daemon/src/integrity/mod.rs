@@ -19,6 +19,7 @@ pub mod evidence;
 pub mod finding;
 pub mod host_fs;
 pub mod identity;
+pub mod link_cut;
 pub mod monitor;
 pub mod process_check;
 pub mod quarantine;

@@ -62,6 +62,9 @@ pub(super) struct Watched {
     pub(super) last_complete: Option<UnixMillis>,
     /// What sweeps keep between runs (file verdicts, executable hashes).
     pub(super) memory: super::sweep::SweepMemory,
+    /// The container's id, pid, networks and execs as the latest sweep saw
+    /// them (isolation starts from it, without waiting for an inspect).
+    pub(super) known: Option<super::quarantine::Before>,
 }
 
 /// A request to the watch loop.
@@ -135,6 +138,7 @@ impl IntegrityMonitor {
                     occcd_acting_until: None,
                     last_complete: None,
                     memory: super::sweep::SweepMemory::default(),
+                    known: None,
                 },
             );
         }
@@ -144,6 +148,7 @@ impl IntegrityMonitor {
                     since: UnixMillis(row.since),
                     reason: row.reason,
                     snapshot_id: row.snapshot_id,
+                    isolation: "incomplete: not verified since the daemon started".to_owned(),
                 });
                 parts.lock.set(true);
             }
@@ -352,7 +357,13 @@ impl IntegrityMonitor {
 
 fn health_reason(status: &ContainerStatus) -> String {
     if let Some(quarantine) = &status.quarantine {
-        return format!("quarantined: {}", quarantine.reason);
+        if quarantine.verified() {
+            return format!("quarantined: {}", quarantine.reason);
+        }
+        return format!(
+            "quarantined: {}; isolation {}",
+            quarantine.reason, quarantine.isolation
+        );
     }
     match status
         .findings

@@ -1,10 +1,11 @@
 //! The compromise response and the operations that change the monitor's
 //! trust: quarantine, release, baseline pinning.
 //!
-//! Invariant: quarantine captures volatile state before it changes the
-//! container, then isolates it, revokes every session and locks sensitive
-//! operations, then stores the rest of the evidence; only an elevated
-//! super-admin with a note releases it; every step is audited.
+//! Invariant: quarantine isolates the container first (pause, networks,
+//! restart policy at once, then verified), captures its frozen processes,
+//! revokes every session and locks sensitive operations, then stores the
+//! rest of the evidence; only an elevated super-admin with a note releases
+//! it; every step is audited.
 
 use serde_json::json;
 
@@ -25,6 +26,15 @@ use crate::{
 
 /// Longest release note.
 pub const MAX_NOTE_CHARS: usize = 1000;
+
+/// What set a response off.
+#[derive(Debug, Clone)]
+pub struct Trigger {
+    /// When the event (or sweep result) arrived.
+    pub since: std::time::Instant,
+    /// The exec an exec event named, to let it settle before pausing.
+    pub exec_id: Option<String>,
+}
 
 /// Why an integrity operation was refused.
 #[derive(Debug, thiserror::Error)]
@@ -91,25 +101,34 @@ impl IntegrityMonitor {
         })
     }
 
-    /// Quarantines `profile`'s container because of `finding`.
+    /// Quarantines `profile`'s container because of `finding`: isolates it
+    /// first (from what the latest sweep saw, then verified by inspect),
+    /// captures its frozen processes and inspect, stores the quarantine,
+    /// locks, revokes every session, audits, and writes the snapshot beside.
     pub(super) async fn quarantine(
         &self,
         engine: &Engine,
         profile: &ContainerProfile,
         finding: &Finding,
+        trigger: &Trigger,
     ) {
         let name = profile.name.as_str();
         // Events and sweeps may both find the compromise: one responds.
         let _responding = self.responding.lock().await;
-        if self
-            .watched()
-            .get(name)
-            .is_some_and(|entry| entry.status.quarantine.is_some())
-        {
-            return;
-        }
-        let (volatile, before) = evidence::volatile(engine, name, self.clock.as_ref()).await;
-        let isolation = quarantine::isolate(engine, name, &before).await;
+        let mut known = {
+            let watched = self.watched();
+            let Some(entry) = watched.get(name) else {
+                return;
+            };
+            if entry.status.quarantine.is_some() {
+                return;
+            }
+            entry.known.clone().unwrap_or_default()
+        };
+        known.exec_ids.extend(trigger.exec_id.iter().cloned());
+        let isolation = quarantine::isolate(engine, name, &known, trigger.since).await;
+        // Frozen now: the processes and inspect are what isolation stopped.
+        let (volatile, _) = evidence::volatile(engine, name, self.clock.as_ref()).await;
         let snapshot_id = match new_snapshot_id() {
             Ok(id) => id,
             Err(err) => {
@@ -134,6 +153,7 @@ impl IntegrityMonitor {
                 since: now,
                 reason: reason.clone(),
                 snapshot_id: snapshot_id.clone(),
+                isolation: isolation.state(),
             });
         }
         self.refresh(name, None);
@@ -168,6 +188,37 @@ impl IntegrityMonitor {
                     .write_snapshot(&engine, &profile, &snapshot_id, &reason, volatile)
                     .await;
             });
+        }
+    }
+
+    /// Checks (and fixes) the isolation of a quarantined container whose
+    /// isolation is not verified yet, or that was just reconnected.
+    pub(super) async fn reisolate(&self, engine: &Engine, name: &str, why: &str) {
+        let _responding = self.responding.lock().await;
+        let mut report = quarantine::IsolationReport::default();
+        quarantine::verify(engine, name, &mut report, std::time::Instant::now()).await;
+        let changed = {
+            let mut watched = self.watched();
+            let Some(quarantine) = watched
+                .get_mut(name)
+                .and_then(|entry| entry.status.quarantine.as_mut())
+            else {
+                return;
+            };
+            let state = report.state();
+            let changed = quarantine.isolation != state;
+            quarantine.isolation = state;
+            changed
+        };
+        self.refresh(name, None);
+        if changed || !report.networks_disconnected.is_empty() {
+            self.record(
+                Actor::daemon(),
+                IntegrityAction::IsolationChecked,
+                name,
+                json!({ "why": why, "isolation": report }).to_string(),
+            )
+            .await;
         }
     }
 

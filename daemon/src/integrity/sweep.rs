@@ -20,7 +20,9 @@ use super::{
     finding::{Finding, Severity},
     host_fs::HostFileError,
     identity::ExeCache,
-    process_check, runtime_checks,
+    process_check,
+    quarantine::Before,
+    runtime_checks,
 };
 use crate::clock::UnixMillis;
 
@@ -31,6 +33,8 @@ pub struct SweepOutcome {
     pub findings: Vec<Finding>,
     /// The container's engine state (running, paused, exited …).
     pub state: String,
+    /// Its id, networks and execs as this sweep saw them.
+    pub known: Before,
 }
 
 /// What the monitor keeps between sweeps of one container.
@@ -114,7 +118,12 @@ pub async fn sweep(
     {
         check_hashes(engine, &plan, baseline, &mut findings).await;
     }
-    Ok(SweepOutcome { findings, state })
+    let known = Before::of(&inspect);
+    Ok(SweepOutcome {
+        findings,
+        state,
+        known,
+    })
 }
 
 fn compare_with_baseline(

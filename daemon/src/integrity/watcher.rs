@@ -20,6 +20,7 @@ use super::{
     engine::{Engine, EngineError},
     events::{self, EventMeaning},
     monitor::{Command, IntegrityMonitor},
+    response::Trigger,
     sweep::{self, SweepPlan},
 };
 
@@ -82,12 +83,6 @@ impl IntegrityMonitor {
 
     /// Follows one engine connection until it is lost.
     async fn follow(&self, engine: &Engine, commands: &mut mpsc::Receiver<Command>) -> EngineError {
-        let names: Vec<String> = self
-            .config
-            .containers
-            .iter()
-            .map(|p| p.name.clone())
-            .collect();
         let mut cursor = match self.store.event_cursor().await {
             Ok(Some(cursor)) => cursor,
             _ => self.clock.now().0.saturating_mul(1_000_000),
@@ -95,7 +90,7 @@ impl IntegrityMonitor {
         let mut stream = Box::pin(
             engine
                 .docker()
-                .events(Some(events::stream_options(&names, Some(cursor)))),
+                .events(Some(events::stream_options(Some(cursor)))),
         );
         // Sweeps run beside the event loop (a wedged container must not delay
         // the response to another's events) and die with this connection, so
@@ -112,7 +107,8 @@ impl IntegrityMonitor {
                     Some(Ok(event)) => {
                         let nanos = events::event_nanos(&event).unwrap_or(0);
                         if nanos > cursor {
-                            self.handle_event(engine, &event).await;
+                            let arrived = std::time::Instant::now();
+                            self.handle_event(engine, &event, arrived).await;
                             cursor = nanos;
                             if let Err(err) = self.store.advance_event_cursor(nanos).await {
                                 tracing::error!(error = %err, "event cursor not stored");
@@ -126,6 +122,7 @@ impl IntegrityMonitor {
                     if sweeps.is_empty() {
                         self.spawn_sweep(&mut sweeps, engine, false, None);
                     }
+                    self.spawn_reisolation(&mut sweeps, engine);
                 }
                 Some(_) = sweeps.join_next(), if !sweeps.is_empty() => {}
                 _ = ping.tick() => {
@@ -142,6 +139,34 @@ impl IntegrityMonitor {
                     None => return EngineError::Unreachable("the daemon is stopping".to_owned()),
                 },
             }
+        }
+    }
+
+    /// Starts a check of every quarantined container whose isolation is not
+    /// verified yet.
+    fn spawn_reisolation(&self, tasks: &mut JoinSet<()>, engine: &Engine) {
+        let unverified: Vec<String> = self
+            .watched()
+            .iter()
+            .filter(|(_, entry)| {
+                entry
+                    .status
+                    .quarantine
+                    .as_ref()
+                    .is_some_and(|quarantine| !quarantine.verified())
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        let Some(monitor) = self.me.upgrade() else {
+            return;
+        };
+        for name in unverified {
+            let (monitor, engine) = (Arc::clone(&monitor), engine.clone());
+            tasks.spawn(async move {
+                monitor
+                    .reisolate(&engine, &name, "isolation not verified yet")
+                    .await;
+            });
         }
     }
 
@@ -204,6 +229,7 @@ impl IntegrityMonitor {
                         return;
                     };
                     entry.last_complete = Some(self.clock.now());
+                    entry.known = Some(outcome.known.clone());
                     if hashes {
                         entry.hashed_at = Some(now);
                     }
@@ -235,7 +261,11 @@ impl IntegrityMonitor {
                 };
                 self.publish_findings(&fresh).await;
                 self.refresh(&profile.name, None);
-                self.respond(engine, profile, &fresh).await;
+                let trigger = Trigger {
+                    since: std::time::Instant::now(),
+                    exec_id: None,
+                };
+                self.respond(engine, profile, &fresh, &trigger).await;
             }
             Err(EngineError::NotFound(_)) => {
                 self.refresh(
@@ -250,7 +280,22 @@ impl IntegrityMonitor {
         }
     }
 
-    async fn handle_event(&self, engine: &Engine, event: &bollard::models::EventMessage) {
+    async fn handle_event(
+        &self,
+        engine: &Engine,
+        event: &bollard::models::EventMessage,
+        arrived: std::time::Instant,
+    ) {
+        if let Some((name, network)) = self.reconnected_in_quarantine(event) {
+            let finding = events::reconnected(&name, &network, event, self.clock.now());
+            if let Some(entry) = self.watched().get_mut(&name) {
+                entry.event_findings.push(finding.clone());
+            }
+            self.publish_findings(std::slice::from_ref(&finding)).await;
+            self.reisolate(engine, &name, &format!("network {network} connected"))
+                .await;
+            return;
+        }
         let Some(name) = events::container_name(event) else {
             return;
         };
@@ -278,9 +323,15 @@ impl IntegrityMonitor {
                 if let Some(entry) = self.watched().get_mut(&name) {
                     entry.event_findings.push(finding.clone());
                 }
+                let trigger = Trigger {
+                    since: arrived,
+                    exec_id: events::exec_id(event),
+                };
+                // Respond first: the findings history can wait a few ms.
+                self.respond(engine, profile, std::slice::from_ref(&finding), &trigger)
+                    .await;
                 self.publish_findings(std::slice::from_ref(&finding)).await;
                 self.refresh(&name, None);
-                self.respond(engine, profile, &[finding]).await;
             }
             EventMeaning::Recheck => self.sweep_one(engine, profile, false).await,
             EventMeaning::Removed => {
@@ -290,19 +341,35 @@ impl IntegrityMonitor {
         }
     }
 
+    /// The (container, network) of a network connect event about a
+    /// quarantined container, if this is one.
+    fn reconnected_in_quarantine(
+        &self,
+        event: &bollard::models::EventMessage,
+    ) -> Option<(String, String)> {
+        let (container_id, network) = events::network_connect(event)?;
+        let watched = self.watched();
+        watched.iter().find_map(|(name, entry)| {
+            let id = entry.known.as_ref().map(|known| known.id.as_str())?;
+            let same = !id.is_empty() && (id == container_id || id.starts_with(&container_id));
+            (same && entry.status.quarantine.is_some()).then(|| (name.clone(), network.clone()))
+        })
+    }
+
     /// Applies the response policy to new findings.
     async fn respond(
         &self,
         engine: &Engine,
         profile: &ContainerProfile,
         fresh: &[super::finding::Finding],
+        trigger: &Trigger,
     ) {
-        let trigger = fresh
+        let worst = fresh
             .iter()
             .filter(|f| self.config.response.for_severity(f.severity) == Response::Quarantine)
             .max_by_key(|f| f.severity);
-        if let Some(finding) = trigger {
-            self.quarantine(engine, profile, finding).await;
+        if let Some(finding) = worst {
+            self.quarantine(engine, profile, finding, trigger).await;
         }
     }
 }

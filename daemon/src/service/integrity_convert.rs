@@ -73,6 +73,7 @@ pub fn container_status_to_proto(status: &ContainerStatus) -> pb::ContainerStatu
             since_unix_ms: q.since.0,
             reason: q.reason.clone(),
             snapshot_id: q.snapshot_id.clone(),
+            isolation: q.isolation.clone(),
         }),
         checked_at_unix_ms: status.checked_at.0,
         baseline_pinned: status.baseline_pinned,
