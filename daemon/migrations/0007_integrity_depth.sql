@@ -20,3 +20,18 @@ CREATE TABLE snapshot_chunks (
     sealed      BLOB    NOT NULL,   -- AES-256-GCM, bound to (snapshot, name, seq, last?)
     PRIMARY KEY (snapshot_id, name, seq)
 ) STRICT;
+
+-- Findings of events (an exec, a copy-in, a crash) stay open until someone
+-- acknowledges them: one row per container and check, counting repeats, so
+-- the set stays small however often an event recurs.
+CREATE TABLE integrity_open_findings (
+    container   TEXT    NOT NULL,
+    check_id    TEXT    NOT NULL,
+    severity    TEXT    NOT NULL,
+    summary     TEXT    NOT NULL,
+    evidence    TEXT    NOT NULL,
+    first_seen  INTEGER NOT NULL,
+    last_seen   INTEGER NOT NULL,
+    occurrences INTEGER NOT NULL,
+    PRIMARY KEY (container, check_id)
+) STRICT;

@@ -190,6 +190,8 @@ pub enum IntegrityAction {
     IsolationChecked,
     /// A super-admin released a quarantine.
     QuarantineReleased,
+    /// An admin closed open event findings, with a note.
+    FindingsAcknowledged,
     /// A forensic snapshot was stored.
     SnapshotWritten,
     /// A forensic snapshot could not be stored.
@@ -209,6 +211,7 @@ impl IntegrityAction {
             Self::QuarantineStarted => "quarantine_started",
             Self::IsolationChecked => "isolation_checked",
             Self::QuarantineReleased => "quarantine_released",
+            Self::FindingsAcknowledged => "findings_acknowledged",
             Self::SnapshotWritten => "snapshot_written",
             Self::SnapshotFailed => "snapshot_failed",
             Self::EnvironmentChanged => "environment_changed",

@@ -46,13 +46,15 @@ pub enum Permission {
     RestoreBackups,
     /// List, export and verify forensic snapshots.
     ViewForensics,
+    /// Close open event findings (with a note).
+    AcknowledgeFindings,
     /// Release a quarantined container.
     ReleaseQuarantine,
 }
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 12] = [
+    pub const ALL: [Permission; 13] = [
         Self::ViewDashboard,
         Self::ViewActiveSessions,
         Self::ControlEnvironment,
@@ -64,6 +66,7 @@ impl Permission {
         Self::ApproveSkills,
         Self::RestoreBackups,
         Self::ViewForensics,
+        Self::AcknowledgeFindings,
         Self::ReleaseQuarantine,
     ];
 
@@ -76,7 +79,8 @@ impl Permission {
             Self::EditConfig
             | Self::ApproveMediumRiskSkills
             | Self::ViewAllSessions
-            | Self::ViewForensics => Role::Admin,
+            | Self::ViewForensics
+            | Self::AcknowledgeFindings => Role::Admin,
             Self::ManageUsers
             | Self::ApproveSkills
             | Self::RestoreBackups
@@ -99,6 +103,7 @@ impl Permission {
             Self::ApproveSkills => "approve_skills",
             Self::RestoreBackups => "restore_backups",
             Self::ViewForensics => "view_forensics",
+            Self::AcknowledgeFindings => "acknowledge_findings",
             Self::ReleaseQuarantine => "release_quarantine",
         }
     }

@@ -100,8 +100,8 @@ const fn locked(policy: RpcPolicy) -> RpcPolicy {
 }
 
 use Permission::{
-    ControlEnvironment, EditConfig, ManageUsers, ReleaseQuarantine, ViewActiveSessions,
-    ViewAllSessions, ViewDashboard, ViewForensics, ViewLogs,
+    AcknowledgeFindings, ControlEnvironment, EditConfig, ManageUsers, ReleaseQuarantine,
+    ViewActiveSessions, ViewAllSessions, ViewDashboard, ViewForensics, ViewLogs,
 };
 
 /// Every RPC occcd serves, one per line.
@@ -160,6 +160,8 @@ pub const POLICY_TABLE: &[RpcPolicy] = &[
     needs("/occc.v1.Integrity/WatchIntegrity",          ViewDashboard),
     needs("/occc.v1.Integrity/ListFindings",            ViewDashboard),
     needs("/occc.v1.Integrity/RunChecks",               ControlEnvironment),
+    // Closing an alert is a decision: admins, re-authenticated, with a note.
+    sensitive("/occc.v1.Integrity/AcknowledgeFindings", AcknowledgeFindings),
     // Trust decisions: pinning is a config edit; release ends a quarantine.
     locked(sensitive("/occc.v1.Integrity/PinBaseline",  EditConfig)),
     sensitive("/occc.v1.Integrity/ReleaseQuarantine",   ReleaseQuarantine),

@@ -29,6 +29,26 @@ pub enum EventMeaning {
     Ignore,
 }
 
+/// Every check id an event can open: these findings stay open until
+/// acknowledged (and survive restarts).
+pub const EVENT_CHECKS: [&str; 9] = [
+    "event.exec",
+    "event.copy_in",
+    "event.oom",
+    "event.died",
+    "event.updated",
+    "event.commit",
+    "event.export",
+    "event.unpaused_in_quarantine",
+    "quarantine.network_connected",
+];
+
+/// The static check id named `id`, if events open it.
+#[must_use]
+pub fn event_check(id: &str) -> Option<&'static str> {
+    EVENT_CHECKS.into_iter().find(|check| *check == id)
+}
+
 /// The container name a container event is about (without the leading `/`).
 #[must_use]
 pub fn container_name(event: &EventMessage) -> Option<String> {
@@ -222,7 +242,14 @@ mod tests {
 
     fn check_of(meaning: EventMeaning) -> Option<(&'static str, Severity)> {
         match meaning {
-            EventMeaning::Finding(finding) => Some((finding.check_id, finding.severity)),
+            EventMeaning::Finding(finding) => {
+                assert_eq!(
+                    event_check(finding.check_id),
+                    Some(finding.check_id),
+                    "every event check is listed in EVENT_CHECKS"
+                );
+                Some((finding.check_id, finding.severity))
+            }
             _ => None,
         }
     }

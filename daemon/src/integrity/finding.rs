@@ -65,11 +65,26 @@ pub struct Finding {
     pub summary: String,
     /// What was seen.
     pub evidence: serde_json::Value,
-    /// When.
+    /// When (the latest occurrence).
     pub observed_at: UnixMillis,
+    /// When first seen (an open event finding counts its repeats).
+    pub first_seen: UnixMillis,
+    /// How often it was seen while open.
+    pub occurrences: u32,
 }
 
 impl Finding {
+    /// `self` as a repeat of `earlier` (same container and check): the
+    /// latest words and evidence, the earlier start, the worse severity,
+    /// one more occurrence.
+    #[must_use]
+    pub fn repeating(mut self, earlier: &Finding) -> Self {
+        self.first_seen = earlier.first_seen;
+        self.occurrences = earlier.occurrences.saturating_add(1);
+        self.severity = self.severity.max(earlier.severity);
+        self
+    }
+
     /// A finding about `container`, observed at `now`.
     #[must_use]
     pub fn new(
@@ -87,6 +102,8 @@ impl Finding {
             summary: summary.into(),
             evidence,
             observed_at: now,
+            first_seen: now,
+            occurrences: 1,
         }
     }
 }

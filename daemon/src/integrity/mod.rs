@@ -8,6 +8,7 @@
 //! restart and the quarantine's pause, network disconnect and restart
 //! policy — nothing is pulled, created or deleted.
 
+mod acknowledge;
 pub mod archive;
 pub mod baseline;
 pub mod config;

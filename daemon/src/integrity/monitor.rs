@@ -51,7 +51,7 @@ pub(super) struct Watched {
     pub(super) status: ContainerStatus,
     /// Findings of the latest sweep.
     pub(super) sweep_findings: Vec<Finding>,
-    /// Findings from events, open until a quarantine is released.
+    /// Findings from events, open until acknowledged (see `acknowledge`).
     pub(super) event_findings: Vec<Finding>,
     pub(super) baseline: Option<Baseline>,
     pub(super) recent_events: VecDeque<serde_json::Value>,
@@ -91,6 +91,8 @@ pub struct IntegrityMonitor {
     pub(super) command_queue: AsyncMutex<Option<mpsc::Receiver<Command>>>,
     /// Held while a quarantine is under way.
     pub(super) responding: AsyncMutex<()>,
+    /// Held while open findings change (memory and store together).
+    pub(super) open_findings: AsyncMutex<()>,
     /// This monitor, for the tasks it spawns.
     pub(super) me: Weak<Self>,
 }
@@ -153,6 +155,7 @@ impl IntegrityMonitor {
                 parts.lock.set(true);
             }
         }
+        super::acknowledge::restore(&parts.store, &mut watched).await?;
         let (updates, _) = broadcast::channel(WATCH_BUFFER);
         let (commands, queue) = mpsc::channel(8);
         Ok(Arc::new_cyclic(|me| Self {
@@ -169,6 +172,7 @@ impl IntegrityMonitor {
             commands,
             command_queue: AsyncMutex::new(Some(queue)),
             responding: AsyncMutex::new(()),
+            open_findings: AsyncMutex::new(()),
             me: me.clone(),
         }))
     }
@@ -240,9 +244,8 @@ impl IntegrityMonitor {
     }
 
     /// Sweeps every container now; returns once done (or at the timeout).
-    /// Open event findings below critical count as acknowledged.
+    /// It closes no finding.
     pub async fn run_checks_now(&self) -> Vec<ContainerStatus> {
-        self.acknowledge_events();
         let (reply, done) = oneshot::channel();
         if self.commands.send(Command::RunNow(reply)).await.is_ok() {
             let _ = tokio::time::timeout(RUN_NOW_TIMEOUT, done).await;
@@ -261,6 +264,7 @@ impl IntegrityMonitor {
                 summary: finding.summary.clone(),
                 evidence: finding.evidence.to_string(),
                 observed_at: finding.observed_at.0,
+                acknowledged: None,
             })
             .collect();
         if let Err(err) = self.store.record_findings(&rows).await {

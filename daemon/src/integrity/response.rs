@@ -27,6 +27,22 @@ use crate::{
 /// Longest release note.
 pub const MAX_NOTE_CHARS: usize = 1000;
 
+/// `note` trimmed, if it has 1 to [`MAX_NOTE_CHARS`] characters; else an
+/// error that says `what_to_say`.
+pub(super) fn checked_note<'a>(
+    note: &'a str,
+    what_to_say: &str,
+) -> Result<&'a str, IntegrityError> {
+    let note = note.trim();
+    if note.is_empty() || note.chars().count() > MAX_NOTE_CHARS {
+        return Err(IntegrityError::InvalidInput {
+            field: "note",
+            reason: format!("{what_to_say}, in 1 to {MAX_NOTE_CHARS} characters"),
+        });
+    }
+    Ok(note)
+}
+
 /// What set a response off.
 #[derive(Debug, Clone)]
 pub struct Trigger {
@@ -281,15 +297,7 @@ impl IntegrityMonitor {
         container: &str,
         note: &str,
     ) -> Result<Vec<ContainerStatus>, IntegrityError> {
-        let note = note.trim();
-        if note.is_empty() || note.chars().count() > MAX_NOTE_CHARS {
-            return Err(IntegrityError::InvalidInput {
-                field: "note",
-                reason: format!(
-                    "say why it is safe to release, in 1 to {MAX_NOTE_CHARS} characters"
-                ),
-            });
-        }
+        let note = checked_note(note, "say why it is safe to release")?;
         let name = self.profile(container)?.name.clone();
         let by = actor.user.clone().unwrap_or_default();
         if !self
@@ -301,8 +309,10 @@ impl IntegrityMonitor {
         }
         if let Some(entry) = self.watched().get_mut(&name) {
             entry.status.quarantine = None;
-            entry.event_findings.clear();
         }
+        let closed = self
+            .close_all(&name, &by, &format!("quarantine released: {note}"))
+            .await;
         let still = self
             .watched()
             .values()
@@ -313,7 +323,7 @@ impl IntegrityMonitor {
             actor,
             IntegrityAction::QuarantineReleased,
             &name,
-            format!("note: {note}"),
+            json!({ "note": note, "findings_closed": closed }).to_string(),
         )
         .await;
         Ok(self.status())
@@ -356,15 +366,5 @@ impl IntegrityMonitor {
         .await;
         self.run_checks_now().await;
         Ok(pinned)
-    }
-
-    /// Clears event findings below critical (an operator's acknowledgement
-    /// with RunChecks).
-    pub(super) fn acknowledge_events(&self) {
-        for entry in self.watched().values_mut() {
-            entry
-                .event_findings
-                .retain(|finding| finding.severity == super::finding::Severity::Critical);
-        }
     }
 }

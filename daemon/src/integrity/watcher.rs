@@ -288,9 +288,8 @@ impl IntegrityMonitor {
     ) {
         if let Some((name, network)) = self.reconnected_in_quarantine(event) {
             let finding = events::reconnected(&name, &network, event, self.clock.now());
-            if let Some(entry) = self.watched().get_mut(&name) {
-                entry.event_findings.push(finding.clone());
-            }
+            let finding = self.open_event(finding);
+            self.keep_open(&name, finding.check_id).await;
             self.publish_findings(std::slice::from_ref(&finding)).await;
             self.reisolate(engine, &name, &format!("network {network} connected"))
                 .await;
@@ -320,16 +319,15 @@ impl IntegrityMonitor {
         };
         match events::classify(event, &name, quarantined, self.clock.now()) {
             EventMeaning::Finding(finding) => {
-                if let Some(entry) = self.watched().get_mut(&name) {
-                    entry.event_findings.push(finding.clone());
-                }
+                let finding = self.open_event(finding);
                 let trigger = Trigger {
                     since: arrived,
                     exec_id: events::exec_id(event),
                 };
-                // Respond first: the findings history can wait a few ms.
+                // Respond first: the findings can wait a few ms.
                 self.respond(engine, profile, std::slice::from_ref(&finding), &trigger)
                     .await;
+                self.keep_open(&name, finding.check_id).await;
                 self.publish_findings(std::slice::from_ref(&finding)).await;
                 self.refresh(&name, None);
             }

@@ -133,13 +133,14 @@ pub fn login_response(outcome: &LoginOutcome, sessions: &SessionStore) -> pb::Lo
 /// Runs `work` to its end even if the client goes away or its deadline
 /// passes: a change and the session revocations it implies are never split
 /// by a cancelled call.
-pub async fn to_completion<T, W>(work: W) -> Result<T, Status>
+pub async fn to_completion<T, E, W>(work: W) -> Result<T, Status>
 where
     T: Send + 'static,
-    W: Future<Output = Result<T, crate::auth::AuthError>> + Send + 'static,
+    E: Into<Status> + Send + 'static,
+    W: Future<Output = Result<T, E>> + Send + 'static,
 {
     match tokio::spawn(work).await {
-        Ok(outcome) => outcome.map_err(Status::from),
+        Ok(outcome) => outcome.map_err(Into::into),
         Err(join) => {
             tracing::error!(error = %join, "account change task failed");
             Err(Status::internal("the change failed; see the daemon's log"))

@@ -17,7 +17,7 @@ use tokio_stream::{
 use tonic::{Request, Response, Status};
 
 use super::{
-    convert::caller,
+    convert::{caller, to_completion},
     integrity_convert::{
         baseline_to_proto, container_status_to_proto, finding_row_to_proto, finding_to_proto,
         manifest_to_proto,
@@ -41,6 +41,8 @@ const MAX_FINDINGS: u32 = 1_000;
 /// Log lines by default and at most.
 const DEFAULT_TAIL: u32 = 100;
 const MAX_TAIL: u32 = 10_000;
+/// Most check ids acknowledged in one call (there are fewer event checks).
+const MAX_CHECK_IDS: usize = 32;
 /// Longest container name or snapshot id accepted.
 const MAX_NAME_BYTES: usize = 256;
 
@@ -182,12 +184,10 @@ impl Integrity for IntegrityService {
         request: Request<pb::PinBaselineRequest>,
     ) -> Result<Response<pb::Baseline>, Status> {
         let actor = actor(&request)?;
-        let container = bounded("container", &request.get_ref().container)?;
-        let pinned = self
-            .monitor
-            .pin_baseline(actor, container)
-            .await
-            .map_err(Status::from)?;
+        let container = bounded("container", &request.get_ref().container)?.to_owned();
+        let monitor = Arc::clone(&self.monitor);
+        let pinned =
+            to_completion(async move { monitor.pin_baseline(actor, &container).await }).await?;
         Ok(Response::new(baseline_to_proto(&pinned)))
     }
 
@@ -196,12 +196,36 @@ impl Integrity for IntegrityService {
         request: Request<pb::ReleaseQuarantineRequest>,
     ) -> Result<Response<pb::IntegrityStatus>, Status> {
         let actor = actor(&request)?;
-        let body = request.get_ref();
-        let container = bounded("container", &body.container)?;
-        self.monitor
-            .release(actor, container, &body.note)
-            .await
-            .map_err(Status::from)?;
+        let body = request.into_inner();
+        bounded("container", &body.container)?;
+        let monitor = Arc::clone(&self.monitor);
+        to_completion(async move { monitor.release(actor, &body.container, &body.note).await })
+            .await?;
+        Ok(Response::new(self.status()))
+    }
+
+    async fn acknowledge_findings(
+        &self,
+        request: Request<pb::AcknowledgeFindingsRequest>,
+    ) -> Result<Response<pb::IntegrityStatus>, Status> {
+        let actor = actor(&request)?;
+        let body = request.into_inner();
+        bounded("container", &body.container)?;
+        if body.check_ids.len() > MAX_CHECK_IDS {
+            return Err(Status::invalid_argument(format!(
+                "check_ids: at most {MAX_CHECK_IDS} at once"
+            )));
+        }
+        for id in &body.check_ids {
+            bounded("check_ids", id)?;
+        }
+        let monitor = Arc::clone(&self.monitor);
+        to_completion(async move {
+            monitor
+                .acknowledge(actor, &body.container, &body.check_ids, &body.note)
+                .await
+        })
+        .await?;
         Ok(Response::new(self.status()))
     }
 

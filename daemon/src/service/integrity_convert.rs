@@ -8,6 +8,7 @@ use occc_proto::v1 as pb;
 use crate::{
     integrity::{
         baseline::{Baseline, PinnedFile},
+        events,
         finding::{ContainerStatus, Finding, Health, Severity},
         snapshot::Manifest,
     },
@@ -43,6 +44,10 @@ pub fn finding_to_proto(finding: &Finding) -> pb::Finding {
         summary: finding.summary.clone(),
         evidence_json: finding.evidence.to_string(),
         observed_at_unix_ms: finding.observed_at.0,
+        needs_acknowledgement: events::event_check(finding.check_id).is_some(),
+        first_observed_at_unix_ms: finding.first_seen.0,
+        occurrences: finding.occurrences,
+        acknowledgement: None,
     }
 }
 
@@ -58,6 +63,17 @@ pub fn finding_row_to_proto(row: &FindingRow) -> pb::Finding {
         summary: row.summary.clone(),
         evidence_json: row.evidence.clone(),
         observed_at_unix_ms: row.observed_at,
+        needs_acknowledgement: events::event_check(&row.check_id).is_some(),
+        first_observed_at_unix_ms: row.observed_at,
+        occurrences: 1,
+        acknowledgement: row
+            .acknowledged
+            .as_ref()
+            .map(|(by, at, note)| pb::Acknowledgement {
+                by: by.clone(),
+                at_unix_ms: *at,
+                note: note.clone(),
+            }),
     }
 }
 

@@ -1,17 +1,13 @@
-//! SQL for container integrity: baselines, findings, quarantines, snapshots
-//! and the engine event cursor.
+//! SQL for container integrity: baselines, quarantines, snapshots and the
+//! engine event cursor (findings are in `finding_rows`).
 //!
 //! Invariant: a snapshot and all its artifacts are written in one
-//! transaction (never half a snapshot); the findings history keeps the
-//! newest [`MAX_FINDINGS`] rows; at most one unreleased quarantine exists
-//! per container.
+//! transaction (never half a snapshot); at most one unreleased quarantine
+//! exists per container.
 
 use sqlx::Row;
 
 use super::{Store, StoreError};
-
-/// Findings kept; older ones are pruned.
-pub const MAX_FINDINGS: i64 = 50_000;
 
 /// A pinned baseline.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,23 +30,6 @@ pub struct BaselineRow {
     pub pinned_by: String,
     /// JSON of the executables the container may run.
     pub trusted_executables: String,
-}
-
-/// A recorded finding.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FindingRow {
-    /// Container.
-    pub container: String,
-    /// Check id.
-    pub check_id: String,
-    /// Severity name.
-    pub severity: String,
-    /// Summary.
-    pub summary: String,
-    /// JSON evidence.
-    pub evidence: String,
-    /// When.
-    pub observed_at: i64,
 }
 
 /// A quarantine in force.
@@ -134,63 +113,6 @@ impl Store {
             pinned_by: row.try_get("pinned_by")?,
             trusted_executables: row.try_get("trusted_executables")?,
         }))
-    }
-
-    /// Records findings and prunes the oldest beyond [`MAX_FINDINGS`].
-    pub async fn record_findings(&self, findings: &[FindingRow]) -> Result<(), StoreError> {
-        if findings.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.pool.begin().await?;
-        for finding in findings {
-            sqlx::query(
-                "INSERT INTO integrity_findings (container, check_id, severity, summary, evidence, observed_at) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&finding.container)
-            .bind(&finding.check_id)
-            .bind(&finding.severity)
-            .bind(&finding.summary)
-            .bind(&finding.evidence)
-            .bind(finding.observed_at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query(
-            "DELETE FROM integrity_findings WHERE id <= (SELECT MAX(id) FROM integrity_findings) - ?",
-        )
-        .bind(MAX_FINDINGS)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Findings, newest first; of one container when `container` is set.
-    pub async fn findings(
-        &self,
-        container: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<FindingRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM integrity_findings WHERE (?1 IS NULL OR container = ?1) \
-             ORDER BY id DESC LIMIT ?2",
-        )
-        .bind(container)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        let decode = |row: &sqlx::sqlite::SqliteRow| -> Result<FindingRow, sqlx::Error> {
-            Ok(FindingRow {
-                container: row.try_get("container")?,
-                check_id: row.try_get("check_id")?,
-                severity: row.try_get("severity")?,
-                summary: row.try_get("summary")?,
-                evidence: row.try_get("evidence")?,
-                observed_at: row.try_get("observed_at")?,
-            })
-        };
-        Ok(rows.iter().map(decode).collect::<Result<_, _>>()?)
     }
 
     /// Starts a quarantine.

@@ -8,6 +8,7 @@
 mod audit_rows;
 mod auth_failure_rows;
 mod device_key_rows;
+mod finding_rows;
 mod integrity_rows;
 mod os_account_rows;
 mod session_rows;
@@ -26,7 +27,8 @@ use crate::crypto::Subkey;
 pub use audit_rows::AuditRow;
 pub use auth_failure_rows::AuthFailureRow;
 pub use device_key_rows::DeviceKeyRow;
-pub use integrity_rows::{BaselineRow, FindingRow, QuarantineRow, SnapshotRow};
+pub use finding_rows::{Acknowledged, FindingRow, OpenFindingRow};
+pub use integrity_rows::{BaselineRow, QuarantineRow, SnapshotRow};
 pub use session_rows::SessionRow;
 pub use user_rows::{UserChange, UserRow};
 

@@ -124,7 +124,8 @@ const EXPECTED: &[Expectation] = &[
     rpc("/occc.v1.Users/RevokeUserSessions", 4, true),
     needs_password("/occc.v1.Users/LinkOsAccount", 4),
     // Container integrity: viewers see; operators run checks and the
-    // environment; admins pin baselines (elevated) and read snapshots;
+    // environment; admins pin baselines and acknowledge findings (elevated)
+    // and read snapshots;
     // super-admins release quarantines (elevated).
     rpc("/occc.v1.Integrity/GetIntegrityStatus", 1, false),
     Expectation {
@@ -135,6 +136,7 @@ const EXPECTED: &[Expectation] = &[
     },
     rpc("/occc.v1.Integrity/ListFindings", 1, false),
     rpc("/occc.v1.Integrity/RunChecks", 2, false),
+    rpc("/occc.v1.Integrity/AcknowledgeFindings", 3, true),
     rpc("/occc.v1.Integrity/PinBaseline", 3, true),
     rpc("/occc.v1.Integrity/ListSnapshots", 3, false),
     rpc("/occc.v1.Integrity/ExportSnapshot", 3, false),

@@ -1,6 +1,7 @@
 //! Issue #5: the container integrity monitor against a real dockerd on a
 //! private socket, with containers built from Debian's busybox-static.
 
+mod acknowledge;
 mod drift;
 mod faults;
 mod posture;

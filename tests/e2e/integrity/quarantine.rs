@@ -104,6 +104,7 @@ async fn exec_into_the_container_quarantines_it_until_a_super_admin_releases_it(
     assert_eq!(status.health(), pb::ContainerHealth::Compromised);
     assert!(status.findings.iter().any(|f| f.check_id == "event.exec"));
     let quarantine = status.quarantine.unwrap();
+    assert_eq!(quarantine.isolation, "verified", "{quarantine:?}");
 
     // Isolated, not destroyed.
     assert_eq!(gateway.inspect("{{.State.Paused}}"), "true");
@@ -234,6 +235,10 @@ async fn exec_into_the_container_quarantines_it_until_a_super_admin_releases_it(
         .find(|c| c.container == gateway.name)
         .unwrap();
     assert!(status.quarantine.is_none());
+    assert!(
+        status.findings.iter().all(|f| !f.needs_acknowledgement),
+        "the release closed the event findings, with its note: {status:?}"
+    );
     ada_session
         .integrity()
         .pin_baseline(pb::PinBaselineRequest {
@@ -251,7 +256,10 @@ async fn exec_into_the_container_quarantines_it_until_a_super_admin_releases_it(
         "{started:?}"
     );
     let released = audit_rows_of_kind(&store, "quarantine_released").await;
-    assert!(released[0].2.contains("drill"), "{released:?}");
+    assert!(
+        released[0].2.contains("drill") && released[0].2.contains("event.exec"),
+        "{released:?}"
+    );
     assert_eq!(
         audit_rows_of_kind(&store, "snapshot_written").await.len(),
         1

@@ -1,4 +1,5 @@
-//! `occcctl integrity status | watch`: the containers' integrity for ops.
+//! `occcctl integrity status | watch | acknowledge`: the containers'
+//! integrity for ops.
 
 use occc_client::{ClientError, OcccClient, proto as pb};
 use serde_json::json;
@@ -31,6 +32,9 @@ fn finding_json(finding: &pb::Finding) -> serde_json::Value {
         "summary": finding.summary,
         "evidence": serde_json::from_str::<serde_json::Value>(&finding.evidence_json).unwrap_or_default(),
         "observed_at_unix_ms": finding.observed_at_unix_ms,
+        "needs_acknowledgement": finding.needs_acknowledgement,
+        "first_observed_at_unix_ms": finding.first_observed_at_unix_ms,
+        "occurrences": finding.occurrences,
     })
 }
 
@@ -42,6 +46,7 @@ fn status_json(status: &pb::ContainerStatus) -> serde_json::Value {
         "baseline_pinned": status.baseline_pinned,
         "quarantine": status.quarantine.as_ref().map(|q| json!({
             "since_unix_ms": q.since_unix_ms, "reason": q.reason, "snapshot_id": q.snapshot_id,
+            "isolation": q.isolation,
         })),
         "findings": status.findings.iter().map(finding_json).collect::<Vec<_>>(),
     })
@@ -56,16 +61,21 @@ fn print_status(status: &pb::ContainerStatus) {
     );
     if let Some(quarantine) = &status.quarantine {
         println!(
-            "  QUARANTINED since {} (snapshot {})",
-            quarantine.since_unix_ms, quarantine.snapshot_id
+            "  QUARANTINED since {} (snapshot {}); isolation {}",
+            quarantine.since_unix_ms, quarantine.snapshot_id, quarantine.isolation
         );
     }
     if !status.baseline_pinned {
         println!("  no baseline pinned (occc.v1.Integrity/PinBaseline)");
     }
     for finding in &status.findings {
+        let open = if finding.needs_acknowledgement {
+            format!(" (open until acknowledged; seen {}×)", finding.occurrences)
+        } else {
+            String::new()
+        };
         println!(
-            "  [{}] {}: {}",
+            "  [{}] {}: {}{open}",
             severity_name(finding.severity()),
             finding.check_id,
             finding.summary
@@ -124,5 +134,25 @@ pub async fn watch(client: &OcccClient, as_json: bool) -> Result<bool, ClientErr
             None => {}
         }
     }
+    Ok(true)
+}
+
+/// Closes open event findings `checks` of `container` with `note`.
+pub async fn acknowledge(
+    client: &OcccClient,
+    container: String,
+    checks: Vec<String>,
+    note: String,
+) -> Result<bool, ClientError> {
+    let closed = checks.join(", ");
+    client
+        .integrity()
+        .acknowledge_findings(pb::AcknowledgeFindingsRequest {
+            container: container.clone(),
+            check_ids: checks,
+            note,
+        })
+        .await?;
+    println!("acknowledged {closed} on {container}");
     Ok(true)
 }

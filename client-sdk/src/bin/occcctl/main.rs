@@ -108,6 +108,19 @@ enum IntegrityCommand {
     Status,
     /// Status changes and findings as they happen.
     Watch,
+    /// Close open event findings of a container, with a note (admin;
+    /// `elevate` first). `run-checks` never closes them.
+    Acknowledge {
+        /// The monitored container.
+        #[arg(long)]
+        container: String,
+        /// An open event finding, e.g. event.exec (repeat for several).
+        #[arg(long = "check", required = true)]
+        checks: Vec<String>,
+        /// Why these need no more action (kept in the audit log).
+        #[arg(long)]
+        note: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -244,6 +257,16 @@ async fn run(cli: &Cli, options: &ConnectOptions) -> Result<bool, ClientError> {
         Command::Integrity {
             action: IntegrityCommand::Watch,
         } => integrity::watch(&session, cli.json).await,
+        Command::Integrity {
+            action:
+                IntegrityCommand::Acknowledge {
+                    container,
+                    checks,
+                    note,
+                },
+        } => {
+            integrity::acknowledge(&session, container.clone(), checks.clone(), note.clone()).await
+        }
         Command::Whoami => {
             let me = auth::whoami(&session).await?;
             let user = me.user.unwrap_or_default();
