@@ -6,7 +6,12 @@
 //! in-flight calls get a grace period, the audit queue is drained, the store
 //! is closed (WAL checkpointed) and the socket file removed — in that order.
 
-use std::{future::Future, path::PathBuf, sync::Arc, time::Instant};
+use std::{
+    future::Future,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Instant,
+};
 
 use occc_proto::v1::{
     audit_server::AuditServer, auth_server::AuthServer, biometric_server::BiometricServer,
@@ -24,7 +29,10 @@ use crate::{
     config::Config,
     crypto::{KeyError, KeyPurpose, KeySource, MasterKey, Sealer, resolve_master_key},
     gate::{Gate, GateLayer},
-    integrity::{IntegrityMonitor, MonitorParts, QuarantineLock, snapshot::SnapshotVault},
+    integrity::{
+        IntegrityMonitor, MonitorParts, QuarantineLock, mounts::GuardedPaths,
+        snapshot::SnapshotVault,
+    },
     service::{
         AuditService, AuthService, BiometricService, DeviceKeysService, IntegrityService,
         SystemService, UsersService,
@@ -128,6 +136,17 @@ pub async fn serve(
         clock: Arc::clone(&clock),
         vault,
         lock: lock.clone(),
+        guarded: GuardedPaths {
+            engine_socket: config.integrity.docker_socket.clone(),
+            daemon_state: [
+                config.store.database.parent().map(Path::to_path_buf),
+                Some(config.store.key_file.clone()),
+                Some(config.socket.path.clone()),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+        },
     })
     .await
     .map_err(|err| StartupError::Serve(format!("integrity state unreadable: {err}")))?;

@@ -182,8 +182,11 @@ pub struct StartPolicy {
     pub refuse_root: bool,
     /// A privileged container.
     pub refuse_privileged: bool,
-    /// A container with the Docker socket mounted.
-    pub refuse_docker_socket: bool,
+    /// A container with a mount that reaches the host's control: an engine
+    /// socket, a folder holding the engine socket, `/run`, `/var/run`,
+    /// `/proc`, `/sys`, `/`, or occcd's own state.
+    #[serde(alias = "refuse_docker_socket")]
+    pub refuse_host_control_mounts: bool,
 }
 
 impl Default for StartPolicy {
@@ -191,7 +194,7 @@ impl Default for StartPolicy {
         Self {
             refuse_root: true,
             refuse_privileged: true,
-            refuse_docker_socket: true,
+            refuse_host_control_mounts: true,
         }
     }
 }

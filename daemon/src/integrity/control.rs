@@ -91,8 +91,13 @@ impl IntegrityMonitor {
         if policy.refuse_privileged && runtime_checks::is_privileged(&inspect) {
             reasons.push("privileged; remove --privileged".to_owned());
         }
-        if policy.refuse_docker_socket && runtime_checks::mounts_engine_socket(&inspect) {
-            reasons.push("mounts the container engine's socket; remove that mount".to_owned());
+        if policy.refuse_host_control_mounts {
+            for mount in super::mounts::control_mounts(&inspect, &self.guarded) {
+                reasons.push(format!(
+                    "mounts {}, which is {}; remove that mount",
+                    mount.source, mount.reaches
+                ));
+            }
         }
         Ok(reasons)
     }

@@ -22,6 +22,7 @@ pub mod host_fs;
 pub mod identity;
 pub mod link_cut;
 pub mod monitor;
+pub mod mounts;
 pub mod process_check;
 pub mod quarantine;
 pub mod response;

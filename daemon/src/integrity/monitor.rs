@@ -84,6 +84,7 @@ pub struct IntegrityMonitor {
     pub(super) clock: Arc<dyn Clock>,
     pub(super) vault: SnapshotVault,
     pub(super) lock: QuarantineLock,
+    pub(super) guarded: super::mounts::GuardedPaths,
     pub(super) watched: Mutex<HashMap<String, Watched>>,
     pub(super) updates: broadcast::Sender<MonitorUpdate>,
     pub(super) engine: Mutex<Option<Engine>>,
@@ -114,6 +115,8 @@ pub struct MonitorParts {
     pub vault: SnapshotVault,
     /// The lock the gate reads.
     pub lock: QuarantineLock,
+    /// What no container may reach through a mount.
+    pub guarded: super::mounts::GuardedPaths,
 }
 
 impl IntegrityMonitor {
@@ -166,6 +169,7 @@ impl IntegrityMonitor {
             clock: parts.clock,
             vault: parts.vault,
             lock: parts.lock,
+            guarded: parts.guarded,
             watched: Mutex::new(watched),
             updates,
             engine: Mutex::new(None),

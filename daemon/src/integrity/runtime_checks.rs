@@ -15,45 +15,15 @@ use serde_json::json;
 use super::{
     config::ContainerProfile,
     finding::{Finding, Severity},
+    mounts::{self, GuardedPaths},
 };
 use crate::clock::UnixMillis;
-
-/// Host paths whose mounting breaks isolation (CIS 5.5).
-const SENSITIVE_HOST_PATHS: &[&str] = &[
-    "/",
-    "/boot",
-    "/dev",
-    "/etc",
-    "/lib",
-    "/proc",
-    "/sys",
-    "/usr",
-    "/var/lib/docker",
-];
-
-/// Whether `source` is a container engine's control socket (CIS 5.31).
-#[must_use]
-pub fn is_engine_socket(source: &str) -> bool {
-    ["docker.sock", "containerd.sock", "podman.sock", "crio.sock"]
-        .iter()
-        .any(|name| source.ends_with(name))
-}
 
 /// Whether `user` (Config.User) runs the process as root.
 #[must_use]
 pub fn runs_as_root(user: &str) -> bool {
     let name = user.split(':').next().unwrap_or_default();
     name.is_empty() || name == "root" || name == "0"
-}
-
-/// Bind-mount sources of the container.
-fn mount_sources(inspect: &ContainerInspectResponse) -> Vec<String> {
-    inspect
-        .mounts
-        .iter()
-        .flatten()
-        .filter_map(|mount| mount.source.clone())
-        .collect()
 }
 
 /// The configured user (Config.User).
@@ -64,14 +34,6 @@ pub fn configured_user(inspect: &ContainerInspectResponse) -> String {
         .as_ref()
         .and_then(|config| config.user.clone())
         .unwrap_or_default()
-}
-
-/// Whether any engine socket is mounted.
-#[must_use]
-pub fn mounts_engine_socket(inspect: &ContainerInspectResponse) -> bool {
-    mount_sources(inspect)
-        .iter()
-        .any(|source| is_engine_socket(source))
 }
 
 /// Whether the container is privileged.
@@ -89,6 +51,7 @@ pub fn is_privileged(inspect: &ContainerInspectResponse) -> bool {
 pub fn check(
     profile: &ContainerProfile,
     inspect: &ContainerInspectResponse,
+    guarded: &GuardedPaths,
     now: UnixMillis,
 ) -> Vec<Finding> {
     let name = profile.name.as_str();
@@ -144,7 +107,7 @@ pub fn check(
     }
     check_security_options(host, inspect, &mut findings, &found);
     check_namespaces(host, &mut findings, &found);
-    check_mounts(inspect, &mut findings, &found);
+    check_mounts(inspect, guarded, &mut findings, &found);
     let devices: Vec<String> = host
         .devices
         .iter()
@@ -258,26 +221,31 @@ fn check_namespaces(host: &HostConfig, findings: &mut Vec<Finding>, found: &Foun
 
 fn check_mounts(
     inspect: &ContainerInspectResponse,
+    guarded: &GuardedPaths,
     findings: &mut Vec<Finding>,
     found: &Found<'_>,
 ) {
-    let sources = mount_sources(inspect);
-    let sockets: Vec<&String> = sources.iter().filter(|s| is_engine_socket(s)).collect();
-    if !sockets.is_empty() {
+    let control = mounts::control_mounts(inspect, guarded);
+    if !control.is_empty() {
+        let evidence: Vec<serde_json::Value> = control
+            .iter()
+            .map(|mount| json!({ "source": mount.source, "reaches": mount.reaches }))
+            .collect();
         findings.push(found(
-            "runtime.docker_socket_mounted",
+            "runtime.host_control_mounted",
             Severity::High,
-            "the container engine's socket is mounted: root on the host (CIS 5.31)".to_owned(),
-            json!({ "sources": sockets }),
+            format!(
+                "a mount reaches the host's control: {} (CIS 5.31, 5.5)",
+                control
+                    .iter()
+                    .map(|mount| format!("{} is {}", mount.source, mount.reaches))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            json!({ "mounts": evidence }),
         ));
     }
-    let sensitive: Vec<&String> = sources
-        .iter()
-        .filter(|source| {
-            let trimmed = source.trim_end_matches('/');
-            SENSITIVE_HOST_PATHS.contains(&if trimmed.is_empty() { "/" } else { trimmed })
-        })
-        .collect();
+    let sensitive = mounts::sensitive_mounts(inspect);
     if !sensitive.is_empty() {
         findings.push(found(
             "runtime.sensitive_host_path",
@@ -339,9 +307,14 @@ mod tests {
     }
 
     fn ids(inspect: &ContainerInspectResponse) -> Vec<&'static str> {
+        let guarded = GuardedPaths {
+            engine_socket: "/var/run/docker.sock".into(),
+            daemon_state: vec!["/var/lib/occcd".into()],
+        };
         check(
             &ContainerProfile::openclaw_gateway(),
             inspect,
+            &guarded,
             UnixMillis(0),
         )
         .iter()
@@ -401,7 +374,7 @@ mod tests {
                 "runtime.seccomp_unconfined",
                 "runtime.apparmor_unconfined",
                 "runtime.host_namespace",
-                "runtime.docker_socket_mounted",
+                "runtime.host_control_mounted",
                 "runtime.sensitive_host_path",
                 "runtime.no_memory_limit",
                 "runtime.no_pids_limit",

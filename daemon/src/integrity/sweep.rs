@@ -57,6 +57,8 @@ pub struct SweepPlan<'a> {
     pub hashes: bool,
     /// Byte bound for hashing.
     pub max_bytes: u64,
+    /// What no mount may reach.
+    pub guarded: &'a super::mounts::GuardedPaths,
     /// Now.
     pub now: UnixMillis,
 }
@@ -89,7 +91,7 @@ pub async fn sweep(
     let profile = plan.profile;
     let name = profile.name.as_str();
     let inspect = within("inspect", engine.docker().inspect_container(name, None)).await?;
-    let mut findings = runtime_checks::check(profile, &inspect, plan.now);
+    let mut findings = runtime_checks::check(profile, &inspect, plan.guarded, plan.now);
     let state = inspect
         .state
         .as_ref()

@@ -219,6 +219,7 @@ impl IntegrityMonitor {
             baseline: baseline.as_ref(),
             hashes,
             max_bytes: self.vault.max_bytes(),
+            guarded: &self.guarded,
             now,
         };
         match sweep::sweep(engine, plan, &memory).await {

@@ -1,6 +1,8 @@
-//! Runtime posture: a hardened container is healthy; root, privileged and
-//! Docker-socket-mounting containers are flagged by the right checks, and
-//! occcd refuses to start them.
+//! Runtime posture: a hardened container is healthy; root, privileged
+//! containers, and containers with a mount reaching the host's control (the
+//! engine socket by file or by any folder holding it, /run, /var/run,
+//! occcd's own state) are flagged by the right checks, and occcd refuses to
+//! start them.
 
 use std::time::Duration;
 
@@ -35,13 +37,31 @@ async fn a_hardened_container_is_healthy_and_unsafe_ones_are_flagged_and_never_s
     let privileged = TestContainer::create(&socket, "privileged", &with(&["--privileged"]));
     let mount = format!("{}:/var/run/docker.sock", socket.display());
     let engine_socket = TestContainer::create(&socket, "dockersock", &with(&["-v", &mount]));
-
+    // The engine socket by its folder, and the folders of every host socket.
+    let socket_folder = format!("{}:/e:ro", socket.parent().unwrap().display());
+    let by_folder = TestContainer::create(&socket, "sockdir", &with(&["-v", &socket_folder]));
+    let run = TestContainer::create(&socket, "run", &with(&["-v", "/run:/h:ro"]));
+    let var_run = TestContainer::create(&socket, "varrun", &with(&["-v", "/var/run:/x:ro"]));
     let dir = DevDir::new();
+    // occcd's own state folder (made as occcd makes it).
+    let state_dir = dir.database().parent().unwrap().to_owned();
+    std::fs::create_dir_all(&state_dir).unwrap();
+    std::fs::set_permissions(
+        &state_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let state_mount = format!("{}:/s:ro", dir.database().parent().unwrap().display());
+    let state = TestContainer::create(&socket, "state", &with(&["-v", &state_mount]));
     let watched = [
         Watch::new(&hardened.name),
         Watch::new(&root.name),
         Watch::new(&privileged.name),
         Watch::new(&engine_socket.name),
+        Watch::new(&by_folder.name),
+        Watch::new(&run.name),
+        Watch::new(&var_run.name),
+        Watch::new(&state.name),
     ];
     dir.set_config(&integrity_config(&socket, &watched));
     let daemon = RunningDaemon::start(&dir).await;
@@ -102,7 +122,11 @@ async fn a_hardened_container_is_healthy_and_unsafe_ones_are_flagged_and_never_s
     let expectations = [
         (&root, "runtime.root_user", "root"),
         (&privileged, "runtime.privileged", "privileged"),
-        (&engine_socket, "runtime.docker_socket_mounted", "socket"),
+        (&engine_socket, "runtime.host_control_mounted", "socket"),
+        (&by_folder, "runtime.host_control_mounted", "engine socket"),
+        (&run, "runtime.host_control_mounted", "/run"),
+        (&var_run, "runtime.host_control_mounted", "/var/run"),
+        (&state, "runtime.host_control_mounted", "occcd's own state"),
     ];
     for (container, check, reason) in expectations {
         let status = container_status(&admin, &container.name).await;
