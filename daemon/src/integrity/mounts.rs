@@ -221,16 +221,18 @@ mod tests {
 
     #[test]
     fn cis_sensitive_paths_are_exact() {
-        let mut inspect = ContainerInspectResponse::default();
-        inspect.mounts = Some(
-            ["/etc", "/etc/../usr/", "/etcetera", "/home"]
-                .into_iter()
-                .map(|source| bollard::models::MountPoint {
-                    source: Some(source.to_owned()),
-                    ..Default::default()
-                })
-                .collect(),
-        );
+        let inspect = ContainerInspectResponse {
+            mounts: Some(
+                ["/etc", "/etc/../usr/", "/etcetera", "/home"]
+                    .into_iter()
+                    .map(|source| bollard::models::MountPoint {
+                        source: Some(source.to_owned()),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        };
         assert_eq!(sensitive_mounts(&inspect), ["/etc", "/etc/../usr/"]);
     }
 }
