@@ -121,12 +121,12 @@ pub async fn serve(
     let lock = QuarantineLock::default();
     let sealer = Sealer::new(&unlocked.master.derive(KeyPurpose::Sealing))
         .map_err(|err| StartupError::Serve(format!("sealing key unusable: {err}")))?;
-    let vault = SnapshotVault::new(
+    let vault = Arc::new(SnapshotVault::new(
         store.clone(),
         Arc::new(sealer),
         &unlocked.master.derive(KeyPurpose::Snapshots),
         config.integrity.snapshot_max_bytes,
-    );
+    ));
     drop(unlocked);
     let monitor = IntegrityMonitor::new(MonitorParts {
         config: config.integrity.clone(),

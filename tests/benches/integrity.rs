@@ -4,7 +4,10 @@
 //!    trials, against the engine's own exec-event latency in the same run;
 //! 2. hash sweep throughput against streaming the same path through the
 //!    archive API without hashing (ratio);
-//! 3. an idle daemon with monitoring on: RSS and CPU, against monitoring off.
+//! 3. an idle daemon with monitoring on: RSS and CPU, against monitoring off;
+//! 4. the peak RSS while snapshotting, verifying and exporting a container
+//!    with 64 × 60 MiB of changed files (512 MiB kept), against the RSS
+//!    before it began.
 
 use std::{
     path::Path,
@@ -374,6 +377,32 @@ async fn idle_cost(socket: &Path) {
     );
 }
 
+/// 4. Memory while a large snapshot is written and read back.
+async fn snapshot_memory(socket: &Path) {
+    use occc_tests::big_snapshot::{self, FILE_MIB, FILES};
+    let measured = big_snapshot::run(socket, 512 << 20).await;
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    println!(
+        "snapshot of {FILES} × {FILE_MIB} MiB of changed files, {} MiB kept (verified: {})",
+        measured.stored() >> 20,
+        measured.verified.ok
+    );
+    println!(
+        "  RSS before: {:>5.1} MiB (baseline)",
+        mib(measured.before_kib)
+    );
+    println!(
+        "  peak writing:            {:>5.1} MiB  ratio {:.2}   (goal < 64 MiB)",
+        mib(measured.writing_peak_kib),
+        measured.writing_peak_kib as f64 / measured.before_kib as f64
+    );
+    println!(
+        "  peak verifying+exporting: {:>5.1} MiB  ratio {:.2}   (goal < 64 MiB)",
+        mib(measured.reading_peak_kib),
+        measured.reading_peak_kib as f64 / measured.before_kib as f64
+    );
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let Some(socket) = shared_socket() else {
@@ -382,7 +411,7 @@ async fn main() {
         );
         return;
     };
-    // OCCC_BENCH_ONLY=quarantine|hash|idle runs one part.
+    // OCCC_BENCH_ONLY=quarantine|hash|idle|snapshot runs one part.
     let only = std::env::var("OCCC_BENCH_ONLY").unwrap_or_default();
     let wanted = |part: &str| only.is_empty() || only == part;
     if wanted("quarantine") {
@@ -393,5 +422,8 @@ async fn main() {
     }
     if wanted("idle") {
         idle_cost(&socket).await;
+    }
+    if wanted("snapshot") {
+        snapshot_memory(&socket).await;
     }
 }

@@ -144,11 +144,22 @@ pub struct TestContainer {
 impl TestContainer {
     /// `docker create --pull never --name <unique> <flags> TEST_IMAGE`.
     pub fn create(socket: &Path, label: &str, flags: &[&str]) -> Self {
+        Self::create_with_command(socket, label, flags, &[])
+    }
+
+    /// The same, running `command` instead of the gateway script.
+    pub fn create_with_command(
+        socket: &Path,
+        label: &str,
+        flags: &[&str],
+        command: &[&str],
+    ) -> Self {
         let name = format!("occc-e2e-{label}-{}", std::process::id());
         let _ = docker(socket, &["rm", "-f", &name]);
         let mut args = vec!["create", "--pull", "never", "--name", &name];
         args.extend_from_slice(flags);
         args.push(TEST_IMAGE);
+        args.extend_from_slice(command);
         docker_ok(socket, &args);
         Self {
             socket: socket.to_owned(),
@@ -177,6 +188,12 @@ impl TestContainer {
     /// `docker start`.
     pub fn start(&self) {
         docker_ok(&self.socket, &["start", &self.name]);
+    }
+
+    /// The host folder of its writable layer (overlay2's `UpperDir`).
+    #[must_use]
+    pub fn upper_dir(&self) -> PathBuf {
+        PathBuf::from(self.inspect("{{.GraphDriver.Data.UpperDir}}"))
     }
 
     /// `docker inspect -f <format>`.

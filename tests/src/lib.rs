@@ -12,6 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub mod big_snapshot;
 pub mod docker;
 pub mod load;
 pub mod os_user;

@@ -1,6 +1,6 @@
 //! Reading files out of a container through the engine's archive API:
 //! SHA-256 of every regular file under a path, hashed while the tar stream
-//! arrives, and the raw archive for forensic snapshots.
+//! arrives (snapshots stream the raw archive themselves, see `evidence`).
 //!
 //! Invariant: nothing is executed in the container; reads are bounded in
 //! bytes, and a stream that ends early, exceeds the bound or stalls for
@@ -80,18 +80,18 @@ pub struct HashedFile {
     pub executable: bool,
 }
 
-fn io_error(err: bollard::errors::Error) -> std::io::Error {
+pub(super) fn io_error(err: bollard::errors::Error) -> std::io::Error {
     std::io::Error::other(err.to_string())
 }
 
-fn stalled(path: &str) -> EngineError {
+pub(super) fn stalled(path: &str) -> EngineError {
     EngineError::Unreachable(format!(
         "reading {path}: the engine sent nothing for {} s",
         CALL_DEADLINE.as_secs()
     ))
 }
 
-fn read_error(path: &str, err: &std::io::Error) -> EngineError {
+pub(super) fn read_error(path: &str, err: &std::io::Error) -> EngineError {
     // The engine's own status (404 and friends) arrives as the stream's error.
     let message = err.to_string();
     if message.contains("404") || message.contains("No such") || message.contains("not find") {
@@ -177,33 +177,6 @@ pub async fn hash_path(
     }
     files.sort();
     Ok(files)
-}
-
-/// The raw tar archive of `path`, at most `max_bytes`.
-pub async fn download(
-    docker: &Docker,
-    container: &str,
-    path: &str,
-    max_bytes: u64,
-) -> Result<Vec<u8>, EngineError> {
-    let options = DownloadFromContainerOptions {
-        path: path.to_owned(),
-    };
-    let mut stream = docker.download_from_container(container, Some(options));
-    let mut bytes = Vec::new();
-    while let Some(chunk) = timeout(CALL_DEADLINE, stream.next())
-        .await
-        .map_err(|_| stalled(path))?
-    {
-        let chunk = chunk.map_err(|err| read_error(path, &io_error(err)))?;
-        if (bytes.len() + chunk.len()) as u64 > max_bytes {
-            return Err(EngineError::Refused(format!(
-                "{path} is larger than {max_bytes} bytes"
-            )));
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(bytes)
 }
 
 #[cfg(test)]

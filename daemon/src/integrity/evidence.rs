@@ -4,30 +4,33 @@
 //! watched host-file hashes).
 //!
 //! Invariant: only reads; every artifact names the engine call it came
-//! from; each read is bounded, and a read that fails becomes an
+//! from; each read has a deadline and is streamed into the snapshot as it
+//! arrives (never held whole), and a read that fails becomes an
 //! `errors/<name>.txt` artifact rather than a missing one.
 
 use bollard::{
     container::LogOutput,
     models::ChangeType,
-    query_parameters::{LogsOptions, TopOptions},
+    query_parameters::{DownloadFromContainerOptions, LogsOptions, TopOptions},
 };
 use serde_json::json;
+use tokio::time::timeout;
 use tokio_stream::StreamExt;
 
 use super::{
     archive, baseline,
     config::ContainerProfile,
-    engine::{Engine, EngineError},
+    engine::{CALL_DEADLINE, Engine, EngineError, within},
     quarantine::Before,
-    snapshot::Artifact,
+    snapshot::{Artifact, SnapshotError},
+    snapshot_writer::SnapshotWriter,
 };
 use crate::clock::{Clock, UnixMillis};
 
 /// Log lines kept.
 const LOG_TAIL: &str = "10000";
-/// Changed files archived.
-const MAX_CHANGED_FILES: usize = 64;
+/// Changed paths archived (the byte bound usually stops first).
+const MAX_CHANGED_FILES: usize = 256;
 
 fn artifact(name: &str, source: &str, now: UnixMillis, bytes: Vec<u8>) -> Artifact {
     Artifact {
@@ -66,8 +69,8 @@ pub async fn volatile(
     let source = format!("GET /containers/{container}/top?ps_args=-eo pid,ppid,user,etime,args");
     // Both reads at once: the container is not isolated until they are done.
     let (top, inspect) = tokio::join!(
-        docker.top_processes(container, Some(options)),
-        docker.inspect_container(container, None)
+        within("top", docker.top_processes(container, Some(options))),
+        within("inspect", docker.inspect_container(container, None))
     );
     match top {
         Ok(top) => artifacts.push(artifact(
@@ -76,7 +79,7 @@ pub async fn volatile(
             clock.now(),
             json_bytes(&top),
         )),
-        Err(err) => artifacts.push(failure("processes", &source, clock.now(), &err.into())),
+        Err(err) => artifacts.push(failure("processes", &source, clock.now(), &err)),
     }
     let source = format!("GET /containers/{container}/json");
     let before = match inspect {
@@ -90,79 +93,80 @@ pub async fn volatile(
             Before::of(&inspect)
         }
         Err(err) => {
-            artifacts.push(failure("inspect", &source, clock.now(), &err.into()));
+            artifacts.push(failure("inspect", &source, clock.now(), &err));
             Before::default()
         }
     };
     (artifacts, before)
 }
 
-/// Everything else, after the container is isolated.
+/// Everything else, after the container is isolated, written into
+/// `snapshot` as it is read (changed files and logs streamed).
 pub async fn rest(
     engine: &Engine,
     profile: &ContainerProfile,
     recent_events: &[serde_json::Value],
-    max_bytes: u64,
+    snapshot: &mut SnapshotWriter<'_>,
     clock: &dyn Clock,
-) -> Vec<Artifact> {
+) -> Result<(), SnapshotError> {
     let docker = engine.docker();
     let container = profile.name.as_str();
-    let mut artifacts = Vec::new();
     let source = format!("GET /containers/{container}/json → GET /images/{{id}}/json");
-    match docker.inspect_container(container, None).await {
+    let image = match within("inspect", docker.inspect_container(container, None)).await {
         Ok(inspect) => {
             let image = inspect.image.unwrap_or_default();
-            match docker.inspect_image(&image).await {
-                Ok(found) => artifacts.push(artifact(
-                    "image_inspect.json",
-                    &source,
-                    clock.now(),
-                    json_bytes(&found),
-                )),
-                Err(err) => {
-                    artifacts.push(failure("image_inspect", &source, clock.now(), &err.into()))
-                }
-            }
+            within("image inspect", docker.inspect_image(&image))
+                .await
+                .map(|found| json_bytes(&found))
         }
-        Err(err) => artifacts.push(failure("image_inspect", &source, clock.now(), &err.into())),
-    }
+        Err(err) => Err(err),
+    };
+    snapshot
+        .add(match image {
+            Ok(bytes) => artifact("image_inspect.json", &source, clock.now(), bytes),
+            Err(err) => failure("image_inspect", &source, clock.now(), &err),
+        })
+        .await?;
     let source = format!("GET /containers/{container}/changes");
-    match docker.container_changes(container).await {
+    match within("changes", docker.container_changes(container)).await {
         Ok(changes) => {
             let changes = changes.unwrap_or_default();
             let listed: Vec<_> = changes
                 .iter()
                 .map(|change| json!({ "path": change.path, "kind": change.kind.to_string() }))
                 .collect();
-            artifacts.push(artifact(
-                "changes.json",
-                &source,
-                clock.now(),
-                json_bytes(&listed),
-            ));
+            snapshot
+                .add(artifact(
+                    "changes.json",
+                    &source,
+                    clock.now(),
+                    json_bytes(&listed),
+                ))
+                .await?;
             let changed = changes
                 .iter()
                 .filter(|change| change.kind != ChangeType::_2)
                 .take(MAX_CHANGED_FILES);
             for change in changed {
-                let source = format!("GET /containers/{container}/archive?path={}", change.path);
-                let name = format!("files{}.tar", change.path);
-                match archive::download(docker, container, &change.path, max_bytes).await {
-                    Ok(bytes) => artifacts.push(artifact(&name, &source, clock.now(), bytes)),
-                    Err(err) => artifacts.push(failure(&name, &source, clock.now(), &err)),
-                }
+                changed_file(engine, container, &change.path, snapshot, clock).await?;
             }
         }
-        Err(err) => artifacts.push(failure("changes", &source, clock.now(), &err.into())),
+        Err(err) => {
+            snapshot
+                .add(failure("changes", &source, clock.now(), &err))
+                .await?;
+        }
     }
-    artifacts.push(logs(engine, container, max_bytes, clock).await);
-    artifacts.push(artifact(
-        "events.json",
-        "GET /events (as the monitor received them)",
-        clock.now(),
-        json_bytes(&recent_events),
-    ));
-    let hashes: Vec<_> = baseline::hash_host_files(profile, max_bytes)
+    logs(engine, container, snapshot, clock).await?;
+    snapshot
+        .add(artifact(
+            "events.json",
+            "GET /events (as the monitor received them)",
+            clock.now(),
+            json_bytes(&recent_events),
+        ))
+        .await?;
+    let hashes: Vec<_> = baseline::hash_host_files(profile, snapshot.max_file_bytes())
         .await
         .into_iter()
         .map(|(path, result)| match result {
@@ -171,18 +175,78 @@ pub async fn rest(
             Err(err) => json!({ "path": path, "error": err.to_string() }),
         })
         .collect();
-    artifacts.push(artifact(
-        "host_files.json",
-        "host filesystem (SHA-256)",
-        clock.now(),
-        json_bytes(&hashes),
-    ));
-    artifacts
+    snapshot
+        .add(artifact(
+            "host_files.json",
+            "host filesystem (SHA-256)",
+            clock.now(),
+            json_bytes(&hashes),
+        ))
+        .await
 }
 
-async fn logs(engine: &Engine, container: &str, max_bytes: u64, clock: &dyn Clock) -> Artifact {
+/// The raw archive of changed `path`, streamed into `snapshot` (cut at its
+/// bound; a read that fails or stalls adds an error artifact beside).
+async fn changed_file(
+    engine: &Engine,
+    container: &str,
+    path: &str,
+    snapshot: &mut SnapshotWriter<'_>,
+    clock: &dyn Clock,
+) -> Result<(), SnapshotError> {
+    let source = format!("GET /containers/{container}/archive?path={path}");
+    let name = format!("files{path}.tar");
+    if snapshot.is_full() {
+        snapshot.skip(&name);
+        return Ok(());
+    }
+    let options = DownloadFromContainerOptions {
+        path: path.to_owned(),
+    };
+    let mut stream = engine
+        .docker()
+        .download_from_container(container, Some(options));
+    let mut sink = snapshot.artifact(&name, &source, clock.now());
+    let mut failed = None;
+    loop {
+        match timeout(CALL_DEADLINE, stream.next()).await {
+            Err(_) => {
+                failed = Some(archive::stalled(path));
+                break;
+            }
+            Ok(None) => break,
+            Ok(Some(Err(err))) => {
+                failed = Some(archive::read_error(path, &archive::io_error(err)));
+                break;
+            }
+            Ok(Some(Ok(bytes))) => {
+                if !sink.write(&bytes).await? {
+                    break;
+                }
+            }
+        }
+    }
+    sink.finish().await?;
+    if let Some(err) = failed {
+        snapshot
+            .add(failure(&name, &source, clock.now(), &err))
+            .await?;
+    }
+    Ok(())
+}
+
+async fn logs(
+    engine: &Engine,
+    container: &str,
+    snapshot: &mut SnapshotWriter<'_>,
+    clock: &dyn Clock,
+) -> Result<(), SnapshotError> {
     let source =
         format!("GET /containers/{container}/logs?stdout=1&stderr=1&timestamps=1&tail={LOG_TAIL}");
+    if snapshot.is_full() {
+        snapshot.skip("logs.txt");
+        return Ok(());
+    }
     let options = LogsOptions {
         stdout: true,
         stderr: true,
@@ -191,24 +255,37 @@ async fn logs(engine: &Engine, container: &str, max_bytes: u64, clock: &dyn Cloc
         ..Default::default()
     };
     let mut stream = engine.docker().logs(container, Some(options));
-    let mut text = Vec::new();
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
-                text.extend_from_slice(b"stdout ");
-                text.extend_from_slice(&message);
+    let mut sink = snapshot.artifact("logs.txt", &source, clock.now());
+    let mut failed = None;
+    loop {
+        let (label, message): (&[u8], _) = match timeout(CALL_DEADLINE, stream.next()).await {
+            Err(_) => {
+                failed = Some(EngineError::Unreachable(format!(
+                    "logs: the engine sent nothing for {} s",
+                    CALL_DEADLINE.as_secs()
+                )));
+                break;
             }
-            Ok(LogOutput::StdErr { message }) => {
-                text.extend_from_slice(b"stderr ");
-                text.extend_from_slice(&message);
+            Ok(None) => break,
+            Ok(Some(Err(err))) => {
+                failed = Some(err.into());
+                break;
             }
-            Ok(LogOutput::StdIn { .. }) => {}
-            Err(err) => return failure("logs", &source, clock.now(), &err.into()),
-        }
-        if text.len() as u64 > max_bytes {
-            text.truncate(usize::try_from(max_bytes).unwrap_or(usize::MAX));
+            Ok(Some(Ok(LogOutput::StdOut { message } | LogOutput::Console { message }))) => {
+                (b"stdout ", message)
+            }
+            Ok(Some(Ok(LogOutput::StdErr { message }))) => (b"stderr ", message),
+            Ok(Some(Ok(LogOutput::StdIn { .. }))) => continue,
+        };
+        if !sink.write(label).await? || !sink.write(&message).await? {
             break;
         }
     }
-    artifact("logs.txt", &source, clock.now(), text)
+    sink.finish().await?;
+    if let Some(err) = failed {
+        snapshot
+            .add(failure("logs", &source, clock.now(), &err))
+            .await?;
+    }
+    Ok(())
 }

@@ -28,6 +28,8 @@ pub mod quarantine;
 pub mod response;
 pub mod runtime_checks;
 pub mod snapshot;
+pub mod snapshot_export;
+pub mod snapshot_writer;
 pub mod sweep;
 mod watcher;
 pub mod writable;

@@ -82,7 +82,7 @@ pub struct IntegrityMonitor {
     pub(super) audit: AuditLog,
     pub(super) auth: Arc<AuthEngine>,
     pub(super) clock: Arc<dyn Clock>,
-    pub(super) vault: SnapshotVault,
+    pub(super) vault: Arc<SnapshotVault>,
     pub(super) lock: QuarantineLock,
     pub(super) guarded: super::mounts::GuardedPaths,
     pub(super) watched: Mutex<HashMap<String, Watched>>,
@@ -112,7 +112,7 @@ pub struct MonitorParts {
     /// Time.
     pub clock: Arc<dyn Clock>,
     /// Snapshot storage.
-    pub vault: SnapshotVault,
+    pub vault: Arc<SnapshotVault>,
     /// The lock the gate reads.
     pub lock: QuarantineLock,
     /// What no container may reach through a mount.
@@ -159,6 +159,13 @@ impl IntegrityMonitor {
             }
         }
         super::acknowledge::restore(&parts.store, &mut watched).await?;
+        match parts.vault.recover_interrupted().await {
+            Ok(recovered) if !recovered.is_empty() => {
+                tracing::warn!(snapshots = ?recovered, "snapshots left unfinished by a stop were completed from what they stored (marked interrupted)");
+            }
+            Ok(_) => {}
+            Err(err) => tracing::error!(error = %err, "unfinished snapshots not recovered"),
+        }
         let (updates, _) = broadcast::channel(WATCH_BUFFER);
         let (commands, queue) = mpsc::channel(8);
         Ok(Arc::new_cyclic(|me| Self {
@@ -210,7 +217,7 @@ impl IntegrityMonitor {
 
     /// The snapshot vault.
     #[must_use]
-    pub fn vault(&self) -> &SnapshotVault {
+    pub fn vault(&self) -> &Arc<SnapshotVault> {
         &self.vault
     }
 

@@ -238,7 +238,7 @@ impl IntegrityMonitor {
         }
     }
 
-    /// Gathers the rest of the evidence and stores the snapshot.
+    /// Gathers the rest of the evidence, streaming it into the snapshot.
     async fn write_snapshot(
         &self,
         engine: &Engine,
@@ -253,26 +253,31 @@ impl IntegrityMonitor {
             .get(name)
             .map(|entry| entry.recent_events.iter().cloned().collect())
             .unwrap_or_default();
-        let mut artifacts = volatile;
-        let max_bytes = self.vault.max_bytes();
-        artifacts
-            .extend(evidence::rest(engine, profile, &recent, max_bytes, self.clock.as_ref()).await);
-        match self
-            .vault
-            .store(snapshot_id, name, reason, artifacts, self.clock.now())
-            .await
-        {
+        let written = async {
+            let mut snapshot = self
+                .vault
+                .begin(snapshot_id, name, reason, self.clock.now())
+                .await?;
+            for artifact in volatile {
+                snapshot.add(artifact).await?;
+            }
+            evidence::rest(engine, profile, &recent, &mut snapshot, self.clock.as_ref()).await?;
+            snapshot.finish().await
+        };
+        match written.await {
             Ok(manifest) => {
-                let detail = format!(
-                    "snapshot {snapshot_id}: {} artifacts, {} bytes",
-                    manifest.artifacts.len(),
-                    manifest.total_bytes()
-                );
+                let detail = json!({
+                    "snapshot_id": snapshot_id,
+                    "artifacts": manifest.artifacts.len(),
+                    "bytes": manifest.total_bytes(),
+                    "partial": manifest.artifacts.iter().filter(|a| a.partial).map(|a| &a.name).collect::<Vec<_>>(),
+                    "truncated": manifest.truncated,
+                });
                 self.record(
                     Actor::daemon(),
                     IntegrityAction::SnapshotWritten,
                     name,
-                    detail,
+                    detail.to_string(),
                 )
                 .await;
             }

@@ -1,11 +1,15 @@
 //! Forensic snapshots: what the engine knows about a container at the time
-//! of a compromise, with an authenticated SHA-256 manifest, sealed at rest.
+//! of a compromise, with an authenticated SHA-256 manifest, sealed at rest;
+//! listed, verified and exported here, written by `snapshot_writer`.
 //!
 //! Invariant: every artifact is listed in the manifest with its size, hash,
 //! source call and capture time; the manifest is authenticated with an HMAC
-//! keyed from the master key; artifacts are sealed (AES-256-GCM) bound to
-//! their snapshot and name; a snapshot is stored whole or not at all and
-//! never exceeds its byte bound (what did not fit is named as truncated).
+//! keyed from the master key; artifacts are sealed (AES-256-GCM) in chunks
+//! bound to their snapshot, name and position; only complete snapshots are
+//! read, one chunk at a time; a snapshot never exceeds its byte bound (what
+//! did not fit is named truncated, what was cut is marked partial); one a
+//! stopped daemon left unfinished is completed at the next start from the
+//! chunks it stored, and marked interrupted.
 
 use std::sync::Arc;
 
@@ -14,13 +18,19 @@ use serde::{Deserialize, Serialize};
 
 use super::engine::EngineError;
 use crate::{
-    clock::UnixMillis,
     crypto::{SealContext, Sealer, Subkey},
-    store::{SnapshotRow, Store, StoreError},
+    store::{Store, StoreError},
 };
 
-/// Where artifacts are sealed.
-const ARTIFACT_TABLE: &str = "snapshot_artifacts";
+/// Where whole artifacts were sealed before chunks (schema 0005).
+const WHOLE_ARTIFACT_TABLE: &str = "snapshot_artifacts";
+/// Where chunks are sealed.
+pub(super) const CHUNK_TABLE: &str = "snapshot_chunks";
+
+/// The sealing row of chunk `seq` of snapshot `id`.
+pub(super) fn chunk_row(id: &str, seq: i64) -> String {
+    format!("{id}/{seq}")
+}
 
 /// Why a snapshot operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +60,7 @@ pub struct Artifact {
     /// The engine call it came from.
     pub source: String,
     /// When it was captured.
-    pub captured_at: UnixMillis,
+    pub captured_at: crate::clock::UnixMillis,
     /// The bytes.
     pub bytes: Vec<u8>,
 }
@@ -68,6 +78,10 @@ pub struct ManifestEntry {
     pub source: String,
     /// Capture time (Unix ms).
     pub captured_at: i64,
+    /// Cut at the snapshot's byte bound (or where an interrupted write
+    /// stopped).
+    #[serde(default)]
+    pub partial: bool,
 }
 
 /// What a snapshot holds.
@@ -85,6 +99,10 @@ pub struct Manifest {
     pub artifacts: Vec<ManifestEntry>,
     /// Artifacts left out at the byte bound.
     pub truncated: Vec<String>,
+    /// The daemon stopped while writing it; completed at the next start
+    /// from what it had stored.
+    #[serde(default)]
+    pub interrupted: bool,
 }
 
 impl Manifest {
@@ -128,8 +146,17 @@ impl std::fmt::Debug for SnapshotVault {
     }
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(digest::digest(&digest::SHA256, bytes))
+/// A complete snapshot's manifest as stored.
+#[derive(Debug, Clone)]
+pub struct StoredManifest {
+    /// Parsed.
+    pub manifest: Manifest,
+    /// The stored text (the HMAC is over these bytes).
+    pub text: String,
+    /// The HMAC, hex.
+    pub hmac_hex: String,
+    /// Whether the HMAC holds.
+    pub authentic: bool,
 }
 
 /// A new random snapshot id.
@@ -139,6 +166,84 @@ pub fn new_snapshot_id() -> Result<String, SnapshotError> {
         .fill(&mut bytes)
         .map_err(|_| SnapshotError::Crypto("random generator failed".to_owned()))?;
     Ok(format!("snap_{}", hex::encode(bytes)))
+}
+
+/// The plaintext chunks of one stored artifact, read one at a time.
+#[derive(Debug)]
+pub struct ArtifactChunks {
+    vault: Arc<SnapshotVault>,
+    id: String,
+    name: String,
+    seq: i64,
+    done: bool,
+}
+
+impl ArtifactChunks {
+    /// The next chunk; `None` at the end; an error if one does not open.
+    pub async fn next(&mut self) -> Result<Option<Vec<u8>>, SnapshotError> {
+        if self.done {
+            return Ok(None);
+        }
+        let store = &self.vault.store;
+        let chunk = store.snapshot_chunk(&self.id, &self.name, self.seq).await?;
+        let (sealed, table, row) = match chunk {
+            Some(sealed) => (sealed, CHUNK_TABLE, chunk_row(&self.id, self.seq)),
+            None if self.seq == 0 => {
+                self.done = true;
+                match store.whole_snapshot_artifact(&self.id, &self.name).await? {
+                    Some(sealed) => (sealed, WHOLE_ARTIFACT_TABLE, self.id.clone()),
+                    None => return Ok(None),
+                }
+            }
+            None => {
+                self.done = true;
+                return Ok(None);
+            }
+        };
+        self.seq += 1;
+        let context = SealContext {
+            table,
+            column: &self.name,
+            row: &row,
+        };
+        let opened = self.vault.sealer.open(&context, &sealed).map_err(|_| {
+            SnapshotError::Crypto(format!(
+                "artifact {} does not open (chunk {}); run VerifySnapshot",
+                self.name,
+                self.seq - 1
+            ))
+        })?;
+        Ok(Some(opened.to_vec()))
+    }
+}
+
+/// Size and SHA-256 of an artifact read to its end, or to the first chunk
+/// that does not open (then `complete` is false).
+struct Digested {
+    size: u64,
+    sha256: String,
+    complete: bool,
+}
+
+async fn digest_of(mut chunks: ArtifactChunks) -> Result<Digested, SnapshotError> {
+    let mut context = digest::Context::new(&digest::SHA256);
+    let mut size = 0u64;
+    let complete = loop {
+        match chunks.next().await {
+            Ok(Some(chunk)) => {
+                size += chunk.len() as u64;
+                context.update(&chunk);
+            }
+            Ok(None) => break true,
+            Err(SnapshotError::Crypto(_)) => break false,
+            Err(err) => return Err(err),
+        }
+    };
+    Ok(Digested {
+        size,
+        sha256: hex::encode(context.finish()),
+        complete,
+    })
 }
 
 impl SnapshotVault {
@@ -160,131 +265,76 @@ impl SnapshotVault {
         self.max_bytes
     }
 
-    /// Seals and stores `artifacts` as snapshot `id`, in order, up to the
-    /// byte bound; returns the manifest.
-    pub async fn store(
-        &self,
-        id: &str,
-        container: &str,
-        reason: &str,
-        artifacts: Vec<Artifact>,
-        now: UnixMillis,
-    ) -> Result<Manifest, SnapshotError> {
-        let mut manifest = Manifest {
-            snapshot_id: id.to_owned(),
-            container: container.to_owned(),
-            reason: reason.to_owned(),
-            created_at: now.0,
-            artifacts: Vec::new(),
-            truncated: Vec::new(),
-        };
-        let mut sealed = Vec::new();
-        let mut total = 0u64;
-        for artifact in artifacts {
-            let size = artifact.bytes.len() as u64;
-            if total + size > self.max_bytes {
-                manifest.truncated.push(artifact.name);
-                continue;
-            }
-            total += size;
-            let context = SealContext {
-                table: ARTIFACT_TABLE,
-                column: &artifact.name,
-                row: id,
-            };
-            let bytes = self
-                .sealer
-                .seal(&context, &artifact.bytes)
-                .map_err(|err| SnapshotError::Crypto(err.to_string()))?;
-            manifest.artifacts.push(ManifestEntry {
-                sha256: sha256_hex(&artifact.bytes),
-                size,
-                source: artifact.source,
-                captured_at: artifact.captured_at.0,
-                name: artifact.name.clone(),
-            });
-            sealed.push((artifact.name, bytes));
-        }
-        let text = serde_json::to_string_pretty(&manifest)
-            .map_err(|err| SnapshotError::Manifest(err.to_string()))?;
-        let tag = hmac::sign(&self.manifest_key, text.as_bytes());
-        let row = SnapshotRow {
-            id: id.to_owned(),
-            container: container.to_owned(),
-            reason: reason.to_owned(),
-            created_at: now.0,
-            manifest: text,
-            manifest_hmac: tag.as_ref().to_vec(),
-        };
-        self.store.save_snapshot(&row, &sealed).await?;
-        Ok(manifest)
+    pub(super) fn store(&self) -> &Store {
+        &self.store
     }
 
-    /// Every snapshot's manifest, newest first.
+    pub(super) fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
+    pub(super) fn manifest_key(&self) -> &hmac::Key {
+        &self.manifest_key
+    }
+
+    /// Every complete snapshot's manifest, newest first.
     pub async fn list(&self) -> Result<Vec<Manifest>, SnapshotError> {
         let rows = self.store.snapshots().await?;
         rows.iter().map(|row| parse(&row.manifest)).collect()
     }
 
-    async fn load(&self, id: &str) -> Result<(SnapshotRow, Manifest), SnapshotError> {
+    /// The manifest of complete snapshot `id`, as stored.
+    pub async fn manifest(&self, id: &str) -> Result<StoredManifest, SnapshotError> {
         let row = self
             .store
             .snapshot(id)
             .await?
             .ok_or_else(|| SnapshotError::NotFound(id.to_owned()))?;
-        let manifest = parse(&row.manifest)?;
-        Ok((row, manifest))
-    }
-
-    /// Opens every artifact: (name, plaintext or `None` if it fails to open).
-    async fn open_artifacts(
-        &self,
-        id: &str,
-    ) -> Result<Vec<(String, Option<Vec<u8>>)>, SnapshotError> {
-        let sealed = self.store.snapshot_artifacts(id).await?;
-        Ok(sealed
-            .into_iter()
-            .map(|(name, bytes)| {
-                let context = SealContext {
-                    table: ARTIFACT_TABLE,
-                    column: &name,
-                    row: id,
-                };
-                let opened = self
-                    .sealer
-                    .open(&context, &bytes)
-                    .ok()
-                    .map(|plain| plain.to_vec());
-                (name, opened)
-            })
-            .collect())
-    }
-
-    /// Checks the manifest's HMAC and every artifact against it.
-    pub async fn verify(&self, id: &str) -> Result<Verification, SnapshotError> {
-        let (row, manifest) = self.load(id).await?;
-        let manifest_authentic = hmac::verify(
+        let authentic = hmac::verify(
             &self.manifest_key,
             row.manifest.as_bytes(),
             &row.manifest_hmac,
         )
         .is_ok();
-        let opened = self.open_artifacts(id).await?;
+        Ok(StoredManifest {
+            manifest: parse(&row.manifest)?,
+            hmac_hex: hex::encode(&row.manifest_hmac),
+            text: row.manifest,
+            authentic,
+        })
+    }
+
+    /// The chunks of artifact `name` of snapshot `id`.
+    #[must_use]
+    pub fn chunks(self: &Arc<Self>, id: &str, name: &str) -> ArtifactChunks {
+        ArtifactChunks {
+            vault: Arc::clone(self),
+            id: id.to_owned(),
+            name: name.to_owned(),
+            seq: 0,
+            done: false,
+        }
+    }
+
+    /// Checks the manifest's HMAC and every artifact against it, reading
+    /// one chunk at a time.
+    pub async fn verify(self: &Arc<Self>, id: &str) -> Result<Verification, SnapshotError> {
+        let StoredManifest {
+            manifest,
+            authentic: manifest_authentic,
+            ..
+        } = self.manifest(id).await?;
         let mut mismatched = Vec::new();
         for entry in &manifest.artifacts {
-            let holds = opened.iter().any(|(name, bytes)| {
-                name == &entry.name
-                    && bytes.as_ref().is_some_and(|bytes| {
-                        bytes.len() as u64 == entry.size && sha256_hex(bytes) == entry.sha256
-                    })
-            });
-            if !holds {
+            let digested = digest_of(self.chunks(id, &entry.name)).await?;
+            if !digested.complete || digested.size != entry.size || digested.sha256 != entry.sha256
+            {
                 mismatched.push(entry.name.clone());
             }
         }
-        for (name, _) in &opened {
-            if !manifest.artifacts.iter().any(|entry| &entry.name == name) {
-                mismatched.push(name.clone());
+        for name in self.store.snapshot_chunk_names(id).await? {
+            if !manifest.artifacts.iter().any(|entry| entry.name == name) {
+                mismatched.push(name);
             }
         }
         Ok(Verification {
@@ -293,38 +343,41 @@ impl SnapshotVault {
         })
     }
 
-    /// The snapshot as a tar archive: `manifest.json`, `manifest.hmac`
-    /// (hex), then `artifacts/<name>`.
-    pub async fn export(&self, id: &str) -> Result<Vec<u8>, SnapshotError> {
-        let (row, _) = self.load(id).await?;
-        let mut entries = vec![
-            ("manifest.json".to_owned(), row.manifest.into_bytes()),
-            (
-                "manifest.hmac".to_owned(),
-                hex::encode(&row.manifest_hmac).into_bytes(),
-            ),
-        ];
-        for (name, bytes) in self.open_artifacts(id).await? {
-            let bytes = bytes.ok_or_else(|| {
-                SnapshotError::Crypto(format!("artifact {name} does not open; run VerifySnapshot"))
-            })?;
-            entries.push((format!("artifacts/{name}"), bytes));
+    /// Completes the snapshots a stopped daemon left unfinished, from the
+    /// chunks they stored (marked interrupted); returns their ids.
+    pub async fn recover_interrupted(self: &Arc<Self>) -> Result<Vec<String>, SnapshotError> {
+        let mut recovered = Vec::new();
+        for row in self.store.writing_snapshots().await? {
+            let mut manifest = Manifest {
+                snapshot_id: row.id.clone(),
+                container: row.container.clone(),
+                reason: row.reason.clone(),
+                created_at: row.created_at,
+                artifacts: Vec::new(),
+                truncated: Vec::new(),
+                interrupted: true,
+            };
+            for name in self.store.snapshot_chunk_names(&row.id).await? {
+                let digested = digest_of(self.chunks(&row.id, &name)).await?;
+                manifest.artifacts.push(ManifestEntry {
+                    name,
+                    size: digested.size,
+                    sha256: digested.sha256,
+                    source: "recovered after an interrupted write".to_owned(),
+                    captured_at: row.created_at,
+                    // The last chunk of each may never have been written.
+                    partial: true,
+                });
+            }
+            let text = serde_json::to_string_pretty(&manifest)
+                .map_err(|err| SnapshotError::Manifest(err.to_string()))?;
+            let tag = hmac::sign(&self.manifest_key, text.as_bytes());
+            self.store
+                .complete_snapshot(&row.id, &text, tag.as_ref())
+                .await?;
+            recovered.push(row.id);
         }
-        let mut builder = tokio_tar::Builder::new(Vec::new());
-        for (name, bytes) in entries {
-            let mut header = tokio_tar::Header::new_gnu();
-            header.set_size(bytes.len() as u64);
-            header.set_mode(0o600);
-            header.set_mtime(u64::try_from(row.created_at / 1000).unwrap_or(0));
-            builder
-                .append_data(&mut header, &name, bytes.as_slice())
-                .await
-                .map_err(|err| SnapshotError::Manifest(format!("building the export: {err}")))?;
-        }
-        builder
-            .into_inner()
-            .await
-            .map_err(|err| SnapshotError::Manifest(format!("building the export: {err}")))
+        Ok(recovered)
     }
 }
 

@@ -30,11 +30,10 @@ use crate::{
     integrity::{
         IntegrityError, IntegrityMonitor, MonitorUpdate,
         control::{Action, EnvironmentState},
+        snapshot_export,
     },
 };
 
-/// Bytes per exported chunk.
-const EXPORT_CHUNK: usize = 64 * 1024;
 /// Findings listed by default and at most.
 const DEFAULT_FINDINGS: u32 = 100;
 const MAX_FINDINGS: u32 = 1_000;
@@ -249,23 +248,15 @@ impl Integrity for IntegrityService {
         request: Request<pb::ExportSnapshotRequest>,
     ) -> Result<Response<Self::ExportSnapshotStream>, Status> {
         let id = bounded("snapshot_id", &request.get_ref().snapshot_id)?;
-        let archive = self
-            .monitor
-            .vault()
-            .export(id)
+        let pieces = snapshot_export::export(Arc::clone(self.monitor.vault()), id)
             .await
             .map_err(|err| Status::from(IntegrityError::from(err)))?;
-        let chunks: Vec<Result<pb::SnapshotChunk, Status>> = archive
-            .chunks(EXPORT_CHUNK)
-            .map(|chunk| {
-                Ok(pb::SnapshotChunk {
-                    data: chunk.to_vec(),
-                })
-            })
-            .collect();
-        Ok(Response::new(
-            self.bound(&request, tokio_stream::iter(chunks))?,
-        ))
+        let chunks = pieces.map(|piece| {
+            piece
+                .map(|data| pb::SnapshotChunk { data })
+                .map_err(|err| Status::from(IntegrityError::from(err)))
+        });
+        Ok(Response::new(self.bound(&request, chunks)?))
     }
 
     async fn verify_snapshot(

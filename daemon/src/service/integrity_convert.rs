@@ -137,8 +137,10 @@ pub fn manifest_to_proto(manifest: &Manifest) -> pb::SnapshotInfo {
                 sha256: entry.sha256.clone(),
                 source: entry.source.clone(),
                 captured_at_unix_ms: entry.captured_at,
+                partial: entry.partial,
             })
             .collect(),
         truncated: manifest.truncated.clone(),
+        interrupted: manifest.interrupted,
     }
 }

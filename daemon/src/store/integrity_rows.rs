@@ -1,9 +1,9 @@
-//! SQL for container integrity: baselines, quarantines, snapshots and the
-//! engine event cursor (findings are in `finding_rows`).
+//! SQL for container integrity: baselines, quarantines and the engine
+//! event cursor (findings are in `finding_rows`, snapshots in
+//! `snapshot_rows`).
 //!
-//! Invariant: a snapshot and all its artifacts are written in one
-//! transaction (never half a snapshot); at most one unreleased quarantine
-//! exists per container.
+//! Invariant: at most one unreleased quarantine exists per container; the
+//! event cursor only moves forward.
 
 use sqlx::Row;
 
@@ -43,34 +43,6 @@ pub struct QuarantineRow {
     pub reason: String,
     /// Snapshot taken.
     pub snapshot_id: String,
-}
-
-/// A stored snapshot (without artifacts).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SnapshotRow {
-    /// Id.
-    pub id: String,
-    /// Container.
-    pub container: String,
-    /// Why it was taken.
-    pub reason: String,
-    /// When.
-    pub created_at: i64,
-    /// Manifest JSON.
-    pub manifest: String,
-    /// HMAC-SHA256 of the manifest.
-    pub manifest_hmac: Vec<u8>,
-}
-
-fn decode_snapshot(row: &sqlx::sqlite::SqliteRow) -> Result<SnapshotRow, sqlx::Error> {
-    Ok(SnapshotRow {
-        id: row.try_get("id")?,
-        container: row.try_get("container")?,
-        reason: row.try_get("reason")?,
-        created_at: row.try_get("created_at")?,
-        manifest: row.try_get("manifest")?,
-        manifest_hmac: row.try_get("manifest_hmac")?,
-    })
 }
 
 impl Store {
@@ -167,70 +139,6 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected() > 0)
-    }
-
-    /// Stores a snapshot and its sealed artifacts, all or nothing.
-    pub async fn save_snapshot(
-        &self,
-        snapshot: &SnapshotRow,
-        sealed_artifacts: &[(String, Vec<u8>)],
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO snapshots (id, container, reason, created_at, manifest, manifest_hmac) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&snapshot.id)
-        .bind(&snapshot.container)
-        .bind(&snapshot.reason)
-        .bind(snapshot.created_at)
-        .bind(&snapshot.manifest)
-        .bind(&snapshot.manifest_hmac)
-        .execute(&mut *tx)
-        .await?;
-        for (name, sealed) in sealed_artifacts {
-            sqlx::query(
-                "INSERT INTO snapshot_artifacts (snapshot_id, name, sealed) VALUES (?, ?, ?)",
-            )
-            .bind(&snapshot.id)
-            .bind(name)
-            .bind(sealed)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Every snapshot, newest first.
-    pub async fn snapshots(&self) -> Result<Vec<SnapshotRow>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM snapshots ORDER BY created_at DESC, id")
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(decode_snapshot).collect::<Result<_, _>>()?)
-    }
-
-    /// One snapshot.
-    pub async fn snapshot(&self, id: &str) -> Result<Option<SnapshotRow>, StoreError> {
-        let row = sqlx::query("SELECT * FROM snapshots WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.as_ref().map(decode_snapshot).transpose()?)
-    }
-
-    /// The sealed artifacts of a snapshot, by name.
-    pub async fn snapshot_artifacts(&self, id: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT name, sealed FROM snapshot_artifacts WHERE snapshot_id = ? ORDER BY name",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?;
-        let decode = |row: &sqlx::sqlite::SqliteRow| -> Result<(String, Vec<u8>), sqlx::Error> {
-            Ok((row.try_get("name")?, row.try_get("sealed")?))
-        };
-        Ok(rows.iter().map(decode).collect::<Result<_, _>>()?)
     }
 
     /// The last engine event processed (nanoseconds since the epoch).

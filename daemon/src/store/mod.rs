@@ -12,6 +12,7 @@ mod finding_rows;
 mod integrity_rows;
 mod os_account_rows;
 mod session_rows;
+mod snapshot_rows;
 mod user_rows;
 
 use std::{path::Path, str::FromStr, time::Duration};
@@ -28,8 +29,9 @@ pub use audit_rows::AuditRow;
 pub use auth_failure_rows::AuthFailureRow;
 pub use device_key_rows::DeviceKeyRow;
 pub use finding_rows::{Acknowledged, FindingRow, OpenFindingRow};
-pub use integrity_rows::{BaselineRow, QuarantineRow, SnapshotRow};
+pub use integrity_rows::{BaselineRow, QuarantineRow};
 pub use session_rows::SessionRow;
+pub use snapshot_rows::SnapshotRow;
 pub use user_rows::{UserChange, UserRow};
 
 /// SQLite's "file is not a database" result code, what SQLCipher reports for a wrong key.

@@ -6,6 +6,7 @@ mod drift;
 mod faults;
 mod posture;
 mod quarantine;
+mod snapshots;
 
 use std::{path::Path, time::Duration};
 

@@ -1,0 +1,171 @@
+//! A compromised container holding 64 × 60 MiB of changed files (sparse:
+//! gigabytes to read, little disk), and the daemon's memory while it
+//! snapshots, verifies and exports it. The e2e test asserts on it, the
+//! integrity benchmark reports it for the release build.
+//!
+//! Invariant: the peak is the kernel's VmHWM, reset just before each phase,
+//! so it measures that phase alone.
+
+use std::{path::Path, time::Duration};
+
+use occc_client::{OcccClient, proto as pb};
+use tokio_stream::StreamExt;
+
+use crate::{
+    DevDir, RunningDaemon,
+    docker::{TestContainer, docker_ok},
+    people::{bootstrap_super_admin, log_in_with_recovery_code},
+};
+
+/// Files the container writes.
+pub const FILES: usize = 64;
+/// Size of each, in MiB.
+pub const FILE_MIB: u64 = 60;
+
+/// A field of /proc/PID/status, in KiB.
+#[must_use]
+pub fn status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
+}
+
+/// Starts a new peak measurement: the kernel resets VmHWM to the current
+/// resident size.
+pub fn reset_peak(pid: u32) {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").expect("reset VmHWM");
+}
+
+/// What one run saw.
+#[derive(Debug)]
+pub struct Measured {
+    /// The snapshot as listed.
+    pub snapshot: pb::SnapshotInfo,
+    /// Its verification.
+    pub verified: pb::SnapshotVerification,
+    /// Bytes the export streamed.
+    pub exported: u64,
+    /// Resident KiB when the snapshot began.
+    pub before_kib: u64,
+    /// Peak resident KiB while it was written.
+    pub writing_peak_kib: u64,
+    /// Peak resident KiB while it was verified and exported.
+    pub reading_peak_kib: u64,
+}
+
+impl Measured {
+    /// Artifact bytes stored.
+    #[must_use]
+    pub fn stored(&self) -> u64 {
+        self.snapshot.artifacts.iter().map(|a| a.size).sum()
+    }
+}
+
+async fn first_snapshot(client: &OcccClient) -> pb::SnapshotInfo {
+    for _ in 0..1200 {
+        let list = client
+            .integrity()
+            .list_snapshots(pb::ListSnapshotsRequest {})
+            .await
+            .expect("list snapshots")
+            .into_inner();
+        if let Some(found) = list.snapshots.into_iter().next() {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no snapshot completed within 120 s");
+}
+
+/// The container, quarantined by an exec, snapshotted with `bound` bytes;
+/// the snapshot then verified and exported.
+pub async fn run(socket: &Path, bound: u64) -> Measured {
+    let mut flags = TestContainer::hardened_flags();
+    flags.retain(|flag| *flag != "--read-only");
+    let script = format!(
+        "busybox mkdir -p /tmp/big && for i in $(busybox seq 1 {FILES}); do \
+         busybox truncate -s {FILE_MIB}M /tmp/big/f$i; done; exec sleep 2147483647"
+    );
+    let gateway =
+        TestContainer::create_with_command(socket, "bigsnap", &flags, &["sh", "-c", &script]);
+    gateway.start();
+    let big = gateway.upper_dir().join("tmp/big");
+    for _ in 0..200 {
+        if std::fs::read_dir(&big).map_or(0, Iterator::count) == FILES {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(std::fs::read_dir(&big).map_or(0, Iterator::count), FILES);
+    let dir = DevDir::new();
+    dir.set_config(&format!(
+        "[integrity]\ndocker_socket = {:?}\npoll_interval_ms = 500\nsnapshot_max_bytes = {bound}\n\
+         [[integrity.containers]]\nname = {:?}\nprotected_paths = [\"/app\"]\n\
+         critical_paths = [\"/app/gateway.sh\"]\nprocess_allowlist = [\"sleep\"]\n",
+        socket.display().to_string(),
+        gateway.name
+    ));
+    let daemon = RunningDaemon::start(&dir).await;
+    let anonymous = daemon.client().await;
+    let mut root = bootstrap_super_admin(&dir, &anonymous, "root").await;
+    let session = log_in_with_recovery_code(&anonymous, &mut root).await;
+    // Let the first sweeps see the container.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut watch = session
+        .integrity()
+        .watch_integrity(pb::WatchIntegrityRequest {})
+        .await
+        .expect("watch")
+        .into_inner();
+
+    reset_peak(daemon.pid());
+    let before_kib = status_kib(daemon.pid(), "VmRSS:");
+    docker_ok(socket, &["exec", &gateway.name, "true"]);
+    while let Some(event) = watch.next().await {
+        if let Ok(pb::IntegrityEvent {
+            kind: Some(pb::integrity_event::Kind::Status(status)),
+        }) = event
+            && status.quarantine.is_some()
+        {
+            break;
+        }
+    }
+    let session = log_in_with_recovery_code(&anonymous, &mut root).await;
+    let snapshot = first_snapshot(&session).await;
+    let writing_peak_kib = status_kib(daemon.pid(), "VmHWM:");
+
+    reset_peak(daemon.pid());
+    let verified = session
+        .integrity()
+        .verify_snapshot(pb::VerifySnapshotRequest {
+            snapshot_id: snapshot.snapshot_id.clone(),
+        })
+        .await
+        .expect("verify")
+        .into_inner();
+    let mut export = session
+        .integrity()
+        .export_snapshot(pb::ExportSnapshotRequest {
+            snapshot_id: snapshot.snapshot_id.clone(),
+        })
+        .await
+        .expect("export")
+        .into_inner();
+    let mut exported = 0u64;
+    while let Some(chunk) = export.next().await {
+        exported += chunk.expect("export chunk").data.len() as u64;
+    }
+    let reading_peak_kib = status_kib(daemon.pid(), "VmHWM:");
+    daemon.terminate().await;
+    Measured {
+        snapshot,
+        verified,
+        exported,
+        before_kib,
+        writing_peak_kib,
+        reading_peak_kib,
+    }
+}
