@@ -14,6 +14,7 @@ use std::{
 
 pub mod big_snapshot;
 pub mod docker;
+pub mod fault_proxy;
 pub mod load;
 pub mod os_user;
 pub mod pam_stack;

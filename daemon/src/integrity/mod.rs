@@ -25,6 +25,7 @@ pub mod monitor;
 pub mod mounts;
 pub mod process_check;
 pub mod quarantine;
+pub mod realtime;
 pub mod response;
 pub mod runtime_checks;
 pub mod snapshot;

@@ -65,6 +65,8 @@ pub(super) struct Watched {
     /// The container's id, pid, networks and execs as the latest sweep saw
     /// them (isolation starts from it, without waiting for an inspect).
     pub(super) known: Option<super::quarantine::Before>,
+    /// Host folders of its writable trees, watched in real time.
+    pub(super) watch_roots: Vec<std::path::PathBuf>,
 }
 
 /// A request to the watch loop.
@@ -94,6 +96,8 @@ pub struct IntegrityMonitor {
     pub(super) responding: AsyncMutex<()>,
     /// Held while open findings change (memory and store together).
     pub(super) open_findings: AsyncMutex<()>,
+    /// Held while a container is swept, one lock per container.
+    pub(super) sweep_locks: HashMap<String, Arc<AsyncMutex<()>>>,
     /// This monitor, for the tasks it spawns.
     pub(super) me: Weak<Self>,
 }
@@ -144,6 +148,7 @@ impl IntegrityMonitor {
                     last_complete: None,
                     memory: super::sweep::SweepMemory::default(),
                     known: None,
+                    watch_roots: Vec::new(),
                 },
             );
         }
@@ -166,6 +171,10 @@ impl IntegrityMonitor {
             Ok(_) => {}
             Err(err) => tracing::error!(error = %err, "unfinished snapshots not recovered"),
         }
+        let sweep_locks = watched
+            .keys()
+            .map(|name| (name.clone(), Arc::new(AsyncMutex::new(()))))
+            .collect();
         let (updates, _) = broadcast::channel(WATCH_BUFFER);
         let (commands, queue) = mpsc::channel(8);
         Ok(Arc::new_cyclic(|me| Self {
@@ -184,6 +193,7 @@ impl IntegrityMonitor {
             command_queue: AsyncMutex::new(Some(queue)),
             responding: AsyncMutex::new(()),
             open_findings: AsyncMutex::new(()),
+            sweep_locks,
             me: me.clone(),
         }))
     }

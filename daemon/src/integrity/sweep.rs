@@ -35,6 +35,9 @@ pub struct SweepOutcome {
     pub state: String,
     /// Its id, networks and execs as this sweep saw them.
     pub known: Before,
+    /// Host folders of its writable trees (while it runs), for the
+    /// real-time watch.
+    pub watch_roots: Vec<std::path::PathBuf>,
 }
 
 /// What the monitor keeps between sweeps of one container.
@@ -121,10 +124,19 @@ pub async fn sweep(
         check_hashes(engine, &plan, baseline, &mut findings).await;
     }
     let known = Before::of(&inspect);
+    let watch_roots = if state == "running" {
+        super::writable::trees_of(&inspect)
+            .iter()
+            .map(super::realtime::watch_root)
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(SweepOutcome {
         findings,
         state,
         known,
+        watch_roots,
     })
 }
 

@@ -7,7 +7,7 @@
 //! every event it still holds that occcd did not handle; an event at or
 //! before the cursor is never handled twice.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use tokio::{
     sync::{mpsc, oneshot},
@@ -20,6 +20,7 @@ use super::{
     engine::{Engine, EngineError},
     events::{self, EventMeaning},
     monitor::{Command, IntegrityMonitor},
+    realtime,
     response::Trigger,
     sweep::{self, SweepPlan},
 };
@@ -97,6 +98,11 @@ impl IntegrityMonitor {
         // no late sweep reports what a lost engine showed.
         let mut sweeps = JoinSet::new();
         self.spawn_sweep(&mut sweeps, engine, true, None);
+        // Real-time drift: asks for a sweep of one container, beside the
+        // polls (and dropped with this connection).
+        let (asks, mut asked) = mpsc::channel::<String>(8);
+        let mut live: HashMap<String, realtime::TreeWatch> = HashMap::new();
+        let mut quick = JoinSet::new();
         let mut poll = tokio::time::interval(self.config.poll_interval());
         poll.reset();
         let mut ping = tokio::time::interval(PING_EVERY);
@@ -123,8 +129,13 @@ impl IntegrityMonitor {
                         self.spawn_sweep(&mut sweeps, engine, false, None);
                     }
                     self.spawn_reisolation(&mut sweeps, engine);
+                    self.reconcile_watches(&mut live, &asks);
                 }
-                Some(_) = sweeps.join_next(), if !sweeps.is_empty() => {}
+                Some(_) = sweeps.join_next(), if !sweeps.is_empty() => {
+                    self.reconcile_watches(&mut live, &asks);
+                }
+                Some(name) = asked.recv() => self.spawn_sweep_of(&mut quick, engine, &name),
+                Some(_) = quick.join_next(), if !quick.is_empty() => {}
                 _ = ping.tick() => {
                     match tokio::time::timeout(PING_EVERY, engine.docker().ping()).await {
                         Ok(Ok(_)) => {}
@@ -170,6 +181,51 @@ impl IntegrityMonitor {
         }
     }
 
+    /// Watches the writable trees each container's latest sweep named (and
+    /// stops watching what it no longer names).
+    fn reconcile_watches(
+        &self,
+        live: &mut HashMap<String, realtime::TreeWatch>,
+        asks: &mpsc::Sender<String>,
+    ) {
+        let wanted: Vec<(String, Vec<std::path::PathBuf>)> = self
+            .watched()
+            .iter()
+            .map(|(name, entry)| (name.clone(), entry.watch_roots.clone()))
+            .collect();
+        for (name, roots) in wanted {
+            if roots.is_empty() {
+                live.remove(&name);
+                continue;
+            }
+            if live.get(&name).is_some_and(|watch| watch.roots() == roots) {
+                continue;
+            }
+            match realtime::watch(&name, roots, asks.clone()) {
+                Some(watch) => {
+                    live.insert(name, watch);
+                }
+                None => {
+                    live.remove(&name);
+                }
+            }
+        }
+    }
+
+    /// Starts a sweep of container `name` (a real-time ask).
+    fn spawn_sweep_of(&self, sweeps: &mut JoinSet<()>, engine: &Engine, name: &str) {
+        let Some(monitor) = self.me.upgrade() else {
+            return;
+        };
+        let Some(profile) = self.config.profile(name).cloned() else {
+            return;
+        };
+        let engine = engine.clone();
+        sweeps.spawn(async move {
+            monitor.sweep_one(&engine, &profile, false).await;
+        });
+    }
+
     /// Starts a sweep of every container in `sweeps`; answers `reply` when done.
     fn spawn_sweep(
         &self,
@@ -198,6 +254,11 @@ impl IntegrityMonitor {
     }
 
     async fn sweep_one(&self, engine: &Engine, profile: &ContainerProfile, force_hashes: bool) {
+        // One sweep of a container at a time (polls and real-time asks).
+        let Some(lock) = self.sweep_locks.get(&profile.name) else {
+            return;
+        };
+        let _one_at_a_time = lock.lock().await;
         let now = self.clock.now();
         let (baseline, hashes, memory) = {
             let watched = self.watched();
@@ -231,6 +292,7 @@ impl IntegrityMonitor {
                     };
                     entry.last_complete = Some(self.clock.now());
                     entry.known = Some(outcome.known.clone());
+                    entry.watch_roots.clone_from(&outcome.watch_roots);
                     if hashes {
                         entry.hashed_at = Some(now);
                     }

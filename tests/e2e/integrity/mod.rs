@@ -2,8 +2,11 @@
 //! private socket, with containers built from Debian's busybox-static.
 
 mod acknowledge;
+mod blinding;
 mod drift;
+mod evasion;
 mod faults;
+mod isolation;
 mod posture;
 mod quarantine;
 mod snapshots;
@@ -19,6 +22,8 @@ pub struct Watch<'a> {
     pub protected: &'a [&'a str],
     pub critical: &'a [&'a str],
     pub host_files: &'a [&'a Path],
+    /// Process names allowed (the image's executables, by name).
+    pub allow: &'a [&'a str],
 }
 
 impl<'a> Watch<'a> {
@@ -29,6 +34,7 @@ impl<'a> Watch<'a> {
             protected: &["/app", "/bin", "/etc"],
             critical: &["/app/gateway.sh", "/bin/busybox"],
             host_files: &[],
+            allow: &["sleep"],
         }
     }
 }
@@ -47,14 +53,70 @@ pub fn integrity_config(socket: &Path, watched: &[Watch<'_>]) -> String {
     for watch in watched {
         text.push_str(&format!(
             "[[integrity.containers]]\nname = {:?}\nexpected_user = \"node\"\nimage = \"occc-test/busybox:1\"\n\
-             protected_paths = {}\ncritical_paths = {}\nwatched_host_files = {}\nprocess_allowlist = [\"sleep\"]\n",
+             protected_paths = {}\ncritical_paths = {}\nwatched_host_files = {}\nprocess_allowlist = {}\n",
             watch.name,
             list(watch.protected.iter().map(|p| (*p).to_owned())),
             list(watch.critical.iter().map(|p| (*p).to_owned())),
             list(watch.host_files.iter().map(|p| p.display().to_string())),
+            list(watch.allow.iter().map(|p| (*p).to_owned())),
         ));
     }
     text
+}
+
+/// A file the test creates to tell a container's own process to act (no
+/// `docker exec`, which would itself quarantine it).
+pub struct Go {
+    dir: tempfile::TempDir,
+    mount: String,
+}
+
+impl Go {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mount = format!("{}:/go:ro", dir.path().display());
+        Self { dir, mount }
+    }
+
+    /// The `-v` value mounting it.
+    pub fn mount(&self) -> &str {
+        &self.mount
+    }
+
+    /// The container's command: wait for the signal, run `script`, then
+    /// sleep as the gateway would.
+    pub fn command(script: &str) -> Vec<String> {
+        vec![
+            "sh".to_owned(),
+            "-c".to_owned(),
+            format!(
+                "while ! busybox test -e /go/now; do sleep 1; done\n{script}\nexec sleep 2147483647"
+            ),
+        ]
+    }
+
+    /// Tells the container to act.
+    pub fn fire(&self) {
+        std::fs::write(self.dir.path().join("now"), b"").unwrap();
+    }
+}
+
+/// A container of the test image running `Go::command(script)`.
+pub fn acting_container(
+    socket: &Path,
+    label: &str,
+    flags: &[&str],
+    go: &Go,
+    script: &str,
+) -> occc_tests::docker::TestContainer {
+    let mut flags = flags.to_vec();
+    flags.extend(["-v", go.mount()]);
+    let command = Go::command(script);
+    let command: Vec<&str> = command.iter().map(String::as_str).collect();
+    let container =
+        occc_tests::docker::TestContainer::create_with_command(socket, label, &flags, &command);
+    container.start();
+    container
 }
 
 /// The status of `container`.

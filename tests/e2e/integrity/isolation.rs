@@ -1,0 +1,112 @@
+//! Issue #10: isolation is verified. With the engine refusing the pause
+//! once and the inspect after it once, occcd retries, then reports the
+//! isolation verified (and the audit log names what failed); a network
+//! connected while the container is quarantined is disconnected again and
+//! audited.
+
+use std::time::Duration;
+
+use occc_client::proto as pb;
+use occc_tests::{
+    DevDir, RunningDaemon,
+    docker::{TestContainer, docker_ok, say_skipped, shared_socket},
+    fault_proxy::FaultProxy,
+    people::{bootstrap_super_admin, log_in_with_recovery_code},
+};
+
+use super::{Watch, integrity_config, wait_for_status, watch_until};
+use crate::support::audit_rows_of_kind;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_isolation_steps_are_retried_verified_and_a_reconnected_network_is_cut_again() {
+    let Some(socket) = shared_socket() else {
+        return say_skipped(
+            "failed_isolation_steps_are_retried_verified_and_a_reconnected_network_is_cut_again",
+        );
+    };
+    let gateway = TestContainer::create(&socket, "isolate", &TestContainer::hardened_flags());
+    gateway.start();
+    assert_eq!(gateway.inspect("{{len .NetworkSettings.Networks}}"), "1");
+    let relay = tempfile::tempdir().unwrap();
+    let proxy = FaultProxy::start(&relay.path().join("engine.sock"), &socket);
+    let dir = DevDir::new();
+    // Slow polls: after the first sweep, every inspect is the isolation's.
+    dir.set_config(
+        &integrity_config(proxy.path(), &[Watch::new(&gateway.name)])
+            .replace("poll_interval_ms = 500", "poll_interval_ms = 60000")
+            .replace("hash_interval_ms = 1000", "hash_interval_ms = 60000"),
+    );
+    let daemon = RunningDaemon::start(&dir).await;
+    let anonymous = daemon.client().await;
+    let mut root = bootstrap_super_admin(&dir, &anonymous, "root").await;
+    let session = log_in_with_recovery_code(&anonymous, &mut root).await;
+    wait_for_status(&session, &gateway.name, Duration::from_secs(20), |s| {
+        s.health() == pb::ContainerHealth::Healthy
+    })
+    .await;
+
+    // The engine refuses the pause once, then the inspect that follows it.
+    let container = format!("/containers/{}/", gateway.name);
+    proxy.fail("POST", &format!("{container}pause"), 1);
+    proxy.fail_after(
+        "GET",
+        &format!("{container}json"),
+        1,
+        ("POST", &format!("{container}pause")),
+    );
+    let quarantined = watch_until(&session, &gateway.name, Duration::from_secs(20), |s| {
+        s.quarantine.is_some()
+    })
+    .await;
+    docker_ok(&socket, &["exec", &gateway.name, "true"]);
+    let status = quarantined.await.unwrap();
+    let quarantine = status.quarantine.unwrap();
+    assert_eq!(quarantine.isolation, "verified", "{quarantine:?}");
+    assert_eq!(gateway.inspect("{{.State.Paused}}"), "true");
+    assert_eq!(gateway.inspect("{{len .NetworkSettings.Networks}}"), "0");
+    assert_eq!(gateway.inspect("{{.HostConfig.RestartPolicy.Name}}"), "no");
+    let faulted = proxy.faulted();
+    assert_eq!(faulted.len(), 2, "{faulted:?}");
+
+    // Someone connects a network to the quarantined container.
+    let session = log_in_with_recovery_code(&anonymous, &mut root).await;
+    let cut_again = watch_until(&session, &gateway.name, Duration::from_secs(20), |s| {
+        s.findings
+            .iter()
+            .any(|f| f.check_id == "quarantine.network_connected")
+    })
+    .await;
+    docker_ok(&socket, &["network", "connect", "bridge", &gateway.name]);
+    let status = cut_again.await.unwrap();
+    assert_eq!(
+        status.quarantine.as_ref().map(|q| q.isolation.as_str()),
+        Some("verified"),
+        "{status:?}"
+    );
+    let mut networks = String::new();
+    for _ in 0..100 {
+        networks = gateway.inspect("{{len .NetworkSettings.Networks}}");
+        if networks == "0" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(networks, "0", "disconnected again");
+    daemon.terminate().await;
+
+    let (store, _) = dir.open_store().await;
+    let started = audit_rows_of_kind(&store, "quarantine_started").await;
+    assert_eq!(started.len(), 1);
+    let detail = &started[0].2;
+    assert!(
+        detail.contains("injected") && detail.contains("\\\"verified\\\":true"),
+        "the failures and the verification are on record: {detail}"
+    );
+    let checked = audit_rows_of_kind(&store, "isolation_checked").await;
+    assert!(
+        checked
+            .iter()
+            .any(|(_, _, detail)| detail.contains("bridge")),
+        "{checked:?}"
+    );
+}
