@@ -14,6 +14,7 @@ pub mod engine;
 pub mod error;
 pub mod input;
 pub mod lockout;
+pub mod lockout_policy;
 pub mod login;
 pub mod pam;
 pub mod pam_flows;
