@@ -1,5 +1,5 @@
 //! Gathering evidence for a forensic snapshot: volatile state first
-//! (processes, inspect — before the container is paused), then the rest
+//! (processes, inspect — read once isolation froze them), then the rest
 //! (image, filesystem changes and the changed files, logs, recent events,
 //! watched host-file hashes).
 //!
@@ -21,7 +21,6 @@ use super::{
     archive, baseline,
     config::ContainerProfile,
     engine::{CALL_DEADLINE, Engine, EngineError, within},
-    quarantine::Before,
     snapshot::{Artifact, SnapshotError},
     snapshot_writer::SnapshotWriter,
 };
@@ -54,20 +53,15 @@ fn failure(name: &str, source: &str, now: UnixMillis, err: &EngineError) -> Arti
     )
 }
 
-/// Processes and inspect, captured before anything changes the container;
-/// also what isolation needs from that inspect.
-pub async fn volatile(
-    engine: &Engine,
-    container: &str,
-    clock: &dyn Clock,
-) -> (Vec<Artifact>, Before) {
+/// Processes and inspect of the isolated (frozen) container.
+pub async fn volatile(engine: &Engine, container: &str, clock: &dyn Clock) -> Vec<Artifact> {
     let docker = engine.docker();
     let mut artifacts = Vec::new();
     let options = TopOptions {
         ps_args: "-eo pid,ppid,user,etime,args".to_owned(),
     };
     let source = format!("GET /containers/{container}/top?ps_args=-eo pid,ppid,user,etime,args");
-    // Both reads at once: the container is not isolated until they are done.
+    // Both reads at once: the rest of the response waits for them.
     let (top, inspect) = tokio::join!(
         within("top", docker.top_processes(container, Some(options))),
         within("inspect", docker.inspect_container(container, None))
@@ -82,22 +76,16 @@ pub async fn volatile(
         Err(err) => artifacts.push(failure("processes", &source, clock.now(), &err)),
     }
     let source = format!("GET /containers/{container}/json");
-    let before = match inspect {
-        Ok(inspect) => {
-            artifacts.push(artifact(
-                "inspect.json",
-                &source,
-                clock.now(),
-                json_bytes(&inspect),
-            ));
-            Before::of(&inspect)
-        }
-        Err(err) => {
-            artifacts.push(failure("inspect", &source, clock.now(), &err));
-            Before::default()
-        }
-    };
-    (artifacts, before)
+    match inspect {
+        Ok(inspect) => artifacts.push(artifact(
+            "inspect.json",
+            &source,
+            clock.now(),
+            json_bytes(&inspect),
+        )),
+        Err(err) => artifacts.push(failure("inspect", &source, clock.now(), &err)),
+    }
+    artifacts
 }
 
 /// Everything else, after the container is isolated, written into

@@ -144,7 +144,7 @@ impl IntegrityMonitor {
         known.exec_ids.extend(trigger.exec_id.iter().cloned());
         let isolation = quarantine::isolate(engine, name, &known, trigger.since).await;
         // Frozen now: the processes and inspect are what isolation stopped.
-        let (volatile, _) = evidence::volatile(engine, name, self.clock.as_ref()).await;
+        let volatile = evidence::volatile(engine, name, self.clock.as_ref()).await;
         let snapshot_id = match new_snapshot_id() {
             Ok(id) => id,
             Err(err) => {
