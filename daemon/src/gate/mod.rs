@@ -11,7 +11,7 @@ mod policy;
 use std::{fmt, sync::Arc};
 
 pub use layer::GateLayer;
-pub use policy::{Access, Elevation, POLICY_TABLE, RpcPolicy, policy_for};
+pub use policy::{Access, Elevation, InQuarantine, POLICY_TABLE, RpcPolicy, policy_for};
 
 use crate::{
     audit::{AccountAction, Actor, AuditEvent, AuditLog, bounded_rpc},
@@ -190,7 +190,7 @@ impl Gate {
             policy,
         };
         self.still_allowed(&caller)?;
-        if policy.locked_in_quarantine && self.lock.is_locked() {
+        if policy.in_quarantine == InQuarantine::Locked && self.lock.is_locked() {
             return Err(Refusal::Quarantined {
                 username: caller.session.username,
             });

@@ -34,6 +34,16 @@ pub enum Elevation {
     WithPassword,
 }
 
+/// Whether a quarantine of any container holds an RPC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InQuarantine {
+    /// Reachable while a container is quarantined.
+    Allowed,
+    /// Refused until the quarantine is released: what changes trust or
+    /// starts the environment.
+    Locked,
+}
+
 /// One row of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RpcPolicy {
@@ -44,7 +54,7 @@ pub struct RpcPolicy {
     /// Whether, and how, the session must be elevated.
     pub elevation: Elevation,
     /// Whether a quarantine locks it (config edits, environment start).
-    pub locked_in_quarantine: bool,
+    pub in_quarantine: InQuarantine,
 }
 
 const fn row(path: &'static str, access: Access, elevation: Elevation) -> RpcPolicy {
@@ -52,7 +62,7 @@ const fn row(path: &'static str, access: Access, elevation: Elevation) -> RpcPol
         path,
         access,
         elevation,
-        locked_in_quarantine: false,
+        in_quarantine: InQuarantine::Allowed,
     }
 }
 
@@ -94,7 +104,7 @@ const fn granting(path: &'static str, permission: Permission) -> RpcPolicy {
 /// `policy`, locked while any container is quarantined.
 const fn locked(policy: RpcPolicy) -> RpcPolicy {
     RpcPolicy {
-        locked_in_quarantine: true,
+        in_quarantine: InQuarantine::Locked,
         ..policy
     }
 }
@@ -211,6 +221,28 @@ mod tests {
                 "/occc.v1.Biometric/PamLogin",
             ]
         );
+    }
+
+    #[test]
+    fn the_anonymous_allowlist_in_the_architecture_doc_is_the_tables() {
+        let doc = include_str!("../../../docs/architecture.md");
+        let section = doc
+            .split("## Anonymous allowlist")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .unwrap_or_default();
+        let listed: Vec<&str> = section
+            .lines()
+            .filter_map(|line| line.strip_prefix("- `"))
+            .filter_map(|line| line.split('`').next())
+            .collect();
+        let anonymous: Vec<&str> = POLICY_TABLE
+            .iter()
+            .filter(|entry| entry.access == Access::Anonymous)
+            .map(|entry| entry.path)
+            .collect();
+        assert_eq!(listed, anonymous);
+        assert!(section.contains(&format!("Exactly these {} calls", listed.len())));
     }
 
     #[test]
