@@ -87,6 +87,7 @@ pub async fn serve(
     stop: impl Future<Output = String>,
 ) -> Result<(), StartupError> {
     let start = Instant::now();
+    raise_open_file_limit();
     let (listener, socket_file) = bind_socket(&config.socket)?;
     let unlocked = open_store(config).await?;
     let (store, key_source) = (unlocked.store.clone(), unlocked.key_source.clone());
@@ -276,6 +277,22 @@ pub async fn serve(
 
 /// Writes sessions' last-seen times every [`PERSIST_SESSIONS_EVERY`], so a
 /// crash loses at most that much of them.
+/// Raises the soft limit on open files to the hard one: walks of a
+/// container's trees, engine connections and clients must not share a
+/// default of 1,024 that a container could use up.
+fn raise_open_file_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => {
+            if let Err(err) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                tracing::warn!(error = %err, soft, hard, "open-file limit not raised");
+            }
+        }
+        Ok(_) => {}
+        Err(err) => tracing::warn!(error = %err, "open-file limit not read"),
+    }
+}
+
 async fn write_sessions_periodically(auth: Arc<AuthEngine>) {
     let mut every = tokio::time::interval(PERSIST_SESSIONS_EVERY);
     every.tick().await;

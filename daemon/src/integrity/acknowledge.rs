@@ -17,7 +17,7 @@ use serde_json::json;
 use super::{
     events,
     finding::{ContainerStatus, Finding, Severity},
-    monitor::{IntegrityMonitor, Watched},
+    monitor::{IntegrityMonitor, Sight, Watched},
     response::{IntegrityError, checked_note},
 };
 use crate::{
@@ -151,8 +151,8 @@ impl IntegrityMonitor {
             });
         }
         let by = actor.user.clone().unwrap_or_default();
-        let closed = self.close(&name, &wanted, &by, note).await?;
-        self.refresh(&name, None);
+        let closed = self.close(&name, Some(&wanted), &by, note).await?;
+        self.refresh(&name, Sight::Same);
         let detail = json!({
             "acknowledged": closed
                 .iter()
@@ -170,13 +170,13 @@ impl IntegrityMonitor {
         Ok(self.status())
     }
 
-    /// Closes `check_ids` of `container` in the store, then in memory,
-    /// under the lock [`Self::keep_open`] takes; refuses (closing nothing)
-    /// if one is not open.
+    /// Closes `check_ids` of `container` (all that are open when `None`)
+    /// in the store, then in memory, under the lock [`Self::keep_open`]
+    /// takes; refuses (closing nothing) if a named one is not open.
     async fn close(
         &self,
         container: &str,
-        check_ids: &[String],
+        check_ids: Option<&[String]>,
         by: &str,
         note: &str,
     ) -> Result<Vec<(String, i64)>, IntegrityError> {
@@ -192,6 +192,7 @@ impl IntegrityMonitor {
                     .collect()
             })
             .unwrap_or_default();
+        let check_ids = check_ids.unwrap_or(&open);
         if let Some(missing) = check_ids.iter().find(|id| !open.contains(id)) {
             return Err(IntegrityError::Refused(format!(
                 "{container} has no open {missing} finding (open: {})",
@@ -220,18 +221,7 @@ impl IntegrityMonitor {
     /// Closes every open event finding of `container` (its quarantine was
     /// released, with `note`); returns the check ids closed.
     pub(super) async fn close_all(&self, container: &str, by: &str, note: &str) -> Vec<String> {
-        let open: Vec<String> = self
-            .watched()
-            .get(container)
-            .map(|entry| {
-                entry
-                    .event_findings
-                    .iter()
-                    .map(|finding| finding.check_id.to_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        match self.close(container, &open, by, note).await {
+        match self.close(container, None, by, note).await {
             Ok(closed) => closed.into_iter().map(|(id, _)| id).collect(),
             Err(err) => {
                 tracing::error!(error = %err, "open findings not closed at release");

@@ -205,7 +205,7 @@ async fn pin_executables(
         }
         identity::pin_image(&layers, &mut trusted);
         let mut cache = writable::ExamCache::default();
-        let scan = writable::scan(&trees, &mut cache, max_bytes, &exempt);
+        let scan = writable::scan(&trees, &mut cache, max_bytes, &exempt, &[]);
         for found in scan.executables {
             if let Some(sha256) = found.sha256 {
                 trusted.writable.insert(found.path, sha256);
@@ -231,7 +231,8 @@ async fn pin_executables(
         .map_err(|err| EngineError::Refused(format!("pinning processes: {err}")))?;
         for (comm, exe) in running {
             match exe {
-                Ok(exe) => trusted.add(exe.sha256, &comm),
+                Ok(Some(exe)) => trusted.add(exe.sha256, &comm),
+                Ok(None) => {}
                 Err(err) => trusted.notes.push(format!("process {comm}: {err}")),
             }
         }

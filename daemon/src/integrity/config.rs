@@ -198,3 +198,26 @@ impl Default for StartPolicy {
         }
     }
 }
+
+/// Whether container path `path` is one of `roots` or below one.
+pub fn under(path: &str, roots: &[String]) -> bool {
+    roots.iter().any(|root| {
+        let root = root.trim_end_matches('/');
+        root.is_empty() || path == root || path.starts_with(&format!("{root}/"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protected_means_the_path_or_below_it() {
+        let roots = ["/app".to_owned(), "/etc/".to_owned()];
+        assert!(under("/app", &roots));
+        assert!(under("/app/x.js", &roots));
+        assert!(under("/etc/passwd", &roots));
+        assert!(!under("/application", &roots));
+        assert!(!under("/tmp/x", &roots));
+    }
+}

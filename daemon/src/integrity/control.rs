@@ -22,7 +22,7 @@ use crate::audit::{Actor, IntegrityAction};
 /// Seconds a stop waits before the engine kills the container.
 const STOP_GRACE_SECS: i32 = 10;
 /// How long occcd's own lifecycle events are expected after an action.
-const ACTING_WINDOW: Duration = Duration::from_secs(60);
+pub(super) const ACTING_WINDOW: Duration = Duration::from_secs(60);
 
 /// An environment action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

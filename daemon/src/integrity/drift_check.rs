@@ -17,16 +17,12 @@ use serde_json::json;
 use super::{
     archive,
     baseline::Baseline,
-    config::ContainerProfile,
+    config::{ContainerProfile, under},
     engine::{Engine, EngineError, within},
     finding::{Finding, Severity},
-    sweep::under,
     writable::{self, ExamCache, FoundExecutable, Scan, Tree},
 };
 use crate::clock::UnixMillis;
-
-/// Paths listed in a drift finding's evidence.
-const MAX_LISTED_PATHS: usize = 50;
 
 /// What the monitor keeps between drift checks of one container.
 #[derive(Debug, Default)]
@@ -67,12 +63,15 @@ async fn scan_on_host(
     memory: Arc<DriftMemory>,
     hash_limit: u64,
     exempt: Vec<String>,
+    protected: Vec<String>,
 ) -> Result<Scan, String> {
     tokio::task::spawn_blocking(move || {
         let Ok(mut cache) = memory.cache.try_lock() else {
             return Err("the previous scan of this container is still running".to_owned());
         };
-        Ok(writable::scan(&trees, &mut cache, hash_limit, &exempt))
+        Ok(writable::scan(
+            &trees, &mut cache, hash_limit, &exempt, &protected,
+        ))
     })
     .await
     .map_err(|err| err.to_string())?
@@ -89,7 +88,7 @@ async fn scan_through_api(engine: &Engine, plan: &DriftPlan<'_>) -> Result<Scan,
     let mut scan = Scan::default();
     for change in &changes {
         let deleted = change.kind == ChangeType::_2;
-        scan.layer_changes.push((change.path.clone(), deleted));
+        scan.layer_change(&change.path, deleted, &plan.profile.protected_paths);
         if deleted || under(&change.path, &plan.profile.drift_exempt_paths) {
             continue;
         }
@@ -129,7 +128,15 @@ pub async fn check(engine: &Engine, plan: DriftPlan<'_>, memory: Arc<DriftMemory
     let has_layer = trees.iter().any(|tree| matches!(tree, Tree::Layer { .. }));
     let exempt = plan.profile.drift_exempt_paths.clone();
     let mut findings = Vec::new();
-    let mut scan = match scan_on_host(trees, memory, plan.hash_limit, exempt).await {
+    let mut scan = match scan_on_host(
+        trees,
+        memory,
+        plan.hash_limit,
+        exempt,
+        plan.profile.protected_paths.clone(),
+    )
+    .await
+    {
         Ok(scan) => scan,
         Err(err) => {
             findings.push(failed(&plan, "filesystem drift", &err));
@@ -141,7 +148,8 @@ pub async fn check(engine: &Engine, plan: DriftPlan<'_>, memory: Arc<DriftMemory
     } else {
         match scan_through_api(engine, &plan).await {
             Ok(through_api) => {
-                scan.layer_changes = through_api.layer_changes;
+                scan.protected_changes = through_api.protected_changes;
+                scan.protected_total = through_api.protected_total;
                 scan.executables.extend(through_api.executables);
                 scan.unreadable.extend(through_api.unreadable);
                 scan.entries += through_api.entries;
@@ -156,24 +164,43 @@ pub async fn check(engine: &Engine, plan: DriftPlan<'_>, memory: Arc<DriftMemory
     for (tree, why) in &scan.unreadable {
         findings.push(failed(&plan, &format!("writable tree {tree}"), why));
     }
-    let protected: Vec<String> = scan
-        .layer_changes
-        .iter()
-        .filter(|(path, _)| under(path, &plan.profile.protected_paths))
-        .map(|(path, deleted)| format!("{} {path}", if *deleted { "deleted" } else { "changed" }))
-        .collect();
-    if let Some(first) = protected.first() {
+    if scan.unexamined_total > 0 {
+        // Unseen is never clean: a folder nested too deep is a way to hide
+        // an executable (critical); anything else refused is high.
+        let severity = if scan.too_deep {
+            Severity::Critical
+        } else {
+            Severity::High
+        };
+        findings.push(Finding::new(
+            &plan.profile.name,
+            "files.unexamined",
+            severity,
+            format!(
+                "{} file(s) or folder(s) the container can write could not be examined, e.g. {}",
+                scan.unexamined_total,
+                scan.unexamined.first().map_or("", String::as_str)
+            ),
+            json!({
+                "unexamined": scan.unexamined,
+                "total": scan.unexamined_total,
+                "method": method,
+            }),
+            plan.now,
+        ));
+    }
+    if let Some(first) = scan.protected_changes.first() {
         findings.push(Finding::new(
             &plan.profile.name,
             "files.drift",
             Severity::High,
             format!(
                 "{} change(s) under protected paths, e.g. {first}",
-                protected.len()
+                scan.protected_total
             ),
             json!({
-                "changes": protected.iter().take(MAX_LISTED_PATHS).collect::<Vec<_>>(),
-                "total": protected.len(),
+                "changes": scan.protected_changes,
+                "total": scan.protected_total,
                 "method": method,
             }),
             plan.now,
@@ -204,7 +231,7 @@ pub async fn check(engine: &Engine, plan: DriftPlan<'_>, memory: Arc<DriftMemory
                 paths.join(", ")
             ),
             json!({
-                "executables": new.iter().take(MAX_LISTED_PATHS).collect::<Vec<_>>(),
+                "executables": new.iter().take(writable::LISTED).collect::<Vec<_>>(),
                 "total": new.len(),
                 "examined": scan.entries,
                 "trees": scan.trees,

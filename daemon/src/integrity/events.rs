@@ -79,6 +79,18 @@ pub fn network_connect(event: &EventMessage) -> Option<(String, String)> {
     Some((attribute(event, "container")?, attribute(event, "name")?))
 }
 
+/// Whether a container event can undo a quarantine's isolation (it was
+/// unpaused, started again or its restart policy changed): the isolation
+/// is then checked and fixed again.
+#[must_use]
+pub fn may_undo_isolation(event: &EventMessage) -> bool {
+    event.typ == Some(EventMessageTypeEnum::CONTAINER)
+        && matches!(
+            event.action.as_deref(),
+            Some("unpause" | "start" | "restart" | "update")
+        )
+}
+
 /// The finding for `network` connected to quarantined `container`.
 #[must_use]
 pub fn reconnected(

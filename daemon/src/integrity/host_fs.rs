@@ -18,23 +18,20 @@ use std::{
         fd::{AsFd, OwnedFd},
         unix::ffi::OsStrExt,
     },
-    path::{Component, Path, PathBuf},
+    path::{Component, Path},
 };
 
 use nix::{
-    dir::Dir,
     errno::Errno,
     fcntl::{AtFlags, OFlag, open, openat},
     sys::stat::{FileStat, Mode, SFlag, fstat, fstatat},
 };
 use ring::digest::{Context, SHA256};
 
-/// Deepest folder a walk descends into.
-const MAX_DEPTH: usize = 64;
 /// Read size while hashing.
 const CHUNK: usize = 256 * 1024;
 
-fn dir_flags() -> OFlag {
+pub(super) fn dir_flags() -> OFlag {
     OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC
 }
 
@@ -131,7 +128,7 @@ pub enum HostFileError {
     },
 }
 
-fn io(path: &Path, err: impl std::fmt::Display) -> HostFileError {
+pub(super) fn io(path: &Path, err: impl std::fmt::Display) -> HostFileError {
     HostFileError::Io {
         path: path.display().to_string(),
         message: err.to_string(),
@@ -290,68 +287,9 @@ impl ExecutableBy {
     }
 }
 
-/// One entry a walk saw.
-#[derive(Debug, Clone)]
-pub struct Entry {
-    /// Path below the walk's root.
-    pub relative: PathBuf,
-    /// What it is.
-    pub kind: Kind,
-    /// Its `lstat`.
-    pub stat: FileStat,
-}
-
-/// Walks the tree below `root` depth-first, following no link and never
-/// leaving it, and calls `visit(folder, entry)` for every entry; `folder`
-/// is the open descriptor of the entry's folder, to open it with
-/// [`open_regular_at`]. Returns how many entries it saw.
-pub fn walk(
-    root: OwnedFd,
-    shown: &Path,
-    visit: &mut dyn FnMut(&OwnedFd, &Entry),
-) -> Result<usize, HostFileError> {
-    let mut stack: Vec<(OwnedFd, PathBuf, usize)> = vec![(root, PathBuf::new(), 0)];
-    let mut seen = 0;
-    while let Some((folder, relative, depth)) = stack.pop() {
-        let names = {
-            let copy = nix::unistd::dup(&folder).map_err(|err| io(shown, err))?;
-            let mut dir = Dir::from_fd(copy).map_err(|err| io(shown, err))?;
-            let mut names = Vec::new();
-            for entry in dir.iter() {
-                let entry = entry.map_err(|err| io(shown, err))?;
-                let name = entry.file_name().to_bytes();
-                if name != b"." && name != b".." {
-                    names.push(entry.file_name().to_owned());
-                }
-            }
-            names
-        };
-        for name in names {
-            // Gone between listing and looking: nothing to see.
-            let Ok(stat) = fstatat(&folder, name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW) else {
-                continue;
-            };
-            let entry = Entry {
-                relative: relative.join(OsStr::from_bytes(name.to_bytes())),
-                kind: Kind::of(&stat),
-                stat,
-            };
-            seen += 1;
-            visit(&folder, &entry);
-            if entry.kind == Kind::Directory
-                && depth < MAX_DEPTH
-                && let Ok(child) = openat(&folder, name.as_c_str(), dir_flags(), Mode::empty())
-            {
-                stack.push((child, entry.relative, depth + 1));
-            }
-        }
-    }
-    Ok(seen)
-}
-
 #[cfg(test)]
 mod tests {
-    use std::os::unix::fs::{PermissionsExt, symlink};
+    use std::os::unix::fs::symlink;
 
     use super::*;
 
@@ -396,49 +334,5 @@ mod tests {
             hash(file, 1, &watched),
             Err(HostFileError::TooLarge { .. })
         ));
-    }
-
-    #[test]
-    fn a_walk_sees_every_entry_and_leaves_through_no_link() {
-        let dir = tempfile::tempdir().unwrap();
-        let outside = tempfile::tempdir().unwrap();
-        std::fs::write(outside.path().join("host-file"), "x").unwrap();
-        std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
-        std::fs::write(dir.path().join("a/b/tool"), "#!/bin/sh\n").unwrap();
-        let elf = dir.path().join("a/bin");
-        std::fs::write(&elf, b"\x7fELF rest").unwrap();
-        std::fs::set_permissions(&elf, std::fs::Permissions::from_mode(0o755)).unwrap();
-        symlink(outside.path(), dir.path().join("escape")).unwrap();
-        let mut seen = Vec::new();
-        let root = open_dir(dir.path()).unwrap();
-        let count = walk(root, dir.path(), &mut |folder, entry| {
-            let judged = (entry.kind == Kind::Regular).then(|| {
-                let name = entry.relative.file_name().unwrap();
-                let mut file = open_regular_at(folder, name, &entry.relative).unwrap();
-                ExecutableBy::judge(entry.stat.st_mode, &magic(&mut file).unwrap())
-            });
-            seen.push((
-                entry.relative.display().to_string(),
-                entry.kind,
-                judged.flatten(),
-            ));
-        })
-        .unwrap();
-        seen.sort_by(|a, b| a.0.cmp(&b.0));
-        assert_eq!(count, 5);
-        assert_eq!(
-            seen,
-            [
-                ("a".to_owned(), Kind::Directory, None),
-                ("a/b".to_owned(), Kind::Directory, None),
-                (
-                    "a/b/tool".to_owned(),
-                    Kind::Regular,
-                    Some(ExecutableBy::Script)
-                ),
-                ("a/bin".to_owned(), Kind::Regular, Some(ExecutableBy::Mode)),
-                ("escape".to_owned(), Kind::Symlink, None),
-            ]
-        );
     }
 }

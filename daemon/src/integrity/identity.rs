@@ -14,6 +14,7 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
+    os::fd::OwnedFd,
     path::{Path, PathBuf},
 };
 
@@ -24,7 +25,10 @@ use nix::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::host_fs::{self, ExecutableBy, HostFileError, Kind};
+use super::{
+    host_fs::{self, ExecutableBy, HostFileError, Kind},
+    tree_walk,
+};
 
 /// Largest executable hashed (a Node.js binary is about 100 MiB).
 pub const MAX_EXECUTABLE_BYTES: u64 = 1024 * 1024 * 1024;
@@ -92,55 +96,70 @@ pub fn pin_image(layers: &[PathBuf], trusted: &mut TrustedExecutables) {
                 continue;
             }
         };
-        let walked = host_fs::walk(root, layer, &mut |folder, entry| {
-            let path = Path::new("/").join(&entry.relative);
-            match entry.kind {
-                Kind::Symlink => {
-                    let target = nix::fcntl::readlinkat(
-                        folder,
-                        entry.relative.file_name().unwrap_or_default(),
-                    );
-                    if let Ok(target) = target {
-                        let target = PathBuf::from(target);
-                        let resolved = if target.is_absolute() {
-                            target
-                        } else {
-                            path.parent().unwrap_or(Path::new("/")).join(target)
-                        };
-                        links.push((path, resolved));
-                    }
-                }
-                Kind::Regular => {
-                    let Some(name) = entry.relative.file_name() else {
-                        return;
-                    };
-                    let Ok(mut file) = host_fs::open_regular_at(folder, name, &path) else {
-                        return;
-                    };
-                    let head = host_fs::magic(&mut file).unwrap_or_default();
-                    let Some(by) = ExecutableBy::judge(entry.stat.st_mode, &head) else {
-                        return;
-                    };
-                    if (by == ExecutableBy::Script || head.starts_with(b"#!"))
-                        && let Some(name) = basename(&path)
-                    {
-                        trusted.scripts.insert(name);
-                    }
-                    let hashed = host_fs::open_regular_at(folder, name, &path)
-                        .and_then(|file| host_fs::hash(file, MAX_EXECUTABLE_BYTES, &path));
-                    match hashed {
-                        Ok((sha256, _)) => {
-                            if let Some(name) = basename(&path) {
-                                trusted.add(sha256.clone(), &name);
-                            }
-                            by_path.insert(path, sha256);
+        let mut missed = Vec::new();
+        let walked = tree_walk::walk(
+            root,
+            layer,
+            &mut |folder, entry| {
+                let path = Path::new("/").join(&entry.relative);
+                match entry.kind {
+                    Kind::Symlink => {
+                        let target = nix::fcntl::readlinkat(
+                            folder,
+                            entry.relative.file_name().unwrap_or_default(),
+                        );
+                        if let Ok(target) = target {
+                            let target = PathBuf::from(target);
+                            let resolved = if target.is_absolute() {
+                                target
+                            } else {
+                                path.parent().unwrap_or(Path::new("/")).join(target)
+                            };
+                            links.push((path, resolved));
                         }
-                        Err(err) => trusted.notes.push(err.to_string()),
                     }
+                    Kind::Regular => {
+                        let Some(name) = entry.relative.file_name() else {
+                            return tree_walk::Enter::Yes;
+                        };
+                        let Ok(mut file) = host_fs::open_regular_at(folder, name, &path) else {
+                            return tree_walk::Enter::Yes;
+                        };
+                        let head = host_fs::magic(&mut file).unwrap_or_default();
+                        let Some(by) = ExecutableBy::judge(entry.stat.st_mode, &head) else {
+                            return tree_walk::Enter::Yes;
+                        };
+                        if (by == ExecutableBy::Script || head.starts_with(b"#!"))
+                            && let Some(name) = basename(&path)
+                        {
+                            trusted.scripts.insert(name);
+                        }
+                        let hashed = host_fs::open_regular_at(folder, name, &path)
+                            .and_then(|file| host_fs::hash(file, MAX_EXECUTABLE_BYTES, &path));
+                        match hashed {
+                            Ok((sha256, _)) => {
+                                if let Some(name) = basename(&path) {
+                                    trusted.add(sha256.clone(), &name);
+                                }
+                                by_path.insert(path, sha256);
+                            }
+                            Err(err) => trusted.notes.push(err.to_string()),
+                        }
+                    }
+                    _ => {}
                 }
-                _ => {}
-            }
-        });
+                tree_walk::Enter::Yes
+            },
+            &mut |path, why| missed.push(format!("{}: {why:?}", path.display())),
+        );
+        if !missed.is_empty() {
+            trusted.notes.push(format!(
+                "image layer {}: {} folder(s) not read, e.g. {}",
+                layer.display(),
+                missed.len(),
+                missed[0]
+            ));
+        }
         if let Err(err) = walked {
             trusted
                 .notes
@@ -187,28 +206,71 @@ pub struct RunningExecutable {
     pub sha256: String,
 }
 
-/// Hashes of executables already read, by (device, inode, size, mtime, ctime).
+/// Hashes of executables already read, by (device, inode, size, mtime,
+/// ctime — to the nanosecond).
 #[derive(Debug, Default)]
 pub struct ExeCache {
-    known: HashMap<(u64, u64, i64, i64, i64), String>,
+    known: HashMap<FileVersion, String>,
 }
 
-/// The executable process `pid` runs; an error when `/proc` does not show it.
+/// A file as it is now: (device, inode, size, (mtime, ns), (ctime, ns)).
+type FileVersion = (u64, u64, i64, (i64, i64), (i64, i64));
+
+/// Opens what process `pid` runs: its own `/proc/<pid>/exe`, or — when its
+/// first thread has exited and left others running — one of its threads'.
+/// `None` when nothing runs: the process is gone or a zombie.
+fn open_executable(pid: u32) -> Result<Option<OwnedFd>, HostFileError> {
+    let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
+    // The one link followed on purpose: the kernel's, to the process's binary.
+    let path = PathBuf::from(format!("/proc/{pid}/exe"));
+    let first = match open(&path, flags, Mode::empty()) {
+        Ok(fd) => return Ok(Some(fd)),
+        Err(err) => err,
+    };
+    let process = PathBuf::from(format!("/proc/{pid}"));
+    if let Ok(tasks) = std::fs::read_dir(process.join("task")) {
+        for task in tasks.flatten() {
+            if let Ok(fd) = open(&task.path().join("exe"), flags, Mode::empty()) {
+                return Ok(Some(fd));
+            }
+        }
+    }
+    // Gone means the kernel has no such process — not that `/proc` hides
+    // it (hidepid, a missing capability): that is an error, said as such.
+    let pid_t = nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX));
+    if nix::sys::signal::kill(pid_t, None) == Err(nix::errno::Errno::ESRCH) {
+        return Ok(None);
+    }
+    let zombie = std::fs::read_to_string(process.join("stat")).is_ok_and(|stat| {
+        // The state follows the name, which is in parentheses and may hold anything.
+        matches!(
+            stat.rsplit(") ")
+                .next()
+                .and_then(|rest| rest.chars().next()),
+            Some('Z' | 'X')
+        )
+    });
+    if zombie {
+        return Ok(None);
+    }
+    Err(HostFileError::Io {
+        path: path.display().to_string(),
+        message: first.to_string(),
+    })
+}
+
+/// The executable process `pid` runs — `None` when nothing runs (gone, or a
+/// zombie) — or an error when `/proc` does not show it. One larger than
+/// [`MAX_EXECUTABLE_BYTES`] is not hashed: its `sha256` then says so, and
+/// matches no pinned executable.
 pub fn running_executable(
     pid: u32,
     cache: &mut ExeCache,
-) -> Result<RunningExecutable, HostFileError> {
+) -> Result<Option<RunningExecutable>, HostFileError> {
     let path = PathBuf::from(format!("/proc/{pid}/exe"));
-    // The one link followed on purpose: the kernel's, to the process's binary.
-    let fd = open(
-        &path,
-        OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
-        Mode::empty(),
-    )
-    .map_err(|err| HostFileError::Io {
-        path: path.display().to_string(),
-        message: err.to_string(),
-    })?;
+    let Some(fd) = open_executable(pid)? else {
+        return Ok(None);
+    };
     let stat = fstat(&fd).map_err(|err| HostFileError::Io {
         path: path.display().to_string(),
         message: err.to_string(),
@@ -223,17 +285,23 @@ pub fn running_executable(
         stat.st_dev,
         stat.st_ino,
         stat.st_size,
-        stat.st_mtime,
-        stat.st_ctime,
+        (stat.st_mtime, stat.st_mtime_nsec),
+        (stat.st_ctime, stat.st_ctime_nsec),
     );
     if let Some(sha256) = cache.known.get(&key) {
-        return Ok(RunningExecutable {
+        return Ok(Some(RunningExecutable {
             sha256: sha256.clone(),
-        });
+        }));
     }
-    let (sha256, _) = host_fs::hash(std::fs::File::from(fd), MAX_EXECUTABLE_BYTES, &path)?;
+    let sha256 = match host_fs::hash(std::fs::File::from(fd), MAX_EXECUTABLE_BYTES, &path) {
+        Ok((sha256, _)) => sha256,
+        Err(HostFileError::TooLarge { limit, .. }) => {
+            format!("not hashed: larger than {limit} bytes")
+        }
+        Err(err) => return Err(err),
+    };
     cache.known.insert(key, sha256.clone());
-    Ok(RunningExecutable { sha256 })
+    Ok(Some(RunningExecutable { sha256 }))
 }
 
 /// Whether process name `comm` (as the kernel cut it) is `name`.
@@ -332,12 +400,23 @@ mod tests {
     #[test]
     fn this_process_is_identified_through_proc() {
         let mut cache = ExeCache::default();
-        let me = running_executable(std::process::id(), &mut cache).unwrap();
+        let me = running_executable(std::process::id(), &mut cache)
+            .unwrap()
+            .unwrap();
         assert_eq!(me.sha256.len(), 64);
         assert_eq!(
             running_executable(std::process::id(), &mut cache).unwrap(),
-            me
+            Some(me)
         );
+        // A zombie runs nothing, and neither does a process that is gone.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let stat = format!("/proc/{}/stat", child.id());
+        while !std::fs::read_to_string(&stat).unwrap().contains(") Z") {
+            std::thread::yield_now();
+        }
+        assert_eq!(running_executable(child.id(), &mut cache).unwrap(), None);
+        child.wait().unwrap();
+        assert_eq!(running_executable(child.id(), &mut cache).unwrap(), None);
         assert!(comm_is("very-long-proce", "very-long-process-name"));
         assert!(!comm_is("node", "nodejs"));
     }

@@ -32,6 +32,8 @@ pub mod snapshot;
 pub mod snapshot_export;
 pub mod snapshot_writer;
 pub mod sweep;
+pub mod sweep_slot;
+pub mod tree_walk;
 mod watcher;
 pub mod writable;
 

@@ -18,9 +18,10 @@ use super::{
     baseline::Baseline,
     config::IntegrityConfig,
     engine::Engine,
-    finding::{ContainerStatus, Finding, Health, QuarantineState},
+    finding::{ContainerStatus, Finding, Health, QuarantineState, Severity},
     quarantine::QuarantineLock,
     snapshot::SnapshotVault,
+    sweep_slot::SweepSlot,
 };
 use crate::{
     audit::AuditLog,
@@ -58,6 +59,11 @@ pub(super) struct Watched {
     pub(super) hashed_at: Option<UnixMillis>,
     /// Until then, lifecycle events (die, update) are occcd's own doing.
     pub(super) occcd_acting_until: Option<UnixMillis>,
+    /// Why the monitor cannot see the container now, until a sweep succeeds.
+    pub(super) unseen: Option<String>,
+    /// When each sweep check last went into the history, at what severity:
+    /// a check that flaps is recorded once per poll interval, not per sweep.
+    pub(super) recorded: HashMap<&'static str, (UnixMillis, Severity)>,
     /// When the latest sweep of it completed.
     pub(super) last_complete: Option<UnixMillis>,
     /// What sweeps keep between runs (file verdicts, executable hashes).
@@ -96,10 +102,21 @@ pub struct IntegrityMonitor {
     pub(super) responding: AsyncMutex<()>,
     /// Held while open findings change (memory and store together).
     pub(super) open_findings: AsyncMutex<()>,
-    /// Held while a container is swept, one lock per container.
-    pub(super) sweep_locks: HashMap<String, Arc<AsyncMutex<()>>>,
+    /// Who sweeps each container next.
+    pub(super) sweep_slots: HashMap<String, Arc<SweepSlot>>,
     /// This monitor, for the tasks it spawns.
     pub(super) me: Weak<Self>,
+}
+
+/// What a refresh knows about whether the container can be seen.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Sight<'a> {
+    /// A sweep of it just succeeded.
+    Seen,
+    /// Nothing new: it stays as seen or unseen as it was.
+    Same,
+    /// It cannot be seen, for this reason.
+    Blind(&'a str),
 }
 
 /// Everything the monitor needs from the rest of the daemon.
@@ -145,6 +162,8 @@ impl IntegrityMonitor {
                     recent_events: VecDeque::new(),
                     hashed_at: None,
                     occcd_acting_until: None,
+                    unseen: None,
+                    recorded: HashMap::new(),
                     last_complete: None,
                     memory: super::sweep::SweepMemory::default(),
                     known: None,
@@ -171,9 +190,9 @@ impl IntegrityMonitor {
             Ok(_) => {}
             Err(err) => tracing::error!(error = %err, "unfinished snapshots not recovered"),
         }
-        let sweep_locks = watched
+        let sweep_slots = watched
             .keys()
-            .map(|name| (name.clone(), Arc::new(AsyncMutex::new(()))))
+            .map(|name| (name.clone(), Arc::new(SweepSlot::default())))
             .collect();
         let (updates, _) = broadcast::channel(WATCH_BUFFER);
         let (commands, queue) = mpsc::channel(8);
@@ -193,7 +212,7 @@ impl IntegrityMonitor {
             command_queue: AsyncMutex::new(Some(queue)),
             responding: AsyncMutex::new(()),
             open_findings: AsyncMutex::new(()),
-            sweep_locks,
+            sweep_slots,
             me: me.clone(),
         }))
     }
@@ -297,8 +316,10 @@ impl IntegrityMonitor {
     }
 
     /// Recomputes `container`'s health from what is known and tells
-    /// watchers if anything changed. `seen` is false while blind.
-    pub(super) fn refresh(&self, container: &str, seen: Option<&str>) {
+    /// watchers if anything changed. A container the monitor cannot see
+    /// stays `Unknown` (or `Compromised` if quarantined) until a sweep of it
+    /// succeeds, whatever else refreshes it meanwhile.
+    pub(super) fn refresh(&self, container: &str, sight: Sight<'_>) {
         let now = self.clock.now();
         let changed = {
             let mut watched = self.watched();
@@ -311,7 +332,12 @@ impl IntegrityMonitor {
             entry.status.findings = open;
             entry.status.baseline_pinned = entry.baseline.is_some();
             entry.status.checked_at = now;
-            match seen {
+            match sight {
+                Sight::Seen => entry.unseen = None,
+                Sight::Blind(reason) => entry.unseen = Some(reason.to_owned()),
+                Sight::Same => {}
+            }
+            match entry.unseen.as_deref() {
                 None => {
                     entry.status.health =
                         Health::of(&entry.status.findings, entry.status.quarantine.is_some());
@@ -342,7 +368,7 @@ impl IntegrityMonitor {
     /// Marks every container unknown, with `reason`.
     pub(super) fn blind(&self, reason: &str) {
         for profile in &self.config.containers {
-            self.refresh(&profile.name, Some(reason));
+            self.refresh(&profile.name, Sight::Blind(reason));
         }
     }
 
@@ -375,7 +401,7 @@ impl IntegrityMonitor {
             })
             .collect();
         for (name, reason) in stale {
-            self.refresh(&name, Some(&reason));
+            self.refresh(&name, Sight::Blind(&reason));
         }
     }
 }

@@ -16,7 +16,7 @@ use serde_json::json;
 use super::{
     baseline::Baseline,
     config::ContainerProfile,
-    engine::{Engine, EngineError, within},
+    engine::{CALL_DEADLINE, Engine, EngineError, within},
     finding::{Finding, Severity},
     identity::{self, ExeCache, Verdict},
 };
@@ -76,20 +76,22 @@ fn identify(
     let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
     processes
         .iter()
-        .map(|process| {
+        .filter_map(|process| {
             let identified = match baseline.map(|b| &b.trusted).filter(|t| !t.is_empty()) {
                 None => Identified::Unverified(
                     "no pinned executables (pin a baseline on an overlay2 engine)".to_owned(),
                 ),
                 Some(trusted) => match identity::running_executable(process.pid, &mut cache) {
-                    Ok(exe) => Identified::Judged(
+                    Ok(Some(exe)) => Identified::Judged(
                         identity::judge(&process.comm, &exe, trusted),
                         exe.sha256,
                     ),
+                    // Ended, or a zombie: it runs nothing.
+                    Ok(None) => return None,
                     Err(err) => Identified::Unverified(format!("by name only: {err}")),
                 },
             };
-            (process.clone(), identified)
+            Some((process.clone(), identified))
         })
         .collect()
 }
@@ -103,17 +105,25 @@ pub async fn check(
     now: UnixMillis,
 ) -> Result<Vec<Finding>, EngineError> {
     let processes = list(engine, &profile.name).await?;
+    let pinned = baseline.is_some_and(|baseline| !baseline.trusted.is_empty());
     let owned_baseline = baseline.cloned();
-    let identified =
-        tokio::task::spawn_blocking(move || identify(&processes, owned_baseline.as_ref(), &cache))
-            .await
-            .map_err(|err| EngineError::Refused(format!("identifying processes: {err}")))?;
-    Ok(judge(profile, &identified, now))
+    let identifying =
+        tokio::task::spawn_blocking(move || identify(&processes, owned_baseline.as_ref(), &cache));
+    // Hashing a large executable takes seconds; a read that hangs must not
+    // hold the sweep (the check then fails, and says so).
+    let identified = tokio::time::timeout(CALL_DEADLINE, identifying)
+        .await
+        .map_err(|_| EngineError::Refused("identifying processes took too long".to_owned()))?
+        .map_err(|err| EngineError::Refused(format!("identifying processes: {err}")))?;
+    Ok(judge(profile, &identified, pinned, now))
 }
 
+/// The findings about `identified`; `pinned` when the baseline holds the
+/// executables the container may run.
 fn judge(
     profile: &ContainerProfile,
     identified: &[(Listed, Identified)],
+    pinned: bool,
     now: UnixMillis,
 ) -> Vec<Finding> {
     let name = profile.name.as_str();
@@ -201,10 +211,17 @@ fn judge(
         ));
     }
     if !unverified.is_empty() {
+        // With executables pinned, a process that cannot be identified is
+        // one the container may be hiding: never healthy. Without, it is
+        // the best this host allows, said once.
         findings.push(Finding::new(
             name,
             "process.identity_unverified",
-            Severity::Info,
+            if pinned {
+                Severity::High
+            } else {
+                Severity::Info
+            },
             "processes were judged by name only".to_owned(),
             json!({ "processes": unverified }),
             now,
@@ -249,7 +266,7 @@ mod tests {
                 ),
             ),
         ];
-        let findings = judge(&profile, &identified, UnixMillis(0));
+        let findings = judge(&profile, &identified, true, UnixMillis(0));
         let ids: Vec<(&str, Severity)> =
             findings.iter().map(|f| (f.check_id, f.severity)).collect();
         assert_eq!(
@@ -263,7 +280,7 @@ mod tests {
     }
 
     #[test]
-    fn without_proc_the_check_falls_back_to_names_and_says_so() {
+    fn unidentified_processes_fall_back_to_names_and_are_never_healthy_once_pinned() {
         let profile = ContainerProfile {
             process_allowlist: vec!["node".to_owned()],
             ..ContainerProfile::default()
@@ -272,11 +289,21 @@ mod tests {
             listed(7, "nc"),
             Identified::Unverified("by name only: EACCES".into()),
         )];
-        let findings = judge(&profile, &identified, UnixMillis(0));
+        let findings = judge(&profile, &identified, false, UnixMillis(0));
         assert_eq!(findings[0].check_id, "process.unexpected");
         assert_eq!(findings[0].severity, Severity::High);
         assert!(findings[0].evidence.to_string().contains("by_name_only"));
         assert_eq!(findings[1].check_id, "process.identity_unverified");
         assert_eq!(findings[1].severity, Severity::Info);
+        // With executables pinned, an allowlisted name whose executable
+        // cannot be read (a process hiding it) is high, not a note.
+        let hiding = [(
+            listed(8, "node"),
+            Identified::Unverified("by name only: ENOENT".into()),
+        )];
+        let findings = judge(&profile, &hiding, true, UnixMillis(0));
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].check_id, "process.identity_unverified");
+        assert_eq!(findings[0].severity, Severity::High);
     }
 }

@@ -257,6 +257,12 @@ async fn clear_restart_policy(docker: &Docker, container: &str) -> Result<(), St
 }
 
 /// What `inspect` shows is not isolated yet: (paused?, networks, policy?).
+/// The network namespace a container shares (`host`, `container:<id>`), if any.
+fn shared_network(inspect: &ContainerInspectResponse) -> Option<String> {
+    let mode = inspect.host_config.as_ref()?.network_mode.as_deref()?;
+    (mode == "host" || mode.starts_with("container:")).then(|| mode.to_owned())
+}
+
 fn not_isolated(inspect: &ContainerInspectResponse) -> (bool, Vec<String>, bool) {
     let paused = inspect
         .state
@@ -398,6 +404,13 @@ pub async fn verify(
                 continue;
             }
         };
+        if let Some(shared) = shared_network(&inspect) {
+            // Nothing the engine can disconnect: the namespace is another's.
+            report.remaining = vec![format!(
+                "it shares the {shared} network namespace (stop it to isolate it)"
+            )];
+            return;
+        }
         let (running, networks, policy) = not_isolated(&inspect);
         if !running && networks.is_empty() && !policy {
             report.verified = true;

@@ -55,6 +55,8 @@ pub fn watch_root(tree: &Tree) -> PathBuf {
     match tree {
         Tree::Layer { upper, .. } => upper.clone(),
         Tree::Mount { source, .. } => source.clone(),
+        // A file's own folder (a watch is on folders).
+        Tree::File { source, .. } => source.parent().unwrap_or(Path::new("/")).to_path_buf(),
         Tree::Tmpfs { pid, mount } => {
             PathBuf::from(format!("/proc/{pid}/root")).join(mount.trim_start_matches('/'))
         }
@@ -99,7 +101,7 @@ impl Folders {
                 if !self.full {
                     self.full = true;
                     tracing::warn!(
-                        folder = %folder.display(),
+                        folder = ?folder,
                         limit = MAX_FOLDERS,
                         "real-time drift watch is full; the rest is seen at each poll"
                     );

@@ -15,20 +15,22 @@ use super::{
     engine::{Engine, EngineError},
     evidence,
     finding::{ContainerStatus, Finding, QuarantineState},
-    monitor::IntegrityMonitor,
+    monitor::{IntegrityMonitor, Sight},
     quarantine,
     snapshot::{SnapshotError, new_snapshot_id},
 };
 use crate::{
     audit::{Actor, AuditEvent, IntegrityAction},
+    clock::UnixMillis,
     store::QuarantineRow,
 };
 
 /// Longest release note.
 pub const MAX_NOTE_CHARS: usize = 1000;
 
-/// `note` trimmed, if it has 1 to [`MAX_NOTE_CHARS`] characters; else an
-/// error that says `what_to_say`.
+/// `note` trimmed, if it has 1 to [`MAX_NOTE_CHARS`] characters and no
+/// control characters but line breaks and tabs (it is shown to people and
+/// written to logs); else an error that says `what_to_say`.
 pub(super) fn checked_note<'a>(
     note: &'a str,
     what_to_say: &str,
@@ -38,6 +40,16 @@ pub(super) fn checked_note<'a>(
         return Err(IntegrityError::InvalidInput {
             field: "note",
             reason: format!("{what_to_say}, in 1 to {MAX_NOTE_CHARS} characters"),
+        });
+    }
+    if note
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(IntegrityError::InvalidInput {
+            field: "note",
+            reason: "control characters (other than line breaks and tabs) are not allowed"
+                .to_owned(),
         });
     }
     Ok(note)
@@ -132,13 +144,17 @@ impl IntegrityMonitor {
         // Events and sweeps may both find the compromise: one responds.
         let _responding = self.responding.lock().await;
         let mut known = {
-            let watched = self.watched();
-            let Some(entry) = watched.get(name) else {
+            let mut watched = self.watched();
+            let Some(entry) = watched.get_mut(name) else {
                 return;
             };
             if entry.status.quarantine.is_some() {
                 return;
             }
+            // The isolation's own events (pause, update) are not findings.
+            let window =
+                i64::try_from(super::control::ACTING_WINDOW.as_millis()).unwrap_or(i64::MAX);
+            entry.occcd_acting_until = Some(UnixMillis(self.clock.now().0.saturating_add(window)));
             entry.known.clone().unwrap_or_default()
         };
         known.exec_ids.extend(trigger.exec_id.iter().cloned());
@@ -172,7 +188,7 @@ impl IntegrityMonitor {
                 isolation: isolation.state(),
             });
         }
-        self.refresh(name, None);
+        self.refresh(name, Sight::Same);
         let revoked = match self
             .auth
             .revoke_all_sessions(&format!("{name} quarantined"))
@@ -207,8 +223,9 @@ impl IntegrityMonitor {
         }
     }
 
-    /// Checks (and fixes) the isolation of a quarantined container whose
-    /// isolation is not verified yet, or that was just reconnected.
+    /// Checks (and fixes) the isolation of a quarantined container: at every
+    /// poll, and when an event may have undone it; audited when anything
+    /// had to be fixed or the state changed.
     pub(super) async fn reisolate(&self, engine: &Engine, name: &str, why: &str) {
         let _responding = self.responding.lock().await;
         let mut report = quarantine::IsolationReport::default();
@@ -226,8 +243,9 @@ impl IntegrityMonitor {
             quarantine.isolation = state;
             changed
         };
-        self.refresh(name, None);
-        if changed || !report.networks_disconnected.is_empty() {
+        self.refresh(name, Sight::Same);
+        let fixed = report.verified && report.rounds > 1;
+        if changed || fixed || !report.networks_disconnected.is_empty() {
             self.record(
                 Actor::daemon(),
                 IntegrityAction::IsolationChecked,
@@ -323,7 +341,7 @@ impl IntegrityMonitor {
             .values()
             .any(|entry| entry.status.quarantine.is_some());
         self.lock.set(still);
-        self.refresh(&name, None);
+        self.refresh(&name, Sight::Same);
         self.record(
             actor,
             IntegrityAction::QuarantineReleased,
@@ -371,5 +389,25 @@ impl IntegrityMonitor {
         .await;
         self.run_checks_now().await;
         Ok(pinned)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_are_bounded_and_carry_no_control_characters() {
+        assert_eq!(
+            checked_note("  looked at it\n\tall fine ", "say").unwrap(),
+            "looked at it\n\tall fine"
+        );
+        assert!(checked_note("   ", "say").is_err());
+        assert!(checked_note(&"x".repeat(MAX_NOTE_CHARS + 1), "say").is_err());
+        let forged = checked_note("ok\r\x1b[2Kaudit: released by root", "say").unwrap_err();
+        assert!(
+            forged.to_string().contains("control characters"),
+            "{forged}"
+        );
     }
 }

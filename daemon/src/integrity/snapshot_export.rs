@@ -132,12 +132,18 @@ async fn produce(
 }
 
 /// The archive of complete snapshot `id`, as pieces of at most
-/// [`PIECE_BYTES`]; `NotFound` before anything is sent.
+/// [`PIECE_BYTES`]; `NotFound` — or a refusal when the manifest is not
+/// authentic — before anything is sent.
 pub async fn export(
     vault: Arc<SnapshotVault>,
     id: &str,
 ) -> Result<ReceiverStream<Result<Vec<u8>, SnapshotError>>, SnapshotError> {
     let stored = vault.manifest(id).await?;
+    if !stored.authentic {
+        return Err(SnapshotError::Crypto(format!(
+            "snapshot {id}: its manifest fails its HMAC (altered in the store); run VerifySnapshot"
+        )));
+    }
     let (pieces, out) = mpsc::channel(PIPE_DEPTH);
     tokio::spawn(async move {
         let (manifest, text, hmac_hex) = (stored.manifest, stored.text, stored.hmac_hex);

@@ -77,14 +77,6 @@ fn failed(plan: &SweepPlan<'_>, check: &str, err: &dyn std::fmt::Display) -> Fin
     )
 }
 
-/// Whether container path `path` is one of `roots` or below one.
-pub(super) fn under(path: &str, roots: &[String]) -> bool {
-    roots.iter().any(|root| {
-        let root = root.trim_end_matches('/');
-        root.is_empty() || path == root || path.starts_with(&format!("{root}/"))
-    })
-}
-
 /// Runs every check of `plan` once.
 pub async fn sweep(
     engine: &Engine,
@@ -261,19 +253,4 @@ fn describe(changes: &[(String, &str)]) -> String {
         .map(|(path, what)| format!("{path} ({what})"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn protected_means_the_path_or_below_it() {
-        let roots = ["/app".to_owned(), "/etc/".to_owned()];
-        assert!(under("/app", &roots));
-        assert!(under("/app/x.js", &roots));
-        assert!(under("/etc/passwd", &roots));
-        assert!(!under("/application", &roots));
-        assert!(!under("/tmp/x", &roots));
-    }
 }

@@ -19,7 +19,7 @@ use super::{
     config::{ContainerProfile, Response},
     engine::{Engine, EngineError},
     events::{self, EventMeaning},
-    monitor::{Command, IntegrityMonitor},
+    monitor::{Command, IntegrityMonitor, Sight},
     realtime,
     response::Trigger,
     sweep::{self, SweepPlan},
@@ -114,7 +114,7 @@ impl IntegrityMonitor {
                         let nanos = events::event_nanos(&event).unwrap_or(0);
                         if nanos > cursor {
                             let arrived = std::time::Instant::now();
-                            self.handle_event(engine, &event, arrived).await;
+                            self.handle_event(engine, &event, arrived, &mut quick).await;
                             cursor = nanos;
                             if let Err(err) = self.store.advance_event_cursor(nanos).await {
                                 tracing::error!(error = %err, "event cursor not stored");
@@ -153,32 +153,34 @@ impl IntegrityMonitor {
         }
     }
 
-    /// Starts a check of every quarantined container whose isolation is not
-    /// verified yet.
+    /// Starts a check of every quarantined container's isolation: one
+    /// inspect each, and a fix of whatever is undone (verified or not).
     fn spawn_reisolation(&self, tasks: &mut JoinSet<()>, engine: &Engine) {
-        let unverified: Vec<String> = self
+        let quarantined: Vec<(String, bool)> = self
             .watched()
             .iter()
-            .filter(|(_, entry)| {
-                entry
-                    .status
-                    .quarantine
-                    .as_ref()
-                    .is_some_and(|quarantine| !quarantine.verified())
+            .filter_map(|(name, entry)| {
+                let quarantine = entry.status.quarantine.as_ref()?;
+                Some((name.clone(), quarantine.verified()))
             })
-            .map(|(name, _)| name.clone())
             .collect();
+        for (name, verified) in quarantined {
+            let why = if verified {
+                "periodic check"
+            } else {
+                "isolation not verified yet"
+            };
+            self.spawn_reisolate(tasks, engine, &name, why.to_owned());
+        }
+    }
+
+    /// Starts a check (and fix) of quarantined `name`'s isolation.
+    fn spawn_reisolate(&self, tasks: &mut JoinSet<()>, engine: &Engine, name: &str, why: String) {
         let Some(monitor) = self.me.upgrade() else {
             return;
         };
-        for name in unverified {
-            let (monitor, engine) = (Arc::clone(&monitor), engine.clone());
-            tasks.spawn(async move {
-                monitor
-                    .reisolate(&engine, &name, "isolation not verified yet")
-                    .await;
-            });
-        }
+        let (engine, name) = (engine.clone(), name.to_owned());
+        tasks.spawn(async move { monitor.reisolate(&engine, &name, &why).await });
     }
 
     /// Watches the writable trees each container's latest sweep named (and
@@ -254,11 +256,13 @@ impl IntegrityMonitor {
     }
 
     async fn sweep_one(&self, engine: &Engine, profile: &ContainerProfile, force_hashes: bool) {
-        // One sweep of a container at a time (polls and real-time asks).
-        let Some(lock) = self.sweep_locks.get(&profile.name) else {
+        // One sweep of a container at a time, at most one more queued.
+        let Some(slot) = self.sweep_slots.get(&profile.name) else {
             return;
         };
-        let _one_at_a_time = lock.lock().await;
+        let Some(turn) = slot.ask(force_hashes).await else {
+            return;
+        };
         let now = self.clock.now();
         let (baseline, hashes, memory) = {
             let watched = self.watched();
@@ -271,7 +275,7 @@ impl IntegrityMonitor {
             });
             (
                 entry.baseline.clone(),
-                force_hashes || due,
+                turn.forced || due,
                 entry.memory.clone(),
             )
         };
@@ -320,10 +324,30 @@ impl IntegrityMonitor {
                     };
                     entry.sweep_findings = outcome.findings;
                     entry.sweep_findings.extend(kept);
-                    fresh
+                    let spacing = i64::try_from(self.config.poll_interval_ms).unwrap_or(i64::MAX);
+                    let recorded: Vec<super::finding::Finding> = fresh
+                        .iter()
+                        .filter(|finding| {
+                            let due = entry.recorded.get(finding.check_id).is_none_or(
+                                |(at, severity)| {
+                                    finding.severity > *severity
+                                        || now.0.saturating_sub(at.0) >= spacing
+                                },
+                            );
+                            if due {
+                                entry
+                                    .recorded
+                                    .insert(finding.check_id, (now, finding.severity));
+                            }
+                            due
+                        })
+                        .cloned()
+                        .collect();
+                    (fresh, recorded)
                 };
-                self.publish_findings(&fresh).await;
-                self.refresh(&profile.name, None);
+                let (fresh, recorded) = fresh;
+                self.publish_findings(&recorded).await;
+                self.refresh(&profile.name, Sight::Seen);
                 let trigger = Trigger {
                     since: std::time::Instant::now(),
                     exec_id: None,
@@ -333,29 +357,31 @@ impl IntegrityMonitor {
             Err(EngineError::NotFound(_)) => {
                 self.refresh(
                     &profile.name,
-                    Some(&format!(
+                    Sight::Blind(&format!(
                         "container {} not found at the engine",
                         profile.name
                     )),
                 );
             }
-            Err(err) => self.refresh(&profile.name, Some(&err.to_string())),
+            Err(err) => self.refresh(&profile.name, Sight::Blind(&err.to_string())),
         }
     }
 
+    /// Handles one engine event; what takes long (sweeps, re-isolation)
+    /// goes to `tasks`, so the next event is not kept waiting.
     async fn handle_event(
         &self,
         engine: &Engine,
         event: &bollard::models::EventMessage,
         arrived: std::time::Instant,
+        tasks: &mut JoinSet<()>,
     ) {
         if let Some((name, network)) = self.reconnected_in_quarantine(event) {
             let finding = events::reconnected(&name, &network, event, self.clock.now());
             let finding = self.open_event(finding);
             self.keep_open(&name, finding.check_id).await;
             self.publish_findings(std::slice::from_ref(&finding)).await;
-            self.reisolate(engine, &name, &format!("network {network} connected"))
-                .await;
+            self.spawn_reisolate(tasks, engine, &name, format!("network {network} connected"));
             return;
         }
         let Some(name) = events::container_name(event) else {
@@ -364,7 +390,7 @@ impl IntegrityMonitor {
         let Some(profile) = self.config.containers.iter().find(|p| p.name == name) else {
             return;
         };
-        let quarantined = {
+        let (quarantined, in_quarantine) = {
             let mut watched = self.watched();
             let Some(entry) = watched.get_mut(&name) else {
                 return;
@@ -378,8 +404,13 @@ impl IntegrityMonitor {
             let acting = entry
                 .occcd_acting_until
                 .is_some_and(|until| self.clock.now() <= until);
-            entry.status.quarantine.is_some() || acting
+            let in_quarantine = entry.status.quarantine.is_some();
+            (in_quarantine || acting, in_quarantine)
         };
+        if in_quarantine && events::may_undo_isolation(event) {
+            let action = event.action.clone().unwrap_or_default();
+            self.spawn_reisolate(tasks, engine, &name, format!("{action} during quarantine"));
+        }
         match events::classify(event, &name, quarantined, self.clock.now()) {
             EventMeaning::Finding(finding) => {
                 let finding = self.open_event(finding);
@@ -392,11 +423,14 @@ impl IntegrityMonitor {
                     .await;
                 self.keep_open(&name, finding.check_id).await;
                 self.publish_findings(std::slice::from_ref(&finding)).await;
-                self.refresh(&name, None);
+                self.refresh(&name, Sight::Same);
             }
-            EventMeaning::Recheck => self.sweep_one(engine, profile, false).await,
+            EventMeaning::Recheck => self.spawn_sweep_of(tasks, engine, &name),
             EventMeaning::Removed => {
-                self.refresh(&name, Some(&format!("container {name} was removed")));
+                self.refresh(
+                    &name,
+                    Sight::Blind(&format!("container {name} was removed")),
+                );
             }
             EventMeaning::Ignore => {}
         }

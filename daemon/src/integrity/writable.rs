@@ -24,7 +24,18 @@ use nix::{
 };
 use serde::Serialize;
 
-use super::host_fs::{self, Entry, ExecutableBy, HostFileError, Kind};
+use super::{
+    config::under,
+    host_fs::{self, ExecutableBy, HostFileError, Kind},
+    tree_walk::{self, Enter, Entry, Unexamined},
+};
+
+/// Paths a scan lists of each kind (protected changes, unexamined); the
+/// rest are counted.
+pub const LISTED: usize = 50;
+/// Files whose verdict a container's scans remember; beyond it, files are
+/// read again at each scan (a bound on memory, not on what is seen).
+const MAX_REMEMBERED: usize = 100_000;
 
 /// One tree the container can write to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +57,14 @@ pub enum Tree {
         /// Mount point inside the container.
         mount: String,
     },
+    /// A single writable file bind-mounted at `mount` (the engine's
+    /// `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`, or a file mount).
+    File {
+        /// Host path.
+        source: PathBuf,
+        /// Mount point inside the container.
+        mount: String,
+    },
     /// A writable bind mount or volume: host `source` at `mount`.
     Mount {
         /// Host path.
@@ -61,7 +80,9 @@ impl Tree {
     pub fn mount_point(&self) -> &str {
         match self {
             Self::Layer { .. } => "/",
-            Self::Tmpfs { mount, .. } | Self::Mount { mount, .. } => mount,
+            Self::Tmpfs { mount, .. } | Self::Mount { mount, .. } | Self::File { mount, .. } => {
+                mount
+            }
         }
     }
 
@@ -69,6 +90,11 @@ impl Tree {
         match self {
             Self::Layer { upper, .. } => Ok((host_fs::open_dir(upper)?, upper.clone())),
             Self::Mount { source, .. } => Ok((host_fs::open_dir(source)?, source.clone())),
+            // Its folder: the scan looks at the one file in it.
+            Self::File { source, .. } => {
+                let folder = source.parent().unwrap_or(Path::new("/"));
+                Ok((host_fs::open_dir(folder)?, source.clone()))
+            }
             Self::Tmpfs { pid, mount } => {
                 // The magic link is the one link followed: into the
                 // container's own root; below it, none.
@@ -128,7 +154,22 @@ pub fn trees_of(inspect: &ContainerInspectResponse) -> Vec<Tree> {
         .and_then(|state| state.pid)
         .and_then(|pid| u32::try_from(pid).ok())
         .filter(|pid| *pid > 0);
-    let mut tmpfs: Vec<String> = vec!["/dev/shm".to_owned()];
+    // The engine mounts a writable tmpfs at /dev (without noexec) and at
+    // /dev/shm, and binds /etc/hosts, /etc/hostname and /etc/resolv.conf
+    // from its own folder: all places the container can write.
+    let mut tmpfs: Vec<String> = vec!["/dev".to_owned(), "/dev/shm".to_owned()];
+    for (source, mount) in [
+        (&inspect.hosts_path, "/etc/hosts"),
+        (&inspect.hostname_path, "/etc/hostname"),
+        (&inspect.resolv_conf_path, "/etc/resolv.conf"),
+    ] {
+        if let Some(source) = source.as_deref().filter(|source| !source.is_empty()) {
+            trees.push(Tree::File {
+                source: PathBuf::from(source),
+                mount: mount.to_owned(),
+            });
+        }
+    }
     if let Some(host) = &inspect.host_config {
         tmpfs.extend(host.tmpfs.iter().flatten().map(|(mount, _)| mount.clone()));
     }
@@ -139,9 +180,19 @@ pub fn trees_of(inspect: &ContainerInspectResponse) -> Vec<Tree> {
             Some("tmpfs") => tmpfs.push(destination),
             Some("bind" | "volume") if writable => {
                 if let Some(source) = &mount.source {
-                    trees.push(Tree::Mount {
-                        source: PathBuf::from(source),
-                        mount: destination,
+                    let source = PathBuf::from(source);
+                    // A file mount is one file; anything else is walked.
+                    let is_file = std::fs::symlink_metadata(&source).is_ok_and(|m| m.is_file());
+                    trees.push(if is_file {
+                        Tree::File {
+                            source,
+                            mount: destination,
+                        }
+                    } else {
+                        Tree::Mount {
+                            source,
+                            mount: destination,
+                        }
                     });
                 }
             }
@@ -174,17 +225,54 @@ pub struct FoundExecutable {
 /// What one scan saw.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scan {
-    /// Container paths of everything in the writable layer (added,
-    /// changed or deleted since the image), with `deleted` for whiteouts.
-    pub layer_changes: Vec<(String, bool)>,
+    /// Changes in the writable layer under protected paths ("changed /x",
+    /// "deleted /x"), the first [`LISTED`].
+    pub protected_changes: Vec<String>,
+    /// How many there are in all.
+    pub protected_total: usize,
     /// Executables in any writable tree.
     pub executables: Vec<FoundExecutable>,
     /// Trees that could not be read, with why.
     pub unreadable: Vec<(String, String)>,
+    /// Files and folders that could not be examined, with why (the first
+    /// [`LISTED`]).
+    pub unexamined: Vec<String>,
+    /// How many there are in all.
+    pub unexamined_total: usize,
+    /// Whether some were folders nested too deep to enter.
+    pub too_deep: bool,
     /// Entries seen.
     pub entries: usize,
     /// Trees read.
     pub trees: Vec<String>,
+}
+
+impl Scan {
+    /// Records a change in the writable layer at `path`.
+    pub fn layer_change(&mut self, path: &str, deleted: bool, protected: &[String]) {
+        if under(path, protected) {
+            self.protected_total += 1;
+            if self.protected_changes.len() < LISTED {
+                let what = if deleted { "deleted" } else { "changed" };
+                self.protected_changes.push(format!("{what} {path}"));
+            }
+        }
+    }
+
+    /// Records what could not be examined at `path`.
+    pub fn not_examined(&mut self, path: &str, why: &Unexamined) {
+        self.unexamined_total += 1;
+        self.too_deep |= *why == Unexamined::TooDeep;
+        if self.unexamined.len() < LISTED {
+            let why = match why {
+                Unexamined::TooDeep => {
+                    format!("nested deeper than {} folders", tree_walk::MAX_DEPTH)
+                }
+                Unexamined::Refused(reason) => reason.clone(),
+            };
+            self.unexamined.push(format!("{path}: {why}"));
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -216,23 +304,32 @@ fn container_path(mount: &str, relative: &Path) -> String {
     format!("{mount}/{}", relative.display())
 }
 
-/// Looks at the regular file `entry` (in `folder`) as `path`.
+/// Looks at the regular file `entry` (in `folder`) as `path`: `Ok(None)`
+/// when it is not executable (or is gone), `Err` with why when it could not
+/// be looked at.
 fn examine(
     folder: &OwnedFd,
     entry: &Entry,
     path: &str,
     hash_limit: u64,
-) -> Option<FoundExecutable> {
-    let name = entry.relative.file_name()?;
+) -> Result<Option<FoundExecutable>, String> {
+    let Some(name) = entry.relative.file_name() else {
+        return Ok(None);
+    };
     let shown = Path::new(path);
     let size = u64::try_from(entry.stat.st_size).unwrap_or(0);
     let mut file = match host_fs::open_regular_at(folder, name, shown) {
         Ok(file) => file,
-        // Swapped or gone since the listing: the next scan sees what it became.
-        Err(_) => return None,
+        // Gone since the listing: nothing to see.
+        Err(HostFileError::Missing(_)) => return Ok(None),
+        // Swapped for a link, a FIFO, a device — or refused: not examined,
+        // and said so (an executable's mode alone still counts).
+        Err(err) => return Err(err.to_string()),
     };
-    let head = host_fs::magic(&mut file).unwrap_or_default();
-    let by = ExecutableBy::judge(entry.stat.st_mode, &head)?;
+    let head = host_fs::magic(&mut file).map_err(|err| format!("{path}: {err}"))?;
+    let Some(by) = ExecutableBy::judge(entry.stat.st_mode, &head) else {
+        return Ok(None);
+    };
     let reopened = host_fs::open_regular_at(folder, name, shown);
     let (sha256, note) = match reopened.and_then(|file| host_fs::hash(file, hash_limit, shown)) {
         Ok((sha256, _)) => (Some(sha256), None),
@@ -241,20 +338,66 @@ fn examine(
         }
         Err(err) => (None, Some(err.to_string())),
     };
-    Some(FoundExecutable {
+    Ok(Some(FoundExecutable {
         path: path.to_owned(),
         size,
         by: by.name(),
         sha256,
         note,
-    })
+    }))
+}
+
+/// Looks at the single file `source` (in the open folder `folder`),
+/// mounted at `mount`.
+fn examine_file(
+    folder: &OwnedFd,
+    source: &Path,
+    mount: &str,
+    hash_limit: u64,
+    exempt: &[String],
+    result: &mut Scan,
+) {
+    let Some(name) = source.file_name() else {
+        return;
+    };
+    let stat = match nix::sys::stat::fstatat(folder, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+    {
+        Ok(stat) => stat,
+        Err(nix::errno::Errno::ENOENT) => return,
+        Err(err) => return result.not_examined(mount, &Unexamined::Refused(err.to_string())),
+    };
+    let entry = Entry {
+        relative: PathBuf::from(name),
+        kind: Kind::of(&stat),
+        stat,
+    };
+    result.entries += 1;
+    if entry.kind != Kind::Regular || under(mount, exempt) {
+        return;
+    }
+    match examine(folder, &entry, mount, hash_limit) {
+        Ok(Some(found)) => result.executables.push(found),
+        Ok(None) => {}
+        Err(why) => result.not_examined(mount, &Unexamined::Refused(why)),
+    }
 }
 
 /// Scans `trees`, reading only what changed since `cache` last saw it;
-/// paths under `exempt` (container paths) are not judged.
-pub fn scan(trees: &[Tree], cache: &mut ExamCache, hash_limit: u64, exempt: &[String]) -> Scan {
+/// paths under `exempt` (container paths) are not judged, changes in the
+/// writable layer are listed when under `protected`.
+pub fn scan(
+    trees: &[Tree],
+    cache: &mut ExamCache,
+    hash_limit: u64,
+    exempt: &[String],
+    protected: &[String],
+) -> Scan {
     let mut result = Scan::default();
     let mut still_there: HashMap<String, Examined> = HashMap::new();
+    let inner_mounts: Vec<String> = trees
+        .iter()
+        .map(|tree| tree.mount_point().to_owned())
+        .collect();
     for tree in trees {
         let (root, shown) = match tree.open() {
             Ok(opened) => opened,
@@ -267,37 +410,60 @@ pub fn scan(trees: &[Tree], cache: &mut ExamCache, hash_limit: u64, exempt: &[St
         };
         result.trees.push(shown.display().to_string());
         let mount = tree.mount_point().to_owned();
+        if let Tree::File { source, .. } = tree {
+            examine_file(&root, source, &mount, hash_limit, exempt, &mut result);
+            continue;
+        }
         let (is_layer, mount_points) = match tree {
             Tree::Layer { mount_points, .. } => (true, mount_points.as_slice()),
-            _ => (false, [].as_slice()),
+            // Trees mounted inside this one are seen on their own.
+            _ => (false, inner_mounts.as_slice()),
         };
-        let walked = host_fs::walk(root, &shown, &mut |folder, entry| {
-            let path = container_path(&mount, &entry.relative);
-            if mount_points.contains(&path) {
-                return;
-            }
-            if is_layer {
-                let whiteout = entry.kind == Kind::CharDevice && entry.stat.st_rdev == 0;
-                if entry.kind != Kind::Directory {
-                    result.layer_changes.push((path.clone(), whiteout));
+        let mut refused: Vec<(String, Unexamined)> = Vec::new();
+        let mut missed: Vec<(String, Unexamined)> = Vec::new();
+        let walked = tree_walk::walk(
+            root,
+            &shown,
+            &mut |folder, entry| {
+                let path = container_path(&mount, &entry.relative);
+                if mount_points.contains(&path) {
+                    return Enter::No;
                 }
-            }
-            if entry.kind != Kind::Regular || super::sweep::under(&path, exempt) {
-                return;
-            }
-            let id = identity(entry);
-            let examined = match cache.files.get(&path) {
-                Some(known) if known.identity == id => known.clone(),
-                _ => Examined {
-                    identity: id,
-                    found: examine(folder, entry, &path, hash_limit),
-                },
-            };
-            if let Some(found) = &examined.found {
-                result.executables.push(found.clone());
-            }
-            still_there.insert(path, examined);
-        });
+                if is_layer && entry.kind != Kind::Directory {
+                    let whiteout = entry.kind == Kind::CharDevice && entry.stat.st_rdev == 0;
+                    result.layer_change(&path, whiteout, protected);
+                }
+                if entry.kind != Kind::Regular || under(&path, exempt) {
+                    return Enter::Yes;
+                }
+                let id = identity(entry);
+                let examined = match cache.files.get(&path) {
+                    Some(known) if known.identity == id => known.clone(),
+                    _ => match examine(folder, entry, &path, hash_limit) {
+                        Ok(found) => Examined {
+                            identity: id,
+                            found,
+                        },
+                        // Not remembered: looked at again next time.
+                        Err(why) => {
+                            refused.push((path, Unexamined::Refused(why)));
+                            return Enter::Yes;
+                        }
+                    },
+                };
+                if let Some(found) = &examined.found {
+                    result.executables.push(found.clone());
+                }
+                if still_there.len() < MAX_REMEMBERED || examined.found.is_some() {
+                    still_there.insert(path, examined);
+                }
+                Enter::Yes
+            },
+            &mut |relative, why| missed.push((container_path(&mount, relative), why)),
+        );
+        for (path, why) in refused.iter().chain(&missed) {
+            result.not_examined(path, why);
+        }
         match walked {
             Ok(seen) => result.entries += seen,
             Err(err) => result.unreadable.push((mount, err.to_string())),
@@ -305,69 +471,9 @@ pub fn scan(trees: &[Tree], cache: &mut ExamCache, hash_limit: u64, exempt: &[St
     }
     cache.files = still_there;
     result.executables.sort_by(|a, b| a.path.cmp(&b.path));
-    result.layer_changes.sort();
     result
 }
 
 #[cfg(test)]
-mod tests {
-    use std::os::unix::fs::PermissionsExt;
-
-    use super::*;
-
-    #[test]
-    fn every_executable_is_found_once_and_unchanged_files_are_not_read_again() {
-        let upper = tempfile::tempdir().unwrap();
-        let mount = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(upper.path().join("tmp/deep/er")).unwrap();
-        let tool = upper.path().join("tmp/deep/er/node");
-        std::fs::write(&tool, b"\x7fELF....").unwrap();
-        std::fs::write(upper.path().join("tmp/notes.txt"), "hello").unwrap();
-        let big = mount.path().join("big.sh");
-        std::fs::write(&big, "#!/bin/sh\n".repeat(100)).unwrap();
-        std::fs::set_permissions(&big, std::fs::Permissions::from_mode(0o700)).unwrap();
-        let trees = [
-            Tree::Layer {
-                upper: upper.path().to_owned(),
-                mount_points: vec!["/home/node/.openclaw".to_owned()],
-            },
-            Tree::Mount {
-                source: mount.path().to_owned(),
-                mount: "/home/node/.openclaw".to_owned(),
-            },
-        ];
-        let mut cache = ExamCache::default();
-        let scan1 = scan(&trees, &mut cache, 100, &[]);
-        let found: Vec<(&str, &str, bool)> = scan1
-            .executables
-            .iter()
-            .map(|f| (f.path.as_str(), f.by, f.sha256.is_some()))
-            .collect();
-        assert_eq!(
-            found,
-            [
-                ("/home/node/.openclaw/big.sh", "execute bit", false),
-                ("/tmp/deep/er/node", "ELF binary", true),
-            ]
-        );
-        assert!(
-            scan1.executables[0]
-                .note
-                .as_deref()
-                .unwrap()
-                .contains("larger than")
-        );
-        assert_eq!(scan1.layer_changes.len(), 2, "{:?}", scan1.layer_changes);
-        // Unchanged files keep their verdict.
-        let scan2 = scan(&trees, &mut cache, 100, &[]);
-        assert_eq!(scan2.executables, scan1.executables);
-        // Exempt paths are not judged.
-        let scan3 = scan(
-            &trees,
-            &mut cache,
-            100,
-            &["/home/node/.openclaw".to_owned()],
-        );
-        assert_eq!(scan3.executables.len(), 1);
-    }
-}
+#[path = "writable_tests.rs"]
+mod tests;

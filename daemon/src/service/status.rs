@@ -141,6 +141,8 @@ impl From<IntegrityError> for Status {
             | IntegrityError::NotQuarantined(_)
             | IntegrityError::Refused(_) => Status::failed_precondition(message),
             IntegrityError::InvalidInput { .. } => Status::invalid_argument(message),
+            // Evidence that fails its own authentication: say which, loudly.
+            IntegrityError::Snapshot(SnapshotError::Crypto(_)) => Status::data_loss(message),
             IntegrityError::Snapshot(_) | IntegrityError::Store(_) => {
                 tracing::error!(error = %message, "integrity storage failure");
                 Status::internal(

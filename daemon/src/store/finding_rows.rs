@@ -11,8 +11,11 @@ use sqlx::Row;
 
 use super::{Store, StoreError};
 
-/// Findings kept in the history; older ones are pruned.
+/// Findings kept in the history; older ones are pruned — critical ones
+/// apart, so a flood of lesser findings cannot push them out.
 pub const MAX_FINDINGS: i64 = 50_000;
+/// Critical findings kept in the history.
+pub const MAX_CRITICAL_FINDINGS: i64 = 10_000;
 
 /// A recorded finding.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,9 +78,18 @@ impl Store {
             .await?;
         }
         sqlx::query(
-            "DELETE FROM integrity_findings WHERE id <= (SELECT MAX(id) FROM integrity_findings) - ?",
+            "DELETE FROM integrity_findings WHERE severity <> 'critical' \
+             AND id <= (SELECT MAX(id) FROM integrity_findings) - ?",
         )
         .bind(MAX_FINDINGS)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM integrity_findings WHERE severity = 'critical' AND id < \
+             (SELECT id FROM integrity_findings WHERE severity = 'critical' \
+              ORDER BY id DESC LIMIT 1 OFFSET ?)",
+        )
+        .bind(MAX_CRITICAL_FINDINGS - 1)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -210,4 +222,55 @@ fn decode_history(row: &sqlx::sqlite::SqliteRow) -> Result<FindingRow, sqlx::Err
         acknowledged: at.map(|at| (by.unwrap_or_default(), at, note.unwrap_or_default())),
         ..decode(row)?
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use zeroize::Zeroizing;
+
+    use super::*;
+    use crate::crypto::{KeyPurpose, MasterKey};
+
+    fn row(severity: &str, n: i64) -> FindingRow {
+        FindingRow {
+            container: "c".to_owned(),
+            check_id: if severity == "critical" {
+                "event.exec"
+            } else {
+                "files.drift"
+            }
+            .to_owned(),
+            severity: severity.to_owned(),
+            summary: format!("#{n}"),
+            evidence: "{}".to_owned(),
+            observed_at: n,
+            acknowledged: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_lesser_findings_never_prunes_the_critical_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let master = MasterKey::from_bytes(Zeroizing::new([7; 32]));
+        let store = Store::open(
+            &dir.path().join("db"),
+            &master.derive(KeyPurpose::Database),
+            true,
+        )
+        .await
+        .unwrap();
+        store.record_findings(&[row("critical", 0)]).await.unwrap();
+        let flood: Vec<FindingRow> = (1..=MAX_FINDINGS + 10).map(|n| row("high", n)).collect();
+        for batch in flood.chunks(5_000) {
+            store.record_findings(batch).await.unwrap();
+        }
+        let kept = store.findings(Some("c"), u32::MAX).await.unwrap();
+        assert!(
+            kept.iter().any(|f| f.severity == "critical"),
+            "the exec was pruned"
+        );
+        let lesser = kept.iter().filter(|f| f.severity == "high").count();
+        assert!(lesser <= usize::try_from(MAX_FINDINGS).unwrap(), "{lesser}");
+        store.close().await;
+    }
 }
