@@ -369,10 +369,21 @@ impl IntegrityMonitor {
             self.clock.now(),
         )
         .await?;
-        self.store.save_baseline(&pinned.to_row()).await?;
-        if let Some(entry) = self.watched().get_mut(&profile.name) {
-            entry.baseline = Some(pinned.clone());
-            entry.hashed_at = None;
+        {
+            // A quarantine that began while the state was read wins: what
+            // was read may be the compromise itself.
+            let _no_response_running = self.responding.lock().await;
+            if self.lock.is_locked() {
+                return Err(IntegrityError::Refused(
+                    "a quarantine began while the baseline was being read; nothing was pinned"
+                        .to_owned(),
+                ));
+            }
+            self.store.save_baseline(&pinned.to_row()).await?;
+            if let Some(entry) = self.watched().get_mut(&profile.name) {
+                entry.baseline = Some(pinned.clone());
+                entry.hashed_at = None;
+            }
         }
         let detail = format!(
             "image {}; {} image files, {} host files",

@@ -2,7 +2,7 @@
 //! once and the inspect after it once, occcd retries, then reports the
 //! isolation verified (and the audit log names what failed); a network
 //! connected while the container is quarantined is disconnected again and
-//! audited.
+//! audited, and one unpaused behind occcd's back is paused again.
 
 use std::time::Duration;
 
@@ -92,6 +92,20 @@ async fn failed_isolation_steps_are_retried_verified_and_a_reconnected_network_i
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(networks, "0", "disconnected again");
+
+    // Someone with the engine unpauses it: it is paused again.
+    docker_ok(&socket, &["unpause", &gateway.name]);
+    let mut paused = String::new();
+    for _ in 0..100 {
+        paused = gateway.inspect("{{.State.Paused}}");
+        if paused == "true" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(paused, "true", "paused again after an unpause");
+    // The re-check verifies (one more inspect, 50 ms on) and then audits.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     daemon.terminate().await;
 
     let (store, _) = dir.open_store().await;
@@ -107,6 +121,12 @@ async fn failed_isolation_steps_are_retried_verified_and_a_reconnected_network_i
         checked
             .iter()
             .any(|(_, _, detail)| detail.contains("bridge")),
+        "{checked:?}"
+    );
+    assert!(
+        checked
+            .iter()
+            .any(|(_, _, detail)| detail.contains("unpause during quarantine")),
         "{checked:?}"
     );
 }
