@@ -17,7 +17,7 @@ use super::{
     engine::{Engine, EngineError, within},
     host_fs::{self, HostFileError},
     identity::{self, ExeCache, TrustedExecutables},
-    process_check, writable,
+    process_check, trees, writable,
 };
 use crate::{clock::UnixMillis, store::BaselineRow};
 
@@ -193,7 +193,7 @@ async fn pin_executables(
     max_bytes: u64,
 ) -> Result<TrustedExecutables, EngineError> {
     let layers = identity::image_layers(inspect);
-    let trees = writable::trees_of(inspect);
+    let trees = trees::trees_of(inspect);
     let exempt = profile.drift_exempt_paths.clone();
     let mut trusted = tokio::task::spawn_blocking(move || {
         let mut trusted = TrustedExecutables::default();
@@ -231,7 +231,11 @@ async fn pin_executables(
         .map_err(|err| EngineError::Refused(format!("pinning processes: {err}")))?;
         for (comm, exe) in running {
             match exe {
-                Ok(Some(exe)) => trusted.add(exe.sha256, &comm),
+                // Only a digest is trusted, never "too large to hash".
+                Ok(Some(exe)) if exe.is_hashed() => trusted.add(exe.sha256, &comm),
+                Ok(Some(exe)) => trusted
+                    .notes
+                    .push(format!("process {comm}: {}", exe.sha256)),
                 Ok(None) => {}
                 Err(err) => trusted.notes.push(format!("process {comm}: {err}")),
             }

@@ -20,7 +20,8 @@ use super::{
     config::{ContainerProfile, under},
     engine::{Engine, EngineError, within},
     finding::{Finding, Severity},
-    writable::{self, ExamCache, FoundExecutable, Scan, Tree},
+    trees::{self, Tree},
+    writable::{self, ExamCache, FoundExecutable, Scan},
 };
 use crate::clock::UnixMillis;
 
@@ -124,7 +125,7 @@ async fn scan_through_api(engine: &Engine, plan: &DriftPlan<'_>) -> Result<Scan,
 
 /// The drift findings of `plan`'s container.
 pub async fn check(engine: &Engine, plan: DriftPlan<'_>, memory: Arc<DriftMemory>) -> Vec<Finding> {
-    let trees = writable::trees_of(plan.inspect);
+    let trees = trees::trees_of(plan.inspect);
     let has_layer = trees.iter().any(|tree| matches!(tree, Tree::Layer { .. }));
     let exempt = plan.profile.drift_exempt_paths.clone();
     let mut findings = Vec::new();

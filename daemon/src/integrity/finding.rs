@@ -99,7 +99,13 @@ impl Finding {
             check_id,
             severity,
             container: container.to_owned(),
-            summary: summary.into(),
+            // Summaries quote names the container chose (file names): they
+            // reach terminals and logs, so no control character passes.
+            summary: summary
+                .into()
+                .chars()
+                .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+                .collect(),
             evidence,
             observed_at: now,
             first_seen: now,
@@ -233,6 +239,22 @@ mod tests {
             Health::Compromised
         );
         assert_eq!(Health::of(&[], true), Health::Compromised);
+    }
+
+    #[test]
+    fn summaries_carry_no_control_characters() {
+        let finding = Finding::new(
+            "c",
+            "files.new_executable",
+            Severity::Critical,
+            "1 new executable: /tmp/x\n\x1b[2Kall clear",
+            serde_json::json!({}),
+            UnixMillis(0),
+        );
+        assert_eq!(
+            finding.summary,
+            "1 new executable: /tmp/x\u{fffd}\u{fffd}[2Kall clear"
+        );
     }
 
     #[test]

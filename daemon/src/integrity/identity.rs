@@ -206,11 +206,29 @@ pub struct RunningExecutable {
     pub sha256: String,
 }
 
+impl RunningExecutable {
+    /// Whether `sha256` is a digest (not the note of one too large to hash).
+    #[must_use]
+    pub fn is_hashed(&self) -> bool {
+        self.sha256.len() == 64 && self.sha256.bytes().all(|b| b.is_ascii_hexdigit())
+    }
+}
+
 /// Hashes of executables already read, by (device, inode, size, mtime,
 /// ctime — to the nanosecond).
 #[derive(Debug, Default)]
 pub struct ExeCache {
     known: HashMap<FileVersion, String>,
+    /// Bytes this pass may still hash (`None`: no bound).
+    budget: Option<u64>,
+}
+
+impl ExeCache {
+    /// Starts a pass that hashes at most `bytes` of executables not seen
+    /// before; beyond, processes are not identified this pass (and say so).
+    pub fn begin_pass(&mut self, bytes: u64) {
+        self.budget = Some(bytes);
+    }
 }
 
 /// A file as it is now: (device, inode, size, (mtime, ns), (ctime, ns)).
@@ -241,15 +259,22 @@ fn open_executable(pid: u32) -> Result<Option<OwnedFd>, HostFileError> {
     if nix::sys::signal::kill(pid_t, None) == Err(nix::errno::Errno::ESRCH) {
         return Ok(None);
     }
-    let zombie = std::fs::read_to_string(process.join("stat")).is_ok_and(|stat| {
-        // The state follows the name, which is in parentheses and may hold anything.
-        matches!(
-            stat.rsplit(") ")
-                .next()
-                .and_then(|rest| rest.chars().next()),
-            Some('Z' | 'X')
-        )
-    });
+    // A zombie runs nothing — but a leader that exited shows as one while
+    // its threads run: only when every thread is dead does nothing run.
+    let dead = |stat: &Path| {
+        std::fs::read_to_string(stat).is_ok_and(|stat| {
+            // The state follows the name, in parentheses, which may hold anything.
+            matches!(
+                stat.rsplit(") ")
+                    .next()
+                    .and_then(|rest| rest.chars().next()),
+                Some('Z' | 'X')
+            )
+        })
+    };
+    let zombie = dead(&process.join("stat"))
+        && std::fs::read_dir(process.join("task"))
+            .is_ok_and(|tasks| tasks.flatten().all(|task| dead(&task.path().join("stat"))));
     if zombie {
         return Ok(None);
     }
@@ -292,6 +317,19 @@ pub fn running_executable(
         return Ok(Some(RunningExecutable {
             sha256: sha256.clone(),
         }));
+    }
+    let size = u64::try_from(stat.st_size)
+        .unwrap_or(u64::MAX)
+        .min(MAX_EXECUTABLE_BYTES);
+    if let Some(budget) = cache.budget.as_mut() {
+        if size > *budget {
+            return Err(HostFileError::Io {
+                path: path.display().to_string(),
+                message: "not hashed this pass: the pass's bound on bytes hashed is spent"
+                    .to_owned(),
+            });
+        }
+        *budget -= size;
     }
     let sha256 = match host_fs::hash(std::fs::File::from(fd), MAX_EXECUTABLE_BYTES, &path) {
         Ok((sha256, _)) => sha256,

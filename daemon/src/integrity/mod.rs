@@ -26,6 +26,7 @@ pub mod mounts;
 pub mod process_check;
 pub mod quarantine;
 pub mod realtime;
+pub mod recording;
 pub mod response;
 pub mod runtime_checks;
 pub mod snapshot;
@@ -34,6 +35,7 @@ pub mod snapshot_writer;
 pub mod sweep;
 pub mod sweep_slot;
 pub mod tree_walk;
+pub mod trees;
 mod watcher;
 pub mod writable;
 

@@ -20,6 +20,7 @@ use super::{
     engine::Engine,
     finding::{ContainerStatus, Finding, Health, QuarantineState, Severity},
     quarantine::QuarantineLock,
+    recording::Recordings,
     snapshot::SnapshotVault,
     sweep_slot::SweepSlot,
 };
@@ -61,9 +62,8 @@ pub(super) struct Watched {
     pub(super) occcd_acting_until: Option<UnixMillis>,
     /// Why the monitor cannot see the container now, until a sweep succeeds.
     pub(super) unseen: Option<String>,
-    /// When each sweep check last went into the history, at what severity:
-    /// a check that flaps is recorded once per poll interval, not per sweep.
-    pub(super) recorded: HashMap<&'static str, (UnixMillis, Severity)>,
+    /// What of its sweep findings went into the history, and when.
+    pub(super) recordings: Recordings,
     /// When the latest sweep of it completed.
     pub(super) last_complete: Option<UnixMillis>,
     /// What sweeps keep between runs (file verdicts, executable hashes).
@@ -98,8 +98,11 @@ pub struct IntegrityMonitor {
     pub(super) engine: Mutex<Option<Engine>>,
     pub(super) commands: mpsc::Sender<Command>,
     pub(super) command_queue: AsyncMutex<Option<mpsc::Receiver<Command>>>,
-    /// Held while a quarantine is under way.
-    pub(super) responding: AsyncMutex<()>,
+    /// Held while a container is responded to (quarantine, re-isolation,
+    /// pin), one per container.
+    responding: HashMap<String, Arc<AsyncMutex<()>>>,
+    /// Containers whose isolation is being checked now.
+    reisolating: Mutex<std::collections::HashSet<String>>,
     /// Held while open findings change (memory and store together).
     pub(super) open_findings: AsyncMutex<()>,
     /// Who sweeps each container next.
@@ -162,8 +165,8 @@ impl IntegrityMonitor {
                     recent_events: VecDeque::new(),
                     hashed_at: None,
                     occcd_acting_until: None,
-                    unseen: None,
-                    recorded: HashMap::new(),
+                    unseen: Some("not checked yet".to_owned()),
+                    recordings: Recordings::default(),
                     last_complete: None,
                     memory: super::sweep::SweepMemory::default(),
                     known: None,
@@ -190,6 +193,10 @@ impl IntegrityMonitor {
             Ok(_) => {}
             Err(err) => tracing::error!(error = %err, "unfinished snapshots not recovered"),
         }
+        let responding = watched
+            .keys()
+            .map(|name| (name.clone(), Arc::new(AsyncMutex::new(()))))
+            .collect();
         let sweep_slots = watched
             .keys()
             .map(|name| (name.clone(), Arc::new(SweepSlot::default())))
@@ -210,11 +217,29 @@ impl IntegrityMonitor {
             engine: Mutex::new(None),
             commands,
             command_queue: AsyncMutex::new(Some(queue)),
-            responding: AsyncMutex::new(()),
+            responding,
+            reisolating: Mutex::default(),
             open_findings: AsyncMutex::new(()),
             sweep_slots,
             me: me.clone(),
         }))
+    }
+
+    /// Containers whose isolation is being checked now.
+    pub(super) fn reisolating(&self) -> MutexGuard<'_, std::collections::HashSet<String>> {
+        self.reisolating
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The lock one container's responses (quarantine, re-isolation, pin)
+    /// take, so they never interleave; other containers are not held up.
+    pub(super) async fn responding_to(
+        &self,
+        name: &str,
+    ) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        let lock = Arc::clone(self.responding.get(name)?);
+        Some(lock.lock_owned().await)
     }
 
     pub(super) fn watched(&self) -> MutexGuard<'_, HashMap<String, Watched>> {
@@ -353,9 +378,17 @@ impl IntegrityMonitor {
                     entry.status.reason = blind.to_owned();
                 }
             }
+            // What a person reads: each finding's check, severity, summary
+            // and count (a repeat counts), not when it was last observed.
+            let gist = |findings: &[Finding]| -> Vec<(&'static str, Severity, String, u32)> {
+                findings
+                    .iter()
+                    .map(|f| (f.check_id, f.severity, f.summary.clone(), f.occurrences))
+                    .collect()
+            };
             let same = before.health == entry.status.health
                 && before.reason == entry.status.reason
-                && before.findings.len() == entry.status.findings.len()
+                && gist(&before.findings) == gist(&entry.status.findings)
                 && before.quarantine == entry.status.quarantine
                 && before.baseline_pinned == entry.status.baseline_pinned;
             (!same).then(|| entry.status.clone())

@@ -8,7 +8,7 @@
 //! cannot be established the check falls back to names and an info finding
 //! says why.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, TryLockError};
 
 use bollard::query_parameters::TopOptions;
 use serde_json::json;
@@ -67,13 +67,32 @@ enum Identified {
     Unverified(String),
 }
 
+/// Executable bytes one pass hashes at most (executables seen before cost
+/// nothing): a container cannot make identification take without bound.
+const MAX_HASHED_PER_PASS: u64 = 2 * 1024 * 1024 * 1024;
+
+/// Every process judged by name only, for `why`.
+fn unidentified(processes: &[Listed], why: &str) -> Vec<(Listed, Identified)> {
+    processes
+        .iter()
+        .map(|process| (process.clone(), Identified::Unverified(why.to_owned())))
+        .collect()
+}
+
 /// Identifies every process (blocking: reads `/proc`).
 fn identify(
     processes: &[Listed],
     baseline: Option<&Baseline>,
     cache: &Mutex<ExeCache>,
 ) -> Vec<(Listed, Identified)> {
-    let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut cache = match cache.try_lock() {
+        Ok(cache) => cache,
+        Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        Err(TryLockError::WouldBlock) => {
+            return unidentified(processes, "the previous identification is still running");
+        }
+    };
+    cache.begin_pass(MAX_HASHED_PER_PASS);
     processes
         .iter()
         .filter_map(|process| {
@@ -107,14 +126,16 @@ pub async fn check(
     let processes = list(engine, &profile.name).await?;
     let pinned = baseline.is_some_and(|baseline| !baseline.trusted.is_empty());
     let owned_baseline = baseline.cloned();
+    let listed = processes.clone();
     let identifying =
         tokio::task::spawn_blocking(move || identify(&processes, owned_baseline.as_ref(), &cache));
-    // Hashing a large executable takes seconds; a read that hangs must not
-    // hold the sweep (the check then fails, and says so).
-    let identified = tokio::time::timeout(CALL_DEADLINE, identifying)
-        .await
-        .map_err(|_| EngineError::Refused("identifying processes took too long".to_owned()))?
-        .map_err(|err| EngineError::Refused(format!("identifying processes: {err}")))?;
+    // Hashing large executables takes seconds; a read that hangs must not
+    // hold the sweep: the processes are then judged by name, and say why.
+    let identified = match tokio::time::timeout(CALL_DEADLINE, identifying).await {
+        Ok(Ok(identified)) => identified,
+        Ok(Err(err)) => unidentified(&listed, &format!("identification failed: {err}")),
+        Err(_) => unidentified(&listed, "identification took too long"),
+    };
     Ok(judge(profile, &identified, pinned, now))
 }
 

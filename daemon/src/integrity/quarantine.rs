@@ -263,12 +263,12 @@ fn shared_network(inspect: &ContainerInspectResponse) -> Option<String> {
     (mode == "host" || mode.starts_with("container:")).then(|| mode.to_owned())
 }
 
+/// What is not isolated: (running unpaused, networks attached, a restart
+/// policy). A stopped container runs nothing: it needs no pause.
 fn not_isolated(inspect: &ContainerInspectResponse) -> (bool, Vec<String>, bool) {
-    let paused = inspect
-        .state
-        .as_ref()
-        .and_then(|state| state.paused)
-        .unwrap_or(false);
+    let state = inspect.state.as_ref();
+    let paused = state.and_then(|state| state.paused).unwrap_or(false);
+    let running = state.and_then(|state| state.running).unwrap_or(false);
     let networks = Before::of(inspect).networks;
     let policy_cleared = inspect
         .host_config
@@ -281,7 +281,7 @@ fn not_isolated(inspect: &ContainerInspectResponse) -> (bool, Vec<String>, bool)
                 RestartPolicyNameEnum::NO | RestartPolicyNameEnum::EMPTY
             )
         });
-    (!paused, networks, !policy_cleared)
+    (running && !paused, networks, !policy_cleared)
 }
 
 async fn disconnect_all(
@@ -392,18 +392,30 @@ pub async fn verify(
             wait *= 2;
         }
         report.rounds += 1;
-        let inspect = match bounded(
-            "verify (inspect)",
-            docker.inspect_container(container, None),
-        )
-        .await
-        {
-            Ok(inspect) => inspect,
-            Err(err) => {
-                report.errors.push(err);
-                continue;
-            }
-        };
+        let inspect =
+            match tokio::time::timeout(STEP_TIMEOUT, docker.inspect_container(container, None))
+                .await
+            {
+                Ok(Ok(inspect)) => inspect,
+                Ok(Err(err)) => {
+                    let err = EngineError::from(err);
+                    let gone = matches!(err, EngineError::NotFound(_));
+                    report.errors.push(format!("verify (inspect): {err}"));
+                    if gone {
+                        // Removed: nothing is left to isolate, or to retry.
+                        report.remaining = vec!["the container was removed".to_owned()];
+                        return;
+                    }
+                    continue;
+                }
+                Err(_) => {
+                    report.errors.push(format!(
+                        "verify (inspect): the engine did not answer within {} s",
+                        STEP_TIMEOUT.as_secs()
+                    ));
+                    continue;
+                }
+            };
         if let Some(shared) = shared_network(&inspect) {
             // Nothing the engine can disconnect: the namespace is another's.
             report.remaining = vec![format!(

@@ -27,7 +27,7 @@ use nix::{
 };
 use tokio::sync::mpsc;
 
-use super::writable::Tree;
+use super::trees::Tree;
 
 /// Folders watched per container at most.
 pub const MAX_FOLDERS: usize = 8192;
@@ -49,16 +49,16 @@ fn interesting() -> AddWatchFlags {
         | AddWatchFlags::IN_DONT_FOLLOW
 }
 
-/// The host path where `tree` can be watched.
+/// The host path where `tree` can be watched: a folder tree's top. A file
+/// mount is left to the polls (its folder may be a whole home).
 #[must_use]
-pub fn watch_root(tree: &Tree) -> PathBuf {
+pub fn watch_root(tree: &Tree) -> Option<PathBuf> {
     match tree {
-        Tree::Layer { upper, .. } => upper.clone(),
-        Tree::Mount { source, .. } => source.clone(),
-        // A file's own folder (a watch is on folders).
-        Tree::File { source, .. } => source.parent().unwrap_or(Path::new("/")).to_path_buf(),
+        Tree::Layer { upper, .. } => Some(upper.clone()),
+        Tree::Mount { source, .. } => Some(source.clone()),
+        Tree::File { .. } => None,
         Tree::Tmpfs { pid, mount } => {
-            PathBuf::from(format!("/proc/{pid}/root")).join(mount.trim_start_matches('/'))
+            Some(PathBuf::from(format!("/proc/{pid}/root")).join(mount.trim_start_matches('/')))
         }
     }
 }

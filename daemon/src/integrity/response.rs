@@ -142,7 +142,9 @@ impl IntegrityMonitor {
     ) {
         let name = profile.name.as_str();
         // Events and sweeps may both find the compromise: one responds.
-        let _responding = self.responding.lock().await;
+        let Some(_responding) = self.responding_to(name).await else {
+            return;
+        };
         let mut known = {
             let mut watched = self.watched();
             let Some(entry) = watched.get_mut(name) else {
@@ -227,7 +229,9 @@ impl IntegrityMonitor {
     /// poll, and when an event may have undone it; audited when anything
     /// had to be fixed or the state changed.
     pub(super) async fn reisolate(&self, engine: &Engine, name: &str, why: &str) {
-        let _responding = self.responding.lock().await;
+        let Some(_responding) = self.responding_to(name).await else {
+            return;
+        };
         let mut report = quarantine::IsolationReport::default();
         quarantine::verify(engine, name, &mut report, std::time::Instant::now()).await;
         let changed = {
@@ -372,7 +376,7 @@ impl IntegrityMonitor {
         {
             // A quarantine that began while the state was read wins: what
             // was read may be the compromise itself.
-            let _no_response_running = self.responding.lock().await;
+            let _no_response_running = self.responding_to(&profile.name).await;
             if self.lock.is_locked() {
                 return Err(IntegrityError::Refused(
                     "a quarantine began while the baseline was being read; nothing was pinned"

@@ -117,9 +117,9 @@ pub async fn sweep(
     }
     let known = Before::of(&inspect);
     let watch_roots = if state == "running" {
-        super::writable::trees_of(&inspect)
+        super::trees::trees_of(&inspect)
             .iter()
-            .map(super::realtime::watch_root)
+            .filter_map(super::realtime::watch_root)
             .collect()
     } else {
         Vec::new()

@@ -128,7 +128,7 @@ impl IntegrityMonitor {
                     if sweeps.is_empty() {
                         self.spawn_sweep(&mut sweeps, engine, false, None);
                     }
-                    self.spawn_reisolation(&mut sweeps, engine);
+                    self.spawn_reisolation(&mut quick, engine);
                     self.reconcile_watches(&mut live, &asks);
                 }
                 Some(_) = sweeps.join_next(), if !sweeps.is_empty() => {
@@ -174,13 +174,21 @@ impl IntegrityMonitor {
         }
     }
 
-    /// Starts a check (and fix) of quarantined `name`'s isolation.
+    /// Starts a check (and fix) of quarantined `name`'s isolation, unless
+    /// one is already running: at most one per container at a time.
     fn spawn_reisolate(&self, tasks: &mut JoinSet<()>, engine: &Engine, name: &str, why: String) {
         let Some(monitor) = self.me.upgrade() else {
             return;
         };
+        if !self.reisolating().insert(name.to_owned()) {
+            return;
+        }
         let (engine, name) = (engine.clone(), name.to_owned());
-        tasks.spawn(async move { monitor.reisolate(&engine, &name, &why).await });
+        tasks.spawn(async move {
+            // Cleared however the task ends (aborted with the connection too).
+            let _running = Reisolating(&monitor, &name);
+            monitor.reisolate(&engine, &name, &why).await;
+        });
     }
 
     /// Watches the writable trees each container's latest sweep named (and
@@ -325,24 +333,9 @@ impl IntegrityMonitor {
                     entry.sweep_findings = outcome.findings;
                     entry.sweep_findings.extend(kept);
                     let spacing = i64::try_from(self.config.poll_interval_ms).unwrap_or(i64::MAX);
-                    let recorded: Vec<super::finding::Finding> = fresh
-                        .iter()
-                        .filter(|finding| {
-                            let due = entry.recorded.get(finding.check_id).is_none_or(
-                                |(at, severity)| {
-                                    finding.severity > *severity
-                                        || now.0.saturating_sub(at.0) >= spacing
-                                },
-                            );
-                            if due {
-                                entry
-                                    .recorded
-                                    .insert(finding.check_id, (now, finding.severity));
-                            }
-                            due
-                        })
-                        .cloned()
-                        .collect();
+                    let recorded = entry
+                        .recordings
+                        .to_record(&entry.sweep_findings, now, spacing);
                     (fresh, recorded)
                 };
                 let (fresh, recorded) = fresh;
@@ -469,6 +462,15 @@ impl IntegrityMonitor {
     }
 }
 
+/// Marks a container's re-isolation as running until dropped.
+struct Reisolating<'a>(&'a IntegrityMonitor, &'a str);
+
+impl Drop for Reisolating<'_> {
+    fn drop(&mut self) {
+        self.0.reisolating().remove(self.1);
+    }
+}
+
 /// Aborts a task when dropped (the watchdog ends with the loop).
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -479,5 +481,8 @@ impl Drop for AbortOnDrop {
 }
 
 fn is_hash_check(check_id: &str) -> bool {
-    matches!(check_id, "files.critical_hash" | "host.file_changed")
+    matches!(
+        check_id,
+        "files.critical_hash" | "host.file_changed" | "host.file_not_regular"
+    )
 }

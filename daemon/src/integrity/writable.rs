@@ -1,10 +1,8 @@
-//! What a container can write, read from the host: its writable layer
-//! (overlay2's upper folder), its tmpfs mounts (through its root in
-//! `/proc/<pid>/root`), and its writable bind mounts and volumes — every
-//! file examined, executables found wherever they are.
+//! Scanning what a container can write (its [`Tree`]s) from the host:
+//! every file examined, executables found wherever they are.
 //!
-//! Invariant: every entry of every writable tree is seen, without a count
-//! limit; a file is opened only as a regular file, through no link, and
+//! Invariant: every entry of every writable tree is seen or named as not
+//! examined, without a count limit; a file is opened only as a regular file, through no link, and
 //! only its first bytes are read unless it is executable (mode, ELF magic or
 //! `#!`), whose SHA-256 is then computed up to a bound — a larger one is
 //! reported as too large, never skipped; a file unchanged since the last
@@ -12,22 +10,20 @@
 //! call it off the async runtime.
 
 use std::{
+    borrow::Cow,
     collections::HashMap,
     os::fd::OwnedFd,
     path::{Path, PathBuf},
 };
 
-use bollard::models::ContainerInspectResponse;
-use nix::{
-    fcntl::{OFlag, open},
-    sys::stat::Mode,
-};
+use nix::sys::stat::fstat;
 use serde::Serialize;
 
 use super::{
     config::under,
     host_fs::{self, ExecutableBy, HostFileError, Kind},
     tree_walk::{self, Enter, Entry, Unexamined},
+    trees::{OpenFailure, Tree},
 };
 
 /// Paths a scan lists of each kind (protected changes, unexamined); the
@@ -36,176 +32,6 @@ pub const LISTED: usize = 50;
 /// Files whose verdict a container's scans remember; beyond it, files are
 /// read again at each scan (a bound on memory, not on what is seen).
 const MAX_REMEMBERED: usize = 100_000;
-
-/// One tree the container can write to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Tree {
-    /// overlay2's upper folder: the container's writable layer, at `/`.
-    Layer {
-        /// Host path of the upper folder.
-        upper: PathBuf,
-        /// Container paths something is mounted over: the layer holds only
-        /// the engine's placeholders for them (an empty 0755 file for a
-        /// bind-mounted file), not what the container sees there.
-        mount_points: Vec<String>,
-    },
-    /// A tmpfs mounted at `mount` inside the container, reached through
-    /// the root of the container's process `pid`.
-    Tmpfs {
-        /// Host pid of the container's main process.
-        pid: u32,
-        /// Mount point inside the container.
-        mount: String,
-    },
-    /// A single writable file bind-mounted at `mount` (the engine's
-    /// `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`, or a file mount).
-    File {
-        /// Host path.
-        source: PathBuf,
-        /// Mount point inside the container.
-        mount: String,
-    },
-    /// A writable bind mount or volume: host `source` at `mount`.
-    Mount {
-        /// Host path.
-        source: PathBuf,
-        /// Mount point inside the container.
-        mount: String,
-    },
-}
-
-impl Tree {
-    /// Where it appears inside the container.
-    #[must_use]
-    pub fn mount_point(&self) -> &str {
-        match self {
-            Self::Layer { .. } => "/",
-            Self::Tmpfs { mount, .. } | Self::Mount { mount, .. } | Self::File { mount, .. } => {
-                mount
-            }
-        }
-    }
-
-    fn open(&self) -> Result<(OwnedFd, PathBuf), HostFileError> {
-        match self {
-            Self::Layer { upper, .. } => Ok((host_fs::open_dir(upper)?, upper.clone())),
-            Self::Mount { source, .. } => Ok((host_fs::open_dir(source)?, source.clone())),
-            // Its folder: the scan looks at the one file in it.
-            Self::File { source, .. } => {
-                let folder = source.parent().unwrap_or(Path::new("/"));
-                Ok((host_fs::open_dir(folder)?, source.clone()))
-            }
-            Self::Tmpfs { pid, mount } => {
-                // The magic link is the one link followed: into the
-                // container's own root; below it, none.
-                let root_path = PathBuf::from(format!("/proc/{pid}/root"));
-                let shown = root_path.join(mount.trim_start_matches('/'));
-                let root = open(
-                    &root_path,
-                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-                    Mode::empty(),
-                )
-                .map_err(|err| HostFileError::Io {
-                    path: root_path.display().to_string(),
-                    message: err.to_string(),
-                })?;
-                let below = Path::new(mount.trim_start_matches('/'));
-                Ok((host_fs::open_dir_below(root, below, &shown)?, shown))
-            }
-        }
-    }
-}
-
-/// The writable trees of a container, from its inspect document.
-#[must_use]
-pub fn trees_of(inspect: &ContainerInspectResponse) -> Vec<Tree> {
-    let mut trees = Vec::new();
-    let mut mount_points: Vec<String> = [
-        "/etc/hostname",
-        "/etc/hosts",
-        "/etc/resolv.conf",
-        "/dev/shm",
-    ]
-    .map(str::to_owned)
-    .to_vec();
-    mount_points.extend(
-        inspect
-            .mounts
-            .iter()
-            .flatten()
-            .filter_map(|mount| mount.destination.clone()),
-    );
-    if let Some(host) = &inspect.host_config {
-        mount_points.extend(host.tmpfs.iter().flatten().map(|(mount, _)| mount.clone()));
-    }
-    let driver = inspect.graph_driver.as_ref();
-    if let Some(upper) = driver
-        .filter(|driver| driver.name == "overlay2")
-        .and_then(|driver| driver.data.get("UpperDir"))
-    {
-        trees.push(Tree::Layer {
-            upper: PathBuf::from(upper),
-            mount_points,
-        });
-    }
-    let pid = inspect
-        .state
-        .as_ref()
-        .and_then(|state| state.pid)
-        .and_then(|pid| u32::try_from(pid).ok())
-        .filter(|pid| *pid > 0);
-    // The engine mounts a writable tmpfs at /dev (without noexec) and at
-    // /dev/shm, and binds /etc/hosts, /etc/hostname and /etc/resolv.conf
-    // from its own folder: all places the container can write.
-    let mut tmpfs: Vec<String> = vec!["/dev".to_owned(), "/dev/shm".to_owned()];
-    for (source, mount) in [
-        (&inspect.hosts_path, "/etc/hosts"),
-        (&inspect.hostname_path, "/etc/hostname"),
-        (&inspect.resolv_conf_path, "/etc/resolv.conf"),
-    ] {
-        if let Some(source) = source.as_deref().filter(|source| !source.is_empty()) {
-            trees.push(Tree::File {
-                source: PathBuf::from(source),
-                mount: mount.to_owned(),
-            });
-        }
-    }
-    if let Some(host) = &inspect.host_config {
-        tmpfs.extend(host.tmpfs.iter().flatten().map(|(mount, _)| mount.clone()));
-    }
-    for mount in inspect.mounts.iter().flatten() {
-        let destination = mount.destination.clone().unwrap_or_default();
-        let writable = mount.rw.unwrap_or(false);
-        match mount.typ.as_deref() {
-            Some("tmpfs") => tmpfs.push(destination),
-            Some("bind" | "volume") if writable => {
-                if let Some(source) = &mount.source {
-                    let source = PathBuf::from(source);
-                    // A file mount is one file; anything else is walked.
-                    let is_file = std::fs::symlink_metadata(&source).is_ok_and(|m| m.is_file());
-                    trees.push(if is_file {
-                        Tree::File {
-                            source,
-                            mount: destination,
-                        }
-                    } else {
-                        Tree::Mount {
-                            source,
-                            mount: destination,
-                        }
-                    });
-                }
-            }
-            _ => {}
-        }
-    }
-    tmpfs.sort();
-    tmpfs.dedup();
-    if let Some(pid) = pid {
-        trees.extend(tmpfs.into_iter().map(|mount| Tree::Tmpfs { pid, mount }));
-    }
-    trees
-}
 
 /// An executable file found in a writable tree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -394,30 +220,50 @@ pub fn scan(
 ) -> Scan {
     let mut result = Scan::default();
     let mut still_there: HashMap<String, Examined> = HashMap::new();
-    let inner_mounts: Vec<String> = trees
-        .iter()
-        .map(|tree| tree.mount_point().to_owned())
-        .collect();
     for tree in trees {
-        let (root, shown) = match tree.open() {
+        let (tree, opened) = match (tree, tree.open()) {
+            // A bind mount of one file: that file is the tree.
+            (
+                Tree::Mount { source, mount },
+                Err(OpenFailure::Unreadable(HostFileError::NotRegular { .. })),
+            ) => {
+                let file = Tree::File {
+                    source: source.clone(),
+                    mount: mount.clone(),
+                };
+                let opened = file.open();
+                (Cow::Owned(file), opened)
+            }
+            (tree, opened) => (Cow::Borrowed(tree), opened),
+        };
+        let (root, shown) = match opened {
             Ok(opened) => opened,
-            Err(err) => {
+            Err(OpenFailure::Unreadable(err)) => {
                 result
                     .unreadable
                     .push((tree.mount_point().to_owned(), err.to_string()));
                 continue;
             }
+            Err(OpenFailure::Tampered(err)) => {
+                result.not_examined(tree.mount_point(), &Unexamined::Refused(err.to_string()));
+                continue;
+            }
         };
         result.trees.push(shown.display().to_string());
         let mount = tree.mount_point().to_owned();
-        if let Tree::File { source, .. } = tree {
+        if let Tree::File { source, .. } = tree.as_ref() {
             examine_file(&root, source, &mount, hash_limit, exempt, &mut result);
             continue;
         }
-        let (is_layer, mount_points) = match tree {
+        let (is_layer, mount_points) = match tree.as_ref() {
             Tree::Layer { mount_points, .. } => (true, mount_points.as_slice()),
-            // Trees mounted inside this one are seen on their own.
-            _ => (false, inner_mounts.as_slice()),
+            _ => (false, [].as_slice()),
+        };
+        // A tmpfs walk stays on the tmpfs: what is mounted inside it is a
+        // tree of its own. Other walks enter everything.
+        let root_device = match tree.as_ref() {
+            Tree::Tmpfs { .. } => fstat(&root).ok().map(|stat| stat.st_dev),
+            _ => None,
         };
         let mut refused: Vec<(String, Unexamined)> = Vec::new();
         let mut missed: Vec<(String, Unexamined)> = Vec::new();
@@ -426,8 +272,13 @@ pub fn scan(
             &shown,
             &mut |folder, entry| {
                 let path = container_path(&mount, &entry.relative);
-                if mount_points.contains(&path) {
+                if root_device.is_some_and(|device| device != entry.stat.st_dev) {
                     return Enter::No;
+                }
+                // The engine's placeholders for what is mounted over the
+                // layer are not judged; what is inside them still is.
+                if mount_points.contains(&path) {
+                    return Enter::Yes;
                 }
                 if is_layer && entry.kind != Kind::Directory {
                     let whiteout = entry.kind == Kind::CharDevice && entry.stat.st_rdev == 0;
