@@ -68,12 +68,19 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     binary
 }
 
+/// The newest change to a file a binary is built from below `dir`
+/// (unit-test files, `*_tests.rs`, are not in the binary).
 fn newest_modification(dir: &Path) -> Option<std::time::SystemTime> {
     let mut newest = None;
     for entry in fs::read_dir(dir).ok()?.flatten() {
         let path = entry.path();
         let modified = if path.is_dir() {
             newest_modification(&path)
+        } else if path
+            .file_stem()
+            .is_some_and(|stem| stem.to_string_lossy().ends_with("_tests"))
+        {
+            None
         } else {
             entry.metadata().and_then(|m| m.modified()).ok()
         };

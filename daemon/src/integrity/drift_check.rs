@@ -166,9 +166,9 @@ pub async fn check(engine: &Engine, plan: DriftPlan<'_>, memory: Arc<DriftMemory
         findings.push(failed(&plan, &format!("writable tree {tree}"), why));
     }
     if scan.unexamined_total > 0 {
-        // Unseen is never clean: a folder nested too deep is a way to hide
-        // an executable (critical); anything else refused is high.
-        let severity = if scan.too_deep {
+        // Unseen is never clean: a folder nested too deep or a tmpfs moved
+        // away are ways to hide (critical); anything else refused is high.
+        let severity = if scan.hiding {
             Severity::Critical
         } else {
             Severity::High

@@ -45,6 +45,9 @@ pub enum Unexamined {
     TooDeep,
     /// An entry or folder the system refused, with what it said.
     Refused(String),
+    /// Not what the container was given (a mount moved away, a folder in
+    /// its place), with what was found.
+    Tampered(String),
 }
 
 /// Whether a walk enters a folder it visited.

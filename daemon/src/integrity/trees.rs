@@ -100,18 +100,24 @@ impl Tree {
                     Mode::empty(),
                 )
                 .map_err(|err| plain(io_error(&root_path, err)))?;
-                let root_device = fstat(&root)
-                    .map_err(|err| plain(io_error(&root_path, err)))?
-                    .st_dev;
                 // Below the container's root, what is not as it should be
-                // was made so by the container.
+                // was made so by the container. A mount point is on another
+                // filesystem than the folder holding it; a folder put in its
+                // place (the mount moved away with its parent) is not.
                 let below = Path::new(mount.trim_start_matches('/'));
-                let opened =
-                    host_fs::open_dir_below(root, below, &shown).map_err(OpenFailure::Tampered)?;
+                let holder = below.parent().unwrap_or(Path::new(""));
+                let holding =
+                    host_fs::open_dir_below(root, holder, &shown).map_err(OpenFailure::Tampered)?;
+                let holder_device = fstat(&holding)
+                    .map_err(|err| OpenFailure::Tampered(io_error(&shown, err)))?
+                    .st_dev;
+                let name = below.file_name().map(Path::new).unwrap_or(Path::new(""));
+                let opened = host_fs::open_dir_below(holding, name, &shown)
+                    .map_err(OpenFailure::Tampered)?;
                 let device = fstat(&opened)
                     .map_err(|err| OpenFailure::Tampered(io_error(&shown, err)))?
                     .st_dev;
-                if device == root_device {
+                if device == holder_device {
                     return Err(OpenFailure::Tampered(io_error(
                         &shown,
                         "no longer a mount (moved away, a folder in its place)",

@@ -65,8 +65,9 @@ pub struct Scan {
     pub unexamined: Vec<String>,
     /// How many there are in all.
     pub unexamined_total: usize,
-    /// Whether some were folders nested too deep to enter.
-    pub too_deep: bool,
+    /// Whether something was hidden on purpose: folders nested too deep to
+    /// enter, or a tmpfs moved away with a folder put in its place.
+    pub hiding: bool,
     /// Entries seen.
     pub entries: usize,
     /// Trees read.
@@ -88,13 +89,13 @@ impl Scan {
     /// Records what could not be examined at `path`.
     pub fn not_examined(&mut self, path: &str, why: &Unexamined) {
         self.unexamined_total += 1;
-        self.too_deep |= *why == Unexamined::TooDeep;
+        self.hiding |= matches!(why, Unexamined::TooDeep | Unexamined::Tampered(_));
         if self.unexamined.len() < LISTED {
             let why = match why {
                 Unexamined::TooDeep => {
                     format!("nested deeper than {} folders", tree_walk::MAX_DEPTH)
                 }
-                Unexamined::Refused(reason) => reason.clone(),
+                Unexamined::Refused(reason) | Unexamined::Tampered(reason) => reason.clone(),
             };
             self.unexamined.push(format!("{path}: {why}"));
         }
@@ -245,7 +246,7 @@ pub fn scan(
                 continue;
             }
             Err(OpenFailure::Tampered(err)) => {
-                result.not_examined(tree.mount_point(), &Unexamined::Refused(err.to_string()));
+                result.not_examined(tree.mount_point(), &Unexamined::Tampered(err.to_string()));
                 continue;
             }
         };

@@ -82,7 +82,7 @@ fn what_is_hidden_too_deep_is_named_not_skipped() {
     }];
     let found = scan(&trees, &mut ExamCache::default(), 100, &[], &[]);
     assert!(found.executables.is_empty());
-    assert!(found.too_deep);
+    assert!(found.hiding);
     assert_eq!(found.unexamined_total, 1, "{:?}", found.unexamined);
     assert!(
         found.unexamined[0].starts_with("/tmp/a/a/"),

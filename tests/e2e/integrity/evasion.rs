@@ -196,3 +196,56 @@ async fn new_executables_anywhere_are_quarantined_in_real_time_even_when_too_lar
     );
     daemon.terminate().await;
 }
+
+#[tokio::test]
+async fn a_tmpfs_moved_away_with_a_folder_in_its_place_is_quarantined() {
+    let Some(socket) = shared_socket() else {
+        return say_skipped("a_tmpfs_moved_away_with_a_folder_in_its_place_is_quarantined");
+    };
+    // /tmp belongs to the container's user, so it can rename the folder
+    // holding another tmpfs: the mount moves with it.
+    let mut flags = TestContainer::hardened_flags();
+    flags.extend([
+        "--tmpfs",
+        "/tmp:exec,uid=1000,gid=1000",
+        "--tmpfs",
+        "/tmp/work/cache:exec,uid=1000",
+    ]);
+    let go = Go::new();
+    let hider = acting_container(
+        &socket,
+        "movetmpfs",
+        &flags,
+        &go,
+        "busybox mv /tmp/work /tmp/elsewhere && busybox mkdir -p /tmp/work/cache \
+         && echo '#!/bin/sh' > /tmp/elsewhere/cache/x.sh && chmod +x /tmp/elsewhere/cache/x.sh",
+    );
+    let dir = DevDir::new();
+    dir.set_config(&integrity_config(&socket, &[Watch::new(&hider.name)]));
+    let daemon = RunningDaemon::start(&dir).await;
+    let (anonymous, mut root, session) = admin(&dir, &daemon).await;
+    wait_for_status(&session, &hider.name, Duration::from_secs(20), |s| {
+        s.health() != pb::ContainerHealth::Unknown
+    })
+    .await;
+    let (status, _) = quarantined_after(
+        &anonymous,
+        &mut root,
+        &hider.name,
+        &go,
+        Duration::from_secs(20),
+    )
+    .await;
+    let finding = status
+        .findings
+        .iter()
+        .find(|f| f.check_id == "files.unexamined")
+        .unwrap_or_else(|| panic!("{status:?}"));
+    assert_eq!(finding.severity(), pb::Severity::Critical, "{finding:?}");
+    assert!(finding.summary.contains("/tmp/work/cache"), "{finding:?}");
+    assert!(
+        finding.evidence_json.contains("no longer a mount"),
+        "{finding:?}"
+    );
+    daemon.terminate().await;
+}
