@@ -2,8 +2,13 @@
 //!
 //! A request walks one way through these modules: [`transport`] (Unix socket,
 //! peer credentials) → [`gate`] (policy table, deny by default) → [`service`]
-//! (gRPC handlers) → domain ([`audit`]) → [`store`] (SQLCipher). [`lifecycle`]
-//! wires them together; [`clock`] and [`crypto`] serve all of them.
+//! (gRPC handlers, mapping typed errors to status in one place) → a domain
+//! — [`auth`] (accounts, sessions, elevation, device keys, PAM), [`audit`]
+//! (the hash-chained log), [`integrity`] (the container monitor and its
+//! quarantine) — → [`store`] (SQLCipher). Domains hold no tonic types.
+//! [`lifecycle`] starts and stops them in phases; [`clock`] and [`crypto`]
+//! serve all of them. Module imports never form a cycle
+//! (`scripts/check-imports`).
 
 pub mod audit;
 pub mod auth;

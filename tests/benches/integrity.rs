@@ -411,8 +411,9 @@ async fn snapshot_memory(socket: &Path) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let Some(socket) = shared_socket() else {
-        println!(
-            "integrity benchmarks SKIPPED: no Docker engine (run scripts/bench or scripts/test as root)"
+        occc_tests::skip::unavailable(
+            "integrity benchmarks",
+            "a Docker engine (scripts/bench and scripts/test start one as root)",
         );
         return;
     };

@@ -31,10 +31,11 @@ pub fn shared_socket() -> Option<PathBuf> {
     Some(socket)
 }
 
-/// Prints the loud skip line for `test`.
+/// Records that `test` did not run for want of an engine (fails under CI).
 pub fn say_skipped(test: &str) {
-    eprintln!(
-        "\n*** SKIPPED {test}: needs a Docker engine; run scripts/test (as root), which starts one and sets {SOCKET_ENV}; CI runs it ***\n"
+    crate::skip::unavailable(
+        test,
+        &format!("a Docker engine (scripts/test starts one and sets {SOCKET_ENV})"),
     );
 }
 

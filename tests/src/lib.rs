@@ -19,6 +19,7 @@ pub mod load;
 pub mod os_user;
 pub mod pam_stack;
 pub mod people;
+pub mod skip;
 pub mod socket_proxy;
 
 use occc_client::{ConnectOptions, OcccClient};

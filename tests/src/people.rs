@@ -269,3 +269,29 @@ pub async fn invite(
         .into_inner();
     finish_enrollment(anonymous, username, started).await
 }
+
+/// A daemon's first super-admin, signed in and elevated: where most tests
+/// begin.
+#[derive(Debug)]
+pub struct SignedIn {
+    /// A client without a session (to sign in again after a revocation).
+    pub anonymous: OcccClient,
+    /// The person, with their TOTP and recovery codes.
+    pub person: Person,
+    /// Their elevated session.
+    pub session: OcccClient,
+}
+
+/// Bootstraps `daemon`'s first super-admin "root", signs in (with a
+/// recovery code, so TOTP steps stay free for the test) and elevates.
+pub async fn signed_in_super_admin(dir: &DevDir, daemon: &crate::RunningDaemon) -> SignedIn {
+    let anonymous = daemon.client().await;
+    let mut person = bootstrap_super_admin(dir, &anonymous, "root").await;
+    let session = log_in_with_recovery_code(&anonymous, &mut person).await;
+    elevate(&session, &mut person).await;
+    SignedIn {
+        anonymous,
+        person,
+        session,
+    }
+}

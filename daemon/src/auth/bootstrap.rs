@@ -6,16 +6,8 @@
 //! account becomes active only after a correct code from its new TOTP secret;
 //! recovery codes are shown exactly once, at that moment.
 
-use std::{
-    fs::OpenOptions,
-    io::Write,
-    os::unix::fs::OpenOptionsExt,
-    path::PathBuf,
-    sync::{Mutex, PoisonError},
-    time::Duration,
-};
+use std::{fs::OpenOptions, io::Write, os::unix::fs::OpenOptionsExt, time::Duration};
 
-use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::{
@@ -35,43 +27,6 @@ use crate::{
     store::UserChange,
     transport::PeerCredentials,
 };
-
-/// The open bootstrap, if any: the token's hash and its expiry.
-#[derive(Debug)]
-pub struct BootstrapGate {
-    path: PathBuf,
-    open: Mutex<Option<([u8; 32], UnixMillis)>>,
-}
-
-impl BootstrapGate {
-    pub(super) fn new(path: PathBuf) -> Self {
-        Self {
-            path,
-            open: Mutex::new(None),
-        }
-    }
-
-    fn take_if_valid(&self, token_hash: &[u8; 32], now: UnixMillis) -> bool {
-        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        let valid = open.as_ref().is_some_and(|(expected, expires)| {
-            bool::from(expected.ct_eq(token_hash)) && now < *expires
-        });
-        if valid {
-            *open = None;
-            if let Err(err) = std::fs::remove_file(&self.path) {
-                tracing::warn!(path = %self.path.display(), error = %err, "could not remove used bootstrap token file");
-            }
-        }
-        valid
-    }
-
-    fn matches(&self, token_hash: &[u8; 32], now: UnixMillis) -> bool {
-        let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        open.as_ref().is_some_and(|(expected, expires)| {
-            bool::from(expected.ct_eq(token_hash)) && now < *expires
-        })
-    }
-}
 
 /// A started enrolment: the token to confirm with and the TOTP enrolment.
 #[derive(Debug)]
@@ -103,7 +58,7 @@ impl AuthEngine {
             .tokens
             .hash(TokenKind::Bootstrap, token.expose())
             .ok_or_else(|| AuthError::internal("bootstrap token not hashable", &"length"))?;
-        let path = &self.bootstrap.path;
+        let path = self.bootstrap.path();
         let written = OpenOptions::new()
             .write(true)
             .create(true)
@@ -116,11 +71,7 @@ impl AuthEngine {
         let expires = self
             .now()
             .plus(Duration::from_secs(self.config.bootstrap_token_ttl_secs));
-        *self
-            .bootstrap
-            .open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some((hash, expires));
+        self.bootstrap.open(hash, expires);
         tracing::warn!(
             token_file = %path.display(),
             expires_in_secs = self.config.bootstrap_token_ttl_secs,

@@ -43,10 +43,10 @@ pub struct AuthEngine {
     pub(super) audit: AuditLog,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) config: AuthConfig,
-    pub(super) bootstrap: super::bootstrap::BootstrapGate,
+    pub(super) bootstrap: super::bootstrap_gate::BootstrapGate,
     pub(super) challenges: ChallengeBook,
     pub(super) pam: Option<super::pam::PamAuthenticator>,
-    pub(super) os_uids: super::pam_flows::OsAccountUids,
+    pub(super) os_uids: super::os_accounts::OsAccountUids,
 }
 
 impl AuthEngine {
@@ -95,11 +95,11 @@ impl AuthEngine {
             challenges: ChallengeBook::new()
                 .map_err(|err| AuthError::internal("challenge book unavailable", &err))?,
             pam: super::pam::PamAuthenticator::from_config(&config.pam),
-            os_uids: super::pam_flows::OsAccountUids::default(),
+            os_uids: super::os_accounts::OsAccountUids::default(),
             audit,
             clock,
             config: config.clone(),
-            bootstrap: super::bootstrap::BootstrapGate::new(state_dir.join("bootstrap.token")),
+            bootstrap: super::bootstrap_gate::BootstrapGate::new(state_dir.join("bootstrap.token")),
         };
         let decoy = engine.hashing.clone();
         tokio::spawn(async move {

@@ -17,13 +17,12 @@ use super::{
     input,
     lockout::AttemptKey,
     login::LoginOutcome,
+    os_accounts::{check_os_account_name, require_os_account},
     pam::{PamBridge, PamError, PamStep},
     role::Role,
     sessions::Session,
 };
-use crate::{
-    audit::AccountAction, clock::UnixMillis, store::UserChange, transport::PeerCredentials,
-};
+use crate::{audit::AccountAction, store::UserChange, transport::PeerCredentials};
 
 /// What a caller is told when PAM login cannot be used for a user; the same
 /// for unknown, inactive and unlinked users and for a client running as
@@ -32,9 +31,6 @@ const NOT_SET_UP: &str = "PAM biometric login is not set up for this user from t
      log in with password + TOTP";
 const NOT_CONFIGURED: &str =
     "PAM biometric login is not configured on this host (auth.pam.service); use password + TOTP";
-/// Longest OS account name (useradd's limit).
-const MAX_OS_ACCOUNT_CHARS: usize = 32;
-
 /// Why the check ran: decides the audit action of a failure.
 #[derive(Debug, Clone, Copy)]
 enum Purpose {
@@ -215,106 +211,5 @@ impl AuthEngine {
         )
         .await;
         self.profile(&account).await
-    }
-}
-
-/// useradd's default rule: lower-case letter or `_` first, then letters,
-/// digits, `_` and `-`, at most 32 characters.
-fn check_os_account_name(name: &str) -> Result<(), AuthError> {
-    let mut chars = name.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
-    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-".contains(c));
-    if first_ok && rest_ok && name.len() <= MAX_OS_ACCOUNT_CHARS {
-        return Ok(());
-    }
-    Err(AuthError::InvalidInput {
-        field: "os_account",
-        reason: format!(
-            "must be an OS user name: a lower-case letter or _ first, then a-z, 0-9, _ or -, at most {MAX_OS_ACCOUNT_CHARS} characters"
-        ),
-    })
-}
-
-/// OS account uids looked up lately: `getpwnam` may ask NSS (LDAP, sssd),
-/// and anonymous callers may ask for them.
-#[derive(Debug, Default)]
-pub struct OsAccountUids {
-    known: std::sync::Mutex<std::collections::HashMap<String, (Option<u32>, UnixMillis)>>,
-}
-
-/// How long a looked-up uid is reused.
-const UID_TTL: std::time::Duration = std::time::Duration::from_secs(60);
-/// Most names remembered.
-const UID_CACHE_ENTRIES: usize = 1024;
-
-impl OsAccountUids {
-    /// The uid of OS account `name` (`None`: no such account).
-    pub async fn uid_of(&self, name: &str, now: UnixMillis) -> Result<Option<u32>, AuthError> {
-        let cached = self
-            .known
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(name)
-            .copied()
-            .filter(|(_, at)| now.since(*at) < UID_TTL);
-        if let Some((uid, _)) = cached {
-            return Ok(uid);
-        }
-        let uid = os_account_uid(name).await?;
-        let mut known = self
-            .known
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if known.len() >= UID_CACHE_ENTRIES {
-            known.clear();
-        }
-        known.insert(name.to_owned(), (uid, now));
-        Ok(uid)
-    }
-}
-
-/// The uid of OS account `name`, if it exists.
-async fn os_account_uid(name: &str) -> Result<Option<u32>, AuthError> {
-    let lookup_name = name.to_owned();
-    // getpwnam may ask NSS (LDAP, sssd): keep it off the runtime.
-    let found = tokio::task::spawn_blocking(move || nix::unistd::User::from_name(&lookup_name))
-        .await
-        .map_err(|err| AuthError::internal("OS account lookup failed", &err))?
-        .map_err(|err| AuthError::internal("OS account lookup failed", &err))?;
-    Ok(found.map(|user| user.uid.as_raw()))
-}
-
-async fn require_os_account(name: &str) -> Result<(), AuthError> {
-    if os_account_uid(name).await?.is_none() {
-        return Err(AuthError::InvalidInput {
-            field: "os_account",
-            reason: format!("no OS account named {name:?} on this host; create it first"),
-        });
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn os_account_names_follow_useradd() {
-        for good in ["alice", "_svc", "bob-2", "a_b"] {
-            assert!(check_os_account_name(good).is_ok(), "{good}");
-        }
-        for bad in [
-            "",
-            "Alice",
-            "1bob",
-            "bob smith",
-            "../etc",
-            "bob\0",
-            &"a".repeat(33),
-        ] {
-            assert!(check_os_account_name(bad).is_err(), "{bad:?}");
-        }
     }
 }

@@ -10,20 +10,17 @@
 //! store follows under a lock that acknowledging holds too, and stores what
 //! memory then holds — so both end the same, whatever the interleaving.
 
-use std::collections::HashMap;
-
 use serde_json::json;
 
 use super::{
+    error::{IntegrityError, checked_note},
     events,
-    finding::{ContainerStatus, Finding, Severity},
-    monitor::{IntegrityMonitor, Sight, Watched},
-    response::{IntegrityError, checked_note},
+    finding::{ContainerStatus, Finding},
+    monitor::{IntegrityMonitor, Sight},
 };
 use crate::{
     audit::{Actor, IntegrityAction},
-    clock::UnixMillis,
-    store::{FindingRow, OpenFindingRow, Store, StoreError},
+    store::{FindingRow, OpenFindingRow},
 };
 
 /// The store row of open finding `finding`.
@@ -41,40 +38,6 @@ fn open_row(finding: &Finding) -> OpenFindingRow {
         first_seen: finding.first_seen.0,
         occurrences: i64::from(finding.occurrences),
     }
-}
-
-/// Open findings restored from the store into `watched` (of configured
-/// containers and known event checks only).
-pub(super) async fn restore(
-    store: &Store,
-    watched: &mut HashMap<String, Watched>,
-) -> Result<(), StoreError> {
-    for row in store.open_findings().await? {
-        let latest = row.latest;
-        let (Some(entry), Some(check_id), Some(severity)) = (
-            watched.get_mut(&latest.container),
-            events::event_check(&latest.check_id),
-            Severity::parse(&latest.severity),
-        ) else {
-            continue;
-        };
-        let mut finding = Finding::new(
-            &latest.container,
-            check_id,
-            severity,
-            latest.summary,
-            serde_json::from_str(&latest.evidence).unwrap_or_default(),
-            UnixMillis(latest.observed_at),
-        );
-        finding.first_seen = UnixMillis(row.first_seen);
-        finding.occurrences = u32::try_from(row.occurrences).unwrap_or(u32::MAX);
-        entry.event_findings.push(finding);
-    }
-    // Shown from the start, before the first sweep.
-    for entry in watched.values_mut() {
-        entry.status.findings.clone_from(&entry.event_findings);
-    }
-    Ok(())
 }
 
 impl IntegrityMonitor {

@@ -15,7 +15,7 @@ use bollard::{
 use tokio_stream::{Stream, StreamExt};
 
 use super::{
-    engine::EngineError, monitor::IntegrityMonitor, response::IntegrityError, runtime_checks,
+    engine::EngineError, error::IntegrityError, monitor::IntegrityMonitor, runtime_checks,
 };
 use crate::audit::{Actor, IntegrityAction};
 

@@ -23,6 +23,7 @@ use super::{
     recording::Recordings,
     snapshot::SnapshotVault,
     sweep_slot::SweepSlot,
+    watched::Watched,
 };
 use crate::{
     audit::AuditLog,
@@ -45,34 +46,6 @@ pub enum MonitorUpdate {
     Status(ContainerStatus),
     /// A new finding.
     Finding(Finding),
-}
-
-/// What the monitor knows about one container.
-#[derive(Debug)]
-pub(super) struct Watched {
-    pub(super) status: ContainerStatus,
-    /// Findings of the latest sweep.
-    pub(super) sweep_findings: Vec<Finding>,
-    /// Findings from events, open until acknowledged (see `acknowledge`).
-    pub(super) event_findings: Vec<Finding>,
-    pub(super) baseline: Option<Baseline>,
-    pub(super) recent_events: VecDeque<serde_json::Value>,
-    pub(super) hashed_at: Option<UnixMillis>,
-    /// Until then, lifecycle events (die, update) are occcd's own doing.
-    pub(super) occcd_acting_until: Option<UnixMillis>,
-    /// Why the monitor cannot see the container now, until a sweep succeeds.
-    pub(super) unseen: Option<String>,
-    /// What of its sweep findings went into the history, and when.
-    pub(super) recordings: Recordings,
-    /// When the latest sweep of it completed.
-    pub(super) last_complete: Option<UnixMillis>,
-    /// What sweeps keep between runs (file verdicts, executable hashes).
-    pub(super) memory: super::sweep::SweepMemory,
-    /// The container's id, pid, networks and execs as the latest sweep saw
-    /// them (isolation starts from it, without waiting for an inspect).
-    pub(super) known: Option<super::quarantine::Before>,
-    /// Host folders of its writable trees, watched in real time.
-    pub(super) watch_roots: Vec<std::path::PathBuf>,
 }
 
 /// A request to the watch loop.
@@ -185,7 +158,7 @@ impl IntegrityMonitor {
                 parts.lock.set(true);
             }
         }
-        super::acknowledge::restore(&parts.store, &mut watched).await?;
+        super::watched::restore(&parts.store, &mut watched).await?;
         match parts.vault.recover_interrupted().await {
             Ok(recovered) if !recovered.is_empty() => {
                 tracing::warn!(snapshots = ?recovered, "snapshots left unfinished by a stop were completed from what they stored (marked interrupted)");

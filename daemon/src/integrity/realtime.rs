@@ -197,13 +197,16 @@ pub fn watch(
                 if !folders.take_events() {
                     continue;
                 }
-                // Gather the rest of the burst, ask once, then keep a pause.
+                // Gather the rest of the burst, ask once, then keep a pause:
+                // real waits, on the watch's own thread.
+                #[allow(clippy::disallowed_methods)]
                 std::thread::sleep(SETTLE);
                 folders.take_events();
                 match asks.try_send(name.clone()) {
                     Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => {}
                     Err(mpsc::error::TrySendError::Closed(_)) => return,
                 }
+                #[allow(clippy::disallowed_methods)]
                 std::thread::sleep(MIN_SPACING);
             }
         });
@@ -231,6 +234,8 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("a/b/new")).unwrap();
         let first = tokio::time::timeout(Duration::from_secs(5), asked.recv()).await;
         assert_eq!(first.unwrap().as_deref(), Some("gw"));
+        // The watch's thread keeps real time: wait out its pause.
+        #[allow(clippy::disallowed_methods)]
         tokio::time::sleep(MIN_SPACING + SETTLE).await;
         while asked.try_recv().is_ok() {}
         std::fs::write(dir.path().join("a/b/new/payload"), b"#!/bin/sh\n").unwrap();

@@ -10,50 +10,21 @@
 use serde_json::json;
 
 use super::{
-    baseline::{self, Baseline},
+    baseline::Baseline,
     config::ContainerProfile,
     engine::{Engine, EngineError},
+    error::{IntegrityError, checked_note},
     evidence,
     finding::{ContainerStatus, Finding, QuarantineState},
     monitor::{IntegrityMonitor, Sight},
     quarantine,
-    snapshot::{SnapshotError, new_snapshot_id},
+    snapshot::new_snapshot_id,
 };
 use crate::{
     audit::{Actor, AuditEvent, IntegrityAction},
     clock::UnixMillis,
     store::QuarantineRow,
 };
-
-/// Longest release note.
-pub const MAX_NOTE_CHARS: usize = 1000;
-
-/// `note` trimmed, if it has 1 to [`MAX_NOTE_CHARS`] characters and no
-/// control characters but line breaks and tabs (it is shown to people and
-/// written to logs); else an error that says `what_to_say`.
-pub(super) fn checked_note<'a>(
-    note: &'a str,
-    what_to_say: &str,
-) -> Result<&'a str, IntegrityError> {
-    let note = note.trim();
-    if note.is_empty() || note.chars().count() > MAX_NOTE_CHARS {
-        return Err(IntegrityError::InvalidInput {
-            field: "note",
-            reason: format!("{what_to_say}, in 1 to {MAX_NOTE_CHARS} characters"),
-        });
-    }
-    if note
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
-        return Err(IntegrityError::InvalidInput {
-            field: "note",
-            reason: "control characters (other than line breaks and tabs) are not allowed"
-                .to_owned(),
-        });
-    }
-    Ok(note)
-}
 
 /// What set a response off.
 #[derive(Debug, Clone)]
@@ -62,37 +33,6 @@ pub struct Trigger {
     pub since: std::time::Instant,
     /// The exec an exec event named, to let it settle before pausing.
     pub exec_id: Option<String>,
-}
-
-/// Why an integrity operation was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum IntegrityError {
-    /// No container by that name is monitored.
-    #[error("no monitored container named {0:?} (see [[integrity.containers]] in occcd.toml)")]
-    UnknownContainer(String),
-    /// The engine cannot be reached or refused.
-    #[error(transparent)]
-    Engine(#[from] EngineError),
-    /// Not quarantined.
-    #[error("{0} is not quarantined")]
-    NotQuarantined(String),
-    /// Refused by policy, with the reasons.
-    #[error("{0}")]
-    Refused(String),
-    /// Bad input.
-    #[error("{field}: {reason}")]
-    InvalidInput {
-        /// Which field.
-        field: &'static str,
-        /// What is wrong.
-        reason: String,
-    },
-    /// Snapshot storage failed.
-    #[error(transparent)]
-    Snapshot(#[from] SnapshotError),
-    /// The database failed.
-    #[error("integrity state could not be stored: {0}")]
-    Store(#[from] crate::store::StoreError),
 }
 
 impl IntegrityMonitor {
@@ -365,7 +305,7 @@ impl IntegrityMonitor {
         let profile = self.profile(container)?.clone();
         let engine = self.connected()?;
         let by = actor.user.clone().unwrap_or_default();
-        let pinned = baseline::pin(
+        let pinned = super::pin::pin(
             &engine,
             &profile,
             &by,
@@ -404,25 +344,5 @@ impl IntegrityMonitor {
         .await;
         self.run_checks_now().await;
         Ok(pinned)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn notes_are_bounded_and_carry_no_control_characters() {
-        assert_eq!(
-            checked_note("  looked at it\n\tall fine ", "say").unwrap(),
-            "looked at it\n\tall fine"
-        );
-        assert!(checked_note("   ", "say").is_err());
-        assert!(checked_note(&"x".repeat(MAX_NOTE_CHARS + 1), "say").is_err());
-        let forged = checked_note("ok\r\x1b[2Kaudit: released by root", "say").unwrap_err();
-        assert!(
-            forged.to_string().contains("control characters"),
-            "{forged}"
-        );
     }
 }

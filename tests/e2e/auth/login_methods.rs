@@ -92,8 +92,9 @@ async fn methods(client: &OcccClient, username: &str) -> String {
 #[tokio::test]
 async fn device_keys_are_named_only_to_their_os_user_and_a_challenge_flood_blocks_no_one_else() {
     if !is_root() {
-        eprintln!(
-            "\n*** SKIPPED device_keys_are_named_only_to_their_os_user…: needs root for other OS users; CI runs it ***\n"
+        occc_tests::skip::unavailable(
+            "device_keys_are_named_only_to_their_os_user_and_a_challenge_flood_blocks_no_one_else",
+            "root (it creates other OS users)",
         );
         return;
     }

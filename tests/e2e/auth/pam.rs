@@ -31,8 +31,9 @@ pub(crate) fn skip_unless_root(test: &str) -> bool {
     if is_root() {
         return false;
     }
-    eprintln!(
-        "\n*** SKIPPED {test}: writes a PAM service to /etc/pam.d and creates OS users, which needs root; CI runs it ***\n"
+    occc_tests::skip::unavailable(
+        test,
+        "root (it writes a PAM service to /etc/pam.d and creates OS users)",
     );
     true
 }

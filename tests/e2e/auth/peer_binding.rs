@@ -18,8 +18,9 @@ use occc_tests::{
 #[tokio::test]
 async fn a_token_replayed_from_another_os_user_is_refused() {
     if !is_root() {
-        eprintln!(
-            "\n*** SKIPPED a_token_replayed_from_another_os_user_is_refused: needs root to create a second OS user; CI runs it ***\n"
+        occc_tests::skip::unavailable(
+            "a_token_replayed_from_another_os_user_is_refused",
+            "root (it creates a second OS user)",
         );
         return;
     }

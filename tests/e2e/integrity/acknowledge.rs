@@ -8,7 +8,7 @@ use occc_client::{OcccClient, proto as pb};
 use occc_tests::{
     DevDir, RunningDaemon,
     docker::{TestContainer, docker_ok, say_skipped, shared_socket},
-    people::{bootstrap_super_admin, elevate, invite, log_in_with_recovery_code},
+    people::{SignedIn, elevate, invite, log_in_with_recovery_code, signed_in_super_admin},
 };
 use tonic::Code;
 
@@ -63,10 +63,11 @@ async fn event_findings_stay_open_until_an_admin_acknowledges_them() {
     let dir = DevDir::new();
     dir.set_config(&integrity_config(&socket, &[Watch::new(&gateway.name)]));
     let mut daemon = RunningDaemon::start(&dir).await;
-    let anonymous = daemon.client().await;
-    let mut root = bootstrap_super_admin(&dir, &anonymous, "root").await;
-    let root_session = log_in_with_recovery_code(&anonymous, &mut root).await;
-    elevate(&root_session, &mut root).await;
+    let SignedIn {
+        anonymous,
+        session: root_session,
+        ..
+    } = signed_in_super_admin(&dir, &daemon).await;
     let mut ada = invite(&root_session, &anonymous, "ada", pb::UserRole::Admin).await;
     wait_for_status(&root_session, &gateway.name, Duration::from_secs(20), |s| {
         s.health() != pb::ContainerHealth::Unknown

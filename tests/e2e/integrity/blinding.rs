@@ -11,7 +11,7 @@ use occc_tests::{
     DevDir, RunningDaemon,
     docker::{TestContainer, docker_ok, say_skipped, shared_socket},
     fault_proxy::FaultProxy,
-    people::{bootstrap_super_admin, elevate, log_in_with_recovery_code},
+    people::{SignedIn, bootstrap_super_admin, log_in_with_recovery_code, signed_in_super_admin},
 };
 
 use super::{
@@ -39,10 +39,11 @@ async fn a_fifo_or_a_link_in_a_watched_path_hangs_nothing_and_is_a_finding() {
     watch.host_files = &host_files;
     dir.set_config(&integrity_config(&socket, &[watch]));
     let daemon = RunningDaemon::start(&dir).await;
-    let anonymous = daemon.client().await;
-    let mut root = bootstrap_super_admin(&dir, &anonymous, "root").await;
-    let session = log_in_with_recovery_code(&anonymous, &mut root).await;
-    elevate(&session, &mut root).await;
+    let SignedIn {
+        anonymous,
+        person: mut root,
+        session,
+    } = signed_in_super_admin(&dir, &daemon).await;
     session
         .integrity()
         .pin_baseline(pb::PinBaselineRequest {

@@ -11,7 +11,7 @@ use occc_client::{OcccClient, proto as pb};
 use occc_tests::{
     DevDir, RunningDaemon,
     docker::{TestContainer, say_skipped, shared_socket},
-    people::{Person, bootstrap_super_admin, elevate, log_in_with_recovery_code},
+    people::{Person, log_in_with_recovery_code, signed_in_super_admin},
 };
 
 use super::{
@@ -19,11 +19,8 @@ use super::{
 };
 
 async fn admin(dir: &DevDir, daemon: &RunningDaemon) -> (OcccClient, Person, OcccClient) {
-    let anonymous = daemon.client().await;
-    let mut root = bootstrap_super_admin(dir, &anonymous, "root").await;
-    let session = log_in_with_recovery_code(&anonymous, &mut root).await;
-    elevate(&session, &mut root).await;
-    (anonymous, root, session)
+    let root = signed_in_super_admin(dir, daemon).await;
+    (root.anonymous, root.person, root.session)
 }
 
 /// Fires `go` and waits (on a fresh session: every quarantine ends them all)

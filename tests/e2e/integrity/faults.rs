@@ -18,8 +18,9 @@ use super::{Watch, integrity_config, wait_for_status, watch_until};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engine_outages_go_unknown_fast_and_lose_no_event() {
     if !is_root() {
-        eprintln!(
-            "\n*** SKIPPED engine_outages_go_unknown_fast_and_lose_no_event: starts its own dockerd, which needs root; CI runs it ***\n"
+        occc_tests::skip::unavailable(
+            "engine_outages_go_unknown_fast_and_lose_no_event",
+            "root (it starts its own dockerd)",
         );
         return;
     }

@@ -1,0 +1,90 @@
+//! What integrity operations answer when they refuse, in one type the
+//! service layer maps to gRPC status in one place; and the check of the
+//! notes people write (release, acknowledgement).
+//!
+//! Invariant: every refusal names what to do about it; a note is 1 to
+//! [`MAX_NOTE_CHARS`] characters, without control characters but line
+//! breaks and tabs.
+
+use super::{engine::EngineError, snapshot::SnapshotError};
+
+/// Why an integrity operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum IntegrityError {
+    /// No container by that name is monitored.
+    #[error("no monitored container named {0:?} (see [[integrity.containers]] in occcd.toml)")]
+    UnknownContainer(String),
+    /// The engine cannot be reached or refused.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// Not quarantined.
+    #[error("{0} is not quarantined")]
+    NotQuarantined(String),
+    /// Refused by policy, with the reasons.
+    #[error("{0}")]
+    Refused(String),
+    /// Bad input.
+    #[error("{field}: {reason}")]
+    InvalidInput {
+        /// Which field.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Snapshot storage failed.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    /// The database failed.
+    #[error("integrity state could not be stored: {0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Longest release note.
+pub const MAX_NOTE_CHARS: usize = 1000;
+
+/// `note` trimmed, if it has 1 to [`MAX_NOTE_CHARS`] characters and no
+/// control characters but line breaks and tabs (it is shown to people and
+/// written to logs); else an error that says `what_to_say`.
+pub(super) fn checked_note<'a>(
+    note: &'a str,
+    what_to_say: &str,
+) -> Result<&'a str, IntegrityError> {
+    let note = note.trim();
+    if note.is_empty() || note.chars().count() > MAX_NOTE_CHARS {
+        return Err(IntegrityError::InvalidInput {
+            field: "note",
+            reason: format!("{what_to_say}, in 1 to {MAX_NOTE_CHARS} characters"),
+        });
+    }
+    if note
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(IntegrityError::InvalidInput {
+            field: "note",
+            reason: "control characters (other than line breaks and tabs) are not allowed"
+                .to_owned(),
+        });
+    }
+    Ok(note)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_are_bounded_and_carry_no_control_characters() {
+        assert_eq!(
+            checked_note("  looked at it\n\tall fine ", "say").unwrap(),
+            "looked at it\n\tall fine"
+        );
+        assert!(checked_note("   ", "say").is_err());
+        assert!(checked_note(&"x".repeat(MAX_NOTE_CHARS + 1), "say").is_err());
+        let forged = checked_note("ok\r\x1b[2Kaudit: released by root", "say").unwrap_err();
+        assert!(
+            forged.to_string().contains("control characters"),
+            "{forged}"
+        );
+    }
+}
