@@ -1,0 +1,211 @@
+//! Phase two: the domain — audit log, authentication, the integrity
+//! monitor (and, as they land, skills, OpenClaw config, event outputs,
+//! metrics) — started as one value and shut down in reverse order.
+//!
+//! Invariant: the master key is dropped once every domain has derived its
+//! subkeys; shutdown stops the monitor, writes sessions' last-seen times,
+//! audits the stop, drains the audit queue and closes the store (WAL
+//! checkpointed) — in that order, after the RPC server has stopped.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use tokio::task::JoinHandle;
+
+use super::{StartupError, unlock::UnlockedStore};
+use crate::{
+    audit::{Actor, AuditEvent, AuditLog, AuditWriter, ChainHasher},
+    auth::AuthEngine,
+    clock::Clock,
+    config::Config,
+    crypto::{KeyPurpose, KeySource, MasterKey, Sealer},
+    integrity::{
+        IntegrityMonitor, MonitorParts, QuarantineLock, mounts::GuardedPaths,
+        snapshot::SnapshotVault,
+    },
+    store::Store,
+};
+
+/// How often sessions' last-seen times are written while serving.
+const PERSIST_SESSIONS_EVERY: Duration = Duration::from_secs(60);
+
+/// The running domain: what the RPC services are built on.
+#[derive(Debug)]
+pub struct Domain {
+    /// The store every domain writes to.
+    pub store: Store,
+    /// The audit log.
+    pub audit: AuditLog,
+    /// Its chain hasher (for `VerifyChain`).
+    pub hasher: Arc<ChainHasher>,
+    /// Authentication and sessions.
+    pub auth: Arc<AuthEngine>,
+    /// The integrity monitor.
+    pub monitor: Arc<IntegrityMonitor>,
+    /// Held while any container is quarantined.
+    pub lock: QuarantineLock,
+    /// Where the master key came from.
+    pub key_source: KeySource,
+    audit_writer: AuditWriter,
+    monitor_task: Option<JoinHandle<()>>,
+    session_writer: JoinHandle<()>,
+}
+
+impl Domain {
+    /// Starts every domain on the unlocked store; the master key is gone
+    /// when this returns.
+    pub async fn start(
+        config: &Config,
+        clock: &Arc<dyn Clock>,
+        unlocked: UnlockedStore,
+    ) -> Result<Self, StartupError> {
+        let UnlockedStore {
+            store,
+            master,
+            key_source,
+        } = unlocked;
+        let hasher = Arc::new(ChainHasher::new(&master.derive(KeyPurpose::AuditChain)));
+        let (audit, audit_writer) = AuditLog::start(
+            store.clone(),
+            Arc::clone(&hasher),
+            Arc::clone(clock),
+            config.audit.write_timeout(),
+            config.audit.queue_capacity,
+        )
+        .await?;
+        let auth = Arc::new(
+            AuthEngine::start(
+                store.clone(),
+                &master,
+                audit.clone(),
+                Arc::clone(clock),
+                &config.auth,
+                state_dir(config),
+            )
+            .await
+            .map_err(StartupError::Auth)?,
+        );
+        let lock = QuarantineLock::default();
+        let monitor = start_monitor(config, clock, &master, &store, &audit, &auth, &lock).await?;
+        drop(master);
+        let monitor_task = config
+            .integrity
+            .enabled
+            .then(|| tokio::spawn(Arc::clone(&monitor).run()));
+        let session_writer = tokio::spawn(write_sessions_periodically(Arc::clone(&auth)));
+        Ok(Self {
+            store,
+            audit,
+            hasher,
+            auth,
+            monitor,
+            lock,
+            key_source,
+            audit_writer,
+            monitor_task,
+            session_writer,
+        })
+    }
+
+    /// Audits the start; the daemon is ready after this.
+    pub async fn announce_started(&self) -> Result<(), StartupError> {
+        let started = AuditEvent::DaemonStarted {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            key_source: self.key_source.to_string(),
+        };
+        self.audit.record(Actor::daemon(), started).await?;
+        Ok(())
+    }
+
+    /// Stops the monitor (at once: no new response begins while the
+    /// server winds down).
+    pub fn stop_monitoring(&mut self) {
+        if let Some(task) = self.monitor_task.take() {
+            task.abort();
+        }
+    }
+
+    /// Shuts every domain down, in reverse order, after the server stopped.
+    pub async fn shut_down(mut self, reason: String) {
+        self.stop_monitoring();
+        self.session_writer.abort();
+        self.auth.persist_sessions().await;
+        self.audit
+            .record_or_log(Actor::daemon(), AuditEvent::DaemonStopped { reason })
+            .await;
+        let Self {
+            audit,
+            audit_writer,
+            store,
+            ..
+        } = self;
+        drop(audit);
+        audit_writer.finish().await;
+        store.close().await;
+    }
+}
+
+/// The folder of the database: state files live beside it.
+fn state_dir(config: &Config) -> PathBuf {
+    config
+        .store
+        .database
+        .parent()
+        .map_or_else(|| PathBuf::from("."), PathBuf::from)
+}
+
+/// The integrity monitor, with its evidence vault and the paths it guards.
+async fn start_monitor(
+    config: &Config,
+    clock: &Arc<dyn Clock>,
+    master: &MasterKey,
+    store: &Store,
+    audit: &AuditLog,
+    auth: &Arc<AuthEngine>,
+    lock: &QuarantineLock,
+) -> Result<Arc<IntegrityMonitor>, StartupError> {
+    let sealer = Sealer::new(&master.derive(KeyPurpose::Sealing)).map_err(StartupError::Sealing)?;
+    let vault = Arc::new(SnapshotVault::new(
+        store.clone(),
+        Arc::new(sealer),
+        &master.derive(KeyPurpose::Snapshots),
+        config.integrity.snapshot_max_bytes,
+    ));
+    let guarded = GuardedPaths {
+        engine_socket: config.integrity.docker_socket.clone(),
+        daemon_state: [
+            config.store.database.parent().map(Path::to_path_buf),
+            Some(config.store.key_file.clone()),
+            Some(config.socket.path.clone()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+    };
+    IntegrityMonitor::new(MonitorParts {
+        config: config.integrity.clone(),
+        store: store.clone(),
+        audit: audit.clone(),
+        auth: Arc::clone(auth),
+        clock: Arc::clone(clock),
+        vault,
+        lock: lock.clone(),
+        guarded,
+    })
+    .await
+    .map_err(StartupError::IntegrityState)
+}
+
+/// Writes sessions' last-seen times every [`PERSIST_SESSIONS_EVERY`], so a
+/// crash loses at most that much of them.
+async fn write_sessions_periodically(auth: Arc<AuthEngine>) {
+    let mut every = tokio::time::interval(PERSIST_SESSIONS_EVERY);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        auth.persist_sessions().await;
+    }
+}

@@ -1,0 +1,143 @@
+//! Phase three: the gRPC server on the bound socket — health, reflection,
+//! the gate and every service — and its stop with a grace period.
+//!
+//! Invariant: every service is behind the gate (deny by default); on stop,
+//! health says NOT_SERVING and new connections end first, in-flight calls
+//! get `shutdown_grace_ms`, then whatever still runs is cut off.
+
+use std::{sync::Arc, time::Duration};
+
+use occc_proto::v1::{
+    audit_server::AuditServer, auth_server::AuthServer, biometric_server::BiometricServer,
+    device_keys_server::DeviceKeysServer, environment_server::EnvironmentServer,
+    integrity_server::IntegrityServer, system_server::SystemServer, users_server::UsersServer,
+};
+use tokio::{net::UnixListener, sync::oneshot, task::JoinHandle};
+use tokio_stream::wrappers::UnixListenerStream;
+use tonic::transport::Server;
+use tonic_health::{ServingStatus, server::HealthReporter};
+
+use super::{StartupError, domain::Domain};
+use crate::{
+    clock::Clock,
+    gate::{Gate, GateLayer},
+    service::{
+        AuditService, AuthService, BiometricService, DeviceKeysService, IntegrityService,
+        SystemService, UsersService,
+    },
+};
+
+type ServerTask = JoinHandle<Result<(), tonic::transport::Error>>;
+
+/// The serving gRPC server.
+#[derive(Debug)]
+pub struct RpcServer {
+    health: HealthReporter,
+    stop_serving: oneshot::Sender<()>,
+    task: ServerTask,
+}
+
+impl RpcServer {
+    /// Serves `domain` on `listener` until [`Self::stop`].
+    pub async fn start(
+        domain: &Domain,
+        listener: UnixListener,
+        clock: &Arc<dyn Clock>,
+    ) -> Result<Self, StartupError> {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        report_serving(&health).await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(occc_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(StartupError::Reflection)?;
+        let auth = &domain.auth;
+        let gate = Gate::new(
+            domain.audit.clone(),
+            Arc::clone(auth),
+            Arc::clone(clock),
+            domain.lock.clone(),
+        );
+        let integrity = || IntegrityService::new(Arc::clone(&domain.monitor), Arc::clone(auth));
+        let router = Server::builder()
+            .layer(GateLayer::new(gate))
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(SystemServer::new(SystemService::new(
+                Arc::clone(clock),
+                clock.now(),
+            )))
+            .add_service(AuditServer::new(AuditService::new(
+                domain.store.clone(),
+                Arc::clone(&domain.hasher),
+            )))
+            .add_service(AuthServer::new(AuthService::new(Arc::clone(auth))))
+            .add_service(UsersServer::new(UsersService::new(Arc::clone(auth))))
+            .add_service(DeviceKeysServer::new(DeviceKeysService::new(Arc::clone(
+                auth,
+            ))))
+            .add_service(BiometricServer::new(BiometricService::new(Arc::clone(
+                auth,
+            ))))
+            .add_service(IntegrityServer::new(integrity()))
+            .add_service(EnvironmentServer::new(integrity()));
+        let (stop_serving, serving_stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(router.serve_with_incoming_shutdown(
+            UnixListenerStream::new(listener),
+            async {
+                let _ = serving_stopped.await;
+            },
+        ));
+        Ok(Self {
+            health,
+            stop_serving,
+            task,
+        })
+    }
+
+    /// Completes if the server ends by itself (it should not), with why.
+    pub async fn ended(&mut self) -> String {
+        let ended = (&mut self.task).await;
+        format!("server ended unexpectedly: {ended:?}")
+    }
+
+    /// Stops serving: no new connections, `grace` for calls in flight.
+    pub async fn stop(mut self, grace: Duration) {
+        self.health
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
+        let _ = self.stop_serving.send(());
+        match tokio::time::timeout(grace, &mut self.task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(err))) => tracing::error!(error = %err, "gRPC server ended with an error"),
+            Ok(Err(join_error)) => tracing::error!(error = %join_error, "gRPC server task failed"),
+            Err(_) => {
+                tracing::warn!(
+                    ?grace,
+                    "calls still running after the grace period; cutting them off"
+                );
+                self.task.abort();
+            }
+        }
+    }
+}
+
+/// Every service reports SERVING.
+async fn report_serving(health: &HealthReporter) {
+    health.set_serving::<SystemServer<SystemService>>().await;
+    health.set_serving::<AuditServer<AuditService>>().await;
+    health.set_serving::<AuthServer<AuthService>>().await;
+    health.set_serving::<UsersServer<UsersService>>().await;
+    health
+        .set_serving::<DeviceKeysServer<DeviceKeysService>>()
+        .await;
+    health
+        .set_serving::<BiometricServer<BiometricService>>()
+        .await;
+    health
+        .set_serving::<IntegrityServer<IntegrityService>>()
+        .await;
+    health
+        .set_serving::<EnvironmentServer<IntegrityService>>()
+        .await;
+}
