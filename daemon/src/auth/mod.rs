@@ -13,6 +13,8 @@ pub mod device_keys;
 pub mod elevation;
 pub mod engine;
 pub mod error;
+#[cfg(test)]
+mod flows_tests;
 pub mod input;
 pub mod lockout;
 pub mod lockout_policy;

@@ -105,6 +105,12 @@ impl TotpSecret {
         })
     }
 
+    /// The 6-digit code at `now`, as an authenticator app shows it.
+    #[cfg(test)]
+    pub(crate) fn code_at(&self, now: UnixMillis) -> Zeroizing<String> {
+        self.code_at_step(step_of(now), DIGITS).unwrap_or_default()
+    }
+
     /// The code for time step `step` with `digits` digits.
     fn code_at_step(&self, step: i64, digits: usize) -> Result<Zeroizing<String>, TotpError> {
         let seconds = u64::try_from(step).unwrap_or(0) * STEP_SECONDS;

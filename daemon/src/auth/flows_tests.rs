@@ -1,0 +1,263 @@
+//! Domain-level tests of the bootstrap, login and administration flows:
+//! the real engine on a real SQLCipher store and audit log, time injected
+//! with `ManualClock` (no sleeping; expiries reached by advancing it).
+
+use std::{sync::Arc, time::Duration};
+
+use zeroize::Zeroizing;
+
+use super::{
+    admin::ActingUser, engine::AuthEngine, error::AuthError, login::SecondFactor, role::Role,
+    totp::TotpSecret,
+};
+use crate::{
+    audit::{AuditLog, AuditWriter, ChainHasher},
+    clock::{Clock, ManualClock, UnixMillis},
+    config::AuthConfig,
+    crypto::{KeyPurpose, MasterKey},
+    store::Store,
+    transport::PeerCredentials,
+};
+
+const PEER: PeerCredentials = PeerCredentials {
+    uid: 1000,
+    gid: 1000,
+    pid: None,
+};
+const PASSWORD: &str = "Correct-horse-battery-42";
+
+struct Harness {
+    dir: tempfile::TempDir,
+    clock: Arc<ManualClock>,
+    engine: AuthEngine,
+    writer: AuditWriter,
+    store: Store,
+}
+
+async fn harness() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let master = MasterKey::from_bytes(Zeroizing::new([9; 32]));
+    let store = Store::open(
+        &dir.path().join("occcd.db"),
+        &master.derive(KeyPurpose::Database),
+        true,
+    )
+    .await
+    .unwrap();
+    let clock = Arc::new(ManualClock::starting_at(UnixMillis(1_800_000_000_000)));
+    let hasher = Arc::new(ChainHasher::new(&master.derive(KeyPurpose::AuditChain)));
+    let (audit, writer) = AuditLog::start(
+        store.clone(),
+        hasher,
+        clock.clone(),
+        Duration::from_secs(5),
+        1024,
+    )
+    .await
+    .unwrap();
+    let config = AuthConfig {
+        argon2_iterations: 1,
+        argon2_memory_kib: 8192,
+        argon2_parallelism: 1,
+        ..AuthConfig::default()
+    };
+    let engine = AuthEngine::start(
+        store.clone(),
+        &master,
+        audit,
+        clock.clone(),
+        &config,
+        dir.path().to_path_buf(),
+    )
+    .await
+    .unwrap();
+    Harness {
+        dir,
+        clock,
+        engine,
+        writer,
+        store,
+    }
+}
+
+impl Harness {
+    /// Stops the audit writer and closes the store, as the daemon does.
+    async fn finish(self) {
+        drop(self.engine);
+        self.writer.finish().await;
+        self.store.close().await;
+    }
+
+    fn bootstrap_token(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("bootstrap.token"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+
+    /// The code of `secret` now (as an authenticator app would show it).
+    fn code(&self, secret: &TotpSecret) -> String {
+        secret.code_at(self.clock.now()).to_string()
+    }
+
+    /// Bootstraps "root" and confirms its TOTP; returns its secret.
+    async fn root(&self) -> TotpSecret {
+        let started = self
+            .engine
+            .bootstrap(Some(PEER), &self.bootstrap_token(), "root", PASSWORD)
+            .await
+            .unwrap();
+        let secret = secret_of(&started.totp.secret_base32);
+        let code = self.code(&secret);
+        let codes = self
+            .engine
+            .confirm_enrollment(Some(PEER), started.enrollment_token.expose(), &code)
+            .await
+            .unwrap();
+        assert_eq!(codes.len(), 10);
+        secret
+    }
+
+    /// Logs `username` in with a fresh TOTP step.
+    async fn log_in(&self, username: &str, secret: &TotpSecret) -> super::login::LoginOutcome {
+        self.clock.advance(Duration::from_secs(30));
+        let code = self.code(secret);
+        self.engine
+            .login(PEER, username, PASSWORD, SecondFactor::Totp(&code))
+            .await
+            .unwrap()
+    }
+}
+
+fn secret_of(base32: &str) -> TotpSecret {
+    let bytes = data_encoding::BASE32_NOPAD
+        .decode(base32.trim_end_matches('=').as_bytes())
+        .unwrap();
+    TotpSecret::from_bytes(Zeroizing::new(bytes))
+}
+
+#[tokio::test]
+async fn the_bootstrap_token_expires_and_opens_the_daemon_once() {
+    let h = harness().await;
+    let token = h.bootstrap_token();
+    let wrong = h
+        .engine
+        .bootstrap(Some(PEER), "occb_not-the-token", "root", PASSWORD)
+        .await;
+    assert!(
+        matches!(wrong, Err(AuthError::BadToken("bootstrap"))),
+        "{wrong:?}"
+    );
+    // Past its lifetime the right token opens nothing.
+    h.clock.advance(Duration::from_secs(24 * 3600 + 1));
+    let late = h
+        .engine
+        .bootstrap(Some(PEER), &token, "root", PASSWORD)
+        .await;
+    assert!(
+        matches!(late, Err(AuthError::BadToken("bootstrap"))),
+        "{late:?}"
+    );
+    h.finish().await;
+
+    let h = harness().await;
+    let token = h.bootstrap_token();
+    h.root().await;
+    // Used once: the token file is gone and the token opens nothing more.
+    assert!(!h.dir.path().join("bootstrap.token").exists());
+    let again = h
+        .engine
+        .bootstrap(Some(PEER), &token, "eve", PASSWORD)
+        .await;
+    assert!(again.is_err(), "{again:?}");
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_login_needs_both_factors_and_repeated_failures_are_delayed() {
+    let h = harness().await;
+    let secret = h.root().await;
+    let outcome = h.log_in("root", &secret).await;
+    assert_eq!(outcome.session.role, Role::SuperAdmin);
+    assert!(
+        h.engine
+            .authenticate(outcome.token.expose(), PEER.uid)
+            .is_ok()
+    );
+    // The same step's code again is a replay.
+    let code = h.code(&secret);
+    let replay = h
+        .engine
+        .login(PEER, "root", PASSWORD, SecondFactor::Totp(&code))
+        .await;
+    assert!(replay.is_err(), "{replay:?}");
+    // Three wrong passwords, then the account answers "wait" without
+    // checking — until the clock has moved past the delay.
+    for _ in 0..3 {
+        h.clock.advance(Duration::from_secs(30));
+        let code = h.code(&secret);
+        let wrong = h
+            .engine
+            .login(
+                PEER,
+                "root",
+                "Wrong-horse-battery-42",
+                SecondFactor::Totp(&code),
+            )
+            .await;
+        assert!(matches!(wrong, Err(AuthError::BadCredentials)), "{wrong:?}");
+    }
+    let code = h.code(&secret);
+    let delayed = h
+        .engine
+        .login(PEER, "root", PASSWORD, SecondFactor::Totp(&code))
+        .await;
+    assert!(
+        matches!(delayed, Err(AuthError::Throttled { .. })),
+        "{delayed:?}"
+    );
+    let outcome = h.log_in("root", &secret).await;
+    assert_eq!(outcome.user.username, "root");
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_demotion_ends_the_accounts_sessions_and_the_last_super_admin_stays() {
+    let h = harness().await;
+    let root_secret = h.root().await;
+    let root = h.log_in("root", &root_secret).await;
+    let by = ActingUser {
+        session: &root.session,
+        peer: PEER,
+    };
+    // Root cannot demote the only super-admin.
+    let alone = h.engine.set_role(by, "root", Role::Admin).await;
+    assert!(
+        matches!(alone, Err(AuthError::LastSuperAdmin(_))),
+        "{alone:?}"
+    );
+
+    let (_, enrolment, _) = h.engine.create_user(by, "ada", Role::Admin).await.unwrap();
+    let totp = h
+        .engine
+        .start_enrollment(Some(PEER), enrolment.expose(), PASSWORD)
+        .await
+        .unwrap();
+    let ada_secret = secret_of(&totp.secret_base32);
+    let code = h.code(&ada_secret);
+    h.engine
+        .confirm_enrollment(Some(PEER), enrolment.expose(), &code)
+        .await
+        .unwrap();
+    let ada = h.log_in("ada", &ada_secret).await;
+    assert!(h.engine.authenticate(ada.token.expose(), PEER.uid).is_ok());
+
+    let profile = h.engine.set_role(by, "ada", Role::Viewer).await.unwrap();
+    assert_eq!(profile.role, Role::Viewer);
+    // Her session carried the old role: it is gone, not demoted in place.
+    let ended = h.engine.authenticate(ada.token.expose(), PEER.uid);
+    assert!(ended.is_err(), "{ended:?}");
+    let again = h.log_in("ada", &ada_secret).await;
+    assert_eq!(again.session.role, Role::Viewer);
+    h.finish().await;
+}
