@@ -20,21 +20,13 @@ use super::{
 };
 use crate::{
     audit::{Actor, IntegrityAction},
-    store::{FindingRow, OpenFindingRow},
+    store::OpenFindingRow,
 };
 
 /// The store row of open finding `finding`.
 fn open_row(finding: &Finding) -> OpenFindingRow {
     OpenFindingRow {
-        latest: FindingRow {
-            container: finding.container.clone(),
-            check_id: finding.check_id.to_owned(),
-            severity: finding.severity.as_str().to_owned(),
-            summary: finding.summary.clone(),
-            evidence: finding.evidence.to_string(),
-            observed_at: finding.observed_at.0,
-            acknowledged: None,
-        },
+        latest: finding.history_row(),
         first_seen: finding.first_seen.0,
         occurrences: i64::from(finding.occurrences),
     }

@@ -114,6 +114,22 @@ impl Finding {
     }
 }
 
+impl Finding {
+    /// Its row in the findings history (not acknowledged).
+    #[must_use]
+    pub fn history_row(&self) -> crate::store::FindingRow {
+        crate::store::FindingRow {
+            container: self.container.clone(),
+            check_id: self.check_id.to_owned(),
+            severity: self.severity.as_str().to_owned(),
+            summary: self.summary.clone(),
+            evidence: self.evidence.to_string(),
+            observed_at: self.observed_at.0,
+            acknowledged: None,
+        }
+    }
+}
+
 /// A container's overall state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Health {

@@ -293,18 +293,7 @@ impl IntegrityMonitor {
 
     /// Stores `findings` (history) and tells watchers.
     pub(super) async fn publish_findings(&self, findings: &[Finding]) {
-        let rows: Vec<FindingRow> = findings
-            .iter()
-            .map(|finding| FindingRow {
-                container: finding.container.clone(),
-                check_id: finding.check_id.to_owned(),
-                severity: finding.severity.as_str().to_owned(),
-                summary: finding.summary.clone(),
-                evidence: finding.evidence.to_string(),
-                observed_at: finding.observed_at.0,
-                acknowledged: None,
-            })
-            .collect();
+        let rows: Vec<FindingRow> = findings.iter().map(Finding::history_row).collect();
         if let Err(err) = self.store.record_findings(&rows).await {
             tracing::error!(error = %err, "findings not stored");
         }

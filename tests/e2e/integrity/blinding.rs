@@ -15,7 +15,8 @@ use occc_tests::{
 };
 
 use super::{
-    Watch, check_ids, container_status, integrity_config, severity_of, wait_for_status, watch_until,
+    Watch, check_ids, container_status, integrity_config, pin_and_wait_until_healthy, severity_of,
+    wait_for_status, watch_until,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -44,17 +45,7 @@ async fn a_fifo_or_a_link_in_a_watched_path_hangs_nothing_and_is_a_finding() {
         person: mut root,
         session,
     } = signed_in_super_admin(&dir, &daemon).await;
-    session
-        .integrity()
-        .pin_baseline(pb::PinBaselineRequest {
-            container: gateway.name.clone(),
-        })
-        .await
-        .unwrap();
-    wait_for_status(&session, &gateway.name, Duration::from_secs(20), |s| {
-        s.health() == pb::ContainerHealth::Healthy
-    })
-    .await;
+    pin_and_wait_until_healthy(&session, &gateway.name).await;
 
     // What a compromised gateway can do in its own bind mount.
     std::fs::remove_file(&config_file).unwrap();

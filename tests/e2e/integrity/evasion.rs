@@ -15,7 +15,8 @@ use occc_tests::{
 };
 
 use super::{
-    Go, Watch, acting_container, integrity_config, severity_of, wait_for_status, watch_until,
+    Go, Watch, acting_container, integrity_config, pin_and_wait_until_healthy, severity_of,
+    wait_for_status, watch_until,
 };
 
 async fn admin(dir: &DevDir, daemon: &RunningDaemon) -> (OcccClient, Person, OcccClient) {
@@ -69,17 +70,7 @@ async fn a_renamed_busybox_the_container_starts_itself_is_quarantined() {
     dir.set_config(&integrity_config(&socket, &[watch]));
     let daemon = RunningDaemon::start(&dir).await;
     let (anonymous, mut root, session) = admin(&dir, &daemon).await;
-    session
-        .integrity()
-        .pin_baseline(pb::PinBaselineRequest {
-            container: gateway.name.clone(),
-        })
-        .await
-        .unwrap();
-    wait_for_status(&session, &gateway.name, Duration::from_secs(20), |s| {
-        s.health() == pb::ContainerHealth::Healthy
-    })
-    .await;
+    pin_and_wait_until_healthy(&session, &gateway.name).await;
 
     let (status, _) = quarantined_after(
         &anonymous,

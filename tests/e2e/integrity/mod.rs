@@ -134,6 +134,22 @@ pub async fn container_status(client: &OcccClient, container: &str) -> pb::Conta
         .expect("the container is monitored")
 }
 
+/// Pins `container`'s baseline (the session must be an elevated admin)
+/// and waits until it is healthy against it.
+pub async fn pin_and_wait_until_healthy(session: &OcccClient, container: &str) {
+    session
+        .integrity()
+        .pin_baseline(pb::PinBaselineRequest {
+            container: container.to_owned(),
+        })
+        .await
+        .expect("pin the baseline");
+    wait_for_status(session, container, Duration::from_secs(20), |s| {
+        s.health() == pb::ContainerHealth::Healthy
+    })
+    .await;
+}
+
 /// Waits (watching the stream) until `container`'s status satisfies `done`.
 pub async fn wait_for_status(
     client: &OcccClient,
