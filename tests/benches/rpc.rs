@@ -3,6 +3,10 @@
 //! against a bare tonic server on a Unix socket, at the same concurrency, in
 //! the same run, in alternating rounds.
 //!
+//! Then every read RPC a frontend polls, one row each, against the same
+//! baseline (issue #17's goal: rate >= 0.5x baseline, p99 <= 1 ms at 16
+//! clients); rows that miss it are marked.
+//!
 //! `cargo bench -p occc-tests --bench rpc`; `OCCC_BENCH_QUICK=1` for a short
 //! smoke run. Needs `cargo build --release --bins` first (scripts/bench does both).
 
@@ -116,6 +120,78 @@ async fn measure_get_info(
     .await
 }
 
+/// The read RPCs a frontend polls.
+const READS: [&str; 7] = [
+    "Auth/WhoAmI",
+    "Users/ListUsers",
+    "Users/ListActiveSessions",
+    "Users/ListAllSessions",
+    "Integrity/ListFindings",
+    "Integrity/GetIntegrityStatus",
+    "Integrity/ListSnapshots",
+];
+
+/// One call of read RPC `name` on `client`; true if it answered OK.
+async fn call_read(client: &OcccClient, name: &str) -> bool {
+    match name {
+        "Auth/WhoAmI" => client.auth().who_am_i(pb::WhoAmIRequest {}).await.is_ok(),
+        "Users/ListUsers" => client
+            .users()
+            .list_users(pb::ListUsersRequest {})
+            .await
+            .is_ok(),
+        "Users/ListActiveSessions" => client
+            .users()
+            .list_active_sessions(pb::ListActiveSessionsRequest {})
+            .await
+            .is_ok(),
+        "Users/ListAllSessions" => client
+            .users()
+            .list_all_sessions(pb::ListAllSessionsRequest {})
+            .await
+            .is_ok(),
+        "Integrity/ListFindings" => client
+            .integrity()
+            .list_findings(pb::ListFindingsRequest::default())
+            .await
+            .is_ok(),
+        "Integrity/GetIntegrityStatus" => client
+            .integrity()
+            .get_integrity_status(pb::GetIntegrityStatusRequest {})
+            .await
+            .is_ok(),
+        "Integrity/ListSnapshots" => client
+            .integrity()
+            .list_snapshots(pb::ListSnapshotsRequest::default())
+            .await
+            .is_ok(),
+        _ => false,
+    }
+}
+
+/// Read RPC `name` with a session, from [`CONCURRENCY`] clients.
+async fn measure_read(
+    options: &ConnectOptions,
+    token: &SessionToken,
+    name: &'static str,
+    warm_up: Duration,
+    window: Duration,
+) -> LoadReport {
+    let mut clients = Vec::with_capacity(CONCURRENCY);
+    for _ in 0..CONCURRENCY {
+        let client = OcccClient::connect(options).await.expect("connect");
+        clients.push(Arc::new(client.with_session(token.clone())));
+    }
+    run_load(CONCURRENCY, warm_up, window, |index| {
+        let client = Arc::clone(&clients[index]);
+        move || {
+            let client = Arc::clone(&client);
+            async move { call_read(&client, name).await }
+        }
+    })
+    .await
+}
+
 fn print_row(name: &str, report: &LoadReport) {
     println!(
         "{name:<38} {:>10.0} {:>10.0} {:>10.0} {:>8}",
@@ -182,6 +258,34 @@ fn main() {
             0,
             "calls failed during the benchmark"
         );
+
+        println!(
+            "\nread RPCs a frontend polls ({CONCURRENCY} clients; goal: rate >= 0.50x baseline, p99 <= 1000 µs)"
+        );
+        println!(
+            "{:<38} {:>10} {:>10} {:>10} {:>8} {:>7}",
+            "rpc", "req/s", "p50 µs", "p99 µs", "errors", "ratio"
+        );
+        for name in READS {
+            let (mut baseline_runs, mut read_runs) = (Vec::new(), Vec::new());
+            for _ in 0..rounds {
+                baseline_runs.push(measure_get_info(&bare, warm_up, window).await);
+                read_runs.push(measure_read(&occcd, &token, name, warm_up, window).await);
+            }
+            let baseline = LoadReport::merge(baseline_runs);
+            let read = LoadReport::merge(read_runs);
+            let ratio = read.rate() / baseline.rate();
+            let p99_us = read.percentile(0.99).as_secs_f64() * 1e6;
+            let verdict = if ratio >= 0.5 && p99_us <= 1000.0 { "" } else { "  <- misses the goal" };
+            println!(
+                "{name:<38} {:>10.0} {:>10.0} {:>10.0} {:>8} {ratio:>7.2}{verdict}",
+                read.rate(),
+                read.percentile(0.50).as_secs_f64() * 1e6,
+                p99_us,
+                read.errors,
+            );
+            assert_eq!(read.errors, 0, "{name} failed during the benchmark");
+        }
         drop(daemon);
     });
 }
