@@ -5,6 +5,7 @@
 //! stalled disk can delay a call but never hang the daemon.
 
 mod chain;
+mod error;
 mod event;
 mod verify;
 mod writer;
@@ -17,33 +18,11 @@ use tokio::{
 };
 
 pub use chain::ChainHasher;
+pub use error::AuditError;
 pub use event::{AccountAction, Actor, AuditEvent, IntegrityAction, bounded_rpc};
 pub use verify::{BrokenLink, ChainReport, verify_chain};
 
-use crate::{clock::Clock, store::Store, store::StoreError};
-
-/// Why an entry could not be recorded or the chain not read.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum AuditError {
-    /// The writer did not commit within the timeout.
-    #[error("audit entry not committed within {0:?}")]
-    Timeout(Duration),
-    /// The writer has stopped (the daemon is shutting down).
-    #[error("the audit writer has stopped")]
-    WriterStopped,
-    /// The database refused the batch.
-    #[error("audit entry could not be committed: {0}")]
-    Commit(String),
-    /// Reading the chain failed.
-    #[error("audit log could not be read: {0}")]
-    Read(String),
-}
-
-impl From<StoreError> for AuditError {
-    fn from(err: StoreError) -> Self {
-        Self::Read(err.to_string())
-    }
-}
+use crate::{clock::Clock, store::Store};
 
 /// Handle for recording entries. Cheap to clone.
 #[derive(Debug, Clone)]

@@ -48,9 +48,21 @@ impl ActingUser<'_> {
 impl AuthEngine {
     /// Every account.
     pub async fn list_users(&self) -> Result<Vec<UserProfile>, AuthError> {
-        let mut profiles = Vec::new();
-        for row in self.store.all_users().await? {
-            profiles.push(self.profile(&Account::from_row(row)?).await?);
+        // Read the version first: a write that ends after it changes it.
+        let version = self.store.accounts_version();
+        let mut profiles = match self.profiles.all(version) {
+            Some(profiles) => profiles,
+            None => {
+                let mut profiles = Vec::new();
+                for row in self.store.all_users().await? {
+                    profiles.push(self.profile(&Account::from_row(row)?).await?);
+                }
+                self.profiles.put_all(version, &profiles);
+                profiles
+            }
+        };
+        for profile in &mut profiles {
+            profile.locked_until = self.locked_until(&profile.username);
         }
         Ok(profiles)
     }

@@ -47,6 +47,7 @@ pub struct AuthEngine {
     pub(super) challenges: ChallengeBook,
     pub(super) pam: Option<super::pam::PamAuthenticator>,
     pub(super) os_uids: super::os_accounts::OsAccountUids,
+    pub(super) profiles: super::profiles::ProfileCache,
 }
 
 impl AuthEngine {
@@ -96,6 +97,7 @@ impl AuthEngine {
                 .map_err(|err| AuthError::internal("challenge book unavailable", &err))?,
             pam: super::pam::PamAuthenticator::from_config(&config.pam),
             os_uids: super::os_accounts::OsAccountUids::default(),
+            profiles: super::profiles::ProfileCache::default(),
             audit,
             clock,
             config: config.clone(),
@@ -222,6 +224,12 @@ impl AuthEngine {
             .ok_or_else(|| AuthError::WrongState("the account was deleted meanwhile".to_owned()))
     }
 
+    /// Until when `username`'s account is locked, if it is (live, never cached).
+    pub(super) fn locked_until(&self, username: &str) -> Option<UnixMillis> {
+        let key = AttemptKey::Account(username.to_owned());
+        self.failures.locked_until(&key, self.now())
+    }
+
     /// The profile of `account`, with its recovery-code count and lock.
     pub(super) async fn profile(&self, account: &Account) -> Result<UserProfile, AuthError> {
         let codes_left = self
@@ -229,8 +237,7 @@ impl AuthEngine {
             .unused_recovery_codes(account.row.id)
             .await?
             .len();
-        let key = AttemptKey::Account(account.row.username.clone());
-        let locked_until = self.failures.locked_until(&key, self.now());
+        let locked_until = self.locked_until(&account.row.username);
         Ok(UserProfile {
             id: account.row.id,
             username: account.row.username.clone(),

@@ -148,8 +148,10 @@ async fn the_bootstrap_token_expires_and_opens_the_daemon_once() {
         matches!(wrong, Err(AuthError::BadToken("bootstrap"))),
         "{wrong:?}"
     );
-    // Past its lifetime the right token opens nothing.
-    h.clock.advance(Duration::from_secs(24 * 3600 + 1));
+    // At the end of its lifetime the right token opens nothing.
+    h.clock.advance(Duration::from_secs(
+        AuthConfig::default().bootstrap_token_ttl_secs,
+    ));
     let late = h
         .engine
         .bootstrap(Some(PEER), &token, "root", PASSWORD)
@@ -162,6 +164,10 @@ async fn the_bootstrap_token_expires_and_opens_the_daemon_once() {
 
     let h = harness().await;
     let token = h.bootstrap_token();
+    // A second before the end it still opens the daemon, once.
+    h.clock.advance(Duration::from_secs(
+        AuthConfig::default().bootstrap_token_ttl_secs - 1,
+    ));
     h.root().await;
     // Used once: the token file is gone and the token opens nothing more.
     assert!(!h.dir.path().join("bootstrap.token").exists());
@@ -169,7 +175,13 @@ async fn the_bootstrap_token_expires_and_opens_the_daemon_once() {
         .engine
         .bootstrap(Some(PEER), &token, "eve", PASSWORD)
         .await;
-    assert!(again.is_err(), "{again:?}");
+    assert!(
+        matches!(
+            again,
+            Err(AuthError::BadToken("bootstrap") | AuthError::BootstrapClosed)
+        ),
+        "{again:?}"
+    );
     h.finish().await;
 }
 
@@ -190,7 +202,25 @@ async fn a_login_needs_both_factors_and_repeated_failures_are_delayed() {
         .engine
         .login(PEER, "root", PASSWORD, SecondFactor::Totp(&code))
         .await;
-    assert!(replay.is_err(), "{replay:?}");
+    assert!(
+        matches!(replay, Err(AuthError::BadCredentials)),
+        "{replay:?}"
+    );
+    // The right password with a wrong code is refused too.
+    h.clock.advance(Duration::from_secs(30));
+    let wrong_code = if h.code(&secret) == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let one_factor = h
+        .engine
+        .login(PEER, "root", PASSWORD, SecondFactor::Totp(wrong_code))
+        .await;
+    assert!(
+        matches!(one_factor, Err(AuthError::BadCredentials)),
+        "{one_factor:?}"
+    );
     // Three wrong passwords, then the account answers "wait" without
     // checking — until the clock has moved past the delay.
     for _ in 0..3 {
@@ -259,5 +289,29 @@ async fn a_demotion_ends_the_accounts_sessions_and_the_last_super_admin_stays() 
     assert!(ended.is_err(), "{ended:?}");
     let again = h.log_in("ada", &ada_secret).await;
     assert_eq!(again.session.role, Role::Viewer);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn profiles_answer_from_memory_but_never_after_a_write() {
+    let h = harness().await;
+    let secret = h.root().await;
+    let root = h.log_in("root", &secret).await;
+    let by = ActingUser {
+        session: &root.session,
+        peer: PEER,
+    };
+    let me = h.engine.who_am_i(&root.session).await.unwrap();
+    assert_eq!(me.role, Role::SuperAdmin);
+    assert_eq!(h.engine.who_am_i(&root.session).await.unwrap(), me);
+    assert_eq!(h.engine.list_users().await.unwrap().len(), 1);
+    // Writes show at once: a new account, then its new role.
+    h.engine.create_user(by, "ada", Role::Admin).await.unwrap();
+    let users = h.engine.list_users().await.unwrap();
+    assert_eq!(users.len(), 2, "{users:?}");
+    h.engine.set_role(by, "ada", Role::Viewer).await.unwrap();
+    let users = h.engine.list_users().await.unwrap();
+    let ada = users.iter().find(|u| u.username == "ada").unwrap();
+    assert_eq!(ada.role, Role::Viewer);
     h.finish().await;
 }

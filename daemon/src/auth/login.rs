@@ -331,7 +331,18 @@ impl AuthEngine {
 
     /// The caller's profile.
     pub async fn who_am_i(&self, session: &Session) -> Result<UserProfile, AuthError> {
-        let account = self.account(&session.username).await?;
-        self.profile(&account).await
+        // Read the version first: a write that ends after it changes it.
+        let version = self.store.accounts_version();
+        let mut profile = match self.profiles.get(&session.username, version) {
+            Some(profile) => profile,
+            None => {
+                let account = self.account(&session.username).await?;
+                let profile = self.profile(&account).await?;
+                self.profiles.put(version, &profile);
+                profile
+            }
+        };
+        profile.locked_until = self.locked_until(&profile.username);
+        Ok(profile)
     }
 }

@@ -23,6 +23,7 @@ pub mod os_accounts;
 pub mod pam;
 pub mod pam_flows;
 pub mod password;
+pub mod profiles;
 pub mod recovery;
 pub mod role;
 mod session_keeping;

@@ -70,6 +70,10 @@ impl OsAccountUids {
 
 /// The uid of OS account `name`, if it exists.
 async fn os_account_uid(name: &str) -> Result<Option<u32>, AuthError> {
+    // A name useradd would refuse names no account: not looked up.
+    if check_os_account_name(name).is_err() {
+        return Ok(None);
+    }
     let lookup_name = name.to_owned();
     // getpwnam may ask NSS (LDAP, sssd): keep it off the runtime.
     let found = tokio::task::spawn_blocking(move || nix::unistd::User::from_name(&lookup_name))

@@ -231,10 +231,12 @@ mod tests {
             .nth(1)
             .and_then(|rest| rest.split("\n## ").next())
             .unwrap_or_default();
+        // Every `/…` path quoted anywhere in the section, in order.
         let listed: Vec<&str> = section
-            .lines()
-            .filter_map(|line| line.strip_prefix("- `"))
-            .filter_map(|line| line.split('`').next())
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|quoted| quoted.starts_with('/'))
             .collect();
         let anonymous: Vec<&str> = POLICY_TABLE
             .iter()

@@ -2,7 +2,8 @@
 //! service layer maps to gRPC status in one place; and the check of the
 //! notes people write (release, acknowledgement).
 //!
-//! Invariant: every refusal names what to do about it; a note is 1 to
+//! Invariant: every refusal says what went wrong (and, where there is one,
+//! what to do); a note is 1 to
 //! [`MAX_NOTE_CHARS`] characters, without control characters but line
 //! breaks and tabs.
 

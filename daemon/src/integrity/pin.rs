@@ -2,9 +2,11 @@
 //! for at PinBaseline — image identity and settings, critical-file and
 //! watched host-file hashes, and the executables the container may run.
 //!
-//! Invariant: a baseline is pinned whole or not at all (a path that cannot
-//! be read fails the pin with its name); only digests are trusted, never a
-//! note in their place.
+//! Invariant: image identity, settings, critical files and watched host
+//! files are pinned whole or not at all (a path that cannot be read fails
+//! the pin with its name); executables that cannot be read are left out of
+//! the trusted set and named in its notes; only digests are trusted, never
+//! a note in their place.
 
 use bollard::models::ContainerInspectResponse;
 

@@ -2,10 +2,12 @@
 //! monitor (and, as they land, skills, OpenClaw config, event outputs,
 //! metrics) — started as one value and shut down in reverse order.
 //!
-//! Invariant: the master key is dropped once every domain has derived its
-//! subkeys; shutdown stops the monitor, writes sessions' last-seen times,
-//! audits the stop, drains the audit queue and closes the store (WAL
-//! checkpointed) — in that order, after the RPC server has stopped.
+//! Invariant: the master key is dropped as soon as every domain has derived
+//! its subkeys, before anything slow (reading stored state) runs; the
+//! monitor stops once the server takes no new calls; after the calls in
+//! flight, shutdown writes sessions' last-seen times, audits the stop,
+//! drains the audit queue and closes the store (WAL checkpointed) — in that
+//! order. Dropped without a shutdown (a failed start), its tasks end.
 
 use std::{
     path::{Path, PathBuf},
@@ -49,9 +51,21 @@ pub struct Domain {
     pub lock: QuarantineLock,
     /// Where the master key came from.
     pub key_source: KeySource,
-    audit_writer: AuditWriter,
+    audit_writer: Option<AuditWriter>,
     monitor_task: Option<JoinHandle<()>>,
-    session_writer: JoinHandle<()>,
+    session_writer: Option<JoinHandle<()>>,
+}
+
+impl Drop for Domain {
+    fn drop(&mut self) {
+        // Shut down or not, no task of it outlives it.
+        for task in [self.monitor_task.take(), self.session_writer.take()]
+            .into_iter()
+            .flatten()
+        {
+            task.abort();
+        }
+    }
 }
 
 impl Domain {
@@ -89,13 +103,14 @@ impl Domain {
             .map_err(StartupError::Auth)?,
         );
         let lock = QuarantineLock::default();
-        let monitor = start_monitor(config, clock, &master, &store, &audit, &auth, &lock).await?;
+        let vault = evidence_vault(config, &master, &store)?;
         drop(master);
+        let monitor = start_monitor(config, clock, vault, &store, &audit, &auth, &lock).await?;
         let monitor_task = config
             .integrity
             .enabled
             .then(|| tokio::spawn(Arc::clone(&monitor).run()));
-        let session_writer = tokio::spawn(write_sessions_periodically(Arc::clone(&auth)));
+        let session_writer = Some(tokio::spawn(write_sessions_periodically(Arc::clone(&auth))));
         Ok(Self {
             store,
             audit,
@@ -104,7 +119,7 @@ impl Domain {
             monitor,
             lock,
             key_source,
-            audit_writer,
+            audit_writer: Some(audit_writer),
             monitor_task,
             session_writer,
         })
@@ -131,20 +146,18 @@ impl Domain {
     /// Shuts every domain down, in reverse order, after the server stopped.
     pub async fn shut_down(mut self, reason: String) {
         self.stop_monitoring();
-        self.session_writer.abort();
+        if let Some(writer) = self.session_writer.take() {
+            writer.abort();
+        }
         self.auth.persist_sessions().await;
         self.audit
             .record_or_log(Actor::daemon(), AuditEvent::DaemonStopped { reason })
             .await;
-        let Self {
-            audit,
-            audit_writer,
-            store,
-            ..
-        } = self;
-        drop(audit);
-        audit_writer.finish().await;
-        store.close().await;
+        // The writer ends even while handles of the log are alive.
+        if let Some(writer) = self.audit_writer.take() {
+            writer.finish().await;
+        }
+        self.store.close().await;
     }
 }
 
@@ -157,23 +170,31 @@ fn state_dir(config: &Config) -> PathBuf {
         .map_or_else(|| PathBuf::from("."), PathBuf::from)
 }
 
+/// The vault forensic snapshots are sealed into (its keys derived now).
+fn evidence_vault(
+    config: &Config,
+    master: &MasterKey,
+    store: &Store,
+) -> Result<Arc<SnapshotVault>, StartupError> {
+    let sealer = Sealer::new(&master.derive(KeyPurpose::Sealing)).map_err(StartupError::Sealing)?;
+    Ok(Arc::new(SnapshotVault::new(
+        store.clone(),
+        Arc::new(sealer),
+        &master.derive(KeyPurpose::Snapshots),
+        config.integrity.snapshot_max_bytes,
+    )))
+}
+
 /// The integrity monitor, with its evidence vault and the paths it guards.
 async fn start_monitor(
     config: &Config,
     clock: &Arc<dyn Clock>,
-    master: &MasterKey,
+    vault: Arc<SnapshotVault>,
     store: &Store,
     audit: &AuditLog,
     auth: &Arc<AuthEngine>,
     lock: &QuarantineLock,
 ) -> Result<Arc<IntegrityMonitor>, StartupError> {
-    let sealer = Sealer::new(&master.derive(KeyPurpose::Sealing)).map_err(StartupError::Sealing)?;
-    let vault = Arc::new(SnapshotVault::new(
-        store.clone(),
-        Arc::new(sealer),
-        &master.derive(KeyPurpose::Snapshots),
-        config.integrity.snapshot_max_bytes,
-    ));
     let guarded = GuardedPaths {
         engine_socket: config.integrity.docker_socket.clone(),
         daemon_state: [

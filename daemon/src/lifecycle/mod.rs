@@ -1,74 +1,27 @@
 //! Daemon lifecycle, in phases: bind the socket, unlock the store
-//! ([`unlock`]), start the domain ([`domain`]), serve it ([`rpc`]), then
-//! stop in reverse order.
+//! ([`unlock`]), start the domain ([`domain`]), serve it ([`rpc`]); on a
+//! stop signal ([`signals`]) wind down.
 //!
 //! Invariant: the socket is bound before anything else, so a second daemon
-//! stops before touching the store; on shutdown, new connections stop first,
-//! in-flight calls get a grace period, the domain shuts down (the audit
-//! queue drained, the store closed with its WAL checkpointed) and the
-//! socket file is removed — in that order.
+//! stops before touching the store; on shutdown, health says NOT_SERVING
+//! and new connections end first, then the monitor stops, calls in flight
+//! get the grace period, the domain shuts down (sessions written, the stop
+//! audited, the audit queue drained, the store closed with its WAL
+//! checkpointed) and the socket file is removed last — in that order.
 
 mod domain;
+mod error;
 mod rpc;
 mod signals;
 mod unlock;
 
-use std::{future::Future, path::PathBuf, sync::Arc, time::Instant};
+use std::{future::Future, sync::Arc, time::Instant};
 
+pub use error::StartupError;
 pub use signals::StopSignals;
 pub use unlock::{UnlockedStore, open_store};
 
-use crate::{
-    audit::AuditError,
-    auth::AuthError,
-    clock::Clock,
-    config::Config,
-    crypto::{KeyError, KeySource, SealError},
-    store::StoreError,
-    transport::{SocketError, bind_socket},
-};
-
-/// Why the daemon could not start or serve.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    /// The socket could not be set up.
-    #[error(transparent)]
-    Socket(#[from] SocketError),
-    /// No usable master key.
-    #[error(transparent)]
-    Key(#[from] KeyError),
-    /// The store did not open with the key found.
-    #[error("cannot open the store with the {key_source}: {source}")]
-    Store {
-        /// Where the key came from.
-        key_source: KeySource,
-        /// What the store said.
-        source: StoreError,
-    },
-    /// The state folder could not be prepared.
-    #[error("cannot create state folder {path}: {source}")]
-    StateDir {
-        /// The folder.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
-    /// The audit log could not be started or written.
-    #[error("audit log unavailable at start: {0}")]
-    Audit(#[from] AuditError),
-    /// The authentication engine could not start.
-    #[error("authentication engine: {0}")]
-    Auth(AuthError),
-    /// The key sealing evidence and secrets is unusable.
-    #[error("sealing key unusable: {0}")]
-    Sealing(SealError),
-    /// The integrity monitor's stored state could not be read.
-    #[error("integrity state unreadable: {0}")]
-    IntegrityState(StoreError),
-    /// The reflection service could not be built.
-    #[error("gRPC reflection: {0}")]
-    Reflection(tonic_reflection::server::Error),
-}
+use crate::{clock::Clock, config::Config, transport::bind_socket};
 
 /// Runs the daemon until `stop` completes with the reason for stopping.
 pub async fn serve(
@@ -97,8 +50,9 @@ pub async fn serve(
     };
     tracing::info!(%reason, "shutting down");
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    server.stop_accepting().await;
     domain.stop_monitoring();
-    server.stop(config.socket.shutdown_grace()).await;
+    server.drain(config.socket.shutdown_grace()).await;
     domain.shut_down(reason).await;
     drop(socket_file);
     tracing::info!("occcd stopped");

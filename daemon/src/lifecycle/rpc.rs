@@ -29,12 +29,21 @@ use crate::{
 
 type ServerTask = JoinHandle<Result<(), tonic::transport::Error>>;
 
-/// The serving gRPC server.
+/// The serving gRPC server; dropping it stops it at once.
 #[derive(Debug)]
 pub struct RpcServer {
     health: HealthReporter,
-    stop_serving: oneshot::Sender<()>,
-    task: ServerTask,
+    stop_serving: Option<oneshot::Sender<()>>,
+    /// `None` once the server has ended (it is never awaited twice).
+    task: Option<ServerTask>,
+}
+
+impl Drop for RpcServer {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
 }
 
 impl RpcServer {
@@ -90,24 +99,37 @@ impl RpcServer {
         ));
         Ok(Self {
             health,
-            stop_serving,
-            task,
+            stop_serving: Some(stop_serving),
+            task: Some(task),
         })
     }
 
     /// Completes if the server ends by itself (it should not), with why.
     pub async fn ended(&mut self) -> String {
-        let ended = (&mut self.task).await;
+        let Some(task) = self.task.as_mut() else {
+            return std::future::pending().await;
+        };
+        let ended = task.await;
+        self.task = None;
         format!("server ended unexpectedly: {ended:?}")
     }
 
-    /// Stops serving: no new connections, `grace` for calls in flight.
-    pub async fn stop(mut self, grace: Duration) {
+    /// Stops taking calls: health says NOT_SERVING, new connections end.
+    pub async fn stop_accepting(&mut self) {
         self.health
             .set_service_status("", ServingStatus::NotServing)
             .await;
-        let _ = self.stop_serving.send(());
-        match tokio::time::timeout(grace, &mut self.task).await {
+        if let Some(stop) = self.stop_serving.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Waits up to `grace` for calls in flight, then cuts them off.
+    pub async fn drain(mut self, grace: Duration) {
+        let Some(mut task) = self.task.take() else {
+            return;
+        };
+        match tokio::time::timeout(grace, &mut task).await {
             Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(err))) => tracing::error!(error = %err, "gRPC server ended with an error"),
             Ok(Err(join_error)) => tracing::error!(error = %join_error, "gRPC server task failed"),
@@ -116,7 +138,7 @@ impl RpcServer {
                     ?grace,
                     "calls still running after the grace period; cutting them off"
                 );
-                self.task.abort();
+                task.abort();
             }
         }
     }

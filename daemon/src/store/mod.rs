@@ -15,7 +15,15 @@ mod session_rows;
 mod snapshot_rows;
 mod user_rows;
 
-use std::{path::Path, str::FromStr, time::Duration};
+use std::{
+    path::Path,
+    str::FromStr,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use sqlx::{
     ConnectOptions, Connection, SqlitePool,
@@ -60,6 +68,19 @@ pub enum StoreError {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// Raised after every write to accounts, their recovery codes or OS
+    /// links (see [`Store::accounts_version`]).
+    accounts_version: Arc<AtomicU64>,
+}
+
+/// Raises the accounts version when dropped — at the end of a write,
+/// whichever way it ended.
+struct AccountsChange<'a>(&'a AtomicU64);
+
+impl Drop for AccountsChange<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 impl Store {
@@ -93,7 +114,25 @@ impl Store {
             .await
             .map_err(|err| classify(err, path))?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            accounts_version: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// A number that changes after every write to accounts, recovery codes
+    /// or OS-account links: a copy of such data read after seeing version
+    /// `v` is current as long as the version is still `v` (the number is
+    /// raised once the write has ended, so a read that saw the old number
+    /// is never taken for a current one).
+    #[must_use]
+    pub fn accounts_version(&self) -> u64 {
+        self.accounts_version.load(Ordering::SeqCst)
+    }
+
+    /// Marks the start of a write to account data; see [`Self::accounts_version`].
+    fn accounts_change(&self) -> AccountsChange<'_> {
+        AccountsChange(&self.accounts_version)
     }
 
     /// Waits for open connections to finish, checkpoints the WAL and closes.

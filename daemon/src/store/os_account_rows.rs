@@ -23,6 +23,7 @@ impl Store {
         os_account: &str,
         now: i64,
     ) -> Result<(), StoreError> {
+        let _changing = self.accounts_change();
         sqlx::query(
             "INSERT INTO os_account_links (user_id, os_account, linked_at) VALUES (?, ?, ?) \
              ON CONFLICT (user_id) DO UPDATE SET os_account = excluded.os_account, linked_at = excluded.linked_at",
@@ -37,6 +38,7 @@ impl Store {
 
     /// Removes the link of `user_id`; false when there was none.
     pub async fn unlink_os_account(&self, user_id: i64) -> Result<bool, StoreError> {
+        let _changing = self.accounts_change();
         let result = sqlx::query("DELETE FROM os_account_links WHERE user_id = ?")
             .bind(user_id)
             .execute(&self.pool)

@@ -135,6 +135,7 @@ impl Store {
         expires_at: i64,
         now: i64,
     ) -> Result<i64, StoreError> {
+        let _changing = self.accounts_change();
         let row = sqlx::query(
             "INSERT INTO users (username, role, state, password_phc, enrollment_token_hash, enrollment_expires_at, \
              created_at, updated_at) VALUES (?, ?, 'enrolling', ?, ?, ?, ?, ?) RETURNING id",
@@ -158,6 +159,7 @@ impl Store {
         now: i64,
         all_enrolling: bool,
     ) -> Result<u64, StoreError> {
+        let _changing = self.accounts_change();
         let result = sqlx::query(
             "DELETE FROM users WHERE state = 'enrolling' AND (? OR enrollment_expires_at <= ?)",
         )
@@ -177,6 +179,7 @@ impl Store {
         change: &UserChange<'_>,
         now: i64,
     ) -> Result<Option<i64>, StoreError> {
+        let _changing = self.accounts_change();
         let generation = sqlx::query_scalar(
             "UPDATE users SET role = coalesce(?, role), state = coalesce(?, state), \
              password_phc = coalesce(?, password_phc), \
@@ -219,6 +222,7 @@ impl Store {
         new_phc: &str,
         generation: i64,
     ) -> Result<bool, StoreError> {
+        let _changing = self.accounts_change();
         let result = sqlx::query(
             "UPDATE users SET password_phc = ? WHERE id = ? AND password_phc = ? AND generation = ?",
         )
@@ -233,6 +237,7 @@ impl Store {
 
     /// Raises every account's generation (all sessions were revoked).
     pub async fn bump_all_generations(&self) -> Result<(), StoreError> {
+        let _changing = self.accounts_change();
         sqlx::query("UPDATE users SET generation = generation + 1")
             .execute(&self.pool)
             .await?;
@@ -242,6 +247,7 @@ impl Store {
     /// Records `step` as the last accepted TOTP step if it is newer; false
     /// when another login already used this or a later step.
     pub async fn advance_totp_step(&self, id: i64, step: i64) -> Result<bool, StoreError> {
+        let _changing = self.accounts_change();
         let result = sqlx::query(
             "UPDATE users SET totp_last_step = ? WHERE id = ? AND (totp_last_step IS NULL OR totp_last_step < ?)",
         )
@@ -255,6 +261,7 @@ impl Store {
 
     /// Deletes a user (sessions and codes go with it).
     pub async fn delete_user(&self, id: i64) -> Result<bool, StoreError> {
+        let _changing = self.accounts_change();
         let result = sqlx::query("DELETE FROM users WHERE id = ?")
             .bind(id)
             .execute(&self.pool)
@@ -268,6 +275,7 @@ impl Store {
         user_id: i64,
         hashes: &[Vec<u8>],
     ) -> Result<(), StoreError> {
+        let _changing = self.accounts_change();
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM recovery_codes WHERE user_id = ?")
             .bind(user_id)
@@ -310,6 +318,7 @@ impl Store {
         code_hash: &[u8],
         now: i64,
     ) -> Result<bool, StoreError> {
+        let _changing = self.accounts_change();
         let result = sqlx::query("UPDATE recovery_codes SET used_at = ? WHERE user_id = ? AND slot = ? AND code_hash = ? AND used_at IS NULL")
             .bind(now)
             .bind(user_id)

@@ -42,7 +42,8 @@ fn readable_memory(pid: u32) -> Option<Vec<(u64, Vec<u8>)>> {
             regions.push((start, bytes));
         }
     }
-    Some(regions)
+    // Nothing read is not "nothing lingers": it is memory we cannot see.
+    (!regions.is_empty()).then_some(regions)
 }
 
 /// The planted secrets still found in `pid`'s memory, by name.

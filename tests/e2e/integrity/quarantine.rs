@@ -290,7 +290,9 @@ async fn a_login_being_checked_when_a_quarantine_revokes_every_session_opens_non
             "a_login_being_checked_when_a_quarantine_revokes_every_session_opens_none",
         );
     };
-    if crate::auth::pam::skip_unless_root("a_login_being_checked_when_a_quarantine_…") {
+    if crate::auth::pam::skip_unless_root(
+        "a_login_being_checked_when_a_quarantine_revokes_every_session_opens_none",
+    ) {
         return;
     }
     occc_tests::os_user::ensure_login_user(

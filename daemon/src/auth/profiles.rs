@@ -1,0 +1,108 @@
+//! A read model of account profiles: what WhoAmI and ListUsers answer,
+//! kept in memory between writes so a frontend's polling does not reach
+//! the encrypted store on every call.
+//!
+//! Invariant: a profile is answered from memory only while the store's
+//! accounts version is the one it was read under (any write to accounts,
+//! recovery codes or OS links changes it); the lock state is never cached
+//! (the caller fills it in live); profiles hold no secret; at most
+//! [`MAX_PROFILES`] are kept.
+
+use std::{
+    collections::HashMap,
+    sync::{Mutex, MutexGuard, PoisonError},
+};
+
+use super::account::UserProfile;
+
+/// Profiles kept at most (beyond, the oldest set is dropped whole).
+pub const MAX_PROFILES: usize = 10_000;
+
+#[derive(Debug, Default)]
+struct Held {
+    /// By username: the accounts version it was read under, and the profile.
+    by_name: HashMap<String, (u64, UserProfile)>,
+    /// Every profile, read under a version.
+    all: Option<(u64, Vec<UserProfile>)>,
+}
+
+/// Profiles read under a given accounts version.
+#[derive(Debug, Default)]
+pub struct ProfileCache {
+    held: Mutex<Held>,
+}
+
+impl ProfileCache {
+    fn held(&self) -> MutexGuard<'_, Held> {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `username`'s profile if it was read under `version`.
+    pub fn get(&self, username: &str, version: u64) -> Option<UserProfile> {
+        self.held()
+            .by_name
+            .get(username)
+            .filter(|(read_under, _)| *read_under == version)
+            .map(|(_, profile)| profile.clone())
+    }
+
+    /// Keeps `profile`, read under `version`.
+    pub fn put(&self, version: u64, profile: &UserProfile) {
+        let mut held = self.held();
+        if held.by_name.len() >= MAX_PROFILES {
+            held.by_name.clear();
+        }
+        held.by_name
+            .insert(profile.username.clone(), (version, profile.clone()));
+    }
+
+    /// Every profile, if read under `version`.
+    pub fn all(&self, version: u64) -> Option<Vec<UserProfile>> {
+        self.held()
+            .all
+            .as_ref()
+            .filter(|(read_under, _)| *read_under == version)
+            .map(|(_, profiles)| profiles.clone())
+    }
+
+    /// Keeps every profile, read under `version` (at most [`MAX_PROFILES`]).
+    pub fn put_all(&self, version: u64, profiles: &[UserProfile]) {
+        if profiles.len() <= MAX_PROFILES {
+            self.held().all = Some((version, profiles.to_vec()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        auth::{account::UserState, role::Role},
+        clock::UnixMillis,
+    };
+
+    fn profile(name: &str) -> UserProfile {
+        UserProfile {
+            id: 1,
+            username: name.to_owned(),
+            role: Role::Admin,
+            state: UserState::Active,
+            created_at: UnixMillis(0),
+            recovery_codes_left: 10,
+            locked_until: None,
+            os_account: None,
+        }
+    }
+
+    #[test]
+    fn a_profile_is_answered_only_under_the_version_it_was_read_under() {
+        let cache = ProfileCache::default();
+        cache.put(7, &profile("ada"));
+        assert_eq!(cache.get("ada", 7), Some(profile("ada")));
+        assert_eq!(cache.get("ada", 8), None, "a write happened since");
+        assert_eq!(cache.get("bob", 7), None);
+        cache.put_all(8, &[profile("ada")]);
+        assert!(cache.all(8).is_some());
+        assert!(cache.all(9).is_none());
+    }
+}

@@ -1,0 +1,57 @@
+//! Why the daemon could not start or serve: one variant per phase's
+//! failure, each with a message an operator can act on.
+//!
+//! Invariant: no variant carries a secret (key sources are named, never
+//! shown).
+
+use std::path::PathBuf;
+
+use crate::{
+    audit::AuditError,
+    auth::AuthError,
+    crypto::{KeyError, KeySource, SealError},
+    store::StoreError,
+    transport::SocketError,
+};
+
+/// Why the daemon could not start or serve.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The socket could not be set up.
+    #[error(transparent)]
+    Socket(#[from] SocketError),
+    /// No usable master key.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The store did not open with the key found.
+    #[error("cannot open the store with the {key_source}: {source}")]
+    Store {
+        /// Where the key came from.
+        key_source: KeySource,
+        /// What the store said.
+        source: StoreError,
+    },
+    /// The state folder could not be prepared.
+    #[error("cannot create state folder {path}: {source}")]
+    StateDir {
+        /// The folder.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The audit log could not be started or written.
+    #[error("audit log unavailable at start: {0}")]
+    Audit(#[from] AuditError),
+    /// The authentication engine could not start.
+    #[error("authentication engine: {0}")]
+    Auth(AuthError),
+    /// The key sealing evidence and secrets is unusable.
+    #[error("sealing key unusable: {0}")]
+    Sealing(SealError),
+    /// The integrity monitor's stored state could not be read.
+    #[error("integrity state unreadable: {0}")]
+    IntegrityState(StoreError),
+    /// The reflection service could not be built.
+    #[error("gRPC reflection: {0}")]
+    Reflection(tonic_reflection::server::Error),
+}
