@@ -71,34 +71,6 @@ fn start_bare_server(dir: &DevDir) -> ConnectOptions {
     }
 }
 
-/// `Users/ListActiveSessions` with a session: socket, peer credentials,
-/// token check, RBAC check, handler.
-async fn measure_authenticated(
-    options: &ConnectOptions,
-    token: &SessionToken,
-    warm_up: Duration,
-    window: Duration,
-) -> LoadReport {
-    let mut clients = Vec::with_capacity(CONCURRENCY);
-    for _ in 0..CONCURRENCY {
-        let client = OcccClient::connect(options).await.expect("connect");
-        clients.push(client.with_session(token.clone()));
-    }
-    run_load(CONCURRENCY, warm_up, window, |index| {
-        let users = clients[index].users();
-        move || {
-            let mut users = users.clone();
-            async move {
-                users
-                    .list_active_sessions(pb::ListActiveSessionsRequest {})
-                    .await
-                    .is_ok()
-            }
-        }
-    })
-    .await
-}
-
 async fn measure_get_info(
     options: &ConnectOptions,
     warm_up: Duration,
@@ -233,7 +205,9 @@ fn main() {
         for _ in 0..rounds {
             baseline_runs.push(measure_get_info(&bare, warm_up, window).await);
             full_runs.push(measure_get_info(&occcd, warm_up, window).await);
-            authed_runs.push(measure_authenticated(&occcd, &token, warm_up, window).await);
+            authed_runs.push(
+                measure_read(&occcd, &token, "Users/ListActiveSessions", warm_up, window).await,
+            );
         }
         let baseline = LoadReport::merge(baseline_runs);
         let full = LoadReport::merge(full_runs);
