@@ -9,7 +9,9 @@
 //! read, one chunk at a time; a snapshot never exceeds its byte bound (what
 //! did not fit is named truncated, what was cut is marked partial); one a
 //! stopped daemon left unfinished is completed at the next start from the
-//! chunks it stored, and marked interrupted.
+//! chunks it stored, and marked interrupted; the list is answered from
+//! memory only while no snapshot has been begun or completed since it was
+//! read.
 
 use std::sync::Arc;
 
@@ -136,6 +138,9 @@ pub struct SnapshotVault {
     sealer: Arc<Sealer>,
     manifest_key: hmac::Key,
     max_bytes: u64,
+    /// The list of complete snapshots, read under a snapshots version:
+    /// answered from memory until a snapshot is begun or completed.
+    listed: std::sync::Mutex<Option<(u64, Vec<Manifest>)>>,
 }
 
 impl std::fmt::Debug for SnapshotVault {
@@ -256,6 +261,7 @@ impl SnapshotVault {
             sealer,
             manifest_key: hmac::Key::new(hmac::HMAC_SHA256, manifest_key.expose()),
             max_bytes,
+            listed: std::sync::Mutex::default(),
         }
     }
 
@@ -279,8 +285,25 @@ impl SnapshotVault {
 
     /// Every complete snapshot's manifest, newest first.
     pub async fn list(&self) -> Result<Vec<Manifest>, SnapshotError> {
+        // Read the version first: a write that ends after it changes it.
+        let version = self.store.snapshots_version();
+        let listed = || {
+            self.listed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some((read_under, manifests)) = listed().as_ref()
+            && *read_under == version
+        {
+            return Ok(manifests.clone());
+        }
         let rows = self.store.snapshots().await?;
-        rows.iter().map(|row| parse(&row.manifest)).collect()
+        let manifests = rows
+            .iter()
+            .map(|row| parse(&row.manifest))
+            .collect::<Result<Vec<_>, _>>()?;
+        *listed() = Some((version, manifests.clone()));
+        Ok(manifests)
     }
 
     /// The manifest of complete snapshot `id`, as stored.

@@ -71,13 +71,15 @@ pub struct Store {
     /// Raised after every write to accounts, their recovery codes or OS
     /// links (see [`Store::accounts_version`]).
     accounts_version: Arc<AtomicU64>,
+    /// Raised after every write to the snapshots table.
+    snapshots_version: Arc<AtomicU64>,
 }
 
-/// Raises the accounts version when dropped — at the end of a write,
-/// whichever way it ended.
-struct AccountsChange<'a>(&'a AtomicU64);
+/// Raises a version when dropped — at the end of a write, whichever way it
+/// ended.
+struct VersionRaise<'a>(&'a AtomicU64);
 
-impl Drop for AccountsChange<'_> {
+impl Drop for VersionRaise<'_> {
     fn drop(&mut self) {
         self.0.fetch_add(1, Ordering::SeqCst);
     }
@@ -117,6 +119,7 @@ impl Store {
         Ok(Self {
             pool,
             accounts_version: Arc::new(AtomicU64::new(0)),
+            snapshots_version: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -131,8 +134,19 @@ impl Store {
     }
 
     /// Marks the start of a write to account data; see [`Self::accounts_version`].
-    fn accounts_change(&self) -> AccountsChange<'_> {
-        AccountsChange(&self.accounts_version)
+    fn accounts_change(&self) -> VersionRaise<'_> {
+        VersionRaise(&self.accounts_version)
+    }
+
+    /// Like [`Self::accounts_version`], for the list of snapshots.
+    #[must_use]
+    pub fn snapshots_version(&self) -> u64 {
+        self.snapshots_version.load(Ordering::SeqCst)
+    }
+
+    /// Marks the start of a write to the snapshots table.
+    fn snapshots_change(&self) -> VersionRaise<'_> {
+        VersionRaise(&self.snapshots_version)
     }
 
     /// Waits for open connections to finish, checkpoints the WAL and closes.

@@ -41,6 +41,7 @@ fn decode_snapshot(row: &sqlx::sqlite::SqliteRow) -> Result<SnapshotRow, sqlx::E
 impl Store {
     /// Starts snapshot `snapshot` (state "writing"; its manifest comes last).
     pub async fn begin_snapshot(&self, snapshot: &SnapshotRow) -> Result<(), StoreError> {
+        let _changing = self.snapshots_change();
         sqlx::query(
             "INSERT INTO snapshots (id, container, reason, created_at, manifest, manifest_hmac, state) \
              VALUES (?, ?, ?, ?, '', x'', 'writing')",
@@ -110,6 +111,7 @@ impl Store {
         manifest: &str,
         manifest_hmac: &[u8],
     ) -> Result<(), StoreError> {
+        let _changing = self.snapshots_change();
         sqlx::query(
             "UPDATE snapshots SET manifest = ?, manifest_hmac = ?, state = 'complete' \
              WHERE id = ? AND state = 'writing'",
