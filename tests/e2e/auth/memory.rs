@@ -121,12 +121,16 @@ async fn no_secret_lingers_in_the_daemons_memory_after_its_request() {
     assert_eq!(planted.len(), 14, "{planted:?}");
 
     // The daemon sees the connections close and frees their buffers; give
-    // it until a deadline, then name what is still there.
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // it until a deadline — and at least a few looks, since on a loaded
+    // machine one read of its memory can take seconds — then name what is
+    // still there.
+    let deadline = Instant::now() + Duration::from_secs(30);
     let mut found = lingering(pid, &planted).unwrap();
-    while !found.is_empty() && Instant::now() < deadline {
+    let mut looks = 1;
+    while !found.is_empty() && (Instant::now() < deadline || looks < 5) {
         tokio::time::sleep(Duration::from_millis(200)).await;
         found = lingering(pid, &planted).unwrap();
+        looks += 1;
     }
     assert!(found.is_empty(), "still in occcd's memory: {found:?}");
     daemon.terminate().await;
