@@ -17,6 +17,7 @@ use std::{
 use bollard::{Docker, query_parameters::DownloadFromContainerOptions};
 use occc_tests::{
     DevDir, RunningDaemon,
+    big_snapshot::status_kib,
     docker::{TestContainer, docker_ok, shared_socket},
 };
 use occcd::integrity::{archive, events};
@@ -314,16 +315,6 @@ async fn hash_throughput(socket: &Path) {
         "  ratio hash/stream: {:.2}   (goal >= 0.8)",
         hash_rate / stream_rate
     );
-}
-
-/// A `kB` field of /proc/PID/status, in KiB.
-fn status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
 }
 
 fn cpu_ticks(pid: u32) -> u64 {

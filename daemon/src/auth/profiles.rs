@@ -14,33 +14,28 @@ use std::{
 };
 
 use super::account::UserProfile;
+use crate::store::ReadCopy;
 
 /// Profiles kept at most (beyond, the oldest set is dropped whole).
 pub const MAX_PROFILES: usize = 10_000;
 
-#[derive(Debug, Default)]
-struct Held {
-    /// By username: the accounts version it was read under, and the profile.
-    by_name: HashMap<String, (u64, UserProfile)>,
-    /// Every profile, read under a version.
-    all: Option<(u64, Vec<UserProfile>)>,
-}
-
 /// Profiles read under a given accounts version.
 #[derive(Debug, Default)]
 pub struct ProfileCache {
-    held: Mutex<Held>,
+    /// By username: the accounts version it was read under, and the profile.
+    by_name: Mutex<HashMap<String, (u64, UserProfile)>>,
+    /// Every profile, read under a version.
+    all: ReadCopy<Vec<UserProfile>>,
 }
 
 impl ProfileCache {
-    fn held(&self) -> MutexGuard<'_, Held> {
-        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    fn by_name(&self) -> MutexGuard<'_, HashMap<String, (u64, UserProfile)>> {
+        self.by_name.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// `username`'s profile if it was read under `version`.
     pub fn get(&self, username: &str, version: u64) -> Option<UserProfile> {
-        self.held()
-            .by_name
+        self.by_name()
             .get(username)
             .filter(|(read_under, _)| *read_under == version)
             .map(|(_, profile)| profile.clone())
@@ -48,27 +43,22 @@ impl ProfileCache {
 
     /// Keeps `profile`, read under `version`.
     pub fn put(&self, version: u64, profile: &UserProfile) {
-        let mut held = self.held();
-        if held.by_name.len() >= MAX_PROFILES {
-            held.by_name.clear();
+        let mut by_name = self.by_name();
+        if by_name.len() >= MAX_PROFILES {
+            by_name.clear();
         }
-        held.by_name
-            .insert(profile.username.clone(), (version, profile.clone()));
+        by_name.insert(profile.username.clone(), (version, profile.clone()));
     }
 
     /// Every profile, if read under `version`.
     pub fn all(&self, version: u64) -> Option<Vec<UserProfile>> {
-        self.held()
-            .all
-            .as_ref()
-            .filter(|(read_under, _)| *read_under == version)
-            .map(|(_, profiles)| profiles.clone())
+        self.all.get(version)
     }
 
     /// Keeps every profile, read under `version` (at most [`MAX_PROFILES`]).
     pub fn put_all(&self, version: u64, profiles: &[UserProfile]) {
         if profiles.len() <= MAX_PROFILES {
-            self.held().all = Some((version, profiles.to_vec()));
+            self.all.put(version, profiles.to_vec());
         }
     }
 }

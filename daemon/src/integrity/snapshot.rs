@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::engine::EngineError;
 use crate::{
     crypto::{SealContext, Sealer, Subkey},
-    store::{Store, StoreError},
+    store::{ReadCopy, Store, StoreError},
 };
 
 /// Where whole artifacts were sealed before chunks (schema 0005).
@@ -140,7 +140,7 @@ pub struct SnapshotVault {
     max_bytes: u64,
     /// The list of complete snapshots, read under a snapshots version:
     /// answered from memory until a snapshot is begun or completed.
-    listed: std::sync::Mutex<Option<(u64, Vec<Manifest>)>>,
+    listed: ReadCopy<Vec<Manifest>>,
 }
 
 impl std::fmt::Debug for SnapshotVault {
@@ -261,7 +261,7 @@ impl SnapshotVault {
             sealer,
             manifest_key: hmac::Key::new(hmac::HMAC_SHA256, manifest_key.expose()),
             max_bytes,
-            listed: std::sync::Mutex::default(),
+            listed: ReadCopy::default(),
         }
     }
 
@@ -287,22 +287,15 @@ impl SnapshotVault {
     pub async fn list(&self) -> Result<Vec<Manifest>, SnapshotError> {
         // Read the version first: a write that ends after it changes it.
         let version = self.store.snapshots_version();
-        let listed = || {
-            self.listed
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-        };
-        if let Some((read_under, manifests)) = listed().as_ref()
-            && *read_under == version
-        {
-            return Ok(manifests.clone());
+        if let Some(manifests) = self.listed.get(version) {
+            return Ok(manifests);
         }
         let rows = self.store.snapshots().await?;
         let manifests = rows
             .iter()
             .map(|row| parse(&row.manifest))
             .collect::<Result<Vec<_>, _>>()?;
-        *listed() = Some((version, manifests.clone()));
+        self.listed.put(version, manifests.clone());
         Ok(manifests)
     }
 

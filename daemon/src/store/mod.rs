@@ -85,6 +85,42 @@ impl Drop for VersionRaise<'_> {
     }
 }
 
+/// A copy of something read from the store under a version (see
+/// [`Store::accounts_version`]): given back only while that version holds.
+#[derive(Debug)]
+pub struct ReadCopy<T> {
+    held: std::sync::Mutex<Option<(u64, T)>>,
+}
+
+impl<T> Default for ReadCopy<T> {
+    fn default() -> Self {
+        Self {
+            held: std::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl<T: Clone> ReadCopy<T> {
+    fn held(&self) -> std::sync::MutexGuard<'_, Option<(u64, T)>> {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The copy, if it was read under `version`.
+    pub fn get(&self, version: u64) -> Option<T> {
+        self.held()
+            .as_ref()
+            .filter(|(read_under, _)| *read_under == version)
+            .map(|(_, value)| value.clone())
+    }
+
+    /// Keeps `value`, read under `version` (read the version before reading).
+    pub fn put(&self, version: u64, value: T) {
+        *self.held() = Some((version, value));
+    }
+}
+
 impl Store {
     /// Opens (or, with `create`, creates) the database at `path` with
     /// `database_key`, then applies pending migrations.
