@@ -8,9 +8,9 @@
 //! start-up are the ones stored.
 
 use super::{
-    engine::AuthEngine,
     error::AuthError,
     lockout::{Attempt, AttemptKey, Counter, Throttled},
+    shared::AuthCore,
 };
 use crate::{
     audit::{AccountAction, Actor},
@@ -39,10 +39,10 @@ fn key_of(row: &AuthFailureRow) -> Option<AttemptKey> {
     }
 }
 
-impl AuthEngine {
+impl AuthCore {
     /// Begins an attempt on `account` (and the peer's uid): refused if either
     /// is delayed, locked, or already being checked; otherwise counted as a
-    /// failure, on disk, until [`AuthEngine::succeed`].
+    /// failure, on disk, until [`AuthCore::succeed`].
     pub(super) async fn throttle(
         &self,
         account: &AttemptKey,

@@ -6,24 +6,24 @@
 //! account becomes active only after a correct code from its new TOTP secret;
 //! recovery codes are shown exactly once, at that moment.
 
-use std::{fs::OpenOptions, io::Write, os::unix::fs::OpenOptionsExt, time::Duration};
+use std::{fs::OpenOptions, io::Write, os::unix::fs::OpenOptionsExt, sync::Arc, time::Duration};
 
 use zeroize::Zeroizing;
 
 use super::{
-    account::{Account, TotpColumn},
-    engine::AuthEngine,
+    account::Account,
+    bootstrap_gate::BootstrapGate,
     error::AuthError,
     input,
     lockout::AttemptKey,
     password::check_new_password,
     role::Role,
+    shared::AuthCore,
     token::{MAX_TOKEN_CHARS, SecretToken, TokenKind},
-    totp::{TotpEnrolment, TotpSecret},
+    totp::TotpEnrolment,
 };
 use crate::{
     audit::{AccountAction, Actor},
-    clock::UnixMillis,
     store::UserChange,
     transport::PeerCredentials,
 };
@@ -37,14 +37,32 @@ pub struct EnrollmentStarted {
     pub totp: TotpEnrolment,
 }
 
-impl AuthEngine {
+/// The first super-admin (bootstrap) and people enrolling themselves.
+#[derive(Debug)]
+pub struct Enrolment {
+    core: Arc<AuthCore>,
+    bootstrap: BootstrapGate,
+}
+
+impl Enrolment {
+    pub(super) fn new(core: Arc<AuthCore>, bootstrap: BootstrapGate) -> Self {
+        Self { core, bootstrap }
+    }
+
     pub(super) async fn open_bootstrap_if_needed(&self) -> Result<(), AuthError> {
-        if self.store.count_users_in(&["active", "disabled"]).await? > 0 {
+        if self
+            .core
+            .store
+            .count_users_in(&["active", "disabled"])
+            .await?
+            > 0
+        {
             return Ok(());
         }
         let removed = self
+            .core
             .store
-            .delete_stale_enrolling_users(self.now().0, true)
+            .delete_stale_enrolling_users(self.core.now().0, true)
             .await?;
         if removed > 0 {
             tracing::info!(
@@ -55,6 +73,7 @@ impl AuthEngine {
         let token = SecretToken::generate(TokenKind::Bootstrap)
             .map_err(|err| AuthError::internal("random generator failed", &err))?;
         let hash = self
+            .core
             .tokens
             .hash(TokenKind::Bootstrap, token.expose())
             .ok_or_else(|| AuthError::internal("bootstrap token not hashable", &"length"))?;
@@ -68,13 +87,13 @@ impl AuthEngine {
             .and_then(|mut file| file.write_all(format!("{}\n", token.expose()).as_bytes()));
         written
             .map_err(|err| AuthError::internal("cannot write the bootstrap token file", &err))?;
-        let expires = self
-            .now()
-            .plus(Duration::from_secs(self.config.bootstrap_token_ttl_secs));
+        let expires = self.core.now().plus(Duration::from_secs(
+            self.core.config.bootstrap_token_ttl_secs,
+        ));
         self.bootstrap.open(hash, expires);
         tracing::warn!(
             token_file = %path.display(),
-            expires_in_secs = self.config.bootstrap_token_ttl_secs,
+            expires_in_secs = self.core.config.bootstrap_token_ttl_secs,
             "no users yet: create the first super-admin with the bootstrap token in this file"
         );
         Ok(())
@@ -91,16 +110,23 @@ impl AuthEngine {
         input::bounded("bootstrap_token", bootstrap_token, MAX_TOKEN_CHARS)?;
         let username = input::username(username)?;
         input::password("password", password)?;
-        let now = self.now();
-        let token_hash = self.tokens.hash(TokenKind::Bootstrap, bootstrap_token);
+        let now = self.core.now();
+        let token_hash = self.core.tokens.hash(TokenKind::Bootstrap, bootstrap_token);
         if !token_hash.is_some_and(|hash| self.bootstrap.matches(&hash, now)) {
             return Err(AuthError::BadToken("bootstrap"));
         }
-        if self.store.count_users_in(&["active", "disabled"]).await? > 0 {
+        if self
+            .core
+            .store
+            .count_users_in(&["active", "disabled"])
+            .await?
+            > 0
+        {
             return Err(AuthError::BootstrapClosed);
         }
         let password = check_new_password(username, password).map_err(AuthError::PasswordPolicy)?;
         let phc = self
+            .core
             .hashing
             .hash(password)
             .await
@@ -108,115 +134,41 @@ impl AuthEngine {
         if !token_hash.is_some_and(|hash| self.bootstrap.take_if_valid(&hash, now)) {
             return Err(AuthError::BadToken("bootstrap"));
         }
-        self.store.delete_stale_enrolling_users(now.0, true).await?;
+        self.core
+            .store
+            .delete_stale_enrolling_users(now.0, true)
+            .await?;
         let started = self
+            .core
             .create_enrolling(username, Role::SuperAdmin, Some(&phc))
             .await?;
-        let account = self.account(username).await?;
-        let totp = self.start_totp(&account).await?;
-        self.record(
-            Actor::user(peer, username),
-            AccountAction::BootstrapStarted,
-            Some(username),
-            None,
-        )
-        .await;
+        let account = self.core.account(username).await?;
+        let totp = self.core.start_totp(&account).await?;
+        self.core
+            .record(
+                Actor::user(peer, username),
+                AccountAction::BootstrapStarted,
+                Some(username),
+                None,
+            )
+            .await;
         Ok(EnrollmentStarted {
             enrollment_token: started.0,
             totp,
         })
     }
 
-    /// Creates an enrolling user with a one-time enrolment token.
-    pub(super) async fn create_enrolling(
-        &self,
-        username: &str,
-        role: Role,
-        password_phc: Option<&str>,
-    ) -> Result<(SecretToken, UnixMillis), AuthError> {
-        let (token, hash, expires) = self.new_enrollment_token()?;
-        let now = self.now().0;
-        self.store
-            .insert_enrolling_user(username, role.as_str(), password_phc, &hash, expires.0, now)
-            .await
-            .map_err(|err| match err {
-                crate::store::StoreError::Database(sqlx::Error::Database(db))
-                    if db.is_unique_violation() =>
-                {
-                    AuthError::UserExists(username.to_owned())
-                }
-                other => other.into(),
-            })?;
-        Ok((token, expires))
-    }
-
-    pub(super) fn new_enrollment_token(
-        &self,
-    ) -> Result<(SecretToken, [u8; 32], UnixMillis), AuthError> {
-        let token = SecretToken::generate(TokenKind::Enrollment)
-            .map_err(|err| AuthError::internal("random generator failed", &err))?;
-        let hash = self
-            .tokens
-            .hash(TokenKind::Enrollment, token.expose())
-            .ok_or_else(|| AuthError::internal("enrolment token not hashable", &"length"))?;
-        let expires = self
-            .now()
-            .plus(Duration::from_secs(self.config.enrollment_token_ttl_secs));
-        Ok((token, hash, expires))
-    }
-
-    /// Generates a pending TOTP secret for `account` and returns its enrolment.
-    pub(super) async fn start_totp(&self, account: &Account) -> Result<TotpEnrolment, AuthError> {
-        let secret = TotpSecret::generate()
-            .map_err(|err| AuthError::internal("random generator failed", &err))?;
-        let sealed = self.seal_totp(account.row.id, TotpColumn::Pending, &secret)?;
-        let change = UserChange {
-            totp_pending_secret: Some(Some(&sealed)),
-            ..UserChange::default()
-        };
-        self.update_account(account.row.id, &change).await?;
-        secret
-            .enrolment(&account.row.username)
-            .map_err(|err| AuthError::internal("cannot build TOTP enrolment", &err))
-    }
-
-    /// Confirms a pending TOTP secret with `code`: on a match it becomes the
-    /// account's secret (with the extra column changes in `also`) and the
-    /// code's step is the last accepted one; returns the account's generation
-    /// afterwards. A wrong code changes nothing and returns `None`.
-    pub(super) async fn promote_pending_totp(
-        &self,
-        account: &Account,
-        sealed_pending: &[u8],
-        code: &str,
-        also: UserChange<'_>,
-    ) -> Result<Option<i64>, AuthError> {
-        let secret = self.open_totp(account.row.id, TotpColumn::Pending, sealed_pending)?;
-        let step = secret
-            .accept(code, self.now(), None)
-            .map_err(|err| AuthError::internal("TOTP check failed", &err))?;
-        let Some(step) = step else {
-            return Ok(None);
-        };
-        let confirmed = self.seal_totp(account.row.id, TotpColumn::Confirmed, &secret)?;
-        let change = UserChange {
-            totp_secret: Some(Some(&confirmed)),
-            totp_pending_secret: Some(None),
-            totp_last_step: Some(Some(step)),
-            ..also
-        };
-        self.update_account(account.row.id, &change).await.map(Some)
-    }
-
     async fn enrolling_account(&self, enrollment_token: &str) -> Result<Account, AuthError> {
         input::bounded("enrollment_token", enrollment_token, MAX_TOKEN_CHARS)?;
         let hash = self
+            .core
             .tokens
             .hash(TokenKind::Enrollment, enrollment_token)
             .ok_or(AuthError::BadToken("enrollment"))?;
         let row = self
+            .core
             .store
-            .user_by_enrollment_token(&hash, self.now().0)
+            .user_by_enrollment_token(&hash, self.core.now().0)
             .await?;
         row.map(Account::from_row)
             .transpose()?
@@ -234,16 +186,19 @@ impl AuthEngine {
         let account = self.enrolling_account(enrollment_token).await?;
         let password = check_new_password(&account.row.username, password)
             .map_err(AuthError::PasswordPolicy)?;
-        self.store_password(account.row.id, password, false).await?;
-        let totp = self.start_totp(&account).await?;
+        self.core
+            .store_password(account.row.id, password, false)
+            .await?;
+        let totp = self.core.start_totp(&account).await?;
         let username = account.row.username.as_str();
-        self.record(
-            Actor::user(peer, username),
-            AccountAction::EnrollmentStarted,
-            Some(username),
-            None,
-        )
-        .await;
+        self.core
+            .record(
+                Actor::user(peer, username),
+                AccountAction::EnrollmentStarted,
+                Some(username),
+                None,
+            )
+            .await;
         Ok(totp)
     }
 
@@ -264,8 +219,9 @@ impl AuthEngine {
             ));
         };
         let key = AttemptKey::Account(account.row.username.clone());
-        let attempt = self.throttle(&key, peer).await?;
+        let attempt = self.core.throttle(&key, peer).await?;
         let codes = self
+            .core
             .recovery
             .issue()
             .map_err(|err| AuthError::internal("random generator failed", &err))?;
@@ -275,32 +231,36 @@ impl AuthEngine {
             ..UserChange::default()
         };
         if self
+            .core
             .promote_pending_totp(&account, sealed, totp_code, activate)
             .await?
             .is_none()
         {
-            self.fail(
-                attempt,
-                peer,
-                AccountAction::LoginFailed,
-                &key,
-                "enrolment code wrong",
-            )
-            .await;
+            self.core
+                .fail(
+                    attempt,
+                    peer,
+                    AccountAction::LoginFailed,
+                    &key,
+                    "enrolment code wrong",
+                )
+                .await;
             return Err(AuthError::BadCredentials);
         }
-        self.succeed(attempt).await;
-        self.store
+        self.core.succeed(attempt).await;
+        self.core
+            .store
             .replace_recovery_codes(account.row.id, &codes.hashes)
             .await?;
         let username = account.row.username.as_str();
-        self.record(
-            Actor::user(peer, username),
-            AccountAction::EnrollmentCompleted,
-            Some(username),
-            None,
-        )
-        .await;
+        self.core
+            .record(
+                Actor::user(peer, username),
+                AccountAction::EnrollmentCompleted,
+                Some(username),
+                None,
+            )
+            .await;
         Ok(codes.codes)
     }
 }

@@ -9,18 +9,20 @@
 
 use ring::signature::{ECDSA_P256_SHA256_ASN1, UnparsedPublicKey};
 
+use std::sync::Arc;
+
 use super::{
     account::Account,
     admin::ActingUser,
-    challenges::{Challenge, ChallengePurpose},
+    challenges::{Challenge, ChallengeBook, ChallengePurpose},
     elevation::ElevationMethod,
-    engine::AuthEngine,
     error::AuthError,
     input,
     lockout::AttemptKey,
-    login::LoginOutcome,
     role::Role,
+    session_keeping::LoginOutcome,
     sessions::{LoginEpoch, Session},
+    shared::AuthCore,
 };
 use crate::{
     audit::{AccountAction, Actor},
@@ -74,34 +76,30 @@ fn signature_holds(public_key: &[u8], payload: &[u8], signature: &[u8]) -> bool 
         .is_ok()
 }
 
-impl AuthEngine {
-    /// Login methods for `username` as `peer` may use them, most preferred
-    /// first. A biometric method is named only to the OS user it belongs to
-    /// (the uid that registered the device key; the OS account PAM checks) or
-    /// to root; everyone else — and every unknown or inactive user — gets
-    /// the answer of a user without biometrics, so the list reveals nothing
-    /// about other people's set-up.
-    pub async fn login_methods(
+/// Device-bound keys (Touch ID, Windows Hello): challenges, registration,
+/// login, elevation, listing and revocation.
+#[derive(Debug)]
+pub struct DeviceKeys {
+    core: Arc<AuthCore>,
+    challenges: ChallengeBook,
+}
+
+impl DeviceKeys {
+    pub(super) fn new(core: Arc<AuthCore>, challenges: ChallengeBook) -> Self {
+        Self { core, challenges }
+    }
+
+    /// Whether `peer` may log in as user `user_id` with a device key: a key
+    /// registered from the peer's uid exists (any key, for root).
+    pub(super) async fn usable_by(
         &self,
-        username: &str,
+        user_id: i64,
         peer: PeerCredentials,
-    ) -> Result<Vec<LoginMethod>, AuthError> {
-        let username = input::username(username)?;
-        let mut methods = Vec::new();
-        if let Some(account) = self.active_account(username).await? {
-            let keys = self.store.active_device_keys(account.row.id).await?;
-            if keys
-                .iter()
-                .any(|key| peer.uid == 0 || key.registered_uid == Some(peer.uid))
-            {
-                methods.push(LoginMethod::DeviceKey);
-            }
-            if self.pam_usable_by(account.row.id, peer).await?.is_some() {
-                methods.push(LoginMethod::PamBiometric);
-            }
-        }
-        methods.push(LoginMethod::PasswordTotp);
-        Ok(methods)
+    ) -> Result<bool, AuthError> {
+        let keys = self.core.store.active_device_keys(user_id).await?;
+        Ok(keys
+            .iter()
+            .any(|key| peer.uid == 0 || key.registered_uid == Some(peer.uid)))
     }
 
     /// A login challenge for `username` (issued for unknown users too),
@@ -113,7 +111,7 @@ impl AuthEngine {
     ) -> Result<Challenge, AuthError> {
         let username = input::username(username)?;
         self.challenges
-            .issue(username, ChallengePurpose::Login, peer.uid, self.now())
+            .issue(username, ChallengePurpose::Login, peer.uid, self.core.now())
             .map_err(|err| AuthError::WrongState(err.to_string()))
     }
 
@@ -124,7 +122,12 @@ impl AuthEngine {
         purpose: ChallengePurpose,
     ) -> Result<Challenge, AuthError> {
         self.challenges
-            .issue(&session.username, purpose, session.peer_uid, self.now())
+            .issue(
+                &session.username,
+                purpose,
+                session.peer_uid,
+                self.core.now(),
+            )
             .map_err(|err| AuthError::WrongState(err.to_string()))
     }
 
@@ -159,16 +162,17 @@ impl AuthEngine {
             username,
             ChallengePurpose::Register,
             by.peer.uid,
-            self.now(),
+            self.core.now(),
         );
         if !challenge.is_some_and(|c| signature_holds(public_key, &c.payload, signature)) {
-            self.record(
-                by_actor(&by),
-                AccountAction::ElevationFailed,
-                Some(username),
-                Some("device key registration".into()),
-            )
-            .await;
+            self.core
+                .record(
+                    by_actor(&by),
+                    AccountAction::ElevationFailed,
+                    Some(username),
+                    Some("device key registration".into()),
+                )
+                .await;
             return Err(AuthError::BadCredentials);
         }
         let key = DeviceKeyRow {
@@ -177,19 +181,20 @@ impl AuthEngine {
             name: name.to_owned(),
             platform: platform.to_owned(),
             public_key: public_key.to_vec(),
-            created_at: self.now().0,
+            created_at: self.core.now().0,
             last_used_at: None,
             registered_uid: Some(by.peer.uid),
         };
-        self.store.insert_device_key(&key).await?;
+        self.core.store.insert_device_key(&key).await?;
         let detail = format!("key {} ({platform})", key.id);
-        self.record(
-            by_actor(&by),
-            AccountAction::DeviceKeyRegistered,
-            Some(username),
-            Some(detail),
-        )
-        .await;
+        self.core
+            .record(
+                by_actor(&by),
+                AccountAction::DeviceKeyRegistered,
+                Some(username),
+                Some(detail),
+            )
+            .await;
         Ok(key)
     }
 
@@ -206,15 +211,16 @@ impl AuthEngine {
     ) -> Result<(), AuthError> {
         check_assertion(assertion)?;
         let biometric = AttemptKey::Biometric(username.to_owned(), peer.uid);
-        let attempt = self.throttle(&biometric, Some(peer)).await?;
+        let attempt = self.core.throttle(&biometric, Some(peer)).await?;
         let challenge = self.challenges.take(
             assertion.challenge_id,
             username,
             purpose,
             peer.uid,
-            self.now(),
+            self.core.now(),
         );
         let key = self
+            .core
             .store
             .active_device_key(assertion.key_id)
             .await?
@@ -232,13 +238,15 @@ impl AuthEngine {
                     AccountAction::ElevationFailed
                 }
             };
-            self.fail(attempt, Some(peer), action, &biometric, "device key")
+            self.core
+                .fail(attempt, Some(peer), action, &biometric, "device key")
                 .await;
             return Err(AuthError::BadCredentials);
         }
-        self.succeed(attempt).await;
-        self.store
-            .touch_device_key(assertion.key_id, self.now().0)
+        self.core.succeed(attempt).await;
+        self.core
+            .store
+            .touch_device_key(assertion.key_id, self.core.now().0)
             .await?;
         Ok(())
     }
@@ -250,9 +258,9 @@ impl AuthEngine {
         username: &str,
         assertion: Assertion<'_>,
     ) -> Result<LoginOutcome, AuthError> {
-        let began: LoginEpoch = self.sessions.login_epoch();
+        let began: LoginEpoch = self.core.sessions.login_epoch();
         let username = input::username(username)?;
-        let account = self.active_account(username).await?;
+        let account = self.core.active_account(username).await?;
         let user_id = account.as_ref().map(|a| a.row.id);
         self.verify_assertion(username, user_id, peer, ChallengePurpose::Login, &assertion)
             .await?;
@@ -261,6 +269,7 @@ impl AuthEngine {
             return Err(AuthError::BadCredentials);
         };
         let outcome = self
+            .core
             .finish_login(&account, peer, "device_key", began)
             .await?;
         Ok(outcome)
@@ -284,7 +293,7 @@ impl AuthEngine {
         )
         .await?;
         let method = ElevationMethod::DeviceKey(assertion.key_id.to_owned());
-        self.grant_elevation(session, peer, method).await
+        self.core.grant_elevation(session, peer, method).await
     }
 
     /// Keys of `username` (or the caller's own when `None`).
@@ -295,12 +304,12 @@ impl AuthEngine {
     ) -> Result<Vec<DeviceKeyRow>, AuthError> {
         let account = match username {
             Some(name) if name != by.session.username => {
-                require_super_admin(&by, false, self.now())?;
-                self.account(input::username(name)?).await?
+                require_super_admin(&by, false, self.core.now())?;
+                self.core.account(input::username(name)?).await?
             }
-            _ => self.account(&by.session.username).await?,
+            _ => self.core.account(&by.session.username).await?,
         };
-        Ok(self.store.active_device_keys(account.row.id).await?)
+        Ok(self.core.store.active_device_keys(account.row.id).await?)
     }
 
     /// Revokes a key: the caller's own, or anyone's for an elevated super-admin.
@@ -311,15 +320,20 @@ impl AuthEngine {
     ) -> Result<(), AuthError> {
         input::bounded("key_id", key_id, 64)?;
         let key = self
+            .core
             .store
             .active_device_key(key_id)
             .await?
             .ok_or_else(|| AuthError::WrongState(format!("no active device key {key_id:?}")))?;
         if key.user_id != by.session.user_id {
-            require_super_admin(&by, true, self.now())?;
+            require_super_admin(&by, true, self.core.now())?;
         }
-        self.store.revoke_device_key(key_id, self.now().0).await?;
+        self.core
+            .store
+            .revoke_device_key(key_id, self.core.now().0)
+            .await?;
         let owner = self
+            .core
             .store
             .user_by_id(key.user_id)
             .await?
@@ -327,13 +341,14 @@ impl AuthEngine {
             .transpose()?;
         let owner_name = owner.as_ref().map(|owner| owner.row.username.clone());
         let detail = format!("key {key_id}");
-        self.record(
-            by_actor(&by),
-            AccountAction::DeviceKeyRevoked,
-            owner_name.as_deref(),
-            Some(detail),
-        )
-        .await;
+        self.core
+            .record(
+                by_actor(&by),
+                AccountAction::DeviceKeyRevoked,
+                owner_name.as_deref(),
+                Some(detail),
+            )
+            .await;
         let Some(owner) = owner else {
             return Ok(());
         };
@@ -343,22 +358,24 @@ impl AuthEngine {
             bump_generation: true,
             ..UserChange::default()
         };
-        let generation = self.update_account(key.user_id, &replaces).await?;
+        let generation = self.core.update_account(key.user_id, &replaces).await?;
         let keep = (key.user_id == by.session.user_id).then_some(by.session);
         let granted_by_key =
             |method: &ElevationMethod| *method == ElevationMethod::DeviceKey(key_id.to_owned());
         let ended = self
+            .core
             .supersede(&owner, Some(generation), keep, granted_by_key)
             .await?;
-        self.record(
-            by_actor(&by),
-            AccountAction::SessionsRevoked,
-            owner_name.as_deref(),
-            Some(format!(
-                "{ended} sessions ended: device key {key_id} revoked"
-            )),
-        )
-        .await;
+        self.core
+            .record(
+                by_actor(&by),
+                AccountAction::SessionsRevoked,
+                owner_name.as_deref(),
+                Some(format!(
+                    "{ended} sessions ended: device key {key_id} revoked"
+                )),
+            )
+            .await;
         Ok(())
     }
 }

@@ -1,58 +1,54 @@
-//! The authentication engine: the state every auth flow shares, its start-up
-//! (restoring sessions and brute-force counters, opening bootstrap) and the
-//! helpers the flows use.
+//! The authentication engine: a thin front over the flows (logins,
+//! enrolment, account administration, own credentials, device keys, PAM), each its own type
+//! holding the shared core plus only its own state; start-up restores what
+//! they share before any flow is reachable.
 //!
-//! Invariant: TOTP secrets exist in memory only while a flow uses them and
-//! are sealed to (users, column, user id) at rest; nothing is served before
-//! the stored sessions and failure counters are back in memory.
+//! Invariant: nothing is served before the stored sessions and failure
+//! counters are back in memory and bootstrap is open (when no account
+//! exists); the front adds no behaviour of its own beyond composing flows.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
-
-use zeroize::Zeroizing;
+use std::{path::PathBuf, sync::Arc};
 
 pub use super::account::{UserProfile, UserState};
 use super::{
-    account::{self, Account, TotpColumn},
+    admin::AccountAdmin,
+    bootstrap::Enrolment,
+    bootstrap_gate::BootstrapGate,
     challenges::ChallengeBook,
+    device_keys::{DeviceKeys, LoginMethod},
     error::AuthError,
-    lockout::{AttemptKey, FailureTracker, LockoutPolicy},
-    password::{HashCost, PasswordHashing},
-    recovery::RecoveryCodes,
-    sessions::{Session, SessionPolicy, SessionStore},
-    token::TokenHasher,
-    totp::TotpSecret,
+    input,
+    login::Logins,
+    own_credentials::OwnCredentials,
+    pam::PamAuthenticator,
+    pam_flows::PamLogins,
+    sessions::{Session, SessionStore},
+    shared::AuthCore,
 };
 use crate::{
-    audit::{AccountAction, Actor, AuditEvent, AuditLog},
+    audit::AuditLog,
     clock::{Clock, UnixMillis},
     config::AuthConfig,
-    crypto::{KeyPurpose, MasterKey, Sealer},
-    store::{Store, UserChange},
+    crypto::MasterKey,
+    store::Store,
+    transport::PeerCredentials,
 };
 
-/// Shared state of every authentication flow.
+/// Every authentication flow, started together.
 #[derive(Debug)]
 pub struct AuthEngine {
-    pub(super) store: Store,
-    pub(super) sealer: Sealer,
-    pub(super) hashing: PasswordHashing,
-    pub(super) recovery: RecoveryCodes,
-    pub(super) tokens: TokenHasher,
-    pub(super) sessions: SessionStore,
-    pub(super) failures: FailureTracker,
-    pub(super) audit: AuditLog,
-    pub(super) clock: Arc<dyn Clock>,
-    pub(super) config: AuthConfig,
-    pub(super) bootstrap: super::bootstrap_gate::BootstrapGate,
-    pub(super) challenges: ChallengeBook,
-    pub(super) pam: Option<super::pam::PamAuthenticator>,
-    pub(super) os_uids: super::os_accounts::OsAccountUids,
-    pub(super) profiles: super::profiles::ProfileCache,
+    core: Arc<AuthCore>,
+    logins: Logins,
+    enrolment: Enrolment,
+    admin: AccountAdmin,
+    own_credentials: OwnCredentials,
+    device_keys: DeviceKeys,
+    pam: PamLogins,
 }
 
 impl AuthEngine {
-    /// Builds the engine, restores sessions, and opens bootstrap when no
-    /// account exists yet (token file in `state_dir`).
+    /// Builds the flows, restores sessions and failure counters, and opens
+    /// bootstrap when no account exists yet (token file in `state_dir`).
     pub async fn start(
         store: Store,
         master: &MasterKey,
@@ -61,192 +57,142 @@ impl AuthEngine {
         config: &AuthConfig,
         state_dir: PathBuf,
     ) -> Result<Self, AuthError> {
-        let cost = HashCost {
-            iterations: config.argon2_iterations,
-            memory_kib: config.argon2_memory_kib,
-            parallelism: config.argon2_parallelism,
-        };
-        let hashing = PasswordHashing::new(cost, config.max_concurrent_hashes)
-            .map_err(|err| AuthError::internal("password hashing unavailable", &err))?;
-        let sealer = Sealer::new(&master.derive(KeyPurpose::Sealing))
-            .map_err(|err| AuthError::internal("sealing key unusable", &err))?;
+        let core = Arc::new(AuthCore::new(store, master, audit, clock, config)?);
+        let challenges = ChallengeBook::new()
+            .map_err(|err| AuthError::internal("challenge book unavailable", &err))?;
+        let bootstrap = BootstrapGate::new(state_dir.join("bootstrap.token"));
         let engine = Self {
-            store,
-            sealer,
-            hashing,
-            recovery: RecoveryCodes::new(&master.derive(KeyPurpose::RecoveryCodes)),
-            tokens: TokenHasher::new(&master.derive(KeyPurpose::Tokens)),
-            sessions: SessionStore::new(SessionPolicy {
-                idle_timeout: Duration::from_secs(config.idle_timeout_secs),
-                absolute_lifetime: Duration::from_secs(config.session_lifetime_secs),
-                elevation_window: Duration::from_secs(config.elevation_window_secs),
-                max_per_user: config.max_sessions_per_user,
-            }),
-            failures: FailureTracker::new(
-                LockoutPolicy::accounts().locking_after(
-                    config.account_lock_after,
-                    Duration::from_secs(config.lock_secs),
-                ),
-                LockoutPolicy::peers().locking_after(
-                    config.peer_lock_after,
-                    Duration::from_secs(config.lock_secs),
-                ),
-                LockoutPolicy::biometric(),
+            logins: Logins::new(Arc::clone(&core)),
+            enrolment: Enrolment::new(Arc::clone(&core), bootstrap),
+            admin: AccountAdmin::new(Arc::clone(&core)),
+            own_credentials: OwnCredentials::new(Arc::clone(&core)),
+            device_keys: DeviceKeys::new(Arc::clone(&core), challenges),
+            pam: PamLogins::new(
+                Arc::clone(&core),
+                PamAuthenticator::from_config(&config.pam),
             ),
-            challenges: ChallengeBook::new()
-                .map_err(|err| AuthError::internal("challenge book unavailable", &err))?,
-            pam: super::pam::PamAuthenticator::from_config(&config.pam),
-            os_uids: super::os_accounts::OsAccountUids::default(),
-            profiles: super::profiles::ProfileCache::default(),
-            audit,
-            clock,
-            config: config.clone(),
-            bootstrap: super::bootstrap_gate::BootstrapGate::new(state_dir.join("bootstrap.token")),
+            core,
         };
-        let decoy = engine.hashing.clone();
+        let decoy = engine.core.hashing.clone();
         tokio::spawn(async move {
             if let Err(err) = decoy.prepare_decoy().await {
                 tracing::error!(error = %err, "decoy password hash not prepared");
             }
         });
-        engine.restore_sessions().await?;
-        engine.restore_failure_counters().await?;
-        engine.open_bootstrap_if_needed().await?;
+        engine.core.restore_sessions().await?;
+        engine.core.restore_failure_counters().await?;
+        engine.enrolment.open_bootstrap_if_needed().await?;
         Ok(engine)
+    }
+
+    /// Password + second factor logins, elevation, logout, who am I.
+    #[must_use]
+    pub fn logins(&self) -> &Logins {
+        &self.logins
+    }
+
+    /// Bootstrap and enrolment.
+    #[must_use]
+    pub fn enrolment(&self) -> &Enrolment {
+        &self.enrolment
+    }
+
+    /// Account administration (users, roles, sessions of others).
+    #[must_use]
+    pub fn admin(&self) -> &AccountAdmin {
+        &self.admin
+    }
+
+    /// A person's changes to their own password, TOTP and recovery codes.
+    #[must_use]
+    pub fn own_credentials(&self) -> &OwnCredentials {
+        &self.own_credentials
+    }
+
+    /// Device-bound keys.
+    #[must_use]
+    pub fn device_keys(&self) -> &DeviceKeys {
+        &self.device_keys
+    }
+
+    /// PAM biometric login and OS-account links.
+    #[must_use]
+    pub fn pam(&self) -> &PamLogins {
+        &self.pam
+    }
+
+    /// Login methods for `username` as `peer` may use them, most preferred
+    /// first. A biometric method is named only to the OS user it belongs to
+    /// (the uid that registered the device key; the OS account PAM checks) or
+    /// to root; everyone else — and every unknown or inactive user — gets
+    /// the answer of a user without biometrics, so the list reveals nothing
+    /// about other people's set-up.
+    pub async fn login_methods(
+        &self,
+        username: &str,
+        peer: PeerCredentials,
+    ) -> Result<Vec<LoginMethod>, AuthError> {
+        let username = input::username(username)?;
+        let mut methods = Vec::new();
+        if let Some(account) = self.core.active_account(username).await? {
+            if self.device_keys.usable_by(account.row.id, peer).await? {
+                methods.push(LoginMethod::DeviceKey);
+            }
+            if self
+                .pam
+                .pam_usable_by(account.row.id, peer)
+                .await?
+                .is_some()
+            {
+                methods.push(LoginMethod::PamBiometric);
+            }
+        }
+        methods.push(LoginMethod::PasswordTotp);
+        Ok(methods)
+    }
+
+    /// The session `token` names, if live and used from `peer_uid`; counts
+    /// as activity.
+    pub fn authenticate(&self, token: &str, peer_uid: u32) -> Result<Session, AuthError> {
+        self.core.authenticate(token, peer_uid)
+    }
+
+    /// `session` again as it is now (ended, expired, elevation lapsed).
+    pub fn recheck(&self, session: &Session, peer_uid: u32) -> Result<Session, AuthError> {
+        self.core.recheck(session, peer_uid)
+    }
+
+    /// Ends every session (a quarantine does this); returns how many ended.
+    pub async fn revoke_all_sessions(&self, reason: &str) -> Result<usize, AuthError> {
+        self.core.revoke_all_sessions(reason).await
+    }
+
+    /// Writes the live sessions' activity to the store (at shutdown).
+    pub async fn persist_sessions(&self) {
+        self.core.persist_sessions().await;
     }
 
     /// The live sessions.
     #[must_use]
     pub fn sessions(&self) -> &SessionStore {
-        &self.sessions
+        &self.core.sessions
     }
 
     /// Live sessions, of one user or of all, oldest first.
     #[must_use]
     pub fn live_sessions(&self, user_id: Option<i64>) -> Vec<Session> {
-        self.sessions.live(user_id, self.now())
+        self.core.sessions.live(user_id, self.now())
     }
 
     /// How many Argon2 computations ran (for tests and metrics).
     #[must_use]
     pub fn hashes_computed(&self) -> u64 {
-        self.hashing.computed()
+        self.core.hashing.computed()
     }
 
     /// Now, by the engine's (injected) clock.
     #[must_use]
     pub fn now(&self) -> UnixMillis {
-        self.clock.now()
-    }
-
-    pub(super) async fn record(
-        &self,
-        actor: Actor,
-        action: AccountAction,
-        subject: Option<&str>,
-        detail: Option<String>,
-    ) {
-        let event = AuditEvent::Account {
-            action,
-            subject: subject.map(str::to_owned),
-            detail,
-        };
-        self.audit.record_or_log(actor, event).await;
-    }
-
-    /// The account named `username` if it exists and can log in; `None` for
-    /// unknown, enrolling and disabled accounts alike.
-    pub(super) async fn active_account(
-        &self,
-        username: &str,
-    ) -> Result<Option<Account>, AuthError> {
-        let row = self.store.user_by_name(username).await?;
-        let account = row.map(Account::from_row).transpose()?;
-        Ok(account.filter(|account| account.state == UserState::Active))
-    }
-
-    pub(super) async fn account(&self, username: &str) -> Result<Account, AuthError> {
-        let row = self.store.user_by_name(username).await?;
-        row.map(Account::from_row)
-            .transpose()?
-            .ok_or_else(|| AuthError::NoSuchUser(username.to_owned()))
-    }
-
-    pub(super) fn seal_totp(
-        &self,
-        user_id: i64,
-        column: TotpColumn,
-        secret: &TotpSecret,
-    ) -> Result<Vec<u8>, AuthError> {
-        account::seal_totp(&self.sealer, user_id, column, secret)
-    }
-
-    pub(super) fn open_totp(
-        &self,
-        user_id: i64,
-        column: TotpColumn,
-        sealed: &[u8],
-    ) -> Result<TotpSecret, AuthError> {
-        account::open_totp(&self.sealer, user_id, column, sealed)
-    }
-
-    /// Hashes `password` (already normalised) and stores it as the user's;
-    /// a credential change (`replaces`) also raises the account's
-    /// generation. Returns the generation afterwards.
-    pub(super) async fn store_password(
-        &self,
-        user_id: i64,
-        password: Zeroizing<String>,
-        replaces: bool,
-    ) -> Result<i64, AuthError> {
-        let phc = self
-            .hashing
-            .hash(password)
-            .await
-            .map_err(|err| AuthError::internal("hashing failed", &err))?;
-        let change = UserChange {
-            password_phc: Some(&phc),
-            bump_generation: replaces,
-            ..UserChange::default()
-        };
-        self.update_account(user_id, &change).await
-    }
-
-    /// Applies `change` to user `user_id`; returns the generation afterwards.
-    pub(super) async fn update_account(
-        &self,
-        user_id: i64,
-        change: &UserChange<'_>,
-    ) -> Result<i64, AuthError> {
-        self.store
-            .update_user(user_id, change, self.now().0)
-            .await?
-            .ok_or_else(|| AuthError::WrongState("the account was deleted meanwhile".to_owned()))
-    }
-
-    /// Until when `username`'s account is locked, if it is (live, never cached).
-    pub(super) fn locked_until(&self, username: &str) -> Option<UnixMillis> {
-        let key = AttemptKey::Account(username.to_owned());
-        self.failures.locked_until(&key, self.now())
-    }
-
-    /// The profile of `account`, with its recovery-code count and lock.
-    pub(super) async fn profile(&self, account: &Account) -> Result<UserProfile, AuthError> {
-        let codes_left = self
-            .store
-            .unused_recovery_codes(account.row.id)
-            .await?
-            .len();
-        let locked_until = self.locked_until(&account.row.username);
-        Ok(UserProfile {
-            id: account.row.id,
-            username: account.row.username.clone(),
-            role: account.role,
-            state: account.state,
-            created_at: UnixMillis(account.row.created_at),
-            recovery_codes_left: u32::try_from(codes_left).unwrap_or(u32::MAX),
-            locked_until,
-            os_account: self.store.os_account(account.row.id).await?,
-        })
+        self.core.now()
     }
 }

@@ -104,6 +104,7 @@ impl Harness {
     async fn root(&self) -> TotpSecret {
         let started = self
             .engine
+            .enrolment()
             .bootstrap(Some(PEER), &self.bootstrap_token(), "root", PASSWORD)
             .await
             .unwrap();
@@ -111,6 +112,7 @@ impl Harness {
         let code = self.code(&secret);
         let codes = self
             .engine
+            .enrolment()
             .confirm_enrollment(Some(PEER), started.enrollment_token.expose(), &code)
             .await
             .unwrap();
@@ -119,10 +121,11 @@ impl Harness {
     }
 
     /// Logs `username` in with a fresh TOTP step.
-    async fn log_in(&self, username: &str, secret: &TotpSecret) -> super::login::LoginOutcome {
+    async fn log_in(&self, username: &str, secret: &TotpSecret) -> super::LoginOutcome {
         self.clock.advance(Duration::from_secs(30));
         let code = self.code(secret);
         self.engine
+            .logins()
             .login(PEER, username, PASSWORD, SecondFactor::Totp(&code))
             .await
             .unwrap()
@@ -142,6 +145,7 @@ async fn the_bootstrap_token_expires_and_opens_the_daemon_once() {
     let token = h.bootstrap_token();
     let wrong = h
         .engine
+        .enrolment()
         .bootstrap(Some(PEER), "occb_not-the-token", "root", PASSWORD)
         .await;
     assert!(
@@ -154,6 +158,7 @@ async fn the_bootstrap_token_expires_and_opens_the_daemon_once() {
     ));
     let late = h
         .engine
+        .enrolment()
         .bootstrap(Some(PEER), &token, "root", PASSWORD)
         .await;
     assert!(
@@ -173,6 +178,7 @@ async fn the_bootstrap_token_expires_and_opens_the_daemon_once() {
     assert!(!h.dir.path().join("bootstrap.token").exists());
     let again = h
         .engine
+        .enrolment()
         .bootstrap(Some(PEER), &token, "eve", PASSWORD)
         .await;
     assert!(
@@ -200,6 +206,7 @@ async fn a_login_needs_both_factors_and_repeated_failures_are_delayed() {
     let code = h.code(&secret);
     let replay = h
         .engine
+        .logins()
         .login(PEER, "root", PASSWORD, SecondFactor::Totp(&code))
         .await;
     assert!(
@@ -215,6 +222,7 @@ async fn a_login_needs_both_factors_and_repeated_failures_are_delayed() {
     };
     let one_factor = h
         .engine
+        .logins()
         .login(PEER, "root", PASSWORD, SecondFactor::Totp(wrong_code))
         .await;
     assert!(
@@ -228,6 +236,7 @@ async fn a_login_needs_both_factors_and_repeated_failures_are_delayed() {
         let code = h.code(&secret);
         let wrong = h
             .engine
+            .logins()
             .login(
                 PEER,
                 "root",
@@ -240,6 +249,7 @@ async fn a_login_needs_both_factors_and_repeated_failures_are_delayed() {
     let code = h.code(&secret);
     let delayed = h
         .engine
+        .logins()
         .login(PEER, "root", PASSWORD, SecondFactor::Totp(&code))
         .await;
     assert!(
@@ -261,28 +271,40 @@ async fn a_demotion_ends_the_accounts_sessions_and_the_last_super_admin_stays() 
         peer: PEER,
     };
     // Root cannot demote the only super-admin.
-    let alone = h.engine.set_role(by, "root", Role::Admin).await;
+    let alone = h.engine.admin().set_role(by, "root", Role::Admin).await;
     assert!(
         matches!(alone, Err(AuthError::LastSuperAdmin(_))),
         "{alone:?}"
     );
 
-    let (_, enrolment, _) = h.engine.create_user(by, "ada", Role::Admin).await.unwrap();
+    let (_, enrolment, _) = h
+        .engine
+        .admin()
+        .create_user(by, "ada", Role::Admin)
+        .await
+        .unwrap();
     let totp = h
         .engine
+        .enrolment()
         .start_enrollment(Some(PEER), enrolment.expose(), PASSWORD)
         .await
         .unwrap();
     let ada_secret = secret_of(&totp.secret_base32);
     let code = h.code(&ada_secret);
     h.engine
+        .enrolment()
         .confirm_enrollment(Some(PEER), enrolment.expose(), &code)
         .await
         .unwrap();
     let ada = h.log_in("ada", &ada_secret).await;
     assert!(h.engine.authenticate(ada.token.expose(), PEER.uid).is_ok());
 
-    let profile = h.engine.set_role(by, "ada", Role::Viewer).await.unwrap();
+    let profile = h
+        .engine
+        .admin()
+        .set_role(by, "ada", Role::Viewer)
+        .await
+        .unwrap();
     assert_eq!(profile.role, Role::Viewer);
     // Her session carried the old role: it is gone, not demoted in place.
     let ended = h.engine.authenticate(ada.token.expose(), PEER.uid);
@@ -301,16 +323,24 @@ async fn profiles_answer_from_memory_but_never_after_a_write() {
         session: &root.session,
         peer: PEER,
     };
-    let me = h.engine.who_am_i(&root.session).await.unwrap();
+    let me = h.engine.logins().who_am_i(&root.session).await.unwrap();
     assert_eq!(me.role, Role::SuperAdmin);
-    assert_eq!(h.engine.who_am_i(&root.session).await.unwrap(), me);
-    assert_eq!(h.engine.list_users().await.unwrap().len(), 1);
+    assert_eq!(h.engine.logins().who_am_i(&root.session).await.unwrap(), me);
+    assert_eq!(h.engine.admin().list_users().await.unwrap().len(), 1);
     // Writes show at once: a new account, then its new role.
-    h.engine.create_user(by, "ada", Role::Admin).await.unwrap();
-    let users = h.engine.list_users().await.unwrap();
+    h.engine
+        .admin()
+        .create_user(by, "ada", Role::Admin)
+        .await
+        .unwrap();
+    let users = h.engine.admin().list_users().await.unwrap();
     assert_eq!(users.len(), 2, "{users:?}");
-    h.engine.set_role(by, "ada", Role::Viewer).await.unwrap();
-    let users = h.engine.list_users().await.unwrap();
+    h.engine
+        .admin()
+        .set_role(by, "ada", Role::Viewer)
+        .await
+        .unwrap();
+    let users = h.engine.admin().list_users().await.unwrap();
     let ada = users.iter().find(|u| u.username == "ada").unwrap();
     assert_eq!(ada.role, Role::Viewer);
     h.finish().await;

@@ -7,17 +7,19 @@
 //! cannot both win; a login's session carries the account as its login read
 //! it, and is refused if the account changed meanwhile.
 
+use std::sync::Arc;
+
 use super::{
     account::{Account, TotpColumn, UserProfile},
     elevation::ElevationMethod,
-    engine::AuthEngine,
     error::AuthError,
     input,
     lockout::AttemptKey,
     password::{Verification, normalize},
     recovery::MAX_CODE_INPUT,
-    sessions::{LoginEpoch, Session},
-    token::SecretToken,
+    session_keeping::LoginOutcome,
+    sessions::Session,
+    shared::AuthCore,
 };
 use crate::{
     audit::{AccountAction, Actor},
@@ -91,18 +93,18 @@ impl ElevationProof<'_> {
     }
 }
 
-/// A successful login.
+/// Password + second factor logins, elevation with them, logout and the
+/// caller's own profile.
 #[derive(Debug)]
-pub struct LoginOutcome {
-    /// The bearer token; shown once, never stored.
-    pub token: SecretToken,
-    /// The new session.
-    pub session: Session,
-    /// Who logged in.
-    pub user: UserProfile,
+pub struct Logins {
+    core: Arc<AuthCore>,
 }
 
-impl AuthEngine {
+impl Logins {
+    pub(super) fn new(core: Arc<AuthCore>) -> Self {
+        Self { core }
+    }
+
     /// Logs in with password and a second factor.
     pub async fn login(
         &self,
@@ -111,91 +113,54 @@ impl AuthEngine {
         password: &str,
         factor: SecondFactor<'_>,
     ) -> Result<LoginOutcome, AuthError> {
-        let began = self.sessions.login_epoch();
+        let began = self.core.sessions.login_epoch();
         let username = input::username(username)?;
         input::password("password", password)?;
         factor.check_input()?;
         let key = AttemptKey::Account(username.to_owned());
-        let attempt = self.throttle(&key, Some(peer)).await?;
-        let active = self.active_account(username).await?;
+        let attempt = self.core.throttle(&key, Some(peer)).await?;
+        let active = self.core.active_account(username).await?;
         let stored = active.as_ref().and_then(|a| a.row.password_phc.clone());
         let verification = self
+            .core
             .hashing
             .verify(stored, normalize(password))
             .await
             .map_err(|err| AuthError::internal("password verification failed", &err))?;
         let (Some(account), Verification::Match { needs_rehash }) = (active, verification) else {
-            self.fail(
-                attempt,
-                Some(peer),
-                AccountAction::LoginFailed,
-                &key,
-                "password",
-            )
-            .await;
+            self.core
+                .fail(
+                    attempt,
+                    Some(peer),
+                    AccountAction::LoginFailed,
+                    &key,
+                    "password",
+                )
+                .await;
             return Err(AuthError::BadCredentials);
         };
         if !self.second_factor_holds(&account, factor).await? {
             let method = factor.method();
-            self.fail(
-                attempt,
-                Some(peer),
-                AccountAction::LoginFailed,
-                &key,
-                method,
-            )
-            .await;
+            self.core
+                .fail(
+                    attempt,
+                    Some(peer),
+                    AccountAction::LoginFailed,
+                    &key,
+                    method,
+                )
+                .await;
             return Err(AuthError::BadCredentials);
         }
-        self.succeed(attempt).await;
+        self.core.succeed(attempt).await;
         if needs_rehash {
             self.rehash(&account, password).await;
         }
         // A password login also lifts a biometric lock (the fallback succeeded).
-        self.forget_biometric_failures(username).await;
-        self.finish_login(&account, peer, factor.method(), began)
+        self.core.forget_biometric_failures(username).await;
+        self.core
+            .finish_login(&account, peer, factor.method(), began)
             .await
-    }
-
-    /// Opens the session of a login that began at `began` and whose proofs
-    /// all held, and audits it.
-    pub(super) async fn finish_login(
-        &self,
-        account: &Account,
-        peer: PeerCredentials,
-        method: &str,
-        began: LoginEpoch,
-    ) -> Result<LoginOutcome, AuthError> {
-        let username = account.row.username.as_str();
-        self.forget_failures(&AttemptKey::Account(username.to_owned()))
-            .await;
-        let (token, session) = match self.open_session(account, peer, began).await {
-            Ok(opened) => opened,
-            Err(err) => {
-                let detail = format!("{method}: {err}");
-                self.record(
-                    Actor::user(Some(peer), username),
-                    AccountAction::LoginFailed,
-                    Some(username),
-                    Some(detail),
-                )
-                .await;
-                return Err(err);
-            }
-        };
-        self.record(
-            Actor::user(Some(peer), username),
-            AccountAction::LoginSucceeded,
-            Some(username),
-            Some(method.to_owned()),
-        )
-        .await;
-        let user = self.profile(account).await?;
-        Ok(LoginOutcome {
-            token,
-            session,
-            user,
-        })
     }
 
     async fn second_factor_holds(
@@ -206,26 +171,32 @@ impl AuthEngine {
         match factor {
             SecondFactor::Totp(code) => self.consume_totp(account, code).await,
             SecondFactor::RecoveryCode(code) => {
-                let unused = self.store.unused_recovery_codes(account.row.id).await?;
+                let unused = self
+                    .core
+                    .store
+                    .unused_recovery_codes(account.row.id)
+                    .await?;
                 let hashes: Vec<Vec<u8>> = unused.iter().map(|(_, hash)| hash.clone()).collect();
-                let Some(index) = self.recovery.find(code, &hashes) else {
+                let Some(index) = self.core.recovery.find(code, &hashes) else {
                     return Ok(false);
                 };
                 let (slot, hash) = &unused[index];
                 let used = self
+                    .core
                     .store
-                    .use_recovery_code(account.row.id, *slot, hash, self.now().0)
+                    .use_recovery_code(account.row.id, *slot, hash, self.core.now().0)
                     .await?;
                 if used {
                     let name = account.row.username.as_str();
                     let left = format!("{} left", hashes.len() - 1);
-                    self.record(
-                        Actor::user(None, name),
-                        AccountAction::RecoveryCodeUsed,
-                        Some(name),
-                        Some(left),
-                    )
-                    .await;
+                    self.core
+                        .record(
+                            Actor::user(None, name),
+                            AccountAction::RecoveryCodeUsed,
+                            Some(name),
+                            Some(left),
+                        )
+                        .await;
                 }
                 Ok(used)
             }
@@ -241,12 +212,18 @@ impl AuthEngine {
         let Some(sealed) = &account.row.totp_secret else {
             return Ok(false);
         };
-        let secret = self.open_totp(account.row.id, TotpColumn::Confirmed, sealed)?;
+        let secret = self
+            .core
+            .open_totp(account.row.id, TotpColumn::Confirmed, sealed)?;
         let step = secret
-            .accept(code, self.now(), account.row.totp_last_step)
+            .accept(code, self.core.now(), account.row.totp_last_step)
             .map_err(|err| AuthError::internal("TOTP check failed", &err))?;
         match step {
-            Some(step) => Ok(self.store.advance_totp_step(account.row.id, step).await?),
+            Some(step) => Ok(self
+                .core
+                .store
+                .advance_totp_step(account.row.id, step)
+                .await?),
             None => Ok(false),
         }
     }
@@ -257,9 +234,10 @@ impl AuthEngine {
         let Some(old) = account.row.password_phc.as_deref() else {
             return;
         };
-        let rehashed = match self.hashing.hash(normalize(password)).await {
+        let rehashed = match self.core.hashing.hash(normalize(password)).await {
             Ok(phc) => {
-                self.store
+                self.core
+                    .store
                     .rehash_password(account.row.id, old, &phc, account.row.generation)
                     .await
             }
@@ -287,12 +265,13 @@ impl AuthEngine {
         }
         proof.factor.check_input()?;
         let key = AttemptKey::Account(session.username.clone());
-        let attempt = self.throttle(&key, Some(peer)).await?;
-        let account = self.account(&session.username).await?;
+        let attempt = self.core.throttle(&key, Some(peer)).await?;
+        let account = self.core.account(&session.username).await?;
         let password_holds = match proof.password {
             None => true,
             Some(password) => matches!(
-                self.hashing
+                self.core
+                    .hashing
                     .verify(account.row.password_phc.clone(), normalize(password))
                     .await
                     .map_err(|err| AuthError::internal("password verification failed", &err))?,
@@ -301,48 +280,50 @@ impl AuthEngine {
         };
         if !password_holds || !self.second_factor_holds(&account, proof.factor).await? {
             let reason = method.name();
-            self.fail(
-                attempt,
-                Some(peer),
-                AccountAction::ElevationFailed,
-                &key,
-                &reason,
-            )
-            .await;
+            self.core
+                .fail(
+                    attempt,
+                    Some(peer),
+                    AccountAction::ElevationFailed,
+                    &key,
+                    &reason,
+                )
+                .await;
             return Err(AuthError::BadCredentials);
         }
-        self.succeed(attempt).await;
-        self.grant_elevation(session, peer, method).await
+        self.core.succeed(attempt).await;
+        self.core.grant_elevation(session, peer, method).await
     }
 
     /// Ends the caller's session.
     pub async fn logout(&self, session: &Session, peer: PeerCredentials) -> Result<(), AuthError> {
-        self.end_session(&session.id).await?;
+        self.core.end_session(&session.id).await?;
         let name = session.username.as_str();
-        self.record(
-            Actor::user(Some(peer), name),
-            AccountAction::LoggedOut,
-            Some(name),
-            None,
-        )
-        .await;
+        self.core
+            .record(
+                Actor::user(Some(peer), name),
+                AccountAction::LoggedOut,
+                Some(name),
+                None,
+            )
+            .await;
         Ok(())
     }
 
     /// The caller's profile.
     pub async fn who_am_i(&self, session: &Session) -> Result<UserProfile, AuthError> {
         // Read the version first: a write that ends after it changes it.
-        let version = self.store.accounts_version();
-        let mut profile = match self.profiles.get(&session.username, version) {
+        let version = self.core.store.accounts_version();
+        let mut profile = match self.core.profiles.get(&session.username, version) {
             Some(profile) => profile,
             None => {
-                let account = self.account(&session.username).await?;
-                let profile = self.profile(&account).await?;
-                self.profiles.put(version, &profile);
+                let account = self.core.account(&session.username).await?;
+                let profile = self.core.profile(&account).await?;
+                self.core.profiles.put(version, &profile);
                 profile
             }
         };
-        profile.locked_until = self.locked_until(&profile.username);
+        profile.locked_until = self.core.locked_until(&profile.username);
         Ok(profile)
     }
 }

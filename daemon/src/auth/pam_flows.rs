@@ -8,19 +8,23 @@
 //! in a row lock the path until password + TOTP succeeds); success gives the
 //! same session or elevation as the other methods.
 
+use std::sync::Arc;
+
 use super::{
     account::UserProfile,
     admin::ActingUser,
     elevation::ElevationMethod,
-    engine::AuthEngine,
     error::AuthError,
     input,
     lockout::AttemptKey,
-    login::LoginOutcome,
+    os_accounts::OsAccountUids,
     os_accounts::{check_os_account_name, require_os_account},
+    pam::PamAuthenticator,
     pam::{PamBridge, PamError, PamStep},
     role::Role,
+    session_keeping::LoginOutcome,
     sessions::Session,
+    shared::AuthCore,
 };
 use crate::{audit::AccountAction, store::UserChange, transport::PeerCredentials};
 
@@ -38,7 +42,23 @@ enum Purpose {
     Elevate,
 }
 
-impl AuthEngine {
+/// PAM biometric login and elevation, and linking accounts to OS accounts.
+#[derive(Debug)]
+pub struct PamLogins {
+    core: Arc<AuthCore>,
+    pam: Option<PamAuthenticator>,
+    os_uids: OsAccountUids,
+}
+
+impl PamLogins {
+    pub(super) fn new(core: Arc<AuthCore>, pam: Option<PamAuthenticator>) -> Self {
+        Self {
+            core,
+            pam,
+            os_uids: OsAccountUids::default(),
+        }
+    }
+
     /// Whether PAM login is configured on this host.
     #[must_use]
     pub fn pam_configured(&self) -> bool {
@@ -56,13 +76,13 @@ impl AuthEngine {
         if self.pam.is_none() {
             return Ok(None);
         }
-        let Some(os_account) = self.store.os_account(user_id).await? else {
+        let Some(os_account) = self.core.store.os_account(user_id).await? else {
             return Ok(None);
         };
-        if peer.uid == 0 && self.config.pam.allow_root_peer {
+        if peer.uid == 0 && self.core.config.pam.allow_root_peer {
             return Ok(Some(os_account));
         }
-        let uid = self.os_uids.uid_of(&os_account, self.now()).await?;
+        let uid = self.os_uids.uid_of(&os_account, self.core.now()).await?;
         Ok((uid == Some(peer.uid)).then_some(os_account))
     }
 
@@ -73,12 +93,12 @@ impl AuthEngine {
         username: &str,
         bridge: PamBridge,
     ) -> Result<LoginOutcome, AuthError> {
-        let began = self.sessions.login_epoch();
+        let began = self.core.sessions.login_epoch();
         let username = input::username(username)?;
         if self.pam.is_none() {
             return Err(AuthError::BiometricUnavailable(NOT_CONFIGURED));
         }
-        let Some(account) = self.active_account(username).await? else {
+        let Some(account) = self.core.active_account(username).await? else {
             return Err(AuthError::BiometricUnavailable(NOT_SET_UP));
         };
         let Some(os_account) = self.pam_usable_by(account.row.id, peer).await? else {
@@ -86,7 +106,7 @@ impl AuthEngine {
         };
         self.check_with_pam(username, &os_account, peer, Purpose::Login, bridge)
             .await?;
-        self.finish_login(&account, peer, "pam", began).await
+        self.core.finish_login(&account, peer, "pam", began).await
     }
 
     /// Elevates the caller's session through the PAM stack.
@@ -110,7 +130,8 @@ impl AuthEngine {
             bridge,
         )
         .await?;
-        self.grant_elevation(session, peer, ElevationMethod::Pam)
+        self.core
+            .grant_elevation(session, peer, ElevationMethod::Pam)
             .await
     }
 
@@ -131,10 +152,10 @@ impl AuthEngine {
             .reserve(peer.uid)
             .map_err(|_| AuthError::BiometricBusy)?;
         let biometric = AttemptKey::Biometric(username.to_owned(), peer.uid);
-        let attempt = self.throttle(&biometric, Some(peer)).await?;
+        let attempt = self.core.throttle(&biometric, Some(peer)).await?;
         let refused = match pam.check(slot, os_account, bridge).await {
             Ok(()) => {
-                self.succeed(attempt).await;
+                self.core.succeed(attempt).await;
                 return Ok(());
             }
             Err(refused) => refused,
@@ -144,7 +165,8 @@ impl AuthEngine {
             Purpose::Elevate => AccountAction::ElevationFailed,
         };
         let reason = format!("pam: {refused}");
-        self.fail(attempt, Some(peer), action, &biometric, &reason)
+        self.core
+            .fail(attempt, Some(peer), action, &biometric, &reason)
             .await;
         Err(match refused {
             PamError::TimedOut(after) => AuthError::BiometricTimedOut(after),
@@ -174,18 +196,19 @@ impl AuthEngine {
                 "only a super-admin may link occcd users to OS accounts".to_owned(),
             ));
         }
-        let account = self.account(input::username(username)?).await?;
+        let account = self.core.account(input::username(username)?).await?;
         let detail = match os_account {
             Some(os_account) => {
                 check_os_account_name(os_account)?;
                 require_os_account(os_account).await?;
-                self.store
-                    .link_os_account(account.row.id, os_account, self.now().0)
+                self.core
+                    .store
+                    .link_os_account(account.row.id, os_account, self.core.now().0)
                     .await?;
                 format!("linked to OS account {os_account}")
             }
             None => {
-                self.store.unlink_os_account(account.row.id).await?;
+                self.core.store.unlink_os_account(account.row.id).await?;
                 "OS account link removed".to_owned()
             }
         };
@@ -196,20 +219,22 @@ impl AuthEngine {
             bump_generation: true,
             ..UserChange::default()
         };
-        let generation = self.update_account(account.row.id, &bump).await?;
+        let generation = self.core.update_account(account.row.id, &bump).await?;
         let keep = (account.row.id == by.session.user_id).then_some(by.session);
         let ended = self
+            .core
             .supersede(&account, Some(generation), keep, |method| {
                 *method == ElevationMethod::Pam
             })
             .await?;
-        self.record(
-            by.actor(),
-            AccountAction::OsAccountLinked,
-            Some(&account.row.username),
-            Some(format!("{detail}; {ended} sessions ended")),
-        )
-        .await;
-        self.profile(&account).await
+        self.core
+            .record(
+                by.actor(),
+                AccountAction::OsAccountLinked,
+                Some(&account.row.username),
+                Some(format!("{detail}; {ended} sessions ended")),
+            )
+            .await;
+        self.core.profile(&account).await
     }
 }

@@ -8,11 +8,12 @@
 //! generation is older than its account's is deleted, not restored.
 
 use super::{
-    account::{Account, UserState},
+    account::{Account, UserProfile, UserState},
     elevation::{Elevation, ElevationMethod},
-    engine::AuthEngine,
     error::AuthError,
+    lockout::AttemptKey,
     sessions::{LoginEpoch, Session, SessionRejected, TokenHash},
+    shared::AuthCore,
     token::{SecretToken, TokenKind},
 };
 use crate::{
@@ -21,6 +22,17 @@ use crate::{
     store::SessionRow,
     transport::PeerCredentials,
 };
+
+/// A successful login.
+#[derive(Debug)]
+pub struct LoginOutcome {
+    /// The bearer token; shown once, never stored.
+    pub token: SecretToken,
+    /// The new session.
+    pub session: Session,
+    /// Who logged in.
+    pub user: UserProfile,
+}
 
 /// The generation floor of a deleted account: nothing is ever accepted again.
 const DELETED: i64 = i64::MAX;
@@ -48,7 +60,7 @@ fn session_id() -> Result<String, AuthError> {
     Ok(data_encoding::HEXLOWER.encode(&bytes))
 }
 
-impl AuthEngine {
+impl AuthCore {
     /// Opens a session for `account` as read by a login that began at
     /// `began`; refused if the account changed or every session was revoked
     /// while the login was being checked.
@@ -281,5 +293,46 @@ impl AuthEngine {
                 tracing::error!(error = %err, "session not persisted");
             }
         }
+    }
+
+    /// Opens the session of a login that began at `began` and whose proofs
+    /// all held, and audits it.
+    pub(super) async fn finish_login(
+        &self,
+        account: &Account,
+        peer: PeerCredentials,
+        method: &str,
+        began: LoginEpoch,
+    ) -> Result<LoginOutcome, AuthError> {
+        let username = account.row.username.as_str();
+        self.forget_failures(&AttemptKey::Account(username.to_owned()))
+            .await;
+        let (token, session) = match self.open_session(account, peer, began).await {
+            Ok(opened) => opened,
+            Err(err) => {
+                let detail = format!("{method}: {err}");
+                self.record(
+                    Actor::user(Some(peer), username),
+                    AccountAction::LoginFailed,
+                    Some(username),
+                    Some(detail),
+                )
+                .await;
+                return Err(err);
+            }
+        };
+        self.record(
+            Actor::user(Some(peer), username),
+            AccountAction::LoginSucceeded,
+            Some(username),
+            Some(method.to_owned()),
+        )
+        .await;
+        let user = self.profile(account).await?;
+        Ok(LoginOutcome {
+            token,
+            session,
+            user,
+        })
     }
 }

@@ -42,6 +42,7 @@ impl Auth for AuthService {
         let body = request.into_inner();
         let started = self
             .auth
+            .enrolment()
             .bootstrap(
                 Some(peer),
                 &body.bootstrap_token,
@@ -63,6 +64,7 @@ impl Auth for AuthService {
         let body = request.into_inner();
         let totp = self
             .auth
+            .enrolment()
             .start_enrollment(Some(peer), &body.enrollment_token, &body.password)
             .await?;
         Ok(Response::new(pb::EnrollmentStarted {
@@ -79,6 +81,7 @@ impl Auth for AuthService {
         let body = request.into_inner();
         let issued = self
             .auth
+            .enrolment()
             .confirm_enrollment(Some(peer), &body.enrollment_token, &body.totp_code)
             .await?;
         Ok(Response::new(codes(issued)))
@@ -101,6 +104,7 @@ impl Auth for AuthService {
         };
         let outcome = self
             .auth
+            .logins()
             .login(peer, &body.username, &body.password, factor)
             .await?;
         Ok(Response::new(login_response(
@@ -115,7 +119,8 @@ impl Auth for AuthService {
     ) -> Result<Response<pb::LogoutResponse>, Status> {
         let caller = caller(&request)?;
         let auth = Arc::clone(&self.auth);
-        to_completion(async move { auth.logout(&caller.session, caller.peer).await }).await?;
+        to_completion(async move { auth.logins().logout(&caller.session, caller.peer).await })
+            .await?;
         Ok(Response::new(pb::LogoutResponse {}))
     }
 
@@ -140,6 +145,7 @@ impl Auth for AuthService {
         };
         let elevated = self
             .auth
+            .logins()
             .elevate(&caller.session, caller.peer, proof)
             .await?;
         Ok(Response::new(session_to_proto(
@@ -154,7 +160,7 @@ impl Auth for AuthService {
         request: Request<pb::WhoAmIRequest>,
     ) -> Result<Response<pb::WhoAmIResponse>, Status> {
         let caller = caller(&request)?;
-        let profile = self.auth.who_am_i(&caller.session).await?;
+        let profile = self.auth.logins().who_am_i(&caller.session).await?;
         let sessions = self.auth.sessions();
         Ok(Response::new(pb::WhoAmIResponse {
             user: Some(profile_to_proto(&profile)),
@@ -197,8 +203,12 @@ impl Auth for AuthService {
         let current = Zeroizing::new(body.current_password.clone());
         let new = Zeroizing::new(body.new_password.clone());
         let auth = Arc::clone(&self.auth);
-        to_completion(async move { auth.change_password(caller.acting(), &current, &new).await })
-            .await?;
+        to_completion(async move {
+            auth.own_credentials()
+                .change_password(caller.acting(), &current, &new)
+                .await
+        })
+        .await?;
         Ok(Response::new(pb::ChangePasswordResponse {}))
     }
 
@@ -208,7 +218,11 @@ impl Auth for AuthService {
     ) -> Result<Response<pb::TotpEnrollment>, Status> {
         let caller = caller(&request)?;
         let by = caller.acting();
-        let enrolment = self.auth.start_totp_reenrollment(by).await?;
+        let enrolment = self
+            .auth
+            .own_credentials()
+            .start_totp_reenrollment(by)
+            .await?;
         Ok(Response::new(enrolment_to_proto(&enrolment)))
     }
 
@@ -219,8 +233,12 @@ impl Auth for AuthService {
         let caller = caller(&request)?;
         let code = Zeroizing::new(request.get_ref().totp_code.clone());
         let auth = Arc::clone(&self.auth);
-        to_completion(async move { auth.confirm_totp_reenrollment(caller.acting(), &code).await })
-            .await?;
+        to_completion(async move {
+            auth.own_credentials()
+                .confirm_totp_reenrollment(caller.acting(), &code)
+                .await
+        })
+        .await?;
         Ok(Response::new(pb::ConfirmTotpReenrollmentResponse {}))
     }
 
@@ -230,9 +248,12 @@ impl Auth for AuthService {
     ) -> Result<Response<pb::RecoveryCodes>, Status> {
         let caller = caller(&request)?;
         let auth = Arc::clone(&self.auth);
-        let issued =
-            to_completion(async move { auth.regenerate_recovery_codes(caller.acting()).await })
-                .await?;
+        let issued = to_completion(async move {
+            auth.own_credentials()
+                .regenerate_recovery_codes(caller.acting())
+                .await
+        })
+        .await?;
         Ok(Response::new(codes(issued)))
     }
 }

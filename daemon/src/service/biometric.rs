@@ -58,7 +58,10 @@ impl Biometric for BiometricService {
         let start = first_message(&mut inbound).await?;
         let auth = Arc::clone(&self.auth);
         Ok(serve(inbound, move |bridge| async move {
-            let outcome = auth.login_with_pam(peer, &start.username, bridge).await?;
+            let outcome = auth
+                .pam()
+                .login_with_pam(peer, &start.username, bridge)
+                .await?;
             Ok(ServerKind::Login(login_response(&outcome, auth.sessions())))
         }))
     }
@@ -73,6 +76,7 @@ impl Biometric for BiometricService {
         let auth = Arc::clone(&self.auth);
         Ok(serve(inbound, move |bridge| async move {
             let elevated = auth
+                .pam()
                 .elevate_with_pam(&caller.session, caller.peer, bridge)
                 .await?;
             let session = session_to_proto(&elevated, auth.sessions(), Some(&elevated.id));

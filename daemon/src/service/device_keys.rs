@@ -86,6 +86,7 @@ impl DeviceKeys for DeviceKeysService {
         let peer = peer(&request)?;
         let challenge = self
             .auth
+            .device_keys()
             .login_challenge(&request.get_ref().username, peer)?;
         Ok(Response::new(challenge_to_proto(challenge)))
     }
@@ -104,7 +105,10 @@ impl DeviceKeys for DeviceKeysService {
                 ));
             }
         };
-        let challenge = self.auth.session_challenge(&caller.session, purpose)?;
+        let challenge = self
+            .auth
+            .device_keys()
+            .session_challenge(&caller.session, purpose)?;
         Ok(Response::new(challenge_to_proto(challenge)))
     }
 
@@ -117,15 +121,16 @@ impl DeviceKeys for DeviceKeysService {
         let body = request.into_inner();
         let auth = Arc::clone(&self.auth);
         let key = to_completion(async move {
-            auth.register_device_key(
-                caller.acting(),
-                &body.name,
-                &body.platform,
-                &body.public_key,
-                &body.challenge_id,
-                &body.signature,
-            )
-            .await
+            auth.device_keys()
+                .register_device_key(
+                    caller.acting(),
+                    &body.name,
+                    &body.platform,
+                    &body.public_key,
+                    &body.challenge_id,
+                    &body.signature,
+                )
+                .await
         })
         .await?;
         Ok(Response::new(key_to_proto(key, &username)))
@@ -139,6 +144,7 @@ impl DeviceKeys for DeviceKeysService {
         let body = request.get_ref();
         let outcome = self
             .auth
+            .device_keys()
             .login_with_device_key(peer, &body.username, assertion(body))
             .await?;
         Ok(Response::new(login_response(
@@ -154,6 +160,7 @@ impl DeviceKeys for DeviceKeysService {
         let caller = caller(&request)?;
         let elevated = self
             .auth
+            .device_keys()
             .elevate_with_device_key(&caller.session, caller.peer, assertion(request.get_ref()))
             .await?;
         Ok(Response::new(session_to_proto(
@@ -176,6 +183,7 @@ impl DeviceKeys for DeviceKeysService {
         };
         let keys = self
             .auth
+            .device_keys()
             .list_device_keys(caller.acting(), Some(&username))
             .await?;
         Ok(Response::new(pb::DeviceKeyList {
@@ -192,8 +200,12 @@ impl DeviceKeys for DeviceKeysService {
     ) -> Result<Response<pb::RevokeDeviceKeyResponse>, Status> {
         let caller = caller(&request)?;
         let (auth, key_id) = (Arc::clone(&self.auth), request.get_ref().key_id.clone());
-        to_completion(async move { auth.revoke_device_key(caller.acting(), &key_id).await })
-            .await?;
+        to_completion(async move {
+            auth.device_keys()
+                .revoke_device_key(caller.acting(), &key_id)
+                .await
+        })
+        .await?;
         Ok(Response::new(pb::RevokeDeviceKeyResponse {}))
     }
 }

@@ -45,7 +45,7 @@ impl Users for UsersService {
         &self,
         _request: Request<pb::ListUsersRequest>,
     ) -> Result<Response<pb::UserList>, Status> {
-        let users = self.auth.list_users().await?;
+        let users = self.auth.admin().list_users().await?;
         Ok(Response::new(pb::UserList {
             users: users.iter().map(profile_to_proto).collect(),
         }))
@@ -59,9 +59,12 @@ impl Users for UsersService {
         let body = request.get_ref();
         let role = role_from_proto(body.role)?;
         let (auth, username) = (Arc::clone(&self.auth), body.username.clone());
-        let (profile, token, expires) =
-            to_completion(async move { auth.create_user(caller.acting(), &username, role).await })
-                .await?;
+        let (profile, token, expires) = to_completion(async move {
+            auth.admin()
+                .create_user(caller.acting(), &username, role)
+                .await
+        })
+        .await?;
         Ok(Response::new(enrolment_response(&profile, &token, expires)))
     }
 
@@ -73,9 +76,12 @@ impl Users for UsersService {
         let body = request.get_ref();
         let role = role_from_proto(body.role)?;
         let (auth, username) = (Arc::clone(&self.auth), body.username.clone());
-        let profile =
-            to_completion(async move { auth.set_role(caller.acting(), &username, role).await })
-                .await?;
+        let profile = to_completion(async move {
+            auth.admin()
+                .set_role(caller.acting(), &username, role)
+                .await
+        })
+        .await?;
         Ok(Response::new(profile_to_proto(&profile)))
     }
 
@@ -85,9 +91,12 @@ impl Users for UsersService {
     ) -> Result<Response<pb::UserProfile>, Status> {
         let caller = caller(&request)?;
         let (auth, username) = (Arc::clone(&self.auth), request.get_ref().username.clone());
-        let profile =
-            to_completion(async move { auth.set_enabled(caller.acting(), &username, false).await })
-                .await?;
+        let profile = to_completion(async move {
+            auth.admin()
+                .set_enabled(caller.acting(), &username, false)
+                .await
+        })
+        .await?;
         Ok(Response::new(profile_to_proto(&profile)))
     }
 
@@ -97,9 +106,12 @@ impl Users for UsersService {
     ) -> Result<Response<pb::UserProfile>, Status> {
         let caller = caller(&request)?;
         let (auth, username) = (Arc::clone(&self.auth), request.get_ref().username.clone());
-        let profile =
-            to_completion(async move { auth.set_enabled(caller.acting(), &username, true).await })
-                .await?;
+        let profile = to_completion(async move {
+            auth.admin()
+                .set_enabled(caller.acting(), &username, true)
+                .await
+        })
+        .await?;
         Ok(Response::new(profile_to_proto(&profile)))
     }
 
@@ -109,7 +121,8 @@ impl Users for UsersService {
     ) -> Result<Response<pb::DeleteUserResponse>, Status> {
         let caller = caller(&request)?;
         let (auth, username) = (Arc::clone(&self.auth), request.get_ref().username.clone());
-        to_completion(async move { auth.delete_user(caller.acting(), &username).await }).await?;
+        to_completion(async move { auth.admin().delete_user(caller.acting(), &username).await })
+            .await?;
         Ok(Response::new(pb::DeleteUserResponse {}))
     }
 
@@ -120,7 +133,8 @@ impl Users for UsersService {
         let caller = caller(&request)?;
         let (auth, username) = (Arc::clone(&self.auth), request.get_ref().username.clone());
         let (profile, token, expires) =
-            to_completion(async move { auth.reset_totp(caller.acting(), &username).await }).await?;
+            to_completion(async move { auth.admin().reset_totp(caller.acting(), &username).await })
+                .await?;
         Ok(Response::new(enrolment_response(&profile, &token, expires)))
     }
 
@@ -131,7 +145,8 @@ impl Users for UsersService {
         let caller = caller(&request)?;
         let (auth, username) = (Arc::clone(&self.auth), request.get_ref().username.clone());
         let profile =
-            to_completion(async move { auth.unlock(caller.acting(), &username).await }).await?;
+            to_completion(async move { auth.admin().unlock(caller.acting(), &username).await })
+                .await?;
         Ok(Response::new(profile_to_proto(&profile)))
     }
 
@@ -174,7 +189,8 @@ impl Users for UsersService {
         let caller = caller(&request)?;
         let (auth, id) = (Arc::clone(&self.auth), request.get_ref().session_id.clone());
         let revoked =
-            to_completion(async move { auth.revoke_session(caller.acting(), &id).await }).await?;
+            to_completion(async move { auth.admin().revoke_session(caller.acting(), &id).await })
+                .await?;
         Ok(Response::new(pb::RevokeResponse { revoked }))
     }
 
@@ -184,9 +200,12 @@ impl Users for UsersService {
     ) -> Result<Response<pb::RevokeResponse>, Status> {
         let caller = caller(&request)?;
         let (auth, username) = (Arc::clone(&self.auth), request.get_ref().username.clone());
-        let revoked =
-            to_completion(async move { auth.revoke_sessions_of(caller.acting(), &username).await })
-                .await?;
+        let revoked = to_completion(async move {
+            auth.admin()
+                .revoke_sessions_of(caller.acting(), &username)
+                .await
+        })
+        .await?;
         Ok(Response::new(pb::RevokeResponse { revoked }))
     }
 
@@ -199,7 +218,8 @@ impl Users for UsersService {
         let os_account = Some(body.os_account.clone()).filter(|name| !name.is_empty());
         let (auth, username) = (Arc::clone(&self.auth), body.username.clone());
         let profile = to_completion(async move {
-            auth.link_os_account(caller.acting(), &username, os_account.as_deref())
+            auth.pam()
+                .link_os_account(caller.acting(), &username, os_account.as_deref())
                 .await
         })
         .await?;

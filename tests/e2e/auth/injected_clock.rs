@@ -103,6 +103,7 @@ async fn the_bootstrap_token_expires_after_its_lifetime() {
     clock.advance(60 * MINUTE + Duration::from_secs(1));
     let err = running
         .auth
+        .enrolment()
         .bootstrap(
             Some(PEER),
             &bootstrap_token(dir.path()),
@@ -122,6 +123,7 @@ async fn idle_timeout_elevation_window_and_enrolment_expiry_follow_the_clock() {
     let running = engine(dir.path(), clock.clone()).await;
     let auth = &running.auth;
     let started = auth
+        .enrolment()
         .bootstrap(
             Some(PEER),
             &bootstrap_token(dir.path()),
@@ -131,14 +133,16 @@ async fn idle_timeout_elevation_window_and_enrolment_expiry_follow_the_clock() {
         .await
         .unwrap();
     let secret = started.totp.secret_base32.to_string();
-    auth.confirm_enrollment(
-        Some(PEER),
-        started.enrollment_token.expose(),
-        &code(&secret, &clock, -1),
-    )
-    .await
-    .unwrap();
+    auth.enrolment()
+        .confirm_enrollment(
+            Some(PEER),
+            started.enrollment_token.expose(),
+            &code(&secret, &clock, -1),
+        )
+        .await
+        .unwrap();
     let login = auth
+        .logins()
         .login(
             PEER,
             "root",
@@ -151,6 +155,7 @@ async fn idle_timeout_elevation_window_and_enrolment_expiry_follow_the_clock() {
 
     // Elevation lasts 5 minutes.
     let session = auth
+        .logins()
         .elevate(
             &login.session,
             PEER,
@@ -180,9 +185,14 @@ async fn idle_timeout_elevation_window_and_enrolment_expiry_follow_the_clock() {
         session: &session,
         peer: PEER,
     };
-    let (_, invitation, _) = auth.create_user(by, "alice", Role::Viewer).await.unwrap();
+    let (_, invitation, _) = auth
+        .admin()
+        .create_user(by, "alice", Role::Viewer)
+        .await
+        .unwrap();
     clock.advance(24 * 60 * MINUTE + Duration::from_secs(1));
     let err = auth
+        .enrolment()
         .start_enrollment(Some(PEER), invitation.expose(), GOOD_PASSWORD)
         .await
         .unwrap_err();
@@ -195,6 +205,7 @@ async fn idle_timeout_elevation_window_and_enrolment_expiry_follow_the_clock() {
     );
     // A fresh session idles out at 30 minutes.
     let login = auth
+        .logins()
         .login(
             PEER,
             "root",
