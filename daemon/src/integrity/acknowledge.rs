@@ -16,7 +16,7 @@ use super::{
     error::{IntegrityError, checked_note},
     events,
     finding::{ContainerStatus, Finding},
-    monitor::{IntegrityMonitor, Sight},
+    shared::{MonitorShared, Sight},
 };
 use crate::{
     audit::{Actor, IntegrityAction},
@@ -32,7 +32,7 @@ fn open_row(finding: &Finding) -> OpenFindingRow {
     }
 }
 
-impl IntegrityMonitor {
+impl MonitorShared {
     /// Opens event finding `finding` in memory (or counts a repeat of the
     /// open one); returns it as now open. [`Self::keep_open`] stores it.
     pub(super) fn open_event(&self, finding: Finding) -> Finding {
@@ -75,7 +75,7 @@ impl IntegrityMonitor {
 
     /// Closes the open event findings `check_ids` of `container` (the
     /// caller is an elevated admin: the gate checked).
-    pub async fn acknowledge(
+    pub(super) async fn acknowledge(
         &self,
         actor: Actor,
         container: &str,

@@ -6,7 +6,7 @@
 //! (each refusal configurable), and anything while a quarantine holds;
 //! occcd never creates, pulls or removes containers.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use bollard::{
     container::LogOutput,
@@ -14,9 +14,7 @@ use bollard::{
 };
 use tokio_stream::{Stream, StreamExt};
 
-use super::{
-    engine::EngineError, error::IntegrityError, monitor::IntegrityMonitor, runtime_checks,
-};
+use super::{engine::EngineError, error::IntegrityError, runtime_checks, shared::MonitorShared};
 use crate::audit::{Actor, IntegrityAction};
 
 /// Seconds a stop waits before the engine kills the container.
@@ -67,18 +65,29 @@ pub struct LogLine {
     pub text: String,
 }
 
-impl IntegrityMonitor {
+/// Start, stop and restart of the watched containers (refused when unsafe),
+/// their state and their logs.
+#[derive(Debug)]
+pub struct EnvironmentControl {
+    shared: Arc<MonitorShared>,
+}
+
+impl EnvironmentControl {
+    pub(super) fn new(shared: Arc<MonitorShared>) -> Self {
+        Self { shared }
+    }
+
     /// Why starting `container` is refused, if it is.
     async fn start_refusals(&self, container: &str) -> Result<Vec<String>, IntegrityError> {
-        let engine = self.connected()?;
+        let engine = self.shared.connected()?;
         let inspect = engine
             .docker()
             .inspect_container(container, None)
             .await
             .map_err(EngineError::from)?;
-        let policy = &self.config.start_policy;
+        let policy = &self.shared.config.start_policy;
         let mut reasons = Vec::new();
-        if self.lock.is_locked() {
+        if self.shared.lock.is_locked() {
             reasons
                 .push("a container is quarantined; a super-admin must release it first".to_owned());
         }
@@ -92,7 +101,7 @@ impl IntegrityMonitor {
             reasons.push("privileged; remove --privileged".to_owned());
         }
         if policy.refuse_host_control_mounts {
-            for mount in super::mounts::control_mounts(&inspect, &self.guarded) {
+            for mount in super::mounts::control_mounts(&inspect, &self.shared.guarded) {
                 reasons.push(format!(
                     "mounts {}, which is {}; remove that mount",
                     mount.source, mount.reaches
@@ -109,28 +118,29 @@ impl IntegrityMonitor {
         container: &str,
         action: Action,
     ) -> Result<EnvironmentState, IntegrityError> {
-        let name = self.profile(container)?.name.clone();
+        let name = self.shared.profile(container)?.name.clone();
         if action != Action::Stop {
             let reasons = self.start_refusals(&name).await?;
             if !reasons.is_empty() {
                 let message = format!("{} refused: {}", action.verb(), reasons.join("; "));
-                self.record(
-                    actor,
-                    IntegrityAction::EnvironmentRefused,
-                    &name,
-                    message.clone(),
-                )
-                .await;
+                self.shared
+                    .record(
+                        actor,
+                        IntegrityAction::EnvironmentRefused,
+                        &name,
+                        message.clone(),
+                    )
+                    .await;
                 return Err(IntegrityError::Refused(message));
             }
         }
-        if let Some(entry) = self.watched().get_mut(&name) {
+        if let Some(entry) = self.shared.watched().get_mut(&name) {
             let window = i64::try_from(ACTING_WINDOW.as_millis()).unwrap_or(i64::MAX);
             entry.occcd_acting_until = Some(crate::clock::UnixMillis(
-                self.clock.now().0.saturating_add(window),
+                self.shared.clock.now().0.saturating_add(window),
             ));
         }
-        let engine = self.connected()?;
+        let engine = self.shared.connected()?;
         let docker = engine.docker();
         let stop = StopContainerOptions {
             t: Some(STOP_GRACE_SECS),
@@ -148,13 +158,14 @@ impl IntegrityMonitor {
             }
         };
         result.map_err(EngineError::from)?;
-        self.record(
-            actor,
-            IntegrityAction::EnvironmentChanged,
-            &name,
-            action.verb().to_owned(),
-        )
-        .await;
+        self.shared
+            .record(
+                actor,
+                IntegrityAction::EnvironmentChanged,
+                &name,
+                action.verb().to_owned(),
+            )
+            .await;
         self.environment_state(&name).await
     }
 
@@ -163,8 +174,8 @@ impl IntegrityMonitor {
         &self,
         container: &str,
     ) -> Result<EnvironmentState, IntegrityError> {
-        let name = self.profile(container)?.name.clone();
-        let engine = self.connected()?;
+        let name = self.shared.profile(container)?.name.clone();
+        let engine = self.shared.connected()?;
         match engine
             .docker()
             .inspect_container(&name, None)
@@ -202,8 +213,8 @@ impl IntegrityMonitor {
         tail: u32,
         follow: bool,
     ) -> Result<impl Stream<Item = Result<LogLine, EngineError>> + use<>, IntegrityError> {
-        let name = self.profile(container)?.name.clone();
-        let engine = self.connected()?;
+        let name = self.shared.profile(container)?.name.clone();
+        let engine = self.shared.connected()?;
         let options = LogsOptions {
             stdout: true,
             stderr: true,

@@ -7,21 +7,28 @@
 //! rest of the evidence; only an elevated super-admin with a note releases
 //! it; every step is audited.
 
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex, MutexGuard, Weak},
+};
+
 use serde_json::json;
+use tokio::sync::Mutex as AsyncMutex;
 
 use super::{
     baseline::Baseline,
     config::ContainerProfile,
-    engine::{Engine, EngineError},
+    engine::Engine,
     error::{IntegrityError, checked_note},
     evidence,
     finding::{ContainerStatus, Finding, QuarantineState},
-    monitor::{IntegrityMonitor, Sight},
     quarantine,
+    shared::{MonitorShared, Sight},
     snapshot::new_snapshot_id,
 };
 use crate::{
-    audit::{Actor, AuditEvent, IntegrityAction},
+    audit::{Actor, IntegrityAction},
+    auth::AuthEngine,
     clock::UnixMillis,
     store::QuarantineRow,
 };
@@ -35,38 +42,76 @@ pub struct Trigger {
     pub exec_id: Option<String>,
 }
 
-impl IntegrityMonitor {
-    /// Audits an integrity event about `container`.
-    pub(super) async fn record(
-        &self,
-        actor: Actor,
-        action: IntegrityAction,
-        container: &str,
-        detail: String,
-    ) {
-        let event = AuditEvent::Integrity {
-            action,
-            container: container.to_owned(),
-            detail: Some(detail),
-        };
-        self.audit.record_or_log(actor, event).await;
-    }
+/// The compromise response: quarantine and re-isolation (started by the
+/// watcher), release and baseline pinning (asked for by people).
+#[derive(Debug)]
+pub struct Responder {
+    shared: Arc<MonitorShared>,
+    /// Sessions to revoke on compromise.
+    auth: Arc<AuthEngine>,
+    /// Held while a container is responded to (quarantine, re-isolation,
+    /// pin), one per container.
+    responding: HashMap<String, Arc<AsyncMutex<()>>>,
+    /// Containers whose isolation is being checked now.
+    reisolating: Mutex<HashSet<String>>,
+    /// This responder, for the snapshot tasks it spawns.
+    me: Weak<Self>,
+}
 
-    /// The profile named `container` (the first when empty).
-    pub fn profile(&self, container: &str) -> Result<&ContainerProfile, IntegrityError> {
-        self.config
-            .profile(container)
-            .ok_or_else(|| IntegrityError::UnknownContainer(container.to_owned()))
-    }
-
-    /// A connected engine, or why there is none.
-    pub fn connected(&self) -> Result<Engine, IntegrityError> {
-        self.engine().ok_or_else(|| {
-            IntegrityError::Engine(EngineError::Unreachable(format!(
-                "not connected to {}",
-                self.config.docker_socket.display()
-            )))
+impl Responder {
+    pub(super) fn new(
+        shared: Arc<MonitorShared>,
+        auth: Arc<AuthEngine>,
+        names: &[String],
+    ) -> Arc<Self> {
+        let responding = names
+            .iter()
+            .map(|name| (name.clone(), Arc::new(AsyncMutex::new(()))))
+            .collect();
+        Arc::new_cyclic(|me| Self {
+            shared,
+            auth,
+            responding,
+            reisolating: Mutex::default(),
+            me: me.clone(),
         })
+    }
+
+    /// Containers whose isolation is being checked now.
+    pub(super) fn reisolating(&self) -> MutexGuard<'_, HashSet<String>> {
+        self.reisolating
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The lock one container's responses (quarantine, re-isolation, pin)
+    /// take, so they never interleave; other containers are not held up.
+    pub(super) async fn responding_to(
+        &self,
+        name: &str,
+    ) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        let lock = Arc::clone(self.responding.get(name)?);
+        Some(lock.lock_owned().await)
+    }
+
+    /// Applies the response policy to new findings.
+    pub(super) async fn respond(
+        &self,
+        engine: &Engine,
+        profile: &ContainerProfile,
+        fresh: &[super::finding::Finding],
+        trigger: &Trigger,
+    ) {
+        let worst = fresh
+            .iter()
+            .filter(|f| {
+                self.shared.config.response.for_severity(f.severity)
+                    == super::config::Response::Quarantine
+            })
+            .max_by_key(|f| f.severity);
+        if let Some(finding) = worst {
+            self.quarantine(engine, profile, finding, trigger).await;
+        }
     }
 
     /// Quarantines `profile`'s container because of `finding`: isolates it
@@ -86,7 +131,7 @@ impl IntegrityMonitor {
             return;
         };
         let mut known = {
-            let mut watched = self.watched();
+            let mut watched = self.shared.watched();
             let Some(entry) = watched.get_mut(name) else {
                 return;
             };
@@ -96,13 +141,14 @@ impl IntegrityMonitor {
             // The isolation's own events (pause, update) are not findings.
             let window =
                 i64::try_from(super::control::ACTING_WINDOW.as_millis()).unwrap_or(i64::MAX);
-            entry.occcd_acting_until = Some(UnixMillis(self.clock.now().0.saturating_add(window)));
+            entry.occcd_acting_until =
+                Some(UnixMillis(self.shared.clock.now().0.saturating_add(window)));
             entry.known.clone().unwrap_or_default()
         };
         known.exec_ids.extend(trigger.exec_id.iter().cloned());
         let isolation = quarantine::isolate(engine, name, &known, trigger.since).await;
         // Frozen now: the processes and inspect are what isolation stopped.
-        let volatile = evidence::volatile(engine, name, self.clock.as_ref()).await;
+        let volatile = evidence::volatile(engine, name, self.shared.clock.as_ref()).await;
         let snapshot_id = match new_snapshot_id() {
             Ok(id) => id,
             Err(err) => {
@@ -110,7 +156,7 @@ impl IntegrityMonitor {
                 "snap_unavailable".to_owned()
             }
         };
-        let now = self.clock.now();
+        let now = self.shared.clock.now();
         let reason = format!("{} ({})", finding.summary, finding.check_id);
         let row = QuarantineRow {
             container: name.to_owned(),
@@ -118,11 +164,11 @@ impl IntegrityMonitor {
             reason: reason.clone(),
             snapshot_id: snapshot_id.clone(),
         };
-        if let Err(err) = self.store.start_quarantine(&row).await {
+        if let Err(err) = self.shared.store.start_quarantine(&row).await {
             tracing::error!(error = %err, "quarantine not stored; it holds until restart");
         }
-        self.lock.set(true);
-        if let Some(entry) = self.watched().get_mut(name) {
+        self.shared.lock.set(true);
+        if let Some(entry) = self.shared.watched().get_mut(name) {
             entry.status.quarantine = Some(QuarantineState {
                 since: now,
                 reason: reason.clone(),
@@ -130,7 +176,7 @@ impl IntegrityMonitor {
                 isolation: isolation.state(),
             });
         }
-        self.refresh(name, Sight::Same);
+        self.shared.refresh(name, Sight::Same);
         let revoked = match self
             .auth
             .revoke_all_sessions(&format!("{name} quarantined"))
@@ -146,13 +192,14 @@ impl IntegrityMonitor {
             "sessions_revoked": revoked,
             "snapshot_id": snapshot_id,
         });
-        self.record(
-            Actor::daemon(),
-            IntegrityAction::QuarantineStarted,
-            name,
-            detail.to_string(),
-        )
-        .await;
+        self.shared
+            .record(
+                Actor::daemon(),
+                IntegrityAction::QuarantineStarted,
+                name,
+                detail.to_string(),
+            )
+            .await;
         // The rest of the evidence is slow (and a wedged engine makes it
         // slower): gather it beside the monitor, not in its way.
         if let Some(monitor) = self.me.upgrade() {
@@ -175,7 +222,7 @@ impl IntegrityMonitor {
         let mut report = quarantine::IsolationReport::default();
         quarantine::verify(engine, name, &mut report, std::time::Instant::now()).await;
         let changed = {
-            let mut watched = self.watched();
+            let mut watched = self.shared.watched();
             let Some(quarantine) = watched
                 .get_mut(name)
                 .and_then(|entry| entry.status.quarantine.as_mut())
@@ -187,16 +234,17 @@ impl IntegrityMonitor {
             quarantine.isolation = state;
             changed
         };
-        self.refresh(name, Sight::Same);
+        self.shared.refresh(name, Sight::Same);
         let fixed = report.verified && report.rounds > 1;
         if changed || fixed || !report.networks_disconnected.is_empty() {
-            self.record(
-                Actor::daemon(),
-                IntegrityAction::IsolationChecked,
-                name,
-                json!({ "why": why, "isolation": report }).to_string(),
-            )
-            .await;
+            self.shared
+                .record(
+                    Actor::daemon(),
+                    IntegrityAction::IsolationChecked,
+                    name,
+                    json!({ "why": why, "isolation": report }).to_string(),
+                )
+                .await;
         }
     }
 
@@ -211,19 +259,28 @@ impl IntegrityMonitor {
     ) {
         let name = profile.name.as_str();
         let recent: Vec<serde_json::Value> = self
+            .shared
             .watched()
             .get(name)
             .map(|entry| entry.recent_events.iter().cloned().collect())
             .unwrap_or_default();
         let written = async {
             let mut snapshot = self
+                .shared
                 .vault
-                .begin(snapshot_id, name, reason, self.clock.now())
+                .begin(snapshot_id, name, reason, self.shared.clock.now())
                 .await?;
             for artifact in volatile {
                 snapshot.add(artifact).await?;
             }
-            evidence::rest(engine, profile, &recent, &mut snapshot, self.clock.as_ref()).await?;
+            evidence::rest(
+                engine,
+                profile,
+                &recent,
+                &mut snapshot,
+                self.shared.clock.as_ref(),
+            )
+            .await?;
             snapshot.finish().await
         };
         match written.await {
@@ -235,23 +292,25 @@ impl IntegrityMonitor {
                     "partial": manifest.artifacts.iter().filter(|a| a.partial).map(|a| &a.name).collect::<Vec<_>>(),
                     "truncated": manifest.truncated,
                 });
-                self.record(
-                    Actor::daemon(),
-                    IntegrityAction::SnapshotWritten,
-                    name,
-                    detail.to_string(),
-                )
-                .await;
+                self.shared
+                    .record(
+                        Actor::daemon(),
+                        IntegrityAction::SnapshotWritten,
+                        name,
+                        detail.to_string(),
+                    )
+                    .await;
             }
             Err(err) => {
                 tracing::error!(error = %err, "forensic snapshot not stored");
-                self.record(
-                    Actor::daemon(),
-                    IntegrityAction::SnapshotFailed,
-                    name,
-                    err.to_string(),
-                )
-                .await;
+                self.shared
+                    .record(
+                        Actor::daemon(),
+                        IntegrityAction::SnapshotFailed,
+                        name,
+                        err.to_string(),
+                    )
+                    .await;
             }
         }
     }
@@ -265,35 +324,39 @@ impl IntegrityMonitor {
         note: &str,
     ) -> Result<Vec<ContainerStatus>, IntegrityError> {
         let note = checked_note(note, "say why it is safe to release")?;
-        let name = self.profile(container)?.name.clone();
+        let name = self.shared.profile(container)?.name.clone();
         let by = actor.user.clone().unwrap_or_default();
         if !self
+            .shared
             .store
-            .release_quarantine(&name, &by, note, self.clock.now().0)
+            .release_quarantine(&name, &by, note, self.shared.clock.now().0)
             .await?
         {
             return Err(IntegrityError::NotQuarantined(name));
         }
-        if let Some(entry) = self.watched().get_mut(&name) {
+        if let Some(entry) = self.shared.watched().get_mut(&name) {
             entry.status.quarantine = None;
         }
         let closed = self
+            .shared
             .close_all(&name, &by, &format!("quarantine released: {note}"))
             .await;
         let still = self
+            .shared
             .watched()
             .values()
             .any(|entry| entry.status.quarantine.is_some());
-        self.lock.set(still);
-        self.refresh(&name, Sight::Same);
-        self.record(
-            actor,
-            IntegrityAction::QuarantineReleased,
-            &name,
-            json!({ "note": note, "findings_closed": closed }).to_string(),
-        )
-        .await;
-        Ok(self.status())
+        self.shared.lock.set(still);
+        self.shared.refresh(&name, Sight::Same);
+        self.shared
+            .record(
+                actor,
+                IntegrityAction::QuarantineReleased,
+                &name,
+                json!({ "note": note, "findings_closed": closed }).to_string(),
+            )
+            .await;
+        Ok(self.shared.status())
     }
 
     /// Pins the current state of `container` as trusted.
@@ -302,29 +365,29 @@ impl IntegrityMonitor {
         actor: Actor,
         container: &str,
     ) -> Result<Baseline, IntegrityError> {
-        let profile = self.profile(container)?.clone();
-        let engine = self.connected()?;
+        let profile = self.shared.profile(container)?.clone();
+        let engine = self.shared.connected()?;
         let by = actor.user.clone().unwrap_or_default();
         let pinned = super::pin::pin(
             &engine,
             &profile,
             &by,
-            self.vault.max_bytes(),
-            self.clock.now(),
+            self.shared.vault.max_bytes(),
+            self.shared.clock.now(),
         )
         .await?;
         {
             // A quarantine that began while the state was read wins: what
             // was read may be the compromise itself.
             let _no_response_running = self.responding_to(&profile.name).await;
-            if self.lock.is_locked() {
+            if self.shared.lock.is_locked() {
                 return Err(IntegrityError::Refused(
                     "a quarantine began while the baseline was being read; nothing was pinned"
                         .to_owned(),
                 ));
             }
-            self.store.save_baseline(&pinned.to_row()).await?;
-            if let Some(entry) = self.watched().get_mut(&profile.name) {
+            self.shared.store.save_baseline(&pinned.to_row()).await?;
+            if let Some(entry) = self.shared.watched().get_mut(&profile.name) {
                 entry.baseline = Some(pinned.clone());
                 entry.hashed_at = None;
             }
@@ -335,14 +398,15 @@ impl IntegrityMonitor {
             pinned.image_files.len(),
             pinned.host_files.len()
         );
-        self.record(
-            actor,
-            IntegrityAction::BaselinePinned,
-            &profile.name,
-            detail,
-        )
-        .await;
-        self.run_checks_now().await;
+        self.shared
+            .record(
+                actor,
+                IntegrityAction::BaselinePinned,
+                &profile.name,
+                detail,
+            )
+            .await;
+        self.shared.run_checks_now().await;
         Ok(pinned)
     }
 }

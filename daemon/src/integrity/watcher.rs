@@ -10,19 +10,19 @@
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use tokio::{
-    sync::{mpsc, oneshot},
+    sync::{Mutex as AsyncMutex, mpsc, oneshot},
     task::JoinSet,
 };
 use tokio_stream::StreamExt;
 
 use super::{
-    config::{ContainerProfile, Response},
     engine::{Engine, EngineError},
     events::{self, EventMeaning},
-    monitor::{Command, IntegrityMonitor, Sight},
     realtime,
+    response::Responder,
     response::Trigger,
-    sweep::{self, SweepPlan},
+    shared::{Command, MonitorShared, Sight},
+    sweeper::Sweeper,
 };
 
 /// First retry after the engine is lost; doubles up to [`MAX_BACKOFF`].
@@ -31,7 +31,38 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// How often a live connection is proved with `_ping`.
 const PING_EVERY: Duration = Duration::from_secs(2);
 
-impl IntegrityMonitor {
+/// The watch loop and what it starts: sweeps, the event stream, real-time
+/// tree watches, re-isolation checks, and the responses findings call for.
+#[derive(Debug)]
+pub(super) struct Watcher {
+    shared: Arc<MonitorShared>,
+    responder: Arc<Responder>,
+    /// Requests to the loop, taken when it starts.
+    command_queue: AsyncMutex<Option<mpsc::Receiver<Command>>>,
+    /// Sweeps the containers (in tasks the loop spawns).
+    sweeper: Arc<Sweeper>,
+}
+
+impl Watcher {
+    pub(super) fn new(
+        shared: Arc<MonitorShared>,
+        responder: Arc<Responder>,
+        queue: mpsc::Receiver<Command>,
+        names: &[String],
+    ) -> Arc<Self> {
+        let sweeper = Arc::new(Sweeper::new(
+            Arc::clone(&shared),
+            Arc::clone(&responder),
+            names,
+        ));
+        Arc::new(Self {
+            shared,
+            responder,
+            command_queue: AsyncMutex::new(Some(queue)),
+            sweeper,
+        })
+    }
+
     /// Runs until the daemon stops.
     pub async fn run(self: Arc<Self>) {
         let Some(mut commands) = self.command_queue.lock().await.take() else {
@@ -42,18 +73,18 @@ impl IntegrityMonitor {
         let _stop_watchdog = AbortOnDrop(watchdog);
         let mut backoff = FIRST_BACKOFF;
         loop {
-            match Engine::connect(&self.config.docker_socket).await {
+            match Engine::connect(&self.shared.config.docker_socket).await {
                 Ok(engine) => {
                     backoff = FIRST_BACKOFF;
                     tracing::info!(api = engine.api_version(), "container engine connected");
-                    self.set_engine(Some(engine.clone()));
+                    self.shared.set_engine(Some(engine.clone()));
                     let lost = self.follow(&engine, &mut commands).await;
-                    self.set_engine(None);
+                    self.shared.set_engine(None);
                     tracing::warn!(error = %lost, "container engine lost");
-                    self.blind(&lost.to_string());
+                    self.shared.blind(&lost.to_string());
                 }
                 Err(err) => {
-                    self.blind(&err.to_string());
+                    self.shared.blind(&err.to_string());
                     // Answer RunChecks while blind, then wait (a real wait:
                     // reconnection backoff).
                     #[allow(clippy::disallowed_methods)]
@@ -76,19 +107,19 @@ impl IntegrityMonitor {
 
     /// Marks containers without a recent complete check `Unknown`, forever.
     async fn watch_staleness(self: Arc<Self>) {
-        let started = self.clock.now();
-        let mut tick = tokio::time::interval(self.config.poll_interval() / 4);
+        let started = self.shared.clock.now();
+        let mut tick = tokio::time::interval(self.shared.config.poll_interval() / 4);
         loop {
             tick.tick().await;
-            self.mark_stale(started);
+            self.shared.mark_stale(started);
         }
     }
 
     /// Follows one engine connection until it is lost.
     async fn follow(&self, engine: &Engine, commands: &mut mpsc::Receiver<Command>) -> EngineError {
-        let mut cursor = match self.store.event_cursor().await {
+        let mut cursor = match self.shared.store.event_cursor().await {
             Ok(Some(cursor)) => cursor,
-            _ => self.clock.now().0.saturating_mul(1_000_000),
+            _ => self.shared.clock.now().0.saturating_mul(1_000_000),
         };
         let mut stream = Box::pin(
             engine
@@ -105,7 +136,7 @@ impl IntegrityMonitor {
         let (asks, mut asked) = mpsc::channel::<String>(8);
         let mut live: HashMap<String, realtime::TreeWatch> = HashMap::new();
         let mut quick = JoinSet::new();
-        let mut poll = tokio::time::interval(self.config.poll_interval());
+        let mut poll = tokio::time::interval(self.shared.config.poll_interval());
         poll.reset();
         let mut ping = tokio::time::interval(PING_EVERY);
         ping.reset();
@@ -118,7 +149,7 @@ impl IntegrityMonitor {
                             let arrived = std::time::Instant::now();
                             self.handle_event(engine, &event, arrived, &mut quick).await;
                             cursor = nanos;
-                            if let Err(err) = self.store.advance_event_cursor(nanos).await {
+                            if let Err(err) = self.shared.store.advance_event_cursor(nanos).await {
                                 tracing::error!(error = %err, "event cursor not stored");
                             }
                         }
@@ -159,6 +190,7 @@ impl IntegrityMonitor {
     /// inspect each, and a fix of whatever is undone (verified or not).
     fn spawn_reisolation(&self, tasks: &mut JoinSet<()>, engine: &Engine) {
         let quarantined: Vec<(String, bool)> = self
+            .shared
             .watched()
             .iter()
             .filter_map(|(name, entry)| {
@@ -179,17 +211,15 @@ impl IntegrityMonitor {
     /// Starts a check (and fix) of quarantined `name`'s isolation, unless
     /// one is already running: at most one per container at a time.
     fn spawn_reisolate(&self, tasks: &mut JoinSet<()>, engine: &Engine, name: &str, why: String) {
-        let Some(monitor) = self.me.upgrade() else {
-            return;
-        };
-        if !self.reisolating().insert(name.to_owned()) {
+        if !self.responder.reisolating().insert(name.to_owned()) {
             return;
         }
+        let responder = Arc::clone(&self.responder);
         let (engine, name) = (engine.clone(), name.to_owned());
         tasks.spawn(async move {
             // Cleared however the task ends (aborted with the connection too).
-            let _running = Reisolating(&monitor, &name);
-            monitor.reisolate(&engine, &name, &why).await;
+            let _running = Reisolating(&responder, &name);
+            responder.reisolate(&engine, &name, &why).await;
         });
     }
 
@@ -201,6 +231,7 @@ impl IntegrityMonitor {
         asks: &mpsc::Sender<String>,
     ) {
         let wanted: Vec<(String, Vec<std::path::PathBuf>)> = self
+            .shared
             .watched()
             .iter()
             .map(|(name, entry)| (name.clone(), entry.watch_roots.clone()))
@@ -226,15 +257,13 @@ impl IntegrityMonitor {
 
     /// Starts a sweep of container `name` (a real-time ask).
     fn spawn_sweep_of(&self, sweeps: &mut JoinSet<()>, engine: &Engine, name: &str) {
-        let Some(monitor) = self.me.upgrade() else {
-            return;
-        };
-        let Some(profile) = self.config.profile(name).cloned() else {
+        let sweeper = Arc::clone(&self.sweeper);
+        let Some(profile) = self.shared.config.profile(name).cloned() else {
             return;
         };
         let engine = engine.clone();
         sweeps.spawn(async move {
-            monitor.sweep_one(&engine, &profile, false).await;
+            sweeper.sweep_one(&engine, &profile, false).await;
         });
     }
 
@@ -246,120 +275,14 @@ impl IntegrityMonitor {
         force_hashes: bool,
         reply: Option<oneshot::Sender<()>>,
     ) {
-        let Some(monitor) = self.me.upgrade() else {
-            return;
-        };
+        let sweeper = Arc::clone(&self.sweeper);
         let engine = engine.clone();
         sweeps.spawn(async move {
-            monitor.sweep_all(&engine, force_hashes).await;
+            sweeper.sweep_all(&engine, force_hashes).await;
             if let Some(reply) = reply {
                 let _ = reply.send(());
             }
         });
-    }
-
-    /// Sweeps every container; hashes when `force_hashes` or when due.
-    pub(super) async fn sweep_all(&self, engine: &Engine, force_hashes: bool) {
-        for profile in &self.config.containers {
-            self.sweep_one(engine, profile, force_hashes).await;
-        }
-    }
-
-    async fn sweep_one(&self, engine: &Engine, profile: &ContainerProfile, force_hashes: bool) {
-        // One sweep of a container at a time, at most one more queued.
-        let Some(slot) = self.sweep_slots.get(&profile.name) else {
-            return;
-        };
-        let Some(turn) = slot.ask(force_hashes).await else {
-            return;
-        };
-        let now = self.clock.now();
-        let (baseline, hashes, memory) = {
-            let watched = self.watched();
-            let Some(entry) = watched.get(&profile.name) else {
-                return;
-            };
-            let due = entry.hashed_at.is_none_or(|at| {
-                now.0.saturating_sub(at.0)
-                    >= i64::try_from(self.config.hash_interval_ms).unwrap_or(i64::MAX)
-            });
-            (
-                entry.baseline.clone(),
-                turn.forced || due,
-                entry.memory.clone(),
-            )
-        };
-        let plan = SweepPlan {
-            profile,
-            baseline: baseline.as_ref(),
-            hashes,
-            max_bytes: self.vault.max_bytes(),
-            guarded: &self.guarded,
-            now,
-        };
-        match sweep::sweep(engine, plan, &memory).await {
-            Ok(outcome) => {
-                let fresh = {
-                    let mut watched = self.watched();
-                    let Some(entry) = watched.get_mut(&profile.name) else {
-                        return;
-                    };
-                    entry.last_complete = Some(self.clock.now());
-                    entry.known = Some(outcome.known.clone());
-                    entry.watch_roots.clone_from(&outcome.watch_roots);
-                    if hashes {
-                        entry.hashed_at = Some(now);
-                    }
-                    let fresh: Vec<_> = outcome
-                        .findings
-                        .iter()
-                        .filter(|f| {
-                            !entry
-                                .sweep_findings
-                                .iter()
-                                .any(|old| old.check_id == f.check_id && old.summary == f.summary)
-                        })
-                        .cloned()
-                        .collect();
-                    // Hash findings persist between hash sweeps.
-                    let kept: Vec<_> = if hashes {
-                        Vec::new()
-                    } else {
-                        entry
-                            .sweep_findings
-                            .iter()
-                            .filter(|f| is_hash_check(f.check_id))
-                            .cloned()
-                            .collect()
-                    };
-                    entry.sweep_findings = outcome.findings;
-                    entry.sweep_findings.extend(kept);
-                    let spacing = i64::try_from(self.config.poll_interval_ms).unwrap_or(i64::MAX);
-                    let recorded = entry
-                        .recordings
-                        .to_record(&entry.sweep_findings, now, spacing);
-                    (fresh, recorded)
-                };
-                let (fresh, recorded) = fresh;
-                self.publish_findings(&recorded).await;
-                self.refresh(&profile.name, Sight::Seen);
-                let trigger = Trigger {
-                    since: std::time::Instant::now(),
-                    exec_id: None,
-                };
-                self.respond(engine, profile, &fresh, &trigger).await;
-            }
-            Err(EngineError::NotFound(_)) => {
-                self.refresh(
-                    &profile.name,
-                    Sight::Blind(&format!(
-                        "container {} not found at the engine",
-                        profile.name
-                    )),
-                );
-            }
-            Err(err) => self.refresh(&profile.name, Sight::Blind(&err.to_string())),
-        }
     }
 
     /// Handles one engine event; what takes long (sweeps, re-isolation)
@@ -372,25 +295,33 @@ impl IntegrityMonitor {
         tasks: &mut JoinSet<()>,
     ) {
         if let Some((name, network)) = self.reconnected_in_quarantine(event) {
-            let finding = events::reconnected(&name, &network, event, self.clock.now());
-            let finding = self.open_event(finding);
-            self.keep_open(&name, finding.check_id).await;
-            self.publish_findings(std::slice::from_ref(&finding)).await;
+            let finding = events::reconnected(&name, &network, event, self.shared.clock.now());
+            let finding = self.shared.open_event(finding);
+            self.shared.keep_open(&name, finding.check_id).await;
+            self.shared
+                .publish_findings(std::slice::from_ref(&finding))
+                .await;
             self.spawn_reisolate(tasks, engine, &name, format!("network {network} connected"));
             return;
         }
         let Some(name) = events::container_name(event) else {
             return;
         };
-        let Some(profile) = self.config.containers.iter().find(|p| p.name == name) else {
+        let Some(profile) = self
+            .shared
+            .config
+            .containers
+            .iter()
+            .find(|p| p.name == name)
+        else {
             return;
         };
         let (quarantined, in_quarantine) = {
-            let mut watched = self.watched();
+            let mut watched = self.shared.watched();
             let Some(entry) = watched.get_mut(&name) else {
                 return;
             };
-            if entry.recent_events.len() >= super::monitor::RECENT_EVENTS {
+            if entry.recent_events.len() >= super::shared::RECENT_EVENTS {
                 entry.recent_events.pop_front();
             }
             entry
@@ -398,7 +329,7 @@ impl IntegrityMonitor {
                 .push_back(serde_json::to_value(event).unwrap_or_default());
             let acting = entry
                 .occcd_acting_until
-                .is_some_and(|until| self.clock.now() <= until);
+                .is_some_and(|until| self.shared.clock.now() <= until);
             let in_quarantine = entry.status.quarantine.is_some();
             (in_quarantine || acting, in_quarantine)
         };
@@ -406,23 +337,26 @@ impl IntegrityMonitor {
             let action = event.action.clone().unwrap_or_default();
             self.spawn_reisolate(tasks, engine, &name, format!("{action} during quarantine"));
         }
-        match events::classify(event, &name, quarantined, self.clock.now()) {
+        match events::classify(event, &name, quarantined, self.shared.clock.now()) {
             EventMeaning::Finding(finding) => {
-                let finding = self.open_event(finding);
+                let finding = self.shared.open_event(finding);
                 let trigger = Trigger {
                     since: arrived,
                     exec_id: events::exec_id(event),
                 };
                 // Respond first: the findings can wait a few ms.
-                self.respond(engine, profile, std::slice::from_ref(&finding), &trigger)
+                self.responder
+                    .respond(engine, profile, std::slice::from_ref(&finding), &trigger)
                     .await;
-                self.keep_open(&name, finding.check_id).await;
-                self.publish_findings(std::slice::from_ref(&finding)).await;
-                self.refresh(&name, Sight::Same);
+                self.shared.keep_open(&name, finding.check_id).await;
+                self.shared
+                    .publish_findings(std::slice::from_ref(&finding))
+                    .await;
+                self.shared.refresh(&name, Sight::Same);
             }
             EventMeaning::Recheck => self.spawn_sweep_of(tasks, engine, &name),
             EventMeaning::Removed => {
-                self.refresh(
+                self.shared.refresh(
                     &name,
                     Sight::Blind(&format!("container {name} was removed")),
                 );
@@ -438,34 +372,17 @@ impl IntegrityMonitor {
         event: &bollard::models::EventMessage,
     ) -> Option<(String, String)> {
         let (container_id, network) = events::network_connect(event)?;
-        let watched = self.watched();
+        let watched = self.shared.watched();
         watched.iter().find_map(|(name, entry)| {
             let id = entry.known.as_ref().map(|known| known.id.as_str())?;
             let same = !id.is_empty() && (id == container_id || id.starts_with(&container_id));
             (same && entry.status.quarantine.is_some()).then(|| (name.clone(), network.clone()))
         })
     }
-
-    /// Applies the response policy to new findings.
-    async fn respond(
-        &self,
-        engine: &Engine,
-        profile: &ContainerProfile,
-        fresh: &[super::finding::Finding],
-        trigger: &Trigger,
-    ) {
-        let worst = fresh
-            .iter()
-            .filter(|f| self.config.response.for_severity(f.severity) == Response::Quarantine)
-            .max_by_key(|f| f.severity);
-        if let Some(finding) = worst {
-            self.quarantine(engine, profile, finding, trigger).await;
-        }
-    }
 }
 
 /// Marks a container's re-isolation as running until dropped.
-struct Reisolating<'a>(&'a IntegrityMonitor, &'a str);
+struct Reisolating<'a>(&'a Responder, &'a str);
 
 impl Drop for Reisolating<'_> {
     fn drop(&mut self) {
@@ -480,11 +397,4 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
-}
-
-fn is_hash_check(check_id: &str) -> bool {
-    matches!(
-        check_id,
-        "files.critical_hash" | "host.file_changed" | "host.file_not_regular"
-    )
 }

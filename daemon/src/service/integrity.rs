@@ -186,7 +186,8 @@ impl Integrity for IntegrityService {
         let container = bounded("container", &request.get_ref().container)?.to_owned();
         let monitor = Arc::clone(&self.monitor);
         let pinned =
-            to_completion(async move { monitor.pin_baseline(actor, &container).await }).await?;
+            to_completion(async move { monitor.response().pin_baseline(actor, &container).await })
+                .await?;
         Ok(Response::new(baseline_to_proto(&pinned)))
     }
 
@@ -198,8 +199,13 @@ impl Integrity for IntegrityService {
         let body = request.into_inner();
         bounded("container", &body.container)?;
         let monitor = Arc::clone(&self.monitor);
-        to_completion(async move { monitor.release(actor, &body.container, &body.note).await })
-            .await?;
+        to_completion(async move {
+            monitor
+                .response()
+                .release(actor, &body.container, &body.note)
+                .await
+        })
+        .await?;
         Ok(Response::new(self.status()))
     }
 
@@ -310,6 +316,7 @@ impl Environment for IntegrityService {
         let container = bounded("container", &request.get_ref().container)?;
         let state = self
             .monitor
+            .environment()
             .environment_state(container)
             .await
             .map_err(Status::from)?;
@@ -328,6 +335,7 @@ impl Environment for IntegrityService {
         };
         let lines = self
             .monitor
+            .environment()
             .logs(container, tail, body.follow)
             .map_err(Status::from)?;
         let stream = lines.map(|line| {
@@ -351,6 +359,7 @@ impl IntegrityService {
         let container = bounded("container", &request.get_ref().container)?;
         let state = self
             .monitor
+            .environment()
             .control(actor, container, action)
             .await
             .map_err(Status::from)?;
