@@ -21,5 +21,6 @@ pub mod integrity;
 pub mod lifecycle;
 pub mod logging;
 pub mod service;
+pub mod skills;
 pub mod store;
 pub mod transport;

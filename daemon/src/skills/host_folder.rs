@@ -1,0 +1,150 @@
+//! Submitting a skill folder that is already on the host, by path.
+//!
+//! Invariant: only a folder below one of the configured submission roots is
+//! read; no link is followed anywhere on the way or inside (each folder is
+//! opened relative to its parent with `O_NOFOLLOW`); only regular files and
+//! folders are taken — a symlink, FIFO (never opened blocking), socket,
+//! device or a file with more than one hard link is refused by name — and
+//! only what the calling OS user could read themselves (owner or readable
+//! by others; root reads all), so occcd never becomes a way to read files
+//! the caller could not.
+
+use std::{
+    io::Read,
+    os::{fd::OwnedFd, unix::ffi::OsStrExt},
+    path::{Component, Path, PathBuf},
+};
+
+use super::{
+    error::SkillError,
+    intake::{Intake, IntakeLimits, checked_path},
+    tree::SkillTree,
+};
+use crate::integrity::{
+    host_fs::{Kind, open_dir, open_regular_at},
+    tree_walk::{Enter, Entry, walk},
+};
+
+/// Checks `path` (absolute, plain) against `roots`: it must be a folder
+/// strictly below one of them.
+pub fn check_submission_path(path: &str, roots: &[PathBuf]) -> Result<PathBuf, SkillError> {
+    let path = Path::new(path);
+    if !path.is_absolute() {
+        return Err(SkillError::input("path", "give the folder's absolute path"));
+    }
+    if path
+        .components()
+        .any(|c| !matches!(c, Component::RootDir | Component::Normal(_)))
+    {
+        return Err(SkillError::input("path", "`.` and `..` are not allowed in the path"));
+    }
+    if roots.is_empty() {
+        return Err(SkillError::Refused(
+            "submitting folders from the host is off: set skills.submit_roots in occcd.toml"
+                .to_owned(),
+        ));
+    }
+    if !roots.iter().any(|root| path.starts_with(root) && path != root) {
+        let allowed: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
+        return Err(SkillError::Refused(format!(
+            "{} is not below a submission root ({})",
+            path.display(),
+            allowed.join(", ")
+        )));
+    }
+    Ok(path.to_owned())
+}
+
+/// Whether OS user `uid` may read what `entry` is (owner with read, or
+/// read/search for others; root always).
+fn readable_by(entry: &Entry, uid: u32) -> bool {
+    let mode = entry.stat.st_mode;
+    let (own, others) = match entry.kind {
+        Kind::Directory => (0o500, 0o005),
+        _ => (0o400, 0o004),
+    };
+    uid == 0 || (entry.stat.st_uid == uid && mode & own == own) || mode & others == others
+}
+
+/// Reads the skill folder at `path` (checked) for OS user `uid`.
+pub fn read_folder(path: &Path, uid: u32, limits: IntakeLimits) -> Result<SkillTree, SkillError> {
+    let shown = path.display().to_string();
+    let root: OwnedFd =
+        open_dir(path).map_err(|err| SkillError::BadArchive(format!("{shown}: {err}")))?;
+    let root_stat = nix::sys::stat::fstat(&root).map_err(|err| SkillError::BadArchive(format!("{shown}: {err}")))?;
+    if uid != 0 && root_stat.st_uid != uid && root_stat.st_mode & 0o005 != 0o005 {
+        return Err(SkillError::Refused(format!("{shown}: you (uid {uid}) cannot read this folder")));
+    }
+    let mut intake = Intake::new(limits);
+    let mut failure: Option<SkillError> = None;
+    let mut visit = |folder: &OwnedFd, entry: &Entry| -> Enter {
+        if failure.is_some() {
+            return Enter::No;
+        }
+        match take(&mut intake, folder, entry, uid) {
+            Ok(enter) => enter,
+            Err(err) => {
+                failure = Some(err);
+                Enter::No
+            }
+        }
+    };
+    let mut unexamined_at: Option<String> = None;
+    let mut unexamined = |relative: &Path, why: crate::integrity::tree_walk::Unexamined| {
+        unexamined_at.get_or_insert_with(|| format!("{}: cannot be read ({why:?})", relative.display()));
+    };
+    walk(root, path, &mut visit, &mut unexamined)
+        .map_err(|err| SkillError::BadArchive(format!("{shown}: {err}")))?;
+    if let Some(err) = failure {
+        return Err(err);
+    }
+    if let Some(what) = unexamined_at {
+        return Err(SkillError::BadArchive(what));
+    }
+    intake.finish()
+}
+
+/// Takes one entry into `intake`.
+fn take(intake: &mut Intake, folder: &OwnedFd, entry: &Entry, uid: u32) -> Result<Enter, SkillError> {
+    let path = checked_path(entry.relative.as_os_str().as_bytes())?;
+    if !readable_by(entry, uid) {
+        return Err(SkillError::Refused(format!("{path}: you (uid {uid}) cannot read it")));
+    }
+    let refuse = |what: &str| Err(SkillError::BadArchive(format!("{path}: {what} are not allowed in a skill")));
+    match entry.kind {
+        Kind::Directory => return Ok(Enter::Yes),
+        Kind::Regular => {}
+        Kind::Symlink => return refuse("symbolic links"),
+        Kind::Fifo => return refuse("FIFOs"),
+        Kind::Socket => return refuse("sockets"),
+        Kind::CharDevice | Kind::BlockDevice => return refuse("devices"),
+    }
+    let size = u64::try_from(entry.stat.st_size).unwrap_or(u64::MAX);
+    intake.admit(&path, size)?;
+    let name = entry.relative.file_name().unwrap_or_default();
+    let file = open_regular_at(folder, name, &entry.relative)
+        .map_err(|err| SkillError::BadArchive(format!("{path}: {err}")))?;
+    // Judge what was opened, not what was listed: it may have been swapped.
+    let opened = Entry {
+        relative: entry.relative.clone(),
+        kind: Kind::Regular,
+        stat: nix::sys::stat::fstat(&file)
+            .map_err(|err| SkillError::BadArchive(format!("{path}: {err}")))?,
+    };
+    if opened.stat.st_nlink > 1 {
+        return refuse("files with more than one hard link");
+    }
+    if !readable_by(&opened, uid) {
+        return Err(SkillError::Refused(format!("{path}: you (uid {uid}) cannot read it")));
+    }
+    let room = intake.room_for_next_file();
+    let mut contents = Vec::new();
+    file.take(room.saturating_add(1))
+        .read_to_end(&mut contents)
+        .map_err(|err| SkillError::BadArchive(format!("{path}: unreadable ({err})")))?;
+    if contents.len() as u64 > room {
+        return Err(SkillError::TooLarge(format!("{path}: grew past the limits while being read")));
+    }
+    intake.add(path, opened.stat.st_mode & 0o111 != 0, contents)?;
+    Ok(Enter::No)
+}
