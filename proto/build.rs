@@ -11,6 +11,7 @@ const PROTO_FILES: &[&str] = &[
     "occc/v1/device_keys.proto",
     "occc/v1/biometric.proto",
     "occc/v1/integrity.proto",
+    "occc/v1/skills.proto",
 ];
 
 /// Messages that carry a password, code, token or secret: their generated

@@ -36,6 +36,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Container integrity monitoring and environment control.
     pub integrity: crate::integrity::IntegrityConfig,
+    /// Skill governance: where approved skills go, what is watched.
+    pub skills: crate::skills::config::SkillsConfig,
 }
 
 /// Authentication settings.
@@ -336,7 +338,12 @@ impl Config {
                 reason: "must be at least 1".to_owned(),
             });
         }
-        Ok(())
+        self.skills
+            .validate()
+            .map_err(|reason| ConfigError::Invalid {
+                key: "skills",
+                reason,
+            })
     }
 }
 

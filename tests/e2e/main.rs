@@ -4,4 +4,5 @@
 mod auth;
 mod foundation;
 mod integrity;
+mod skills;
 mod support;

@@ -83,6 +83,17 @@ pub enum AuditEvent {
         /// Extra facts: method, role, reason — never a secret.
         detail: Option<String>,
     },
+    /// Something happened to a skill.
+    Skill {
+        /// What happened.
+        action: SkillAction,
+        /// The skill's name.
+        name: String,
+        /// Its tree hash.
+        tree_hash: String,
+        /// Level, note or reason.
+        detail: Option<String>,
+    },
 }
 
 /// Account and session events.
@@ -220,6 +231,45 @@ impl IntegrityAction {
     }
 }
 
+/// What happened to a skill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkillAction {
+    /// Submitted and assessed.
+    Submitted,
+    /// Approved by one of two needed super-admins.
+    ApprovalRecorded,
+    /// Approved.
+    Approved,
+    /// Rejected.
+    Rejected,
+    /// Revoked.
+    Revoked,
+    /// Installed into OpenClaw's skills folder.
+    Installed,
+    /// Removed from OpenClaw's skills folder.
+    Uninstalled,
+    /// Installing or removing failed.
+    InstallFailed,
+}
+
+impl SkillAction {
+    /// The `kind` column for this action.
+    #[must_use]
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::Submitted => "skill_submitted",
+            Self::ApprovalRecorded => "skill_approval_recorded",
+            Self::Approved => "skill_approved",
+            Self::Rejected => "skill_rejected",
+            Self::Revoked => "skill_revoked",
+            Self::Installed => "skill_installed",
+            Self::Uninstalled => "skill_uninstalled",
+            Self::InstallFailed => "skill_install_failed",
+        }
+    }
+}
+
 /// `rpc` cut to a bounded length, for audit details.
 #[must_use]
 pub fn bounded_rpc(rpc: &str) -> String {
@@ -245,6 +295,7 @@ impl AuditEvent {
             Self::CallRefused { .. } => "call_refused",
             Self::Account { action, .. } => action.kind(),
             Self::Integrity { action, .. } => action.kind(),
+            Self::Skill { action, .. } => action.kind(),
         }
     }
 

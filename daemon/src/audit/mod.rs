@@ -19,7 +19,7 @@ use tokio::{
 
 pub use chain::ChainHasher;
 pub use error::AuditError;
-pub use event::{AccountAction, Actor, AuditEvent, IntegrityAction, bounded_rpc};
+pub use event::{AccountAction, Actor, AuditEvent, IntegrityAction, SkillAction, bounded_rpc};
 pub use verify::{BrokenLink, ChainReport, verify_chain};
 
 use crate::{clock::Clock, store::Store};

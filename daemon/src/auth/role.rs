@@ -36,6 +36,8 @@ pub enum Permission {
     EditConfig,
     /// Approve skills rated medium risk.
     ApproveMediumRiskSkills,
+    /// Submit, reject and revoke skills.
+    ManageSkills,
     /// See every session in detail, and account locks.
     ViewAllSessions,
     /// Create, change, disable, delete and unlock users; revoke sessions.
@@ -54,13 +56,14 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 13] = [
+    pub const ALL: [Permission; 14] = [
         Self::ViewDashboard,
         Self::ViewActiveSessions,
         Self::ControlEnvironment,
         Self::ViewLogs,
         Self::EditConfig,
         Self::ApproveMediumRiskSkills,
+        Self::ManageSkills,
         Self::ViewAllSessions,
         Self::ManageUsers,
         Self::ApproveSkills,
@@ -78,6 +81,7 @@ impl Permission {
             Self::ControlEnvironment | Self::ViewLogs => Role::Operator,
             Self::EditConfig
             | Self::ApproveMediumRiskSkills
+            | Self::ManageSkills
             | Self::ViewAllSessions
             | Self::ViewForensics
             | Self::AcknowledgeFindings => Role::Admin,
@@ -98,6 +102,7 @@ impl Permission {
             Self::ViewLogs => "view_logs",
             Self::EditConfig => "edit_config",
             Self::ApproveMediumRiskSkills => "approve_medium_risk_skills",
+            Self::ManageSkills => "manage_skills",
             Self::ViewAllSessions => "view_all_sessions",
             Self::ManageUsers => "manage_users",
             Self::ApproveSkills => "approve_skills",

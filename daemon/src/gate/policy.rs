@@ -110,8 +110,9 @@ const fn locked(policy: RpcPolicy) -> RpcPolicy {
 }
 
 use Permission::{
-    AcknowledgeFindings, ControlEnvironment, EditConfig, ManageUsers, ReleaseQuarantine,
-    ViewActiveSessions, ViewAllSessions, ViewDashboard, ViewForensics, ViewLogs,
+    AcknowledgeFindings, ApproveMediumRiskSkills, ControlEnvironment, EditConfig, ManageSkills,
+    ManageUsers, ReleaseQuarantine, ViewActiveSessions, ViewAllSessions, ViewDashboard,
+    ViewForensics, ViewLogs,
 };
 
 /// Every RPC occcd serves, one per line.
@@ -185,6 +186,16 @@ pub const POLICY_TABLE: &[RpcPolicy] = &[
     locked(needs("/occc.v1.Environment/RestartEnvironment", ControlEnvironment)),
     needs("/occc.v1.Environment/GetEnvironmentStatus",      ControlEnvironment),
     needs("/occc.v1.Environment/StreamEnvironmentLogs",     ViewLogs),
+    // Skills: admins submit; anyone signed in reads; approval is elevated
+    // (the level decides between admin and super-admin, in the domain).
+    needs("/occc.v1.Skills/SubmitSkill",                    ManageSkills),
+    needs("/occc.v1.Skills/SubmitSkillFolder",              ManageSkills),
+    needs("/occc.v1.Skills/ListSkills",                     ViewDashboard),
+    needs("/occc.v1.Skills/GetSkill",                       ViewDashboard),
+    needs("/occc.v1.Skills/DiffSkill",                      ViewDashboard),
+    locked(sensitive("/occc.v1.Skills/ApproveSkill",        ApproveMediumRiskSkills)),
+    sensitive("/occc.v1.Skills/RejectSkill",                ManageSkills),
+    sensitive("/occc.v1.Skills/RevokeSkill",                ManageSkills),
 ];
 
 /// The table row for `path`, if the daemon serves it.

@@ -32,6 +32,7 @@ pub mod recording;
 pub mod response;
 pub mod runtime_checks;
 mod shared;
+pub mod skill_check;
 pub mod snapshot;
 pub mod snapshot_export;
 pub mod snapshot_writer;

@@ -68,6 +68,8 @@ pub struct MonitorParts {
     pub lock: QuarantineLock,
     /// What no container may reach through a mount.
     pub guarded: super::mounts::GuardedPaths,
+    /// Skills folders to hold to the approved set, if any.
+    pub skills: Option<super::skill_check::SkillsWatch>,
 }
 
 impl IntegrityMonitor {
@@ -136,6 +138,7 @@ impl IntegrityMonitor {
             engine: Mutex::new(None),
             commands,
             open_findings: AsyncMutex::new(()),
+            skills: parts.skills,
         });
         let responder = Responder::new(Arc::clone(&shared), parts.auth, &names);
         let watcher = Watcher::new(Arc::clone(&shared), Arc::clone(&responder), queue, &names);

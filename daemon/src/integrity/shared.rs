@@ -82,6 +82,8 @@ pub(super) struct MonitorShared {
     pub(super) commands: mpsc::Sender<Command>,
     /// Held while open findings change (memory and store together).
     pub(super) open_findings: AsyncMutex<()>,
+    /// OpenClaw's skills folders, held to the approved set.
+    pub(super) skills: Option<super::skill_check::SkillsWatch>,
 }
 
 impl MonitorShared {

@@ -88,7 +88,17 @@ impl Sweeper {
             now,
         };
         match sweep::sweep(engine, plan, &memory).await {
-            Ok(outcome) => {
+            Ok(mut outcome) => {
+                if let Some(watch) = self
+                    .shared
+                    .skills
+                    .as_ref()
+                    .filter(|w| w.container == profile.name)
+                {
+                    outcome
+                        .findings
+                        .extend(watch.check(&self.shared.store, now).await);
+                }
                 let fresh = {
                     let mut watched = self.shared.watched();
                     let Some(entry) = watched.get_mut(&profile.name) else {

@@ -26,8 +26,9 @@ use crate::{
     crypto::{KeyPurpose, KeySource, MasterKey, Sealer},
     integrity::{
         IntegrityMonitor, MonitorParts, QuarantineLock, mounts::GuardedPaths,
-        snapshot::SnapshotVault,
+        skill_check::SkillsWatch, snapshot::SnapshotVault,
     },
+    skills::SkillGovernance,
     store::Store,
 };
 
@@ -47,6 +48,8 @@ pub struct Domain {
     pub auth: Arc<AuthEngine>,
     /// The integrity monitor.
     pub monitor: Arc<IntegrityMonitor>,
+    /// Skill governance.
+    pub skills: Arc<SkillGovernance>,
     /// Held while any container is quarantined.
     pub lock: QuarantineLock,
     /// Where the master key came from.
@@ -90,22 +93,25 @@ impl Domain {
             config.audit.queue_capacity,
         )
         .await?;
-        let auth = Arc::new(
-            AuthEngine::start(
-                store.clone(),
-                &master,
-                audit.clone(),
-                Arc::clone(clock),
-                &config.auth,
-                state_dir(config),
-            )
-            .await
-            .map_err(StartupError::Auth)?,
-        );
+        let auth = start_auth(config, &store, &master, &audit, clock).await?;
+        let skills = start_skills(config, &store, &audit, clock)?;
         let lock = QuarantineLock::default();
         let vault = evidence_vault(config, &master, &store)?;
         drop(master);
-        let monitor = start_monitor(config, clock, vault, &store, &audit, &auth, &lock).await?;
+        let parts = MonitorParts {
+            config: config.integrity.clone(),
+            store: store.clone(),
+            audit: audit.clone(),
+            auth: Arc::clone(&auth),
+            clock: Arc::clone(clock),
+            vault,
+            lock: lock.clone(),
+            guarded: guarded_paths(config),
+            skills: skills_watch(config, &skills),
+        };
+        let monitor = IntegrityMonitor::new(parts)
+            .await
+            .map_err(StartupError::IntegrityState)?;
         let monitor_task = config
             .integrity
             .enabled
@@ -117,6 +123,7 @@ impl Domain {
             hasher,
             auth,
             monitor,
+            skills,
             lock,
             key_source,
             audit_writer: Some(audit_writer),
@@ -185,17 +192,49 @@ fn evidence_vault(
     )))
 }
 
-/// The integrity monitor, with its evidence vault and the paths it guards.
-async fn start_monitor(
+/// Authentication, with its keys derived from `master`.
+async fn start_auth(
     config: &Config,
+    store: &Store,
+    master: &MasterKey,
+    audit: &AuditLog,
     clock: &Arc<dyn Clock>,
-    vault: Arc<SnapshotVault>,
+) -> Result<Arc<AuthEngine>, StartupError> {
+    let auth = AuthEngine::start(
+        store.clone(),
+        master,
+        audit.clone(),
+        Arc::clone(clock),
+        &config.auth,
+        state_dir(config),
+    )
+    .await
+    .map_err(StartupError::Auth)?;
+    Ok(Arc::new(auth))
+}
+
+/// Skill governance, its copies of skills in the state folder.
+fn start_skills(
+    config: &Config,
     store: &Store,
     audit: &AuditLog,
-    auth: &Arc<AuthEngine>,
-    lock: &QuarantineLock,
-) -> Result<Arc<IntegrityMonitor>, StartupError> {
-    let guarded = GuardedPaths {
+    clock: &Arc<dyn Clock>,
+) -> Result<Arc<SkillGovernance>, StartupError> {
+    let skills = SkillGovernance::new(
+        store.clone(),
+        audit.clone(),
+        Arc::clone(clock),
+        &config.skills,
+        state_dir(config),
+    )
+    .map_err(StartupError::Skills)?;
+    Ok(Arc::new(skills))
+}
+
+/// What no container may reach through a mount: the engine's socket and
+/// occcd's own state.
+fn guarded_paths(config: &Config) -> GuardedPaths {
+    GuardedPaths {
         engine_socket: config.integrity.docker_socket.clone(),
         daemon_state: [
             config.store.database.parent().map(Path::to_path_buf),
@@ -205,19 +244,24 @@ async fn start_monitor(
         .into_iter()
         .flatten()
         .collect(),
-    };
-    IntegrityMonitor::new(MonitorParts {
-        config: config.integrity.clone(),
-        store: store.clone(),
-        audit: audit.clone(),
-        auth: Arc::clone(auth),
-        clock: Arc::clone(clock),
-        vault,
-        lock: lock.clone(),
-        guarded,
+    }
+}
+
+/// The skills check the monitor runs with the sweep of `skills.container`
+/// (the first watched container by default); none without skills folders.
+fn skills_watch(config: &Config, skills: &SkillGovernance) -> Option<SkillsWatch> {
+    let dirs = config.skills.enforced_dirs();
+    let container = config
+        .skills
+        .container
+        .clone()
+        .or_else(|| config.integrity.containers.first().map(|c| c.name.clone()))?;
+    (!dirs.is_empty()).then(|| SkillsWatch {
+        dirs,
+        container,
+        install_lock: skills.install_lock(),
+        limits: config.skills.limits(),
     })
-    .await
-    .map_err(StartupError::IntegrityState)
 }
 
 /// Writes sessions' last-seen times every [`PERSIST_SESSIONS_EVERY`], so a

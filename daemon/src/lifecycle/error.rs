@@ -52,6 +52,9 @@ pub enum StartupError {
     #[error("integrity state unreadable: {0}")]
     IntegrityState(StoreError),
     /// The reflection service could not be built.
+    /// Skill governance could not start.
+    #[error("skill governance: {0}")]
+    Skills(crate::skills::SkillError),
     #[error("gRPC reflection: {0}")]
     Reflection(tonic_reflection::server::Error),
 }

@@ -10,7 +10,8 @@ use std::{sync::Arc, time::Duration};
 use occc_proto::v1::{
     audit_server::AuditServer, auth_server::AuthServer, biometric_server::BiometricServer,
     device_keys_server::DeviceKeysServer, environment_server::EnvironmentServer,
-    integrity_server::IntegrityServer, system_server::SystemServer, users_server::UsersServer,
+    integrity_server::IntegrityServer, skills_server::SkillsServer, system_server::SystemServer,
+    users_server::UsersServer,
 };
 use tokio::{net::UnixListener, sync::oneshot, task::JoinHandle};
 use tokio_stream::wrappers::UnixListenerStream;
@@ -23,7 +24,7 @@ use crate::{
     gate::{Gate, GateLayer},
     service::{
         AuditService, AuthService, BiometricService, DeviceKeysService, IntegrityService,
-        SystemService, UsersService,
+        SkillsService, SystemService, UsersService,
     },
 };
 
@@ -89,7 +90,10 @@ impl RpcServer {
                 auth,
             ))))
             .add_service(IntegrityServer::new(integrity()))
-            .add_service(EnvironmentServer::new(integrity()));
+            .add_service(EnvironmentServer::new(integrity()))
+            .add_service(SkillsServer::new(SkillsService::new(Arc::clone(
+                &domain.skills,
+            ))));
         let (stop_serving, serving_stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(router.serve_with_incoming_shutdown(
             UnixListenerStream::new(listener),
@@ -162,4 +166,5 @@ async fn report_serving(health: &HealthReporter) {
     health
         .set_serving::<EnvironmentServer<IntegrityService>>()
         .await;
+    health.set_serving::<SkillsServer<SkillsService>>().await;
 }

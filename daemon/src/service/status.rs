@@ -10,6 +10,7 @@ use crate::{
     auth::AuthError,
     gate::Refusal,
     integrity::{IntegrityError, engine::EngineError, snapshot::SnapshotError},
+    skills::SkillError,
 };
 
 /// Trailing metadata key naming why a call was denied, for frontends.
@@ -148,6 +149,26 @@ impl From<IntegrityError> for Status {
                 Status::internal(
                     "integrity state could not be read or stored; see the daemon's log",
                 )
+            }
+        }
+    }
+}
+
+impl From<SkillError> for Status {
+    fn from(err: SkillError) -> Self {
+        let message = err.to_string();
+        match err {
+            SkillError::BadArchive(_)
+            | SkillError::InvalidInput { .. }
+            | SkillError::TooLarge(_) => Status::invalid_argument(message),
+            SkillError::Busy(_) => Status::resource_exhausted(message),
+            SkillError::NotFound(_) => Status::not_found(message),
+            SkillError::Refused(_) => Status::failed_precondition(message),
+            SkillError::Disk(_) | SkillError::Store(_) => {
+                tracing::error!(error = %message, "skill storage failure");
+                Status::internal(format!(
+                    "skill files or state could not be written: {message}"
+                ))
             }
         }
     }

@@ -48,7 +48,8 @@ impl serde::Serialize for Level {
 impl<'de> serde::Deserialize<'de> for Level {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let name = String::deserialize(deserializer)?;
-        Level::parse(&name).ok_or_else(|| serde::de::Error::custom(format!("unknown level {name:?}")))
+        Level::parse(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown level {name:?}")))
     }
 }
 
@@ -74,7 +75,10 @@ impl Assessor {
         let patterns: Vec<&str> = TEXT_RULES.iter().map(|r| r.pattern).collect();
         Ok(Self {
             any: RegexSet::new(&patterns)?,
-            each: patterns.iter().map(|p| Regex::new(p)).collect::<Result<_, _>>()?,
+            each: patterns
+                .iter()
+                .map(|p| Regex::new(p))
+                .collect::<Result<_, _>>()?,
         })
     }
 
@@ -156,8 +160,14 @@ fn count_newlines(bytes: &[u8]) -> u32 {
 
 /// The line around `start..end`, shortened to [`MAX_EXCERPT_CHARS`].
 fn excerpt(bytes: &[u8], start: usize, end: usize) -> String {
-    let line_start = bytes[..start].iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-    let line_end = bytes[end..].iter().position(|b| *b == b'\n').map_or(bytes.len(), |i| end + i);
+    let line_start = bytes[..start]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1);
+    let line_end = bytes[end..]
+        .iter()
+        .position(|b| *b == b'\n')
+        .map_or(bytes.len(), |i| end + i);
     let from = line_start.max(start.saturating_sub(60));
     let text = String::from_utf8_lossy(&bytes[from..line_end]);
     let clean: String = text
@@ -184,9 +194,13 @@ fn is_program(bytes: &[u8]) -> bool {
 
 fn is_script(file: &SkillFile) -> bool {
     const EXTENSIONS: &[&str] = &[
-        "sh", "bash", "zsh", "fish", "py", "js", "mjs", "cjs", "ts", "rb", "pl", "php", "ps1", "bat", "cmd", "lua",
+        "sh", "bash", "zsh", "fish", "py", "js", "mjs", "cjs", "ts", "rb", "pl", "php", "ps1",
+        "bat", "cmd", "lua",
     ];
-    let extension = file.path.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase());
+    let extension = file
+        .path
+        .rsplit_once('.')
+        .map(|(_, ext)| ext.to_ascii_lowercase());
     file.executable
         || file.contents.starts_with(b"#!")
         || extension.is_some_and(|ext| EXTENSIONS.contains(&ext.as_str()))
@@ -195,14 +209,21 @@ fn is_script(file: &SkillFile) -> bool {
 /// Signals of what the frontmatter declares, placed on the line of
 /// SKILL.md that names it (or line 1).
 fn declared(frontmatter: &Frontmatter, skill_md: Option<&SkillFile>) -> Vec<Signal> {
-    let text = skill_md.map(|f| String::from_utf8_lossy(&f.contents).into_owned()).unwrap_or_default();
+    let text = skill_md
+        .map(|f| String::from_utf8_lossy(&f.contents).into_owned())
+        .unwrap_or_default();
     let line_of = |needle: &str| -> (u32, String) {
         text.lines()
             .take(frontmatter.end_line)
             .enumerate()
             .find(|(_, line)| line.contains(needle))
             .map_or((1, String::new()), |(i, line)| {
-                let shown = line.trim().chars().filter(|c| !c.is_control()).take(MAX_EXCERPT_CHARS).collect();
+                let shown = line
+                    .trim()
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(MAX_EXCERPT_CHARS)
+                    .collect();
                 (u32::try_from(i + 1).unwrap_or(u32::MAX), shown)
             })
     };
@@ -221,7 +242,8 @@ fn declared(frontmatter: &Frontmatter, skill_md: Option<&SkillFile>) -> Vec<Sign
     if !frontmatter.bins.is_empty() {
         push(declared_rules::BINS, "bins", frontmatter.bins.join(", "));
     }
-    let (secret, plain): (Vec<&String>, Vec<&String>) = frontmatter.env.iter().partition(|name| secret_like(name));
+    let (secret, plain): (Vec<&String>, Vec<&String>) =
+        frontmatter.env.iter().partition(|name| secret_like(name));
     for name in secret {
         push(declared_rules::SECRET_ENV, name, name.clone());
     }
@@ -230,13 +252,21 @@ fn declared(frontmatter: &Frontmatter, skill_md: Option<&SkillFile>) -> Vec<Sign
         push(declared_rules::ENV, names[0], names.join(", "));
     }
     if !frontmatter.config.is_empty() {
-        push(declared_rules::CONFIG, "config", frontmatter.config.join(", "));
+        push(
+            declared_rules::CONFIG,
+            "config",
+            frontmatter.config.join(", "),
+        );
     }
     if frontmatter.always {
         push(declared_rules::ALWAYS, "always", "always: true".to_owned());
     }
     for spec in &frontmatter.install {
-        let rule = if PACKAGE_KINDS.contains(&spec.kind.as_str()) { declared_rules::PACKAGE } else { declared_rules::DOWNLOAD };
+        let rule = if PACKAGE_KINDS.contains(&spec.kind.as_str()) {
+            declared_rules::PACKAGE
+        } else {
+            declared_rules::DOWNLOAD
+        };
         push(rule, "install", format!("{} {}", spec.kind, spec.target));
     }
     signals

@@ -22,6 +22,9 @@ pub enum SkillError {
     /// More than a limit allows (size, files, entries).
     #[error("{0}")]
     TooLarge(String),
+    /// Another submission is being assessed.
+    #[error("{0}")]
+    Busy(String),
     /// No skill version with that tree hash.
     #[error("no skill with tree hash {0} (see ListSkills)")]
     NotFound(String),

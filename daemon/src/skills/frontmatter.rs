@@ -82,8 +82,13 @@ fn refused(why: impl std::fmt::Display) -> SkillError {
 fn split(skill_md: &[u8]) -> Result<(&str, usize), SkillError> {
     let text = std::str::from_utf8(skill_md).map_err(|_| refused("not UTF-8"))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let Some(rest) = text.strip_prefix("---\n").or_else(|| text.strip_prefix("---\r\n")) else {
-        return Err(refused("does not start with a `---` frontmatter block (name, description)"));
+    let Some(rest) = text
+        .strip_prefix("---\n")
+        .or_else(|| text.strip_prefix("---\r\n"))
+    else {
+        return Err(refused(
+            "does not start with a `---` frontmatter block (name, description)",
+        ));
     };
     let mut offset = 0;
     for (index, line) in rest.split_inclusive('\n').enumerate() {
@@ -130,7 +135,11 @@ fn bracket_depth(text: &str) -> usize {
 
 fn to_json(yaml: &Yaml) -> Value {
     match yaml {
-        Yaml::Real(text) => text.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map_or_else(|| Value::String(text.clone()), Value::Number),
+        Yaml::Real(text) => text
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map_or_else(|| Value::String(text.clone()), Value::Number),
         Yaml::Integer(i) => Value::from(*i),
         Yaml::String(s) => Value::String(s.clone()),
         Yaml::Boolean(b) => Value::Bool(*b),
@@ -154,7 +163,10 @@ fn to_json(yaml: &Yaml) -> Value {
 
 fn strings(value: Option<&Value>) -> Vec<String> {
     match value {
-        Some(Value::Array(items)) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
         Some(Value::String(s)) => vec![s.clone()],
         _ => Vec::new(),
     }
@@ -164,44 +176,68 @@ fn strings(value: Option<&Value>) -> Vec<String> {
 fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     name.len() <= 64
-        && chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
 }
 
 /// Parses the frontmatter of `skill_md`.
 pub fn parse(skill_md: &[u8]) -> Result<Frontmatter, SkillError> {
     let (text, end_line) = split(skill_md)?;
     if bracket_depth(text) > MAX_DEPTH {
-        return Err(refused(format!("frontmatter nested deeper than {MAX_DEPTH} levels")));
+        return Err(refused(format!(
+            "frontmatter nested deeper than {MAX_DEPTH} levels"
+        )));
     }
     let mut guard = Guard::default();
     Parser::new_from_str(text)
         .load(&mut guard, false)
         .map_err(|err| refused(format!("frontmatter is not valid YAML: {err}")))?;
     if guard.alias {
-        return Err(refused("YAML aliases (`*name`) are not allowed in the frontmatter"));
+        return Err(refused(
+            "YAML aliases (`*name`) are not allowed in the frontmatter",
+        ));
     }
     if guard.deepest > MAX_DEPTH {
-        return Err(refused(format!("frontmatter nested deeper than {MAX_DEPTH} levels")));
+        return Err(refused(format!(
+            "frontmatter nested deeper than {MAX_DEPTH} levels"
+        )));
     }
     let docs = YamlLoader::load_from_str(text)
         .map_err(|err| refused(format!("frontmatter is not valid YAML: {err}")))?;
     let mut json = docs.first().map(to_json).unwrap_or(Value::Null);
     let Some(top) = json.as_object_mut() else {
-        return Err(refused("the frontmatter must be a mapping with name and description"));
+        return Err(refused(
+            "the frontmatter must be a mapping with name and description",
+        ));
     };
     if let Some(Value::String(raw)) = top.get("metadata") {
-        let metadata: Value = json5::from_str(raw)
-            .map_err(|err| refused(format!("metadata is neither a mapping nor valid JSON5: {err}")))?;
+        let metadata: Value = json5::from_str(raw).map_err(|err| {
+            refused(format!(
+                "metadata is neither a mapping nor valid JSON5: {err}"
+            ))
+        })?;
         top.insert("metadata".to_owned(), metadata);
     }
-    let name = top.get("name").and_then(Value::as_str).unwrap_or_default().trim().to_owned();
+    let name = top
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
     if !valid_name(&name) {
         return Err(refused(
             "`name` must be 1–64 characters of a–z, 0–9, `-`, `_` or `.`, starting with a letter or digit",
         ));
     }
-    let description = top.get("description").and_then(Value::as_str).unwrap_or_default().trim().to_owned();
+    let description = top
+        .get("description")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
     if description.is_empty() {
         return Err(refused("`description` is missing or empty"));
     }
@@ -220,7 +256,11 @@ pub fn parse(skill_md: &[u8]) -> Result<Frontmatter, SkillError> {
         Some(Value::Array(items)) => items
             .iter()
             .map(|item| InstallSpec {
-                kind: item.get("kind").and_then(Value::as_str).unwrap_or("unknown").to_owned(),
+                kind: item
+                    .get("kind")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown")
+                    .to_owned(),
                 target: ["formula", "package", "module", "url", "id"]
                     .iter()
                     .find_map(|key| item.get(*key).and_then(Value::as_str))
@@ -236,7 +276,10 @@ pub fn parse(skill_md: &[u8]) -> Result<Frontmatter, SkillError> {
         bins,
         env,
         config: strings(requires.and_then(|r| r.get("config"))),
-        always: openclaw.get("always").and_then(Value::as_bool).unwrap_or(false),
+        always: openclaw
+            .get("always")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
         install,
         end_line,
         json,

@@ -1,7 +1,10 @@
 use super::*;
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/../tests/fixtures/skills/{name}/SKILL.md", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../tests/fixtures/skills/{name}/SKILL.md",
+        env!("CARGO_MANIFEST_DIR")
+    );
     std::fs::read(path).unwrap()
 }
 
@@ -35,13 +38,37 @@ fn invalid_aliased_deep_or_nameless_frontmatter_is_refused() {
     assert!(invalid.contains("not valid YAML"), "{invalid}");
     let laughs = b"---\nname: x\ndescription: y\na: &a [1,1]\nb: [*a,*a]\n---\n";
     assert!(parse(laughs).unwrap_err().to_string().contains("aliases"));
-    let deep = format!("---\nname: x\ndescription: y\nm: {}{}\n---\n", "[".repeat(40), "]".repeat(40));
-    assert!(parse(deep.as_bytes()).unwrap_err().to_string().contains("deeper"));
+    let deep = format!(
+        "---\nname: x\ndescription: y\nm: {}{}\n---\n",
+        "[".repeat(40),
+        "]".repeat(40)
+    );
+    assert!(
+        parse(deep.as_bytes())
+            .unwrap_err()
+            .to_string()
+            .contains("deeper")
+    );
     let bad_name = b"---\nname: ../evil\ndescription: y\n---\n";
     assert!(parse(bad_name).unwrap_err().to_string().contains("`name`"));
     let no_desc = b"---\nname: ok\n---\n";
-    assert!(parse(no_desc).unwrap_err().to_string().contains("description"));
-    assert!(parse(b"# no frontmatter\n").unwrap_err().to_string().contains("`---`"));
+    assert!(
+        parse(no_desc)
+            .unwrap_err()
+            .to_string()
+            .contains("description")
+    );
+    assert!(
+        parse(b"# no frontmatter\n")
+            .unwrap_err()
+            .to_string()
+            .contains("`---`")
+    );
     let unclosed = format!("---\nname: x\n{}", "a: b\n".repeat(5000));
-    assert!(parse(unclosed.as_bytes()).unwrap_err().to_string().contains("closing"));
+    assert!(
+        parse(unclosed.as_bytes())
+            .unwrap_err()
+            .to_string()
+            .contains("closing")
+    );
 }

@@ -36,7 +36,10 @@ pub fn check_submission_path(path: &str, roots: &[PathBuf]) -> Result<PathBuf, S
         .components()
         .any(|c| !matches!(c, Component::RootDir | Component::Normal(_)))
     {
-        return Err(SkillError::input("path", "`.` and `..` are not allowed in the path"));
+        return Err(SkillError::input(
+            "path",
+            "`.` and `..` are not allowed in the path",
+        ));
     }
     if roots.is_empty() {
         return Err(SkillError::Refused(
@@ -44,7 +47,10 @@ pub fn check_submission_path(path: &str, roots: &[PathBuf]) -> Result<PathBuf, S
                 .to_owned(),
         ));
     }
-    if !roots.iter().any(|root| path.starts_with(root) && path != root) {
+    if !roots
+        .iter()
+        .any(|root| path.starts_with(root) && path != root)
+    {
         let allowed: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
         return Err(SkillError::Refused(format!(
             "{} is not below a submission root ({})",
@@ -71,9 +77,12 @@ pub fn read_folder(path: &Path, uid: u32, limits: IntakeLimits) -> Result<SkillT
     let shown = path.display().to_string();
     let root: OwnedFd =
         open_dir(path).map_err(|err| SkillError::BadArchive(format!("{shown}: {err}")))?;
-    let root_stat = nix::sys::stat::fstat(&root).map_err(|err| SkillError::BadArchive(format!("{shown}: {err}")))?;
+    let root_stat = nix::sys::stat::fstat(&root)
+        .map_err(|err| SkillError::BadArchive(format!("{shown}: {err}")))?;
     if uid != 0 && root_stat.st_uid != uid && root_stat.st_mode & 0o005 != 0o005 {
-        return Err(SkillError::Refused(format!("{shown}: you (uid {uid}) cannot read this folder")));
+        return Err(SkillError::Refused(format!(
+            "{shown}: you (uid {uid}) cannot read this folder"
+        )));
     }
     let mut intake = Intake::new(limits);
     let mut failure: Option<SkillError> = None;
@@ -91,7 +100,8 @@ pub fn read_folder(path: &Path, uid: u32, limits: IntakeLimits) -> Result<SkillT
     };
     let mut unexamined_at: Option<String> = None;
     let mut unexamined = |relative: &Path, why: crate::integrity::tree_walk::Unexamined| {
-        unexamined_at.get_or_insert_with(|| format!("{}: cannot be read ({why:?})", relative.display()));
+        unexamined_at
+            .get_or_insert_with(|| format!("{}: cannot be read ({why:?})", relative.display()));
     };
     walk(root, path, &mut visit, &mut unexamined)
         .map_err(|err| SkillError::BadArchive(format!("{shown}: {err}")))?;
@@ -105,12 +115,23 @@ pub fn read_folder(path: &Path, uid: u32, limits: IntakeLimits) -> Result<SkillT
 }
 
 /// Takes one entry into `intake`.
-fn take(intake: &mut Intake, folder: &OwnedFd, entry: &Entry, uid: u32) -> Result<Enter, SkillError> {
+fn take(
+    intake: &mut Intake,
+    folder: &OwnedFd,
+    entry: &Entry,
+    uid: u32,
+) -> Result<Enter, SkillError> {
     let path = checked_path(entry.relative.as_os_str().as_bytes())?;
     if !readable_by(entry, uid) {
-        return Err(SkillError::Refused(format!("{path}: you (uid {uid}) cannot read it")));
+        return Err(SkillError::Refused(format!(
+            "{path}: you (uid {uid}) cannot read it"
+        )));
     }
-    let refuse = |what: &str| Err(SkillError::BadArchive(format!("{path}: {what} are not allowed in a skill")));
+    let refuse = |what: &str| {
+        Err(SkillError::BadArchive(format!(
+            "{path}: {what} are not allowed in a skill"
+        )))
+    };
     match entry.kind {
         Kind::Directory => return Ok(Enter::Yes),
         Kind::Regular => {}
@@ -135,7 +156,9 @@ fn take(intake: &mut Intake, folder: &OwnedFd, entry: &Entry, uid: u32) -> Resul
         return refuse("files with more than one hard link");
     }
     if !readable_by(&opened, uid) {
-        return Err(SkillError::Refused(format!("{path}: you (uid {uid}) cannot read it")));
+        return Err(SkillError::Refused(format!(
+            "{path}: you (uid {uid}) cannot read it"
+        )));
     }
     let room = intake.room_for_next_file();
     let mut contents = Vec::new();
@@ -143,7 +166,9 @@ fn take(intake: &mut Intake, folder: &OwnedFd, entry: &Entry, uid: u32) -> Resul
         .read_to_end(&mut contents)
         .map_err(|err| SkillError::BadArchive(format!("{path}: unreadable ({err})")))?;
     if contents.len() as u64 > room {
-        return Err(SkillError::TooLarge(format!("{path}: grew past the limits while being read")));
+        return Err(SkillError::TooLarge(format!(
+            "{path}: grew past the limits while being read"
+        )));
     }
     intake.add(path, opened.stat.st_mode & 0o111 != 0, contents)?;
     Ok(Enter::No)

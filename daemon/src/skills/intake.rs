@@ -95,7 +95,12 @@ impl Intake {
     }
 
     /// Adds file `path` (checked by [`checked_path`]) with `contents`.
-    pub fn add(&mut self, path: String, executable: bool, contents: Vec<u8>) -> Result<(), SkillError> {
+    pub fn add(
+        &mut self,
+        path: String,
+        executable: bool,
+        contents: Vec<u8>,
+    ) -> Result<(), SkillError> {
         let size = contents.len() as u64;
         self.admit(&path, size)?;
         let folded = path.to_lowercase();
@@ -144,7 +149,10 @@ impl Intake {
         if let Some(top) = top
             && !self.files.iter().any(|f| f.path == "SKILL.md")
             && self.files.iter().all(|f| f.path.starts_with(&top))
-            && self.files.iter().any(|f| f.path == format!("{top}SKILL.md"))
+            && self
+                .files
+                .iter()
+                .any(|f| f.path == format!("{top}SKILL.md"))
         {
             for file in &mut self.files {
                 file.path.drain(..top.len());
@@ -230,7 +238,9 @@ mod tests {
     #[test]
     fn duplicates_conflicts_and_limits_are_refused() {
         let mut intake = Intake::new(LIMITS);
-        intake.add("SKILL.md".into(), false, b"abc".to_vec()).unwrap();
+        intake
+            .add("SKILL.md".into(), false, b"abc".to_vec())
+            .unwrap();
         let dup = intake.add("skill.MD".into(), false, vec![]).unwrap_err();
         assert!(dup.to_string().contains("duplicate entry"), "{dup}");
         let below = intake.add("SKILL.md/x".into(), false, vec![]).unwrap_err();
@@ -250,9 +260,17 @@ mod tests {
     fn a_skill_needs_its_skill_md() {
         let mut intake = Intake::new(LIMITS);
         intake.add("README.md".into(), false, vec![]).unwrap();
-        assert!(intake.finish().unwrap_err().to_string().contains("no SKILL.md"));
+        assert!(
+            intake
+                .finish()
+                .unwrap_err()
+                .to_string()
+                .contains("no SKILL.md")
+        );
         let mut wrapped = Intake::new(LIMITS);
-        wrapped.add("weather/SKILL.md".into(), false, vec![]).unwrap();
+        wrapped
+            .add("weather/SKILL.md".into(), false, vec![])
+            .unwrap();
         wrapped.add("weather/run.sh".into(), true, vec![]).unwrap();
         let tree = wrapped.finish().unwrap();
         let paths: Vec<&str> = tree.files().iter().map(|f| f.path.as_str()).collect();

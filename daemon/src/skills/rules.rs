@@ -121,11 +121,23 @@ pub mod file_rules {
     use super::Level;
 
     /// An executable binary (ELF, Mach-O, PE).
-    pub const BINARY: (&str, Level, &str) = ("binary.executable", Level::High, "ships a compiled program nobody can read");
+    pub const BINARY: (&str, Level, &str) = (
+        "binary.executable",
+        Level::High,
+        "ships a compiled program nobody can read",
+    );
     /// A script (shebang, script extension or execute bit).
-    pub const SCRIPT: (&str, Level, &str) = ("scripts.shipped", Level::Medium, "ships a script the agent may run");
+    pub const SCRIPT: (&str, Level, &str) = (
+        "scripts.shipped",
+        Level::Medium,
+        "ships a script the agent may run",
+    );
     /// Not text, not a known program: not scanned.
-    pub const UNSCANNED: (&str, Level, &str) = ("file.unscanned", Level::Low, "not UTF-8 text; its contents were not scanned");
+    pub const UNSCANNED: (&str, Level, &str) = (
+        "file.unscanned",
+        Level::Low,
+        "not UTF-8 text; its contents were not scanned",
+    );
 }
 
 /// Rules on what the frontmatter declares.
@@ -133,19 +145,38 @@ pub mod declared_rules {
     use super::Level;
 
     /// `requires.bins` / `anyBins`.
-    pub const BINS: (&str, Level, &str) = ("requires.bins", Level::Low, "needs programs on the host");
+    pub const BINS: (&str, Level, &str) =
+        ("requires.bins", Level::Low, "needs programs on the host");
     /// `requires.env` with a secret-looking name.
-    pub const SECRET_ENV: (&str, Level, &str) = ("requires.secret_env", Level::Medium, "needs a secret (API key, token, password) in its environment");
+    pub const SECRET_ENV: (&str, Level, &str) = (
+        "requires.secret_env",
+        Level::Medium,
+        "needs a secret (API key, token, password) in its environment",
+    );
     /// `requires.env` otherwise.
-    pub const ENV: (&str, Level, &str) = ("requires.env", Level::Low, "reads environment variables");
+    pub const ENV: (&str, Level, &str) =
+        ("requires.env", Level::Low, "reads environment variables");
     /// `requires.config`.
-    pub const CONFIG: (&str, Level, &str) = ("requires.config", Level::Low, "reads OpenClaw config keys");
+    pub const CONFIG: (&str, Level, &str) =
+        ("requires.config", Level::Low, "reads OpenClaw config keys");
     /// `always: true`.
-    pub const ALWAYS: (&str, Level, &str) = ("always", Level::Medium, "asks to be loaded always, skipping OpenClaw's requirement checks");
+    pub const ALWAYS: (&str, Level, &str) = (
+        "always",
+        Level::Medium,
+        "asks to be loaded always, skipping OpenClaw's requirement checks",
+    );
     /// An install spec from a package manager.
-    pub const PACKAGE: (&str, Level, &str) = ("install.package", Level::Medium, "installs software through a package manager");
+    pub const PACKAGE: (&str, Level, &str) = (
+        "install.package",
+        Level::Medium,
+        "installs software through a package manager",
+    );
     /// An install spec that downloads, or of a kind OpenClaw does not know.
-    pub const DOWNLOAD: (&str, Level, &str) = ("install.download", Level::High, "installs by downloading an arbitrary file");
+    pub const DOWNLOAD: (&str, Level, &str) = (
+        "install.download",
+        Level::High,
+        "installs by downloading an arbitrary file",
+    );
 }
 
 /// Package managers an install spec may name without being a download.
@@ -155,9 +186,19 @@ pub const PACKAGE_KINDS: &[&str] = &["brew", "node", "npm", "go", "uv", "pip", "
 #[must_use]
 pub fn secret_like(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
-    ["KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH", "PRIVATE", "COOKIE"]
-        .iter()
-        .any(|word| upper.contains(word))
+    [
+        "KEY",
+        "TOKEN",
+        "SECRET",
+        "PASSWORD",
+        "PASSWD",
+        "CREDENTIAL",
+        "AUTH",
+        "PRIVATE",
+        "COOKIE",
+    ]
+    .iter()
+    .any(|word| upper.contains(word))
 }
 
 #[cfg(test)]
@@ -168,9 +209,22 @@ mod tests {
     fn every_text_rule_fires_on_its_example_and_not_on_its_near_miss() {
         for rule in TEXT_RULES {
             let regex = regex::Regex::new(rule.pattern).unwrap();
-            let example = if rule.id == "obfuscation.blob" { "QUFB".repeat(70) } else { rule.fires_on.to_owned() };
-            assert!(regex.is_match(&example), "{} should fire on {example:?}", rule.id);
-            assert!(!regex.is_match(rule.quiet_on), "{} should not fire on {:?}", rule.id, rule.quiet_on);
+            let example = if rule.id == "obfuscation.blob" {
+                "QUFB".repeat(70)
+            } else {
+                rule.fires_on.to_owned()
+            };
+            assert!(
+                regex.is_match(&example),
+                "{} should fire on {example:?}",
+                rule.id
+            );
+            assert!(
+                !regex.is_match(rule.quiet_on),
+                "{} should not fire on {:?}",
+                rule.id,
+                rule.quiet_on
+            );
         }
     }
 

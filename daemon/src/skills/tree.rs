@@ -152,7 +152,10 @@ pub fn clawhub_fingerprint_of(manifest: &[ManifestEntry]) -> String {
 /// Whether `hash` looks like a tree hash (64 lowercase hex digits).
 #[must_use]
 pub fn is_tree_hash(hash: &str) -> bool {
-    hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    hash.len() == 64
+        && hash
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 #[cfg(test)]
@@ -177,7 +180,10 @@ mod tests {
         let md = hex::encode(digest(&SHA256, b"---\nname: a\n---\n"));
         let sh = hex::encode(digest(&SHA256, b"echo hi\n"));
         let input = format!("occc-skill-tree-v1\n644 SKILL.md\0{md}\n755 scripts/run.sh\0{sh}\n");
-        assert_eq!(tree.tree_hash(), hex::encode(digest(&SHA256, input.as_bytes())));
+        assert_eq!(
+            tree.tree_hash(),
+            hex::encode(digest(&SHA256, input.as_bytes()))
+        );
         let lines = format!("SKILL.md:{md}\nscripts/run.sh:{sh}");
         assert_eq!(
             tree.clawhub_fingerprint(),

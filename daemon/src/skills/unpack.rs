@@ -28,7 +28,11 @@ pub enum ArchiveFormat {
 const MAX_ENTRIES_PER_FILE: usize = 4;
 
 /// Unpacks `archive` under `limits`.
-pub fn unpack(format: ArchiveFormat, archive: &[u8], limits: IntakeLimits) -> Result<SkillTree, SkillError> {
+pub fn unpack(
+    format: ArchiveFormat,
+    archive: &[u8],
+    limits: IntakeLimits,
+) -> Result<SkillTree, SkillError> {
     match format {
         ArchiveFormat::Tar => unpack_tar(archive, limits),
         ArchiveFormat::Zip => unpack_zip(archive, limits),
@@ -51,7 +55,10 @@ fn read_bounded(reader: impl Read, room: u64, path: &str) -> Result<Vec<u8>, Ski
 }
 
 fn entry_budget(limits: IntakeLimits) -> usize {
-    limits.max_files.saturating_mul(MAX_ENTRIES_PER_FILE).max(16)
+    limits
+        .max_files
+        .saturating_mul(MAX_ENTRIES_PER_FILE)
+        .max(16)
 }
 
 fn unpack_tar(archive: &[u8], limits: IntakeLimits) -> Result<SkillTree, SkillError> {
@@ -68,12 +75,16 @@ fn unpack_tar(archive: &[u8], limits: IntakeLimits) -> Result<SkillTree, SkillEr
                 entry_budget(limits)
             )));
         }
-        let entry =
-            entry.map_err(|err| SkillError::BadArchive(format!("entry {index}: unreadable ({err})")))?;
+        let entry = entry
+            .map_err(|err| SkillError::BadArchive(format!("entry {index}: unreadable ({err})")))?;
         let raw = entry.path_bytes().into_owned();
         let path = checked_path(&raw)?;
         let kind = entry.header().entry_type();
-        let refuse = |what: &str| Err(SkillError::BadArchive(format!("{path}: {what} entries are not allowed in a skill")));
+        let refuse = |what: &str| {
+            Err(SkillError::BadArchive(format!(
+                "{path}: {what} entries are not allowed in a skill"
+            )))
+        };
         match kind {
             EntryType::Directory => continue,
             EntryType::Regular | EntryType::Continuous => {}
@@ -111,7 +122,9 @@ fn unpack_zip(archive: &[u8], limits: IntakeLimits) -> Result<SkillTree, SkillEr
             .map_err(|err| SkillError::BadArchive(format!("entry {index}: unreadable ({err})")))?;
         let path = checked_path(entry.name_raw())?;
         if entry.encrypted() {
-            return Err(SkillError::BadArchive(format!("{path}: encrypted entries are not allowed")));
+            return Err(SkillError::BadArchive(format!(
+                "{path}: encrypted entries are not allowed"
+            )));
         }
         let mode = entry.unix_mode();
         let file_type = mode.map(|m| m & 0o170_000);
@@ -120,10 +133,26 @@ fn unpack_zip(archive: &[u8], limits: IntakeLimits) -> Result<SkillTree, SkillEr
         }
         match file_type {
             None | Some(0 | 0o100_000) => {}
-            Some(0o120_000) => return Err(SkillError::BadArchive(format!("{path}: symbolic link entries are not allowed in a skill"))),
-            Some(0o020_000 | 0o060_000) => return Err(SkillError::BadArchive(format!("{path}: device entries are not allowed in a skill"))),
-            Some(0o010_000) => return Err(SkillError::BadArchive(format!("{path}: FIFO entries are not allowed in a skill"))),
-            Some(_) => return Err(SkillError::BadArchive(format!("{path}: special entries are not allowed in a skill"))),
+            Some(0o120_000) => {
+                return Err(SkillError::BadArchive(format!(
+                    "{path}: symbolic link entries are not allowed in a skill"
+                )));
+            }
+            Some(0o020_000 | 0o060_000) => {
+                return Err(SkillError::BadArchive(format!(
+                    "{path}: device entries are not allowed in a skill"
+                )));
+            }
+            Some(0o010_000) => {
+                return Err(SkillError::BadArchive(format!(
+                    "{path}: FIFO entries are not allowed in a skill"
+                )));
+            }
+            Some(_) => {
+                return Err(SkillError::BadArchive(format!(
+                    "{path}: special entries are not allowed in a skill"
+                )));
+            }
         }
         intake.admit(&path, entry.size())?;
         drop(entry);

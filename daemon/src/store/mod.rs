@@ -12,6 +12,7 @@ mod finding_rows;
 mod integrity_rows;
 mod os_account_rows;
 mod session_rows;
+mod skill_rows;
 mod snapshot_rows;
 mod user_rows;
 
@@ -39,6 +40,7 @@ pub use device_key_rows::DeviceKeyRow;
 pub use finding_rows::{Acknowledged, FindingRow, OpenFindingRow};
 pub use integrity_rows::{BaselineRow, QuarantineRow};
 pub use session_rows::SessionRow;
+pub use skill_rows::{SkillApprovalRow, SkillDecisionRow, SkillRow};
 pub use snapshot_rows::SnapshotRow;
 pub use user_rows::{UserChange, UserRow};
 

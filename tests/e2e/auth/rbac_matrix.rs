@@ -152,6 +152,17 @@ const EXPECTED: &[Expectation] = &[
         needs: Level::None,
         streaming: true,
     },
+    // Skills: admins submit, reject and revoke (the last two elevated);
+    // everyone signed in reads; admins and up approve, elevated (the level
+    // decides further, in the domain).
+    rpc("/occc.v1.Skills/SubmitSkill", 3, false),
+    rpc("/occc.v1.Skills/SubmitSkillFolder", 3, false),
+    rpc("/occc.v1.Skills/ListSkills", 1, false),
+    rpc("/occc.v1.Skills/GetSkill", 1, false),
+    rpc("/occc.v1.Skills/DiffSkill", 1, false),
+    rpc("/occc.v1.Skills/ApproveSkill", 3, true),
+    rpc("/occc.v1.Skills/RejectSkill", 3, true),
+    rpc("/occc.v1.Skills/RevokeSkill", 3, true),
     // Last but one: it ends the person's other sessions, and the elevation
     // of this one if it was obtained with a recovery code.
     credential("/occc.v1.Auth/RegenerateRecoveryCodes"),

@@ -53,6 +53,7 @@ async fn reflection_lists_every_service() {
             "occc.v1.DeviceKeys",
             "occc.v1.Environment",
             "occc.v1.Integrity",
+            "occc.v1.Skills",
             "occc.v1.System",
             "occc.v1.Users"
         ]

@@ -1,0 +1,188 @@
+//! `occc.v1.Skills`: submission, review and decisions on skills.
+
+use std::sync::Arc;
+
+use occc_proto::v1::{self as pb, skills_server::Skills};
+use tokio_stream::StreamExt;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::{
+    convert::{caller, to_completion},
+    skills_convert::{detail_to_proto, diff_to_proto, state_from_proto, version_to_proto},
+};
+use crate::{
+    gate::Caller,
+    skills::{SkillActor, SkillGovernance, unpack::ArchiveFormat},
+};
+
+/// Longest name filter and folder path accepted.
+const MAX_TEXT: usize = 4096;
+
+/// Handler of `occc.v1.Skills`.
+#[derive(Debug)]
+pub struct SkillsService {
+    skills: Arc<SkillGovernance>,
+}
+
+impl SkillsService {
+    /// A handler over `skills`.
+    #[must_use]
+    pub fn new(skills: Arc<SkillGovernance>) -> Self {
+        Self { skills }
+    }
+}
+
+fn actor(caller: &Caller) -> SkillActor<'_> {
+    SkillActor {
+        username: &caller.session.username,
+        role: caller.session.role,
+        peer: caller.peer,
+    }
+}
+
+fn bounded<'a>(field: &str, value: &'a str) -> Result<&'a str, Status> {
+    if value.len() > MAX_TEXT {
+        return Err(Status::invalid_argument(format!(
+            "{field}: at most {MAX_TEXT} bytes"
+        )));
+    }
+    Ok(value)
+}
+
+#[tonic::async_trait]
+impl Skills for SkillsService {
+    async fn submit_skill(
+        &self,
+        request: Request<Streaming<pb::SkillArchiveChunk>>,
+    ) -> Result<Response<pb::SkillVersion>, Status> {
+        let caller = caller(&request)?;
+        let limit = self.skills.max_archive_bytes();
+        let mut stream = request.into_inner();
+        let mut format = None;
+        let mut archive = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            if format.is_none() {
+                format = match pb::ArchiveFormat::try_from(chunk.format) {
+                    Ok(pb::ArchiveFormat::Tar) => Some(ArchiveFormat::Tar),
+                    Ok(pb::ArchiveFormat::Zip) => Some(ArchiveFormat::Zip),
+                    _ => {
+                        return Err(Status::invalid_argument(
+                            "format: name the archive format (tar or zip) in the first chunk",
+                        ));
+                    }
+                };
+            }
+            if archive.len() as u64 + chunk.data.len() as u64 > limit {
+                return Err(Status::invalid_argument(format!(
+                    "the archive is larger than skills.max_archive_bytes ({limit} bytes)"
+                )));
+            }
+            archive.extend_from_slice(&chunk.data);
+        }
+        let format = format.ok_or_else(|| Status::invalid_argument("no archive was sent"))?;
+        let skills = Arc::clone(&self.skills);
+        let summary =
+            to_completion(
+                async move { skills.submit_archive(actor(&caller), format, archive).await },
+            )
+            .await?;
+        Ok(Response::new(version_to_proto(&summary)))
+    }
+
+    async fn submit_skill_folder(
+        &self,
+        request: Request<pb::SubmitSkillFolderRequest>,
+    ) -> Result<Response<pb::SkillVersion>, Status> {
+        let caller = caller(&request)?;
+        let path = bounded("path", &request.get_ref().path)?.to_owned();
+        let skills = Arc::clone(&self.skills);
+        let summary =
+            to_completion(async move { skills.submit_folder(actor(&caller), &path).await }).await?;
+        Ok(Response::new(version_to_proto(&summary)))
+    }
+
+    async fn list_skills(
+        &self,
+        request: Request<pb::ListSkillsRequest>,
+    ) -> Result<Response<pb::SkillList>, Status> {
+        let body = request.get_ref();
+        let name = Some(bounded("name", &body.name)?).filter(|n| !n.is_empty());
+        let state = state_from_proto(body.state)?;
+        let skills = self.skills.list(name, state).await?;
+        Ok(Response::new(pb::SkillList {
+            skills: skills.iter().map(version_to_proto).collect(),
+        }))
+    }
+
+    async fn get_skill(
+        &self,
+        request: Request<pb::SkillRef>,
+    ) -> Result<Response<pb::SkillDetail>, Status> {
+        let detail = self
+            .skills
+            .detail(bounded("tree_hash", &request.get_ref().tree_hash)?)
+            .await?;
+        Ok(Response::new(detail_to_proto(&detail)))
+    }
+
+    async fn approve_skill(
+        &self,
+        request: Request<pb::SkillDecision>,
+    ) -> Result<Response<pb::SkillVersion>, Status> {
+        let caller = caller(&request)?;
+        let body = request.into_inner();
+        let skills = Arc::clone(&self.skills);
+        let summary = to_completion(async move {
+            skills
+                .approve(actor(&caller), &body.tree_hash, &body.note)
+                .await
+        })
+        .await?;
+        Ok(Response::new(version_to_proto(&summary)))
+    }
+
+    async fn reject_skill(
+        &self,
+        request: Request<pb::SkillDecision>,
+    ) -> Result<Response<pb::SkillVersion>, Status> {
+        let caller = caller(&request)?;
+        let body = request.into_inner();
+        let skills = Arc::clone(&self.skills);
+        let summary = to_completion(async move {
+            skills
+                .reject(actor(&caller), &body.tree_hash, &body.note)
+                .await
+        })
+        .await?;
+        Ok(Response::new(version_to_proto(&summary)))
+    }
+
+    async fn revoke_skill(
+        &self,
+        request: Request<pb::SkillDecision>,
+    ) -> Result<Response<pb::SkillVersion>, Status> {
+        let caller = caller(&request)?;
+        let body = request.into_inner();
+        let skills = Arc::clone(&self.skills);
+        let summary = to_completion(async move {
+            skills
+                .revoke(actor(&caller), &body.tree_hash, &body.note)
+                .await
+        })
+        .await?;
+        Ok(Response::new(version_to_proto(&summary)))
+    }
+
+    async fn diff_skill(
+        &self,
+        request: Request<pb::DiffSkillRequest>,
+    ) -> Result<Response<pb::SkillDiff>, Status> {
+        let body = request.get_ref();
+        let diff = self
+            .skills
+            .diff(&body.from_tree_hash, &body.to_tree_hash)
+            .await?;
+        Ok(Response::new(diff_to_proto(&diff)))
+    }
+}

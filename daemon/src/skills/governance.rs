@@ -1,0 +1,464 @@
+//! The skill flows: submit (archive or host folder), list, show, approve,
+//! reject, revoke, diff — each audited.
+//!
+//! Invariant: a submission is unpacked, hashed and assessed in memory,
+//! bounded, one at a time, before anything is stored; the content copy is
+//! written before the row that names it; a decision is applied only from
+//! the state it was checked against (conditional writes), and installing or
+//! removing files happens under the install lock the integrity monitor's
+//! skills check also takes, with the store updated before the lock is
+//! released — so occcd's own installs never look foreign to the monitor.
+
+use std::{path::PathBuf, sync::Arc};
+
+use tokio::sync::{Mutex as AsyncMutex, Semaphore};
+
+use super::{
+    approval::{self, ApprovalOutcome, Decider, SkillState},
+    assess::Assessor,
+    config::SkillsConfig,
+    content::ContentStore,
+    error::SkillError,
+    frontmatter, host_folder,
+    input::{MAX_NOTE_CHARS, SkillActor, checked_hash, checked_note},
+    install::{InstallTarget, Occupant},
+    tree::SkillTree,
+    unpack::{self, ArchiveFormat},
+    view::{self, SkillDetail, SkillDiff, SkillSummary},
+};
+use crate::{
+    audit::{Actor, AuditEvent, AuditLog, SkillAction},
+    clock::Clock,
+    store::{SkillDecisionRow, SkillRow, Store},
+};
+
+/// Most versions ListSkills returns.
+pub const MAX_LISTED: u32 = 500;
+
+/// Skill governance.
+#[derive(Debug)]
+pub struct SkillGovernance {
+    store: Store,
+    audit: AuditLog,
+    clock: Arc<dyn Clock>,
+    assessor: Arc<Assessor>,
+    content: ContentStore,
+    target: Option<InstallTarget>,
+    config: SkillsConfig,
+    /// One submission is unpacked and assessed at a time.
+    intake: Semaphore,
+    /// Held while files in a skills folder change or are checked.
+    install_lock: Arc<AsyncMutex<()>>,
+}
+
+impl SkillGovernance {
+    /// Builds the flows; `state_dir` holds occcd's copies of skills.
+    pub fn new(
+        store: Store,
+        audit: AuditLog,
+        clock: Arc<dyn Clock>,
+        config: &SkillsConfig,
+        state_dir: PathBuf,
+    ) -> Result<Self, SkillError> {
+        let assessor = Assessor::new()
+            .map_err(|err| SkillError::Disk(format!("risk rules do not compile: {err}")))?;
+        let (uid, gid) = config.owner().map_err(SkillError::Refused)?;
+        Ok(Self {
+            content: ContentStore::open(state_dir.join("skills"))?,
+            target: config
+                .install_dir
+                .clone()
+                .map(|folder| InstallTarget { folder, uid, gid }),
+            config: config.clone(),
+            store,
+            audit,
+            clock,
+            assessor: Arc::new(assessor),
+            intake: Semaphore::new(1),
+            install_lock: Arc::new(AsyncMutex::new(())),
+        })
+    }
+
+    /// The lock the monitor's skills check takes.
+    #[must_use]
+    pub fn install_lock(&self) -> Arc<AsyncMutex<()>> {
+        Arc::clone(&self.install_lock)
+    }
+
+    /// The largest archive accepted (checked while receiving).
+    #[must_use]
+    pub fn max_archive_bytes(&self) -> u64 {
+        self.config.max_archive_bytes
+    }
+
+    async fn record(
+        &self,
+        actor: Actor,
+        action: SkillAction,
+        row: &SkillRow,
+        detail: Option<String>,
+    ) {
+        let event = AuditEvent::Skill {
+            action,
+            name: row.name.clone(),
+            tree_hash: row.tree_hash.clone(),
+            detail,
+        };
+        self.audit.record_or_log(actor, event).await;
+    }
+
+    /// Submits an archive.
+    pub async fn submit_archive(
+        &self,
+        by: SkillActor<'_>,
+        format: ArchiveFormat,
+        archive: Vec<u8>,
+    ) -> Result<SkillSummary, SkillError> {
+        let limits = self.config.limits();
+        self.submit(by, move || unpack::unpack(format, &archive, limits))
+            .await
+    }
+
+    /// Submits a folder on the host (below a submission root, readable by
+    /// the caller's OS user).
+    pub async fn submit_folder(
+        &self,
+        by: SkillActor<'_>,
+        path: &str,
+    ) -> Result<SkillSummary, SkillError> {
+        let path = host_folder::check_submission_path(path, &self.config.submit_roots)?;
+        let (uid, limits) = (by.peer.uid, self.config.limits());
+        self.submit(by, move || host_folder::read_folder(&path, uid, limits))
+            .await
+    }
+
+    async fn submit(
+        &self,
+        by: SkillActor<'_>,
+        read: impl FnOnce() -> Result<SkillTree, SkillError> + Send + 'static,
+    ) -> Result<SkillSummary, SkillError> {
+        let _turn = self.intake.try_acquire().map_err(|_| {
+            SkillError::Busy("another skill is being assessed; retry in a moment".to_owned())
+        })?;
+        let assessor_rules = Arc::clone(&self.assessor);
+        let content = self.content.clone();
+        let (tree, parsed, assessment) = tokio::task::spawn_blocking(move || {
+            let tree = read()?;
+            let skill_md = tree
+                .file("SKILL.md")
+                .map(|f| f.contents.clone())
+                .unwrap_or_default();
+            let parsed = frontmatter::parse(&skill_md)?;
+            let assessment = assessor_rules.assess(&tree, &parsed);
+            content.keep(&tree)?;
+            Ok::<_, SkillError>((tree, parsed, assessment))
+        })
+        .await
+        .map_err(|err| SkillError::Disk(format!("assessment task failed: {err}")))??;
+        let row = SkillRow {
+            tree_hash: tree.tree_hash(),
+            name: parsed.name.clone(),
+            description: parsed.description.chars().take(MAX_NOTE_CHARS).collect(),
+            level: assessment.level.as_str().to_owned(),
+            state: SkillState::Pending.as_str().to_owned(),
+            submitted_by: by.username.to_owned(),
+            submitted_at: self.clock.now().0,
+            decided_by: None,
+            decided_at: None,
+            note: None,
+            clawhub_fingerprint: tree.clawhub_fingerprint(),
+            manifest: serde_json::to_string(&tree.manifest())
+                .map_err(|err| SkillError::Disk(err.to_string()))?,
+            frontmatter: parsed.json.to_string(),
+            signals: serde_json::to_string(&assessment.signals)
+                .map_err(|err| SkillError::Disk(err.to_string()))?,
+            installed_at: None,
+        };
+        if self.store.submit_skill(&row).await? {
+            let detail = format!(
+                "level {}, {} signals",
+                assessment.level,
+                assessment.signals.len()
+            );
+            self.record(by.audit_actor(), SkillAction::Submitted, &row, Some(detail))
+                .await;
+        }
+        self.summary(&row.tree_hash).await
+    }
+
+    /// Versions, newest first (of one name and/or state).
+    pub async fn list(
+        &self,
+        name: Option<&str>,
+        state: Option<SkillState>,
+    ) -> Result<Vec<SkillSummary>, SkillError> {
+        let rows = self
+            .store
+            .skills(name, state.map(SkillState::as_str), MAX_LISTED)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let approvals = self.store.skill_approvals(&row.tree_hash).await?;
+            out.push(view::summary(row, approvals)?);
+        }
+        Ok(out)
+    }
+
+    async fn row(&self, tree_hash: &str) -> Result<SkillRow, SkillError> {
+        checked_hash("tree_hash", tree_hash)?;
+        self.store
+            .skill(tree_hash)
+            .await?
+            .ok_or_else(|| SkillError::NotFound(tree_hash.to_owned()))
+    }
+
+    /// One version's summary.
+    pub async fn summary(&self, tree_hash: &str) -> Result<SkillSummary, SkillError> {
+        let row = self.row(tree_hash).await?;
+        let approvals = self.store.skill_approvals(tree_hash).await?;
+        view::summary(row, approvals)
+    }
+
+    /// One version in full.
+    pub async fn detail(&self, tree_hash: &str) -> Result<SkillDetail, SkillError> {
+        let summary = self.summary(tree_hash).await?;
+        Ok(SkillDetail {
+            manifest: view::manifest_of(&summary.row)?,
+            signals: view::signals_of(&summary.row)?,
+            summary,
+        })
+    }
+
+    /// What changed from `from` to `to`.
+    pub async fn diff(&self, from: &str, to: &str) -> Result<SkillDiff, SkillError> {
+        checked_hash("from_tree_hash", from)?;
+        checked_hash("to_tree_hash", to)?;
+        view::diff(&self.row(from).await?, &self.row(to).await?)
+    }
+
+    /// Approves `tree_hash` (installing it once approved).
+    pub async fn approve(
+        &self,
+        by: SkillActor<'_>,
+        tree_hash: &str,
+        note: &str,
+    ) -> Result<SkillSummary, SkillError> {
+        let note = checked_note(note)?;
+        let summary = self.summary(tree_hash).await?;
+        let approved_by: Vec<String> = summary
+            .approvals
+            .iter()
+            .map(|a| a.approver.clone())
+            .collect();
+        let decider = Decider {
+            username: by.username,
+            role: by.role,
+        };
+        let outcome = approval::approve(
+            summary.level,
+            summary.state,
+            &summary.row.submitted_by,
+            &approved_by,
+            decider,
+        )?;
+        let completes = outcome == ApprovalOutcome::Approved;
+        let _installing = self.install_lock.lock().await;
+        if completes {
+            self.check_room(&summary.row).await?;
+        }
+        let decision = SkillDecisionRow {
+            tree_hash,
+            from: "pending",
+            to: "approved",
+            by: by.username,
+            at: self.clock.now().0,
+            note,
+        };
+        if !self.store.approve_skill(decision, completes).await? {
+            return Err(SkillError::Refused(
+                "the skill changed meanwhile (decided, or you approved it already); look again"
+                    .to_owned(),
+            ));
+        }
+        let row = &summary.row;
+        if !completes {
+            self.record(
+                by.audit_actor(),
+                SkillAction::ApprovalRecorded,
+                row,
+                Some(format!(
+                    "critical: a second super-admin must approve; note: {note}"
+                )),
+            )
+            .await;
+            return self.summary(tree_hash).await;
+        }
+        self.record(
+            by.audit_actor(),
+            SkillAction::Approved,
+            row,
+            Some(format!("level {}; note: {note}", summary.level)),
+        )
+        .await;
+        self.install(by, row).await?;
+        self.summary(tree_hash).await
+    }
+
+    /// Refuses approval when the install folder holds something under the
+    /// skill's name that occcd did not install.
+    async fn check_room(&self, row: &SkillRow) -> Result<(), SkillError> {
+        let Some(target) = &self.target else {
+            return Ok(());
+        };
+        if target.occupant(&row.name)? == Occupant::Free {
+            return Ok(());
+        }
+        let ours = self
+            .store
+            .installed_skills()
+            .await?
+            .into_iter()
+            .find(|(name, _)| *name == row.name);
+        let path = target.path_of(&row.name);
+        let present =
+            host_folder::read_folder(&path, 0, self.config.limits()).map(|tree| tree.tree_hash());
+        match (ours, present) {
+            (Some((_, installed)), Ok(present)) if installed == present => Ok(()),
+            _ => Err(SkillError::Refused(format!(
+                "{} exists and is not a skill occcd installed (or it changed since); move it away, then approve again",
+                path.display()
+            ))),
+        }
+    }
+
+    async fn install(&self, by: SkillActor<'_>, row: &SkillRow) -> Result<(), SkillError> {
+        let Some(target) = self.target.clone() else {
+            return Ok(());
+        };
+        let (content, limits) = (self.content.clone(), self.config.limits());
+        let (hash, name) = (row.tree_hash.clone(), row.name.clone());
+        let replace = target.occupant(&name)? == Occupant::Taken;
+        let installed = tokio::task::spawn_blocking(move || {
+            let tree = content.load(&hash, limits)?;
+            target.install(&name, &tree, replace)
+        })
+        .await
+        .map_err(|err| SkillError::Disk(format!("install task failed: {err}")))?;
+        if let Err(err) = installed {
+            self.record(
+                by.audit_actor(),
+                SkillAction::InstallFailed,
+                row,
+                Some(err.to_string()),
+            )
+            .await;
+            return Err(err);
+        }
+        for (name, hash) in self.store.installed_skills().await? {
+            if name == row.name && hash != row.tree_hash {
+                self.store.set_skill_installed(&hash, None).await?;
+            }
+        }
+        self.store
+            .set_skill_installed(&row.tree_hash, Some(self.clock.now().0))
+            .await?;
+        self.record(by.audit_actor(), SkillAction::Installed, row, None)
+            .await;
+        Ok(())
+    }
+
+    /// Rejects pending `tree_hash`.
+    pub async fn reject(
+        &self,
+        by: SkillActor<'_>,
+        tree_hash: &str,
+        note: &str,
+    ) -> Result<SkillSummary, SkillError> {
+        let note = checked_note(note)?;
+        let summary = self.summary(tree_hash).await?;
+        approval::reject(summary.state)?;
+        let decision = SkillDecisionRow {
+            tree_hash,
+            from: "pending",
+            to: "rejected",
+            by: by.username,
+            at: self.clock.now().0,
+            note,
+        };
+        if !self.store.decide_skill(decision).await? {
+            return Err(SkillError::Refused(
+                "the skill was decided meanwhile; look again".to_owned(),
+            ));
+        }
+        self.record(
+            by.audit_actor(),
+            SkillAction::Rejected,
+            &summary.row,
+            Some(note.to_owned()),
+        )
+        .await;
+        self.summary(tree_hash).await
+    }
+
+    /// Revokes approved `tree_hash` and un-installs it.
+    pub async fn revoke(
+        &self,
+        by: SkillActor<'_>,
+        tree_hash: &str,
+        note: &str,
+    ) -> Result<SkillSummary, SkillError> {
+        let note = checked_note(note)?;
+        let summary = self.summary(tree_hash).await?;
+        approval::revoke(summary.state)?;
+        let _installing = self.install_lock.lock().await;
+        let decision = SkillDecisionRow {
+            tree_hash,
+            from: "approved",
+            to: "revoked",
+            by: by.username,
+            at: self.clock.now().0,
+            note,
+        };
+        if !self.store.decide_skill(decision).await? {
+            return Err(SkillError::Refused(
+                "the skill was decided meanwhile; look again".to_owned(),
+            ));
+        }
+        self.record(
+            by.audit_actor(),
+            SkillAction::Revoked,
+            &summary.row,
+            Some(note.to_owned()),
+        )
+        .await;
+        if let (Some(target), Some(_)) = (self.target.clone(), summary.row.installed_at) {
+            let name = summary.row.name.clone();
+            let removed = tokio::task::spawn_blocking(move || target.uninstall(&name))
+                .await
+                .map_err(|err| SkillError::Disk(format!("uninstall task failed: {err}")))?;
+            self.store.set_skill_installed(tree_hash, None).await?;
+            match removed {
+                Ok(()) => {
+                    self.record(
+                        by.audit_actor(),
+                        SkillAction::Uninstalled,
+                        &summary.row,
+                        None,
+                    )
+                    .await
+                }
+                Err(err) => {
+                    self.record(
+                        by.audit_actor(),
+                        SkillAction::InstallFailed,
+                        &summary.row,
+                        Some(err.to_string()),
+                    )
+                    .await;
+                    return Err(err);
+                }
+            }
+        }
+        self.summary(tree_hash).await
+    }
+}

@@ -1,0 +1,60 @@
+//! Who asks, and the checks of what people type: decision notes and tree
+//! hashes.
+//!
+//! Invariant: a note is 1 to [`MAX_NOTE_CHARS`] characters without control
+//! characters but line breaks and tabs (it is shown and audited); a tree
+//! hash is 64 lowercase hex digits before anything is looked up.
+
+use super::{error::SkillError, tree::is_tree_hash};
+use crate::{audit::Actor, auth::role::Role, transport::PeerCredentials};
+
+/// Longest decision note.
+pub const MAX_NOTE_CHARS: usize = 1000;
+
+/// Who asks.
+#[derive(Debug, Clone, Copy)]
+pub struct SkillActor<'a> {
+    /// Their username.
+    pub username: &'a str,
+    /// Their role.
+    pub role: Role,
+    /// Their socket peer.
+    pub peer: PeerCredentials,
+}
+
+impl SkillActor<'_> {
+    pub(super) fn audit_actor(&self) -> Actor {
+        Actor::user(Some(self.peer), self.username)
+    }
+}
+
+pub fn checked_note(note: &str) -> Result<&str, SkillError> {
+    let note = note.trim();
+    if note.is_empty() || note.chars().count() > MAX_NOTE_CHARS {
+        return Err(SkillError::input(
+            "note",
+            format!("say why, in 1 to {MAX_NOTE_CHARS} characters"),
+        ));
+    }
+    if note
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(SkillError::input(
+            "note",
+            "control characters (other than line breaks and tabs) are not allowed",
+        ));
+    }
+    Ok(note)
+}
+
+pub fn checked_hash(field: &'static str, hash: &str) -> Result<(), SkillError> {
+    if is_tree_hash(hash) {
+        Ok(())
+    } else {
+        Err(SkillError::input(
+            field,
+            "a tree hash: 64 lowercase hex digits (see ListSkills)",
+        ))
+    }
+}

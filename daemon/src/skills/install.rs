@@ -1,0 +1,278 @@
+//! Installing an approved skill into OpenClaw's skills folder, and
+//! removing it on revocation.
+//!
+//! Invariant: every step works through descriptors of the skills folder
+//! opened without following links, so a link planted by the OpenClaw user
+//! is never followed; a skill appears whole or not at all (written in a
+//! staging folder beside it, synced, owned by the OpenClaw user, then
+//! renamed — an update is swapped in with one `RENAME_EXCHANGE`); a folder
+//! of the same name that occcd did not install is never replaced.
+
+use std::{
+    ffi::CString,
+    io::Write,
+    os::fd::{AsFd, OwnedFd},
+    path::{Path, PathBuf},
+};
+
+use nix::{
+    errno::Errno,
+    fcntl::{OFlag, RenameFlags, openat, renameat, renameat2},
+    sys::stat::{Mode, fchmod, fstatat, mkdirat},
+    unistd::{Gid, Uid, UnlinkatFlags, fchown, fsync, unlinkat},
+};
+
+use super::{error::SkillError, tree::SkillTree};
+use crate::integrity::host_fs::open_dir;
+
+/// Where and as whom skills are installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallTarget {
+    /// OpenClaw's managed skills folder (e.g. `~/.openclaw/skills`).
+    pub folder: PathBuf,
+    /// Owner of what is installed (the OpenClaw user).
+    pub uid: u32,
+    /// Group of what is installed.
+    pub gid: u32,
+}
+
+fn c(name: &str) -> Result<CString, SkillError> {
+    CString::new(name).map_err(|_| SkillError::Disk(format!("{name}: NUL in a name")))
+}
+
+fn sys(what: String) -> impl Fn(Errno) -> SkillError {
+    move |err| SkillError::Disk(format!("{what}: {err}"))
+}
+
+fn dir_flags() -> OFlag {
+    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC
+}
+
+/// What is at `name` in the skills folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Occupant {
+    /// Nothing.
+    Free,
+    /// Something (checked by the caller against what occcd installed).
+    Taken,
+}
+
+impl InstallTarget {
+    fn open(&self) -> Result<OwnedFd, SkillError> {
+        open_dir(&self.folder).map_err(|err| SkillError::Disk(format!("skills folder: {err}")))
+    }
+
+    /// Whether `name` is taken in the skills folder.
+    pub fn occupant(&self, name: &str) -> Result<Occupant, SkillError> {
+        let folder = self.open()?;
+        match fstatat(
+            &folder,
+            c(name)?.as_c_str(),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        ) {
+            Ok(_) => Ok(Occupant::Taken),
+            Err(Errno::ENOENT) => Ok(Occupant::Free),
+            Err(err) => Err(sys(format!("{}/{name}", self.folder.display()))(err)),
+        }
+    }
+
+    /// The path `name` is installed at.
+    #[must_use]
+    pub fn path_of(&self, name: &str) -> PathBuf {
+        self.folder.join(name)
+    }
+
+    /// Installs `tree` as folder `name`; `replace` when the folder there
+    /// now is one occcd installed (checked by the caller under its lock).
+    pub fn install(&self, name: &str, tree: &SkillTree, replace: bool) -> Result<(), SkillError> {
+        let folder = self.open()?;
+        let staging = format!(".occcd-staging-{name}");
+        // Left over from an interrupted install: ours by name, gone first.
+        remove_tree_at(&folder, &staging)?;
+        let written = self.write_staging(&folder, &staging, tree);
+        let placed = written.and_then(|()| {
+            let (from, to) = (c(&staging)?, c(name)?);
+            if replace {
+                renameat2(
+                    &folder,
+                    from.as_c_str(),
+                    &folder,
+                    to.as_c_str(),
+                    RenameFlags::RENAME_EXCHANGE,
+                )
+                .map_err(sys(format!("swapping in {name}")))
+            } else {
+                // Fails if something appeared meanwhile: never overwritten.
+                renameat2(
+                    &folder,
+                    from.as_c_str(),
+                    &folder,
+                    to.as_c_str(),
+                    RenameFlags::RENAME_NOREPLACE,
+                )
+                .map_err(sys(format!("placing {name}")))
+            }
+        });
+        // After a swap the staging name holds the old version; else leftovers.
+        remove_tree_at(&folder, &staging)?;
+        placed?;
+        fsync(&folder).map_err(sys("syncing the skills folder".to_owned()))
+    }
+
+    /// Removes the installed folder `name` (nothing if absent).
+    pub fn uninstall(&self, name: &str) -> Result<(), SkillError> {
+        let folder = self.open()?;
+        let doomed = format!(".occcd-removing-{name}");
+        remove_tree_at(&folder, &doomed)?;
+        match renameat(
+            &folder,
+            c(name)?.as_c_str(),
+            &folder,
+            c(&doomed)?.as_c_str(),
+        ) {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            Err(err) => return Err(sys(format!("removing {name}"))(err)),
+        }
+        remove_tree_at(&folder, &doomed)?;
+        fsync(&folder).map_err(sys("syncing the skills folder".to_owned()))
+    }
+
+    fn write_staging(
+        &self,
+        folder: &OwnedFd,
+        staging: &str,
+        tree: &SkillTree,
+    ) -> Result<(), SkillError> {
+        let (uid, gid) = (Some(Uid::from_raw(self.uid)), Some(Gid::from_raw(self.gid)));
+        mkdirat(
+            folder,
+            c(staging)?.as_c_str(),
+            Mode::from_bits_truncate(0o700),
+        )
+        .map_err(sys(format!("creating {staging}")))?;
+        let top = openat(folder, c(staging)?.as_c_str(), dir_flags(), Mode::empty())
+            .map_err(sys(format!("opening {staging}")))?;
+        let mut folders: Vec<(String, OwnedFd)> = Vec::new();
+        for file in tree.files() {
+            let (parent, name) = file
+                .path
+                .rsplit_once('/')
+                .map_or(("", file.path.as_str()), |(p, n)| (p, n));
+            let dir = open_dirs(&top, parent, &mut folders)?;
+            let fd = openat(
+                dir.as_fd(),
+                c(name)?.as_c_str(),
+                OFlag::O_WRONLY
+                    | OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_CLOEXEC,
+                Mode::from_bits_truncate(0o600),
+            )
+            .map_err(sys(format!("writing {}", file.path)))?;
+            let mut out = std::fs::File::from(fd);
+            out.write_all(&file.contents)
+                .map_err(|err| SkillError::disk(&file.path, &err))?;
+            fchown(&out, uid, gid).map_err(sys(format!("owning {}", file.path)))?;
+            fchmod(&out, Mode::from_bits_truncate(file.mode()))
+                .map_err(sys(format!("mode of {}", file.path)))?;
+            out.sync_all()
+                .map_err(|err| SkillError::disk(&file.path, &err))?;
+        }
+        for (path, dir) in folders.iter().rev() {
+            fchown(dir, uid, gid).map_err(sys(format!("owning {path}")))?;
+            fchmod(dir, Mode::from_bits_truncate(0o755)).map_err(sys(format!("mode of {path}")))?;
+            fsync(dir).map_err(sys(format!("syncing {path}")))?;
+        }
+        fchown(&top, uid, gid).map_err(sys(format!("owning {staging}")))?;
+        fchmod(&top, Mode::from_bits_truncate(0o755)).map_err(sys(format!("mode of {staging}")))?;
+        fsync(&top).map_err(sys(format!("syncing {staging}")))
+    }
+}
+
+/// The folder `parent` (relative, `/`-separated) below `top`, created as
+/// needed; opened descriptors are kept in `open` by path.
+fn open_dirs<'a>(
+    top: &'a OwnedFd,
+    parent: &str,
+    open: &'a mut Vec<(String, OwnedFd)>,
+) -> Result<std::os::fd::BorrowedFd<'a>, SkillError> {
+    if parent.is_empty() {
+        return Ok(top.as_fd());
+    }
+    let mut path = String::new();
+    for component in parent.split('/') {
+        let above = if path.is_empty() {
+            None
+        } else {
+            Some(path.clone())
+        };
+        if !path.is_empty() {
+            path.push('/');
+        }
+        path.push_str(component);
+        if open.iter().any(|(p, _)| *p == path) {
+            continue;
+        }
+        let base = match &above {
+            None => top.as_fd(),
+            Some(above) => open
+                .iter()
+                .find(|(p, _)| p == above)
+                .map(|(_, fd)| fd.as_fd())
+                .ok_or_else(|| SkillError::Disk(format!("{above}: not opened")))?,
+        };
+        let name = c(component)?;
+        match mkdirat(base, name.as_c_str(), Mode::from_bits_truncate(0o700)) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(err) => return Err(sys(format!("creating {path}"))(err)),
+        }
+        let fd = openat(base, name.as_c_str(), dir_flags(), Mode::empty())
+            .map_err(sys(format!("opening {path}")))?;
+        open.push((path.clone(), fd));
+    }
+    open.iter()
+        .find(|(p, _)| p == parent)
+        .map(|(_, fd)| fd.as_fd())
+        .ok_or_else(|| SkillError::Disk(format!("{parent}: not opened")))
+}
+
+/// Removes `name` below `dir` and everything in it, following no link
+/// (a link is removed, never entered). Absent: nothing to do.
+pub fn remove_tree_at(dir: &OwnedFd, name: &str) -> Result<(), SkillError> {
+    let cname = c(name)?;
+    match unlinkat(dir, cname.as_c_str(), UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(Errno::ENOENT) => return Ok(()),
+        Err(Errno::EISDIR | Errno::EPERM) => {}
+        Err(err) => return Err(sys(format!("removing {name}"))(err)),
+    }
+    let child = openat(dir, cname.as_c_str(), dir_flags(), Mode::empty())
+        .map_err(sys(format!("opening {name}")))?;
+    let names: Vec<String> =
+        nix::dir::Dir::from_fd(nix::unistd::dup(&child).map_err(sys(format!("listing {name}")))?)
+            .map_err(sys(format!("listing {name}")))?
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter_map(|entry| entry.file_name().to_str().ok().map(str::to_owned))
+            .filter(|entry| entry != "." && entry != "..")
+            .collect();
+    for entry in names {
+        remove_tree_at(&child, &entry)?;
+    }
+    match unlinkat(dir, cname.as_c_str(), UnlinkatFlags::RemoveDir) {
+        Ok(()) | Err(Errno::ENOENT) => Ok(()),
+        Err(err) => Err(sys(format!("removing {name}"))(err)),
+    }
+}
+
+/// Whether `path` is a plain absolute folder path (config check).
+#[must_use]
+pub fn plain_absolute(path: &Path) -> bool {
+    path.is_absolute()
+        && path.components().all(|c| {
+            matches!(
+                c,
+                std::path::Component::RootDir | std::path::Component::Normal(_)
+            )
+        })
+}

@@ -1,0 +1,268 @@
+//! Approval rules, installation, revocation and restart, over the socket.
+
+use std::os::unix::fs::PermissionsExt;
+
+use occc_client::proto as pb;
+use occc_tests::{
+    DevDir, RunningDaemon,
+    people::{elevate, invite, log_in, signed_in_super_admin},
+};
+use tonic::Code;
+
+use super::{decision, fixture, skills, submit, tar_of_folder};
+
+fn config(install: &std::path::Path) -> String {
+    let (uid, gid) = (nix::unistd::getuid(), nix::unistd::getgid());
+    format!(
+        "[skills]\ninstall_dir = \"{}\"\ninstall_owner = \"{uid}:{gid}\"\n",
+        install.display()
+    )
+}
+
+#[tokio::test]
+async fn approval_rules_installation_revocation_and_restart() {
+    let dir = DevDir::new();
+    let install = dir.path().join("openclaw-skills");
+    std::fs::create_dir(&install).unwrap();
+    dir.set_config(&config(&install));
+    let daemon = RunningDaemon::start(&dir).await;
+    let root = signed_in_super_admin(&dir, &daemon).await;
+    let mut ada = invite(&root.session, &root.anonymous, "ada", pb::UserRole::Admin).await;
+    let mut sam = invite(
+        &root.session,
+        &root.anonymous,
+        "sam",
+        pb::UserRole::SuperAdmin,
+    )
+    .await;
+    let ada_session = log_in(&root.anonymous, &mut ada).await;
+    let sam_session = log_in(&root.anonymous, &mut sam).await;
+
+    // Approval needs an elevated session.
+    let medium = submit(
+        &root.session,
+        pb::ArchiveFormat::Tar,
+        &tar_of_folder(&fixture("brew-install"), "github"),
+    )
+    .await
+    .unwrap();
+    let unelevated = skills(&ada_session)
+        .approve_skill(decision(&medium, "ok"))
+        .await
+        .unwrap_err();
+    assert_eq!(unelevated.code(), Code::PermissionDenied);
+    elevate(&ada_session, &mut ada).await;
+    elevate(&sam_session, &mut sam).await;
+
+    // An admin approves medium (someone else's): installed at once.
+    let approved = skills(&ada_session)
+        .approve_skill(decision(&medium, "reviewed gh usage"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(approved.state, pb::SkillState::Approved as i32);
+    assert!(approved.installed_at_ms > 0);
+    let installed = install.join("github/SKILL.md");
+    assert_eq!(
+        std::fs::read(&installed).unwrap(),
+        std::fs::read(fixture("brew-install").join("SKILL.md")).unwrap()
+    );
+    assert_eq!(
+        std::fs::metadata(&installed).unwrap().permissions().mode() & 0o777,
+        0o644
+    );
+
+    // Admins are refused on high; nobody approves their own.
+    let high_by_root = submit(
+        &root.session,
+        pb::ArchiveFormat::Tar,
+        &tar_of_folder(&fixture("prompt-injection"), "p"),
+    )
+    .await
+    .unwrap();
+    let refused = skills(&ada_session)
+        .approve_skill(decision(&high_by_root, "x"))
+        .await
+        .unwrap_err();
+    assert!(
+        refused.message().contains("needs a super-admin"),
+        "{}",
+        refused.message()
+    );
+    let high = submit(
+        &ada_session,
+        pb::ArchiveFormat::Tar,
+        &tar_of_folder(&fixture("ships-binary"), "b"),
+    )
+    .await
+    .unwrap();
+    let own = skills(&ada_session)
+        .approve_skill(decision(&high, "mine"))
+        .await
+        .unwrap_err();
+    assert_eq!(own.code(), Code::FailedPrecondition);
+    assert!(own.message().contains("submitted"), "{}", own.message());
+    let by_root = submit(
+        &root.session,
+        pb::ArchiveFormat::Tar,
+        &tar_of_folder(&fixture("ships-binary"), "c"),
+    )
+    .await;
+    assert_eq!(
+        by_root.unwrap().tree_hash,
+        high.tree_hash,
+        "same bytes, same version"
+    );
+    let super_admin_on_high = skills(&sam_session)
+        .approve_skill(decision(&high, "x"))
+        .await;
+    assert!(
+        super_admin_on_high.is_ok(),
+        "a super-admin approves high (ada submitted it, not sam)"
+    );
+    assert!(install.join("fast-grep/fgrep").exists());
+
+    // Critical: two different super-admins.
+    let critical = submit(
+        &ada_session,
+        pb::ArchiveFormat::Tar,
+        &tar_of_folder(&fixture("curl-pipe-sh"), "q"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(critical.level, pb::RiskLevel::Critical as i32);
+    let admin_tries = skills(&ada_session)
+        .approve_skill(decision(&critical, "x"))
+        .await
+        .unwrap_err();
+    assert_eq!(admin_tries.code(), Code::FailedPrecondition);
+    let first = skills(&root.session)
+        .approve_skill(decision(&critical, "first look"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.state, pb::SkillState::Pending as i32);
+    assert_eq!(first.approvals.len(), 1);
+    let twice = skills(&root.session)
+        .approve_skill(decision(&critical, "again"))
+        .await
+        .unwrap_err();
+    assert!(
+        twice.message().contains("second, different"),
+        "{}",
+        twice.message()
+    );
+    let second = skills(&sam_session)
+        .approve_skill(decision(&critical, "second look"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.state, pb::SkillState::Approved as i32);
+    assert!(install.join("quick-setup/scripts/setup.sh").exists());
+    let mode = std::fs::metadata(install.join("quick-setup/scripts/setup.sh"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o755);
+
+    // An unapproved folder of the same name is never replaced.
+    std::fs::create_dir(install.join("weather")).unwrap();
+    std::fs::write(
+        install.join("weather/SKILL.md"),
+        "---\nname: weather\ndescription: mine\n---\n",
+    )
+    .unwrap();
+    let weather = submit(
+        &root.session,
+        pb::ArchiveFormat::Tar,
+        &tar_of_folder(&fixture("needs-binary"), "w"),
+    )
+    .await
+    .unwrap();
+    let blocked = skills(&ada_session)
+        .approve_skill(decision(&weather, "fine"))
+        .await
+        .unwrap_err();
+    assert_eq!(blocked.code(), Code::FailedPrecondition);
+    assert!(
+        blocked.message().contains("not a skill occcd installed"),
+        "{}",
+        blocked.message()
+    );
+    assert!(
+        std::fs::read_to_string(install.join("weather/SKILL.md"))
+            .unwrap()
+            .contains("mine")
+    );
+
+    // Revocation un-installs; rejection of a pending one.
+    let revoked = skills(&ada_session)
+        .revoke_skill(decision(&approved, "no longer needed"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(revoked.state, pb::SkillState::Revoked as i32);
+    assert!(!install.join("github").exists());
+    let rejected = skills(&ada_session)
+        .reject_skill(decision(&weather, "duplicate"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(rejected.state, pb::SkillState::Rejected as i32);
+    let diff = skills(&ada_session)
+        .diff_skill(pb::DiffSkillRequest {
+            from_tree_hash: medium.tree_hash.clone(),
+            to_tree_hash: critical.tree_hash.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(diff.added, ["scripts/setup.sh"]);
+    assert_eq!(diff.changed, ["SKILL.md"]);
+    assert_eq!(
+        (diff.from_level, diff.to_level),
+        (pb::RiskLevel::Medium as i32, pb::RiskLevel::Critical as i32)
+    );
+
+    // A restart keeps every decision.
+    drop((ada_session, sam_session));
+    daemon.terminate().await;
+    let daemon = RunningDaemon::start(&dir).await;
+    let again = signed_in_again(&daemon, root.person).await;
+    let listed = skills(&again)
+        .list_skills(pb::ListSkillsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let state_of = |hash: &str| {
+        listed
+            .skills
+            .iter()
+            .find(|s| s.tree_hash == hash)
+            .map(|s| s.state)
+    };
+    assert_eq!(
+        state_of(&medium.tree_hash),
+        Some(pb::SkillState::Revoked as i32)
+    );
+    assert_eq!(
+        state_of(&critical.tree_hash),
+        Some(pb::SkillState::Approved as i32)
+    );
+    assert_eq!(
+        state_of(&weather.tree_hash),
+        Some(pb::SkillState::Rejected as i32)
+    );
+    assert_eq!(
+        state_of(&high.tree_hash),
+        Some(pb::SkillState::Approved as i32)
+    );
+}
+
+async fn signed_in_again(
+    daemon: &RunningDaemon,
+    mut person: occc_tests::people::Person,
+) -> occc_client::OcccClient {
+    let anonymous = daemon.client().await;
+    log_in(&anonymous, &mut person).await
+}
