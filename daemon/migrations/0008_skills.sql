@@ -13,6 +13,8 @@ CREATE TABLE skill_versions (
     decided_at          INTEGER,
     note                TEXT,
     clawhub_fingerprint TEXT    NOT NULL,
+    file_count          INTEGER NOT NULL,
+    total_bytes         INTEGER NOT NULL,
     manifest            TEXT    NOT NULL, -- JSON: [{path, mode, size, sha256}]
     frontmatter         TEXT    NOT NULL, -- JSON
     signals             TEXT    NOT NULL, -- JSON: [{rule, level, file, line, excerpt, reason}]
@@ -28,4 +30,13 @@ CREATE TABLE skill_approvals (
     approved_at INTEGER NOT NULL,
     note        TEXT    NOT NULL,
     PRIMARY KEY (tree_hash, approver)
+) STRICT;
+
+-- Everyone who ever submitted a version (nobody approves what they
+-- submitted, also after a rejected version is submitted again).
+CREATE TABLE skill_submissions (
+    tree_hash    TEXT    NOT NULL REFERENCES skill_versions (tree_hash) ON DELETE CASCADE,
+    submitter    TEXT    NOT NULL,
+    submitted_at INTEGER NOT NULL,
+    PRIMARY KEY (tree_hash, submitter)
 ) STRICT;

@@ -63,12 +63,18 @@ pub enum ApprovalOutcome {
     NeedsSecondApprover,
 }
 
-/// Whether `by` may approve a `level` skill in `state` that `submitted_by`
-/// submitted and `approved_by` approved so far.
+/// How many different approvers a `level` skill needs.
+#[must_use]
+pub fn approvals_needed(level: Level) -> i64 {
+    if level == Level::Critical { 2 } else { 1 }
+}
+
+/// Whether `by` may approve a `level` skill in `state` that `submitters`
+/// submitted (each time it was submitted) and `approved_by` approved so far.
 pub fn approve(
     level: Level,
     state: SkillState,
-    submitted_by: &str,
+    submitters: &[String],
     approved_by: &[String],
     by: Decider<'_>,
 ) -> Result<ApprovalOutcome, SkillError> {
@@ -78,7 +84,7 @@ pub fn approve(
             state.as_str()
         )));
     }
-    if by.username == submitted_by {
+    if submitters.iter().any(|name| name == by.username) {
         return Err(SkillError::Refused(
             "nobody approves a skill they submitted; ask another admin".to_owned(),
         ));
@@ -135,6 +141,10 @@ pub fn revoke(state: SkillState) -> Result<(), SkillError> {
 mod tests {
     use super::*;
 
+    fn ann() -> Vec<String> {
+        vec!["ann".to_owned()]
+    }
+
     fn admin(name: &str) -> Decider<'_> {
         Decider {
             username: name,
@@ -154,31 +164,31 @@ mod tests {
         use ApprovalOutcome::Approved;
         let pending = SkillState::Pending;
         assert_eq!(
-            approve(Level::Medium, pending, "ann", &[], admin("bob")).unwrap(),
+            approve(Level::Medium, pending, &ann(), &[], admin("bob")).unwrap(),
             Approved
         );
-        let high = approve(Level::High, pending, "ann", &[], admin("bob")).unwrap_err();
+        let high = approve(Level::High, pending, &ann(), &[], admin("bob")).unwrap_err();
         assert!(high.to_string().contains("needs a super-admin"), "{high}");
         assert_eq!(
-            approve(Level::High, pending, "ann", &[], root("eve")).unwrap(),
+            approve(Level::High, pending, &ann(), &[], root("eve")).unwrap(),
             Approved
         );
         let operator = Decider {
             username: "op",
             role: Role::Operator,
         };
-        assert!(approve(Level::Low, pending, "ann", &[], operator).is_err());
+        assert!(approve(Level::Low, pending, &ann(), &[], operator).is_err());
     }
 
     #[test]
     fn critical_needs_two_different_super_admins_and_nobody_approves_their_own() {
         let pending = SkillState::Pending;
-        let first = approve(Level::Critical, pending, "ann", &[], root("eve")).unwrap();
+        let first = approve(Level::Critical, pending, &ann(), &[], root("eve")).unwrap();
         assert_eq!(first, ApprovalOutcome::NeedsSecondApprover);
         let again = approve(
             Level::Critical,
             pending,
-            "ann",
+            &ann(),
             &["eve".into()],
             root("eve"),
         )
@@ -187,20 +197,20 @@ mod tests {
         let second = approve(
             Level::Critical,
             pending,
-            "ann",
+            &ann(),
             &["eve".into()],
             root("sam"),
         )
         .unwrap();
         assert_eq!(second, ApprovalOutcome::Approved);
-        let own = approve(Level::Low, pending, "eve", &[], root("eve")).unwrap_err();
+        let own = approve(Level::Low, pending, &["eve".to_owned()], &[], root("eve")).unwrap_err();
         assert!(own.to_string().contains("they submitted"), "{own}");
-        assert!(approve(Level::Critical, pending, "ann", &[], admin("bob")).is_err());
+        assert!(approve(Level::Critical, pending, &ann(), &[], admin("bob")).is_err());
     }
 
     #[test]
     fn only_pending_is_decided_and_only_approved_revoked() {
-        let done = approve(Level::Low, SkillState::Approved, "ann", &[], root("eve")).unwrap_err();
+        let done = approve(Level::Low, SkillState::Approved, &ann(), &[], root("eve")).unwrap_err();
         assert!(done.to_string().contains("only a pending skill"));
         assert!(reject(SkillState::Pending).is_ok() && reject(SkillState::Approved).is_err());
         assert!(revoke(SkillState::Approved).is_ok() && revoke(SkillState::Pending).is_err());

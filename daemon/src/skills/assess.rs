@@ -72,7 +72,7 @@ pub struct Assessor {
 impl Assessor {
     /// Compiles the rule table.
     pub fn new() -> Result<Self, regex::Error> {
-        let patterns: Vec<&str> = TEXT_RULES.iter().map(|r| r.pattern).collect();
+        let patterns: Vec<String> = TEXT_RULES.iter().map(|r| r.compiled_pattern()).collect();
         Ok(Self {
             any: RegexSet::new(&patterns)?,
             each: patterns
@@ -89,7 +89,6 @@ impl Assessor {
         for file in tree.files() {
             self.scan_file(file, &mut signals);
         }
-        signals.truncate(MAX_SIGNALS);
         let mut level = signals.iter().map(|s| s.level).max().unwrap_or(Level::Low);
         let mut high: Vec<&Signal> = Vec::new();
         for signal in signals.iter().filter(|s| s.level == Level::High) {
@@ -111,6 +110,20 @@ impl Assessor {
             };
             signals.push(combined);
             level = Level::Critical;
+        }
+        // The level came from every signal; what is kept favours the worst.
+        if signals.len() > MAX_SIGNALS {
+            let mut order: Vec<usize> = (0..signals.len()).collect();
+            order.sort_by_key(|&i| std::cmp::Reverse(signals[i].level));
+            let mut keep = vec![false; signals.len()];
+            for &i in order.iter().take(MAX_SIGNALS) {
+                keep[i] = true;
+            }
+            let mut index = 0;
+            signals.retain(|_| {
+                index += 1;
+                keep[index - 1]
+            });
         }
         Assessment { level, signals }
     }
@@ -174,9 +187,36 @@ fn excerpt(bytes: &[u8], start: usize, end: usize) -> String {
         .trim()
         .chars()
         .map(|c| if c.is_control() { '�' } else { c })
-        .take(MAX_EXCERPT_CHARS)
         .collect();
-    clean
+    mask_tokens(&clean).chars().take(MAX_EXCERPT_CHARS).collect()
+}
+
+/// `text` with every run of 24 or more token characters (keys, tokens,
+/// encoded blobs) cut to its first 4 and its length: excerpts are shown to
+/// every signed-in user and must not hand out a credential a skill carries.
+fn mask_tokens(text: &str) -> String {
+    let token = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '_' | '-');
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.chars().count() >= 24 {
+            out.extend(run.chars().take(4));
+            out.push_str(&format!("…({} chars)", run.chars().count()));
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if token(c) {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
 }
 
 fn is_program(bytes: &[u8]) -> bool {

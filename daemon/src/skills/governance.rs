@@ -167,6 +167,8 @@ impl SkillGovernance {
             decided_at: None,
             note: None,
             clawhub_fingerprint: tree.clawhub_fingerprint(),
+            file_count: i64::try_from(tree.files().len()).unwrap_or(i64::MAX),
+            total_bytes: i64::try_from(tree.total_bytes()).unwrap_or(i64::MAX),
             manifest: serde_json::to_string(&tree.manifest())
                 .map_err(|err| SkillError::Disk(err.to_string()))?,
             frontmatter: parsed.json.to_string(),
@@ -244,6 +246,8 @@ impl SkillGovernance {
         note: &str,
     ) -> Result<SkillSummary, SkillError> {
         let note = checked_note(note)?;
+        // Approvals are decided one at a time, on what is stored now.
+        let _installing = self.install_lock.lock().await;
         let summary = self.summary(tree_hash).await?;
         let approved_by: Vec<String> = summary
             .approvals
@@ -254,18 +258,20 @@ impl SkillGovernance {
             username: by.username,
             role: by.role,
         };
+        let submitters = self.store.skill_submitters(tree_hash).await?;
         let outcome = approval::approve(
             summary.level,
             summary.state,
-            &summary.row.submitted_by,
+            &submitters,
             &approved_by,
             decider,
         )?;
-        let completes = outcome == ApprovalOutcome::Approved;
-        let _installing = self.install_lock.lock().await;
-        if completes {
-            self.check_room(&summary.row).await?;
-        }
+        let would_complete = outcome == ApprovalOutcome::Approved;
+        let replace = if would_complete {
+            self.check_room(&summary.row).await?
+        } else {
+            false
+        };
         let decision = SkillDecisionRow {
             tree_hash,
             from: "pending",
@@ -274,11 +280,18 @@ impl SkillGovernance {
             at: self.clock.now().0,
             note,
         };
-        if !self.store.approve_skill(decision, completes).await? {
+        let needed = approval::approvals_needed(summary.level);
+        let level = summary.level.as_str();
+        let Some(completes) = self.store.approve_skill(decision, level, needed).await? else {
             return Err(SkillError::Refused(
-                "the skill changed meanwhile (decided, or you approved it already); look again"
+                "the skill changed meanwhile (decided, resubmitted, or you approved it already); look again"
                     .to_owned(),
             ));
+        };
+        if completes != would_complete {
+            // Cannot happen while every approval holds the install lock;
+            // refuse rather than install an unchecked folder.
+            return Err(SkillError::Refused("the skill changed meanwhile; look again".to_owned()));
         }
         let row = &summary.row;
         if !completes {
@@ -300,18 +313,19 @@ impl SkillGovernance {
             Some(format!("level {}; note: {note}", summary.level)),
         )
         .await;
-        self.install(by, row).await?;
+        self.install(by, row, replace).await?;
         self.summary(tree_hash).await
     }
 
     /// Refuses approval when the install folder holds something under the
-    /// skill's name that occcd did not install.
-    async fn check_room(&self, row: &SkillRow) -> Result<(), SkillError> {
+    /// skill's name that occcd did not install; else whether installing
+    /// replaces occcd's own earlier install (call under the install lock).
+    async fn check_room(&self, row: &SkillRow) -> Result<bool, SkillError> {
         let Some(target) = &self.target else {
-            return Ok(());
+            return Ok(false);
         };
         if target.occupant(&row.name)? == Occupant::Free {
-            return Ok(());
+            return Ok(false);
         }
         let ours = self
             .store
@@ -323,7 +337,7 @@ impl SkillGovernance {
         let present =
             host_folder::read_folder(&path, 0, self.config.limits()).map(|tree| tree.tree_hash());
         match (ours, present) {
-            (Some((_, installed)), Ok(present)) if installed == present => Ok(()),
+            (Some((_, installed)), Ok(present)) if installed == present => Ok(true),
             _ => Err(SkillError::Refused(format!(
                 "{} exists and is not a skill occcd installed (or it changed since); move it away, then approve again",
                 path.display()
@@ -331,13 +345,17 @@ impl SkillGovernance {
         }
     }
 
-    async fn install(&self, by: SkillActor<'_>, row: &SkillRow) -> Result<(), SkillError> {
+    async fn install(
+        &self,
+        by: SkillActor<'_>,
+        row: &SkillRow,
+        replace: bool,
+    ) -> Result<(), SkillError> {
         let Some(target) = self.target.clone() else {
             return Ok(());
         };
         let (content, limits) = (self.content.clone(), self.config.limits());
         let (hash, name) = (row.tree_hash.clone(), row.name.clone());
-        let replace = target.occupant(&name)? == Occupant::Taken;
         let installed = tokio::task::spawn_blocking(move || {
             let tree = content.load(&hash, limits)?;
             target.install(&name, &tree, replace)
@@ -408,9 +426,11 @@ impl SkillGovernance {
         note: &str,
     ) -> Result<SkillSummary, SkillError> {
         let note = checked_note(note)?;
+        let _installing = self.install_lock.lock().await;
+        // Read under the lock: an install of another version of this name
+        // may have finished meanwhile.
         let summary = self.summary(tree_hash).await?;
         approval::revoke(summary.state)?;
-        let _installing = self.install_lock.lock().await;
         let decision = SkillDecisionRow {
             tree_hash,
             from: "approved",

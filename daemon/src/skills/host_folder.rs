@@ -6,8 +6,9 @@
 //! folders are taken — a symlink, FIFO (never opened blocking), socket,
 //! device or a file with more than one hard link is refused by name — and
 //! only what the calling OS user could read themselves (owner or readable
-//! by others; root reads all), so occcd never becomes a way to read files
-//! the caller could not.
+//! by others, through folders they may search as owner or as anyone; root
+//! reads all), so occcd never becomes a way to read files the caller could
+//! not. Group and ACL grants are not counted: such folders are refused.
 
 use std::{
     io::Read,
@@ -72,9 +73,31 @@ fn readable_by(entry: &Entry, uid: u32) -> bool {
     uid == 0 || (entry.stat.st_uid == uid && mode & own == own) || mode & others == others
 }
 
+/// Refuses unless OS user `uid` may pass through every folder above
+/// `path` (search permission as owner or as anyone; group and ACL grants
+/// are not counted, so this refuses rather than guesses).
+fn check_reachable(path: &Path, uid: u32) -> Result<(), SkillError> {
+    if uid == 0 {
+        return Ok(());
+    }
+    for ancestor in path.ancestors().skip(1) {
+        let stat = nix::sys::stat::lstat(ancestor)
+            .map_err(|err| SkillError::BadArchive(format!("{}: {err}", ancestor.display())))?;
+        let mode = stat.st_mode;
+        if !((stat.st_uid == uid && mode & 0o100 != 0) || mode & 0o001 != 0) {
+            return Err(SkillError::Refused(format!(
+                "{}: you (uid {uid}) cannot reach folders below it",
+                ancestor.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Reads the skill folder at `path` (checked) for OS user `uid`.
 pub fn read_folder(path: &Path, uid: u32, limits: IntakeLimits) -> Result<SkillTree, SkillError> {
     let shown = path.display().to_string();
+    check_reachable(path, uid)?;
     let root: OwnedFd =
         open_dir(path).map_err(|err| SkillError::BadArchive(format!("{shown}: {err}")))?;
     let root_stat = nix::sys::stat::fstat(&root)

@@ -114,8 +114,13 @@ impl InstallTarget {
             }
         });
         // After a swap the staging name holds the old version; else leftovers.
-        remove_tree_at(&folder, &staging)?;
+        let cleaned = remove_tree_at(&folder, &staging);
         placed?;
+        if let Err(err) = cleaned {
+            // Placed all the same: the leftover is named, and the monitor
+            // reports it while it holds a SKILL.md.
+            tracing::warn!(error = %err, leftover = %staging, "installed, but the replaced version could not be removed");
+        }
         fsync(&folder).map_err(sys("syncing the skills folder".to_owned()))
     }
 
@@ -237,31 +242,52 @@ fn open_dirs<'a>(
         .ok_or_else(|| SkillError::Disk(format!("{parent}: not opened")))
 }
 
+/// Deepest folder `remove_tree_at` descends into (skills nest at most 16).
+const MAX_REMOVE_DEPTH: usize = 64;
+
 /// Removes `name` below `dir` and everything in it, following no link
-/// (a link is removed, never entered). Absent: nothing to do.
+/// (a link is removed, never entered). Absent: nothing to do. Each folder
+/// is first made root's and 0700, so its former owner cannot add entries
+/// while it is emptied; deeper than [`MAX_REMOVE_DEPTH`] is refused.
 pub fn remove_tree_at(dir: &OwnedFd, name: &str) -> Result<(), SkillError> {
-    let cname = c(name)?;
-    match unlinkat(dir, cname.as_c_str(), UnlinkatFlags::NoRemoveDir) {
+    remove_entry_at(dir, c(name)?.as_c_str(), 0)
+}
+
+fn remove_entry_at(dir: &OwnedFd, name: &std::ffi::CStr, depth: usize) -> Result<(), SkillError> {
+    let shown = name.to_string_lossy().into_owned();
+    match unlinkat(dir, name, UnlinkatFlags::NoRemoveDir) {
         Ok(()) | Err(Errno::ENOENT) => return Ok(()),
         Err(Errno::EISDIR | Errno::EPERM) => {}
-        Err(err) => return Err(sys(format!("removing {name}"))(err)),
+        Err(err) => return Err(sys(format!("removing {shown}"))(err)),
     }
-    let child = openat(dir, cname.as_c_str(), dir_flags(), Mode::empty())
-        .map_err(sys(format!("opening {name}")))?;
-    let names: Vec<String> =
-        nix::dir::Dir::from_fd(nix::unistd::dup(&child).map_err(sys(format!("listing {name}")))?)
-            .map_err(sys(format!("listing {name}")))?
-            .into_iter()
-            .filter_map(Result::ok)
-            .filter_map(|entry| entry.file_name().to_str().ok().map(str::to_owned))
-            .filter(|entry| entry != "." && entry != "..")
-            .collect();
+    if depth >= MAX_REMOVE_DEPTH {
+        return Err(SkillError::Disk(format!("{shown}: nested deeper than {MAX_REMOVE_DEPTH} folders; remove it by hand")));
+    }
+    let child = openat(dir, name, dir_flags(), Mode::empty()).map_err(sys(format!("opening {shown}")))?;
+    let taken = fchown(&child, Some(Uid::from_raw(0)), Some(Gid::from_raw(0)));
+    // Only root can take it (and only root needs to: tests run as users).
+    if let Err(err) = taken
+        && nix::unistd::geteuid().is_root()
+    {
+        return Err(sys(format!("taking {shown}"))(err));
+    }
+    fchmod(&child, Mode::from_bits_truncate(0o700)).map_err(sys(format!("closing {shown}")))?;
+    let listing = nix::dir::Dir::from_fd(nix::unistd::dup(&child).map_err(sys(format!("listing {shown}")))?)
+        .map_err(sys(format!("listing {shown}")))?;
+    let mut names: Vec<CString> = Vec::new();
+    for entry in listing {
+        let entry = entry.map_err(sys(format!("listing {shown}")))?;
+        let entry_name = entry.file_name();
+        if !matches!(entry_name.to_bytes(), b"." | b"..") {
+            names.push(entry_name.to_owned());
+        }
+    }
     for entry in names {
-        remove_tree_at(&child, &entry)?;
+        remove_entry_at(&child, entry.as_c_str(), depth + 1)?;
     }
-    match unlinkat(dir, cname.as_c_str(), UnlinkatFlags::RemoveDir) {
+    match unlinkat(dir, name, UnlinkatFlags::RemoveDir) {
         Ok(()) | Err(Errno::ENOENT) => Ok(()),
-        Err(err) => Err(sys(format!("removing {name}"))(err)),
+        Err(err) => Err(sys(format!("removing {shown}"))(err)),
     }
 }
 

@@ -116,6 +116,15 @@ pub const TEXT_RULES: &[TextRule] = &[
         quiet_on: "the process of writing notes" },
 ];
 
+impl TextRule {
+    /// The pattern as compiled: over bytes, ASCII classes (`(?-u)`), so
+    /// invalid UTF-8 cannot break a match and the fast engine always runs.
+    #[must_use]
+    pub fn compiled_pattern(&self) -> String {
+        format!("(?-u){}", self.pattern)
+    }
+}
+
 /// Rules on what a file is, not what it says.
 pub mod file_rules {
     use super::Level;

@@ -76,15 +76,14 @@ pub fn summary(
     row: SkillRow,
     approvals: Vec<SkillApprovalRow>,
 ) -> Result<SkillSummary, SkillError> {
-    let manifest = manifest_of(&row)?;
     let level = Level::parse(&row.level).ok_or_else(|| corrupt("level", &row.tree_hash))?;
     let state = SkillState::parse(&row.state).ok_or_else(|| corrupt("state", &row.tree_hash))?;
     Ok(SkillSummary {
         level,
         state,
         approvals,
-        file_count: u32::try_from(manifest.len()).unwrap_or(u32::MAX),
-        total_bytes: manifest.iter().map(|e| e.size).sum(),
+        file_count: u32::try_from(row.file_count).unwrap_or(u32::MAX),
+        total_bytes: u64::try_from(row.total_bytes).unwrap_or(0),
         row,
     })
 }

@@ -33,6 +33,10 @@ pub struct SkillRow {
     pub note: Option<String>,
     /// ClawHub's fingerprint (hex).
     pub clawhub_fingerprint: String,
+    /// Number of files.
+    pub file_count: i64,
+    /// Bytes of all files.
+    pub total_bytes: i64,
     /// JSON manifest.
     pub manifest: String,
     /// JSON frontmatter.
@@ -84,9 +88,12 @@ fn decode(row: &sqlx::sqlite::SqliteRow) -> Result<SkillRow, sqlx::Error> {
         decided_at: row.try_get("decided_at")?,
         note: row.try_get("note")?,
         clawhub_fingerprint: row.try_get("clawhub_fingerprint")?,
-        manifest: row.try_get("manifest")?,
-        frontmatter: row.try_get("frontmatter")?,
-        signals: row.try_get("signals")?,
+        file_count: row.try_get("file_count")?,
+        total_bytes: row.try_get("total_bytes")?,
+        // Listing leaves the large columns out.
+        manifest: row.try_get("manifest").unwrap_or_default(),
+        frontmatter: row.try_get("frontmatter").unwrap_or_default(),
+        signals: row.try_get("signals").unwrap_or_default(),
         installed_at: row.try_get("installed_at")?,
     })
 }
@@ -99,9 +106,9 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let result = sqlx::query(
             "INSERT INTO skill_versions (tree_hash, name, description, level, state, submitted_by, \
-             submitted_at, clawhub_fingerprint, manifest, frontmatter, signals) \
-             VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (tree_hash) DO UPDATE SET state = 'pending', submitted_by = excluded.submitted_by, \
+             submitted_at, clawhub_fingerprint, file_count, total_bytes, manifest, frontmatter, signals) \
+             VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (tree_hash) DO UPDATE SET state = 'pending', \
              submitted_at = excluded.submitted_at, decided_by = NULL, decided_at = NULL, note = NULL, \
              level = excluded.level, signals = excluded.signals \
              WHERE skill_versions.state IN ('rejected', 'revoked')",
@@ -113,12 +120,23 @@ impl Store {
         .bind(&row.submitted_by)
         .bind(row.submitted_at)
         .bind(&row.clawhub_fingerprint)
+        .bind(row.file_count)
+        .bind(row.total_bytes)
         .bind(&row.manifest)
         .bind(&row.frontmatter)
         .bind(&row.signals)
         .execute(&mut *tx)
         .await?;
         let fresh = result.rows_affected() == 1;
+        sqlx::query(
+            "INSERT INTO skill_submissions (tree_hash, submitter, submitted_at) VALUES (?, ?, ?) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&row.tree_hash)
+        .bind(&row.submitted_by)
+        .bind(row.submitted_at)
+        .execute(&mut *tx)
+        .await?;
         if fresh {
             sqlx::query("DELETE FROM skill_approvals WHERE tree_hash = ?")
                 .bind(&row.tree_hash)
@@ -146,7 +164,9 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<SkillRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT * FROM skill_versions WHERE (?1 IS NULL OR name = ?1) AND (?2 IS NULL OR state = ?2) \
+            "SELECT tree_hash, name, description, level, state, submitted_by, submitted_at, decided_by, \
+             decided_at, note, clawhub_fingerprint, file_count, total_bytes, installed_at \
+             FROM skill_versions WHERE (?1 IS NULL OR name = ?1) AND (?2 IS NULL OR state = ?2) \
              ORDER BY submitted_at DESC, tree_hash LIMIT ?3",
         )
         .bind(name)
@@ -180,23 +200,33 @@ impl Store {
             .map_err(StoreError::from)
     }
 
-    /// Records an approval of pending `tree_hash` by `decision.by`; when
-    /// `completes`, the version becomes approved in the same transaction.
-    /// False when the version was no longer pending or that person had
-    /// approved it already.
-    pub async fn approve_skill(
-        &self,
-        decision: SkillDecisionRow<'_>,
-        completes: bool,
-    ) -> Result<bool, StoreError> {
+    /// Everyone who submitted `tree_hash`.
+    pub async fn skill_submitters(&self, tree_hash: &str) -> Result<Vec<String>, StoreError> {
+        let names = sqlx::query_scalar("SELECT submitter FROM skill_submissions WHERE tree_hash = ? ORDER BY submitted_at")
+            .bind(tree_hash)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(names)
+    }
+
+    /// Records an approval of `tree_hash` by `decision.by` if it is still
+    /// pending at `level` and `decision.by` never submitted it nor approved
+    /// it; completes it (approved) in the same transaction once it holds
+    /// `needed` approvals. `None` when something changed meanwhile; else
+    /// whether it is now approved.
+    pub async fn approve_skill(&self, decision: SkillDecisionRow<'_>, level: &str, needed: i64) -> Result<Option<bool>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let pending: Option<String> =
-            sqlx::query_scalar("SELECT state FROM skill_versions WHERE tree_hash = ?")
-                .bind(decision.tree_hash)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if pending.as_deref() != Some("pending") {
-            return Ok(false);
+        let still: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM skill_versions WHERE tree_hash = ?1 AND state = 'pending' AND level = ?2 \
+             AND NOT EXISTS (SELECT 1 FROM skill_submissions WHERE tree_hash = ?1 AND submitter = ?3)",
+        )
+        .bind(decision.tree_hash)
+        .bind(level)
+        .bind(decision.by)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if still.is_none() {
+            return Ok(None);
         }
         let inserted = sqlx::query(
             "INSERT INTO skill_approvals (tree_hash, approver, approved_at, note) VALUES (?, ?, ?, ?) \
@@ -209,8 +239,13 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() != 1 {
-            return Ok(false);
+            return Ok(None);
         }
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM skill_approvals WHERE tree_hash = ?")
+            .bind(decision.tree_hash)
+            .fetch_one(&mut *tx)
+            .await?;
+        let completes = count >= needed;
         if completes {
             sqlx::query(
                 "UPDATE skill_versions SET state = 'approved', decided_by = ?, decided_at = ?, note = ? \
@@ -224,7 +259,7 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(completes))
     }
 
     /// Moves `tree_hash` from `decision.from` to `decision.to`; false when it

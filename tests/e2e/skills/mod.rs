@@ -2,6 +2,7 @@
 //! as archives, the approval rules, installation into a skills folder,
 //! revocation, and that a restart keeps every decision.
 
+mod enforcement;
 mod lifecycle;
 mod submission;
 
