@@ -27,7 +27,8 @@ use occc_proto::v1::{
     DaemonInfo, GetInfoRequest, VerifyChainRequest, VerifyChainResponse, audit_client::AuditClient,
     auth_client::AuthClient, biometric_client::BiometricClient,
     device_keys_client::DeviceKeysClient, environment_client::EnvironmentClient,
-    integrity_client::IntegrityClient, system_client::SystemClient, users_client::UsersClient,
+    integrity_client::IntegrityClient, skills_client::SkillsClient, system_client::SystemClient,
+    users_client::UsersClient,
 };
 pub use pam::PamPrompter;
 pub use session::{BearerInterceptor, SessionToken};
@@ -66,6 +67,9 @@ pub enum ClientError {
         /// Why.
         message: String,
     },
+    /// Local input could not be used (a file to send, an argument).
+    #[error("{0}")]
+    Input(String),
     /// The daemon answered with an error status.
     #[error("occcd refused: {} ({:?})", .0.message(), .0.code())]
     Rpc(#[from] tonic::Status),
@@ -141,6 +145,12 @@ impl OcccClient {
     #[must_use]
     pub fn integrity(&self) -> IntegrityClient<SessionChannel> {
         IntegrityClient::new(self.session_channel())
+    }
+
+    /// `occc.v1.Skills`: submission, review and decisions on skills.
+    #[must_use]
+    pub fn skills(&self) -> SkillsClient<SessionChannel> {
+        SkillsClient::new(self.session_channel())
     }
 
     /// `occc.v1.Environment`: start, stop, restart, status and logs.

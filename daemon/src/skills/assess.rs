@@ -188,7 +188,10 @@ fn excerpt(bytes: &[u8], start: usize, end: usize) -> String {
         .chars()
         .map(|c| if c.is_control() { '�' } else { c })
         .collect();
-    mask_tokens(&clean).chars().take(MAX_EXCERPT_CHARS).collect()
+    mask_tokens(&clean)
+        .chars()
+        .take(MAX_EXCERPT_CHARS)
+        .collect()
 }
 
 /// `text` with every run of 24 or more token characters (keys, tokens,

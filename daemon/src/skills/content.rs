@@ -1,22 +1,23 @@
 //! occcd's own copy of every submitted skill version, in its state folder,
-//! named by tree hash — what approval installs and DiffSkill compares.
+//! one archive file named by tree hash — what approval installs and DiffSkill compares.
 //!
-//! Invariant: a version's folder appears whole or not at all (written in a
-//! staging folder, synced, then renamed); what is read back is checked
-//! against its tree hash, so a copy that changed on disk is never
-//! installed.
+//! Invariant: a version's file (one archive per version) appears under its name
+//! only once written whole (staging file, then rename); what is read back is checked
+//! against its tree hash, so a copy that changed on disk — or was torn by a
+//! crash before the system flushed it — is never installed.
 
 use std::{
     fs,
     io::Write,
-    os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt},
+    os::unix::fs::{DirBuilderExt, OpenOptionsExt},
     path::{Path, PathBuf},
 };
 
 use super::{
     error::SkillError,
-    intake::{Intake, IntakeLimits},
+    intake::IntakeLimits,
     tree::{SkillTree, is_tree_hash},
+    unpack::{self, ArchiveFormat},
 };
 
 /// The content store under `<state dir>/skills`.
@@ -45,59 +46,87 @@ impl ContentStore {
         Ok(Self { root })
     }
 
-    fn folder(&self, tree_hash: &str) -> Result<PathBuf, SkillError> {
+    fn file(&self, tree_hash: &str, format: ArchiveFormat) -> Result<PathBuf, SkillError> {
         if !is_tree_hash(tree_hash) {
             return Err(SkillError::input("tree_hash", "64 lowercase hex digits"));
         }
-        Ok(self.root.join(tree_hash))
+        let extension = match format {
+            ArchiveFormat::Tar => "tar",
+            ArchiveFormat::Zip => "zip",
+        };
+        Ok(self.root.join(format!("{tree_hash}.{extension}")))
     }
 
-    /// Keeps `tree` (a no-op when that version is kept already).
-    pub fn keep(&self, tree: &SkillTree) -> Result<(), SkillError> {
-        let hash = tree.tree_hash();
-        let target = self.folder(&hash)?;
-        if target.is_dir() {
+    /// Keeps `tree`, whose tree hash is `hash` (a no-op when that version
+    /// is kept already), as one file: the `original` archive it was
+    /// unpacked from as it came, or else a tar written from it.
+    pub fn keep(
+        &self,
+        tree: &SkillTree,
+        hash: &str,
+        original: Option<(ArchiveFormat, &[u8])>,
+    ) -> Result<(), SkillError> {
+        if self.file(hash, ArchiveFormat::Tar)?.is_file()
+            || self.file(hash, ArchiveFormat::Zip)?.is_file()
+        {
             return Ok(());
         }
-        let staging = self.root.join(format!(".staging-{}", random_suffix()?));
-        let written = write_tree(&staging, tree).and_then(|()| {
-            fs::rename(&staging, &target).map_err(|err| SkillError::disk("storing the skill", &err))
-        });
-        if written.is_err() {
-            let _ = fs::remove_dir_all(&staging);
+        let fail = |err: std::io::Error| SkillError::disk("storing the skill", &err);
+        if let Some((format, bytes)) = original {
+            return self.write_file(&self.file(hash, format)?, bytes);
         }
+        let mut builder = tar::Builder::new(Vec::with_capacity(
+            usize::try_from(tree.total_bytes()).unwrap_or(0),
+        ));
+        for file in tree.files() {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(file.contents.len() as u64);
+            header.set_mode(file.mode());
+            header.set_entry_type(tar::EntryType::Regular);
+            builder
+                .append_data(&mut header, &file.path, file.contents.as_slice())
+                .map_err(fail)?;
+        }
+        let bytes = builder.into_inner().map_err(fail)?;
+        self.write_file(&self.file(hash, ArchiveFormat::Tar)?, &bytes)
+    }
+
+    /// Writes `bytes` to `target` whole or not at all.
+    fn write_file(&self, target: &Path, bytes: &[u8]) -> Result<(), SkillError> {
+        let fail = |err: std::io::Error| SkillError::disk("storing the skill", &err);
+        let staging = self.root.join(format!(".staging-{}", random_suffix()?));
+        let written = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(&staging)
+            .and_then(|mut out| out.write_all(bytes))
+            .and_then(|()| fs::rename(&staging, target))
+            .map_err(fail);
+        if written.is_err() {
+            let _ = fs::remove_file(&staging);
+        }
+        // Not flushed: a copy torn by a crash fails its hash check when it
+        // is loaded (approval then asks for the skill again), never installs.
         written
     }
 
-    /// The version `tree_hash`, checked against its hash.
+    /// The version `tree_hash`, unpacked through the same checks as a
+    /// submission and checked against its hash.
     pub fn load(&self, tree_hash: &str, limits: IntakeLimits) -> Result<SkillTree, SkillError> {
-        let folder = self.folder(tree_hash)?;
-        let mut intake = Intake::new(limits);
-        let mut stack = vec![folder.clone()];
-        while let Some(dir) = stack.pop() {
-            let entries = fs::read_dir(&dir)
-                .map_err(|err| SkillError::disk("reading a stored skill", &err))?;
-            for entry in entries {
-                let entry =
-                    entry.map_err(|err| SkillError::disk("reading a stored skill", &err))?;
-                let meta = fs::symlink_metadata(entry.path())
-                    .map_err(|err| SkillError::disk("reading a stored skill", &err))?;
-                if meta.is_dir() {
-                    stack.push(entry.path());
-                    continue;
-                }
-                let relative = entry
-                    .path()
-                    .strip_prefix(&folder)
-                    .map(Path::to_path_buf)
-                    .unwrap_or_default();
-                let path = relative.to_string_lossy().into_owned();
-                let contents = fs::read(entry.path())
-                    .map_err(|err| SkillError::disk("reading a stored skill", &err))?;
-                intake.add(path, meta.permissions().mode() & 0o111 != 0, contents)?;
-            }
-        }
-        let tree = intake.finish()?;
+        let tar = self.file(tree_hash, ArchiveFormat::Tar)?;
+        let (format, path) = if tar.is_file() {
+            (ArchiveFormat::Tar, tar)
+        } else {
+            (
+                ArchiveFormat::Zip,
+                self.file(tree_hash, ArchiveFormat::Zip)?,
+            )
+        };
+        let bytes =
+            fs::read(path).map_err(|err| SkillError::disk("reading a stored skill", &err))?;
+        let tree = unpack::unpack(format, &bytes, limits)?;
         if tree.tree_hash() != tree_hash {
             return Err(SkillError::Disk(format!(
                 "occcd's stored copy of {tree_hash} no longer matches its hash; submit the skill again"
@@ -105,35 +134,4 @@ impl ContentStore {
         }
         Ok(tree)
     }
-}
-
-/// Writes `tree` into the new folder `folder`, synced.
-fn write_tree(folder: &Path, tree: &SkillTree) -> Result<(), SkillError> {
-    let fail = |err: std::io::Error| SkillError::disk("storing the skill", &err);
-    fs::DirBuilder::new()
-        .mode(0o700)
-        .create(folder)
-        .map_err(fail)?;
-    for file in tree.files() {
-        let path = folder.join(&file.path);
-        if let Some(parent) = path.parent() {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(parent)
-                .map_err(fail)?;
-        }
-        let mut out = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(if file.executable { 0o700 } else { 0o600 })
-            .custom_flags(nix::libc::O_NOFOLLOW)
-            .open(&path)
-            .map_err(fail)?;
-        out.write_all(&file.contents).map_err(fail)?;
-        out.sync_all().map_err(fail)?;
-    }
-    fs::File::open(folder)
-        .and_then(|dir| dir.sync_all())
-        .map_err(fail)
 }

@@ -215,7 +215,9 @@ pub fn parse(skill_md: &[u8]) -> Result<Frontmatter, SkillError> {
     };
     if let Some(Value::String(raw)) = top.get("metadata") {
         if bracket_depth(raw) > MAX_DEPTH {
-            return Err(refused(format!("metadata nested deeper than {MAX_DEPTH} levels")));
+            return Err(refused(format!(
+                "metadata nested deeper than {MAX_DEPTH} levels"
+            )));
         }
         let metadata: Value = json5::from_str(raw).map_err(|err| {
             refused(format!(

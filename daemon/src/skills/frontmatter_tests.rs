@@ -49,8 +49,16 @@ fn invalid_aliased_deep_or_nameless_frontmatter_is_refused() {
             .to_string()
             .contains("deeper")
     );
-    let deep_json5 = format!("---\nname: x\ndescription: y\nmetadata: '{}'\n---\n", "[".repeat(16000));
-    assert!(parse(deep_json5.as_bytes()).unwrap_err().to_string().contains("deeper"));
+    let deep_json5 = format!(
+        "---\nname: x\ndescription: y\nmetadata: '{}'\n---\n",
+        "[".repeat(16000)
+    );
+    assert!(
+        parse(deep_json5.as_bytes())
+            .unwrap_err()
+            .to_string()
+            .contains("deeper")
+    );
     let bad_name = b"---\nname: ../evil\ndescription: y\n---\n";
     assert!(parse(bad_name).unwrap_err().to_string().contains("`name`"));
     let no_desc = b"---\nname: ok\n---\n";

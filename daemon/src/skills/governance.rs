@@ -22,7 +22,7 @@ use super::{
     frontmatter, host_folder,
     input::{MAX_NOTE_CHARS, SkillActor, checked_hash, checked_note},
     install::{InstallTarget, Occupant},
-    tree::SkillTree,
+    tree::{SkillTree, clawhub_fingerprint_of, tree_hash_of},
     unpack::{self, ArchiveFormat},
     view::{self, SkillDetail, SkillDiff, SkillSummary},
 };
@@ -115,8 +115,11 @@ impl SkillGovernance {
         archive: Vec<u8>,
     ) -> Result<SkillSummary, SkillError> {
         let limits = self.config.limits();
-        self.submit(by, move || unpack::unpack(format, &archive, limits))
-            .await
+        self.submit(by, move || {
+            let tree = unpack::unpack(format, &archive, limits)?;
+            Ok((tree, Some((format, archive))))
+        })
+        .await
     }
 
     /// Submits a folder on the host (below a submission root, readable by
@@ -128,35 +131,49 @@ impl SkillGovernance {
     ) -> Result<SkillSummary, SkillError> {
         let path = host_folder::check_submission_path(path, &self.config.submit_roots)?;
         let (uid, limits) = (by.peer.uid, self.config.limits());
-        self.submit(by, move || host_folder::read_folder(&path, uid, limits))
-            .await
+        self.submit(by, move || {
+            Ok((host_folder::read_folder(&path, uid, limits)?, None))
+        })
+        .await
     }
 
     async fn submit(
         &self,
         by: SkillActor<'_>,
-        read: impl FnOnce() -> Result<SkillTree, SkillError> + Send + 'static,
+        read: impl FnOnce() -> Result<(SkillTree, Option<(ArchiveFormat, Vec<u8>)>), SkillError>
+        + Send
+        + 'static,
     ) -> Result<SkillSummary, SkillError> {
         let _turn = self.intake.try_acquire().map_err(|_| {
             SkillError::Busy("another skill is being assessed; retry in a moment".to_owned())
         })?;
         let assessor_rules = Arc::clone(&self.assessor);
         let content = self.content.clone();
-        let (tree, parsed, assessment) = tokio::task::spawn_blocking(move || {
-            let tree = read()?;
+        let (tree, manifest, parsed, assessment) = tokio::task::spawn_blocking(move || {
+            let (tree, archive) = read()?;
             let skill_md = tree
                 .file("SKILL.md")
                 .map(|f| f.contents.clone())
                 .unwrap_or_default();
             let parsed = frontmatter::parse(&skill_md)?;
-            let assessment = assessor_rules.assess(&tree, &parsed);
-            content.keep(&tree)?;
-            Ok::<_, SkillError>((tree, parsed, assessment))
+            // Hashing and scanning side by side; every file is hashed once
+            // and both names come from the manifest.
+            let (manifest, assessment) = std::thread::scope(|scope| {
+                let hashing = scope.spawn(|| tree.manifest());
+                let assessment = assessor_rules.assess(&tree, &parsed);
+                hashing.join().map(|manifest| (manifest, assessment))
+            })
+            .map_err(|_| SkillError::Disk("hashing the skill failed".to_owned()))?;
+            let original = archive
+                .as_ref()
+                .map(|(format, bytes)| (*format, bytes.as_slice()));
+            content.keep(&tree, &tree_hash_of(&manifest), original)?;
+            Ok::<_, SkillError>((tree, manifest, parsed, assessment))
         })
         .await
         .map_err(|err| SkillError::Disk(format!("assessment task failed: {err}")))??;
         let row = SkillRow {
-            tree_hash: tree.tree_hash(),
+            tree_hash: tree_hash_of(&manifest),
             name: parsed.name.clone(),
             description: parsed.description.chars().take(MAX_NOTE_CHARS).collect(),
             level: assessment.level.as_str().to_owned(),
@@ -166,10 +183,10 @@ impl SkillGovernance {
             decided_by: None,
             decided_at: None,
             note: None,
-            clawhub_fingerprint: tree.clawhub_fingerprint(),
+            clawhub_fingerprint: clawhub_fingerprint_of(&manifest),
             file_count: i64::try_from(tree.files().len()).unwrap_or(i64::MAX),
             total_bytes: i64::try_from(tree.total_bytes()).unwrap_or(i64::MAX),
-            manifest: serde_json::to_string(&tree.manifest())
+            manifest: serde_json::to_string(&manifest)
                 .map_err(|err| SkillError::Disk(err.to_string()))?,
             frontmatter: parsed.json.to_string(),
             signals: serde_json::to_string(&assessment.signals)
@@ -291,7 +308,9 @@ impl SkillGovernance {
         if completes != would_complete {
             // Cannot happen while every approval holds the install lock;
             // refuse rather than install an unchecked folder.
-            return Err(SkillError::Refused("the skill changed meanwhile; look again".to_owned()));
+            return Err(SkillError::Refused(
+                "the skill changed meanwhile; look again".to_owned(),
+            ));
         }
         let row = &summary.row;
         if !completes {

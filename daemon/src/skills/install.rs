@@ -5,7 +5,8 @@
 //! opened without following links, so a link planted by the OpenClaw user
 //! is never followed; a skill appears whole or not at all (written in a
 //! staging folder beside it, synced, owned by the OpenClaw user, then
-//! renamed — an update is swapped in with one `RENAME_EXCHANGE`); a folder
+//! renamed — an update is swapped in with one `RENAME_EXCHANGE`; one
+//! `syncfs` flushes everything written before the rename); a folder
 //! of the same name that occcd did not install is never replaced.
 
 use std::{
@@ -181,17 +182,16 @@ impl InstallTarget {
             fchown(&out, uid, gid).map_err(sys(format!("owning {}", file.path)))?;
             fchmod(&out, Mode::from_bits_truncate(file.mode()))
                 .map_err(sys(format!("mode of {}", file.path)))?;
-            out.sync_all()
-                .map_err(|err| SkillError::disk(&file.path, &err))?;
         }
         for (path, dir) in folders.iter().rev() {
             fchown(dir, uid, gid).map_err(sys(format!("owning {path}")))?;
             fchmod(dir, Mode::from_bits_truncate(0o755)).map_err(sys(format!("mode of {path}")))?;
-            fsync(dir).map_err(sys(format!("syncing {path}")))?;
         }
         fchown(&top, uid, gid).map_err(sys(format!("owning {staging}")))?;
         fchmod(&top, Mode::from_bits_truncate(0o755)).map_err(sys(format!("mode of {staging}")))?;
-        fsync(&top).map_err(sys(format!("syncing {staging}")))
+        // One flush of the file system for every file and folder written,
+        // before the rename makes the skill visible.
+        nix::unistd::syncfs(&top).map_err(sys(format!("syncing {staging}")))
     }
 }
 
@@ -261,9 +261,12 @@ fn remove_entry_at(dir: &OwnedFd, name: &std::ffi::CStr, depth: usize) -> Result
         Err(err) => return Err(sys(format!("removing {shown}"))(err)),
     }
     if depth >= MAX_REMOVE_DEPTH {
-        return Err(SkillError::Disk(format!("{shown}: nested deeper than {MAX_REMOVE_DEPTH} folders; remove it by hand")));
+        return Err(SkillError::Disk(format!(
+            "{shown}: nested deeper than {MAX_REMOVE_DEPTH} folders; remove it by hand"
+        )));
     }
-    let child = openat(dir, name, dir_flags(), Mode::empty()).map_err(sys(format!("opening {shown}")))?;
+    let child =
+        openat(dir, name, dir_flags(), Mode::empty()).map_err(sys(format!("opening {shown}")))?;
     let taken = fchown(&child, Some(Uid::from_raw(0)), Some(Gid::from_raw(0)));
     // Only root can take it (and only root needs to: tests run as users).
     if let Err(err) = taken
@@ -272,8 +275,9 @@ fn remove_entry_at(dir: &OwnedFd, name: &std::ffi::CStr, depth: usize) -> Result
         return Err(sys(format!("taking {shown}"))(err));
     }
     fchmod(&child, Mode::from_bits_truncate(0o700)).map_err(sys(format!("closing {shown}")))?;
-    let listing = nix::dir::Dir::from_fd(nix::unistd::dup(&child).map_err(sys(format!("listing {shown}")))?)
-        .map_err(sys(format!("listing {shown}")))?;
+    let listing =
+        nix::dir::Dir::from_fd(nix::unistd::dup(&child).map_err(sys(format!("listing {shown}")))?)
+            .map_err(sys(format!("listing {shown}")))?;
     let mut names: Vec<CString> = Vec::new();
     for entry in listing {
         let entry = entry.map_err(sys(format!("listing {shown}")))?;

@@ -202,10 +202,12 @@ impl Store {
 
     /// Everyone who submitted `tree_hash`.
     pub async fn skill_submitters(&self, tree_hash: &str) -> Result<Vec<String>, StoreError> {
-        let names = sqlx::query_scalar("SELECT submitter FROM skill_submissions WHERE tree_hash = ? ORDER BY submitted_at")
-            .bind(tree_hash)
-            .fetch_all(&self.pool)
-            .await?;
+        let names = sqlx::query_scalar(
+            "SELECT submitter FROM skill_submissions WHERE tree_hash = ? ORDER BY submitted_at",
+        )
+        .bind(tree_hash)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(names)
     }
 
@@ -214,7 +216,12 @@ impl Store {
     /// it; completes it (approved) in the same transaction once it holds
     /// `needed` approvals. `None` when something changed meanwhile; else
     /// whether it is now approved.
-    pub async fn approve_skill(&self, decision: SkillDecisionRow<'_>, level: &str, needed: i64) -> Result<Option<bool>, StoreError> {
+    pub async fn approve_skill(
+        &self,
+        decision: SkillDecisionRow<'_>,
+        level: &str,
+        needed: i64,
+    ) -> Result<Option<bool>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let still: Option<i64> = sqlx::query_scalar(
             "SELECT 1 FROM skill_versions WHERE tree_hash = ?1 AND state = 'pending' AND level = ?2 \
@@ -241,10 +248,11 @@ impl Store {
         if inserted.rows_affected() != 1 {
             return Ok(None);
         }
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM skill_approvals WHERE tree_hash = ?")
-            .bind(decision.tree_hash)
-            .fetch_one(&mut *tx)
-            .await?;
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM skill_approvals WHERE tree_hash = ?")
+                .bind(decision.tree_hash)
+                .fetch_one(&mut *tx)
+                .await?;
         let completes = count >= needed;
         if completes {
             sqlx::query(

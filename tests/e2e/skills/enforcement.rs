@@ -13,12 +13,16 @@ use occc_tests::{
 };
 
 use super::{decision, fixture, skills, submit, tar_of_folder};
-use crate::integrity::{Watch, check_ids, container_status, integrity_config, wait_for_status, watch_until};
+use crate::integrity::{
+    Watch, check_ids, container_status, integrity_config, wait_for_status, watch_until,
+};
 
 #[tokio::test]
 async fn unapproved_and_modified_skill_folders_are_findings_and_occcds_own_installs_are_not() {
     let Some(socket) = shared_socket() else {
-        return say_skipped("unapproved_and_modified_skill_folders_are_findings_and_occcds_own_installs_are_not");
+        return say_skipped(
+            "unapproved_and_modified_skill_folders_are_findings_and_occcds_own_installs_are_not",
+        );
     };
     let gateway = TestContainer::create(&socket, "skills", &TestContainer::hardened_flags());
     gateway.start();
@@ -32,44 +36,95 @@ async fn unapproved_and_modified_skill_folders_are_findings_and_occcds_own_insta
         install.display()
     ));
     let daemon = RunningDaemon::start(&dir).await;
-    let SignedIn { anonymous, session: root, .. } = signed_in_super_admin(&dir, &daemon).await;
+    let SignedIn {
+        anonymous,
+        session: root,
+        ..
+    } = signed_in_super_admin(&dir, &daemon).await;
     let mut ada = invite(&root, &anonymous, "ada", pb::UserRole::Admin).await;
     let ada_session = log_in(&anonymous, &mut ada).await;
     elevate(&ada_session, &mut ada).await;
     let no_skill_findings = |s: &pb::ContainerStatus| {
-        s.health() != pb::ContainerHealth::Unknown && !check_ids(s).iter().any(|id| id.starts_with("skills."))
+        s.health() != pb::ContainerHealth::Unknown
+            && !check_ids(s).iter().any(|id| id.starts_with("skills."))
     };
-    wait_for_status(&root, &gateway.name, Duration::from_secs(20), no_skill_findings).await;
+    wait_for_status(
+        &root,
+        &gateway.name,
+        Duration::from_secs(20),
+        no_skill_findings,
+    )
+    .await;
 
     // occcd's own install: no finding, ever.
-    let weather = submit(&root, pb::ArchiveFormat::Tar, &tar_of_folder(&fixture("needs-binary"), "weather")).await.unwrap();
-    skills(&ada_session).approve_skill(decision(&weather, "curl only")).await.unwrap();
-    root.integrity().run_checks(pb::RunChecksRequest {}).await.unwrap();
+    let weather = submit(
+        &root,
+        pb::ArchiveFormat::Tar,
+        &tar_of_folder(&fixture("needs-binary"), "weather"),
+    )
+    .await
+    .unwrap();
+    skills(&ada_session)
+        .approve_skill(decision(&weather, "curl only"))
+        .await
+        .unwrap();
+    root.integrity()
+        .run_checks(pb::RunChecksRequest {})
+        .await
+        .unwrap();
     let status = container_status(&root, &gateway.name).await;
     assert!(no_skill_findings(&status), "{:?}", check_ids(&status));
 
     // A folder nobody approved: high.
     let dropped = install.join("helpful-summaries");
     std::fs::create_dir(&dropped).unwrap();
-    std::fs::copy(fixture("prompt-injection").join("SKILL.md"), dropped.join("SKILL.md")).unwrap();
-    root.integrity().run_checks(pb::RunChecksRequest {}).await.unwrap();
+    std::fs::copy(
+        fixture("prompt-injection").join("SKILL.md"),
+        dropped.join("SKILL.md"),
+    )
+    .unwrap();
+    root.integrity()
+        .run_checks(pb::RunChecksRequest {})
+        .await
+        .unwrap();
     let status = container_status(&root, &gateway.name).await;
-    let unapproved = status.findings.iter().find(|f| f.check_id == "skills.unapproved").expect("unapproved finding");
+    let unapproved = status
+        .findings
+        .iter()
+        .find(|f| f.check_id == "skills.unapproved")
+        .expect("unapproved finding");
     assert_eq!(unapproved.severity(), pb::Severity::High);
-    assert!(unapproved.summary.contains("helpful-summaries"), "{}", unapproved.summary);
-    assert!(status.quarantine.is_none(), "high does not quarantine by default");
+    assert!(
+        unapproved.summary.contains("helpful-summaries"),
+        "{}",
+        unapproved.summary
+    );
+    assert!(
+        status.quarantine.is_none(),
+        "high does not quarantine by default"
+    );
     std::fs::remove_dir_all(&dropped).unwrap();
 
     // The installed skill changed by one byte: critical, quarantined (the
     // watch starts first: the quarantine revokes the session).
-    let quarantined = watch_until(&root, &gateway.name, Duration::from_secs(20), |s| s.quarantine.is_some()).await;
+    let quarantined = watch_until(&root, &gateway.name, Duration::from_secs(20), |s| {
+        s.quarantine.is_some()
+    })
+    .await;
     let skill_md = install.join("weather/SKILL.md");
     let mut text = std::fs::read_to_string(&skill_md).unwrap();
     text.push('\n');
     std::fs::write(&skill_md, text).unwrap();
     let status = quarantined.await.expect("quarantined within 20 s");
-    let tampered = status.findings.iter().find(|f| f.check_id == "skills.tampered").expect("tamper finding");
+    let tampered = status
+        .findings
+        .iter()
+        .find(|f| f.check_id == "skills.tampered")
+        .expect("tamper finding");
     assert_eq!(tampered.severity(), pb::Severity::Critical);
-    assert!(!check_ids(&status).contains(&"skills.unapproved".to_owned()), "{:?}", check_ids(&status));
+    assert!(
+        !check_ids(&status).contains(&"skills.unapproved".to_owned()),
+        "{:?}",
+        check_ids(&status)
+    );
 }
-

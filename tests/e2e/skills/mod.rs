@@ -4,6 +4,7 @@
 
 mod enforcement;
 mod lifecycle;
+mod occcctl;
 mod submission;
 
 use std::{io::Write, path::Path};

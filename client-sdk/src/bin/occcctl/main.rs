@@ -3,6 +3,7 @@
 mod auth;
 mod integrity;
 mod key_file;
+mod skills;
 mod token_file;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -98,6 +99,68 @@ enum Command {
     Integrity {
         #[command(subcommand)]
         action: IntegrityCommand,
+    },
+    /// OpenClaw skills: submit, review, approve, reject, revoke.
+    Skills {
+        #[command(subcommand)]
+        action: SkillsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SkillsCommand {
+    /// Skill versions, newest first.
+    List {
+        /// Only versions of this skill.
+        #[arg(long)]
+        name: Option<String>,
+        /// Only versions in this state (pending, approved, rejected, revoked).
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// One version: its files and every risk signal.
+    Show {
+        /// The version's tree hash.
+        tree_hash: String,
+    },
+    /// Submit a skill folder, .tar or .zip (admin).
+    Submit {
+        /// The folder or archive.
+        path: PathBuf,
+        /// Submit the folder at PATH on the daemon's host (below skills.submit_roots).
+        #[arg(long)]
+        on_host: bool,
+    },
+    /// Approve a version (elevate first); installs it once approved.
+    Approve {
+        /// The version's tree hash.
+        tree_hash: String,
+        /// Why (kept in the audit log).
+        #[arg(long)]
+        note: String,
+    },
+    /// Reject a pending version (elevate first).
+    Reject {
+        /// The version's tree hash.
+        tree_hash: String,
+        /// Why (kept in the audit log).
+        #[arg(long)]
+        note: String,
+    },
+    /// Revoke an approved version and un-install it (elevate first).
+    Revoke {
+        /// The version's tree hash.
+        tree_hash: String,
+        /// Why (kept in the audit log).
+        #[arg(long)]
+        note: String,
+    },
+    /// Files and risk that changed between two versions.
+    Diff {
+        /// The older version's tree hash.
+        from: String,
+        /// The newer version's tree hash.
+        to: String,
     },
 }
 
@@ -267,6 +330,7 @@ async fn run(cli: &Cli, options: &ConnectOptions) -> Result<bool, ClientError> {
         } => {
             integrity::acknowledge(&session, container.clone(), checks.clone(), note.clone()).await
         }
+        Command::Skills { action } => skills_command(cli, &session, action).await,
         Command::Whoami => {
             let me = auth::whoami(&session).await?;
             let user = me.user.unwrap_or_default();
@@ -284,6 +348,69 @@ async fn run(cli: &Cli, options: &ConnectOptions) -> Result<bool, ClientError> {
                 println!("permissions: {}", me.permissions.join(", "));
             }
             Ok(true)
+        }
+    }
+}
+
+async fn skills_command(
+    cli: &Cli,
+    session: &OcccClient,
+    action: &SkillsCommand,
+) -> Result<bool, ClientError> {
+    use skills::Decision;
+    match action {
+        SkillsCommand::List { name, state } => {
+            let state = match state.as_deref() {
+                None => None,
+                Some(name) => Some(
+                    pb::SkillState::from_str_name(&format!("SKILL_STATE_{}", name.to_uppercase()))
+                        .ok_or_else(|| {
+                            ClientError::Input(format!(
+                                "--state {name}: one of pending, approved, rejected, revoked"
+                            ))
+                        })?,
+                ),
+            };
+            skills::list(session, name.clone(), state, cli.json).await
+        }
+        SkillsCommand::Show { tree_hash } => {
+            skills::show(session, tree_hash.clone(), cli.json).await
+        }
+        SkillsCommand::Submit { path, on_host } => {
+            skills::submit(session, path, *on_host, cli.json).await
+        }
+        SkillsCommand::Approve { tree_hash, note } => {
+            skills::decide(
+                session,
+                Decision::Approve,
+                tree_hash.clone(),
+                note.clone(),
+                cli.json,
+            )
+            .await
+        }
+        SkillsCommand::Reject { tree_hash, note } => {
+            skills::decide(
+                session,
+                Decision::Reject,
+                tree_hash.clone(),
+                note.clone(),
+                cli.json,
+            )
+            .await
+        }
+        SkillsCommand::Revoke { tree_hash, note } => {
+            skills::decide(
+                session,
+                Decision::Revoke,
+                tree_hash.clone(),
+                note.clone(),
+                cli.json,
+            )
+            .await
+        }
+        SkillsCommand::Diff { from, to } => {
+            skills::diff(session, from.clone(), to.clone(), cli.json).await
         }
     }
 }
