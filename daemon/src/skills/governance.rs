@@ -21,7 +21,8 @@ use super::{
     error::SkillError,
     frontmatter, host_folder,
     input::{MAX_NOTE_CHARS, SkillActor, checked_hash, checked_note},
-    install::{InstallTarget, Occupant},
+    install::InstallTarget,
+    placement::Placement,
     tree::{SkillTree, clawhub_fingerprint_of, tree_hash_of},
     unpack::{self, ArchiveFormat},
     view::{self, SkillDetail, SkillDiff, SkillSummary},
@@ -43,7 +44,7 @@ pub struct SkillGovernance {
     clock: Arc<dyn Clock>,
     assessor: Arc<Assessor>,
     content: ContentStore,
-    target: Option<InstallTarget>,
+    placement: Placement,
     config: SkillsConfig,
     /// One submission is unpacked and assessed at a time.
     intake: Semaphore,
@@ -63,12 +64,20 @@ impl SkillGovernance {
         let assessor = Assessor::new()
             .map_err(|err| SkillError::Disk(format!("risk rules do not compile: {err}")))?;
         let (uid, gid) = config.owner().map_err(SkillError::Refused)?;
+        let content = ContentStore::open(state_dir.join("skills"))?;
+        let target = config
+            .install_dir
+            .clone()
+            .map(|folder| InstallTarget { folder, uid, gid });
         Ok(Self {
-            content: ContentStore::open(state_dir.join("skills"))?,
-            target: config
-                .install_dir
-                .clone()
-                .map(|folder| InstallTarget { folder, uid, gid }),
+            placement: Placement::new(
+                store.clone(),
+                Arc::clone(&clock),
+                content.clone(),
+                target,
+                config.limits(),
+            ),
+            content,
             config: config.clone(),
             store,
             audit,
@@ -285,7 +294,7 @@ impl SkillGovernance {
         )?;
         let would_complete = outcome == ApprovalOutcome::Approved;
         let replace = if would_complete {
-            self.check_room(&summary.row).await?
+            self.placement.check_room(&summary.row).await?
         } else {
             false
         };
@@ -332,76 +341,17 @@ impl SkillGovernance {
             Some(format!("level {}; note: {note}", summary.level)),
         )
         .await;
-        self.install(by, row, replace).await?;
-        self.summary(tree_hash).await
-    }
-
-    /// Refuses approval when the install folder holds something under the
-    /// skill's name that occcd did not install; else whether installing
-    /// replaces occcd's own earlier install (call under the install lock).
-    async fn check_room(&self, row: &SkillRow) -> Result<bool, SkillError> {
-        let Some(target) = &self.target else {
-            return Ok(false);
-        };
-        if target.occupant(&row.name)? == Occupant::Free {
-            return Ok(false);
-        }
-        let ours = self
-            .store
-            .installed_skills()
-            .await?
-            .into_iter()
-            .find(|(name, _)| *name == row.name);
-        let path = target.path_of(&row.name);
-        let present =
-            host_folder::read_folder(&path, 0, self.config.limits()).map(|tree| tree.tree_hash());
-        match (ours, present) {
-            (Some((_, installed)), Ok(present)) if installed == present => Ok(true),
-            _ => Err(SkillError::Refused(format!(
-                "{} exists and is not a skill occcd installed (or it changed since); move it away, then approve again",
-                path.display()
-            ))),
-        }
-    }
-
-    async fn install(
-        &self,
-        by: SkillActor<'_>,
-        row: &SkillRow,
-        replace: bool,
-    ) -> Result<(), SkillError> {
-        let Some(target) = self.target.clone() else {
-            return Ok(());
-        };
-        let (content, limits) = (self.content.clone(), self.config.limits());
-        let (hash, name) = (row.tree_hash.clone(), row.name.clone());
-        let installed = tokio::task::spawn_blocking(move || {
-            let tree = content.load(&hash, limits)?;
-            target.install(&name, &tree, replace)
-        })
-        .await
-        .map_err(|err| SkillError::Disk(format!("install task failed: {err}")))?;
-        if let Err(err) = installed {
-            self.record(
-                by.audit_actor(),
-                SkillAction::InstallFailed,
-                row,
-                Some(err.to_string()),
-            )
-            .await;
+        if let Err(err) = self.placement.install(row, replace).await {
+            let detail = Some(err.to_string());
+            self.record(by.audit_actor(), SkillAction::InstallFailed, row, detail)
+                .await;
             return Err(err);
         }
-        for (name, hash) in self.store.installed_skills().await? {
-            if name == row.name && hash != row.tree_hash {
-                self.store.set_skill_installed(&hash, None).await?;
-            }
+        if self.placement.installs() {
+            self.record(by.audit_actor(), SkillAction::Installed, row, None)
+                .await;
         }
-        self.store
-            .set_skill_installed(&row.tree_hash, Some(self.clock.now().0))
-            .await?;
-        self.record(by.audit_actor(), SkillAction::Installed, row, None)
-            .await;
-        Ok(())
+        self.summary(tree_hash).await
     }
 
     /// Rejects pending `tree_hash`.
@@ -470,12 +420,8 @@ impl SkillGovernance {
             Some(note.to_owned()),
         )
         .await;
-        if let (Some(target), Some(_)) = (self.target.clone(), summary.row.installed_at) {
-            let name = summary.row.name.clone();
-            let removed = tokio::task::spawn_blocking(move || target.uninstall(&name))
-                .await
-                .map_err(|err| SkillError::Disk(format!("uninstall task failed: {err}")))?;
-            self.store.set_skill_installed(tree_hash, None).await?;
+        if summary.row.installed_at.is_some() && self.placement.installs() {
+            let removed = self.placement.uninstall(&summary.row).await;
             match removed {
                 Ok(()) => {
                     self.record(

@@ -18,6 +18,7 @@ pub mod host_folder;
 pub mod input;
 pub mod install;
 pub mod intake;
+pub mod placement;
 pub mod rules;
 pub mod tree;
 pub mod unpack;
