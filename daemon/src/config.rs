@@ -369,6 +369,7 @@ mod tests {
             config.integrity,
             crate::integrity::IntegrityConfig::default()
         );
+        assert_eq!(config.skills, crate::skills::config::SkillsConfig::default());
     }
 
     #[test]

@@ -123,6 +123,22 @@ async fn main() {
         small_ms.push(started.elapsed().as_secs_f64() * 1e3);
     }
     let small = median(small_ms);
+    // The same bytes refused as soon as they were received (not a zip):
+    // what crossing the socket costs, without any assessment.
+    let (archive, _) = big_skill(2_000, 20 * 1024 * 1024, 900);
+    let mut received_ms = Vec::new();
+    for _ in 0..rounds {
+        let mut chunks: Vec<pb::SkillArchiveChunk> = archive
+            .chunks(1024 * 1024)
+            .map(|data| pb::SkillArchiveChunk { format: 0, data: data.to_vec() })
+            .collect();
+        chunks[0].format = pb::ArchiveFormat::Zip as i32;
+        let started = Instant::now();
+        let refused = root.session.skills().submit_skill(tokio_stream::iter(chunks)).await;
+        received_ms.push(started.elapsed().as_secs_f64() * 1e3);
+        assert!(refused.is_err());
+    }
+    let received = median(received_ms);
     println!(
         "submit + assess a {mib:.1} MiB, 2000-file skill (tar over the socket), median of {rounds}"
     );
@@ -139,6 +155,10 @@ async fn main() {
         hash / submitted
     );
     println!("  a 2-file skill, for the fixed cost (store, audit, answer): {small:.1} ms");
+    println!(
+        "  the same bytes received and refused unread (transfer only): {received:.1} ms — ratio SHA-256/transfer {:.2}",
+        hash / received
+    );
     stages();
 
     // 2. The skills check over many installed skills.

@@ -196,3 +196,7 @@ fn take(
     intake.add(path, opened.stat.st_mode & 0o111 != 0, contents)?;
     Ok(Enter::No)
 }
+
+#[cfg(test)]
+#[path = "host_folder_tests.rs"]
+mod tests;

@@ -306,3 +306,7 @@ pub fn plain_absolute(path: &Path) -> bool {
             )
         })
 }
+
+#[cfg(test)]
+#[path = "install_tests.rs"]
+mod tests;
