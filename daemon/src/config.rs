@@ -369,7 +369,10 @@ mod tests {
             config.integrity,
             crate::integrity::IntegrityConfig::default()
         );
-        assert_eq!(config.skills, crate::skills::config::SkillsConfig::default());
+        assert_eq!(
+            config.skills,
+            crate::skills::config::SkillsConfig::default()
+        );
     }
 
     #[test]

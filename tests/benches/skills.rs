@@ -130,11 +130,18 @@ async fn main() {
     for _ in 0..rounds {
         let mut chunks: Vec<pb::SkillArchiveChunk> = archive
             .chunks(1024 * 1024)
-            .map(|data| pb::SkillArchiveChunk { format: 0, data: data.to_vec() })
+            .map(|data| pb::SkillArchiveChunk {
+                format: 0,
+                data: data.to_vec(),
+            })
             .collect();
         chunks[0].format = pb::ArchiveFormat::Zip as i32;
         let started = Instant::now();
-        let refused = root.session.skills().submit_skill(tokio_stream::iter(chunks)).await;
+        let refused = root
+            .session
+            .skills()
+            .submit_skill(tokio_stream::iter(chunks))
+            .await;
         received_ms.push(started.elapsed().as_secs_f64() * 1e3);
         assert!(refused.is_err());
     }
@@ -182,6 +189,7 @@ async fn main() {
     let (store, _) = dir.open_store().await;
     let watch = SkillsWatch {
         dirs: vec![install.clone()],
+        container_dirs: Vec::new(),
         container: "gateway".to_owned(),
         install_lock: Arc::new(tokio::sync::Mutex::new(())),
         limits: IntakeLimits {

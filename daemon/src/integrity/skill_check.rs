@@ -7,17 +7,29 @@
 //! changed is `skills.tampered` (critical); a link where a skill could be
 //! is `skills.unapproved` too; a skills folder that cannot be read is
 //! `check.failed` — never a silent pass. The check holds the skills
-//! install lock, so occcd's own installs are never seen half-done.
+//! install lock, so occcd's own installs are never seen half-done. Skills
+//! folders that live only inside the container are read through the
+//! engine at hash sweeps: a skill folder there whose tree hash (of its
+//! regular files) is not approved is `skills.container_unapproved` (high),
+//! kept between hash sweeps.
 
 use std::{collections::HashMap, path::PathBuf, sync::Arc};
 
 use serde_json::json;
 use tokio::sync::Mutex as AsyncMutex;
 
-use super::finding::{Finding, Severity};
+use super::{
+    archive::{self, HashedFile},
+    engine::{Engine, EngineError},
+    finding::{Finding, Severity},
+};
 use crate::{
     clock::UnixMillis,
-    skills::{SkillError, host_folder, intake::IntakeLimits},
+    skills::{
+        SkillError, host_folder,
+        intake::IntakeLimits,
+        tree::{ManifestEntry, tree_hash_of},
+    },
     store::Store,
 };
 
@@ -26,6 +38,8 @@ use crate::{
 pub struct SkillsWatch {
     /// The folders held to the approved set.
     pub dirs: Vec<PathBuf>,
+    /// Skills folders inside the container (read through the engine).
+    pub container_dirs: Vec<String>,
     /// The container whose health the findings count against.
     pub container: String,
     /// Held by installs; taken while checking.
@@ -90,6 +104,61 @@ impl SkillsWatch {
         findings
     }
 
+    /// Checks the skills folders inside the container through the engine's
+    /// archive API (at hash sweeps): every skill folder there must be an
+    /// approved version. Regular files make the tree hash; links and other
+    /// entries are not part of it there (see docs/skills.md).
+    pub async fn check_in_container(
+        &self,
+        engine: &Engine,
+        store: &Store,
+        max_bytes: u64,
+        now: UnixMillis,
+    ) -> Vec<Finding> {
+        if self.container_dirs.is_empty() {
+            return Vec::new();
+        }
+        let approved = match store.approved_skill_hashes().await {
+            Ok(hashes) => hashes,
+            Err(err) => return vec![self.failed("skills state", &err.to_string(), now)],
+        };
+        let mut findings = Vec::new();
+        for dir in &self.container_dirs {
+            let files =
+                match archive::hash_path(engine.docker(), &self.container, dir, max_bytes).await {
+                    Ok(files) => files,
+                    Err(EngineError::NotFound(_)) => continue,
+                    Err(err) => {
+                        findings.push(self.failed(
+                            &format!("{dir} in the container"),
+                            &err.to_string(),
+                            now,
+                        ));
+                        continue;
+                    }
+                };
+            for (name, manifest) in skills_in(dir, &files) {
+                if !manifest.iter().any(|entry| entry.path == "SKILL.md") {
+                    continue;
+                }
+                let found = tree_hash_of(&manifest);
+                if approved.contains(&found) {
+                    continue;
+                }
+                let path = format!("{dir}/{name}");
+                findings.push(Finding::new(
+                    &self.container,
+                    "skills.container_unapproved",
+                    Severity::High,
+                    format!("skill folder {path} inside the container is not an approved skill (tree hash {found})"),
+                    json!({ "path": path, "tree_hash": found }),
+                    now,
+                ));
+            }
+        }
+        findings
+    }
+
     fn failed(&self, what: &str, why: &str, now: UnixMillis) -> Finding {
         Finding::new(
             &self.container,
@@ -129,6 +198,39 @@ impl SkillsWatch {
             )),
         }
     }
+}
+
+/// The manifest of every skill folder below `dir`, by folder name, from
+/// the regular files the engine listed (sorted as the tree hash wants).
+fn skills_in(dir: &str, files: &[HashedFile]) -> Vec<(String, Vec<ManifestEntry>)> {
+    let prefix = format!("{}/", dir.trim_end_matches('/'));
+    let mut skills: std::collections::BTreeMap<String, Vec<ManifestEntry>> =
+        std::collections::BTreeMap::new();
+    for file in files {
+        let Some((name, relative)) = file
+            .path
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.split_once('/'))
+        else {
+            continue;
+        };
+        skills
+            .entry(name.to_owned())
+            .or_default()
+            .push(ManifestEntry {
+                path: relative.to_owned(),
+                mode: if file.executable { 0o755 } else { 0o644 },
+                size: file.size,
+                sha256: file.sha256.clone(),
+            });
+    }
+    skills
+        .into_iter()
+        .map(|(name, mut manifest)| {
+            manifest.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+            (name, manifest)
+        })
+        .collect()
 }
 
 /// Judges every top-level entry of skills folder `dir`.

@@ -98,6 +98,15 @@ impl Sweeper {
                     outcome
                         .findings
                         .extend(watch.check(&self.shared.store, now).await);
+                    if hashes {
+                        let inside = watch.check_in_container(
+                            engine,
+                            &self.shared.store,
+                            self.shared.vault.max_bytes(),
+                            now,
+                        );
+                        outcome.findings.extend(inside.await);
+                    }
                 }
                 let fresh = {
                     let mut watched = self.shared.watched();
@@ -171,6 +180,9 @@ impl Sweeper {
 fn is_hash_check(check_id: &str) -> bool {
     matches!(
         check_id,
-        "files.critical_hash" | "host.file_changed" | "host.file_not_regular"
+        "files.critical_hash"
+            | "host.file_changed"
+            | "host.file_not_regular"
+            | "skills.container_unapproved"
     )
 }

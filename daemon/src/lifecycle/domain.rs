@@ -256,8 +256,10 @@ fn skills_watch(config: &Config, skills: &SkillGovernance) -> Option<SkillsWatch
         .container
         .clone()
         .or_else(|| config.integrity.containers.first().map(|c| c.name.clone()))?;
-    (!dirs.is_empty()).then(|| SkillsWatch {
+    let container_dirs = config.skills.container_dirs.clone();
+    (!dirs.is_empty() || !container_dirs.is_empty()).then(|| SkillsWatch {
         dirs,
+        container_dirs,
         container,
         install_lock: skills.install_lock(),
         limits: config.skills.limits(),

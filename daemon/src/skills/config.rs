@@ -20,6 +20,9 @@ pub struct SkillsConfig {
     pub install_owner: String,
     /// Further skills folders the monitor holds to the approved set.
     pub watch_dirs: Vec<PathBuf>,
+    /// Skills folders inside the container that are not bind mounts of a
+    /// host folder, checked through the engine at every hash sweep.
+    pub container_dirs: Vec<String>,
     /// The watched container whose health skill findings count against
     /// (default: the first one configured).
     pub container: Option<String>,
@@ -41,6 +44,7 @@ impl Default for SkillsConfig {
             install_dir: None,
             install_owner: "1000:1000".to_owned(),
             watch_dirs: Vec::new(),
+            container_dirs: Vec::new(),
             container: None,
             submit_roots: Vec::new(),
             max_archive_bytes: 64 * 1024 * 1024,
@@ -98,6 +102,13 @@ impl SkillsConfig {
                 return Err(format!(
                     "skills: {} must be an absolute path without `.` or `..`",
                     path.display()
+                ));
+            }
+        }
+        for path in &self.container_dirs {
+            if !super::install::plain_absolute(std::path::Path::new(path)) {
+                return Err(format!(
+                    "skills.container_dirs: {path} must be an absolute path without `.` or `..`"
                 ));
             }
         }

@@ -2,7 +2,11 @@ use std::os::unix::fs::PermissionsExt;
 
 use super::*;
 
-const LIMITS: IntakeLimits = IntakeLimits { max_files: 10, max_file_bytes: 1024, max_total_bytes: 4096 };
+const LIMITS: IntakeLimits = IntakeLimits {
+    max_files: 10,
+    max_file_bytes: 1024,
+    max_total_bytes: 4096,
+};
 
 #[test]
 fn only_absolute_plain_paths_below_a_root_are_taken() {
@@ -17,7 +21,9 @@ fn only_absolute_plain_paths_below_a_root_are_taken() {
         let err = check_submission_path(path, &roots).unwrap_err().to_string();
         assert!(err.contains(says), "{path}: {err}");
     }
-    let off = check_submission_path("/srv/skills/x", &[]).unwrap_err().to_string();
+    let off = check_submission_path("/srv/skills/x", &[])
+        .unwrap_err()
+        .to_string();
     assert!(off.contains("submit_roots"), "{off}");
 }
 
@@ -31,13 +37,24 @@ fn a_caller_gets_only_what_they_could_read_and_no_links_fifos_or_hard_links() {
     let skill = dir.path().join("skill");
     std::fs::create_dir(&skill).unwrap();
     std::fs::set_permissions(&skill, std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::write(skill.join("SKILL.md"), "---\nname: a\ndescription: b\n---\n").unwrap();
-    std::fs::set_permissions(skill.join("SKILL.md"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(
+        skill.join("SKILL.md"),
+        "---\nname: a\ndescription: b\n---\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        skill.join("SKILL.md"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
     assert!(read_folder(&skill, 4242, LIMITS).is_ok(), "world-readable");
     std::fs::write(skill.join("secret"), "x").unwrap();
     std::fs::set_permissions(skill.join("secret"), std::fs::Permissions::from_mode(0o600)).unwrap();
     let err = read_folder(&skill, 4242, LIMITS).unwrap_err().to_string();
-    assert!(err.contains("secret: you (uid 4242) cannot read it"), "{err}");
+    assert!(
+        err.contains("secret: you (uid 4242) cannot read it"),
+        "{err}"
+    );
     assert!(read_folder(&skill, 0, LIMITS).is_ok(), "root reads all");
     std::fs::remove_file(skill.join("secret")).unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
@@ -48,7 +65,11 @@ fn a_caller_gets_only_what_they_could_read_and_no_links_fifos_or_hard_links() {
     let err = read_folder(&skill, 0, LIMITS).unwrap_err().to_string();
     assert!(err.contains("more than one hard link"), "{err}");
     std::fs::remove_file(dir.path().join("other")).unwrap();
-    nix::unistd::mkfifo(&skill.join("pipe"), nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    nix::unistd::mkfifo(
+        &skill.join("pipe"),
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+    )
+    .unwrap();
     let err = read_folder(&skill, 0, LIMITS).unwrap_err().to_string();
     assert!(err.contains("pipe: FIFOs"), "{err}");
     std::fs::remove_file(skill.join("pipe")).unwrap();

@@ -17,14 +17,19 @@ fn removal_takes_a_tree_with_odd_names_and_stops_at_the_depth_bound() {
     std::os::unix::fs::symlink("/etc/passwd", tree.join("a/link")).unwrap();
     remove_tree_at(&open(dir.path()), "doomed").unwrap();
     assert!(!tree.exists());
-    assert!(Path::new("/etc/passwd").exists(), "a link is removed, never followed");
+    assert!(
+        Path::new("/etc/passwd").exists(),
+        "a link is removed, never followed"
+    );
 
     let mut deep = dir.path().join("deep");
     for _ in 0..70 {
         deep.push("d");
     }
     std::fs::create_dir_all(&deep).unwrap();
-    let err = remove_tree_at(&open(dir.path()), "deep").unwrap_err().to_string();
+    let err = remove_tree_at(&open(dir.path()), "deep")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("nested deeper than 64"), "{err}");
     assert!(remove_tree_at(&open(dir.path()), "absent").is_ok());
 }
@@ -38,19 +43,40 @@ fn an_install_never_replaces_what_appeared_and_sets_owner_and_modes() {
         gid: nix::unistd::getgid().as_raw(),
     };
     let tree = SkillTree::new(vec![
-        crate::skills::tree::SkillFile { path: "SKILL.md".into(), executable: false, contents: b"a".to_vec() },
-        crate::skills::tree::SkillFile { path: "bin/run".into(), executable: true, contents: b"b".to_vec() },
+        crate::skills::tree::SkillFile {
+            path: "SKILL.md".into(),
+            executable: false,
+            contents: b"a".to_vec(),
+        },
+        crate::skills::tree::SkillFile {
+            path: "bin/run".into(),
+            executable: true,
+            contents: b"b".to_vec(),
+        },
     ]);
     assert_eq!(target.occupant("s").unwrap(), Occupant::Free);
     target.install("s", &tree, false).unwrap();
-    let mode = |p: &str| std::fs::metadata(dir.path().join(p)).unwrap().permissions().mode() & 0o777;
-    assert_eq!((mode("s"), mode("s/SKILL.md"), mode("s/bin/run")), (0o755, 0o644, 0o755));
+    let mode = |p: &str| {
+        std::fs::metadata(dir.path().join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(
+        (mode("s"), mode("s/SKILL.md"), mode("s/bin/run")),
+        (0o755, 0o644, 0o755)
+    );
     // Without `replace`, something already there stays.
     let err = target.install("s", &tree, false).unwrap_err().to_string();
     assert!(err.contains("placing s"), "{err}");
     assert_eq!(std::fs::read(dir.path().join("s/SKILL.md")).unwrap(), b"a");
     // With it, the new version is swapped in and the old one is gone.
-    let newer = SkillTree::new(vec![crate::skills::tree::SkillFile { path: "SKILL.md".into(), executable: false, contents: b"c".to_vec() }]);
+    let newer = SkillTree::new(vec![crate::skills::tree::SkillFile {
+        path: "SKILL.md".into(),
+        executable: false,
+        contents: b"c".to_vec(),
+    }]);
     target.install("s", &newer, true).unwrap();
     assert_eq!(std::fs::read(dir.path().join("s/SKILL.md")).unwrap(), b"c");
     assert!(!dir.path().join(".occcd-staging-s").exists());

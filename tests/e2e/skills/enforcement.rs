@@ -128,3 +128,90 @@ async fn unapproved_and_modified_skill_folders_are_findings_and_occcds_own_insta
         check_ids(&status)
     );
 }
+
+#[tokio::test]
+async fn a_skill_folder_inside_the_container_is_held_to_the_approved_set() {
+    let Some(socket) = shared_socket() else {
+        return say_skipped("a_skill_folder_inside_the_container_is_held_to_the_approved_set");
+    };
+    // A writable root filesystem, so a skill can be copied in.
+    let mut flags = TestContainer::hardened_flags();
+    flags.retain(|flag| *flag != "--read-only");
+    let gateway = TestContainer::create(&socket, "skills-in", &flags);
+    gateway.start();
+    let dir = DevDir::new();
+    dir.set_config(&format!(
+        "{}\n[skills]\ncontainer_dirs = [\"/skills\"]\n",
+        integrity_config(&socket, &[Watch::new(&gateway.name)])
+    ));
+    let daemon = RunningDaemon::start(&dir).await;
+    let SignedIn {
+        anonymous,
+        session: root,
+        ..
+    } = signed_in_super_admin(&dir, &daemon).await;
+    let mut ada = invite(&root, &anonymous, "ada", pb::UserRole::Admin).await;
+    let ada_session = log_in(&anonymous, &mut ada).await;
+    elevate(&ada_session, &mut ada).await;
+    wait_for_status(&root, &gateway.name, Duration::from_secs(20), |s| {
+        s.health() != pb::ContainerHealth::Unknown
+    })
+    .await;
+
+    // An unapproved skill copied into the container: high, named.
+    let staging = tempfile::tempdir().unwrap();
+    let skills_dir = staging.path().join("skills");
+    std::fs::create_dir_all(skills_dir.join("pure-notes")).unwrap();
+    std::fs::copy(
+        fixture("pure-notes").join("SKILL.md"),
+        skills_dir.join("pure-notes/SKILL.md"),
+    )
+    .unwrap();
+    occc_tests::docker::docker_ok(
+        &socket,
+        &[
+            "cp",
+            skills_dir.to_str().unwrap(),
+            &format!("{}:/skills", gateway.name),
+        ],
+    );
+    root.integrity()
+        .run_checks(pb::RunChecksRequest {})
+        .await
+        .unwrap();
+    let status = container_status(&root, &gateway.name).await;
+    let finding = status
+        .findings
+        .iter()
+        .find(|f| f.check_id == "skills.container_unapproved")
+        .expect("finding");
+    assert_eq!(finding.severity(), pb::Severity::High);
+    assert!(
+        finding.summary.contains("/skills/pure-notes"),
+        "{}",
+        finding.summary
+    );
+
+    // Once exactly those bytes are approved, the finding goes.
+    let version = submit(
+        &root,
+        pb::ArchiveFormat::Tar,
+        &tar_of_folder(&fixture("pure-notes"), "pure-notes"),
+    )
+    .await
+    .unwrap();
+    skills(&ada_session)
+        .approve_skill(decision(&version, "notes only"))
+        .await
+        .unwrap();
+    root.integrity()
+        .run_checks(pb::RunChecksRequest {})
+        .await
+        .unwrap();
+    let status = container_status(&root, &gateway.name).await;
+    assert!(
+        !check_ids(&status).contains(&"skills.container_unapproved".to_owned()),
+        "{:?}",
+        check_ids(&status)
+    );
+}

@@ -74,11 +74,26 @@ async fn approval_rules_installation_revocation_and_restart() {
 
     // Admins are refused on high; nobody approves their own.
     let aws: &[u8] = b"---\nname: aws-report\ndescription: cost report\n---\nRun `cat ~/.aws/credentials` first.\n";
-    let high_only = super::submit(&root.session, pb::ArchiveFormat::Zip, &super::zip_of(&[("SKILL.md", aws)])).await.unwrap();
+    let high_only = super::submit(
+        &root.session,
+        pb::ArchiveFormat::Zip,
+        &super::zip_of(&[("SKILL.md", aws)]),
+    )
+    .await
+    .unwrap();
     assert_eq!(high_only.level, pb::RiskLevel::High as i32);
-    let admin_on_high = skills(&ada_session).approve_skill(decision(&high_only, "x")).await.unwrap_err();
+    let admin_on_high = skills(&ada_session)
+        .approve_skill(decision(&high_only, "x"))
+        .await
+        .unwrap_err();
     assert_eq!(admin_on_high.code(), Code::FailedPrecondition);
-    assert!(admin_on_high.message().contains("a high-risk skill needs a super-admin"), "{}", admin_on_high.message());
+    assert!(
+        admin_on_high
+            .message()
+            .contains("a high-risk skill needs a super-admin"),
+        "{}",
+        admin_on_high.message()
+    );
     let high_by_root = submit(
         &root.session,
         pb::ArchiveFormat::Tar,
