@@ -22,6 +22,7 @@ use super::{
     archive::{self, HashedFile},
     engine::{Engine, EngineError},
     finding::{Finding, Severity},
+    host_fs,
 };
 use crate::{
     clock::UnixMillis,
@@ -32,6 +33,11 @@ use crate::{
     },
     store::Store,
 };
+
+/// Most entries of one skills folder checked in one pass.
+const MAX_FOLDERS_CHECKED: usize = 2_000;
+/// Most bytes of skills read from one skills folder in one pass.
+const MAX_BYTES_CHECKED: u64 = 512 * 1024 * 1024;
 
 /// What the skills check needs.
 #[derive(Debug, Clone)]
@@ -137,10 +143,9 @@ impl SkillsWatch {
                         continue;
                     }
                 };
+            // Every folder with files is judged, SKILL.md or not: its
+            // SKILL.md may be a link, which the listing leaves out.
             for (name, manifest) in skills_in(dir, &files) {
-                if !manifest.iter().any(|entry| entry.path == "SKILL.md") {
-                    continue;
-                }
                 let found = tree_hash_of(&manifest);
                 if approved.contains(&found) {
                     continue;
@@ -240,18 +245,40 @@ fn judge_folder(
     approved: &std::collections::HashSet<String>,
     limits: IntakeLimits,
 ) -> Result<Vec<(String, Verdict)>, String> {
-    let entries = std::fs::read_dir(dir).map_err(|err| err.to_string())?;
-    let mut verdicts = Vec::new();
-    for entry in entries {
+    use std::os::unix::ffi::OsStrExt;
+    // No link followed on the way to the folder or in it.
+    let folder = host_fs::open_dir(dir).map_err(|err| err.to_string())?;
+    let listing = nix::unistd::dup(&folder)
+        .and_then(nix::dir::Dir::from_fd)
+        .map_err(|err| err.to_string())?;
+    let (mut verdicts, mut bytes) = (Vec::new(), 0u64);
+    for entry in listing {
         let entry = entry.map_err(|err| err.to_string())?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let kind = entry.file_type().map_err(|err| err.to_string())?;
-        let verdict = if kind.is_symlink() {
-            Verdict::Unapproved("a symbolic link where a skill folder could be".to_owned())
-        } else if !kind.is_dir() {
-            Verdict::NotASkill
-        } else {
-            judge_skill(&entry.path(), &name, installed, approved, limits)
+        let raw = entry.file_name();
+        if matches!(raw.to_bytes(), b"." | b"..") {
+            continue;
+        }
+        let name = String::from_utf8_lossy(raw.to_bytes()).into_owned();
+        if verdicts.len() >= MAX_FOLDERS_CHECKED || bytes > MAX_BYTES_CHECKED {
+            let why = format!(
+                "more than {MAX_FOLDERS_CHECKED} entries or {MAX_BYTES_CHECKED} bytes of skills; the rest were not checked"
+            );
+            verdicts.push(("…".to_owned(), Verdict::Unapproved(why)));
+            break;
+        }
+        let stat = nix::sys::stat::fstatat(&folder, raw, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW);
+        let verdict = match stat.map(|stat| host_fs::Kind::of(&stat)) {
+            Ok(host_fs::Kind::Symlink) => {
+                Verdict::Unapproved("a symbolic link where a skill folder could be".to_owned())
+            }
+            Ok(host_fs::Kind::Directory) => {
+                let path = dir.join(std::ffi::OsStr::from_bytes(raw.to_bytes()));
+                let (verdict, size) = judge_skill(&path, &name, installed, approved, limits);
+                bytes = bytes.saturating_add(size);
+                verdict
+            }
+            Ok(_) | Err(nix::errno::Errno::ENOENT) => Verdict::NotASkill,
+            Err(err) => Verdict::Unapproved(format!("cannot be examined: {err}")),
         };
         verdicts.push((name, verdict));
     }
@@ -265,12 +292,12 @@ fn judge_skill(
     installed: &HashMap<String, String>,
     approved: &std::collections::HashSet<String>,
     limits: IntakeLimits,
-) -> Verdict {
-    let found = match host_folder::read_folder(path, 0, limits) {
-        Ok(tree) => tree.tree_hash(),
+) -> (Verdict, u64) {
+    let (found, size) = match host_folder::read_folder(path, 0, limits) {
+        Ok(tree) => (tree.tree_hash(), tree.total_bytes()),
         Err(err) => {
             let why = err.to_string();
-            return match installed.get(name) {
+            let verdict = match installed.get(name) {
                 Some(ours) => Verdict::Tampered {
                     found: format!("unreadable as a skill: {why}"),
                     installed: ours.clone(),
@@ -280,9 +307,10 @@ fn judge_skill(
                 }
                 None => Verdict::Unapproved(why),
             };
+            return (verdict, 0);
         }
     };
-    match installed.get(name) {
+    let verdict = match installed.get(name) {
         Some(ours) if *ours == found => Verdict::Approved,
         Some(ours) => Verdict::Tampered {
             found,
@@ -290,5 +318,47 @@ fn judge_skill(
         },
         None if approved.contains(&found) => Verdict::Approved,
         None => Verdict::Unapproved(format!("tree hash {found}")),
+    };
+    (verdict, size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: IntakeLimits = IntakeLimits {
+        max_files: 10,
+        max_file_bytes: 1024,
+        max_total_bytes: 4096,
+    };
+
+    #[test]
+    fn links_are_never_followed_and_a_pass_is_bounded() {
+        let (installed, approved) = (HashMap::new(), std::collections::HashSet::new());
+        let dir = tempfile::tempdir().unwrap();
+        let skills = dir.path().join("skills");
+        std::fs::create_dir(&skills).unwrap();
+        std::os::unix::fs::symlink("/root", skills.join("sneaky")).unwrap();
+        std::fs::create_dir(skills.join("not-a-skill")).unwrap();
+        let verdicts = judge_folder(&skills, &installed, &approved, LIMITS).unwrap();
+        assert_eq!(verdicts.len(), 2);
+        assert_eq!(verdicts[0].1, Verdict::NotASkill);
+        assert!(
+            matches!(&verdicts[1].1, Verdict::Unapproved(why) if why.contains("symbolic link"))
+        );
+        // The skills folder itself a link: not followed, an error.
+        std::os::unix::fs::symlink(&skills, dir.path().join("linked")).unwrap();
+        assert!(judge_folder(&dir.path().join("linked"), &installed, &approved, LIMITS).is_err());
+        // More entries than one pass checks: the rest are named as unchecked.
+        for index in 0..MAX_FOLDERS_CHECKED + 5 {
+            std::fs::create_dir(skills.join(format!("d{index}"))).unwrap();
+        }
+        let verdicts = judge_folder(&skills, &installed, &approved, LIMITS).unwrap();
+        assert_eq!(verdicts.len(), MAX_FOLDERS_CHECKED + 1);
+        assert!(
+            verdicts
+                .iter()
+                .any(|(_, v)| matches!(v, Verdict::Unapproved(why) if why.contains("not checked")))
+        );
     }
 }

@@ -261,10 +261,9 @@ fn declared(frontmatter: &Frontmatter, skill_md: Option<&SkillFile>) -> Vec<Sign
             .enumerate()
             .find(|(_, line)| line.contains(needle))
             .map_or((1, String::new()), |(i, line)| {
-                let shown = line
-                    .trim()
+                let clean: String = line.trim().chars().filter(|c| !c.is_control()).collect();
+                let shown = mask_tokens(&clean)
                     .chars()
-                    .filter(|c| !c.is_control())
                     .take(MAX_EXCERPT_CHARS)
                     .collect();
                 (u32::try_from(i + 1).unwrap_or(u32::MAX), shown)
@@ -279,7 +278,7 @@ fn declared(frontmatter: &Frontmatter, skill_md: Option<&SkillFile>) -> Vec<Sign
             file: "SKILL.md".to_owned(),
             line,
             excerpt,
-            reason: format!("{}: {detail}", rule.2),
+            reason: format!("{}: {}", rule.2, mask_tokens(&detail)),
         });
     };
     if !frontmatter.bins.is_empty() {

@@ -57,8 +57,7 @@ impl ContentStore {
         Ok(self.root.join(format!("{tree_hash}.{extension}")))
     }
 
-    /// Keeps `tree`, whose tree hash is `hash` (a no-op when that version
-    /// is kept already), as one file: the `original` archive it was
+    /// Keeps `tree`, whose tree hash is `hash`, as one file: the `original` archive it was
     /// unpacked from as it came, or else a tar written from it.
     pub fn keep(
         &self,

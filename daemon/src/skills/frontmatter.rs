@@ -10,7 +10,7 @@
 use serde_json::{Map, Value};
 use yaml_rust2::{
     Yaml, YamlLoader,
-    parser::{Event, EventReceiver, Parser},
+    parser::{Event, Parser},
 };
 
 use super::error::SkillError;
@@ -52,27 +52,46 @@ pub struct Frontmatter {
     pub end_line: usize,
 }
 
-/// Refuses aliases and deep nesting before anything is built.
-#[derive(Default)]
-struct Guard {
-    depth: usize,
-    deepest: usize,
-    alias: bool,
-}
-
-impl EventReceiver for Guard {
-    fn on_event(&mut self, ev: Event) {
-        match ev {
-            Event::Alias(_) => self.alias = true,
-            Event::SequenceStart(..) | Event::MappingStart(..) => {
-                self.depth += 1;
-                self.deepest = self.deepest.max(self.depth);
+/// Walks the YAML events one at a time (the parser's token loop does not
+/// recurse) and refuses aliases, a second document and nesting deeper than
+/// [`MAX_DEPTH`] before anything is built.
+fn guard(text: &str) -> Result<(), SkillError> {
+    let mut parser = Parser::new_from_str(text);
+    let (mut depth, mut documents) = (0usize, 0usize);
+    loop {
+        let (event, _) = parser
+            .next_token()
+            .map_err(|err| refused(format!("frontmatter is not valid YAML: {err}")))?;
+        match event {
+            Event::StreamEnd => return Ok(()),
+            Event::DocumentStart => {
+                documents += 1;
+                if documents > 1 {
+                    return Err(refused("the frontmatter must be one YAML document"));
+                }
             }
-            Event::SequenceEnd | Event::MappingEnd => self.depth = self.depth.saturating_sub(1),
+            Event::Alias(_) => {
+                return Err(refused(
+                    "YAML aliases (`*name`) are not allowed in the frontmatter",
+                ));
+            }
+            Event::SequenceStart(..) | Event::MappingStart(..) => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(refused(format!(
+                        "frontmatter nested deeper than {MAX_DEPTH} levels"
+                    )));
+                }
+            }
+            Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
             _ => {}
         }
     }
 }
+
+/// Most `[` and `{` in a JSON5 `metadata` string: an upper bound on its
+/// nesting, whatever quotes and comments it holds.
+const MAX_JSON5_BRACKETS: usize = 512;
 
 fn refused(why: impl std::fmt::Display) -> SkillError {
     SkillError::BadArchive(format!("SKILL.md: {why}"))
@@ -191,20 +210,7 @@ pub fn parse(skill_md: &[u8]) -> Result<Frontmatter, SkillError> {
             "frontmatter nested deeper than {MAX_DEPTH} levels"
         )));
     }
-    let mut guard = Guard::default();
-    Parser::new_from_str(text)
-        .load(&mut guard, false)
-        .map_err(|err| refused(format!("frontmatter is not valid YAML: {err}")))?;
-    if guard.alias {
-        return Err(refused(
-            "YAML aliases (`*name`) are not allowed in the frontmatter",
-        ));
-    }
-    if guard.deepest > MAX_DEPTH {
-        return Err(refused(format!(
-            "frontmatter nested deeper than {MAX_DEPTH} levels"
-        )));
-    }
+    guard(text)?;
     let docs = YamlLoader::load_from_str(text)
         .map_err(|err| refused(format!("frontmatter is not valid YAML: {err}")))?;
     let mut json = docs.first().map(to_json).unwrap_or(Value::Null);
@@ -214,7 +220,8 @@ pub fn parse(skill_md: &[u8]) -> Result<Frontmatter, SkillError> {
         ));
     };
     if let Some(Value::String(raw)) = top.get("metadata") {
-        if bracket_depth(raw) > MAX_DEPTH {
+        let brackets = raw.chars().filter(|c| matches!(c, '[' | '{')).count();
+        if brackets > MAX_JSON5_BRACKETS || bracket_depth(raw) > MAX_DEPTH {
             return Err(refused(format!(
                 "metadata nested deeper than {MAX_DEPTH} levels"
             )));

@@ -59,6 +59,22 @@ fn invalid_aliased_deep_or_nameless_frontmatter_is_refused() {
             .to_string()
             .contains("deeper")
     );
+    let second = b"---\nname: x\ndescription: y\n--- # x\na: &a [1,1]\nb: [*a,*a]\n---\n";
+    assert!(parse(second).is_err());
+    let compact = format!(
+        "---\nname: x\ndescription: y\nm:\n{}1\n---\n",
+        "- ".repeat(6000)
+    );
+    let compact_err = parse(compact.as_bytes()).unwrap_err().to_string();
+    assert!(
+        compact_err.contains("deeper") || compact_err.contains("closing"),
+        "{compact_err}"
+    );
+    let commented = format!(
+        "---\nname: x\ndescription: y\nmetadata: '// \"\n{}'\n---\n",
+        "[".repeat(3000)
+    );
+    assert!(parse(commented.as_bytes()).is_err());
     let bad_name = b"---\nname: ../evil\ndescription: y\n---\n";
     assert!(parse(bad_name).unwrap_err().to_string().contains("`name`"));
     let no_desc = b"---\nname: ok\n---\n";

@@ -80,7 +80,9 @@ fn check_reachable(path: &Path, uid: u32) -> Result<(), SkillError> {
     if uid == 0 {
         return Ok(());
     }
-    for ancestor in path.ancestors().skip(1) {
+    let mut above: Vec<&Path> = path.ancestors().skip(1).collect();
+    above.reverse();
+    for ancestor in above {
         let stat = nix::sys::stat::lstat(ancestor)
             .map_err(|err| SkillError::BadArchive(format!("{}: {err}", ancestor.display())))?;
         let mode = stat.st_mode;

@@ -158,13 +158,20 @@ impl InstallTarget {
         .map_err(sys(format!("creating {staging}")))?;
         let top = openat(folder, c(staging)?.as_c_str(), dir_flags(), Mode::empty())
             .map_err(sys(format!("opening {staging}")))?;
-        let mut folders: Vec<(String, OwnedFd)> = Vec::new();
+        // What was opened is what was just made: ours, 0700 (not a folder
+        // swapped in by the skills folder's owner in between).
+        let made = nix::sys::stat::fstat(&top).map_err(sys(format!("checking {staging}")))?;
+        if made.st_uid != nix::unistd::geteuid().as_raw() || made.st_mode & 0o777 != 0o700 {
+            return Err(SkillError::Disk(format!(
+                "{staging} was replaced while it was being made"
+            )));
+        }
         for file in tree.files() {
             let (parent, name) = file
                 .path
                 .rsplit_once('/')
                 .map_or(("", file.path.as_str()), |(p, n)| (p, n));
-            let dir = open_dirs(&top, parent, &mut folders)?;
+            let dir = open_parent(&top, parent, uid, gid)?;
             let fd = openat(
                 dir.as_fd(),
                 c(name)?.as_c_str(),
@@ -183,10 +190,6 @@ impl InstallTarget {
             fchmod(&out, Mode::from_bits_truncate(file.mode()))
                 .map_err(sys(format!("mode of {}", file.path)))?;
         }
-        for (path, dir) in folders.iter().rev() {
-            fchown(dir, uid, gid).map_err(sys(format!("owning {path}")))?;
-            fchmod(dir, Mode::from_bits_truncate(0o755)).map_err(sys(format!("mode of {path}")))?;
-        }
         fchown(&top, uid, gid).map_err(sys(format!("owning {staging}")))?;
         fchmod(&top, Mode::from_bits_truncate(0o755)).map_err(sys(format!("mode of {staging}")))?;
         // One flush of the file system for every file and folder written,
@@ -195,51 +198,37 @@ impl InstallTarget {
     }
 }
 
-/// The folder `parent` (relative, `/`-separated) below `top`, created as
-/// needed; opened descriptors are kept in `open` by path.
-fn open_dirs<'a>(
-    top: &'a OwnedFd,
+/// The folder `parent` (relative, `/`-separated) below `top`, each
+/// component opened without following links and, when created here, owned
+/// by the OpenClaw user with mode 0755. Only the descriptors of one path
+/// are open at a time, however many folders the skill has.
+fn open_parent(
+    top: &OwnedFd,
     parent: &str,
-    open: &'a mut Vec<(String, OwnedFd)>,
-) -> Result<std::os::fd::BorrowedFd<'a>, SkillError> {
+    uid: Option<Uid>,
+    gid: Option<Gid>,
+) -> Result<OwnedFd, SkillError> {
+    let mut current = nix::unistd::dup(top).map_err(sys(format!("opening {parent}")))?;
     if parent.is_empty() {
-        return Ok(top.as_fd());
+        return Ok(current);
     }
-    let mut path = String::new();
     for component in parent.split('/') {
-        let above = if path.is_empty() {
-            None
-        } else {
-            Some(path.clone())
-        };
-        if !path.is_empty() {
-            path.push('/');
-        }
-        path.push_str(component);
-        if open.iter().any(|(p, _)| *p == path) {
-            continue;
-        }
-        let base = match &above {
-            None => top.as_fd(),
-            Some(above) => open
-                .iter()
-                .find(|(p, _)| p == above)
-                .map(|(_, fd)| fd.as_fd())
-                .ok_or_else(|| SkillError::Disk(format!("{above}: not opened")))?,
-        };
         let name = c(component)?;
-        match mkdirat(base, name.as_c_str(), Mode::from_bits_truncate(0o700)) {
-            Ok(()) | Err(Errno::EEXIST) => {}
-            Err(err) => return Err(sys(format!("creating {path}"))(err)),
+        let created = match mkdirat(&current, name.as_c_str(), Mode::from_bits_truncate(0o700)) {
+            Ok(()) => true,
+            Err(Errno::EEXIST) => false,
+            Err(err) => return Err(sys(format!("creating {parent}"))(err)),
+        };
+        let next = openat(&current, name.as_c_str(), dir_flags(), Mode::empty())
+            .map_err(sys(format!("opening {parent}")))?;
+        if created {
+            fchown(&next, uid, gid).map_err(sys(format!("owning {parent}")))?;
+            fchmod(&next, Mode::from_bits_truncate(0o755))
+                .map_err(sys(format!("mode of {parent}")))?;
         }
-        let fd = openat(base, name.as_c_str(), dir_flags(), Mode::empty())
-            .map_err(sys(format!("opening {path}")))?;
-        open.push((path.clone(), fd));
+        current = next;
     }
-    open.iter()
-        .find(|(p, _)| p == parent)
-        .map(|(_, fd)| fd.as_fd())
-        .ok_or_else(|| SkillError::Disk(format!("{parent}: not opened")))
+    Ok(current)
 }
 
 /// Deepest folder `remove_tree_at` descends into (skills nest at most 16).

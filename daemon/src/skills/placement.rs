@@ -71,6 +71,13 @@ impl Placement {
             .into_iter()
             .find(|(name, _)| *name == row.name);
         let path = target.path_of(&row.name);
+        let Some(ours) = ours else {
+            return Err(SkillError::Refused(format!(
+                "{} exists and is not a skill occcd installed; move it away, then approve again",
+                path.display()
+            )));
+        };
+        let ours = Some(ours);
         let present = host_folder::read_folder(&path, 0, self.limits).map(|tree| tree.tree_hash());
         match (ours, present) {
             (Some((_, installed)), Ok(present)) if installed == present => Ok(true),
@@ -117,7 +124,8 @@ impl Placement {
         let removed = tokio::task::spawn_blocking(move || target.uninstall(&name))
             .await
             .map_err(|err| SkillError::Disk(format!("uninstall task failed: {err}")))?;
+        removed?;
         self.store.set_skill_installed(&row.tree_hash, None).await?;
-        removed
+        Ok(())
     }
 }
