@@ -34,7 +34,7 @@ use crate::{
     audit::{Actor, AuditLog},
     auth::AuthEngine,
     clock::{Clock, UnixMillis},
-    store::{FindingRow, Store, StoreError},
+    store::{FindingRow, ReadCopy, Store, StoreError},
 };
 
 /// Changes buffered per watcher before it lags.
@@ -47,7 +47,13 @@ pub struct IntegrityMonitor {
     watcher: Arc<Watcher>,
     responder: Arc<Responder>,
     environment: EnvironmentControl,
+    /// The last findings list answered: (container, limit, rows), under the
+    /// store's findings version.
+    listed_findings: ReadCopy<FindingsAnswer>,
 }
+
+/// One ListFindings answer: the container and limit it was for, its rows.
+type FindingsAnswer = (Option<String>, u32, Arc<Vec<FindingRow>>);
 
 /// Everything the monitor needs from the rest of the daemon.
 #[derive(Debug)]
@@ -143,6 +149,7 @@ impl IntegrityMonitor {
         let responder = Responder::new(Arc::clone(&shared), parts.auth, &names);
         let watcher = Watcher::new(Arc::clone(&shared), Arc::clone(&responder), queue, &names);
         Ok(Arc::new(Self {
+            listed_findings: ReadCopy::default(),
             environment: EnvironmentControl::new(Arc::clone(&shared)),
             shared,
             watcher,
@@ -197,13 +204,25 @@ impl IntegrityMonitor {
         self.shared.updates.subscribe()
     }
 
-    /// Findings history, newest first.
+    /// Findings history, newest first; the same question asked again while
+    /// no finding was recorded or acknowledged is answered from memory.
     pub async fn findings(
         &self,
         container: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<FindingRow>, StoreError> {
-        self.shared.store.findings(container, limit).await
+    ) -> Result<Arc<Vec<FindingRow>>, StoreError> {
+        // Read the version first: a write that ends after it changes it.
+        let version = self.shared.store.findings_version();
+        if let Some((asked_for, asked_limit, rows)) = self.listed_findings.get(version)
+            && asked_for.as_deref() == container
+            && asked_limit == limit
+        {
+            return Ok(rows);
+        }
+        let rows = Arc::new(self.shared.store.findings(container, limit).await?);
+        let answer = (container.map(str::to_owned), limit, Arc::clone(&rows));
+        self.listed_findings.put(version, answer);
+        Ok(rows)
     }
 
     /// Closes the open event findings `check_ids` of `container` (the

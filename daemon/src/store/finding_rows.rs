@@ -62,6 +62,7 @@ impl Store {
         if findings.is_empty() {
             return Ok(());
         }
+        let _changing = self.findings_change();
         let mut tx = self.pool.begin().await?;
         for finding in findings {
             sqlx::query(
@@ -167,6 +168,7 @@ impl Store {
         note: &str,
         now: i64,
     ) -> Result<Vec<Acknowledged>, StoreError> {
+        let _changing = self.findings_change();
         let mut tx = self.pool.begin().await?;
         let mut closed = Vec::new();
         for check_id in check_ids {
@@ -271,6 +273,35 @@ mod tests {
         );
         let lesser = kept.iter().filter(|f| f.severity == "high").count();
         assert!(lesser <= usize::try_from(MAX_FINDINGS).unwrap(), "{lesser}");
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn every_write_to_the_history_raises_the_findings_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let master = MasterKey::from_bytes(Zeroizing::new([7; 32]));
+        let store = Store::open(
+            &dir.path().join("db"),
+            &master.derive(KeyPurpose::Database),
+            true,
+        )
+        .await
+        .unwrap();
+        let start = store.findings_version();
+        store.record_findings(&[]).await.unwrap();
+        assert_eq!(
+            store.findings_version(),
+            start,
+            "nothing written, nothing raised"
+        );
+        store.record_findings(&[row("high", 1)]).await.unwrap();
+        let recorded = store.findings_version();
+        assert!(recorded > start);
+        store
+            .acknowledge_findings("c", &["files.drift".to_owned()], "ada", "seen", 2)
+            .await
+            .unwrap();
+        assert!(store.findings_version() > recorded);
         store.close().await;
     }
 }

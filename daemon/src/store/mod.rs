@@ -75,6 +75,8 @@ pub struct Store {
     accounts_version: Arc<AtomicU64>,
     /// Raised after every write to the snapshots table.
     snapshots_version: Arc<AtomicU64>,
+    /// Raised after every write to the findings history.
+    findings_version: Arc<AtomicU64>,
 }
 
 /// Raises a version when dropped — at the end of a write, whichever way it
@@ -158,6 +160,7 @@ impl Store {
             pool,
             accounts_version: Arc::new(AtomicU64::new(0)),
             snapshots_version: Arc::new(AtomicU64::new(0)),
+            findings_version: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -185,6 +188,17 @@ impl Store {
     /// Marks the start of a write to the snapshots table.
     fn snapshots_change(&self) -> VersionRaise<'_> {
         VersionRaise(&self.snapshots_version)
+    }
+
+    /// Like [`Self::accounts_version`], for the findings history.
+    #[must_use]
+    pub fn findings_version(&self) -> u64 {
+        self.findings_version.load(Ordering::SeqCst)
+    }
+
+    /// Marks the start of a write to the findings history.
+    fn findings_change(&self) -> VersionRaise<'_> {
+        VersionRaise(&self.findings_version)
     }
 
     /// Waits for open connections to finish, checkpoints the WAL and closes.

@@ -156,6 +156,26 @@ async fn event_findings_stay_open_until_an_admin_acknowledges_them() {
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound, "{err:?}");
 
+    // Asked before: the same question after the acknowledgement must not
+    // be answered from a copy of this answer (ListFindings is served from
+    // memory while the history does not change).
+    let before = ada_session
+        .integrity()
+        .list_findings(pb::ListFindingsRequest {
+            container: gateway.name.clone(),
+            limit: 100,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        before
+            .findings
+            .iter()
+            .filter(|f| f.check_id == "event.copy_in")
+            .all(|f| f.acknowledgement.is_none()),
+        "{before:?}"
+    );
     let acknowledged = acknowledge(&ada_session, &gateway.name, &["event.copy_in"], note)
         .await
         .unwrap();
