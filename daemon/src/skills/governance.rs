@@ -42,7 +42,9 @@ pub struct SkillGovernance {
     store: Store,
     audit: AuditLog,
     clock: Arc<dyn Clock>,
-    assessor: Arc<Assessor>,
+    /// The compiled rules, built at the first submission (they cost memory
+    /// a daemon that never sees a submission need not carry).
+    assessor: std::sync::Mutex<Option<Arc<Assessor>>>,
     content: ContentStore,
     placement: Placement,
     config: SkillsConfig,
@@ -61,8 +63,6 @@ impl SkillGovernance {
         config: &SkillsConfig,
         state_dir: PathBuf,
     ) -> Result<Self, SkillError> {
-        let assessor = Assessor::new()
-            .map_err(|err| SkillError::Disk(format!("risk rules do not compile: {err}")))?;
         let (uid, gid) = config.owner().map_err(SkillError::Refused)?;
         let content = ContentStore::open(state_dir.join("skills"))?;
         let target = config
@@ -82,10 +82,27 @@ impl SkillGovernance {
             store,
             audit,
             clock,
-            assessor: Arc::new(assessor),
+            assessor: std::sync::Mutex::new(None),
             intake: Semaphore::new(1),
             install_lock: Arc::new(AsyncMutex::new(())),
         })
+    }
+
+    /// The compiled rules (compiled on first use).
+    fn assessor(&self) -> Result<Arc<Assessor>, SkillError> {
+        let mut slot = self
+            .assessor
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(assessor) = slot.as_ref() {
+            return Ok(Arc::clone(assessor));
+        }
+        let assessor = Arc::new(
+            Assessor::new()
+                .map_err(|err| SkillError::Disk(format!("risk rules do not compile: {err}")))?,
+        );
+        *slot = Some(Arc::clone(&assessor));
+        Ok(assessor)
     }
 
     /// The lock the monitor's skills check takes.
@@ -156,7 +173,7 @@ impl SkillGovernance {
         let _turn = self.intake.try_acquire().map_err(|_| {
             SkillError::Busy("another skill is being assessed; retry in a moment".to_owned())
         })?;
-        let assessor_rules = Arc::clone(&self.assessor);
+        let assessor_rules = self.assessor()?;
         let content = self.content.clone();
         let (tree, manifest, parsed, assessment) = tokio::task::spawn_blocking(move || {
             let (tree, archive) = read()?;
