@@ -7,6 +7,7 @@
 mod chain;
 mod error;
 mod event;
+pub mod note;
 mod verify;
 mod writer;
 

@@ -1,6 +1,7 @@
 //! What integrity operations answer when they refuse, in one type the
 //! service layer maps to gRPC status in one place; and the check of the
-//! notes people write (release, acknowledgement).
+//! notes people write (release, acknowledgement), as the audit log's
+//! note rule says.
 //!
 //! Invariant: every refusal says what went wrong (and, where there is one,
 //! what to do); a note is 1 to
@@ -40,34 +41,20 @@ pub enum IntegrityError {
     Store(#[from] crate::store::StoreError),
 }
 
-/// Longest release note.
-pub const MAX_NOTE_CHARS: usize = 1000;
+pub use crate::audit::note::MAX_NOTE_CHARS;
 
-/// `note` trimmed, if it has 1 to [`MAX_NOTE_CHARS`] characters and no
-/// control characters but line breaks and tabs (it is shown to people and
-/// written to logs); else an error that says `what_to_say`.
+/// `note` checked by [`crate::audit::note::checked_note`], as an
+/// integrity refusal that says `what_to_say`.
 pub(super) fn checked_note<'a>(
     note: &'a str,
     what_to_say: &str,
 ) -> Result<&'a str, IntegrityError> {
-    let note = note.trim();
-    if note.is_empty() || note.chars().count() > MAX_NOTE_CHARS {
-        return Err(IntegrityError::InvalidInput {
+    crate::audit::note::checked_note(note, what_to_say).map_err(|reason| {
+        IntegrityError::InvalidInput {
             field: "note",
-            reason: format!("{what_to_say}, in 1 to {MAX_NOTE_CHARS} characters"),
-        });
-    }
-    if note
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
-        return Err(IntegrityError::InvalidInput {
-            field: "note",
-            reason: "control characters (other than line breaks and tabs) are not allowed"
-                .to_owned(),
-        });
-    }
-    Ok(note)
+            reason,
+        }
+    })
 }
 
 #[cfg(test)]

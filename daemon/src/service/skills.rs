@@ -32,6 +32,38 @@ impl SkillsService {
     }
 }
 
+/// Which decision a call asks for.
+#[derive(Debug, Clone, Copy)]
+enum Decision {
+    Approve,
+    Reject,
+    Revoke,
+}
+
+impl SkillsService {
+    /// Runs `decision` on the request's version to completion (a client
+    /// that leaves does not cut a decision or an install short).
+    async fn decide(
+        &self,
+        request: Request<pb::SkillDecision>,
+        decision: Decision,
+    ) -> Result<Response<pb::SkillVersion>, Status> {
+        let caller = caller(&request)?;
+        let body = request.into_inner();
+        let skills = Arc::clone(&self.skills);
+        let summary = to_completion(async move {
+            let (by, hash, note) = (actor(&caller), body.tree_hash.as_str(), body.note.as_str());
+            match decision {
+                Decision::Approve => skills.approve(by, hash, note).await,
+                Decision::Reject => skills.reject(by, hash, note).await,
+                Decision::Revoke => skills.revoke(by, hash, note).await,
+            }
+        })
+        .await?;
+        Ok(Response::new(version_to_proto(&summary)))
+    }
+}
+
 fn actor(caller: &Caller) -> SkillActor<'_> {
     SkillActor {
         username: &caller.session.username,
@@ -130,48 +162,21 @@ impl Skills for SkillsService {
         &self,
         request: Request<pb::SkillDecision>,
     ) -> Result<Response<pb::SkillVersion>, Status> {
-        let caller = caller(&request)?;
-        let body = request.into_inner();
-        let skills = Arc::clone(&self.skills);
-        let summary = to_completion(async move {
-            skills
-                .approve(actor(&caller), &body.tree_hash, &body.note)
-                .await
-        })
-        .await?;
-        Ok(Response::new(version_to_proto(&summary)))
+        self.decide(request, Decision::Approve).await
     }
 
     async fn reject_skill(
         &self,
         request: Request<pb::SkillDecision>,
     ) -> Result<Response<pb::SkillVersion>, Status> {
-        let caller = caller(&request)?;
-        let body = request.into_inner();
-        let skills = Arc::clone(&self.skills);
-        let summary = to_completion(async move {
-            skills
-                .reject(actor(&caller), &body.tree_hash, &body.note)
-                .await
-        })
-        .await?;
-        Ok(Response::new(version_to_proto(&summary)))
+        self.decide(request, Decision::Reject).await
     }
 
     async fn revoke_skill(
         &self,
         request: Request<pb::SkillDecision>,
     ) -> Result<Response<pb::SkillVersion>, Status> {
-        let caller = caller(&request)?;
-        let body = request.into_inner();
-        let skills = Arc::clone(&self.skills);
-        let summary = to_completion(async move {
-            skills
-                .revoke(actor(&caller), &body.tree_hash, &body.note)
-                .await
-        })
-        .await?;
-        Ok(Response::new(version_to_proto(&summary)))
+        self.decide(request, Decision::Revoke).await
     }
 
     async fn diff_skill(

@@ -205,11 +205,6 @@ fn valid_name(name: &str) -> bool {
 /// Parses the frontmatter of `skill_md`.
 pub fn parse(skill_md: &[u8]) -> Result<Frontmatter, SkillError> {
     let (text, end_line) = split(skill_md)?;
-    if bracket_depth(text) > MAX_DEPTH {
-        return Err(refused(format!(
-            "frontmatter nested deeper than {MAX_DEPTH} levels"
-        )));
-    }
     guard(text)?;
     let docs = YamlLoader::load_from_str(text)
         .map_err(|err| refused(format!("frontmatter is not valid YAML: {err}")))?;

@@ -241,12 +241,17 @@ impl SkillGovernance {
             .store
             .skills(name, state.map(SkillState::as_str), MAX_LISTED)
             .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let approvals = self.store.skill_approvals(&row.tree_hash).await?;
-            out.push(view::summary(row, approvals)?);
-        }
-        Ok(out)
+        // Every listed version's approvals in one query, not one per row.
+        let mut approvals = self
+            .store
+            .approvals_of_listed_skills(name, state.map(SkillState::as_str), MAX_LISTED)
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                let of_row = approvals.remove(&row.tree_hash).unwrap_or_default();
+                view::summary(row, of_row)
+            })
+            .collect()
     }
 
     async fn row(&self, tree_hash: &str) -> Result<SkillRow, SkillError> {
@@ -381,10 +386,31 @@ impl SkillGovernance {
         let note = checked_note(note)?;
         let summary = self.summary(tree_hash).await?;
         approval::reject(summary.state)?;
+        self.move_state(
+            by,
+            &summary,
+            SkillState::Rejected,
+            SkillAction::Rejected,
+            note,
+        )
+        .await?;
+        self.summary(tree_hash).await
+    }
+
+    /// Moves `summary`'s version from the state it was read in to `to`,
+    /// unless it changed meanwhile, and audits `action` with `note`.
+    async fn move_state(
+        &self,
+        by: SkillActor<'_>,
+        summary: &SkillSummary,
+        to: SkillState,
+        action: SkillAction,
+        note: &str,
+    ) -> Result<(), SkillError> {
         let decision = SkillDecisionRow {
-            tree_hash,
-            from: "pending",
-            to: "rejected",
+            tree_hash: &summary.row.tree_hash,
+            from: summary.state.as_str(),
+            to: to.as_str(),
             by: by.username,
             at: self.clock.now().0,
             note,
@@ -394,14 +420,10 @@ impl SkillGovernance {
                 "the skill was decided meanwhile; look again".to_owned(),
             ));
         }
-        self.record(
-            by.audit_actor(),
-            SkillAction::Rejected,
-            &summary.row,
-            Some(note.to_owned()),
-        )
-        .await;
-        self.summary(tree_hash).await
+        let row = &summary.row;
+        self.record(by.audit_actor(), action, row, Some(note.to_owned()))
+            .await;
+        Ok(())
     }
 
     /// Revokes approved `tree_hash` and un-installs it.
@@ -417,26 +439,14 @@ impl SkillGovernance {
         // may have finished meanwhile.
         let summary = self.summary(tree_hash).await?;
         approval::revoke(summary.state)?;
-        let decision = SkillDecisionRow {
-            tree_hash,
-            from: "approved",
-            to: "revoked",
-            by: by.username,
-            at: self.clock.now().0,
-            note,
-        };
-        if !self.store.decide_skill(decision).await? {
-            return Err(SkillError::Refused(
-                "the skill was decided meanwhile; look again".to_owned(),
-            ));
-        }
-        self.record(
-            by.audit_actor(),
+        self.move_state(
+            by,
+            &summary,
+            SkillState::Revoked,
             SkillAction::Revoked,
-            &summary.row,
-            Some(note.to_owned()),
+            note,
         )
-        .await;
+        .await?;
         if summary.row.installed_at.is_some() && self.placement.installs() {
             let removed = self.placement.uninstall(&summary.row).await;
             match removed {

@@ -8,8 +8,7 @@
 use super::{error::SkillError, tree::is_tree_hash};
 use crate::{audit::Actor, auth::role::Role, transport::PeerCredentials};
 
-/// Longest decision note.
-pub const MAX_NOTE_CHARS: usize = 1000;
+pub use crate::audit::note::MAX_NOTE_CHARS;
 
 /// Who asks.
 #[derive(Debug, Clone, Copy)]
@@ -28,26 +27,13 @@ impl SkillActor<'_> {
     }
 }
 
+/// `note` checked by [`crate::audit::note::checked_note`].
 pub fn checked_note(note: &str) -> Result<&str, SkillError> {
-    let note = note.trim();
-    if note.is_empty() || note.chars().count() > MAX_NOTE_CHARS {
-        return Err(SkillError::input(
-            "note",
-            format!("say why, in 1 to {MAX_NOTE_CHARS} characters"),
-        ));
-    }
-    if note
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
-        return Err(SkillError::input(
-            "note",
-            "control characters (other than line breaks and tabs) are not allowed",
-        ));
-    }
-    Ok(note)
+    crate::audit::note::checked_note(note, "say why")
+        .map_err(|reason| SkillError::input("note", reason))
 }
 
+/// `hash` if it is a tree hash; else a refusal naming `field`.
 pub fn checked_hash(field: &'static str, hash: &str) -> Result<(), SkillError> {
     if is_tree_hash(hash) {
         Ok(())

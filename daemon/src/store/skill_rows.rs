@@ -200,6 +200,40 @@ impl Store {
             .map_err(StoreError::from)
     }
 
+    /// The approvals of the versions [`Self::skills`] lists for the same
+    /// filter, by tree hash, oldest first.
+    pub async fn approvals_of_listed_skills(
+        &self,
+        name: Option<&str>,
+        state: Option<&str>,
+        limit: u32,
+    ) -> Result<std::collections::HashMap<String, Vec<SkillApprovalRow>>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT tree_hash, approver, approved_at, note FROM skill_approvals WHERE tree_hash IN \
+             (SELECT tree_hash FROM skill_versions WHERE (?1 IS NULL OR name = ?1) AND (?2 IS NULL OR state = ?2) \
+              ORDER BY submitted_at DESC, tree_hash LIMIT ?3) \
+             ORDER BY approved_at, approver",
+        )
+        .bind(name)
+        .bind(state)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut by_hash: std::collections::HashMap<String, Vec<SkillApprovalRow>> =
+            std::collections::HashMap::new();
+        for row in &rows {
+            by_hash
+                .entry(row.try_get("tree_hash")?)
+                .or_default()
+                .push(SkillApprovalRow {
+                    approver: row.try_get("approver")?,
+                    approved_at: row.try_get("approved_at")?,
+                    note: row.try_get("note")?,
+                });
+        }
+        Ok(by_hash)
+    }
+
     /// Everyone who submitted `tree_hash`.
     pub async fn skill_submitters(&self, tree_hash: &str) -> Result<Vec<String>, StoreError> {
         let names = sqlx::query_scalar(

@@ -12,7 +12,7 @@ mod in_flight;
 mod injected_clock;
 mod login_methods;
 mod memory;
-mod occcctl;
+pub(crate) mod occcctl;
 pub(crate) mod pam;
 mod pam_limits;
 mod pam_peers;

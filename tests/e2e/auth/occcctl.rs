@@ -10,7 +10,9 @@ use occc_tests::{
 };
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-pub(super) fn occcctl(dir: &DevDir, args: &[&str]) -> tokio::process::Command {
+/// `occcctl --dev <dir> <args>` with its own session and state folders,
+/// piped.
+pub(crate) fn occcctl(dir: &DevDir, args: &[&str]) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(workspace_binary("occcctl"));
     command
         .args(["--dev", dir.path().to_str().unwrap()])

@@ -7,18 +7,14 @@ use std::process::Stdio;
 use occc_tests::{
     DevDir, RunningDaemon,
     people::{SignedIn, elevate, invite, log_in, signed_in_super_admin},
-    workspace_binary,
 };
 
 use super::fixture;
 
+/// `occcctl` with `token` as the session; success, stdout, stderr.
 async fn occcctl(dir: &DevDir, token: &str, args: &[&str]) -> (bool, String, String) {
-    let output = tokio::process::Command::new(workspace_binary("occcctl"))
-        .args(["--dev", dir.path().to_str().unwrap()])
-        .args(args)
+    let output = crate::auth::occcctl::occcctl(dir, args)
         .env("OCCC_SESSION_TOKEN", token)
-        .env("XDG_RUNTIME_DIR", dir.path())
-        .env("XDG_STATE_HOME", dir.path().join("state-home"))
         .stdin(Stdio::null())
         .output()
         .await
