@@ -9,7 +9,7 @@ use occcd::{
     clock::SystemClock,
     config::Config,
     crypto::KeyPurpose,
-    lifecycle::{StopSignals, open_store, serve},
+    lifecycle::{StopSignals, forbid_core_dumps, open_store, serve},
     logging::init_logging,
 };
 
@@ -23,6 +23,10 @@ static ALLOCATOR: zeroizing_alloc::ZeroAlloc<std::alloc::System> =
 fn main() -> ExitCode {
     // Everything the daemon creates is private unless it widens it on purpose.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    // Before any command can open the store: no core file of this process.
+    if let Err(err) = forbid_core_dumps() {
+        return fail(&err, ExitCode::FAILURE);
+    }
     let cli = Cli::parse();
     let config = match cli.effective_config() {
         Ok(config) => config,

@@ -19,6 +19,9 @@ pub enum AuditError {
     /// The database refused the batch.
     #[error("audit entry could not be committed: {0}")]
     Commit(String),
+    /// A read asked for something malformed; the message says what.
+    #[error("{0}")]
+    BadQuery(String),
     /// Reading the chain failed.
     #[error("audit log could not be read: {0}")]
     Read(String),

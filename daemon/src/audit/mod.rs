@@ -8,6 +8,7 @@ mod chain;
 mod error;
 mod event;
 pub mod note;
+mod read;
 mod verify;
 mod writer;
 
@@ -21,6 +22,7 @@ use tokio::{
 pub use chain::ChainHasher;
 pub use error::AuditError;
 pub use event::{AccountAction, Actor, AuditEvent, IntegrityAction, SkillAction, bounded_rpc};
+pub use read::{AuditPage, AuditQuery, list_entries};
 pub use verify::{BrokenLink, ChainReport, verify_chain};
 
 use crate::{clock::Clock, store::Store};

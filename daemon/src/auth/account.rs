@@ -14,7 +14,7 @@ use super::{error::AuthError, role::Role, totp::TotpSecret};
 use crate::{
     clock::UnixMillis,
     crypto::{SealContext, Sealer},
-    store::UserRow,
+    store::{UserListingRow, UserRow},
 };
 
 /// An account's lifecycle state.
@@ -71,6 +71,23 @@ pub struct UserProfile {
     pub locked_until: Option<UnixMillis>,
     /// The OS account PAM login checks, if linked.
     pub os_account: Option<String>,
+}
+
+impl UserProfile {
+    /// The profile of a listed account (lock state left for the caller).
+    pub(crate) fn listed(listing: UserListingRow) -> Result<Self, AuthError> {
+        let account = Account::from_row(listing.user)?;
+        Ok(Self {
+            id: account.row.id,
+            username: account.row.username,
+            role: account.role,
+            state: account.state,
+            created_at: UnixMillis(account.row.created_at),
+            recovery_codes_left: u32::try_from(listing.recovery_codes_left).unwrap_or(u32::MAX),
+            locked_until: None,
+            os_account: listing.os_account,
+        })
+    }
 }
 
 /// A user row with its fields parsed.

@@ -15,6 +15,7 @@ use super::{
     error::AuthError,
     input,
     lockout::AttemptKey,
+    profiles::UsersPage,
     role::Role,
     sessions::Session,
     shared::AuthCore,
@@ -26,6 +27,11 @@ use crate::{
     store::UserChange,
     transport::PeerCredentials,
 };
+
+/// Accounts per page when the caller names no size.
+pub const DEFAULT_USERS_PAGE: u32 = 500;
+/// The most accounts in one page.
+pub const MAX_USERS_PAGE: u32 = 1_000;
 
 /// Who is acting: their session and socket peer.
 #[derive(Debug, Clone, Copy)]
@@ -54,25 +60,55 @@ impl AccountAdmin {
         Self { core }
     }
 
-    /// Every account.
-    pub async fn list_users(&self) -> Result<Vec<UserProfile>, AuthError> {
+    /// One page of accounts by name: up to `page_size` (0: [`DEFAULT_USERS_PAGE`];
+    /// capped at [`MAX_USERS_PAGE`]) after `page_token` (a previous page's
+    /// `next_page_token`; empty for the first page). One query per page.
+    pub async fn list_users(
+        &self,
+        page_size: u32,
+        page_token: &str,
+    ) -> Result<UsersPage, AuthError> {
+        let after = if page_token.is_empty() {
+            None
+        } else {
+            Some(
+                input::username(page_token).map_err(|_| AuthError::InvalidInput {
+                    field: "page_token",
+                    reason: "not one this daemon gave out; start again with an empty one".into(),
+                })?,
+            )
+        };
+        let limit = match page_size {
+            0 => DEFAULT_USERS_PAGE,
+            size => size.min(MAX_USERS_PAGE),
+        };
         // Read the version first: a write that ends after it changes it.
         let version = self.core.store.accounts_version();
-        let mut profiles = match self.core.profiles.all(version) {
-            Some(profiles) => profiles,
+        let mut page = match self.core.profiles.page(version, after, limit) {
+            Some(page) => page,
             None => {
-                let mut profiles = Vec::new();
-                for row in self.core.store.all_users().await? {
-                    profiles.push(self.core.profile(&Account::from_row(row)?).await?);
-                }
-                self.core.profiles.put_all(version, &profiles);
-                profiles
+                let rows = self.core.store.users_page(after, limit).await?;
+                let full = rows.len() == limit as usize;
+                let users = rows
+                    .into_iter()
+                    .map(UserProfile::listed)
+                    .collect::<Result<Vec<_>, _>>()?;
+                let next_page_token = match users.last() {
+                    Some(last) if full => last.username.clone(),
+                    _ => String::new(),
+                };
+                let page = UsersPage {
+                    users,
+                    next_page_token,
+                };
+                self.core.profiles.put_page(version, after, limit, &page);
+                page
             }
         };
-        for profile in &mut profiles {
+        for profile in &mut page.users {
             profile.locked_until = self.core.locked_until(&profile.username);
         }
-        Ok(profiles)
+        Ok(page)
     }
 
     /// Creates an enrolling user; returns the one-time enrolment token.

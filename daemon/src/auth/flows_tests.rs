@@ -326,22 +326,115 @@ async fn profiles_answer_from_memory_but_never_after_a_write() {
     let me = h.engine.logins().who_am_i(&root.session).await.unwrap();
     assert_eq!(me.role, Role::SuperAdmin);
     assert_eq!(h.engine.logins().who_am_i(&root.session).await.unwrap(), me);
-    assert_eq!(h.engine.admin().list_users().await.unwrap().len(), 1);
+    assert_eq!(
+        h.engine
+            .admin()
+            .list_users(0, "")
+            .await
+            .unwrap()
+            .users
+            .len(),
+        1
+    );
     // Writes show at once: a new account, then its new role.
     h.engine
         .admin()
         .create_user(by, "ada", Role::Admin)
         .await
         .unwrap();
-    let users = h.engine.admin().list_users().await.unwrap();
+    let users = h.engine.admin().list_users(0, "").await.unwrap().users;
     assert_eq!(users.len(), 2, "{users:?}");
     h.engine
         .admin()
         .set_role(by, "ada", Role::Viewer)
         .await
         .unwrap();
-    let users = h.engine.admin().list_users().await.unwrap();
+    let users = h.engine.admin().list_users(0, "").await.unwrap().users;
     let ada = users.iter().find(|u| u.username == "ada").unwrap();
     assert_eq!(ada.role, Role::Viewer);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn users_are_listed_in_pages_by_name_without_overlap() {
+    let h = harness().await;
+    let secret = h.root().await;
+    let root = h.log_in("root", &secret).await;
+    let by = ActingUser {
+        session: &root.session,
+        peer: PEER,
+    };
+    for name in ["eve", "bob", "dan", "ada", "cy"] {
+        h.engine
+            .admin()
+            .create_user(by, name, Role::Viewer)
+            .await
+            .unwrap();
+    }
+    let (mut seen, mut token, mut pages) = (Vec::new(), String::new(), 0);
+    loop {
+        let page = h.engine.admin().list_users(2, &token).await.unwrap();
+        assert!(page.users.len() <= 2);
+        seen.extend(page.users.into_iter().map(|u| u.username));
+        pages += 1;
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(seen, ["ada", "bob", "cy", "dan", "eve", "root"]);
+    assert_eq!(pages, 4, "three full pages, then an empty last one");
+    // A user created between pages shows on the page its name falls in.
+    let first = h.engine.admin().list_users(2, "").await.unwrap();
+    h.engine
+        .admin()
+        .create_user(by, "dora", Role::Viewer)
+        .await
+        .unwrap();
+    let second = h
+        .engine
+        .admin()
+        .list_users(3, &first.next_page_token)
+        .await
+        .unwrap();
+    let names: Vec<_> = second.users.iter().map(|u| u.username.as_str()).collect();
+    assert_eq!(names, ["cy", "dan", "dora"]);
+    for bad in ["Bob", "../x", "a\n"] {
+        assert!(matches!(
+            h.engine.admin().list_users(2, bad).await,
+            Err(AuthError::InvalidInput {
+                field: "page_token",
+                ..
+            })
+        ));
+    }
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn persisting_deletes_the_rows_of_ended_sessions_only() {
+    let h = harness().await;
+    let secret = h.root().await;
+    let first = h.log_in("root", &secret).await;
+    let count = |store: Store| async move {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM sessions")
+            .fetch_one(store.raw_pool())
+            .await
+            .unwrap()
+    };
+    // 29 minutes idle: alive, kept.
+    h.clock.advance(Duration::from_secs(29 * 60));
+    h.engine.persist_sessions().await;
+    assert_eq!(count(h.store.clone()).await, 1);
+    let second = h.log_in("root", &secret).await;
+    // Another 2 minutes: the first passed its 30-minute idle timeout, the second did not.
+    h.clock.advance(Duration::from_secs(2 * 60));
+    h.engine.persist_sessions().await;
+    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM sessions")
+        .fetch_all(h.store.raw_pool())
+        .await
+        .unwrap();
+    assert_eq!(ids, std::slice::from_ref(&second.session.id));
+    assert_ne!(first.session.id, second.session.id);
     h.finish().await;
 }

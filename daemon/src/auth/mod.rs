@@ -42,4 +42,5 @@ pub use error::AuthError;
 pub use login::{ElevationProof, Logins, SecondFactor};
 pub use own_credentials::OwnCredentials;
 pub use pam_flows::PamLogins;
+pub use profiles::UsersPage;
 pub use session_keeping::LoginOutcome;

@@ -1,4 +1,5 @@
-//! A read model of account profiles: what WhoAmI and ListUsers answer,
+//! A read model of account profiles: what WhoAmI and ListUsers answer (the
+//! last page asked for),
 //! kept in memory between writes so a frontend's polling does not reach
 //! the encrypted store on every call.
 //!
@@ -19,13 +20,22 @@ use crate::store::ReadCopy;
 /// Profiles kept at most (beyond, the oldest set is dropped whole).
 pub const MAX_PROFILES: usize = 10_000;
 
+/// One page of accounts, by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsersPage {
+    /// Profiles (lock state filled in live).
+    pub users: Vec<UserProfile>,
+    /// Where the next page starts; empty on the last page.
+    pub next_page_token: String,
+}
+
 /// Profiles read under a given accounts version.
 #[derive(Debug, Default)]
 pub struct ProfileCache {
     /// By username: the accounts version it was read under, and the profile.
     by_name: Mutex<HashMap<String, (u64, UserProfile)>>,
-    /// Every profile, read under a version.
-    all: ReadCopy<Vec<UserProfile>>,
+    /// The last page listed: where it started, its size, and the page.
+    page: ReadCopy<(Option<String>, u32, UsersPage)>,
 }
 
 impl ProfileCache {
@@ -50,15 +60,19 @@ impl ProfileCache {
         by_name.insert(profile.username.clone(), (version, profile.clone()));
     }
 
-    /// Every profile, if read under `version`.
-    pub fn all(&self, version: u64) -> Option<Vec<UserProfile>> {
-        self.all.get(version)
+    /// The page of `limit` accounts after `after`, if read under `version`.
+    pub fn page(&self, version: u64, after: Option<&str>, limit: u32) -> Option<UsersPage> {
+        self.page
+            .get(version)
+            .filter(|(start, size, _)| start.as_deref() == after && *size == limit)
+            .map(|(_, _, page)| page)
     }
 
-    /// Keeps every profile, read under `version` (at most [`MAX_PROFILES`]).
-    pub fn put_all(&self, version: u64, profiles: &[UserProfile]) {
-        if profiles.len() <= MAX_PROFILES {
-            self.all.put(version, profiles.to_vec());
+    /// Keeps the page of `limit` accounts after `after`, read under `version`.
+    pub fn put_page(&self, version: u64, after: Option<&str>, limit: u32, page: &UsersPage) {
+        if page.users.len() <= MAX_PROFILES {
+            self.page
+                .put(version, (after.map(str::to_owned), limit, page.clone()));
         }
     }
 }
@@ -91,8 +105,14 @@ mod tests {
         assert_eq!(cache.get("ada", 7), Some(profile("ada")));
         assert_eq!(cache.get("ada", 8), None, "a write happened since");
         assert_eq!(cache.get("bob", 7), None);
-        cache.put_all(8, &[profile("ada")]);
-        assert!(cache.all(8).is_some());
-        assert!(cache.all(9).is_none());
+        let page = UsersPage {
+            users: vec![profile("ada")],
+            next_page_token: String::new(),
+        };
+        cache.put_page(8, None, 10, &page);
+        assert_eq!(cache.page(8, None, 10), Some(page));
+        assert!(cache.page(9, None, 10).is_none(), "a write happened since");
+        assert!(cache.page(8, Some("ada"), 10).is_none(), "another page");
+        assert!(cache.page(8, None, 11).is_none(), "another size");
     }
 }

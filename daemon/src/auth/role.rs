@@ -48,6 +48,8 @@ pub enum Permission {
     RestoreBackups,
     /// List, export and verify forensic snapshots.
     ViewForensics,
+    /// Read the audit log's entries.
+    ViewAudit,
     /// Close open event findings (with a note).
     AcknowledgeFindings,
     /// Release a quarantined container.
@@ -56,7 +58,7 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 14] = [
+    pub const ALL: [Permission; 15] = [
         Self::ViewDashboard,
         Self::ViewActiveSessions,
         Self::ControlEnvironment,
@@ -69,6 +71,7 @@ impl Permission {
         Self::ApproveSkills,
         Self::RestoreBackups,
         Self::ViewForensics,
+        Self::ViewAudit,
         Self::AcknowledgeFindings,
         Self::ReleaseQuarantine,
     ];
@@ -84,6 +87,7 @@ impl Permission {
             | Self::ManageSkills
             | Self::ViewAllSessions
             | Self::ViewForensics
+            | Self::ViewAudit
             | Self::AcknowledgeFindings => Role::Admin,
             Self::ManageUsers
             | Self::ApproveSkills
@@ -108,6 +112,7 @@ impl Permission {
             Self::ApproveSkills => "approve_skills",
             Self::RestoreBackups => "restore_backups",
             Self::ViewForensics => "view_forensics",
+            Self::ViewAudit => "view_audit",
             Self::AcknowledgeFindings => "acknowledge_findings",
             Self::ReleaseQuarantine => "release_quarantine",
         }

@@ -19,7 +19,7 @@ use super::{
 use crate::{
     audit::{AccountAction, Actor},
     clock::UnixMillis,
-    store::SessionRow,
+    store::{SessionRow, UserRow},
     transport::PeerCredentials,
 };
 
@@ -231,12 +231,27 @@ impl AuthCore {
 
     pub(super) async fn restore_sessions(&self) -> Result<(), AuthError> {
         let now = self.now();
+        // Rows of sessions ended by their idle timeout or lifetime are not
+        // even loaded (the periodic persist deletes them): start-up time and
+        // memory after a long run with many logins.
+        let (idle_cutoff, lifetime_cutoff) = self.ended_before(now);
         let mut stale = Vec::new();
-        for row in self.store.all_sessions().await? {
-            let owner = self
-                .store
-                .user_by_id(row.user_id)
-                .await?
+        // Owners in one query, not one per session (start-up time at scale).
+        let owners: std::collections::HashMap<i64, UserRow> = self
+            .store
+            .all_users()
+            .await?
+            .into_iter()
+            .map(|row| (row.id, row))
+            .collect();
+        for row in self
+            .store
+            .sessions_alive_at(idle_cutoff, lifetime_cutoff)
+            .await?
+        {
+            let owner = owners
+                .get(&row.user_id)
+                .cloned()
                 .map(Account::from_row)
                 .transpose()?;
             let (Some(owner), Ok(token_hash)) =
@@ -281,9 +296,27 @@ impl AuthCore {
         Ok(())
     }
 
+    /// Last-use and login times at or before which a session has ended at
+    /// `now` (its idle timeout or its lifetime passed).
+    fn ended_before(&self, now: UnixMillis) -> (i64, i64) {
+        let policy = self.sessions.policy();
+        let before = |limit: std::time::Duration| {
+            now.0
+                .saturating_sub(i64::try_from(limit.as_millis()).unwrap_or(i64::MAX))
+        };
+        (
+            before(policy.idle_timeout),
+            before(policy.absolute_lifetime),
+        )
+    }
+
     /// Writes every live session's last-seen time and elevation to the store
-    /// (periodically and at shutdown), so a restart keeps idle timeouts true.
+    /// (periodically and at shutdown), so a restart keeps idle timeouts true;
+    /// then deletes the rows of sessions that have ended. Only in this order:
+    /// a row's last use is then the session's own, so no live session's row
+    /// is deleted.
     pub async fn persist_sessions(&self) {
+        let now = self.now();
         for (token_hash, session) in self.sessions.snapshot() {
             if let Err(err) = self
                 .store
@@ -292,6 +325,14 @@ impl AuthCore {
             {
                 tracing::error!(error = %err, "session not persisted");
             }
+        }
+        let (idle_cutoff, lifetime_cutoff) = self.ended_before(now);
+        if let Err(err) = self
+            .store
+            .delete_ended_sessions(idle_cutoff, lifetime_cutoff)
+            .await
+        {
+            tracing::error!(error = %err, "ended sessions not deleted");
         }
     }
 

@@ -111,7 +111,7 @@ const fn locked(policy: RpcPolicy) -> RpcPolicy {
 
 use Permission::{
     AcknowledgeFindings, ApproveMediumRiskSkills, ControlEnvironment, EditConfig, ManageSkills,
-    ManageUsers, ReleaseQuarantine, ViewActiveSessions, ViewAllSessions, ViewDashboard,
+    ManageUsers, ReleaseQuarantine, ViewActiveSessions, ViewAllSessions, ViewAudit, ViewDashboard,
     ViewForensics, ViewLogs,
 };
 
@@ -152,6 +152,7 @@ pub const POLICY_TABLE: &[RpcPolicy] = &[
     own_credential("/occc.v1.DeviceKeys/RegisterDeviceKey"),
     // Reading.
     needs("/occc.v1.Audit/VerifyChain",                 ViewLogs),
+    needs("/occc.v1.Audit/ListAuditEntries",            ViewAudit),
     needs("/occc.v1.Users/ListActiveSessions",          ViewActiveSessions),
     needs("/occc.v1.Users/ListAllSessions",             ViewAllSessions),
     needs("/occc.v1.Users/ListUsers",                   ManageUsers),

@@ -31,6 +31,9 @@ pub enum StartupError {
         /// What the store said.
         source: StoreError,
     },
+    /// Core dumps could not be turned off.
+    #[error("cannot turn off core dumps (RLIMIT_CORE): {0}")]
+    CoreDumps(String),
     /// The state folder could not be prepared.
     #[error("cannot create state folder {path}: {source}")]
     StateDir {

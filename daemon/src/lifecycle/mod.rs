@@ -31,6 +31,7 @@ pub async fn serve(
 ) -> Result<(), StartupError> {
     let start = Instant::now();
     raise_open_file_limit();
+    forbid_core_dumps()?; // again, for callers other than `main`
     let (listener, socket_file) = bind_socket(&config.socket)?;
     let unlocked = open_store(config).await?;
     let mut domain = domain::Domain::start(config, &clock, unlocked).await?;
@@ -57,6 +58,14 @@ pub async fn serve(
     drop(socket_file);
     tracing::info!("occcd stopped");
     Ok(())
+}
+
+/// No core file of this process, whoever started it (soft and hard limit
+/// 0): keys and decrypted database pages live in its memory (see
+/// docs/threat-model.md). `main` calls it before any command opens the store.
+pub fn forbid_core_dumps() -> Result<(), StartupError> {
+    use nix::sys::resource::{Resource, setrlimit};
+    setrlimit(Resource::RLIMIT_CORE, 0, 0).map_err(|err| StartupError::CoreDumps(err.to_string()))
 }
 
 /// Raises the soft limit on open files to the hard one: walks of a

@@ -121,6 +121,7 @@ impl From<AuditError> for Status {
             AuditError::Timeout(_) | AuditError::WriterStopped => Status::unavailable(
                 "the audit log is not accepting entries right now; retry shortly",
             ),
+            AuditError::BadQuery(message) => Status::invalid_argument(message),
             AuditError::Commit(_) | AuditError::Read(_) => {
                 tracing::error!(error = %err, "audit log failure");
                 Status::internal("the audit log could not be read or written; see the daemon's log")

@@ -43,11 +43,17 @@ fn enrolment_response(
 impl Users for UsersService {
     async fn list_users(
         &self,
-        _request: Request<pb::ListUsersRequest>,
+        request: Request<pb::ListUsersRequest>,
     ) -> Result<Response<pb::UserList>, Status> {
-        let users = self.auth.admin().list_users().await?;
+        let request = request.get_ref();
+        let page = self
+            .auth
+            .admin()
+            .list_users(request.page_size, &request.page_token)
+            .await?;
         Ok(Response::new(pb::UserList {
-            users: users.iter().map(profile_to_proto).collect(),
+            users: page.users.iter().map(profile_to_proto).collect(),
+            next_page_token: page.next_page_token,
         }))
     }
 

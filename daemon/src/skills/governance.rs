@@ -23,6 +23,7 @@ use super::{
     input::{MAX_NOTE_CHARS, SkillActor, checked_hash, checked_note},
     install::InstallTarget,
     placement::Placement,
+    read_model::SkillReadModel,
     tree::{SkillTree, clawhub_fingerprint_of, tree_hash_of},
     unpack::{self, ArchiveFormat},
     view::{self, SkillDetail, SkillDiff, SkillSummary},
@@ -52,6 +53,8 @@ pub struct SkillGovernance {
     intake: Semaphore,
     /// Held while files in a skills folder change or are checked.
     install_lock: Arc<AsyncMutex<()>>,
+    /// The last list and detail answered, while no skill changed.
+    read_model: SkillReadModel,
 }
 
 impl SkillGovernance {
@@ -85,6 +88,7 @@ impl SkillGovernance {
             assessor: std::sync::Mutex::new(None),
             intake: Semaphore::new(1),
             install_lock: Arc::new(AsyncMutex::new(())),
+            read_model: SkillReadModel::default(),
         })
     }
 
@@ -237,6 +241,11 @@ impl SkillGovernance {
         name: Option<&str>,
         state: Option<SkillState>,
     ) -> Result<Vec<SkillSummary>, SkillError> {
+        // Read the version first: a write that ends after it changes it.
+        let version = self.store.skills_version();
+        if let Some(list) = self.read_model.list(version, name, state) {
+            return Ok(list);
+        }
         let rows = self
             .store
             .skills(name, state.map(SkillState::as_str), MAX_LISTED)
@@ -246,12 +255,15 @@ impl SkillGovernance {
             .store
             .approvals_of_listed_skills(name, state.map(SkillState::as_str), MAX_LISTED)
             .await?;
-        rows.into_iter()
+        let list = rows
+            .into_iter()
             .map(|row| {
                 let of_row = approvals.remove(&row.tree_hash).unwrap_or_default();
                 view::summary(row, of_row)
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        self.read_model.put_list(version, name, state, &list);
+        Ok(list)
     }
 
     async fn row(&self, tree_hash: &str) -> Result<SkillRow, SkillError> {
@@ -271,12 +283,18 @@ impl SkillGovernance {
 
     /// One version in full.
     pub async fn detail(&self, tree_hash: &str) -> Result<SkillDetail, SkillError> {
+        let version = self.store.skills_version();
+        if let Some(detail) = self.read_model.detail(version, tree_hash) {
+            return Ok(detail);
+        }
         let summary = self.summary(tree_hash).await?;
-        Ok(SkillDetail {
+        let detail = SkillDetail {
             manifest: view::manifest_of(&summary.row)?,
             signals: view::signals_of(&summary.row)?,
             summary,
-        })
+        };
+        self.read_model.put_detail(version, &detail);
+        Ok(detail)
     }
 
     /// What changed from `from` to `to`.

@@ -19,6 +19,7 @@ pub mod input;
 pub mod install;
 pub mod intake;
 pub mod placement;
+pub mod read_model;
 pub mod rules;
 pub mod tree;
 pub mod unpack;

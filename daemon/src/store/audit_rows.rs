@@ -32,9 +32,98 @@ pub struct AuditRow {
     pub entry_hash: Vec<u8>,
 }
 
+const PAGE_SQL: &str = "SELECT * FROM audit_log WHERE sequence < ?1 AND sequence >= ?2 \
+     AND (?3 IS NULL OR at_unix_ms >= ?3) AND (?4 IS NULL OR at_unix_ms < ?4) \
+     ORDER BY sequence DESC LIMIT ?5";
+const PAGE_BY_ACTOR_SQL: &str = "SELECT * FROM audit_log WHERE sequence < ?1 AND sequence >= ?2 \
+     AND (?3 IS NULL OR at_unix_ms >= ?3) AND (?4 IS NULL OR at_unix_ms < ?4) \
+     AND actor_user = ?5 ORDER BY sequence DESC LIMIT ?6";
+const PAGE_BY_KIND_SQL: &str = "SELECT * FROM audit_log WHERE sequence < ?1 AND sequence >= ?2 \
+     AND (?3 IS NULL OR at_unix_ms >= ?3) AND (?4 IS NULL OR at_unix_ms < ?4) \
+     AND kind = ?5 ORDER BY sequence DESC LIMIT ?6";
+const PAGE_BY_ACTOR_AND_KIND_SQL: &str = "SELECT * FROM audit_log WHERE sequence < ?1 AND sequence >= ?2 \
+     AND (?3 IS NULL OR at_unix_ms >= ?3) AND (?4 IS NULL OR at_unix_ms < ?4) \
+     AND actor_user = ?5 AND kind = ?6 ORDER BY sequence DESC LIMIT ?7";
+
+/// Which entries a page of the log holds (see [`Store::audit_rows_page`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditRowFilter {
+    /// Only entries with a sequence below this (exclusive); the newest first when `None`.
+    pub before: Option<i64>,
+    /// Only entries recorded at or after this time.
+    pub since_unix_ms: Option<i64>,
+    /// Only entries recorded before this time.
+    pub until_unix_ms: Option<i64>,
+    /// Only entries of this occcd user.
+    pub actor_user: Option<String>,
+    /// Only entries of this kind.
+    pub kind: Option<String>,
+}
+
+/// One page: matching entries, newest first, and where the examined range ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRowPage {
+    /// Up to the limit of matching entries, by descending sequence.
+    pub rows: Vec<AuditRow>,
+    /// The lowest sequence examined; entries below it were not looked at.
+    pub examined_down_to: i64,
+}
+
 impl Store {
+    /// Matching entries, newest first, examining at most `window` entries
+    /// below `filter.before` so one call costs the same whatever the filter
+    /// (a rare kind takes several pages instead of one long scan).
+    pub async fn audit_rows_page(
+        &self,
+        filter: &AuditRowFilter,
+        limit: u32,
+        window: u32,
+    ) -> Result<AuditRowPage, StoreError> {
+        // A token above the newest entry (made up, not given out) starts at
+        // the newest: no walk through empty windows.
+        let newest: Option<i64> = sqlx::query_scalar("SELECT max(sequence) FROM audit_log")
+            .fetch_one(&self.pool)
+            .await?;
+        let above_newest = newest.unwrap_or(0).saturating_add(1);
+        let upper = filter
+            .before
+            .map_or(above_newest, |before| before.min(above_newest));
+        let lower = upper.saturating_sub(i64::from(window)).max(1);
+        // One static statement per indexed filter, so SQLite can walk the
+        // kind or user index instead of every entry in the range.
+        let sql = match (filter.actor_user.is_some(), filter.kind.is_some()) {
+            (false, false) => PAGE_SQL,
+            (true, false) => PAGE_BY_ACTOR_SQL,
+            (false, true) => PAGE_BY_KIND_SQL,
+            (true, true) => PAGE_BY_ACTOR_AND_KIND_SQL,
+        };
+        let mut query = sqlx::query(sql)
+            .bind(upper)
+            .bind(lower)
+            .bind(filter.since_unix_ms)
+            .bind(filter.until_unix_ms);
+        if let Some(actor) = &filter.actor_user {
+            query = query.bind(actor);
+        }
+        if let Some(kind) = &filter.kind {
+            query = query.bind(kind);
+        }
+        let rows = query.bind(limit).fetch_all(&self.pool).await?;
+        let rows = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+        let examined_down_to = if rows.len() == limit as usize {
+            rows.last().map_or(lower, |row| row.sequence)
+        } else {
+            lower
+        };
+        Ok(AuditRowPage {
+            rows,
+            examined_down_to,
+        })
+    }
+
     /// Appends `rows` in one transaction.
     pub async fn append_audit_rows(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
+        let _changing = self.audit_change();
         let mut tx = self.pool.begin().await?;
         for row in rows {
             sqlx::query(

@@ -96,9 +96,33 @@ impl Store {
         Ok(())
     }
 
-    /// Every stored session.
-    pub async fn all_sessions(&self) -> Result<Vec<SessionRow>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM sessions")
+    /// Deletes, in one statement, the sessions whose last use is at or
+    /// before `idle_cutoff` or whose login is at or before
+    /// `lifetime_cutoff` (ended by their idle timeout or lifetime); returns
+    /// how many.
+    pub async fn delete_ended_sessions(
+        &self,
+        idle_cutoff: i64,
+        lifetime_cutoff: i64,
+    ) -> Result<u64, StoreError> {
+        let result = sqlx::query("DELETE FROM sessions WHERE last_seen_at <= ? OR created_at <= ?")
+            .bind(idle_cutoff)
+            .bind(lifetime_cutoff)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected())
+    }
+
+    /// The stored sessions not ended by those cutoffs (see
+    /// [`Store::delete_ended_sessions`]).
+    pub async fn sessions_alive_at(
+        &self,
+        idle_cutoff: i64,
+        lifetime_cutoff: i64,
+    ) -> Result<Vec<SessionRow>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM sessions WHERE last_seen_at > ? AND created_at > ?")
+            .bind(idle_cutoff)
+            .bind(lifetime_cutoff)
             .fetch_all(&self.pool)
             .await?;
         rows.iter()

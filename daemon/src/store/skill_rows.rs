@@ -103,6 +103,7 @@ impl Store {
     /// or revoked, it is pending again under the new submitter. Returns
     /// false (and changes nothing) when it is pending or approved already.
     pub async fn submit_skill(&self, row: &SkillRow) -> Result<bool, StoreError> {
+        let _changing = self.skills_change();
         let mut tx = self.pool.begin().await?;
         let result = sqlx::query(
             "INSERT INTO skill_versions (tree_hash, name, description, level, state, submitted_by, \
@@ -256,6 +257,7 @@ impl Store {
         level: &str,
         needed: i64,
     ) -> Result<Option<bool>, StoreError> {
+        let _changing = self.skills_change();
         let mut tx = self.pool.begin().await?;
         let still: Option<i64> = sqlx::query_scalar(
             "SELECT 1 FROM skill_versions WHERE tree_hash = ?1 AND state = 'pending' AND level = ?2 \
@@ -307,6 +309,7 @@ impl Store {
     /// Moves `tree_hash` from `decision.from` to `decision.to`; false when it
     /// was no longer in `from`.
     pub async fn decide_skill(&self, decision: SkillDecisionRow<'_>) -> Result<bool, StoreError> {
+        let _changing = self.skills_change();
         let result = sqlx::query(
             "UPDATE skill_versions SET state = ?, decided_by = ?, decided_at = ?, note = ? \
              WHERE tree_hash = ? AND state = ?",
@@ -328,6 +331,7 @@ impl Store {
         tree_hash: &str,
         at: Option<i64>,
     ) -> Result<(), StoreError> {
+        let _changing = self.skills_change();
         sqlx::query("UPDATE skill_versions SET installed_at = ? WHERE tree_hash = ?")
             .bind(at)
             .bind(tree_hash)

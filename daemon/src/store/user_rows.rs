@@ -47,7 +47,7 @@ impl std::fmt::Debug for UserRow {
     }
 }
 
-fn decode_user(row: &SqliteRow) -> Result<UserRow, sqlx::Error> {
+pub(super) fn decode_user(row: &SqliteRow) -> Result<UserRow, sqlx::Error> {
     Ok(UserRow {
         id: row.try_get("id")?,
         username: row.try_get("username")?,
@@ -222,7 +222,8 @@ impl Store {
         new_phc: &str,
         generation: i64,
     ) -> Result<bool, StoreError> {
-        let _changing = self.accounts_change();
+        // Not raising the accounts version: no profile shows the hash.
+
         let result = sqlx::query(
             "UPDATE users SET password_phc = ? WHERE id = ? AND password_phc = ? AND generation = ?",
         )
@@ -247,7 +248,8 @@ impl Store {
     /// Records `step` as the last accepted TOTP step if it is newer; false
     /// when another login already used this or a later step.
     pub async fn advance_totp_step(&self, id: i64, step: i64) -> Result<bool, StoreError> {
-        let _changing = self.accounts_change();
+        // Not raising the accounts version: no profile shows the step.
+
         let result = sqlx::query(
             "UPDATE users SET totp_last_step = ? WHERE id = ? AND (totp_last_step IS NULL OR totp_last_step < ?)",
         )

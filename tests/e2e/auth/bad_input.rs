@@ -260,7 +260,7 @@ async fn bad_login_input_is_refused_clearly_and_changes_nothing() {
 
     let users = admin
         .users()
-        .list_users(pb::ListUsersRequest {})
+        .list_users(pb::ListUsersRequest::default())
         .await
         .unwrap()
         .into_inner()

@@ -63,7 +63,7 @@ async fn hammering_one_account_locks_it_without_hashing_and_spares_the_others() 
 
     let users = admin
         .users()
-        .list_users(pb::ListUsersRequest {})
+        .list_users(pb::ListUsersRequest::default())
         .await
         .unwrap()
         .into_inner()

@@ -109,6 +109,7 @@ const EXPECTED: &[Expectation] = &[
     // viewer: view active sessions; operator: view logs; admin: view all sessions.
     rpc("/occc.v1.Users/ListActiveSessions", 1, false),
     rpc("/occc.v1.Audit/VerifyChain", 2, false),
+    rpc("/occc.v1.Audit/ListAuditEntries", 3, false),
     rpc("/occc.v1.Users/ListAllSessions", 3, false),
     // super-admin: manage users (changes need re-authentication; those that
     // grant access or credentials need the password re-proved).

@@ -136,3 +136,18 @@ async fn key_file_readable_by_others_is_refused() {
         "a daemon that failed to start leaves no socket"
     );
 }
+
+#[tokio::test]
+async fn the_daemon_never_dumps_core() {
+    // Decrypted pages live in its heap (SQLCipher's memory wiping is off):
+    // however it was started, a crash writes no core file.
+    let dir = DevDir::new();
+    let daemon = RunningDaemon::start(&dir).await;
+    let limits = fs::read_to_string(format!("/proc/{}/limits", daemon.pid())).unwrap();
+    let core = limits
+        .lines()
+        .find(|line| line.starts_with("Max core file size"))
+        .unwrap();
+    let fields: Vec<&str> = core.split_whitespace().collect();
+    assert_eq!(&fields[4..6], ["0", "0"], "{core}");
+}

@@ -1,0 +1,335 @@
+//! occcd on a big store (issue #17): 10,000 users, 50,000 sessions over time
+//! (1,000 still current) and 1,000,000 audit entries, written straight into
+//! a real SQLCipher store with the daemon's key and a valid chain; then the
+//! daemon's start-up time, its RSS, and the p99 of paged `ListUsers` and
+//! `ListAuditEntries` from 16 clients. Goals: p99 <= 5 ms, start-up <= 1 s,
+//! RSS <= 64 MiB.
+//!
+//! `scripts/scale` runs it at full size; `OCCC_BENCH_QUICK=1` at a tenth.
+//! Sizes can be set with `OCCC_SCALE_USERS`, `OCCC_SCALE_SESSIONS`,
+//! `OCCC_SCALE_AUDIT`.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use occc_client::{OcccClient, proto as pb};
+use occc_tests::{
+    DevDir, RunningDaemon,
+    people::{bootstrap_super_admin, log_in},
+};
+use occcd::store::{AuditRow, Store};
+
+const CLIENTS: usize = 16;
+const PAGE: u32 = 100;
+/// One in this many generated audit entries is a rare kind.
+const RARE_EVERY: u64 = 1_000;
+
+fn size(name: &str, full: u64, quick: bool) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(if quick { full / 10 } else { full })
+}
+
+fn now_ms() -> i64 {
+    use occcd::clock::Clock;
+    occcd::clock::SystemClock.now().0
+}
+
+/// Accounts `user00000`…, all active viewers sharing root's password hash.
+async fn generate_users(store: &Store, count: u64) {
+    let pool = store.raw_pool();
+    let phc: String = sqlx::query_scalar("SELECT password_phc FROM users WHERE username = 'root'")
+        .fetch_one(pool)
+        .await
+        .expect("root's hash");
+    let now = now_ms();
+    let mut tx = pool.begin().await.expect("begin");
+    for index in 0..count {
+        sqlx::query(
+            "INSERT INTO users (username, role, state, password_phc, created_at, updated_at) \
+             VALUES (?, 'viewer', 'active', ?, ?, ?)",
+        )
+        .bind(format!("user{index:05}"))
+        .bind(&phc)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .expect("insert user");
+    }
+    tx.commit().await.expect("commit users");
+}
+
+/// Sessions of those accounts: all but `current` ended days ago.
+async fn generate_sessions(store: &Store, count: u64, users: u64, current: u64) {
+    let pool = store.raw_pool();
+    let first_id: i64 = sqlx::query_scalar("SELECT min(id) FROM users WHERE username LIKE 'user%'")
+        .fetch_one(pool)
+        .await
+        .expect("first generated user");
+    let now = now_ms();
+    let mut tx = pool.begin().await.expect("begin");
+    for index in 0..count {
+        let seen = if index < current {
+            now - 60_000
+        } else {
+            now - 86_400_000 * 3
+        };
+        let user = first_id + i64::try_from(index % users.max(1)).expect("fits");
+        sqlx::query(
+            "INSERT INTO sessions (id, token_hash, user_id, peer_uid, created_at, last_seen_at) \
+             VALUES (?, ?, ?, 0, ?, ?)",
+        )
+        .bind(format!("scale-{index:08}"))
+        .bind(
+            ring::digest::digest(&ring::digest::SHA256, &index.to_le_bytes())
+                .as_ref()
+                .to_vec(),
+        )
+        .bind(user)
+        .bind(seen - 1_000)
+        .bind(seen)
+        .execute(&mut *tx)
+        .await
+        .expect("insert session");
+    }
+    tx.commit().await.expect("commit sessions");
+}
+
+/// `count` entries continuing the chain, over the last 30 days.
+async fn generate_audit(store: &Store, hasher: &occcd::audit::ChainHasher, count: u64, users: u64) {
+    let head = store
+        .last_audit_row()
+        .await
+        .expect("head")
+        .expect("entries");
+    let (mut sequence, mut prev_hash) = (head.sequence, head.entry_hash);
+    let start = now_ms() - 30 * 86_400_000;
+    let step = (30 * 86_400_000) / i64::try_from(count.max(1)).expect("fits");
+    let mut batch = Vec::with_capacity(5_000);
+    for index in 0..count {
+        sequence += 1;
+        let (kind, user) = match index % 4 {
+            _ if index % RARE_EVERY == 0 => ("user_deleted", Some("root".to_owned())),
+            0 => ("call_refused", None),
+            1 => ("login_failed", None),
+            _ => (
+                "login_succeeded",
+                Some(format!("user{:05}", index % users.max(1))),
+            ),
+        };
+        let mut row = AuditRow {
+            sequence,
+            at_unix_ms: start + i64::try_from(index).expect("fits") * step,
+            kind: kind.to_owned(),
+            actor_uid: Some(1000),
+            actor_gid: Some(1000),
+            actor_pid: Some(4242),
+            actor_user: user,
+            detail: r#"{"method":"password","rpc":"/occc.v1.Auth/Login"}"#.to_owned(),
+            prev_hash: prev_hash.clone(),
+            entry_hash: Vec::new(),
+        };
+        row.entry_hash = hasher.entry_hash(&row);
+        prev_hash = row.entry_hash.clone();
+        batch.push(row);
+        if batch.len() == batch.capacity() {
+            store.append_audit_rows(&batch).await.expect("append");
+            batch.clear();
+        }
+    }
+    store.append_audit_rows(&batch).await.expect("append");
+}
+
+fn rss_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("rss field")
+}
+
+fn percentile(latencies: &mut [Duration], q: f64) -> Duration {
+    latencies.sort_unstable();
+    let index = ((latencies.len() as f64 - 1.0) * q).round() as usize;
+    latencies.get(index).copied().unwrap_or_default()
+}
+
+/// Every client walks `pages` pages of what `call` lists; per-call latencies.
+async fn walk<F, Fut>(clients: &[Arc<OcccClient>], pages: usize, call: F) -> Vec<Duration>
+where
+    F: Fn(Arc<OcccClient>, String) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = String> + Send,
+{
+    let mut tasks = Vec::new();
+    for client in clients {
+        let (client, call) = (Arc::clone(client), call.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut token, mut latencies) = (String::new(), Vec::new());
+            for _ in 0..pages {
+                let began = Instant::now();
+                token = call(Arc::clone(&client), token).await;
+                latencies.push(began.elapsed());
+                if token.is_empty() {
+                    break;
+                }
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.expect("walker"));
+    }
+    all
+}
+
+fn report(name: &str, mut latencies: Vec<Duration>) {
+    let p50 = percentile(&mut latencies, 0.50);
+    let p99 = percentile(&mut latencies, 0.99);
+    let verdict = if p99 <= Duration::from_millis(5) {
+        ""
+    } else {
+        "  <- misses the goal"
+    };
+    println!(
+        "  {name:<44} {:>6} calls  p50 {:>7.2} ms  p99 {:>7.2} ms{verdict}",
+        latencies.len(),
+        p50.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3
+    );
+}
+
+fn audit_call(
+    kind: &'static str,
+) -> impl Fn(
+    Arc<OcccClient>,
+    String,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = String> + Send>>
++ Clone
++ Send
++ 'static {
+    move |client, token| {
+        Box::pin(async move {
+            client
+                .audit()
+                .list_audit_entries(pb::ListAuditEntriesRequest {
+                    page_size: PAGE,
+                    page_token: token,
+                    kind: kind.into(),
+                    ..Default::default()
+                })
+                .await
+                .expect("ListAuditEntries")
+                .into_inner()
+                .next_page_token
+        })
+    }
+}
+
+fn main() {
+    let quick = std::env::var_os("OCCC_BENCH_QUICK").is_some();
+    let users = size("OCCC_SCALE_USERS", 10_000, quick);
+    let sessions = size("OCCC_SCALE_SESSIONS", 50_000, quick);
+    let entries = size("OCCC_SCALE_AUDIT", 1_000_000, quick);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let dir = DevDir::new();
+        let daemon = RunningDaemon::start(&dir).await;
+        let anonymous = daemon.client().await;
+        let mut root = bootstrap_super_admin(&dir, &anonymous, "root").await;
+        drop(anonymous);
+        daemon.terminate().await;
+
+        let began = Instant::now();
+        let (store, hasher) = dir.open_store().await;
+        generate_users(&store, users).await;
+        generate_sessions(&store, sessions, users, sessions / 50).await;
+        generate_audit(&store, &hasher, entries, users).await;
+        store.close().await;
+        let db_mib = std::fs::metadata(dir.database()).map_or(0, |m| m.len()) >> 20;
+        println!(
+            "store: {users} users, {sessions} sessions ({} current), {entries} audit entries — \
+             generated in {:.1} s, database {db_mib} MiB",
+            sessions / 50,
+            began.elapsed().as_secs_f64()
+        );
+
+        for attempt in ["first (drops ended sessions)", "second"] {
+            let began = Instant::now();
+            let daemon = RunningDaemon::start(&dir).await;
+            let startup = began.elapsed();
+            let pid = daemon.pid();
+            println!(
+                "  start-up, {attempt:<30} {:>7.0} ms{}   RSS {:.1} MiB",
+                startup.as_secs_f64() * 1e3,
+                if startup <= Duration::from_secs(1) {
+                    ""
+                } else {
+                    "  <- misses the goal (1 s)"
+                },
+                rss_kib(pid, "VmRSS:") as f64 / 1024.0
+            );
+            daemon.terminate().await;
+        }
+
+        let daemon = RunningDaemon::start(&dir).await;
+        let anonymous = daemon.client().await;
+        let session = log_in(&anonymous, &mut root).await;
+        let token = session.session().expect("session").clone();
+        let mut clients = Vec::new();
+        for _ in 0..CLIENTS {
+            let client = daemon.client().await;
+            clients.push(Arc::new(client.with_session(token.clone())));
+        }
+        let user_pages = usize::try_from(users).expect("fits") / PAGE as usize + 1;
+        let list_users = |client: Arc<OcccClient>, token| async move {
+            client
+                .users()
+                .list_users(pb::ListUsersRequest {
+                    page_size: PAGE,
+                    page_token: token,
+                })
+                .await
+                .expect("ListUsers")
+                .into_inner()
+                .next_page_token
+        };
+        for walkers in [1, CLIENTS] {
+            let clients = &clients[..walkers];
+            println!(
+                "paged reads, {walkers} client(s) at once, {PAGE} per page (goal: p99 <= 5 ms)"
+            );
+            report(
+                "ListUsers, every page",
+                walk(clients, user_pages, list_users).await,
+            );
+            report(
+                "ListAuditEntries, newest 100 pages",
+                walk(clients, 100, audit_call("")).await,
+            );
+            report(
+                "ListAuditEntries kind=login_failed, 100 pages",
+                walk(clients, 100, audit_call("login_failed")).await,
+            );
+            report(
+                "ListAuditEntries kind=user_deleted (0.1 %), 20",
+                walk(clients, 20, audit_call("user_deleted")).await,
+            );
+        }
+        let pid = daemon.pid();
+        println!(
+            "daemon RSS after the reads {:.1} MiB, peak {:.1} MiB (goal <= 64 MiB)",
+            rss_kib(pid, "VmRSS:") as f64 / 1024.0,
+            rss_kib(pid, "VmHWM:") as f64 / 1024.0
+        );
+        daemon.terminate().await;
+    });
+}
