@@ -125,7 +125,7 @@ fn split(skill_md: &[u8]) -> Result<(&str, usize), SkillError> {
 }
 
 /// Most nested `[`/`{` in `text`, outside quoted strings (conservative).
-fn bracket_depth(text: &str) -> usize {
+pub(crate) fn bracket_depth(text: &str) -> usize {
     let (mut depth, mut deepest, mut quote, mut escaped) = (0usize, 0usize, None, false);
     for c in text.chars() {
         match quote {
