@@ -8,5 +8,6 @@
 //! re-serialised into the file.
 
 pub mod document;
+pub mod file;
 pub mod policy;
 pub mod redact;
