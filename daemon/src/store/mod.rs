@@ -145,12 +145,11 @@ impl Store {
             .filename(path)
             .create_if_missing(create)
             .pragma("key", key_pragma.to_string())
-            // Off (SQLCipher's default since 4.5): on, it wipes and locks every
-            // allocation SQLite makes and a 100-row page costs 10x more (4 ms
-            // vs 0.35 ms, measured by `scripts/scale`). The trade-off, and what
-            // keeps plaintext pages out of core dumps and swap, is in
-            // docs/threat-model.md.
-            .pragma("cipher_memory_security", "OFF")
+            // On: SQLite's heap wiped on free and locked in RAM. Off makes a
+            // 100-row page 10x cheaper (4 ms vs 0.35 ms, `scripts/scale`), but
+            // with it off a secret was found lingering in the daemon's memory
+            // under load (docs/performance.md): on until that is understood.
+            .pragma("cipher_memory_security", "ON")
             // A small database: a 512 KiB page cache per connection keeps RSS low.
             .pragma("cache_size", "-512")
             .journal_mode(SqliteJournalMode::Wal)

@@ -139,8 +139,8 @@ async fn key_file_readable_by_others_is_refused() {
 
 #[tokio::test]
 async fn the_daemon_never_dumps_core() {
-    // Decrypted pages live in its heap (SQLCipher's memory wiping is off):
-    // however it was started, a crash writes no core file.
+    // Keys and decrypted pages live in its memory: however it was started, a
+    // crash writes no core file.
     let dir = DevDir::new();
     let daemon = RunningDaemon::start(&dir).await;
     let limits = fs::read_to_string(format!("/proc/{}/limits", daemon.pid())).unwrap();
