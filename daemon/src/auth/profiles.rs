@@ -70,10 +70,8 @@ impl ProfileCache {
 
     /// Keeps the page of `limit` accounts after `after`, read under `version`.
     pub fn put_page(&self, version: u64, after: Option<&str>, limit: u32, page: &UsersPage) {
-        if page.users.len() <= MAX_PROFILES {
-            self.page
-                .put(version, (after.map(str::to_owned), limit, page.clone()));
-        }
+        self.page
+            .put(version, (after.map(str::to_owned), limit, page.clone()));
     }
 }
 

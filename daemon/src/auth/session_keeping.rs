@@ -236,6 +236,13 @@ impl AuthCore {
         // memory after a long run with many logins.
         let (idle_cutoff, lifetime_cutoff) = self.ended_before(now);
         let mut stale = Vec::new();
+        let alive = self
+            .store
+            .sessions_alive_at(idle_cutoff, lifetime_cutoff)
+            .await?;
+        if alive.is_empty() {
+            return Ok(());
+        }
         // Owners in one query, not one per session (start-up time at scale).
         let owners: std::collections::HashMap<i64, UserRow> = self
             .store
@@ -244,11 +251,7 @@ impl AuthCore {
             .into_iter()
             .map(|row| (row.id, row))
             .collect();
-        for row in self
-            .store
-            .sessions_alive_at(idle_cutoff, lifetime_cutoff)
-            .await?
-        {
+        for row in alive {
             let owner = owners
                 .get(&row.user_id)
                 .cloned()
