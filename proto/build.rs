@@ -12,6 +12,7 @@ const PROTO_FILES: &[&str] = &[
     "occc/v1/biometric.proto",
     "occc/v1/integrity.proto",
     "occc/v1/skills.proto",
+    "occc/v1/config.proto",
 ];
 
 /// Messages that carry a password, code, token or secret: their generated
@@ -31,6 +32,11 @@ const SECRET_BEARING: &[&str] = &[
     ".occc.v1.ConfirmTotpReenrollmentRequest",
     ".occc.v1.CreateUserResponse",
     ".occc.v1.PamAnswer",
+    ".occc.v1.ConfigFile",
+    ".occc.v1.UpdateConfigRequest",
+    ".occc.v1.ConfigVersionText",
+    ".occc.v1.ConfigPreview",
+    ".occc.v1.ConfigDiff",
 ];
 
 fn main() -> Result<(), Box<dyn Error>> {

@@ -25,7 +25,7 @@ pub use login::{Biometrics, DeviceCredential};
 pub use occc_proto::v1 as proto;
 use occc_proto::v1::{
     DaemonInfo, GetInfoRequest, VerifyChainRequest, VerifyChainResponse, audit_client::AuditClient,
-    auth_client::AuthClient, biometric_client::BiometricClient,
+    auth_client::AuthClient, biometric_client::BiometricClient, config_client::ConfigClient,
     device_keys_client::DeviceKeysClient, environment_client::EnvironmentClient,
     integrity_client::IntegrityClient, skills_client::SkillsClient, system_client::SystemClient,
     users_client::UsersClient,
@@ -145,6 +145,12 @@ impl OcccClient {
     #[must_use]
     pub fn integrity(&self) -> IntegrityClient<SessionChannel> {
         IntegrityClient::new(self.session_channel())
+    }
+
+    /// `occc.v1.Config`: OpenClaw's config, its versions and restores.
+    #[must_use]
+    pub fn config(&self) -> ConfigClient<SessionChannel> {
+        ConfigClient::new(self.session_channel())
     }
 
     /// `occc.v1.Skills`: submission, review and decisions on skills.

@@ -38,6 +38,8 @@ pub struct Config {
     pub integrity: crate::integrity::IntegrityConfig,
     /// Skill governance: where approved skills go, what is watched.
     pub skills: crate::skills::config::SkillsConfig,
+    /// OpenClaw's config editor: versions kept.
+    pub openclaw: crate::openclaw::config::OpenClawConfig,
 }
 
 /// Authentication settings.
@@ -343,6 +345,12 @@ impl Config {
             .map_err(|reason| ConfigError::Invalid {
                 key: "skills",
                 reason,
+            })?;
+        self.openclaw
+            .validate(&self.integrity.containers)
+            .map_err(|reason| ConfigError::Invalid {
+                key: "openclaw",
+                reason,
             })
     }
 }
@@ -372,6 +380,10 @@ mod tests {
         assert_eq!(
             config.skills,
             crate::skills::config::SkillsConfig::default()
+        );
+        assert_eq!(
+            config.openclaw,
+            crate::openclaw::config::OpenClawConfig::default()
         );
     }
 

@@ -60,6 +60,19 @@ secret_bearing! {
         show: [user, enrollment_expires_at_unix_ms],
     }
     PamAnswer { wipe: [text], hide: [], show: [] }
+    ConfigFile {
+        wipe: [text],
+        hide: [],
+        show: [container, path, exists, redacted, version, problems, latest_number, accepted],
+    }
+    UpdateConfigRequest { wipe: [text], hide: [], show: [container, expected_version, note] }
+    ConfigVersionText { wipe: [text], hide: [], show: [version, redacted] }
+    ConfigPreview {
+        wipe: [diff],
+        hide: [],
+        show: [version, current_version, changes, needs_super_admin],
+    }
+    ConfigDiff { wipe: [diff], hide: [], show: [redacted] }
 }
 
 impl Drop for v1::login_request::SecondFactor {

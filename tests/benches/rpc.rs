@@ -93,7 +93,7 @@ async fn measure_get_info(
 }
 
 /// The read RPCs a frontend polls.
-const READS: [&str; 10] = [
+const READS: [&str; 12] = [
     "Auth/WhoAmI",
     "Users/ListUsers",
     "Users/ListActiveSessions",
@@ -104,7 +104,40 @@ const READS: [&str; 10] = [
     "Skills/ListSkills",
     "Skills/GetSkill",
     "Audit/ListAuditEntries",
+    "Config/GetConfig",
+    "Config/ListConfigVersions",
 ];
+
+/// The config read by the `Config/*` rows.
+const OPENCLAW_SAMPLE: &str = r#"// OpenClaw gateway
+{
+  gateway: {
+    port: 18789,
+    bind: "loopback",
+    auth: { mode: "token", token: "gw_tok_9f8e7d6c5b4a39281706f5e4d3c2b1a0" },
+    controlUi: { allowInsecureAuth: false },
+  },
+  agents: {
+    defaults: {
+      workspace: "~/.openclaw/workspace",
+      model: { primary: "anthropic/claude-sonnet-4-5" },
+      sandbox: { mode: "non-main", workspaceAccess: "ro", docker: { binds: [] } },
+    },
+  },
+  channels: {
+    telegram: { botToken: "${TELEGRAM_BOT_TOKEN}", dmPolicy: "pairing", groupPolicy: "allowlist" },
+    whatsapp: { dmPolicy: "allowlist", allowFrom: ["+15555550123"] },
+  },
+  models: { providers: { openai: { apiKey: "sk-proj-A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6" } } },
+  tools: {
+    exec: { host: "sandbox", security: "allowlist", ask: "on-miss" },
+    elevated: { enabled: false },
+  },
+  logging: { level: "info", redactSensitive: "tools" },
+  plugins: { enabled: true, allow: ["voice-call"] },
+  session: { dmScope: "per-channel-peer" },
+}
+"#;
 
 /// The tree hash of the skill submitted for `Skills/GetSkill`.
 static SKILL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -182,6 +215,16 @@ async fn call_read(client: &OcccClient, name: &str) -> bool {
             .list_audit_entries(pb::ListAuditEntriesRequest::default())
             .await
             .is_ok(),
+        "Config/GetConfig" => client
+            .config()
+            .get_config(pb::GetConfigRequest::default())
+            .await
+            .is_ok(),
+        "Config/ListConfigVersions" => client
+            .config()
+            .list_config_versions(pb::ListConfigVersionsRequest::default())
+            .await
+            .is_ok(),
         _ => false,
     }
 }
@@ -234,6 +277,13 @@ fn main() {
     runtime.block_on(async {
         let dir = DevDir::new();
         let bare = start_bare_server(&dir);
+        // An OpenClaw config of a realistic size (about 1.5 KiB) to read.
+        let openclaw = dir.path().join("openclaw.json");
+        std::fs::write(&openclaw, OPENCLAW_SAMPLE).expect("write openclaw.json");
+        dir.set_config(&format!(
+            "[[integrity.containers]]\nname = \"openclaw-gateway\"\nopenclaw_config = {:?}\n",
+            openclaw.display().to_string()
+        ));
         let daemon = RunningDaemon::start(&dir).await;
         let occcd = ConnectOptions::dev(dir.path());
 

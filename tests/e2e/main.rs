@@ -2,6 +2,7 @@
 //! One test binary, so the workspace links it once.
 
 mod auth;
+mod config;
 mod foundation;
 mod integrity;
 mod skills;

@@ -54,8 +54,8 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     // The crates each binary is built from.
     let sources: &[&str] = match name {
         "occcd" => &["daemon", "proto"],
-        "occc-peer" => &["tests/src/bin", "client-sdk", "proto"],
-        _ => &["client-sdk", "proto"],
+        "occc-peer" => &["tests/src/bin", "client-sdk/src", "proto"],
+        _ => &["client-sdk/src", "proto"],
     };
     let newest_source = sources
         .iter()

@@ -94,6 +94,17 @@ pub enum AuditEvent {
         /// Level, note or reason.
         detail: Option<String>,
     },
+    /// Something happened to OpenClaw's config of a container.
+    Config {
+        /// What happened.
+        action: ConfigAction,
+        /// The watched container.
+        container: String,
+        /// The stored version it concerns (0: none).
+        number: i64,
+        /// Note, lines changed, policy paths — never the text.
+        detail: Option<String>,
+    },
 }
 
 /// Account and session events.
@@ -270,6 +281,36 @@ impl SkillAction {
     }
 }
 
+/// What happened to OpenClaw's config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfigAction {
+    /// The file found at first start was stored as version 1.
+    Imported,
+    /// Edited through occcd.
+    Edited,
+    /// A stored version was written back.
+    Restored,
+    /// A text changed outside occcd was stored before being replaced.
+    FoundOutside,
+    /// Writing the file or its version failed; the old file stands.
+    WriteFailed,
+}
+
+impl ConfigAction {
+    /// The `kind` column for this action.
+    #[must_use]
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::Imported => "config_imported",
+            Self::Edited => "config_edited",
+            Self::Restored => "config_restored",
+            Self::FoundOutside => "config_found_outside",
+            Self::WriteFailed => "config_write_failed",
+        }
+    }
+}
+
 /// `rpc` cut to a bounded length, for audit details.
 #[must_use]
 pub fn bounded_rpc(rpc: &str) -> String {
@@ -296,6 +337,7 @@ impl AuditEvent {
             Self::Account { action, .. } => action.kind(),
             Self::Integrity { action, .. } => action.kind(),
             Self::Skill { action, .. } => action.kind(),
+            Self::Config { action, .. } => action.kind(),
         }
     }
 

@@ -21,7 +21,9 @@ use tokio::{
 
 pub use chain::ChainHasher;
 pub use error::AuditError;
-pub use event::{AccountAction, Actor, AuditEvent, IntegrityAction, SkillAction, bounded_rpc};
+pub use event::{
+    AccountAction, Actor, AuditEvent, ConfigAction, IntegrityAction, SkillAction, bounded_rpc,
+};
 pub use read::{AuditPage, AuditQuery, list_entries};
 pub use verify::{BrokenLink, ChainReport, verify_chain};
 

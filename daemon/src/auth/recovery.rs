@@ -81,7 +81,9 @@ impl RecoveryCodes {
     }
 
     fn hash_normalized(&self, code: &str) -> Vec<u8> {
-        hmac::sign(&self.key, code.as_bytes()).as_ref().to_vec()
+        crate::crypto::hmac_sign_wiped(&self.key, code.as_bytes())
+            .as_ref()
+            .to_vec()
     }
 }
 

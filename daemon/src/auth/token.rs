@@ -83,7 +83,7 @@ impl TokenHasher {
         if token.len() > MAX_TOKEN_CHARS || !token.starts_with(kind.prefix()) {
             return None;
         }
-        let tag = hmac::sign(&self.key, token.as_bytes());
+        let tag = crate::crypto::hmac_sign_wiped(&self.key, token.as_bytes());
         let mut out = [0u8; 32];
         out.copy_from_slice(tag.as_ref());
         Some(out)

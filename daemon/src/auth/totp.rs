@@ -113,6 +113,14 @@ impl TotpSecret {
 
     /// The code for time step `step` with `digits` digits.
     fn code_at_step(&self, step: i64, digits: usize) -> Result<Zeroizing<String>, TotpError> {
+        let code = self.code_unwiped(step, digits);
+        // The secret went through HMAC-SHA1 blocks on this stack.
+        crate::crypto::scrub_stack();
+        code
+    }
+
+    #[inline(never)]
+    fn code_unwiped(&self, step: i64, digits: usize) -> Result<Zeroizing<String>, TotpError> {
         let seconds = u64::try_from(step).unwrap_or(0) * STEP_SECONDS;
         Ok(Zeroizing::new(
             self.totp(digits, "occcd")?.generate(seconds),

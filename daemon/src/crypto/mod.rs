@@ -4,9 +4,11 @@
 //! key type redacts itself in `Debug` and zeroizes on drop.
 
 mod master_key;
+mod scrub;
 mod seal;
 mod subkeys;
 
 pub use master_key::{KeyError, KeySource, resolve_master_key};
+pub use scrub::{hmac_sign_wiped, scrub_stack};
 pub use seal::{SealContext, SealError, Sealer};
 pub use subkeys::{KeyPurpose, MasterKey, Subkey};

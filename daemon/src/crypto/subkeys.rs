@@ -28,6 +28,10 @@ pub enum KeyPurpose {
     Tokens,
     /// HMAC-SHA256 of forensic snapshot manifests.
     Snapshots,
+    /// HMAC-SHA256 naming versions of OpenClaw's config (a plain hash of a
+    /// text whose redacted layout readers see would let them test guesses
+    /// of a weak secret in it).
+    ConfigVersions,
 }
 
 impl KeyPurpose {
@@ -39,6 +43,7 @@ impl KeyPurpose {
             Self::RecoveryCodes => b"occcd/recovery-codes/hmac-sha256",
             Self::Tokens => b"occcd/tokens/hmac-sha256",
             Self::Snapshots => b"occcd/snapshots/hmac-sha256",
+            Self::ConfigVersions => b"occcd/openclaw-config/version/hmac-sha256",
         }
     }
 }

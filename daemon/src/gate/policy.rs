@@ -111,8 +111,8 @@ const fn locked(policy: RpcPolicy) -> RpcPolicy {
 
 use Permission::{
     AcknowledgeFindings, ApproveMediumRiskSkills, ControlEnvironment, EditConfig, ManageSkills,
-    ManageUsers, ReleaseQuarantine, ViewActiveSessions, ViewAllSessions, ViewAudit, ViewDashboard,
-    ViewForensics, ViewLogs,
+    ManageUsers, ReleaseQuarantine, RestoreBackups, ViewActiveSessions, ViewAllSessions, ViewAudit,
+    ViewDashboard, ViewForensics, ViewLogs,
 };
 
 /// Every RPC occcd serves, one per line.
@@ -197,6 +197,17 @@ pub const POLICY_TABLE: &[RpcPolicy] = &[
     locked(sensitive("/occc.v1.Skills/ApproveSkill",        ApproveMediumRiskSkills)),
     sensitive("/occc.v1.Skills/RejectSkill",                ManageSkills),
     sensitive("/occc.v1.Skills/RevokeSkill",                ManageSkills),
+    // OpenClaw's config: everyone reads it redacted (secrets shown to
+    // elevated admins, in the domain); edits are elevated and held by a
+    // quarantine; weakening a security setting needs a super-admin (in the
+    // domain); only a super-admin restores an older version.
+    needs("/occc.v1.Config/GetConfig",                      ViewDashboard),
+    needs("/occc.v1.Config/CheckConfig",                    EditConfig),
+    locked(sensitive("/occc.v1.Config/UpdateConfig",        EditConfig)),
+    needs("/occc.v1.Config/ListConfigVersions",             EditConfig),
+    needs("/occc.v1.Config/GetConfigVersion",               EditConfig),
+    needs("/occc.v1.Config/DiffConfigVersions",             EditConfig),
+    locked(sensitive("/occc.v1.Config/RestoreConfigVersion", RestoreBackups)),
 ];
 
 /// The table row for `path`, if the daemon serves it.

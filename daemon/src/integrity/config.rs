@@ -86,8 +86,11 @@ pub struct ContainerProfile {
     pub protected_paths: Vec<String>,
     /// Inside the image: files (or folders) whose SHA-256 is pinned.
     pub critical_paths: Vec<String>,
-    /// On the host: bind-mounted files (config, skills) whose SHA-256 is pinned.
+    /// On the host: bind-mounted files whose SHA-256 is pinned.
     pub watched_host_files: Vec<PathBuf>,
+    /// On the host: the container's `openclaw.json`, edited through occcd
+    /// (`occc.v1.Config`) and held to the last accepted version.
+    pub openclaw_config: Option<PathBuf>,
     /// Inside the container: paths where new executables are not findings
     /// (e.g. a workspace the agent may write scripts to). Empty: none.
     pub drift_exempt_paths: Vec<String>,
@@ -118,6 +121,7 @@ impl ContainerProfile {
                 .map(str::to_owned)
                 .to_vec(),
             watched_host_files: Vec::new(),
+            openclaw_config: None,
             drift_exempt_paths: Vec::new(),
             process_allowlist: ["node", "docker-init", "tini"].map(str::to_owned).to_vec(),
         }

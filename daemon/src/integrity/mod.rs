@@ -12,6 +12,7 @@ mod acknowledge;
 pub mod archive;
 pub mod baseline;
 pub mod config;
+pub mod config_check;
 pub mod control;
 pub mod drift_check;
 pub mod engine;

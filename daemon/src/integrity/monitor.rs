@@ -76,6 +76,8 @@ pub struct MonitorParts {
     pub guarded: super::mounts::GuardedPaths,
     /// Skills folders to hold to the approved set, if any.
     pub skills: Option<super::skill_check::SkillsWatch>,
+    /// OpenClaw config files to hold to their accepted versions, if any.
+    pub openclaw_config: Option<super::config_check::ConfigWatch>,
 }
 
 impl IntegrityMonitor {
@@ -145,6 +147,7 @@ impl IntegrityMonitor {
             commands,
             open_findings: AsyncMutex::new(()),
             skills: parts.skills,
+            openclaw_config: parts.openclaw_config,
         });
         let responder = Responder::new(Arc::clone(&shared), parts.auth, &names);
         let watcher = Watcher::new(Arc::clone(&shared), Arc::clone(&responder), queue, &names);

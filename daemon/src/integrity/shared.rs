@@ -84,6 +84,8 @@ pub(super) struct MonitorShared {
     pub(super) open_findings: AsyncMutex<()>,
     /// OpenClaw's skills folders, held to the approved set.
     pub(super) skills: Option<super::skill_check::SkillsWatch>,
+    /// OpenClaw config files, held to their accepted versions.
+    pub(super) openclaw_config: Option<super::config_check::ConfigWatch>,
 }
 
 impl MonitorShared {

@@ -89,6 +89,11 @@ impl Sweeper {
         };
         match sweep::sweep(engine, plan, &memory).await {
             Ok(mut outcome) => {
+                if let Some(watch) = &self.shared.openclaw_config {
+                    outcome
+                        .findings
+                        .extend(watch.check(&profile.name, now).await);
+                }
                 if let Some(watch) = self
                     .shared
                     .skills

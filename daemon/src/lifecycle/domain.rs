@@ -25,9 +25,10 @@ use crate::{
     config::Config,
     crypto::{KeyPurpose, KeySource, MasterKey, Sealer},
     integrity::{
-        IntegrityMonitor, MonitorParts, QuarantineLock, mounts::GuardedPaths,
-        skill_check::SkillsWatch, snapshot::SnapshotVault,
+        IntegrityMonitor, MonitorParts, QuarantineLock, config_check::ConfigWatch,
+        mounts::GuardedPaths, skill_check::SkillsWatch, snapshot::SnapshotVault,
     },
+    openclaw::{ConfigEditor, config::OpenClawConfig, editor::EditorParts, versions::Versioner},
     skills::SkillGovernance,
     store::Store,
 };
@@ -50,6 +51,8 @@ pub struct Domain {
     pub monitor: Arc<IntegrityMonitor>,
     /// Skill governance.
     pub skills: Arc<SkillGovernance>,
+    /// OpenClaw's config editor.
+    pub openclaw_config: Arc<ConfigEditor>,
     /// Held while any container is quarantined.
     pub lock: QuarantineLock,
     /// Where the master key came from.
@@ -97,7 +100,12 @@ impl Domain {
         let skills = start_skills(config, &store, &audit, clock)?;
         let lock = QuarantineLock::default();
         let vault = evidence_vault(config, &master, &store)?;
+        let openclaw_config = config_editor(config, &master, &store, &audit, clock, &lock)?;
         drop(master);
+        openclaw_config
+            .import_at_start()
+            .await
+            .map_err(StartupError::OpenClawConfig)?;
         let parts = MonitorParts {
             config: config.integrity.clone(),
             store: store.clone(),
@@ -108,6 +116,9 @@ impl Domain {
             lock: lock.clone(),
             guarded: guarded_paths(config),
             skills: skills_watch(config, &skills),
+            openclaw_config: (!openclaw_config.targets().all().is_empty()).then(|| ConfigWatch {
+                editor: Arc::clone(&openclaw_config),
+            }),
         };
         let monitor = IntegrityMonitor::new(parts)
             .await
@@ -124,6 +135,7 @@ impl Domain {
             auth,
             monitor,
             skills,
+            openclaw_config,
             lock,
             key_source,
             audit_writer: Some(audit_writer),
@@ -190,6 +202,29 @@ fn evidence_vault(
         &master.derive(KeyPurpose::Snapshots),
         config.integrity.snapshot_max_bytes,
     )))
+}
+
+/// OpenClaw's config editor, sealing and naming versions with keys derived
+/// now.
+fn config_editor(
+    config: &Config,
+    master: &MasterKey,
+    store: &Store,
+    audit: &AuditLog,
+    clock: &Arc<dyn Clock>,
+    lock: &QuarantineLock,
+) -> Result<Arc<ConfigEditor>, StartupError> {
+    let sealer = Sealer::new(&master.derive(KeyPurpose::Sealing)).map_err(StartupError::Sealing)?;
+    Ok(Arc::new(ConfigEditor::new(EditorParts {
+        store: store.clone(),
+        audit: audit.clone(),
+        clock: Arc::clone(clock),
+        sealer: Arc::new(sealer),
+        versioner: Arc::new(Versioner::new(&master.derive(KeyPurpose::ConfigVersions))),
+        targets: OpenClawConfig::targets(&config.integrity.containers),
+        versions_kept: config.openclaw.versions_kept,
+        quarantine: lock.clone(),
+    })))
 }
 
 /// Authentication, with its keys derived from `master`.

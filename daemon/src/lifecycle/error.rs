@@ -58,6 +58,9 @@ pub enum StartupError {
     /// Skill governance could not start.
     #[error("skill governance: {0}")]
     Skills(crate::skills::SkillError),
+    /// OpenClaw's config editor could not start (its versions unreadable).
+    #[error("OpenClaw config editor: {0}")]
+    OpenClawConfig(crate::openclaw::ConfigError),
     #[error("gRPC reflection: {0}")]
     Reflection(tonic_reflection::server::Error),
 }

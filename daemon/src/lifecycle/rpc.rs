@@ -9,9 +9,9 @@ use std::{sync::Arc, time::Duration};
 
 use occc_proto::v1::{
     audit_server::AuditServer, auth_server::AuthServer, biometric_server::BiometricServer,
-    device_keys_server::DeviceKeysServer, environment_server::EnvironmentServer,
-    integrity_server::IntegrityServer, skills_server::SkillsServer, system_server::SystemServer,
-    users_server::UsersServer,
+    config_server::ConfigServer, device_keys_server::DeviceKeysServer,
+    environment_server::EnvironmentServer, integrity_server::IntegrityServer,
+    skills_server::SkillsServer, system_server::SystemServer, users_server::UsersServer,
 };
 use tokio::{net::UnixListener, sync::oneshot, task::JoinHandle};
 use tokio_stream::wrappers::UnixListenerStream;
@@ -23,8 +23,8 @@ use crate::{
     clock::Clock,
     gate::{Gate, GateLayer},
     service::{
-        AuditService, AuthService, BiometricService, DeviceKeysService, IntegrityService,
-        SkillsService, SystemService, UsersService,
+        AuditService, AuthService, BiometricService, ConfigService, DeviceKeysService,
+        IntegrityService, SkillsService, SystemService, UsersService,
     },
 };
 
@@ -93,7 +93,11 @@ impl RpcServer {
             .add_service(EnvironmentServer::new(integrity()))
             .add_service(SkillsServer::new(SkillsService::new(Arc::clone(
                 &domain.skills,
-            ))));
+            ))))
+            .add_service(ConfigServer::new(ConfigService::new(
+                Arc::clone(&domain.openclaw_config),
+                Arc::clone(auth),
+            )));
         let (stop_serving, serving_stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(router.serve_with_incoming_shutdown(
             UnixListenerStream::new(listener),
@@ -167,4 +171,5 @@ async fn report_serving(health: &HealthReporter) {
         .set_serving::<EnvironmentServer<IntegrityService>>()
         .await;
     health.set_serving::<SkillsServer<SkillsService>>().await;
+    health.set_serving::<ConfigServer<ConfigService>>().await;
 }

@@ -1,13 +1,12 @@
-//! One text of `openclaw.json`: its version and what it parses to.
+//! One text of `openclaw.json` and what it parses to.
 //!
 //! Invariant: a text larger than [`MAX_CONFIG_BYTES`] or nested deeper than
-//! [`MAX_DEPTH`] is refused before the parser sees it (the parser recurses);
-//! a parse error names its line and column (both from 1); the version is the
-//! SHA-256 of the exact bytes, so any edit — even of a comment — changes it.
+//! [`MAX_DEPTH`] is refused before the parser sees it (the parser recurses,
+//! and the nesting is counted as the parser reads strings and comments); a
+//! parse error names its line and column (both from 1). A text's version
+//! is named by `versions::Versioner`.
 
 use serde_json::Value;
-
-use crate::skills::frontmatter::bracket_depth;
 
 /// The largest config text occcd reads or writes.
 pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;
@@ -17,8 +16,6 @@ pub const MAX_DEPTH: usize = 64;
 /// A config text that parsed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfigDocument {
-    /// Hex SHA-256 of the text's bytes.
-    pub version: String,
     /// What it parses to (JSON5: comments and trailing commas allowed).
     pub value: Value,
 }
@@ -47,10 +44,55 @@ pub enum ConfigParseError {
     NotAnObject,
 }
 
-/// The version of `text`: hex SHA-256 of its bytes.
-#[must_use]
-pub fn version_of(text: &[u8]) -> String {
-    hex::encode(ring::digest::digest(&ring::digest::SHA256, text))
+/// The deepest nesting of `{`/`[` in `text` outside strings and comments,
+/// as JSON5 reads them — never less than the parser would recurse: escapes
+/// and line continuations are read as the parser (the `json5` crate) reads
+/// them; a string also ends at a raw `\n` or `\r` (where the parser stops
+/// with an error, so nothing after it is parsed), a line comment at any
+/// line break.
+fn nesting_depth(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut chars = text.chars().peekable();
+    let is_break = |c: char| matches!(c, '\n' | '\r' | '\u{2028}' | '\u{2029}');
+    while let Some(c) = chars.next() {
+        match c {
+            '{' | '[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            '}' | ']' => depth = depth.saturating_sub(1),
+            '"' | '\'' => {
+                while let Some(inner) = chars.next() {
+                    // The parser allows U+2028 and U+2029 in strings.
+                    if inner == c || inner == '\n' || inner == '\r' {
+                        break;
+                    }
+                    if inner == '\\' {
+                        // An escaped character, or a line continuation
+                        // (`\` and a line break, `\r\n` being one).
+                        if chars.next() == Some('\r') {
+                            chars.next_if_eq(&'\n');
+                        }
+                    }
+                }
+            }
+            '/' if chars.peek() == Some(&'/') => {
+                while chars.next_if(|next| !is_break(*next)).is_some() {}
+            }
+            '/' if chars.peek() == Some(&'*') => {
+                chars.next();
+                let mut star = false;
+                for inner in chars.by_ref() {
+                    if star && inner == '/' {
+                        break;
+                    }
+                    star = inner == '*';
+                }
+            }
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// Parses `text`, refusing oversized or over-deep input unread.
@@ -58,7 +100,7 @@ pub fn parse(text: &str) -> Result<ConfigDocument, ConfigParseError> {
     if text.len() > MAX_CONFIG_BYTES {
         return Err(ConfigParseError::TooLarge(text.len()));
     }
-    if bracket_depth(text) > MAX_DEPTH {
+    if nesting_depth(text) > MAX_DEPTH {
         return Err(ConfigParseError::TooDeep);
     }
     let value: Value = json5::from_str(text).map_err(|err| {
@@ -77,10 +119,7 @@ pub fn parse(text: &str) -> Result<ConfigDocument, ConfigParseError> {
     if !value.is_object() {
         return Err(ConfigParseError::NotAnObject);
     }
-    Ok(ConfigDocument {
-        version: version_of(text.as_bytes()),
-        value,
-    })
+    Ok(ConfigDocument { value })
 }
 
 #[cfg(test)]
@@ -99,17 +138,10 @@ mod tests {
 "#;
 
     #[test]
-    fn json5_with_comments_and_trailing_commas_parses_and_keeps_its_version() {
+    fn json5_with_comments_and_trailing_commas_parses() {
         let doc = parse(SAMPLE).unwrap();
         assert_eq!(doc.value["gateway"]["bind"], "loopback");
-        assert_eq!(doc.version, version_of(SAMPLE.as_bytes()));
-        assert_eq!(doc.version.len(), 64);
         let reworded = SAMPLE.replace("never lan here", "never LAN here");
-        assert_ne!(
-            parse(&reworded).unwrap().version,
-            doc.version,
-            "a comment is an edit"
-        );
         assert_eq!(parse(&reworded).unwrap().value, doc.value);
     }
 
@@ -138,5 +170,30 @@ mod tests {
         assert_eq!(parse(&deep), Err(ConfigParseError::TooDeep));
         let fine = format!("{{a: {}{}}}", "[".repeat(60), "]".repeat(60));
         assert!(parse(&fine).is_ok());
+    }
+
+    #[test]
+    fn quotes_and_brackets_in_comments_and_strings_neither_hide_nor_invent_depth() {
+        // An apostrophe in a comment does not open a string that would hide
+        // what follows from the count (the parser would recurse into it).
+        let nested = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        for hiding in [
+            format!("{{ // it's\n a: {nested} }}"),
+            format!("{{ /* \" */ a: {nested} }}"),
+            format!("{{ a: \"x\\\n\", b: {nested} }}"),
+            format!("{{ a: 'unterminated\n b: {nested} }}"),
+            format!("{{ a: \"x{}\", b: {nested} }}", '\u{2028}'),
+        ] {
+            assert_eq!(
+                parse(&hiding),
+                Err(ConfigParseError::TooDeep),
+                "{}",
+                &hiding[..30]
+            );
+        }
+        // Brackets inside strings and comments are not nesting.
+        let many = "[".repeat(100);
+        let text = format!("{{ // {many}\n /* {many} */ a: \"{many}\", b: '{many}' }}");
+        assert_eq!(parse(&text).unwrap().value["a"], many);
     }
 }

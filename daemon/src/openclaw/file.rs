@@ -1,17 +1,21 @@
 //! Reading and replacing `openclaw.json` on disk, through a handle on its
 //! folder.
 //!
-//! Invariant: the file is opened by name inside a folder handle with
-//! `O_NOFOLLOW | O_NONBLOCK`, so a symlink put in its place is refused (not
-//! followed) and a FIFO never blocks; only a regular file of at most the
-//! given size is read, with a bound whatever its size claims. A replacement
-//! is a new file beside it (`O_EXCL`, created 0600, given the old file's
-//! owner and mode), written whole, synced, renamed over the old one and the
-//! folder synced — so the file is always the old text or the new one, never
-//! a torn mix, and a failed replacement leaves no temporary file behind.
+//! Invariant: the folder is reached without following a symlink anywhere
+//! on its path, and the file opened by name inside it with `O_NOFOLLOW |
+//! O_NONBLOCK`, so a symlink put in its place (or on the way) is refused,
+//! not followed, and a FIFO never blocks; only a regular file with one link
+//! and at most the given size is read, with a bound whatever its size
+//! claims. A replacement is a new file beside it (`O_EXCL`, created 0600,
+//! given the old file's owner and permission bits), written whole, synced,
+//! swapped in (`RENAME_EXCHANGE`), and the file it replaced checked against
+//! what the caller expected — swapped back if it changed meanwhile — then
+//! the folder synced: the file is always the old text or the new one, never
+//! a torn mix, a change made meanwhile is never overwritten unseen, and a
+//! failed replacement leaves no temporary file behind.
 
 use std::{
-    ffi::OsString,
+    ffi::{OsStr, OsString},
     fs::File,
     io::{Read, Write},
     os::{
@@ -23,7 +27,7 @@ use std::{
 
 use nix::{
     errno::Errno,
-    fcntl::{OFlag, openat, renameat},
+    fcntl::{OFlag, OpenHow, RenameFlags, ResolveFlag, openat, openat2, renameat, renameat2},
     sys::stat::{Mode, SFlag, fchmod, fstat},
     unistd::{Gid, Uid, UnlinkatFlags, fchown, fsync, unlinkat},
 };
@@ -94,8 +98,10 @@ fn kind(mode: u32) -> &'static str {
 }
 
 impl ConfigFile {
-    /// Opens the folder of `path` (its last component must not be a
-    /// symlink). The file itself is opened at each read.
+    /// Opens the folder of `path`, refusing a symlink anywhere on the way
+    /// (`openat2` with `RESOLVE_NO_SYMLINKS`; on kernels without it, only
+    /// the folder itself must not be a link). The file is opened at each
+    /// read.
     pub fn open(path: &Path) -> Result<Self, ConfigFileError> {
         let bad = || ConfigFileError::BadPath(path.to_owned());
         let name = path.file_name().ok_or_else(bad)?.to_owned();
@@ -103,12 +109,23 @@ impl ConfigFile {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .ok_or_else(bad)?;
-        let folder = nix::fcntl::open(
-            parent,
-            OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_RDONLY,
-            Mode::empty(),
-        )
-        .map_err(|errno| io_error("open the folder of", path, errno))?;
+        let flags = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_RDONLY;
+        let how = OpenHow::new()
+            .flags(flags)
+            .resolve(ResolveFlag::RESOLVE_NO_SYMLINKS);
+        let folder = match openat2(nix::fcntl::AT_FDCWD, parent, how) {
+            Err(Errno::ENOSYS) => nix::fcntl::open(parent, flags, Mode::empty()),
+            opened => opened,
+        }
+        .map_err(|errno| match errno {
+            // ELOOP: a link on the way; ENOTDIR: the folder itself is a
+            // link (O_NOFOLLOW with O_DIRECTORY) or not a folder.
+            Errno::ELOOP | Errno::ENOTDIR => ConfigFileError::NotARegularFile {
+                path: path.to_owned(),
+                what: "reached through a symlink or a non-folder",
+            },
+            errno => io_error("open the folder of", path, errno),
+        })?;
         Ok(Self {
             folder,
             name,
@@ -118,35 +135,34 @@ impl ConfigFile {
 
     /// The file's bytes (at most `limit`), or `None` when there is no file.
     pub fn read(&self, limit: usize) -> Result<Option<Vec<u8>>, ConfigFileError> {
+        self.read_entry(&self.name.clone(), limit)
+    }
+
+    /// The bytes of the folder's entry `name` (a regular file with one
+    /// link, at most `limit` bytes), or `None` when there is none.
+    fn read_entry(&self, name: &OsStr, limit: usize) -> Result<Option<Vec<u8>>, ConfigFileError> {
         // Refuse what is not a regular file before opening it (opening a
         // device has effects); checked again on the opened descriptor.
-        if self.ownership()?.is_none() {
+        if self.entry_ownership(name)?.is_none() {
             return Ok(None);
         }
         let fd = match openat(
             self.folder.as_fd(),
-            self.name.as_os_str(),
-            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+            name,
+            OFlag::O_RDONLY
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_NONBLOCK
+                | OFlag::O_NOCTTY
+                | OFlag::O_CLOEXEC,
             Mode::empty(),
         ) {
             Ok(fd) => fd,
             Err(Errno::ENOENT) => return Ok(None),
-            Err(Errno::ELOOP) => {
-                return Err(ConfigFileError::NotARegularFile {
-                    path: self.path.clone(),
-                    what: "a symlink",
-                });
-            }
+            Err(Errno::ELOOP) => return Err(self.not_regular("a symlink")),
             Err(errno) => return Err(io_error("open", &self.path, errno)),
         };
         let stat = fstat(fd.as_fd()).map_err(|errno| io_error("inspect", &self.path, errno))?;
-        let what = kind(stat.st_mode);
-        if what != "a regular file" {
-            return Err(ConfigFileError::NotARegularFile {
-                path: self.path.clone(),
-                what,
-            });
-        }
+        self.judge(&stat)?;
         let mut bytes = Vec::new();
         let bound = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
         File::from(fd)
@@ -162,11 +178,43 @@ impl ConfigFile {
         Ok(Some(bytes))
     }
 
-    /// Replaces the file with `text` (see the module invariant). The owner
-    /// and mode are the old file's; `fresh` when there was none. The caller holds the lock that orders writers and has checked
-    /// the version it replaces.
-    pub fn replace(&self, text: &[u8], fresh: Ownership) -> Result<(), ConfigFileError> {
-        let ownership = self.ownership()?.unwrap_or(fresh);
+    fn not_regular(&self, what: &'static str) -> ConfigFileError {
+        ConfigFileError::NotARegularFile {
+            path: self.path.clone(),
+            what,
+        }
+    }
+
+    /// A regular file with no other hard link (a link to a file elsewhere
+    /// would make occcd read, and show, that file).
+    fn judge(&self, stat: &nix::sys::stat::FileStat) -> Result<(), ConfigFileError> {
+        match kind(stat.st_mode) {
+            "a regular file" if stat.st_nlink > 1 => {
+                Err(self.not_regular("a file with other hard links"))
+            }
+            "a regular file" => Ok(()),
+            what => Err(self.not_regular(what)),
+        }
+    }
+
+    /// Replaces the file with `text` (see the module invariant) if what it
+    /// replaces is still `expected` (`None`: no file); answers whether it
+    /// did. The new file is swapped in with `RENAME_EXCHANGE` (or put in
+    /// place with `RENAME_NOREPLACE` when there was none) and the file it
+    /// replaced is read back and checked: anything else is swapped back, so
+    /// a change made meanwhile is never overwritten unseen. The owner and
+    /// mode are the old file's (without set-id bits); `fresh` when there
+    /// was none.
+    pub fn replace_if(
+        &self,
+        text: &[u8],
+        fresh: Ownership,
+        expected: Option<&[u8]>,
+    ) -> Result<bool, ConfigFileError> {
+        let ownership = self.ownership()?;
+        if ownership.is_some() != expected.is_some() {
+            return Ok(false);
+        }
         let temporary = temporary_name(&self.name);
         let fd = openat(
             self.folder.as_fd(),
@@ -175,25 +223,148 @@ impl ConfigFile {
             Mode::from_bits_truncate(0o600),
         )
         .map_err(|errno| io_error("create a temporary file beside", &self.path, errno))?;
-        let written = self.fill(fd, text, ownership).and_then(|()| {
-            renameat(
-                self.folder.as_fd(),
-                temporary.as_os_str(),
-                self.folder.as_fd(),
-                self.name.as_os_str(),
-            )
-            .map_err(|errno| io_error("rename over", &self.path, errno))
-        });
-        if let Err(err) = written {
-            let _ = unlinkat(
-                self.folder.as_fd(),
-                temporary.as_os_str(),
-                UnlinkatFlags::NoRemoveDir,
-            );
-            return Err(err);
+        let placed = self
+            .fill(fd, text, ownership.unwrap_or(fresh))
+            .and_then(|()| {
+                let flags = if expected.is_some() {
+                    RenameFlags::RENAME_EXCHANGE
+                } else {
+                    RenameFlags::RENAME_NOREPLACE
+                };
+                match renameat2(
+                    &self.folder,
+                    temporary.as_os_str(),
+                    &self.folder,
+                    self.name.as_os_str(),
+                    flags,
+                ) {
+                    Ok(()) => Ok(Some(true)),
+                    // A file appeared meanwhile, or the file went.
+                    Err(Errno::EEXIST | Errno::ENOENT) => Ok(None),
+                    // No RENAME_EXCHANGE on this filesystem (NFS, older
+                    // ZFS, some FUSE): check, then rename over — a change
+                    // in between is then not caught.
+                    Err(Errno::EINVAL) if expected.is_some() => {
+                        if self.read(MAX_CHECKED)?.as_deref() != expected {
+                            return Ok(None);
+                        }
+                        renameat(
+                            self.folder.as_fd(),
+                            temporary.as_os_str(),
+                            self.folder.as_fd(),
+                            self.name.as_os_str(),
+                        )
+                        .map_err(|errno| io_error("rename over", &self.path, errno))?;
+                        Ok(Some(false))
+                    }
+                    Err(errno) => Err(io_error("swap in", &self.path, errno)),
+                }
+            });
+        let swapped = match placed {
+            Ok(Some(swapped)) => swapped,
+            Ok(None) => {
+                self.remove_entry(&temporary);
+                return Ok(false);
+            }
+            Err(err) => {
+                self.remove_entry(&temporary);
+                return Err(err);
+            }
+        };
+        if let Some(expected) = expected.filter(|_| swapped) {
+            // The temporary name now holds what was the file.
+            let replaced = self.read_entry(&temporary, expected.len());
+            if !matches!(&replaced, Ok(Some(bytes)) if bytes == expected) {
+                renameat2(
+                    &self.folder,
+                    temporary.as_os_str(),
+                    &self.folder,
+                    self.name.as_os_str(),
+                    RenameFlags::RENAME_EXCHANGE,
+                )
+                .map_err(|errno| io_error("swap back", &self.path, errno))?;
+                self.remove_entry(&temporary);
+                self.sync_folder()?;
+                return Ok(false);
+            }
+            self.remove_entry(&temporary);
         }
+        // The new text is in place: a failed folder sync only means the
+        // rename may not survive a power cut — reported, not a failed write.
+        if let Err(err) = self.sync_folder() {
+            tracing::warn!(error = %err, "the OpenClaw config was replaced but its folder could not be synced");
+        }
+        Ok(true)
+    }
+
+    fn remove_entry(&self, name: &OsStr) {
+        let _ = unlinkat(self.folder.as_fd(), name, UnlinkatFlags::NoRemoveDir);
+    }
+
+    fn sync_folder(&self) -> Result<(), ConfigFileError> {
         fsync(self.folder.as_fd())
             .map_err(|errno| io_error("sync the folder of", &self.path, errno))
+    }
+
+    /// What a new file gets when there was none: the folder's owner and
+    /// group, mode 0600.
+    pub fn fresh_ownership(&self) -> Result<Ownership, ConfigFileError> {
+        let stat = fstat(self.folder.as_fd())
+            .map_err(|errno| io_error("inspect the folder of", &self.path, errno))?;
+        Ok(Ownership {
+            uid: stat.st_uid,
+            gid: stat.st_gid,
+            mode: 0o600,
+        })
+    }
+
+    /// Removes the file (a regular file only; none is fine).
+    pub fn remove(&self) -> Result<(), ConfigFileError> {
+        if self.ownership()?.is_none() {
+            return Ok(());
+        }
+        unlinkat(
+            self.folder.as_fd(),
+            self.name.as_os_str(),
+            UnlinkatFlags::NoRemoveDir,
+        )
+        .map_err(|errno| io_error("remove", &self.path, errno))?;
+        self.sync_folder()
+    }
+
+    /// Removes temporary files a killed writer left beside the config
+    /// (`.<name>.occcd-<hex>`); answers how many.
+    pub fn remove_stale_temporaries(&self) -> Result<usize, ConfigFileError> {
+        let mut prefix = OsString::from(".");
+        prefix.push(&self.name);
+        prefix.push(".occcd-");
+        // Listed through the folder's own handle, not its path.
+        let mut listing = nix::dir::Dir::openat(
+            self.folder.as_fd(),
+            ".",
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|errno| io_error("list the folder of", &self.path, errno))?;
+        let names: Vec<OsString> = listing
+            .iter()
+            .flatten()
+            .map(|entry| OsStr::from_bytes(entry.file_name().to_bytes()).to_owned())
+            .collect();
+        let mut removed = 0;
+        for name in names {
+            if name.as_bytes().starts_with(prefix.as_bytes())
+                && unlinkat(
+                    self.folder.as_fd(),
+                    name.as_os_str(),
+                    UnlinkatFlags::NoRemoveDir,
+                )
+                .is_ok()
+            {
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     fn fill(&self, fd: OwnedFd, text: &[u8], owner: Ownership) -> Result<(), ConfigFileError> {
@@ -203,7 +374,8 @@ impl ConfigFile {
             Some(Gid::from_raw(owner.gid)),
         )
         .map_err(|errno| io_error("set the owner of", &self.path, errno))?;
-        fchmod(fd.as_fd(), Mode::from_bits_truncate(owner.mode & 0o7777))
+        // Never set-id or sticky: only the permission bits carry over.
+        fchmod(fd.as_fd(), Mode::from_bits_truncate(owner.mode & 0o777))
             .map_err(|errno| io_error("set the mode of", &self.path, errno))?;
         let mut file = File::from(fd);
         file.write_all(text)
@@ -212,26 +384,24 @@ impl ConfigFile {
     }
 
     fn ownership(&self) -> Result<Option<Ownership>, ConfigFileError> {
+        self.entry_ownership(&self.name.clone())
+    }
+
+    fn entry_ownership(&self, name: &OsStr) -> Result<Option<Ownership>, ConfigFileError> {
         let stat = match nix::sys::stat::fstatat(
             self.folder.as_fd(),
-            self.name.as_os_str(),
+            name,
             nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
         ) {
             Ok(stat) => stat,
             Err(Errno::ENOENT) => return Ok(None),
             Err(errno) => return Err(io_error("inspect", &self.path, errno)),
         };
-        let what = kind(stat.st_mode);
-        if what != "a regular file" {
-            return Err(ConfigFileError::NotARegularFile {
-                path: self.path.clone(),
-                what,
-            });
-        }
+        self.judge(&stat)?;
         Ok(Some(Ownership {
             uid: stat.st_uid,
             gid: stat.st_gid,
-            mode: stat.st_mode & 0o7777,
+            mode: stat.st_mode & 0o777,
         }))
     }
 
@@ -252,6 +422,9 @@ fn io_error(action: &'static str, path: &Path, errno: Errno) -> ConfigFileError 
     }
 }
 
+/// The largest file the fallback compares (the editor's bound).
+const MAX_CHECKED: usize = 1024 * 1024;
+
 /// `.<name>.occcd-<random hex>`: hidden, and never one of the
 /// `openclaw.json.bak.*` names OpenClaw prunes.
 fn temporary_name(name: &OsString) -> OsString {
@@ -266,97 +439,5 @@ fn temporary_name(name: &OsString) -> OsString {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-
-    use super::*;
-
-    fn me() -> Ownership {
-        Ownership {
-            uid: Uid::effective().as_raw(),
-            gid: Gid::effective().as_raw(),
-            mode: 0o600,
-        }
-    }
-
-    #[test]
-    fn replacing_keeps_mode_and_leaves_no_temporary_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("openclaw.json");
-        std::fs::write(&path, "{a: 1}").unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
-        let file = ConfigFile::open(&path).unwrap();
-        assert_eq!(file.read(1024).unwrap().unwrap(), b"{a: 1}");
-        file.replace(b"{a: 2} // new", me()).unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"{a: 2} // new");
-        assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o7777, 0o640);
-        let names: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, ["openclaw.json"]);
-        // No file yet: created with the fresh owner and mode.
-        let other = ConfigFile::open(&dir.path().join("new.json")).unwrap();
-        assert_eq!(other.read(10).unwrap(), None);
-        other.replace(b"{}", me()).unwrap();
-        assert_eq!(
-            std::fs::metadata(dir.path().join("new.json"))
-                .unwrap()
-                .mode()
-                & 0o7777,
-            0o600
-        );
-    }
-
-    #[test]
-    fn a_symlink_or_fifo_in_its_place_is_refused_unfollowed_and_nothing_blocks() {
-        let dir = tempfile::tempdir().unwrap();
-        let secret = dir.path().join("secret");
-        std::fs::write(&secret, "root's").unwrap();
-        let path = dir.path().join("openclaw.json");
-        std::os::unix::fs::symlink(&secret, &path).unwrap();
-        let file = ConfigFile::open(&path).unwrap();
-        assert!(matches!(
-            file.read(1024),
-            Err(ConfigFileError::NotARegularFile {
-                what: "a symlink",
-                ..
-            })
-        ));
-        assert!(matches!(
-            file.replace(b"{}", me()),
-            Err(ConfigFileError::NotARegularFile {
-                what: "a symlink",
-                ..
-            })
-        ));
-        assert_eq!(
-            std::fs::read(&secret).unwrap(),
-            b"root's",
-            "the target is untouched"
-        );
-        std::fs::remove_file(&path).unwrap();
-        nix::unistd::mkfifo(&path, Mode::from_bits_truncate(0o600)).unwrap();
-        assert!(matches!(
-            file.read(1024),
-            Err(ConfigFileError::NotARegularFile { what: "a FIFO", .. })
-        ));
-    }
-
-    #[test]
-    fn a_file_larger_than_the_bound_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("openclaw.json");
-        std::fs::write(&path, vec![b' '; 2048]).unwrap();
-        let file = ConfigFile::open(&path).unwrap();
-        assert!(matches!(
-            file.read(1024),
-            Err(ConfigFileError::TooLarge { limit: 1024, .. })
-        ));
-        assert_eq!(file.read(2048).unwrap().unwrap().len(), 2048);
-        assert!(matches!(
-            ConfigFile::open(Path::new("/")),
-            Err(ConfigFileError::BadPath(_))
-        ));
-    }
-}
+#[path = "file_tests.rs"]
+mod tests;

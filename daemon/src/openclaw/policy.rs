@@ -24,7 +24,7 @@ pub const SCHEMA_RELEASE: &str = "2026.2";
 const MAX_DEPTH: usize = 64;
 
 /// One security-relevant setting that an edit changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PolicyChange {
     /// Dotted path, e.g. `gateway.bind`.
     pub path: String,
@@ -33,7 +33,7 @@ pub struct PolicyChange {
     /// The value after; `None` when removed.
     pub after: Option<String>,
     /// What the unsafe value allows, when `after` is unsafe.
-    pub risk: Option<&'static str>,
+    pub risk: Option<String>,
     /// True when the edit makes the policy weaker here.
     pub loosens: bool,
 }
@@ -57,33 +57,50 @@ fn is_true(value: &Value) -> bool {
     value.as_bool() == Some(true)
 }
 
-/// Host paths a sandbox must never see.
-const SECRET_BINDS: &[&str] = &[
-    "docker.sock",
-    "/etc/shadow",
-    "/etc/sudoers",
-    "/root",
-    ".ssh",
-    ".aws",
-    ".gnupg",
-    ".kube",
-    "/proc",
-    "/sys",
+/// Any host path bound into the sandbox: a list of names to deny is easy to
+/// get around (`/run`, `//`, `${VAR}`), so every bind is a decision.
+fn binds_anything(value: &Value) -> bool {
+    value.as_array().is_some_and(|binds| !binds.is_empty())
+}
+
+/// Sandbox settings an agent has, by default (`agents.defaults`) or of its
+/// own (`agents.list[…]`).
+const SANDBOX_RULES: &[Rule] = &[
+    Rule {
+        path: &["sandbox", "mode"],
+        unsafe_when: |v| is_str(v, &["off"]),
+        risk: "agents run tools outside the sandbox",
+    },
+    Rule {
+        path: &["sandbox", "workspaceAccess"],
+        unsafe_when: |v| is_str(v, &["rw"]),
+        risk: "the sandbox can write the workspace",
+    },
+    Rule {
+        path: &["sandbox", "docker", "binds"],
+        unsafe_when: binds_anything,
+        risk: "the sandbox sees host paths",
+    },
 ];
 
-fn binds_a_secret(value: &Value) -> bool {
-    value.as_array().is_some_and(|binds| {
-        binds.iter().any(|bind| {
-            let source = bind
-                .as_str()
-                .unwrap_or_default()
-                .split(':')
-                .next()
-                .unwrap_or("");
-            source == "/" || SECRET_BINDS.iter().any(|secret| source.contains(secret))
-        })
-    })
-}
+/// How commands run: globally (`tools.exec`) or for one agent.
+const EXEC_RULES: &[Rule] = &[
+    Rule {
+        path: &["tools", "exec", "host"],
+        unsafe_when: |v| is_str(v, &["gateway", "node"]),
+        risk: "commands run on the gateway or node host, not in the sandbox",
+    },
+    Rule {
+        path: &["tools", "exec", "security"],
+        unsafe_when: |v| is_str(v, &["full"]),
+        risk: "any command may run",
+    },
+    Rule {
+        path: &["tools", "exec", "ask"],
+        unsafe_when: |v| is_str(v, &["off"]),
+        risk: "commands run without asking",
+    },
+];
 
 const RULES: &[Rule] = &[
     Rule {
@@ -107,36 +124,6 @@ const RULES: &[Rule] = &[
         risk: "the control UI accepts authentication over insecure channels",
     },
     Rule {
-        path: &["agents", "defaults", "sandbox", "mode"],
-        unsafe_when: |v| is_str(v, &["off"]),
-        risk: "agents run tools outside the sandbox",
-    },
-    Rule {
-        path: &["agents", "defaults", "sandbox", "workspaceAccess"],
-        unsafe_when: |v| is_str(v, &["rw"]),
-        risk: "the sandbox can write the workspace",
-    },
-    Rule {
-        path: &["agents", "defaults", "sandbox", "docker", "binds"],
-        unsafe_when: binds_a_secret,
-        risk: "the sandbox sees the Docker socket or a secret host path",
-    },
-    Rule {
-        path: &["tools", "exec", "host"],
-        unsafe_when: |v| is_str(v, &["gateway", "node"]),
-        risk: "commands run on the gateway or node host, not in the sandbox",
-    },
-    Rule {
-        path: &["tools", "exec", "security"],
-        unsafe_when: |v| is_str(v, &["full"]),
-        risk: "any command may run",
-    },
-    Rule {
-        path: &["tools", "exec", "ask"],
-        unsafe_when: |v| is_str(v, &["off"]),
-        risk: "commands run without asking",
-    },
-    Rule {
         path: &["logging", "redactSensitive"],
         unsafe_when: |v| is_str(v, &["off"]),
         risk: "secrets are written to OpenClaw's logs",
@@ -147,74 +134,180 @@ fn at<'a>(config: &'a Value, path: &[&str]) -> Option<&'a Value> {
     path.iter().try_fold(config, |value, key| value.get(key))
 }
 
-/// Every security-relevant setting present in `config`: path → (value as
-/// JSON text, the risk when unsafe).
-fn settings(config: &Value) -> BTreeMap<String, (String, Option<&'static str>)> {
-    let mut found = BTreeMap::new();
-    for rule in RULES {
+type Settings = BTreeMap<String, (String, Option<&'static str>)>;
+
+/// A key as one step of a path: `.key` when plain, `["k.e y"]` otherwise
+/// (so no two places share a path).
+fn step(key: &str) -> String {
+    let plain = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '$'));
+    if plain {
+        format!(".{key}")
+    } else {
+        format!("[{}]", Value::String(key.to_owned()))
+    }
+}
+
+/// A value OpenClaw fills in from its environment (`${VAR}`): occcd
+/// cannot say what it will be.
+fn from_environment(value: &Value) -> bool {
+    value.as_str().is_some_and(|text| text.contains("${"))
+}
+
+fn apply(rules: &[Rule], config: &Value, prefix: &str, found: &mut Settings) {
+    for rule in rules {
         if let Some(value) = at(config, rule.path) {
-            let risk = (rule.unsafe_when)(value).then_some(rule.risk);
-            found.insert(rule.path.join("."), (value.to_string(), risk));
+            let risk = if from_environment(value) {
+                Some("set from OpenClaw's environment: occcd cannot judge it")
+            } else {
+                (rule.unsafe_when)(value).then_some(rule.risk)
+            };
+            let path = rule.path.join(".");
+            let path = if prefix.is_empty() {
+                path
+            } else {
+                format!("{prefix}.{path}")
+            };
+            found.insert(path, (value.to_string(), risk));
         }
     }
-    let elevated = at(config, &["tools", "elevated"]);
-    if let Some(elevated) = elevated {
-        let enabled = elevated.get("enabled").is_some_and(is_true);
-        let anyone = elevated
-            .get("allowFrom")
-            .and_then(Value::as_array)
-            .is_some_and(|from| from.iter().any(|f| f.as_str() == Some("*")));
-        let risk = (enabled && anyone).then_some("anyone may run elevated tools");
-        found.insert("tools.elevated".into(), (elevated.to_string(), risk));
+}
+
+/// True when `from` (a list, or a list per channel) holds `"*"`.
+fn lets_anyone(from: Option<&Value>) -> bool {
+    from.is_some_and(|from| {
+        let lists: Vec<&Value> = match from {
+            Value::Object(per_channel) => per_channel.values().collect(),
+            other => vec![other],
+        };
+        lists.iter().any(|list| {
+            list.as_array()
+                .is_some_and(|l| l.iter().any(|f| f.as_str() == Some("*")))
+        })
+    })
+}
+
+/// `tools.elevated` of `tools` (global or an agent's), under `prefix`.
+fn elevated(tools: &Value, prefix: &str, found: &mut Settings) {
+    let Some(elevated) = tools.get("elevated") else {
+        return;
+    };
+    let enabled = elevated.get("enabled").is_some_and(is_true);
+    let allow_from = elevated.get("allowFrom");
+    let risk = (enabled && lets_anyone(allow_from)).then_some("anyone may run elevated tools");
+    // Only the two keys judged: the rest is not policy (and may be secret).
+    let shown = serde_json::json!({"enabled": elevated.get("enabled"), "allowFrom": allow_from});
+    found.insert(format!("{prefix}tools.elevated"), (shown.to_string(), risk));
+}
+
+/// Who may message the agent on a channel, or on one account of it.
+fn messaging(settings: &Value, prefix: &str, found: &mut Settings) {
+    for policy in ["dmPolicy", "groupPolicy"] {
+        if let Some(value) = settings.get(policy) {
+            let risk = is_str(value, &["open"]).then_some("anyone may message the agent");
+            found.insert(format!("{prefix}.{policy}"), (value.to_string(), risk));
+        }
+    }
+    for list in ["allowFrom", "groupAllowFrom"] {
+        if let Some(value) = settings.get(list) {
+            let risk = lets_anyone(Some(value)).then_some("anyone may message the agent");
+            let shown = super::redact::redact_value(value).to_string();
+            found.insert(format!("{prefix}.{list}"), (shown, risk));
+        }
+    }
+}
+
+/// Every security-relevant setting present in `config`: path → (value as
+/// JSON text, the risk when unsafe).
+fn settings(config: &Value) -> Settings {
+    let mut found = BTreeMap::new();
+    apply(RULES, config, "", &mut found);
+    apply(EXEC_RULES, config, "", &mut found);
+    if let Some(tools) = config.get("tools") {
+        elevated(tools, "", &mut found);
+    }
+    if let Some(defaults) = at(config, &["agents", "defaults"]) {
+        apply(SANDBOX_RULES, defaults, "agents.defaults", &mut found);
+    }
+    let agents = at(config, &["agents", "list"]).and_then(Value::as_array);
+    for (index, agent) in agents.into_iter().flatten().enumerate() {
+        // By position: ids may repeat, and one must not hide another.
+        let prefix = format!("agents.list[{index}]");
+        apply(SANDBOX_RULES, agent, &prefix, &mut found);
+        apply(EXEC_RULES, agent, &prefix, &mut found);
+        if let Some(tools) = agent.get("tools") {
+            elevated(tools, &format!("{prefix}."), &mut found);
+        }
     }
     if let Some(plugins) = at(config, &["plugins"]) {
-        let enabled = plugins.get("enabled").is_some_and(is_true);
+        // Plugins load unless turned off; without an allow list, any does.
+        let enabled = plugins.get("enabled").and_then(Value::as_bool) != Some(false);
         let allowed = plugins.get("allow").is_some_and(|a| !a.is_null());
         let risk = (enabled && !allowed).then_some("any installed plugin loads");
-        found.insert("plugins".into(), (plugins.to_string(), risk));
+        // Plugin entries carry their own config (API keys among it): only
+        // the judged keys are shown.
+        let shown =
+            serde_json::json!({"enabled": plugins.get("enabled"), "allow": plugins.get("allow")});
+        found.insert("plugins".into(), (shown.to_string(), risk));
     }
     if let Some(channels) = at(config, &["channels"]).and_then(Value::as_object) {
         for (channel, settings) in channels {
-            for policy in ["dmPolicy", "groupPolicy"] {
-                if let Some(value) = settings.get(policy) {
-                    let risk = is_str(value, &["open"]).then_some("anyone may message the agent");
-                    found.insert(
-                        format!("channels.{channel}.{policy}"),
-                        (value.to_string(), risk),
-                    );
-                }
+            let channel = format!("channels{}", step(channel));
+            messaging(settings, &channel, &mut found);
+            let accounts = settings.get("accounts").and_then(Value::as_object);
+            for (account, settings) in accounts.into_iter().flatten() {
+                let account = format!("{channel}.accounts{}", step(account));
+                messaging(settings, &account, &mut found);
             }
         }
     }
     let mut path = Vec::new();
-    dangerous_keys(config, &mut path, &mut found);
+    marked_keys(config, &mut path, &mut found);
     found
 }
 
-fn dangerous_keys(
-    value: &Value,
-    path: &mut Vec<String>,
-    found: &mut BTreeMap<String, (String, Option<&'static str>)>,
-) {
+/// Keys judged wherever they are, arrays included: any `dangerously…` key
+/// not `false`/`null`, and any `$include` (occcd checks the file it edits,
+/// not the files it pulls in).
+fn marked_keys(value: &Value, path: &mut Vec<String>, found: &mut Settings) {
     if path.len() >= MAX_DEPTH {
         return;
     }
-    let Some(object) = value.as_object() else {
-        return;
+    // (the key, the path step it makes, the value)
+    let children: Vec<(&str, String, &Value)> = match value {
+        Value::Object(object) => object
+            .iter()
+            .map(|(k, v)| (k.as_str(), step(k), v))
+            .collect(),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| ("", format!("[{i}]"), v))
+            .collect(),
+        _ => return,
     };
-    for (key, child) in object {
-        path.push(key.clone());
+    for (key, step, child) in children {
+        path.push(step);
+        let shown = || super::redact::redact_value(child).to_string();
+        let name = || path.concat().trim_start_matches('.').to_owned();
         if key.starts_with("dangerously") {
             let risk = !(child.is_null() || child.as_bool() == Some(false));
             found.insert(
-                path.join("."),
+                name(),
                 (
-                    child.to_string(),
+                    shown(),
                     risk.then_some("a setting OpenClaw itself calls dangerous"),
                 ),
             );
+        } else if key == "$include" {
+            found.insert(
+                name(),
+                (shown(), Some("the included files are not checked by occcd")),
+            );
         } else {
-            dangerous_keys(child, path, found);
+            marked_keys(child, path, found);
         }
         path.pop();
     }
@@ -246,7 +339,7 @@ pub fn policy_diff(before: &Value, after: &Value) -> Vec<PolicyChange> {
                 path: path.clone(),
                 before: was.map(|(value, _)| value.clone()),
                 after: is.map(|(value, _)| value.clone()),
-                risk,
+                risk: risk.map(str::to_owned),
                 loosens: risk.is_some(),
             })
         })
@@ -260,108 +353,5 @@ pub fn loosens(changes: &[PolicyChange]) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    fn paths(changes: &[PolicyChange]) -> Vec<(&str, bool)> {
-        changes
-            .iter()
-            .map(|c| (c.path.as_str(), c.loosens))
-            .collect()
-    }
-
-    #[test]
-    fn every_listed_setting_loosens_when_it_turns_unsafe() {
-        let safe = json!({
-            "gateway": {"bind": "loopback", "auth": {"mode": "token"},
-                        "tailscale": {"mode": "serve"}, "controlUi": {"allowInsecureAuth": false}},
-            "agents": {"defaults": {"sandbox": {"mode": "all", "workspaceAccess": "ro",
-                                                "docker": {"binds": ["/srv/data:/data:ro"]}}}},
-            "tools": {"exec": {"host": "sandbox", "security": "allowlist", "ask": "on-miss"},
-                      "elevated": {"enabled": true, "allowFrom": ["ada"]}},
-            "channels": {"telegram": {"dmPolicy": "pairing", "groupPolicy": "allowlist"}},
-            "plugins": {"enabled": true, "allow": ["voice"]},
-            "logging": {"redactSensitive": "tools"},
-        });
-        let unsafe_ = json!({
-            "gateway": {"bind": "lan", "auth": {"mode": "none"},
-                        "tailscale": {"mode": "funnel"}, "controlUi": {"allowInsecureAuth": true}},
-            "agents": {"defaults": {"sandbox": {"mode": "off", "workspaceAccess": "rw",
-                                                "docker": {"binds": ["/var/run/docker.sock:/var/run/docker.sock"]}}}},
-            "tools": {"exec": {"host": "gateway", "security": "full", "ask": "off"},
-                      "elevated": {"enabled": true, "allowFrom": ["*"]}},
-            "channels": {"telegram": {"dmPolicy": "open", "groupPolicy": "open"}},
-            "plugins": {"enabled": true},
-            "logging": {"redactSensitive": "off"},
-        });
-        assert!(policy_diff(&safe, &safe).is_empty());
-        let changes = policy_diff(&safe, &unsafe_);
-        assert_eq!(
-            paths(&changes),
-            [
-                ("agents.defaults.sandbox.docker.binds", true),
-                ("agents.defaults.sandbox.mode", true),
-                ("agents.defaults.sandbox.workspaceAccess", true),
-                ("channels.telegram.dmPolicy", true),
-                ("channels.telegram.groupPolicy", true),
-                ("gateway.auth.mode", true),
-                ("gateway.bind", true),
-                ("gateway.controlUi.allowInsecureAuth", true),
-                ("gateway.tailscale.mode", true),
-                ("logging.redactSensitive", true),
-                ("plugins", true),
-                ("tools.elevated", true),
-                ("tools.exec.ask", true),
-                ("tools.exec.host", true),
-                ("tools.exec.security", true),
-            ]
-        );
-        assert!(changes.iter().all(|c| c.risk.is_some()));
-        // The way back tightens: every path changes, none loosens.
-        let back = policy_diff(&unsafe_, &safe);
-        assert_eq!(back.len(), 15);
-        assert!(!loosens(&back));
-    }
-
-    #[test]
-    fn dangerous_keys_anywhere_and_removed_safe_settings_loosen() {
-        let before = json!({"gateway": {"bind": "loopback"}, "hooks": {"x": {"dangerouslyAllowAll": false}}});
-        let after = json!({"hooks": {"x": {"dangerouslyAllowAll": true}},
-                           "deep": {"a": {"b": {"dangerouslyDisableChecks": "yes"}}}});
-        let changes = policy_diff(&before, &after);
-        assert_eq!(
-            paths(&changes),
-            [
-                ("deep.a.b.dangerouslyDisableChecks", true),
-                ("gateway.bind", true),
-                ("hooks.x.dangerouslyAllowAll", true),
-            ]
-        );
-        assert_eq!(changes[1].after, None, "removed");
-        // Unrelated edits and a key set to false are no policy change.
-        let quiet =
-            json!({"hooks": {"x": {"dangerouslyAllowAll": false}}, "ui": {"theme": "dark"}});
-        assert!(!loosens(&policy_diff(&json!({}), &quiet)));
-        // An unsafe value swapped for another unsafe one still needs sign-off.
-        let lan = json!({"gateway": {"bind": "lan"}});
-        let custom = json!({"gateway": {"bind": "custom"}});
-        assert!(loosens(&policy_diff(&lan, &custom)));
-    }
-
-    #[test]
-    fn secret_binds_are_recognised_by_their_host_side() {
-        for bad in [
-            "/:/host",
-            "/home/ada/.ssh:/keys",
-            "/run/docker.sock:/d",
-            "/etc/shadow:/s:ro",
-        ] {
-            assert!(binds_a_secret(&json!([bad])), "{bad}");
-        }
-        for fine in ["/srv/data:/data", "/home/ada/work:/work:ro"] {
-            assert!(!binds_a_secret(&json!([fine])), "{fine}");
-        }
-    }
-}
+#[path = "policy_tests.rs"]
+mod tests;

@@ -10,6 +10,7 @@ use crate::{
     auth::AuthError,
     gate::Refusal,
     integrity::{IntegrityError, engine::EngineError, snapshot::SnapshotError},
+    openclaw::ConfigError,
     skills::SkillError,
 };
 
@@ -169,6 +170,62 @@ impl From<SkillError> for Status {
                 tracing::error!(error = %message, "skill storage failure");
                 Status::internal(format!(
                     "skill files or state could not be written: {message}"
+                ))
+            }
+        }
+    }
+}
+
+/// Trailing metadata key holding the config's current version on ABORTED.
+pub const CONFIG_VERSION: &str = "occc-config-version";
+
+impl From<ConfigError> for Status {
+    fn from(err: ConfigError) -> Self {
+        let message = err.to_string();
+        match err {
+            ConfigError::UnknownContainer(_) | ConfigError::NoVersion { .. } => {
+                Status::not_found(message)
+            }
+            ConfigError::InvalidInput { .. } | ConfigError::Parse(_) | ConfigError::Schema(_) => {
+                Status::invalid_argument(message)
+            }
+            ConfigError::VersionMismatch { current, .. } => {
+                let mut status = Status::aborted(message);
+                if let Ok(value) = MetadataValue::try_from(current.as_str()) {
+                    status.metadata_mut().insert(CONFIG_VERSION, value);
+                }
+                status
+            }
+            ConfigError::NeedsSuperAdmin(_) => {
+                with_reason(Status::permission_denied(message), "super-admin-required")
+            }
+            ConfigError::Unsafe(_) => Status::failed_precondition(message),
+            ConfigError::Quarantined => {
+                with_reason(Status::failed_precondition(message), "quarantined")
+            }
+            ConfigError::NoLongerAllowed(_) => {
+                with_reason(Status::permission_denied(message), "elevation-required")
+            }
+            ConfigError::Disk(ref file_error) => {
+                tracing::error!(error = %message, "OpenClaw config write failed");
+                match file_error {
+                    crate::openclaw::file::ConfigFileError::Io { source, .. }
+                        if source.kind() == std::io::ErrorKind::StorageFull =>
+                    {
+                        Status::resource_exhausted(message)
+                    }
+                    crate::openclaw::file::ConfigFileError::Io { source, .. }
+                        if source.kind() == std::io::ErrorKind::ReadOnlyFilesystem =>
+                    {
+                        Status::failed_precondition(message)
+                    }
+                    _ => Status::internal(message),
+                }
+            }
+            ConfigError::Sealed(_) | ConfigError::Store(_) | ConfigError::Internal(_) => {
+                tracing::error!(error = %message, "OpenClaw config versions failure");
+                Status::internal(format!(
+                    "config versions could not be read or stored: {message}"
                 ))
             }
         }

@@ -7,6 +7,7 @@
 
 mod audit_rows;
 mod auth_failure_rows;
+mod config_rows;
 mod device_key_rows;
 mod finding_rows;
 mod integrity_rows;
@@ -37,6 +38,7 @@ use crate::crypto::Subkey;
 
 pub use audit_rows::{AuditRow, AuditRowFilter, AuditRowPage};
 pub use auth_failure_rows::AuthFailureRow;
+pub use config_rows::ConfigVersionRow;
 pub use device_key_rows::DeviceKeyRow;
 pub use finding_rows::{Acknowledged, FindingRow, OpenFindingRow};
 pub use integrity_rows::{BaselineRow, QuarantineRow};
@@ -83,6 +85,8 @@ pub struct Store {
     audit_version: Arc<AtomicU64>,
     /// Raised after every write to skill versions or their approvals.
     skills_version: Arc<AtomicU64>,
+    /// Raised after every write to stored OpenClaw config versions.
+    configs_version: Arc<AtomicU64>,
 }
 
 /// Raises a version when dropped — at the end of a write, whichever way it
@@ -173,6 +177,7 @@ impl Store {
             findings_version: Arc::new(AtomicU64::new(0)),
             audit_version: Arc::new(AtomicU64::new(0)),
             skills_version: Arc::new(AtomicU64::new(0)),
+            configs_version: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -234,6 +239,17 @@ impl Store {
     /// Marks the start of a write to skill versions or approvals.
     fn skills_change(&self) -> VersionRaise<'_> {
         VersionRaise(&self.skills_version)
+    }
+
+    /// Like [`Self::accounts_version`], for stored OpenClaw config versions.
+    #[must_use]
+    pub fn configs_version(&self) -> u64 {
+        self.configs_version.load(Ordering::SeqCst)
+    }
+
+    /// Marks the start of a write to stored config versions.
+    fn configs_change(&self) -> VersionRaise<'_> {
+        VersionRaise(&self.configs_version)
     }
 
     /// Waits for open connections to finish, checkpoints the WAL and closes.

@@ -47,16 +47,24 @@ fn readable_memory(pid: u32) -> Option<Vec<(u64, Vec<u8>)>> {
 }
 
 /// The planted secrets still found in `pid`'s memory, by name.
+/// Each with where it was found (address, and the bytes around it with
+/// the secret itself masked), so a failure says which buffer kept it.
 fn lingering(pid: u32, planted: &[(&str, String)]) -> Option<Vec<String>> {
     let memory = readable_memory(pid)?;
     Some(
         planted
             .iter()
-            .filter(|(_, secret)| {
+            .filter_map(|(name, secret)| {
                 let finder = memchr::memmem::Finder::new(secret.as_bytes());
-                memory.iter().any(|(_, bytes)| finder.find(bytes).is_some())
+                memory.iter().find_map(|(start, bytes)| {
+                    let at = finder.find(bytes)?;
+                    let around =
+                        &bytes[at.saturating_sub(48)..(at + secret.len() + 48).min(bytes.len())];
+                    let shown =
+                        String::from_utf8_lossy(around).replace(secret.as_str(), "<SECRET>");
+                    Some(format!("{name} at {:#x}: {shown:?}", start + at as u64))
+                })
             })
-            .map(|(name, _)| (*name).to_owned())
             .collect(),
     )
 }

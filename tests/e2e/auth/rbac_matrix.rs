@@ -164,6 +164,16 @@ const EXPECTED: &[Expectation] = &[
     rpc("/occc.v1.Skills/ApproveSkill", 3, true),
     rpc("/occc.v1.Skills/RejectSkill", 3, true),
     rpc("/occc.v1.Skills/RevokeSkill", 3, true),
+    // OpenClaw's config: everyone signed in reads it (redacted); admins
+    // check, list, read versions and edit (elevated); only a super-admin
+    // restores, elevated.
+    rpc("/occc.v1.Config/GetConfig", 1, false),
+    rpc("/occc.v1.Config/CheckConfig", 3, false),
+    rpc("/occc.v1.Config/UpdateConfig", 3, true),
+    rpc("/occc.v1.Config/ListConfigVersions", 3, false),
+    rpc("/occc.v1.Config/GetConfigVersion", 3, false),
+    rpc("/occc.v1.Config/DiffConfigVersions", 3, false),
+    rpc("/occc.v1.Config/RestoreConfigVersion", 4, true),
     // Last but one: it ends the person's other sessions, and the elevation
     // of this one if it was obtained with a recovery code.
     credential("/occc.v1.Auth/RegenerateRecoveryCodes"),

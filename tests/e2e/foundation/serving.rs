@@ -50,6 +50,7 @@ async fn reflection_lists_every_service() {
             "occc.v1.Audit",
             "occc.v1.Auth",
             "occc.v1.Biometric",
+            "occc.v1.Config",
             "occc.v1.DeviceKeys",
             "occc.v1.Environment",
             "occc.v1.Integrity",

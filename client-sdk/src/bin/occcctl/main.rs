@@ -1,6 +1,7 @@
 //! `occcctl`: occcd from the command line.
 
 mod auth;
+mod config;
 mod integrity;
 mod key_file;
 mod skills;
@@ -104,6 +105,14 @@ enum Command {
     Skills {
         #[command(subcommand)]
         action: SkillsCommand,
+    },
+    /// OpenClaw's config (openclaw.json): show, edit, diff, versions, restore.
+    Config {
+        /// The watched container (default: the first with an OpenClaw config).
+        #[arg(long, default_value = "", global = true)]
+        container: String,
+        #[command(subcommand)]
+        action: config::ConfigCommand,
     },
 }
 
@@ -331,6 +340,9 @@ async fn run(cli: &Cli, options: &ConnectOptions) -> Result<bool, ClientError> {
             integrity::acknowledge(&session, container.clone(), checks.clone(), note.clone()).await
         }
         Command::Skills { action } => skills_command(cli, &session, action).await,
+        Command::Config { container, action } => {
+            config::run(&session, container, action, cli.json).await
+        }
         Command::Whoami => {
             let me = auth::whoami(&session).await?;
             let user = me.user.unwrap_or_default();
