@@ -11,7 +11,16 @@ BUILD_PACKAGES=(build-essential perl make pkg-config libpam0g-dev libclang-dev)
 # Docker engine (docker top needs procps' ps; its test bridge needs iproute2) and busybox-static, from which
 # the integrity tests build their image (registries are unreachable).
 TEST_PACKAGES=(systemd oathtool argon2 passwd libpam-modules libpam-fprintd
-    docker.io busybox-static procps tar iproute2)
+    docker.io busybox-static procps tar iproute2 protobuf-compiler)
+# The TypeScript SDK's build and tests need Node.js (18 or later) and npm;
+# protobuf-compiler (above) generates its types. Debian's nodejs and npm are
+# installed only when no node is on PATH (a newer Node may already be there).
+ensure_node() {
+    if command -v node >/dev/null && command -v npm >/dev/null; then
+        return 0
+    fi
+    ensure_debian_packages nodejs npm
+}
 
 ensure_debian_packages() {
     local missing=()

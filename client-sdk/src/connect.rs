@@ -1,9 +1,11 @@
 //! Connecting to occcd over its Unix socket without trusting the socket.
 //!
 //! Invariant: before a single byte is sent, the socket file is a socket owned
-//! by the expected uid *and* the process that accepted the connection runs as
-//! that uid (kernel `SO_PEERCRED`), so a spoofed daemon cannot collect
-//! credentials.
+//! by the expected uid, every folder above it can be written only by that uid
+//! or root (or is sticky, like `/tmp`, except the socket's own folder), *and*
+//! the process that accepted the connection runs as that uid (kernel
+//! `SO_PEERCRED`), so a spoofed daemon cannot collect credentials. The
+//! TypeScript SDK applies the same file and folder rules.
 
 use std::{
     io,
@@ -93,6 +95,52 @@ fn check_socket_file(options: &ConnectOptions) -> Result<(), ClientError> {
             owner: metadata.uid(),
             expected: options.expected_owner_uid,
         });
+    }
+    let mut holds_socket = true;
+    for folder in path.ancestors().skip(1) {
+        if folder.as_os_str().is_empty() {
+            break;
+        }
+        check_folder(folder, options.expected_owner_uid, holds_socket)?;
+        holds_socket = false;
+    }
+    Ok(())
+}
+
+const GROUP_OR_OTHER_WRITE: u32 = 0o022;
+const STICKY: u32 = 0o1000;
+
+/// A folder on the way to the socket: nobody but `expected_uid` or root may
+/// be able to put another socket there.
+fn check_folder(folder: &Path, expected_uid: u32, holds_socket: bool) -> Result<(), ClientError> {
+    let untrusted = |reason: String| ClientError::UntrustedFolder {
+        folder: folder.to_path_buf(),
+        reason,
+    };
+    let metadata = std::fs::symlink_metadata(folder)
+        .map_err(|err| untrusted(format!("cannot inspect it: {err}")))?;
+    if metadata.file_type().is_symlink() {
+        // macOS ships /var as a link to /private/var, owned by root.
+        if cfg!(target_os = "macos") && folder == Path::new("/var") && metadata.uid() == 0 {
+            return Ok(());
+        }
+        return Err(untrusted(
+            "it is a symbolic link; give the socket's real path".to_owned(),
+        ));
+    }
+    if metadata.uid() != 0 && metadata.uid() != expected_uid {
+        return Err(untrusted(format!(
+            "it belongs to uid {}, who could replace the socket",
+            metadata.uid()
+        )));
+    }
+    let mode = metadata.mode();
+    let writable_by_others = mode & GROUP_OR_OTHER_WRITE != 0;
+    if writable_by_others && (holds_socket || mode & STICKY == 0) {
+        return Err(untrusted(format!(
+            "users other than its owner can write it (mode {:o}), so the socket in it could be swapped",
+            mode & 0o7777
+        )));
     }
     Ok(())
 }

@@ -59,6 +59,14 @@ pub enum ClientError {
         /// Who should own it.
         expected: u32,
     },
+    /// A folder on the way to the socket could let someone else swap it.
+    #[error("refusing to connect through {folder}: {reason}")]
+    UntrustedFolder {
+        /// The folder.
+        folder: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Connecting failed.
     #[error("cannot connect to {socket}: {message}")]
     Connect {

@@ -82,6 +82,18 @@ fn with_reason(mut status: Status, reason: &'static str) -> Status {
     status
 }
 
+/// Trailing metadata key: milliseconds to wait before retrying.
+pub const RETRY_AFTER_MS: &str = "occc-retry-after-ms";
+
+fn with_retry_after(status: Status, reason: &'static str, wait: std::time::Duration) -> Status {
+    let mut status = with_reason(status, reason);
+    let millis = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+    status
+        .metadata_mut()
+        .insert(RETRY_AFTER_MS, MetadataValue::from(millis));
+    status
+}
+
 impl From<AuthError> for Status {
     fn from(err: AuthError) -> Self {
         let message = err.to_string();
@@ -94,9 +106,17 @@ impl From<AuthError> for Status {
                 with_reason(Status::unauthenticated(message), "login-required")
             }
             AuthError::AccountChanged => Status::aborted(message),
-            AuthError::Throttled { .. }
-            | AuthError::Locked { .. }
-            | AuthError::AttemptInProgress => Status::resource_exhausted(message),
+            AuthError::Throttled { retry_after } => with_retry_after(
+                Status::resource_exhausted(message),
+                "throttled",
+                retry_after,
+            ),
+            AuthError::Locked { retry_after } => with_retry_after(
+                Status::resource_exhausted(message),
+                "account-locked",
+                retry_after,
+            ),
+            AuthError::AttemptInProgress => Status::resource_exhausted(message),
             AuthError::NoSuchUser(_) | AuthError::NoSuchSession(_) => Status::not_found(message),
             AuthError::UserExists(_) => Status::already_exists(message),
             AuthError::BootstrapClosed

@@ -1,6 +1,6 @@
 //! Serving over the socket: health, reflection, deny by default.
 
-use occc_client::proto_health::health_check_response::ServingStatus;
+use occc_client::{ConnectOptions, OcccClient, proto_health::health_check_response::ServingStatus};
 use occc_tests::{DevDir, RunningDaemon, workspace_binary};
 use tokio_stream::StreamExt;
 use tonic::Code;
@@ -127,4 +127,32 @@ async fn occcctl_refuses_a_socket_owned_by_another_uid() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("spoofed"), "{stderr}");
+}
+
+#[tokio::test]
+async fn clients_refuse_a_socket_in_a_folder_others_can_write() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = DevDir::new();
+    let _daemon = RunningDaemon::start(&dir).await;
+    let options = ConnectOptions::dev(dir.path());
+    assert!(OcccClient::connect(&options).await.is_ok());
+    let permissions = |mode| std::fs::Permissions::from_mode(mode);
+    std::fs::set_permissions(dir.path(), permissions(0o770)).unwrap();
+    let refused = OcccClient::connect(&options).await.unwrap_err();
+    assert!(
+        refused.to_string().contains("could be swapped"),
+        "{refused}"
+    );
+    let output = std::process::Command::new(workspace_binary("occcctl"))
+        .args(["--dev", dir.path().to_str().unwrap(), "status"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("could be swapped"), "{stderr}");
+    // Sticky and group-writable is still refused for the socket's own folder.
+    std::fs::set_permissions(dir.path(), permissions(0o1777)).unwrap();
+    assert!(OcccClient::connect(&options).await.is_err());
+    std::fs::set_permissions(dir.path(), permissions(0o700)).unwrap();
+    assert!(OcccClient::connect(&options).await.is_ok());
 }
