@@ -59,8 +59,12 @@ pub enum Command {
 /// `occcd audit …`
 #[derive(Debug, Clone, Subcommand)]
 pub enum AuditCommand {
-    /// Walk the hash chain; exit 0 when intact, 1 naming the first broken entry.
+    /// Walk the hash chain and check every signed checkpoint; exit 0 when
+    /// intact, 1 naming the first broken entry.
     Verify,
+    /// Print the Ed25519 public key exports are verified with (hex), to pin
+    /// it out of band (`occcctl audit verify-export --pubkey`).
+    Pubkey,
 }
 
 /// `occcd config …`

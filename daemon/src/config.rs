@@ -199,6 +199,10 @@ pub struct AuditConfig {
     pub write_timeout_ms: u64,
     /// Entries that may wait for the writer before callers are held back.
     pub queue_capacity: usize,
+    /// How often the chain head is signed (an Ed25519 checkpoint outside
+    /// verifiers check exports against), in milliseconds; exports and
+    /// shutdown sign one too.
+    pub checkpoint_interval_ms: u64,
 }
 
 impl Default for AuditConfig {
@@ -206,11 +210,18 @@ impl Default for AuditConfig {
         Self {
             write_timeout_ms: 2_000,
             queue_capacity: 4_096,
+            checkpoint_interval_ms: 300_000,
         }
     }
 }
 
 impl AuditConfig {
+    /// [`AuditConfig::checkpoint_interval_ms`] as a duration.
+    #[must_use]
+    pub fn checkpoint_interval(&self) -> Duration {
+        Duration::from_millis(self.checkpoint_interval_ms)
+    }
+
     /// [`AuditConfig::write_timeout_ms`] as a duration.
     #[must_use]
     pub fn write_timeout(&self) -> Duration {
@@ -319,6 +330,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "audit.write_timeout_ms",
                 reason: "must be at least 1".to_owned(),
+            });
+        }
+        if self.audit.checkpoint_interval_ms < 1_000 {
+            return Err(ConfigError::Invalid {
+                key: "audit.checkpoint_interval_ms",
+                reason: "must be at least 1000 (one second)".to_owned(),
             });
         }
         if self.auth.idle_timeout_secs == 0 || self.auth.session_lifetime_secs == 0 {

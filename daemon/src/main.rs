@@ -4,7 +4,7 @@ use std::{process::ExitCode, sync::Arc};
 
 use clap::Parser;
 use occcd::{
-    audit::{ChainHasher, verify_chain},
+    audit::{ChainHasher, checkpoint::CheckpointSigner, verify_chain, verify_checkpoints},
     cli::{AuditCommand, Cli, Command, ConfigCommand},
     clock::SystemClock,
     config::Config,
@@ -60,6 +60,9 @@ async fn run(command: Command, config: Config) -> ExitCode {
         Command::Audit {
             action: AuditCommand::Verify,
         } => verify_audit(&config).await,
+        Command::Audit {
+            action: AuditCommand::Pubkey,
+        } => print_audit_public_key(&config).await,
         Command::Config {
             action: ConfigCommand::Show,
         } => match toml::to_string_pretty(&config) {
@@ -77,14 +80,29 @@ async fn verify_audit(config: &Config) -> ExitCode {
         eprintln!("occcd: no database at {}", config.store.database.display());
         return ExitCode::from(2);
     }
-    let (store, hasher) = match open_store(config).await {
-        Ok(unlocked) => (
-            unlocked.store,
-            ChainHasher::new(&unlocked.master.derive(KeyPurpose::AuditChain)),
-        ),
+    let (store, hasher, signer) = match open_store(config).await {
+        Ok(unlocked) => {
+            let signer =
+                CheckpointSigner::new(&unlocked.master.derive(KeyPurpose::AuditCheckpoints));
+            let hasher = ChainHasher::new(&unlocked.master.derive(KeyPurpose::AuditChain));
+            match signer {
+                Ok(signer) => (unlocked.store, hasher, signer),
+                Err(err) => return fail(&err, ExitCode::from(2)),
+            }
+        }
         Err(err) => return fail(&err, ExitCode::from(2)),
     };
-    let report = verify_chain(&store, &hasher).await;
+    let report = match verify_chain(&store, &hasher).await {
+        Ok(mut report) if report.first_broken.is_none() => {
+            verify_checkpoints(&store, signer.public_key())
+                .await
+                .map(|broken| {
+                    report.first_broken = broken;
+                    report
+                })
+        }
+        other => other,
+    };
     store.close().await;
     match report {
         Ok(report) => match report.first_broken {
@@ -103,6 +121,26 @@ async fn verify_audit(config: &Config) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Err(err) => fail(&err, ExitCode::from(2)),
+    }
+}
+
+async fn print_audit_public_key(config: &Config) -> ExitCode {
+    if !config.store.database.exists() {
+        eprintln!("occcd: no database at {}", config.store.database.display());
+        return ExitCode::from(2);
+    }
+    let unlocked = match open_store(config).await {
+        Ok(unlocked) => unlocked,
+        Err(err) => return fail(&err, ExitCode::from(2)),
+    };
+    let signer = CheckpointSigner::new(&unlocked.master.derive(KeyPurpose::AuditCheckpoints));
+    unlocked.store.close().await;
+    match signer {
+        Ok(signer) => {
+            println!("{}", hex::encode(signer.public_key()));
+            ExitCode::SUCCESS
+        }
         Err(err) => fail(&err, ExitCode::from(2)),
     }
 }

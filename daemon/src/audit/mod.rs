@@ -5,8 +5,10 @@
 //! stalled disk can delay a call but never hang the daemon.
 
 mod chain;
+pub mod checkpoint;
 mod error;
 mod event;
+pub mod export;
 pub mod note;
 mod read;
 mod verify;
@@ -15,7 +17,7 @@ mod writer;
 use std::{sync::Arc, time::Duration};
 
 use tokio::{
-    sync::{mpsc, oneshot},
+    sync::{mpsc, oneshot, watch},
     task::JoinHandle,
 };
 
@@ -25,7 +27,7 @@ pub use event::{
     AccountAction, Actor, AuditEvent, ConfigAction, IntegrityAction, SkillAction, bounded_rpc,
 };
 pub use read::{AuditPage, AuditQuery, list_entries};
-pub use verify::{BrokenLink, ChainReport, verify_chain};
+pub use verify::{BrokenLink, ChainReport, verify_chain, verify_checkpoints};
 
 use crate::{clock::Clock, store::Store};
 
@@ -33,6 +35,8 @@ use crate::{clock::Clock, store::Store};
 #[derive(Debug, Clone)]
 pub struct AuditLog {
     queue: mpsc::Sender<writer::PendingEntry>,
+    /// The sequence of the newest committed entry.
+    head: watch::Receiver<i64>,
     clock: Arc<dyn Clock>,
     timeout: Duration,
 }
@@ -65,18 +69,21 @@ impl AuditLog {
         queue_capacity: usize,
     ) -> Result<(Self, AuditWriter), AuditError> {
         let head = writer::load_head(&store).await?;
+        let (head_sender, head_receiver) = watch::channel(head.0);
         let (queue, receiver) = mpsc::channel(queue_capacity);
         let (close, close_requested) = oneshot::channel();
         let task = tokio::spawn(writer::run_writer(
             store,
             hasher,
             head,
+            head_sender,
             receiver,
             close_requested,
         ));
         Ok((
             Self {
                 queue,
+                head: head_receiver,
                 clock,
                 timeout,
             },
@@ -106,6 +113,13 @@ impl AuditLog {
         tokio::time::timeout(self.timeout, queued_and_committed)
             .await
             .map_err(|_| AuditError::Timeout(self.timeout))?
+    }
+
+    /// Follows the sequence of the newest committed entry (it changes after
+    /// each commit; readers then find the new entries in the store).
+    #[must_use]
+    pub fn committed_head(&self) -> watch::Receiver<i64> {
+        self.head.clone()
     }
 
     /// Like [`AuditLog::record`], but a failure is logged instead of returned:

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{Actor, AuditError, AuditEvent, chain::ChainHasher, chain::GENESIS_HASH};
 use crate::{
@@ -49,6 +49,7 @@ pub(super) async fn run_writer(
     store: Store,
     hasher: Arc<ChainHasher>,
     head: (i64, Vec<u8>),
+    committed_head: watch::Sender<i64>,
     mut queue: mpsc::Receiver<PendingEntry>,
     mut close: oneshot::Receiver<()>,
 ) {
@@ -79,6 +80,7 @@ pub(super) async fn run_writer(
                         sequence: last.sequence,
                         hash: last.entry_hash.clone(),
                     };
+                    committed_head.send_replace(last.sequence);
                 }
                 for (pending, row) in batch.drain(..).zip(&rows) {
                     let _ = pending

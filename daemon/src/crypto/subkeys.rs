@@ -32,6 +32,9 @@ pub enum KeyPurpose {
     /// text whose redacted layout readers see would let them test guesses
     /// of a weak secret in it).
     ConfigVersions,
+    /// The Ed25519 seed signing audit checkpoints and exports (its public
+    /// key is what outside verifiers pin; a new master key changes it).
+    AuditCheckpoints,
 }
 
 impl KeyPurpose {
@@ -44,6 +47,7 @@ impl KeyPurpose {
             Self::Tokens => b"occcd/tokens/hmac-sha256",
             Self::Snapshots => b"occcd/snapshots/hmac-sha256",
             Self::ConfigVersions => b"occcd/openclaw-config/version/hmac-sha256",
+            Self::AuditCheckpoints => b"occcd/audit/checkpoint/ed25519-seed",
         }
     }
 }

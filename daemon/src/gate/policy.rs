@@ -153,6 +153,9 @@ pub const POLICY_TABLE: &[RpcPolicy] = &[
     // Reading.
     needs("/occc.v1.Audit/VerifyChain",                 ViewLogs),
     needs("/occc.v1.Audit/ListAuditEntries",            ViewAudit),
+    needs("/occc.v1.Audit/WatchAudit",                  ViewAudit),
+    needs("/occc.v1.Audit/ExportAudit",                 ViewAudit),
+    needs("/occc.v1.Audit/GetAuditPublicKey",           ViewDashboard),
     needs("/occc.v1.Users/ListActiveSessions",          ViewActiveSessions),
     needs("/occc.v1.Users/ListAllSessions",             ViewAllSessions),
     needs("/occc.v1.Users/ListUsers",                   ManageUsers),

@@ -19,7 +19,10 @@ use tokio::task::JoinHandle;
 
 use super::{StartupError, unlock::UnlockedStore};
 use crate::{
-    audit::{Actor, AuditEvent, AuditLog, AuditWriter, ChainHasher},
+    audit::{
+        Actor, AuditEvent, AuditLog, AuditWriter, ChainHasher,
+        checkpoint::{CheckpointSigner, checkpoint_head, sign_periodically},
+    },
     auth::AuthEngine,
     clock::Clock,
     config::Config,
@@ -45,6 +48,8 @@ pub struct Domain {
     pub audit: AuditLog,
     /// Its chain hasher (for `VerifyChain`).
     pub hasher: Arc<ChainHasher>,
+    /// Signs checkpoints of the chain and exports.
+    pub checkpoints: Arc<CheckpointSigner>,
     /// Authentication and sessions.
     pub auth: Arc<AuthEngine>,
     /// The integrity monitor.
@@ -60,14 +65,20 @@ pub struct Domain {
     audit_writer: Option<AuditWriter>,
     monitor_task: Option<JoinHandle<()>>,
     session_writer: Option<JoinHandle<()>>,
+    checkpoint_task: Option<JoinHandle<()>>,
+    clock: Arc<dyn Clock>,
 }
 
 impl Drop for Domain {
     fn drop(&mut self) {
         // Shut down or not, no task of it outlives it.
-        for task in [self.monitor_task.take(), self.session_writer.take()]
-            .into_iter()
-            .flatten()
+        for task in [
+            self.monitor_task.take(),
+            self.session_writer.take(),
+            self.checkpoint_task.take(),
+        ]
+        .into_iter()
+        .flatten()
         {
             task.abort();
         }
@@ -88,6 +99,9 @@ impl Domain {
             key_source,
         } = unlocked;
         let hasher = Arc::new(ChainHasher::new(&master.derive(KeyPurpose::AuditChain)));
+        let checkpoints = Arc::new(CheckpointSigner::new(
+            &master.derive(KeyPurpose::AuditCheckpoints),
+        )?);
         let (audit, audit_writer) = AuditLog::start(
             store.clone(),
             Arc::clone(&hasher),
@@ -128,10 +142,17 @@ impl Domain {
             .enabled
             .then(|| tokio::spawn(Arc::clone(&monitor).run()));
         let session_writer = Some(tokio::spawn(write_sessions_periodically(Arc::clone(&auth))));
+        let checkpoint_task = Some(tokio::spawn(sign_periodically(
+            store.clone(),
+            Arc::clone(&checkpoints),
+            Arc::clone(clock),
+            config.audit.checkpoint_interval(),
+        )));
         Ok(Self {
             store,
             audit,
             hasher,
+            checkpoints,
             auth,
             monitor,
             skills,
@@ -141,6 +162,8 @@ impl Domain {
             audit_writer: Some(audit_writer),
             monitor_task,
             session_writer,
+            checkpoint_task,
+            clock: Arc::clone(clock),
         })
     }
 
@@ -165,8 +188,11 @@ impl Domain {
     /// Shuts every domain down, in reverse order, after the server stopped.
     pub async fn shut_down(mut self, reason: String) {
         self.stop_monitoring();
-        if let Some(writer) = self.session_writer.take() {
-            writer.abort();
+        for task in [self.session_writer.take(), self.checkpoint_task.take()]
+            .into_iter()
+            .flatten()
+        {
+            task.abort();
         }
         self.auth.persist_sessions().await;
         self.audit
@@ -175,6 +201,11 @@ impl Domain {
         // The writer ends even while handles of the log are alive.
         if let Some(writer) = self.audit_writer.take() {
             writer.finish().await;
+        }
+        // The last entries (the stop among them) end under a signature.
+        if let Err(err) = checkpoint_head(&self.store, &self.checkpoints, self.clock.as_ref()).await
+        {
+            tracing::error!(error = %err, "final audit checkpoint could not be signed");
         }
         self.store.close().await;
     }

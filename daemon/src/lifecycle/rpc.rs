@@ -23,7 +23,7 @@ use crate::{
     clock::Clock,
     gate::{Gate, GateLayer},
     service::{
-        AuditService, AuthService, BiometricService, ConfigService, DeviceKeysService,
+        AuditParts, AuditService, AuthService, BiometricService, ConfigService, DeviceKeysService,
         IntegrityService, SkillsService, SystemService, UsersService,
     },
 };
@@ -77,10 +77,14 @@ impl RpcServer {
                 Arc::clone(clock),
                 clock.now(),
             )))
-            .add_service(AuditServer::new(AuditService::new(
-                domain.store.clone(),
-                Arc::clone(&domain.hasher),
-            )))
+            .add_service(AuditServer::new(AuditService::new(AuditParts {
+                store: domain.store.clone(),
+                log: domain.audit.clone(),
+                hasher: Arc::clone(&domain.hasher),
+                signer: Arc::clone(&domain.checkpoints),
+                auth: Arc::clone(auth),
+                clock: Arc::clone(clock),
+            })))
             .add_service(AuthServer::new(AuthService::new(Arc::clone(auth))))
             .add_service(UsersServer::new(UsersService::new(Arc::clone(auth))))
             .add_service(DeviceKeysServer::new(DeviceKeysService::new(Arc::clone(

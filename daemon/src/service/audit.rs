@@ -3,33 +3,62 @@
 use std::sync::Arc;
 
 use occc_proto::v1::{
-    AuditEntry, AuditEntryList, BrokenLink, ListAuditEntriesRequest, VerifyChainRequest,
-    VerifyChainResponse, audit_server::Audit,
+    AuditCheckpoint, AuditEntry, AuditEntryList, AuditExportLines, AuditPublicKey, BrokenLink,
+    ExportAuditRequest, GetAuditPublicKeyRequest, ListAuditEntriesRequest, VerifyChainRequest,
+    VerifyChainResponse, WatchAuditRequest, audit_server::Audit,
 };
 use tonic::{Request, Response, Status};
 
-use crate::{
-    audit::{AuditPage, AuditQuery, ChainHasher, list_entries, verify_chain},
-    store::{AuditRow, ReadCopy, Store},
+use super::{
+    audit_streams::{WatchFilter, audit_entry, export, follow},
+    convert::caller,
+    session_bound::{BoxStream, session_bound},
 };
+use crate::{
+    audit::{
+        AuditLog, AuditPage, AuditQuery, ChainHasher, checkpoint::CheckpointSigner, list_entries,
+        verify_chain, verify_checkpoints,
+    },
+    auth::AuthEngine,
+    clock::Clock,
+    store::{ReadCopy, Store},
+};
+
+/// The longest kind or actor a watch filter may hold.
+const MAX_FILTER_BYTES: usize = 128;
+
+/// What the audit service reads, follows and signs with.
+#[derive(Debug, Clone)]
+pub struct AuditParts {
+    /// The store holding the log.
+    pub store: Store,
+    /// The log (for the committed head).
+    pub log: AuditLog,
+    /// Checks the daemon's own links.
+    pub hasher: Arc<ChainHasher>,
+    /// Signs checkpoints and exports.
+    pub signer: Arc<CheckpointSigner>,
+    /// Sessions, which end streams.
+    pub auth: Arc<AuthEngine>,
+    /// The daemon's clock.
+    pub clock: Arc<dyn Clock>,
+}
 
 /// Handler of `occc.v1.Audit`.
 #[derive(Debug)]
 pub struct AuditService {
-    store: Store,
-    hasher: Arc<ChainHasher>,
+    parts: AuditParts,
     /// The last page answered and its query, while the log is unchanged
     /// (a frontend polls the newest entries).
     last_page: ReadCopy<(AuditQuery, AuditPage)>,
 }
 
 impl AuditService {
-    /// A handler reading `store` and checking links with `hasher`.
+    /// A handler over `parts`.
     #[must_use]
-    pub fn new(store: Store, hasher: Arc<ChainHasher>) -> Self {
+    pub fn new(parts: AuditParts) -> Self {
         Self {
-            store,
-            hasher,
+            parts,
             last_page: ReadCopy::default(),
         }
     }
@@ -37,11 +66,18 @@ impl AuditService {
 
 #[tonic::async_trait]
 impl Audit for AuditService {
+    type WatchAuditStream = BoxStream<AuditEntry>;
+    type ExportAuditStream = BoxStream<AuditExportLines>;
+
     async fn verify_chain(
         &self,
         _request: Request<VerifyChainRequest>,
     ) -> Result<Response<VerifyChainResponse>, Status> {
-        let report = verify_chain(&self.store, &self.hasher).await?;
+        let mut report = verify_chain(&self.parts.store, &self.parts.hasher).await?;
+        if report.first_broken.is_none() {
+            report.first_broken =
+                verify_checkpoints(&self.parts.store, self.parts.signer.public_key()).await?;
+        }
         Ok(Response::new(VerifyChainResponse {
             entries_checked: report.entries_checked,
             first_broken: report.first_broken.map(|broken| BrokenLink {
@@ -65,7 +101,7 @@ impl Audit for AuditService {
             kind: request.kind,
         };
         // Read the version first: an append that ends after it changes it.
-        let version = self.store.audit_version();
+        let version = self.parts.store.audit_version();
         let page = match self
             .last_page
             .get(version)
@@ -73,7 +109,7 @@ impl Audit for AuditService {
         {
             Some((_, page)) => page,
             None => {
-                let page = list_entries(&self.store, &query).await?;
+                let page = list_entries(&self.parts.store, &query).await?;
                 self.last_page.put(version, (query, page.clone()));
                 page
             }
@@ -83,20 +119,76 @@ impl Audit for AuditService {
             next_page_token: page.next_page_token,
         }))
     }
-}
 
-fn audit_entry(row: AuditRow) -> AuditEntry {
-    let id = |value: Option<i64>| value.and_then(|v| u32::try_from(v).ok());
-    AuditEntry {
-        sequence: u64::try_from(row.sequence).unwrap_or(0),
-        at_unix_ms: row.at_unix_ms,
-        kind: row.kind,
-        actor_uid: id(row.actor_uid),
-        actor_gid: id(row.actor_gid),
-        actor_pid: id(row.actor_pid),
-        actor: row.actor_user.unwrap_or_default(),
-        detail_json: row.detail,
-        prev_hash_hex: hex::encode(row.prev_hash),
-        entry_hash_hex: hex::encode(row.entry_hash),
+    async fn watch_audit(
+        &self,
+        request: Request<WatchAuditRequest>,
+    ) -> Result<Response<Self::WatchAuditStream>, Status> {
+        let caller = caller(&request)?;
+        let body = request.into_inner();
+        for (field, value) in [("kind", &body.kind), ("actor", &body.actor)] {
+            if value.len() > MAX_FILTER_BYTES {
+                return Err(Status::invalid_argument(format!(
+                    "{field}: at most {MAX_FILTER_BYTES} bytes"
+                )));
+            }
+        }
+        let head = self.parts.log.committed_head();
+        let after = match body.after_sequence {
+            Some(sequence) => i64::try_from(sequence).unwrap_or(i64::MAX),
+            None => *head.borrow(),
+        };
+        let filter = WatchFilter {
+            kind: body.kind,
+            actor: body.actor,
+        };
+        let entries = follow(self.parts.store.clone(), head, after, filter);
+        Ok(Response::new(session_bound(
+            entries,
+            Arc::clone(&self.parts.auth),
+            caller,
+        )))
+    }
+
+    async fn export_audit(
+        &self,
+        request: Request<ExportAuditRequest>,
+    ) -> Result<Response<Self::ExportAuditStream>, Status> {
+        let caller = caller(&request)?;
+        let lines = export(
+            self.parts.store.clone(),
+            Arc::clone(&self.parts.signer),
+            Arc::clone(&self.parts.clock),
+            request.get_ref().first_sequence,
+        );
+        Ok(Response::new(session_bound(
+            lines,
+            Arc::clone(&self.parts.auth),
+            caller,
+        )))
+    }
+
+    async fn get_audit_public_key(
+        &self,
+        _request: Request<GetAuditPublicKeyRequest>,
+    ) -> Result<Response<AuditPublicKey>, Status> {
+        let newest = self
+            .parts
+            .store
+            .audit_checkpoint_at_or_before(i64::MAX)
+            .await
+            .map_err(|err| Status::from(crate::audit::AuditError::from(err)))?;
+        let key = self.parts.signer.public_key();
+        Ok(Response::new(AuditPublicKey {
+            algorithm: "ed25519".to_owned(),
+            public_key: key.to_vec(),
+            public_key_hex: hex::encode(key),
+            newest_checkpoint: newest.map(|row| AuditCheckpoint {
+                sequence: u64::try_from(row.sequence).unwrap_or(0),
+                signed_at_unix_ms: row.at_unix_ms,
+                link_hex: hex::encode(&row.link),
+                signature_hex: hex::encode(&row.signature),
+            }),
+        }))
     }
 }

@@ -4,6 +4,7 @@
 //! through the gate, and their errors become statuses only in [`status`].
 
 mod audit;
+mod audit_streams;
 mod auth;
 mod biometric;
 mod config;
@@ -19,7 +20,7 @@ mod status;
 mod system;
 mod users;
 
-pub use audit::AuditService;
+pub use audit::{AuditParts, AuditService};
 pub use auth::AuthService;
 pub use biometric::BiometricService;
 pub use config::ConfigService;

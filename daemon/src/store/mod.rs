@@ -7,6 +7,7 @@
 
 mod audit_rows;
 mod auth_failure_rows;
+mod checkpoint_rows;
 mod config_rows;
 mod device_key_rows;
 mod finding_rows;
@@ -38,6 +39,7 @@ use crate::crypto::Subkey;
 
 pub use audit_rows::{AuditRow, AuditRowFilter, AuditRowPage};
 pub use auth_failure_rows::AuthFailureRow;
+pub use checkpoint_rows::CheckpointRow;
 pub use config_rows::ConfigVersionRow;
 pub use device_key_rows::DeviceKeyRow;
 pub use finding_rows::{Acknowledged, FindingRow, OpenFindingRow};

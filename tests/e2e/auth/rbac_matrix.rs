@@ -110,6 +110,19 @@ const EXPECTED: &[Expectation] = &[
     rpc("/occc.v1.Users/ListActiveSessions", 1, false),
     rpc("/occc.v1.Audit/VerifyChain", 2, false),
     rpc("/occc.v1.Audit/ListAuditEntries", 3, false),
+    rpc("/occc.v1.Audit/GetAuditPublicKey", 1, false),
+    Expectation {
+        rpc: "/occc.v1.Audit/WatchAudit",
+        min_rank: 3,
+        needs: Level::None,
+        streaming: true,
+    },
+    Expectation {
+        rpc: "/occc.v1.Audit/ExportAudit",
+        min_rank: 3,
+        needs: Level::None,
+        streaming: true,
+    },
     rpc("/occc.v1.Users/ListAllSessions", 3, false),
     // super-admin: manage users (changes need re-authentication; those that
     // grant access or credentials need the password re-proved).

@@ -1,6 +1,7 @@
 //! Issue #2: the foundation — socket, gate, store, audit chain, lifecycle.
 
 mod audit_chain;
+mod audit_export;
 mod audit_reading;
 mod encrypted_store;
 mod interop;

@@ -1,10 +1,12 @@
 //! `occcctl`: occcd from the command line.
 
+mod audit;
 mod auth;
 mod config;
 mod integrity;
 mod key_file;
 mod skills;
+mod time;
 mod token_file;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -40,6 +42,11 @@ struct Cli {
 enum Command {
     /// Health, version and uptime of the daemon.
     Status,
+    /// Read, follow, export and verify the audit log.
+    Audit {
+        #[command(subcommand)]
+        action: audit::AuditCommand,
+    },
     /// First run: create the first super-admin with the bootstrap token file.
     Bootstrap {
         /// The token file the daemon wrote (its state folder/bootstrap.token).
@@ -251,6 +258,13 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: &Cli, options: &ConnectOptions) -> Result<bool, ClientError> {
+    // Offline: checking an export needs nothing but the file and the key.
+    if let Command::Audit {
+        action: audit::AuditCommand::VerifyExport { file, pubkey },
+    } = &cli.command
+    {
+        return audit::verify_file(file, pubkey, cli.json);
+    }
     let anonymous = OcccClient::connect(options).await?;
     let session = match token_file::load() {
         Some(token) => anonymous.with_session(token),
@@ -339,7 +353,8 @@ async fn run(cli: &Cli, options: &ConnectOptions) -> Result<bool, ClientError> {
         } => {
             integrity::acknowledge(&session, container.clone(), checks.clone(), note.clone()).await
         }
-        Command::Skills { action } => skills_command(cli, &session, action).await,
+        Command::Skills { action } => skills::run(&session, action, cli.json).await,
+        Command::Audit { action } => audit::run(&session, action, cli.json).await,
         Command::Config { container, action } => {
             config::run(&session, container, action, cli.json).await
         }
@@ -360,69 +375,6 @@ async fn run(cli: &Cli, options: &ConnectOptions) -> Result<bool, ClientError> {
                 println!("permissions: {}", me.permissions.join(", "));
             }
             Ok(true)
-        }
-    }
-}
-
-async fn skills_command(
-    cli: &Cli,
-    session: &OcccClient,
-    action: &SkillsCommand,
-) -> Result<bool, ClientError> {
-    use skills::Decision;
-    match action {
-        SkillsCommand::List { name, state } => {
-            let state = match state.as_deref() {
-                None => None,
-                Some(name) => Some(
-                    pb::SkillState::from_str_name(&format!("SKILL_STATE_{}", name.to_uppercase()))
-                        .ok_or_else(|| {
-                            ClientError::Input(format!(
-                                "--state {name}: one of pending, approved, rejected, revoked"
-                            ))
-                        })?,
-                ),
-            };
-            skills::list(session, name.clone(), state, cli.json).await
-        }
-        SkillsCommand::Show { tree_hash } => {
-            skills::show(session, tree_hash.clone(), cli.json).await
-        }
-        SkillsCommand::Submit { path, on_host } => {
-            skills::submit(session, path, *on_host, cli.json).await
-        }
-        SkillsCommand::Approve { tree_hash, note } => {
-            skills::decide(
-                session,
-                Decision::Approve,
-                tree_hash.clone(),
-                note.clone(),
-                cli.json,
-            )
-            .await
-        }
-        SkillsCommand::Reject { tree_hash, note } => {
-            skills::decide(
-                session,
-                Decision::Reject,
-                tree_hash.clone(),
-                note.clone(),
-                cli.json,
-            )
-            .await
-        }
-        SkillsCommand::Revoke { tree_hash, note } => {
-            skills::decide(
-                session,
-                Decision::Revoke,
-                tree_hash.clone(),
-                note.clone(),
-                cli.json,
-            )
-            .await
-        }
-        SkillsCommand::Diff { from, to } => {
-            skills::diff(session, from.clone(), to.clone(), cli.json).await
         }
     }
 }
@@ -476,19 +428,7 @@ async fn status(
             health.as_str_name()
         );
         println!("socket: {}", options.socket_path.display());
-        println!("uptime: {}", human_duration(info.uptime_seconds));
+        println!("uptime: {}", time::human_duration(info.uptime_seconds));
     }
     Ok(health == ServingStatus::Serving)
-}
-
-fn human_duration(seconds: u64) -> String {
-    let (days, rest) = (seconds / 86_400, seconds % 86_400);
-    let (hours, rest) = (rest / 3_600, rest % 3_600);
-    let (minutes, seconds) = (rest / 60, rest % 60);
-    match (days, hours, minutes) {
-        (0, 0, 0) => format!("{seconds}s"),
-        (0, 0, _) => format!("{minutes}m {seconds}s"),
-        (0, _, _) => format!("{hours}h {minutes}m {seconds}s"),
-        _ => format!("{days}d {hours}h {minutes}m"),
-    }
 }

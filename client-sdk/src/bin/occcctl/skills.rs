@@ -6,6 +6,8 @@ use std::path::Path;
 use occc_client::{ClientError, OcccClient, proto as pb};
 use serde_json::json;
 
+use super::SkillsCommand;
+
 /// Chunk size of a submitted archive.
 const CHUNK_BYTES: usize = 256 * 1024;
 
@@ -320,4 +322,61 @@ pub async fn diff(
         diff.gone_signals.iter().for_each(print_signal);
     }
     Ok(true)
+}
+
+/// Runs `occcctl skills …`.
+pub async fn run(
+    session: &OcccClient,
+    action: &SkillsCommand,
+    json: bool,
+) -> Result<bool, ClientError> {
+    match action {
+        SkillsCommand::List { name, state } => {
+            let state = match state.as_deref() {
+                None => None,
+                Some(name) => Some(
+                    pb::SkillState::from_str_name(&format!("SKILL_STATE_{}", name.to_uppercase()))
+                        .ok_or_else(|| {
+                            ClientError::Input(format!(
+                                "--state {name}: one of pending, approved, rejected, revoked"
+                            ))
+                        })?,
+                ),
+            };
+            list(session, name.clone(), state, json).await
+        }
+        SkillsCommand::Show { tree_hash } => show(session, tree_hash.clone(), json).await,
+        SkillsCommand::Submit { path, on_host } => submit(session, path, *on_host, json).await,
+        SkillsCommand::Approve { tree_hash, note } => {
+            decide(
+                session,
+                Decision::Approve,
+                tree_hash.clone(),
+                note.clone(),
+                json,
+            )
+            .await
+        }
+        SkillsCommand::Reject { tree_hash, note } => {
+            decide(
+                session,
+                Decision::Reject,
+                tree_hash.clone(),
+                note.clone(),
+                json,
+            )
+            .await
+        }
+        SkillsCommand::Revoke { tree_hash, note } => {
+            decide(
+                session,
+                Decision::Revoke,
+                tree_hash.clone(),
+                note.clone(),
+                json,
+            )
+            .await
+        }
+        SkillsCommand::Diff { from, to } => diff(session, from.clone(), to.clone(), json).await,
+    }
 }
