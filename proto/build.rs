@@ -39,6 +39,9 @@ const SECRET_BEARING: &[&str] = &[
     ".occc.v1.ConfigDiff",
 ];
 
+/// Messages that hold a secret-bearing one: no serde either.
+const HOLDS_SECRET_BEARING: &[&str] = &[".occc.v1.PamClientMessage", ".occc.v1.PamServerMessage"];
+
 fn main() -> Result<(), Box<dyn Error>> {
     for file in PROTO_FILES {
         println!("cargo:rerun-if-changed={file}");
@@ -54,6 +57,14 @@ fn main() -> Result<(), Box<dyn Error>> {
         .build_client(true)
         .codec_path("crate::codec::OcccCodec")
         .skip_debug(SECRET_BEARING)
-        .compile_fds(descriptors)?;
+        .compile_fds(descriptors.clone())?;
+    if env::var_os("CARGO_FEATURE_JSON").is_some() {
+        // Secret-bearing messages get no serde: nothing can print them by accident.
+        pbjson_build::Builder::new()
+            .register_descriptors(&prost::Message::encode_to_vec(&descriptors))?
+            .out_dir(&out_dir)
+            .exclude(SECRET_BEARING.iter().chain(HOLDS_SECRET_BEARING).copied())
+            .build(&[".occc.v1"])?;
+    }
     Ok(())
 }

@@ -26,7 +26,8 @@ pub enum ExportLine {
         exported_at_unix_ms: i64,
         /// The last entry the export holds (0: none).
         last_sequence: u64,
-        /// Ed25519 over [`crate::header_message`].
+        /// Ed25519 over [`crate::header_message`] (which also covers the
+        /// anchor's sequence and link).
         signature_hex: String,
     },
     /// The checkpoint the export starts after (sequence 0: the beginning).
@@ -43,7 +44,7 @@ pub enum ExportLine {
 pub struct CheckpointLine {
     /// The entry it covers (0: before the first entry; then unsigned).
     pub sequence: u64,
-    /// When occcd signed it.
+    /// When occcd signed it (signed too).
     pub at_unix_ms: i64,
     /// The public link after that entry.
     pub link_hex: String,

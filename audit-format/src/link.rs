@@ -69,23 +69,34 @@ fn update_text(context: &mut Context, text: &str) {
 /// Prefix of a signed export header (domain separation).
 pub const HEADER_CONTEXT: &[u8] = b"occcd audit export v1\0";
 
-/// The bytes an export header signs: when it was made and the last entry it
-/// holds, so cutting entries off its end is detected even at a checkpoint.
+/// The bytes an export header signs: when it was made, the checkpoint it
+/// starts from (its anchor: sequence and link) and the last entry it holds —
+/// so entries cut from either end, or a later checkpoint passed off as the
+/// anchor, are detected.
 #[must_use]
-pub fn header_message(exported_at_unix_ms: i64, last_sequence: u64) -> Vec<u8> {
-    let mut message = Vec::with_capacity(HEADER_CONTEXT.len() + 16);
+pub fn header_message(
+    exported_at_unix_ms: i64,
+    anchor_sequence: u64,
+    anchor_link: &Link,
+    last_sequence: u64,
+) -> Vec<u8> {
+    let mut message = Vec::with_capacity(HEADER_CONTEXT.len() + 24 + anchor_link.len());
     message.extend_from_slice(HEADER_CONTEXT);
     message.extend_from_slice(&exported_at_unix_ms.to_be_bytes());
+    message.extend_from_slice(&anchor_sequence.to_be_bytes());
+    message.extend_from_slice(anchor_link);
     message.extend_from_slice(&last_sequence.to_be_bytes());
     message
 }
 
-/// The bytes a checkpoint of `sequence` with public link `link` signs.
+/// The bytes a checkpoint of `sequence`, signed at `at_unix_ms`, with
+/// public link `link` signs.
 #[must_use]
-pub fn checkpoint_message(sequence: u64, link: &Link) -> Vec<u8> {
-    let mut message = Vec::with_capacity(CHECKPOINT_CONTEXT.len() + 8 + link.len());
+pub fn checkpoint_message(sequence: u64, at_unix_ms: i64, link: &Link) -> Vec<u8> {
+    let mut message = Vec::with_capacity(CHECKPOINT_CONTEXT.len() + 16 + link.len());
     message.extend_from_slice(CHECKPOINT_CONTEXT);
     message.extend_from_slice(&sequence.to_be_bytes());
+    message.extend_from_slice(&at_unix_ms.to_be_bytes());
     message.extend_from_slice(link);
     message
 }

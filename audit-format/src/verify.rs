@@ -30,6 +30,8 @@ pub struct ExportReport {
     pub last_sequence: u64,
     /// When the newest checkpoint was signed.
     pub last_checkpoint_at_unix_ms: i64,
+    /// When the export was made (from its signed header).
+    pub exported_at_unix_ms: i64,
 }
 
 /// Why an export does not verify.
@@ -81,6 +83,12 @@ pub fn parse_public_key(hex_key: &str) -> Result<[u8; 32], VerifyError> {
         .map_err(|bytes: Vec<u8>| VerifyError::BadKey(format!("{} bytes, not 32", bytes.len())))
 }
 
+struct Header {
+    exported_at_unix_ms: i64,
+    last_sequence: u64,
+    signature_hex: String,
+}
+
 struct Walk {
     key: [u8; 32],
     link: Link,
@@ -97,7 +105,7 @@ pub fn verify_export(
 ) -> Result<ExportReport, VerifyError> {
     let key = parse_public_key(public_key_hex)?;
     let mut walk: Option<Walk> = None;
-    let mut promised_last: Option<u64> = None;
+    let mut header: Option<Header> = None;
     let mut number = 0;
     let mut buffer = Vec::new();
     loop {
@@ -132,7 +140,7 @@ pub fn verify_export(
                     signature_hex,
                 },
                 None,
-            ) if promised_last.is_none() => {
+            ) if header.is_none() => {
                 if format != FORMAT {
                     return Err(fail(format!("format {format:?}, expected {FORMAT:?}")));
                 }
@@ -141,13 +149,29 @@ pub fn verify_export(
                         "exported under a different public key than the one given".into(),
                     ));
                 }
-                let message = header_message(exported_at_unix_ms, last_sequence);
-                verify_signature(&key, &message, &signature_hex)
-                    .map_err(|()| fail("the header is not signed by this public key".into()))?;
-                promised_last = Some(last_sequence);
+                header = Some(Header {
+                    exported_at_unix_ms,
+                    last_sequence,
+                    signature_hex,
+                });
             }
-            (ExportLine::Anchor(anchor), None) if promised_last.is_some() => {
-                walk = Some(start(&key, &anchor).map_err(fail)?);
+            (ExportLine::Anchor(anchor), None) => {
+                let Some(header) = &header else {
+                    return Err(fail("an anchor before the header".into()));
+                };
+                let started = start(&key, &anchor).map_err(&fail)?;
+                let message = header_message(
+                    header.exported_at_unix_ms,
+                    anchor.sequence,
+                    &started.link,
+                    header.last_sequence,
+                );
+                verify_signature(&key, &message, &header.signature_hex).map_err(|()| {
+                    fail("the header does not sign this anchor under this public key: the export's start was changed or it is not occcd's".into())
+                })?;
+                let mut started = started;
+                started.report.exported_at_unix_ms = header.exported_at_unix_ms;
+                walk = Some(started);
             }
             (ExportLine::Entry(entry), Some(state)) => {
                 if entry.sequence != state.sequence + 1 {
@@ -199,7 +223,7 @@ pub fn verify_export(
             unsigned: walk.sequence - walk.signed_sequence,
         });
     }
-    let promised = promised_last.unwrap_or(0);
+    let promised = header.map_or(0, |header| header.last_sequence);
     if walk.sequence != promised {
         return Err(VerifyError::Cut {
             promised,
@@ -216,6 +240,7 @@ fn start(key: &[u8; 32], anchor: &CheckpointLine) -> Result<Walk, String> {
         first_sequence: 0,
         last_sequence: 0,
         last_checkpoint_at_unix_ms: 0,
+        exported_at_unix_ms: 0,
     };
     let link = if anchor.sequence == 0 {
         if anchor.link_hex != hex::encode(GENESIS_LINK) || !anchor.signature_hex.is_empty() {
@@ -253,7 +278,7 @@ fn check_signed(key: &[u8; 32], checkpoint: &CheckpointLine, link: &Link) -> Res
             checkpoint.sequence
         ));
     }
-    let message = checkpoint_message(checkpoint.sequence, link);
+    let message = checkpoint_message(checkpoint.sequence, checkpoint.at_unix_ms, link);
     verify_signature(key, &message, &checkpoint.signature_hex).map_err(|()| {
         format!(
             "the checkpoint of entry {} is not signed by this public key",

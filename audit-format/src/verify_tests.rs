@@ -22,11 +22,12 @@ fn entry(sequence: u64) -> EntryLine {
 }
 
 fn checkpoint(key: &Ed25519KeyPair, sequence: u64, link: &Link) -> CheckpointLine {
+    let at_unix_ms = 1_000 + i64::try_from(sequence).unwrap();
     CheckpointLine {
         sequence,
-        at_unix_ms: 1,
+        at_unix_ms,
         link_hex: hex::encode(link),
-        signature_hex: hex::encode(key.sign(&checkpoint_message(sequence, link))),
+        signature_hex: hex::encode(key.sign(&checkpoint_message(sequence, at_unix_ms, link))),
     }
 }
 
@@ -38,7 +39,7 @@ fn export(count: u64, every: u64) -> Vec<String> {
         public_key_hex: hex::encode(key.public_key()),
         exported_at_unix_ms: 2,
         last_sequence: count,
-        signature_hex: hex::encode(key.sign(&header_message(2, count))),
+        signature_hex: hex::encode(key.sign(&header_message(2, 0, &GENESIS_LINK, count))),
     }];
     lines.push(ExportLine::Anchor(CheckpointLine {
         sequence: 0,
@@ -175,4 +176,31 @@ fn junk_and_misplaced_lines_name_their_line() {
             .starts_with("line 1")
     );
     assert!(verify(&[]).is_err());
+}
+
+#[test]
+fn dropping_the_oldest_entries_and_re_anchoring_at_a_later_checkpoint_is_refused() {
+    let lines = export(10, 4);
+    // Entries 1-4 gone; the checkpoint of entry 4 passed off as the anchor.
+    let mut cut = vec![lines[0].clone()];
+    cut.push(lines[6].replace("\"type\":\"checkpoint\"", "\"type\":\"anchor\""));
+    cut.extend(lines[7..].iter().cloned());
+    let err = verify(&cut).unwrap_err().to_string();
+    assert!(
+        err.contains("line 2") && err.contains("does not sign this anchor"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_changed_signing_time_is_refused() {
+    let mut lines = export(4, 10);
+    let last = lines.len() - 1;
+    lines[last] = lines[last].replace("\"at_unix_ms\":1004", "\"at_unix_ms\":9999");
+    assert!(
+        verify(&lines)
+            .unwrap_err()
+            .to_string()
+            .contains("not signed by this public key")
+    );
 }

@@ -1,8 +1,9 @@
 //! Connecting to occcd over its Unix socket without trusting the socket.
 //!
 //! Invariant: before a single byte is sent, the socket file is a socket owned
-//! by the expected uid, every folder above it can be written only by that uid
-//! or root (or is sticky, like `/tmp`, except the socket's own folder), *and*
+//! by the expected uid, its folder is owned by that uid or root and written by
+//! its owner only, every folder above is owned by that uid or root and not
+//! writable by everyone (unless sticky, like `/tmp`), *and*
 //! the process that accepted the connection runs as that uid (kernel
 //! `SO_PEERCRED`), so a spoofed daemon cannot collect credentials. The
 //! TypeScript SDK applies the same file and folder rules.
@@ -96,8 +97,13 @@ fn check_socket_file(options: &ConnectOptions) -> Result<(), ClientError> {
             expected: options.expected_owner_uid,
         });
     }
+    // A relative path's folders above the working directory count too.
+    let absolute = std::path::absolute(path).map_err(|err| ClientError::Connect {
+        socket: path.clone(),
+        message: format!("cannot resolve the socket's path: {err}"),
+    })?;
     let mut holds_socket = true;
-    for folder in path.ancestors().skip(1) {
+    for folder in absolute.ancestors().skip(1) {
         if folder.as_os_str().is_empty() {
             break;
         }
@@ -108,6 +114,7 @@ fn check_socket_file(options: &ConnectOptions) -> Result<(), ClientError> {
 }
 
 const GROUP_OR_OTHER_WRITE: u32 = 0o022;
+const OTHER_WRITE: u32 = 0o002;
 const STICKY: u32 = 0o1000;
 
 /// A folder on the way to the socket: nobody but `expected_uid` or root may
@@ -134,9 +141,16 @@ fn check_folder(folder: &Path, expected_uid: u32, holds_socket: bool) -> Result<
             metadata.uid()
         )));
     }
+    // The socket's own folder: only its owner writes it. Folders above: not
+    // writable by everyone unless sticky (/tmp); a root-owned folder its
+    // group may write (macOS's /var/run) is accepted there.
     let mode = metadata.mode();
-    let writable_by_others = mode & GROUP_OR_OTHER_WRITE != 0;
-    if writable_by_others && (holds_socket || mode & STICKY == 0) {
+    let unsafe_mode = if holds_socket {
+        mode & GROUP_OR_OTHER_WRITE != 0
+    } else {
+        mode & OTHER_WRITE != 0 && mode & STICKY == 0
+    };
+    if unsafe_mode {
         return Err(untrusted(format!(
             "users other than its owner can write it (mode {:o}), so the socket in it could be swapped",
             mode & 0o7777

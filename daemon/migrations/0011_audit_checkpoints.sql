@@ -8,3 +8,7 @@ CREATE TABLE audit_checkpoints (
     link       BLOB    NOT NULL CHECK (length(link) = 32),
     signature  BLOB    NOT NULL CHECK (length(signature) = 64)
 ) STRICT;
+CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+BEGIN SELECT RAISE(ABORT, 'audit_checkpoints is append-only'); END;
+CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
+BEGIN SELECT RAISE(ABORT, 'audit_checkpoints is append-only'); END;

@@ -82,9 +82,13 @@ async fn verify_audit(config: &Config) -> ExitCode {
     }
     let (store, hasher, signer) = match open_store(config).await {
         Ok(unlocked) => {
-            let signer =
-                CheckpointSigner::new(&unlocked.master.derive(KeyPurpose::AuditCheckpoints));
-            let hasher = ChainHasher::new(&unlocked.master.derive(KeyPurpose::AuditChain));
+            let hasher = Arc::new(ChainHasher::new(
+                &unlocked.master.derive(KeyPurpose::AuditChain),
+            ));
+            let signer = CheckpointSigner::new(
+                &unlocked.master.derive(KeyPurpose::AuditCheckpoints),
+                Arc::clone(&hasher),
+            );
             match signer {
                 Ok(signer) => (unlocked.store, hasher, signer),
                 Err(err) => return fail(&err, ExitCode::from(2)),
@@ -134,7 +138,13 @@ async fn print_audit_public_key(config: &Config) -> ExitCode {
         Ok(unlocked) => unlocked,
         Err(err) => return fail(&err, ExitCode::from(2)),
     };
-    let signer = CheckpointSigner::new(&unlocked.master.derive(KeyPurpose::AuditCheckpoints));
+    let hasher = Arc::new(ChainHasher::new(
+        &unlocked.master.derive(KeyPurpose::AuditChain),
+    ));
+    let signer = CheckpointSigner::new(
+        &unlocked.master.derive(KeyPurpose::AuditCheckpoints),
+        hasher,
+    );
     unlocked.store.close().await;
     match signer {
         Ok(signer) => {

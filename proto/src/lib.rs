@@ -10,6 +10,8 @@ mod secrets;
 pub mod v1 {
     #![allow(missing_docs, missing_debug_implementations, clippy::all)]
     tonic::include_proto!("occc.v1");
+    #[cfg(feature = "json")]
+    include!(concat!(env!("OUT_DIR"), "/occc.v1.serde.rs"));
 }
 
 /// Encoded `FileDescriptorSet` of `occc.v1`, served by gRPC reflection.

@@ -17,7 +17,14 @@ import { EnvironmentService, IntegrityService } from "./gen/occc/v1/integrity.js
 import { SkillsService } from "./gen/occc/v1/skills.js";
 import { SystemService } from "./gen/occc/v1/system.js";
 import { UsersService } from "./gen/occc/v1/users.js";
-import { callOptions, unaryMethods, type CallSettings, type RpcCaller, type UnaryMethods } from "./rpc.js";
+import {
+  callMetadata,
+  callOptions,
+  unaryMethods,
+  type CallSettings,
+  type RpcCaller,
+  type UnaryMethods,
+} from "./rpc.js";
 
 /** Largest message either side accepts (skill archives and snapshots are streamed). */
 const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
@@ -129,8 +136,8 @@ export class OcccClient implements RpcCaller {
     }
   }
 
-  /** Metadata for one call. */
-  metadata(): Metadata {
+  /** Metadata for one call (not public: it holds the token). */
+  [callMetadata](): Metadata {
     const metadata = new Metadata();
     if (this.#token !== undefined) {
       metadata.set("authorization", `Bearer ${this.#token}`);
@@ -149,7 +156,7 @@ export class OcccClient implements RpcCaller {
       definition.requestSerialize,
       definition.responseDeserialize,
       request,
-      this.metadata(),
+      this[callMetadata](),
       callOptions(settings),
     );
     const cancel = (): void => call.cancel();

@@ -2,9 +2,10 @@
  * Finding occcd's socket and deciding whether to trust it.
  *
  * Invariant: nothing is sent until the socket file is a socket owned by the
- * expected uid, inside folders that only that uid or root can write (or that
- * are sticky, like /tmp) — so no other user can have put it there or can swap
- * it later. Node cannot read the peer's credentials (`SO_PEERCRED`) the way
+ * expected uid, in a folder owned by that uid or root that only its owner can
+ * write, below folders owned by that uid or root that not everyone can write
+ * (unless sticky, like /tmp) — so no other user can have put it there or can
+ * swap it later. Node cannot read the peer's credentials (`SO_PEERCRED`) the way
  * the Rust SDK does; the folder rule is what stands in for that check.
  */
 import type { Stats } from "node:fs";
@@ -38,6 +39,7 @@ export function devDaemon(dir: string): ConnectOptions {
 }
 
 const GROUP_OR_OTHER_WRITE = 0o022;
+const OTHER_WRITE = 0o002;
 const STICKY = 0o1000;
 
 /**
@@ -85,9 +87,13 @@ async function checkFolder(folder: string, expectedUid: number, holdsSocket: boo
       `${folder} belongs to uid ${info.uid}, who could replace the socket; refusing to connect`,
     );
   }
-  const writableByOthers = (info.mode & GROUP_OR_OTHER_WRITE) !== 0;
-  const sticky = (info.mode & STICKY) !== 0;
-  if (writableByOthers && (holdsSocket || !sticky)) {
+  // The socket's own folder: only its owner writes it. Folders above: not
+  // writable by everyone unless sticky (/tmp); a root-owned folder its group
+  // may write (macOS's /var/run) is accepted there.
+  const unsafeMode = holdsSocket
+    ? (info.mode & GROUP_OR_OTHER_WRITE) !== 0
+    : (info.mode & OTHER_WRITE) !== 0 && (info.mode & STICKY) === 0;
+  if (unsafeMode) {
     throw new ConnectError(
       `${folder} can be written by users other than its owner (mode ${(info.mode & 0o7777).toString(8)}), so the socket in it could be swapped; refusing to connect`,
     );
@@ -100,7 +106,7 @@ async function lstatOrExplain(path: string): Promise<Stats> {
   } catch (err) {
     const code = err instanceof Error && "code" in err ? String(err.code) : "";
     if (code === "ENOENT") {
-      throw new ConnectError(`no occcd socket at ${path}; is the daemon running? (systemctl status occcd)`);
+      throw new ConnectError(`no occcd socket at ${path}; is the daemon running? (systemctl status occcd)`, false);
     }
     throw new ConnectError(`cannot inspect ${path}: ${err instanceof Error ? err.message : String(err)}`);
   }

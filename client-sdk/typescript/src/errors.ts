@@ -84,10 +84,17 @@ export class NotFound extends OcccError {}
 /** The daemon cannot be reached, or is shutting down; retry later. */
 export class Unavailable extends OcccError {}
 
-/** The socket is missing, not a socket, or not trustworthy; nothing was sent. */
+/**
+ * The socket is missing, or not trustworthy (not a socket, someone else's, in
+ * a folder others can write); nothing was sent. `untrusted` tells the two
+ * apart: a missing socket is worth retrying, an untrusted one is an alarm.
+ */
 export class ConnectError extends OcccError {
-  constructor(message: string) {
-    super(message, Code.UNAVAILABLE, "connect");
+  readonly untrusted: boolean;
+
+  constructor(message: string, untrusted = true) {
+    super(message, Code.UNAVAILABLE, untrusted ? "untrusted-socket" : "no-socket");
+    this.untrusted = untrusted;
   }
 }
 
@@ -129,8 +136,6 @@ function byCode(message: string, code: Code, reason: string | undefined, metadat
       return new NotFound(message, code, reason);
     case Code.UNAVAILABLE:
       return new Unavailable(message, code, reason);
-    case Code.RESOURCE_EXHAUSTED:
-      return new Locked(message, code, reason, retryAfter(metadata));
     default:
       return new OcccError(message, code, reason);
   }

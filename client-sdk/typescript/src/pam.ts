@@ -10,6 +10,7 @@ import { type ClientDuplexStream } from "@grpc/grpc-js";
 
 import { isServiceError, type OcccClient } from "./client.js";
 import { OcccError, toOcccError } from "./errors.js";
+import { callMetadata } from "./rpc.js";
 import type { AuthSession, LoginResponse } from "./gen/occc/v1/auth.js";
 import {
   BiometricService,
@@ -67,7 +68,7 @@ async function converse(
     definition.path,
     definition.requestSerialize,
     definition.responseDeserialize,
-    client.metadata(),
+    client[callMetadata](),
   );
   call.write({ start: { username }, answer: undefined });
   try {

@@ -1,7 +1,7 @@
 /**
  * Typed, promise-based calls generated from ts-proto's service definitions.
  *
- * Invariant: every call goes through {@link RpcCaller.metadata}, so the
+ * Invariant: every call goes through the caller's `callMetadata`, so the
  * session token (when there is one) is on every request and nowhere else, and
  * every failure becomes an {@link OcccError} subclass.
  */
@@ -36,11 +36,18 @@ export interface CallSettings {
   readonly signal?: AbortSignal;
 }
 
+/**
+ * The key of the method that builds a call's metadata. It is a symbol the
+ * package does not export, so code holding a client cannot read the token
+ * through it.
+ */
+export const callMetadata: unique symbol = Symbol("occc.callMetadata");
+
 /** What a typed service needs from the client that owns it. */
 export interface RpcCaller {
   readonly grpc: Client;
   /** Fresh metadata for one call: the bearer token when logged in. */
-  metadata(): Metadata;
+  [callMetadata](): Metadata;
 }
 
 /** Builds the promise-returning unary methods of `service`. */
@@ -69,7 +76,7 @@ export function callUnary<Request, Response>(
       definition.requestSerialize,
       definition.responseDeserialize,
       request,
-      caller.metadata(),
+      caller[callMetadata](),
       callOptions(settings),
       (error: ServiceError | null, response?: Response) => {
         settings.signal?.removeEventListener("abort", cancel);

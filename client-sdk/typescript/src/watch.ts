@@ -3,7 +3,8 @@
  * its own, and the environment's logs.
  *
  * Invariant: a reconnect happens only after the socket passes
- * {@link checkSocket} again; after it, the watch yields every finding
+ * {@link checkSocket} again (a socket that is there but untrusted ends the
+ * watch with that error); after it, the watch yields every finding
  * recorded while it was away (from `ListFindings`, marked `missed`) before
  * new events, and a session that ended (login required, permission gone)
  * ends the watch with that error instead of retrying forever.
@@ -82,7 +83,9 @@ export async function* watchIntegrity(
       if (aborted(options)) {
         return;
       }
-      if (!(err instanceof Unavailable || err instanceof ConnectError)) {
+      // An untrusted socket is an alarm, not a hiccup: it ends the watch.
+      const transient = err instanceof Unavailable || (err instanceof ConnectError && !err.untrusted);
+      if (!transient) {
         throw err;
       }
       yield { type: "disconnected", error: err, retryInMs: delay };

@@ -82,7 +82,7 @@ test("sockets that are missing, not sockets, someone else's, or in a folder othe
   try {
     const options = devDaemon(folder);
     await assert.rejects(OcccClient.connect(options), (error: unknown) => {
-      return error instanceof ConnectError && /no occcd socket/.test(error.message);
+      return error instanceof ConnectError && /no occcd socket/.test(error.message) && !error.untrusted;
     });
     writeFileSync(options.socketPath, "not a socket");
     await assert.rejects(OcccClient.connect(options), /is not a socket/);
@@ -92,13 +92,18 @@ test("sockets that are missing, not sockets, someone else's, or in a folder othe
     await new Promise<void>((listening) => server.listen(options.socketPath, listening));
     try {
       const client = await OcccClient.connect(options);
+      // Nothing public hands out the token.
+      assert.equal("metadata" in client, false);
+      assert.equal(JSON.stringify(Object.keys(client)).includes("token"), false);
       client.close();
       await assert.rejects(
         OcccClient.connect({ ...options, expectedOwnerUid: options.expectedOwnerUid + 1 }),
         /possibly spoofed daemon/,
       );
       chmodSync(folder, 0o775);
-      await assert.rejects(OcccClient.connect(options), /could be swapped/);
+      await assert.rejects(OcccClient.connect(options), (error: unknown) => {
+        return error instanceof ConnectError && error.untrusted && /could be swapped/.test(error.message);
+      });
       chmodSync(folder, 0o700);
       await assert.rejects(OcccClient.connect({ ...options, socketPath: "relative.sock" }), /must be absolute/);
     } finally {

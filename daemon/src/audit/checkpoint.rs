@@ -1,19 +1,24 @@
 //! Signed checkpoints of the chain head, for verifiers outside the daemon.
 //!
 //! Invariant: a checkpoint is signed only over a public link this module
-//! computed from the stored entries, continuing the newest stored checkpoint
-//! without a gap; one signer at a time (so two never race to sign), and the
-//! signing key is derived from the master key and exists only in memory.
+//! computed from stored entries whose HMAC links verify, continuing the newest
+//! stored checkpoint — itself checked against this key — without a gap; so
+//! someone who rewrites rows or checkpoints in the database cannot get their
+//! version signed. One signer at a time (two never race to sign); the signing
+//! key is derived from the master key and exists only in memory.
 
 use std::sync::Arc;
 
 use occc_audit_format::{
     CheckpointLine, EntryFields, EntryLine, GENESIS_LINK, Link, checkpoint_message, next_link,
 };
-use ring::signature::{Ed25519KeyPair, KeyPair};
+use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use tokio::sync::Mutex;
 
-use super::AuditError;
+use super::{
+    AuditError,
+    chain::{ChainHasher, GENESIS_HASH},
+};
 use crate::{
     clock::Clock,
     crypto::Subkey,
@@ -27,6 +32,8 @@ const PAGE: u32 = 1_000;
 pub struct CheckpointSigner {
     key_pair: Ed25519KeyPair,
     public_key: [u8; 32],
+    /// Checks the daemon's own links of every entry before it is signed over.
+    hasher: Arc<ChainHasher>,
     /// Held while a checkpoint is computed and stored.
     signing: Mutex<()>,
 }
@@ -40,8 +47,9 @@ impl std::fmt::Debug for CheckpointSigner {
 }
 
 impl CheckpointSigner {
-    /// The signer whose seed is `subkey` (`KeyPurpose::AuditCheckpoints`).
-    pub fn new(subkey: &Subkey) -> Result<Self, AuditError> {
+    /// The signer whose seed is `subkey` (`KeyPurpose::AuditCheckpoints`),
+    /// checking entries with `hasher`.
+    pub fn new(subkey: &Subkey, hasher: Arc<ChainHasher>) -> Result<Self, AuditError> {
         let key_pair = Ed25519KeyPair::from_seed_unchecked(subkey.expose())
             .map_err(|err| AuditError::Read(format!("checkpoint key: {err}")))?;
         let mut public_key = [0; 32];
@@ -49,6 +57,7 @@ impl CheckpointSigner {
         Ok(Self {
             key_pair,
             public_key,
+            hasher,
             signing: Mutex::new(()),
         })
     }
@@ -63,6 +72,21 @@ impl CheckpointSigner {
     #[must_use]
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
         self.key_pair.sign(message).as_ref().to_vec()
+    }
+
+    /// True when `row` carries this key's signature over its contents.
+    #[must_use]
+    pub fn signed(&self, row: &CheckpointRow) -> bool {
+        let (Ok(sequence), Ok(link)) = (
+            u64::try_from(row.sequence),
+            Link::try_from(row.link.as_slice()),
+        ) else {
+            return false;
+        };
+        let message = checkpoint_message(sequence, row.at_unix_ms, &link);
+        UnparsedPublicKey::new(&ED25519, self.public_key)
+            .verify(&message, &row.signature)
+            .is_ok()
     }
 }
 
@@ -133,10 +157,30 @@ pub async fn checkpoint_head(
     let _one_at_a_time = signer.signing.lock().await;
     let newest = store.audit_checkpoint_at_or_before(i64::MAX).await?;
     let (mut sequence, mut link) = match &newest {
+        Some(row) if !signer.signed(row) => {
+            return Err(refuse(format!(
+                "the stored checkpoint of entry {} is not signed by this daemon's key",
+                row.sequence
+            )));
+        }
         Some(row) => (row.sequence, stored_link(row)?),
         None => (0, GENESIS_LINK),
     };
     let start = sequence;
+    let mut prev_hash = match sequence {
+        0 => GENESIS_HASH.to_vec(),
+        _ => store
+            .audit_rows_after(sequence - 1, 1)
+            .await?
+            .into_iter()
+            .find(|row| row.sequence == start)
+            .map(|row| row.entry_hash)
+            .ok_or_else(|| {
+                refuse(format!(
+                    "entry {start}, which the newest checkpoint covers, is gone"
+                ))
+            })?,
+    };
     loop {
         let page = store.audit_rows_after(sequence, PAGE).await?;
         if page.is_empty() {
@@ -144,29 +188,44 @@ pub async fn checkpoint_head(
         }
         for row in &page {
             if row.sequence != sequence + 1 {
-                return Err(AuditError::Read(format!(
-                    "entry {} is missing from the chain; not signing past it",
+                return Err(refuse(format!(
+                    "entry {} is missing from the chain",
                     sequence + 1
+                )));
+            }
+            if row.prev_hash != prev_hash || !signer.hasher.verifies(row) {
+                return Err(refuse(format!(
+                    "entry {} does not verify against the chain",
+                    row.sequence
                 )));
             }
             link = next_link(&link, &entry_fields(row));
             sequence = row.sequence;
+            prev_hash.clone_from(&row.entry_hash);
         }
     }
     if sequence == start {
         return Ok(newest);
     }
+    let at_unix_ms = clock.now().0;
     let row = CheckpointRow {
         sequence,
-        at_unix_ms: clock.now().0,
+        at_unix_ms,
         link: link.to_vec(),
         signature: signer.sign(&checkpoint_message(
             u64::try_from(sequence).unwrap_or(0),
+            at_unix_ms,
             &link,
         )),
     };
     store.add_audit_checkpoint(&row).await?;
     Ok(Some(row))
+}
+
+fn refuse(reason: String) -> AuditError {
+    AuditError::Read(format!(
+        "not signing a checkpoint: {reason}; run `occcd audit verify`"
+    ))
 }
 
 /// Signs the head every `interval` until aborted; failures are logged.

@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 
-use occc_audit_format::{CheckpointLine, ExportLine, FORMAT, GENESIS_LINK, header_message};
+use occc_audit_format::{CheckpointLine, ExportLine, FORMAT, GENESIS_LINK, Link, header_message};
 use tokio::sync::mpsc;
 
 use super::{
@@ -37,18 +37,11 @@ pub async fn export_lines(
     let last_sequence = last.as_ref().map_or(0, |row| row.sequence);
     let exported_at = clock.now().0;
     let last_u64 = u64::try_from(last_sequence).unwrap_or(0);
-    let header = ExportLine::Header {
-        format: FORMAT.to_owned(),
-        public_key_hex: hex::encode(signer.public_key()),
-        exported_at_unix_ms: exported_at,
-        last_sequence: last_u64,
-        signature_hex: hex::encode(signer.sign(&header_message(exported_at, last_u64))),
-    };
+    // The anchor: the newest checkpoint before the first entry asked for, never
+    // past the export's end (a checkpoint signed meanwhile must not overtake it).
     let wanted_first = i64::try_from(first_sequence).unwrap_or(i64::MAX);
-    let anchor = match store
-        .audit_checkpoint_at_or_before(wanted_first.saturating_sub(1))
-        .await?
-    {
+    let anchor_at = wanted_first.saturating_sub(1).min(last_sequence);
+    let anchor = match store.audit_checkpoint_at_or_before(anchor_at).await? {
         Some(row) if wanted_first > 1 => checkpoint_line(&row),
         _ => CheckpointLine {
             sequence: 0,
@@ -56,6 +49,25 @@ pub async fn export_lines(
             link_hex: hex::encode(GENESIS_LINK),
             signature_hex: String::new(),
         },
+    };
+    let anchor_link = match &anchor.link_hex {
+        text if anchor.sequence == 0 || text.is_empty() => GENESIS_LINK,
+        text => hex::decode(text)
+            .ok()
+            .and_then(|bytes| Link::try_from(bytes).ok())
+            .ok_or_else(|| AuditError::Read("a stored checkpoint link is not 32 bytes".into()))?,
+    };
+    let header = ExportLine::Header {
+        format: FORMAT.to_owned(),
+        public_key_hex: hex::encode(signer.public_key()),
+        exported_at_unix_ms: exported_at,
+        last_sequence: last_u64,
+        signature_hex: hex::encode(signer.sign(&header_message(
+            exported_at,
+            anchor.sequence,
+            &anchor_link,
+            last_u64,
+        ))),
     };
     let mut sequence = i64::try_from(anchor.sequence).unwrap_or(0);
     if !send(lines, &header).await? || !send(lines, &ExportLine::Anchor(anchor)).await? {

@@ -110,7 +110,11 @@ pub async fn verify_checkpoints(
                 link = next_link(&link, &entry_fields(row));
                 sequence = row.sequence;
                 if let Some(checkpoint) = pending.next_if(|c| c.sequence == sequence) {
-                    let message = checkpoint_message(u64::try_from(sequence).unwrap_or(0), &link);
+                    let message = checkpoint_message(
+                        u64::try_from(sequence).unwrap_or(0),
+                        checkpoint.at_unix_ms,
+                        &link,
+                    );
                     let broken = |reason: &str| {
                         Some(BrokenLink {
                             sequence: u64::try_from(sequence).unwrap_or(0),

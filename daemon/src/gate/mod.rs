@@ -220,7 +220,12 @@ pub fn meets(policy: &RpcPolicy, session: &Session, now: UnixMillis) -> Result<(
     let username = || session.username.clone();
     match (policy.elevation, session.elevation_at(now)) {
         (Elevation::None, _) => Ok(()),
-        (Elevation::Any | Elevation::WithPassword, None) => Err(Refusal::ElevationRequired {
+        (Elevation::Any, None) => Err(Refusal::ElevationRequired {
+            username: username(),
+        }),
+        // Not elevated, or not with the password: either way say the whole
+        // requirement, so a client asks for password and code at once.
+        (Elevation::WithPassword, None) => Err(Refusal::PasswordElevationRequired {
             username: username(),
         }),
         (Elevation::WithPassword, Some(elevation)) if !elevation.method.proves_password() => {

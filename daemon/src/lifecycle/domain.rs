@@ -101,6 +101,7 @@ impl Domain {
         let hasher = Arc::new(ChainHasher::new(&master.derive(KeyPurpose::AuditChain)));
         let checkpoints = Arc::new(CheckpointSigner::new(
             &master.derive(KeyPurpose::AuditCheckpoints),
+            Arc::clone(&hasher),
         )?);
         let (audit, audit_writer) = AuditLog::start(
             store.clone(),

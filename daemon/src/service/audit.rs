@@ -7,6 +7,7 @@ use occc_proto::v1::{
     ExportAuditRequest, GetAuditPublicKeyRequest, ListAuditEntriesRequest, VerifyChainRequest,
     VerifyChainResponse, WatchAuditRequest, audit_server::Audit,
 };
+use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status};
 
 use super::{
@@ -26,6 +27,10 @@ use crate::{
 
 /// The longest kind or actor a watch filter may hold.
 const MAX_FILTER_BYTES: usize = 128;
+/// Exports running at once (each reads the whole range it covers).
+const MAX_EXPORTS: usize = 2;
+/// Watches open at once.
+const MAX_WATCHES: usize = 64;
 
 /// What the audit service reads, follows and signs with.
 #[derive(Debug, Clone)]
@@ -48,6 +53,8 @@ pub struct AuditParts {
 #[derive(Debug)]
 pub struct AuditService {
     parts: AuditParts,
+    exports: Arc<Semaphore>,
+    watches: Arc<Semaphore>,
     /// The last page answered and its query, while the log is unchanged
     /// (a frontend polls the newest entries).
     last_page: ReadCopy<(AuditQuery, AuditPage)>,
@@ -59,6 +66,8 @@ impl AuditService {
     pub fn new(parts: AuditParts) -> Self {
         Self {
             parts,
+            exports: Arc::new(Semaphore::new(MAX_EXPORTS)),
+            watches: Arc::new(Semaphore::new(MAX_WATCHES)),
             last_page: ReadCopy::default(),
         }
     }
@@ -142,7 +151,12 @@ impl Audit for AuditService {
             kind: body.kind,
             actor: body.actor,
         };
-        let entries = follow(self.parts.store.clone(), head, after, filter);
+        let slot = Arc::clone(&self.watches).try_acquire_owned().map_err(|_| {
+            Status::resource_exhausted(format!(
+                "{MAX_WATCHES} audit watches are open already; close one or retry later"
+            ))
+        })?;
+        let entries = follow(self.parts.store.clone(), head, after, filter, slot);
         Ok(Response::new(session_bound(
             entries,
             Arc::clone(&self.parts.auth),
@@ -155,11 +169,17 @@ impl Audit for AuditService {
         request: Request<ExportAuditRequest>,
     ) -> Result<Response<Self::ExportAuditStream>, Status> {
         let caller = caller(&request)?;
+        let slot = Arc::clone(&self.exports).try_acquire_owned().map_err(|_| {
+            Status::resource_exhausted(format!(
+                "{MAX_EXPORTS} audit exports are running already; retry when one has finished"
+            ))
+        })?;
         let lines = export(
             self.parts.store.clone(),
             Arc::clone(&self.parts.signer),
             Arc::clone(&self.parts.clock),
             request.get_ref().first_sequence,
+            slot,
         );
         Ok(Response::new(session_bound(
             lines,

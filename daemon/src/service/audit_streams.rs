@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use occc_proto::v1::{AuditEntry, AuditExportLines};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
@@ -34,15 +34,17 @@ pub struct WatchFilter {
     pub actor: String,
 }
 
-/// Follows the log from after entry `after`.
+/// Follows the log from after entry `after`; `slot` is held until it ends.
 pub fn follow(
     store: Store,
     mut head: watch::Receiver<i64>,
     after: i64,
     filter: WatchFilter,
+    slot: OwnedSemaphorePermit,
 ) -> ReceiverStream<Result<AuditEntry, Status>> {
     let (sender, receiver) = mpsc::channel(BUFFER);
     tokio::spawn(async move {
+        let _slot = slot;
         let mut last = after;
         loop {
             // Mark the head seen before reading: a commit after the read wakes us.
@@ -75,15 +77,18 @@ pub fn follow(
     ReceiverStream::new(receiver)
 }
 
-/// Exports the log from entry `first_sequence` on, in batches of lines.
+/// Exports the log from entry `first_sequence` on, in batches of lines;
+/// `slot` is held until it ends.
 pub fn export(
     store: Store,
     signer: Arc<CheckpointSigner>,
     clock: Arc<dyn Clock>,
     first_sequence: u64,
+    slot: OwnedSemaphorePermit,
 ) -> ReceiverStream<Result<AuditExportLines, Status>> {
     let (sender, receiver) = mpsc::channel(BUFFER);
     tokio::spawn(async move {
+        let _slot = slot;
         let (line_sender, mut line_receiver) = mpsc::channel::<String>(LINES_PER_MESSAGE);
         let producer = async move {
             export_lines(

@@ -168,7 +168,7 @@ async fn regenerated_recovery_codes_replace_the_old_set() {
         .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
     assert!(
-        err.message().contains("re-authentication required"),
+        err.message().contains("re-authentication"),
         "{}",
         err.message()
     );

@@ -13,6 +13,7 @@ mod injected_clock;
 mod login_methods;
 mod memory;
 pub(crate) mod occcctl;
+mod occcctl_admin;
 pub(crate) mod pam;
 mod pam_limits;
 mod pam_peers;

@@ -232,11 +232,12 @@ async fn check_row(client: &OcccClient, rank: u8, level: Level, failures: &mut V
             (false, Some("elevation-required")) => {
                 rank >= expectation.min_rank
                     && level == Level::None
+                    && expectation.needs != Level::Password
                     && code == Code::PermissionDenied
             }
             (false, Some("password-elevation-required")) => {
                 rank >= expectation.min_rank
-                    && level == Level::Weaker
+                    && level < Level::Password
                     && expectation.needs == Level::Password
                     && code == Code::PermissionDenied
             }

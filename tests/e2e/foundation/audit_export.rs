@@ -289,3 +289,100 @@ async fn occcctl_prints_the_key_tails_exports_and_verifies() {
     let (ok, out) = run(args(&["audit", "verify"])).await;
     assert!(ok && out.contains("intact"), "{out}");
 }
+
+#[tokio::test]
+async fn an_entry_rewritten_in_the_database_is_never_signed() {
+    let dir = DevDir::new();
+    let daemon = RunningDaemon::start(&dir).await;
+    let root = signed_in_super_admin(&dir, &daemon).await;
+    // Entries after the start-up checkpoint; a crash leaves them unsigned.
+    let _ = root.session.auth().who_am_i(pb::WhoAmIRequest {}).await;
+    daemon.kill_hard();
+    let (store, _) = dir.open_store().await;
+    sqlx::query("DROP TRIGGER audit_log_no_update")
+        .execute(store.raw_pool())
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE audit_log SET detail = '{}' WHERE sequence = (SELECT max(sequence) FROM audit_log)",
+    )
+    .execute(store.raw_pool())
+    .await
+    .unwrap();
+    store.close().await;
+    let daemon = RunningDaemon::start(&dir).await;
+    let root = signed_in_super_admin_again(&dir, &daemon, root.person).await;
+    let mut stream = root
+        .audit()
+        .export_audit(pb::ExportAuditRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let mut refusal = None;
+    while let Some(item) = stream.next().await {
+        if let Err(status) = item {
+            refusal = Some(status);
+            break;
+        }
+    }
+    let refusal = refusal.expect("the export is refused");
+    assert!(
+        refusal.message().contains("could not be read"),
+        "{refusal:?}"
+    );
+    assert!(
+        dir.log().contains("not signing a checkpoint"),
+        "the daemon says why"
+    );
+}
+
+#[tokio::test]
+async fn watches_are_limited_per_daemon() {
+    let dir = DevDir::new();
+    let daemon = RunningDaemon::start(&dir).await;
+    let root = signed_in_super_admin(&dir, &daemon).await;
+    let mut open = Vec::new();
+    for _ in 0..64 {
+        open.push(
+            root.session
+                .audit()
+                .watch_audit(pb::WatchAuditRequest::default())
+                .await
+                .unwrap(),
+        );
+    }
+    let refused = root
+        .session
+        .audit()
+        .watch_audit(pb::WatchAuditRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    drop(open);
+    // The daemon notices the closed streams as their tasks end.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while root
+        .session
+        .audit()
+        .watch_audit(pb::WatchAuditRequest::default())
+        .await
+        .is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a slot frees up once a watch closes"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Logs `person` in again after a restart (sessions survive, but this
+/// helper makes a fresh one).
+async fn signed_in_super_admin_again(
+    _dir: &DevDir,
+    daemon: &RunningDaemon,
+    mut person: occc_tests::people::Person,
+) -> OcccClient {
+    let anonymous = daemon.client().await;
+    occc_tests::people::log_in_with_recovery_code(&anonymous, &mut person).await
+}

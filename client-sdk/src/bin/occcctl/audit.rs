@@ -144,6 +144,19 @@ async fn tail(
     actor: &str,
     json: bool,
 ) -> Result<bool, ClientError> {
+    // The head before listing: a filtered page may end well below it, and the
+    // watch must start where the listing stopped looking, not "now".
+    let head = client
+        .audit()
+        .list_audit_entries(pb::ListAuditEntriesRequest {
+            page_size: 1,
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .entries
+        .first()
+        .map_or(0, |entry| entry.sequence);
     let page = client
         .audit()
         .list_audit_entries(pb::ListAuditEntriesRequest {
@@ -154,7 +167,10 @@ async fn tail(
         })
         .await?
         .into_inner();
-    let newest = page.entries.first().map(|entry| entry.sequence);
+    let newest = page
+        .entries
+        .first()
+        .map_or(head, |entry| entry.sequence.max(head));
     for entry in page.entries.into_iter().rev() {
         print_entry(entry, json)?;
     }
@@ -164,7 +180,7 @@ async fn tail(
     let mut stream = client
         .audit()
         .watch_audit(pb::WatchAuditRequest {
-            after_sequence: newest,
+            after_sequence: Some(newest),
             kind: kind.to_owned(),
             actor: actor.to_owned(),
         })

@@ -1,6 +1,6 @@
 //! `occcctl bootstrap | enroll | login | logout | whoami`.
 
-use std::{io::BufRead, path::Path};
+use std::{path::Path, time::Duration};
 
 use occc_client::{
     Biometrics, ClientError, DeviceCredential, OcccClient, PamPrompter, SessionToken,
@@ -9,39 +9,11 @@ use occc_client::{
 use qrcode::{QrCode, render::unicode};
 use zeroize::Zeroizing;
 
-use crate::{key_file, token_file};
-
-/// Reads a secret: from stdin when piped, else at a hidden prompt.
-fn secret(prompt: &str, from_stdin: bool) -> Result<Zeroizing<String>, ClientError> {
-    let io = |err: std::io::Error| ClientError::Connect {
-        socket: Default::default(),
-        message: format!("cannot read {prompt}: {err}"),
-    };
-    if from_stdin {
-        let mut line = Zeroizing::new(String::new());
-        std::io::stdin().lock().read_line(&mut line).map_err(io)?;
-        Ok(Zeroizing::new(
-            line.trim_end_matches(['\r', '\n']).to_owned(),
-        ))
-    } else {
-        rpassword::prompt_password(format!("{prompt}: "))
-            .map(Zeroizing::new)
-            .map_err(io)
-    }
-}
-
-fn line(prompt: &str) -> Result<String, ClientError> {
-    eprint!("{prompt}: ");
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|err| ClientError::Connect {
-            socket: Default::default(),
-            message: format!("cannot read {prompt}: {err}"),
-        })?;
-    Ok(answer.trim().to_owned())
-}
+use crate::{
+    key_file,
+    prompt::{line, new_password, secret, with_spinner},
+    token_file,
+};
 
 /// Relays a PAM stack's messages and questions to the terminal.
 struct TerminalPrompter;
@@ -80,6 +52,10 @@ fn show_enrollment(totp: &pb::TotpEnrollment) {
     );
 }
 
+/// Tries a person gets for the first TOTP code before the enrolment is left
+/// for later (it stays valid: `occcctl enroll` again).
+const CODE_TRIES: usize = 3;
+
 async fn confirm(
     client: &OcccClient,
     mut started: pb::EnrollmentStarted,
@@ -87,20 +63,54 @@ async fn confirm(
     if let Some(totp) = &started.totp {
         show_enrollment(totp);
     }
-    let code = line("6-digit code from the app")?;
-    let codes = client
-        .auth()
-        .confirm_enrollment(pb::ConfirmEnrollmentRequest {
-            enrollment_token: std::mem::take(&mut started.enrollment_token),
+    let token = Zeroizing::new(std::mem::take(&mut started.enrollment_token));
+    let mut tries = 0;
+    let codes = loop {
+        tries += 1;
+        let code = line("6-digit code from the app")?;
+        let request = pb::ConfirmEnrollmentRequest {
+            enrollment_token: token.to_string(),
             totp_code: code,
-        })
-        .await?
-        .into_inner();
+        };
+        let answer = with_spinner("checking", client.auth().confirm_enrollment(request)).await;
+        match answer {
+            Ok(codes) => break codes.into_inner(),
+            Err(status) if tries < CODE_TRIES && retryable_code(&status) => {
+                let wait = retry_after(&status);
+                eprintln!(
+                    "{}; try the next code ({} left)",
+                    status.message(),
+                    CODE_TRIES - tries
+                );
+                if let Some(wait) = wait {
+                    with_spinner("waiting", tokio::time::sleep(wait)).await;
+                }
+            }
+            Err(status) => return Err(status.into()),
+        }
+    };
     println!("Your account is active. Recovery codes — each works once; store them offline now:");
     for code in &codes.codes {
         println!("  {code}");
     }
     Ok(())
+}
+
+/// A wrong or mistyped code, or a short brute-force delay: worth asking again.
+fn retryable_code(status: &tonic::Status) -> bool {
+    matches!(
+        status.code(),
+        tonic::Code::Unauthenticated | tonic::Code::InvalidArgument
+    ) || crate::elevate::denial(status) == Some("throttled")
+}
+
+fn retry_after(status: &tonic::Status) -> Option<Duration> {
+    status
+        .metadata()
+        .get("occc-retry-after-ms")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.parse().ok())
+        .map(Duration::from_millis)
 }
 
 /// First run: create the first super-admin.
@@ -110,18 +120,19 @@ pub async fn bootstrap(
     username: &str,
     stdin: bool,
 ) -> Result<(), ClientError> {
-    let token = std::fs::read_to_string(token_file).map_err(|err| ClientError::Connect {
-        socket: token_file.to_owned(),
-        message: format!("cannot read the bootstrap token file: {err} (run as root?)"),
+    let token = std::fs::read_to_string(token_file).map_err(|err| {
+        ClientError::Input(format!(
+            "cannot read the bootstrap token file {}: {err} (run as root?)",
+            token_file.display()
+        ))
     })?;
-    let password = secret("new password (12+ characters)", stdin)?;
-    let started = client
-        .auth()
-        .bootstrap(pb::BootstrapRequest {
-            bootstrap_token: token.trim().to_owned(),
-            username: username.to_owned(),
-            password: password.to_string(),
-        })
+    let password = new_password(stdin)?;
+    let request = pb::BootstrapRequest {
+        bootstrap_token: token.trim().to_owned(),
+        username: username.to_owned(),
+        password: password.to_string(),
+    };
+    let started = with_spinner("creating the account", client.auth().bootstrap(request))
         .await?
         .into_inner();
     confirm(client, started).await
@@ -133,23 +144,22 @@ pub async fn enroll(
     enrollment_token: &str,
     stdin: bool,
 ) -> Result<(), ClientError> {
-    let password = secret("new password (12+ characters)", stdin)?;
-    let started = client
-        .auth()
-        .start_enrollment(pb::StartEnrollmentRequest {
-            enrollment_token: enrollment_token.to_owned(),
-            password: password.to_string(),
-        })
-        .await?
-        .into_inner();
+    let password = new_password(stdin)?;
+    let request = pb::StartEnrollmentRequest {
+        enrollment_token: enrollment_token.to_owned(),
+        password: password.to_string(),
+    };
+    let started = with_spinner(
+        "setting the password",
+        client.auth().start_enrollment(request),
+    )
+    .await?
+    .into_inner();
     confirm(client, started).await
 }
 
 fn io_error(message: String) -> ClientError {
-    ClientError::Connect {
-        socket: Default::default(),
-        message,
-    }
+    ClientError::Input(message)
 }
 
 /// The passphrase of the device key: from `$OCCC_KEY_PASSPHRASE_FILE`, else
@@ -213,7 +223,11 @@ pub async fn elevate(
         password: password.map(|p| p.to_string()).unwrap_or_default(),
         recovery_code: String::new(),
     };
-    Ok(client.auth().elevate(request).await?.into_inner())
+    Ok(
+        with_spinner("re-authenticating", client.auth().elevate(request))
+            .await?
+            .into_inner(),
+    )
 }
 
 /// Creates a software device key, registers it (the session must be elevated
@@ -258,6 +272,7 @@ pub async fn login_chain(
         device: device.as_ref(),
         pam: (!stdin).then_some(&TerminalPrompter as &dyn PamPrompter),
     };
+    // No spinner: the chain may ask questions (PAM, password) while it runs.
     let (session, method) = client
         .login_chain(username, biometrics, || {
             let password = secret("password", stdin)?;
@@ -287,13 +302,12 @@ pub async fn login(
     } else {
         pb::login_request::SecondFactor::TotpCode(secret("6-digit code", stdin)?.to_string())
     };
-    let mut response = client
-        .auth()
-        .login(pb::LoginRequest {
-            username: username.to_owned(),
-            password: password.to_string(),
-            second_factor: Some(factor),
-        })
+    let request = pb::LoginRequest {
+        username: username.to_owned(),
+        password: password.to_string(),
+        second_factor: Some(factor),
+    };
+    let mut response = with_spinner("logging in", client.auth().login(request))
         .await?
         .into_inner();
     let token = SessionToken::new(std::mem::take(&mut response.session_token));

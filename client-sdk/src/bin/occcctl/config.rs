@@ -17,7 +17,10 @@ use std::{
 use occc_client::{ClientError, OcccClient, proto as pb};
 use serde_json::json;
 
-use crate::auth::{self, ElevateWith};
+use crate::{
+    auth::{self, ElevateWith},
+    elevate::elevating,
+};
 use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
@@ -58,30 +61,6 @@ pub enum ConfigCommand {
         #[arg(long)]
         yes: bool,
     },
-}
-
-/// Runs `call`; when the daemon wants re-authentication, elevates with a
-/// TOTP code and runs it once more.
-async fn elevating<T, F, Fut>(client: &OcccClient, call: F) -> Result<T, ClientError>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<T, tonic::Status>>,
-{
-    match call().await {
-        Err(status) if denial(&status) == Some("elevation-required") => {
-            eprintln!("this needs re-authentication");
-            auth::elevate(client, false, ElevateWith::Totp).await?;
-            Ok(call().await?)
-        }
-        other => Ok(other?),
-    }
-}
-
-fn denial(status: &tonic::Status) -> Option<&str> {
-    status
-        .metadata()
-        .get("occc-denial")
-        .and_then(|v| v.to_str().ok())
 }
 
 fn change_json(c: &pb::PolicyChange) -> serde_json::Value {

@@ -3,11 +3,16 @@
 mod audit;
 mod auth;
 mod config;
+mod elevate;
+mod exit;
 mod integrity;
+mod integrity_admin;
 mod key_file;
+mod prompt;
 mod skills;
 mod time;
 mod token_file;
+mod users;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -18,9 +23,9 @@ use occc_client::{
 };
 use serde_json::json;
 
-/// occcctl — talk to the occcd daemon.
+/// Talk to occcd: log in, administer accounts and sessions, read the audit log, watch the container.
 #[derive(Debug, Parser)]
-#[command(name = "occcctl", version, about)]
+#[command(name = "occcctl", version, after_help = exit::EXIT_CODES)]
 struct Cli {
     /// Daemon socket. Default: /run/occcd/occcd.sock (or DIR/occcd.sock with --dev).
     #[arg(long, global = true, env = "OCCC_SOCKET", value_name = "PATH")]
@@ -42,6 +47,20 @@ struct Cli {
 enum Command {
     /// Health, version and uptime of the daemon.
     Status,
+    /// Accounts: list, invite, change role, disable, enable, delete, reset TOTP, unlock, link an OS account.
+    Users {
+        #[command(subcommand)]
+        action: users::UsersCommand,
+    },
+    /// Sessions: list (everyone's, or --active), revoke.
+    Sessions {
+        #[command(subcommand)]
+        action: users::SessionsCommand,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Print occcctl's man page (roff), e.g. `occcctl man > occcctl.1`.
+    Man,
     /// Read, follow, export and verify the audit log.
     Audit {
         #[command(subcommand)]
@@ -70,9 +89,9 @@ enum Command {
     },
     /// Log in with password and TOTP (or a recovery code); saves the session.
     Login {
-        /// Your username.
+        /// Your username (default: the last one that logged in here, else your OS account's name).
         #[arg(long)]
-        username: String,
+        username: Option<String>,
         /// Use a recovery code instead of a TOTP code.
         #[arg(long)]
         recovery: bool,
@@ -106,7 +125,12 @@ enum Command {
     /// Integrity of the OpenClaw container(s).
     Integrity {
         #[command(subcommand)]
-        action: IntegrityCommand,
+        action: integrity_admin::IntegrityCommand,
+    },
+    /// The OpenClaw container: start, stop, restart, status, logs.
+    Env {
+        #[command(subcommand)]
+        action: integrity_admin::EnvCommand,
     },
     /// OpenClaw skills: submit, review, approve, reject, revoke.
     Skills {
@@ -181,28 +205,6 @@ enum SkillsCommand {
 }
 
 #[derive(Debug, Subcommand)]
-enum IntegrityCommand {
-    /// Health, quarantine and open findings of every monitored container
-    /// (exit status 1 unless all are healthy).
-    Status,
-    /// Status changes and findings as they happen.
-    Watch,
-    /// Close open event findings of a container, with a note (admin;
-    /// `elevate` first). `run-checks` never closes them.
-    Acknowledge {
-        /// The monitored container.
-        #[arg(long)]
-        container: String,
-        /// An open event finding, e.g. event.exec (repeat for several).
-        #[arg(long = "check", required = true)]
-        checks: Vec<String>,
-        /// Why these need no more action (kept in the audit log).
-        #[arg(long)]
-        note: String,
-    },
-}
-
-#[derive(Debug, Subcommand)]
 enum DeviceKeyCommand {
     /// Create a software key for this account, register it (after `elevate
     /// --with-password`), and keep it for `login`, sealed under a passphrase
@@ -235,29 +237,35 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let options = cli.connect_options();
     let outcome = run(&cli, &options).await;
-    match outcome {
-        Ok(ok) => {
-            if ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        Err(err) => {
-            if cli.json {
-                println!(
-                    "{}",
-                    json!({ "socket": options.socket_path, "error": err.to_string() })
-                );
-            } else {
-                eprintln!("occcctl: {err}");
-            }
-            ExitCode::FAILURE
+    if let Err(err) = &outcome {
+        if cli.json {
+            println!(
+                "{}",
+                json!({ "socket": options.socket_path, "error": err.to_string(), "exit_code": exit::code_for(err) })
+            );
+        } else {
+            eprintln!("occcctl: {err}");
         }
     }
+    exit::exit_code(&outcome)
 }
 
 async fn run(cli: &Cli, options: &ConnectOptions) -> Result<bool, ClientError> {
+    match &cli.command {
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut command, "occcctl", &mut std::io::stdout());
+            return Ok(true);
+        }
+        Command::Man => {
+            let command = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(command)
+                .render(&mut std::io::stdout())
+                .map_err(|err| ClientError::Input(format!("cannot write the man page: {err}")))?;
+            return Ok(true);
+        }
+        _ => {}
+    }
     // Offline: checking an export needs nothing but the file and the key.
     if let Command::Audit {
         action: audit::AuditCommand::VerifyExport { file, pubkey },
@@ -287,23 +295,24 @@ async fn run(cli: &Cli, options: &ConnectOptions) -> Result<bool, ClientError> {
             .map(|()| true),
         Command::Login {
             username,
-            recovery: true,
+            recovery,
             password_stdin,
         } => {
-            let user = auth::login(&anonymous, username, true, *password_stdin).await?;
-            print_login(cli, &user.username, user.role(), "recovery code");
-            Ok(true)
-        }
-        Command::Login {
-            username,
-            recovery: false,
-            password_stdin,
-        } => {
-            let (session, method) =
-                auth::login_chain(&anonymous, username, *password_stdin).await?;
-            let me = auth::whoami(&session).await?;
-            let user = me.user.unwrap_or_default();
-            print_login(cli, &user.username, user.role(), method.as_str_name());
+            let username = match username.clone().or_else(token_file::default_username) {
+                Some(name) => name,
+                None => return Err(ClientError::Input("give --username".to_owned())),
+            };
+            let (user, method) = if *recovery {
+                let user = auth::login(&anonymous, &username, true, *password_stdin).await?;
+                (user, "recovery code")
+            } else {
+                let (session, method) =
+                    auth::login_chain(&anonymous, &username, *password_stdin).await?;
+                let user = auth::whoami(&session).await?.user.unwrap_or_default();
+                (user, method.as_str_name())
+            };
+            token_file::remember_username(&username);
+            print_login(cli, &user.username, user.role(), method);
             Ok(true)
         }
         Command::Elevate {
@@ -337,24 +346,14 @@ async fn run(cli: &Cli, options: &ConnectOptions) -> Result<bool, ClientError> {
             Ok(true)
         }
         Command::Logout => auth::logout(&session).await.map(|()| true),
-        Command::Integrity {
-            action: IntegrityCommand::Status,
-        } => integrity::status(&session, cli.json).await,
-        Command::Integrity {
-            action: IntegrityCommand::Watch,
-        } => integrity::watch(&session, cli.json).await,
-        Command::Integrity {
-            action:
-                IntegrityCommand::Acknowledge {
-                    container,
-                    checks,
-                    note,
-                },
-        } => {
-            integrity::acknowledge(&session, container.clone(), checks.clone(), note.clone()).await
-        }
+        Command::Integrity { action } => integrity_admin::run(&session, action, cli.json).await,
+        Command::Env { action } => integrity_admin::env(&session, action, cli.json).await,
         Command::Skills { action } => skills::run(&session, action, cli.json).await,
         Command::Audit { action } => audit::run(&session, action, cli.json).await,
+        // Answered above, before connecting.
+        Command::Completions { .. } | Command::Man => Ok(true),
+        Command::Users { action } => users::users(&session, action, cli.json).await,
+        Command::Sessions { action } => users::sessions(&session, action, cli.json).await,
         Command::Config { container, action } => {
             config::run(&session, container, action, cli.json).await
         }
@@ -371,7 +370,7 @@ async fn run(cli: &Cli, options: &ConnectOptions) -> Result<bool, ClientError> {
                 });
                 println!("{value}");
             } else {
-                println!("{} ({})", user.username, role_name(user.role()));
+                println!("{} ({})", user.username, users::role_name(user.role()));
                 println!("permissions: {}", me.permissions.join(", "));
             }
             Ok(true)
@@ -388,18 +387,8 @@ fn print_login(cli: &Cli, username: &str, role: pb::UserRole, method: &str) {
     } else {
         println!(
             "logged in as {username} ({}) with {method}",
-            role_name(role)
+            users::role_name(role)
         );
-    }
-}
-
-fn role_name(role: pb::UserRole) -> &'static str {
-    match role {
-        pb::UserRole::Viewer => "viewer",
-        pb::UserRole::Operator => "operator",
-        pb::UserRole::Admin => "admin",
-        pb::UserRole::SuperAdmin => "super-admin",
-        pb::UserRole::Unspecified => "unknown",
     }
 }
 

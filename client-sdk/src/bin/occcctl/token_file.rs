@@ -111,3 +111,27 @@ pub fn forget() {
         let _ = fs::remove_file(path.join(SESSION_FILE));
     }
 }
+
+const LAST_USERNAME_FILE: &str = "last-username";
+
+/// The username `occcctl login` uses without `--username`: the last one that
+/// logged in here, else the OS account's own name.
+pub fn default_username() -> Option<String> {
+    let saved = persistent_dir()
+        .and_then(|folder| fs::read_to_string(folder.join(LAST_USERNAME_FILE)).ok())
+        .map(|text| text.trim().to_owned())
+        .filter(|name| !name.is_empty() && name.len() <= 64);
+    saved.or_else(|| {
+        nix::unistd::User::from_uid(nix::unistd::geteuid())
+            .ok()
+            .flatten()
+            .map(|user| user.name)
+    })
+}
+
+/// Remembers `username` for the next `occcctl login` (best effort).
+pub fn remember_username(username: &str) {
+    if let Err(err) = save_private_persistent(LAST_USERNAME_FILE, username.as_bytes()) {
+        eprintln!("occcctl: could not remember the username: {err}");
+    }
+}
