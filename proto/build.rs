@@ -63,6 +63,9 @@ fn main() -> Result<(), Box<dyn Error>> {
         pbjson_build::Builder::new()
             .register_descriptors(&prost::Message::encode_to_vec(&descriptors))?
             .out_dir(&out_dir)
+            // snake_case field names, as in the .proto files and the rest of
+            // occcctl's output.
+            .preserve_proto_field_names()
             .exclude(SECRET_BEARING.iter().chain(HOLDS_SECRET_BEARING).copied())
             .build(&[".occc.v1"])?;
     }

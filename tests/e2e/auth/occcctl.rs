@@ -115,8 +115,8 @@ async fn bootstrap_shows_a_terminal_qr_code_then_login_saves_a_private_session()
 
     let whoami = occcctl(&dir, &["--json", "whoami"]).output().await.unwrap();
     let me: serde_json::Value = serde_json::from_slice(&whoami.stdout).unwrap();
-    assert_eq!(me["username"], "ops");
-    assert_eq!(me["role"], "USER_ROLE_SUPER_ADMIN");
+    assert_eq!(me["user"]["username"], "ops");
+    assert_eq!(me["user"]["role"], "USER_ROLE_SUPER_ADMIN");
 
     // Elevate with the password, register a device key sealed under a
     // passphrase, and log in again: the chain uses the key.

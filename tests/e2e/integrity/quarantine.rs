@@ -168,7 +168,10 @@ async fn exec_into_the_container_quarantines_it_until_a_super_admin_releases_it(
     let _ = watching.kill();
     let _ = watching.wait();
     let first: serde_json::Value = serde_json::from_str(&first).unwrap();
-    assert_eq!(first["status"]["health"], "compromised", "{first}");
+    assert_eq!(
+        first["status"]["health"], "CONTAINER_HEALTH_COMPROMISED",
+        "{first}"
+    );
 
     // The evidence: stored, complete, authentic, exportable.
     let snapshot = snapshot_of(&ada_session, &quarantine.snapshot_id).await;

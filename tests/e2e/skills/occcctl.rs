@@ -59,7 +59,7 @@ async fn occcctl_submits_lists_shows_approves_diffs_and_revokes() {
     let hash = submitted["tree_hash"].as_str().unwrap().to_owned();
     assert_eq!(
         (submitted["level"].as_str(), submitted["state"].as_str()),
-        (Some("medium"), Some("pending"))
+        (Some("RISK_LEVEL_MEDIUM"), Some("SKILL_STATE_PENDING"))
     );
 
     let (ok, out, _) = occcctl(&dir, &ada_token, &["skills", "list"]).await;

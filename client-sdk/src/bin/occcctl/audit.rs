@@ -13,7 +13,7 @@ use occc_audit_format::{EntryLine, ExportReport, verify_export};
 use occc_client::{ClientError, OcccClient, proto as pb};
 use tokio_stream::StreamExt;
 
-use crate::time::format_unix_ms;
+use crate::{output::print_json, time::format_unix_ms};
 
 /// `occcctl audit …`
 #[derive(Debug, Subcommand)]
@@ -79,11 +79,7 @@ async fn verify(client: &OcccClient, json: bool) -> Result<bool, ClientError> {
     let report = client.verify_audit_chain().await?;
     let broken = report.first_broken.as_ref();
     if json {
-        let value = serde_json::json!({
-            "entries_checked": report.entries_checked,
-            "first_broken": broken.map(|b| serde_json::json!({"sequence": b.sequence, "reason": b.reason})),
-        });
-        println!("{value}");
+        print_json(&report)?;
     } else if let Some(broken) = broken {
         println!(
             "audit log broken at entry {}: {}",
@@ -240,14 +236,7 @@ async fn pubkey(client: &OcccClient, json: bool) -> Result<bool, ClientError> {
         .await?
         .into_inner();
     if json {
-        let newest = key.newest_checkpoint.as_ref();
-        let value = serde_json::json!({
-            "algorithm": key.algorithm,
-            "public_key_hex": key.public_key_hex,
-            "newest_checkpoint_sequence": newest.map(|c| c.sequence),
-            "newest_checkpoint_signed_at_unix_ms": newest.map(|c| c.signed_at_unix_ms),
-        });
-        println!("{value}");
+        print_json(&key)?;
     } else {
         println!("{}", key.public_key_hex);
     }

@@ -2,8 +2,9 @@
 //! integrity for ops.
 
 use occc_client::{ClientError, OcccClient, proto as pb};
-use serde_json::json;
 use tokio_stream::StreamExt;
+
+use crate::output::print_json;
 
 fn health_name(health: pb::ContainerHealth) -> &'static str {
     match health {
@@ -22,34 +23,6 @@ fn severity_name(severity: pb::Severity) -> &'static str {
         pb::Severity::Low => "low",
         pb::Severity::Info | pb::Severity::Unspecified => "info",
     }
-}
-
-fn finding_json(finding: &pb::Finding) -> serde_json::Value {
-    json!({
-        "container": finding.container,
-        "check_id": finding.check_id,
-        "severity": severity_name(finding.severity()),
-        "summary": finding.summary,
-        "evidence": serde_json::from_str::<serde_json::Value>(&finding.evidence_json).unwrap_or_default(),
-        "observed_at_unix_ms": finding.observed_at_unix_ms,
-        "needs_acknowledgement": finding.needs_acknowledgement,
-        "first_observed_at_unix_ms": finding.first_observed_at_unix_ms,
-        "occurrences": finding.occurrences,
-    })
-}
-
-fn status_json(status: &pb::ContainerStatus) -> serde_json::Value {
-    json!({
-        "container": status.container,
-        "health": health_name(status.health()).to_lowercase(),
-        "reason": status.reason,
-        "baseline_pinned": status.baseline_pinned,
-        "quarantine": status.quarantine.as_ref().map(|q| json!({
-            "since_unix_ms": q.since_unix_ms, "reason": q.reason, "snapshot_id": q.snapshot_id,
-            "isolation": q.isolation,
-        })),
-        "findings": status.findings.iter().map(finding_json).collect::<Vec<_>>(),
-    })
 }
 
 fn print_status(status: &pb::ContainerStatus) {
@@ -91,11 +64,7 @@ pub async fn status(client: &OcccClient, as_json: bool) -> Result<bool, ClientEr
         .await?
         .into_inner();
     if as_json {
-        let containers: Vec<_> = status.containers.iter().map(status_json).collect();
-        println!(
-            "{}",
-            json!({ "locked": status.locked, "containers": containers })
-        );
+        print_json(&status)?;
     } else {
         if status.locked {
             println!("sensitive operations are LOCKED by a quarantine");
@@ -116,14 +85,13 @@ pub async fn watch(client: &OcccClient, as_json: bool) -> Result<bool, ClientErr
         .await?
         .into_inner();
     while let Some(event) = events.next().await {
-        match event?.kind {
-            Some(pb::integrity_event::Kind::Status(status)) if as_json => {
-                println!("{}", json!({ "status": status_json(&status) }));
-            }
+        let event = event?;
+        if as_json {
+            print_json(&event)?;
+            continue;
+        }
+        match event.kind {
             Some(pb::integrity_event::Kind::Status(status)) => print_status(&status),
-            Some(pb::integrity_event::Kind::Finding(finding)) if as_json => {
-                println!("{}", json!({ "finding": finding_json(&finding) }));
-            }
             Some(pb::integrity_event::Kind::Finding(finding)) => println!(
                 "{} [{}] {}: {}",
                 finding.container,

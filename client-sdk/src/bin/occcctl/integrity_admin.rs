@@ -9,10 +9,9 @@ use std::{fs::OpenOptions, io::Write, os::unix::fs::OpenOptionsExt, path::PathBu
 
 use clap::Subcommand;
 use occc_client::{ClientError, OcccClient, proto as pb};
-use serde::Serialize;
 use tokio_stream::StreamExt;
 
-use crate::{elevate::elevating, integrity, time::format_unix_ms};
+use crate::{elevate::elevating, integrity, output::print_json, time::format_unix_ms};
 
 /// `occcctl integrity …`
 #[derive(Debug, Subcommand)]
@@ -89,12 +88,6 @@ pub enum EnvCommand {
         #[arg(short, long)]
         follow: bool,
     },
-}
-
-fn print_json(value: &impl Serialize) -> Result<(), ClientError> {
-    let text = serde_json::to_string(value).map_err(|err| ClientError::Input(err.to_string()))?;
-    println!("{text}");
-    Ok(())
 }
 
 /// Runs `occcctl integrity …`.

@@ -8,6 +8,7 @@ mod exit;
 mod integrity;
 mod integrity_admin;
 mod key_file;
+mod output;
 mod prompt;
 mod skills;
 mod time;
@@ -359,16 +360,12 @@ async fn run(cli: &Cli, options: &ConnectOptions) -> Result<bool, ClientError> {
         }
         Command::Whoami => {
             let me = auth::whoami(&session).await?;
-            let user = me.user.unwrap_or_default();
-            let elevated_until = me.session.and_then(|s| s.elevated_until_unix_ms);
+            let user = me.user.clone().unwrap_or_default();
             if cli.json {
-                let value = json!({
-                    "username": user.username,
-                    "role": user.role().as_str_name(),
-                    "permissions": me.permissions,
-                    "elevated_until_unix_ms": elevated_until,
-                });
-                println!("{value}");
+                // The API's own message (serde on the generated type).
+                let text = serde_json::to_string(&me)
+                    .map_err(|err| ClientError::Input(err.to_string()))?;
+                println!("{text}");
             } else {
                 println!("{} ({})", user.username, users::role_name(user.role()));
                 println!("permissions: {}", me.permissions.join(", "));

@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use occc_client::{ClientError, OcccClient, proto as pb};
-use serde_json::json;
+
+use crate::output::print_json;
 
 use super::SkillsCommand;
 
@@ -29,22 +30,6 @@ fn state_name(state: i32) -> &'static str {
         Ok(pb::SkillState::Revoked) => "revoked",
         _ => "unknown",
     }
-}
-
-fn version_json(v: &pb::SkillVersion) -> serde_json::Value {
-    json!({
-        "tree_hash": v.tree_hash, "name": v.name, "description": v.description,
-        "level": level_name(v.level).to_lowercase(), "state": state_name(v.state),
-        "submitted_by": v.submitted_by, "submitted_at_unix_ms": v.submitted_at_ms,
-        "decided_by": v.decided_by, "decided_at_unix_ms": v.decided_at_ms, "note": v.note,
-        "approvals": v.approvals.iter().map(|a| json!({"approver": a.approver, "at_unix_ms": a.approved_at_ms, "note": a.note})).collect::<Vec<_>>(),
-        "clawhub_fingerprint": v.clawhub_fingerprint, "file_count": v.file_count,
-        "total_bytes": v.total_bytes, "installed_at_unix_ms": v.installed_at_ms,
-    })
-}
-
-fn signal_json(s: &pb::RiskSignal) -> serde_json::Value {
-    json!({ "rule": s.rule, "level": level_name(s.level).to_lowercase(), "file": s.file, "line": s.line, "excerpt": s.excerpt, "reason": s.reason })
 }
 
 fn print_version(v: &pb::SkillVersion) {
@@ -101,10 +86,7 @@ pub async fn list(
     };
     let list = client.skills().list_skills(request).await?.into_inner();
     if as_json {
-        println!(
-            "{}",
-            json!({ "skills": list.skills.iter().map(version_json).collect::<Vec<_>>() })
-        );
+        print_json(&list)?;
     } else if list.skills.is_empty() {
         println!("no skills");
     } else {
@@ -124,15 +106,9 @@ pub async fn show(
         .get_skill(pb::SkillRef { tree_hash })
         .await?
         .into_inner();
-    let version = detail.skill.unwrap_or_default();
+    let version = detail.skill.clone().unwrap_or_default();
     if as_json {
-        let files: Vec<_> = detail.files.iter().map(|f| json!({"path": f.path, "mode": format!("{:o}", f.mode), "size": f.size, "sha256": f.sha256})).collect();
-        let frontmatter =
-            serde_json::from_str::<serde_json::Value>(&detail.frontmatter_json).unwrap_or_default();
-        println!(
-            "{}",
-            json!({ "skill": version_json(&version), "files": files, "frontmatter": frontmatter, "signals": detail.signals.iter().map(signal_json).collect::<Vec<_>>() })
-        );
+        print_json(&detail)?;
         return Ok(true);
     }
     print_version(&version);
@@ -218,7 +194,7 @@ pub async fn submit(
             .into_inner()
     };
     if as_json {
-        println!("{}", version_json(&version));
+        print_json(&version)?;
     } else {
         print_version(&version);
         println!(
@@ -271,7 +247,7 @@ pub async fn decide(
     })?;
     let version = version.into_inner();
     if as_json {
-        println!("{}", version_json(&version));
+        print_json(&version)?;
     } else {
         print_version(&version);
     }
@@ -294,15 +270,7 @@ pub async fn diff(
         .await?
         .into_inner();
     if as_json {
-        println!(
-            "{}",
-            json!({
-                "added": diff.added, "removed": diff.removed, "changed": diff.changed,
-                "from_level": level_name(diff.from_level).to_lowercase(), "to_level": level_name(diff.to_level).to_lowercase(),
-                "new_signals": diff.new_signals.iter().map(signal_json).collect::<Vec<_>>(),
-                "gone_signals": diff.gone_signals.iter().map(signal_json).collect::<Vec<_>>(),
-            })
-        );
+        print_json(&diff)?;
         return Ok(true);
     }
     println!(

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::{
     elevate::elevating,
+    output::print_json,
     time::{format_unix_ms, human_duration},
 };
 
@@ -85,12 +86,6 @@ pub fn role_name(role: pb::UserRole) -> &'static str {
         pb::UserRole::SuperAdmin => "super-admin",
         pb::UserRole::Unspecified => "unknown",
     }
-}
-
-fn print_json(value: &impl Serialize) -> Result<(), ClientError> {
-    let text = serde_json::to_string(value).map_err(|err| ClientError::Input(err.to_string()))?;
-    println!("{text}");
-    Ok(())
 }
 
 fn print_user(user: &pb::UserProfile, json: bool) -> Result<(), ClientError> {
