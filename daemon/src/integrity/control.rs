@@ -17,8 +17,10 @@ use tokio_stream::{Stream, StreamExt};
 use super::{engine::EngineError, error::IntegrityError, runtime_checks, shared::MonitorShared};
 use crate::audit::{Actor, IntegrityAction};
 
-/// Seconds a stop waits before the engine kills the container.
-const STOP_GRACE_SECS: i32 = 10;
+/// Seconds a stop waits before the engine kills the container. Well under
+/// the engine client's 10-second request timeout, so a process that ignores
+/// SIGTERM is killed and reported stopped, not "engine unreachable".
+const STOP_GRACE_SECS: i32 = 4;
 /// How long occcd's own lifecycle events are expected after an action.
 pub(super) const ACTING_WINDOW: Duration = Duration::from_secs(60);
 

@@ -7,6 +7,7 @@ mod drift;
 mod evasion;
 mod faults;
 mod isolation;
+mod occcctl_env;
 mod posture;
 mod quarantine;
 mod snapshots;
