@@ -27,7 +27,7 @@ use super::{
     schema,
     targets::{ConfigTargets, blocking, open_disk, read_disk},
     versions::{self, NewVersion, Origin, Versioner},
-    view::{ConfigActor, ConfigView, EditPreview, Reader},
+    view::{ConfigActor, ConfigView, Reader},
     write_plan::{self, Accepted, PlanInput, WritePlan, WriteRequest},
 };
 use crate::{
@@ -36,7 +36,7 @@ use crate::{
     clock::Clock,
     crypto::Sealer,
     integrity::QuarantineLock,
-    store::{ConfigVersionRow, Store},
+    store::{ConfigVersionRow, ReadCopy, Store},
 };
 
 /// Texts parsed, diffed or sealed at once.
@@ -67,6 +67,8 @@ pub struct EditorParts {
 #[derive(Debug)]
 pub struct ConfigEditor {
     store: Store,
+    /// The last redacted view answered, while the store and the file hold.
+    last_view: ReadCopy<ConfigView>,
     audit: AuditLog,
     clock: Arc<dyn Clock>,
     sealer: Arc<Sealer>,
@@ -98,6 +100,7 @@ impl ConfigEditor {
             versions_kept: parts.versions_kept,
             quarantine: parts.quarantine,
             work: Arc::new(Semaphore::new(CONCURRENT_WORK)),
+            last_view: ReadCopy::default(),
         }
     }
 
@@ -207,49 +210,6 @@ impl ConfigEditor {
             detail,
         };
         self.audit.record_or_log(actor, event).await;
-    }
-
-    /// The file now, redacted unless `reader` may see secrets.
-    pub async fn get(&self, container: &str, reader: Reader) -> Result<ConfigView, ConfigError> {
-        let target = self.targets.target(container)?.clone();
-        let disk = read_disk(&target).await?;
-        let latest = self.store.latest_config_version(&target.container).await?;
-        let versioner = Arc::clone(&self.versioner);
-        self.compute(move || {
-            Ok(ConfigView::of(
-                &target,
-                disk.as_deref(),
-                latest.as_ref(),
-                &versioner,
-                reader,
-            ))
-        })
-        .await
-    }
-
-    /// What writing `text` would do, without writing.
-    pub async fn preview(
-        &self,
-        container: &str,
-        text: String,
-        reader: Reader,
-    ) -> Result<EditPreview, ConfigError> {
-        let target = self.targets.target(container)?;
-        let disk = read_disk(target).await?;
-        let accepted = self.history.accepted(target).await?;
-        let versioner = Arc::clone(&self.versioner);
-        self.compute(move || {
-            let parsed = checked(&text)?;
-            Ok(write_plan::preview(
-                &versioner,
-                disk.as_deref(),
-                accepted.as_ref(),
-                &text,
-                &parsed,
-                reader,
-            ))
-        })
-        .await
     }
 
     /// Writes `text` over version `expected` (empty: no file yet).
@@ -489,3 +449,6 @@ fn checked_note(note: &str) -> Result<&str, ConfigError> {
     crate::audit::note::checked_note(note, "say why the config changes")
         .map_err(|reason| ConfigError::input("note", reason))
 }
+
+#[path = "editor_reading.rs"]
+mod reading;

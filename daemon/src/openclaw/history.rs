@@ -2,7 +2,8 @@
 //! the diff between two, and the one last accepted.
 //!
 //! Invariant: read-only; a text leaves redacted unless its reader may see
-//! secrets; listings read no text.
+//! secrets; listings read no text, and the last listing is answered again
+//! only while the store's config version it was read under holds.
 
 use std::sync::Arc;
 
@@ -16,8 +17,11 @@ use super::{
 };
 use crate::{
     crypto::Sealer,
-    store::{ConfigVersionRow, Store},
+    store::{ConfigVersionRow, ReadCopy, Store},
 };
+
+/// A listing asked for: container, below, limit.
+type ListingQuery = (String, i64, u32);
 
 /// Most versions one listing returns.
 pub const MAX_VERSIONS_LISTED: u32 = 500;
@@ -37,6 +41,8 @@ pub struct ConfigHistory {
     store: Store,
     sealer: Arc<Sealer>,
     targets: Arc<ConfigTargets>,
+    /// The last listing and what it answered (a frontend polls the newest).
+    last_listing: ReadCopy<(ListingQuery, Vec<VersionSummary>)>,
 }
 
 impl ConfigHistory {
@@ -47,6 +53,7 @@ impl ConfigHistory {
             store,
             sealer,
             targets,
+            last_listing: ReadCopy::default(),
         }
     }
 
@@ -74,15 +81,27 @@ impl ConfigHistory {
     ) -> Result<Vec<VersionSummary>, ConfigError> {
         let target = self.targets.target(container)?;
         let below = if below <= 0 { i64::MAX } else { below };
+        let query = (
+            target.container.clone(),
+            below,
+            limit.clamp(1, MAX_VERSIONS_LISTED),
+        );
+        // Read the version first: a write that ends after it changes it.
+        let stored = self.store.configs_version();
+        if let Some((_, listing)) = self
+            .last_listing
+            .get(stored)
+            .filter(|(asked, _)| *asked == query)
+        {
+            return Ok(listing);
+        }
         let rows = self
             .store
-            .config_versions(
-                &target.container,
-                below,
-                limit.clamp(1, MAX_VERSIONS_LISTED),
-            )
+            .config_versions(&query.0, query.1, query.2)
             .await?;
-        Ok(rows.into_iter().map(versions::summary).collect())
+        let listing: Vec<VersionSummary> = rows.into_iter().map(versions::summary).collect();
+        self.last_listing.put(stored, (query, listing.clone()));
+        Ok(listing)
     }
 
     /// Stored version `number` and its text (redacted unless `reader` may

@@ -8,6 +8,7 @@ mod editing;
 mod faults;
 mod monitor;
 mod occcctl;
+mod polling;
 
 use std::path::{Path, PathBuf};
 
