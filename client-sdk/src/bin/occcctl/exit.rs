@@ -69,3 +69,47 @@ pub fn exit_code(outcome: &Result<bool, ClientError>) -> ExitCode {
         Err(err) => ExitCode::from(code_for(err)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(code: Code, denial: Option<&'static str>) -> ClientError {
+        let mut status = tonic::Status::new(code, "refused");
+        if let Some(reason) = denial {
+            status.metadata_mut().insert(
+                "occc-denial",
+                tonic::metadata::MetadataValue::from_static(reason),
+            );
+        }
+        ClientError::Rpc(status)
+    }
+
+    #[test]
+    fn each_refusal_maps_to_its_documented_code() {
+        let cases = [
+            (refused(Code::Unavailable, None), 3),
+            (
+                refused(Code::PermissionDenied, Some("elevation-required")),
+                4,
+            ),
+            (
+                refused(Code::PermissionDenied, Some("password-elevation-required")),
+                4,
+            ),
+            (refused(Code::Unauthenticated, None), 4),
+            (refused(Code::PermissionDenied, Some("forbidden")), 5),
+            (refused(Code::InvalidArgument, None), 6),
+            (refused(Code::Aborted, None), 6),
+            (refused(Code::FailedPrecondition, Some("quarantined")), 7),
+            (refused(Code::ResourceExhausted, Some("account-locked")), 7),
+            (refused(Code::ResourceExhausted, Some("throttled")), 7),
+            (refused(Code::Internal, None), 9),
+            (ClientError::Input("bad".into()), 6),
+        ];
+        for (err, code) in cases {
+            assert_eq!(code_for(&err), code, "{err}");
+        }
+        assert_eq!(exit_code(&Ok(false)), ExitCode::from(CHECK_FAILED));
+    }
+}
