@@ -1,4 +1,4 @@
-// Generates src/gen/ from ../../proto with protoc (Debian's protobuf-compiler)
+// Generates generated/ from ../../proto with protoc (Debian's protobuf-compiler)
 // and ts-proto: message types, enums and @grpc/grpc-js client constructors.
 // The output is rebuilt on every build and never edited or committed.
 import { execFileSync } from "node:child_process";
@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const protoRoot = join(root, "..", "..", "proto");
-const out = join(root, "src", "gen");
+const out = join(root, "generated");
 const plugin = join(root, "node_modules", ".bin", "protoc-gen-ts_proto");
 const protos = readdirSync(join(protoRoot, "occc", "v1"))
   .filter((name) => name.endsWith(".proto"))

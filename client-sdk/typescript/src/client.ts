@@ -9,14 +9,14 @@ import { Client, credentials, Metadata, type ServiceError } from "@grpc/grpc-js"
 
 import { checkSocket, systemDaemon, type ConnectOptions } from "./connect.js";
 import { OcccError, ReauthRequired, toOcccError } from "./errors.js";
-import { AuditService } from "./gen/occc/v1/audit.js";
-import { AuthService, type AuthSession, type ElevateRequest } from "./gen/occc/v1/auth.js";
-import { ConfigService } from "./gen/occc/v1/config.js";
-import { DeviceKeysService } from "./gen/occc/v1/device_keys.js";
-import { EnvironmentService, IntegrityService } from "./gen/occc/v1/integrity.js";
-import { SkillsService } from "./gen/occc/v1/skills.js";
-import { SystemService } from "./gen/occc/v1/system.js";
-import { UsersService } from "./gen/occc/v1/users.js";
+import { AuditService } from "../generated/occc/v1/audit.js";
+import { AuthService, type AuthSession, type ElevateRequest } from "../generated/occc/v1/auth.js";
+import { ConfigService } from "../generated/occc/v1/config.js";
+import { DeviceKeysService } from "../generated/occc/v1/device_keys.js";
+import { EnvironmentService, IntegrityService } from "../generated/occc/v1/integrity.js";
+import { SkillsService } from "../generated/occc/v1/skills.js";
+import { SystemService } from "../generated/occc/v1/system.js";
+import { UsersService } from "../generated/occc/v1/users.js";
 import {
   callMetadata,
   callOptions,

@@ -10,8 +10,8 @@
 import type { PlatformAuthenticator } from "./authenticator.js";
 import type { OcccClient } from "./client.js";
 import { OcccError, Unauthenticated } from "./errors.js";
-import type { AuthSession, LoginResponse, UserProfile } from "./gen/occc/v1/auth.js";
-import { ChallengePurpose, LoginMethod, type DeviceKey } from "./gen/occc/v1/device_keys.js";
+import type { AuthSession, LoginResponse, UserProfile } from "../generated/occc/v1/auth.js";
+import { ChallengePurpose, LoginMethod, type DeviceKey } from "../generated/occc/v1/device_keys.js";
 import { pamLogin, type PamPrompter } from "./pam.js";
 
 /** A device key the app holds: its id at occcd and the authenticator. */

@@ -11,13 +11,13 @@ import { type ClientDuplexStream } from "@grpc/grpc-js";
 import { isServiceError, type OcccClient } from "./client.js";
 import { OcccError, toOcccError } from "./errors.js";
 import { callMetadata } from "./rpc.js";
-import type { AuthSession, LoginResponse } from "./gen/occc/v1/auth.js";
+import type { AuthSession, LoginResponse } from "../generated/occc/v1/auth.js";
 import {
   BiometricService,
   PamPromptKind,
   type PamClientMessage,
   type PamServerMessage,
-} from "./gen/occc/v1/biometric.js";
+} from "../generated/occc/v1/biometric.js";
 
 /** One PAM message for the person. */
 export interface PamPromptEvent {

@@ -21,7 +21,7 @@ import {
   type Finding,
   type LogLine,
   type StreamLogsRequest,
-} from "./gen/occc/v1/integrity.js";
+} from "../generated/occc/v1/integrity.js";
 
 /** What the integrity watch yields. */
 export type WatchEvent =

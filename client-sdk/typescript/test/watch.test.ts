@@ -7,8 +7,8 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 
-import { Conflict, Unauthenticated, watchIntegrity, type WatchEvent } from "../src/index.js";
-import { bootstrap, Daemon, logIn } from "./support.js";
+import { Conflict, OcccClient, Unauthenticated, watchIntegrity, type WatchEvent } from "../src/index.js";
+import { bootstrap, Daemon, logIn, type Person } from "./support.js";
 
 const CONTAINER = "openclaw-gateway";
 
@@ -18,6 +18,16 @@ function config(dir: string): string {
     `[integrity]\ndocker_socket = "${join(dir, "no-docker-here.sock")}"\n` +
     `[[integrity.containers]]\nname = "${CONTAINER}"\nopenclaw_config = "${join(dir, "openclaw.json")}"\n`
   );
+}
+
+/** Bootstraps "root" and logs a new client in as them. */
+async function signedIn(daemon: Daemon): Promise<{ client: OcccClient; root: Person }> {
+  const anonymous = await daemon.client();
+  const root = await bootstrap(daemon, anonymous, "root");
+  anonymous.close();
+  const client = await daemon.client();
+  await logIn(client, root);
+  return { client, root };
 }
 
 /** Pulls events until one satisfies `wanted`, failing after `limit` events. */
@@ -44,11 +54,7 @@ test("the integrity watch follows the daemon across a restart", async () => {
   const daemon = await Daemon.start(config);
   const stop = new AbortController();
   try {
-    const anonymous = await daemon.client();
-    const root = await bootstrap(daemon, anonymous, "root");
-    anonymous.close();
-    const client = await daemon.client();
-    await logIn(client, root);
+    const { client, root } = await signedIn(daemon);
 
     const seen: string[] = [];
     const events = watchIntegrity(client, { signal: stop.signal, retryDelayMs: 50, maxRetryDelayMs: 200 });
@@ -76,11 +82,7 @@ test("the integrity watch follows the daemon across a restart", async () => {
 test("a config write against a stale version is a Conflict carrying the current version", async () => {
   const daemon = await Daemon.start(config);
   try {
-    const anonymous = await daemon.client();
-    const root = await bootstrap(daemon, anonymous, "root");
-    anonymous.close();
-    const client = await daemon.client();
-    await logIn(client, root);
+    const { client, root } = await signedIn(daemon);
     await client.elevate({ totpCode: await root.totp.nextCode() });
     const current = await client.config.getConfig({ container: CONTAINER });
     const text = '{ gateway: { bind: "loopback", port: 18789 } }\n';

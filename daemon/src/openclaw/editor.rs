@@ -212,6 +212,13 @@ impl ConfigEditor {
         self.audit.record_or_log(actor, event).await;
     }
 
+    /// Audits a write that did not happen, and why.
+    async fn write_failed(&self, by: &ConfigActor<'_>, target: &ConfigTarget, detail: String) {
+        let actor = by.audit_actor();
+        self.record(actor, ConfigAction::WriteFailed, target, 0, Some(detail))
+            .await;
+    }
+
     /// Writes `text` over version `expected` (empty: no file yet).
     pub async fn update(
         &self,
@@ -328,15 +335,7 @@ impl ConfigEditor {
                     });
                 }
                 Err(err) => {
-                    let detail = Some(err.to_string());
-                    self.record(
-                        by.audit_actor(),
-                        ConfigAction::WriteFailed,
-                        target,
-                        0,
-                        detail,
-                    )
-                    .await;
+                    self.write_failed(&by, target, err.to_string()).await;
                     return Err(err);
                 }
             }
@@ -347,17 +346,8 @@ impl ConfigEditor {
             .await
         {
             self.put_back(target, disk, &request.text).await;
-            let detail = Some(format!(
-                "the version was not stored, the old file was put back: {err}"
-            ));
-            self.record(
-                by.audit_actor(),
-                ConfigAction::WriteFailed,
-                target,
-                0,
-                detail,
-            )
-            .await;
+            let detail = format!("the version was not stored, the old file was put back: {err}");
+            self.write_failed(&by, target, detail).await;
             return Err(err.into());
         }
         self.audit_rows(&by, target, &plan.rows, &request.note)
