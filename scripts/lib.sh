@@ -10,8 +10,12 @@ BUILD_PACKAGES=(build-essential perl make pkg-config libpam0g-dev libclang-dev)
 # chage for real OS accounts, pam_fprintd for the shipped PAM stack; a real
 # Docker engine (docker top needs procps' ps; its test bridge needs iproute2) and busybox-static, from which
 # the integrity tests build their image (registries are unreachable).
+# The package and its boot test: cargo-deb's dpkg-shlibdeps (dpkg-dev),
+# lintian, debootstrap for a Debian root and systemd-nspawn to boot it
+# (systemd-container); systemd-socket-activate comes with systemd.
 TEST_PACKAGES=(systemd oathtool argon2 passwd libpam-modules libpam-fprintd
-    docker.io busybox-static procps tar iproute2 protobuf-compiler)
+    docker.io busybox-static procps tar iproute2 protobuf-compiler
+    dpkg-dev lintian debootstrap systemd-container)
 # The TypeScript SDK's build and tests need Node.js (18 or later) and npm;
 # protobuf-compiler (above) generates its types. Debian's nodejs and npm are
 # installed only when no node is on PATH (a newer Node may already be there).
@@ -52,4 +56,15 @@ sys.exit(1 if missing else 0)
 PY
     echo "==> installing Python packages: $*"
     python3 -m pip install -q "$@"
+}
+
+# cargo-deb builds the Debian package (scripts/package); from crates.io, at
+# a pinned version.
+CARGO_DEB_VERSION=3.8.0
+ensure_cargo_deb() {
+    if cargo deb --version 2>/dev/null | grep -qF "$CARGO_DEB_VERSION"; then
+        return 0
+    fi
+    echo "==> installing cargo-deb $CARGO_DEB_VERSION" >&2
+    cargo install cargo-deb --version "$CARGO_DEB_VERSION" --locked >&2
 }

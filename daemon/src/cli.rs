@@ -48,6 +48,9 @@ pub enum Command {
         #[command(subcommand)]
         action: AuditCommand,
     },
+    /// Print occcd's manual page (roff, section 8) and exit.
+    #[command(hide = true)]
+    Man,
     /// Show or check configuration.
     Config {
         /// What to show.

@@ -4,10 +4,16 @@
 //! Invariant: nothing here decides *what* occcd logs; secrets stay out of
 //! logs because their types redact themselves and handlers never log them.
 //! Dependencies that log payloads at debug level (bollard prints whole
-//! engine responses — container environments hold API keys) are capped at
-//! info whatever the filter asks.
+//! engine responses — container environments hold API keys; sqlx prints
+//! statements, the first being `PRAGMA key`) are capped at info whatever
+//! the filter asks — after a reload too (and the store turns sqlx's
+//! statement logging off altogether).
 
 use std::io::IsTerminal;
+
+use tracing_subscriber::{
+    EnvFilter, Layer, Registry, layer::SubscriberExt, reload, util::SubscriberInitExt,
+};
 
 use crate::config::{LogConfig, LogFormat};
 
@@ -31,7 +37,7 @@ pub enum LoggingError {
 }
 
 /// Targets capped at info: they log request and response bodies below it.
-const PAYLOAD_LOGGERS: &[&str] = &["bollard", "hyper", "hyper_util", "h2", "tower"];
+const PAYLOAD_LOGGERS: &[&str] = &["bollard", "hyper", "hyper_util", "h2", "tower", "sqlx"];
 
 /// `requested` with every payload logger capped at info (later directives
 /// for the same target win).
@@ -43,23 +49,54 @@ fn capped(requested: &str) -> String {
     directive.trim_start_matches(',').to_owned()
 }
 
-/// Installs the global subscriber.
-pub fn init_logging(config: &LogConfig) -> Result<(), LoggingError> {
-    let directive = capped(&std::env::var(LOG_ENV).unwrap_or_else(|_| config.filter.clone()));
-    let filter =
-        tracing_subscriber::EnvFilter::try_new(&directive).map_err(|err| LoggingError::Filter {
+/// The filter of the installed subscriber, replaceable while it runs.
+#[derive(Debug, Clone)]
+pub struct LogFilter(reload::Handle<EnvFilter, Registry>);
+
+impl LogFilter {
+    /// Replaces the filter with `config`'s (payload loggers still capped);
+    /// `OCCCD_LOG`, when set, keeps winning. Returns the directive in force.
+    pub fn reload(&self, config: &LogConfig) -> Result<String, LoggingError> {
+        let (directive, filter) = filter_for(config)?;
+        self.0.reload(filter).map_err(|err| LoggingError::Filter {
             directive: directive.clone(),
             message: err.to_string(),
         })?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        Ok(directive)
+    }
+}
+
+/// Whether `config`'s filter parses (a reload checks before applying).
+pub fn check_filter(config: &LogConfig) -> Result<(), LoggingError> {
+    filter_for(config).map(drop)
+}
+
+fn filter_for(config: &LogConfig) -> Result<(String, EnvFilter), LoggingError> {
+    let directive = capped(&std::env::var(LOG_ENV).unwrap_or_else(|_| config.filter.clone()));
+    let filter = EnvFilter::try_new(&directive).map_err(|err| LoggingError::Filter {
+        directive: directive.clone(),
+        message: err.to_string(),
+    })?;
+    Ok((directive, filter))
+}
+
+/// Installs the global subscriber; its filter can be reloaded.
+pub fn init_logging(config: &LogConfig) -> Result<LogFilter, LoggingError> {
+    let (_, filter) = filter_for(config)?;
+    let (filter, handle) = reload::Layer::new(filter);
+    let output = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
-    let installed = match config.format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+    let output = match config.format {
+        LogFormat::Text => output.boxed(),
+        LogFormat::Json => output.json().boxed(),
     };
-    installed.map_err(|_| LoggingError::AlreadySet)
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(output)
+        .try_init()
+        .map_err(|_| LoggingError::AlreadySet)?;
+    Ok(LogFilter(handle))
 }
 
 #[cfg(test)]
@@ -74,7 +111,7 @@ mod tests {
         tracing_subscriber::EnvFilter::try_new(&directive).unwrap();
         assert_eq!(
             capped(""),
-            "bollard=info,hyper=info,hyper_util=info,h2=info,tower=info"
+            "bollard=info,hyper=info,hyper_util=info,h2=info,tower=info,sqlx=info"
         );
     }
 }

@@ -9,8 +9,9 @@ use occcd::{
     clock::SystemClock,
     config::Config,
     crypto::KeyPurpose,
-    lifecycle::{StopSignals, forbid_core_dumps, open_store, serve},
+    lifecycle::{Reloader, Signals, forbid_core_dumps, open_store, serve},
     logging::init_logging,
+    transport::{PassedSocket, take_passed_socket},
 };
 
 /// Every heap block the daemon's Rust code frees is zeroed first, so a
@@ -28,13 +29,21 @@ fn main() -> ExitCode {
         return fail(&err, ExitCode::FAILURE);
     }
     let cli = Cli::parse();
+    if matches!(cli.command, Some(Command::Man)) {
+        let page = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).section("8");
+        return match page.render(&mut std::io::stdout()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => fail(&err, ExitCode::FAILURE),
+        };
+    }
     let config = match cli.effective_config() {
         Ok(config) => config,
         Err(err) => return fail(&err, ExitCode::from(2)),
     };
-    if let Err(err) = init_logging(&config.log) {
-        return fail(&err, ExitCode::from(2));
-    }
+    let log_filter = match init_logging(&config.log) {
+        Ok(filter) => filter,
+        Err(err) => return fail(&err, ExitCode::from(2)),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -42,17 +51,45 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(err) => return fail(&err, ExitCode::FAILURE),
     };
-    runtime.block_on(run(cli.command.unwrap_or(Command::Serve), config))
+    let command = cli.command.clone().unwrap_or(Command::Serve);
+    let reloader = Reloader::new(
+        config.clone(),
+        Box::new(move || cli.effective_config()),
+        Some(log_filter),
+    );
+    // Before the runtime's threads: taking it edits the environment.
+    let passed_socket = match command {
+        Command::Serve => match take_passed_socket(&config.socket) {
+            Ok(passed) => passed,
+            Err(err) => return fail(&err, ExitCode::FAILURE),
+        },
+        _ => None,
+    };
+    runtime.block_on(run(command, config, reloader, passed_socket))
 }
 
-async fn run(command: Command, config: Config) -> ExitCode {
+async fn run(
+    command: Command,
+    config: Config,
+    reloader: Reloader,
+    passed_socket: Option<PassedSocket>,
+) -> ExitCode {
     match command {
         Command::Serve => {
-            let signals = match StopSignals::install() {
+            let signals = match Signals::install() {
                 Ok(signals) => signals,
                 Err(err) => return fail(&err, ExitCode::FAILURE),
             };
-            match serve(&config, Arc::new(SystemClock), signals.received()).await {
+            let requests = signals.forward();
+            match serve(
+                &config,
+                Arc::new(SystemClock),
+                requests,
+                reloader,
+                passed_socket,
+            )
+            .await
+            {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) => fail(&err, ExitCode::FAILURE),
             }
@@ -63,6 +100,8 @@ async fn run(command: Command, config: Config) -> ExitCode {
         Command::Audit {
             action: AuditCommand::Pubkey,
         } => print_audit_public_key(&config).await,
+        // Answered before the config is read (see `main`).
+        Command::Man => ExitCode::SUCCESS,
         Command::Config {
             action: ConfigCommand::Show,
         } => match toml::to_string_pretty(&config) {

@@ -193,23 +193,44 @@ impl DevDir {
 
     /// Like [`DevDir::spawn`], with `OCCCD_LOG=<filter>`.
     pub fn spawn_logging(&self, args: &[&str], filter: &str) -> Child {
+        self.occcd_command(args, filter)
+            .spawn()
+            .expect("spawn occcd")
+    }
+
+    /// The argument list of `occcd --dev <dir> --config <file> <args>`.
+    pub fn occcd_args(&self, args: &[&str]) -> Vec<std::ffi::OsString> {
+        let mut all = vec![
+            "--dev".into(),
+            self.path().as_os_str().to_owned(),
+            "--config".into(),
+            self.config_path().into_os_string(),
+        ];
+        all.extend(args.iter().map(std::ffi::OsString::from));
+        all
+    }
+
+    /// The command [`DevDir::spawn_logging`] runs, for callers that add to
+    /// its environment: output appended to the folder's log.
+    pub fn occcd_command(&self, args: &[&str], filter: &str) -> Command {
+        let mut command = Command::new(workspace_binary("occcd"));
+        command.args(self.occcd_args(args));
+        self.log_to_folder(&mut command, filter);
+        command
+    }
+
+    /// Sends `command`'s output to the folder's log, with `OCCCD_LOG=<filter>`.
+    pub fn log_to_folder(&self, command: &mut Command, filter: &str) {
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.path().join("occcd.log"))
             .expect("open daemon log");
-        Command::new(workspace_binary("occcd"))
-            .arg("--dev")
-            .arg(self.path())
-            .arg("--config")
-            .arg(self.config_path())
-            .args(args)
+        command
             .env("OCCCD_LOG", filter)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone log handle"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn occcd")
+            .stderr(log);
     }
 }
 
@@ -240,6 +261,12 @@ impl RunningDaemon {
     /// Like [`RunningDaemon::start`], with extra command-line arguments.
     pub async fn start_with(dir: &DevDir, args: &[&str]) -> Self {
         Self::wait_ready(dir, dir.spawn(args)).await
+    }
+
+    /// Takes over `child`, a daemon started in `dir` some other way, once
+    /// it reports SERVING.
+    pub async fn adopt(dir: &DevDir, child: Child) -> Self {
+        Self::wait_ready(dir, child).await
     }
 
     async fn wait_ready(dir: &DevDir, mut child: Child) -> Self {

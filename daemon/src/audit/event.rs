@@ -58,6 +58,15 @@ pub enum AuditEvent {
         /// The signal or reason.
         reason: String,
     },
+    /// The service manager (SIGHUP) asked the daemon to reread its config.
+    ConfigReloaded {
+        /// Settings now in force with their new values (dotted keys).
+        applied: Vec<String>,
+        /// Settings changed in the file that need a restart (dotted keys).
+        refused: Vec<String>,
+        /// Why nothing was applied, when the file was unusable.
+        error: Option<String>,
+    },
     /// A call was refused before reaching its handler.
     CallRefused {
         /// The RPC path, cut to a bounded length.
@@ -333,6 +342,7 @@ impl AuditEvent {
         match self {
             Self::DaemonStarted { .. } => "daemon_started",
             Self::DaemonStopped { .. } => "daemon_stopped",
+            Self::ConfigReloaded { .. } => "config_reloaded",
             Self::CallRefused { .. } => "call_refused",
             Self::Account { action, .. } => action.kind(),
             Self::Integrity { action, .. } => action.kind(),

@@ -46,9 +46,17 @@ pub struct AuditLog {
 pub struct AuditWriter {
     task: JoinHandle<()>,
     close: oneshot::Sender<()>,
+    pulse: Arc<writer::WriterPulse>,
 }
 
 impl AuditWriter {
+    /// Whether the writer task still runs, and since when the batch it is
+    /// committing has waited (`None`: idle).
+    #[must_use]
+    pub fn pulse(&self) -> (bool, Option<crate::clock::UnixMillis>) {
+        (!self.task.is_finished(), self.pulse.committing_since())
+    }
+
     /// Stops taking entries, commits those already queued, and waits for the
     /// writer to end — even if some [`AuditLog`] handle is still alive.
     pub async fn finish(self) {
@@ -72,6 +80,7 @@ impl AuditLog {
         let (head_sender, head_receiver) = watch::channel(head.0);
         let (queue, receiver) = mpsc::channel(queue_capacity);
         let (close, close_requested) = oneshot::channel();
+        let pulse = Arc::new(writer::WriterPulse::default());
         let task = tokio::spawn(writer::run_writer(
             store,
             hasher,
@@ -79,6 +88,7 @@ impl AuditLog {
             head_sender,
             receiver,
             close_requested,
+            Arc::clone(&pulse),
         ));
         Ok((
             Self {
@@ -87,7 +97,7 @@ impl AuditLog {
                 clock,
                 timeout,
             },
-            AuditWriter { task, close },
+            AuditWriter { task, close, pulse },
         ))
     }
 

@@ -5,7 +5,10 @@
 //! entry links to the one committed before it; an entry is acknowledged only
 //! after the transaction holding it committed.
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicI64, Ordering},
+};
 
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -42,6 +45,22 @@ pub(super) async fn load_head(store: &Store) -> Result<(i64, Vec<u8>), AuditErro
     })
 }
 
+/// What the writer is doing, for the service watchdog: the queue time of
+/// the oldest entry of the batch being committed, or 0 while it waits.
+#[derive(Debug, Default)]
+pub struct WriterPulse(AtomicI64);
+
+impl WriterPulse {
+    /// Since when the batch being committed has waited (`None`: idle).
+    #[must_use]
+    pub fn committing_since(&self) -> Option<UnixMillis> {
+        match self.0.load(Ordering::Relaxed) {
+            0 => None,
+            at => Some(UnixMillis(at)),
+        }
+    }
+}
+
 /// Runs until `close` fires (or every sender is gone) and the entries queued
 /// by then are committed. Senders still alive after `close` get
 /// [`AuditError::WriterStopped`].
@@ -52,6 +71,7 @@ pub(super) async fn run_writer(
     committed_head: watch::Sender<i64>,
     mut queue: mpsc::Receiver<PendingEntry>,
     mut close: oneshot::Receiver<()>,
+    pulse: Arc<WriterPulse>,
 ) {
     let mut head = ChainHead {
         sequence: head.0,
@@ -72,8 +92,12 @@ pub(super) async fn run_writer(
                 }
             }
         }
+        let oldest = batch.iter().map(|entry| entry.at.0).min().unwrap_or(0);
+        pulse.0.store(oldest.max(1), Ordering::Relaxed);
         let rows = link(&hasher, &head, &batch);
-        match store.append_audit_rows(&rows).await {
+        let appended = store.append_audit_rows(&rows).await;
+        pulse.0.store(0, Ordering::Relaxed);
+        match appended {
             Ok(()) => {
                 if let Some(last) = rows.last() {
                     head = ChainHead {

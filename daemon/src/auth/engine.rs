@@ -20,7 +20,6 @@ use super::{
     input,
     login::Logins,
     own_credentials::OwnCredentials,
-    pam::PamAuthenticator,
     pam_flows::PamLogins,
     sessions::{Session, SessionStore},
     shared::AuthCore,
@@ -67,10 +66,7 @@ impl AuthEngine {
             admin: AccountAdmin::new(Arc::clone(&core)),
             own_credentials: OwnCredentials::new(Arc::clone(&core)),
             device_keys: DeviceKeys::new(Arc::clone(&core), challenges),
-            pam: PamLogins::new(
-                Arc::clone(&core),
-                PamAuthenticator::from_config(&config.pam),
-            ),
+            pam: PamLogins::new(Arc::clone(&core), &config.pam),
             core,
         };
         let decoy = engine.core.hashing.clone();

@@ -24,6 +24,7 @@ pub mod os_accounts;
 pub mod own_credentials;
 pub mod pam;
 pub mod pam_flows;
+pub mod pam_slots;
 pub mod password;
 pub mod profiles;
 pub mod recovery;

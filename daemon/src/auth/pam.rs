@@ -11,11 +11,10 @@
 //! prompts are zeroized in occcd's buffers and never logged.
 
 use std::{
-    collections::HashMap,
     ffi::{CStr, CString},
     fmt,
     sync::{
-        Arc, Mutex, PoisonError,
+        Arc,
         atomic::{AtomicBool, Ordering},
         mpsc as std_mpsc,
     },
@@ -23,9 +22,11 @@ use std::{
 };
 
 use pam_client::{Context, ConversationHandler, ErrorCode, Flag};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 use zeroize::Zeroizing;
 
+pub use super::pam_slots::PamSlots;
+use super::pam_slots::PeerSlot;
 use crate::config::PamConfig;
 
 /// Longest answer a client may send to one question.
@@ -169,66 +170,51 @@ pub enum PamError {
 pub struct PamAuthenticator {
     service: String,
     timeout: Duration,
-    slots: Arc<Semaphore>,
+    slots: PamSlots,
     max_per_peer: usize,
-    per_peer: Arc<Mutex<HashMap<u32, usize>>>,
-}
-
-/// A peer's share of the transactions; given back when its thread ends.
-#[derive(Debug)]
-struct PeerSlot {
-    uid: u32,
-    running: Arc<Mutex<HashMap<u32, usize>>>,
-}
-
-impl Drop for PeerSlot {
-    fn drop(&mut self) {
-        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = running.get_mut(&self.uid) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                running.remove(&self.uid);
-            }
-        }
-    }
+    allow_root_peer: bool,
 }
 
 impl PamAuthenticator {
-    /// The authenticator `config` describes; `None` when PAM login is off.
+    /// The authenticator `config` describes, with slots of its own; `None`
+    /// when PAM login is off.
     #[must_use]
     pub fn from_config(config: &PamConfig) -> Option<Self> {
+        Self::sharing(config, &PamSlots::default())
+    }
+
+    /// The authenticator `config` describes over `slots`, the daemon's
+    /// (resized to `max_concurrent`); `None` when PAM login is off.
+    #[must_use]
+    pub fn sharing(config: &PamConfig, slots: &PamSlots) -> Option<Self> {
         if config.service.is_empty() {
             return None;
         }
+        slots.resize(config.max_concurrent.max(1));
         Some(Self {
             service: config.service.clone(),
             timeout: config.timeout(),
-            slots: Arc::new(Semaphore::new(config.max_concurrent.max(1))),
+            slots: slots.clone(),
             max_per_peer: config.max_per_peer.max(1),
-            per_peer: Arc::default(),
+            allow_root_peer: config.allow_root_peer,
         })
     }
 
-    fn peer_slot(&self, uid: u32) -> Result<PeerSlot, PamError> {
-        let mut running = self.per_peer.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = running.entry(uid).or_insert(0);
-        if *count >= self.max_per_peer {
-            return Err(PamError::PeerBusy);
-        }
-        *count += 1;
-        Ok(PeerSlot {
-            uid,
-            running: Arc::clone(&self.per_peer),
-        })
+    /// Whether root (uid 0) may use PAM for any linked user
+    /// (`auth.pam.allow_root_peer`).
+    #[must_use]
+    pub fn allows_root_peer(&self) -> bool {
+        self.allow_root_peer
     }
 
     /// Takes a transaction slot for socket peer `peer_uid`: refused when
     /// every slot, or that peer's share, is taken. Nothing has run yet.
     pub fn reserve(&self, peer_uid: u32) -> Result<PamSlot, PamError> {
-        let peer = self.peer_slot(peer_uid)?;
-        let global = Arc::clone(&self.slots)
-            .try_acquire_owned()
-            .map_err(|_| PamError::Busy)?;
+        let peer = self
+            .slots
+            .peer(peer_uid, self.max_per_peer)
+            .ok_or(PamError::PeerBusy)?;
+        let global = self.slots.global().ok_or(PamError::Busy)?;
         Ok(PamSlot {
             _global: global,
             _peer: peer,
@@ -419,15 +405,33 @@ mod tests {
             ..PamConfig::default()
         };
         let pam = PamAuthenticator::from_config(&config).unwrap();
-        let first = pam.peer_slot(1000).unwrap();
-        assert!(matches!(pam.peer_slot(1000), Err(PamError::PeerBusy)));
-        let other = pam.peer_slot(1001);
+        let first = pam.reserve(1000).unwrap();
+        assert!(matches!(pam.reserve(1000), Err(PamError::PeerBusy)));
+        let other = pam.reserve(1001);
         assert!(other.is_ok(), "another uid is unaffected");
         drop(first);
+        assert!(pam.reserve(1000).is_ok(), "given back when the thread ends");
+    }
+
+    #[test]
+    fn a_reload_keeps_the_shares_of_checks_still_running() {
+        let config = PamConfig {
+            service: "occc-test".to_owned(),
+            max_per_peer: 1,
+            ..PamConfig::default()
+        };
+        let slots = PamSlots::default();
+        let pam = PamAuthenticator::sharing(&config, &slots).unwrap();
+        let running = pam.reserve(1000).unwrap();
+        let off = PamConfig::default();
         assert!(
-            pam.peer_slot(1000).is_ok(),
-            "given back when the thread ends"
+            PamAuthenticator::sharing(&off, &slots).is_none(),
+            "an empty service turns PAM off"
         );
+        let back_on = PamAuthenticator::sharing(&config, &slots).unwrap();
+        assert!(matches!(back_on.reserve(1000), Err(PamError::PeerBusy)));
+        drop(running);
+        assert!(back_on.reserve(1000).is_ok());
     }
 
     #[test]

@@ -6,9 +6,11 @@
 //! attempt through; every check that does not end in success — refused,
 //! timed out, abandoned by the client — counts as a biometric failure (five
 //! in a row lock the path until password + TOTP succeeds); success gives the
-//! same session or elevation as the other methods.
+//! same session or elevation as the other methods. A reload replaces the
+//! PAM settings for checks that start after it; a check already running
+//! finishes under the settings (and slots) it started with.
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use super::{
     account::UserProfile,
@@ -19,7 +21,7 @@ use super::{
     lockout::AttemptKey,
     os_accounts::OsAccountUids,
     os_accounts::{check_os_account_name, require_os_account},
-    pam::PamAuthenticator,
+    pam::{PamAuthenticator, PamSlots},
     pam::{PamBridge, PamError, PamStep},
     role::Role,
     session_keeping::LoginOutcome,
@@ -35,6 +37,15 @@ const NOT_SET_UP: &str = "PAM biometric login is not set up for this user from t
      log in with password + TOTP";
 const NOT_CONFIGURED: &str =
     "PAM biometric login is not configured on this host (auth.pam.service); use password + TOTP";
+/// Who a PAM check is for, and why.
+#[derive(Debug, Clone, Copy)]
+struct Check<'a> {
+    username: &'a str,
+    os_account: &'a str,
+    peer: PeerCredentials,
+    purpose: Purpose,
+}
+
 /// Why the check ran: decides the audit action of a failure.
 #[derive(Debug, Clone, Copy)]
 enum Purpose {
@@ -46,15 +57,19 @@ enum Purpose {
 #[derive(Debug)]
 pub struct PamLogins {
     core: Arc<AuthCore>,
-    pam: Option<PamAuthenticator>,
+    pam: RwLock<Option<Arc<PamAuthenticator>>>,
+    /// Shared by every authenticator a reload builds.
+    slots: PamSlots,
     os_uids: OsAccountUids,
 }
 
 impl PamLogins {
-    pub(super) fn new(core: Arc<AuthCore>, pam: Option<PamAuthenticator>) -> Self {
+    pub(super) fn new(core: Arc<AuthCore>, config: &crate::config::PamConfig) -> Self {
+        let slots = PamSlots::default();
         Self {
             core,
-            pam,
+            pam: RwLock::new(PamAuthenticator::sharing(config, &slots).map(Arc::new)),
+            slots,
             os_uids: OsAccountUids::default(),
         }
     }
@@ -62,7 +77,20 @@ impl PamLogins {
     /// Whether PAM login is configured on this host.
     #[must_use]
     pub fn pam_configured(&self) -> bool {
-        self.pam.is_some()
+        self.current().is_some()
+    }
+
+    /// Replaces the PAM settings (a reload) for checks that start from now.
+    pub fn reconfigure(&self, config: &crate::config::PamConfig) {
+        let next = PamAuthenticator::sharing(config, &self.slots).map(Arc::new);
+        *self.pam.write().unwrap_or_else(PoisonError::into_inner) = next;
+    }
+
+    fn current(&self) -> Option<Arc<PamAuthenticator>> {
+        self.pam
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The OS account PAM checks for user `user_id` when `peer` asks: set
@@ -73,13 +101,23 @@ impl PamLogins {
         user_id: i64,
         peer: PeerCredentials,
     ) -> Result<Option<String>, AuthError> {
-        if self.pam.is_none() {
-            return Ok(None);
+        match self.current() {
+            Some(pam) => self.usable_with(&pam, user_id, peer).await,
+            None => Ok(None),
         }
+    }
+
+    /// [`Self::pam_usable_by`] under the settings `pam` a request took.
+    async fn usable_with(
+        &self,
+        pam: &PamAuthenticator,
+        user_id: i64,
+        peer: PeerCredentials,
+    ) -> Result<Option<String>, AuthError> {
         let Some(os_account) = self.core.store.os_account(user_id).await? else {
             return Ok(None);
         };
-        if peer.uid == 0 && self.core.config.pam.allow_root_peer {
+        if peer.uid == 0 && pam.allows_root_peer() {
             return Ok(Some(os_account));
         }
         let uid = self.os_uids.uid_of(&os_account, self.core.now()).await?;
@@ -95,17 +133,24 @@ impl PamLogins {
     ) -> Result<LoginOutcome, AuthError> {
         let began = self.core.sessions.login_epoch();
         let username = input::username(username)?;
-        if self.pam.is_none() {
+        // One snapshot of the settings for the whole request (a reload may
+        // replace them meanwhile).
+        let Some(pam) = self.current() else {
             return Err(AuthError::BiometricUnavailable(NOT_CONFIGURED));
-        }
+        };
         let Some(account) = self.core.active_account(username).await? else {
             return Err(AuthError::BiometricUnavailable(NOT_SET_UP));
         };
-        let Some(os_account) = self.pam_usable_by(account.row.id, peer).await? else {
+        let Some(os_account) = self.usable_with(&pam, account.row.id, peer).await? else {
             return Err(AuthError::BiometricUnavailable(NOT_SET_UP));
         };
-        self.check_with_pam(username, &os_account, peer, Purpose::Login, bridge)
-            .await?;
+        let check = Check {
+            username,
+            os_account: &os_account,
+            peer,
+            purpose: Purpose::Login,
+        };
+        self.check_with_pam(&pam, check, bridge).await?;
         self.core.finish_login(&account, peer, "pam", began).await
     }
 
@@ -116,20 +161,19 @@ impl PamLogins {
         peer: PeerCredentials,
         bridge: PamBridge,
     ) -> Result<Session, AuthError> {
-        if self.pam.is_none() {
+        let Some(pam) = self.current() else {
             return Err(AuthError::BiometricUnavailable(NOT_CONFIGURED));
-        }
-        let Some(os_account) = self.pam_usable_by(session.user_id, peer).await? else {
+        };
+        let Some(os_account) = self.usable_with(&pam, session.user_id, peer).await? else {
             return Err(AuthError::BiometricUnavailable(NOT_SET_UP));
         };
-        self.check_with_pam(
-            &session.username,
-            &os_account,
+        let check = Check {
+            username: &session.username,
+            os_account: &os_account,
             peer,
-            Purpose::Elevate,
-            bridge,
-        )
-        .await?;
+            purpose: Purpose::Elevate,
+        };
+        self.check_with_pam(&pam, check, bridge).await?;
         self.core
             .grant_elevation(session, peer, ElevationMethod::Pam)
             .await
@@ -137,15 +181,16 @@ impl PamLogins {
 
     async fn check_with_pam(
         &self,
-        username: &str,
-        os_account: &str,
-        peer: PeerCredentials,
-        purpose: Purpose,
+        pam: &PamAuthenticator,
+        check: Check<'_>,
         bridge: PamBridge,
     ) -> Result<(), AuthError> {
-        let Some(pam) = self.pam.as_ref() else {
-            return Err(AuthError::BiometricUnavailable(NOT_CONFIGURED));
-        };
+        let Check {
+            username,
+            os_account,
+            peer,
+            purpose,
+        } = check;
         // Nothing runs without a slot, and a refusal for want of one is no
         // failed proof.
         let slot = pam

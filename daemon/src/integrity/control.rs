@@ -87,7 +87,7 @@ impl EnvironmentControl {
             .inspect_container(container, None)
             .await
             .map_err(EngineError::from)?;
-        let policy = &self.shared.config.start_policy;
+        let policy = &self.shared.tunables().start_policy;
         let mut reasons = Vec::new();
         if self.shared.lock.is_locked() {
             reasons

@@ -3,8 +3,8 @@
 //! tens (it deletes the veth pair). The engine's disconnect still follows,
 //! and only an inspect showing no network verifies isolation.
 //!
-//! Invariant: acts only inside a network namespace that is not the
-//! daemon's own and that belonged to a process of the container named by
+//! Invariant: acts only inside a network namespace that is neither the
+//! daemon's own nor the host's (PID 1's), and that belonged to a process of the container named by
 //! its full id when the namespace was opened (checked after opening, so a
 //! reused pid cannot point it elsewhere); works on a thread started for it
 //! and ended after, never a pooled one, so nothing else ever runs in the
@@ -46,6 +46,9 @@ pub enum LinkCutError {
     /// The process shares the daemon's network namespace (host network).
     #[error("links not cut: the container uses the host's network")]
     HostNetwork,
+    /// The container shares another namespace (host, another container's).
+    #[error("links not cut: the container shares the network namespace of {0}")]
+    SharedNamespace(String),
     /// The pid no longer belongs to the container.
     #[error("links not cut: process {0} is no longer the container's")]
     NotTheContainer(i32),
@@ -73,13 +76,16 @@ fn container_namespace(pid: i32, container_id: &str) -> Result<OwnedFd, LinkCutE
     let namespace: OwnedFd = File::open(format!("/proc/{pid}/ns/net"))
         .map_err(|err| process(err.to_string()))?
         .into();
-    let ours = File::open("/proc/self/ns/net").map_err(|err| process(err.to_string()))?;
-    let (theirs, ours) = (
-        fstat(namespace.as_fd()).map_err(|err| process(err.to_string()))?,
-        fstat(ours.as_fd()).map_err(|err| process(err.to_string()))?,
-    );
-    if (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino) {
-        return Err(LinkCutError::HostNetwork);
+    let theirs = fstat(namespace.as_fd()).map_err(|err| process(err.to_string()))?;
+    // Neither the daemon's own namespace nor the host's: under the unit's
+    // PrivateNetwork= they differ, and a container on the host's network
+    // (`network_mode: host`) shares the latter, which PID 1 holds.
+    for never in ["/proc/self/ns/net", "/proc/1/ns/net"] {
+        let other = File::open(never).map_err(|err| process(format!("{never}: {err}")))?;
+        let other = fstat(other.as_fd()).map_err(|err| process(err.to_string()))?;
+        if (theirs.st_dev, theirs.st_ino) == (other.st_dev, other.st_ino) {
+            return Err(LinkCutError::HostNetwork);
+        }
     }
     // Checked after opening: pids are not reused while their process
     // lives, so if the pid is the container's now, it was then.

@@ -42,6 +42,7 @@ pub mod sweep_slot;
 mod sweeper;
 pub mod tree_walk;
 pub mod trees;
+pub mod tunables;
 mod watched;
 mod watcher;
 pub mod writable;

@@ -11,9 +11,10 @@
 use std::{
     collections::{HashMap, VecDeque},
     sync::{Arc, Mutex},
+    time::Duration,
 };
 
-use tokio::sync::{Mutex as AsyncMutex, broadcast, mpsc};
+use tokio::sync::{Mutex as AsyncMutex, broadcast, mpsc, watch};
 
 pub use super::shared::MonitorUpdate;
 use super::{
@@ -27,6 +28,7 @@ use super::{
     response::Responder,
     shared::MonitorShared,
     snapshot::SnapshotVault,
+    tunables::{Heartbeat, Tunables},
     watched::Watched,
     watcher::Watcher,
 };
@@ -133,7 +135,10 @@ impl IntegrityMonitor {
         let names: Vec<String> = watched.keys().cloned().collect();
         let (updates, _) = broadcast::channel(WATCH_BUFFER);
         let (commands, queue) = mpsc::channel(8);
+        let (tunables, _) = watch::channel(Tunables::of(&parts.config));
         let shared = Arc::new(MonitorShared {
+            tunables,
+            heartbeat: Heartbeat::default(),
             config: parts.config,
             store: parts.store,
             audit: parts.audit,
@@ -158,6 +163,26 @@ impl IntegrityMonitor {
             watcher,
             responder,
         }))
+    }
+
+    /// Applies the reloadable part of `config` (intervals, response and
+    /// start policy) from the next decision on; true when anything changed.
+    pub fn retune(&self, config: &IntegrityConfig) -> bool {
+        self.shared.tunables.send_if_modified(|current| {
+            let wanted = Tunables::of(config);
+            let changed = *current != wanted;
+            *current = wanted;
+            changed
+        })
+    }
+
+    /// When the watch loop last went round, and how long it may go without
+    /// one before it counts as wedged (three poll intervals, at least a
+    /// minute: a quarantine or an engine reconnection takes a while).
+    #[must_use]
+    pub fn heartbeat(&self) -> (Option<UnixMillis>, Duration) {
+        let patience = (self.shared.tunables().poll_interval() * 3).max(Duration::from_secs(60));
+        (self.shared.heartbeat.last(), patience)
     }
 
     /// Runs the watch loop until the daemon stops.

@@ -135,6 +135,8 @@ pub struct Before {
     pub exec_ids: Vec<String>,
     /// Networks it is connected to.
     pub networks: Vec<String>,
+    /// The network namespace it shares (`host`, `container:<id>`), if any.
+    pub shared_network: Option<String>,
 }
 
 impl Before {
@@ -157,6 +159,7 @@ impl Before {
                 .and_then(|settings| settings.networks.as_ref())
                 .map(|networks| networks.keys().cloned().collect())
                 .unwrap_or_default(),
+            shared_network: shared_network(inspect),
         }
     }
 }
@@ -327,7 +330,11 @@ pub async fn isolate(
     report.timings.decided_ms = elapsed_ms(since);
     let pause_done = tokio::sync::Notify::new();
     let network_path = async {
-        let cut = link_cut::cut_links(known.pid, &known.id).await;
+        // A shared namespace (host, another container's) is never cut.
+        let cut = match &known.shared_network {
+            Some(mode) => Err(link_cut::LinkCutError::SharedNamespace(mode.clone())),
+            None => link_cut::cut_links(known.pid, &known.id).await,
+        };
         let cut_ms = elapsed_ms(since);
         if cut.is_ok() {
             // A stored permit: the pause may have finished first.

@@ -102,12 +102,10 @@ impl Responder {
         fresh: &[super::finding::Finding],
         trigger: &Trigger,
     ) {
+        let policy = self.shared.tunables().response;
         let worst = fresh
             .iter()
-            .filter(|f| {
-                self.shared.config.response.for_severity(f.severity)
-                    == super::config::Response::Quarantine
-            })
+            .filter(|f| policy.for_severity(f.severity) == super::config::Response::Quarantine)
             .max_by_key(|f| f.severity);
         if let Some(finding) = worst {
             self.quarantine(engine, profile, finding, trigger).await;

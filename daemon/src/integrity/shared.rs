@@ -15,7 +15,7 @@ use std::{
     time::Duration,
 };
 
-use tokio::sync::{Mutex as AsyncMutex, broadcast, mpsc, oneshot};
+use tokio::sync::{Mutex as AsyncMutex, broadcast, mpsc, oneshot, watch};
 
 use super::{
     config::{ContainerProfile, IntegrityConfig},
@@ -25,6 +25,7 @@ use super::{
     mounts::GuardedPaths,
     quarantine::QuarantineLock,
     snapshot::SnapshotVault,
+    tunables::{Heartbeat, Tunables},
     watched::Watched,
 };
 use crate::{
@@ -68,6 +69,10 @@ pub(super) enum Sight<'a> {
 /// The state the integrity flows share.
 #[derive(Debug)]
 pub(super) struct MonitorShared {
+    /// Settings a reload may change; read at each decision.
+    pub(super) tunables: watch::Sender<Tunables>,
+    /// When the watch loop last went round (the service watchdog reads it).
+    pub(super) heartbeat: Heartbeat,
     pub(super) config: IntegrityConfig,
     pub(super) store: Store,
     pub(super) audit: AuditLog,
@@ -89,6 +94,11 @@ pub(super) struct MonitorShared {
 }
 
 impl MonitorShared {
+    /// The reloadable settings as they are now.
+    pub(super) fn tunables(&self) -> Tunables {
+        self.tunables.borrow().clone()
+    }
+
     /// Audits an integrity event about `container`.
     pub(super) async fn record(
         &self,
@@ -235,7 +245,7 @@ impl MonitorShared {
     /// going on (a hung engine call, a wedged sweep, a stuck host read).
     pub(super) fn mark_stale(&self, started: UnixMillis) {
         let now = self.clock.now();
-        let limit = self.config.poll_interval() * 2;
+        let limit = self.tunables().poll_interval() * 2;
         let stale: Vec<(String, String)> = self
             .watched()
             .iter()

@@ -70,8 +70,7 @@ impl Sweeper {
                 return;
             };
             let due = entry.hashed_at.is_none_or(|at| {
-                now.0.saturating_sub(at.0)
-                    >= i64::try_from(self.shared.config.hash_interval_ms).unwrap_or(i64::MAX)
+                now.0.saturating_sub(at.0) >= self.shared.tunables().hash_interval_millis()
             });
             (
                 entry.baseline.clone(),
@@ -148,8 +147,7 @@ impl Sweeper {
                     };
                     entry.sweep_findings = outcome.findings;
                     entry.sweep_findings.extend(kept);
-                    let spacing =
-                        i64::try_from(self.shared.config.poll_interval_ms).unwrap_or(i64::MAX);
+                    let spacing = self.shared.tunables().poll_interval_millis();
                     let recorded = entry
                         .recordings
                         .to_record(&entry.sweep_findings, now, spacing);

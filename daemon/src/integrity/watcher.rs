@@ -30,6 +30,9 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// How often a live connection is proved with `_ping`.
 const PING_EVERY: Duration = Duration::from_secs(2);
+/// Longest one event's handling may keep the watch loop from going round
+/// and still count as alive (for the service watchdog, see `tunables`).
+const LONGEST_RESPONSE: Duration = Duration::from_secs(300);
 
 /// The watch loop and what it starts: sweeps, the event stream, real-time
 /// tree watches, re-isolation checks, and the responses findings call for.
@@ -73,6 +76,7 @@ impl Watcher {
         let _stop_watchdog = AbortOnDrop(watchdog);
         let mut backoff = FIRST_BACKOFF;
         loop {
+            self.shared.heartbeat.beat(self.shared.clock.now());
             match Engine::connect(&self.shared.config.docker_socket).await {
                 Ok(engine) => {
                     backoff = FIRST_BACKOFF;
@@ -91,6 +95,7 @@ impl Watcher {
                     let wait = tokio::time::sleep(backoff);
                     tokio::pin!(wait);
                     loop {
+                        self.shared.heartbeat.beat(self.shared.clock.now());
                         tokio::select! {
                             () = &mut wait => break,
                             command = commands.recv() => match command {
@@ -105,13 +110,37 @@ impl Watcher {
         }
     }
 
+    /// Runs `work` (an event's handling: a quarantine with its evidence can
+    /// take minutes against a slow engine) while beating the heartbeat for
+    /// at most [`LONGEST_RESPONSE`]; past that the loop counts as wedged.
+    async fn beating<T>(&self, work: impl Future<Output = T>) -> T {
+        let started = tokio::time::Instant::now();
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                done = &mut work => return done,
+                _ = tick.tick() => {
+                    if started.elapsed() < LONGEST_RESPONSE {
+                        self.shared.heartbeat.beat(self.shared.clock.now());
+                    }
+                }
+            }
+        }
+    }
+
     /// Marks containers without a recent complete check `Unknown`, forever.
     async fn watch_staleness(self: Arc<Self>) {
         let started = self.shared.clock.now();
-        let mut tick = tokio::time::interval(self.shared.config.poll_interval() / 4);
+        let mut tuned = self.shared.tunables.subscribe();
+        let mut tick = tokio::time::interval(self.shared.tunables().poll_interval() / 4);
         loop {
-            tick.tick().await;
-            self.shared.mark_stale(started);
+            tokio::select! {
+                _ = tick.tick() => self.shared.mark_stale(started),
+                Ok(()) = tuned.changed() => {
+                    tick = tokio::time::interval(self.shared.tunables().poll_interval() / 4);
+                }
+            }
         }
     }
 
@@ -136,18 +165,26 @@ impl Watcher {
         let (asks, mut asked) = mpsc::channel::<String>(8);
         let mut live: HashMap<String, realtime::TreeWatch> = HashMap::new();
         let mut quick = JoinSet::new();
-        let mut poll = tokio::time::interval(self.shared.config.poll_interval());
+        let mut tuned = self.shared.tunables.subscribe();
+        let mut poll = tokio::time::interval(self.shared.tunables().poll_interval());
         poll.reset();
         let mut ping = tokio::time::interval(PING_EVERY);
         ping.reset();
         loop {
+            // Goes round at least every poll and ping interval.
+            self.shared.heartbeat.beat(self.shared.clock.now());
             tokio::select! {
+                Ok(()) = tuned.changed() => {
+                    poll = tokio::time::interval(self.shared.tunables().poll_interval());
+                    poll.reset();
+                }
                 event = stream.next() => match event {
                     Some(Ok(event)) => {
                         let nanos = events::event_nanos(&event).unwrap_or(0);
                         if nanos > cursor {
                             let arrived = std::time::Instant::now();
-                            self.handle_event(engine, &event, arrived, &mut quick).await;
+                            let handled = self.handle_event(engine, &event, arrived, &mut quick);
+                            self.beating(handled).await;
                             cursor = nanos;
                             if let Err(err) = self.shared.store.advance_event_cursor(nanos).await {
                                 tracing::error!(error = %err, "event cursor not stored");

@@ -24,7 +24,7 @@ use crate::{
         checkpoint::{CheckpointSigner, checkpoint_head, sign_periodically},
     },
     auth::AuthEngine,
-    clock::Clock,
+    clock::{Clock, UnixMillis},
     config::Config,
     crypto::{KeyPurpose, KeySource, MasterKey, Sealer},
     integrity::{
@@ -176,6 +176,26 @@ impl Domain {
         };
         self.audit.record(Actor::daemon(), started).await?;
         Ok(())
+    }
+
+    /// Checks the moving parts the service watchdog vouches for.
+    pub async fn probe(&self, ready_at: UnixMillis) -> super::supervision::Probe {
+        let (audit_running, audit_committing_since) = self
+            .audit_writer
+            .as_ref()
+            .map_or((false, None), AuditWriter::pulse);
+        let monitor = match &self.monitor_task {
+            Some(task) if task.is_finished() => Some((None, Duration::ZERO)),
+            Some(_) => Some(self.monitor.heartbeat()),
+            None => None,
+        };
+        super::supervision::Probe {
+            store: self.store.ping(super::supervision::STORE_PATIENCE).await,
+            audit_running,
+            audit_committing_since,
+            monitor,
+            ready_at,
+        }
     }
 
     /// Stops the monitor (at once: no new response begins while the

@@ -1,5 +1,7 @@
-//! Daemon lifecycle, in phases: bind the socket, unlock the store
-//! ([`unlock`]), start the domain ([`domain`]), serve it ([`rpc`]); on a
+//! Daemon lifecycle, in phases: bind the socket (or take it from the service
+//! manager), unlock the store ([`unlock`]), start the domain ([`domain`]),
+//! serve it ([`rpc`]) while telling the service manager how it is
+//! ([`supervision`]) and rereading the config on SIGHUP ([`reload`]); on a
 //! stop signal ([`signals`]) wind down.
 //!
 //! Invariant: the socket is bound before anything else, so a second daemon
@@ -11,46 +13,81 @@
 
 mod domain;
 mod error;
+pub mod reload;
 mod rpc;
 mod signals;
+pub mod supervision;
 mod unlock;
 
-use std::{future::Future, sync::Arc, time::Instant};
+use std::{sync::Arc, time::Instant};
+
+use tokio::sync::mpsc;
 
 pub use error::StartupError;
-pub use signals::StopSignals;
+pub use reload::Reloader;
+use sd_notify::NotifyState;
+pub use signals::{SignalRequest, Signals};
 pub use unlock::{UnlockedStore, open_store};
 
-use crate::{clock::Clock, config::Config, transport::bind_socket};
+use crate::{
+    clock::Clock,
+    config::Config,
+    transport::{PassedSocket, open_listener},
+};
 
-/// Runs the daemon until `stop` completes with the reason for stopping.
+/// Runs the daemon until a stop request, reloading on each reload request
+/// (from [`Signals::forward`], or a test's channel).
 pub async fn serve(
     config: &Config,
     clock: Arc<dyn Clock>,
-    stop: impl Future<Output = String>,
+    mut requests: mpsc::Receiver<SignalRequest>,
+    mut reloader: Reloader,
+    passed_socket: Option<PassedSocket>,
 ) -> Result<(), StartupError> {
     let start = Instant::now();
     raise_open_file_limit();
     forbid_core_dumps()?; // again, for callers other than `main`
-    let (listener, socket_file) = bind_socket(&config.socket)?;
+    let (listener, socket_file) = open_listener(&config.socket, passed_socket)?;
     let unlocked = open_store(config).await?;
     let mut domain = domain::Domain::start(config, &clock, unlocked).await?;
     let mut server = rpc::RpcServer::start(&domain, listener, &clock).await?;
     domain.announce_started().await?;
     tracing::info!(
         socket = %config.socket.path.display(),
+        socket_origin = %socket_file.origin(),
         key_source = %domain.key_source,
         ready_ms = start.elapsed().as_millis() as u64,
         "occcd ready"
     );
-    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    let ready_at = clock.now();
+    supervision::notify(&[
+        NotifyState::Ready,
+        NotifyState::Status(supervision::SERVING),
+    ]);
+    let watchdog = supervision::watchdog_interval(
+        std::env::var("WATCHDOG_USEC").ok().as_deref(),
+        std::env::var("WATCHDOG_PID").ok().as_deref(),
+        std::process::id(),
+    );
+    let mut checks = tokio::time::interval(supervision::check_every(watchdog));
 
-    let reason = tokio::select! {
-        reason = stop => reason,
-        ended = server.ended() => ended,
+    let reason = loop {
+        tokio::select! {
+            request = requests.recv() => match request {
+                None => break "the control channel closed".to_owned(),
+                Some(SignalRequest::Stop(reason)) => break reason,
+                Some(SignalRequest::Reload) => {
+                    supervision::notify(&[NotifyState::Reloading]);
+                    let summary = supervision::one_line(&reloader.reload(&domain).await);
+                    supervision::notify(&[NotifyState::Ready, NotifyState::Status(&summary)]);
+                }
+            },
+            ended = server.ended() => break ended,
+            _ = checks.tick() => check_and_notify(&domain, watchdog.is_some(), ready_at, &clock).await,
+        }
     };
     tracing::info!(%reason, "shutting down");
-    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    supervision::notify(&[NotifyState::Stopping]);
     server.stop_accepting().await;
     domain.stop_monitoring();
     server.drain(config.socket.shutdown_grace()).await;
@@ -58,6 +95,29 @@ pub async fn serve(
     drop(socket_file);
     tracing::info!("occcd stopped");
     Ok(())
+}
+
+/// Checks the daemon's moving parts; sends the watchdog keep-alive (when
+/// `watchdog`) only if none is stuck, and says what is otherwise.
+async fn check_and_notify(
+    domain: &domain::Domain,
+    watchdog: bool,
+    ready_at: crate::clock::UnixMillis,
+    clock: &Arc<dyn Clock>,
+) {
+    let stuck = supervision::stuck(clock.now(), &domain.probe(ready_at).await);
+    if stuck.is_empty() {
+        let status = NotifyState::Status(supervision::SERVING);
+        match watchdog {
+            true => supervision::notify(&[NotifyState::Watchdog, status]),
+            false => supervision::notify(&[status]),
+        }
+    } else {
+        let stuck = stuck.join("; ");
+        tracing::error!(%stuck, "not alive: the watchdog keep-alive is withheld");
+        let status = supervision::one_line(&format!("stuck: {stuck}"));
+        supervision::notify(&[NotifyState::Status(&status)]);
+    }
 }
 
 /// No core file of this process, whoever started it (soft and hard limit

@@ -161,7 +161,10 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(Duration::from_secs(5))
+            // sqlx logs each statement (at debug, and slow ones at warn);
+            // the first one it runs on a connection is `PRAGMA key`.
+            .disable_statement_logging();
         if !create {
             check_key_read_only(path, &key_pragma).await?;
         }
@@ -181,6 +184,16 @@ impl Store {
             skills_version: Arc::new(AtomicU64::new(0)),
             configs_version: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// Whether the database answers a trivial query within `within` (the
+    /// service watchdog asks).
+    pub async fn ping(&self, within: Duration) -> Result<(), String> {
+        match tokio::time::timeout(within, sqlx::query("SELECT 1").execute(&self.pool)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(err)) => Err(err.to_string()),
+            Err(_) => Err(format!("no answer within {} s", within.as_secs())),
+        }
     }
 
     /// A number that changes after every write to what a profile shows —
@@ -275,7 +288,8 @@ async fn check_key_read_only(path: &Path, key_pragma: &str) -> Result<(), StoreE
     let options = SqliteConnectOptions::from_str("sqlite://")?
         .filename(path)
         .read_only(true)
-        .pragma("key", key_pragma.to_owned());
+        .pragma("key", key_pragma.to_owned())
+        .disable_statement_logging();
     let mut connection = options.connect().await.map_err(|err| classify(err, path))?;
     let probe = sqlx::query("SELECT count(*) FROM sqlite_master")
         .fetch_one(&mut connection)

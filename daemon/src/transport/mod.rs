@@ -1,11 +1,13 @@
-//! The Unix-socket transport: binding the socket and knowing who is on the
-//! other end of each connection.
+//! The Unix-socket transport: binding the socket (or taking it from the
+//! service manager) and knowing who is on the other end of each connection.
 //!
 //! Invariant: every request that reaches a handler came through a socket this
 //! module bound, and carries the peer's kernel-reported credentials.
 
+mod activation;
 mod peer;
 mod socket;
 
+pub use activation::{FD_NAME, PassedSocket, open_listener, take_passed_socket};
 pub use peer::PeerCredentials;
-pub use socket::{BoundSocket, SocketError, bind_socket};
+pub use socket::{BoundSocket, SocketError, SocketOrigin, bind_socket};

@@ -1,9 +1,12 @@
-//! Creating the listening Unix socket safely.
+//! Creating the listening Unix socket safely, or taking the one the service
+//! manager created (see [`super::activation`]).
 //!
 //! Invariant: the daemon listens only on a socket it created itself, in a
 //! folder others cannot write to, with mode 0660 (never wider, not even for a
-//! moment: the process umask keeps it private until the mode is set); a live
-//! daemon's socket is never removed, only a stale one nobody answers on.
+//! moment: the process umask keeps it private until the mode is set), or on
+//! the one socket activation passed for `socket.path`; a live daemon's socket
+//! is never removed, only a stale one nobody answers on, and an inherited
+//! socket's file is left to the service manager that made it.
 
 use std::{
     fs::{self, DirBuilder},
@@ -39,6 +42,9 @@ pub enum SocketError {
     /// The configured group does not exist.
     #[error("socket group {0:?} does not exist; create it (groupadd {0}) or change socket.group")]
     UnknownGroup(String),
+    /// The service manager passed descriptors occcd cannot use.
+    #[error("socket activation: {0}")]
+    Activation(String),
     /// A system call failed.
     #[error("{action} {path}: {source}")]
     Io {
@@ -51,7 +57,7 @@ pub enum SocketError {
     },
 }
 
-fn io_error(
+pub(super) fn io_error(
     action: &'static str,
     path: &Path,
 ) -> impl FnOnce(std::io::Error) -> SocketError + use<> {
@@ -63,14 +69,68 @@ fn io_error(
     }
 }
 
-/// A bound socket; removes its file when dropped.
+/// Where the listening socket came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketOrigin {
+    /// The daemon bound it.
+    Bound,
+    /// The service manager passed it (socket activation).
+    Inherited,
+}
+
+impl std::fmt::Display for SocketOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Bound => "bound by occcd",
+            Self::Inherited => "passed by the service manager",
+        })
+    }
+}
+
+/// The listening socket's file: removed when dropped if the daemon bound
+/// it, left alone if the service manager made it.
 #[derive(Debug)]
 pub struct BoundSocket {
     path: PathBuf,
+    origin: SocketOrigin,
+    /// (device, inode) of the file it bound: only that file is removed.
+    file: Option<(u64, u64)>,
+}
+
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    fs::symlink_metadata(path)
+        .ok()
+        .map(|metadata| (metadata.dev(), metadata.ino()))
+}
+
+impl BoundSocket {
+    /// The file of a socket the service manager made (left in place).
+    pub(super) fn inherited(path: &Path) -> Self {
+        Self {
+            path: path.to_owned(),
+            origin: SocketOrigin::Inherited,
+            file: None,
+        }
+    }
+
+    /// Where the socket came from.
+    #[must_use]
+    pub fn origin(&self) -> SocketOrigin {
+        self.origin
+    }
 }
 
 impl Drop for BoundSocket {
     fn drop(&mut self) {
+        if self.origin == SocketOrigin::Inherited {
+            return;
+        }
+        // Someone else's file at the path now (a second daemon's, after ours
+        // was removed by hand) stays.
+        if file_identity(&self.path) != self.file {
+            return;
+        }
         if let Err(err) = fs::remove_file(&self.path)
             && err.kind() != ErrorKind::NotFound
         {
@@ -92,8 +152,15 @@ pub fn bind_socket(config: &SocketConfig) -> Result<(UnixListener, BoundSocket),
     let listener = UnixListener::bind(path).map_err(io_error("cannot bind", path))?;
     let guard = BoundSocket {
         path: path.to_owned(),
+        origin: SocketOrigin::Bound,
+        file: file_identity(path),
     };
-    if let Some(gid) = group {
+    // Under the shipped unit the daemon's own group is socket.group, so the
+    // socket is born in it and no chown(2) (filtered there) is needed.
+    let born_in = fs::metadata(path)
+        .map(|m| std::os::unix::fs::MetadataExt::gid(&m))
+        .map_err(io_error("cannot inspect", path))?;
+    if let Some(gid) = group.filter(|gid| gid.as_raw() != born_in) {
         nix::unistd::chown(path, None, Some(gid))
             .map_err(|errno| io_error("cannot change group of", path)(errno.into()))?;
     }
@@ -124,7 +191,7 @@ fn ensure_safe_parent(parent: &Path) -> Result<(), SocketError> {
     Ok(())
 }
 
-fn resolve_group(name: &str) -> Result<nix::unistd::Gid, SocketError> {
+pub(super) fn resolve_group(name: &str) -> Result<nix::unistd::Gid, SocketError> {
     match nix::unistd::Group::from_name(name) {
         Ok(Some(group)) => Ok(group.gid),
         Ok(None) => Err(SocketError::UnknownGroup(name.to_owned())),

@@ -118,11 +118,19 @@ impl InProcess {
         let config = dir.config();
         let daemon_clock: Arc<dyn Clock> = clock.clone();
         let served = tokio::spawn(async move {
-            let stop = async {
+            let (requests, received) = tokio::sync::mpsc::channel(1);
+            tokio::spawn(async move {
                 let _ = stopped.await;
-                "test over".to_owned()
-            };
-            occcd::lifecycle::serve(&config, daemon_clock, stop)
+                let stop = occcd::lifecycle::SignalRequest::Stop("test over".to_owned());
+                let _ = requests.send(stop).await;
+            });
+            let running = config.clone();
+            let reloader = occcd::lifecycle::Reloader::new(
+                config.clone(),
+                Box::new(move || Ok(running.clone())),
+                None,
+            );
+            occcd::lifecycle::serve(&config, daemon_clock, received, reloader, None)
                 .await
                 .expect("in-process daemon");
         });

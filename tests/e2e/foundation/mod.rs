@@ -6,4 +6,5 @@ mod audit_reading;
 mod encrypted_store;
 mod interop;
 mod lifecycle;
+mod service_manager;
 mod serving;

@@ -1,0 +1,192 @@
+//! Telling the service manager how the daemon is (`sd_notify(3)`): a
+//! `STATUS=` line a person can read in `systemctl status`, and the
+//! watchdog's `WATCHDOG=1` keep-alive.
+//!
+//! Invariant: `WATCHDOG=1` is sent only after a check found the store
+//! answering, the audit writer running and not stuck on a commit, and the
+//! integrity monitor's loop going round; a daemon wedged in any of them
+//! stops sending it and the service manager restarts it (`WatchdogSec=`).
+//! Staleness is judged on the injected clock.
+
+use std::time::Duration;
+
+use crate::clock::UnixMillis;
+
+/// How long the store may take to answer the watchdog's query.
+pub const STORE_PATIENCE: Duration = Duration::from_secs(5);
+/// How long one audit commit may take before the writer counts as stuck.
+pub const AUDIT_PATIENCE: Duration = Duration::from_secs(60);
+/// How often the status line is refreshed when there is no watchdog.
+pub const STATUS_EVERY: Duration = Duration::from_secs(30);
+
+/// What a check of the daemon's moving parts found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    /// The store's answer to a trivial query.
+    pub store: Result<(), String>,
+    /// Whether the audit writer task runs.
+    pub audit_running: bool,
+    /// Since when the batch the audit writer commits has waited.
+    pub audit_committing_since: Option<UnixMillis>,
+    /// The monitor loop's last turn and how long it may go without one
+    /// (`None`: monitoring is off).
+    pub monitor: Option<(Option<UnixMillis>, Duration)>,
+    /// When the daemon became ready (a loop that never turned counts from here).
+    pub ready_at: UnixMillis,
+}
+
+/// What is stuck, in words; empty when everything is alive.
+#[must_use]
+pub fn stuck(now: UnixMillis, probe: &Probe) -> Vec<String> {
+    let mut stuck = Vec::new();
+    if let Err(err) = &probe.store {
+        stuck.push(format!("store not answering ({err})"));
+    }
+    if !probe.audit_running {
+        stuck.push("audit writer stopped".to_owned());
+    } else if let Some(since) = probe.audit_committing_since
+        && now.since(since) > AUDIT_PATIENCE
+    {
+        stuck.push(format!(
+            "audit writer stuck on a commit for {} s",
+            now.since(since).as_secs()
+        ));
+    }
+    if let Some((last, patience)) = probe.monitor {
+        let last = last.unwrap_or(probe.ready_at);
+        if now.since(last) > patience {
+            stuck.push(format!(
+                "integrity monitor loop silent for {} s",
+                now.since(last).as_secs()
+            ));
+        }
+    }
+    stuck
+}
+
+/// The watchdog interval the service manager asked for, if it asked this
+/// process (`WATCHDOG_USEC`, and `WATCHDOG_PID` when set, as in
+/// `sd_watchdog_enabled(3)`).
+#[must_use]
+pub fn watchdog_interval(usec: Option<&str>, pid: Option<&str>, own_pid: u32) -> Option<Duration> {
+    let usec: u64 = usec?.parse().ok().filter(|usec| *usec > 0)?;
+    if let Some(pid) = pid
+        && pid.parse::<u32>().ok() != Some(own_pid)
+    {
+        return None;
+    }
+    Some(Duration::from_micros(usec))
+}
+
+/// How often to check and notify: a quarter of the watchdog interval (so
+/// one slow or failed check is not yet a restart), and at least every
+/// [`STATUS_EVERY`].
+#[must_use]
+pub fn check_every(watchdog: Option<Duration>) -> Duration {
+    watchdog.map_or(STATUS_EVERY, |interval| (interval / 4).min(STATUS_EVERY))
+}
+
+/// The status line while all is well. Anyone on the host can read it
+/// (`systemctl status`), so it says nothing the API keeps to logged-in
+/// people (sessions, container health): only that occcd serves.
+pub const SERVING: &str = "serving";
+
+/// `text` on one line (a `STATUS=` value ends at a newline), bounded.
+#[must_use]
+pub fn one_line(text: &str) -> String {
+    let line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200)
+        .collect();
+    line.trim_end().to_owned()
+}
+
+/// Sends `states` to the service manager, if there is one.
+pub fn notify(states: &[sd_notify::NotifyState<'_>]) {
+    if std::env::var_os("NOTIFY_SOCKET").is_some()
+        && let Err(err) = sd_notify::notify(false, states)
+    {
+        tracing::warn!(error = %err, "service manager notification failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alive_at(now: i64) -> Probe {
+        Probe {
+            store: Ok(()),
+            audit_running: true,
+            audit_committing_since: None,
+            monitor: Some((Some(UnixMillis(now)), Duration::from_secs(60))),
+            ready_at: UnixMillis(0),
+        }
+    }
+
+    #[test]
+    fn a_daemon_whose_parts_move_is_alive() {
+        assert!(stuck(UnixMillis(100_000), &alive_at(100_000)).is_empty());
+        let mut off = alive_at(0);
+        off.monitor = None;
+        assert!(stuck(UnixMillis(10_000_000), &off).is_empty());
+    }
+
+    #[test]
+    fn each_stuck_part_is_named_once_the_clock_passes_its_patience() {
+        let mut probe = alive_at(0);
+        probe.audit_committing_since = Some(UnixMillis(0));
+        assert!(stuck(UnixMillis(60_000), &probe).is_empty(), "at the limit");
+        let late = stuck(UnixMillis(61_000), &probe);
+        assert_eq!(
+            late,
+            [
+                "audit writer stuck on a commit for 61 s",
+                "integrity monitor loop silent for 61 s"
+            ]
+        );
+        probe.store = Err("disk I/O error".to_owned());
+        probe.audit_running = false;
+        probe.monitor = Some((None, Duration::from_secs(60)));
+        let all = stuck(UnixMillis(1_000), &probe);
+        assert_eq!(
+            all,
+            [
+                "store not answering (disk I/O error)",
+                "audit writer stopped"
+            ],
+            "a loop that never turned counts from readiness"
+        );
+    }
+
+    #[test]
+    fn a_status_stays_on_one_bounded_line() {
+        assert_eq!(
+            one_line("reload failed: line 1\n  |\n"),
+            "reload failed: line 1   |"
+        );
+        assert_eq!(one_line(&"x".repeat(500)).len(), 200);
+    }
+
+    #[test]
+    fn the_watchdog_is_for_this_process_only() {
+        let interval = Some(Duration::from_secs(30));
+        assert_eq!(watchdog_interval(Some("30000000"), None, 7), interval);
+        assert_eq!(watchdog_interval(Some("30000000"), Some("7"), 7), interval);
+        assert_eq!(watchdog_interval(Some("30000000"), Some("8"), 7), None);
+        assert_eq!(watchdog_interval(Some("0"), None, 7), None);
+        assert_eq!(watchdog_interval(Some("soon"), None, 7), None);
+        assert_eq!(watchdog_interval(None, None, 7), None);
+    }
+
+    #[test]
+    fn checks_run_at_a_quarter_of_the_watchdog_interval() {
+        assert_eq!(
+            check_every(Some(Duration::from_secs(20))),
+            Duration::from_secs(5)
+        );
+        assert_eq!(check_every(Some(Duration::from_secs(600))), STATUS_EVERY);
+        assert_eq!(check_every(None), STATUS_EVERY);
+    }
+}

@@ -1,0 +1,422 @@
+//! Issue #14: the Debian package installed in a Debian root booted with
+//! systemd as its PID 1, and used the way an admin and a member of group
+//! `occc` would: socket activation on first connect, bootstrap and login
+//! with occcctl, `systemctl reload`, a SIGSTOP'd daemon restarted by the
+//! watchdog, `systemctl restart` keeping sessions, the master key as an
+//! encrypted credential, the daemon binding its own socket with the unit's
+//! filters, an upgrade keeping the store, remove keeping it, purge deleting
+//! it.
+//!
+//! Needs root, debootstrap, systemd-nspawn and the two packages
+//! `scripts/test` builds (`OCCC_TEST_DEB`, `OCCC_TEST_DEB_UPGRADE`); without
+//! them it says exactly what is missing (a failure under CI).
+
+mod machine;
+
+use std::{
+    io::{BufRead, BufReader, Write},
+    path::PathBuf,
+    process::{Output, Stdio},
+    time::Duration,
+};
+
+use machine::Machine;
+use occc_tests::{
+    people::{GOOD_PASSWORD, TotpDevice},
+    skip,
+};
+
+const OCCC_USER: &str = "alice";
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// `occcctl ARGS` as alice, answering `stdin`; (success, stdout+stderr).
+fn occcctl(machine: &Machine, stdin: &str, args: &[&str]) -> (bool, String) {
+    let mut argv = vec!["occcctl"];
+    argv.extend_from_slice(args);
+    let mut child = machine
+        .as_user(OCCC_USER, &argv)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn occcctl");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("answer occcctl");
+    let output = child.wait_with_output().expect("occcctl output");
+    (output.status.success(), text(&output))
+}
+
+/// alice bootstraps the first super-admin with the token root handed her;
+/// returns her authenticator.
+fn bootstrap(machine: &Machine) -> TotpDevice {
+    let handed = format!("/home/{OCCC_USER}/bootstrap.token");
+    machine.ok(&[
+        "install",
+        "-o",
+        OCCC_USER,
+        "-m",
+        "0600",
+        "/var/lib/occcd/bootstrap.token",
+        &handed,
+    ]);
+    let mut child = machine
+        .as_user(
+            OCCC_USER,
+            &[
+                "occcctl",
+                "bootstrap",
+                "--token-file",
+                &handed,
+                "--username",
+                OCCC_USER,
+            ],
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn occcctl bootstrap");
+    let mut stdin = child.stdin.take().expect("stdin");
+    writeln!(stdin, "{GOOD_PASSWORD}\n{GOOD_PASSWORD}").expect("passwords");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut screen = String::new();
+    let mut device = None;
+    while let Some(Ok(line)) = stderr.next() {
+        screen.push_str(&line);
+        screen.push('\n');
+        if line.contains("enter the key by hand") {
+            let key = stderr.next().and_then(Result::ok).unwrap_or_default();
+            device = Some(TotpDevice::new(key.trim()));
+            break;
+        }
+    }
+    let mut device = device.unwrap_or_else(|| panic!("no enrolment shown:\n{screen}"));
+    writeln!(stdin, "{}", device.next_code()).expect("code");
+    drop(stdin);
+    let output = child.wait_with_output().expect("bootstrap output");
+    assert!(output.status.success(), "{screen}{}", text(&output));
+    assert!(
+        text(&output).contains("Recovery codes"),
+        "{}",
+        text(&output)
+    );
+    device
+}
+
+fn whoami(machine: &Machine) -> String {
+    let (ok, out) = occcctl(machine, "", &["whoami"]);
+    assert!(ok, "whoami failed: {out}");
+    out
+}
+
+fn deb(variable: &str) -> Option<PathBuf> {
+    std::env::var_os(variable)
+        .map(PathBuf::from)
+        .filter(|path| path.exists())
+}
+
+#[test]
+fn the_package_runs_under_a_real_systemd() {
+    let (Some(package), Some(upgrade)) = (deb("OCCC_TEST_DEB"), deb("OCCC_TEST_DEB_UPGRADE"))
+    else {
+        skip::unavailable(
+            "boot test",
+            "OCCC_TEST_DEB and OCCC_TEST_DEB_UPGRADE (scripts/test builds both with scripts/package)",
+        );
+        return;
+    };
+    if let Err(needs) = machine::preconditions() {
+        skip::unavailable("boot test", &needs);
+        return;
+    }
+    let machine = match Machine::boot(&[&package, &upgrade]) {
+        Ok(machine) => machine,
+        Err(why) => {
+            skip::unavailable("boot test", &format!("a bootable Debian root: {why}"));
+            return;
+        }
+    };
+    let package_inside = format!("/root/{}", package.file_name().unwrap().to_string_lossy());
+    let upgrade_inside = format!("/root/{}", upgrade.file_name().unwrap().to_string_lossy());
+
+    // Install: the group, the folders, the socket listening, no daemon yet.
+    machine.ok(&["useradd", "--create-home", OCCC_USER]);
+    // As an admin installs it (apt resolves the dependencies: present here).
+    machine.ok(&["apt-get", "install", "-y", "-q", &package_inside]);
+    machine.ok(&["usermod", "-aG", "occc", OCCC_USER]);
+    assert_eq!(machine.state("occcd.socket"), "active");
+    assert_eq!(
+        machine.state("occcd.service"),
+        "inactive",
+        "started only on demand"
+    );
+    let socket = machine.ok(&[
+        "stat",
+        "-c",
+        "%a %U:%G",
+        "/run/occcd/occcd.sock",
+        "/run/occcd",
+    ]);
+    assert_eq!(socket, "660 root:occc\n750 root:occc\n");
+    eprintln!("boot: installed; socket 0660 root:occc, daemon not started");
+
+    // A member of occc connects: systemd starts occcd on the socket.
+    let (ok, status) = occcctl(&machine, "", &["status"]);
+    assert!(ok, "{status}");
+    machine.wait_until("occcd.service active", Duration::from_secs(20), || {
+        machine.state("occcd.service") == "active"
+    });
+    machine.wait_until(
+        "occcd serving on the passed socket",
+        Duration::from_secs(20),
+        || {
+            machine
+                .journal("occcd.service")
+                .contains("passed by the service manager")
+        },
+    );
+    let journal = machine.journal("occcd.service");
+    assert!(
+        !journal.contains("mlock"),
+        "SQLCipher locks its pages: {journal}"
+    );
+    let outsider = machine.run(&["runuser", "-u", "nobody", "--", "occcctl", "status"]);
+    assert!(!outsider.status.success(), "a non-member is kept out");
+    eprintln!("boot: socket activation on first connect");
+
+    // Bootstrap and login, as alice.
+    let mut device = bootstrap(&machine);
+    let (ok, out) = occcctl(
+        &machine,
+        &format!("{GOOD_PASSWORD}\n{}\n", device.next_code()),
+        &["login", "--password-stdin"],
+    );
+    assert!(ok, "{out}");
+    assert!(whoami(&machine).contains(OCCC_USER));
+    // Anyone may read it (systemctl status): it names no session or health.
+    let status_line = machine.ok(&["systemctl", "show", "-P", "StatusText", "occcd.service"]);
+    assert_eq!(status_line.trim(), "serving");
+    eprintln!(
+        "boot: bootstrap and login with occcctl; STATUS={}",
+        status_line.trim()
+    );
+
+    // OpenClaw's config under alice's home, edited through occcd: refused
+    // under the unit alone (home is read-only to it), written with the
+    // openclaw-files drop-in, keeping alice as the file's owner.
+    let config_file = format!("/home/{OCCC_USER}/.openclaw/openclaw.json");
+    machine.ok(&[
+        "install",
+        "-d",
+        "-o",
+        OCCC_USER,
+        "-g",
+        OCCC_USER,
+        "-m",
+        "0700",
+        &format!("/home/{OCCC_USER}/.openclaw"),
+    ]);
+    machine.write(&config_file, "{ gateway: { port: 18789 } }\n");
+    machine.ok(&["chown", &format!("{OCCC_USER}:{OCCC_USER}"), &config_file]);
+    machine.ok(&["chmod", "0600", &config_file]);
+    machine.ok(&[
+        "sed",
+        "-i",
+        "s|^# openclaw_config = .*|openclaw_config = \"/home/alice/.openclaw/openclaw.json\"|",
+        "/etc/occcd/occcd.toml",
+    ]);
+    machine.ok(&["systemctl", "restart", "occcd.service"]);
+    let edit = |code: String| {
+        let mut child = machine
+            .as_user(
+                OCCC_USER,
+                &[
+                    "EDITOR=sed -i s/18789/18790/",
+                    "occcctl",
+                    "config",
+                    "edit",
+                    "--note",
+                    "port",
+                    "--yes",
+                ],
+            )
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn occcctl config edit");
+        writeln!(child.stdin.take().expect("stdin"), "{code}").expect("code");
+        let output = child.wait_with_output().expect("config edit");
+        (output.status.success(), text(&output))
+    };
+    let (ok, refused) = edit(device.next_code());
+    assert!(!ok, "{refused}");
+    assert!(
+        machine.ok(&["cat", &config_file]).contains("18789"),
+        "unchanged"
+    );
+    machine.ok(&[
+        "install",
+        "-D",
+        "-m",
+        "0644",
+        "/usr/share/doc/occcd/examples/openclaw-files.conf",
+        "/etc/systemd/system/occcd.service.d/openclaw-files.conf",
+    ]);
+    machine.ok(&["systemctl", "daemon-reload"]);
+    machine.ok(&["systemctl", "restart", "occcd.service"]);
+    let (ok, out) = edit(device.next_code());
+    assert!(ok, "{out}");
+    assert!(machine.ok(&["cat", &config_file]).contains("18790"));
+    assert_eq!(
+        machine.ok(&["stat", "-c", "%U %a", &config_file]),
+        format!("{OCCC_USER} 600\n")
+    );
+    eprintln!(
+        "boot: config edit refused under the unit alone ({}), written with openclaw-files.conf",
+        refused.lines().last().unwrap_or_default()
+    );
+
+    // Reload: same process, the reload audited and logged.
+    let pid = machine.main_pid("occcd.service");
+    machine.ok(&[
+        "sed",
+        "-i",
+        "s/^poll_interval_ms = 10000/poll_interval_ms = 5000/",
+        "/etc/occcd/occcd.toml",
+    ]);
+    machine.ok(&["systemctl", "reload", "occcd.service"]);
+    machine.wait_until("the reload", Duration::from_secs(20), || {
+        machine
+            .journal("occcd.service")
+            .contains("integrity intervals and policies reloaded")
+    });
+    assert_eq!(machine.main_pid("occcd.service"), pid);
+    assert_eq!(machine.state("occcd.service"), "active");
+    eprintln!("boot: systemctl reload applied the new poll interval in the same process");
+
+    // restart keeps sessions.
+    machine.ok(&["systemctl", "restart", "occcd.service"]);
+    assert_ne!(machine.main_pid("occcd.service"), pid);
+    assert!(
+        whoami(&machine).contains(OCCC_USER),
+        "the session outlives a restart"
+    );
+    eprintln!("boot: systemctl restart keeps sessions");
+
+    // The watchdog restarts a wedged (SIGSTOP'd) daemon; 3 s for the test.
+    machine.ok(&["mkdir", "-p", "/run/systemd/system/occcd.service.d"]);
+    machine.write(
+        "/run/systemd/system/occcd.service.d/watchdog.conf",
+        "[Service]\nWatchdogSec=3s\n",
+    );
+    machine.ok(&["systemctl", "daemon-reload"]);
+    machine.ok(&["systemctl", "restart", "occcd.service"]);
+    let stopped = machine.main_pid("occcd.service");
+    machine.ok(&["kill", "-STOP", &stopped.to_string()]);
+    machine.wait_until("a watchdog restart", Duration::from_secs(30), || {
+        let now = machine.main_pid("occcd.service");
+        now != 0 && now != stopped && machine.state("occcd.service") == "active"
+    });
+    let journal = machine.ok(&["journalctl", "--no-pager", "-u", "occcd.service"]);
+    assert!(journal.contains("Watchdog timeout"), "{journal}");
+    machine.ok(&["rm", "/run/systemd/system/occcd.service.d/watchdog.conf"]);
+    machine.ok(&["systemctl", "daemon-reload"]);
+    assert!(whoami(&machine).contains(OCCC_USER));
+    eprintln!("boot: a SIGSTOP'd daemon was killed by the watchdog and restarted");
+
+    // The master key as an encrypted credential instead of the key file.
+    machine.ok(&["mkdir", "-p", "/etc/credstore.encrypted"]);
+    machine.ok(&[
+        "systemd-creds",
+        "encrypt",
+        "--name=occcd-master-key",
+        "/var/lib/occcd/master.key",
+        "/etc/credstore.encrypted/occcd-master-key",
+    ]);
+    machine.ok(&["mkdir", "-p", "/etc/systemd/system/occcd.service.d"]);
+    machine.write(
+        "/etc/systemd/system/occcd.service.d/credential.conf",
+        "[Service]\nLoadCredentialEncrypted=occcd-master-key\n",
+    );
+    machine.ok(&["mv", "/var/lib/occcd/master.key", "/root/master.key.backup"]);
+    machine.ok(&["systemctl", "daemon-reload"]);
+    machine.ok(&["systemctl", "restart", "occcd.service"]);
+    machine.wait_until(
+        "the key from the credential",
+        Duration::from_secs(20),
+        || {
+            machine
+                .journal("occcd.service")
+                .contains("key_source=systemd credential")
+        },
+    );
+    assert!(whoami(&machine).contains(OCCC_USER));
+    eprintln!("boot: the store opens with the key from LoadCredentialEncrypted=");
+
+    // Without occcd.socket the daemon binds socket.group's socket itself,
+    // under the unit's system call filter (no chown needed: Group=occc).
+    machine.ok(&["systemctl", "stop", "occcd.service", "occcd.socket"]);
+    machine.ok(&["systemctl", "mask", "--runtime", "occcd.socket"]);
+    machine.ok(&[
+        "sed",
+        "-i",
+        "s/^# group = \"occc\"/group = \"occc\"/",
+        "/etc/occcd/occcd.toml",
+    ]);
+    machine.ok(&["systemctl", "start", "occcd.service"]);
+    machine.wait_until(
+        "occcd binding its own socket",
+        Duration::from_secs(20),
+        || {
+            machine
+                .journal("occcd.service")
+                .contains("socket_origin=bound by occcd")
+        },
+    );
+    let bound = machine.ok(&["stat", "-c", "%a %U:%G", "/run/occcd/occcd.sock"]);
+    assert_eq!(bound, "660 root:occc\n");
+    assert!(whoami(&machine).contains(OCCC_USER));
+    machine.ok(&["systemctl", "stop", "occcd.service"]);
+    machine.ok(&["systemctl", "unmask", "--runtime", "occcd.socket"]);
+    machine.ok(&["systemctl", "start", "occcd.socket"]);
+    eprintln!("boot: without the socket unit occcd binds 0660 root:occc itself");
+
+    // Upgrade to the rebuilt package: the store and the session survive.
+    machine.ok(&["apt-get", "install", "-y", "-q", &upgrade_inside]);
+    let version = machine.ok(&["dpkg-query", "-W", "-f", "${Version}", "occcd"]);
+    assert!(version.ends_with("-2"), "{version}");
+    assert_eq!(machine.state("occcd.socket"), "active");
+    assert!(
+        whoami(&machine).contains(OCCC_USER),
+        "the store survives an upgrade"
+    );
+    eprintln!("boot: upgraded to {version}, store kept");
+
+    // remove keeps the store and the key; purge deletes them.
+    machine.ok(&["dpkg", "-r", "occcd"]);
+    assert_eq!(machine.state("occcd.socket"), "inactive");
+    machine.ok(&["test", "-f", "/var/lib/occcd/occcd.db"]);
+    machine.ok(&["test", "-f", "/etc/credstore.encrypted/occcd-master-key"]);
+    machine.ok(&["dpkg", "-P", "occcd"]);
+    for path in [
+        "/var/lib/occcd",
+        "/etc/occcd",
+        "/etc/credstore.encrypted/occcd-master-key",
+    ] {
+        let gone = machine.run(&["test", "-e", path]);
+        assert!(!gone.status.success(), "purge deletes {path}");
+    }
+    eprintln!("boot: remove kept the store, purge deleted it");
+}

@@ -1,0 +1,295 @@
+//! What the service manager sees (issue #14): socket activation through
+//! systemd's own `systemd-socket-activate`, `sd_notify` messages (READY,
+//! STATUS, WATCHDOG, RELOADING) on a real datagram socket, and SIGHUP
+//! reloading what may change while the daemon serves.
+
+use std::{
+    os::unix::net::UnixDatagram,
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use nix::{
+    sys::signal::{Signal, kill},
+    unistd::Pid,
+};
+use occc_client::{ConnectOptions, OcccClient};
+use occc_tests::{DevDir, RunningDaemon, skip, workspace_binary};
+
+use crate::support::audit_rows_of_kind;
+
+const SOCKET_ACTIVATE: &str = "/usr/bin/systemd-socket-activate";
+
+fn signal(daemon: &RunningDaemon, signal: Signal) {
+    let pid = Pid::from_raw(i32::try_from(daemon.pid()).expect("pid fits"));
+    kill(pid, signal).expect("signal the daemon");
+}
+
+/// Waits (on the daemon's own progress, not a fixed sleep) until `done`.
+async fn eventually(what: &str, dir: &DevDir, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen; log:\n{}",
+            dir.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `systemd-socket-activate -l <listen> --fdname=occcd.socket occcd …`:
+/// binds `listen` at once (mode 0644), starts the daemon on the first
+/// connection.
+fn socket_activated(dir: &DevDir, listen: &std::path::Path) -> Command {
+    let mut command = Command::new(SOCKET_ACTIVATE);
+    command
+        .arg("-l")
+        .arg(listen)
+        .arg("--fdname=occcd.socket")
+        .arg(workspace_binary("occcd"))
+        .args(dir.occcd_args(&[]));
+    dir.log_to_folder(&mut command, "info,occcd=debug");
+    command
+}
+
+#[tokio::test]
+async fn socket_activation_starts_on_first_connect_and_leaves_the_socket_file() {
+    if !std::path::Path::new(SOCKET_ACTIVATE).exists() {
+        skip::unavailable(
+            "socket activation",
+            "systemd-socket-activate (package systemd)",
+        );
+        return;
+    }
+    let dir = DevDir::new();
+    let child = socket_activated(&dir, &dir.socket())
+        .spawn()
+        .expect("start systemd-socket-activate");
+    eventually("the socket appearing", &dir, || dir.socket().exists()).await;
+    assert!(
+        !dir.log().contains("occcd ready"),
+        "nothing starts before a client connects"
+    );
+    // The first connection waits in the socket's backlog while occcd starts.
+    let daemon = RunningDaemon::adopt(&dir, child).await;
+    eventually("readiness on the passed socket", &dir, || {
+        dir.log()
+            .contains("socket_origin=passed by the service manager")
+    })
+    .await;
+    let status = daemon.terminate().await;
+    assert!(status.success(), "{status}");
+    assert!(
+        dir.socket().exists(),
+        "the service manager's socket file is its own: occcd leaves it"
+    );
+}
+
+#[tokio::test]
+async fn an_activated_socket_for_another_path_is_refused_with_the_reason() {
+    if !std::path::Path::new(SOCKET_ACTIVATE).exists() {
+        skip::unavailable(
+            "socket activation",
+            "systemd-socket-activate (package systemd)",
+        );
+        return;
+    }
+    let dir = DevDir::new();
+    let elsewhere = dir.path().join("elsewhere.sock");
+    let mut child = socket_activated(&dir, &elsewhere)
+        .spawn()
+        .expect("start systemd-socket-activate");
+    eventually("the socket appearing", &dir, || elsewhere.exists()).await;
+    let _ = std::os::unix::net::UnixStream::connect(&elsewhere);
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert!(!status.success());
+    let log = dir.log();
+    assert!(
+        log.contains("make ListenStream= and socket.path agree"),
+        "{log}"
+    );
+    assert!(!dir.socket().exists(), "no socket of its own instead");
+}
+
+#[tokio::test]
+async fn a_passed_socket_others_could_reach_is_refused() {
+    if !std::path::Path::new(SOCKET_ACTIVATE).exists() {
+        skip::unavailable(
+            "socket activation",
+            "systemd-socket-activate (package systemd)",
+        );
+        return;
+    }
+    let dir = DevDir::new();
+    let mut child = socket_activated(&dir, &dir.socket())
+        .spawn()
+        .expect("start systemd-socket-activate");
+    eventually("the socket appearing", &dir, || dir.socket().exists()).await;
+    // As SocketMode=0666 would leave it: every local user may connect.
+    std::fs::set_permissions(
+        dir.socket(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o666),
+    )
+    .expect("chmod");
+    let _ = std::os::unix::net::UnixStream::connect(dir.socket());
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert!(!status.success());
+    let log = dir.log();
+    assert!(
+        log.contains("others could connect; set SocketMode=0660"),
+        "{log}"
+    );
+}
+
+/// A datagram socket standing in for systemd's notification socket.
+struct NotifySocket {
+    socket: UnixDatagram,
+    seen: Vec<String>,
+}
+
+impl NotifySocket {
+    fn bind(dir: &DevDir) -> (Self, std::path::PathBuf) {
+        let path = dir.path().join("notify.sock");
+        let socket = UnixDatagram::bind(&path).expect("bind notify socket");
+        socket
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        let seen = Vec::new();
+        (Self { socket, seen }, path)
+    }
+
+    /// Reads messages until one holds `line`; returns that message.
+    async fn until(&mut self, line: &str) -> String {
+        loop {
+            let socket = self.socket.try_clone().expect("clone");
+            let message = tokio::task::spawn_blocking(move || {
+                let mut buffer = vec![0u8; 4096];
+                let read = socket.recv(&mut buffer).map_err(|err| err.to_string())?;
+                Ok::<_, String>(String::from_utf8_lossy(&buffer[..read]).into_owned())
+            })
+            .await
+            .expect("join")
+            .unwrap_or_else(|err| panic!("no {line:?} from occcd ({err}); saw {:?}", self.seen));
+            self.seen.push(message.clone());
+            if message.lines().any(|l| l == line || l.starts_with(line)) {
+                return message;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_service_manager_hears_ready_status_keep_alives_and_reloads() {
+    let dir = DevDir::new();
+    let (mut notify, path) = NotifySocket::bind(&dir);
+    let mut command = dir.occcd_command(&[], "info,occcd=debug");
+    // A 2 s watchdog: occcd checks itself and sends WATCHDOG=1 every second.
+    command
+        .env("NOTIFY_SOCKET", &path)
+        .env("WATCHDOG_USEC", "2000000");
+    let daemon = RunningDaemon::adopt(&dir, command.spawn().expect("spawn occcd")).await;
+    let ready = notify.until("READY=1").await;
+    // Anyone may read it: no sessions, no container health.
+    assert!(
+        ready.lines().any(|line| line == "STATUS=serving"),
+        "{ready}"
+    );
+    let alive = notify.until("WATCHDOG=1").await;
+    assert!(
+        alive.lines().any(|line| line == "STATUS=serving"),
+        "{alive}"
+    );
+    notify.until("WATCHDOG=1").await; // and again, every interval
+    signal(&daemon, Signal::SIGHUP);
+    notify.until("RELOADING=1").await;
+    let reloaded = notify.until("READY=1").await;
+    assert!(
+        reloaded.contains("STATUS=reloaded: nothing changed"),
+        "{reloaded}"
+    );
+    notify.until("WATCHDOG=1").await;
+    daemon.terminate().await;
+    notify.until("STOPPING=1").await;
+}
+
+#[tokio::test]
+async fn sighup_applies_what_may_change_names_the_rest_and_survives_a_broken_file() {
+    let dir = DevDir::new();
+    let daemon = RunningDaemon::start_with_log_filter(&dir, "info").await;
+    let pid = daemon.pid();
+    // Reloadable: the monitor's poll interval and a response; not: the
+    // idle timeout (sessions were issued under it) and the socket path.
+    dir.set_config(
+        "[integrity]\npoll_interval_ms = 2000\n[integrity.response]\nhigh = \"quarantine\"\n\
+         [socket]\nshutdown_grace_ms = 1000\n",
+    );
+    signal(&daemon, Signal::SIGHUP);
+    // Opened now: the file is broken below.
+    let (store, _) = dir.open_store().await;
+    let reloaded = || audit_rows_of_kind(&store, "config_reloaded");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut rows = reloaded().await;
+    while rows.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no reload audited; log:\n{}",
+            dir.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        rows = reloaded().await;
+    }
+    let detail = &rows[0].2;
+    assert!(
+        detail.contains(
+            r#""applied":["integrity.poll_interval_ms: 10000 -> 2000","integrity.response.high: \"alert\" -> \"quarantine\""]"#
+        ),
+        "{detail}"
+    );
+    assert!(
+        detail.contains(r#""refused":["socket.shutdown_grace_ms: 10000 -> 1000"]"#),
+        "{detail}"
+    );
+    assert!(
+        dir.log()
+            .contains("not reloaded: this setting changes only at a restart"),
+        "{}",
+        dir.log()
+    );
+
+    std::fs::write(dir.config_path(), "[integrity\nbroken").expect("write");
+    signal(&daemon, Signal::SIGHUP);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while reloaded().await.len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no failed reload audited; log:\n{}",
+            dir.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let rows = reloaded().await;
+    assert!(
+        rows[1].2.contains(r#""error":"config file"#),
+        "{}",
+        rows[1].2
+    );
+    assert!(
+        dir.log()
+            .contains("reload refused: the config file is unusable"),
+        "{}",
+        dir.log()
+    );
+    // Still the same process, still serving.
+    assert_eq!(daemon.pid(), pid);
+    let client = OcccClient::connect(&ConnectOptions::dev(dir.path()))
+        .await
+        .expect("connect");
+    client.health().await.expect("serving after both reloads");
+}
