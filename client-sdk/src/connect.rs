@@ -21,7 +21,11 @@ use tonic::transport::{Channel, Endpoint, Uri};
 use crate::ClientError;
 
 /// Where the packaged daemon listens.
+#[cfg(not(target_os = "macos"))]
 pub const SYSTEM_SOCKET: &str = "/run/occcd/occcd.sock";
+/// Where the packaged daemon listens (macOS has `/var/run`, not `/run`).
+#[cfg(target_os = "macos")]
+pub const SYSTEM_SOCKET: &str = "/var/run/occcd/occcd.sock";
 
 /// How to reach the daemon and whom to trust.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -18,7 +18,26 @@ use serde::{Deserialize, Serialize};
 const MAX_SOCKET_PATH_BYTES: usize = 107;
 
 /// Where the packaged daemon looks for its config when `--config` is absent.
+#[cfg(not(target_os = "macos"))]
 pub const SYSTEM_CONFIG_PATH: &str = "/etc/occcd/occcd.toml";
+/// Where the packaged daemon looks for its config when `--config` is absent
+/// (macOS: no `/etc` of its own for third-party daemons).
+#[cfg(target_os = "macos")]
+pub const SYSTEM_CONFIG_PATH: &str = "/usr/local/etc/occcd/occcd.toml";
+
+/// The daemon's socket by default (macOS has `/var/run`, not `/run`).
+#[cfg(not(target_os = "macos"))]
+pub const SYSTEM_SOCKET_PATH: &str = "/run/occcd/occcd.sock";
+/// The daemon's socket by default (macOS has `/var/run`, not `/run`).
+#[cfg(target_os = "macos")]
+pub const SYSTEM_SOCKET_PATH: &str = "/var/run/occcd/occcd.sock";
+
+/// The daemon's state folder by default.
+#[cfg(not(target_os = "macos"))]
+pub const SYSTEM_STATE_DIR: &str = "/var/lib/occcd";
+/// The daemon's state folder by default (where macOS keeps daemons' data).
+#[cfg(target_os = "macos")]
+pub const SYSTEM_STATE_DIR: &str = "/Library/Application Support/occcd";
 
 /// Everything the daemon can be told.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
@@ -151,7 +170,7 @@ pub struct SocketConfig {
 impl Default for SocketConfig {
     fn default() -> Self {
         Self {
-            path: PathBuf::from("/run/occcd/occcd.sock"),
+            path: PathBuf::from(SYSTEM_SOCKET_PATH),
             group: None,
             shutdown_grace_ms: 10_000,
         }
@@ -183,8 +202,8 @@ pub struct StoreConfig {
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
-            database: PathBuf::from("/var/lib/occcd/occcd.db"),
-            key_file: PathBuf::from("/var/lib/occcd/master.key"),
+            database: Path::new(SYSTEM_STATE_DIR).join("occcd.db"),
+            key_file: Path::new(SYSTEM_STATE_DIR).join("master.key"),
             credential_name: "occcd-master-key".to_owned(),
         }
     }

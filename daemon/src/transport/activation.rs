@@ -1,5 +1,6 @@
-//! Taking the listening socket from the service manager (systemd socket
-//! activation, `sd_listen_fds(3)`).
+//! Taking the listening socket from the service manager: systemd's socket
+//! activation (`sd_listen_fds(3)`), or on macOS launchd's
+//! (`launch_activate_socket(3)`, see [`super::launchd`]).
 //!
 //! Invariant: an inherited descriptor is used only when `LISTEN_PID` names
 //! this process; it must be the one named [`FD_NAME`] in `LISTEN_FDNAMES`
@@ -27,6 +28,7 @@ pub const FD_NAME: &str = "occcd.socket";
 
 /// The socket-activation variables, as read from the environment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(target_os = "macos", allow(dead_code))]
 pub struct ActivationEnv {
     /// `LISTEN_PID`.
     pub pid: Option<String>,
@@ -103,10 +105,10 @@ pub struct PassedSocket(UnixListener);
 /// passed one. Call it before any thread starts: reading the variables
 /// removes `LISTEN_PID` and `LISTEN_FDS` from the environment.
 pub fn take_passed_socket(config: &SocketConfig) -> Result<Option<PassedSocket>, SocketError> {
-    let env = ActivationEnv::from_process();
-    let Some(listener) = inherited_listener(&env, &config.path)? else {
+    let Some(listener) = passed_listener()? else {
         return Ok(None);
     };
+    check_listener(&listener, &config.path)?;
     check_passed_socket_file(&config.path, config.group.as_deref())?;
     Ok(Some(PassedSocket(listener)))
 }
@@ -176,12 +178,10 @@ fn refused(reason: String) -> SocketError {
     SocketError::Activation(reason)
 }
 
-/// The listener the service manager passed, if it passed one: checked to
-/// be listening, and bound to `expected` (`socket.path`).
-pub fn inherited_listener(
-    env: &ActivationEnv,
-    expected: &Path,
-) -> Result<Option<UnixListener>, SocketError> {
+/// The listener systemd passed this process (`LISTEN_*`), if any.
+#[cfg(not(target_os = "macos"))]
+fn passed_listener() -> Result<Option<UnixListener>, SocketError> {
+    let env = ActivationEnv::from_process();
     let Some(index) = env.listener_index(std::process::id())? else {
         return Ok(None);
     };
@@ -189,16 +189,37 @@ pub fn inherited_listener(
         .take_unix_listener(index)
         .map_err(|err| {
             refused(format!(
-                "descriptor {} is not a Unix socket: {err}",
-                index + 3
+                "passed descriptor #{index} is not a Unix socket: {err}"
             ))
         })?
-        .ok_or_else(|| refused(format!("descriptor {} was not passed", index + 3)))?;
-    if !getsockopt(&listener, AcceptConn).unwrap_or(false) {
-        return Err(refused(format!(
-            "descriptor {} is not listening",
-            index + 3
-        )));
+        .ok_or_else(|| refused(format!("passed descriptor #{index} is missing")))?;
+    Ok(Some(listener))
+}
+
+/// The listener launchd made for the plist's `Sockets` entry
+/// [`LAUNCHD_SOCKETS`], if launchd started occcd with one.
+#[cfg(target_os = "macos")]
+fn passed_listener() -> Result<Option<UnixListener>, SocketError> {
+    match super::launchd::listeners(LAUNCHD_SOCKETS) {
+        Ok(None) => Ok(None),
+        Ok(Some(mut listeners)) if listeners.len() == 1 => Ok(listeners.pop()),
+        Ok(Some(listeners)) => Err(refused(format!(
+            "launchd passed {} sockets for {LAUNCHD_SOCKETS}; give it exactly one",
+            listeners.len()
+        ))),
+        Err(err) => Err(refused(format!("launch_activate_socket: {err}"))),
+    }
+}
+
+/// The key under `Sockets` in occcd's launchd plist.
+#[cfg(target_os = "macos")]
+pub const LAUNCHD_SOCKETS: &str = "Listeners";
+
+/// `listener` must be listening, on `expected` (`socket.path`); made
+/// non-blocking for the runtime.
+fn check_listener(listener: &UnixListener, expected: &Path) -> Result<(), SocketError> {
+    if !getsockopt(listener, AcceptConn).unwrap_or(false) {
+        return Err(refused("the passed socket is not listening".to_owned()));
     }
     let address = listener
         .local_addr()
@@ -207,7 +228,7 @@ pub fn inherited_listener(
         Some(path) if path == expected => {}
         other => {
             return Err(refused(format!(
-                "it listens on {}, but socket.path is {}; make ListenStream= and socket.path agree",
+                "it listens on {}, but socket.path is {}; make ListenStream= (or the plist's SockPathName) and socket.path agree",
                 other.map_or_else(
                     || "an unnamed address".to_owned(),
                     |p| p.display().to_string()
@@ -218,8 +239,7 @@ pub fn inherited_listener(
     }
     listener
         .set_nonblocking(true)
-        .map_err(|err| refused(format!("cannot make it non-blocking: {err}")))?;
-    Ok(Some(listener))
+        .map_err(|err| refused(format!("cannot make it non-blocking: {err}")))
 }
 
 #[cfg(test)]

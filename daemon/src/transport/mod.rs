@@ -5,6 +5,8 @@
 //! module bound, and carries the peer's kernel-reported credentials.
 
 mod activation;
+#[cfg(target_os = "macos")]
+mod launchd;
 mod peer;
 mod socket;
 
