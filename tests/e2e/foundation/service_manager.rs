@@ -108,10 +108,7 @@ async fn an_activated_socket_for_another_path_is_refused_with_the_reason() {
         .expect("wait");
     assert!(!status.success());
     let log = dir.log();
-    assert!(
-        log.contains("make ListenStream= and socket.path agree"),
-        "{log}"
-    );
+    assert!(log.contains("and socket.path agree"), "{log}");
     assert!(!dir.socket().exists(), "no socket of its own instead");
 }
 
