@@ -112,10 +112,11 @@ impl Responder {
         }
     }
 
-    /// Quarantines `profile`'s container because of `finding`: isolates it
-    /// first (from what the latest sweep saw, then verified by inspect),
-    /// captures its frozen processes and inspect, stores the quarantine,
-    /// locks, revokes every session, audits, and writes the snapshot beside.
+    /// Quarantines `profile`'s container because of `finding`: locks first,
+    /// isolates it (from what the latest sweep saw, then verified by
+    /// inspect), captures its frozen processes and inspect, stores the
+    /// quarantine, revokes every session once watchers saw the status,
+    /// audits, and writes the snapshot beside.
     pub(super) async fn quarantine(
         &self,
         engine: &Engine,
@@ -144,6 +145,11 @@ impl Responder {
             entry.known.clone().unwrap_or_default()
         };
         known.exec_ids.extend(trigger.exec_id.iter().cloned());
+        // Locked at the decision, before the slow steps (isolation and
+        // evidence take seconds against a slow engine): no sensitive
+        // operation races the quarantine. Sessions end once watchers have
+        // seen the quarantined status (below).
+        self.shared.lock.set(true);
         let isolation = quarantine::isolate(engine, name, &known, trigger.since).await;
         // Frozen now: the processes and inspect are what isolation stopped.
         let volatile = evidence::volatile(engine, name, self.shared.clock.as_ref()).await;
@@ -165,7 +171,6 @@ impl Responder {
         if let Err(err) = self.shared.store.start_quarantine(&row).await {
             tracing::error!(error = %err, "quarantine not stored; it holds until restart");
         }
-        self.shared.lock.set(true);
         if let Some(entry) = self.shared.watched().get_mut(name) {
             entry.status.quarantine = Some(QuarantineState {
                 since: now,
