@@ -14,6 +14,9 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
+/// Most PAM checks `auth.pam.max_concurrent` may allow at once.
+const MAX_PAM_CHECKS: usize = 256;
+
 /// Longest Unix socket path Linux accepts (`sun_path` is 108 bytes with NUL).
 const MAX_SOCKET_PATH_BYTES: usize = 107;
 
@@ -370,6 +373,14 @@ impl Config {
                 reason: "timeout_ms, max_concurrent and max_per_peer must be at least 1".to_owned(),
             });
         }
+        // Each check holds a thread; a bound also keeps the slot count well
+        // inside what a semaphore can hold.
+        if pam.max_concurrent > MAX_PAM_CHECKS || pam.max_per_peer > MAX_PAM_CHECKS {
+            return Err(ConfigError::Invalid {
+                key: "auth.pam",
+                reason: format!("max_concurrent and max_per_peer must be at most {MAX_PAM_CHECKS}"),
+            });
+        }
         if self.audit.queue_capacity == 0 {
             return Err(ConfigError::Invalid {
                 key: "audit.queue_capacity",
@@ -394,6 +405,14 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pam_limits_are_bounded() {
+        let mut config = Config::default();
+        config.auth.pam.max_concurrent = usize::MAX;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("at most 256"), "{err}");
+    }
 
     #[test]
     fn empty_file_means_all_defaults() {

@@ -11,8 +11,13 @@
 
 use std::io::IsTerminal;
 
+use tracing::Level;
 use tracing_subscriber::{
-    EnvFilter, Layer, Registry, layer::SubscriberExt, reload, util::SubscriberInitExt,
+    EnvFilter, Layer, Registry,
+    filter::{LevelFilter, Targets},
+    layer::SubscriberExt,
+    reload,
+    util::SubscriberInitExt,
 };
 
 use crate::config::{LogConfig, LogFormat};
@@ -39,8 +44,18 @@ pub enum LoggingError {
 /// Targets capped at info: they log request and response bodies below it.
 const PAYLOAD_LOGGERS: &[&str] = &["bollard", "hyper", "hyper_util", "h2", "tower", "sqlx"];
 
+/// Every payload logger (and its modules) at info at most, whatever the
+/// reloadable filter says: a filter of its own on the output, since an
+/// `EnvFilter` lets a more specific directive (`bollard::docker=debug`)
+/// win over the cap.
+fn payload_cap() -> Targets {
+    Targets::new()
+        .with_default(LevelFilter::TRACE)
+        .with_targets(PAYLOAD_LOGGERS.iter().map(|target| (*target, Level::INFO)))
+}
+
 /// `requested` with every payload logger capped at info (later directives
-/// for the same target win).
+/// for the same target win; [`payload_cap`] holds whatever they say).
 fn capped(requested: &str) -> String {
     let mut directive = requested.to_owned();
     for target in PAYLOAD_LOGGERS {
@@ -88,8 +103,8 @@ pub fn init_logging(config: &LogConfig) -> Result<LogFilter, LoggingError> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
     let output = match config.format {
-        LogFormat::Text => output.boxed(),
-        LogFormat::Json => output.json().boxed(),
+        LogFormat::Text => output.with_filter(payload_cap()).boxed(),
+        LogFormat::Json => output.json().with_filter(payload_cap()).boxed(),
     };
     tracing_subscriber::registry()
         .with(filter)
@@ -102,6 +117,15 @@ pub fn init_logging(config: &LogConfig) -> Result<LogFilter, LoggingError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_more_specific_directive_cannot_lift_the_cap() {
+        let cap = payload_cap();
+        assert!(!cap.would_enable("bollard::docker", &Level::DEBUG));
+        assert!(!cap.would_enable("sqlx::query", &Level::DEBUG));
+        assert!(cap.would_enable("bollard::docker", &Level::INFO));
+        assert!(cap.would_enable("occcd::auth", &Level::TRACE));
+    }
 
     #[test]
     fn payload_loggers_stay_at_info_even_at_trace() {

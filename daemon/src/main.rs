@@ -44,19 +44,7 @@ fn main() -> ExitCode {
         Ok(filter) => filter,
         Err(err) => return fail(&err, ExitCode::from(2)),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => return fail(&err, ExitCode::FAILURE),
-    };
     let command = cli.command.clone().unwrap_or(Command::Serve);
-    let reloader = Reloader::new(
-        config.clone(),
-        Box::new(move || cli.effective_config()),
-        Some(log_filter),
-    );
     // Before the runtime's threads: taking it edits the environment.
     let passed_socket = match command {
         Command::Serve => match take_passed_socket(&config.socket) {
@@ -65,6 +53,18 @@ fn main() -> ExitCode {
         },
         _ => None,
     };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => return fail(&err, ExitCode::FAILURE),
+    };
+    let reloader = Reloader::new(
+        config.clone(),
+        Box::new(move || cli.effective_config()),
+        Some(log_filter),
+    );
     runtime.block_on(run(command, config, reloader, passed_socket))
 }
 

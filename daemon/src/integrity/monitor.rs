@@ -177,12 +177,12 @@ impl IntegrityMonitor {
     }
 
     /// When the watch loop last went round, and how long it may go without
-    /// one before it counts as wedged (three poll intervals, at least a
-    /// minute: a quarantine or an engine reconnection takes a while).
+    /// one before it counts as wedged: a minute, whatever the poll interval
+    /// (the loop goes round at every engine ping, 2 s, or reconnection
+    /// wait, at most 5 s, and beats while an event's response runs).
     #[must_use]
     pub fn heartbeat(&self) -> (Option<UnixMillis>, Duration) {
-        let patience = (self.shared.tunables().poll_interval() * 3).max(Duration::from_secs(60));
-        (self.shared.heartbeat.last(), patience)
+        (self.shared.heartbeat.last(), Duration::from_secs(60))
     }
 
     /// Runs the watch loop until the daemon stops.

@@ -9,7 +9,10 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::{Arc, Mutex, MutexGuard, Weak},
+    sync::{
+        Arc, Mutex, MutexGuard, Weak,
+        atomic::{AtomicUsize, Ordering},
+    },
 };
 
 use serde_json::json;
@@ -54,8 +57,24 @@ pub struct Responder {
     responding: HashMap<String, Arc<AsyncMutex<()>>>,
     /// Containers whose isolation is being checked now.
     reisolating: Mutex<HashSet<String>>,
+    /// Quarantines decided but not yet stored (they hold the lock too).
+    quarantining: AtomicUsize,
     /// This responder, for the snapshot tasks it spawns.
     me: Weak<Self>,
+}
+
+/// Longest the first isolation of a quarantine may take (each engine call
+/// is bounded too; this bounds the verify rounds together), so a response
+/// stays well inside what the service watchdog allows (see `watcher`).
+const ISOLATION_BUDGET: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Counts a decided quarantine until its response ends (on every path).
+struct Decided<'a>(&'a AtomicUsize);
+
+impl Drop for Decided<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Responder {
@@ -72,6 +91,7 @@ impl Responder {
             shared,
             auth,
             responding,
+            quarantining: AtomicUsize::new(0),
             reisolating: Mutex::default(),
             me: me.clone(),
         })
@@ -150,7 +170,25 @@ impl Responder {
         // operation races the quarantine. Sessions end once watchers have
         // seen the quarantined status (below).
         self.shared.lock.set(true);
-        let isolation = quarantine::isolate(engine, name, &known, trigger.since).await;
+        self.quarantining.fetch_add(1, Ordering::SeqCst);
+        let _decided = Decided(&self.quarantining);
+        // Bounded as a whole: what is not isolated by then is left to the
+        // re-isolation at every poll (the status says "incomplete").
+        let isolation = match tokio::time::timeout(
+            ISOLATION_BUDGET,
+            quarantine::isolate(engine, name, &known, trigger.since),
+        )
+        .await
+        {
+            Ok(report) => report,
+            Err(_) => quarantine::IsolationReport {
+                errors: vec![format!(
+                    "isolation unfinished after {} s; re-isolation goes on at every poll",
+                    ISOLATION_BUDGET.as_secs()
+                )],
+                ..quarantine::IsolationReport::default()
+            },
+        };
         // Frozen now: the processes and inspect are what isolation stopped.
         let volatile = evidence::volatile(engine, name, self.shared.clock.as_ref()).await;
         let snapshot_id = match new_snapshot_id() {
@@ -344,11 +382,14 @@ impl Responder {
             .shared
             .close_all(&name, &by, &format!("quarantine released: {note}"))
             .await;
+        // A quarantine decided for another container but not stored yet
+        // keeps the lock too.
         let still = self
             .shared
             .watched()
             .values()
-            .any(|entry| entry.status.quarantine.is_some());
+            .any(|entry| entry.status.quarantine.is_some())
+            || self.quarantining.load(Ordering::SeqCst) > 0;
         self.shared.lock.set(still);
         self.shared.refresh(&name, Sight::Same);
         self.shared

@@ -19,7 +19,7 @@ use std::{
 
 use nix::sys::socket::{getsockopt, sockopt::AcceptConn};
 
-use super::socket::{BoundSocket, SocketError, bind_socket, io_error, resolve_group};
+use super::socket::{BoundSocket, SocketError, bind_socket, check_parent, io_error, resolve_group};
 use crate::config::SocketConfig;
 
 /// The descriptor name systemd gives `occcd.socket`'s listener (the unit's
@@ -131,7 +131,8 @@ pub fn open_listener(
 /// The passed socket's file must be what occcd would have made: a socket
 /// nobody but its owner and group can connect to (mode `o-w`), owned by root
 /// or occcd's user, in `socket.group` when one is configured, in a folder
-/// others cannot write to (where it could be swapped).
+/// of root's or occcd's that nobody else can write to (where it could be
+/// swapped).
 fn check_passed_socket_file(path: &Path, group: Option<&str>) -> Result<(), SocketError> {
     let metadata = fs::symlink_metadata(path).map_err(io_error("cannot inspect", path))?;
     if !metadata.file_type().is_socket() {
@@ -161,16 +162,7 @@ fn check_passed_socket_file(path: &Path, group: Option<&str>) -> Result<(), Sock
             )));
         }
     }
-    let parent = path.parent().unwrap_or(Path::new("/"));
-    let parent_mode = fs::metadata(parent)
-        .map_err(io_error("cannot inspect", parent))?
-        .mode();
-    if parent_mode & 0o002 != 0 {
-        return Err(SocketError::UnsafeParent {
-            path: parent.to_owned(),
-            mode: parent_mode & 0o7777,
-        });
-    }
+    check_parent(path.parent().unwrap_or(Path::new("/")))?;
     Ok(())
 }
 

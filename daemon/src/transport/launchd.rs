@@ -4,7 +4,8 @@
 //! Invariant: the only `unsafe` is the FFI call, the read of the array it
 //! returns (once) and its `free` (once), and the wrapping of each returned
 //! descriptor — launchd hands them to this process alone — in exactly one
-//! owner. "Not started by launchd" and "no such socket" mean none passed.
+//! owner, then close-on-exec. "Not started by launchd" and "no such socket"
+//! mean none passed.
 #![allow(unsafe_code)]
 
 use std::{
@@ -24,7 +25,12 @@ unsafe extern "C" {
         count: *mut usize,
     ) -> c_int;
     fn free(pointer: *mut c_void);
+    fn fcntl(fd: c_int, command: c_int, ...) -> c_int;
 }
+
+/// `F_SETFD` and `FD_CLOEXEC` on macOS.
+const F_SETFD: c_int = 2;
+const FD_CLOEXEC: c_int = 1;
 
 /// ESRCH (not started by launchd) and ENOENT (no socket of that name).
 const NOT_PASSED: [c_int; 2] = [3, 2];
@@ -55,11 +61,18 @@ pub fn listeners(name: &str) -> io::Result<Option<Vec<UnixListener>>> {
         unsafe { free(fds.cast()) };
         copied
     };
-    let listeners = raw
-        .into_iter()
+    let mut listeners = Vec::with_capacity(raw.len());
+    for fd in raw {
         // SAFETY: each descriptor is an open socket launchd passed to this
-        // process alone; wrapping it gives it exactly one owner.
-        .map(|fd| unsafe { UnixListener::from_raw_fd(fd) })
-        .collect();
+        // process alone; wrapping it first gives it exactly one owner (closed
+        // on every path below).
+        let listener = unsafe { UnixListener::from_raw_fd(fd) };
+        // No child process (a PAM helper) inherits it.
+        // SAFETY: `fd` is open (owned by `listener`); F_SETFD takes an int.
+        if unsafe { fcntl(fd, F_SETFD, FD_CLOEXEC) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        listeners.push(listener);
+    }
     Ok(Some(listeners))
 }

@@ -28,13 +28,26 @@ pub enum SocketError {
     /// Another daemon answers on the socket.
     #[error("another occcd is already serving on {0}; stop it first (systemctl stop occcd)")]
     AlreadyServing(PathBuf),
-    /// The socket's folder is writable by others, who could replace the socket.
-    #[error("folder {path} is writable by others (mode {mode:04o}); run: chmod o-w {path}")]
+    /// The socket's folder is writable by its group or others, who could
+    /// replace the socket.
+    #[error(
+        "folder {path} is writable by its group or others (mode {mode:04o}); run: chmod go-w {path}"
+    )]
     UnsafeParent {
         /// The folder.
         path: PathBuf,
         /// Its mode.
         mode: u32,
+    },
+    /// The socket's folder belongs to someone who could replace the socket.
+    #[error(
+        "folder {path} belongs to uid {owner}, neither root nor occcd's user; run: chown root {path}"
+    )]
+    ForeignParent {
+        /// The folder.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
     },
     /// Something other than a socket is in the way.
     #[error("{0} exists and is not a socket; move it away or choose another socket.path")]
@@ -177,15 +190,27 @@ fn ensure_safe_parent(parent: &Path) -> Result<(), SocketError> {
             .create(parent)
             .map_err(io_error("cannot create", parent))?;
     }
-    let mode = fs::metadata(parent)
-        .map_err(io_error("cannot inspect", parent))?
-        .permissions()
-        .mode()
-        & 0o7777;
-    if mode & 0o002 != 0 {
+    check_parent(parent)
+}
+
+/// Only root or occcd's own user may own the socket's folder, and nobody
+/// else may write to it: whoever can, could swap the socket for their own
+/// and collect logins.
+pub(super) fn check_parent(parent: &Path) -> Result<(), SocketError> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = fs::metadata(parent).map_err(io_error("cannot inspect", parent))?;
+    let mode = metadata.mode() & 0o7777;
+    if mode & 0o022 != 0 {
         return Err(SocketError::UnsafeParent {
             path: parent.to_owned(),
             mode,
+        });
+    }
+    let owner = metadata.uid();
+    if owner != 0 && owner != nix::unistd::geteuid().as_raw() {
+        return Err(SocketError::ForeignParent {
+            path: parent.to_owned(),
+            owner,
         });
     }
     Ok(())

@@ -55,10 +55,25 @@ async fn sigterm_stops_cleanly_removes_socket_and_audits_both_ends() {
 #[tokio::test]
 async fn socket_folder_writable_by_others_is_refused() {
     let dir = DevDir::new();
-    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
-    let (status, output) = dir.run_occcd(&["serve"]).await;
-    assert!(!status.success());
-    assert!(output.contains("writable by others"), "{output}");
+    // Its group may not write to it either (they could swap the socket).
+    for mode in [0o777, 0o770] {
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(mode)).unwrap();
+        let (status, output) = dir.run_occcd(&["serve"]).await;
+        assert!(!status.success());
+        assert!(
+            output.contains("writable by its group or others"),
+            "{output}"
+        );
+    }
+    // Nor may it belong to another user (as root, the test can make it so).
+    if nix::unistd::geteuid().is_root() {
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).unwrap();
+        nix::unistd::chown(dir.path(), Some(nix::unistd::Uid::from_raw(4242)), None).unwrap();
+        let (status, output) = dir.run_occcd(&["serve"]).await;
+        assert!(!status.success());
+        assert!(output.contains("belongs to uid 4242"), "{output}");
+        nix::unistd::chown(dir.path(), Some(nix::unistd::geteuid()), None).unwrap();
+    }
     assert!(
         !dir.database().exists(),
         "nothing created before the socket check"
