@@ -53,13 +53,33 @@ fn socket_activated(dir: &DevDir, listen: &std::path::Path) -> Command {
     command
 }
 
-#[tokio::test]
-async fn socket_activation_starts_on_first_connect_and_leaves_the_socket_file() {
-    if !std::path::Path::new(SOCKET_ACTIVATE).exists() {
+/// Whether `systemd-socket-activate` is here (else the test is skipped).
+fn socket_activate_present() -> bool {
+    let present = std::path::Path::new(SOCKET_ACTIVATE).exists();
+    if !present {
         skip::unavailable(
             "socket activation",
             "systemd-socket-activate (package systemd)",
         );
+    }
+    present
+}
+
+/// Connects to `socket` (which starts occcd) and waits for `child` to end.
+async fn first_connection_ends_it(
+    socket: &std::path::Path,
+    mut child: std::process::Child,
+) -> std::process::ExitStatus {
+    let _ = std::os::unix::net::UnixStream::connect(socket);
+    tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("wait")
+}
+
+#[tokio::test]
+async fn socket_activation_starts_on_first_connect_and_leaves_the_socket_file() {
+    if !socket_activate_present() {
         return;
     }
     let dir = DevDir::new();
@@ -88,25 +108,16 @@ async fn socket_activation_starts_on_first_connect_and_leaves_the_socket_file() 
 
 #[tokio::test]
 async fn an_activated_socket_for_another_path_is_refused_with_the_reason() {
-    if !std::path::Path::new(SOCKET_ACTIVATE).exists() {
-        skip::unavailable(
-            "socket activation",
-            "systemd-socket-activate (package systemd)",
-        );
+    if !socket_activate_present() {
         return;
     }
     let dir = DevDir::new();
     let elsewhere = dir.path().join("elsewhere.sock");
-    let mut child = socket_activated(&dir, &elsewhere)
+    let child = socket_activated(&dir, &elsewhere)
         .spawn()
         .expect("start systemd-socket-activate");
     eventually("the socket appearing", &dir, || elsewhere.exists()).await;
-    let _ = std::os::unix::net::UnixStream::connect(&elsewhere);
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .expect("join")
-        .expect("wait");
-    assert!(!status.success());
+    assert!(!first_connection_ends_it(&elsewhere, child).await.success());
     let log = dir.log();
     assert!(log.contains("and socket.path agree"), "{log}");
     assert!(!dir.socket().exists(), "no socket of its own instead");
@@ -114,15 +125,11 @@ async fn an_activated_socket_for_another_path_is_refused_with_the_reason() {
 
 #[tokio::test]
 async fn a_passed_socket_others_could_reach_is_refused() {
-    if !std::path::Path::new(SOCKET_ACTIVATE).exists() {
-        skip::unavailable(
-            "socket activation",
-            "systemd-socket-activate (package systemd)",
-        );
+    if !socket_activate_present() {
         return;
     }
     let dir = DevDir::new();
-    let mut child = socket_activated(&dir, &dir.socket())
+    let child = socket_activated(&dir, &dir.socket())
         .spawn()
         .expect("start systemd-socket-activate");
     eventually("the socket appearing", &dir, || dir.socket().exists()).await;
@@ -132,12 +139,11 @@ async fn a_passed_socket_others_could_reach_is_refused() {
         std::os::unix::fs::PermissionsExt::from_mode(0o666),
     )
     .expect("chmod");
-    let _ = std::os::unix::net::UnixStream::connect(dir.socket());
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .expect("join")
-        .expect("wait");
-    assert!(!status.success());
+    assert!(
+        !first_connection_ends_it(&dir.socket(), child)
+            .await
+            .success()
+    );
     let log = dir.log();
     assert!(
         log.contains("others could connect; set SocketMode=0660"),
