@@ -10,6 +10,6 @@ mod launchd;
 mod peer;
 mod socket;
 
-pub use activation::{FD_NAME, PassedSocket, open_listener, take_passed_socket};
+pub use activation::{PassedSocket, open_listener, take_passed_socket};
 pub use peer::PeerCredentials;
 pub use socket::{BoundSocket, SocketError, SocketOrigin, bind_socket};

@@ -53,6 +53,15 @@ fn socket_activated(dir: &DevDir, listen: &std::path::Path) -> Command {
     command
 }
 
+/// [`socket_activated`] started, once its socket exists (occcd not yet).
+async fn listening(dir: &DevDir, listen: &std::path::Path) -> std::process::Child {
+    let child = socket_activated(dir, listen)
+        .spawn()
+        .expect("start systemd-socket-activate");
+    eventually("the socket appearing", dir, || listen.exists()).await;
+    child
+}
+
 /// Whether `systemd-socket-activate` is here (else the test is skipped).
 fn socket_activate_present() -> bool {
     let present = std::path::Path::new(SOCKET_ACTIVATE).exists();
@@ -83,10 +92,7 @@ async fn socket_activation_starts_on_first_connect_and_leaves_the_socket_file() 
         return;
     }
     let dir = DevDir::new();
-    let child = socket_activated(&dir, &dir.socket())
-        .spawn()
-        .expect("start systemd-socket-activate");
-    eventually("the socket appearing", &dir, || dir.socket().exists()).await;
+    let child = listening(&dir, &dir.socket()).await;
     assert!(
         !dir.log().contains("occcd ready"),
         "nothing starts before a client connects"
@@ -113,10 +119,7 @@ async fn an_activated_socket_for_another_path_is_refused_with_the_reason() {
     }
     let dir = DevDir::new();
     let elsewhere = dir.path().join("elsewhere.sock");
-    let child = socket_activated(&dir, &elsewhere)
-        .spawn()
-        .expect("start systemd-socket-activate");
-    eventually("the socket appearing", &dir, || elsewhere.exists()).await;
+    let child = listening(&dir, &elsewhere).await;
     assert!(!first_connection_ends_it(&elsewhere, child).await.success());
     let log = dir.log();
     assert!(log.contains("and socket.path agree"), "{log}");
@@ -129,10 +132,7 @@ async fn a_passed_socket_others_could_reach_is_refused() {
         return;
     }
     let dir = DevDir::new();
-    let child = socket_activated(&dir, &dir.socket())
-        .spawn()
-        .expect("start systemd-socket-activate");
-    eventually("the socket appearing", &dir, || dir.socket().exists()).await;
+    let child = listening(&dir, &dir.socket()).await;
     // As SocketMode=0666 would leave it: every local user may connect.
     std::fs::set_permissions(
         dir.socket(),
