@@ -21,23 +21,33 @@ const MAX_PAM_CHECKS: usize = 256;
 const MAX_SOCKET_PATH_BYTES: usize = 107;
 
 /// Where the packaged daemon looks for its config when `--config` is absent.
-#[cfg(not(target_os = "macos"))]
+#[cfg(all(unix, not(target_os = "macos")))]
 pub const SYSTEM_CONFIG_PATH: &str = "/etc/occcd/occcd.toml";
+/// Where the daemon looks for its config when `--config` is absent (Windows).
+#[cfg(windows)]
+pub const SYSTEM_CONFIG_PATH: &str = r"C:\ProgramData\occcd\occcd.toml";
 /// Where the packaged daemon looks for its config when `--config` is absent
 /// (macOS: no `/etc` of its own for third-party daemons).
 #[cfg(target_os = "macos")]
 pub const SYSTEM_CONFIG_PATH: &str = "/usr/local/etc/occcd/occcd.toml";
 
 /// The daemon's socket by default (macOS has `/var/run`, not `/run`).
-#[cfg(not(target_os = "macos"))]
+#[cfg(all(unix, not(target_os = "macos")))]
 pub const SYSTEM_SOCKET_PATH: &str = "/run/occcd/occcd.sock";
+/// The daemon's named pipe by default (Windows).
+#[cfg(windows)]
+pub const SYSTEM_SOCKET_PATH: &str = occc_peer_identity::SYSTEM_PIPE;
 /// The daemon's socket by default (macOS has `/var/run`, not `/run`).
 #[cfg(target_os = "macos")]
 pub const SYSTEM_SOCKET_PATH: &str = "/var/run/occcd/occcd.sock";
 
 /// The daemon's state folder by default.
-#[cfg(not(target_os = "macos"))]
+#[cfg(all(unix, not(target_os = "macos")))]
 pub const SYSTEM_STATE_DIR: &str = "/var/lib/occcd";
+/// The daemon's state folder by default (Windows: machine-wide program
+/// data, restricted to LocalSystem and Administrators by the installer).
+#[cfg(windows)]
+pub const SYSTEM_STATE_DIR: &str = r"C:\ProgramData\occcd";
 /// The daemon's state folder by default (where macOS keeps daemons' data).
 #[cfg(target_os = "macos")]
 pub const SYSTEM_STATE_DIR: &str = "/Library/Application Support/occcd";
@@ -325,7 +335,15 @@ impl Config {
     /// Points socket, database and key file into `dir`, for running as a
     /// normal user during development.
     pub fn use_dev_dir(&mut self, dir: &Path) {
-        self.socket.path = dir.join("occcd.sock");
+        #[cfg(unix)]
+        {
+            self.socket.path = dir.join("occcd.sock");
+        }
+        // A pipe lives in no folder: its name is derived from the folder's.
+        #[cfg(windows)]
+        {
+            self.socket.path = occc_peer_identity::dev_pipe_name(dir);
+        }
         self.store.database = dir.join("state").join("occcd.db");
         self.store.key_file = dir.join("state").join("master.key");
     }
@@ -346,6 +364,16 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "socket.path",
                 reason: "must name a file, not a folder".to_owned(),
+            });
+        }
+        #[cfg(windows)]
+        if !occc_peer_identity::is_pipe_name(&self.socket.path) {
+            return Err(ConfigError::Invalid {
+                key: "socket.path",
+                reason: format!(
+                    "{} is not a local pipe name; use \\\\.\\pipe\\<name>",
+                    self.socket.path.display()
+                ),
             });
         }
         if self.audit.write_timeout_ms == 0 {

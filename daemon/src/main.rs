@@ -23,6 +23,7 @@ static ALLOCATOR: zeroizing_alloc::ZeroAlloc<std::alloc::System> =
 
 fn main() -> ExitCode {
     // Everything the daemon creates is private unless it widens it on purpose.
+    #[cfg(unix)]
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     // Before any command can open the store: no core file of this process.
     if let Err(err) = forbid_core_dumps() {

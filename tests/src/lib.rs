@@ -4,6 +4,9 @@
 //!
 //! Invariant: every daemon started here is killed when its handle drops, so
 //! a failing test leaves no process behind.
+//!
+//! Unix only: the harness drives Unix sockets, PAM, dockerd and systemd.
+#![cfg(unix)]
 
 use std::{
     fs,
@@ -57,16 +60,44 @@ pub fn workspace_binary(name: &str) -> PathBuf {
         "occc-peer" => &["tests/src/bin", "client-sdk/src", "proto"],
         _ => &["client-sdk/src", "proto"],
     };
-    let newest_source = sources
-        .iter()
-        .filter_map(|crate_dir| newest_modification(&workspace.join(crate_dir)))
-        .max();
+    // Cargo's list of the files the binary was compiled from, when there is
+    // one (a file compiled for another platform only does not count); else
+    // every file of the crates it is built from.
+    let newest_source = newest_dependency(&binary).unwrap_or_else(|| {
+        sources
+            .iter()
+            .filter_map(|crate_dir| newest_modification(&workspace.join(crate_dir)))
+            .max()
+    });
     assert!(
         newest_source.is_none_or(|newest| newest <= built),
         "{} is older than its sources: run cargo build --workspace --bins (scripts/test does)",
         binary.display()
     );
     binary
+}
+
+/// The newest change to a file cargo's dep-info (`<binary>.d`) names;
+/// `None` when there is no dep-info to read.
+fn newest_dependency(binary: &Path) -> Option<Option<std::time::SystemTime>> {
+    let text = fs::read_to_string(binary.with_extension("d")).ok()?;
+    let (_, dependencies) = text.lines().next()?.split_once(": ")?;
+    let mut paths = vec![String::new()];
+    let mut chars = dependencies.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => paths.last_mut()?.extend(chars.next()),
+            ' ' => paths.push(String::new()),
+            c => paths.last_mut()?.push(c),
+        }
+    }
+    Some(
+        paths
+            .iter()
+            .filter(|path| !path.is_empty())
+            .filter_map(|path| fs::metadata(path).and_then(|m| m.modified()).ok())
+            .max(),
+    )
 }
 
 /// The newest change to a file a binary is built from below `dir`

@@ -6,7 +6,7 @@
 //! account becomes active only after a correct code from its new TOTP secret;
 //! recovery codes are shown exactly once, at that moment.
 
-use std::{fs::OpenOptions, io::Write, os::unix::fs::OpenOptionsExt, sync::Arc, time::Duration};
+use std::{io::Write, sync::Arc, time::Duration};
 
 use zeroize::Zeroizing;
 
@@ -78,11 +78,10 @@ impl Enrolment {
             .hash(TokenKind::Bootstrap, token.expose())
             .ok_or_else(|| AuthError::internal("bootstrap token not hashable", &"length"))?;
         let path = self.bootstrap.path();
-        let written = OpenOptions::new()
+        let written = crate::crypto::private_file_options()
             .write(true)
             .create(true)
             .truncate(true)
-            .mode(0o600)
             .open(path)
             .and_then(|mut file| file.write_all(format!("{}\n", token.expose()).as_bytes()));
         written

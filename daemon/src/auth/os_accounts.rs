@@ -75,12 +75,28 @@ async fn os_account_uid(name: &str) -> Result<Option<u32>, AuthError> {
         return Ok(None);
     }
     let lookup_name = name.to_owned();
-    // getpwnam may ask NSS (LDAP, sssd): keep it off the runtime.
-    let found = tokio::task::spawn_blocking(move || nix::unistd::User::from_name(&lookup_name))
+    // getpwnam may ask NSS (LDAP, sssd), Windows a domain controller: keep
+    // it off the runtime.
+    tokio::task::spawn_blocking(move || lookup_uid(&lookup_name))
         .await
         .map_err(|err| AuthError::internal("OS account lookup failed", &err))?
+}
+
+#[cfg(unix)]
+fn lookup_uid(name: &str) -> Result<Option<u32>, AuthError> {
+    let found = nix::unistd::User::from_name(name)
         .map_err(|err| AuthError::internal("OS account lookup failed", &err))?;
     Ok(found.map(|user| user.uid.as_raw()))
+}
+
+/// Windows: the account's SID, as the uid-like number a pipe peer gets
+/// (`occc_peer_identity::uid_of_sid`); an unknown name is no account.
+#[cfg(windows)]
+#[allow(clippy::unnecessary_wraps)] // the same signature as on Unix
+fn lookup_uid(name: &str) -> Result<Option<u32>, AuthError> {
+    Ok(occc_peer_identity::windows::account_sid(name)
+        .ok()
+        .map(|sid| occc_peer_identity::uid_of_sid(&sid)))
 }
 
 pub(super) async fn require_os_account(name: &str) -> Result<(), AuthError> {

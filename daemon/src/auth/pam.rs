@@ -10,8 +10,9 @@
 //! `pam_acct_mgmt` passed while the client was still there; answers to
 //! prompts are zeroized in occcd's buffers and never logged.
 
+#[cfg(unix)]
+use std::ffi::{CStr, CString};
 use std::{
-    ffi::{CStr, CString},
     fmt,
     sync::{
         Arc,
@@ -21,6 +22,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+#[cfg(unix)]
 use pam_client::{Context, ConversationHandler, ErrorCode, Flag};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 use zeroize::Zeroizing;
@@ -34,6 +36,7 @@ pub const MAX_ANSWER_BYTES: usize = 1024;
 /// Conversation messages one transaction may send (a looping module stops here).
 const MAX_MESSAGES: usize = 32;
 /// Longest module message passed on to the client.
+#[cfg(unix)]
 const MAX_MESSAGE_CHARS: usize = 512;
 
 /// What the PAM stack says to the person.
@@ -54,6 +57,7 @@ pub enum PamMessage {
 
 /// The transaction's end of a conversation.
 #[derive(Debug)]
+#[cfg_attr(not(unix), allow(dead_code))] // read by the Unix PAM conversation
 pub struct PamBridge {
     to_client: mpsc::Sender<PamMessage>,
     answers: std_mpsc::Receiver<Zeroizing<String>>,
@@ -272,6 +276,20 @@ pub struct PamSlot {
     _peer: PeerSlot,
 }
 
+/// PAM does not exist on Windows: every check fails closed, saying so.
+#[cfg(windows)]
+fn run_transaction(
+    _service: &str,
+    _os_account: &str,
+    _conversation: BridgedConversation,
+    _timeout: Duration,
+) -> Result<(), PamError> {
+    Err(PamError::Unavailable(
+        "PAM does not exist on Windows; use a device-bound key (Windows Hello) instead".to_owned(),
+    ))
+}
+
+#[cfg(unix)]
 fn run_transaction(
     service: &str,
     os_account: &str,
@@ -300,6 +318,7 @@ fn run_transaction(
 }
 
 /// The conversation handler libpam calls on the transaction's thread.
+#[cfg_attr(windows, allow(dead_code))]
 struct BridgedConversation {
     bridge: PamBridge,
     deadline: Instant,
@@ -307,6 +326,7 @@ struct BridgedConversation {
     timed_out: bool,
 }
 
+#[cfg(unix)]
 impl BridgedConversation {
     fn send(&mut self, message: PamMessage) -> Result<(), ErrorCode> {
         self.sent += 1;
@@ -343,6 +363,7 @@ impl BridgedConversation {
     }
 }
 
+#[cfg(unix)]
 fn readable(text: &CStr) -> String {
     text.to_string_lossy()
         .chars()
@@ -350,6 +371,7 @@ fn readable(text: &CStr) -> String {
         .collect()
 }
 
+#[cfg(unix)]
 impl ConversationHandler for BridgedConversation {
     fn prompt_echo_on(&mut self, prompt: &CStr) -> Result<CString, ErrorCode> {
         self.ask(prompt, true)

@@ -7,17 +7,18 @@
 //! refused.
 
 use std::{
-    fmt,
-    fs::{self, OpenOptions},
+    fmt, fs,
     io::Write,
-    os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
 };
 
 use ring::rand::{SecureRandom, SystemRandom};
 use zeroize::Zeroizing;
 
-use super::subkeys::MasterKey;
+use super::{
+    private_file::{private_file_options, sync_folder},
+    subkeys::MasterKey,
+};
 
 /// Length of the master key in bytes.
 const KEY_BYTES: usize = 32;
@@ -78,6 +79,17 @@ pub enum KeyError {
         /// The daemon's effective uid.
         expected: u32,
     },
+    /// The key file or its folder is open to others (Windows ACLs).
+    #[error(
+        "{path} is not private: {why}; give it to LocalSystem and Administrators only \
+         (icacls {path} /inheritance:r /grant:r SYSTEM:F Administrators:F)"
+    )]
+    NotPrivate {
+        /// The file or folder.
+        path: PathBuf,
+        /// Who else may reach it.
+        why: String,
+    },
     /// The key source is not a regular file of 64 hex digits.
     #[error("{source_name} does not hold a key: expected 64 hex digits (32 bytes)")]
     Malformed {
@@ -134,7 +146,38 @@ pub fn resolve_master_key(
     Ok((generate_key_file(key_file, &source)?, source))
 }
 
+/// Windows: the key file and its folder must belong to LocalSystem,
+/// Administrators or the daemon's user, and give no right to anyone else
+/// (a folder any user could make in `C:\ProgramData` is refused).
+#[cfg(windows)]
 fn check_key_file_permissions(path: &Path) -> Result<(), KeyError> {
+    if let Some(folder) = path.parent() {
+        check_private(folder)?;
+    }
+    check_private(path)
+}
+
+#[cfg(windows)]
+fn check_private(path: &Path) -> Result<(), KeyError> {
+    use occc_peer_identity::{ADMINISTRATORS_SID, ANY_ACCESS, LOCAL_SYSTEM_SID, windows};
+    let io_error = |error| KeyError::Io {
+        source_name: path.display().to_string(),
+        error,
+    };
+    let own = windows::current_user_sid().map_err(io_error)?;
+    let descriptor = windows::path_descriptor(path).map_err(io_error)?;
+    match descriptor.untrusted(&[LOCAL_SYSTEM_SID, ADMINISTRATORS_SID, &own], ANY_ACCESS) {
+        None => Ok(()),
+        Some(why) => Err(KeyError::NotPrivate {
+            path: path.to_owned(),
+            why,
+        }),
+    }
+}
+
+#[cfg(unix)]
+fn check_key_file_permissions(path: &Path) -> Result<(), KeyError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let metadata = fs::metadata(path).map_err(|error| KeyError::Io {
         source_name: KeySource::KeyFile(path.to_owned()).to_string(),
         error,
@@ -193,25 +236,26 @@ fn generate_key_file(path: &Path, source: &KeySource) -> Result<MasterKey, KeyEr
     digits.push('\n');
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).map_err(io_error)?;
+        #[cfg(windows)]
+        check_private(parent)?;
     }
-    let mut file = OpenOptions::new()
+    let mut file = private_file_options()
         .write(true)
         .create_new(true)
-        .mode(0o600)
         .open(path)
         .map_err(io_error)?;
     file.write_all(digits.as_bytes()).map_err(io_error)?;
     file.sync_all().map_err(io_error)?;
     if let Some(parent) = path.parent() {
-        fs::File::open(parent)
-            .and_then(|dir| dir.sync_all())
-            .map_err(io_error)?;
+        sync_folder(parent).map_err(io_error)?;
     }
     Ok(MasterKey::from_bytes(key))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     fn resolve(dir: &Path, database_exists: bool) -> Result<(MasterKey, KeySource), KeyError> {

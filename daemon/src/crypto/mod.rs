@@ -4,11 +4,13 @@
 //! key type redacts itself in `Debug` and zeroizes on drop.
 
 mod master_key;
+mod private_file;
 mod scrub;
 mod seal;
 mod subkeys;
 
 pub use master_key::{KeyError, KeySource, resolve_master_key};
+pub use private_file::{private_file_options, sync_folder};
 pub use scrub::{hmac_sign_wiped, scrub_stack};
 pub use seal::{SealContext, SealError, Sealer};
 pub use subkeys::{KeyPurpose, MasterKey, Subkey};

@@ -12,6 +12,13 @@ use serde::{Deserialize, Serialize};
 use super::finding::Severity;
 
 /// Container integrity monitoring.
+/// Where the engine answers by default.
+#[cfg(unix)]
+pub const DEFAULT_ENGINE_SOCKET: &str = "/var/run/docker.sock";
+/// Where the engine answers by default (Docker Desktop's named pipe).
+#[cfg(windows)]
+pub const DEFAULT_ENGINE_SOCKET: &str = r"\\.\pipe\docker_engine";
+
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IntegrityConfig {
@@ -37,7 +44,7 @@ impl Default for IntegrityConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            docker_socket: PathBuf::from("/var/run/docker.sock"),
+            docker_socket: PathBuf::from(DEFAULT_ENGINE_SOCKET),
             poll_interval_ms: 10_000,
             hash_interval_ms: 60_000,
             snapshot_max_bytes: 64 * 1024 * 1024,

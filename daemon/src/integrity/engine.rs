@@ -71,15 +71,20 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Connects to the engine at `socket` and agrees on an API version.
+    /// Connects to the engine at `socket` (a named pipe on Windows) and
+    /// agrees on an API version.
     pub async fn connect(socket: &Path) -> Result<Self, EngineError> {
         let path = socket.to_str().ok_or_else(|| {
             EngineError::Unreachable(format!("{} is not valid UTF-8", socket.display()))
         })?;
+        #[cfg(unix)]
         let docker =
-            Docker::connect_with_unix(path, REQUEST_TIMEOUT.as_secs(), API_DEFAULT_VERSION)?
-                .negotiate_version()
-                .await?;
+            Docker::connect_with_unix(path, REQUEST_TIMEOUT.as_secs(), API_DEFAULT_VERSION)?;
+        // Docker Desktop's engine answers on a named pipe.
+        #[cfg(windows)]
+        let docker =
+            Docker::connect_with_named_pipe(path, REQUEST_TIMEOUT.as_secs(), API_DEFAULT_VERSION)?;
+        let docker = docker.negotiate_version().await?;
         let version = docker.client_version();
         let api_version = version.to_string();
         let (major, minor) = (version.major_version as u64, version.minor_version as u64);

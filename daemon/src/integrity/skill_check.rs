@@ -22,7 +22,6 @@ use super::{
     archive::{self, HashedFile},
     engine::{Engine, EngineError},
     finding::{Finding, Severity},
-    host_fs,
 };
 use crate::{
     clock::UnixMillis,
@@ -35,8 +34,10 @@ use crate::{
 };
 
 /// Most entries of one skills folder checked in one pass.
+#[cfg_attr(not(unix), allow(dead_code))] // used by the host reads (Unix)
 const MAX_FOLDERS_CHECKED: usize = 2_000;
 /// Most bytes of skills read from one skills folder in one pass.
+#[cfg_attr(not(unix), allow(dead_code))] // used by the host reads (Unix)
 const MAX_BYTES_CHECKED: u64 = 512 * 1024 * 1024;
 
 /// What the skills check needs.
@@ -55,6 +56,7 @@ pub struct SkillsWatch {
 }
 
 /// One top-level entry of a skills folder, judged.
+#[cfg_attr(not(unix), allow(dead_code))] // used by the host reads (Unix)
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Verdict {
     /// What occcd installed, or an approved version.
@@ -238,13 +240,30 @@ fn skills_in(dir: &str, files: &[HashedFile]) -> Vec<(String, Vec<ManifestEntry>
         .collect()
 }
 
+/// Off Unix: the folder is not read, and the check says so (a
+/// `check.failed` finding, never a pass).
+#[cfg(not(unix))]
+fn judge_folder(
+    dir: &std::path::Path,
+    _installed: &HashMap<String, String>,
+    _approved: &std::collections::HashSet<String>,
+    _limits: IntakeLimits,
+) -> Result<Vec<(String, Verdict)>, String> {
+    Err(format!(
+        "{}: host skills folders are read on Unix only",
+        dir.display()
+    ))
+}
+
 /// Judges every top-level entry of skills folder `dir`.
+#[cfg(unix)]
 fn judge_folder(
     dir: &std::path::Path,
     installed: &HashMap<String, String>,
     approved: &std::collections::HashSet<String>,
     limits: IntakeLimits,
 ) -> Result<Vec<(String, Verdict)>, String> {
+    use super::host_fs;
     use std::os::unix::ffi::OsStrExt;
     // No link followed on the way to the folder or in it.
     let folder = host_fs::open_dir(dir).map_err(|err| err.to_string())?;
@@ -286,6 +305,7 @@ fn judge_folder(
     Ok(verdicts)
 }
 
+#[cfg_attr(not(unix), allow(dead_code))] // used by the host reads (Unix)
 fn judge_skill(
     path: &std::path::Path,
     name: &str,
@@ -323,6 +343,7 @@ fn judge_skill(
 }
 
 #[cfg(test)]
+#[cfg(unix)]
 mod tests {
     use super::*;
 

@@ -9,18 +9,14 @@
 //! a tmpfs is opened only where it is still mounted — a folder put in its
 //! place is refused as tampering, never walked as if it were the tmpfs.
 
-use std::{
-    os::fd::OwnedFd,
-    path::{Path, PathBuf},
-};
+use std::path::PathBuf;
 
 use bollard::models::ContainerInspectResponse;
-use nix::{
-    fcntl::{OFlag, open},
-    sys::stat::{Mode, fstat},
-};
 
-use super::host_fs::{self, HostFileError};
+#[cfg(unix)]
+mod open;
+#[cfg(unix)]
+pub(super) use open::OpenFailure;
 
 /// One tree the container can write to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,82 +66,12 @@ impl Tree {
             }
         }
     }
-
-    /// Opens the tree's top folder (for a file, its folder). A tmpfs must
-    /// be a mount of its own where the container has it: a folder put in
-    /// its place (the real one moved away) is refused, never walked as if
-    /// it were the tmpfs.
-    pub(super) fn open(&self) -> Result<(OwnedFd, PathBuf), OpenFailure> {
-        let plain = OpenFailure::Unreadable;
-        match self {
-            Self::Layer { upper, .. } => {
-                Ok((host_fs::open_dir(upper).map_err(plain)?, upper.clone()))
-            }
-            Self::Mount { source, .. } => {
-                Ok((host_fs::open_dir(source).map_err(plain)?, source.clone()))
-            }
-            // Its folder: the scan looks at the one file in it.
-            Self::File { source, .. } => {
-                let folder = source.parent().unwrap_or(Path::new("/"));
-                Ok((host_fs::open_dir(folder).map_err(plain)?, source.clone()))
-            }
-            Self::Tmpfs { pid, mount } => {
-                // The magic link is the one link followed: into the
-                // container's own root; below it, none.
-                let root_path = PathBuf::from(format!("/proc/{pid}/root"));
-                let shown = root_path.join(mount.trim_start_matches('/'));
-                let root = open(
-                    &root_path,
-                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-                    Mode::empty(),
-                )
-                .map_err(|err| plain(io_error(&root_path, err)))?;
-                // Below the container's root, what is not as it should be
-                // was made so by the container. A mount point is on another
-                // filesystem than the folder holding it; a folder put in its
-                // place (the mount moved away with its parent) is not.
-                let below = Path::new(mount.trim_start_matches('/'));
-                let holder = below.parent().unwrap_or(Path::new(""));
-                let holding =
-                    host_fs::open_dir_below(root, holder, &shown).map_err(OpenFailure::Tampered)?;
-                let holder_device = fstat(&holding)
-                    .map_err(|err| OpenFailure::Tampered(io_error(&shown, err)))?
-                    .st_dev;
-                let name = below.file_name().map(Path::new).unwrap_or(Path::new(""));
-                let opened = host_fs::open_dir_below(holding, name, &shown)
-                    .map_err(OpenFailure::Tampered)?;
-                let device = fstat(&opened)
-                    .map_err(|err| OpenFailure::Tampered(io_error(&shown, err)))?
-                    .st_dev;
-                if device == holder_device {
-                    return Err(OpenFailure::Tampered(io_error(
-                        &shown,
-                        "no longer a mount (moved away, a folder in its place)",
-                    )));
-                }
-                Ok((opened, shown))
-            }
-        }
-    }
 }
 
-/// Why a tree could not be opened.
-#[derive(Debug)]
-pub(super) enum OpenFailure {
-    /// Not readable (gone with its process, missing on the host, refused).
-    Unreadable(HostFileError),
-    /// Not what the container was given: a tmpfs moved or replaced.
-    Tampered(HostFileError),
-}
-
-fn io_error(path: &Path, err: impl std::fmt::Display) -> HostFileError {
-    HostFileError::Io {
-        path: path.display().to_string(),
-        message: err.to_string(),
-    }
-}
-
-/// The writable trees of a container, from its inspect document.
+/// The writable trees of a container, from its inspect document. Off Unix
+/// the writable layer is not named (its changes are read through the engine
+/// API); the other trees are, and a scan that cannot read them there says
+/// so ([`super::writable::scan`]) — never a silent pass.
 #[must_use]
 pub fn trees_of(inspect: &ContainerInspectResponse) -> Vec<Tree> {
     let mut trees = Vec::new();
@@ -169,7 +95,7 @@ pub fn trees_of(inspect: &ContainerInspectResponse) -> Vec<Tree> {
     }
     let driver = inspect.graph_driver.as_ref();
     if let Some(upper) = driver
-        .filter(|driver| driver.name == "overlay2")
+        .filter(|driver| cfg!(unix) && driver.name == "overlay2")
         .and_then(|driver| driver.data.get("UpperDir"))
     {
         trees.push(Tree::Layer {

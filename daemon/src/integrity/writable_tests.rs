@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use bollard::models::ContainerInspectResponse;
 
 use super::*;
-use crate::integrity::trees::trees_of;
+use crate::integrity::trees::{Tree, trees_of};
 
 #[test]
 fn every_executable_is_found_once_and_unchanged_files_are_not_read_again() {

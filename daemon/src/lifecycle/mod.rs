@@ -25,8 +25,8 @@ use tokio::sync::mpsc;
 
 pub use error::StartupError;
 pub use reload::Reloader;
-use sd_notify::NotifyState;
 pub use signals::{SignalRequest, Signals};
+use supervision::Notice;
 pub use unlock::{UnlockedStore, open_store};
 
 use crate::{
@@ -60,10 +60,7 @@ pub async fn serve(
         "occcd ready"
     );
     let ready_at = clock.now();
-    supervision::notify(&[
-        NotifyState::Ready,
-        NotifyState::Status(supervision::SERVING),
-    ]);
+    supervision::notify(&[Notice::Ready, Notice::Status(supervision::SERVING)]);
     let watchdog = supervision::watchdog_interval(
         std::env::var("WATCHDOG_USEC").ok().as_deref(),
         std::env::var("WATCHDOG_PID").ok().as_deref(),
@@ -77,9 +74,9 @@ pub async fn serve(
                 None => break "the control channel closed".to_owned(),
                 Some(SignalRequest::Stop(reason)) => break reason,
                 Some(SignalRequest::Reload) => {
-                    supervision::notify(&[NotifyState::Reloading]);
+                    supervision::notify(&[Notice::Reloading]);
                     let summary = supervision::one_line(&reloader.reload(&domain).await);
-                    supervision::notify(&[NotifyState::Ready, NotifyState::Status(&summary)]);
+                    supervision::notify(&[Notice::Ready, Notice::Status(&summary)]);
                 }
             },
             ended = server.ended() => break ended,
@@ -87,11 +84,13 @@ pub async fn serve(
         }
     };
     tracing::info!(%reason, "shutting down");
-    supervision::notify(&[NotifyState::Stopping]);
+    supervision::notify(&[Notice::Stopping]);
     server.stop_accepting().await;
     domain.stop_monitoring();
     server.drain(config.socket.shutdown_grace()).await;
     domain.shut_down(reason).await;
+    // Unix: removes the socket file occcd bound (a pipe leaves none).
+    #[cfg_attr(windows, allow(clippy::drop_non_drop))]
     drop(socket_file);
     tracing::info!("occcd stopped");
     Ok(())
@@ -107,30 +106,44 @@ async fn check_and_notify(
 ) {
     let stuck = supervision::stuck(clock.now(), &domain.probe(ready_at).await);
     if stuck.is_empty() {
-        let status = NotifyState::Status(supervision::SERVING);
+        let status = Notice::Status(supervision::SERVING);
         match watchdog {
-            true => supervision::notify(&[NotifyState::Watchdog, status]),
+            true => supervision::notify(&[Notice::Watchdog, status]),
             false => supervision::notify(&[status]),
         }
     } else {
         let stuck = stuck.join("; ");
         tracing::error!(%stuck, "not alive: the watchdog keep-alive is withheld");
         let status = supervision::one_line(&format!("stuck: {stuck}"));
-        supervision::notify(&[NotifyState::Status(&status)]);
+        supervision::notify(&[Notice::Status(&status)]);
     }
 }
 
 /// No core file of this process, whoever started it (soft and hard limit
 /// 0): keys and decrypted database pages live in its memory (see
 /// docs/threat-model.md). `main` calls it before any command opens the store.
+#[cfg(unix)]
 pub fn forbid_core_dumps() -> Result<(), StartupError> {
     use nix::sys::resource::{Resource, setrlimit};
     setrlimit(Resource::RLIMIT_CORE, 0, 0).map_err(|err| StartupError::CoreDumps(err.to_string()))
 }
 
+/// Windows writes no dump of a crashed process unless Windows Error
+/// Reporting's `LocalDumps` is configured for it (docs/operations.md says
+/// not to); there is no per-process limit to set.
+#[cfg(windows)]
+pub fn forbid_core_dumps() -> Result<(), StartupError> {
+    Ok(())
+}
+
+/// Windows has no per-process limit on handles to raise.
+#[cfg(windows)]
+fn raise_open_file_limit() {}
+
 /// Raises the soft limit on open files to the hard one: walks of a
 /// container's trees, engine connections and clients must not share a
 /// default of 1,024 that a container could use up.
+#[cfg(unix)]
 fn raise_open_file_limit() {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     match getrlimit(Resource::RLIMIT_NOFILE) {

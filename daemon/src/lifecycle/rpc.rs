@@ -13,8 +13,7 @@ use occc_proto::v1::{
     environment_server::EnvironmentServer, integrity_server::IntegrityServer,
     skills_server::SkillsServer, system_server::SystemServer, users_server::UsersServer,
 };
-use tokio::{net::UnixListener, sync::oneshot, task::JoinHandle};
-use tokio_stream::wrappers::UnixListenerStream;
+use tokio::{sync::oneshot, task::JoinHandle};
 use tonic::transport::Server;
 use tonic_health::{ServingStatus, server::HealthReporter};
 
@@ -26,6 +25,7 @@ use crate::{
         AuditParts, AuditService, AuthService, BiometricService, ConfigService, DeviceKeysService,
         IntegrityService, SkillsService, SystemService, UsersService,
     },
+    transport::{self, Listener},
 };
 
 type ServerTask = JoinHandle<Result<(), tonic::transport::Error>>;
@@ -51,7 +51,7 @@ impl RpcServer {
     /// Serves `domain` on `listener` until [`Self::stop`].
     pub async fn start(
         domain: &Domain,
-        listener: UnixListener,
+        listener: Listener,
         clock: &Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
         let (health, health_service) = tonic_health::server::health_reporter();
@@ -104,7 +104,7 @@ impl RpcServer {
             )));
         let (stop_serving, serving_stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(router.serve_with_incoming_shutdown(
-            UnixListenerStream::new(listener),
+            transport::incoming(listener),
             async {
                 let _ = serving_stopped.await;
             },

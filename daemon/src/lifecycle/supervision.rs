@@ -102,13 +102,44 @@ pub fn one_line(text: &str) -> String {
     line.trim_end().to_owned()
 }
 
-/// Sends `states` to the service manager, if there is one.
-pub fn notify(states: &[sd_notify::NotifyState<'_>]) {
-    if std::env::var_os("NOTIFY_SOCKET").is_some()
-        && let Err(err) = sd_notify::notify(false, states)
-    {
-        tracing::warn!(error = %err, "service manager notification failed");
+/// What the daemon tells its service manager.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice<'a> {
+    /// Start-up finished (or a reload did).
+    Ready,
+    /// A reload began.
+    Reloading,
+    /// The stop began.
+    Stopping,
+    /// The watchdog's keep-alive.
+    Watchdog,
+    /// The status line.
+    Status(&'a str),
+}
+
+/// Sends `notices` to the service manager, if there is one (systemd's
+/// notify socket; on Windows none is spoken to yet: the service control
+/// manager integration is not built, see docs/operations.md).
+pub fn notify(notices: &[Notice<'_>]) {
+    #[cfg(unix)]
+    if std::env::var_os("NOTIFY_SOCKET").is_some() {
+        use sd_notify::NotifyState;
+        let states: Vec<NotifyState<'_>> = notices
+            .iter()
+            .map(|notice| match *notice {
+                Notice::Ready => NotifyState::Ready,
+                Notice::Reloading => NotifyState::Reloading,
+                Notice::Stopping => NotifyState::Stopping,
+                Notice::Watchdog => NotifyState::Watchdog,
+                Notice::Status(line) => NotifyState::Status(line),
+            })
+            .collect();
+        if let Err(err) = sd_notify::notify(false, &states) {
+            tracing::warn!(error = %err, "service manager notification failed");
+        }
     }
+    #[cfg(not(unix))]
+    let _ = notices;
 }
 
 #[cfg(test)]

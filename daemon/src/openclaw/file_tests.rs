@@ -2,6 +2,13 @@
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
+use std::path::Path;
+
+use nix::{
+    sys::stat::Mode,
+    unistd::{Gid, Uid},
+};
+
 use super::*;
 
 fn me() -> Ownership {

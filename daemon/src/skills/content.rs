@@ -9,7 +9,6 @@
 use std::{
     fs,
     io::Write,
-    os::unix::fs::{DirBuilderExt, OpenOptionsExt},
     path::{Path, PathBuf},
 };
 
@@ -38,9 +37,11 @@ fn random_suffix() -> Result<String, SkillError> {
 impl ContentStore {
     /// The store at `root` (created 0700 if missing).
     pub fn open(root: PathBuf) -> Result<Self, SkillError> {
-        fs::DirBuilder::new()
+        let mut builder = fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
             .recursive(true)
-            .mode(0o700)
             .create(&root)
             .map_err(|err| SkillError::disk(&root.display().to_string(), &err))?;
         Ok(Self { root })
@@ -94,11 +95,12 @@ impl ContentStore {
     fn write_file(&self, target: &Path, bytes: &[u8]) -> Result<(), SkillError> {
         let fail = |err: std::io::Error| SkillError::disk("storing the skill", &err);
         let staging = self.root.join(format!(".staging-{}", random_suffix()?));
-        let written = fs::OpenOptions::new()
+        let mut options = crate::crypto::private_file_options();
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, nix::libc::O_NOFOLLOW);
+        let written = options
             .write(true)
             .create_new(true)
-            .mode(0o600)
-            .custom_flags(nix::libc::O_NOFOLLOW)
             .open(&staging)
             .and_then(|mut out| out.write_all(bytes))
             .and_then(|()| fs::rename(&staging, target))

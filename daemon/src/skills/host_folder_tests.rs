@@ -1,6 +1,7 @@
 use std::os::unix::fs::PermissionsExt;
 
 use super::*;
+use crate::skills::intake::IntakeLimits;
 
 const LIMITS: IntakeLimits = IntakeLimits {
     max_files: 10,

@@ -1,6 +1,9 @@
 use std::os::unix::{ffi::OsStrExt, fs::PermissionsExt};
 
+use std::os::fd::OwnedFd;
+
 use super::*;
+use crate::{integrity::host_fs::open_dir, skills::tree::SkillTree};
 
 fn open(path: &Path) -> OwnedFd {
     open_dir(path).unwrap()

@@ -19,7 +19,10 @@ use std::{
 
 use nix::sys::socket::{getsockopt, sockopt::AcceptConn};
 
-use super::socket::{BoundSocket, SocketError, bind_socket, check_parent, io_error, resolve_group};
+use super::{
+    error::{SocketError, io_error},
+    socket::{BoundSocket, bind_socket, check_parent, resolve_group},
+};
 use crate::config::SocketConfig;
 
 /// The descriptor name systemd gives `occcd.socket`'s listener (the unit's

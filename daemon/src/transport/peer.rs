@@ -1,9 +1,14 @@
-//! The socket peer's identity, as the kernel reports it (`SO_PEERCRED`).
+//! The peer's identity, as the kernel reports it: `SO_PEERCRED` on a Unix
+//! socket; on Windows the user of the pipe's client process (see
+//! [`super::pipe`]), as a uid-like number (`occc_peer_identity::uid_of_sid`).
 //!
 //! Invariant: these values come from the kernel for the connection itself,
 //! never from anything the client sent.
 
-use tonic::transport::server::UdsConnectInfo;
+/// What the pipe transport attaches to each connection (Windows).
+#[cfg(windows)]
+#[derive(Debug, Clone, Copy)]
+pub struct PipeConnectInfo(pub PeerCredentials);
 
 /// uid, gid and pid of the process at the other end of the socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -17,10 +22,20 @@ pub struct PeerCredentials {
 }
 
 impl PeerCredentials {
-    /// Reads the credentials tonic attached to an incoming request.
+    /// Reads the credentials the transport attached to an incoming request.
+    #[cfg(windows)]
     #[must_use]
     pub fn from_extensions(extensions: &http::Extensions) -> Option<Self> {
-        let credentials = extensions.get::<UdsConnectInfo>()?.peer_cred?;
+        Some(extensions.get::<PipeConnectInfo>()?.0)
+    }
+
+    /// Reads the credentials tonic attached to an incoming request.
+    #[cfg(unix)]
+    #[must_use]
+    pub fn from_extensions(extensions: &http::Extensions) -> Option<Self> {
+        let credentials = extensions
+            .get::<tonic::transport::server::UdsConnectInfo>()?
+            .peer_cred?;
         Some(Self {
             uid: credentials.uid(),
             gid: credentials.gid(),

@@ -2,9 +2,7 @@
 //! the audit log and checking exports offline.
 
 use std::{
-    fs::OpenOptions,
     io::{BufReader, Write},
-    os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
 };
 
@@ -194,10 +192,9 @@ async fn export(
     from: u64,
     json: bool,
 ) -> Result<bool, ClientError> {
-    let mut out = OpenOptions::new()
+    let mut out = crate::private::file_options()
         .write(true)
         .create_new(true)
-        .mode(0o600)
         .open(file)
         .map_err(|err| ClientError::Input(format!("cannot create {}: {err}", file.display())))?;
     let mut stream = client

@@ -8,9 +8,7 @@
 //! for a TOTP code and tries once more.
 
 use std::{
-    fs::OpenOptions,
     io::{BufRead, Write},
-    os::unix::fs::{DirBuilderExt, OpenOptionsExt},
     path::{Path, PathBuf},
 };
 
@@ -264,8 +262,7 @@ impl PrivateCopy {
             .map_err(|_| ClientError::Input("no randomness for a temporary name".to_owned()))?;
         let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
         let folder = std::env::temp_dir().join(format!("occcctl-config-{hex}"));
-        std::fs::DirBuilder::new()
-            .mode(0o700)
+        crate::private::folder_builder()
             .create(&folder)
             .map_err(|err| {
                 ClientError::Input(format!("cannot create {}: {err}", folder.display()))
@@ -274,10 +271,9 @@ impl PrivateCopy {
             file: folder.join("openclaw.json5"),
             folder,
         };
-        let mut file = OpenOptions::new()
+        let mut file = crate::private::file_options()
             .write(true)
             .create_new(true)
-            .mode(0o600)
             .open(&copy.file)
             .map_err(|err| {
                 ClientError::Input(format!("cannot create {}: {err}", copy.file.display()))

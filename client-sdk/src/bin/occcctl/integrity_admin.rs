@@ -5,7 +5,7 @@
 //! to a new 0600 file and removed again if the stream fails half-way, so a
 //! partial export is never mistaken for a whole one.
 
-use std::{fs::OpenOptions, io::Write, os::unix::fs::OpenOptionsExt, path::PathBuf};
+use std::{io::Write, path::PathBuf};
 
 use clap::Subcommand;
 use occc_client::{ClientError, OcccClient, proto as pb};
@@ -234,10 +234,9 @@ async fn snapshots(
             Ok(verdict.ok)
         }
         SnapshotsCommand::Export { snapshot_id, file } => {
-            let mut out = OpenOptions::new()
+            let mut out = crate::private::file_options()
                 .write(true)
                 .create_new(true)
-                .mode(0o600)
                 .open(file)
                 .map_err(|err| {
                     ClientError::Input(format!("cannot create {}: {err}", file.display()))

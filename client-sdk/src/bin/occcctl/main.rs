@@ -9,6 +9,7 @@ mod integrity;
 mod integrity_admin;
 mod key_file;
 mod output;
+mod private;
 mod prompt;
 mod skills;
 mod time;

@@ -7,20 +7,22 @@
 //! `$XDG_STATE_HOME/occcctl`, else `~/.local/state/occcctl`;
 //! `OCCC_SESSION_TOKEN` in the environment wins over the saved token.
 
-use std::{
-    fs::{self, DirBuilder, OpenOptions},
-    io::Write,
-    os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt},
-    path::PathBuf,
-};
+use std::{fs, io::Write, path::PathBuf};
 
 use occc_client::SessionToken;
+
+use crate::private;
 
 /// Environment variable holding a session token for scripts.
 pub const TOKEN_ENV: &str = "OCCC_SESSION_TOKEN";
 const SESSION_FILE: &str = "session";
 
+/// `~/.local/state`; on Windows the user's `%LOCALAPPDATA%`.
 fn home_state() -> Option<PathBuf> {
+    #[cfg(windows)]
+    if let Some(local) = std::env::var_os("LOCALAPPDATA") {
+        return Some(PathBuf::from(local));
+    }
     std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local").join("state"))
 }
 
@@ -57,18 +59,14 @@ pub fn save_private(name: &str, contents: &[u8]) -> std::io::Result<PathBuf> {
 /// Writes `name` in `folder` whole or not at all: a new 0600 file beside it,
 /// synced, then renamed over it; the folder is made 0700.
 fn write_private(folder: PathBuf, name: &str, contents: &[u8]) -> std::io::Result<PathBuf> {
-    DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&folder)?;
-    fs::set_permissions(&folder, fs::Permissions::from_mode(0o700))?;
+    private::folder_builder().recursive(true).create(&folder)?;
+    private::restrict_folder(&folder)?;
     let path = folder.join(name);
     let staging = folder.join(format!(".{name}.new"));
     let _ = fs::remove_file(&staging);
-    let mut file = OpenOptions::new()
+    let mut file = private::file_options()
         .write(true)
         .create_new(true)
-        .mode(0o600)
         .open(&staging)?;
     file.write_all(contents)?;
     file.sync_all()?;
@@ -121,12 +119,20 @@ pub fn default_username() -> Option<String> {
         .and_then(|folder| fs::read_to_string(folder.join(LAST_USERNAME_FILE)).ok())
         .map(|text| text.trim().to_owned())
         .filter(|name| !name.is_empty() && name.len() <= 64);
-    saved.or_else(|| {
-        nix::unistd::User::from_uid(nix::unistd::geteuid())
-            .ok()
-            .flatten()
-            .map(|user| user.name)
-    })
+    saved.or_else(os_user_name)
+}
+
+#[cfg(unix)]
+fn os_user_name() -> Option<String> {
+    nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .ok()
+        .flatten()
+        .map(|user| user.name)
+}
+
+#[cfg(windows)]
+fn os_user_name() -> Option<String> {
+    std::env::var("USERNAME").ok()
 }
 
 /// Remembers `username` for the next `occcctl login` (best effort).
