@@ -28,10 +28,16 @@ pub const ADMINISTRATORS_SID: &str = "S-1-5-32-544";
 pub const SYSTEM_PIPE: &str = r"\\.\pipe\occcd";
 
 /// The pipe a dev-mode daemon in `dir` listens on (a pipe has no folder):
-/// `\\.\pipe\occcd-dev-` and 16 hex digits of the SHA-256 of the folder's path.
+/// `\\.\pipe\occcd-dev-` and 16 hex digits of the SHA-256 of the folder's
+/// absolute path, lower-cased (Windows paths ignore case), so the daemon
+/// and occcctl name the same pipe however the folder was written.
 #[must_use]
 pub fn dev_pipe_name(dir: &Path) -> PathBuf {
-    let digest = ring::digest::digest(&ring::digest::SHA256, dir.to_string_lossy().as_bytes());
+    let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
+    let digest = ring::digest::digest(
+        &ring::digest::SHA256,
+        absolute.to_string_lossy().to_lowercase().as_bytes(),
+    );
     let short: String = digest.as_ref()[..8]
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -82,6 +88,11 @@ pub const CLIENT_ACCESS: u32 = 0x0012_0083;
 pub const CREATE_PIPE_INSTANCE: u32 = 0x0000_0004;
 /// `WRITE_DAC` and `WRITE_OWNER`: whoever has them can grant the rest.
 pub const CHANGE_SECURITY: u32 = 0x000c_0000;
+/// `GENERIC_*` and `MAXIMUM_ALLOWED`, as an entry may still hold them unmapped.
+pub const GENERIC_OR_MAXIMUM: u32 = 0xf200_0000;
+/// What only the pipe's server may hold: making instances, changing its
+/// security, or any generic right that could include either.
+pub const SERVING_RIGHTS: u32 = CREATE_PIPE_INSTANCE | CHANGE_SECURITY | GENERIC_OR_MAXIMUM;
 /// Every right.
 pub const ANY_ACCESS: u32 = u32::MAX;
 
@@ -116,17 +127,23 @@ pub fn is_sid_text(sid: &str) -> bool {
         })
 }
 
-/// Groups too broad to be `socket.group`: Everyone, Authenticated Users,
-/// Users, Guests, Interactive, Network, Anonymous.
-pub const BROAD_GROUPS: [&str; 7] = [
-    "S-1-1-0",
-    "S-1-5-11",
-    "S-1-5-32-545",
-    "S-1-5-32-546",
-    "S-1-5-4",
-    "S-1-5-2",
-    "S-1-5-7",
-];
+/// Why group `sid` cannot be `socket.group`, if it cannot: a built-in
+/// group of the local machine other than Administrators (`S-1-5-32-5xx`:
+/// Users, Guests, …), a well-known group (Everyone, Local, Console Logon,
+/// Authenticated Users, Interactive, Network, a service's SID, …:
+/// `S-1-1-*`, `S-1-2-*`, `S-1-5-<n>…` outside a domain), an app-container
+/// group (`S-1-15-*`), or a domain's Users, Guests or Computers (RIDs 513,
+/// 514, 515). A group made for occcd (`S-1-5-21-…` with its own RID) passes.
+#[must_use]
+pub fn group_refusal(sid: &str) -> Option<String> {
+    let parts: Vec<&str> = sid.split('-').collect();
+    let broad = match parts.as_slice() {
+        ["S", "1", "5", "32", rid] => *rid != "544",
+        ["S", "1", "5", "21", .., rid] => matches!(*rid, "513" | "514" | "515"),
+        _ => true,
+    };
+    broad.then(|| format!("{sid} takes in users occcd does not name; make a group of its own"))
+}
 
 /// One entry of a DACL, as read from an object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -251,7 +268,7 @@ mod tests {
                 ace("S-1-5-21-1-2-3-1010", GROUP_ACCESS),
             ]),
         };
-        let serving = CREATE_PIPE_INSTANCE | CHANGE_SECURITY;
+        let serving = SERVING_RIGHTS;
         assert_eq!(ours.untrusted(&system, serving), None);
         // A squatter owns what it creates; it cannot make it LocalSystem's.
         let squatted = Descriptor {
@@ -265,7 +282,15 @@ mod tests {
                 .contains("belongs to")
         );
         // Someone else may create instances, or rewrite the DACL: not trusted.
-        for mask in [CREATE_PIPE_INSTANCE, 0x0004_0000, 0x0008_0000] {
+        // (and a generic right could include either)
+        for mask in [
+            CREATE_PIPE_INSTANCE,
+            0x0004_0000,
+            0x0008_0000,
+            0x1000_0000,
+            0x4000_0000,
+            0x0200_0000,
+        ] {
             let mut open = ours.clone();
             open.aces
                 .as_mut()
@@ -309,8 +334,28 @@ mod tests {
     }
 
     #[test]
-    fn broad_groups_are_known() {
-        assert!(BROAD_GROUPS.contains(&"S-1-1-0"));
-        assert!(!BROAD_GROUPS.contains(&ADMINISTRATORS_SID));
+    fn only_a_group_of_its_own_can_reach_the_pipe() {
+        for broad in [
+            "S-1-1-0",            // Everyone
+            "S-1-2-0",            // Local
+            "S-1-2-1",            // Console Logon
+            "S-1-5-11",           // Authenticated Users
+            "S-1-5-4",            // Interactive
+            "S-1-5-113",          // Local account
+            "S-1-5-32-545",       // Users
+            "S-1-5-32-546",       // Guests
+            "S-1-15-2-1",         // All application packages
+            "S-1-5-21-1-2-3-513", // Domain Users
+            "S-1-5-21-1-2-3-515", // Domain Computers
+            "S-1-5-80-1-2-3-4-5", // a service's SID
+        ] {
+            assert!(group_refusal(broad).is_some(), "{broad}");
+        }
+        for own in [
+            "S-1-5-21-1004336348-1177238915-682003330-1010",
+            ADMINISTRATORS_SID,
+        ] {
+            assert_eq!(group_refusal(own), None, "{own}");
+        }
     }
 }

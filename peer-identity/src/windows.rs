@@ -22,8 +22,7 @@ use windows_sys::Win32::{
         },
         DACL_SECURITY_INFORMATION, GetAce, GetTokenInformation, LookupAccountNameW,
         OWNER_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR, PSID, RevertToSelf, SECURITY_ATTRIBUTES,
-        SID_NAME_USE, SidTypeAlias, SidTypeGroup, SidTypeWellKnownGroup, TOKEN_QUERY, TOKEN_USER,
-        TokenUser,
+        SID_NAME_USE, SidTypeAlias, SidTypeGroup, TOKEN_QUERY, TOKEN_USER, TokenUser,
     },
     System::{
         Pipes::ImpersonateNamedPipeClient,
@@ -31,7 +30,7 @@ use windows_sys::Win32::{
     },
 };
 
-use crate::{Ace, BROAD_GROUPS, Descriptor, is_sid_text};
+use crate::{Ace, Descriptor, group_refusal, is_sid_text};
 
 /// A kernel handle closed once, when dropped.
 struct OwnedHandle(HANDLE);
@@ -132,6 +131,12 @@ fn token_user(token: &OwnedHandle) -> io::Result<String> {
 }
 
 fn sid_text(sid: PSID) -> io::Result<String> {
+    if sid.is_null() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "no SID (no owner)",
+        ));
+    }
     let mut text: *mut u16 = ptr::null_mut();
     // SAFETY: `sid` is a valid SID; Windows allocates `text`, freed below with LocalFree.
     let ok = unsafe { ConvertSidToStringSidW(sid, &mut text) };
@@ -153,23 +158,20 @@ pub fn account_sid(name: &str) -> io::Result<String> {
     account(name).map(|(sid, _)| sid)
 }
 
-/// The SID of group `name`, refused when `name` is a user, or a group as
-/// broad as everyone ([`BROAD_GROUPS`]).
+/// The SID of group `name`, refused when `name` is a user, a well-known
+/// group, or a group broader than one made for occcd ([`group_refusal`]).
 pub fn group_sid(name: &str) -> io::Result<String> {
     let (sid, kind) = account(name)?;
-    if ![SidTypeGroup, SidTypeAlias, SidTypeWellKnownGroup].contains(&kind) {
+    if ![SidTypeGroup, SidTypeAlias].contains(&kind) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("{name:?} is not a group"),
+            format!("{name:?} is not a group of this machine or its domain"),
         ));
     }
-    if BROAD_GROUPS
-        .iter()
-        .any(|broad| broad.eq_ignore_ascii_case(&sid))
-    {
+    if let Some(why) = group_refusal(&sid) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("{name:?} ({sid}) takes in every user; name a group of its own"),
+            format!("{name:?}: {why}"),
         ));
     }
     Ok(sid)

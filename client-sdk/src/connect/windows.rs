@@ -4,7 +4,7 @@
 use std::{io, path::Path, time::Duration};
 
 use occc_peer_identity::{
-    CHANGE_SECURITY, CREATE_PIPE_INSTANCE, LOCAL_SYSTEM_SID, uid_of_sid,
+    LOCAL_SYSTEM_SID, SERVING_RIGHTS, uid_of_sid,
     windows::{handle_descriptor, open_pipe_client},
 };
 use tokio::net::windows::named_pipe::NamedPipeClient;
@@ -55,7 +55,7 @@ pub(super) async fn connect_checked(pipe: &Path, expected_uid: u32) -> io::Resul
         )));
     }
     let trusted = [descriptor.owner.as_str(), LOCAL_SYSTEM_SID];
-    if let Some(why) = descriptor.untrusted(&trusted, CREATE_PIPE_INSTANCE | CHANGE_SECURITY) {
+    if let Some(why) = descriptor.untrusted(&trusted, SERVING_RIGHTS) {
         return Err(refuse(format!("others could serve it ({why})")));
     }
     into_tokio(file)

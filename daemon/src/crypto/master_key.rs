@@ -82,7 +82,8 @@ pub enum KeyError {
     /// The key file or its folder is open to others (Windows ACLs).
     #[error(
         "{path} is not private: {why}; give it to LocalSystem and Administrators only \
-         (icacls {path} /inheritance:r /grant:r SYSTEM:F Administrators:F)"
+         (icacls {path} /setowner SYSTEM, then icacls {path} /inheritance:r /grant:r \
+         SYSTEM:F Administrators:F, with (OI)(CI) after each F on a folder)"
     )]
     NotPrivate {
         /// The file or folder.

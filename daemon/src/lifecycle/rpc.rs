@@ -37,6 +37,8 @@ pub struct RpcServer {
     stop_serving: Option<oneshot::Sender<()>>,
     /// `None` once the server has ended (it is never awaited twice).
     task: Option<ServerTask>,
+    /// Completes when the listener can no longer accept.
+    transport_failure: transport::Failure,
 }
 
 impl Drop for RpcServer {
@@ -103,27 +105,31 @@ impl RpcServer {
                 Arc::clone(auth),
             )));
         let (stop_serving, serving_stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(router.serve_with_incoming_shutdown(
-            transport::incoming(listener),
-            async {
-                let _ = serving_stopped.await;
-            },
-        ));
+        let (incoming, transport_failure) = transport::incoming(listener);
+        let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
+            let _ = serving_stopped.await;
+        }));
         Ok(Self {
             health,
             stop_serving: Some(stop_serving),
             task: Some(task),
+            transport_failure,
         })
     }
 
-    /// Completes if the server ends by itself (it should not), with why.
+    /// Completes if the server ends by itself, or its listener can no
+    /// longer accept (neither should happen), with why.
     pub async fn ended(&mut self) -> String {
         let Some(task) = self.task.as_mut() else {
             return std::future::pending().await;
         };
-        let ended = task.await;
-        self.task = None;
-        format!("server ended unexpectedly: {ended:?}")
+        tokio::select! {
+            ended = task => {
+                self.task = None;
+                format!("server ended unexpectedly: {ended:?}")
+            }
+            reason = self.transport_failure.reason() => reason,
+        }
     }
 
     /// Stops taking calls: health says NOT_SERVING, new connections end.

@@ -14,14 +14,16 @@
 //! a torn mix, a change made meanwhile is never overwritten unseen, and a
 //! failed replacement leaves no temporary file behind.
 
-#[cfg(not(target_os = "linux"))]
-use std::path::Path;
 use std::path::PathBuf;
 
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "linux")]
 pub use linux::ConfigFile;
+#[cfg(not(target_os = "linux"))]
+mod unsupported;
+#[cfg(not(target_os = "linux"))]
+pub use unsupported::ConfigFile;
 
 /// Why the config file could not be read or replaced.
 #[derive(Debug, thiserror::Error)]
@@ -67,59 +69,6 @@ pub struct Ownership {
     pub gid: u32,
     /// Permission bits (`0o7777` at most).
     pub mode: u32,
-}
-
-/// `openclaw.json` off Linux: never opened ([`ConfigFile::open`] refuses,
-/// saying why), so none of its methods can run.
-#[cfg(not(target_os = "linux"))]
-#[derive(Debug)]
-pub struct ConfigFile {
-    never: std::convert::Infallible,
-}
-
-#[cfg(not(target_os = "linux"))]
-impl ConfigFile {
-    /// Refused: the replacement relies on `openat2` and `RENAME_EXCHANGE`.
-    pub fn open(path: &Path) -> Result<Self, ConfigFileError> {
-        Err(ConfigFileError::Io {
-            action: "open",
-            path: path.to_owned(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::Unsupported,
-                "OpenClaw's config is edited on Linux only (openat2, RENAME_EXCHANGE)",
-            ),
-        })
-    }
-
-    /// Unreachable: no value exists.
-    pub fn read(&self, _limit: usize) -> Result<Option<Vec<u8>>, ConfigFileError> {
-        match self.never {}
-    }
-
-    /// Unreachable: no value exists.
-    pub fn replace_if(
-        &self,
-        _text: &[u8],
-        _fresh: Ownership,
-        _expected: Option<&[u8]>,
-    ) -> Result<bool, ConfigFileError> {
-        match self.never {}
-    }
-
-    /// Unreachable: no value exists.
-    pub fn fresh_ownership(&self) -> Result<Ownership, ConfigFileError> {
-        match self.never {}
-    }
-
-    /// Unreachable: no value exists.
-    pub fn remove(&self) -> Result<(), ConfigFileError> {
-        match self.never {}
-    }
-
-    /// Unreachable: no value exists.
-    pub fn remove_stale_temporaries(&self) -> Result<usize, ConfigFileError> {
-        match self.never {}
-    }
 }
 
 #[cfg(test)]

@@ -30,9 +30,41 @@ pub use socket::{BoundSocket, bind_socket};
 #[cfg(unix)]
 pub type Listener = tokio::net::UnixListener;
 
-/// The server's stream of accepted connections.
+/// The server's stream of accepted connections, and the transport's
+/// failure (a Unix listener does not fail on its own: never).
 #[cfg(unix)]
 #[must_use]
-pub fn incoming(listener: Listener) -> tokio_stream::wrappers::UnixListenerStream {
-    tokio_stream::wrappers::UnixListenerStream::new(listener)
+pub fn incoming(
+    listener: tokio::net::UnixListener,
+) -> (tokio_stream::wrappers::UnixListenerStream, Failure) {
+    let (_never, failure) = tokio::sync::oneshot::channel();
+    (
+        tokio_stream::wrappers::UnixListenerStream::new(listener),
+        Failure::new(failure),
+    )
+}
+
+/// Completes when the transport can no longer accept connections, with
+/// why; the daemon then stops (calls in flight get the grace period).
+#[derive(Debug)]
+pub struct Failure(Option<tokio::sync::oneshot::Receiver<String>>);
+
+impl Failure {
+    fn new(receiver: tokio::sync::oneshot::Receiver<String>) -> Self {
+        Self(Some(receiver))
+    }
+
+    /// Why the transport failed; pending forever if it never does.
+    pub async fn reason(&mut self) -> String {
+        let Some(receiver) = self.0.as_mut() else {
+            return std::future::pending().await;
+        };
+        match receiver.await {
+            Ok(reason) => reason,
+            Err(_) => {
+                self.0 = None;
+                std::future::pending().await
+            }
+        }
+    }
 }

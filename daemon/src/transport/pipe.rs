@@ -14,11 +14,14 @@
 //! presents, read by impersonating it at identification level after its
 //! first byte — never a process id that could be reused — and a client
 //! that sends nothing within [`FIRST_BYTE_PATIENCE`] or cannot be
-//! identified is disconnected; at most [`IDENTIFYING_AT_ONCE`] clients are
-//! being identified at a time, each on its own task, so a silent client
-//! delays nobody.
+//! identified is disconnected; accepting never waits on identifying: each
+//! client is identified on its own task, and beyond
+//! [`IDENTIFYING_AT_ONCE`] the oldest still silent is dropped, so silent
+//! clients cannot keep others out (an honest client's first byte comes at
+//! once).
 
 use std::{
+    collections::VecDeque,
     convert::Infallible,
     ffi::c_void,
     io,
@@ -36,7 +39,7 @@ use occc_peer_identity::{
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf},
     net::windows::named_pipe::{NamedPipeServer, ServerOptions},
-    sync::{Semaphore, mpsc},
+    sync::{mpsc, oneshot},
     task::JoinHandle,
 };
 use tokio_stream::{Stream, wrappers::ReceiverStream};
@@ -50,8 +53,8 @@ use crate::config::SocketConfig;
 
 /// How long a client may take to send its first byte (HTTP/2's preface
 /// comes at once).
-pub const FIRST_BYTE_PATIENCE: Duration = Duration::from_secs(5);
-/// Clients being identified at once; the next waits to be accepted.
+pub const FIRST_BYTE_PATIENCE: Duration = Duration::from_secs(1);
+/// Clients being identified at once; a new one drops the oldest.
 pub const IDENTIFYING_AT_ONCE: usize = 64;
 
 /// Windows has no socket activation: nothing is ever passed.
@@ -140,30 +143,37 @@ fn create_instance(
 }
 
 /// The server's stream of accepted, identified connections (see the
-/// module invariant). It ends — and the daemon with it — when the next
-/// instance cannot be created.
-pub fn incoming(listener: Listener) -> Incoming {
+/// module invariant), and the transport's failure: it completes when the
+/// next instance cannot be created, and the daemon stops.
+pub fn incoming(listener: Listener) -> (Incoming, super::Failure) {
     let (sender, received) = mpsc::channel(IDENTIFYING_AT_ONCE);
-    Incoming {
+    let (failed, failure) = oneshot::channel();
+    let incoming = Incoming {
         connections: ReceiverStream::new(received),
-        _accepting: AbortOnDrop(tokio::spawn(accept(listener, sender))),
-    }
+        _accepting: AbortOnDrop(tokio::spawn(accept(listener, sender, failed))),
+    };
+    (incoming, super::Failure::new(failure))
 }
 
-async fn accept(mut listener: Listener, sender: mpsc::Sender<io::Result<PipeConnection>>) {
-    let slots = Arc::new(Semaphore::new(IDENTIFYING_AT_ONCE));
+async fn accept(
+    mut listener: Listener,
+    sender: mpsc::Sender<io::Result<PipeConnection>>,
+    failed: oneshot::Sender<String>,
+) {
+    let mut identifying: VecDeque<JoinHandle<()>> = VecDeque::new();
     loop {
-        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
-            return;
-        };
         let connected = listener.next.connect().await;
         // The replacement before this instance is handed on or dropped:
         // the name never goes free.
         let replacement = match create_instance(&listener.name, &listener.security, false) {
             Ok(replacement) => replacement,
             Err(err) => {
-                tracing::error!(error = %err, pipe = %listener.name.display(), "cannot create the next pipe instance; no longer serving");
-                let _ = sender.send(Err(err)).await;
+                let reason = format!(
+                    "cannot create the next instance of pipe {}: {err}",
+                    listener.name.display()
+                );
+                tracing::error!(%reason, "no longer serving");
+                let _ = failed.send(reason);
                 return;
             }
         };
@@ -172,17 +182,21 @@ async fn accept(mut listener: Listener, sender: mpsc::Sender<io::Result<PipeConn
             tracing::debug!(error = %err, "a pipe client left before it was accepted");
             continue;
         }
+        identifying.retain(|task| !task.is_finished());
+        if identifying.len() >= IDENTIFYING_AT_ONCE
+            && let Some(oldest) = identifying.pop_front()
+        {
+            oldest.abort();
+        }
         let sender = sender.clone();
-        tokio::spawn(async move {
-            let identified = identify(pipe).await;
-            drop(slot);
-            match identified {
+        identifying.push_back(tokio::spawn(async move {
+            match identify(pipe).await {
                 Ok(connection) => {
                     let _ = sender.send(Ok(connection)).await;
                 }
                 Err(err) => tracing::warn!(error = %err, "pipe client refused"),
             }
-        });
+        }));
     }
 }
 

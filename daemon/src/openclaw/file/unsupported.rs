@@ -1,0 +1,58 @@
+//! `openclaw.json` off Linux: the replacement relies on `openat2` and
+//! `RENAME_EXCHANGE`, so the file is never opened — [`ConfigFile::open`]
+//! refuses, saying why — and no method can run.
+
+use std::path::Path;
+
+use super::{ConfigFileError, Ownership};
+
+/// `openclaw.json` off Linux: never opened ([`ConfigFile::open`] refuses,
+/// saying why), so none of its methods can run.
+#[derive(Debug)]
+pub struct ConfigFile {
+    never: std::convert::Infallible,
+}
+
+impl ConfigFile {
+    /// Refused: the replacement relies on `openat2` and `RENAME_EXCHANGE`.
+    pub fn open(path: &Path) -> Result<Self, ConfigFileError> {
+        Err(ConfigFileError::Io {
+            action: "open",
+            path: path.to_owned(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "OpenClaw's config is edited on Linux only (openat2, RENAME_EXCHANGE)",
+            ),
+        })
+    }
+
+    /// Unreachable: no value exists.
+    pub fn read(&self, _limit: usize) -> Result<Option<Vec<u8>>, ConfigFileError> {
+        match self.never {}
+    }
+
+    /// Unreachable: no value exists.
+    pub fn replace_if(
+        &self,
+        _text: &[u8],
+        _fresh: Ownership,
+        _expected: Option<&[u8]>,
+    ) -> Result<bool, ConfigFileError> {
+        match self.never {}
+    }
+
+    /// Unreachable: no value exists.
+    pub fn fresh_ownership(&self) -> Result<Ownership, ConfigFileError> {
+        match self.never {}
+    }
+
+    /// Unreachable: no value exists.
+    pub fn remove(&self) -> Result<(), ConfigFileError> {
+        match self.never {}
+    }
+
+    /// Unreachable: no value exists.
+    pub fn remove_stale_temporaries(&self) -> Result<usize, ConfigFileError> {
+        match self.never {}
+    }
+}
