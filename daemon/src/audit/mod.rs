@@ -57,6 +57,19 @@ impl AuditWriter {
         (!self.task.is_finished(), self.pulse.committing_since())
     }
 
+    /// Whether the last batch failed to commit, and nothing showed the log
+    /// writable since.
+    #[must_use]
+    pub fn failing(&self) -> bool {
+        self.pulse.failing()
+    }
+
+    /// Records that a write probe got the database's write lock: the next
+    /// batch can commit.
+    pub fn writable_again(&self) {
+        self.pulse.writable_again();
+    }
+
     /// Stops taking entries, commits those already queued, and waits for the
     /// writer to end — even if some [`AuditLog`] handle is still alive.
     pub async fn finish(self) {

@@ -7,7 +7,7 @@
 
 use std::sync::{
     Arc,
-    atomic::{AtomicI64, Ordering},
+    atomic::{AtomicBool, AtomicI64, Ordering},
 };
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -45,10 +45,11 @@ pub(super) async fn load_head(store: &Store) -> Result<(i64, Vec<u8>), AuditErro
     })
 }
 
-/// What the writer is doing, for the service watchdog: the queue time of
-/// the oldest entry of the batch being committed, or 0 while it waits.
+/// What the writer is doing, for the service watchdog and health: the
+/// queue time of the oldest entry of the batch being committed (0 while it
+/// waits), and whether the last batch failed to commit.
 #[derive(Debug, Default)]
-pub struct WriterPulse(AtomicI64);
+pub struct WriterPulse(AtomicI64, AtomicBool);
 
 impl WriterPulse {
     /// Since when the batch being committed has waited (`None`: idle).
@@ -58,6 +59,18 @@ impl WriterPulse {
             0 => None,
             at => Some(UnixMillis(at)),
         }
+    }
+
+    /// Whether the last batch failed to commit (and no write has shown the
+    /// log writable since).
+    #[must_use]
+    pub fn failing(&self) -> bool {
+        self.1.load(Ordering::Relaxed)
+    }
+
+    /// The log was seen writable again (a write probe got the lock).
+    pub fn writable_again(&self) {
+        self.1.store(false, Ordering::Relaxed);
     }
 }
 
@@ -97,6 +110,7 @@ pub(super) async fn run_writer(
         let rows = link(&hasher, &head, &batch);
         let appended = store.append_audit_rows(&rows).await;
         pulse.0.store(0, Ordering::Relaxed);
+        pulse.1.store(appended.is_err(), Ordering::Relaxed);
         match appended {
             Ok(()) => {
                 if let Some(last) = rows.last() {

@@ -185,6 +185,12 @@ impl IntegrityMonitor {
         (self.shared.heartbeat.last(), Duration::from_secs(60))
     }
 
+    /// Whether the monitor has a live engine connection.
+    #[must_use]
+    pub fn engine_connected(&self) -> bool {
+        self.shared.engine().is_some()
+    }
+
     /// Runs the watch loop until the daemon stops.
     pub async fn run(self: Arc<Self>) {
         Arc::clone(&self.watcher).run().await;

@@ -39,6 +39,10 @@ use crate::{
 /// How often sessions' last-seen times are written while serving.
 const PERSIST_SESSIONS_EVERY: Duration = Duration::from_secs(60);
 
+/// How long the write probe may wait for the lock: past SQLite's busy
+/// timeout (5 s), which ends the wait first.
+const WRITE_PROBE_PATIENCE: Duration = Duration::from_secs(6);
+
 /// The running domain: what the RPC services are built on.
 #[derive(Debug)]
 pub struct Domain {
@@ -189,10 +193,23 @@ impl Domain {
             Some(_) => Some(self.monitor.heartbeat()),
             None => None,
         };
+        // A failed batch: writable again once the write lock can be taken.
+        let mut audit_failing = false;
+        if let Some(writer) = self.audit_writer.as_ref().filter(|w| w.failing()) {
+            match self.store.write_probe(WRITE_PROBE_PATIENCE).await {
+                Ok(()) => writer.writable_again(),
+                Err(_) => audit_failing = true,
+            }
+        }
         super::supervision::Probe {
             store: self.store.ping(super::supervision::STORE_PATIENCE).await,
             audit_running,
             audit_committing_since,
+            audit_failing,
+            engine_connected: self
+                .monitor_task
+                .as_ref()
+                .map(|_| self.monitor.engine_connected()),
             monitor,
             ready_at,
         }

@@ -13,6 +13,7 @@
 
 mod domain;
 mod error;
+pub mod health;
 pub mod reload;
 mod rpc;
 mod signals;
@@ -67,6 +68,7 @@ pub async fn serve(
         std::process::id(),
     );
     let mut checks = tokio::time::interval(supervision::check_every(watchdog));
+    let mut health_checks = tokio::time::interval(health::HEALTH_EVERY);
 
     let reason = loop {
         tokio::select! {
@@ -81,6 +83,10 @@ pub async fn serve(
             },
             ended = server.ended() => break ended,
             _ = checks.tick() => check_and_notify(&domain, watchdog.is_some(), ready_at, &clock).await,
+            _ = health_checks.tick() => {
+                let probe = domain.probe(ready_at).await;
+                server.report_health(health::judge(clock.now(), &probe)).await;
+            }
         }
     };
     tracing::info!(%reason, "shutting down");

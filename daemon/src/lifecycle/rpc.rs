@@ -1,5 +1,6 @@
 //! Phase three: the gRPC server on the bound socket — health, reflection,
-//! the gate and every service — and its stop with a grace period.
+//! the gate and every service — what its health service says (judged in
+//! [`super::health`]), and its stop with a grace period.
 //!
 //! Invariant: every service is behind the gate (deny by default); on stop,
 //! health says NOT_SERVING and new connections end first, in-flight calls
@@ -7,17 +8,21 @@
 
 use std::{sync::Arc, time::Duration};
 
+use occc_proto::v1::ServiceHealth;
 use occc_proto::v1::{
     audit_server::AuditServer, auth_server::AuthServer, biometric_server::BiometricServer,
     config_server::ConfigServer, device_keys_server::DeviceKeysServer,
     environment_server::EnvironmentServer, integrity_server::IntegrityServer,
     skills_server::SkillsServer, system_server::SystemServer, users_server::UsersServer,
 };
-use tokio::{sync::oneshot, task::JoinHandle};
-use tonic::transport::Server;
+use tokio::{
+    sync::{oneshot, watch},
+    task::JoinHandle,
+};
+use tonic::{server::NamedService, transport::Server};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
-use super::{StartupError, domain::Domain};
+use super::{StartupError, domain::Domain, health::Health};
 use crate::{
     clock::Clock,
     gate::{Gate, GateLayer},
@@ -39,6 +44,46 @@ pub struct RpcServer {
     task: Option<ServerTask>,
     /// Completes when the listener can no longer accept.
     transport_failure: transport::Failure,
+    /// What `System/GetInfo` tells of each service's health.
+    health_view: watch::Sender<Vec<ServiceHealth>>,
+    /// The health last reported (reported again only when it changes).
+    reported: Health,
+}
+
+/// Every service, by its full name; the first two are the integrity
+/// services, whose health also depends on the engine.
+const SERVICES: [&str; 10] = [
+    IntegrityServer::<IntegrityService>::NAME,
+    EnvironmentServer::<IntegrityService>::NAME,
+    SystemServer::<SystemService>::NAME,
+    AuditServer::<AuditService>::NAME,
+    AuthServer::<AuthService>::NAME,
+    UsersServer::<UsersService>::NAME,
+    DeviceKeysServer::<DeviceKeysService>::NAME,
+    BiometricServer::<BiometricService>::NAME,
+    SkillsServer::<SkillsService>::NAME,
+    ConfigServer::<ConfigService>::NAME,
+];
+
+/// The services' health as `System/GetInfo` tells it: the daemon (`""`)
+/// first, then each service.
+fn health_view(health: &Health) -> Vec<ServiceHealth> {
+    std::iter::once("")
+        .chain(SERVICES)
+        .enumerate()
+        .map(|(index, service)| {
+            let why = if (1..=2).contains(&index) {
+                &health.integrity
+            } else {
+                &health.overall
+            };
+            ServiceHealth {
+                service: service.to_owned(),
+                serving: why.is_none(),
+                reason: why.clone().unwrap_or_default(),
+            }
+        })
+        .collect()
 }
 
 impl Drop for RpcServer {
@@ -57,7 +102,13 @@ impl RpcServer {
         clock: &Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
         let (health, health_service) = tonic_health::server::health_reporter();
-        report_serving(&health).await;
+        let reported = Health::default();
+        for service in std::iter::once("").chain(SERVICES) {
+            health
+                .set_service_status(service, ServingStatus::Serving)
+                .await;
+        }
+        let (health_view, health_watch) = watch::channel(health_view(&reported));
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(occc_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -78,6 +129,7 @@ impl RpcServer {
             .add_service(SystemServer::new(SystemService::new(
                 Arc::clone(clock),
                 clock.now(),
+                health_watch,
             )))
             .add_service(AuditServer::new(AuditService::new(AuditParts {
                 store: domain.store.clone(),
@@ -114,7 +166,31 @@ impl RpcServer {
             stop_serving: Some(stop_serving),
             task: Some(task),
             transport_failure,
+            health_view,
+            reported,
         })
+    }
+
+    /// Tells `health` through `grpc.health.v1` and `System/GetInfo`, if it
+    /// changed.
+    pub async fn report_health(&mut self, health: Health) {
+        if health == self.reported {
+            return;
+        }
+        for entry in health_view(&health) {
+            let status = match entry.serving {
+                true => ServingStatus::Serving,
+                false => ServingStatus::NotServing,
+            };
+            self.health.set_service_status(&entry.service, status).await;
+        }
+        tracing::warn!(
+            overall = health.overall.as_deref().unwrap_or("serving"),
+            integrity = health.integrity.as_deref().unwrap_or("serving"),
+            "health changed"
+        );
+        self.health_view.send_replace(health_view(&health));
+        self.reported = health;
     }
 
     /// Completes if the server ends by itself, or its listener can no
@@ -160,26 +236,4 @@ impl RpcServer {
             }
         }
     }
-}
-
-/// Every service reports SERVING.
-async fn report_serving(health: &HealthReporter) {
-    health.set_serving::<SystemServer<SystemService>>().await;
-    health.set_serving::<AuditServer<AuditService>>().await;
-    health.set_serving::<AuthServer<AuthService>>().await;
-    health.set_serving::<UsersServer<UsersService>>().await;
-    health
-        .set_serving::<DeviceKeysServer<DeviceKeysService>>()
-        .await;
-    health
-        .set_serving::<BiometricServer<BiometricService>>()
-        .await;
-    health
-        .set_serving::<IntegrityServer<IntegrityService>>()
-        .await;
-    health
-        .set_serving::<EnvironmentServer<IntegrityService>>()
-        .await;
-    health.set_serving::<SkillsServer<SkillsService>>().await;
-    health.set_serving::<ConfigServer<ConfigService>>().await;
 }

@@ -28,6 +28,12 @@ pub struct Probe {
     pub audit_running: bool,
     /// Since when the batch the audit writer commits has waited.
     pub audit_committing_since: Option<UnixMillis>,
+    /// Whether the audit writer's last batch failed to commit and the log
+    /// is still not writable.
+    pub audit_failing: bool,
+    /// Whether the monitor has a live engine connection (`None`:
+    /// monitoring is off).
+    pub engine_connected: Option<bool>,
     /// The monitor loop's last turn and how long it may go without one
     /// (`None`: monitoring is off).
     pub monitor: Option<(Option<UnixMillis>, Duration)>,
@@ -151,6 +157,8 @@ mod tests {
             store: Ok(()),
             audit_running: true,
             audit_committing_since: None,
+            audit_failing: false,
+            engine_connected: Some(true),
             monitor: Some((Some(UnixMillis(now)), Duration::from_secs(60))),
             ready_at: UnixMillis(0),
         }

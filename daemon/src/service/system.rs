@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use occc_proto::v1::{DaemonInfo, GetInfoRequest, system_server::System};
+use occc_proto::v1::{DaemonInfo, GetInfoRequest, ServiceHealth, system_server::System};
+use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
 use crate::clock::{Clock, UnixMillis};
@@ -12,13 +13,23 @@ use crate::clock::{Clock, UnixMillis};
 pub struct SystemService {
     clock: Arc<dyn Clock>,
     started_at: UnixMillis,
+    health: watch::Receiver<Vec<ServiceHealth>>,
 }
 
 impl SystemService {
-    /// A handler for a daemon that became ready at `started_at`.
+    /// A handler for a daemon that became ready at `started_at`, telling
+    /// the services' health as `health` has it.
     #[must_use]
-    pub fn new(clock: Arc<dyn Clock>, started_at: UnixMillis) -> Self {
-        Self { clock, started_at }
+    pub fn new(
+        clock: Arc<dyn Clock>,
+        started_at: UnixMillis,
+        health: watch::Receiver<Vec<ServiceHealth>>,
+    ) -> Self {
+        Self {
+            clock,
+            started_at,
+            health,
+        }
     }
 }
 
@@ -33,6 +44,7 @@ impl System for SystemService {
             uptime_seconds: self.clock.now().since(self.started_at).as_secs(),
             started_at_unix_ms: self.started_at.0,
             api_version: "occc.v1".to_owned(),
+            services: self.health.borrow().clone(),
         }))
     }
 }

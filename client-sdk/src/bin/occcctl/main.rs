@@ -397,7 +397,14 @@ async fn status(
 ) -> Result<bool, ClientError> {
     let health = client.health().await?;
     let info = client.daemon_info().await?;
+    // Services that do not serve, and why ("" is the daemon as a whole).
+    let not_serving: Vec<_> = info.services.iter().filter(|s| !s.serving).collect();
     if cli.json {
+        let services: Vec<_> = info
+            .services
+            .iter()
+            .map(|s| json!({ "service": s.service, "serving": s.serving, "reason": s.reason }))
+            .collect();
         let value = json!({
             "socket": options.socket_path,
             "health": health.as_str_name(),
@@ -405,6 +412,7 @@ async fn status(
             "api_version": info.api_version,
             "uptime_seconds": info.uptime_seconds,
             "started_at_unix_ms": info.started_at_unix_ms,
+            "services": services,
         });
         println!("{value}");
     } else {
@@ -416,6 +424,13 @@ async fn status(
         );
         println!("socket: {}", options.socket_path.display());
         println!("uptime: {}", time::human_duration(info.uptime_seconds));
+        for service in not_serving {
+            let name = match service.service.as_str() {
+                "" => "occcd",
+                name => name.strip_prefix("occc.v1.").unwrap_or(name),
+            };
+            println!("not serving: {name}: {}", service.reason);
+        }
     }
     Ok(health == ServingStatus::Serving)
 }
