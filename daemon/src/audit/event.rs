@@ -67,6 +67,12 @@ pub enum AuditEvent {
         /// Why nothing was applied, when the file was unusable.
         error: Option<String>,
     },
+    /// The audit log could not commit from `since_unix_ms` until this entry:
+    /// entries of that time may be lost (each loss was logged).
+    AuditGap {
+        /// Queue time of the first entry that could not be committed.
+        since_unix_ms: i64,
+    },
     /// A call was refused before reaching its handler.
     CallRefused {
         /// The RPC path, cut to a bounded length.
@@ -343,6 +349,7 @@ impl AuditEvent {
             Self::DaemonStarted { .. } => "daemon_started",
             Self::DaemonStopped { .. } => "daemon_stopped",
             Self::ConfigReloaded { .. } => "config_reloaded",
+            Self::AuditGap { .. } => "audit_gap",
             Self::CallRefused { .. } => "call_refused",
             Self::Account { action, .. } => action.kind(),
             Self::Integrity { action, .. } => action.kind(),

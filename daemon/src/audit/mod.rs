@@ -57,17 +57,10 @@ impl AuditWriter {
         (!self.task.is_finished(), self.pulse.committing_since())
     }
 
-    /// Whether the last batch failed to commit, and nothing showed the log
-    /// writable since.
+    /// Since when batches fail to commit (`None`: the last one committed).
     #[must_use]
-    pub fn failing(&self) -> bool {
-        self.pulse.failing()
-    }
-
-    /// Records that a write probe got the database's write lock: the next
-    /// batch can commit.
-    pub fn writable_again(&self) {
-        self.pulse.writable_again();
+    pub fn failing_since(&self) -> Option<crate::clock::UnixMillis> {
+        self.pulse.failing_since()
     }
 
     /// Stops taking entries, commits those already queued, and waits for the

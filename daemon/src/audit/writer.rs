@@ -7,7 +7,7 @@
 
 use std::sync::{
     Arc,
-    atomic::{AtomicBool, AtomicI64, Ordering},
+    atomic::{AtomicI64, Ordering},
 };
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -47,9 +47,10 @@ pub(super) async fn load_head(store: &Store) -> Result<(i64, Vec<u8>), AuditErro
 
 /// What the writer is doing, for the service watchdog and health: the
 /// queue time of the oldest entry of the batch being committed (0 while it
-/// waits), and whether the last batch failed to commit.
+/// waits), and since when batches fail to commit (0 once one commits).
+/// Only the writer sets either.
 #[derive(Debug, Default)]
-pub struct WriterPulse(AtomicI64, AtomicBool);
+pub struct WriterPulse(AtomicI64, AtomicI64);
 
 impl WriterPulse {
     /// Since when the batch being committed has waited (`None`: idle).
@@ -61,16 +62,14 @@ impl WriterPulse {
         }
     }
 
-    /// Whether the last batch failed to commit (and no write has shown the
-    /// log writable since).
+    /// Since when batches fail to commit: the queue time of the oldest
+    /// entry of the first batch that failed (`None`: the last one committed).
     #[must_use]
-    pub fn failing(&self) -> bool {
-        self.1.load(Ordering::Relaxed)
-    }
-
-    /// The log was seen writable again (a write probe got the lock).
-    pub fn writable_again(&self) {
-        self.1.store(false, Ordering::Relaxed);
+    pub fn failing_since(&self) -> Option<UnixMillis> {
+        match self.1.load(Ordering::Relaxed) {
+            0 => None,
+            at => Some(UnixMillis(at)),
+        }
     }
 }
 
@@ -110,7 +109,18 @@ pub(super) async fn run_writer(
         let rows = link(&hasher, &head, &batch);
         let appended = store.append_audit_rows(&rows).await;
         pulse.0.store(0, Ordering::Relaxed);
-        pulse.1.store(appended.is_err(), Ordering::Relaxed);
+        match &appended {
+            Ok(()) => pulse.1.store(0, Ordering::Relaxed),
+            Err(_) => {
+                // The first failure of a run is kept: the gap starts there.
+                let _ = pulse.1.compare_exchange(
+                    0,
+                    oldest.max(1),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
+            }
+        }
         match appended {
             Ok(()) => {
                 if let Some(last) = rows.last() {

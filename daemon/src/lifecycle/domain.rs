@@ -39,10 +39,6 @@ use crate::{
 /// How often sessions' last-seen times are written while serving.
 const PERSIST_SESSIONS_EVERY: Duration = Duration::from_secs(60);
 
-/// How long the write probe may wait for the lock: past SQLite's busy
-/// timeout (5 s), which ends the wait first.
-const WRITE_PROBE_PATIENCE: Duration = Duration::from_secs(6);
-
 /// The running domain: what the RPC services are built on.
 #[derive(Debug)]
 pub struct Domain {
@@ -70,6 +66,8 @@ pub struct Domain {
     monitor_task: Option<JoinHandle<()>>,
     session_writer: Option<JoinHandle<()>>,
     checkpoint_task: Option<JoinHandle<()>>,
+    /// The audit-gap entry waiting to commit, if any.
+    gap_entry: Option<JoinHandle<()>>,
     clock: Arc<dyn Clock>,
 }
 
@@ -80,6 +78,7 @@ impl Drop for Domain {
             self.monitor_task.take(),
             self.session_writer.take(),
             self.checkpoint_task.take(),
+            self.gap_entry.take(),
         ]
         .into_iter()
         .flatten()
@@ -168,6 +167,7 @@ impl Domain {
             monitor_task,
             session_writer,
             checkpoint_task,
+            gap_entry: None,
             clock: Arc::clone(clock),
         })
     }
@@ -182,8 +182,21 @@ impl Domain {
         Ok(())
     }
 
-    /// Checks the moving parts the service watchdog vouches for.
+    /// Checks the moving parts the service watchdog vouches for, the store
+    /// with a query (up to [`super::supervision::STORE_PATIENCE`]).
     pub async fn probe(&self, ready_at: UnixMillis) -> super::supervision::Probe {
+        let store = self.store.ping(super::supervision::STORE_PATIENCE).await;
+        self.quick_probe(ready_at, store)
+    }
+
+    /// [`Self::probe`] from memory alone, taking the store's last answer as
+    /// given: it never waits.
+    #[must_use]
+    pub fn quick_probe(
+        &self,
+        ready_at: UnixMillis,
+        store: Result<(), String>,
+    ) -> super::supervision::Probe {
         let (audit_running, audit_committing_since) = self
             .audit_writer
             .as_ref()
@@ -193,19 +206,14 @@ impl Domain {
             Some(_) => Some(self.monitor.heartbeat()),
             None => None,
         };
-        // A failed batch: writable again once the write lock can be taken.
-        let mut audit_failing = false;
-        if let Some(writer) = self.audit_writer.as_ref().filter(|w| w.failing()) {
-            match self.store.write_probe(WRITE_PROBE_PATIENCE).await {
-                Ok(()) => writer.writable_again(),
-                Err(_) => audit_failing = true,
-            }
-        }
         super::supervision::Probe {
-            store: self.store.ping(super::supervision::STORE_PATIENCE).await,
+            store,
             audit_running,
             audit_committing_since,
-            audit_failing,
+            audit_failing_since: self
+                .audit_writer
+                .as_ref()
+                .and_then(AuditWriter::failing_since),
             engine_connected: self
                 .monitor_task
                 .as_ref()
@@ -213,6 +221,34 @@ impl Domain {
             monitor,
             ready_at,
         }
+    }
+
+    /// While the audit log cannot commit, asks it to record the gap (at
+    /// most one such entry waiting at a time): when it commits, the log
+    /// commits again — and says since when it could not.
+    pub fn record_audit_gap(&mut self) {
+        let Some(since) = self
+            .audit_writer
+            .as_ref()
+            .and_then(AuditWriter::failing_since)
+        else {
+            return;
+        };
+        if self
+            .gap_entry
+            .as_ref()
+            .is_some_and(|task| !task.is_finished())
+        {
+            return;
+        }
+        let audit = self.audit.clone();
+        self.gap_entry = Some(tokio::spawn(async move {
+            let gap = AuditEvent::AuditGap {
+                since_unix_ms: since.0,
+            };
+            // A failure is the writer's to report (and logged here).
+            audit.record_or_log(Actor::daemon(), gap).await;
+        }));
     }
 
     /// Stops the monitor (at once: no new response begins while the
@@ -226,9 +262,13 @@ impl Domain {
     /// Shuts every domain down, in reverse order, after the server stopped.
     pub async fn shut_down(mut self, reason: String) {
         self.stop_monitoring();
-        for task in [self.session_writer.take(), self.checkpoint_task.take()]
-            .into_iter()
-            .flatten()
+        for task in [
+            self.session_writer.take(),
+            self.checkpoint_task.take(),
+            self.gap_entry.take(),
+        ]
+        .into_iter()
+        .flatten()
         {
             task.abort();
         }

@@ -22,7 +22,7 @@ mod unlock;
 
 use std::{sync::Arc, time::Instant};
 
-use tokio::sync::mpsc;
+use tokio::{sync::mpsc, time::MissedTickBehavior};
 
 pub use error::StartupError;
 pub use reload::Reloader;
@@ -68,10 +68,18 @@ pub async fn serve(
         std::process::id(),
     );
     let mut checks = tokio::time::interval(supervision::check_every(watchdog));
+    checks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut health_checks = tokio::time::interval(health::HEALTH_EVERY);
+    health_checks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let commit_patience = config.audit.write_timeout();
+    // The store's answer to the last check's query (health between checks
+    // is judged from memory and never waits on the store).
+    let mut store_answer: Result<(), String> = Ok(());
 
     let reason = loop {
         tokio::select! {
+            // Requests first: a stop or a reload never waits behind a check.
+            biased;
             request = requests.recv() => match request {
                 None => break "the control channel closed".to_owned(),
                 Some(SignalRequest::Stop(reason)) => break reason,
@@ -82,10 +90,16 @@ pub async fn serve(
                 }
             },
             ended = server.ended() => break ended,
-            _ = checks.tick() => check_and_notify(&domain, watchdog.is_some(), ready_at, &clock).await,
-            _ = health_checks.tick() => {
+            _ = checks.tick() => {
                 let probe = domain.probe(ready_at).await;
-                server.report_health(health::judge(clock.now(), &probe)).await;
+                store_answer = probe.store.clone();
+                notify_watchdog(&probe, watchdog.is_some(), &clock);
+                server.report_health(health::judge(clock.now(), &probe, commit_patience)).await;
+            }
+            _ = health_checks.tick() => {
+                domain.record_audit_gap();
+                let probe = domain.quick_probe(ready_at, store_answer.clone());
+                server.report_health(health::judge(clock.now(), &probe, commit_patience)).await;
             }
         }
     };
@@ -102,15 +116,10 @@ pub async fn serve(
     Ok(())
 }
 
-/// Checks the daemon's moving parts; sends the watchdog keep-alive (when
-/// `watchdog`) only if none is stuck, and says what is otherwise.
-async fn check_and_notify(
-    domain: &domain::Domain,
-    watchdog: bool,
-    ready_at: crate::clock::UnixMillis,
-    clock: &Arc<dyn Clock>,
-) {
-    let stuck = supervision::stuck(clock.now(), &domain.probe(ready_at).await);
+/// Sends the watchdog keep-alive (when `watchdog`) only if `probe` found
+/// nothing stuck, and says what is otherwise.
+fn notify_watchdog(probe: &supervision::Probe, watchdog: bool, clock: &Arc<dyn Clock>) {
+    let stuck = supervision::stuck(clock.now(), probe);
     if stuck.is_empty() {
         let status = Notice::Status(supervision::SERVING);
         match watchdog {

@@ -65,6 +65,13 @@ const SERVICES: [&str; 10] = [
     ConfigServer::<ConfigService>::NAME,
 ];
 
+fn serving_status(serving: bool) -> ServingStatus {
+    match serving {
+        true => ServingStatus::Serving,
+        false => ServingStatus::NotServing,
+    }
+}
+
 /// The services' health as `System/GetInfo` tells it: the daemon (`""`)
 /// first, then each service.
 fn health_view(health: &Health) -> Vec<ServiceHealth> {
@@ -102,10 +109,10 @@ impl RpcServer {
         clock: &Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
         let (health, health_service) = tonic_health::server::health_reporter();
-        let reported = Health::default();
-        for service in std::iter::once("").chain(SERVICES) {
+        let reported = Health::starting();
+        for entry in health_view(&reported) {
             health
-                .set_service_status(service, ServingStatus::Serving)
+                .set_service_status(&entry.service, serving_status(entry.serving))
                 .await;
         }
         let (health_view, health_watch) = watch::channel(health_view(&reported));
@@ -178,11 +185,9 @@ impl RpcServer {
             return;
         }
         for entry in health_view(&health) {
-            let status = match entry.serving {
-                true => ServingStatus::Serving,
-                false => ServingStatus::NotServing,
-            };
-            self.health.set_service_status(&entry.service, status).await;
+            self.health
+                .set_service_status(&entry.service, serving_status(entry.serving))
+                .await;
         }
         tracing::warn!(
             overall = health.overall.as_deref().unwrap_or("serving"),
@@ -208,11 +213,10 @@ impl RpcServer {
         }
     }
 
-    /// Stops taking calls: health says NOT_SERVING, new connections end.
+    /// Stops taking calls: every service says NOT_SERVING ("occcd is
+    /// stopping"), new connections end.
     pub async fn stop_accepting(&mut self) {
-        self.health
-            .set_service_status("", ServingStatus::NotServing)
-            .await;
+        self.report_health(Health::stopping()).await;
         if let Some(stop) = self.stop_serving.take() {
             let _ = stop.send(());
         }

@@ -28,9 +28,9 @@ pub struct Probe {
     pub audit_running: bool,
     /// Since when the batch the audit writer commits has waited.
     pub audit_committing_since: Option<UnixMillis>,
-    /// Whether the audit writer's last batch failed to commit and the log
-    /// is still not writable.
-    pub audit_failing: bool,
+    /// Since when the audit writer's batches fail to commit (`None`: the
+    /// last one committed).
+    pub audit_failing_since: Option<UnixMillis>,
     /// Whether the monitor has a live engine connection (`None`:
     /// monitoring is off).
     pub engine_connected: Option<bool>,
@@ -157,7 +157,7 @@ mod tests {
             store: Ok(()),
             audit_running: true,
             audit_committing_since: None,
-            audit_failing: false,
+            audit_failing_since: None,
             engine_connected: Some(true),
             monitor: Some((Some(UnixMillis(now)), Duration::from_secs(60))),
             ready_at: UnixMillis(0),

@@ -196,26 +196,6 @@ impl Store {
         }
     }
 
-    /// Whether a write could begin now: takes the database's write lock
-    /// (`BEGIN IMMEDIATE`) and gives it back without writing anything.
-    /// `within` should exceed the busy timeout.
-    pub async fn write_probe(&self, within: Duration) -> Result<(), String> {
-        // A transaction sqlx tracks: rolled back even if this is cut off;
-        // SQLite's busy timeout (5 s) bounds the wait for the lock.
-        let probe = async {
-            self.pool
-                .begin_with("BEGIN IMMEDIATE")
-                .await?
-                .rollback()
-                .await
-        };
-        match tokio::time::timeout(within, probe).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(err)) => Err(err.to_string()),
-            Err(_) => Err(format!("no write lock within {} s", within.as_secs())),
-        }
-    }
-
     /// A number that changes after every write to what a profile shows —
     /// accounts (not the TOTP replay step or a password rehash), recovery
     /// codes, OS-account links: a copy of such data read after seeing version

@@ -12,6 +12,8 @@ use occc_client::proto_health::{
 use occc_tests::{DevDir, RunningDaemon, docker::shared_socket, workspace_binary};
 use tonic::transport::Channel;
 
+use crate::support::audit_rows_of_kind;
+
 const INTEGRITY: &str = "occc.v1.Integrity";
 
 /// Waits until `service` reports `wanted` (20 s at most).
@@ -33,6 +35,30 @@ async fn until(channel: Channel, service: &str, wanted: ServingStatus) {
     })
     .await;
     assert!(seen.is_ok(), "{service:?} never reported {wanted:?}");
+}
+
+/// Waits until `System/GetInfo` gives `service` a reason containing
+/// `words` (20 s at most): reasons have no stream of their own, so this
+/// polls — for SQLite's real busy timeout, not for anything of occcd's.
+async fn until_reason(client: &occc_client::OcccClient, service: &str, words: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let info = client.daemon_info().await.unwrap();
+        let reason = info
+            .services
+            .iter()
+            .find(|s| s.service == service)
+            .map(|s| s.reason.clone())
+            .unwrap_or_default();
+        if reason.contains(words) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{service:?} never said {words:?} (last: {reason:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 async fn status_of(channel: Channel, service: &str) -> ServingStatus {
@@ -156,6 +182,9 @@ async fn the_daemon_does_not_serve_while_the_audit_log_cannot_commit() {
         ServingStatus::NotServing,
         "every service: every call is audited"
     );
+    // First "not committing in time" (a commit waits longer than callers
+    // do), then "cannot commit" once SQLite's busy timeout fails the batch.
+    until_reason(&client, "", "cannot commit").await;
     let (ok, text) = occcctl_status(&dir, false);
     assert!(!ok, "status fails while the daemon does not serve: {text}");
     assert!(
@@ -163,7 +192,8 @@ async fn the_daemon_does_not_serve_while_the_audit_log_cannot_commit() {
         "{text}"
     );
 
-    // The lock is given back: the daemon serves again without a restart.
+    // The lock is given back: the entry recording the gap commits, and the
+    // daemon serves again without a restart.
     sqlx::query("ROLLBACK")
         .execute(&mut *blocker)
         .await
@@ -173,4 +203,12 @@ async fn the_daemon_does_not_serve_while_the_audit_log_cannot_commit() {
     let (ok, text) = occcctl_status(&dir, false);
     assert!(ok, "{text}");
     assert!(dir.log().contains("health changed"), "{}", dir.log());
+    // What ended it: the entry that records the gap, committed.
+    let gaps = audit_rows_of_kind(&store, "audit_gap").await;
+    assert_eq!(gaps.len(), 1, "one gap entry");
+    assert!(
+        gaps[0].2.contains("since_unix_ms"),
+        "the gap says since when: {}",
+        gaps[0].2
+    );
 }
