@@ -72,6 +72,8 @@ pub struct Config {
     pub skills: crate::skills::config::SkillsConfig,
     /// OpenClaw's config editor: versions kept.
     pub openclaw: crate::openclaw::config::OpenClawConfig,
+    /// Prometheus metrics (off unless `listen` is set).
+    pub metrics: crate::metrics::MetricsConfig,
 }
 
 /// Authentication settings.

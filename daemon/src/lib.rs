@@ -20,6 +20,7 @@ pub mod gate;
 pub mod integrity;
 pub mod lifecycle;
 pub mod logging;
+pub mod metrics;
 pub mod openclaw;
 pub mod service;
 pub mod skills;

@@ -185,6 +185,7 @@ fn main() {
             Arc::new(SystemClock),
             Duration::from_secs(5),
             1024,
+            Arc::default(),
         )
         .await
         .expect("audit writer");

@@ -81,6 +81,7 @@ impl AuditLog {
         clock: Arc<dyn Clock>,
         timeout: Duration,
         queue_capacity: usize,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Result<(Self, AuditWriter), AuditError> {
         let head = writer::load_head(&store).await?;
         let (head_sender, head_receiver) = watch::channel(head.0);
@@ -94,7 +95,10 @@ impl AuditLog {
             head_sender,
             receiver,
             close_requested,
-            Arc::clone(&pulse),
+            writer::Watched {
+                pulse: Arc::clone(&pulse),
+                metrics,
+            },
         ));
         Ok((
             Self {
@@ -129,6 +133,12 @@ impl AuditLog {
         tokio::time::timeout(self.timeout, queued_and_committed)
             .await
             .map_err(|_| AuditError::Timeout(self.timeout))?
+    }
+
+    /// Entries queued and not yet taken by the writer.
+    #[must_use]
+    pub fn queued(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
     }
 
     /// Follows the sequence of the newest committed entry (it changes after

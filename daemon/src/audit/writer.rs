@@ -73,6 +73,16 @@ impl WriterPulse {
     }
 }
 
+/// What others read of the writer: its pulse (watchdog, health) and its
+/// counts (metrics).
+#[derive(Debug)]
+pub(super) struct Watched {
+    /// See [`WriterPulse`].
+    pub pulse: Arc<WriterPulse>,
+    /// Entries committed and lost, commit latency.
+    pub metrics: Arc<crate::metrics::Metrics>,
+}
+
 /// Runs until `close` fires (or every sender is gone) and the entries queued
 /// by then are committed. Senders still alive after `close` get
 /// [`AuditError::WriterStopped`].
@@ -83,8 +93,9 @@ pub(super) async fn run_writer(
     committed_head: watch::Sender<i64>,
     mut queue: mpsc::Receiver<PendingEntry>,
     mut close: oneshot::Receiver<()>,
-    pulse: Arc<WriterPulse>,
+    watched: Watched,
 ) {
+    let Watched { pulse, metrics } = watched;
     let mut head = ChainHead {
         sequence: head.0,
         hash: head.1,
@@ -107,7 +118,9 @@ pub(super) async fn run_writer(
         let oldest = batch.iter().map(|entry| entry.at.0).min().unwrap_or(0);
         pulse.0.store(oldest.max(1), Ordering::Relaxed);
         let rows = link(&hasher, &head, &batch);
+        let started = std::time::Instant::now();
         let appended = store.append_audit_rows(&rows).await;
+        metrics.audit_commit(started.elapsed());
         pulse.0.store(0, Ordering::Relaxed);
         match &appended {
             Ok(()) => pulse.1.store(0, Ordering::Relaxed),
@@ -130,6 +143,9 @@ pub(super) async fn run_writer(
                     };
                     committed_head.send_replace(last.sequence);
                 }
+                for pending in &batch {
+                    metrics.audit_committed(pending.event.kind(), 1);
+                }
                 for (pending, row) in batch.drain(..).zip(&rows) {
                     let _ = pending
                         .committed
@@ -138,6 +154,7 @@ pub(super) async fn run_writer(
             }
             Err(err) => {
                 tracing::error!(error = %err, entries = batch.len(), "audit entries could not be committed");
+                metrics.audit_lost(batch.len() as u64);
                 for pending in batch.drain(..) {
                     let _ = pending
                         .committed

@@ -52,6 +52,7 @@ async fn harness() -> Harness {
         clock.clone(),
         Duration::from_secs(5),
         1024,
+        Arc::default(),
     )
     .await
     .unwrap();

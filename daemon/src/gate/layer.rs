@@ -2,7 +2,9 @@
 //! a log span carrying the RPC and the peer's credentials.
 //!
 //! Invariant: the wrapped service is called only after `Gate::admit` said yes;
-//! an admitted request carries its [`PeerCredentials`] in its extensions.
+//! an admitted request carries its [`PeerCredentials`] in its extensions;
+//! every call, admitted or refused, is counted by method (a policy-table
+//! path, else `other`) and gRPC code with its time to the response.
 
 use std::{
     future::Future,
@@ -15,21 +17,24 @@ use tonic::body::Body;
 use tower::{Layer, Service};
 use tracing::Instrument;
 
-use super::{AUTHORIZATION, Authorization, Gate};
-use crate::{service::refusal_status, transport::PeerCredentials};
+use super::{AUTHORIZATION, Authorization, Gate, policy_for};
+use crate::{metrics::Metrics, service::refusal_status, transport::PeerCredentials};
 
 /// Wraps services with the gate.
 #[derive(Debug, Clone)]
 pub struct GateLayer {
     gate: Arc<Gate>,
+    metrics: Arc<Metrics>,
 }
 
 impl GateLayer {
-    /// A layer that admits requests through `gate`.
+    /// A layer that admits requests through `gate` and counts them in
+    /// `metrics`.
     #[must_use]
-    pub fn new(gate: Gate) -> Self {
+    pub fn new(gate: Gate, metrics: Arc<Metrics>) -> Self {
         Self {
             gate: Arc::new(gate),
+            metrics,
         }
     }
 }
@@ -40,6 +45,7 @@ impl<S> Layer<S> for GateLayer {
     fn layer(&self, inner: S) -> Self::Service {
         GatedService {
             gate: Arc::clone(&self.gate),
+            metrics: Arc::clone(&self.metrics),
             inner,
         }
     }
@@ -49,6 +55,7 @@ impl<S> Layer<S> for GateLayer {
 #[derive(Debug, Clone)]
 pub struct GatedService<S> {
     gate: Arc<Gate>,
+    metrics: Arc<Metrics>,
     inner: S,
 }
 
@@ -73,6 +80,9 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let gate = Arc::clone(&self.gate);
+        let metrics = Arc::clone(&self.metrics);
+        let started = std::time::Instant::now();
+        let method = policy_for(request.uri().path()).map_or("other", |policy| policy.path);
         let peer = PeerCredentials::from_extensions(request.extensions());
         let span = tracing::info_span!(
             "rpc",
@@ -89,7 +99,7 @@ where
                     BearerHeader::Ambiguous => Authorization::Ambiguous,
                     BearerHeader::Token(token) => Authorization::Bearer(token.as_str()),
                 };
-                match gate.admit(request.uri().path(), peer, authorization).await {
+                let answered = match gate.admit(request.uri().path(), peer, authorization).await {
                     Ok(caller) => {
                         if let Some(peer) = peer {
                             request.extensions_mut().insert(peer);
@@ -100,11 +110,25 @@ where
                         inner.call(request).await
                     }
                     Err(refusal) => Ok(refusal_status(&refusal, request.uri().path()).into_http()),
+                };
+                if let Ok(response) = &answered {
+                    metrics.call(method, grpc_code(response.headers()), started.elapsed());
                 }
+                answered
             }
             .instrument(span),
         )
     }
+}
+
+/// The gRPC code of a response: in its headers when it ended at once
+/// (an error), else OK (the trailers that follow a body carry it then).
+fn grpc_code(headers: &http::HeaderMap) -> u32 {
+    headers
+        .get("grpc-status")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0)
 }
 
 /// What the `authorization` header of a request holds.

@@ -25,6 +25,15 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// Every severity, least first.
+    pub const ALL: [Self; 5] = [
+        Self::Info,
+        Self::Low,
+        Self::Medium,
+        Self::High,
+        Self::Critical,
+    ];
+
     /// Stable name, as stored.
     #[must_use]
     pub fn as_str(self) -> &'static str {

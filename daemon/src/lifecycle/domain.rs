@@ -31,6 +31,7 @@ use crate::{
         IntegrityMonitor, MonitorParts, QuarantineLock, config_check::ConfigWatch,
         mounts::GuardedPaths, skill_check::SkillsWatch, snapshot::SnapshotVault,
     },
+    metrics::{Metrics, Sampled, SampledContainer},
     openclaw::{ConfigEditor, config::OpenClawConfig, editor::EditorParts, versions::Versioner},
     skills::SkillGovernance,
     store::Store,
@@ -62,6 +63,8 @@ pub struct Domain {
     pub lock: QuarantineLock,
     /// Where the master key came from.
     pub key_source: KeySource,
+    /// What is counted for Prometheus.
+    pub metrics: Arc<Metrics>,
     audit_writer: Option<AuditWriter>,
     monitor_task: Option<JoinHandle<()>>,
     session_writer: Option<JoinHandle<()>>,
@@ -106,12 +109,14 @@ impl Domain {
             &master.derive(KeyPurpose::AuditCheckpoints),
             Arc::clone(&hasher),
         )?);
+        let metrics = Arc::new(Metrics::default());
         let (audit, audit_writer) = AuditLog::start(
             store.clone(),
             Arc::clone(&hasher),
             Arc::clone(clock),
             config.audit.write_timeout(),
             config.audit.queue_capacity,
+            Arc::clone(&metrics),
         )
         .await?;
         let auth = start_auth(config, &store, &master, &audit, clock).await?;
@@ -163,6 +168,7 @@ impl Domain {
             openclaw_config,
             lock,
             key_source,
+            metrics,
             audit_writer: Some(audit_writer),
             monitor_task,
             session_writer,
@@ -221,6 +227,13 @@ impl Domain {
             monitor,
             ready_at,
         }
+    }
+
+    /// What a scrape reads from the daemon's state (besides the counters):
+    /// live sessions by role, watched containers, the audit queue.
+    #[must_use]
+    pub fn sampled(&self) -> Sampled {
+        sample(&self.auth, &self.monitor, &self.audit, self.clock.now())
     }
 
     /// While the audit log cannot commit, asks it to record the gap (at
@@ -418,5 +431,50 @@ async fn write_sessions_periodically(auth: Arc<AuthEngine>) {
     loop {
         every.tick().await;
         auth.persist_sessions().await;
+    }
+}
+
+/// [`Domain::sampled`], from shared handles (the metrics listener keeps
+/// clones of them).
+#[must_use]
+pub fn sample(
+    auth: &AuthEngine,
+    monitor: &IntegrityMonitor,
+    audit: &AuditLog,
+    now: UnixMillis,
+) -> Sampled {
+    let live = auth.sessions().live(None, now);
+    let sessions_by_role = crate::auth::role::Role::ALL
+        .iter()
+        .map(|role| {
+            let count = live.iter().filter(|session| session.role == *role).count();
+            (role.as_str(), count as u64)
+        })
+        .collect();
+    let containers = monitor
+        .status()
+        .into_iter()
+        .map(|status| SampledContainer {
+            state: status.health.as_str(),
+            quarantined: status.quarantine.is_some(),
+            findings: crate::integrity::finding::Severity::ALL
+                .iter()
+                .map(|severity| {
+                    let count = status
+                        .findings
+                        .iter()
+                        .filter(|finding| finding.severity == *severity)
+                        .count();
+                    (severity.as_str(), count as u64)
+                })
+                .collect(),
+            name: status.container,
+        })
+        .collect();
+    Sampled {
+        sessions_by_role,
+        containers,
+        services: Vec::new(),
+        audit_queue: audit.queued() as u64,
     }
 }

@@ -20,6 +20,9 @@ pub enum StartupError {
     /// The socket could not be set up.
     #[error(transparent)]
     Socket(#[from] SocketError),
+    /// The metrics listener could not be set up.
+    #[error("metrics.listen: {0}")]
+    Metrics(String),
     /// No usable master key.
     #[error(transparent)]
     Key(#[from] KeyError),

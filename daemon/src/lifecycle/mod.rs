@@ -49,9 +49,12 @@ pub async fn serve(
     raise_open_file_limit();
     forbid_core_dumps()?; // again, for callers other than `main`
     let (listener, socket_file) = open_listener(&config.socket, passed_socket)?;
+    let metrics_listener = metrics_listener(config).await?;
     let unlocked = open_store(config).await?;
     let mut domain = domain::Domain::start(config, &clock, unlocked).await?;
     let mut server = rpc::RpcServer::start(&domain, listener, &clock).await?;
+    let metrics_task =
+        metrics_listener.map(|listener| serve_metrics(listener, &domain, &server, &clock));
     domain.announce_started().await?;
     tracing::info!(
         socket = %config.socket.path.display(),
@@ -106,6 +109,9 @@ pub async fn serve(
     tracing::info!(%reason, "shutting down");
     supervision::notify(&[Notice::Stopping]);
     server.stop_accepting().await;
+    if let Some(task) = metrics_task {
+        task.abort();
+    }
     domain.stop_monitoring();
     server.drain(config.socket.shutdown_grace()).await;
     domain.shut_down(reason).await;
@@ -114,6 +120,48 @@ pub async fn serve(
     drop(socket_file);
     tracing::info!("occcd stopped");
     Ok(())
+}
+
+/// Binds `metrics.listen` (a loopback address) if set, before anything
+/// else starts, so a port already taken stops start-up with the reason.
+async fn metrics_listener(
+    config: &Config,
+) -> Result<Option<tokio::net::TcpListener>, StartupError> {
+    let Some(address) = config.metrics.address().map_err(StartupError::Metrics)? else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|err| StartupError::Metrics(format!("cannot listen on {address}: {err}")))?;
+    tracing::info!(%address, "metrics served at /metrics");
+    Ok(Some(listener))
+}
+
+/// Serves `GET /metrics` on `listener`: the counters, what the domain
+/// holds now, and each service's health.
+fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    domain: &domain::Domain,
+    server: &rpc::RpcServer,
+    clock: &Arc<dyn Clock>,
+) -> tokio::task::JoinHandle<()> {
+    let (metrics, auth, monitor, audit) = (
+        Arc::clone(&domain.metrics),
+        Arc::clone(&domain.auth),
+        Arc::clone(&domain.monitor),
+        domain.audit.clone(),
+    );
+    let (health, clock) = (server.health_view(), Arc::clone(clock));
+    let render: crate::service::metrics_http::Render = Arc::new(move || {
+        let mut sampled = domain::sample(&auth, &monitor, &audit, clock.now());
+        sampled.services = health
+            .borrow()
+            .iter()
+            .map(|service| (service.service.clone(), service.serving))
+            .collect();
+        crate::metrics::exposition::render(&metrics.snapshot(), &sampled)
+    });
+    tokio::spawn(crate::service::metrics_http::serve(listener, render))
 }
 
 /// Sends the watchdog keep-alive (when `watchdog`) only if `probe` found

@@ -130,7 +130,7 @@ impl RpcServer {
         );
         let integrity = || IntegrityService::new(Arc::clone(&domain.monitor), Arc::clone(auth));
         let router = Server::builder()
-            .layer(GateLayer::new(gate))
+            .layer(GateLayer::new(gate, Arc::clone(&domain.metrics)))
             .add_service(health_service)
             .add_service(reflection)
             .add_service(SystemServer::new(SystemService::new(
@@ -176,6 +176,12 @@ impl RpcServer {
             health_view,
             reported,
         })
+    }
+
+    /// Follows what `System/GetInfo` tells of each service's health.
+    #[must_use]
+    pub fn health_view(&self) -> watch::Receiver<Vec<ServiceHealth>> {
+        self.health_view.subscribe()
     }
 
     /// Tells `health` through `grpc.health.v1` and `System/GetInfo`, if it

@@ -13,6 +13,7 @@ mod convert;
 mod device_keys;
 mod integrity;
 mod integrity_convert;
+pub mod metrics_http;
 mod session_bound;
 mod skills;
 mod skills_convert;

@@ -57,6 +57,7 @@ async fn engine(dir: &Path, clock: Arc<ManualClock>) -> Running {
         clock.clone(),
         Duration::from_secs(2),
         64,
+        Arc::default(),
     )
     .await
     .unwrap();

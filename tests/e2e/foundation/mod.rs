@@ -7,5 +7,6 @@ mod encrypted_store;
 mod health;
 mod interop;
 mod lifecycle;
+mod metrics;
 mod service_manager;
 mod serving;

@@ -1,0 +1,157 @@
+//! What occcd counts for Prometheus: calls by method and code with their
+//! latency, audit entries by kind (logins, lockouts, quarantines, …) and
+//! commit latency — and, read when scraped, sessions by role, containers
+//! by state and each service's health.
+//!
+//! Invariant: no label holds a secret, a username or anything a caller
+//! chose — methods are the policy table's (anything else is `other`), codes
+//! gRPC's seventeen, kinds the audit log's fixed names, roles the four,
+//! containers the configured ones; so the number of series is bounded by
+//! configuration, not by callers. Recording is a counter bump under a short
+//! lock, never I/O.
+
+pub mod config;
+pub mod exposition;
+mod histogram;
+
+use std::{
+    collections::BTreeMap,
+    sync::{Mutex, PoisonError},
+    time::Duration,
+};
+
+pub use config::MetricsConfig;
+pub use histogram::Histogram;
+
+/// Buckets of call latency, in seconds (0.5 ms … 10 s).
+pub const CALL_BUCKETS: [f64; 14] = [
+    0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+/// Buckets of audit commit latency, in seconds (0.1 ms … 5 s).
+pub const COMMIT_BUCKETS: [f64; 12] = [
+    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 1.0, 5.0,
+];
+
+/// gRPC's codes by number, as label values.
+const CODES: [&str; 17] = [
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+];
+
+/// The label of gRPC code `code` (an unknown number is `UNKNOWN`).
+#[must_use]
+pub fn code_name(code: u32) -> &'static str {
+    usize::try_from(code)
+        .ok()
+        .and_then(|index| CODES.get(index))
+        .copied()
+        .unwrap_or("UNKNOWN")
+}
+
+/// The counters occcd keeps while it runs (they start at zero each start).
+#[derive(Debug, Default)]
+pub struct Metrics {
+    calls: Mutex<BTreeMap<(&'static str, &'static str), Histogram>>,
+    audit_entries: Mutex<BTreeMap<&'static str, u64>>,
+    audit_lost: Mutex<u64>,
+    audit_commits: Mutex<Option<Histogram>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Metrics {
+    /// One call of `method` (a policy-table path, or `other`) that ended
+    /// with `code` after `took`.
+    pub fn call(&self, method: &'static str, code: u32, took: Duration) {
+        lock(&self.calls)
+            .entry((method, code_name(code)))
+            .or_insert_with(|| Histogram::new(&CALL_BUCKETS))
+            .observe(took.as_secs_f64());
+    }
+
+    /// `count` audit entries of `kind` committed.
+    pub fn audit_committed(&self, kind: &'static str, count: u64) {
+        *lock(&self.audit_entries).entry(kind).or_default() += count;
+    }
+
+    /// `count` audit entries that could not be committed.
+    pub fn audit_lost(&self, count: u64) {
+        *lock(&self.audit_lost) += count;
+    }
+
+    /// One batch commit that took `took`.
+    pub fn audit_commit(&self, took: Duration) {
+        lock(&self.audit_commits)
+            .get_or_insert_with(|| Histogram::new(&COMMIT_BUCKETS))
+            .observe(took.as_secs_f64());
+    }
+
+    /// A copy of the counters, for one scrape.
+    #[must_use]
+    pub fn snapshot(&self) -> Counted {
+        Counted {
+            calls: lock(&self.calls).clone(),
+            audit_entries: lock(&self.audit_entries).clone(),
+            audit_lost: *lock(&self.audit_lost),
+            audit_commits: lock(&self.audit_commits)
+                .clone()
+                .unwrap_or_else(|| Histogram::new(&COMMIT_BUCKETS)),
+        }
+    }
+}
+
+/// The counters at one instant.
+#[derive(Debug, Clone)]
+pub struct Counted {
+    /// Call latency by (method, code).
+    pub calls: BTreeMap<(&'static str, &'static str), Histogram>,
+    /// Audit entries committed, by kind.
+    pub audit_entries: BTreeMap<&'static str, u64>,
+    /// Audit entries lost.
+    pub audit_lost: u64,
+    /// Audit batch commit latency.
+    pub audit_commits: Histogram,
+}
+
+/// What is read when scraped, from the daemon's state.
+#[derive(Debug, Clone, Default)]
+pub struct Sampled {
+    /// Live sessions by role.
+    pub sessions_by_role: Vec<(&'static str, u64)>,
+    /// Watched containers.
+    pub containers: Vec<SampledContainer>,
+    /// Each service ("" for the daemon) and whether it serves.
+    pub services: Vec<(String, bool)>,
+    /// Audit entries queued, not yet committed.
+    pub audit_queue: u64,
+}
+
+/// One watched container, as scraped.
+#[derive(Debug, Clone, Default)]
+pub struct SampledContainer {
+    /// Its configured name.
+    pub name: String,
+    /// `healthy`, `degraded`, `compromised` or `unknown`.
+    pub state: &'static str,
+    /// Whether it is quarantined.
+    pub quarantined: bool,
+    /// Open findings by severity.
+    pub findings: Vec<(&'static str, u64)>,
+}
