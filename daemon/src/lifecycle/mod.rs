@@ -49,12 +49,11 @@ pub async fn serve(
     raise_open_file_limit();
     forbid_core_dumps()?; // again, for callers other than `main`
     let (listener, socket_file) = open_listener(&config.socket, passed_socket)?;
-    let metrics_listener = metrics_listener(config).await?;
+    let metrics_access = metrics_access(config)?;
     let unlocked = open_store(config).await?;
     let mut domain = domain::Domain::start(config, &clock, unlocked).await?;
     let mut server = rpc::RpcServer::start(&domain, listener, &clock).await?;
-    let metrics_task =
-        metrics_listener.map(|listener| serve_metrics(listener, &domain, &server, &clock));
+    let metrics_task = metrics_access.map(|access| serve_metrics(access, &domain, &server, &clock));
     domain.announce_started().await?;
     tracing::info!(
         socket = %config.socket.path.display(),
@@ -122,25 +121,42 @@ pub async fn serve(
     Ok(())
 }
 
-/// Binds `metrics.listen` (a loopback address) if set, before anything
-/// else starts, so a port already taken stops start-up with the reason.
-async fn metrics_listener(
+/// Who may scrape `metrics.listen`, if it is set: a config error (an
+/// address off loopback, an unreadable or empty token file) stops start-up
+/// with the reason; a port someone else holds does not (see
+/// [`crate::service::metrics_http::bind_and_serve`]).
+fn metrics_access(
     config: &Config,
-) -> Result<Option<tokio::net::TcpListener>, StartupError> {
+) -> Result<Option<crate::service::metrics_http::Access>, StartupError> {
     let Some(address) = config.metrics.address().map_err(StartupError::Metrics)? else {
         return Ok(None);
     };
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .map_err(|err| StartupError::Metrics(format!("cannot listen on {address}: {err}")))?;
-    tracing::info!(%address, "metrics served at /metrics");
-    Ok(Some(listener))
+    let token = match &config.metrics.token_file {
+        None => None,
+        Some(path) => {
+            let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|err| {
+                StartupError::Metrics(format!("token_file {}: {err}", path.display()))
+            })?);
+            let token = zeroize::Zeroizing::new(text.trim().to_owned());
+            if token.is_empty() {
+                return Err(StartupError::Metrics(format!(
+                    "token_file {} is empty",
+                    path.display()
+                )));
+            }
+            Some(Arc::new(token))
+        }
+    };
+    Ok(Some(crate::service::metrics_http::Access {
+        address,
+        token,
+    }))
 }
 
-/// Serves `GET /metrics` on `listener`: the counters, what the domain
+/// Serves `GET /metrics` as `access` says: the counters, what the domain
 /// holds now, and each service's health.
 fn serve_metrics(
-    listener: tokio::net::TcpListener,
+    access: crate::service::metrics_http::Access,
     domain: &domain::Domain,
     server: &rpc::RpcServer,
     clock: &Arc<dyn Clock>,
@@ -161,7 +177,7 @@ fn serve_metrics(
             .collect();
         crate::metrics::exposition::render(&metrics.snapshot(), &sampled)
     });
-    tokio::spawn(crate::service::metrics_http::serve(listener, render))
+    tokio::spawn(crate::service::metrics_http::bind_and_serve(access, render))
 }
 
 /// Sends the watchdog keep-alive (when `watchdog`) only if `probe` found

@@ -1,7 +1,9 @@
 //! Issue #15: Prometheus metrics on an opt-in loopback listener — calls by
 //! method and code with latency, audit entries by kind (logins, refusals),
 //! sessions by role, each service's health — checked by Debian's
-//! `promtool check metrics`, with no secret or username in them.
+//! `promtool check metrics`, with no secret or username in them; a token
+//! and the `Host` header guard it, and a taken port never keeps occcd from
+//! starting.
 
 use std::{net::TcpListener as StdListener, process::Stdio};
 
@@ -20,14 +22,16 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// `GET path` over HTTP/1.1: (status line, body).
+/// `GET path` over HTTP/1.1 with `Host: 127.0.0.1:<port>`: (status line, body).
 async fn get(port: u16, path: &str) -> (String, String) {
+    get_with(port, path, &format!("Host: 127.0.0.1:{port}\r\n")).await
+}
+
+/// `GET path` with `headers` (each ending in CRLF): (status line, body).
+async fn get_with(port: u16, path: &str, headers: &str) -> (String, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     stream
-        .write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-                .as_bytes(),
-        )
+        .write_all(format!("GET {path} HTTP/1.1\r\n{headers}Connection: close\r\n\r\n").as_bytes())
         .await
         .unwrap();
     let mut response = String::new();
@@ -133,4 +137,78 @@ async fn a_metrics_address_off_loopback_stops_start_up_with_the_reason() {
     let (status, output) = dir.run_occcd(&["serve"]).await;
     assert!(!status.success());
     assert!(output.contains("not a loopback address"), "{output}");
+}
+
+#[tokio::test]
+async fn a_token_and_the_host_header_guard_the_metrics() {
+    let dir = DevDir::new();
+    let port = free_port();
+    let token_file = dir.path().join("metrics.token");
+    std::fs::write(&token_file, "s3cret-scrape-token\n").unwrap();
+    dir.set_config(&format!(
+        "[metrics]\nlisten = \"127.0.0.1:{port}\"\ntoken_file = {:?}\n",
+        token_file.display().to_string()
+    ));
+    let _daemon = RunningDaemon::start(&dir).await;
+    let host = format!("Host: 127.0.0.1:{port}\r\n");
+    let (status, _) = get_with(port, "/metrics", &host).await;
+    assert!(status.contains("401"), "no token: {status}");
+    let wrong = format!("{host}Authorization: Bearer s3cret-scrape-tokem\r\n");
+    let (status, _) = get_with(port, "/metrics", &wrong).await;
+    assert!(status.contains("401"), "wrong token: {status}");
+    let right = format!("{host}Authorization: Bearer s3cret-scrape-token\r\n");
+    let (status, body) = get_with(port, "/metrics", &right).await;
+    assert!(
+        status.contains("200") && body.contains("occcd_up 1"),
+        "{status}"
+    );
+    // A page that rebound a name of its own to 127.0.0.1 sends its Host.
+    let rebound = "Host: evil.example:9464\r\nAuthorization: Bearer s3cret-scrape-token\r\n";
+    let (status, _) = get_with(port, "/metrics", rebound).await;
+    assert!(status.contains("403"), "foreign Host: {status}");
+    assert!(
+        !dir.log().contains("s3cret-scrape-token"),
+        "the token is never logged"
+    );
+}
+
+#[tokio::test]
+async fn a_taken_metrics_port_never_keeps_occcd_from_starting() {
+    let dir = DevDir::new();
+    let squatter = StdListener::bind("127.0.0.1:0").unwrap();
+    let port = squatter.local_addr().unwrap().port();
+    dir.set_config(&format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n"));
+    let daemon = RunningDaemon::start(&dir).await;
+    daemon
+        .client()
+        .await
+        .health()
+        .await
+        .expect("occcd serves its socket");
+    assert!(
+        dir.log().contains("metrics not served yet"),
+        "{}",
+        dir.log()
+    );
+    // Once the port is free, occcd takes it (it tries every 2 s).
+    drop(squatter);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        if let Ok(Ok(mut stream)) = tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            TcpStream::connect(("127.0.0.1", port)),
+        )
+        .await
+        {
+            drop(stream.shutdown().await);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "metrics never came");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (status, body) = get(port, "/metrics").await;
+    assert!(
+        status.contains("200") && body.contains("occcd_up 1"),
+        "{status}"
+    );
 }
