@@ -143,9 +143,7 @@ pub(super) async fn run_writer(
                     };
                     committed_head.send_replace(last.sequence);
                 }
-                for pending in &batch {
-                    metrics.audit_committed(pending.event.kind(), 1);
-                }
+                metrics.audit_committed(batch.iter().map(|pending| pending.event.kind()));
                 for (pending, row) in batch.drain(..).zip(&rows) {
                     let _ = pending
                         .committed

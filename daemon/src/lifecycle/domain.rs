@@ -229,13 +229,6 @@ impl Domain {
         }
     }
 
-    /// What a scrape reads from the daemon's state (besides the counters):
-    /// live sessions by role, watched containers, the audit queue.
-    #[must_use]
-    pub fn sampled(&self) -> Sampled {
-        sample(&self.auth, &self.monitor, &self.audit, self.clock.now())
-    }
-
     /// While the audit log cannot commit, asks it to record the gap (at
     /// most one such entry waiting at a time): when it commits, the log
     /// commits again — and says since when it could not.
@@ -434,8 +427,9 @@ async fn write_sessions_periodically(auth: Arc<AuthEngine>) {
     }
 }
 
-/// [`Domain::sampled`], from shared handles (the metrics listener keeps
-/// clones of them).
+/// What a scrape reads from the daemon's state (besides the counters):
+/// live sessions by role, watched containers, the audit queue — from
+/// shared handles (the metrics listener keeps clones of them).
 #[must_use]
 pub fn sample(
     auth: &AuthEngine,

@@ -192,7 +192,7 @@ mod tests {
         let metrics = Metrics::default();
         metrics.call("/occc.v1.Auth/Login", 16, Duration::from_millis(3));
         metrics.call("/occc.v1.Auth/Login", 0, Duration::from_millis(30));
-        metrics.audit_committed("login_failed", 2);
+        metrics.audit_committed(["login_failed"; 2]);
         metrics.audit_commit(Duration::from_micros(300));
         let sampled = Sampled {
             sessions_by_role: vec![("admin", 1)],

@@ -86,9 +86,12 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
-    /// `count` audit entries of `kind` committed.
-    pub fn audit_committed(&self, kind: &'static str, count: u64) {
-        *lock(&self.audit_entries).entry(kind).or_default() += count;
+    /// Audit entries of `kinds` committed (one batch, one lock).
+    pub fn audit_committed(&self, kinds: impl IntoIterator<Item = &'static str>) {
+        let mut entries = lock(&self.audit_entries);
+        for kind in kinds {
+            *entries.entry(kind).or_default() += 1;
+        }
     }
 
     /// `count` audit entries that could not be committed.
