@@ -97,7 +97,10 @@ async fn the_integrity_services_do_not_serve_while_the_engine_is_unreachable_and
         no_engine.display().to_string()
     ));
     let daemon = RunningDaemon::start(&dir).await;
-    let channel = daemon.client().await.channel();
+    let client = daemon.client().await;
+    let channel = client.channel();
+    // "Starting" is NOT_SERVING too: wait for the first judgement's reason.
+    until_reason(&client, INTEGRITY, "the container engine is unreachable").await;
     until(channel.clone(), INTEGRITY, ServingStatus::NotServing).await;
     until(
         channel.clone(),
