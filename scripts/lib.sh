@@ -14,10 +14,12 @@ BUILD_PACKAGES=(build-essential perl make pkg-config libpam0g-dev libclang-dev)
 # lintian, debootstrap for a Debian root and systemd-nspawn to boot it
 # (systemd-container); systemd-socket-activate comes with systemd. The
 # Windows check compiles ring's C with MinGW (gcc-mingw-w64-x86-64).
-# promtool (prometheus) checks the metrics exposition.
+# promtool (prometheus) checks the metrics exposition; rsyslog (with its gtls
+# driver), openssl and python3 are the event receivers of tests/e2e (events).
 TEST_PACKAGES=(systemd oathtool argon2 passwd libpam-modules libpam-fprintd
     docker.io busybox-static procps tar iproute2 protobuf-compiler
-    dpkg-dev lintian debootstrap systemd-container gcc-mingw-w64-x86-64 prometheus)
+    dpkg-dev lintian debootstrap systemd-container gcc-mingw-w64-x86-64 prometheus
+    rsyslog rsyslog-gnutls openssl python3)
 # The TypeScript SDK's build and tests need Node.js (18 or later) and npm;
 # protobuf-compiler (above) generates its types. Debian's nodejs and npm are
 # installed only when no node is on PATH (a newer Node may already be there).

@@ -74,6 +74,8 @@ pub struct Config {
     pub openclaw: crate::openclaw::config::OpenClawConfig,
     /// Prometheus metrics (off unless `listen` is set).
     pub metrics: crate::metrics::MetricsConfig,
+    /// Security events to journald, syslog and a webhook (all off by default).
+    pub events: crate::events::EventsConfig,
 }
 
 /// Authentication settings.

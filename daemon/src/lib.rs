@@ -16,6 +16,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod crypto;
+pub mod events;
 pub mod gate;
 pub mod integrity;
 pub mod lifecycle;

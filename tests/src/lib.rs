@@ -22,6 +22,7 @@ pub mod load;
 pub mod os_user;
 pub mod pam_stack;
 pub mod people;
+pub mod receivers;
 pub mod skip;
 pub mod socket_proxy;
 

@@ -9,6 +9,8 @@ use crate::transport::PeerCredentials;
 
 /// Longest RPC path kept in an entry; longer ones are cut.
 const MAX_RPC_PATH_CHARS: usize = 200;
+/// Longest finding summary kept in an entry; longer ones are cut.
+const MAX_SUMMARY_CHARS: usize = 500;
 
 /// Who caused an event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -88,6 +90,39 @@ pub enum AuditEvent {
         container: String,
         /// Extra facts: finding, isolation steps, note — never a secret.
         detail: Option<String>,
+    },
+    /// The integrity monitor recorded a finding (its evidence is in the
+    /// findings history).
+    FindingRecorded {
+        /// The configured container name.
+        container: String,
+        /// Which check, e.g. `runtime.privileged`.
+        check: String,
+        /// `info`, `low`, `medium`, `high` or `critical`.
+        severity: String,
+        /// One line a person can act on (secrets in it are masked).
+        summary: String,
+    },
+    /// A watched container's health changed.
+    ContainerHealthChanged {
+        /// The configured container name.
+        container: String,
+        /// `unknown`, `healthy`, `degraded` or `compromised`.
+        from: String,
+        /// The same words.
+        to: String,
+        /// Why it is what it is now.
+        reason: String,
+    },
+    /// An event output fell further behind than `events.max_backlog` and
+    /// skipped entries `first` to `last` (they stay in the audit log).
+    EventsSkipped {
+        /// `journald`, `syslog` or `webhook`.
+        output: String,
+        /// First entry skipped.
+        first: u64,
+        /// Last entry skipped.
+        last: u64,
     },
     /// Something happened to an account or session.
     Account {
@@ -342,6 +377,17 @@ impl AuditEvent {
         }
     }
 
+    /// The entry of `finding` (its summary cut to a bounded length).
+    #[must_use]
+    pub fn finding_recorded(container: &str, check: &str, severity: &str, summary: &str) -> Self {
+        Self::FindingRecorded {
+            container: container.to_owned(),
+            check: check.to_owned(),
+            severity: severity.to_owned(),
+            summary: summary.chars().take(MAX_SUMMARY_CHARS).collect(),
+        }
+    }
+
     /// The `kind` column.
     #[must_use]
     pub fn kind(&self) -> &'static str {
@@ -351,6 +397,9 @@ impl AuditEvent {
             Self::ConfigReloaded { .. } => "config_reloaded",
             Self::AuditGap { .. } => "audit_gap",
             Self::CallRefused { .. } => "call_refused",
+            Self::FindingRecorded { .. } => "finding_recorded",
+            Self::ContainerHealthChanged { .. } => "container_health_changed",
+            Self::EventsSkipped { .. } => "events_skipped",
             Self::Account { action, .. } => action.kind(),
             Self::Integrity { action, .. } => action.kind(),
             Self::Skill { action, .. } => action.kind(),

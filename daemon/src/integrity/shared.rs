@@ -171,6 +171,15 @@ impl MonitorShared {
             tracing::error!(error = %err, "findings not stored");
         }
         for finding in findings {
+            self.audit.record_soon(
+                Actor::daemon(),
+                AuditEvent::finding_recorded(
+                    &finding.container,
+                    finding.check_id,
+                    finding.severity.as_str(),
+                    &finding.summary,
+                ),
+            );
             let _ = self.updates.send(MonitorUpdate::Finding(finding.clone()));
         }
     }
@@ -226,9 +235,20 @@ impl MonitorShared {
                 && gist(&before.findings) == gist(&entry.status.findings)
                 && before.quarantine == entry.status.quarantine
                 && before.baseline_pinned == entry.status.baseline_pinned;
-            (!same).then(|| entry.status.clone())
+            (!same).then(|| (before.health, entry.status.clone()))
         };
-        if let Some(status) = changed {
+        if let Some((before, status)) = changed {
+            if before != status.health {
+                self.audit.record_soon(
+                    Actor::daemon(),
+                    AuditEvent::ContainerHealthChanged {
+                        container: status.container.clone(),
+                        from: before.as_str().to_owned(),
+                        to: status.health.as_str().to_owned(),
+                        reason: status.reason.clone(),
+                    },
+                );
+            }
             let _ = self.updates.send(MonitorUpdate::Status(status));
         }
     }

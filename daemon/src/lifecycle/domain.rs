@@ -66,6 +66,7 @@ pub struct Domain {
     /// What is counted for Prometheus.
     pub metrics: Arc<Metrics>,
     audit_writer: Option<AuditWriter>,
+    events: Option<crate::events::Outputs>,
     monitor_task: Option<JoinHandle<()>>,
     session_writer: Option<JoinHandle<()>>,
     checkpoint_task: Option<JoinHandle<()>>,
@@ -119,6 +120,8 @@ impl Domain {
             Arc::clone(&metrics),
         )
         .await?;
+        let events = crate::events::Outputs::start(&config.events, &store, &audit, clock)
+            .map_err(StartupError::Events)?;
         let auth = start_auth(config, &store, &master, &audit, clock).await?;
         let skills = start_skills(config, &store, &audit, clock)?;
         let lock = QuarantineLock::default();
@@ -170,6 +173,7 @@ impl Domain {
             key_source,
             metrics,
             audit_writer: Some(audit_writer),
+            events,
             monitor_task,
             session_writer,
             checkpoint_task,
@@ -291,9 +295,15 @@ impl Domain {
         {
             tracing::error!(error = %err, "final audit checkpoint could not be signed");
         }
+        if let Some(events) = self.events.take() {
+            events.finish(EVENTS_GRACE).await;
+        }
         self.store.close().await;
     }
 }
+
+/// How long event outputs may take at shutdown to deliver the last entries.
+const EVENTS_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The folder of the database: state files live beside it.
 fn state_dir(config: &Config) -> PathBuf {

@@ -100,8 +100,12 @@ fn is_reloadable(key: &str) -> bool {
 /// Collects the settings whose values differ (tables are descended,
 /// anything else — arrays included — compared whole).
 fn differences(prefix: &str, old: &Value, new: &Value, out: &mut Vec<Change>) {
-    let shown = |value: Option<&Value>| {
+    let shown = |key: &str, value: Option<&Value>| {
         value.map(|value| {
+            // A URL may carry credentials (start-up refuses them): never logged.
+            if key.ends_with("url") {
+                return "(a URL, not shown)".to_owned();
+            }
             let text = value.to_string();
             // An array of tables (the watched containers) is named, not shown.
             if text.len() > 120 {
@@ -125,17 +129,17 @@ fn differences(prefix: &str, old: &Value, new: &Value, out: &mut Vec<Change>) {
                 match (old.get(key), new.get(key)) {
                     (Some(a), Some(b)) => differences(&path, a, b, out),
                     (a, b) => out.push(Change {
+                        was: shown(&path, a),
+                        now: shown(&path, b),
                         key: path,
-                        was: shown(a),
-                        now: shown(b),
                     }),
                 }
             }
         }
         (a, b) if a != b => out.push(Change {
             key: prefix.to_owned(),
-            was: shown(Some(a)),
-            now: shown(Some(b)),
+            was: shown(prefix, Some(a)),
+            now: shown(prefix, Some(b)),
         }),
         _ => {}
     }

@@ -101,3 +101,14 @@ fn each_change_shows_its_old_and_new_value_so_a_loosening_is_visible() {
         ]
     );
 }
+
+#[test]
+fn a_url_is_never_shown_it_may_carry_credentials() {
+    let running = Config::default();
+    let mut wanted = running.clone();
+    wanted.events.webhook.url = "https://user:hunter2@alerts.example/".into();
+    let plan = plan(&running, &wanted);
+    let shown = format!("{:?}", plan.refused);
+    assert!(shown.contains("events.webhook.url"), "{shown}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+}

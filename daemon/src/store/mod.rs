@@ -13,6 +13,7 @@ mod device_key_rows;
 mod finding_rows;
 mod integrity_rows;
 mod os_account_rows;
+mod output_cursor_rows;
 mod session_rows;
 mod skill_rows;
 mod snapshot_rows;
