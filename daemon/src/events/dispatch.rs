@@ -12,7 +12,7 @@ use std::{sync::Arc, time::Duration};
 
 use tokio::sync::watch;
 
-use super::{Output, record::EventRecord};
+use super::{output::Output, record::EventRecord};
 use crate::{
     audit::{Actor, AuditEvent, AuditLog},
     clock::Clock,

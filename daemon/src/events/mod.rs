@@ -15,6 +15,7 @@ pub mod config;
 mod dispatch;
 #[cfg(unix)]
 mod journald;
+mod output;
 pub mod record;
 mod syslog;
 mod tls;
@@ -25,52 +26,12 @@ use std::{path::Path, sync::Arc, time::Duration};
 use tokio::{sync::watch, task::JoinHandle};
 
 pub use config::EventsConfig;
+pub use output::Output;
 pub use dispatch::retry_wait;
 pub use record::{EventRecord, Severity};
 pub use webhook::{SIGNATURE_HEADER, SigningKey};
 
 use crate::{audit::AuditLog, clock::Clock, store::Store};
-
-/// One receiver of records.
-#[derive(Debug)]
-pub enum Output {
-    /// The systemd journal.
-    #[cfg(unix)]
-    Journald(journald::JournaldOutput),
-    /// A syslog collector.
-    Syslog(syslog::SyslogOutput),
-    /// An HTTP webhook.
-    Webhook(Box<webhook::WebhookOutput>),
-}
-
-impl Output {
-    /// The output's name: its cursor's key and its label in logs.
-    #[must_use]
-    pub fn name(&self) -> &'static str {
-        match self {
-            #[cfg(unix)]
-            Self::Journald(_) => "journald",
-            Self::Syslog(_) => "syslog",
-            Self::Webhook(_) => "webhook",
-        }
-    }
-
-    /// Sends `batch` in order: how many arrived and, if not all, why.
-    async fn deliver(&self, batch: &[EventRecord], clock: &dyn Clock) -> (usize, Option<String>) {
-        let all_or_none = |result: Result<(), String>| match result {
-            Ok(()) => (batch.len(), None),
-            Err(why) => (0, Some(why)),
-        };
-        match self {
-            #[cfg(unix)]
-            Self::Journald(output) => output.deliver(batch).await,
-            Self::Syslog(output) => all_or_none(output.deliver(batch).await),
-            Self::Webhook(output) => {
-                all_or_none(output.deliver(batch, clock.now().0.div_euclid(1_000)).await)
-            }
-        }
-    }
-}
 
 /// The running outputs.
 #[derive(Debug)]
