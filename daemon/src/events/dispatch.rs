@@ -41,6 +41,8 @@ pub struct Dispatch {
     pub clock: Arc<dyn Clock>,
     /// Becomes `true` when the daemon stops: deliver what is committed, then end.
     pub stop: watch::Receiver<bool>,
+    /// Delivered, failed and behind, for Prometheus.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The wait before the retry after `failures` failed deliveries in a row:
@@ -78,6 +80,9 @@ impl Dispatch {
         loop {
             let head = *self.head.borrow_and_update();
             let stopping = *self.stop.borrow();
+            let behind = u64::try_from(head - cursor).unwrap_or(0);
+            self.metrics
+                .event_output(name, |counts| counts.behind = behind);
             if cursor >= head {
                 if stopping || writer_gone {
                     return;
@@ -88,7 +93,6 @@ impl Dispatch {
                 }
                 continue;
             }
-            let behind = u64::try_from(head - cursor).unwrap_or(0);
             if behind > self.max_backlog {
                 cursor = self.skip(cursor, head).await;
             }
@@ -109,6 +113,10 @@ impl Dispatch {
                 .map(|row| EventRecord::of(row, &self.host))
                 .collect();
             let (delivered, error) = self.output.deliver(&records, self.clock.as_ref()).await;
+            self.metrics.event_output(name, |counts| {
+                counts.delivered += delivered as u64;
+                counts.failed += u64::from(error.is_some());
+            });
             if let Some(last) = delivered.checked_sub(1).and_then(|i| records.get(i)) {
                 cursor = i64::try_from(last.id).unwrap_or(cursor);
                 self.save(cursor).await;

@@ -26,8 +26,8 @@ use std::{path::Path, sync::Arc, time::Duration};
 use tokio::{sync::watch, task::JoinHandle};
 
 pub use config::EventsConfig;
-pub use output::Output;
 pub use dispatch::retry_wait;
+pub use output::Output;
 pub use record::{EventRecord, Severity};
 pub use webhook::{SIGNATURE_HEADER, SigningKey};
 
@@ -56,6 +56,7 @@ impl Outputs {
         store: &Store,
         audit: &AuditLog,
         clock: &Arc<dyn Clock>,
+        metrics: &Arc<crate::metrics::Metrics>,
     ) -> Result<Option<Self>, String> {
         config.check()?;
         let outputs = build(config)?;
@@ -81,6 +82,7 @@ impl Outputs {
                     retry_max: Duration::from_secs(config.retry_max_secs),
                     clock: Arc::clone(clock),
                     stop: stopping.clone(),
+                    metrics: Arc::clone(metrics),
                 };
                 tokio::spawn(dispatch.run())
             })

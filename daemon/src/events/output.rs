@@ -34,7 +34,11 @@ impl Output {
     }
 
     /// Sends `batch` in order: how many arrived and, if not all, why.
-    pub(super) async fn deliver(&self, batch: &[EventRecord], clock: &dyn Clock) -> (usize, Option<String>) {
+    pub(super) async fn deliver(
+        &self,
+        batch: &[EventRecord],
+        clock: &dyn Clock,
+    ) -> (usize, Option<String>) {
         let all_or_none = |result: Result<(), String>| match result {
             Ok(()) => (batch.len(), None),
             Err(why) => (0, Some(why)),
@@ -49,4 +53,3 @@ impl Output {
         }
     }
 }
-

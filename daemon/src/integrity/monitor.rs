@@ -80,6 +80,8 @@ pub struct MonitorParts {
     pub skills: Option<super::skill_check::SkillsWatch>,
     /// OpenClaw config files to hold to their accepted versions, if any.
     pub openclaw_config: Option<super::config_check::ConfigWatch>,
+    /// Check durations and isolation latency, for Prometheus.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl IntegrityMonitor {
@@ -153,6 +155,7 @@ impl IntegrityMonitor {
             open_findings: AsyncMutex::new(()),
             skills: parts.skills,
             openclaw_config: parts.openclaw_config,
+            metrics: parts.metrics,
         });
         let responder = Responder::new(Arc::clone(&shared), parts.auth, &names);
         let watcher = Watcher::new(Arc::clone(&shared), Arc::clone(&responder), queue, &names);

@@ -189,6 +189,17 @@ impl Responder {
                 ..quarantine::IsolationReport::default()
             },
         };
+        let timings = &isolation.timings;
+        for (step, after_ms) in [
+            ("links_cut", timings.links_cut_ms),
+            ("paused", timings.paused_ms),
+            ("verified", timings.verified_ms),
+        ] {
+            if let Some(after_ms) = after_ms {
+                let after = std::time::Duration::from_millis(after_ms);
+                self.shared.metrics.isolation_step(step, after);
+            }
+        }
         // Frozen now: the processes and inspect are what isolation stopped.
         let volatile = evidence::volatile(engine, name, self.shared.clock.as_ref()).await;
         let snapshot_id = match new_snapshot_id() {

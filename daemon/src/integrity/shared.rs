@@ -91,6 +91,8 @@ pub(super) struct MonitorShared {
     pub(super) skills: Option<super::skill_check::SkillsWatch>,
     /// OpenClaw config files, held to their accepted versions.
     pub(super) openclaw_config: Option<super::config_check::ConfigWatch>,
+    /// Check durations and isolation latency.
+    pub(super) metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl MonitorShared {

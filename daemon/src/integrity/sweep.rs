@@ -38,6 +38,8 @@ pub struct SweepOutcome {
     /// Host folders of its writable trees (while it runs), for the
     /// real-time watch.
     pub watch_roots: Vec<std::path::PathBuf>,
+    /// How long each check took (`inspect`, `process`, `drift`, `hashes`).
+    pub took: Vec<(&'static str, std::time::Duration)>,
 }
 
 /// What the monitor keeps between sweeps of one container.
@@ -85,7 +87,10 @@ pub async fn sweep(
 ) -> Result<SweepOutcome, EngineError> {
     let profile = plan.profile;
     let name = profile.name.as_str();
+    let mut took = Vec::with_capacity(4);
+    let started = std::time::Instant::now();
     let inspect = within("inspect", engine.docker().inspect_container(name, None)).await?;
+    took.push(("inspect", started.elapsed()));
     let mut findings = runtime_checks::check(profile, &inspect, plan.guarded, plan.now);
     let state = inspect
         .state
@@ -97,10 +102,12 @@ pub async fn sweep(
     }
     if state == "running" {
         let cache = Arc::clone(&memory.executables);
+        let started = std::time::Instant::now();
         match process_check::check(engine, profile, plan.baseline, cache, plan.now).await {
             Ok(found) => findings.extend(found),
             Err(err) => findings.push(failed(&plan, "process", &err)),
         }
+        took.push(("process", started.elapsed()));
     }
     let drift = DriftPlan {
         profile,
@@ -109,11 +116,15 @@ pub async fn sweep(
         hash_limit: plan.max_bytes,
         now: plan.now,
     };
+    let started = std::time::Instant::now();
     findings.extend(drift_check::check(engine, drift, Arc::clone(&memory.drift)).await);
+    took.push(("drift", started.elapsed()));
     if plan.hashes
         && let Some(baseline) = plan.baseline
     {
+        let started = std::time::Instant::now();
         check_hashes(engine, &plan, baseline, &mut findings).await;
+        took.push(("hashes", started.elapsed()));
     }
     let known = Before::of(&inspect);
     let watch_roots = if state == "running" {
@@ -129,6 +140,7 @@ pub async fn sweep(
         state,
         known,
         watch_roots,
+        took,
     })
 }
 

@@ -88,6 +88,9 @@ impl Sweeper {
         };
         match sweep::sweep(engine, plan, &memory).await {
             Ok(mut outcome) => {
+                for (check, took) in &outcome.took {
+                    self.shared.metrics.check(check, *took);
+                }
                 if let Some(watch) = &self.shared.openclaw_config {
                     outcome
                         .findings

@@ -120,7 +120,7 @@ impl Domain {
             Arc::clone(&metrics),
         )
         .await?;
-        let events = crate::events::Outputs::start(&config.events, &store, &audit, clock)
+        let events = crate::events::Outputs::start(&config.events, &store, &audit, clock, &metrics)
             .map_err(StartupError::Events)?;
         let auth = start_auth(config, &store, &master, &audit, clock).await?;
         let skills = start_skills(config, &store, &audit, clock)?;
@@ -145,6 +145,7 @@ impl Domain {
             openclaw_config: (!openclaw_config.targets().all().is_empty()).then(|| ConfigWatch {
                 editor: Arc::clone(&openclaw_config),
             }),
+            metrics: Arc::clone(&metrics),
         };
         let monitor = IntegrityMonitor::new(parts)
             .await

@@ -177,7 +177,68 @@ pub fn render(counted: &Counted, sampled: &Sampled) -> String {
             );
         }
     }
+    steps(&mut out, counted);
+    event_outputs(&mut out, counted);
     out
+}
+
+/// Integrity check durations and quarantine isolation latency.
+fn steps(out: &mut String, counted: &Counted) {
+    for (name, help, label, observed) in [
+        (
+            "occcd_check_duration_seconds",
+            "Time one integrity check of one container took, by check.",
+            "check",
+            &counted.checks,
+        ),
+        (
+            "occcd_quarantine_isolation_seconds",
+            "Time from the event that triggered a quarantine (an exec, a change) to each isolation step: links_cut, paused, verified.",
+            "step",
+            &counted.isolation,
+        ),
+    ] {
+        family(out, name, "histogram", help);
+        for (value, histogram_of) in observed {
+            histogram(out, name, &[(label, value)], histogram_of);
+        }
+    }
+}
+
+/// What each event output delivered, failed and has still to deliver.
+fn event_outputs(out: &mut String, counted: &Counted) {
+    type Read = fn(&super::OutputCounts) -> u64;
+    let families: [(&str, &str, &str, Read); 3] = [
+        (
+            "occcd_events_delivered_total",
+            "counter",
+            "Records the output's receiver acknowledged (journald, syslog, webhook).",
+            |counts| counts.delivered,
+        ),
+        (
+            "occcd_events_failed_deliveries_total",
+            "counter",
+            "Deliveries that failed and were retried.",
+            |counts| counts.failed,
+        ),
+        (
+            "occcd_events_behind_entries",
+            "gauge",
+            "Committed audit entries the output has not delivered yet.",
+            |counts| counts.behind,
+        ),
+    ];
+    for (name, kind, help, read) in families {
+        family(out, name, kind, help);
+        for (output, counts) in &counted.events {
+            let _ = writeln!(
+                out,
+                "{name}{} {}",
+                labels(&[("output", output)]),
+                read(counts)
+            );
+        }
+    }
 }
 
 #[cfg(test)]
@@ -194,6 +255,9 @@ mod tests {
         metrics.call("/occc.v1.Auth/Login", 0, Duration::from_millis(30));
         metrics.audit_committed(["login_failed"; 2]);
         metrics.audit_commit(Duration::from_micros(300));
+        metrics.check("process", Duration::from_millis(20));
+        metrics.isolation_step("paused", Duration::from_millis(40));
+        metrics.event_output("syslog", |counts| counts.delivered += 3);
         let sampled = Sampled {
             sessions_by_role: vec![("admin", 1)],
             containers: vec![SampledContainer {
@@ -213,6 +277,14 @@ mod tests {
             "occcd_rpc_duration_seconds_count{method=\"/occc.v1.Auth/Login\",code=\"OK\"} 1"
         ));
         assert!(text.contains("occcd_audit_entries_total{kind=\"login_failed\"} 2"));
+        assert!(text.contains("occcd_check_duration_seconds_count{check=\"process\"} 1"));
+        assert!(
+            text.contains(
+                "occcd_quarantine_isolation_seconds_bucket{step=\"paused\",le=\"0.05\"} 1"
+            )
+        );
+        assert!(text.contains("occcd_events_delivered_total{output=\"syslog\"} 3"));
+        assert!(text.contains("occcd_events_behind_entries{output=\"syslog\"} 0"));
         assert!(
             text.contains(
                 "occcd_container_state{container=\"gate\\\"way\\nx 1\",state=\"healthy\"} 1"

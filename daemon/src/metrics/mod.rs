@@ -32,6 +32,11 @@ pub const COMMIT_BUCKETS: [f64; 12] = [
     0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 1.0, 5.0,
 ];
 
+/// Buckets of check and isolation durations, in seconds (1 ms … 60 s).
+pub const STEP_BUCKETS: [f64; 12] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 10.0, 60.0,
+];
+
 /// gRPC's codes by number, as label values.
 const CODES: [&str; 17] = [
     "OK",
@@ -70,6 +75,20 @@ pub struct Metrics {
     audit_entries: Mutex<BTreeMap<&'static str, u64>>,
     audit_lost: Mutex<u64>,
     audit_commits: Mutex<Option<Histogram>>,
+    checks: Mutex<BTreeMap<&'static str, Histogram>>,
+    isolation: Mutex<BTreeMap<&'static str, Histogram>>,
+    events: Mutex<BTreeMap<&'static str, OutputCounts>>,
+}
+
+/// What one event output did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutputCounts {
+    /// Records its receiver acknowledged.
+    pub delivered: u64,
+    /// Deliveries that failed (each is retried).
+    pub failed: u64,
+    /// Committed audit entries it has not delivered yet.
+    pub behind: u64,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -106,6 +125,27 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
+    /// One run of integrity check `check` (a fixed name) that took `took`.
+    pub fn check(&self, check: &'static str, took: Duration) {
+        lock(&self.checks)
+            .entry(check)
+            .or_insert_with(|| Histogram::new(&STEP_BUCKETS))
+            .observe(took.as_secs_f64());
+    }
+
+    /// Isolation step `step` of a quarantine, done `after` the triggering event.
+    pub fn isolation_step(&self, step: &'static str, after: Duration) {
+        lock(&self.isolation)
+            .entry(step)
+            .or_insert_with(|| Histogram::new(&STEP_BUCKETS))
+            .observe(after.as_secs_f64());
+    }
+
+    /// Changes what event output `output` did.
+    pub fn event_output(&self, output: &'static str, change: impl FnOnce(&mut OutputCounts)) {
+        change(lock(&self.events).entry(output).or_default());
+    }
+
     /// A copy of the counters, for one scrape.
     #[must_use]
     pub fn snapshot(&self) -> Counted {
@@ -116,6 +156,9 @@ impl Metrics {
             audit_commits: lock(&self.audit_commits)
                 .clone()
                 .unwrap_or_else(|| Histogram::new(&COMMIT_BUCKETS)),
+            checks: lock(&self.checks).clone(),
+            isolation: lock(&self.isolation).clone(),
+            events: lock(&self.events).clone(),
         }
     }
 }
@@ -131,6 +174,12 @@ pub struct Counted {
     pub audit_lost: u64,
     /// Audit batch commit latency.
     pub audit_commits: Histogram,
+    /// Integrity check durations, by check.
+    pub checks: BTreeMap<&'static str, Histogram>,
+    /// Time from a quarantine's trigger to each isolation step.
+    pub isolation: BTreeMap<&'static str, Histogram>,
+    /// Event outputs.
+    pub events: BTreeMap<&'static str, OutputCounts>,
 }
 
 /// What is read when scraped, from the daemon's state.

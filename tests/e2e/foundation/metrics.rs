@@ -7,14 +7,16 @@
 
 use std::{net::TcpListener as StdListener, process::Stdio};
 
-use occc_tests::{DevDir, RunningDaemon, people::signed_in_super_admin};
+use occc_tests::{
+    DevDir, RunningDaemon, people::signed_in_super_admin, receivers::WebhookReceiver,
+};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
 };
 
 /// A loopback port nobody listens on now.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     StdListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -24,7 +26,7 @@ fn free_port() -> u16 {
 
 /// Waits until something listens on `port` (occcd binds its metrics beside
 /// its server, and again every 2 s while the port is taken): 15 s at most.
-async fn until_listening(port: u16) {
+pub(crate) async fn until_listening(port: u16) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
         assert!(
@@ -36,7 +38,7 @@ async fn until_listening(port: u16) {
 }
 
 /// `GET path` over HTTP/1.1 with `Host: 127.0.0.1:<port>`: (status line, body).
-async fn get(port: u16, path: &str) -> (String, String) {
+pub(crate) async fn get(port: u16, path: &str) -> (String, String) {
     get_with(port, path, &format!("Host: 127.0.0.1:{port}\r\n")).await
 }
 
@@ -57,7 +59,14 @@ async fn get_with(port: u16, path: &str, headers: &str) -> (String, String) {
 async fn prometheus_reads_calls_logins_sessions_and_health_and_promtool_accepts_them() {
     let dir = DevDir::new();
     let port = free_port();
-    dir.set_config(&format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n"));
+    // With an event output, so its families have samples for promtool too.
+    let secret_file = dir.path().join("webhook.secret");
+    let receiver = WebhookReceiver::start(&"m".repeat(40), &secret_file);
+    dir.set_config(&format!(
+        "[metrics]\nlisten = \"127.0.0.1:{port}\"\n[events.webhook]\nurl = {:?}\nsecret_file = {:?}\n",
+        receiver.url,
+        secret_file.display().to_string()
+    ));
     let daemon = RunningDaemon::start(&dir).await;
     until_listening(port).await;
     let admin = signed_in_super_admin(&dir, &daemon).await;
@@ -76,6 +85,10 @@ async fn prometheus_reads_calls_logins_sessions_and_health_and_promtool_accepts_
         "occcd_audit_lost_total 0",
         "occcd_rpc_duration_seconds_count{method=\"/occc.v1.Audit/VerifyChain\",code=\"UNAUTHENTICATED\"} 1",
         "occcd_audit_commit_seconds_count ",
+        "occcd_events_behind_entries{output=\"webhook\"} ",
+        "occcd_events_delivered_total{output=\"webhook\"} ",
+        "# TYPE occcd_check_duration_seconds histogram",
+        "# TYPE occcd_quarantine_isolation_seconds histogram",
     ] {
         assert!(body.contains(expected), "{expected} missing:\n{body}");
     }

@@ -8,6 +8,6 @@ mod events;
 mod health;
 mod interop;
 mod lifecycle;
-mod metrics;
+pub(crate) mod metrics;
 mod service_manager;
 mod serving;

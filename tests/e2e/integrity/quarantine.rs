@@ -9,12 +9,14 @@ use occc_tests::{
     DevDir, RunningDaemon,
     docker::{TestContainer, docker_ok, say_skipped, shared_socket},
     people::{Person, bootstrap_super_admin, elevate, invite, log_in_with_recovery_code},
+    receivers::{Rsyslog, WebhookReceiver},
     workspace_binary,
 };
 use tokio_stream::StreamExt;
 use tonic::Code;
 
 use super::{Watch, integrity_config, wait_for_status, watch_until};
+use crate::foundation::metrics::{free_port, get, until_listening};
 use crate::support::audit_rows_of_kind;
 
 const PLANTED: &str = "ANTHROPIC_API_KEY=sk-planted-3f9c1e7d2b";
@@ -71,7 +73,20 @@ async fn exec_into_the_container_quarantines_it_until_a_super_admin_releases_it(
     gateway.start();
     assert_eq!(gateway.inspect("{{len .NetworkSettings.Networks}}"), "1");
     let dir = DevDir::new();
-    dir.set_config(&integrity_config(&socket, &[Watch::new(&gateway.name)]));
+    // Events to rsyslog and a webhook, and metrics: what a fleet sees of it.
+    let rsyslog = Rsyslog::start(None);
+    let secret_file = dir.path().join("webhook.secret");
+    let webhook = WebhookReceiver::start(&"w".repeat(40), &secret_file);
+    let metrics_port = free_port();
+    dir.set_config(&format!(
+        "{}\n[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n\
+         [events.syslog]\naddress = \"127.0.0.1:{}\"\n\
+         [events.webhook]\nurl = {:?}\nsecret_file = {:?}\n",
+        integrity_config(&socket, &[Watch::new(&gateway.name)]),
+        rsyslog.port,
+        webhook.url,
+        secret_file.display().to_string()
+    ));
     let daemon = RunningDaemon::start_with_log_filter(&dir, "trace").await;
     let anonymous = daemon.client().await;
     let mut root = bootstrap_super_admin(&dir, &anonymous, "root").await;
@@ -105,6 +120,35 @@ async fn exec_into_the_container_quarantines_it_until_a_super_admin_releases_it(
     assert!(status.findings.iter().any(|f| f.check_id == "event.exec"));
     let quarantine = status.quarantine.unwrap();
     assert_eq!(quarantine.isolation, "verified", "{quarantine:?}");
+
+    // Measured: the exec's arrival to each isolation step, and the checks.
+    until_listening(metrics_port).await;
+    let (_, exposition) = get(metrics_port, "/metrics").await;
+    for expected in [
+        "occcd_quarantine_isolation_seconds_count{step=\"paused\"} 1",
+        "occcd_quarantine_isolation_seconds_count{step=\"verified\"} 1",
+        "occcd_check_duration_seconds_count{check=\"inspect\"}",
+        "occcd_check_duration_seconds_count{check=\"process\"}",
+    ] {
+        assert!(exposition.contains(expected), "{expected}:\n{exposition}");
+    }
+    // The collectors hear of it: the finding, the health change, the quarantine.
+    for (name, received) in [
+        ("rsyslog", &(|| rsyslog.received()) as &dyn Fn() -> String),
+        ("webhook", &|| webhook.received()),
+    ] {
+        let text = occc_tests::receivers::await_received(
+            received,
+            |text| {
+                text.contains("\"event\":\"quarantine_started\"")
+                    && text.contains("\"to\":\"compromised\"")
+                    && text.contains("\"check\":\"event.exec\"")
+            },
+            &format!("{name} never heard of the quarantine"),
+        )
+        .await;
+        assert!(text.contains("\"severity\":\"critical\""), "{name}: {text}");
+    }
 
     // Isolated, not destroyed.
     assert_eq!(gateway.inspect("{{.State.Paused}}"), "true");
@@ -276,6 +320,16 @@ async fn exec_into_the_container_quarantines_it_until_a_super_admin_releases_it(
         leaked.is_empty(),
         "a container secret reached the log: {leaked:?}"
     );
+    // Nor in what the collectors received.
+    for (name, received) in [
+        ("rsyslog", rsyslog.received()),
+        ("webhook", webhook.received()),
+    ] {
+        assert!(
+            !received.contains("sk-planted"),
+            "a container secret reached {name}"
+        );
+    }
     for file in ["occcd.db", "occcd.db-wal"] {
         if let Ok(bytes) = std::fs::read(dir.database().with_file_name(file)) {
             assert!(
