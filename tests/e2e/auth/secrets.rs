@@ -8,14 +8,31 @@ use occc_client::proto as pb;
 use occc_tests::{
     DevDir, RunningDaemon,
     people::{GOOD_PASSWORD, bootstrap_super_admin, bootstrap_token, elevate, invite, log_in},
+    receivers::{Rsyslog, WebhookReceiver, await_received},
 };
 
 #[tokio::test]
 async fn planted_secrets_appear_in_no_log_and_no_database_byte() {
     let dir = DevDir::new();
+    // Every event goes out to rsyslog and a webhook: what they receive is
+    // scanned too, and the webhook's signing secret is one more plant.
+    let rsyslog = Rsyslog::start(None);
+    let signing_secret = "webhook-signing-secret-0b9e7c41d2a85f36";
+    let secret_file = dir.path().join("webhook.secret");
+    let webhook = WebhookReceiver::start(signing_secret, &secret_file);
+    dir.set_config(&format!(
+        "[events.syslog]\naddress = \"127.0.0.1:{}\"\n[events.webhook]\nurl = {:?}\nsecret_file = {:?}\n",
+        rsyslog.port,
+        webhook.url,
+        secret_file.display().to_string()
+    ));
     let daemon = RunningDaemon::start_with_log_filter(&dir, "trace").await;
     let anonymous = daemon.client().await;
-    let mut planted: Vec<String> = vec![bootstrap_token(&dir), GOOD_PASSWORD.to_owned()];
+    let mut planted: Vec<String> = vec![
+        bootstrap_token(&dir),
+        GOOD_PASSWORD.to_owned(),
+        signing_secret.to_owned(),
+    ];
 
     let mut root = bootstrap_super_admin(&dir, &anonymous, "root").await;
     planted.extend(root.recovery_codes.iter().cloned());
@@ -51,6 +68,28 @@ async fn planted_secrets_appear_in_no_log_and_no_database_byte() {
         .await
         .unwrap();
     planted.push(new_password.to_owned());
+    // A wrong password and a wrong code are typed secrets too.
+    let mistyped = "mistyped-but-close-password-17";
+    assert!(
+        anonymous
+            .auth()
+            .login(pb::LoginRequest {
+                username: "root".into(),
+                password: mistyped.into(),
+                second_factor: Some(pb::login_request::SecondFactor::TotpCode("000000".into())),
+            })
+            .await
+            .is_err()
+    );
+    planted.push(mistyped.to_owned());
+    // The receivers have every entry up to the last one (the failed login).
+    let received_all = |text: &str| text.contains("\"event\":\"login_failed\"");
+    let syslog_text = await_received(|| rsyslog.received(), received_all, "rsyslog").await;
+    let webhook_text = await_received(|| webhook.received(), received_all, "webhook").await;
+    assert!(
+        webhook_text.contains("\"event\":\"password_changed\""),
+        "{webhook_text}"
+    );
 
     // The master key and the database key sqlx hands SQLCipher (`PRAGMA
     // key`, the first statement on every connection) are secrets too.
@@ -90,6 +129,18 @@ async fn planted_secrets_appear_in_no_log_and_no_database_byte() {
         );
     }
     assert!(!log.contains("$argon2id$"), "a password hash in the log");
+    for (receiver, text) in [("rsyslog", &syslog_text), ("webhook", &webhook_text)] {
+        for secret in planted.iter().chain(&hash_digests) {
+            assert!(
+                !text.contains(secret.as_str()),
+                "secret sent to {receiver}: {secret}"
+            );
+        }
+        assert!(
+            !text.contains("$argon2id$"),
+            "a password hash sent to {receiver}"
+        );
+    }
 
     // Raw bytes on disk: nothing planted (the file is encrypted).
     for name in ["occcd.db", "occcd.db-wal", "occcd.db-shm"] {
