@@ -274,10 +274,44 @@ fn the_package_runs_under_a_real_systemd() {
         "/usr/share/doc/occcd/examples/openclaw-files.conf",
         "/etc/systemd/system/occcd.service.d/openclaw-files.conf",
     ]);
+    // Security events to the journal, with fields of their own.
+    machine.ok(&[
+        "sh",
+        "-c",
+        "printf '\\n[events.journald]\\nenabled = true\\n' >> /etc/occcd/occcd.toml",
+    ]);
     machine.ok(&["systemctl", "daemon-reload"]);
     machine.ok(&["systemctl", "restart", "occcd.service"]);
     let (ok, out) = edit(device.next_code());
     assert!(ok, "{out}");
+    machine.wait_until("the edit in the journal", Duration::from_secs(20), || {
+        machine
+            .ok(&[
+                "journalctl",
+                "--no-pager",
+                "-o",
+                "verbose",
+                "OCCC_EVENT=config_edited",
+            ])
+            .contains("OCCC_ACTOR=alice")
+    });
+    let event = machine.ok(&[
+        "journalctl",
+        "--no-pager",
+        "-o",
+        "verbose",
+        "OCCC_EVENT=config_edited",
+    ]);
+    for field in [
+        "PRIORITY=5",
+        "OCCC_CATEGORY=config",
+        "OCCC_SEVERITY=notice",
+        "SYSLOG_IDENTIFIER=occcd",
+        "OCCC_ID=",
+    ] {
+        assert!(event.contains(field), "{field}: {event}");
+    }
+    eprintln!("boot: journalctl OCCC_EVENT=config_edited finds the edit with its own fields");
     assert!(machine.ok(&["cat", &config_file]).contains("18790"));
     assert_eq!(
         machine.ok(&["stat", "-c", "%U %a", &config_file]),
