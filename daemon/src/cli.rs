@@ -40,6 +40,18 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
+    /// Write an encrypted, signed backup of the store to FILE (0600, never
+    /// over an existing file) while the daemon runs or not.
+    Backup {
+        /// Where to write it.
+        file: PathBuf,
+    },
+    /// Verify the backup in FILE completely, then put it in place of the
+    /// store (the daemon must be stopped; the replaced store is kept).
+    Restore {
+        /// The backup.
+        file: PathBuf,
+    },
     /// Run the daemon (the default).
     Serve,
     /// Work on the audit log directly (the daemon may be running).

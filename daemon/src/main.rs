@@ -5,6 +5,7 @@ use std::{process::ExitCode, sync::Arc};
 use clap::Parser;
 use occcd::{
     audit::{ChainHasher, checkpoint::CheckpointSigner, verify_chain, verify_checkpoints},
+    backup,
     cli::{AuditCommand, Cli, Command, ConfigCommand},
     clock::SystemClock,
     config::Config,
@@ -95,6 +96,8 @@ async fn run(
                 Err(err) => fail(&err, ExitCode::FAILURE),
             }
         }
+        Command::Backup { file } => back_up(&config, &file).await,
+        Command::Restore { file } => restore(&config, &file).await,
         Command::Audit {
             action: AuditCommand::Verify,
         } => verify_audit(&config).await,
@@ -192,6 +195,73 @@ async fn print_audit_public_key(config: &Config) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(err) => fail(&err, ExitCode::from(2)),
+    }
+}
+
+async fn back_up(config: &Config, file: &std::path::Path) -> ExitCode {
+    if !config.store.database.exists() {
+        eprintln!("occcd: no database at {}", config.store.database.display());
+        return ExitCode::from(2);
+    }
+    let unlocked = match open_store(config).await {
+        Ok(unlocked) => unlocked,
+        Err(err) => return fail(&err, ExitCode::from(2)),
+    };
+    let hasher = Arc::new(ChainHasher::new(
+        &unlocked.master.derive(KeyPurpose::AuditChain),
+    ));
+    let signer = CheckpointSigner::new(
+        &unlocked.master.derive(KeyPurpose::AuditCheckpoints),
+        hasher,
+    );
+    let key = unlocked.master.derive(KeyPurpose::Database);
+    drop(unlocked.master);
+    let started = std::time::Instant::now();
+    let written = match signer {
+        Ok(signer) => backup::back_up(&unlocked.store, &key, &signer, &SystemClock, file).await,
+        Err(err) => return fail(&err, ExitCode::from(2)),
+    };
+    unlocked.store.close().await;
+    match written {
+        Ok(written) => {
+            println!(
+                "backup written to {}: {} bytes, audit entries 1 to {}, database sha256 {}, in {:.1} s",
+                file.display(),
+                written.file_bytes,
+                written.manifest.audit_head,
+                written.manifest.database_sha256,
+                started.elapsed().as_secs_f64()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => fail(&err, ExitCode::FAILURE),
+    }
+}
+
+async fn restore(config: &Config, file: &std::path::Path) -> ExitCode {
+    match backup::restore(config, file, Arc::new(SystemClock)).await {
+        Ok(restored) => {
+            let made =
+                chrono::DateTime::from_timestamp_millis(restored.manifest.created_at_unix_ms)
+                    .map_or_else(String::new, |at| at.to_rfc3339());
+            println!(
+                "restored the backup made {made}: the audit log continues after entry {} with a store_restored entry",
+                restored.manifest.audit_head
+            );
+            match (restored.kept_as, restored.replaced_head) {
+                (Some(kept), Some(head)) => println!(
+                    "the replaced store (audit entries up to {head}) is kept as {}",
+                    kept.display()
+                ),
+                (Some(kept), None) => println!(
+                    "the replaced store (it did not open with this key) is kept as {}",
+                    kept.display()
+                ),
+                _ => {}
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => fail(&err, ExitCode::FAILURE),
     }
 }
 

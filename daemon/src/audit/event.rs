@@ -124,6 +124,17 @@ pub enum AuditEvent {
         /// Last entry skipped.
         last: u64,
     },
+    /// `occcd restore` put a backup in place of the store: entries after
+    /// `backup_audit_head` up to `replaced_audit_head` are in the replaced
+    /// store (kept beside it), not in this chain.
+    StoreRestored {
+        /// When the backup was made.
+        backup_created_at_unix_ms: i64,
+        /// The backup's last entry (this entry follows it).
+        backup_audit_head: i64,
+        /// The replaced store's last entry, if it opened.
+        replaced_audit_head: Option<i64>,
+    },
     /// Something happened to an account or session.
     Account {
         /// What.
@@ -400,6 +411,7 @@ impl AuditEvent {
             Self::FindingRecorded { .. } => "finding_recorded",
             Self::ContainerHealthChanged { .. } => "container_health_changed",
             Self::EventsSkipped { .. } => "events_skipped",
+            Self::StoreRestored { .. } => "store_restored",
             Self::Account { action, .. } => action.kind(),
             Self::Integrity { action, .. } => action.kind(),
             Self::Skill { action, .. } => action.kind(),

@@ -23,6 +23,9 @@ pub enum StartupError {
     /// The metrics listener could not be set up.
     #[error("metrics.listen: {0}")]
     Metrics(String),
+    /// Another occcd, or a restore, holds the state folder.
+    #[error("{0}")]
+    StateLocked(String),
     /// An event output could not be set up.
     #[error("events: {0}")]
     Events(String),

@@ -17,6 +17,7 @@ pub mod health;
 pub mod reload;
 mod rpc;
 mod signals;
+mod state_lock;
 pub mod supervision;
 mod unlock;
 
@@ -27,6 +28,7 @@ use tokio::{sync::mpsc, time::MissedTickBehavior};
 pub use error::StartupError;
 pub use reload::Reloader;
 pub use signals::{SignalRequest, Signals};
+pub use state_lock::StateLock;
 use supervision::Notice;
 pub use unlock::{UnlockedStore, open_store};
 
@@ -50,6 +52,8 @@ pub async fn serve(
     forbid_core_dumps()?; // again, for callers other than `main`
     let (listener, socket_file) = open_listener(&config.socket, passed_socket)?;
     let metrics_access = metrics_access(config)?;
+    // Held until the daemon ends: `occcd restore` cannot run beside it.
+    let _state_lock = state_lock(config)?;
     let unlocked = open_store(config).await?;
     let mut domain = domain::Domain::start(config, &clock, unlocked).await?;
     let mut server = rpc::RpcServer::start(&domain, listener, &clock).await?;
@@ -119,6 +123,19 @@ pub async fn serve(
     drop(socket_file);
     tracing::info!("occcd stopped");
     Ok(())
+}
+
+/// The state folder's lock (the folder is created first if need be).
+fn state_lock(config: &Config) -> Result<StateLock, StartupError> {
+    let folder = match config.store.database.parent() {
+        Some(folder) if !folder.as_os_str().is_empty() => folder.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&folder).map_err(|source| StartupError::StateDir {
+        path: folder.clone(),
+        source,
+    })?;
+    StateLock::acquire(&folder).map_err(StartupError::StateLocked)
 }
 
 /// Who may scrape `metrics.listen`, if it is set: a config error (an

@@ -7,6 +7,7 @@
 
 mod audit_rows;
 mod auth_failure_rows;
+mod backup_sql;
 mod checkpoint_rows;
 mod config_rows;
 mod device_key_rows;

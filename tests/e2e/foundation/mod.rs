@@ -3,6 +3,7 @@
 mod audit_chain;
 mod audit_export;
 mod audit_reading;
+mod backup;
 mod encrypted_store;
 mod events;
 mod health;

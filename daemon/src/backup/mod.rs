@@ -1,0 +1,197 @@
+//! Backups of occcd's own store: `occcd backup FILE` while the daemon runs,
+//! `occcd restore FILE` while it is stopped (docs/operations.md, Backup).
+//!
+//! Invariant: a backup is one file — a tar holding `manifest.json` and
+//! `occcd.db`, the database as SQLCipher encrypted it under the store's key,
+//! copied in one read transaction — created 0600 and never over an existing
+//! file; a restore replaces nothing until the whole backup verified
+//! (checksum, signature by this installation's key, SQLite and SQLCipher
+//! integrity, the audit chain and its checkpoints), keeps the store it
+//! replaces beside it, and continues the audit chain with an entry saying
+//! so.
+
+pub mod manifest;
+mod restore;
+
+use std::{
+    fs::File,
+    io::{Read, Write},
+    path::{Path, PathBuf},
+};
+
+use ring::digest;
+
+pub use manifest::Manifest;
+pub use restore::{Restored, restore};
+
+use crate::{audit::checkpoint::CheckpointSigner, clock::Clock, crypto::Subkey, store::Store};
+
+/// Why a backup or restore did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    File {
+        /// Which.
+        path: String,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The store refused.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The backup is not one this installation can trust or use.
+    #[error("the backup was refused, nothing was replaced: {0}")]
+    Refused(String),
+    /// The restore cannot run now.
+    #[error("{0}")]
+    NotNow(String),
+}
+
+/// Names a file error.
+pub(crate) fn file_error(path: &Path) -> impl FnOnce(std::io::Error) -> BackupError + '_ {
+    move |source| BackupError::File {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// What a backup wrote.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// Bytes of the backup file.
+    pub file_bytes: u64,
+}
+
+/// Writes a backup of `store` to `target`, which must not exist.
+pub async fn back_up(
+    store: &Store,
+    database_key: &Subkey,
+    signer: &CheckpointSigner,
+    clock: &dyn Clock,
+    target: &Path,
+) -> Result<Written, BackupError> {
+    if target.exists() {
+        return Err(BackupError::NotNow(format!(
+            "{} exists: a backup never overwrites a file",
+            target.display()
+        )));
+    }
+    let copy = sibling(target, "db-partial");
+    let _ = std::fs::remove_file(&copy);
+    let copy_text = copy
+        .to_str()
+        .ok_or_else(|| BackupError::NotNow(format!("{} is not UTF-8", copy.display())))?;
+    // Created empty first (0600): the store's connections may not create files.
+    crate::crypto::private_file_options()
+        .write(true)
+        .create_new(true)
+        .open(&copy)
+        .map_err(file_error(&copy))?;
+    let exported = store.export_encrypted(copy_text, database_key).await;
+    let written = match exported {
+        Ok(()) => finish(&copy, database_key, signer, clock, target).await,
+        Err(err) => Err(err.into()),
+    };
+    let _ = std::fs::remove_file(&copy);
+    written
+}
+
+/// Signs the manifest of the copy at `copy` and writes the backup file.
+async fn finish(
+    copy: &Path,
+    database_key: &Subkey,
+    signer: &CheckpointSigner,
+    clock: &dyn Clock,
+    target: &Path,
+) -> Result<Written, BackupError> {
+    // The copy opens with the key and says where its audit log ends.
+    let opened = Store::open(copy, database_key, false).await?;
+    let head = opened.last_audit_row().await;
+    opened.close().await;
+    let (database_sha256, database_bytes) = sha256_of(copy)?;
+    let mut manifest = Manifest {
+        format: manifest::FORMAT.to_owned(),
+        occcd_version: env!("CARGO_PKG_VERSION").to_owned(),
+        created_at_unix_ms: clock.now().0,
+        audit_head: head?.map_or(0, |row| row.sequence),
+        database_bytes,
+        database_sha256,
+        public_key_hex: String::new(),
+        signature_hex: String::new(),
+    };
+    manifest.sign(signer);
+    let partial = sibling(target, "partial");
+    let result = write_archive(&partial, &manifest, copy).and_then(|()| {
+        // A hard link fails if `target` appeared meanwhile: never overwritten.
+        std::fs::hard_link(&partial, target).map_err(file_error(target))
+    });
+    let _ = std::fs::remove_file(&partial);
+    result?;
+    if let Some(folder) = target.parent() {
+        crate::crypto::sync_folder(folder).map_err(file_error(folder))?;
+    }
+    let file_bytes = std::fs::metadata(target).map_err(file_error(target))?.len();
+    Ok(Written {
+        manifest,
+        file_bytes,
+    })
+}
+
+/// `path` with `.suffix` added.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{suffix}"));
+    PathBuf::from(name)
+}
+
+/// SHA-256 (hex) and size of the file at `path`.
+fn sha256_of(path: &Path) -> Result<(String, u64), BackupError> {
+    let mut file = File::open(path).map_err(file_error(path))?;
+    let mut context = digest::Context::new(&digest::SHA256);
+    let mut buffer = vec![0; 256 * 1024];
+    let mut bytes = 0_u64;
+    loop {
+        let read = file.read(&mut buffer).map_err(file_error(path))?;
+        if read == 0 {
+            break;
+        }
+        context.update(&buffer[..read]);
+        bytes += read as u64;
+    }
+    Ok((hex::encode(context.finish().as_ref()), bytes))
+}
+
+/// Writes the tar of `manifest` and the database at `copy` to `path` (0600).
+fn write_archive(path: &Path, manifest: &Manifest, copy: &Path) -> Result<(), BackupError> {
+    let file = crate::crypto::private_file_options()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(file_error(path))?;
+    let mut archive = tar::Builder::new(file);
+    let manifest_bytes = serde_json::to_vec_pretty(manifest)
+        .map_err(|err| BackupError::NotNow(format!("manifest: {err}")))?;
+    let mut header = tar::Header::new_ustar();
+    header.set_size(manifest_bytes.len() as u64);
+    header.set_mode(0o600);
+    header.set_mtime(u64::try_from(manifest.created_at_unix_ms / 1000).unwrap_or(0));
+    header.set_cksum();
+    archive
+        .append_data(&mut header, "manifest.json", manifest_bytes.as_slice())
+        .map_err(file_error(path))?;
+    let mut database = File::open(copy).map_err(file_error(copy))?;
+    let mut header = tar::Header::new_ustar();
+    header.set_size(manifest.database_bytes);
+    header.set_mode(0o600);
+    header.set_mtime(u64::try_from(manifest.created_at_unix_ms / 1000).unwrap_or(0));
+    header.set_cksum();
+    archive
+        .append_data(&mut header, "occcd.db", &mut database)
+        .map_err(file_error(path))?;
+    let mut file = archive.into_inner().map_err(file_error(path))?;
+    file.flush().map_err(file_error(path))?;
+    file.sync_all().map_err(file_error(path))
+}

@@ -1,0 +1,321 @@
+//! `occcd restore FILE`: verify a backup completely, then put it in place of
+//! the store while the daemon is stopped.
+//!
+//! Invariant: the state folder's lock is held throughout (a running daemon
+//! holds it, so a restore cannot run beside one, and a daemon cannot start
+//! during one); the store is replaced by one rename, only after the copy
+//! passed every check and its audit chain gained the `store_restored`
+//! entry; the store it replaces is kept as `occcd.db.replaced-<ms>`.
+
+use std::{
+    fs::File,
+    io::Read,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use ring::digest;
+
+use super::{BackupError, Manifest, file_error, manifest::MAX_MANIFEST_BYTES};
+use crate::{
+    audit::{
+        Actor, AuditEvent, AuditLog, ChainHasher, checkpoint::CheckpointSigner,
+        checkpoint::checkpoint_head, verify_chain, verify_checkpoints,
+    },
+    clock::Clock,
+    config::Config,
+    crypto::{KeyPurpose, Subkey, resolve_master_key},
+    lifecycle::StateLock,
+    store::{Store, StoreError},
+};
+
+/// What a restore did.
+#[derive(Debug, Clone)]
+pub struct Restored {
+    /// The backup's manifest.
+    pub manifest: Manifest,
+    /// Where the replaced store's audit log ended (`None`: there was no
+    /// store, or it did not open).
+    pub replaced_head: Option<i64>,
+    /// Where the replaced store was kept.
+    pub kept_as: Option<PathBuf>,
+}
+
+/// The keys a restore checks with.
+struct Keys {
+    database: Subkey,
+    hasher: Arc<ChainHasher>,
+    signer: CheckpointSigner,
+}
+
+/// Restores the backup in `file` over the store `config` names.
+pub async fn restore(
+    config: &Config,
+    file: &Path,
+    clock: Arc<dyn Clock>,
+) -> Result<Restored, BackupError> {
+    if cfg!(not(unix)) {
+        return Err(BackupError::NotNow(
+            "restoring a backup is not supported on this system yet".to_owned(),
+        ));
+    }
+    let database = config.store.database.clone();
+    let state = database
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let _lock = StateLock::acquire(&state).map_err(|err| {
+        BackupError::NotNow(format!(
+            "{err}: stop occcd first (systemctl stop occcd.socket occcd.service)"
+        ))
+    })?;
+    let keys = keys(config, &database)?;
+    let extracted = state.join(format!("restore-{}.db", clock.now().0));
+    let outcome = restore_from(&keys, file, &extracted, &database, clock).await;
+    for leftover in [
+        PathBuf::from(&extracted),
+        with_suffix(&extracted, "-wal"),
+        with_suffix(&extracted, "-shm"),
+    ] {
+        let _ = std::fs::remove_file(leftover);
+    }
+    outcome
+}
+
+async fn restore_from(
+    keys: &Keys,
+    file: &Path,
+    extracted: &Path,
+    database: &Path,
+    clock: Arc<dyn Clock>,
+) -> Result<Restored, BackupError> {
+    let manifest = extract(file, extracted)?;
+    manifest
+        .verify(&keys.signer)
+        .map_err(BackupError::Refused)?;
+    let copy = Store::open(extracted, &keys.database, false)
+        .await
+        .map_err(|err| match err {
+            StoreError::WrongKey { .. } => BackupError::Refused(
+                "the database does not open with this installation's key".into(),
+            ),
+            other => BackupError::Refused(format!("the database does not open: {other}")),
+        })?;
+    let checked = check_copy(&copy, keys, &manifest).await;
+    if let Err(err) = checked {
+        copy.close().await;
+        return Err(err);
+    }
+    let replaced_head = current_head(database, &keys.database).await;
+    let entry = AuditEvent::StoreRestored {
+        backup_created_at_unix_ms: manifest.created_at_unix_ms,
+        backup_audit_head: manifest.audit_head,
+        replaced_audit_head: replaced_head,
+    };
+    let now_ms = clock.now().0;
+    let appended = append(&copy, keys, clock, entry).await;
+    copy.close().await;
+    appended?;
+    let kept_as = swap(extracted, database, now_ms)?;
+    Ok(Restored {
+        manifest,
+        replaced_head,
+        kept_as,
+    })
+}
+
+/// The keys of the installation, from its master key (never a new one).
+fn keys(config: &Config, database: &Path) -> Result<Keys, BackupError> {
+    let credentials_dir = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+    let (master, _) = resolve_master_key(
+        credentials_dir.as_deref(),
+        &config.store.credential_name,
+        &config.store.key_file,
+        database,
+        true,
+    )
+    .map_err(|err| BackupError::NotNow(format!("no master key: {err}")))?;
+    let hasher = Arc::new(ChainHasher::new(&master.derive(KeyPurpose::AuditChain)));
+    let signer = CheckpointSigner::new(
+        &master.derive(KeyPurpose::AuditCheckpoints),
+        Arc::clone(&hasher),
+    )
+    .map_err(|err| BackupError::NotNow(err.to_string()))?;
+    Ok(Keys {
+        database: master.derive(KeyPurpose::Database),
+        hasher,
+        signer,
+    })
+}
+
+/// Reads the manifest and writes the database of the backup in `file` to
+/// `target` (0600), checking its size and checksum.
+fn extract(file: &Path, target: &Path) -> Result<Manifest, BackupError> {
+    let refused = |why: String| BackupError::Refused(why);
+    let opened = File::open(file).map_err(file_error(file))?;
+    let mut archive = tar::Archive::new(opened);
+    let mut entries = archive.entries().map_err(file_error(file))?;
+    let mut next = |name: &str| -> Result<tar::Entry<'_, File>, BackupError> {
+        let entry = entries
+            .next()
+            .ok_or_else(|| refused(format!("not an occcd backup: no {name}")))?
+            .map_err(|err| refused(format!("not an occcd backup: {err}")))?;
+        let path = entry.path().map_err(|err| refused(err.to_string()))?;
+        if path != Path::new(name) {
+            return Err(refused(format!(
+                "not an occcd backup: {} where {name} belongs",
+                path.display()
+            )));
+        }
+        Ok(entry)
+    };
+    let manifest_entry = next("manifest.json")?;
+    if manifest_entry.size() > MAX_MANIFEST_BYTES {
+        return Err(refused("the manifest is too large".into()));
+    }
+    let mut text = Vec::new();
+    manifest_entry
+        .take(MAX_MANIFEST_BYTES)
+        .read_to_end(&mut text)
+        .map_err(file_error(file))?;
+    let manifest: Manifest =
+        serde_json::from_slice(&text).map_err(|err| refused(format!("manifest: {err}")))?;
+    let mut database_entry = next("occcd.db")?;
+    if database_entry.size() != manifest.database_bytes {
+        return Err(refused(format!(
+            "the database is {} bytes, the manifest says {}",
+            database_entry.size(),
+            manifest.database_bytes
+        )));
+    }
+    let mut out = crate::crypto::private_file_options()
+        .write(true)
+        .create_new(true)
+        .open(target)
+        .map_err(file_error(target))?;
+    let mut context = digest::Context::new(&digest::SHA256);
+    let mut buffer = vec![0; 256 * 1024];
+    loop {
+        let read = database_entry.read(&mut buffer).map_err(file_error(file))?;
+        if read == 0 {
+            break;
+        }
+        context.update(&buffer[..read]);
+        std::io::Write::write_all(&mut out, &buffer[..read]).map_err(file_error(target))?;
+    }
+    out.sync_all().map_err(file_error(target))?;
+    if hex::encode(context.finish().as_ref()) != manifest.database_sha256 {
+        return Err(refused(
+            "the database's checksum does not match the manifest: the file is damaged".into(),
+        ));
+    }
+    Ok(manifest)
+}
+
+/// SQLite's and SQLCipher's integrity checks, the audit chain and its
+/// checkpoints, and the manifest's head.
+async fn check_copy(copy: &Store, keys: &Keys, manifest: &Manifest) -> Result<(), BackupError> {
+    let problems = copy.integrity_problems().await?;
+    if !problems.is_empty() {
+        return Err(BackupError::Refused(format!(
+            "integrity check: {}",
+            problems.join("; ")
+        )));
+    }
+    let refused = |err: crate::audit::AuditError| BackupError::Refused(format!("audit log: {err}"));
+    let chain = verify_chain(copy, &keys.hasher).await.map_err(refused)?;
+    if let Some(broken) = chain.first_broken {
+        return Err(BackupError::Refused(format!(
+            "the audit chain is broken at entry {}: {}",
+            broken.sequence, broken.reason
+        )));
+    }
+    if let Some(broken) = verify_checkpoints(copy, keys.signer.public_key())
+        .await
+        .map_err(refused)?
+    {
+        return Err(BackupError::Refused(format!(
+            "audit checkpoint at entry {}: {}",
+            broken.sequence, broken.reason
+        )));
+    }
+    let head = copy.last_audit_row().await?.map_or(0, |row| row.sequence);
+    if head != manifest.audit_head {
+        return Err(BackupError::Refused(format!(
+            "the audit log ends at entry {head}, the manifest says {}",
+            manifest.audit_head
+        )));
+    }
+    Ok(())
+}
+
+/// Where the current store's audit log ends, if it opens.
+async fn current_head(database: &Path, key: &Subkey) -> Option<i64> {
+    if !database.exists() {
+        return None;
+    }
+    let store = Store::open(database, key, false).await.ok()?;
+    let head = store
+        .last_audit_row()
+        .await
+        .ok()
+        .flatten()
+        .map(|row| row.sequence);
+    store.close().await;
+    head
+}
+
+/// Appends `entry` to the copy's chain and signs a checkpoint after it.
+async fn append(
+    copy: &Store,
+    keys: &Keys,
+    clock: Arc<dyn Clock>,
+    entry: AuditEvent,
+) -> Result<(), BackupError> {
+    let (audit, writer) = AuditLog::start(
+        copy.clone(),
+        Arc::clone(&keys.hasher),
+        Arc::clone(&clock),
+        Duration::from_secs(30),
+        8,
+        Arc::new(crate::metrics::Metrics::default()),
+    )
+    .await
+    .map_err(|err| BackupError::NotNow(err.to_string()))?;
+    let recorded = audit.record(Actor::daemon(), entry).await;
+    writer.finish().await;
+    recorded
+        .map_err(|err| BackupError::NotNow(format!("the restore could not be audited: {err}")))?;
+    checkpoint_head(copy, &keys.signer, clock.as_ref())
+        .await
+        .map_err(|err| BackupError::NotNow(err.to_string()))?;
+    Ok(())
+}
+
+/// Puts `extracted` in place of `database` with one rename, keeping the
+/// old store (and any WAL of it) beside it.
+fn swap(extracted: &Path, database: &Path, now_ms: i64) -> Result<Option<PathBuf>, BackupError> {
+    let folder = database.parent().unwrap_or_else(|| Path::new("."));
+    let kept_as = if database.exists() {
+        let kept = with_suffix(database, &format!(".replaced-{now_ms}"));
+        std::fs::hard_link(database, &kept).map_err(file_error(&kept))?;
+        for suffix in ["-wal", "-shm"] {
+            let side = with_suffix(database, suffix);
+            if side.exists() {
+                std::fs::rename(&side, with_suffix(&kept, suffix)).map_err(file_error(&side))?;
+            }
+        }
+        Some(kept)
+    } else {
+        None
+    };
+    std::fs::rename(extracted, database).map_err(file_error(database))?;
+    crate::crypto::sync_folder(folder).map_err(file_error(folder))?;
+    Ok(kept_as)
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}

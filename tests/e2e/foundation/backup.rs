@@ -1,0 +1,152 @@
+//! Issue #15: `occcd backup FILE` while the daemon runs, and `occcd restore
+//! FILE` while it is stopped — verified before anything is replaced, the
+//! replaced store kept, the audit chain continued with an entry saying so.
+
+use occc_client::proto as pb;
+use occc_tests::{DevDir, RunningDaemon, people::signed_in_super_admin};
+
+use crate::support::audit_rows_of_kind;
+
+async fn usernames(dir: &DevDir) -> Vec<String> {
+    let (store, _) = dir.open_store().await;
+    let names: Vec<(String,)> = sqlx::query_as("SELECT username FROM users ORDER BY username")
+        .fetch_all(store.raw_pool())
+        .await
+        .unwrap();
+    store.close().await;
+    names.into_iter().map(|(n,)| n).collect()
+}
+
+async fn create(admin: &occc_client::OcccClient, name: &str) {
+    admin
+        .users()
+        .create_user(pb::CreateUserRequest {
+            username: name.into(),
+            role: pb::UserRole::Viewer.into(),
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_backup_taken_while_serving_restores_verified_and_the_chain_says_so() {
+    let dir = DevDir::new();
+    let daemon = RunningDaemon::start(&dir).await;
+    let admin = signed_in_super_admin(&dir, &daemon).await;
+    create(&admin.session, "alice").await;
+
+    // Online: the daemon keeps serving while the copy is taken.
+    let backup = dir.path().join("occcd-backup.tar");
+    let (status, output) = dir.run_occcd(&["backup", backup.to_str().unwrap()]).await;
+    assert!(status.success(), "{output}");
+    assert!(output.contains("backup written"), "{output}");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&backup).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    // Encrypted: no username, no audit text in the clear.
+    let bytes = std::fs::read(&backup).unwrap();
+    for clear in [&b"alice"[..], b"login_succeeded", b"SQLite format 3"] {
+        assert!(
+            !crate::support::contains_bytes(&bytes, clear),
+            "{}",
+            String::from_utf8_lossy(clear)
+        );
+    }
+    // Never over an existing file.
+    let (status, output) = dir.run_occcd(&["backup", backup.to_str().unwrap()]).await;
+    assert!(
+        !status.success() && output.contains("never overwrites"),
+        "{output}"
+    );
+    create(&admin.session, "bob").await;
+
+    // Not beside a running daemon.
+    let (status, output) = dir.run_occcd(&["restore", backup.to_str().unwrap()]).await;
+    assert!(!status.success(), "{output}");
+    assert!(output.contains("stop occcd first"), "{output}");
+    assert!(daemon.terminate().await.success());
+
+    // A damaged copy is refused and nothing is replaced.
+    let mut bytes = std::fs::read(&backup).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    let damaged = dir.path().join("damaged.tar");
+    std::fs::write(&damaged, &bytes).unwrap();
+    let (status, output) = dir.run_occcd(&["restore", damaged.to_str().unwrap()]).await;
+    assert!(!status.success(), "{output}");
+    assert!(
+        output.contains("nothing was replaced") && output.contains("checksum"),
+        "{output}"
+    );
+    assert!(
+        usernames(&dir).await.contains(&"bob".to_owned()),
+        "unchanged"
+    );
+
+    // The real one: bob (made after the backup) is gone, alice is there.
+    let (status, output) = dir.run_occcd(&["restore", backup.to_str().unwrap()]).await;
+    assert!(status.success(), "{output}");
+    assert!(
+        output.contains("store_restored") && output.contains("kept as"),
+        "{output}"
+    );
+    let names = usernames(&dir).await;
+    assert!(
+        names.contains(&"alice".to_owned()) && !names.contains(&"bob".to_owned()),
+        "{names:?}"
+    );
+    let kept: Vec<_> = std::fs::read_dir(dir.database().parent().unwrap())
+        .unwrap()
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with("occcd.db.replaced-")
+        })
+        .collect();
+    assert_eq!(kept.len(), 1, "the replaced store is kept");
+
+    // The chain continues, intact, with the restore in it.
+    let (status, output) = dir.run_occcd(&["audit", "verify"]).await;
+    assert!(status.success(), "{output}");
+    let (store, _) = dir.open_store().await;
+    let restored = audit_rows_of_kind(&store, "store_restored").await;
+    store.close().await;
+    assert_eq!(restored.len(), 1);
+    assert!(
+        restored[0].2.contains("replaced_audit_head"),
+        "{:?}",
+        restored[0]
+    );
+    // And the daemon serves from it.
+    let daemon = RunningDaemon::start(&dir).await;
+    assert!(daemon.client().await.daemon_info().await.is_ok());
+}
+
+#[tokio::test]
+async fn a_backup_of_another_installation_is_refused() {
+    let theirs = DevDir::new();
+    let daemon = RunningDaemon::start(&theirs).await;
+    let _admin = signed_in_super_admin(&theirs, &daemon).await;
+    let backup = theirs.path().join("theirs.tar");
+    let (status, output) = theirs
+        .run_occcd(&["backup", backup.to_str().unwrap()])
+        .await;
+    assert!(status.success(), "{output}");
+    drop(daemon);
+
+    let ours = DevDir::new();
+    drop(RunningDaemon::start(&ours).await);
+    let (status, output) = ours.run_occcd(&["restore", backup.to_str().unwrap()]).await;
+    assert!(!status.success(), "{output}");
+    assert!(output.contains("another master key"), "{output}");
+    // Not a backup at all.
+    let junk = ours.path().join("junk.tar");
+    std::fs::write(&junk, b"not a tar").unwrap();
+    let (status, output) = ours.run_occcd(&["restore", junk.to_str().unwrap()]).await;
+    assert!(
+        !status.success() && output.contains("not an occcd backup"),
+        "{output}"
+    );
+}
