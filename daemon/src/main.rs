@@ -67,7 +67,11 @@ fn main() -> ExitCode {
         Box::new(move || cli.effective_config()),
         Some(log_filter),
     );
-    runtime.block_on(run(command, config, reloader, passed_socket))
+    let code = runtime.block_on(run(command, config, reloader, passed_socket));
+    // A name lookup of an event output may still run in a blocking thread:
+    // it does not hold up the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
 }
 
 async fn run(

@@ -3,7 +3,9 @@
 
 Verifies each POST's X-Occcd-Signature (HMAC-SHA256 of "<t>.<body>" under
 the shared secret, t within five minutes) and appends accepted bodies, one
-per line, to OUT. While the file DOWN exists it answers 503 (an outage).
+per line, to OUT. While the file DOWN exists it answers 503 (an outage);
+while DOWN.close exists it answers with `Connection: close` and closes at
+once (as HTTP/1.0 servers and many proxies do).
 
 usage: webhook_receiver.py SECRET_FILE OUT DOWN PORT_FILE
 """
@@ -34,6 +36,9 @@ class Receiver(http.server.BaseHTTPRequestHandler):
     def answer(self, status):
         self.send_response(status)
         self.send_header("Content-Length", "0")
+        if os.path.exists(DOWN + ".close"):
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.end_headers()
 
     def do_POST(self):

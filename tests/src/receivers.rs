@@ -268,6 +268,16 @@ impl WebhookReceiver {
         }
     }
 
+    /// Answers with `Connection: close` and closes at once while `closing`.
+    pub fn set_closing(&self, closing: bool) {
+        let flag = self.dir.path().join("down.close");
+        if closing {
+            fs::write(flag, "").unwrap();
+        } else {
+            let _ = fs::remove_file(flag);
+        }
+    }
+
     /// The bodies it accepted (signature valid), one per line.
     #[must_use]
     pub fn received(&self) -> String {

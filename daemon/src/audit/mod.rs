@@ -148,27 +148,6 @@ impl AuditLog {
         self.head.clone()
     }
 
-    /// Queues `event` by `actor` without waiting for its commit or for room
-    /// in the queue: for callers that cannot wait (the monitor's
-    /// bookkeeping). A full queue or a stopped writer loses the entry, logged.
-    pub fn record_soon(&self, actor: Actor, event: AuditEvent) {
-        let kind = event.kind();
-        let (committed, _not_awaited) = oneshot::channel();
-        let pending = writer::PendingEntry {
-            at: self.clock.now(),
-            actor,
-            event,
-            committed,
-        };
-        if let Err(err) = self.queue.try_send(pending) {
-            let why = match err {
-                mpsc::error::TrySendError::Full(_) => "the audit queue is full",
-                mpsc::error::TrySendError::Closed(_) => "the audit writer has stopped",
-            };
-            tracing::error!(kind, why, "audit entry lost");
-        }
-    }
-
     /// Like [`AuditLog::record`], but a failure is logged instead of returned:
     /// for callers whose own outcome must not depend on the audit disk.
     pub async fn record_or_log(&self, actor: Actor, event: AuditEvent) {

@@ -22,6 +22,8 @@ pub struct EventsConfig {
     pub max_backlog: u64,
     /// Longest wait between retries, in seconds (waits double from 1 s).
     pub retry_max_secs: u64,
+    /// Longest one delivery may take (connect, send, answer), in seconds.
+    pub timeout_secs: u64,
     /// `[events.journald]`.
     pub journald: JournaldConfig,
     /// `[events.syslog]`.
@@ -37,6 +39,7 @@ impl Default for EventsConfig {
             batch: 200,
             max_backlog: 100_000,
             retry_max_secs: 60,
+            timeout_secs: 10,
             journald: JournaldConfig::default(),
             syslog: SyslogConfig::default(),
             webhook: WebhookConfig::default(),
@@ -77,6 +80,9 @@ pub struct SyslogConfig {
     pub server_name: String,
     /// Syslog facility: `auth`, `authpriv`, `daemon`, `security`, `local0` … `local7`.
     pub facility: String,
+    /// Send without TLS to a collector that is not on this host (whoever is
+    /// on the path can read the events and acknowledge them in its place).
+    pub allow_plaintext: bool,
 }
 
 impl Default for SyslogConfig {
@@ -87,6 +93,7 @@ impl Default for SyslogConfig {
             ca_file: None,
             server_name: String::new(),
             facility: "authpriv".to_owned(),
+            allow_plaintext: false,
         }
     }
 }
@@ -101,6 +108,8 @@ pub struct WebhookConfig {
     pub secret_file: Option<PathBuf>,
     /// PEM file of the CAs to trust for `https` (empty: the system's bundle).
     pub ca_file: Option<PathBuf>,
+    /// Allow `http://` to a receiver that is not on this host.
+    pub allow_plaintext: bool,
 }
 
 /// Where the system's CA bundle is on Debian.
@@ -136,6 +145,18 @@ impl HostPort {
     }
 }
 
+impl HostPort {
+    /// Whether it names this host (`localhost` or a loopback address).
+    #[must_use]
+    pub fn is_this_host(&self) -> bool {
+        self.host == "localhost"
+            || self
+                .host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+}
+
 /// Syslog facility numbers by name (RFC 5424 table 1).
 pub fn facility_code(name: &str) -> Option<u8> {
     Some(match name {
@@ -165,12 +186,23 @@ impl EventsConfig {
         if self.retry_max_secs == 0 || self.retry_max_secs > 3_600 {
             return Err("events.retry_max_secs: 1 to 3600".to_owned());
         }
+        if self.timeout_secs == 0 || self.timeout_secs > 300 {
+            return Err("events.timeout_secs: 1 to 300".to_owned());
+        }
         if self.max_backlog < u64::from(self.batch) {
             return Err("events.max_backlog must be at least events.batch".to_owned());
         }
         if !self.syslog.address.is_empty() {
-            HostPort::parse(&self.syslog.address)
+            let address = HostPort::parse(&self.syslog.address)
                 .map_err(|err| format!("events.syslog.address: {err}"))?;
+            if !self.syslog.tls && !self.syslog.allow_plaintext && !address.is_this_host() {
+                return Err(format!(
+                    "events.syslog: {} is not on this host and tls is off: events would cross the \
+                     network in the clear, and anyone on the path could acknowledge them and drop \
+                     them; set tls = true (or allow_plaintext = true for a network you trust)",
+                    address.host
+                ));
+            }
             if facility_code(&self.syslog.facility).is_none() {
                 return Err(format!(
                     "events.syslog.facility {:?}: auth, authpriv, daemon, security or local0 … local7",
@@ -179,8 +211,15 @@ impl EventsConfig {
             }
         }
         if !self.webhook.url.is_empty() {
-            webhook_target(&self.webhook.url)
+            let target = webhook_target(&self.webhook.url)
                 .map_err(|err| format!("events.webhook.url: {err}"))?;
+            if !target.tls && !self.webhook.allow_plaintext && !target.address.is_this_host() {
+                return Err(
+                    "events.webhook.url is http:// to another host: answers could be forged on the \
+                     path (use https://, or allow_plaintext = true for a network you trust)"
+                        .to_owned(),
+                );
+            }
             if self.webhook.secret_file.is_none() {
                 return Err(
                     "events.webhook.secret_file is required: receivers verify the signature with it".to_owned(),
@@ -208,15 +247,15 @@ pub struct WebhookTarget {
 pub fn webhook_target(url: &str) -> Result<WebhookTarget, String> {
     let uri: http::Uri = url
         .parse()
-        .map_err(|_| format!("{url:?} is not a URL, e.g. https://alerts.example/occcd"))?;
+        .map_err(|_| "not a URL, e.g. https://alerts.example/occcd".to_owned())?;
     let tls = match uri.scheme_str() {
         Some("https") => true,
         Some("http") => false,
-        _ => return Err(format!("{url:?}: only http:// and https:// are supported")),
+        _ => return Err("only http:// and https:// are supported".to_owned()),
     };
     let authority = uri
         .authority()
-        .ok_or_else(|| format!("{url:?} names no host"))?;
+        .ok_or_else(|| "the URL names no host".to_owned())?;
     if authority.as_str().contains('@') {
         return Err(
             "a user or password in the URL would be logged and stored in plain text; \
@@ -225,7 +264,8 @@ pub fn webhook_target(url: &str) -> Result<WebhookTarget, String> {
         );
     }
     let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
-    let address = HostPort::parse(&format!("{}:{port}", authority.host()))?;
+    let address = HostPort::parse(&format!("{}:{port}", authority.host()))
+        .map_err(|_| "the URL's host is not a plain host name or address".to_owned())?;
     Ok(WebhookTarget {
         tls,
         address,
@@ -278,11 +318,22 @@ mod tests {
     fn a_webhook_needs_a_secret_and_numbers_stay_in_range() {
         let mut config = EventsConfig::default();
         assert!(config.check().is_ok());
+        config.webhook.url = "http://alerts.example/".into();
+        config.webhook.secret_file = Some("/etc/occcd/webhook.secret".into());
+        assert!(
+            config
+                .check()
+                .unwrap_err()
+                .contains("http:// to another host")
+        );
+        config.webhook.secret_file = None;
         config.webhook.url = "http://127.0.0.1:9/".into();
         assert!(config.check().unwrap_err().contains("secret_file"));
         config.webhook.secret_file = Some("/etc/occcd/webhook.secret".into());
         assert!(config.check().is_ok());
         config.syslog.address = "collector:514".into();
+        assert!(config.check().unwrap_err().contains("in the clear"));
+        config.syslog.tls = true;
         config.syslog.facility = "mail".into();
         assert!(config.check().unwrap_err().contains("facility"));
         config.syslog.facility = "local3".into();

@@ -3,10 +3,11 @@
 //! past what the receiver acknowledged, and retry with growing waits while
 //! it does not.
 //!
-//! Invariant: the loop only reads the store and its own cursor row — it
-//! never holds up the audit writer or a caller, whatever the receiver does;
-//! an entry is skipped only when the output is more than `max_backlog`
-//! behind, and then an `events_skipped` entry says which.
+//! Invariant: the loop reads the store and writes only its own cursor row
+//! (at most once a second while entries keep coming) — whatever the
+//! receiver does, it never holds up a caller; an entry is skipped only when
+//! the output is more than `max_backlog` behind, and then an
+//! `events_skipped` entry says which.
 
 use std::{sync::Arc, time::Duration};
 
@@ -53,50 +54,52 @@ pub fn retry_wait(failures: u32, max: Duration) -> Duration {
     Duration::from_secs(1 << doublings).min(max)
 }
 
+/// How often a cursor that moved is written while entries keep coming (it
+/// is written at once when the output has caught up or the daemon stops).
+const SAVE_EVERY_MS: i64 = 1_000;
+
+/// The cursor as last written.
+#[derive(Debug, Clone, Copy)]
+struct Saved {
+    cursor: i64,
+    at_ms: i64,
+}
+
 impl Dispatch {
     /// Runs until the daemon stops and everything committed was delivered
     /// (or a delivery fails while stopping: the rest goes out after the next
     /// start, from the stored cursor).
     pub async fn run(mut self) {
         let name = self.output.name();
-        let mut failures = 0_u32;
-        let mut cursor = loop {
-            match self.store.output_cursor(name).await {
-                Ok(Some(cursor)) => break cursor,
-                // A new output starts with what comes next, not the past.
-                Ok(None) => break *self.head.borrow(),
-                Err(err) => {
-                    failures += 1;
-                    tracing::error!(output = name, error = %err, "event cursor unreadable");
-                    if *self.stop.borrow() {
-                        return;
-                    }
-                    self.pause(retry_wait(failures, self.retry_max)).await;
-                }
-            }
+        let Some(mut cursor) = self.starting_cursor().await else {
+            return;
         };
-        self.save(cursor).await;
+        let mut saved = self.save(cursor).await;
+        let mut failures = 0_u32;
         let mut writer_gone = false;
         loop {
             let head = *self.head.borrow_and_update();
             let stopping = *self.stop.borrow();
-            let behind = u64::try_from(head - cursor).unwrap_or(0);
             self.metrics
-                .event_output(name, |counts| counts.behind = behind);
+                .event_output(name, |counts| counts.delivered_through = cursor);
             if cursor >= head {
+                saved = self.save_if_moved(cursor, saved).await;
                 if stopping || writer_gone {
                     return;
                 }
-                tokio::select! {
-                    changed = self.head.changed() => writer_gone = changed.is_err(),
-                    _ = self.stop.changed() => {}
-                }
+                writer_gone = self.await_news().await;
                 continue;
             }
-            if behind > self.max_backlog {
+            if u64::try_from(head - cursor).unwrap_or(0) > self.max_backlog {
                 cursor = self.skip(cursor, head).await;
+                saved = self.save(cursor).await;
             }
             let rows = match self.store.audit_rows_after(cursor, self.batch).await {
+                // None there yet (never expected: sequences have no gaps).
+                Ok(rows) if rows.is_empty() => {
+                    writer_gone = self.await_news().await;
+                    continue;
+                }
                 Ok(rows) => rows,
                 Err(err) => {
                     tracing::error!(output = name, error = %err, "audit entries unreadable");
@@ -119,7 +122,9 @@ impl Dispatch {
             });
             if let Some(last) = delivered.checked_sub(1).and_then(|i| records.get(i)) {
                 cursor = i64::try_from(last.id).unwrap_or(cursor);
-                self.save(cursor).await;
+                if self.clock.now().0 - saved.at_ms >= SAVE_EVERY_MS {
+                    saved = self.save(cursor).await;
+                }
             }
             match error {
                 None => {
@@ -133,12 +138,52 @@ impl Dispatch {
                     if failures == 1 {
                         tracing::warn!(output = name, error = %why, "event delivery failed; retrying");
                     }
+                    saved = self.save_if_moved(cursor, saved).await;
                     if stopping {
                         return;
                     }
                     self.pause(retry_wait(failures, self.retry_max)).await;
                 }
             }
+        }
+    }
+
+    /// Where to start: the stored cursor if it was for this destination,
+    /// else the log's head (a new receiver gets what comes next, not the
+    /// past). `None`: the daemon stopped before the cursor could be read.
+    async fn starting_cursor(&mut self) -> Option<i64> {
+        let name = self.output.name();
+        let mut failures = 0_u32;
+        loop {
+            match self.store.output_cursor(name).await {
+                Ok(Some((cursor, destination))) if destination == self.output.destination() => {
+                    return Some(cursor);
+                }
+                Ok(Some(_)) => {
+                    tracing::info!(
+                        output = name,
+                        "a new destination: its events start at the log's head"
+                    );
+                    return Some(*self.head.borrow());
+                }
+                Ok(None) => return Some(*self.head.borrow()),
+                Err(err) => {
+                    failures += 1;
+                    tracing::error!(output = name, error = %err, "event cursor unreadable");
+                    if *self.stop.borrow() {
+                        return None;
+                    }
+                    self.pause(retry_wait(failures, self.retry_max)).await;
+                }
+            }
+        }
+    }
+
+    /// Waits for a new entry or the stop; `true` if the audit writer is gone.
+    async fn await_news(&mut self) -> bool {
+        tokio::select! {
+            changed = self.head.changed() => changed.is_err(),
+            _ = self.stop.changed() => false,
         }
     }
 
@@ -155,10 +200,11 @@ impl Dispatch {
         }
     }
 
-    /// Skips to `max_backlog` entries behind `head` and says so in the log.
+    /// Skips to nine tenths of `max_backlog` behind `head` (so the next
+    /// entries do not make it skip again at once) and says so in the log.
     async fn skip(&self, cursor: i64, head: i64) -> i64 {
-        let backlog = i64::try_from(self.max_backlog).unwrap_or(i64::MAX);
-        let skipped_to = head.saturating_sub(backlog);
+        let keep = i64::try_from(self.max_backlog / 10 * 9).unwrap_or(i64::MAX);
+        let skipped_to = head.saturating_sub(keep).max(cursor);
         let (first, last) = (cursor + 1, skipped_to);
         tracing::error!(
             output = self.output.name(),
@@ -166,26 +212,37 @@ impl Dispatch {
             last,
             "event output too far behind: entries skipped"
         );
-        self.save(skipped_to).await;
         let event = AuditEvent::EventsSkipped {
             output: self.output.name().to_owned(),
             first: u64::try_from(first).unwrap_or(0),
             last: u64::try_from(last).unwrap_or(0),
         };
-        self.audit.record_soon(Actor::daemon(), event);
+        self.audit.record_or_log(Actor::daemon(), event).await;
         skipped_to
     }
 
+    /// Writes `cursor` if it moved since `saved`.
+    async fn save_if_moved(&self, cursor: i64, saved: Saved) -> Saved {
+        if cursor == saved.cursor {
+            saved
+        } else {
+            self.save(cursor).await
+        }
+    }
+
     /// Stores the cursor; a failure only means entries are sent again.
-    async fn save(&self, cursor: i64) {
+    async fn save(&self, cursor: i64) -> Saved {
         let name = self.output.name();
+        let now = self.clock.now().0;
+        let destination = self.output.destination();
         if let Err(err) = self
             .store
-            .set_output_cursor(name, cursor, self.clock.now().0)
+            .set_output_cursor(name, &destination, cursor, now)
             .await
         {
             tracing::error!(output = name, error = %err, "event cursor not stored: entries will be sent again");
         }
+        Saved { cursor, at_ms: now }
     }
 }
 

@@ -54,29 +54,51 @@ pub fn encode(record: &EventRecord, facility: u8) -> Vec<u8> {
 pub struct JournaldOutput {
     socket: std::path::PathBuf,
     facility: u8,
+    timeout: std::time::Duration,
 }
 
 #[cfg(unix)]
 impl JournaldOutput {
     /// To the socket at `socket`.
     #[must_use]
-    pub fn new(socket: std::path::PathBuf, facility: u8) -> Self {
-        Self { socket, facility }
+    pub fn new(socket: std::path::PathBuf, facility: u8, timeout: std::time::Duration) -> Self {
+        Self {
+            socket,
+            facility,
+            timeout,
+        }
     }
 
     /// Sends `batch` in order; returns how many went out and, if one did
     /// not, why.
+    /// Its socket's path.
+    #[must_use]
+    pub fn destination(&self) -> String {
+        self.socket.display().to_string()
+    }
+
+    /// A full journal queue counts as a failure after the timeout.
     pub async fn deliver(&self, batch: &[EventRecord]) -> (usize, Option<String>) {
         let socket = match tokio::net::UnixDatagram::unbound() {
             Ok(socket) => socket,
             Err(err) => return (0, Some(format!("no datagram socket: {err}"))),
         };
+        // Connected: a full queue wakes the sender when it drains.
+        if let Err(err) = socket.connect(&self.socket) {
+            return (0, Some(format!("{}: {err}", self.socket.display())));
+        }
         for (sent, record) in batch.iter().enumerate() {
-            if let Err(err) = socket
-                .send_to(&encode(record, self.facility), &self.socket)
-                .await
-            {
-                return (sent, Some(format!("{}: {err}", self.socket.display())));
+            let datagram = encode(record, self.facility);
+            match tokio::time::timeout(self.timeout, socket.send(&datagram)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(err)) => return (sent, Some(format!("{}: {err}", self.socket.display()))),
+                Err(_) => {
+                    let waited = self.timeout.as_secs();
+                    return (
+                        sent,
+                        Some(format!("the journal took nothing for {waited} s")),
+                    );
+                }
             }
         }
         (batch.len(), None)

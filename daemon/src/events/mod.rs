@@ -94,10 +94,9 @@ impl Outputs {
     /// (what is left goes out after the next start), then ends them.
     pub async fn finish(mut self, grace: Duration) {
         let _ = self.stop.send(true);
-        let tasks = std::mem::take(&mut self.tasks);
-        let aborts: Vec<_> = tasks.iter().map(JoinHandle::abort_handle).collect();
+        let mut tasks = std::mem::take(&mut self.tasks);
         let all = async {
-            for task in tasks {
+            for task in &mut tasks {
                 let _ = task.await;
             }
         };
@@ -105,8 +104,12 @@ impl Outputs {
             tracing::warn!(
                 "event outputs still delivering at shutdown: the rest goes out after the next start"
             );
-            for abort in aborts {
-                abort.abort();
+            for task in &tasks {
+                task.abort();
+            }
+            // Ended before the store closes: none still reads it.
+            for task in tasks {
+                let _ = task.await;
             }
         }
     }
@@ -116,11 +119,13 @@ impl Outputs {
 fn build(config: &EventsConfig) -> Result<Vec<Output>, String> {
     let mut outputs = Vec::new();
     let facility = config::facility_code(&config.syslog.facility).unwrap_or(10);
+    let timeout = Duration::from_secs(config.timeout_secs);
     if config.journald.enabled {
         #[cfg(unix)]
         outputs.push(Output::Journald(journald::JournaldOutput::new(
             config.journald.socket.clone(),
             facility,
+            timeout,
         )));
         #[cfg(not(unix))]
         return Err("events.journald: there is no journal on this system".to_owned());
@@ -143,9 +148,8 @@ fn build(config: &EventsConfig) -> Result<Vec<Output>, String> {
         } else {
             None
         };
-        outputs.push(Output::Syslog(syslog::SyslogOutput::new(
-            address, tls, facility,
-        )));
+        let output = syslog::SyslogOutput::new(address, tls, facility, timeout);
+        outputs.push(Output::Syslog(output));
     }
     if !config.webhook.url.is_empty() {
         let target = config::webhook_target(&config.webhook.url)?;
@@ -163,7 +167,7 @@ fn build(config: &EventsConfig) -> Result<Vec<Output>, String> {
             ),
             false => None,
         };
-        let output = webhook::WebhookOutput::new(target, tls, key);
+        let output = webhook::WebhookOutput::new(target, tls, key, timeout);
         outputs.push(Output::Webhook(Box::new(output)));
     }
     Ok(outputs)

@@ -33,6 +33,17 @@ impl Output {
         }
     }
 
+    /// Where it delivers (a changed destination starts at the log's head).
+    #[must_use]
+    pub fn destination(&self) -> String {
+        match self {
+            #[cfg(unix)]
+            Self::Journald(output) => output.destination(),
+            Self::Syslog(output) => output.destination(),
+            Self::Webhook(output) => output.destination(),
+        }
+    }
+
     /// Sends `batch` in order: how many arrived and, if not all, why.
     pub(super) async fn deliver(
         &self,

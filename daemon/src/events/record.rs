@@ -12,6 +12,14 @@ use serde_json::{Map, Value};
 
 use crate::store::AuditRow;
 
+/// Longest text of one field in a record; longer text is cut and ends with
+/// [`CUT_MARK`].
+pub const MAX_FIELD_CHARS: usize = 1_000;
+/// Most items of a list field (the settings a reload names).
+pub const MAX_LIST_ITEMS: usize = 32;
+/// What ends a cut text.
+pub const CUT_MARK: &str = " …(cut)";
+
 /// How serious an event is, in syslog's words (journald's `PRIORITY`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -91,6 +99,9 @@ impl EventRecord {
             Ok(Value::Object(fields)) => fields,
             _ => Map::new(),
         };
+        for value in fields.values_mut() {
+            bound(value);
+        }
         let category = match fields.remove("kind") {
             Some(Value::String(category)) => category,
             _ => row.kind.clone(),
@@ -162,6 +173,22 @@ impl EventRecord {
     #[must_use]
     pub fn json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| format!("{{\"id\":{}}}", self.id))
+    }
+}
+
+/// Cuts long text and long lists in `value`, so every record stays small
+/// whatever its entry holds.
+fn bound(value: &mut Value) {
+    match value {
+        Value::String(text) if text.chars().count() > MAX_FIELD_CHARS => {
+            *text = text.chars().take(MAX_FIELD_CHARS).collect::<String>() + CUT_MARK;
+        }
+        Value::Array(items) => {
+            items.truncate(MAX_LIST_ITEMS);
+            items.iter_mut().for_each(bound);
+        }
+        Value::Object(map) => map.values_mut().for_each(bound),
+        _ => {}
     }
 }
 
@@ -295,5 +322,17 @@ mod tests {
             (Severity::Info, "daemon_started")
         );
         assert_eq!(Severity::Critical.code(), 2);
+    }
+
+    #[test]
+    fn a_record_stays_small_whatever_its_entry_holds() {
+        let huge = AuditEvent::ConfigReloaded {
+            applied: vec!["x".repeat(10_000); 1_000],
+            refused: Vec::new(),
+            error: Some("e".repeat(1_000_000)),
+        };
+        let record = EventRecord::of(&row(3, &huge, None), "h");
+        assert!(record.json().len() < 64_000, "{}", record.json().len());
+        assert!(record.field("error").unwrap().ends_with(CUT_MARK));
     }
 }

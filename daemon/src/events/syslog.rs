@@ -12,8 +12,6 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::{config::HostPort, record::EventRecord, tls::TlsTarget};
 
-/// Longest one delivery (connect, send, the collector's close) may take.
-pub const DELIVERY_PATIENCE: Duration = Duration::from_secs(10);
 /// The structured-data id: `occc` under the enterprise number RFC 5612
 /// reserves for documentation (occcd has none of its own yet).
 const SD_ID: &str = "occc@32473";
@@ -83,17 +81,27 @@ pub struct SyslogOutput {
     address: HostPort,
     tls: Option<TlsTarget>,
     facility: u8,
+    /// Longest one delivery (connect, send, the collector's close) may take.
+    timeout: Duration,
 }
 
 impl SyslogOutput {
     /// To `address`, in TLS when `tls` is set.
     #[must_use]
-    pub fn new(address: HostPort, tls: Option<TlsTarget>, facility: u8) -> Self {
+    pub fn new(address: HostPort, tls: Option<TlsTarget>, facility: u8, timeout: Duration) -> Self {
         Self {
             address,
             tls,
             facility,
+            timeout,
         }
+    }
+
+    /// `host:port`, and whether in TLS.
+    #[must_use]
+    pub fn destination(&self) -> String {
+        let tls = if self.tls.is_some() { " tls" } else { "" };
+        format!("{}:{}{tls}", self.address.host, self.address.port)
     }
 
     /// Sends `batch` on a connection of its own; `Err` says why it may not
@@ -114,9 +122,9 @@ impl SyslogOutput {
                 Some(tls) => send_and_await_close(tls.connect(tcp).await?, &frames).await,
             }
         };
-        tokio::time::timeout(DELIVERY_PATIENCE, attempt)
+        tokio::time::timeout(self.timeout, attempt)
             .await
-            .map_err(|_| format!("no answer within {} s", DELIVERY_PATIENCE.as_secs()))?
+            .map_err(|_| format!("no answer within {} s", self.timeout.as_secs()))?
     }
 }
 

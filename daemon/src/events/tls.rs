@@ -29,14 +29,12 @@ impl TlsTarget {
     /// Trusting the CAs in `ca_file`, expecting a certificate for `name`.
     pub fn new(ca_file: &Path, name: &str) -> Result<Self, String> {
         let mut roots = rustls::RootCertStore::empty();
-        let certificates = CertificateDer::pem_file_iter(ca_file)
-            .map_err(|err| format!("{}: {err}", ca_file.display()))?;
-        for certificate in certificates {
-            let certificate = certificate.map_err(|err| format!("{}: {err}", ca_file.display()))?;
-            roots
-                .add(certificate)
-                .map_err(|err| format!("{}: {err}", ca_file.display()))?;
-        }
+        let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(ca_file)
+            .map_err(|err| format!("{}: {err}", ca_file.display()))?
+            .filter_map(Result::ok)
+            .collect();
+        // A bundle may hold a certificate rustls cannot use: skip it, not all.
+        roots.add_parsable_certificates(certificates);
         if roots.is_empty() {
             return Err(format!("{} holds no CA certificate", ca_file.display()));
         }

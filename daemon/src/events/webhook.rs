@@ -6,19 +6,19 @@
 //! can refuse forged, altered and replayed deliveries; the secret never
 //! leaves this module except as that signature.
 
-use std::path::Path;
+use std::{path::Path, time::Duration};
 
 use http_body_util::Full;
 use hyper::body::Bytes;
 use ring::hmac;
 use zeroize::Zeroizing;
 
-use super::{
-    config::WebhookTarget, record::EventRecord, syslog::DELIVERY_PATIENCE, tls::TlsTarget,
-};
+use super::{config::WebhookTarget, record::EventRecord, tls::TlsTarget};
 
 /// Shortest signing secret accepted, in bytes.
 pub const MIN_SECRET_BYTES: usize = 32;
+/// Most of the secret file read, in bytes.
+const MAX_SECRET_FILE_BYTES: u64 = 4_096;
 /// The header holding `t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">`.
 pub const SIGNATURE_HEADER: &str = "x-occcd-signature";
 
@@ -32,14 +32,27 @@ impl std::fmt::Debug for SigningKey {
 }
 
 impl SigningKey {
-    /// Reads the secret in `path` (trimmed; at least [`MIN_SECRET_BYTES`]).
+    /// Reads the secret in `path` (trimmed; at least [`MIN_SECRET_BYTES`]):
+    /// on Unix a regular file, not a link, owned by occcd's user or root and
+    /// readable by nobody else — checked on the open file, then read from it.
     pub fn read(path: &Path) -> Result<Self, String> {
+        let named = |err: std::io::Error| format!("{}: {err}", path.display());
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::custom_flags(
+            &mut options,
+            nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK,
+        );
+        let file = options.open(path).map_err(named)?;
+        let metadata = file.metadata().map_err(named)?;
+        if !metadata.is_file() {
+            return Err(format!("{} is not a regular file", path.display()));
+        }
         #[cfg(unix)]
         {
             use std::os::unix::fs::MetadataExt;
-            let mode = std::fs::metadata(path)
-                .map_err(|err| format!("{}: {err}", path.display()))?
-                .mode();
+            let mode = metadata.mode();
             if mode & 0o077 != 0 {
                 return Err(format!(
                     "{} is readable by others (mode {:o}): whoever reads it can forge deliveries; chmod 600 it",
@@ -47,10 +60,20 @@ impl SigningKey {
                     mode & 0o777
                 ));
             }
+            let owner = metadata.uid();
+            if owner != 0 && owner != nix::unistd::geteuid().as_raw() {
+                return Err(format!(
+                    "{} belongs to uid {owner}: it must be root's or occcd's",
+                    path.display()
+                ));
+            }
         }
-        let text = Zeroizing::new(
-            std::fs::read(path).map_err(|err| format!("{}: {err}", path.display()))?,
-        );
+        let mut text = Zeroizing::new(Vec::new());
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(file, MAX_SECRET_FILE_BYTES),
+            &mut text,
+        )
+        .map_err(named)?;
         let secret = text.trim_ascii();
         if secret.len() < MIN_SECRET_BYTES {
             return Err(format!(
@@ -78,13 +101,32 @@ pub struct WebhookOutput {
     target: WebhookTarget,
     tls: Option<TlsTarget>,
     key: SigningKey,
+    /// Longest one delivery (connect, send, the answer's head) may take.
+    timeout: Duration,
 }
 
 impl WebhookOutput {
     /// To `target` (in TLS when `tls` is set), signing with `key`.
     #[must_use]
-    pub fn new(target: WebhookTarget, tls: Option<TlsTarget>, key: SigningKey) -> Self {
-        Self { target, tls, key }
+    pub fn new(
+        target: WebhookTarget,
+        tls: Option<TlsTarget>,
+        key: SigningKey,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            target,
+            tls,
+            key,
+            timeout,
+        }
+    }
+
+    /// The URL (it holds no credentials: they are refused).
+    #[must_use]
+    pub fn destination(&self) -> String {
+        let scheme = if self.target.tls { "https" } else { "http" };
+        format!("{scheme}://{}{}", self.target.authority, self.target.path)
     }
 
     /// The body of `batch`: `{"records":[…]}`.
@@ -124,9 +166,9 @@ impl WebhookOutput {
                 Some(tls) => post(tls.connect(tcp).await?, request).await,
             }
         };
-        tokio::time::timeout(DELIVERY_PATIENCE, attempt)
+        tokio::time::timeout(self.timeout, attempt)
             .await
-            .map_err(|_| format!("no answer within {} s", DELIVERY_PATIENCE.as_secs()))?
+            .map_err(|_| format!("no answer within {} s", self.timeout.as_secs()))?
     }
 }
 
@@ -139,15 +181,13 @@ where
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
             .await
             .map_err(|err| format!("HTTP: {err}"))?;
-    let connection = std::pin::pin!(connection);
-    let response = tokio::select! {
-        response = sender.send_request(request) => response.map_err(|err| format!("HTTP: {err}"))?,
-        ended = connection => return Err(match ended {
-            Ok(()) => "the receiver closed the connection".to_owned(),
-            Err(err) => format!("HTTP: {err}"),
-        }),
-    };
-    let status = response.status();
+    // The connection runs on its own: a receiver that answers and closes at
+    // once (`Connection: close`, HTTP/1.0) ends it in the same step that
+    // hands over the answer, and the answer is what counts.
+    let driver = tokio::spawn(connection);
+    let response = sender.send_request(request).await;
+    driver.abort();
+    let status = response.map_err(|err| format!("HTTP: {err}"))?.status();
     if status.is_success() {
         Ok(())
     } else {
@@ -178,6 +218,19 @@ mod tests {
         assert!(SigningKey::read(&path).unwrap_err().contains("at least 32"));
         std::fs::write(&path, format!("{}\n", "k".repeat(32))).unwrap();
         let key = SigningKey::read(&path).unwrap();
+        #[cfg(unix)]
+        {
+            let link = dir.path().join("link");
+            std::os::unix::fs::symlink(&path, &link).unwrap();
+            assert!(SigningKey::read(&link).is_err(), "a link is not followed");
+            let fifo = dir.path().join("fifo");
+            nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+            assert!(
+                SigningKey::read(&fifo)
+                    .unwrap_err()
+                    .contains("not a regular file")
+            );
+        }
         let header = key.sign(1_800_000_000, b"{\"records\":[]}");
         let expected = hmac::sign(
             &hmac::Key::new(hmac::HMAC_SHA256, "k".repeat(32).as_bytes()),

@@ -156,11 +156,21 @@ pub fn classify(
     let verb = action.split(':').next().unwrap_or_default().trim();
     match verb {
         "exec_create" | "exec_start" => {
+            // The summary names the program only: arguments may hold
+            // secrets (`psql postgres://user:pw@db`) and summaries reach
+            // audit entries and event outputs; the whole command stays in
+            // the finding's evidence (encrypted store, sealed snapshot).
             let command = action.split_once(':').map_or("", |(_, rest)| rest.trim());
+            let mut words = command.split_whitespace();
+            let program: String = words.next().unwrap_or("?").chars().take(200).collect();
+            let more = words.count();
             finding(
                 "event.exec",
                 Severity::Critical,
-                format!("a process was started inside the container with exec: {command}"),
+                format!(
+                    "a process was started inside the container with exec: {program} ({more} argument{} not shown)",
+                    if more == 1 { "" } else { "s" }
+                ),
             )
         }
         "extract-to-dir" => finding(
@@ -276,7 +286,24 @@ mod tests {
             (finding.check_id, finding.severity),
             ("event.exec", Severity::Critical)
         );
-        assert!(finding.summary.ends_with("sh -c id"), "{}", finding.summary);
+        assert!(
+            finding
+                .summary
+                .ends_with("exec: sh (2 arguments not shown)"),
+            "{}",
+            finding.summary
+        );
+        assert_eq!(finding.evidence["action"], "exec_start: sh -c id");
+        let secret = classify(
+            &event("exec_start: psql postgres://u:hunter2@db"),
+            "gw",
+            false,
+            UnixMillis(0),
+        );
+        let EventMeaning::Finding(finding) = secret else {
+            panic!("{secret:?}")
+        };
+        assert!(!finding.summary.contains("hunter2"), "{}", finding.summary);
     }
 
     #[test]

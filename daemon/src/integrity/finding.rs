@@ -61,6 +61,9 @@ impl Severity {
     }
 }
 
+/// Longest summary kept; a longer one is cut.
+pub const MAX_SUMMARY_CHARS: usize = 1_000;
+
 /// One thing a check saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
@@ -110,9 +113,11 @@ impl Finding {
             container: container.to_owned(),
             // Summaries quote names the container chose (file names): they
             // reach terminals and logs, so no control character passes.
+            // Bounded: a container chooses much of what they quote.
             summary: summary
                 .into()
                 .chars()
+                .take(MAX_SUMMARY_CHARS)
                 .map(|c| if c.is_control() { '\u{fffd}' } else { c })
                 .collect(),
             evidence,

@@ -173,16 +173,18 @@ impl MonitorShared {
             tracing::error!(error = %err, "findings not stored");
         }
         for finding in findings {
-            self.audit.record_soon(
-                Actor::daemon(),
-                AuditEvent::finding_recorded(
-                    &finding.container,
-                    finding.check_id,
-                    finding.severity.as_str(),
-                    &finding.summary,
-                ),
-            );
             let _ = self.updates.send(MonitorUpdate::Finding(finding.clone()));
+        }
+        // Waiting for room in the audit queue like every caller (a full queue
+        // delays the monitor's bookkeeping; it never drops these entries).
+        for finding in findings {
+            let entry = AuditEvent::finding_recorded(
+                &finding.container,
+                finding.check_id,
+                finding.severity.as_str(),
+                &finding.summary,
+            );
+            self.audit.record_or_log(Actor::daemon(), entry).await;
         }
     }
 
@@ -241,15 +243,23 @@ impl MonitorShared {
         };
         if let Some((before, status)) = changed {
             if before != status.health {
-                self.audit.record_soon(
-                    Actor::daemon(),
-                    AuditEvent::ContainerHealthChanged {
-                        container: status.container.clone(),
-                        from: before.as_str().to_owned(),
-                        to: status.health.as_str().to_owned(),
-                        reason: status.reason.clone(),
-                    },
-                );
+                // Recorded beside the monitor (this runs under no runtime
+                // wait): the entry waits for room in the queue like any.
+                let entry = AuditEvent::ContainerHealthChanged {
+                    container: status.container.clone(),
+                    from: before.as_str().to_owned(),
+                    to: status.health.as_str().to_owned(),
+                    reason: status.reason.clone(),
+                };
+                let audit = self.audit.clone();
+                match tokio::runtime::Handle::try_current() {
+                    Ok(runtime) => {
+                        runtime.spawn(
+                            async move { audit.record_or_log(Actor::daemon(), entry).await },
+                        );
+                    }
+                    Err(_) => tracing::error!(kind = entry.kind(), "audit entry lost: no runtime"),
+                }
             }
             let _ = self.updates.send(MonitorUpdate::Status(status));
         }

@@ -481,5 +481,6 @@ pub fn sample(
         containers,
         services: Vec::new(),
         audit_queue: audit.queued() as u64,
+        audit_head: *audit.committed_head().borrow(),
     }
 }

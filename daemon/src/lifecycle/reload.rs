@@ -191,7 +191,15 @@ impl Reloader {
     pub async fn reload(&mut self, domain: &Domain) -> String {
         let wanted = (self.read)()
             .and_then(|config| config.validate().map(|()| config))
-            .map_err(|err| err.to_string())
+            // The first line only: TOML's message quotes the line it failed
+            // on, which may hold what should not be logged or audited.
+            .map_err(|err| {
+                err.to_string()
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
             .and_then(|config| {
                 // A filter that does not parse fails the whole reload.
                 crate::logging::check_filter(&config.log)

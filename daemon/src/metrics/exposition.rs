@@ -178,7 +178,7 @@ pub fn render(counted: &Counted, sampled: &Sampled) -> String {
         }
     }
     steps(&mut out, counted);
-    event_outputs(&mut out, counted);
+    event_outputs(&mut out, counted, sampled.audit_head);
     out
 }
 
@@ -206,26 +206,26 @@ fn steps(out: &mut String, counted: &Counted) {
 }
 
 /// What each event output delivered, failed and has still to deliver.
-fn event_outputs(out: &mut String, counted: &Counted) {
-    type Read = fn(&super::OutputCounts) -> u64;
+fn event_outputs(out: &mut String, counted: &Counted, audit_head: i64) {
+    type Read = fn(&super::OutputCounts, i64) -> u64;
     let families: [(&str, &str, &str, Read); 3] = [
         (
             "occcd_events_delivered_total",
             "counter",
             "Records the output's receiver acknowledged (journald, syslog, webhook).",
-            |counts| counts.delivered,
+            |counts, _| counts.delivered,
         ),
         (
             "occcd_events_failed_deliveries_total",
             "counter",
             "Deliveries that failed and were retried.",
-            |counts| counts.failed,
+            |counts, _| counts.failed,
         ),
         (
             "occcd_events_behind_entries",
             "gauge",
             "Committed audit entries the output has not delivered yet.",
-            |counts| counts.behind,
+            |counts, head| u64::try_from(head - counts.delivered_through).unwrap_or(0),
         ),
     ];
     for (name, kind, help, read) in families {
@@ -235,7 +235,7 @@ fn event_outputs(out: &mut String, counted: &Counted) {
                 out,
                 "{name}{} {}",
                 labels(&[("output", output)]),
-                read(counts)
+                read(counts, audit_head)
             );
         }
     }
@@ -268,6 +268,7 @@ mod tests {
             }],
             services: vec![(String::new(), true)],
             audit_queue: 0,
+            audit_head: 0,
         };
         let text = render(&metrics.snapshot(), &sampled);
         assert!(text.contains(

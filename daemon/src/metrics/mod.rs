@@ -87,8 +87,9 @@ pub struct OutputCounts {
     pub delivered: u64,
     /// Deliveries that failed (each is retried).
     pub failed: u64,
-    /// Committed audit entries it has not delivered yet.
-    pub behind: u64,
+    /// The last audit entry it delivered (what it has still to deliver is
+    /// computed when scraped, from the log's head).
+    pub delivered_through: i64,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -193,6 +194,8 @@ pub struct Sampled {
     pub services: Vec<(String, bool)>,
     /// Audit entries queued, not yet committed.
     pub audit_queue: u64,
+    /// The newest committed audit entry.
+    pub audit_head: i64,
 }
 
 /// One watched container, as scraped.

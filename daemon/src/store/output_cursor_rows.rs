@@ -8,29 +8,32 @@
 use super::{Store, StoreError};
 
 impl Store {
-    /// The last entry `output` delivered, if it ever ran.
-    pub async fn output_cursor(&self, output: &str) -> Result<Option<i64>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT delivered_through FROM output_cursors WHERE output = ?")
-                .bind(output)
-                .fetch_optional(&self.pool)
-                .await?,
+    /// The last entry `output` delivered, and to where, if it ever ran.
+    pub async fn output_cursor(&self, output: &str) -> Result<Option<(i64, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT delivered_through, destination FROM output_cursors WHERE output = ?",
         )
+        .bind(output)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
-    /// Records that `output` delivered every entry up to `sequence`.
+    /// Records that `output` delivered every entry up to `sequence` to
+    /// `destination`.
     pub async fn set_output_cursor(
         &self,
         output: &str,
+        destination: &str,
         sequence: i64,
         at_unix_ms: i64,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO output_cursors (output, delivered_through, updated_at_unix_ms) \
-             VALUES (?1, ?2, ?3) ON CONFLICT (output) DO UPDATE \
-             SET delivered_through = ?2, updated_at_unix_ms = ?3",
+            "INSERT INTO output_cursors (output, destination, delivered_through, updated_at_unix_ms) \
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (output) DO UPDATE \
+             SET destination = ?2, delivered_through = ?3, updated_at_unix_ms = ?4",
         )
         .bind(output)
+        .bind(destination)
         .bind(sequence)
         .bind(at_unix_ms)
         .execute(&self.pool)
@@ -60,11 +63,25 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(store.output_cursor("syslog").await.unwrap(), None);
-        store.set_output_cursor("syslog", 7, 1).await.unwrap();
-        store.set_output_cursor("syslog", 9, 2).await.unwrap();
-        assert_eq!(store.output_cursor("syslog").await.unwrap(), Some(9));
+        store
+            .set_output_cursor("syslog", "a:1", 7, 1)
+            .await
+            .unwrap();
+        store
+            .set_output_cursor("syslog", "b:2", 9, 2)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.output_cursor("syslog").await.unwrap(),
+            Some((9, "b:2".to_owned()))
+        );
         assert_eq!(store.output_cursor("webhook").await.unwrap(), None);
-        assert!(store.set_output_cursor("elsewhere", 1, 1).await.is_err());
+        assert!(
+            store
+                .set_output_cursor("elsewhere", "", 1, 1)
+                .await
+                .is_err()
+        );
         store.close().await;
     }
 }

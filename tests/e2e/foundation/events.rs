@@ -150,6 +150,106 @@ async fn syslog_over_tls_reaches_a_collector_it_trusts_and_no_other() {
         before,
         "sent to an untrusted collector"
     );
+    drop(daemon);
+
+    // Trusted CA, but the certificate does not name the collector asked for.
+    let dir = DevDir::new();
+    let tls = format!(
+        "tls = true\nca_file = {:?}\nserver_name = \"collector.example\"\n",
+        files.ca.display().to_string()
+    );
+    dir.set_config(&syslog_config(rsyslog.port, &tls));
+    let daemon = RunningDaemon::start(&dir).await;
+    refused_calls(&daemon, 1).await;
+    await_received(
+        || dir.log(),
+        |log| log.contains("event delivery failed") && log.contains("not valid for name"),
+        "a certificate for another name was not refused",
+    )
+    .await;
+    assert_eq!(
+        rsyslog.received().lines().count(),
+        before,
+        "sent to a misnamed collector"
+    );
+}
+
+#[tokio::test]
+async fn a_hung_collector_costs_one_timeout_per_try_and_never_a_call() {
+    // Accepts connections and never reads or answers.
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = hung.local_addr().unwrap().port();
+    let dir = DevDir::new();
+    dir.set_config(&format!(
+        "[events]\nretry_max_secs = 1\ntimeout_secs = 1\n[events.syslog]\naddress = \"127.0.0.1:{port}\"\n"
+    ));
+    let daemon = RunningDaemon::start(&dir).await;
+    let started = std::time::Instant::now();
+    refused_calls(&daemon, 5).await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "calls waited on the collector"
+    );
+    await_received(
+        || dir.log(),
+        |log| log.contains("no answer within 1 s"),
+        "the hung collector was not timed out",
+    )
+    .await;
+    // Shutdown gives outputs 2 s, then ends them.
+    let stopping = std::time::Instant::now();
+    assert!(daemon.terminate().await.success());
+    assert!(
+        stopping.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        stopping.elapsed()
+    );
+    drop(hung);
+}
+
+#[tokio::test]
+async fn an_output_too_far_behind_skips_ahead_and_says_which_entries() {
+    let dir = DevDir::new();
+    let secret_file = dir.path().join("webhook.secret");
+    let receiver = WebhookReceiver::start(&"k".repeat(40), &secret_file);
+    dir.set_config(&format!(
+        "[events]\nretry_max_secs = 1\nbatch = 5\nmax_backlog = 10\n[events.webhook]\nurl = {:?}\nsecret_file = {:?}\n",
+        receiver.url,
+        secret_file.display().to_string()
+    ));
+    receiver.set_down(true);
+    let daemon = RunningDaemon::start(&dir).await;
+    refused_calls(&daemon, 30).await;
+    receiver.set_down(false);
+    let received = await_received(
+        || receiver.received(),
+        |text| text.contains("\"event\":\"events_skipped\""),
+        "no events_skipped record",
+    )
+    .await;
+    let skipped = received
+        .split("\"event\":\"events_skipped\"")
+        .nth(1)
+        .unwrap();
+    assert!(skipped.contains("\"output\":\"webhook\""), "{skipped}");
+    assert!(skipped.contains("\"first\":1"), "from the start: {skipped}");
+    assert!(daemon.terminate().await.success());
+    // What was not skipped arrived, up to the last entry.
+    let expected = all_sequences(&dir).await;
+    let last = *expected.last().unwrap();
+    let received = await_received(
+        || receiver.received(),
+        |text| record_ids(text).contains_key(&last),
+        "the entries after the skip did not all arrive",
+    )
+    .await;
+    let ids = record_ids(&received);
+    let first_after = *ids.keys().next().unwrap();
+    assert!(first_after > 1, "entries were skipped");
+    assert!(
+        (first_after..=last).all(|id| ids.contains_key(&id)),
+        "a gap after the skip"
+    );
 }
 
 #[tokio::test]
@@ -170,6 +270,17 @@ async fn the_webhook_gets_signed_batches_and_an_outage_loses_nothing() {
         "the webhook never got the refusals",
     )
     .await;
+    // A receiver that answers and closes at once (HTTP/1.0 style) is
+    // answered all the same: its 2xx counts.
+    receiver.set_closing(true);
+    refused_calls(&daemon, 2).await;
+    await_received(
+        || receiver.received(),
+        |text| text.matches("\"event\":\"call_refused\"").count() >= 4,
+        "a 204 with Connection: close was not taken as delivered",
+    )
+    .await;
+    receiver.set_closing(false);
 
     receiver.set_down(true);
     refused_calls(&daemon, 30).await;
@@ -208,6 +319,11 @@ async fn an_unusable_events_config_stops_start_up_with_the_reason() {
     let dir = DevDir::new();
     let secret_file = dir.path().join("webhook.secret");
     std::fs::write(&secret_file, "too short").unwrap();
+    std::fs::set_permissions(
+        &secret_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
     for (config, reason) in [
         (
             "[events.webhook]\nurl = \"http://127.0.0.1:9/\"\n".to_owned(),
@@ -235,4 +351,40 @@ async fn an_unusable_events_config_stops_start_up_with_the_reason() {
         assert!(!status.success(), "{config}");
         assert!(output.contains(reason), "{config}: {output}");
     }
+}
+
+#[tokio::test]
+async fn a_new_receiver_gets_what_comes_next_not_the_past() {
+    let dir = DevDir::new();
+    let secret_file = dir.path().join("webhook.secret");
+    let first = WebhookReceiver::start(&"f".repeat(40), &secret_file);
+    let config = |url: &str| {
+        format!(
+            "[events]\nretry_max_secs = 1\n[events.webhook]\nurl = {url:?}\nsecret_file = {:?}\n",
+            secret_file.display().to_string()
+        )
+    };
+    dir.set_config(&config(&first.url));
+    let daemon = RunningDaemon::start(&dir).await;
+    refused_calls(&daemon, 5).await;
+    assert!(daemon.terminate().await.success());
+    let before = *all_sequences(&dir).await.last().unwrap();
+
+    // Pointed elsewhere: the old cursor is not the new receiver's.
+    let second = WebhookReceiver::start(&"f".repeat(40), &secret_file);
+    dir.set_config(&config(&second.url));
+    let daemon = RunningDaemon::start(&dir).await;
+    refused_calls(&daemon, 1).await;
+    let received = await_received(
+        || second.received(),
+        |text| text.contains("\"event\":\"call_refused\""),
+        "the new receiver got nothing",
+    )
+    .await;
+    let ids = record_ids(&received);
+    assert!(
+        *ids.keys().next().unwrap() > before,
+        "the past was replayed: {ids:?}"
+    );
+    drop(daemon);
 }
