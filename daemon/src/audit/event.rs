@@ -100,7 +100,8 @@ pub enum AuditEvent {
         check: String,
         /// `info`, `low`, `medium`, `high` or `critical`.
         severity: String,
-        /// One line a person can act on (secrets in it are masked).
+        /// One line a person can act on (an exec names the program, not its
+        /// arguments; at most 500 characters).
         summary: String,
     },
     /// A watched container's health changed.
