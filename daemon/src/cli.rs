@@ -51,6 +51,10 @@ pub enum Command {
     Restore {
         /// The backup.
         file: PathBuf,
+        /// Restore even when the current store has newer audit entries, or
+        /// does not open (they are dropped; the replaced store is kept).
+        #[arg(long)]
+        accept_loss: bool,
     },
     /// Run the daemon (the default).
     Serve,

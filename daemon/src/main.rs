@@ -10,7 +10,9 @@ use occcd::{
     clock::SystemClock,
     config::Config,
     crypto::KeyPurpose,
-    lifecycle::{Reloader, Signals, forbid_core_dumps, open_store, serve},
+    lifecycle::{
+        Reloader, Signals, StateLock, forbid_core_dumps, open_store, serve, state_folder_of,
+    },
     logging::init_logging,
     transport::{PassedSocket, take_passed_socket},
 };
@@ -101,7 +103,7 @@ async fn run(
             }
         }
         Command::Backup { file } => back_up(&config, &file).await,
-        Command::Restore { file } => restore(&config, &file).await,
+        Command::Restore { file, accept_loss } => restore(&config, &file, accept_loss).await,
         Command::Audit {
             action: AuditCommand::Verify,
         } => verify_audit(&config).await,
@@ -127,6 +129,10 @@ async fn verify_audit(config: &Config) -> ExitCode {
         eprintln!("occcd: no database at {}", config.store.database.display());
         return ExitCode::from(2);
     }
+    let _reading = match reading_lock(config) {
+        Ok(lock) => lock,
+        Err(code) => return code,
+    };
     let (store, hasher, signer) = match open_store(config).await {
         Ok(unlocked) => {
             let hasher = Arc::new(ChainHasher::new(
@@ -181,6 +187,10 @@ async fn print_audit_public_key(config: &Config) -> ExitCode {
         eprintln!("occcd: no database at {}", config.store.database.display());
         return ExitCode::from(2);
     }
+    let _reading = match reading_lock(config) {
+        Ok(lock) => lock,
+        Err(code) => return code,
+    };
     let unlocked = match open_store(config).await {
         Ok(unlocked) => unlocked,
         Err(err) => return fail(&err, ExitCode::from(2)),
@@ -207,6 +217,10 @@ async fn back_up(config: &Config, file: &std::path::Path) -> ExitCode {
         eprintln!("occcd: no database at {}", config.store.database.display());
         return ExitCode::from(2);
     }
+    let _reading = match reading_lock(config) {
+        Ok(lock) => lock,
+        Err(code) => return code,
+    };
     let unlocked = match open_store(config).await {
         Ok(unlocked) => unlocked,
         Err(err) => return fail(&err, ExitCode::from(2)),
@@ -242,8 +256,8 @@ async fn back_up(config: &Config, file: &std::path::Path) -> ExitCode {
     }
 }
 
-async fn restore(config: &Config, file: &std::path::Path) -> ExitCode {
-    match backup::restore(config, file, Arc::new(SystemClock)).await {
+async fn restore(config: &Config, file: &std::path::Path, accept_loss: bool) -> ExitCode {
+    match backup::restore(config, file, Arc::new(SystemClock), accept_loss).await {
         Ok(restored) => {
             let made =
                 chrono::DateTime::from_timestamp_millis(restored.manifest.created_at_unix_ms)
@@ -267,6 +281,13 @@ async fn restore(config: &Config, file: &std::path::Path) -> ExitCode {
         }
         Err(err) => fail(&err, ExitCode::FAILURE),
     }
+}
+
+/// The shared lock of a tool that opens the store beside the daemon (a
+/// restore holds it exclusively).
+fn reading_lock(config: &Config) -> Result<StateLock, ExitCode> {
+    StateLock::reading(&state_folder_of(&config.store.database))
+        .map_err(|err| fail(&err, ExitCode::from(2)))
 }
 
 fn fail(err: &dyn std::fmt::Display, code: ExitCode) -> ExitCode {

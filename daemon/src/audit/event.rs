@@ -135,6 +135,8 @@ pub enum AuditEvent {
         backup_audit_head: i64,
         /// The replaced store's last entry, if it opened.
         replaced_audit_head: Option<i64>,
+        /// SHA-256 of the backup's database file (hex).
+        backup_sha256: String,
     },
     /// Something happened to an account or session.
     Account {

@@ -37,11 +37,14 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// The bytes the signature covers.
+    /// The bytes the signature covers: a context no checkpoint or export
+    /// signature starts with, then the manifest without its signature.
     fn signed_bytes(&self) -> Vec<u8> {
         let mut unsigned = self.clone();
         unsigned.signature_hex.clear();
-        serde_json::to_vec(&unsigned).unwrap_or_default()
+        let mut bytes = b"occcd-backup-manifest/1\0".to_vec();
+        bytes.extend(serde_json::to_vec(&unsigned).unwrap_or_default());
+        bytes
     }
 
     /// Signs it with `signer` (setting the key and signature fields).

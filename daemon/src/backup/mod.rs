@@ -65,7 +65,9 @@ pub struct Written {
     pub file_bytes: u64,
 }
 
-/// Writes a backup of `store` to `target`, which must not exist.
+/// Writes a backup of `store` to `target`, which must not exist. The work
+/// is done in a folder of its own (0700) beside `target`, which nobody else
+/// can place a link in; `target` appears only complete.
 pub async fn back_up(
     store: &Store,
     database_key: &Subkey,
@@ -79,39 +81,57 @@ pub async fn back_up(
             target.display()
         )));
     }
-    let copy = sibling(target, "db-partial");
-    let _ = std::fs::remove_file(&copy);
-    let copy_text = copy
-        .to_str()
-        .ok_or_else(|| BackupError::NotNow(format!("{} is not UTF-8", copy.display())))?;
+    let folder = match target.parent() {
+        Some(folder) if !folder.as_os_str().is_empty() => folder.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let work = work_folder(&folder)?;
+    let written = write_in(&work, store, database_key, signer, clock, target).await;
+    let _ = std::fs::remove_dir_all(&work);
+    let written = written?;
+    crate::crypto::sync_folder(&folder).map_err(file_error(&folder))?;
+    Ok(written)
+}
+
+/// A new folder only this process's user can enter, in `folder`.
+fn work_folder(folder: &Path) -> Result<PathBuf, BackupError> {
+    let mut random = [0_u8; 8];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random)
+        .map_err(|_| BackupError::NotNow("no randomness from the OS".to_owned()))?;
+    let work = folder.join(format!(".occcd-backup-{}", hex::encode(random)));
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(&work).map_err(file_error(&work))?;
+    Ok(work)
+}
+
+/// Exports into `work`, signs, writes the archive there and links it to
+/// `target` (a link fails if `target` appeared meanwhile: never overwritten).
+async fn write_in(
+    work: &Path,
+    store: &Store,
+    database_key: &Subkey,
+    signer: &CheckpointSigner,
+    clock: &dyn Clock,
+    target: &Path,
+) -> Result<Written, BackupError> {
+    let copy = work.join("occcd.db");
     // Created empty first (0600): the store's connections may not create files.
     crate::crypto::private_file_options()
         .write(true)
         .create_new(true)
         .open(&copy)
         .map_err(file_error(&copy))?;
-    let exported = store.export_encrypted(copy_text, database_key).await;
-    let written = match exported {
-        Ok(()) => finish(&copy, database_key, signer, clock, target).await,
-        Err(err) => Err(err.into()),
-    };
-    let _ = std::fs::remove_file(&copy);
-    written
-}
-
-/// Signs the manifest of the copy at `copy` and writes the backup file.
-async fn finish(
-    copy: &Path,
-    database_key: &Subkey,
-    signer: &CheckpointSigner,
-    clock: &dyn Clock,
-    target: &Path,
-) -> Result<Written, BackupError> {
+    let copy_text = copy
+        .to_str()
+        .ok_or_else(|| BackupError::NotNow(format!("{} is not UTF-8", copy.display())))?;
+    store.export_encrypted(copy_text, database_key).await?;
     // The copy opens with the key and says where its audit log ends.
-    let opened = Store::open(copy, database_key, false).await?;
+    let opened = Store::open_to_check(&copy, database_key).await?;
     let head = opened.last_audit_row().await;
     opened.close().await;
-    let (database_sha256, database_bytes) = sha256_of(copy)?;
+    let (database_sha256, database_bytes) = sha256_of(&copy)?;
     let mut manifest = Manifest {
         format: manifest::FORMAT.to_owned(),
         occcd_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -123,28 +143,14 @@ async fn finish(
         signature_hex: String::new(),
     };
     manifest.sign(signer);
-    let partial = sibling(target, "partial");
-    let result = write_archive(&partial, &manifest, copy).and_then(|()| {
-        // A hard link fails if `target` appeared meanwhile: never overwritten.
-        std::fs::hard_link(&partial, target).map_err(file_error(target))
-    });
-    let _ = std::fs::remove_file(&partial);
-    result?;
-    if let Some(folder) = target.parent() {
-        crate::crypto::sync_folder(folder).map_err(file_error(folder))?;
-    }
+    let archive = work.join("backup.tar");
+    write_archive(&archive, &manifest, &copy)?;
+    std::fs::hard_link(&archive, target).map_err(file_error(target))?;
     let file_bytes = std::fs::metadata(target).map_err(file_error(target))?.len();
     Ok(Written {
         manifest,
         file_bytes,
     })
-}
-
-/// `path` with `.suffix` added.
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(format!(".{suffix}"));
-    PathBuf::from(name)
 }
 
 /// SHA-256 (hex) and size of the file at `path`.

@@ -1,11 +1,15 @@
 //! `occcd restore FILE`: verify a backup completely, then put it in place of
 //! the store while the daemon is stopped.
 //!
-//! Invariant: the state folder's lock is held throughout (a running daemon
-//! holds it, so a restore cannot run beside one, and a daemon cannot start
-//! during one); the store is replaced by one rename, only after the copy
-//! passed every check and its audit chain gained the `store_restored`
-//! entry; the store it replaces is kept as `occcd.db.replaced-<ms>`.
+//! Invariant: the state folder's locks are held exclusively throughout (a
+//! running daemon or a backup holds one, so a restore cannot run beside
+//! them, and neither can start during one); nothing from the backup file is
+//! written before its manifest's signature verified, and nothing is read
+//! from its database before it matched the signed checksum; the database is
+//! checked read-only and unmigrated; the store is replaced by one rename,
+//! only after every check passed and its audit chain gained the
+//! `store_restored` entry; newer entries are dropped only when asked; the
+//! store it replaces is kept as `occcd.db.replaced-<ms>`.
 
 use std::{
     fs::File,
@@ -26,7 +30,7 @@ use crate::{
     clock::Clock,
     config::Config,
     crypto::{KeyPurpose, Subkey, resolve_master_key},
-    lifecycle::StateLock,
+    lifecycle::{StateLock, state_folder_of},
     store::{Store, StoreError},
 };
 
@@ -49,11 +53,14 @@ struct Keys {
     signer: CheckpointSigner,
 }
 
-/// Restores the backup in `file` over the store `config` names.
+/// Restores the backup in `file` over the store `config` names; with
+/// `accept_loss`, also when the current store has newer entries (or does
+/// not open).
 pub async fn restore(
     config: &Config,
     file: &Path,
     clock: Arc<dyn Clock>,
+    accept_loss: bool,
 ) -> Result<Restored, BackupError> {
     if cfg!(not(unix)) {
         return Err(BackupError::NotNow(
@@ -61,23 +68,24 @@ pub async fn restore(
         ));
     }
     let database = config.store.database.clone();
-    let state = database
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let _lock = StateLock::acquire(&state).map_err(|err| {
+    let state = state_folder_of(&database);
+    let _lock = StateLock::replacing(&state).map_err(|err| {
         BackupError::NotNow(format!(
             "{err}: stop occcd first (systemctl stop occcd.socket occcd.service)"
         ))
     })?;
     let keys = keys(config, &database)?;
     let extracted = state.join(format!("restore-{}.db", clock.now().0));
-    let outcome = restore_from(&keys, file, &extracted, &database, clock).await;
-    for leftover in [
-        PathBuf::from(&extracted),
-        with_suffix(&extracted, "-wal"),
-        with_suffix(&extracted, "-shm"),
-    ] {
-        let _ = std::fs::remove_file(leftover);
+    let outcome = restore_from(&keys, file, &extracted, &database, clock, accept_loss).await;
+    // After a swap the copy is the store: only a failed restore leaves these.
+    if outcome.is_err() {
+        for leftover in [
+            PathBuf::from(&extracted),
+            with_suffix(&extracted, "-wal"),
+            with_suffix(&extracted, "-shm"),
+        ] {
+            let _ = std::fs::remove_file(leftover);
+        }
     }
     outcome
 }
@@ -88,12 +96,10 @@ async fn restore_from(
     extracted: &Path,
     database: &Path,
     clock: Arc<dyn Clock>,
+    accept_loss: bool,
 ) -> Result<Restored, BackupError> {
-    let manifest = extract(file, extracted)?;
-    manifest
-        .verify(&keys.signer)
-        .map_err(BackupError::Refused)?;
-    let copy = Store::open(extracted, &keys.database, false)
+    let manifest = extract(file, extracted, &keys.signer)?;
+    let check = Store::open_to_check(extracted, &keys.database)
         .await
         .map_err(|err| match err {
             StoreError::WrongKey { .. } => BackupError::Refused(
@@ -101,27 +107,76 @@ async fn restore_from(
             ),
             other => BackupError::Refused(format!("the database does not open: {other}")),
         })?;
-    let checked = check_copy(&copy, keys, &manifest).await;
-    if let Err(err) = checked {
-        copy.close().await;
-        return Err(err);
-    }
+    let checked = check_copy(&check, keys, &manifest).await;
+    check.close().await;
+    checked?;
     let replaced_head = current_head(database, &keys.database).await;
+    if !accept_loss {
+        refuse_loss(database, &manifest, replaced_head)?;
+    }
     let entry = AuditEvent::StoreRestored {
         backup_created_at_unix_ms: manifest.created_at_unix_ms,
         backup_audit_head: manifest.audit_head,
         replaced_audit_head: replaced_head,
+        backup_sha256: manifest.database_sha256.clone(),
     };
     let now_ms = clock.now().0;
+    // Verified: now migrated to this occcd's schema, and the entry appended.
+    let copy = Store::open(extracted, &keys.database, false).await?;
     let appended = append(&copy, keys, clock, entry).await;
     copy.close().await;
     appended?;
+    if with_suffix(extracted, "-wal").exists() {
+        return Err(BackupError::NotNow(
+            "the restored copy kept a write-ahead log after closing; nothing was replaced".into(),
+        ));
+    }
+    #[cfg(unix)]
+    own_like_folder(extracted, database)?;
     let kept_as = swap(extracted, database, now_ms)?;
     Ok(Restored {
         manifest,
         replaced_head,
         kept_as,
     })
+}
+
+/// Refuses to drop entries the current store has and the backup has not,
+/// or to replace a store that does not open, unless asked to.
+fn refuse_loss(
+    database: &Path,
+    manifest: &Manifest,
+    replaced_head: Option<i64>,
+) -> Result<(), BackupError> {
+    let made = chrono::DateTime::from_timestamp_millis(manifest.created_at_unix_ms)
+        .map_or_else(String::new, |at| at.to_rfc3339());
+    match replaced_head {
+        Some(head) if head > manifest.audit_head => Err(BackupError::NotNow(format!(
+            "the current store's audit log runs to entry {head}, the backup (made {made}) to {}: \
+             restoring drops entries {} to {head} and everything changed since — users, \
+             password and TOTP changes, revocations, lockouts (the replaced store is kept); \
+             run again with --accept-loss to restore anyway",
+            manifest.audit_head,
+            manifest.audit_head + 1
+        ))),
+        None if database.exists() => Err(BackupError::NotNow(
+            "the current store does not open with this key, so what a restore drops is unknown; \
+             run again with --accept-loss to restore anyway (the replaced store is kept)"
+                .to_owned(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Gives `extracted` the owner of the folder the store lives in (a restore
+/// run as root must leave a store the daemon's user can open).
+#[cfg(unix)]
+fn own_like_folder(extracted: &Path, database: &Path) -> Result<(), BackupError> {
+    use std::os::unix::fs::MetadataExt;
+    let folder = state_folder_of(database);
+    let owner = std::fs::metadata(&folder).map_err(file_error(&folder))?;
+    std::os::unix::fs::chown(extracted, Some(owner.uid()), Some(owner.gid()))
+        .map_err(file_error(extracted))
 }
 
 /// The keys of the installation, from its master key (never a new one).
@@ -148,18 +203,25 @@ fn keys(config: &Config, database: &Path) -> Result<Keys, BackupError> {
     })
 }
 
-/// Reads the manifest and writes the database of the backup in `file` to
-/// `target` (0600), checking its size and checksum.
-fn extract(file: &Path, target: &Path) -> Result<Manifest, BackupError> {
+/// Reads and verifies the manifest, then writes the database of the backup
+/// in `file` to `target` (0600), checking its size and checksum. Only two
+/// plain files are accepted, in order: no links, no sparse or long-name
+/// entries, nothing else.
+fn extract(file: &Path, target: &Path, signer: &CheckpointSigner) -> Result<Manifest, BackupError> {
     let refused = |why: String| BackupError::Refused(why);
     let opened = File::open(file).map_err(file_error(file))?;
     let mut archive = tar::Archive::new(opened);
-    let mut entries = archive.entries().map_err(file_error(file))?;
+    let mut entries = archive.entries().map_err(file_error(file))?.raw(true);
     let mut next = |name: &str| -> Result<tar::Entry<'_, File>, BackupError> {
         let entry = entries
             .next()
             .ok_or_else(|| refused(format!("not an occcd backup: no {name}")))?
             .map_err(|err| refused(format!("not an occcd backup: {err}")))?;
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            return Err(refused(format!(
+                "not an occcd backup: {name} is not a plain file"
+            )));
+        }
         let path = entry.path().map_err(|err| refused(err.to_string()))?;
         if path != Path::new(name) {
             return Err(refused(format!(
@@ -180,6 +242,8 @@ fn extract(file: &Path, target: &Path) -> Result<Manifest, BackupError> {
         .map_err(file_error(file))?;
     let manifest: Manifest =
         serde_json::from_slice(&text).map_err(|err| refused(format!("manifest: {err}")))?;
+    // Signed by this installation before anything of it is written.
+    manifest.verify(signer).map_err(BackupError::Refused)?;
     let mut database_entry = next("occcd.db")?;
     if database_entry.size() != manifest.database_bytes {
         return Err(refused(format!(
@@ -249,12 +313,13 @@ async fn check_copy(copy: &Store, keys: &Keys, manifest: &Manifest) -> Result<()
     Ok(())
 }
 
-/// Where the current store's audit log ends, if it opens.
+/// Where the current store's audit log ends, if it opens (read-only: the
+/// store kept aside stays as it was).
 async fn current_head(database: &Path, key: &Subkey) -> Option<i64> {
     if !database.exists() {
         return None;
     }
-    let store = Store::open(database, key, false).await.ok()?;
+    let store = Store::open_to_check(database, key).await.ok()?;
     let head = store
         .last_audit_row()
         .await
@@ -295,7 +360,7 @@ async fn append(
 /// Puts `extracted` in place of `database` with one rename, keeping the
 /// old store (and any WAL of it) beside it.
 fn swap(extracted: &Path, database: &Path, now_ms: i64) -> Result<Option<PathBuf>, BackupError> {
-    let folder = database.parent().unwrap_or_else(|| Path::new("."));
+    let folder = state_folder_of(database);
     let kept_as = if database.exists() {
         let kept = with_suffix(database, &format!(".replaced-{now_ms}"));
         std::fs::hard_link(database, &kept).map_err(file_error(&kept))?;
@@ -310,7 +375,7 @@ fn swap(extracted: &Path, database: &Path, now_ms: i64) -> Result<Option<PathBuf
         None
     };
     std::fs::rename(extracted, database).map_err(file_error(database))?;
-    crate::crypto::sync_folder(folder).map_err(file_error(folder))?;
+    crate::crypto::sync_folder(&folder).map_err(file_error(&folder))?;
     Ok(kept_as)
 }
 

@@ -74,6 +74,13 @@ impl Dispatch {
         let Some(mut cursor) = self.starting_cursor().await else {
             return;
         };
+        let life = match self.store.store_life().await {
+            Ok(life) => life,
+            Err(err) => {
+                tracing::error!(output = name, error = %err, "store life unreadable");
+                "unknown".to_owned()
+            }
+        };
         let mut saved = self.save(cursor).await;
         let mut failures = 0_u32;
         let mut writer_gone = false;
@@ -113,7 +120,7 @@ impl Dispatch {
             };
             let records: Vec<EventRecord> = rows
                 .iter()
-                .map(|row| EventRecord::of(row, &self.host))
+                .map(|row| EventRecord::of(row, &self.host, &life))
                 .collect();
             let (delivered, error) = self.output.deliver(&records, self.clock.as_ref()).await;
             self.metrics.event_output(name, |counts| {

@@ -28,6 +28,7 @@ pub fn encode(record: &EventRecord, facility: u8) -> Vec<u8> {
     field("SYSLOG_FACILITY", &facility.to_string());
     field("SYSLOG_IDENTIFIER", "occcd");
     field("OCCC_ID", &record.id.to_string());
+    field("OCCC_STORE", &record.store);
     field("OCCC_EVENT", &record.event);
     field("OCCC_CATEGORY", &record.category);
     field("OCCC_SEVERITY", record.severity.as_str());
@@ -120,6 +121,7 @@ mod tests {
             time: "2026-12-03T00:00:00.000Z".into(),
             time_unix_ms: 0,
             host: "h".into(),
+            store: "0".into(),
             event: "login_failed".into(),
             category: "account".into(),
             severity: Severity::Warning,

@@ -74,6 +74,10 @@ pub struct EventRecord {
     pub time_unix_ms: i64,
     /// The host it happened on.
     pub host: String,
+    /// Which life of the host's store: `0`, or a new value after each
+    /// restore from a backup (ids restart from the backup's) — receivers
+    /// deduplicate by `(host, store, id)`.
+    pub store: String,
     /// What happened: the audit kind, e.g. `login_failed`.
     pub event: String,
     /// The family: `account`, `integrity`, `skill`, `config`, or the event
@@ -92,9 +96,9 @@ pub struct EventRecord {
 }
 
 impl EventRecord {
-    /// The record of `row`, from `host`.
+    /// The record of `row`, from the store life `store` of `host`.
     #[must_use]
-    pub fn of(row: &AuditRow, host: &str) -> Self {
+    pub fn of(row: &AuditRow, host: &str, store: &str) -> Self {
         let mut fields = match serde_json::from_str::<Value>(&row.detail) {
             Ok(Value::Object(fields)) => fields,
             _ => Map::new(),
@@ -115,6 +119,7 @@ impl EventRecord {
             time,
             time_unix_ms: row.at_unix_ms,
             host: host.to_owned(),
+            store: store.to_owned(),
             severity: severity_of(&row.kind, &fields),
             event: row.kind.clone(),
             category,
@@ -208,8 +213,7 @@ fn severity_of(kind: &str, fields: &Map<String, Value>) -> Severity {
             "degraded" | "unknown" => Severity::Warning,
             _ => Severity::Notice,
         },
-        "quarantine_started" | "audit_gap" => Severity::Critical,
-        "store_restored" => Severity::Warning,
+        "quarantine_started" | "audit_gap" | "store_restored" => Severity::Critical,
         "snapshot_failed" | "skill_install_failed" | "config_write_failed" | "events_skipped" => {
             Severity::Error
         }
@@ -281,7 +285,7 @@ mod tests {
             subject: Some("alice".into()),
             detail: Some("wrong password".into()),
         };
-        let record = EventRecord::of(&row(41, &failed, None), "host-a");
+        let record = EventRecord::of(&row(41, &failed, None), "host-a", "0");
         assert_eq!(record.id, 41);
         assert_eq!(record.time, "2026-12-03T12:13:20.123Z");
         assert_eq!(record.event, "login_failed");
@@ -301,7 +305,7 @@ mod tests {
     #[test]
     fn severities_follow_what_happened() {
         let finding = |severity| AuditEvent::finding_recorded("c", "event.exec", severity, "sh");
-        let of = |event: &AuditEvent| EventRecord::of(&row(1, event, None), "h").severity;
+        let of = |event: &AuditEvent| EventRecord::of(&row(1, event, None), "h", "0").severity;
         assert_eq!(of(&finding("critical")), Severity::Critical);
         assert_eq!(of(&finding("medium")), Severity::Warning);
         let health = |to: &str| AuditEvent::ContainerHealthChanged {
@@ -316,7 +320,7 @@ mod tests {
             version: "0.1.0".into(),
             key_source: "file".into(),
         };
-        let record = EventRecord::of(&row(2, &started, None), "h");
+        let record = EventRecord::of(&row(2, &started, None), "h", "0");
         assert_eq!(
             (record.severity, record.category.as_str()),
             (Severity::Info, "daemon_started")
@@ -331,7 +335,7 @@ mod tests {
             refused: Vec::new(),
             error: Some("e".repeat(1_000_000)),
         };
-        let record = EventRecord::of(&row(3, &huge, None), "h");
+        let record = EventRecord::of(&row(3, &huge, None), "h", "0");
         assert!(record.json().len() < 64_000, "{}", record.json().len());
         assert!(record.field("error").unwrap().ends_with(CUT_MARK));
     }

@@ -22,7 +22,11 @@ pub fn format(record: &EventRecord, facility: u8) -> String {
     let priority = u16::from(facility) * 8 + u16::from(record.severity.code());
     let host = header_field(&record.host, 255);
     let msgid = header_field(&record.event, 32);
-    let mut data = format!("[{SD_ID} id=\"{}\"", record.id);
+    let mut data = format!(
+        "[{SD_ID} id=\"{}\" store=\"{}\"",
+        record.id,
+        sd_escape(&record.store)
+    );
     let mut param = |name: &str, value: &str| {
         data.push_str(&format!(" {name}=\"{}\"", sd_escape(value)));
     };
@@ -168,6 +172,7 @@ mod tests {
             time: "2026-12-03T00:00:00.000Z".into(),
             time_unix_ms: 0,
             host: "web 1".into(),
+            store: "0".into(),
             event: "login_failed".into(),
             category: "account".into(),
             severity: Severity::Warning,
@@ -182,7 +187,7 @@ mod tests {
             std::process::id()
         );
         assert!(message.starts_with(&head), "{message}");
-        assert!(message.contains(r#"[occc@32473 id="9" severity="warning" category="account" actor="uid 1000" actor_uid="1000" subject="al\"ice\] x=\"y"] "#), "{message}");
+        assert!(message.contains(r#"[occc@32473 id="9" store="0" severity="warning" category="account" actor="uid 1000" actor_uid="1000" subject="al\"ice\] x=\"y"] "#), "{message}");
         let json = message.split('\u{feff}').nth(1).unwrap();
         assert_eq!(
             serde_json::from_str::<serde_json::Value>(json).unwrap()["id"],

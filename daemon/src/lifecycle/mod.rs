@@ -28,7 +28,7 @@ use tokio::{sync::mpsc, time::MissedTickBehavior};
 pub use error::StartupError;
 pub use reload::Reloader;
 pub use signals::{SignalRequest, Signals};
-pub use state_lock::StateLock;
+pub use state_lock::{StateLock, state_folder_of};
 use supervision::Notice;
 pub use unlock::{UnlockedStore, open_store};
 
@@ -127,15 +127,12 @@ pub async fn serve(
 
 /// The state folder's lock (the folder is created first if need be).
 fn state_lock(config: &Config) -> Result<StateLock, StartupError> {
-    let folder = match config.store.database.parent() {
-        Some(folder) if !folder.as_os_str().is_empty() => folder.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
+    let folder = state_folder_of(&config.store.database);
     std::fs::create_dir_all(&folder).map_err(|source| StartupError::StateDir {
         path: folder.clone(),
         source,
     })?;
-    StateLock::acquire(&folder).map_err(StartupError::StateLocked)
+    StateLock::serving(&folder).map_err(StartupError::StateLocked)
 }
 
 /// Who may scrape `metrics.listen`, if it is set: a config error (an

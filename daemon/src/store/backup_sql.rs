@@ -6,12 +6,64 @@
 //! writers go on; the key is a bound value on a connection whose statements
 //! are never logged.
 
+use std::{path::Path, str::FromStr};
+
+use sqlx::{
+    ConnectOptions,
+    sqlite::{SqliteConnectOptions, SqlitePoolOptions},
+};
 use zeroize::Zeroizing;
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, classify};
 use crate::crypto::Subkey;
 
 impl Store {
+    /// Opens the database at `path` to be checked: read-only, one
+    /// connection, no migration, and its schema not trusted to run
+    /// functions with side effects.
+    pub async fn open_to_check(path: &Path, key: &Subkey) -> Result<Self, StoreError> {
+        let key_pragma = Zeroizing::new(format!("\"x'{}'\"", hex::encode(key.expose())));
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .read_only(true)
+            .pragma("key", key_pragma.to_string())
+            .pragma("cipher_memory_security", "ON")
+            .pragma("query_only", "ON")
+            .pragma("trusted_schema", "OFF")
+            .disable_statement_logging();
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(|err| classify(err, path))?;
+        let store = Self::with_pool(pool);
+        // The key is proven by the first read, not by opening.
+        if let Err(err) = sqlx::query("SELECT count(*) FROM sqlite_master")
+            .fetch_one(&store.pool)
+            .await
+        {
+            store.close().await;
+            return Err(classify(err, path));
+        }
+        Ok(store)
+    }
+
+    /// Which life of the store this is, for event receivers: `0` for a store
+    /// never restored, else `<sequence>-<ms>` of its newest `store_restored`
+    /// entry (so an id is never reused within one `(host, store)`).
+    pub async fn store_life(&self) -> Result<String, StoreError> {
+        let newest: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT sequence, at_unix_ms FROM audit_log WHERE kind = 'store_restored' \
+             ORDER BY sequence DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(newest.map_or_else(
+            || "0".to_owned(),
+            |(sequence, at)| format!("{sequence}-{at}"),
+        ))
+    }
+
     /// Writes the whole database, encrypted with `key`, to the file
     /// `target` (which must not exist).
     pub async fn export_encrypted(&self, target: &str, key: &Subkey) -> Result<(), StoreError> {

@@ -177,7 +177,12 @@ impl Store {
             .await
             .map_err(|err| classify(err, path))?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self {
+        Ok(Self::with_pool(pool))
+    }
+
+    /// A store on `pool`, its versions at zero.
+    fn with_pool(pool: SqlitePool) -> Self {
+        Self {
             pool,
             accounts_version: Arc::new(AtomicU64::new(0)),
             snapshots_version: Arc::new(AtomicU64::new(0)),
@@ -185,7 +190,7 @@ impl Store {
             audit_version: Arc::new(AtomicU64::new(0)),
             skills_version: Arc::new(AtomicU64::new(0)),
             configs_version: Arc::new(AtomicU64::new(0)),
-        })
+        }
     }
 
     /// Whether the database answers a trivial query within `within` (the

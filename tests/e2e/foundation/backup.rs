@@ -3,7 +3,11 @@
 //! replaced store kept, the audit chain continued with an entry saying so.
 
 use occc_client::proto as pb;
-use occc_tests::{DevDir, RunningDaemon, people::signed_in_super_admin};
+use occc_tests::{
+    DevDir, RunningDaemon,
+    people::signed_in_super_admin,
+    receivers::{WebhookReceiver, await_received},
+};
 
 use crate::support::audit_rows_of_kind;
 
@@ -83,8 +87,20 @@ async fn a_backup_taken_while_serving_restores_verified_and_the_chain_says_so() 
         "unchanged"
     );
 
-    // The real one: bob (made after the backup) is gone, alice is there.
+    // The real one drops what came after it (bob): only when asked to.
     let (status, output) = dir.run_occcd(&["restore", backup.to_str().unwrap()]).await;
+    assert!(!status.success(), "{output}");
+    assert!(
+        output.contains("--accept-loss") && output.contains("drops entries"),
+        "{output}"
+    );
+    assert!(
+        usernames(&dir).await.contains(&"bob".to_owned()),
+        "unchanged"
+    );
+    let (status, output) = dir
+        .run_occcd(&["restore", "--accept-loss", backup.to_str().unwrap()])
+        .await;
     assert!(status.success(), "{output}");
     assert!(
         output.contains("store_restored") && output.contains("kept as"),
@@ -99,10 +115,10 @@ async fn a_backup_taken_while_serving_restores_verified_and_the_chain_says_so() 
         .unwrap()
         .filter_map(|entry| entry.ok())
         .filter(|entry| {
-            entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with("occcd.db.replaced-")
+            let name = entry.file_name().to_string_lossy().into_owned();
+            name.starts_with("occcd.db.replaced-")
+                && !name.ends_with("-wal")
+                && !name.ends_with("-shm")
         })
         .collect();
     assert_eq!(kept.len(), 1, "the replaced store is kept");
@@ -119,9 +135,44 @@ async fn a_backup_taken_while_serving_restores_verified_and_the_chain_says_so() 
         "{:?}",
         restored[0]
     );
-    // And the daemon serves from it.
+    // And the daemon serves from it; its events say it is another life of
+    // the store (ids after the backup's are used again).
+    let secret_file = dir.path().join("webhook.secret");
+    let receiver = WebhookReceiver::start(&"r".repeat(40), &secret_file);
+    dir.set_config(&format!(
+        "[events.webhook]\nurl = {:?}\nsecret_file = {:?}\n",
+        receiver.url,
+        secret_file.display().to_string()
+    ));
     let daemon = RunningDaemon::start(&dir).await;
     assert!(daemon.client().await.daemon_info().await.is_ok());
+    let received = await_received(
+        || receiver.received(),
+        |text| text.contains("\"event\":\"daemon_started\""),
+        "no events after the restore",
+    )
+    .await;
+    assert!(!received.contains("\"store\":\"0\""), "{received}");
+    assert!(received.contains("\"store\":\""), "{received}");
+}
+
+#[tokio::test]
+async fn a_backup_file_with_anything_but_two_plain_files_is_refused() {
+    let dir = DevDir::new();
+    drop(RunningDaemon::start(&dir).await);
+    let crafted = dir.path().join("crafted.tar");
+    let mut archive = tar::Builder::new(std::fs::File::create(&crafted).unwrap());
+    let mut header = tar::Header::new_ustar();
+    header.set_entry_type(tar::EntryType::Symlink);
+    header.set_size(0);
+    archive
+        .append_link(&mut header, "manifest.json", "/etc/shadow")
+        .unwrap();
+    archive.finish().unwrap();
+    drop(archive);
+    let (status, output) = dir.run_occcd(&["restore", crafted.to_str().unwrap()]).await;
+    assert!(!status.success(), "{output}");
+    assert!(output.contains("not a plain file"), "{output}");
 }
 
 #[tokio::test]
