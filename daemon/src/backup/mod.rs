@@ -99,6 +99,7 @@ fn work_folder(folder: &Path) -> Result<PathBuf, BackupError> {
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random)
         .map_err(|_| BackupError::NotNow("no randomness from the OS".to_owned()))?;
     let work = folder.join(format!(".occcd-backup-{}", hex::encode(random)));
+    #[cfg_attr(not(unix), allow(unused_mut))]
     let mut builder = std::fs::DirBuilder::new();
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
