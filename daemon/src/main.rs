@@ -9,11 +9,12 @@ use occcd::{
     cli::{AuditCommand, Cli, Command, ConfigCommand},
     clock::SystemClock,
     config::Config,
-    crypto::KeyPurpose,
+    crypto::{KeyPurpose, Subkey},
     lifecycle::{
         Reloader, Signals, StateLock, forbid_core_dumps, open_store, serve, state_folder_of,
     },
     logging::init_logging,
+    store::Store,
     transport::{PassedSocket, take_passed_socket},
 };
 
@@ -124,34 +125,51 @@ async fn run(
     }
 }
 
-async fn verify_audit(config: &Config) -> ExitCode {
+/// What a tool beside the daemon works with: the store (under the shared
+/// lock), its key and the audit keys — the master key is gone.
+struct Tool {
+    _reading: StateLock,
+    store: Store,
+    database_key: Subkey,
+    hasher: Arc<ChainHasher>,
+    signer: CheckpointSigner,
+}
+
+/// Opens the store for a tool, or says why not (exit code 2).
+async fn open_for_tool(config: &Config) -> Result<Tool, ExitCode> {
     if !config.store.database.exists() {
         eprintln!("occcd: no database at {}", config.store.database.display());
-        return ExitCode::from(2);
+        return Err(ExitCode::from(2));
     }
-    let _reading = match reading_lock(config) {
-        Ok(lock) => lock,
+    let reading = StateLock::reading(&state_folder_of(&config.store.database))
+        .map_err(|err| fail(&err, ExitCode::from(2)))?;
+    let unlocked = open_store(config)
+        .await
+        .map_err(|err| fail(&err, ExitCode::from(2)))?;
+    match CheckpointSigner::of_master(&unlocked.master) {
+        Ok((hasher, signer)) => Ok(Tool {
+            _reading: reading,
+            database_key: unlocked.master.derive(KeyPurpose::Database),
+            store: unlocked.store,
+            hasher,
+            signer,
+        }),
+        Err(err) => {
+            unlocked.store.close().await;
+            Err(fail(&err, ExitCode::from(2)))
+        }
+    }
+}
+
+async fn verify_audit(config: &Config) -> ExitCode {
+    let tool = match open_for_tool(config).await {
+        Ok(tool) => tool,
         Err(code) => return code,
     };
-    let (store, hasher, signer) = match open_store(config).await {
-        Ok(unlocked) => {
-            let hasher = Arc::new(ChainHasher::new(
-                &unlocked.master.derive(KeyPurpose::AuditChain),
-            ));
-            let signer = CheckpointSigner::new(
-                &unlocked.master.derive(KeyPurpose::AuditCheckpoints),
-                Arc::clone(&hasher),
-            );
-            match signer {
-                Ok(signer) => (unlocked.store, hasher, signer),
-                Err(err) => return fail(&err, ExitCode::from(2)),
-            }
-        }
-        Err(err) => return fail(&err, ExitCode::from(2)),
-    };
-    let report = match verify_chain(&store, &hasher).await {
+    let (store, hasher, signer) = (&tool.store, &tool.hasher, &tool.signer);
+    let report = match verify_chain(store, hasher).await {
         Ok(mut report) if report.first_broken.is_none() => {
-            verify_checkpoints(&store, signer.public_key())
+            verify_checkpoints(store, signer.public_key())
                 .await
                 .map(|broken| {
                     report.first_broken = broken;
@@ -183,63 +201,25 @@ async fn verify_audit(config: &Config) -> ExitCode {
 }
 
 async fn print_audit_public_key(config: &Config) -> ExitCode {
-    if !config.store.database.exists() {
-        eprintln!("occcd: no database at {}", config.store.database.display());
-        return ExitCode::from(2);
-    }
-    let _reading = match reading_lock(config) {
-        Ok(lock) => lock,
+    let tool = match open_for_tool(config).await {
+        Ok(tool) => tool,
         Err(code) => return code,
     };
-    let unlocked = match open_store(config).await {
-        Ok(unlocked) => unlocked,
-        Err(err) => return fail(&err, ExitCode::from(2)),
-    };
-    let hasher = Arc::new(ChainHasher::new(
-        &unlocked.master.derive(KeyPurpose::AuditChain),
-    ));
-    let signer = CheckpointSigner::new(
-        &unlocked.master.derive(KeyPurpose::AuditCheckpoints),
-        hasher,
-    );
-    unlocked.store.close().await;
-    match signer {
-        Ok(signer) => {
-            println!("{}", hex::encode(signer.public_key()));
-            ExitCode::SUCCESS
-        }
-        Err(err) => fail(&err, ExitCode::from(2)),
-    }
+    tool.store.close().await;
+    println!("{}", hex::encode(tool.signer.public_key()));
+    ExitCode::SUCCESS
 }
 
 async fn back_up(config: &Config, file: &std::path::Path) -> ExitCode {
-    if !config.store.database.exists() {
-        eprintln!("occcd: no database at {}", config.store.database.display());
-        return ExitCode::from(2);
-    }
-    let _reading = match reading_lock(config) {
-        Ok(lock) => lock,
+    let tool = match open_for_tool(config).await {
+        Ok(tool) => tool,
         Err(code) => return code,
     };
-    let unlocked = match open_store(config).await {
-        Ok(unlocked) => unlocked,
-        Err(err) => return fail(&err, ExitCode::from(2)),
-    };
-    let hasher = Arc::new(ChainHasher::new(
-        &unlocked.master.derive(KeyPurpose::AuditChain),
-    ));
-    let signer = CheckpointSigner::new(
-        &unlocked.master.derive(KeyPurpose::AuditCheckpoints),
-        hasher,
-    );
-    let key = unlocked.master.derive(KeyPurpose::Database);
-    drop(unlocked.master);
     let started = std::time::Instant::now();
-    let written = match signer {
-        Ok(signer) => backup::back_up(&unlocked.store, &key, &signer, &SystemClock, file).await,
-        Err(err) => return fail(&err, ExitCode::from(2)),
-    };
-    unlocked.store.close().await;
+    let store = &tool.store;
+    let written =
+        backup::back_up(store, &tool.database_key, &tool.signer, &SystemClock, file).await;
+    store.close().await;
     match written {
         Ok(written) => {
             println!(
@@ -281,13 +261,6 @@ async fn restore(config: &Config, file: &std::path::Path, accept_loss: bool) -> 
         }
         Err(err) => fail(&err, ExitCode::FAILURE),
     }
-}
-
-/// The shared lock of a tool that opens the store beside the daemon (a
-/// restore holds it exclusively).
-fn reading_lock(config: &Config) -> Result<StateLock, ExitCode> {
-    StateLock::reading(&state_folder_of(&config.store.database))
-        .map_err(|err| fail(&err, ExitCode::from(2)))
 }
 
 fn fail(err: &dyn std::fmt::Display, code: ExitCode) -> ExitCode {

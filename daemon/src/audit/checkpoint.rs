@@ -21,7 +21,7 @@ use super::{
 };
 use crate::{
     clock::Clock,
-    crypto::Subkey,
+    crypto::{KeyPurpose, MasterKey, Subkey},
     store::{AuditRow, CheckpointRow, Store},
 };
 
@@ -47,6 +47,16 @@ impl std::fmt::Debug for CheckpointSigner {
 }
 
 impl CheckpointSigner {
+    /// The chain hasher and the checkpoint signer of `master`.
+    pub fn of_master(master: &MasterKey) -> Result<(Arc<ChainHasher>, Self), AuditError> {
+        let hasher = Arc::new(ChainHasher::new(&master.derive(KeyPurpose::AuditChain)));
+        let signer = Self::new(
+            &master.derive(KeyPurpose::AuditCheckpoints),
+            Arc::clone(&hasher),
+        )?;
+        Ok((hasher, signer))
+    }
+
     /// The signer whose seed is `subkey` (`KeyPurpose::AuditCheckpoints`),
     /// checking entries with `hasher`.
     pub fn new(subkey: &Subkey, hasher: Arc<ChainHasher>) -> Result<Self, AuditError> {

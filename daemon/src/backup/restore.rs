@@ -190,12 +190,8 @@ fn keys(config: &Config, database: &Path) -> Result<Keys, BackupError> {
         true,
     )
     .map_err(|err| BackupError::NotNow(format!("no master key: {err}")))?;
-    let hasher = Arc::new(ChainHasher::new(&master.derive(KeyPurpose::AuditChain)));
-    let signer = CheckpointSigner::new(
-        &master.derive(KeyPurpose::AuditCheckpoints),
-        Arc::clone(&hasher),
-    )
-    .map_err(|err| BackupError::NotNow(err.to_string()))?;
+    let (hasher, signer) =
+        CheckpointSigner::of_master(&master).map_err(|err| BackupError::NotNow(err.to_string()))?;
     Ok(Keys {
         database: master.derive(KeyPurpose::Database),
         hasher,
