@@ -56,6 +56,16 @@ pub enum Command {
         #[arg(long)]
         accept_loss: bool,
     },
+    /// Put the store under a new master key (the daemon must be stopped):
+    /// the database re-encrypted, sealed values re-sealed, audited. Rerun
+    /// after an interruption: it says which key the store opens with and
+    /// finishes.
+    Rekey {
+        /// With the key in a systemd credential: the new file (0600) that
+        /// receives the new key, to be encrypted into the credential.
+        #[arg(long, value_name = "FILE")]
+        new_key_file: Option<PathBuf>,
+    },
     /// Run the daemon (the default).
     Serve,
     /// Work on the audit log directly (the daemon may be running).

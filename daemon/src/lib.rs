@@ -24,6 +24,7 @@ pub mod lifecycle;
 pub mod logging;
 pub mod metrics;
 pub mod openclaw;
+pub mod rekey;
 pub mod service;
 pub mod skills;
 pub mod store;

@@ -105,6 +105,7 @@ async fn run(
         }
         Command::Backup { file } => back_up(&config, &file).await,
         Command::Restore { file, accept_loss } => restore(&config, &file, accept_loss).await,
+        Command::Rekey { new_key_file } => rekey(&config, new_key_file.as_deref()).await,
         Command::Audit {
             action: AuditCommand::Verify,
         } => verify_audit(&config).await,
@@ -146,10 +147,10 @@ async fn open_for_tool(config: &Config) -> Result<Tool, ExitCode> {
     let unlocked = open_store(config)
         .await
         .map_err(|err| fail(&err, ExitCode::from(2)))?;
-    match CheckpointSigner::of_master(&unlocked.master) {
+    match CheckpointSigner::of_keys(&unlocked.keys) {
         Ok((hasher, signer)) => Ok(Tool {
             _reading: reading,
-            database_key: unlocked.master.derive(KeyPurpose::Database),
+            database_key: unlocked.keys.derive(KeyPurpose::Database),
             store: unlocked.store,
             hasher,
             signer,
@@ -266,4 +267,31 @@ async fn restore(config: &Config, file: &std::path::Path, accept_loss: bool) -> 
 fn fail(err: &dyn std::fmt::Display, code: ExitCode) -> ExitCode {
     eprintln!("occcd: {err}");
     code
+}
+
+async fn rekey(config: &Config, new_key_file: Option<&std::path::Path>) -> ExitCode {
+    let rotation = match occcd::rekey::rekey(config, new_key_file, Arc::new(SystemClock)).await {
+        Ok(rotation) => rotation,
+        Err(err) => return fail(&err, ExitCode::FAILURE),
+    };
+    let key = rotation.new_key_file.display();
+    match rotation.rotated {
+        occcd::rekey::Rotated::Now { resealed_values } => println!(
+            "the store opened with the old key; it now opens with the new key in {key} \
+             ({resealed_values} sealed values re-sealed, a master_key_rotated entry appended)"
+        ),
+        occcd::rekey::Rotated::Earlier => println!(
+            "the store already opened with the new key in {key}: an interrupted rotation is \
+             finished"
+        ),
+    }
+    if rotation.credential {
+        println!(
+            "now encrypt it into the credential and remove the file:\n  systemd-creds encrypt \
+             --name={name} {key} /etc/credstore.encrypted/{name} && shred -u {key}",
+            name = config.store.credential_name
+        );
+    }
+    println!("take a new backup: older backups open only with the old key");
+    ExitCode::SUCCESS
 }

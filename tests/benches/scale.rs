@@ -260,10 +260,10 @@ fn main() {
         let signing = Instant::now();
         let unlocked = occcd::lifecycle::open_store(&dir.config()).await.expect("store");
         let hasher = Arc::new(occcd::audit::ChainHasher::new(
-            &unlocked.master.derive(occcd::crypto::KeyPurpose::AuditChain),
+            &unlocked.keys.derive(occcd::crypto::KeyPurpose::AuditChain),
         ));
         let signer = occcd::audit::checkpoint::CheckpointSigner::new(
-            &unlocked.master.derive(occcd::crypto::KeyPurpose::AuditCheckpoints),
+            &unlocked.keys.derive(occcd::crypto::KeyPurpose::AuditCheckpoints),
             hasher,
         )
         .expect("signer");

@@ -194,7 +194,7 @@ impl DevDir {
         let unlocked = open_store(&self.config())
             .await
             .expect("open store with the dev key");
-        let hasher = ChainHasher::new(&unlocked.master.derive(KeyPurpose::AuditChain));
+        let hasher = ChainHasher::new(&unlocked.keys.derive(KeyPurpose::AuditChain));
         (unlocked.store, hasher)
     }
 

@@ -82,11 +82,11 @@ mod tests {
     use zeroize::Zeroizing;
 
     use super::*;
-    use crate::crypto::{KeyPurpose, MasterKey};
+    use crate::crypto::{KeyPurpose, KeyRing};
 
     fn hasher(byte: u8) -> ChainHasher {
         ChainHasher::new(
-            &MasterKey::from_bytes(Zeroizing::new([byte; 32])).derive(KeyPurpose::AuditChain),
+            &KeyRing::from_bytes(Zeroizing::new([byte; 32])).derive(KeyPurpose::AuditChain),
         )
     }
 

@@ -5,7 +5,8 @@
 //! stored checkpoint — itself checked against this key — without a gap; so
 //! someone who rewrites rows or checkpoints in the database cannot get their
 //! version signed. One signer at a time (two never race to sign); the signing
-//! key is derived from the master key and exists only in memory.
+//! key is derived from the data root (it outlives a master key rotation,
+//! see `crypto::KeyRing`) and exists only in memory.
 
 use std::sync::Arc;
 
@@ -21,7 +22,7 @@ use super::{
 };
 use crate::{
     clock::Clock,
-    crypto::{KeyPurpose, MasterKey, Subkey},
+    crypto::{KeyPurpose, KeyRing, Subkey},
     store::{AuditRow, CheckpointRow, Store},
 };
 
@@ -47,11 +48,11 @@ impl std::fmt::Debug for CheckpointSigner {
 }
 
 impl CheckpointSigner {
-    /// The chain hasher and the checkpoint signer of `master`.
-    pub fn of_master(master: &MasterKey) -> Result<(Arc<ChainHasher>, Self), AuditError> {
-        let hasher = Arc::new(ChainHasher::new(&master.derive(KeyPurpose::AuditChain)));
+    /// The chain hasher and the checkpoint signer of `keys`.
+    pub fn of_keys(keys: &KeyRing) -> Result<(Arc<ChainHasher>, Self), AuditError> {
+        let hasher = Arc::new(ChainHasher::new(&keys.derive(KeyPurpose::AuditChain)));
         let signer = Self::new(
-            &master.derive(KeyPurpose::AuditCheckpoints),
+            &keys.derive(KeyPurpose::AuditCheckpoints),
             Arc::clone(&hasher),
         )?;
         Ok((hasher, signer))

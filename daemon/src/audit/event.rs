@@ -138,6 +138,15 @@ pub enum AuditEvent {
         /// SHA-256 of the backup's database file (hex).
         backup_sha256: String,
     },
+    /// `occcd rekey` put the store under a new master key: the database
+    /// re-encrypted, `resealed_values` sealed values re-sealed, the data
+    /// root wrapped under the new key (audit and token keys unchanged).
+    MasterKeyRotated {
+        /// How many sealed values were re-sealed.
+        resealed_values: u64,
+        /// Where the new key is kept (a file path or a credential name).
+        new_key_custody: String,
+    },
     /// Something happened to an account or session.
     Account {
         /// What.
@@ -415,6 +424,7 @@ impl AuditEvent {
             Self::ContainerHealthChanged { .. } => "container_health_changed",
             Self::EventsSkipped { .. } => "events_skipped",
             Self::StoreRestored { .. } => "store_restored",
+            Self::MasterKeyRotated { .. } => "master_key_rotated",
             Self::Account { action, .. } => action.kind(),
             Self::Integrity { action, .. } => action.kind(),
             Self::Skill { action, .. } => action.kind(),

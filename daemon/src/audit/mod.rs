@@ -10,6 +10,7 @@ mod error;
 mod event;
 pub mod export;
 pub mod note;
+mod offline;
 mod read;
 mod verify;
 mod writer;
@@ -26,6 +27,7 @@ pub use error::AuditError;
 pub use event::{
     AccountAction, Actor, AuditEvent, ConfigAction, IntegrityAction, SkillAction, bounded_rpc,
 };
+pub use offline::append_offline;
 pub use read::{AuditPage, AuditQuery, list_entries};
 pub use verify::{BrokenLink, ChainReport, verify_chain, verify_checkpoints};
 

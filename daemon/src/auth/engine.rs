@@ -28,7 +28,7 @@ use crate::{
     audit::AuditLog,
     clock::{Clock, UnixMillis},
     config::AuthConfig,
-    crypto::MasterKey,
+    crypto::KeyRing,
     store::Store,
     transport::PeerCredentials,
 };
@@ -50,13 +50,13 @@ impl AuthEngine {
     /// bootstrap when no account exists yet (token file in `state_dir`).
     pub async fn start(
         store: Store,
-        master: &MasterKey,
+        keys: &KeyRing,
         audit: AuditLog,
         clock: Arc<dyn Clock>,
         config: &AuthConfig,
         state_dir: PathBuf,
     ) -> Result<Self, AuthError> {
-        let core = Arc::new(AuthCore::new(store, master, audit, clock, config)?);
+        let core = Arc::new(AuthCore::new(store, keys, audit, clock, config)?);
         let challenges = ChallengeBook::new()
             .map_err(|err| AuthError::internal("challenge book unavailable", &err))?;
         let bootstrap = BootstrapGate::new(state_dir.join("bootstrap.token"));

@@ -14,7 +14,7 @@ use crate::{
     audit::{AuditLog, AuditWriter, ChainHasher},
     clock::{Clock, ManualClock, UnixMillis},
     config::AuthConfig,
-    crypto::{KeyPurpose, MasterKey},
+    crypto::{KeyPurpose, KeyRing},
     store::Store,
     transport::PeerCredentials,
 };
@@ -36,7 +36,7 @@ struct Harness {
 
 async fn harness() -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let master = MasterKey::from_bytes(Zeroizing::new([9; 32]));
+    let master = KeyRing::from_bytes(Zeroizing::new([9; 32]));
     let store = Store::open(
         &dir.path().join("occcd.db"),
         &master.derive(KeyPurpose::Database),

@@ -118,11 +118,11 @@ fn normalize(candidate: &str) -> Option<Zeroizing<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::{KeyPurpose, MasterKey};
+    use crate::crypto::{KeyPurpose, KeyRing};
 
     fn codes() -> RecoveryCodes {
         RecoveryCodes::new(
-            &MasterKey::from_bytes(Zeroizing::new([9; 32])).derive(KeyPurpose::RecoveryCodes),
+            &KeyRing::from_bytes(Zeroizing::new([9; 32])).derive(KeyPurpose::RecoveryCodes),
         )
     }
 

@@ -25,7 +25,7 @@ use crate::{
     audit::{AccountAction, Actor, AuditEvent, AuditLog},
     clock::{Clock, UnixMillis},
     config::AuthConfig,
-    crypto::{KeyPurpose, MasterKey, Sealer},
+    crypto::{KeyPurpose, KeyRing, Sealer},
     store::{Store, UserChange},
 };
 
@@ -49,7 +49,7 @@ impl AuthCore {
     /// Derives the keys and builds the shared state; restores nothing yet.
     pub(super) fn new(
         store: Store,
-        master: &MasterKey,
+        keys: &KeyRing,
         audit: AuditLog,
         clock: Arc<dyn Clock>,
         config: &AuthConfig,
@@ -61,14 +61,14 @@ impl AuthCore {
         };
         let hashing = PasswordHashing::new(cost, config.max_concurrent_hashes)
             .map_err(|err| AuthError::internal("password hashing unavailable", &err))?;
-        let sealer = Sealer::new(&master.derive(KeyPurpose::Sealing))
+        let sealer = Sealer::new(&keys.derive(KeyPurpose::Sealing))
             .map_err(|err| AuthError::internal("sealing key unusable", &err))?;
         Ok(Self {
             store,
             sealer,
             hashing,
-            recovery: RecoveryCodes::new(&master.derive(KeyPurpose::RecoveryCodes)),
-            tokens: TokenHasher::new(&master.derive(KeyPurpose::Tokens)),
+            recovery: RecoveryCodes::new(&keys.derive(KeyPurpose::RecoveryCodes)),
+            tokens: TokenHasher::new(&keys.derive(KeyPurpose::Tokens)),
             sessions: SessionStore::new(SessionPolicy {
                 idle_timeout: Duration::from_secs(config.idle_timeout_secs),
                 absolute_lifetime: Duration::from_secs(config.session_lifetime_secs),

@@ -93,10 +93,10 @@ impl TokenHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::{KeyPurpose, MasterKey};
+    use crate::crypto::{KeyPurpose, KeyRing};
 
     fn hasher() -> TokenHasher {
-        TokenHasher::new(&MasterKey::from_bytes(Zeroizing::new([5; 32])).derive(KeyPurpose::Tokens))
+        TokenHasher::new(&KeyRing::from_bytes(Zeroizing::new([5; 32])).derive(KeyPurpose::Tokens))
     }
 
     #[test]

@@ -30,6 +30,11 @@ pub struct Manifest {
     pub database_bytes: u64,
     /// SHA-256 of the database file (hex).
     pub database_sha256: String,
+    /// The store's data root wrapped under the master key of its time
+    /// (hex; absent: never rotated), so a restore knows the audit keys
+    /// before it opens anything (see `crypto::KeyRing`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_root_wrapped_hex: Option<String>,
     /// The Ed25519 key that signed it: the audit checkpoint key (hex).
     pub public_key_hex: String,
     /// Signature over the manifest with this field empty (hex).
@@ -85,11 +90,11 @@ mod tests {
     use super::*;
     use crate::{
         audit::ChainHasher,
-        crypto::{KeyPurpose, MasterKey},
+        crypto::{KeyPurpose, KeyRing},
     };
 
     fn signer(byte: u8) -> CheckpointSigner {
-        let master = MasterKey::from_bytes(zeroize::Zeroizing::new([byte; 32]));
+        let master = KeyRing::from_bytes(zeroize::Zeroizing::new([byte; 32]));
         let hasher = Arc::new(ChainHasher::new(&master.derive(KeyPurpose::AuditChain)));
         CheckpointSigner::new(&master.derive(KeyPurpose::AuditCheckpoints), hasher).unwrap()
     }
@@ -103,6 +108,7 @@ mod tests {
             audit_head: 42,
             database_bytes: 4096,
             database_sha256: "ab".repeat(32),
+            data_root_wrapped_hex: None,
             public_key_hex: String::new(),
             signature_hex: String::new(),
         };

@@ -131,6 +131,7 @@ async fn write_in(
     // The copy opens with the key and says where its audit log ends.
     let opened = Store::open_to_check(&copy, database_key).await?;
     let head = opened.last_audit_row().await;
+    let wrapped_root = opened.wrapped_data_root().await;
     opened.close().await;
     let (database_sha256, database_bytes) = sha256_of(&copy)?;
     let mut manifest = Manifest {
@@ -140,6 +141,7 @@ async fn write_in(
         audit_head: head?.map_or(0, |row| row.sequence),
         database_bytes,
         database_sha256,
+        data_root_wrapped_hex: wrapped_root?.map(hex::encode),
         public_key_hex: String::new(),
         signature_hex: String::new(),
     };

@@ -16,7 +16,6 @@ use std::{
     io::Read,
     path::{Path, PathBuf},
     sync::Arc,
-    time::Duration,
 };
 
 use ring::digest;
@@ -24,12 +23,12 @@ use ring::digest;
 use super::{BackupError, Manifest, file_error, manifest::MAX_MANIFEST_BYTES};
 use crate::{
     audit::{
-        Actor, AuditEvent, AuditLog, ChainHasher, checkpoint::CheckpointSigner,
-        checkpoint::checkpoint_head, verify_chain, verify_checkpoints,
+        AuditEvent, ChainHasher, append_offline, checkpoint::CheckpointSigner, verify_chain,
+        verify_checkpoints,
     },
     clock::Clock,
     config::Config,
-    crypto::{KeyPurpose, Subkey, resolve_master_key},
+    crypto::{KeyPurpose, KeyRing, MasterKey, Subkey, resolve_master_key},
     lifecycle::{StateLock, state_folder_of},
     store::{Store, StoreError},
 };
@@ -74,9 +73,9 @@ pub async fn restore(
             "{err}: stop occcd first (systemctl stop occcd.socket occcd.service)"
         ))
     })?;
-    let keys = keys(config, &database)?;
+    let master = master_key(config, &database)?;
     let extracted = state.join(format!("restore-{}.db", clock.now().0));
-    let outcome = restore_from(&keys, file, &extracted, &database, clock, accept_loss).await;
+    let outcome = restore_from(master, file, &extracted, &database, clock, accept_loss).await;
     // After a swap the copy is the store: only a failed restore leaves these.
     if outcome.is_err() {
         for leftover in [
@@ -91,14 +90,15 @@ pub async fn restore(
 }
 
 async fn restore_from(
-    keys: &Keys,
+    master: MasterKey,
     file: &Path,
     extracted: &Path,
     database: &Path,
     clock: Arc<dyn Clock>,
     accept_loss: bool,
 ) -> Result<Restored, BackupError> {
-    let manifest = extract(file, extracted, &keys.signer)?;
+    let (manifest, keys) = extract(file, extracted, master)?;
+    let keys = &keys;
     let check = Store::open_to_check(extracted, &keys.database)
         .await
         .map_err(|err| match err {
@@ -179,8 +179,8 @@ fn own_like_folder(extracted: &Path, database: &Path) -> Result<(), BackupError>
         .map_err(file_error(extracted))
 }
 
-/// The keys of the installation, from its master key (never a new one).
-fn keys(config: &Config, database: &Path) -> Result<Keys, BackupError> {
+/// The installation's master key (never a new one).
+fn master_key(config: &Config, database: &Path) -> Result<MasterKey, BackupError> {
     let credentials_dir = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
     let (master, _) = resolve_master_key(
         credentials_dir.as_deref(),
@@ -190,20 +190,41 @@ fn keys(config: &Config, database: &Path) -> Result<Keys, BackupError> {
         true,
     )
     .map_err(|err| BackupError::NotNow(format!("no master key: {err}")))?;
+    Ok(master)
+}
+
+/// The keys a backup is checked with: the master key and the data root the
+/// manifest carries wrapped under it (none: a store never rotated). A root
+/// that does not open under this master key was wrapped under another.
+fn keys_of(master: MasterKey, manifest: &Manifest) -> Result<Keys, BackupError> {
+    let wrapped = manifest
+        .data_root_wrapped_hex
+        .as_deref()
+        .map(hex::decode)
+        .transpose()
+        .map_err(|_| BackupError::Refused("manifest: the wrapped data root is not hex".into()))?;
+    let keys = KeyRing::open(master, wrapped.as_deref()).map_err(|_| {
+        BackupError::Refused(
+            "made under another master key (its data root does not open with this one): \
+             restore it with the key in use when it was made"
+                .into(),
+        )
+    })?;
     let (hasher, signer) =
-        CheckpointSigner::of_master(&master).map_err(|err| BackupError::NotNow(err.to_string()))?;
+        CheckpointSigner::of_keys(&keys).map_err(|err| BackupError::NotNow(err.to_string()))?;
     Ok(Keys {
-        database: master.derive(KeyPurpose::Database),
+        database: keys.derive(KeyPurpose::Database),
         hasher,
         signer,
     })
 }
 
-/// Reads and verifies the manifest, then writes the database of the backup
+/// Reads and verifies the manifest (with the keys it names under
+/// `master`), then writes the database of the backup
 /// in `file` to `target` (0600), checking its size and checksum. Only two
 /// plain files are accepted, in order: no links, no sparse or long-name
 /// entries, nothing else.
-fn extract(file: &Path, target: &Path, signer: &CheckpointSigner) -> Result<Manifest, BackupError> {
+fn extract(file: &Path, target: &Path, master: MasterKey) -> Result<(Manifest, Keys), BackupError> {
     let refused = |why: String| BackupError::Refused(why);
     let opened = File::open(file).map_err(file_error(file))?;
     let mut archive = tar::Archive::new(opened);
@@ -239,7 +260,10 @@ fn extract(file: &Path, target: &Path, signer: &CheckpointSigner) -> Result<Mani
     let manifest: Manifest =
         serde_json::from_slice(&text).map_err(|err| refused(format!("manifest: {err}")))?;
     // Signed by this installation before anything of it is written.
-    manifest.verify(signer).map_err(BackupError::Refused)?;
+    let keys = keys_of(master, &manifest)?;
+    manifest
+        .verify(&keys.signer)
+        .map_err(BackupError::Refused)?;
     let mut database_entry = next("occcd.db")?;
     if database_entry.size() != manifest.database_bytes {
         return Err(refused(format!(
@@ -269,7 +293,7 @@ fn extract(file: &Path, target: &Path, signer: &CheckpointSigner) -> Result<Mani
             "the database's checksum does not match the manifest: the file is damaged".into(),
         ));
     }
-    Ok(manifest)
+    Ok((manifest, keys))
 }
 
 /// SQLite's and SQLCipher's integrity checks, the audit chain and its
@@ -326,31 +350,15 @@ async fn current_head(database: &Path, key: &Subkey) -> Option<i64> {
     head
 }
 
-/// Appends `entry` to the copy's chain and signs a checkpoint after it.
 async fn append(
     copy: &Store,
     keys: &Keys,
     clock: Arc<dyn Clock>,
     entry: AuditEvent,
 ) -> Result<(), BackupError> {
-    let (audit, writer) = AuditLog::start(
-        copy.clone(),
-        Arc::clone(&keys.hasher),
-        Arc::clone(&clock),
-        Duration::from_secs(30),
-        8,
-        Arc::new(crate::metrics::Metrics::default()),
-    )
-    .await
-    .map_err(|err| BackupError::NotNow(err.to_string()))?;
-    let recorded = audit.record(Actor::daemon(), entry).await;
-    writer.finish().await;
-    recorded
-        .map_err(|err| BackupError::NotNow(format!("the restore could not be audited: {err}")))?;
-    checkpoint_head(copy, &keys.signer, clock.as_ref())
+    append_offline(copy, &keys.hasher, &keys.signer, clock, entry)
         .await
-        .map_err(|err| BackupError::NotNow(err.to_string()))?;
-    Ok(())
+        .map_err(|err| BackupError::NotNow(format!("the restore could not be audited: {err}")))
 }
 
 /// Puts `extracted` in place of `database` with one rename, keeping the

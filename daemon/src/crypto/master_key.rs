@@ -147,6 +147,18 @@ pub fn resolve_master_key(
     Ok((generate_key_file(key_file, &source)?, source))
 }
 
+/// Reads the key file at `path`, which must be private to this user.
+pub fn read_key_file(path: &Path) -> Result<MasterKey, KeyError> {
+    check_key_file_permissions(path)?;
+    read_key(path, &KeySource::KeyFile(path.to_owned()))
+}
+
+/// Writes a new random key to a new file at `path` (0600, synced, never
+/// over an existing file) and returns it.
+pub fn create_key_file(path: &Path) -> Result<MasterKey, KeyError> {
+    generate_key_file(path, &KeySource::Generated(path.to_owned()))
+}
+
 /// Windows: the key file and its folder must belong to LocalSystem,
 /// Administrators or the daemon's user, and give no right to anyone else
 /// (a folder any user could make in `C:\ProgramData` is refused).

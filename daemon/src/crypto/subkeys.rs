@@ -65,9 +65,22 @@ impl MasterKey {
         Self(bytes)
     }
 
-    /// The subkey for `purpose`.
+    /// The key SQLCipher opens the store with (always the master key's own,
+    /// see [`super::KeyRing`]).
     #[must_use]
-    pub fn derive(&self, purpose: KeyPurpose) -> Subkey {
+    pub fn database_key(&self) -> Subkey {
+        self.derive(KeyPurpose::Database)
+    }
+
+    /// The raw bytes (for the key ring's root copy).
+    pub(super) fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The subkey for `purpose` (outside this module, through a
+    /// [`super::KeyRing`], which knows which purposes the master key serves).
+    #[must_use]
+    pub(super) fn derive(&self, purpose: KeyPurpose) -> Subkey {
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, HKDF_SALT).extract(self.0.as_slice());
         let mut out = Zeroizing::new([0u8; 32]);
         // HKDF_SHA256 asked for 32 bytes cannot fail (limit is 255 * 32).

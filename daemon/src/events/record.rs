@@ -214,6 +214,7 @@ fn severity_of(kind: &str, fields: &Map<String, Value>) -> Severity {
             _ => Severity::Notice,
         },
         "quarantine_started" | "audit_gap" | "store_restored" => Severity::Critical,
+        "master_key_rotated" => Severity::Warning,
         "snapshot_failed" | "skill_install_failed" | "config_write_failed" | "events_skipped" => {
             Severity::Error
         }

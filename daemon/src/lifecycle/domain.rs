@@ -26,7 +26,7 @@ use crate::{
     auth::AuthEngine,
     clock::{Clock, UnixMillis},
     config::Config,
-    crypto::{KeyPurpose, KeySource, MasterKey, Sealer},
+    crypto::{KeyPurpose, KeyRing, KeySource, Sealer},
     integrity::{
         IntegrityMonitor, MonitorParts, QuarantineLock, config_check::ConfigWatch,
         mounts::GuardedPaths, skill_check::SkillsWatch, snapshot::SnapshotVault,
@@ -102,12 +102,12 @@ impl Domain {
     ) -> Result<Self, StartupError> {
         let UnlockedStore {
             store,
-            master,
+            keys,
             key_source,
         } = unlocked;
-        let hasher = Arc::new(ChainHasher::new(&master.derive(KeyPurpose::AuditChain)));
+        let hasher = Arc::new(ChainHasher::new(&keys.derive(KeyPurpose::AuditChain)));
         let checkpoints = Arc::new(CheckpointSigner::new(
-            &master.derive(KeyPurpose::AuditCheckpoints),
+            &keys.derive(KeyPurpose::AuditCheckpoints),
             Arc::clone(&hasher),
         )?);
         let metrics = Arc::new(Metrics::default());
@@ -122,12 +122,12 @@ impl Domain {
         .await?;
         let events = crate::events::Outputs::start(&config.events, &store, &audit, clock, &metrics)
             .map_err(StartupError::Events)?;
-        let auth = start_auth(config, &store, &master, &audit, clock).await?;
+        let auth = start_auth(config, &store, &keys, &audit, clock).await?;
         let skills = start_skills(config, &store, &audit, clock)?;
         let lock = QuarantineLock::default();
-        let vault = evidence_vault(config, &master, &store)?;
-        let openclaw_config = config_editor(config, &master, &store, &audit, clock, &lock)?;
-        drop(master);
+        let vault = evidence_vault(config, &keys, &store)?;
+        let openclaw_config = config_editor(config, &keys, &store, &audit, clock, &lock)?;
+        drop(keys);
         openclaw_config
             .import_at_start()
             .await
@@ -318,14 +318,14 @@ fn state_dir(config: &Config) -> PathBuf {
 /// The vault forensic snapshots are sealed into (its keys derived now).
 fn evidence_vault(
     config: &Config,
-    master: &MasterKey,
+    keys: &KeyRing,
     store: &Store,
 ) -> Result<Arc<SnapshotVault>, StartupError> {
-    let sealer = Sealer::new(&master.derive(KeyPurpose::Sealing)).map_err(StartupError::Sealing)?;
+    let sealer = Sealer::new(&keys.derive(KeyPurpose::Sealing)).map_err(StartupError::Sealing)?;
     Ok(Arc::new(SnapshotVault::new(
         store.clone(),
         Arc::new(sealer),
-        &master.derive(KeyPurpose::Snapshots),
+        &keys.derive(KeyPurpose::Snapshots),
         config.integrity.snapshot_max_bytes,
     )))
 }
@@ -334,36 +334,36 @@ fn evidence_vault(
 /// now.
 fn config_editor(
     config: &Config,
-    master: &MasterKey,
+    keys: &KeyRing,
     store: &Store,
     audit: &AuditLog,
     clock: &Arc<dyn Clock>,
     lock: &QuarantineLock,
 ) -> Result<Arc<ConfigEditor>, StartupError> {
-    let sealer = Sealer::new(&master.derive(KeyPurpose::Sealing)).map_err(StartupError::Sealing)?;
+    let sealer = Sealer::new(&keys.derive(KeyPurpose::Sealing)).map_err(StartupError::Sealing)?;
     Ok(Arc::new(ConfigEditor::new(EditorParts {
         store: store.clone(),
         audit: audit.clone(),
         clock: Arc::clone(clock),
         sealer: Arc::new(sealer),
-        versioner: Arc::new(Versioner::new(&master.derive(KeyPurpose::ConfigVersions))),
+        versioner: Arc::new(Versioner::new(&keys.derive(KeyPurpose::ConfigVersions))),
         targets: OpenClawConfig::targets(&config.integrity.containers),
         versions_kept: config.openclaw.versions_kept,
         quarantine: lock.clone(),
     })))
 }
 
-/// Authentication, with its keys derived from `master`.
+/// Authentication, with its keys derived from `keys`.
 async fn start_auth(
     config: &Config,
     store: &Store,
-    master: &MasterKey,
+    keys: &KeyRing,
     audit: &AuditLog,
     clock: &Arc<dyn Clock>,
 ) -> Result<Arc<AuthEngine>, StartupError> {
     let auth = AuthEngine::start(
         store.clone(),
-        master,
+        keys,
         audit.clone(),
         Arc::clone(clock),
         &config.auth,

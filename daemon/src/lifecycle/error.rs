@@ -40,6 +40,18 @@ pub enum StartupError {
         /// What the store said.
         source: StoreError,
     },
+    /// A master key rotation was interrupted.
+    #[error(
+        "a master key rotation was interrupted ({0} exists): run `occcd rekey` to finish it \
+         — it says which key the store opens with"
+    )]
+    UnfinishedRotation(std::path::PathBuf),
+    /// The store's wrapped data root does not open with the master key.
+    #[error(
+        "the store opens with the {0} but its wrapped data root does not: the store was \
+         altered, or its rotation table copied from another store"
+    )]
+    DataRoot(KeySource),
     /// Core dumps could not be turned off.
     #[error("cannot turn off core dumps (RLIMIT_CORE): {0}")]
     CoreDumps(String),

@@ -224,15 +224,15 @@ mod tests {
     use zeroize::Zeroizing;
 
     use super::*;
-    use crate::crypto::{KeyPurpose, MasterKey};
+    use crate::crypto::{KeyPurpose, KeyRing};
 
     fn sealer() -> Sealer {
-        let master = MasterKey::from_bytes(Zeroizing::new([7; 32]));
+        let master = KeyRing::from_bytes(Zeroizing::new([7; 32]));
         Sealer::new(&master.derive(KeyPurpose::Sealing)).unwrap()
     }
 
     fn versioner() -> Versioner {
-        let master = MasterKey::from_bytes(Zeroizing::new([7; 32]));
+        let master = KeyRing::from_bytes(Zeroizing::new([7; 32]));
         Versioner::new(&master.derive(KeyPurpose::ConfigVersions))
     }
 
@@ -298,7 +298,7 @@ mod tests {
             "not a plain hash anyone can recompute"
         );
         let other = Versioner::new(
-            &MasterKey::from_bytes(Zeroizing::new([8; 32])).derive(KeyPurpose::ConfigVersions),
+            &KeyRing::from_bytes(Zeroizing::new([8; 32])).derive(KeyPurpose::ConfigVersions),
         );
         assert_ne!(versioner.of(text), other.of(text));
         assert_eq!(versioner.of_disk(None), "");

@@ -231,7 +231,7 @@ mod tests {
     use zeroize::Zeroizing;
 
     use super::*;
-    use crate::crypto::{KeyPurpose, MasterKey};
+    use crate::crypto::{KeyPurpose, KeyRing};
 
     fn row(severity: &str, n: i64) -> FindingRow {
         FindingRow {
@@ -253,7 +253,7 @@ mod tests {
     #[tokio::test]
     async fn a_flood_of_lesser_findings_never_prunes_the_critical_ones() {
         let dir = tempfile::tempdir().unwrap();
-        let master = MasterKey::from_bytes(Zeroizing::new([7; 32]));
+        let master = KeyRing::from_bytes(Zeroizing::new([7; 32]));
         let store = Store::open(
             &dir.path().join("db"),
             &master.derive(KeyPurpose::Database),
@@ -279,7 +279,7 @@ mod tests {
     #[tokio::test]
     async fn every_write_to_the_history_raises_the_findings_version() {
         let dir = tempfile::tempdir().unwrap();
-        let master = MasterKey::from_bytes(Zeroizing::new([7; 32]));
+        let master = KeyRing::from_bytes(Zeroizing::new([7; 32]));
         let store = Store::open(
             &dir.path().join("db"),
             &master.derive(KeyPurpose::Database),

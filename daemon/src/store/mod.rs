@@ -13,6 +13,7 @@ mod config_rows;
 mod device_key_rows;
 mod finding_rows;
 mod integrity_rows;
+mod key_rows;
 mod os_account_rows;
 mod output_cursor_rows;
 mod session_rows;
@@ -46,6 +47,7 @@ pub use config_rows::ConfigVersionRow;
 pub use device_key_rows::DeviceKeyRow;
 pub use finding_rows::{Acknowledged, FindingRow, OpenFindingRow};
 pub use integrity_rows::{BaselineRow, QuarantineRow};
+pub use key_rows::{SEALED_COLUMNS, SealedColumn};
 pub use session_rows::SessionRow;
 pub use skill_rows::{SkillApprovalRow, SkillDecisionRow, SkillRow};
 pub use snapshot_rows::SnapshotRow;
@@ -69,6 +71,9 @@ pub enum StoreError {
     /// Applying the schema migrations failed.
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// A sealed value did not open during a key rotation.
+    #[error("a sealed value does not open: {0}")]
+    Unsealable(String),
     /// Any other database error.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

@@ -47,14 +47,14 @@ mod tests {
     use zeroize::Zeroizing;
 
     use crate::{
-        crypto::{KeyPurpose, MasterKey},
+        crypto::{KeyPurpose, KeyRing},
         store::Store,
     };
 
     #[tokio::test]
     async fn a_cursor_starts_unset_and_moves() {
         let dir = tempfile::tempdir().unwrap();
-        let master = MasterKey::from_bytes(Zeroizing::new([7; 32]));
+        let master = KeyRing::from_bytes(Zeroizing::new([7; 32]));
         let store = Store::open(
             &dir.path().join("db"),
             &master.derive(KeyPurpose::Database),

@@ -13,7 +13,7 @@ use occcd::{
     },
     clock::{Clock, ManualClock, UnixMillis},
     config::AuthConfig,
-    crypto::{KeyPurpose, MasterKey},
+    crypto::{KeyPurpose, KeyRing},
     store::Store,
     transport::PeerCredentials,
 };
@@ -42,7 +42,7 @@ impl Running {
 }
 
 async fn engine(dir: &Path, clock: Arc<ManualClock>) -> Running {
-    let master = MasterKey::from_bytes(Zeroizing::new([7; 32]));
+    let master = KeyRing::from_bytes(Zeroizing::new([7; 32]));
     let store = Store::open(
         &dir.join("occcd.db"),
         &master.derive(KeyPurpose::Database),

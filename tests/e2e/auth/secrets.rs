@@ -96,7 +96,7 @@ async fn planted_secrets_appear_in_no_log_and_no_database_byte() {
     let master = fs::read_to_string(dir.key_file()).unwrap();
     planted.push(master.trim().to_owned());
     let unlocked = occcd::lifecycle::open_store(&dir.config()).await.unwrap();
-    let database_key = unlocked.master.derive(occcd::crypto::KeyPurpose::Database);
+    let database_key = unlocked.keys.derive(occcd::crypto::KeyPurpose::Database);
     planted.push(hex::encode(database_key.expose()));
     unlocked.store.close().await;
 

@@ -10,5 +10,6 @@ mod health;
 mod interop;
 mod lifecycle;
 pub(crate) mod metrics;
+mod rekey;
 mod service_manager;
 mod serving;

@@ -1,0 +1,290 @@
+//! `occcd rekey`: put the store under a new master key while the daemon is
+//! stopped (docs/operations.md, Key custody and rotation).
+//!
+//! Invariant: the store file is replaced by one rename, and only by a copy
+//! that is complete under the new key — exported by SQLCipher under the new
+//! database key, every sealed value re-sealed and the data root wrapped
+//! under the new key in one transaction, the rotation audited, the copy
+//! closed with no write-ahead log — and only after the new key is on disk
+//! (synced). So a kill at any instant leaves a store that opens with the
+//! old key or the new one, never both and never neither; a rerun sees which
+//! and finishes. The old key file is replaced last; while `<key file>.next`
+//! exists the daemon does not start. The state folder's locks are held
+//! exclusively throughout.
+
+mod swap;
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use crate::{
+    audit::{AuditEvent, append_offline, checkpoint::CheckpointSigner},
+    clock::Clock,
+    config::Config,
+    crypto::{
+        KeyError, KeyPurpose, KeyRing, KeySource, MasterKey, Sealer, create_key_file,
+        read_key_file, resolve_master_key,
+    },
+    lifecycle::{StateLock, state_folder_of},
+    store::{Store, StoreError},
+};
+
+use swap::{WorkCopy, with_suffix};
+
+/// Why a rotation did not happen (or did not finish).
+#[derive(Debug, thiserror::Error)]
+pub enum RekeyError {
+    /// A key could not be read or written.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The store refused.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    File {
+        /// Which.
+        path: String,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The rotation cannot run as asked; nothing was changed.
+    #[error("{0}")]
+    NotNow(String),
+}
+
+/// What a run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotated {
+    /// The store was under the old key; it is now under the new one.
+    Now {
+        /// How many sealed values were re-sealed.
+        resealed_values: u64,
+    },
+    /// An interrupted run had already put the store under the new key;
+    /// this run only finished the key file.
+    Earlier,
+}
+
+/// The outcome and where the new key is.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    /// What this run did.
+    pub rotated: Rotated,
+    /// The file holding the key the store opens with now.
+    pub new_key_file: PathBuf,
+    /// Whether the key came from a systemd credential, which the operator
+    /// replaces with the new key (occcd cannot).
+    pub credential: bool,
+}
+
+/// `<key file>.next`, where a rotation keeps the new key until the store
+/// is under it — if it exists, a rotation was interrupted.
+#[must_use]
+pub fn unfinished_rotation(config: &Config) -> Option<PathBuf> {
+    let next = with_suffix(&config.store.key_file, ".next");
+    next.exists().then_some(next)
+}
+
+/// Rotates the master key of the store `config` names. With the key in a
+/// key file, the new key goes to `<key file>.next` and replaces the key
+/// file at the end; with a systemd credential, it goes to `new_key_file`
+/// (required), for the operator to encrypt into the credential.
+pub async fn rekey(
+    config: &Config,
+    new_key_file: Option<&Path>,
+    clock: Arc<dyn Clock>,
+) -> Result<Rotation, RekeyError> {
+    if cfg!(not(unix)) {
+        return Err(RekeyError::NotNow(
+            "rotating the master key is not supported on this system yet".to_owned(),
+        ));
+    }
+    let database = config.store.database.clone();
+    if !database.exists() {
+        return Err(RekeyError::NotNow(format!(
+            "no store at {}: nothing to rotate",
+            database.display()
+        )));
+    }
+    let _lock = StateLock::replacing(&state_folder_of(&database)).map_err(|err| {
+        RekeyError::NotNow(format!(
+            "{err}: stop occcd first (systemctl stop occcd.socket occcd.service)"
+        ))
+    })?;
+    let credentials_dir = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+    let (old, source) = resolve_master_key(
+        credentials_dir.as_deref(),
+        &config.store.credential_name,
+        &config.store.key_file,
+        &database,
+        true,
+    )?;
+    let (next, credential) = match (&source, new_key_file) {
+        (KeySource::SystemdCredential(_), Some(file)) => (file.to_owned(), true),
+        (KeySource::SystemdCredential(path), None) => {
+            return Err(RekeyError::NotNow(format!(
+                "the key comes from the systemd credential {}, which occcd cannot replace: \
+                 name a new file for the new key with --new-key-file (then encrypt it into \
+                 the credential, see docs/operations.md)",
+                path.display()
+            )));
+        }
+        (_, Some(_)) => {
+            return Err(RekeyError::NotNow(format!(
+                "the key is in the key file {}: the new key replaces it there \
+                 (--new-key-file is for a key kept as a systemd credential)",
+                config.store.key_file.display()
+            )));
+        }
+        (_, None) => (with_suffix(&config.store.key_file, ".next"), false),
+    };
+    let new = if next.exists() {
+        read_key_file(&next)?
+    } else {
+        create_key_file(&next)?
+    };
+    if new.same_key_as(&old) {
+        return Err(RekeyError::NotNow(format!(
+            "{} holds the key in use: name a new file",
+            next.display()
+        )));
+    }
+    let work = WorkCopy::new(&database);
+    work.remove_leftovers();
+    let rotated = if opens_with(&database, &old).await? {
+        let resealed_values = rotate(&database, &work, old, new, &next, clock).await?;
+        Rotated::Now { resealed_values }
+    } else if opens_with(&database, &new).await? {
+        Rotated::Earlier
+    } else {
+        return Err(RekeyError::NotNow(format!(
+            "the store opens with neither the key in use ({source}) nor the new key ({}): \
+             nothing was changed",
+            next.display()
+        )));
+    };
+    let new_key_file = if credential {
+        next
+    } else {
+        swap::replace_key_file(&next, &config.store.key_file)?;
+        config.store.key_file.clone()
+    };
+    Ok(Rotation {
+        rotated,
+        new_key_file,
+        credential,
+    })
+}
+
+/// Whether `key` opens the store (read-only: nothing is written).
+async fn opens_with(database: &Path, key: &MasterKey) -> Result<bool, RekeyError> {
+    match Store::open_to_check(database, &key.database_key()).await {
+        Ok(store) => {
+            store.close().await;
+            Ok(true)
+        }
+        Err(StoreError::WrongKey { .. }) => Ok(false),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Builds the copy under `new` and puts it in place of the store; returns
+/// how many sealed values were re-sealed.
+async fn rotate(
+    database: &Path,
+    work: &WorkCopy,
+    old: MasterKey,
+    new: MasterKey,
+    next: &Path,
+    clock: Arc<dyn Clock>,
+) -> Result<u64, RekeyError> {
+    let outcome = build_copy(database, work, old, new, next, clock).await;
+    let resealed = match outcome {
+        Ok(resealed) => resealed,
+        Err(err) => {
+            work.remove_leftovers();
+            return Err(err);
+        }
+    };
+    work.put_in_place_of(database)?;
+    Ok(resealed)
+}
+
+async fn build_copy(
+    database: &Path,
+    work: &WorkCopy,
+    old: MasterKey,
+    new: MasterKey,
+    next: &Path,
+    clock: Arc<dyn Clock>,
+) -> Result<u64, RekeyError> {
+    let store = Store::open(database, &old.database_key(), false).await?;
+    let exported = export(&store, work, old, &new).await;
+    store.close().await;
+    let old_keys = exported?;
+    let old_sealer = sealer(&old_keys)?;
+    let (new_keys, wrapped) = old_keys
+        .rotated_to(new)
+        .map_err(|err| RekeyError::NotNow(format!("cannot wrap the data root: {err}")))?;
+    let new_sealer = sealer(&new_keys)?;
+    let copy = Store::open(work.path(), &new_keys.derive(KeyPurpose::Database), false).await?;
+    let finished = async {
+        let resealed = copy
+            .reseal_all(&wrapped, |context, sealed| {
+                let opened = old_sealer
+                    .open(context, sealed)
+                    .map_err(|err| err.to_string())?;
+                new_sealer
+                    .seal(context, &opened)
+                    .map_err(|err| err.to_string())
+            })
+            .await?;
+        let (hasher, signer) = CheckpointSigner::of_keys(&new_keys)
+            .map_err(|err| RekeyError::NotNow(err.to_string()))?;
+        let entry = AuditEvent::MasterKeyRotated {
+            resealed_values: resealed,
+            new_key_custody: next.display().to_string(),
+        };
+        append_offline(&copy, &hasher, &signer, clock, entry)
+            .await
+            .map_err(|err| {
+                RekeyError::NotNow(format!("the rotation could not be audited: {err}"))
+            })?;
+        Ok::<u64, RekeyError>(resealed)
+    }
+    .await;
+    copy.close().await;
+    let resealed = finished?;
+    work.check_closed()?;
+    Ok(resealed)
+}
+
+/// The old store's keys, after exporting it under `new`'s database key.
+async fn export(
+    store: &Store,
+    work: &WorkCopy,
+    old: MasterKey,
+    new: &MasterKey,
+) -> Result<KeyRing, RekeyError> {
+    let wrapped = store.wrapped_data_root().await?;
+    let old_keys = KeyRing::open(old, wrapped.as_deref()).map_err(|_| {
+        RekeyError::NotNow(
+            "the store's wrapped data root does not open with the key in use: \
+             nothing was changed"
+                .to_owned(),
+        )
+    })?;
+    work.create_empty()?;
+    store
+        .export_encrypted(work.path_text()?, &new.database_key())
+        .await?;
+    Ok(old_keys)
+}
+
+fn sealer(keys: &KeyRing) -> Result<Sealer, RekeyError> {
+    Sealer::new(&keys.derive(KeyPurpose::Sealing))
+        .map_err(|err| RekeyError::NotNow(format!("sealing key unusable: {err}")))
+}

@@ -1,0 +1,116 @@
+//! The files of a rotation: the work copy beside the store, and the two
+//! renames that put the copy and then the new key in place.
+//!
+//! Invariant: the work copy is created 0600 and never over a file; it
+//! replaces the store only once closed with no write-ahead log, synced,
+//! owned like the state folder, and while the store has no write-ahead log
+//! of its own (which SQLite would apply to the new file); each rename is
+//! followed by a sync of its folder.
+
+use std::path::{Path, PathBuf};
+
+use super::RekeyError;
+use crate::{crypto::sync_folder, lifecycle::state_folder_of};
+
+/// `path` with `suffix` appended to its file name.
+pub(super) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+fn file_error(path: &Path) -> impl FnOnce(std::io::Error) -> RekeyError + '_ {
+    move |source| RekeyError::File {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// `occcd.db.rekey` beside the store: the copy under the new key.
+#[derive(Debug)]
+pub(super) struct WorkCopy {
+    path: PathBuf,
+}
+
+impl WorkCopy {
+    pub(super) fn new(database: &Path) -> Self {
+        Self {
+            path: with_suffix(database, ".rekey"),
+        }
+    }
+
+    pub(super) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(super) fn path_text(&self) -> Result<&str, RekeyError> {
+        self.path
+            .to_str()
+            .ok_or_else(|| RekeyError::NotNow(format!("{} is not UTF-8", self.path.display())))
+    }
+
+    /// Removes what an interrupted run left (never the store: the copy is
+    /// the store only after the rename, and then it has this name no more).
+    pub(super) fn remove_leftovers(&self) {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let _ = std::fs::remove_file(with_suffix(&self.path, suffix));
+        }
+    }
+
+    /// Creates the copy's file, empty and private (SQLCipher fills it).
+    pub(super) fn create_empty(&self) -> Result<(), RekeyError> {
+        crate::crypto::private_file_options()
+            .write(true)
+            .create_new(true)
+            .open(&self.path)
+            .map(drop)
+            .map_err(file_error(&self.path))
+    }
+
+    /// Refuses a copy that kept a write-ahead log, and syncs it.
+    pub(super) fn check_closed(&self) -> Result<(), RekeyError> {
+        if with_suffix(&self.path, "-wal").exists() {
+            return Err(RekeyError::NotNow(
+                "the new copy kept a write-ahead log after closing; nothing was replaced".into(),
+            ));
+        }
+        std::fs::File::open(&self.path)
+            .and_then(|file| file.sync_all())
+            .map_err(file_error(&self.path))
+    }
+
+    /// The commit point: the copy becomes the store by one rename.
+    pub(super) fn put_in_place_of(&self, database: &Path) -> Result<(), RekeyError> {
+        let wal = with_suffix(database, "-wal");
+        if wal.exists() {
+            return Err(RekeyError::NotNow(format!(
+                "{} exists after the store was closed: start and stop occcd once so it is \
+                 checkpointed, then run again; nothing was replaced",
+                wal.display()
+            )));
+        }
+        #[cfg(unix)]
+        own_like_folder(&self.path, database)?;
+        std::fs::rename(&self.path, database).map_err(file_error(database))?;
+        let _ = std::fs::remove_file(with_suffix(database, "-shm"));
+        let folder = state_folder_of(database);
+        sync_folder(&folder).map_err(file_error(&folder))
+    }
+}
+
+/// Gives `copy` the owner of the folder the store lives in (a rotation run
+/// as root must leave a store the daemon's user can open).
+#[cfg(unix)]
+fn own_like_folder(copy: &Path, database: &Path) -> Result<(), RekeyError> {
+    use std::os::unix::fs::MetadataExt;
+    let folder = state_folder_of(database);
+    let owner = std::fs::metadata(&folder).map_err(file_error(&folder))?;
+    std::os::unix::fs::chown(copy, Some(owner.uid()), Some(owner.gid())).map_err(file_error(copy))
+}
+
+/// Puts the new key (`next`) in place of the key file, the last step.
+pub(super) fn replace_key_file(next: &Path, key_file: &Path) -> Result<(), RekeyError> {
+    std::fs::rename(next, key_file).map_err(file_error(key_file))?;
+    let folder = state_folder_of(key_file);
+    sync_folder(&folder).map_err(file_error(&folder))
+}
