@@ -13,6 +13,7 @@ const PROTO_FILES: &[&str] = &[
     "occc/v1/integrity.proto",
     "occc/v1/skills.proto",
     "occc/v1/config.proto",
+    "occc/v1/backups.proto",
 ];
 
 /// Messages that carry a password, code, token or secret: their generated

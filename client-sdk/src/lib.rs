@@ -25,10 +25,10 @@ pub use login::{Biometrics, DeviceCredential};
 pub use occc_proto::v1 as proto;
 use occc_proto::v1::{
     DaemonInfo, GetInfoRequest, VerifyChainRequest, VerifyChainResponse, audit_client::AuditClient,
-    auth_client::AuthClient, biometric_client::BiometricClient, config_client::ConfigClient,
-    device_keys_client::DeviceKeysClient, environment_client::EnvironmentClient,
-    integrity_client::IntegrityClient, skills_client::SkillsClient, system_client::SystemClient,
-    users_client::UsersClient,
+    auth_client::AuthClient, backups_client::BackupsClient, biometric_client::BiometricClient,
+    config_client::ConfigClient, device_keys_client::DeviceKeysClient,
+    environment_client::EnvironmentClient, integrity_client::IntegrityClient,
+    skills_client::SkillsClient, system_client::SystemClient, users_client::UsersClient,
 };
 pub use pam::PamPrompter;
 pub use session::{BearerInterceptor, SessionToken};
@@ -159,6 +159,12 @@ impl OcccClient {
     #[must_use]
     pub fn config(&self) -> ConfigClient<SessionChannel> {
         ConfigClient::new(self.session_channel())
+    }
+
+    /// `occc.v1.Backups`: a backup of occcd's store (elevated super-admin).
+    #[must_use]
+    pub fn backups(&self) -> BackupsClient<SessionChannel> {
+        BackupsClient::new(self.session_channel())
     }
 
     /// `occc.v1.Skills`: submission, review and decisions on skills.

@@ -138,6 +138,15 @@ pub enum AuditEvent {
         /// SHA-256 of the backup's database file (hex).
         backup_sha256: String,
     },
+    /// A backup of the store was handed out over the socket.
+    StoreBackedUp {
+        /// The backup's last entry (this one follows it).
+        audit_head: i64,
+        /// SHA-256 of the database in it (hex).
+        database_sha256: String,
+        /// Bytes of the backup file.
+        file_bytes: u64,
+    },
     /// `occcd rekey` put the store under a new master key: the database
     /// re-encrypted, `resealed_values` sealed values re-sealed, the data
     /// root wrapped under the new key (audit and token keys unchanged).
@@ -425,6 +434,7 @@ impl AuditEvent {
             Self::EventsSkipped { .. } => "events_skipped",
             Self::StoreRestored { .. } => "store_restored",
             Self::MasterKeyRotated { .. } => "master_key_rotated",
+            Self::StoreBackedUp { .. } => "store_backed_up",
             Self::Account { action, .. } => action.kind(),
             Self::Integrity { action, .. } => action.kind(),
             Self::Skill { action, .. } => action.kind(),

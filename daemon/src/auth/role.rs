@@ -44,7 +44,7 @@ pub enum Permission {
     ManageUsers,
     /// Approve skills of any risk.
     ApproveSkills,
-    /// Restore backups.
+    /// Make backups of occcd's store and restore older config versions.
     RestoreBackups,
     /// List, export and verify forensic snapshots.
     ViewForensics,

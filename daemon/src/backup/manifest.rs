@@ -69,8 +69,8 @@ impl Manifest {
         let ours = hex::encode(signer.public_key());
         if self.public_key_hex != ours {
             return Err(format!(
-                "made under another master key (its audit key {}, this installation's {ours}): \
-                 restore it with the key of the installation that made it",
+                "made under another master key, or before a rotation (its audit key {}, the \
+                 one this key gives {ours}): restore it with the key in use when it was made",
                 self.public_key_hex
             ));
         }

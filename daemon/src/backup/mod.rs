@@ -12,6 +12,7 @@
 
 pub mod manifest;
 mod restore;
+mod spool;
 
 use std::{
     fs::File,
@@ -23,6 +24,7 @@ use ring::digest;
 
 pub use manifest::Manifest;
 pub use restore::{Restored, restore};
+pub use spool::{BackupSource, Spooled};
 
 use crate::{audit::checkpoint::CheckpointSigner, clock::Clock, crypto::Subkey, store::Store};
 
@@ -46,6 +48,9 @@ pub enum BackupError {
     /// The restore cannot run now.
     #[error("{0}")]
     NotNow(String),
+    /// Another backup is being made.
+    #[error("{0}")]
+    Busy(&'static str),
 }
 
 /// Names a file error.

@@ -73,6 +73,12 @@ pub async fn restore(
             "{err}: stop occcd first (systemctl stop occcd.socket occcd.service)"
         ))
     })?;
+    if let Some(unfinished) = crate::rekey::unfinished_rotation(config) {
+        return Err(BackupError::NotNow(format!(
+            "a master key rotation is unfinished ({} exists): run `occcd rekey` first",
+            unfinished.display()
+        )));
+    }
     let master = master_key(config, &database)?;
     let extracted = state.join(format!("restore-{}.db", clock.now().0));
     let outcome = restore_from(master, file, &extracted, &database, clock, accept_loss).await;
@@ -322,6 +328,14 @@ async fn check_copy(copy: &Store, keys: &Keys, manifest: &Manifest) -> Result<()
             "audit checkpoint at entry {}: {}",
             broken.sequence, broken.reason
         )));
+    }
+    // The root the manifest carries is the one the copy holds (older
+    // copies have neither).
+    let stored_root = copy.wrapped_data_root().await.ok().flatten();
+    if stored_root.map(hex::encode) != manifest.data_root_wrapped_hex {
+        return Err(BackupError::Refused(
+            "the manifest's wrapped data root is not the database's".into(),
+        ));
     }
     let head = copy.last_audit_row().await?.map_or(0, |row| row.sequence);
     if head != manifest.audit_head {

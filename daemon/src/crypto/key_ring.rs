@@ -6,10 +6,12 @@
 //! master key; what must outlive a rotation — the audit chain's HMAC and
 //! checkpoint signing key (outside verifiers pin its public key), the HMACs
 //! of recovery codes and tokens (nobody can recompute them from the
-//! plaintext), snapshot and config-version names — is derived from the data
-//! root. A store that was never rotated has no wrapped root: its root is its
-//! master key, so every key derived before rotation existed stays the same.
-//! A wrapped root opens only under the master key it was sealed with.
+//! plaintext), snapshot and config-version names — is the data root: those
+//! six keys themselves. A store never rotated has no wrapped root: the six
+//! are derived from its master key, as they always were. A rotation wraps
+//! the six keys (never a master key, whose database and sealing keys must
+//! not be recoverable from the new one) under the new master key; a
+//! wrapped root opens only under the master key it was sealed with.
 
 use zeroize::Zeroizing;
 
@@ -25,23 +27,38 @@ const ROOT_CONTEXT: SealContext<'static> = SealContext {
     row: "1",
 };
 
+/// The purposes the data root serves, in their wrapped order.
+const ROOT_PURPOSES: [KeyPurpose; 6] = [
+    KeyPurpose::AuditChain,
+    KeyPurpose::RecoveryCodes,
+    KeyPurpose::Tokens,
+    KeyPurpose::Snapshots,
+    KeyPurpose::ConfigVersions,
+    KeyPurpose::AuditCheckpoints,
+];
+
+/// Bytes of a wrapped root's plaintext.
+const ROOT_BYTES: usize = 32 * ROOT_PURPOSES.len();
+
 /// The master key and the data root of one store. `Debug` shows no key
 /// material.
 #[derive(Debug)]
 pub struct KeyRing {
     master: MasterKey,
-    root: MasterKey,
+    /// The keys of [`ROOT_PURPOSES`], in that order.
+    root: [Subkey; 6],
 }
 
 impl KeyRing {
-    /// The ring of a store that was never rotated: its root is `master`.
+    /// The ring of a store that was never rotated: its root is derived
+    /// from `master`.
     #[must_use]
     pub fn unrotated(master: MasterKey) -> Self {
-        let root = MasterKey::from_bytes(Zeroizing::new(*master.bytes()));
+        let root = ROOT_PURPOSES.map(|purpose| master.derive(purpose));
         Self { master, root }
     }
 
-    /// The ring of raw key bytes, root equal to master (tests, tools).
+    /// The ring of raw key bytes, never rotated (tests, tools).
     #[must_use]
     pub fn from_bytes(bytes: Zeroizing<[u8; 32]>) -> Self {
         Self::unrotated(MasterKey::from_bytes(bytes))
@@ -55,23 +72,30 @@ impl KeyRing {
         };
         let sealer = Sealer::new(&master.derive(KeyPurpose::Sealing))?;
         let opened = sealer.open(&ROOT_CONTEXT, wrapped)?;
-        let mut root = Zeroizing::new([0_u8; 32]);
-        if opened.len() != root.len() {
+        if opened.len() != ROOT_BYTES {
             return Err(SealError::Rejected);
         }
-        root.copy_from_slice(&opened);
-        Ok(Self {
-            master,
-            root: MasterKey::from_bytes(root),
-        })
+        let mut keys = opened.chunks_exact(32);
+        let root = ROOT_PURPOSES.map(|_| {
+            let mut key = Zeroizing::new([0_u8; 32]);
+            if let Some(bytes) = keys.next() {
+                key.copy_from_slice(bytes);
+            }
+            Subkey::from_bytes(key)
+        });
+        Ok(Self { master, root })
     }
 
     /// This ring's root under `new_master`, and the root wrapped for the
     /// store (to be written in the same transaction as the re-sealed values).
     pub fn rotated_to(&self, new_master: MasterKey) -> Result<(Self, Vec<u8>), SealError> {
         let sealer = Sealer::new(&new_master.derive(KeyPurpose::Sealing))?;
-        let wrapped = sealer.seal(&ROOT_CONTEXT, self.root.bytes())?;
-        let root = MasterKey::from_bytes(Zeroizing::new(*self.root.bytes()));
+        let mut plain = Zeroizing::new(Vec::with_capacity(ROOT_BYTES));
+        for key in &self.root {
+            plain.extend_from_slice(key.expose());
+        }
+        let wrapped = sealer.seal(&ROOT_CONTEXT, &plain)?;
+        let root = self.root.each_ref().map(Subkey::duplicate);
         Ok((
             Self {
                 master: new_master,
@@ -85,21 +109,10 @@ impl KeyRing {
     /// module's invariant).
     #[must_use]
     pub fn derive(&self, purpose: KeyPurpose) -> Subkey {
-        match purpose {
-            KeyPurpose::Database | KeyPurpose::Sealing => self.master.derive(purpose),
-            KeyPurpose::AuditChain
-            | KeyPurpose::RecoveryCodes
-            | KeyPurpose::Tokens
-            | KeyPurpose::Snapshots
-            | KeyPurpose::ConfigVersions
-            | KeyPurpose::AuditCheckpoints => self.root.derive(purpose),
+        match ROOT_PURPOSES.iter().position(|root| *root == purpose) {
+            Some(index) => self.root[index].duplicate(),
+            None => self.master.derive(purpose),
         }
-    }
-
-    /// The master key.
-    #[must_use]
-    pub fn master(&self) -> &MasterKey {
-        &self.master
     }
 }
 
@@ -111,9 +124,12 @@ mod tests {
         KeyRing::from_bytes(Zeroizing::new([byte; 32]))
     }
 
+    fn master(byte: u8) -> MasterKey {
+        MasterKey::from_bytes(Zeroizing::new([byte; 32]))
+    }
+
     #[test]
     fn an_unrotated_ring_derives_what_its_master_key_always_did() {
-        let master = MasterKey::from_bytes(Zeroizing::new([3; 32]));
         let ring = ring(3);
         for purpose in [
             KeyPurpose::Database,
@@ -122,7 +138,7 @@ mod tests {
         ] {
             assert_eq!(
                 ring.derive(purpose).expose(),
-                master.derive(purpose).expose()
+                master(3).derive(purpose).expose()
             );
         }
     }
@@ -130,44 +146,42 @@ mod tests {
     #[test]
     fn rotation_changes_encryption_keys_and_keeps_the_rest() {
         let old = ring(1);
-        let (new, wrapped) = old
-            .rotated_to(MasterKey::from_bytes(Zeroizing::new([2; 32])))
-            .unwrap();
+        let (new, wrapped) = old.rotated_to(master(2)).unwrap();
         for purpose in [KeyPurpose::Database, KeyPurpose::Sealing] {
             assert_ne!(old.derive(purpose).expose(), new.derive(purpose).expose());
         }
-        for purpose in [
-            KeyPurpose::AuditChain,
-            KeyPurpose::RecoveryCodes,
-            KeyPurpose::Tokens,
-            KeyPurpose::Snapshots,
-            KeyPurpose::ConfigVersions,
-            KeyPurpose::AuditCheckpoints,
-        ] {
+        for purpose in ROOT_PURPOSES {
             assert_eq!(old.derive(purpose).expose(), new.derive(purpose).expose());
         }
         // The wrapped root opens under the new master key only.
-        let reopened = KeyRing::open(
-            MasterKey::from_bytes(Zeroizing::new([2; 32])),
-            Some(&wrapped),
-        )
-        .unwrap();
+        let reopened = KeyRing::open(master(2), Some(&wrapped)).unwrap();
         assert_eq!(
             reopened.derive(KeyPurpose::Tokens).expose(),
             old.derive(KeyPurpose::Tokens).expose()
         );
-        let under_old = KeyRing::open(
-            MasterKey::from_bytes(Zeroizing::new([1; 32])),
-            Some(&wrapped),
-        );
+        let under_old = KeyRing::open(master(1), Some(&wrapped));
         assert_eq!(under_old.err(), Some(SealError::Rejected));
         // A second rotation keeps the same root.
-        let (again, _) = new
-            .rotated_to(MasterKey::from_bytes(Zeroizing::new([4; 32])))
-            .unwrap();
+        let (again, _) = new.rotated_to(master(4)).unwrap();
         assert_eq!(
             again.derive(KeyPurpose::AuditCheckpoints).expose(),
             old.derive(KeyPurpose::AuditCheckpoints).expose()
         );
+    }
+
+    #[test]
+    fn the_wrapped_root_never_holds_the_old_master_key_or_its_encryption_keys() {
+        let old = ring(1);
+        let (_, wrapped) = old.rotated_to(master(2)).unwrap();
+        let sealer = Sealer::new(&master(2).derive(KeyPurpose::Sealing)).unwrap();
+        let plain = sealer.open(&ROOT_CONTEXT, &wrapped).unwrap();
+        assert_eq!(plain.len(), ROOT_BYTES);
+        for secret in [
+            [1_u8; 32],
+            *master(1).derive(KeyPurpose::Database).expose(),
+            *master(1).derive(KeyPurpose::Sealing).expose(),
+        ] {
+            assert!(!plain.windows(32).any(|window| window == secret));
+        }
     }
 }

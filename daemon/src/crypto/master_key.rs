@@ -245,7 +245,9 @@ fn generate_key_file(path: &Path, source: &KeySource) -> Result<MasterKey, KeyEr
     SystemRandom::new()
         .fill(key.as_mut_slice())
         .map_err(|_| KeyError::Random)?;
-    let mut digits = Zeroizing::new(hex::encode(key.as_slice()));
+    // Room for the newline from the start: no unwiped reallocation.
+    let mut digits = Zeroizing::new(String::with_capacity(2 * KEY_BYTES + 1));
+    digits.push_str(&Zeroizing::new(hex::encode(key.as_slice())));
     digits.push('\n');
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).map_err(io_error)?;

@@ -72,11 +72,6 @@ impl MasterKey {
         self.derive(KeyPurpose::Database)
     }
 
-    /// The raw bytes (for the key ring's root copy).
-    pub(super) fn bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-
     /// The subkey for `purpose` (outside this module, through a
     /// [`super::KeyRing`], which knows which purposes the master key serves).
     #[must_use]
@@ -99,6 +94,23 @@ impl MasterKey {
 }
 
 impl Subkey {
+    /// Wraps raw key bytes (a wrapped data root's, see [`super::KeyRing`]).
+    pub(super) fn from_bytes(bytes: Zeroizing<[u8; 32]>) -> Self {
+        Self(bytes)
+    }
+
+    /// A copy, zeroized on drop like this one.
+    #[must_use]
+    pub fn duplicate(&self) -> Self {
+        Self(Zeroizing::new(*self.0))
+    }
+
+    /// Whether two subkeys are equal (constant time).
+    #[must_use]
+    pub fn same_as(&self, other: &Subkey) -> bool {
+        bool::from(self.0.as_slice().ct_eq(other.0.as_slice()))
+    }
+
     /// The raw key bytes.
     #[must_use]
     pub fn expose(&self) -> &[u8; 32] {

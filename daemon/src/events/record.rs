@@ -214,7 +214,7 @@ fn severity_of(kind: &str, fields: &Map<String, Value>) -> Severity {
             _ => Severity::Notice,
         },
         "quarantine_started" | "audit_gap" | "store_restored" => Severity::Critical,
-        "master_key_rotated" => Severity::Warning,
+        "master_key_rotated" | "store_backed_up" => Severity::Warning,
         "snapshot_failed" | "skill_install_failed" | "config_write_failed" | "events_skipped" => {
             Severity::Error
         }

@@ -211,6 +211,8 @@ pub const POLICY_TABLE: &[RpcPolicy] = &[
     needs("/occc.v1.Config/GetConfigVersion",               EditConfig),
     needs("/occc.v1.Config/DiffConfigVersions",             EditConfig),
     locked(sensitive("/occc.v1.Config/RestoreConfigVersion", RestoreBackups)),
+    // A backup holds everything (encrypted): super-admins, re-authenticated.
+    sensitive("/occc.v1.Backups/CreateBackup",              RestoreBackups),
 ];
 
 /// The table row for `path`, if the daemon serves it.

@@ -61,6 +61,8 @@ pub struct Domain {
     pub openclaw_config: Arc<ConfigEditor>,
     /// Held while any container is quarantined.
     pub lock: QuarantineLock,
+    /// Backups handed out over the socket.
+    pub backups: Arc<crate::backup::BackupSource>,
     /// Where the master key came from.
     pub key_source: KeySource,
     /// What is counted for Prometheus.
@@ -127,6 +129,13 @@ impl Domain {
         let lock = QuarantineLock::default();
         let vault = evidence_vault(config, &keys, &store)?;
         let openclaw_config = config_editor(config, &keys, &store, &audit, clock, &lock)?;
+        let backups = Arc::new(crate::backup::BackupSource::new(
+            store.clone(),
+            keys.derive(KeyPurpose::Database),
+            Arc::clone(&checkpoints),
+            Arc::clone(clock),
+            state_dir(config),
+        ));
         drop(keys);
         openclaw_config
             .import_at_start()
@@ -171,6 +180,7 @@ impl Domain {
             skills,
             openclaw_config,
             lock,
+            backups,
             key_source,
             metrics,
             audit_writer: Some(audit_writer),

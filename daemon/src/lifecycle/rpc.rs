@@ -10,10 +10,11 @@ use std::{sync::Arc, time::Duration};
 
 use occc_proto::v1::ServiceHealth;
 use occc_proto::v1::{
-    audit_server::AuditServer, auth_server::AuthServer, biometric_server::BiometricServer,
-    config_server::ConfigServer, device_keys_server::DeviceKeysServer,
-    environment_server::EnvironmentServer, integrity_server::IntegrityServer,
-    skills_server::SkillsServer, system_server::SystemServer, users_server::UsersServer,
+    audit_server::AuditServer, auth_server::AuthServer, backups_server::BackupsServer,
+    biometric_server::BiometricServer, config_server::ConfigServer,
+    device_keys_server::DeviceKeysServer, environment_server::EnvironmentServer,
+    integrity_server::IntegrityServer, skills_server::SkillsServer, system_server::SystemServer,
+    users_server::UsersServer,
 };
 use tokio::{
     sync::{oneshot, watch},
@@ -27,8 +28,8 @@ use crate::{
     clock::Clock,
     gate::{Gate, GateLayer},
     service::{
-        AuditParts, AuditService, AuthService, BiometricService, ConfigService, DeviceKeysService,
-        IntegrityService, SkillsService, SystemService, UsersService,
+        AuditParts, AuditService, AuthService, BackupsService, BiometricService, ConfigService,
+        DeviceKeysService, IntegrityService, SkillsService, SystemService, UsersService,
     },
     transport::{self, Listener},
 };
@@ -52,7 +53,7 @@ pub struct RpcServer {
 
 /// Every service, by its full name; the first two are the integrity
 /// services, whose health also depends on the engine.
-const SERVICES: [&str; 10] = [
+const SERVICES: [&str; 11] = [
     IntegrityServer::<IntegrityService>::NAME,
     EnvironmentServer::<IntegrityService>::NAME,
     SystemServer::<SystemService>::NAME,
@@ -63,6 +64,7 @@ const SERVICES: [&str; 10] = [
     BiometricServer::<BiometricService>::NAME,
     SkillsServer::<SkillsService>::NAME,
     ConfigServer::<ConfigService>::NAME,
+    BackupsServer::<BackupsService>::NAME,
 ];
 
 fn serving_status(serving: bool) -> ServingStatus {
@@ -161,6 +163,11 @@ impl RpcServer {
             ))))
             .add_service(ConfigServer::new(ConfigService::new(
                 Arc::clone(&domain.openclaw_config),
+                Arc::clone(auth),
+            )))
+            .add_service(BackupsServer::new(BackupsService::new(
+                Arc::clone(&domain.backups),
+                domain.audit.clone(),
                 Arc::clone(auth),
             )));
         let (stop_serving, serving_stopped) = oneshot::channel::<()>();

@@ -12,6 +12,7 @@
 //! exists the daemon does not start. The state folder's locks are held
 //! exclusively throughout.
 
+mod new_key;
 mod swap;
 
 use std::{
@@ -23,15 +24,14 @@ use crate::{
     audit::{AuditEvent, append_offline, checkpoint::CheckpointSigner},
     clock::Clock,
     config::Config,
-    crypto::{
-        KeyError, KeyPurpose, KeyRing, KeySource, MasterKey, Sealer, create_key_file,
-        read_key_file, resolve_master_key,
-    },
+    crypto::{KeyError, KeyPurpose, KeyRing, MasterKey, Sealer, read_key_file, resolve_master_key},
     lifecycle::{StateLock, state_folder_of},
     store::{Store, StoreError},
 };
 
-use swap::{WorkCopy, with_suffix};
+use new_key::NewKey;
+pub use new_key::unfinished_rotation;
+use swap::WorkCopy;
 
 /// Why a rotation did not happen (or did not finish).
 #[derive(Debug, thiserror::Error)]
@@ -80,14 +80,6 @@ pub struct Rotation {
     pub credential: bool,
 }
 
-/// `<key file>.next`, where a rotation keeps the new key until the store
-/// is under it — if it exists, a rotation was interrupted.
-#[must_use]
-pub fn unfinished_rotation(config: &Config) -> Option<PathBuf> {
-    let next = with_suffix(&config.store.key_file, ".next");
-    next.exists().then_some(next)
-}
-
 /// Rotates the master key of the store `config` names. With the key in a
 /// key file, the new key goes to `<key file>.next` and replaces the key
 /// file at the end; with a systemd credential, it goes to `new_key_file`
@@ -122,60 +114,47 @@ pub async fn rekey(
         &database,
         true,
     )?;
-    let (next, credential) = match (&source, new_key_file) {
-        (KeySource::SystemdCredential(_), Some(file)) => (file.to_owned(), true),
-        (KeySource::SystemdCredential(path), None) => {
-            return Err(RekeyError::NotNow(format!(
-                "the key comes from the systemd credential {}, which occcd cannot replace: \
-                 name a new file for the new key with --new-key-file (then encrypt it into \
-                 the credential, see docs/operations.md)",
-                path.display()
-            )));
-        }
-        (_, Some(_)) => {
-            return Err(RekeyError::NotNow(format!(
-                "the key is in the key file {}: the new key replaces it there \
-                 (--new-key-file is for a key kept as a systemd credential)",
-                config.store.key_file.display()
-            )));
-        }
-        (_, None) => (with_suffix(&config.store.key_file, ".next"), false),
-    };
-    let new = if next.exists() {
-        read_key_file(&next)?
-    } else {
-        create_key_file(&next)?
-    };
-    if new.same_key_as(&old) {
-        return Err(RekeyError::NotNow(format!(
-            "{} holds the key in use: name a new file",
-            next.display()
-        )));
-    }
+    let new_key = NewKey::choose(config, &source, new_key_file)?;
     let work = WorkCopy::new(&database);
-    work.remove_leftovers();
+    work.path_text()?;
+    work.remove_leftovers()?;
     let rotated = if opens_with(&database, &old).await? {
-        let resealed_values = rotate(&database, &work, old, new, &next, clock).await?;
+        new_key.mark()?;
+        let new = match new_key.left_over(true)? {
+            Some(key) => key,
+            None => new_key.create()?,
+        };
+        if new.same_key_as(&old) {
+            return Err(RekeyError::NotNow(format!(
+                "{} holds the key in use: name a new file",
+                new_key.path.display()
+            )));
+        }
+        let resealed_values = rotate(&database, &work, old, new, &new_key.path, clock).await?;
         Rotated::Now { resealed_values }
-    } else if opens_with(&database, &new).await? {
-        Rotated::Earlier
     } else {
-        return Err(RekeyError::NotNow(format!(
-            "the store opens with neither the key in use ({source}) nor the new key ({}): \
-             nothing was changed",
-            next.display()
-        )));
+        match new_key.left_over(false)? {
+            Some(new) if opens_with(&database, &new).await? => Rotated::Earlier,
+            _ => {
+                return Err(RekeyError::NotNow(format!(
+                    "the store opens with neither the key in use ({source}) nor a new key in \
+                     {}: nothing was changed",
+                    new_key.path.display()
+                )));
+            }
+        }
     };
-    let new_key_file = if credential {
-        next
+    let new_key_file = if new_key.credential {
+        new_key.path.clone()
     } else {
-        swap::replace_key_file(&next, &config.store.key_file)?;
+        swap::replace_key_file(&new_key.path, &config.store.key_file)?;
         config.store.key_file.clone()
     };
+    new_key.finished()?;
     Ok(Rotation {
         rotated,
         new_key_file,
-        credential,
+        credential: new_key.credential,
     })
 }
 
@@ -201,11 +180,21 @@ async fn rotate(
     next: &Path,
     clock: Arc<dyn Clock>,
 ) -> Result<u64, RekeyError> {
+    let expected = new.database_key();
     let outcome = build_copy(database, work, old, new, next, clock).await;
+    // What is on disk is what the copy is under, before it becomes the store.
+    let outcome = outcome.and_then(|resealed| match read_key_file(next) {
+        Ok(on_disk) if on_disk.database_key().same_as(&expected) => Ok(resealed),
+        Ok(_) => Err(RekeyError::NotNow(format!(
+            "{} changed during the rotation: nothing was replaced",
+            next.display()
+        ))),
+        Err(err) => Err(err.into()),
+    });
     let resealed = match outcome {
         Ok(resealed) => resealed,
         Err(err) => {
-            work.remove_leftovers();
+            let _ = work.remove_leftovers();
             return Err(err);
         }
     };
@@ -246,7 +235,10 @@ async fn build_copy(
             .map_err(|err| RekeyError::NotNow(err.to_string()))?;
         let entry = AuditEvent::MasterKeyRotated {
             resealed_values: resealed,
-            new_key_custody: next.display().to_string(),
+            new_key_custody: std::path::absolute(next)
+                .unwrap_or_else(|_| next.to_owned())
+                .display()
+                .to_string(),
         };
         append_offline(&copy, &hasher, &signer, clock, entry)
             .await

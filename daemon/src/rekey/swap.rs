@@ -50,11 +50,13 @@ impl WorkCopy {
     }
 
     /// Removes what an interrupted run left (never the store: the copy is
-    /// the store only after the rename, and then it has this name no more).
-    pub(super) fn remove_leftovers(&self) {
+    /// the store only after the rename, and then it has this name no more);
+    /// fails if one of them stays.
+    pub(super) fn remove_leftovers(&self) -> Result<(), RekeyError> {
         for suffix in ["", "-wal", "-shm", "-journal"] {
-            let _ = std::fs::remove_file(with_suffix(&self.path, suffix));
+            super::new_key::remove_if_present(&with_suffix(&self.path, suffix))?;
         }
+        Ok(())
     }
 
     /// Creates the copy's file, empty and private (SQLCipher fills it).
@@ -84,8 +86,8 @@ impl WorkCopy {
         let wal = with_suffix(database, "-wal");
         if wal.exists() {
             return Err(RekeyError::NotNow(format!(
-                "{} exists after the store was closed: start and stop occcd once so it is \
-                 checkpointed, then run again; nothing was replaced",
+                "{} exists after the store was closed (another process has the store open?): \
+                 the store is unchanged and still under the old key; run again",
                 wal.display()
             )));
         }

@@ -6,6 +6,7 @@
 mod audit;
 mod audit_streams;
 mod auth;
+mod backups;
 mod biometric;
 mod config;
 mod config_convert;
@@ -23,6 +24,7 @@ mod users;
 
 pub use audit::{AuditParts, AuditService};
 pub use auth::AuthService;
+pub use backups::BackupsService;
 pub use biometric::BiometricService;
 pub use config::ConfigService;
 pub use device_keys::DeviceKeysService;

@@ -8,6 +8,7 @@ use tonic::{Code, Status, metadata::MetadataValue};
 use crate::{
     audit::AuditError,
     auth::AuthError,
+    backup::BackupError,
     gate::Refusal,
     integrity::{IntegrityError, engine::EngineError, snapshot::SnapshotError},
     openclaw::ConfigError,
@@ -146,6 +147,21 @@ impl From<AuditError> for Status {
             AuditError::Commit(_) | AuditError::Read(_) => {
                 tracing::error!(error = %err, "audit log failure");
                 Status::internal("the audit log could not be read or written; see the daemon's log")
+            }
+        }
+    }
+}
+
+impl From<BackupError> for Status {
+    fn from(err: BackupError) -> Self {
+        match err {
+            BackupError::Busy(message) => Status::resource_exhausted(message),
+            BackupError::NotNow(_)
+            | BackupError::Refused(_)
+            | BackupError::File { .. }
+            | BackupError::Store(_) => {
+                tracing::error!(error = %err, "backup failed");
+                Status::internal("the backup could not be made; see the daemon's log")
             }
         }
     }

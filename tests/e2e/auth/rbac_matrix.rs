@@ -187,6 +187,12 @@ const EXPECTED: &[Expectation] = &[
     rpc("/occc.v1.Config/GetConfigVersion", 3, false),
     rpc("/occc.v1.Config/DiffConfigVersions", 3, false),
     rpc("/occc.v1.Config/RestoreConfigVersion", 4, true),
+    Expectation {
+        rpc: "/occc.v1.Backups/CreateBackup",
+        min_rank: 4,
+        needs: Level::Weaker,
+        streaming: true,
+    },
     // Last but one: it ends the person's other sessions, and the elevation
     // of this one if it was obtained with a recovery code.
     credential("/occc.v1.Auth/RegenerateRecoveryCodes"),

@@ -155,7 +155,7 @@ async fn a_rotated_store_opens_only_with_the_new_key_and_keeps_logins_sessions_v
 
 /// Writes a snapshot of `bytes` through the vault (sealed chunks) and
 /// returns its id.
-async fn sealed_snapshot(dir: &DevDir, bytes: usize) -> String {
+pub(super) async fn sealed_snapshot(dir: &DevDir, bytes: usize) -> String {
     let unlocked = open_store(&dir.config()).await.unwrap();
     let vault = vault_of(&unlocked.store, &unlocked.keys);
     let id = occcd::integrity::snapshot::new_snapshot_id().unwrap();
@@ -377,4 +377,53 @@ async fn with_the_key_in_a_credential_the_new_key_goes_to_a_named_file_for_the_o
     std::fs::copy(&new_key, &credential).unwrap();
     let (ok, output) = run_with_credential(&dir, &credentials, &["audit", "verify"]).await;
     assert!(ok, "{output}");
+}
+
+#[tokio::test]
+async fn a_rerun_naming_another_file_is_told_where_the_unfinished_rotations_key_is() {
+    let dir = DevDir::new();
+    let daemon = RunningDaemon::start(&dir).await;
+    assert!(daemon.terminate().await.success());
+    let credentials = dir.path().join("credentials");
+    std::fs::create_dir(&credentials).unwrap();
+    std::fs::rename(dir.key_file(), credentials.join("occcd-master-key")).unwrap();
+    // What a run killed after naming its new key leaves.
+    let first = dir.path().join("first.key");
+    let marker = format!("{}.rekey-target", dir.database().display());
+    std::fs::write(&marker, first.to_str().unwrap()).unwrap();
+    let other = dir.path().join("other.key");
+    let (ok, output) = run_with_credential(
+        &dir,
+        &credentials,
+        &["rekey", "--new-key-file", other.to_str().unwrap()],
+    )
+    .await;
+    assert!(!ok && output.contains(first.to_str().unwrap()), "{output}");
+    assert!(!other.exists(), "no key was made");
+    let (status, output) = dir.run_occcd(&["serve"]).await;
+    assert!(
+        !status.success() && output.contains("interrupted"),
+        "{output}"
+    );
+    // The file the marker names finishes it; the marker goes.
+    let (ok, output) = run_with_credential(
+        &dir,
+        &credentials,
+        &["rekey", "--new-key-file", first.to_str().unwrap()],
+    )
+    .await;
+    assert!(
+        ok && output.contains("now opens with the new key"),
+        "{output}"
+    );
+    assert!(!Path::new(&marker).exists());
+    // A file in the state folder is refused.
+    let inside = dir.database().parent().unwrap().join("inside.key");
+    let (ok, output) = run_with_credential(
+        &dir,
+        &credentials,
+        &["rekey", "--new-key-file", inside.to_str().unwrap()],
+    )
+    .await;
+    assert!(!ok && output.contains("state folder"), "{output}");
 }

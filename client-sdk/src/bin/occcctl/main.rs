@@ -2,6 +2,7 @@
 
 mod audit;
 mod auth;
+mod backup;
 mod config;
 mod elevate;
 mod exit;
@@ -138,6 +139,12 @@ enum Command {
     Skills {
         #[command(subcommand)]
         action: SkillsCommand,
+    },
+    /// Write a backup of occcd's store to FILE (super-admin, elevate first;
+    /// 0600, never over a file). Restore it on the host with `occcd restore`.
+    Backup {
+        /// Where to write it.
+        file: PathBuf,
     },
     /// OpenClaw's config (openclaw.json): show, edit, diff, versions, restore.
     Config {
@@ -359,6 +366,7 @@ async fn run(cli: &Cli, options: &ConnectOptions) -> Result<bool, ClientError> {
         Command::Config { container, action } => {
             config::run(&session, container, action, cli.json).await
         }
+        Command::Backup { file } => backup::run(&session, file, cli.json).await,
         Command::Whoami => {
             let me = auth::whoami(&session).await?;
             let user = me.user.clone().unwrap_or_default();
