@@ -12,6 +12,7 @@
 //! exists the daemon does not start. The state folder's locks are held
 //! exclusively throughout.
 
+mod error;
 mod new_key;
 mod swap;
 
@@ -24,36 +25,15 @@ use crate::{
     audit::{AuditEvent, append_offline, checkpoint::CheckpointSigner},
     clock::Clock,
     config::Config,
-    crypto::{KeyError, KeyPurpose, KeyRing, MasterKey, Sealer, read_key_file, resolve_master_key},
+    crypto::{KeyPurpose, KeyRing, MasterKey, Sealer, read_key_file, resolve_master_key},
     lifecycle::{StateLock, state_folder_of},
     store::{Store, StoreError},
 };
 
+pub use error::RekeyError;
 use new_key::NewKey;
 pub use new_key::unfinished_rotation;
 use swap::WorkCopy;
-
-/// Why a rotation did not happen (or did not finish).
-#[derive(Debug, thiserror::Error)]
-pub enum RekeyError {
-    /// A key could not be read or written.
-    #[error(transparent)]
-    Key(#[from] KeyError),
-    /// The store refused.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// A file could not be read or written.
-    #[error("{path}: {source}")]
-    File {
-        /// Which.
-        path: String,
-        /// What the system said.
-        source: std::io::Error,
-    },
-    /// The rotation cannot run as asked; nothing was changed.
-    #[error("{0}")]
-    NotNow(String),
-}
 
 /// What a run did.
 #[derive(Debug, Clone, PartialEq, Eq)]

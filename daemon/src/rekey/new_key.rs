@@ -12,7 +12,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{RekeyError, swap::with_suffix};
+use super::{
+    error::RekeyError,
+    swap::{remove_if_present, with_suffix},
+};
 use crate::{
     config::Config,
     crypto::{KeyError, KeySource, MasterKey, create_key_file, read_key_file, sync_folder},
@@ -156,14 +159,6 @@ impl NewKey {
             Some(marker) => remove_if_present(marker),
             None => Ok(()),
         }
-    }
-}
-
-/// Removes `path`; only its absence is not an error.
-pub(super) fn remove_if_present(path: &Path) -> Result<(), RekeyError> {
-    match std::fs::remove_file(path) {
-        Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(file_error(path)(err)),
-        _ => Ok(()),
     }
 }
 

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::RekeyError;
+use super::error::RekeyError;
 use crate::{crypto::sync_folder, lifecycle::state_folder_of};
 
 /// `path` with `suffix` appended to its file name.
@@ -17,6 +17,14 @@ pub(super) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(suffix);
     PathBuf::from(name)
+}
+
+/// Removes `path`; only its absence is not an error.
+pub(super) fn remove_if_present(path: &Path) -> Result<(), RekeyError> {
+    match std::fs::remove_file(path) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(file_error(path)(err)),
+        _ => Ok(()),
+    }
 }
 
 fn file_error(path: &Path) -> impl FnOnce(std::io::Error) -> RekeyError + '_ {
@@ -54,7 +62,7 @@ impl WorkCopy {
     /// fails if one of them stays.
     pub(super) fn remove_leftovers(&self) -> Result<(), RekeyError> {
         for suffix in ["", "-wal", "-shm", "-journal"] {
-            super::new_key::remove_if_present(&with_suffix(&self.path, suffix))?;
+            remove_if_present(&with_suffix(&self.path, suffix))?;
         }
         Ok(())
     }

@@ -6,7 +6,7 @@ use std::process::Stdio;
 
 use occc_client::proto as pb;
 use occc_tests::{
-    RunningDaemon,
+    DevDir, RunningDaemon,
     people::{invite, log_in, signed_in_super_admin},
 };
 use tokio_stream::StreamExt;
@@ -22,9 +22,25 @@ fn denial(status: &tonic::Status) -> String {
         .unwrap_or_default()
 }
 
+/// `occcctl backup FILE` with `token`: success and output.
+async fn occcctl_backup(dir: &DevDir, token: &str, file: &std::path::Path) -> (bool, String) {
+    let ran = crate::auth::occcctl::occcctl(dir, &["backup", file.to_str().unwrap()])
+        .env("OCCC_SESSION_TOKEN", token)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&ran.stdout),
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    (ran.status.success(), text)
+}
+
 #[tokio::test]
 async fn an_elevated_super_admin_takes_a_backup_over_the_socket_that_restores() {
-    let dir = occc_tests::DevDir::new();
+    let dir = DevDir::new();
     // Large enough that a backup is still being read while the test asks
     // for a second one.
     super::rekey::sealed_snapshot(&dir, 8 * 1024 * 1024).await;
@@ -80,19 +96,9 @@ async fn an_elevated_super_admin_takes_a_backup_over_the_socket_that_restores() 
     let file = dir.path().join("over-the-socket.tar");
     let mut output = None;
     for _ in 0..50 {
-        let ran = crate::auth::occcctl::occcctl(&dir, &["backup", file.to_str().unwrap()])
-            .env("OCCC_SESSION_TOKEN", &token)
-            .stdin(Stdio::null())
-            .output()
-            .await
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&ran.stdout),
-            String::from_utf8_lossy(&ran.stderr)
-        );
-        if ran.status.success() || !text.contains("being made already") {
-            output = Some((ran.status.success(), text));
+        let (ok, text) = occcctl_backup(&dir, &token, &file).await;
+        if ok || !text.contains("being made already") {
+            output = Some((ok, text));
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -109,13 +115,8 @@ async fn an_elevated_super_admin_takes_a_backup_over_the_socket_that_restores() 
     let clear: Vec<u8> = (0..64).collect();
     assert!(!crate::support::contains_bytes(&bytes, &clear));
     // Never over a file.
-    let ran = crate::auth::occcctl::occcctl(&dir, &["backup", file.to_str().unwrap()])
-        .env("OCCC_SESSION_TOKEN", &token)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .unwrap();
-    assert!(!ran.status.success());
+    let (ok, text) = occcctl_backup(&dir, &token, &file).await;
+    assert!(!ok, "{text}");
     assert_eq!(
         std::fs::read(&file).unwrap(),
         bytes,
