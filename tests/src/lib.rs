@@ -24,6 +24,7 @@ pub mod pam_stack;
 pub mod people;
 pub mod receivers;
 pub mod skip;
+pub mod small_disk;
 pub mod socket_proxy;
 
 use occc_client::{ConnectOptions, OcccClient};

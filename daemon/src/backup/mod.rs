@@ -24,7 +24,7 @@ use ring::digest;
 
 pub use manifest::Manifest;
 pub use restore::{Restored, restore};
-pub use spool::{BackupSource, Spooled};
+pub use spool::{BackupSource, Spooled, remove_spool_leftovers};
 
 use crate::{audit::checkpoint::CheckpointSigner, clock::Clock, crypto::Subkey, store::Store};
 
@@ -51,6 +51,17 @@ pub enum BackupError {
     /// Another backup is being made.
     #[error("{0}")]
     Busy(&'static str),
+    /// The state folder's file system has too little room for one.
+    #[error(
+        "a backup needs about {needed} MiB free beside the store, {free} MiB are: free \
+         some, or run `occcd backup FILE` on the host to another disk"
+    )]
+    NoRoom {
+        /// MiB needed.
+        needed: u64,
+        /// MiB free.
+        free: u64,
+    },
 }
 
 /// Names a file error.
@@ -80,6 +91,21 @@ pub async fn back_up(
     clock: &dyn Clock,
     target: &Path,
 ) -> Result<Written, BackupError> {
+    back_up_in(WORK_PREFIX, store, database_key, signer, clock, target).await
+}
+
+/// Names of `occcd backup`'s work folders.
+const WORK_PREFIX: &str = ".occcd-backup-";
+
+/// [`back_up`], its work folder named `<work_prefix><random>`.
+async fn back_up_in(
+    work_prefix: &str,
+    store: &Store,
+    database_key: &Subkey,
+    signer: &CheckpointSigner,
+    clock: &dyn Clock,
+    target: &Path,
+) -> Result<Written, BackupError> {
     if target.exists() {
         return Err(BackupError::NotNow(format!(
             "{} exists: a backup never overwrites a file",
@@ -90,20 +116,26 @@ pub async fn back_up(
         Some(folder) if !folder.as_os_str().is_empty() => folder.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let work = work_folder(&folder)?;
+    let work = work_folder(&folder, work_prefix)?;
     let written = write_in(&work, store, database_key, signer, clock, target).await;
-    let _ = std::fs::remove_dir_all(&work);
+    let removing = work.clone();
+    let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(removing)).await;
     let written = written?;
     crate::crypto::sync_folder(&folder).map_err(file_error(&folder))?;
     Ok(written)
 }
 
-/// A new folder only this process's user can enter, in `folder`.
-fn work_folder(folder: &Path) -> Result<PathBuf, BackupError> {
+/// 16 random hex digits, for names nobody can guess.
+fn random_name() -> Result<String, BackupError> {
     let mut random = [0_u8; 8];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random)
         .map_err(|_| BackupError::NotNow("no randomness from the OS".to_owned()))?;
-    let work = folder.join(format!(".occcd-backup-{}", hex::encode(random)));
+    Ok(hex::encode(random))
+}
+
+/// A new folder only this process's user can enter, in `folder`.
+fn work_folder(folder: &Path, prefix: &str) -> Result<PathBuf, BackupError> {
+    let work = folder.join(format!("{prefix}{}", random_name()?));
     #[cfg_attr(not(unix), allow(unused_mut))]
     let mut builder = std::fs::DirBuilder::new();
     #[cfg(unix)]
@@ -138,7 +170,8 @@ async fn write_in(
     let head = opened.last_audit_row().await;
     let wrapped_root = opened.wrapped_data_root().await;
     opened.close().await;
-    let (database_sha256, database_bytes) = sha256_of(&copy)?;
+    let hashing = copy.clone();
+    let (database_sha256, database_bytes) = blocking(move || sha256_of(&hashing)).await?;
     let mut manifest = Manifest {
         format: manifest::FORMAT.to_owned(),
         occcd_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -152,13 +185,28 @@ async fn write_in(
     };
     manifest.sign(signer);
     let archive = work.join("backup.tar");
-    write_archive(&archive, &manifest, &copy)?;
-    std::fs::hard_link(&archive, target).map_err(file_error(target))?;
-    let file_bytes = std::fs::metadata(target).map_err(file_error(target))?.len();
+    let (signed, target_owned) = (manifest.clone(), target.to_path_buf());
+    let file_bytes = blocking(move || {
+        write_archive(&archive, &signed, &copy)?;
+        std::fs::hard_link(&archive, &target_owned).map_err(file_error(&target_owned))?;
+        Ok(std::fs::metadata(&target_owned)
+            .map_err(file_error(&target_owned))?
+            .len())
+    })
+    .await?;
     Ok(Written {
         manifest,
         file_bytes,
     })
+}
+
+/// Runs file work off the async workers.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, BackupError> + Send + 'static,
+) -> Result<T, BackupError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| BackupError::NotNow("a backup's file work ended unexpectedly".into()))?
 }
 
 /// SHA-256 (hex) and size of the file at `path`.

@@ -75,8 +75,7 @@ pub async fn restore(
     })?;
     if let Some(unfinished) = crate::rekey::unfinished_rotation(config) {
         return Err(BackupError::NotNow(format!(
-            "a master key rotation is unfinished ({} exists): run `occcd rekey` first",
-            unfinished.display()
+            "a master key rotation is unfinished ({unfinished}) first"
         )));
     }
     let master = master_key(config, &database)?;

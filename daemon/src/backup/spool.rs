@@ -1,17 +1,26 @@
 //! Backups handed out over the socket: made like `occcd backup FILE`, into
 //! a file of the state folder that is unlinked as soon as it is open.
 //!
-//! Invariant: one backup at a time; the file exists under its name only
-//! while it is written (0600, in the state folder no other user can enter)
-//! and is gone from the folder before a byte of it is handed out, so
-//! nothing is left behind however the stream ends.
+//! Invariant: one backup at a time, the slot held from the check for room
+//! until the file is read out; the making runs in a task of its own, so a
+//! caller that goes away cannot stop it half-way (its work folder is always
+//! removed, its export never runs without the slot); the file exists under
+//! its name only while it is written (0600, in the state folder no other
+//! user can enter) and is gone from the folder before a byte of it is
+//! handed out; what a killed daemon left (`.occcd-spool-*`) is removed when
+//! the next one starts.
 
 use std::{fs::File, path::PathBuf, sync::Arc};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::{BackupError, Written, back_up, file_error};
+use super::{BackupError, Written, back_up_in, file_error, random_name};
 use crate::{audit::checkpoint::CheckpointSigner, clock::Clock, crypto::Subkey, store::Store};
+
+/// Names of what a spool writes in the state folder.
+const SPOOL_PREFIX: &str = ".occcd-spool-";
+/// Room kept free beyond two copies of the database.
+const SPARE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// What a backup over the socket is made from.
 #[derive(Debug)]
@@ -21,6 +30,7 @@ pub struct BackupSource {
     signer: Arc<CheckpointSigner>,
     clock: Arc<dyn Clock>,
     folder: PathBuf,
+    database: PathBuf,
     one_at_a_time: Arc<Semaphore>,
 }
 
@@ -37,40 +47,51 @@ pub struct Spooled {
 }
 
 impl BackupSource {
-    /// Backups of `store` (opened with `database_key`), signed by `signer`,
-    /// spooled in `folder` (the state folder).
+    /// Backups of `store` (the file `database`, opened with
+    /// `database_key`), signed by `signer`, spooled in the state folder
+    /// `folder` — where what an earlier daemon left is removed now.
     #[must_use]
     pub fn new(
         store: Store,
         database_key: Subkey,
         signer: Arc<CheckpointSigner>,
         clock: Arc<dyn Clock>,
-        folder: PathBuf,
+        database: PathBuf,
     ) -> Self {
+        let folder = crate::lifecycle::state_folder_of(&database);
+        remove_spool_leftovers(&folder);
         Self {
             store,
             database_key,
             signer,
             clock,
             folder,
+            database,
             one_at_a_time: Arc::new(Semaphore::new(1)),
         }
     }
 
-    /// Makes a backup, or says why not (one is being made or read).
-    pub async fn spool(&self) -> Result<Spooled, BackupError> {
+    /// Makes a backup, or says why not (one is being made or read, or there
+    /// is no room for it).
+    pub async fn spool(self: &Arc<Self>) -> Result<Spooled, BackupError> {
         let slot = Arc::clone(&self.one_at_a_time)
             .try_acquire_owned()
             .map_err(|_| {
                 BackupError::Busy("a backup is being made already; retry when it has finished")
             })?;
-        let mut random = [0_u8; 8];
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random)
-            .map_err(|_| BackupError::NotNow("no randomness from the OS".to_owned()))?;
+        self.check_room()?;
+        let source = Arc::clone(self);
+        tokio::spawn(async move { source.make(slot).await })
+            .await
+            .map_err(|_| BackupError::NotNow("the backup task ended unexpectedly".into()))?
+    }
+
+    async fn make(&self, slot: OwnedSemaphorePermit) -> Result<Spooled, BackupError> {
         let target = self
             .folder
-            .join(format!(".occcd-backup-{}.tar", hex::encode(random)));
-        let written = back_up(
+            .join(format!("{SPOOL_PREFIX}{}.tar", random_name()?));
+        let written = back_up_in(
+            SPOOL_PREFIX,
             &self.store,
             &self.database_key,
             &self.signer,
@@ -88,5 +109,64 @@ impl BackupSource {
             written,
             slot,
         })
+    }
+
+    /// Refuses a backup the state folder's file system has no room for: it
+    /// holds a copy of the database and the archive of it at once.
+    fn check_room(&self) -> Result<(), BackupError> {
+        let size = std::fs::metadata(&self.database)
+            .map_err(file_error(&self.database))?
+            .len();
+        let needed = size.saturating_mul(2).saturating_add(SPARE_BYTES);
+        match free_bytes(&self.folder)? {
+            Some(free) if free < needed => Err(BackupError::NoRoom {
+                needed: needed.div_ceil(1 << 20),
+                free: free / (1 << 20),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Bytes an unprivileged writer may still use on `folder`'s file system.
+#[cfg(unix)]
+fn free_bytes(folder: &std::path::Path) -> Result<Option<u64>, BackupError> {
+    let stat = nix::sys::statvfs::statvfs(folder)
+        .map_err(|errno| file_error(folder)(std::io::Error::from_raw_os_error(errno as i32)))?;
+    #[allow(
+        clippy::useless_conversion,
+        reason = "fsblkcnt_t is 32 bits on some systems"
+    )]
+    let free = u64::from(stat.blocks_available()).saturating_mul(stat.fragment_size());
+    Ok(Some(free))
+}
+
+/// Not measured here (Windows): the backup fails when the disk is full.
+#[cfg(not(unix))]
+fn free_bytes(_folder: &std::path::Path) -> Result<Option<u64>, BackupError> {
+    Ok(None)
+}
+
+/// Removes what a spool left in `folder` (a daemon killed while making one).
+pub fn remove_spool_leftovers(folder: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(SPOOL_PREFIX)
+        {
+            continue;
+        }
+        let path = entry.path();
+        let removed = match entry.file_type() {
+            Ok(kind) if kind.is_dir() => std::fs::remove_dir_all(&path),
+            _ => std::fs::remove_file(&path),
+        };
+        if let Err(err) = removed {
+            tracing::warn!(path = %path.display(), error = %err, "cannot remove a spooled backup left behind");
+        }
     }
 }

@@ -134,7 +134,7 @@ impl Domain {
             keys.derive(KeyPurpose::Database),
             Arc::clone(&checkpoints),
             Arc::clone(clock),
-            state_dir(config),
+            config.store.database.clone(),
         ));
         drop(keys);
         openclaw_config

@@ -42,10 +42,10 @@ pub enum StartupError {
     },
     /// A master key rotation was interrupted.
     #[error(
-        "a master key rotation was interrupted ({0} exists): run `occcd rekey` to finish it \
-         — it says which key the store opens with"
+        "a master key rotation was interrupted — {0}; it says which key the store opens \
+         with and finishes"
     )]
-    UnfinishedRotation(std::path::PathBuf),
+    UnfinishedRotation(String),
     /// The store's wrapped data root does not open with the master key.
     #[error(
         "the store opens with the {0} but its wrapped data root does not: the store was \

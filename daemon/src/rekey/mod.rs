@@ -98,30 +98,40 @@ pub async fn rekey(
     let work = WorkCopy::new(&database);
     work.path_text()?;
     work.remove_leftovers()?;
-    let rotated = if opens_with(&database, &old).await? {
-        new_key.mark()?;
-        let new = match new_key.left_over(true)? {
-            Some(key) => key,
-            None => new_key.create()?,
-        };
-        if new.same_key_as(&old) {
+    // Spooled backups a killed daemon left are under the old key.
+    crate::backup::remove_spool_leftovers(&state_folder_of(&database));
+    let old_opens = opens_with(&database, &old).await?;
+    let rotated = match (old_opens, new_key.left_over(old_opens)?) {
+        // The credential already holds the new key: a rerun after the
+        // operator replaced it.
+        (true, Some(new)) if new.same_key_as(&old) => Rotated::Earlier,
+        (true, left_over) => {
+            let (new, created) = match left_over {
+                Some(key) => (key, false),
+                None => {
+                    new_key.mark()?;
+                    (new_key.create()?, true)
+                }
+            };
+            match rotate(&database, &work, old, new, &new_key, clock).await {
+                Ok(resealed_values) => Rotated::Now { resealed_values },
+                Err(Uncommitted(err)) => {
+                    // The store is under the old key: nothing is under the
+                    // new one, which goes, so the daemon may start.
+                    let _ = work.remove_leftovers();
+                    new_key.abandon(created)?;
+                    return Err(err);
+                }
+                Err(Committed(err)) => return Err(err),
+            }
+        }
+        (false, Some(new)) if opens_with(&database, &new).await? => Rotated::Earlier,
+        (false, _) => {
             return Err(RekeyError::NotNow(format!(
-                "{} holds the key in use: name a new file",
+                "the store opens with neither the key in use ({source}) nor a new key in \
+                 {}: nothing was changed",
                 new_key.path.display()
             )));
-        }
-        let resealed_values = rotate(&database, &work, old, new, &new_key.path, clock).await?;
-        Rotated::Now { resealed_values }
-    } else {
-        match new_key.left_over(false)? {
-            Some(new) if opens_with(&database, &new).await? => Rotated::Earlier,
-            _ => {
-                return Err(RekeyError::NotNow(format!(
-                    "the store opens with neither the key in use ({source}) nor a new key in \
-                     {}: nothing was changed",
-                    new_key.path.display()
-                )));
-            }
         }
     };
     let new_key_file = if new_key.credential {
@@ -150,6 +160,15 @@ async fn opens_with(database: &Path, key: &MasterKey) -> Result<bool, RekeyError
     }
 }
 
+/// A rotation that failed before the store was replaced (it is under the
+/// old key), or after (it is under the new one).
+enum Failed {
+    Uncommitted(RekeyError),
+    Committed(RekeyError),
+}
+
+use Failed::{Committed, Uncommitted};
+
 /// Builds the copy under `new` and puts it in place of the store; returns
 /// how many sealed values were re-sealed.
 async fn rotate(
@@ -157,11 +176,12 @@ async fn rotate(
     work: &WorkCopy,
     old: MasterKey,
     new: MasterKey,
-    next: &Path,
+    new_key: &NewKey,
     clock: Arc<dyn Clock>,
-) -> Result<u64, RekeyError> {
+) -> Result<u64, Failed> {
+    let next = new_key.path.as_path();
     let expected = new.database_key();
-    let outcome = build_copy(database, work, old, new, next, clock).await;
+    let outcome = build_copy(database, work, old, new, &new_key.custody, clock).await;
     // What is on disk is what the copy is under, before it becomes the store.
     let outcome = outcome.and_then(|resealed| match read_key_file(next) {
         Ok(on_disk) if on_disk.database_key().same_as(&expected) => Ok(resealed),
@@ -171,14 +191,9 @@ async fn rotate(
         ))),
         Err(err) => Err(err.into()),
     });
-    let resealed = match outcome {
-        Ok(resealed) => resealed,
-        Err(err) => {
-            let _ = work.remove_leftovers();
-            return Err(err);
-        }
-    };
-    work.put_in_place_of(database)?;
+    let resealed = outcome.map_err(Uncommitted)?;
+    work.put_in_place_of(database).map_err(Uncommitted)?;
+    work.sync_after_swap(database).map_err(Committed)?;
     Ok(resealed)
 }
 
@@ -187,7 +202,7 @@ async fn build_copy(
     work: &WorkCopy,
     old: MasterKey,
     new: MasterKey,
-    next: &Path,
+    custody: &str,
     clock: Arc<dyn Clock>,
 ) -> Result<u64, RekeyError> {
     let store = Store::open(database, &old.database_key(), false).await?;
@@ -215,10 +230,7 @@ async fn build_copy(
             .map_err(|err| RekeyError::NotNow(err.to_string()))?;
         let entry = AuditEvent::MasterKeyRotated {
             resealed_values: resealed,
-            new_key_custody: std::path::absolute(next)
-                .unwrap_or_else(|_| next.to_owned())
-                .display()
-                .to_string(),
+            new_key_custody: custody.to_owned(),
         };
         append_offline(&copy, &hasher, &signer, clock, entry)
             .await

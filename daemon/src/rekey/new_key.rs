@@ -32,6 +32,8 @@ pub(super) struct NewKey {
     pub(super) credential: bool,
     /// The marker naming `path` (credential only).
     marker: Option<PathBuf>,
+    /// Where the new key is kept, for the audit entry.
+    pub(super) custody: String,
 }
 
 fn file_error(path: &Path) -> impl FnOnce(std::io::Error) -> RekeyError + '_ {
@@ -46,15 +48,28 @@ fn marker_of(database: &Path) -> PathBuf {
     with_suffix(database, ".rekey-target")
 }
 
-/// What shows a rotation of `config`'s store unfinished, if anything.
+/// What shows a rotation of `config`'s store unfinished, if anything, and
+/// how to finish it.
 #[must_use]
-pub fn unfinished_rotation(config: &Config) -> Option<PathBuf> {
-    [
-        with_suffix(&config.store.key_file, ".next"),
-        marker_of(&config.store.database),
-    ]
-    .into_iter()
-    .find(|path| path.exists())
+pub fn unfinished_rotation(config: &Config) -> Option<String> {
+    let next = with_suffix(&config.store.key_file, ".next");
+    if next.exists() {
+        return Some(format!("{} exists: run `occcd rekey`", next.display()));
+    }
+    let marker = marker_of(&config.store.database);
+    marker.exists().then(|| match named_by(&marker) {
+        Ok(named) => format!(
+            "{} names the new key's file: run `occcd rekey --new-key-file {named}` with the \
+             credential",
+            marker.display()
+        ),
+        Err(_) => format!("{} exists but cannot be read", marker.display()),
+    })
+}
+
+/// The file a marker names.
+fn named_by(marker: &Path) -> Result<String, RekeyError> {
+    std::fs::read_to_string(marker).map_err(file_error(marker))
 }
 
 impl NewKey {
@@ -68,6 +83,12 @@ impl NewKey {
         match (source, new_key_file) {
             (KeySource::SystemdCredential(_), Some(file)) => {
                 let path = std::path::absolute(file).map_err(file_error(file))?;
+                let Some(text) = path.to_str().map(str::to_owned) else {
+                    return Err(RekeyError::NotNow(format!(
+                        "{} is not UTF-8: name another file",
+                        path.display()
+                    )));
+                };
                 let folder = state_folder_of(&path);
                 let state = state_folder_of(database);
                 if folder.canonicalize().ok() == state.canonicalize().ok() {
@@ -78,16 +99,27 @@ impl NewKey {
                     )));
                 }
                 let marker = marker_of(database);
-                if let Ok(named) = std::fs::read_to_string(&marker)
-                    && Path::new(named.trim()) != path
+                let named = match named_by(&marker) {
+                    Ok(named) => Some(named),
+                    Err(_) if !marker.exists() => None,
+                    Err(err) => return Err(err),
+                };
+                if let Some(named) = &named
+                    && *named != text
                 {
                     return Err(RekeyError::NotNow(format!(
-                        "a rotation to the key in {} is unfinished: run again with \
-                         --new-key-file {0}",
-                        named.trim()
+                        "a rotation to the key in {named} is unfinished: run again with \
+                         --new-key-file {named}"
+                    )));
+                }
+                // A file the marker does not name is someone's: never reused.
+                if named.is_none() && path.exists() {
+                    return Err(RekeyError::NotNow(format!(
+                        "{text} exists: name a new file (occcd writes the new key there)"
                     )));
                 }
                 Ok(Self {
+                    custody: format!("new key in {text}, for the systemd credential"),
                     path,
                     credential: true,
                     marker: Some(marker),
@@ -104,11 +136,24 @@ impl NewKey {
                  (--new-key-file is for a key kept as a systemd credential)",
                 config.store.key_file.display()
             ))),
-            (_, None) => Ok(Self {
-                path: with_suffix(&config.store.key_file, ".next"),
-                credential: false,
-                marker: None,
-            }),
+            (_, None) => {
+                let marker = marker_of(database);
+                if marker.exists() {
+                    return Err(RekeyError::NotNow(format!(
+                        "a rotation with the key in a systemd credential is unfinished ({} \
+                         names its new key): finish it with the credential",
+                        marker.display()
+                    )));
+                }
+                let key_file = std::path::absolute(&config.store.key_file)
+                    .unwrap_or_else(|_| config.store.key_file.clone());
+                Ok(Self {
+                    path: with_suffix(&config.store.key_file, ".next"),
+                    credential: false,
+                    marker: None,
+                    custody: format!("key file {}", key_file.display()),
+                })
+            }
         }
     }
 
@@ -135,16 +180,26 @@ impl NewKey {
     /// Names the new key's file in the marker (credential), before the key
     /// exists or anything is encrypted under it.
     pub(super) fn mark(&self) -> Result<(), RekeyError> {
-        match &self.marker {
-            Some(marker) => write_synced(marker, self.path.display().to_string().as_bytes()),
-            None => Ok(()),
+        match (&self.marker, self.path.to_str()) {
+            (Some(marker), Some(text)) => write_synced(marker, text.as_bytes()),
+            _ => Ok(()),
         }
+    }
+
+    /// Gives up a rotation that failed before the store was replaced (it is
+    /// under the old key): the new key goes if this run made it or it is
+    /// `.next`, and the marker goes, so nothing holds up the daemon.
+    pub(super) fn abandon(&self, created_now: bool) -> Result<(), RekeyError> {
+        if created_now || !self.credential {
+            remove_if_present(&self.path)?;
+        }
+        self.finished()
     }
 
     /// Writes a new random key: under a temporary name, synced, renamed
     /// into place.
     pub(super) fn create(&self) -> Result<MasterKey, RekeyError> {
-        let temporary = with_suffix(&self.path, ".tmp");
+        let temporary = with_suffix(&self.path, ".occcd-tmp");
         remove_if_present(&temporary)?;
         let key = create_key_file(&temporary)?;
         std::fs::rename(&temporary, &self.path).map_err(file_error(&self.path))?;

@@ -101,8 +101,13 @@ impl WorkCopy {
         }
         #[cfg(unix)]
         own_like_folder(&self.path, database)?;
-        std::fs::rename(&self.path, database).map_err(file_error(database))?;
-        let _ = std::fs::remove_file(with_suffix(database, "-shm"));
+        std::fs::rename(&self.path, database).map_err(file_error(database))
+    }
+
+    /// After the commit point: the old store's shared-memory file goes, and
+    /// the rename is made durable.
+    pub(super) fn sync_after_swap(&self, database: &Path) -> Result<(), RekeyError> {
+        remove_if_present(&with_suffix(database, "-shm"))?;
         let folder = state_folder_of(database);
         sync_folder(&folder).map_err(file_error(&folder))
     }

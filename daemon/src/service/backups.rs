@@ -17,7 +17,7 @@ use tonic::{Request, Response, Status};
 
 use super::{
     convert::caller,
-    session_bound::{BoxStream, session_bound},
+    session_bound::{BoxStream, session_bound, still_allowed},
 };
 use crate::{
     audit::{Actor, AuditEvent, AuditLog},
@@ -58,6 +58,8 @@ impl Backups for BackupsService {
     ) -> Result<Response<Self::CreateBackupStream>, Status> {
         let caller = caller(&request)?;
         let spooled = self.source.spool().await.map_err(Status::from)?;
+        // Making it took a while: the caller must still be allowed now.
+        still_allowed(&self.auth, &caller)?;
         let written = &spooled.written;
         self.audit
             .record(
@@ -106,6 +108,17 @@ fn read_out(mut spooled: Spooled, sender: &mpsc::Sender<Result<BackupPart, Statu
         if sender.blocking_send(Ok(part)).is_err() {
             return;
         }
+    }
+    if sent != spooled.written.file_bytes {
+        tracing::error!(
+            sent,
+            written = spooled.written.file_bytes,
+            "a spooled backup read back at another size"
+        );
+        let _ = sender.blocking_send(Err(Status::internal(
+            "the backup read back at another size than it was written; see the daemon's log",
+        )));
+        return;
     }
     let manifest = &spooled.written.manifest;
     let written = BackupWritten {

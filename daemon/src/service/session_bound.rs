@@ -95,6 +95,12 @@ async fn hand_over<T>(
     }
 }
 
+/// Whether `caller` is still admitted (checked again after slow work done
+/// before a stream starts).
+pub fn still_allowed(auth: &AuthEngine, caller: &Caller) -> Result<(), Status> {
+    refusal(auth, caller).map_or(Ok(()), Err)
+}
+
 /// `inner`, ended as soon as `caller`'s session no longer admits it.
 pub fn session_bound<T, S>(inner: S, auth: Arc<AuthEngine>, caller: Caller) -> BoxStream<T>
 where

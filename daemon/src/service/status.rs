@@ -156,6 +156,7 @@ impl From<BackupError> for Status {
     fn from(err: BackupError) -> Self {
         match err {
             BackupError::Busy(message) => Status::resource_exhausted(message),
+            BackupError::NoRoom { .. } => Status::resource_exhausted(err.to_string()),
             BackupError::NotNow(_)
             | BackupError::Refused(_)
             | BackupError::File { .. }

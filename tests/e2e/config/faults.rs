@@ -1,9 +1,11 @@
 //! The file written safely: a symlink or FIFO swapped in is refused
 //! unfollowed, a full disk leaves the original, kill -9 never tears it.
 
-use std::{process::Command, time::Duration};
+use std::time::Duration;
 
-use occc_tests::{DevDir, RunningDaemon, people::signed_in_super_admin, skip};
+use occc_tests::{
+    DevDir, RunningDaemon, people::signed_in_super_admin, skip, small_disk::SmallDisk,
+};
 use tonic::Code;
 
 use super::{SAMPLE, config_toml, read, write};
@@ -58,33 +60,6 @@ async fn a_symlink_or_fifo_swapped_in_is_refused_unfollowed_and_nothing_blocks()
     .expect("a FIFO never blocks the read")
     .unwrap_err();
     assert!(fifo.message().contains("a FIFO"), "{}", fifo.message());
-}
-
-/// A tmpfs of `size` mounted on `at`, unmounted when dropped.
-struct SmallDisk(std::path::PathBuf);
-
-impl SmallDisk {
-    fn mount(at: &std::path::Path, size: &str) -> Option<Self> {
-        std::fs::create_dir_all(at).unwrap();
-        let mounted = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(at)
-            .status()
-            .is_ok_and(|s| s.success());
-        mounted.then(|| Self(at.to_owned()))
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
 }
 
 #[tokio::test]

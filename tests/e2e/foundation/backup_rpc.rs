@@ -127,7 +127,7 @@ async fn an_elevated_super_admin_takes_a_backup_over_the_socket_that_restores() 
         .unwrap()
         .filter_map(Result::ok)
         .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .filter(|name| name.starts_with(".occcd-backup"))
+        .filter(|name| name.starts_with(".occcd-spool") || name.starts_with(".occcd-backup"))
         .collect();
     assert!(spooled.is_empty(), "{spooled:?}");
 
@@ -154,4 +154,39 @@ async fn an_elevated_super_admin_takes_a_backup_over_the_socket_that_restores() 
     assert!(status.success(), "{output}");
     let (status, output) = dir.run_occcd(&["audit", "verify"]).await;
     assert!(status.success(), "{output}");
+}
+
+#[tokio::test]
+async fn a_backup_without_room_beside_the_store_is_refused_with_what_it_needs() {
+    let test = "a_backup_without_room_beside_the_store_is_refused_with_what_it_needs";
+    let dir = DevDir::new();
+    // The state folder on a disk with room for the store, not for a backup.
+    let Some(_disk) =
+        occc_tests::small_disk::SmallDisk::mount(dir.database().parent().unwrap(), "16m")
+    else {
+        return occc_tests::skip::unavailable(test, "root, to mount a small tmpfs");
+    };
+    let daemon = RunningDaemon::start(&dir).await;
+    let root = signed_in_super_admin(&dir, &daemon).await;
+    let refused = root
+        .session
+        .backups()
+        .create_backup(pb::CreateBackupRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(
+        refused.message().contains("MiB free"),
+        "{}",
+        refused.message()
+    );
+    // Nothing was written, and the daemon goes on.
+    let (store, _) = dir.open_store().await;
+    assert!(
+        audit_rows_of_kind(&store, "store_backed_up")
+            .await
+            .is_empty()
+    );
+    store.close().await;
+    assert!(daemon.terminate().await.success());
 }

@@ -132,7 +132,7 @@ async fn the_integrity_services_do_not_serve_while_the_engine_is_unreachable_and
         "the container engine is unreachable"
     );
     assert_eq!(entry("occc.v1.Users")["reason"], "");
-    assert_eq!(services.len(), 11, "the daemon and its ten services");
+    assert_eq!(services.len(), 12, "the daemon and its eleven services");
     let (_, text) = occcctl_status(&dir, false);
     assert!(
         text.contains("not serving: Integrity: the container engine is unreachable"),

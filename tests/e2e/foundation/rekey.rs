@@ -252,7 +252,10 @@ async fn kill_9_at_any_instant_of_a_rotation_leaves_one_key_that_opens_and_a_rer
         if next.exists() && !refused_start {
             let (status, output) = dir.run_occcd(&["serve"]).await;
             assert!(!status.success(), "{output}");
-            assert!(output.contains("run `occcd rekey` to finish"), "{output}");
+            assert!(
+                output.contains("interrupted") && output.contains("run `occcd rekey`"),
+                "{output}"
+            );
             refused_start = true;
         }
         // A rerun says which key the store opened with and finishes.
@@ -362,18 +365,17 @@ async fn with_the_key_in_a_credential_the_new_key_goes_to_a_named_file_for_the_o
         !dir.key_file().exists(),
         "no key file is made beside a credential"
     );
-    // Until the credential holds the new key, a rerun says the rotation is
-    // done; then the tools (and the daemon) open the store with it.
+    // A file occcd did not name for this rotation is never reused.
     let (ok, output) = run_with_credential(
         &dir,
         &credentials,
         &["rekey", "--new-key-file", new_key.to_str().unwrap()],
     )
     .await;
-    assert!(
-        ok && output.contains("already opened with the new key"),
-        "{output}"
-    );
+    assert!(!ok && output.contains("name a new file"), "{output}");
+    assert!(opens_with(&dir.database(), &new_key).await);
+    // Once the credential holds the new key, the tools (and the daemon)
+    // open the store with it.
     std::fs::copy(&new_key, &credential).unwrap();
     let (ok, output) = run_with_credential(&dir, &credentials, &["audit", "verify"]).await;
     assert!(ok, "{output}");
@@ -426,4 +428,33 @@ async fn a_rerun_naming_another_file_is_told_where_the_unfinished_rotations_key_
     )
     .await;
     assert!(!ok && output.contains("state folder"), "{output}");
+}
+
+#[tokio::test]
+async fn a_rotation_that_fails_before_the_swap_leaves_the_store_as_it_was_and_the_daemon_starts() {
+    let dir = DevDir::new();
+    let daemon = RunningDaemon::start(&dir).await;
+    let admin = occc_tests::people::signed_in_super_admin(&dir, &daemon).await;
+    drop(admin);
+    assert!(daemon.terminate().await.success());
+    // A sealed value that no longer opens (damaged, or moved from another
+    // row): the rotation cannot re-seal it and must not drop it.
+    let (store, _) = dir.open_store().await;
+    sqlx::query("UPDATE users SET totp_secret = x'01020304' WHERE username = 'root'")
+        .execute(store.raw_pool())
+        .await
+        .unwrap();
+    store.close().await;
+    let old_key = std::fs::read(dir.key_file()).unwrap();
+    let (status, output) = dir.run_occcd(&["rekey"]).await;
+    assert!(!status.success(), "{output}");
+    assert!(
+        output.contains("does not open") && output.contains("users.totp_secret"),
+        "{output}"
+    );
+    assert_eq!(std::fs::read(dir.key_file()).unwrap(), old_key);
+    assert!(!Path::new(&format!("{}.next", dir.key_file().display())).exists());
+    assert!(opens_with(&dir.database(), &dir.key_file()).await);
+    let daemon = RunningDaemon::start(&dir).await;
+    assert!(daemon.terminate().await.success());
 }

@@ -49,6 +49,7 @@ async fn reflection_lists_every_service() {
             "grpc.reflection.v1.ServerReflection",
             "occc.v1.Audit",
             "occc.v1.Auth",
+            "occc.v1.Backups",
             "occc.v1.Biometric",
             "occc.v1.Config",
             "occc.v1.DeviceKeys",

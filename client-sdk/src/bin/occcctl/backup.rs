@@ -1,10 +1,10 @@
 //! `occcctl backup FILE`: a backup of occcd's store, streamed by the daemon
 //! to an elevated super-admin, written to FILE.
 //!
-//! Invariant: FILE is created 0600 and never over an existing file, and it
-//! is kept only when everything arrived — the daemon's last part names the
-//! size and SHA-256 of what it sent, and both match what was written;
-//! otherwise it is removed.
+//! Invariant: FILE appears only complete — written to a new 0600 file
+//! beside it, synced, then linked to FILE (never over an existing file) —
+//! and only when everything arrived: the daemon's last part names the size
+//! and SHA-256 of what it sent, and both match what was written.
 
 use std::{io::Write, path::Path};
 
@@ -15,19 +15,26 @@ use tokio_stream::StreamExt;
 
 /// Streams a backup into `file`; true when it was kept.
 pub async fn run(client: &OcccClient, file: &Path, json: bool) -> Result<bool, ClientError> {
+    if file.exists() {
+        return Err(ClientError::Input(format!(
+            "{} exists: a backup never overwrites a file",
+            file.display()
+        )));
+    }
+    let partial = partial_name(file);
     let out = crate::private::file_options()
         .write(true)
         .create_new(true)
-        .open(file)
-        .map_err(|err| ClientError::Input(format!("cannot create {}: {err}", file.display())))?;
-    let received = receive(client, out, file).await;
-    let written = match received {
-        Ok(written) => written,
-        Err(err) => {
-            let _ = std::fs::remove_file(file);
-            return Err(err);
-        }
-    };
+        .open(&partial)
+        .map_err(|err| ClientError::Input(format!("cannot create {}: {err}", partial.display())))?;
+    let received = receive(client, out, &partial).await.and_then(|written| {
+        std::fs::hard_link(&partial, file).map_err(|err| {
+            ClientError::Input(format!("cannot create {}: {err}", file.display()))
+        })?;
+        Ok(written)
+    });
+    let _ = std::fs::remove_file(&partial);
+    let written = received?;
     if json {
         println!(
             "{}",
@@ -51,6 +58,14 @@ pub async fn run(client: &OcccClient, file: &Path, json: bool) -> Result<bool, C
         );
     }
     Ok(true)
+}
+
+/// `.FILE.partial-<pid>` beside FILE.
+fn partial_name(file: &Path) -> std::path::PathBuf {
+    let name = file
+        .file_name()
+        .map_or_else(String::new, |name| name.to_string_lossy().into_owned());
+    file.with_file_name(format!(".{name}.partial-{}", std::process::id()))
 }
 
 async fn receive(
