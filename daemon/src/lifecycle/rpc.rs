@@ -51,6 +51,13 @@ pub struct RpcServer {
     reported: Health,
 }
 
+/// Calls and streams one connection may have open at once.
+const MAX_STREAMS_PER_CONNECTION: u32 = 32;
+/// How often a quiet connection is pinged.
+const KEEPALIVE_EVERY: Duration = Duration::from_secs(30);
+/// How long a ping may go unanswered before the connection is dropped.
+const KEEPALIVE_ANSWER_WITHIN: Duration = Duration::from_secs(10);
+
 /// Every service, by its full name; the first two are the integrity
 /// services, whose health also depends on the engine.
 const SERVICES: [&str; 11] = [
@@ -132,6 +139,12 @@ impl RpcServer {
         );
         let integrity = || IntegrityService::new(Arc::clone(&domain.monitor), Arc::clone(auth));
         let router = Server::builder()
+            // Per connection (connections per uid: transport::admission).
+            .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+            // A peer that stops answering pings (hung, stopped) is dropped
+            // with its streams, and its connections' places come back.
+            .http2_keepalive_interval(Some(KEEPALIVE_EVERY))
+            .http2_keepalive_timeout(Some(KEEPALIVE_ANSWER_WITHIN))
             .layer(GateLayer::new(gate, Arc::clone(&domain.metrics)))
             .add_service(health_service)
             .add_service(reflection)

@@ -8,6 +8,8 @@
 
 #[cfg(unix)]
 mod activation;
+#[cfg(unix)]
+pub mod admission;
 mod error;
 #[cfg(target_os = "macos")]
 mod launchd;
@@ -30,16 +32,19 @@ pub use socket::{BoundSocket, bind_socket};
 #[cfg(unix)]
 pub type Listener = tokio::net::UnixListener;
 
-/// The server's stream of accepted connections, and the transport's
-/// failure (a Unix listener does not fail on its own: never).
+/// The server's stream of admitted connections (see [`admission`]), and
+/// the transport's failure (a Unix listener does not fail on its own:
+/// never).
 #[cfg(unix)]
-#[must_use]
 pub fn incoming(
     listener: tokio::net::UnixListener,
-) -> (tokio_stream::wrappers::UnixListenerStream, Failure) {
+) -> (
+    impl tokio_stream::Stream<Item = std::io::Result<admission::AdmittedStream>> + Send + 'static,
+    Failure,
+) {
     let (_never, failure) = tokio::sync::oneshot::channel();
     (
-        tokio_stream::wrappers::UnixListenerStream::new(listener),
+        admission::admitted(listener, std::sync::Arc::default()),
         Failure::new(failure),
     )
 }

@@ -5,6 +5,7 @@ mod audit_export;
 mod audit_reading;
 mod backup;
 mod backup_rpc;
+mod connection_limits;
 mod encrypted_store;
 mod events;
 mod health;
