@@ -65,6 +65,21 @@ PY
 # cargo-deb builds the Debian package (scripts/package); from crates.io, at
 # a pinned version.
 CARGO_DEB_VERSION=3.8.0
+CARGO_FUZZ_VERSION=0.13.1
+
+# cargo-fuzz, and the nightly toolchain it builds with.
+ensure_cargo_fuzz() {
+    if ! rustup toolchain list | grep -q '^nightly'; then
+        echo "==> installing the nightly toolchain (for cargo-fuzz)" >&2
+        rustup toolchain install nightly --profile minimal >&2
+    fi
+    if cargo fuzz --version 2>/dev/null | grep -qF "$CARGO_FUZZ_VERSION"; then
+        return 0
+    fi
+    echo "==> installing cargo-fuzz $CARGO_FUZZ_VERSION" >&2
+    cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked >&2
+}
+
 ensure_cargo_deb() {
     if cargo deb --version 2>/dev/null | grep -qF "$CARGO_DEB_VERSION"; then
         return 0

@@ -51,8 +51,10 @@ pub struct RpcServer {
     reported: Health,
 }
 
-/// Calls and streams one connection may have open at once.
-const MAX_STREAMS_PER_CONNECTION: u32 = 32;
+/// Calls and streams one connection may have open at once (above the
+/// largest per-daemon stream cap, 64 audit watches, so one frontend channel
+/// never queues behind its own watches; hyper's default is 200).
+const MAX_STREAMS_PER_CONNECTION: u32 = 128;
 /// How often a quiet connection is pinged.
 const KEEPALIVE_EVERY: Duration = Duration::from_secs(30);
 /// How long a ping may go unanswered before the connection is dropped.
