@@ -65,7 +65,7 @@ PY
 # cargo-deb builds the Debian package (scripts/package); from crates.io, at
 # a pinned version.
 CARGO_DEB_VERSION=3.8.0
-CARGO_FUZZ_VERSION=0.13.1
+CARGO_FUZZ_VERSION=0.13.2
 
 # cargo-fuzz, and the nightly toolchain it builds with.
 ensure_cargo_fuzz() {
