@@ -97,6 +97,9 @@ pub enum AuthError {
     /// Every PAM transaction slot is taken.
     #[error("too many biometric checks are running; retry in a moment")]
     BiometricBusy,
+    /// The store's disk is full: nothing was changed.
+    #[error("{0}")]
+    StoreFull(String),
     /// A fault inside the daemon (store, sealing, hashing); details are logged.
     #[error("internal error: {0}")]
     Internal(String),
@@ -126,6 +129,12 @@ impl AuthError {
 
 impl From<crate::store::StoreError> for AuthError {
     fn from(err: crate::store::StoreError) -> Self {
-        Self::internal("database failure", &err)
+        match err {
+            crate::store::StoreError::Full => {
+                tracing::error!(error = %err, "a write failed");
+                Self::StoreFull(err.to_string())
+            }
+            other => Self::internal("database failure", &other),
+        }
     }
 }

@@ -13,6 +13,7 @@ use crate::{
     integrity::{IntegrityError, engine::EngineError, snapshot::SnapshotError},
     openclaw::ConfigError,
     skills::SkillError,
+    store::StoreError,
 };
 
 /// Trailing metadata key naming why a call was denied, for frontends.
@@ -129,7 +130,9 @@ impl From<AuthError> for Status {
             AuthError::BiometricUnavailable(_) => Status::failed_precondition(message),
             AuthError::BiometricRejected(_) => Status::unauthenticated(message),
             AuthError::BiometricTimedOut(_) => Status::deadline_exceeded(message),
-            AuthError::BiometricBusy => Status::resource_exhausted(message),
+            AuthError::BiometricBusy | AuthError::StoreFull(_) => {
+                Status::resource_exhausted(message)
+            }
             AuthError::Internal(_) => {
                 Status::new(Code::Internal, "internal error; see the daemon's log")
             }
@@ -156,7 +159,9 @@ impl From<BackupError> for Status {
     fn from(err: BackupError) -> Self {
         match err {
             BackupError::Busy(message) => Status::resource_exhausted(message),
-            BackupError::NoRoom { .. } => Status::resource_exhausted(err.to_string()),
+            BackupError::NoRoom { .. } | BackupError::Store(StoreError::Full) => {
+                Status::resource_exhausted(err.to_string())
+            }
             BackupError::NotNow(_)
             | BackupError::Refused(_)
             | BackupError::File { .. }
@@ -183,6 +188,7 @@ impl From<IntegrityError> for Status {
             IntegrityError::InvalidInput { .. } => Status::invalid_argument(message),
             // Evidence that fails its own authentication: say which, loudly.
             IntegrityError::Snapshot(SnapshotError::Crypto(_)) => Status::data_loss(message),
+            IntegrityError::Store(StoreError::Full) => Status::resource_exhausted(message),
             IntegrityError::Snapshot(_) | IntegrityError::Store(_) => {
                 tracing::error!(error = %message, "integrity storage failure");
                 Status::internal(
@@ -200,7 +206,9 @@ impl From<SkillError> for Status {
             SkillError::BadArchive(_)
             | SkillError::InvalidInput { .. }
             | SkillError::TooLarge(_) => Status::invalid_argument(message),
-            SkillError::Busy(_) => Status::resource_exhausted(message),
+            SkillError::Busy(_) | SkillError::Store(StoreError::Full) => {
+                Status::resource_exhausted(message)
+            }
             SkillError::NotFound(_) => Status::not_found(message),
             SkillError::Refused(_) => Status::failed_precondition(message),
             SkillError::Disk(_) | SkillError::Store(_) => {
@@ -259,6 +267,7 @@ impl From<ConfigError> for Status {
                     _ => Status::internal(message),
                 }
             }
+            ConfigError::Store(StoreError::Full) => Status::resource_exhausted(message),
             ConfigError::Sealed(_) | ConfigError::Store(_) | ConfigError::Internal(_) => {
                 tracing::error!(error = %message, "OpenClaw config versions failure");
                 Status::internal(format!(

@@ -54,6 +54,18 @@ pub use snapshot_rows::SnapshotRow;
 pub use user_page_rows::UserListingRow;
 pub use user_rows::{UserChange, UserRow};
 
+/// SQLite's "database or disk is full" result code.
+const SQLITE_FULL: &str = "13";
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::Database(db) if db.code().as_deref() == Some(SQLITE_FULL) => Self::Full,
+            _ => Self::Database(err),
+        }
+    }
+}
+
 /// SQLite's "file is not a database" result code, what SQLCipher reports for a wrong key.
 const SQLITE_NOTADB: &str = "26";
 
@@ -74,9 +86,15 @@ pub enum StoreError {
     /// A sealed value did not open during a key rotation.
     #[error("a sealed value does not open: {0}")]
     Unsealable(String),
+    /// The store's file system is full: nothing was written.
+    #[error(
+        "occcd's store is out of disk space: nothing was changed; free space on the file \
+         system of its state folder"
+    )]
+    Full,
     /// Any other database error.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
 }
 
 /// Handle to the open encrypted database. Cheap to clone.

@@ -147,8 +147,12 @@ impl Store {
         .bind(expires_at)
         .bind(now)
         .bind(now)
-        .fetch_one(&self.pool)
+        // All rows, not the first: SQLite commits when the statement runs to
+        // its end, and only then says whether the commit failed (a full
+        // disk); taking one row would report a write that was rolled back.
+        .fetch_all(&self.pool)
         .await?;
+        let row = row.first().ok_or(sqlx::Error::RowNotFound)?;
         Ok(row.try_get("id")?)
     }
 
@@ -180,7 +184,7 @@ impl Store {
         now: i64,
     ) -> Result<Option<i64>, StoreError> {
         let _changing = self.accounts_change();
-        let generation = sqlx::query_scalar(
+        let generation: Vec<i64> = sqlx::query_scalar(
             "UPDATE users SET role = coalesce(?, role), state = coalesce(?, state), \
              password_phc = coalesce(?, password_phc), \
              totp_pending_secret = CASE WHEN ? THEN ? ELSE totp_pending_secret END, \
@@ -207,9 +211,10 @@ impl Store {
         .bind(i64::from(change.bump_generation))
         .bind(now)
         .bind(id)
-        .fetch_optional(&self.pool)
+        // To the statement's end, where SQLite commits (see insert_enrolling_user).
+        .fetch_all(&self.pool)
         .await?;
-        Ok(generation)
+        Ok(generation.first().copied())
     }
 
     /// Replaces the password hash `old_phc` with `new_phc` (same password,

@@ -15,3 +15,4 @@ pub(crate) mod metrics;
 mod rekey;
 mod service_manager;
 mod serving;
+mod store_faults;

@@ -1,0 +1,119 @@
+//! Issue #16: the store's disk fills while the daemon serves — writes fail
+//! with a clear status, reads and sessions go on, nothing acknowledged is
+//! lost, and writes work again once there is room.
+
+use std::io::Write;
+
+use occc_client::proto as pb;
+use occc_tests::{
+    DevDir, RunningDaemon, people::signed_in_super_admin, skip, small_disk::SmallDisk,
+};
+use tonic::Code;
+
+async fn create(admin: &occc_client::OcccClient, name: &str) -> Result<(), tonic::Status> {
+    admin
+        .users()
+        .create_user(pb::CreateUserRequest {
+            username: name.into(),
+            role: pb::UserRole::Viewer.into(),
+        })
+        .await
+        .map(drop)
+}
+
+/// Fills `folder`'s file system to the last byte; the file is returned to
+/// give the room back.
+fn fill(folder: &std::path::Path) -> std::path::PathBuf {
+    let path = folder.join("filler");
+    let mut file = std::fs::File::create(&path).unwrap();
+    let block = vec![0_u8; 64 * 1024];
+    while file.write_all(&block).is_ok() {}
+    let one = [0_u8; 1];
+    while file.write_all(&one).is_ok() {}
+    let _ = file.sync_all();
+    path
+}
+
+#[tokio::test]
+async fn a_full_store_disk_fails_writes_clearly_keeps_reads_and_loses_nothing_acknowledged() {
+    let test = "a_full_store_disk_fails_writes_clearly_keeps_reads_and_loses_nothing_acknowledged";
+    let dir = DevDir::new();
+    let state = dir.database().parent().unwrap().to_owned();
+    let Some(_disk) = SmallDisk::mount(&state, "32m") else {
+        return skip::unavailable(test, "root, to mount a small tmpfs");
+    };
+    let daemon = RunningDaemon::start(&dir).await;
+    let root = signed_in_super_admin(&dir, &daemon).await;
+    let mut acknowledged = Vec::new();
+    for n in 0..5 {
+        let name = format!("before{n}");
+        create(&root.session, &name).await.unwrap();
+        acknowledged.push(name);
+    }
+
+    let filler = fill(&state);
+    // Writes fail with a status a person can act on; none hangs.
+    let mut refused = None;
+    for n in 0..20 {
+        let name = format!("during{n}");
+        match tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            create(&root.session, &name),
+        )
+        .await
+        .expect("a write on a full disk does not hang")
+        {
+            Ok(()) => acknowledged.push(name),
+            Err(status) => {
+                refused = Some(status);
+                break;
+            }
+        }
+    }
+    let refused = refused.expect("a full disk refuses writes");
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(
+        refused.message().contains("out of disk space"),
+        "{}",
+        refused.message()
+    );
+    // Reads and the session go on.
+    let me = root.session.auth().who_am_i(pb::WhoAmIRequest {}).await;
+    assert!(me.is_ok(), "{me:?}");
+    let listed = root
+        .session
+        .users()
+        .list_users(pb::ListUsersRequest::default())
+        .await;
+    assert!(listed.is_ok(), "{listed:?}");
+
+    // Room again: writes work, within a while (the audit log recovers).
+    std::fs::remove_file(&filler).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match create(&root.session, "after").await {
+            Ok(()) => break,
+            Err(status) => assert!(
+                std::time::Instant::now() < deadline,
+                "writes do not come back: {status:?}"
+            ),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    acknowledged.push("after".to_owned());
+    assert!(daemon.terminate().await.success());
+
+    // Everything acknowledged is there, and the chain verifies.
+    let (store, _) = dir.open_store().await;
+    let names: Vec<(String,)> = sqlx::query_as("SELECT username FROM users")
+        .fetch_all(store.raw_pool())
+        .await
+        .unwrap();
+    store.close().await;
+    let names: Vec<String> = names.into_iter().map(|(n,)| n).collect();
+    for name in &acknowledged {
+        assert!(names.contains(name), "{name} was acknowledged and is gone");
+    }
+    let (status, output) = dir.run_occcd(&["audit", "verify"]).await;
+    assert!(status.success(), "{output}");
+}
