@@ -38,3 +38,18 @@ pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
         .windows(needle.len())
         .any(|window| window == needle)
 }
+
+/// Creates viewer `name` (enrolling) as `admin`.
+pub async fn create_viewer(
+    admin: &occc_client::OcccClient,
+    name: &str,
+) -> Result<(), tonic::Status> {
+    admin
+        .users()
+        .create_user(occc_client::proto::CreateUserRequest {
+            username: name.into(),
+            role: occc_client::proto::UserRole::Viewer.into(),
+        })
+        .await
+        .map(drop)
+}

@@ -2,14 +2,13 @@
 //! FILE` while it is stopped — verified before anything is replaced, the
 //! replaced store kept, the audit chain continued with an entry saying so.
 
-use occc_client::proto as pb;
 use occc_tests::{
     DevDir, RunningDaemon,
     people::signed_in_super_admin,
     receivers::{WebhookReceiver, await_received},
 };
 
-use crate::support::audit_rows_of_kind;
+use crate::support::{audit_rows_of_kind, create_viewer};
 
 async fn usernames(dir: &DevDir) -> Vec<String> {
     let (store, _) = dir.open_store().await;
@@ -21,23 +20,12 @@ async fn usernames(dir: &DevDir) -> Vec<String> {
     names.into_iter().map(|(n,)| n).collect()
 }
 
-async fn create(admin: &occc_client::OcccClient, name: &str) {
-    admin
-        .users()
-        .create_user(pb::CreateUserRequest {
-            username: name.into(),
-            role: pb::UserRole::Viewer.into(),
-        })
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn a_backup_taken_while_serving_restores_verified_and_the_chain_says_so() {
     let dir = DevDir::new();
     let daemon = RunningDaemon::start(&dir).await;
     let admin = signed_in_super_admin(&dir, &daemon).await;
-    create(&admin.session, "alice").await;
+    create_viewer(&admin.session, "alice").await.unwrap();
 
     // Online: the daemon keeps serving while the copy is taken.
     let backup = dir.path().join("occcd-backup.tar");
@@ -62,7 +50,7 @@ async fn a_backup_taken_while_serving_restores_verified_and_the_chain_says_so() 
         !status.success() && output.contains("never overwrites"),
         "{output}"
     );
-    create(&admin.session, "bob").await;
+    create_viewer(&admin.session, "bob").await.unwrap();
 
     // Not beside a running daemon.
     let (status, output) = dir.run_occcd(&["restore", backup.to_str().unwrap()]).await;

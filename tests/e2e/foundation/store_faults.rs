@@ -10,16 +10,7 @@ use occc_tests::{
 };
 use tonic::Code;
 
-async fn create(admin: &occc_client::OcccClient, name: &str) -> Result<(), tonic::Status> {
-    admin
-        .users()
-        .create_user(pb::CreateUserRequest {
-            username: name.into(),
-            role: pb::UserRole::Viewer.into(),
-        })
-        .await
-        .map(drop)
-}
+use crate::support::create_viewer;
 
 /// Fills `folder`'s file system to the last byte; the file is returned to
 /// give the room back.
@@ -47,7 +38,7 @@ async fn a_full_store_disk_fails_writes_clearly_keeps_reads_and_loses_nothing_ac
     let mut acknowledged = Vec::new();
     for n in 0..5 {
         let name = format!("before{n}");
-        create(&root.session, &name).await.unwrap();
+        create_viewer(&root.session, &name).await.unwrap();
         acknowledged.push(name);
     }
 
@@ -58,7 +49,7 @@ async fn a_full_store_disk_fails_writes_clearly_keeps_reads_and_loses_nothing_ac
         let name = format!("during{n}");
         match tokio::time::timeout(
             std::time::Duration::from_secs(30),
-            create(&root.session, &name),
+            create_viewer(&root.session, &name),
         )
         .await
         .expect("a write on a full disk does not hang")
@@ -91,7 +82,7 @@ async fn a_full_store_disk_fails_writes_clearly_keeps_reads_and_loses_nothing_ac
     std::fs::remove_file(&filler).unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        match create(&root.session, "after").await {
+        match create_viewer(&root.session, "after").await {
             Ok(()) => break,
             Err(status) => assert!(
                 std::time::Instant::now() < deadline,
