@@ -132,7 +132,8 @@ fn grpc_code(headers: &http::HeaderMap) -> u32 {
 }
 
 /// What the `authorization` header of a request holds.
-enum BearerHeader {
+#[derive(Debug)]
+pub enum BearerHeader {
     /// None, or not a visible-ASCII `Bearer <token>`.
     Missing,
     /// More than one header.
@@ -143,7 +144,7 @@ enum BearerHeader {
 
 /// The token of a single `authorization: Bearer <token>` header (the scheme
 /// is case-insensitive, RFC 7235 §2.1).
-fn bearer_token(headers: &http::HeaderMap) -> BearerHeader {
+pub fn bearer_token(headers: &http::HeaderMap) -> BearerHeader {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let (Some(value), None) = (values.next(), values.next()) else {
         return if headers.contains_key(AUTHORIZATION) {
