@@ -29,7 +29,7 @@ use crate::{
     clock::Clock,
     config::Config,
     crypto::{KeyPurpose, KeyRing, MasterKey, Subkey, resolve_master_key},
-    lifecycle::{StateLock, state_folder_of},
+    lifecycle::{StateLock, state_folder_of, with_suffix},
     store::{Store, StoreError},
 };
 
@@ -137,7 +137,8 @@ async fn restore_from(
         ));
     }
     #[cfg(unix)]
-    own_like_folder(extracted, database)?;
+    crate::lifecycle::own_like_state_folder(extracted, database)
+        .map_err(|(path, source): (PathBuf, std::io::Error)| file_error(&path)(source))?;
     let kept_as = swap(extracted, database, now_ms)?;
     Ok(Restored {
         manifest,
@@ -171,17 +172,6 @@ fn refuse_loss(
         )),
         _ => Ok(()),
     }
-}
-
-/// Gives `extracted` the owner of the folder the store lives in (a restore
-/// run as root must leave a store the daemon's user can open).
-#[cfg(unix)]
-fn own_like_folder(extracted: &Path, database: &Path) -> Result<(), BackupError> {
-    use std::os::unix::fs::MetadataExt;
-    let folder = state_folder_of(database);
-    let owner = std::fs::metadata(&folder).map_err(file_error(&folder))?;
-    std::os::unix::fs::chown(extracted, Some(owner.uid()), Some(owner.gid()))
-        .map_err(file_error(extracted))
 }
 
 /// The installation's master key (never a new one).
@@ -394,10 +384,4 @@ fn swap(extracted: &Path, database: &Path, now_ms: i64) -> Result<Option<PathBuf
     std::fs::rename(extracted, database).map_err(file_error(database))?;
     crate::crypto::sync_folder(&folder).map_err(file_error(&folder))?;
     Ok(kept_as)
-}
-
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
 }

@@ -17,6 +17,7 @@ pub mod health;
 pub mod reload;
 mod rpc;
 mod signals;
+mod state_files;
 mod state_lock;
 pub mod supervision;
 mod unlock;
@@ -28,6 +29,9 @@ use tokio::{sync::mpsc, time::MissedTickBehavior};
 pub use error::StartupError;
 pub use reload::Reloader;
 pub use signals::{SignalRequest, Signals};
+#[cfg(unix)]
+pub use state_files::own_like_state_folder;
+pub use state_files::with_suffix;
 pub use state_lock::{StateLock, state_folder_of};
 use supervision::Notice;
 pub use unlock::{UnlockedStore, open_store};

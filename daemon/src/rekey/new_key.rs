@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use super::{
     error::RekeyError,
-    swap::{remove_if_present, with_suffix},
+    swap::{file_error, remove_if_present, with_suffix},
 };
 use crate::{
     config::Config,
@@ -34,13 +34,6 @@ pub(super) struct NewKey {
     marker: Option<PathBuf>,
     /// Where the new key is kept, for the audit entry.
     pub(super) custody: String,
-}
-
-fn file_error(path: &Path) -> impl FnOnce(std::io::Error) -> RekeyError + '_ {
-    move |source| RekeyError::File {
-        path: path.display().to_string(),
-        source,
-    }
 }
 
 /// The marker of a rotation to a key the operator keeps.

@@ -10,14 +10,8 @@
 use std::path::{Path, PathBuf};
 
 use super::error::RekeyError;
+pub(super) use crate::lifecycle::with_suffix;
 use crate::{crypto::sync_folder, lifecycle::state_folder_of};
-
-/// `path` with `suffix` appended to its file name.
-pub(super) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
-}
 
 /// Removes `path`; only its absence is not an error.
 pub(super) fn remove_if_present(path: &Path) -> Result<(), RekeyError> {
@@ -27,7 +21,7 @@ pub(super) fn remove_if_present(path: &Path) -> Result<(), RekeyError> {
     }
 }
 
-fn file_error(path: &Path) -> impl FnOnce(std::io::Error) -> RekeyError + '_ {
+pub(super) fn file_error(path: &Path) -> impl FnOnce(std::io::Error) -> RekeyError + '_ {
     move |source| RekeyError::File {
         path: path.display().to_string(),
         source,
@@ -100,7 +94,8 @@ impl WorkCopy {
             )));
         }
         #[cfg(unix)]
-        own_like_folder(&self.path, database)?;
+        crate::lifecycle::own_like_state_folder(&self.path, database)
+            .map_err(|(path, source): (PathBuf, std::io::Error)| file_error(&path)(source))?;
         std::fs::rename(&self.path, database).map_err(file_error(database))
     }
 
@@ -111,16 +106,6 @@ impl WorkCopy {
         let folder = state_folder_of(database);
         sync_folder(&folder).map_err(file_error(&folder))
     }
-}
-
-/// Gives `copy` the owner of the folder the store lives in (a rotation run
-/// as root must leave a store the daemon's user can open).
-#[cfg(unix)]
-fn own_like_folder(copy: &Path, database: &Path) -> Result<(), RekeyError> {
-    use std::os::unix::fs::MetadataExt;
-    let folder = state_folder_of(database);
-    let owner = std::fs::metadata(&folder).map_err(file_error(&folder))?;
-    std::os::unix::fs::chown(copy, Some(owner.uid()), Some(owner.gid())).map_err(file_error(copy))
 }
 
 /// Puts the new key (`next`) in place of the key file, the last step.
