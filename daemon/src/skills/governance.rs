@@ -72,6 +72,19 @@ impl SkillGovernance {
             .install_dir
             .clone()
             .map(|folder| InstallTarget { folder, uid, gid });
+        if let Some(target) = &target {
+            // An install or removal cut short by a crash leaves a staging
+            // folder beside the skills; nothing is installing yet.
+            match target.remove_leftovers() {
+                Ok(removed) if !removed.is_empty() => {
+                    tracing::info!(?removed, "removed what interrupted skill installs left");
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not remove what interrupted skill installs left");
+                }
+            }
+        }
         Ok(Self {
             placement: Placement::new(
                 store.clone(),

@@ -75,6 +75,11 @@ impl InstallTarget {
     pub fn uninstall(&self, _name: &str) -> Result<(), SkillError> {
         Err(Self::unsupported())
     }
+
+    /// Off Linux nothing is installed, so nothing is left over.
+    pub fn remove_leftovers(&self) -> Result<Vec<String>, SkillError> {
+        Ok(Vec::new())
+    }
 }
 
 /// Whether `path` is a plain absolute folder path (config check).

@@ -86,3 +86,36 @@ fn an_install_never_replaces_what_appeared_and_sets_owner_and_modes() {
     target.uninstall("s").unwrap();
     assert_eq!(target.occupant("s").unwrap(), Occupant::Free);
 }
+
+#[test]
+fn what_an_interrupted_install_or_removal_left_is_removed_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = InstallTarget {
+        folder: dir.path().to_path_buf(),
+        uid: nix::unistd::getuid().as_raw(),
+        gid: nix::unistd::getgid().as_raw(),
+    };
+    for folder in [
+        ".occcd-staging-notes/sub",
+        ".occcd-removing-old",
+        "notes",
+        ".hidden",
+    ] {
+        std::fs::create_dir_all(dir.path().join(folder)).unwrap();
+    }
+    std::fs::write(
+        dir.path().join(".occcd-staging-notes/SKILL.md"),
+        "half a sk",
+    )
+    .unwrap();
+    let mut removed = target.remove_leftovers().unwrap();
+    removed.sort();
+    assert_eq!(removed, [".occcd-removing-old", ".occcd-staging-notes"]);
+    let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left, [".hidden", "notes"]);
+    assert!(target.remove_leftovers().unwrap().is_empty());
+}

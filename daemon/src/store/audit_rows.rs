@@ -124,7 +124,7 @@ impl Store {
     /// Appends `rows` in one transaction.
     pub async fn append_audit_rows(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
         let _changing = self.audit_change();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         for row in rows {
             sqlx::query(
                 "INSERT INTO audit_log (sequence, at_unix_ms, kind, actor_uid, actor_gid, actor_pid, \

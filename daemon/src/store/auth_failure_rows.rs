@@ -29,7 +29,7 @@ const KINDS: [&str; 3] = ["account", "peer", "biometric"];
 impl Store {
     /// Inserts or replaces `rows` in one transaction.
     pub async fn save_auth_failures(&self, rows: &[AuthFailureRow]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         for row in rows {
             sqlx::query(
                 "INSERT INTO auth_failures (kind, subject, consecutive, last_failure, locked_until) \
@@ -57,7 +57,7 @@ impl Store {
         if keys.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         for (kind, subject) in keys {
             sqlx::query("DELETE FROM auth_failures WHERE kind = ? AND subject = ?")
                 .bind(kind)

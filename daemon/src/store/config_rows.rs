@@ -140,7 +140,7 @@ impl Store {
         keep: u32,
     ) -> Result<(), StoreError> {
         let _changing = self.configs_change();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         for row in rows {
             sqlx::query(concat!(
                 "INSERT INTO openclaw_config_versions (",

@@ -63,7 +63,7 @@ impl Store {
             return Ok(());
         }
         let _changing = self.findings_change();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         for finding in findings {
             sqlx::query(
                 "INSERT INTO integrity_findings (container, check_id, severity, summary, evidence, observed_at) \
@@ -169,7 +169,7 @@ impl Store {
         now: i64,
     ) -> Result<Vec<Acknowledged>, StoreError> {
         let _changing = self.findings_change();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         let mut closed = Vec::new();
         for check_id in check_ids {
             let removed = sqlx::query(

@@ -83,7 +83,7 @@ impl Store {
     where
         F: Fn(&SealContext<'_>, &[u8]) -> Result<Vec<u8>, String>,
     {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         let mut count = 0_u64;
         for sealed in SEALED_COLUMNS {
             // Built only from the constant catalogue above: no input reaches it.

@@ -33,7 +33,7 @@ use std::{
 };
 
 use sqlx::{
-    ConnectOptions, Connection, SqlitePool,
+    ConnectOptions, Connection, Sqlite, SqlitePool, Transaction,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 use zeroize::Zeroizing;
@@ -295,6 +295,17 @@ impl Store {
     /// Marks the start of a write to stored config versions.
     fn configs_change(&self) -> VersionRaise<'_> {
         VersionRaise(&self.configs_version)
+    }
+
+    /// A write transaction. `BEGIN IMMEDIATE` takes the write lock at the
+    /// start, waiting up to the busy timeout while another connection
+    /// writes. A deferred `BEGIN` whose first statement reads cannot wait
+    /// when it comes to write: SQLite refuses that upgrade at once
+    /// (SQLITE_BUSY) if another connection wrote meanwhile — skill
+    /// approvals failed that way while accounts were being created
+    /// (`kill_9_during_mixed_writes_…`).
+    async fn write_transaction(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     /// Waits for open connections to finish, checkpoints the WAL and closes.

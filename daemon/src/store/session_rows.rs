@@ -85,7 +85,7 @@ impl Store {
         if ids.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         for id in ids {
             sqlx::query("DELETE FROM sessions WHERE id = ?")
                 .bind(id)

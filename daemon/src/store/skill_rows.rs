@@ -104,7 +104,7 @@ impl Store {
     /// false (and changes nothing) when it is pending or approved already.
     pub async fn submit_skill(&self, row: &SkillRow) -> Result<bool, StoreError> {
         let _changing = self.skills_change();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         let result = sqlx::query(
             "INSERT INTO skill_versions (tree_hash, name, description, level, state, submitted_by, \
              submitted_at, clawhub_fingerprint, file_count, total_bytes, manifest, frontmatter, signals) \
@@ -258,7 +258,7 @@ impl Store {
         needed: i64,
     ) -> Result<Option<bool>, StoreError> {
         let _changing = self.skills_change();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         let still: Option<i64> = sqlx::query_scalar(
             "SELECT 1 FROM skill_versions WHERE tree_hash = ?1 AND state = 'pending' AND level = ?2 \
              AND NOT EXISTS (SELECT 1 FROM skill_submissions WHERE tree_hash = ?1 AND submitter = ?3)",

@@ -283,7 +283,7 @@ impl Store {
         hashes: &[Vec<u8>],
     ) -> Result<(), StoreError> {
         let _changing = self.accounts_change();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         sqlx::query("DELETE FROM recovery_codes WHERE user_id = ?")
             .bind(user_id)
             .execute(&mut *tx)

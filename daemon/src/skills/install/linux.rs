@@ -28,6 +28,11 @@ fn sys(what: String) -> impl Fn(Errno) -> SkillError {
     move |err| SkillError::Disk(format!("{what}: {err}"))
 }
 
+/// The names an install stages under and a removal moves aside to: occcd's
+/// by name, so what an interrupted one leaves is removed at start.
+const STAGING_PREFIX: &str = ".occcd-staging-";
+const REMOVING_PREFIX: &str = ".occcd-removing-";
+
 fn dir_flags() -> OFlag {
     OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC
 }
@@ -55,7 +60,7 @@ impl InstallTarget {
     /// now is one occcd installed (checked by the caller under its lock).
     pub fn install(&self, name: &str, tree: &SkillTree, replace: bool) -> Result<(), SkillError> {
         let folder = self.open()?;
-        let staging = format!(".occcd-staging-{name}");
+        let staging = format!("{STAGING_PREFIX}{name}");
         // Left over from an interrupted install: ours by name, gone first.
         remove_tree_at(&folder, &staging)?;
         let written = self.write_staging(&folder, &staging, tree);
@@ -93,10 +98,38 @@ impl InstallTarget {
         fsync(&folder).map_err(sys("syncing the skills folder".to_owned()))
     }
 
+    /// Removes what an install or a removal interrupted by a crash left in
+    /// the skills folder (staging and removal folders, whole or partial);
+    /// returns their names. Run at start, before any install.
+    pub fn remove_leftovers(&self) -> Result<Vec<String>, SkillError> {
+        let folder = self.open()?;
+        let shown = self.folder.display().to_string();
+        let listing = nix::dir::Dir::from_fd(
+            nix::unistd::dup(&folder).map_err(sys(format!("listing {shown}")))?,
+        )
+        .map_err(sys(format!("listing {shown}")))?;
+        let mut leftovers = Vec::new();
+        for entry in listing {
+            let entry = entry.map_err(sys(format!("listing {shown}")))?;
+            if let Ok(name) = entry.file_name().to_str()
+                && (name.starts_with(STAGING_PREFIX) || name.starts_with(REMOVING_PREFIX))
+            {
+                leftovers.push(name.to_owned());
+            }
+        }
+        for name in &leftovers {
+            remove_tree_at(&folder, name)?;
+        }
+        if !leftovers.is_empty() {
+            fsync(&folder).map_err(sys(format!("syncing {shown}")))?;
+        }
+        Ok(leftovers)
+    }
+
     /// Removes the installed folder `name` (nothing if absent).
     pub fn uninstall(&self, name: &str) -> Result<(), SkillError> {
         let folder = self.open()?;
-        let doomed = format!(".occcd-removing-{name}");
+        let doomed = format!("{REMOVING_PREFIX}{name}");
         remove_tree_at(&folder, &doomed)?;
         match renameat(
             &folder,
