@@ -1,8 +1,5 @@
-//! SKILL.md frontmatter: any bytes give a frontmatter or an error.
+//! cargo-fuzz's entry for `skill_frontmatter`; the body is `occcd_fuzz_targets::skill_frontmatter`
+//! (fuzz-targets/), which the test suite's smoke run drives too.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    let _ = occcd::skills::frontmatter::parse(data);
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| occcd_fuzz_targets::skill_frontmatter(data));

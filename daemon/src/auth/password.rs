@@ -237,11 +237,10 @@ fn verify_blocking(
     stored: &str,
     password: &str,
 ) -> Result<Verification, HashingError> {
-    let parsed = PasswordHash::new(stored).map_err(|_| HashingError::MalformedHash)?;
+    let (parsed, current) = stored_hash(params, stored)?;
     // Verify with the parameters stored in the hash itself (argon2 reads them).
     match Argon2::default().verify_password(password.as_bytes(), &parsed) {
         Ok(()) => {
-            let current = Params::try_from(&parsed).map_err(|_| HashingError::MalformedHash)?;
             let same_algorithm = parsed.algorithm.as_str() == "argon2id";
             let needs_rehash = !same_algorithm
                 || current.m_cost() != params.m_cost()
@@ -251,6 +250,35 @@ fn verify_blocking(
         }
         Err(argon2::password_hash::Error::Password) => Ok(Verification::Mismatch),
         Err(_) => Err(HashingError::MalformedHash),
+    }
+}
+
+/// The most a stored hash may ask of one verification when the configured
+/// cost is lower: a hash naming more (a tampered or foreign store) is
+/// refused as malformed before Argon2 runs, so it cannot make one login
+/// allocate gigabytes or run for minutes.
+const STORED_COST_CEILING: HashCost = HashCost {
+    iterations: 16,
+    memory_kib: 1024 * 1024,
+    parallelism: 16,
+};
+
+/// A stored PHC string parsed, with the Argon2 parameters it names, when
+/// none of them exceeds both the configured cost (`params`) and
+/// [`STORED_COST_CEILING`]; no hashing is done here.
+pub fn stored_hash<'a>(
+    params: &Params,
+    stored: &'a str,
+) -> Result<(PasswordHash<'a>, Params), HashingError> {
+    let parsed = PasswordHash::new(stored).map_err(|_| HashingError::MalformedHash)?;
+    let named = Params::try_from(&parsed).map_err(|_| HashingError::MalformedHash)?;
+    let within = named.m_cost() <= params.m_cost().max(STORED_COST_CEILING.memory_kib)
+        && named.t_cost() <= params.t_cost().max(STORED_COST_CEILING.iterations)
+        && named.p_cost() <= params.p_cost().max(STORED_COST_CEILING.parallelism);
+    if within {
+        Ok((parsed, named))
+    } else {
+        Err(HashingError::MalformedHash)
     }
 }
 
@@ -272,6 +300,33 @@ mod tests {
         memory_kib: 1024,
         parallelism: 1,
     };
+
+    #[test]
+    fn a_stored_hash_naming_more_than_the_ceiling_is_refused_before_hashing() {
+        let params =
+            Params::new(CHEAP.memory_kib, CHEAP.iterations, CHEAP.parallelism, None).unwrap();
+        let salt = "c2FsdHNhbHRzYWx0c2FsdA";
+        let digest = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        let with =
+            |m: u32, t: u32, p: u32| format!("$argon2id$v=19$m={m},t={t},p={p}${salt}${digest}");
+        assert!(stored_hash(&params, &with(65536, 3, 4)).is_ok());
+        assert!(stored_hash(&params, &with(1024 * 1024, 16, 16)).is_ok());
+        for too_much in [
+            with(4 * 1024 * 1024, 3, 4),
+            with(65536, 1000, 4),
+            with(65536, 3, 64),
+        ] {
+            assert_eq!(
+                stored_hash(&params, &too_much).map(drop),
+                Err(HashingError::MalformedHash),
+                "{too_much}"
+            );
+        }
+        assert_eq!(
+            stored_hash(&params, "$argon2id$v=19$m=x").map(drop),
+            Err(HashingError::MalformedHash)
+        );
+    }
 
     #[test]
     fn policy_refuses_short_long_weak_and_username() {

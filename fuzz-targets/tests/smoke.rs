@@ -1,0 +1,100 @@
+//! The fuzz targets' smoke run in the test suite (issue #16): each target
+//! gets its seeds (`fuzz/seeds/<target>`), every input that once failed
+//! (`fuzz/regressions/<target>`), and then mutants of them for
+//! `OCCC_FUZZ_SMOKE_SECONDS` (20 unless set), on the stable toolchain from the
+//! suite's own build. A panic or a hang fails the test and leaves the input
+//! in `target/fuzz-artifacts/<target>/` (docs/reliability.md).
+
+use std::path::{Path, PathBuf};
+
+use occcd_fuzz_targets::{
+    TARGETS,
+    smoke::{self, Budget},
+};
+
+fn smoke_run(name: &str) {
+    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+    let target = TARGETS
+        .iter()
+        .copied()
+        .find(|target| target.name == name)
+        .unwrap();
+    let seconds = std::env::var("OCCC_FUZZ_SMOKE_SECONDS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(20);
+    let seed = smoke::os_seed();
+    let folders: Vec<PathBuf> = ["seeds", "regressions"]
+        .iter()
+        .map(|kind| fuzz.join(kind).join(name))
+        .collect();
+    assert!(
+        folders[0].is_dir(),
+        "{name} has no seeds in {}",
+        folders[0].display()
+    );
+    let artifacts = fuzz.join("../target/fuzz-artifacts");
+    match smoke::run(target, &folders, &artifacts, Budget::seconds(seconds), seed) {
+        Ok(report) => println!(
+            "fuzz smoke {name}: {} runs in {seconds} s from {} inputs (seed {seed:#x}): ok",
+            report.runs, report.starting_inputs
+        ),
+        Err(failure) => panic!("fuzz smoke {name} (seed {seed:#x}): {failure}"),
+    }
+}
+
+#[test]
+fn every_target_has_a_smoke_run_below() {
+    let listed = [
+        "auth_input",
+        "authorization",
+        "phc_string",
+        "config_toml",
+        "openclaw_config",
+        "docker_responses",
+        "skill_archive",
+        "skill_frontmatter",
+    ];
+    let names: Vec<&str> = TARGETS.iter().map(|target| target.name).collect();
+    assert_eq!(names, listed);
+}
+
+#[test]
+fn auth_input() {
+    smoke_run("auth_input");
+}
+
+#[test]
+fn authorization() {
+    smoke_run("authorization");
+}
+
+#[test]
+fn phc_string() {
+    smoke_run("phc_string");
+}
+
+#[test]
+fn config_toml() {
+    smoke_run("config_toml");
+}
+
+#[test]
+fn openclaw_config() {
+    smoke_run("openclaw_config");
+}
+
+#[test]
+fn docker_responses() {
+    smoke_run("docker_responses");
+}
+
+#[test]
+fn skill_archive() {
+    smoke_run("skill_archive");
+}
+
+#[test]
+fn skill_frontmatter() {
+    smoke_run("skill_frontmatter");
+}
