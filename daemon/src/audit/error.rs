@@ -16,6 +16,10 @@ pub enum AuditError {
     /// The writer has stopped (the daemon is shutting down).
     #[error("the audit writer has stopped")]
     WriterStopped,
+    /// The store takes no entries now (full, or refusing changes); the
+    /// message says why and what to do.
+    #[error("{0}")]
+    NotTaken(String),
     /// The database refused the batch.
     #[error("audit entry could not be committed: {0}")]
     Commit(String),

@@ -156,6 +156,17 @@ pub enum AuditEvent {
         /// Where the new key is kept (a file path or a credential name).
         new_key_custody: String,
     },
+    /// The store stopped taking changes: its master key's file is gone or
+    /// holds another key (a restart could not open what is written now).
+    StoreWritesRefused {
+        /// What is wrong with the key file (never key material).
+        reason: String,
+    },
+    /// The store takes changes again: the key that opens it is back.
+    StoreWritesResumed {
+        /// The key file.
+        key_file: String,
+    },
     /// Something happened to an account or session.
     Account {
         /// What.
@@ -435,6 +446,8 @@ impl AuditEvent {
             Self::StoreRestored { .. } => "store_restored",
             Self::MasterKeyRotated { .. } => "master_key_rotated",
             Self::StoreBackedUp { .. } => "store_backed_up",
+            Self::StoreWritesRefused { .. } => "store_writes_refused",
+            Self::StoreWritesResumed { .. } => "store_writes_resumed",
             Self::Account { action, .. } => action.kind(),
             Self::Integrity { action, .. } => action.kind(),
             Self::Skill { action, .. } => action.kind(),

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::{Actor, AuditError, AuditEvent, chain::ChainHasher, chain::GENESIS_HASH};
 use crate::{
     clock::UnixMillis,
-    store::{AuditRow, Store},
+    store::{AuditRow, Store, StoreError},
 };
 
 /// Most entries committed in one transaction.
@@ -153,10 +153,14 @@ pub(super) async fn run_writer(
             Err(err) => {
                 tracing::error!(error = %err, entries = batch.len(), "audit entries could not be committed");
                 metrics.audit_lost(batch.len() as u64);
+                let refused = matches!(err, StoreError::Full | StoreError::WritesRefused);
                 for pending in batch.drain(..) {
-                    let _ = pending
-                        .committed
-                        .send(Err(AuditError::Commit(err.to_string())));
+                    let why = if refused {
+                        AuditError::NotTaken(err.to_string())
+                    } else {
+                        AuditError::Commit(err.to_string())
+                    };
+                    let _ = pending.committed.send(Err(why));
                 }
             }
         }

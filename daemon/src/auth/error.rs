@@ -100,6 +100,9 @@ pub enum AuthError {
     /// The store's disk is full: nothing was changed.
     #[error("{0}")]
     StoreFull(String),
+    /// The store takes no changes now (see `StoreError::WritesRefused`).
+    #[error("{0}")]
+    StoreRefused(String),
     /// A fault inside the daemon (store, sealing, hashing); details are logged.
     #[error("internal error: {0}")]
     Internal(String),
@@ -133,6 +136,10 @@ impl From<crate::store::StoreError> for AuthError {
             crate::store::StoreError::Full => {
                 tracing::error!(error = %err, "a write failed");
                 Self::StoreFull(err.to_string())
+            }
+            crate::store::StoreError::WritesRefused => {
+                tracing::warn!(error = %err, "a write was refused");
+                Self::StoreRefused(err.to_string())
             }
             other => Self::internal("database failure", &other),
         }

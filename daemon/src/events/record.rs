@@ -213,7 +213,9 @@ fn severity_of(kind: &str, fields: &Map<String, Value>) -> Severity {
             "degraded" | "unknown" => Severity::Warning,
             _ => Severity::Notice,
         },
-        "quarantine_started" | "audit_gap" | "store_restored" => Severity::Critical,
+        "quarantine_started" | "audit_gap" | "store_restored" | "store_writes_refused" => {
+            Severity::Critical
+        }
         "master_key_rotated" | "store_backed_up" => Severity::Warning,
         "snapshot_failed" | "skill_install_failed" | "config_write_failed" | "events_skipped" => {
             Severity::Error

@@ -14,6 +14,7 @@
 mod domain;
 mod error;
 pub mod health;
+mod key_watch;
 pub mod reload;
 mod rpc;
 mod signals;
@@ -59,7 +60,12 @@ pub async fn serve(
     // Held until the daemon ends: `occcd restore` cannot run beside it.
     let _state_lock = state_lock(config)?;
     let unlocked = open_store(config).await?;
+    let key_watch = key_watch::KeyWatch::new(
+        &unlocked.key_source,
+        &unlocked.keys.derive(crate::crypto::KeyPurpose::Database),
+    );
     let mut domain = domain::Domain::start(config, &clock, unlocked).await?;
+    let key_watch = tokio::spawn(key_watch.run(domain.store.clone(), domain.audit.clone()));
     let mut server = rpc::RpcServer::start(&domain, listener, &clock).await?;
     let metrics_task = metrics_access.map(|access| serve_metrics(access, &domain, &server, &clock));
     domain.announce_started().await?;
@@ -120,6 +126,7 @@ pub async fn serve(
         task.abort();
     }
     domain.stop_monitoring();
+    key_watch.abort();
     server.drain(config.socket.shutdown_grace()).await;
     domain.shut_down(reason).await;
     // Unix: removes the socket file occcd bound (a pipe leaves none).

@@ -133,6 +133,7 @@ impl From<AuthError> for Status {
             AuthError::BiometricBusy | AuthError::StoreFull(_) => {
                 Status::resource_exhausted(message)
             }
+            AuthError::StoreRefused(_) => Status::unavailable(message),
             AuthError::Internal(_) => {
                 Status::new(Code::Internal, "internal error; see the daemon's log")
             }
@@ -147,6 +148,7 @@ impl From<AuditError> for Status {
                 "the audit log is not accepting entries right now; retry shortly",
             ),
             AuditError::BadQuery(message) => Status::invalid_argument(message),
+            AuditError::NotTaken(message) => Status::unavailable(message),
             AuditError::Commit(_) | AuditError::Read(_) => {
                 tracing::error!(error = %err, "audit log failure");
                 Status::internal("the audit log could not be read or written; see the daemon's log")
@@ -162,6 +164,7 @@ impl From<BackupError> for Status {
             BackupError::NoRoom { .. } | BackupError::Store(StoreError::Full) => {
                 Status::resource_exhausted(err.to_string())
             }
+            BackupError::Store(StoreError::WritesRefused) => Status::unavailable(err.to_string()),
             BackupError::NotNow(_)
             | BackupError::Refused(_)
             | BackupError::File { .. }
@@ -189,6 +192,7 @@ impl From<IntegrityError> for Status {
             // Evidence that fails its own authentication: say which, loudly.
             IntegrityError::Snapshot(SnapshotError::Crypto(_)) => Status::data_loss(message),
             IntegrityError::Store(StoreError::Full) => Status::resource_exhausted(message),
+            IntegrityError::Store(StoreError::WritesRefused) => Status::unavailable(message),
             IntegrityError::Snapshot(_) | IntegrityError::Store(_) => {
                 tracing::error!(error = %message, "integrity storage failure");
                 Status::internal(
@@ -209,6 +213,7 @@ impl From<SkillError> for Status {
             SkillError::Busy(_) | SkillError::Store(StoreError::Full) => {
                 Status::resource_exhausted(message)
             }
+            SkillError::Store(StoreError::WritesRefused) => Status::unavailable(message),
             SkillError::NotFound(_) => Status::not_found(message),
             SkillError::Refused(_) => Status::failed_precondition(message),
             SkillError::Disk(_) | SkillError::Store(_) => {
@@ -268,6 +273,7 @@ impl From<ConfigError> for Status {
                 }
             }
             ConfigError::Store(StoreError::Full) => Status::resource_exhausted(message),
+            ConfigError::Store(StoreError::WritesRefused) => Status::unavailable(message),
             ConfigError::Sealed(_) | ConfigError::Store(_) | ConfigError::Internal(_) => {
                 tracing::error!(error = %message, "OpenClaw config versions failure");
                 Status::internal(format!(

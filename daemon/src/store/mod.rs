@@ -21,6 +21,7 @@ mod skill_rows;
 mod snapshot_rows;
 mod user_page_rows;
 mod user_rows;
+mod write_refusal;
 
 use std::{
     path::Path,
@@ -39,6 +40,7 @@ use sqlx::{
 use zeroize::Zeroizing;
 
 use crate::crypto::Subkey;
+use write_refusal::WriteRefusal;
 
 pub use audit_rows::{AuditRow, AuditRowFilter, AuditRowPage};
 pub use auth_failure_rows::AuthFailureRow;
@@ -54,13 +56,24 @@ pub use snapshot_rows::SnapshotRow;
 pub use user_page_rows::UserListingRow;
 pub use user_rows::{UserChange, UserRow};
 
-/// SQLite's "database or disk is full" result code.
-const SQLITE_FULL: &str = "13";
+/// SQLite's primary result codes for "database or disk is full" and
+/// "attempt to write a readonly database" (extended codes keep them in the
+/// low byte).
+const SQLITE_FULL: i64 = 13;
+const SQLITE_READONLY: i64 = 8;
 
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
-        match &err {
-            sqlx::Error::Database(db) if db.code().as_deref() == Some(SQLITE_FULL) => Self::Full,
+        let primary = match &err {
+            sqlx::Error::Database(db) => db
+                .code()
+                .and_then(|code| code.parse::<i64>().ok())
+                .map(|code| code & 0xff),
+            _ => None,
+        };
+        match primary {
+            Some(SQLITE_FULL) => Self::Full,
+            Some(SQLITE_READONLY) => Self::WritesRefused,
             _ => Self::Database(err),
         }
     }
@@ -92,6 +105,15 @@ pub enum StoreError {
          system of its state folder"
     )]
     Full,
+    /// The store takes no changes now (the master key's file is gone or
+    /// holds another key, or the file system is read-only): nothing was
+    /// written; reads go on.
+    #[error(
+        "occcd's store is taking no changes right now: nothing was changed, reads go on; \
+         its master key file is gone or holds another key, or its file system is read-only \
+         (the daemon's log and the audit log say which)"
+    )]
+    WritesRefused,
     /// Any other database error.
     #[error("database error: {0}")]
     Database(sqlx::Error),
@@ -101,6 +123,8 @@ pub enum StoreError {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// Whether changes are refused (see [`Store::refuse_writes`]).
+    write_refusal: Arc<WriteRefusal>,
     /// Raised after every write to accounts, their recovery codes or OS
     /// links (see [`Store::accounts_version`]).
     accounts_version: Arc<AtomicU64>,
@@ -193,20 +217,26 @@ impl Store {
         if !create {
             check_key_read_only(path, &key_pragma).await?;
         }
+        let write_refusal = Arc::new(WriteRefusal::default());
+        let hook = Arc::clone(&write_refusal);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
+            .before_acquire(move |connection, meta| {
+                Box::pin(WriteRefusal::apply(Arc::clone(&hook), connection, meta))
+            })
             .connect_with(options)
             .await
             .map_err(|err| classify(err, path))?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self::with_pool(pool))
+        Ok(Self::with_pool(pool, write_refusal))
     }
 
     /// A store on `pool`, its versions at zero.
-    fn with_pool(pool: SqlitePool) -> Self {
+    fn with_pool(pool: SqlitePool, write_refusal: Arc<WriteRefusal>) -> Self {
         Self {
             pool,
+            write_refusal,
             accounts_version: Arc::new(AtomicU64::new(0)),
             snapshots_version: Arc::new(AtomicU64::new(0)),
             findings_version: Arc::new(AtomicU64::new(0)),
@@ -306,6 +336,24 @@ impl Store {
     /// (`kill_9_during_mixed_writes_…`).
     async fn write_transaction(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Refuses changes from now on, for `reason` (logged; writes answer
+    /// [`StoreError::WritesRefused`]); reads go on. A write already running
+    /// finishes.
+    pub fn refuse_writes(&self, reason: String) {
+        self.write_refusal.refuse(reason);
+    }
+
+    /// Takes changes again.
+    pub fn allow_writes(&self) {
+        self.write_refusal.allow();
+    }
+
+    /// Why changes are refused, while they are.
+    #[must_use]
+    pub fn writes_refused(&self) -> Option<String> {
+        self.write_refusal.reason()
     }
 
     /// Waits for open connections to finish, checkpoints the WAL and closes.

@@ -125,7 +125,7 @@ async fn viewer(
         turn += 1;
         if Instant::now() >= next_login {
             logins += 1;
-            if (index + logins) % 4 == 0 {
+            if (index + logins).is_multiple_of(4) {
                 let wrong = pb::LoginRequest {
                     username: person.username.clone(),
                     password: "not-my-password-at-all".into(),

@@ -1,0 +1,128 @@
+//! Issue #16: the master key's file disappears, or is replaced by another
+//! key, while the daemon serves. A restart could not open what it wrote
+//! now, so writes are refused (UNAVAILABLE, saying why) while reads and
+//! sessions go on; the refusal and the resumption are audited; when the
+//! file holds the right key again, writes work, and nothing is corrupt.
+
+use std::{
+    os::unix::fs::PermissionsExt,
+    time::{Duration, Instant},
+};
+
+use occc_client::{OcccClient, proto as pb};
+use occc_tests::{DevDir, RunningDaemon, people::signed_in_super_admin};
+use tonic::Code;
+
+use crate::support::{audit_rows_of_kind, create_viewer};
+
+/// Creates `name-1`, `name-2`, … until the daemon answers other than
+/// `while_code` (it looks at the key file every second); the last answer.
+async fn create_until_not(
+    session: &OcccClient,
+    name: &str,
+    while_code: Option<Code>,
+) -> Result<(), tonic::Status> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for attempt in 1.. {
+        let outcome = create_viewer(session, &format!("{name}-{attempt}")).await;
+        let code = outcome.as_ref().err().map(tonic::Status::code);
+        if code != while_code || Instant::now() > deadline {
+            return outcome;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    unreachable!()
+}
+
+#[tokio::test]
+async fn writes_are_refused_while_the_key_file_is_gone_or_wrong_and_resume_when_it_is_back() {
+    let dir = DevDir::new();
+    let daemon = RunningDaemon::start(&dir).await;
+    let root = signed_in_super_admin(&dir, &daemon).await;
+    create_viewer(&root.session, "before").await.unwrap();
+    let key = std::fs::read(dir.key_file()).unwrap();
+    let aside = dir.path().join("master.key.aside");
+    std::fs::rename(dir.key_file(), &aside).unwrap();
+
+    // Refused once the daemon has looked (a user created meanwhile counts
+    // as acknowledged), with what is wrong and what goes on.
+    let refused = create_until_not(&root.session, "while-gone", None)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
+    for words in [
+        "taking no changes",
+        "nothing was changed",
+        "reads go on",
+        "key file",
+    ] {
+        assert!(refused.message().contains(words), "{}", refused.message());
+    }
+    // Reads and the session go on.
+    let me = root
+        .session
+        .auth()
+        .who_am_i(pb::WhoAmIRequest {})
+        .await
+        .unwrap();
+    assert_eq!(me.into_inner().user.unwrap().username, "root");
+    let listed = root
+        .session
+        .users()
+        .list_users(pb::ListUsersRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.users.iter().any(|user| user.username == "before"));
+
+    // Another key in its place does not lift it.
+    std::fs::write(dir.key_file(), "5a".repeat(32)).unwrap();
+    std::fs::set_permissions(dir.key_file(), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !dir.log().contains("now holds another key") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(dir.log().contains("now holds another key"));
+    let still = create_viewer(&root.session, "other-key").await.unwrap_err();
+    assert_eq!(still.code(), Code::Unavailable);
+
+    // The right key back: writes work again.
+    std::fs::remove_file(dir.key_file()).unwrap();
+    std::fs::rename(&aside, dir.key_file()).unwrap();
+    assert_eq!(std::fs::read(dir.key_file()).unwrap(), key);
+    create_until_not(&root.session, "after", Some(Code::Unavailable))
+        .await
+        .unwrap();
+    daemon.terminate().await;
+
+    // Audited: refused (gone) and resumed — while refused the audit log
+    // takes nothing either, so the other key is in the daemon's log; the
+    // chain verifies and no log names key material.
+    let (store, hasher) = dir.open_store().await;
+    let refusals = audit_rows_of_kind(&store, "store_writes_refused").await;
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    assert!(refusals[0].2.contains("is gone"), "{}", refusals[0].2);
+    assert_eq!(
+        audit_rows_of_kind(&store, "store_writes_resumed")
+            .await
+            .len(),
+        1
+    );
+    let users: Vec<String> = sqlx::query_scalar("SELECT username FROM users ORDER BY username")
+        .fetch_all(store.raw_pool())
+        .await
+        .unwrap();
+    assert!(
+        users.iter().any(|user| user.starts_with("after-")) && users.contains(&"before".to_owned())
+    );
+    assert!(!users.iter().any(|user| user.starts_with("other-key")));
+    assert!(
+        occcd::audit::verify_chain(&store, &hasher)
+            .await
+            .unwrap()
+            .first_broken
+            .is_none()
+    );
+    store.close().await;
+    assert!(!dir.log().contains(&hex::encode(&key)));
+}
