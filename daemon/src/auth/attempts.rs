@@ -48,6 +48,11 @@ impl AuthCore {
         account: &AttemptKey,
         peer: Option<PeerCredentials>,
     ) -> Result<Attempt<'_>, AuthError> {
+        if self.store.writes_refused().is_some() {
+            // No attempt can be recorded, nor a session: refused before it
+            // is counted, so retries meanwhile lock nobody out.
+            return Err(crate::store::StoreError::WritesRefused.into());
+        }
         let mut keys = vec![account.clone()];
         keys.extend(peer.map(|p| AttemptKey::Peer(p.uid)));
         let refused = match self.failures.begin(&keys, self.now()) {

@@ -265,16 +265,24 @@ const STORED_COST_CEILING: HashCost = HashCost {
 
 /// A stored PHC string parsed, with the Argon2 parameters it names, when
 /// none of them exceeds both the configured cost (`params`) and
-/// [`STORED_COST_CEILING`]; no hashing is done here.
+/// [`STORED_COST_CEILING`], nor their work (memory × passes) both the
+/// configured work and 1 GiB × 4 passes; no hashing is done here.
 pub fn stored_hash<'a>(
     params: &Params,
     stored: &'a str,
 ) -> Result<(PasswordHash<'a>, Params), HashingError> {
     let parsed = PasswordHash::new(stored).map_err(|_| HashingError::MalformedHash)?;
     let named = Params::try_from(&parsed).map_err(|_| HashingError::MalformedHash)?;
+    // Each dimension, and the work (memory × passes) they make together.
+    let work = |memory: u32, passes: u32| u64::from(memory) * u64::from(passes);
+    let most_work = work(params.m_cost(), params.t_cost()).max(work(
+        STORED_COST_CEILING.memory_kib,
+        STORED_COST_CEILING.iterations / 4,
+    ));
     let within = named.m_cost() <= params.m_cost().max(STORED_COST_CEILING.memory_kib)
         && named.t_cost() <= params.t_cost().max(STORED_COST_CEILING.iterations)
-        && named.p_cost() <= params.p_cost().max(STORED_COST_CEILING.parallelism);
+        && named.p_cost() <= params.p_cost().max(STORED_COST_CEILING.parallelism)
+        && work(named.m_cost(), named.t_cost()) <= most_work;
     if within {
         Ok((parsed, named))
     } else {
@@ -310,11 +318,13 @@ mod tests {
         let with =
             |m: u32, t: u32, p: u32| format!("$argon2id$v=19$m={m},t={t},p={p}${salt}${digest}");
         assert!(stored_hash(&params, &with(65536, 3, 4)).is_ok());
-        assert!(stored_hash(&params, &with(1024 * 1024, 16, 16)).is_ok());
+        assert!(stored_hash(&params, &with(1024 * 1024, 4, 16)).is_ok());
+        assert!(stored_hash(&params, &with(256 * 1024, 16, 16)).is_ok());
         for too_much in [
             with(4 * 1024 * 1024, 3, 4),
             with(65536, 1000, 4),
             with(65536, 3, 64),
+            with(1024 * 1024, 16, 16),
         ] {
             assert_eq!(
                 stored_hash(&params, &too_much).map(drop),

@@ -148,6 +148,10 @@ impl AuthCore {
         peer: PeerCredentials,
         method: ElevationMethod,
     ) -> Result<Session, AuthError> {
+        if self.store.writes_refused().is_some() {
+            // Not elevated in memory when it cannot be stored.
+            return Err(crate::store::StoreError::WritesRefused.into());
+        }
         let name = method.name();
         let (token_hash, elevated) = self
             .sessions

@@ -217,19 +217,38 @@ fn read_key(path: &Path, source: &KeySource) -> Result<MasterKey, KeyError> {
     let malformed = || KeyError::Malformed {
         source_name: source.to_string(),
     };
-    let metadata = fs::metadata(path).map_err(|error| KeyError::Io {
+    let io_error = |error| KeyError::Io {
         source_name: source.to_string(),
         error,
-    })?;
+    };
+    // Opened without blocking (a FIFO in its place answers at once) and
+    // checked on the opened file, so nothing swapped in after a check is read.
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(
+        &mut options,
+        nix::fcntl::OFlag::O_NONBLOCK.bits(),
+    );
+    let mut file = options.open(path).map_err(io_error)?;
+    let metadata = file.metadata().map_err(io_error)?;
     // A key file is 64 hex digits and perhaps a newline; refuse anything big
     // before reading it.
     if !metadata.is_file() || metadata.len() > 2 * KEY_BYTES as u64 + 2 {
         return Err(malformed());
     }
-    let text = Zeroizing::new(fs::read(path).map_err(|error| KeyError::Io {
-        source_name: source.to_string(),
-        error,
-    })?);
+    // Read into a fixed buffer (no reallocation leaves a copy behind).
+    let mut buffer = Zeroizing::new([0u8; 2 * KEY_BYTES + 2]);
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match std::io::Read::read(&mut file, &mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(io_error(error)),
+        }
+    }
+    let text = &buffer[..filled];
     let digits = text.trim_ascii();
     let mut key = Zeroizing::new([0u8; KEY_BYTES]);
     hex::decode_to_slice(digits, key.as_mut_slice()).map_err(|_| malformed())?;

@@ -44,9 +44,9 @@ pub struct KeyWatch {
     expected: [u8; 32],
 }
 
-/// The file's identity, size and modification time: a change means the
-/// bytes are read again.
-type Stamp = Option<(u64, u64, SystemTime)>;
+/// The file's identity, size, and modification and change times: a change
+/// means the bytes are read again.
+type Stamp = Option<(u64, u64, SystemTime, i64)>;
 
 fn digest_of(database_key: &Subkey) -> [u8; 32] {
     let mut context = digest::Context::new(&digest::SHA256);
@@ -77,27 +77,33 @@ fn look(path: &std::path::Path, expected: &[u8; 32]) -> KeyFile {
 }
 
 impl KeyWatch {
-    /// A watch of the file `source` names, for the store `database_key` opens.
+    /// A watch of the key file `source` names, for the store `database_key`
+    /// opens; none for a systemd credential (a copy systemd makes for each
+    /// run from the encrypted credential, which is what must be kept).
     #[must_use]
-    pub fn new(source: &KeySource, database_key: &Subkey) -> Self {
-        let path = match source {
-            KeySource::SystemdCredential(path)
-            | KeySource::KeyFile(path)
-            | KeySource::Generated(path) => path.clone(),
-        };
-        Self {
-            path,
-            expected: digest_of(database_key),
+    pub fn new(source: &KeySource, database_key: &Subkey) -> Option<Self> {
+        match source {
+            KeySource::SystemdCredential(_) => None,
+            KeySource::KeyFile(path) | KeySource::Generated(path) => Some(Self {
+                path: path.clone(),
+                expected: digest_of(database_key),
+            }),
         }
     }
 
     fn stamp(&self) -> Stamp {
         let meta = std::fs::metadata(&self.path).ok()?;
         #[cfg(unix)]
-        let identity = std::os::unix::fs::MetadataExt::ino(&meta);
+        let (identity, changed) = {
+            use std::os::unix::fs::MetadataExt as _;
+            (
+                meta.ino(),
+                meta.ctime().saturating_mul(1_000_000_000) + meta.ctime_nsec(),
+            )
+        };
         #[cfg(not(unix))]
-        let identity = 0;
-        Some((identity, meta.len(), meta.modified().ok()?))
+        let (identity, changed) = (0, 0);
+        Some((identity, meta.len(), meta.modified().ok()?, changed))
     }
 
     /// Looks at the file every second until aborted, refusing or resuming
@@ -105,12 +111,14 @@ impl KeyWatch {
     pub async fn run(self, store: Store, audit: AuditLog) {
         let mut ticks = tokio::time::interval(LOOK_EVERY);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_stamp = self.stamp();
+        // The first look is in full: a change between opening the store and
+        // now is no baseline.
+        let mut last_stamp = None;
         let mut state = KeyFile::Same;
         loop {
             ticks.tick().await;
             let stamp = self.stamp();
-            if stamp == last_stamp && stamp.is_some() && state == KeyFile::Same {
+            if stamp.is_some() && stamp == last_stamp && state == KeyFile::Same {
                 continue;
             }
             last_stamp = stamp;

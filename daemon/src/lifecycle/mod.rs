@@ -65,7 +65,8 @@ pub async fn serve(
         &unlocked.keys.derive(crate::crypto::KeyPurpose::Database),
     );
     let mut domain = domain::Domain::start(config, &clock, unlocked).await?;
-    let key_watch = tokio::spawn(key_watch.run(domain.store.clone(), domain.audit.clone()));
+    let key_watch =
+        key_watch.map(|watch| tokio::spawn(watch.run(domain.store.clone(), domain.audit.clone())));
     let mut server = rpc::RpcServer::start(&domain, listener, &clock).await?;
     let metrics_task = metrics_access.map(|access| serve_metrics(access, &domain, &server, &clock));
     domain.announce_started().await?;
@@ -126,7 +127,9 @@ pub async fn serve(
         task.abort();
     }
     domain.stop_monitoring();
-    key_watch.abort();
+    if let Some(watch) = key_watch {
+        watch.abort();
+    }
     server.drain(config.socket.shutdown_grace()).await;
     domain.shut_down(reason).await;
     // Unix: removes the socket file occcd bound (a pipe leaves none).

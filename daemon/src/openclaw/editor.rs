@@ -290,6 +290,10 @@ impl ConfigEditor {
         let lock = self.targets.lock_of(target);
         let _writing = lock.lock().await;
         let role = self.still_allowed(&by, request.needs)?;
+        if self.store.writes_refused().is_some() {
+            // The version must be stored before OpenClaw's file changes.
+            return Err(ConfigError::Store(crate::store::StoreError::WritesRefused));
+        }
         let (file, disk) = open_disk(target).await?;
         let current = self.versioner.of_disk(disk.as_deref());
         if request.expected != current {

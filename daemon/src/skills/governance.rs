@@ -72,18 +72,9 @@ impl SkillGovernance {
             .install_dir
             .clone()
             .map(|folder| InstallTarget { folder, uid, gid });
-        if let Some(target) = &target {
-            // An install or removal cut short by a crash leaves a staging
-            // folder beside the skills; nothing is installing yet.
-            match target.remove_leftovers() {
-                Ok(removed) if !removed.is_empty() => {
-                    tracing::info!(?removed, "removed what interrupted skill installs left");
-                }
-                Ok(_) => {}
-                Err(err) => {
-                    tracing::warn!(error = %err, "could not remove what interrupted skill installs left");
-                }
-            }
+        let install_lock = Arc::new(AsyncMutex::new(()));
+        if let Some(target) = target.clone() {
+            target.clean_up_in_background(&install_lock);
         }
         Ok(Self {
             placement: Placement::new(
@@ -100,7 +91,7 @@ impl SkillGovernance {
             clock,
             assessor: std::sync::Mutex::new(None),
             intake: Semaphore::new(1),
-            install_lock: Arc::new(AsyncMutex::new(())),
+            install_lock,
             read_model: SkillReadModel::default(),
         })
     }

@@ -9,7 +9,12 @@
 //! `syncfs` flushes everything written before the rename); a folder
 //! of the same name that occcd did not install is never replaced.
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use tokio::sync::Mutex as AsyncMutex;
 
 #[cfg(not(target_os = "linux"))]
 use super::{error::SkillError, tree::SkillTree};
@@ -40,6 +45,28 @@ pub enum Occupant {
 }
 
 impl InstallTarget {
+    /// Removes what installs or removals cut short by a crash left in the skills
+    /// folder, off the start-up path (the OpenClaw user can make that tree
+    /// large); installs wait for it, holding `install_lock` from now on.
+    pub fn clean_up_in_background(self, install_lock: &Arc<AsyncMutex<()>>) {
+        let Ok(installing) = Arc::clone(install_lock).try_lock_owned() else {
+            return;
+        };
+        tokio::spawn(async move {
+            let _installing = installing;
+            match tokio::task::spawn_blocking(move || self.remove_leftovers()).await {
+                Ok(Ok(removed)) if !removed.is_empty() => {
+                    tracing::info!(?removed, "removed what interrupted skill installs left");
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(err)) => {
+                    tracing::warn!(error = %err, "could not remove what interrupted skill installs left");
+                }
+                Err(err) => tracing::warn!(error = %err, "the skills folder clean-up stopped"),
+            }
+        });
+    }
+
     /// The path `name` is installed at.
     #[must_use]
     pub fn path_of(&self, name: &str) -> PathBuf {

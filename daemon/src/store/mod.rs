@@ -218,12 +218,18 @@ impl Store {
             check_key_read_only(path, &key_pragma).await?;
         }
         let write_refusal = Arc::new(WriteRefusal::default());
-        let hook = Arc::clone(&write_refusal);
+        let (on_acquire, on_connect) = (Arc::clone(&write_refusal), Arc::clone(&write_refusal));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
-            .before_acquire(move |connection, meta| {
-                Box::pin(WriteRefusal::apply(Arc::clone(&hook), connection, meta))
+            // Idle connections pass `before_acquire`, new ones only
+            // `after_connect`: both set the pragma.
+            .before_acquire(move |connection, _| {
+                Box::pin(WriteRefusal::apply(Arc::clone(&on_acquire), connection))
+            })
+            .after_connect(move |connection, _| {
+                let refusal = Arc::clone(&on_connect);
+                Box::pin(async move { WriteRefusal::apply(refusal, connection).await.map(drop) })
             })
             .connect_with(options)
             .await
@@ -335,6 +341,9 @@ impl Store {
     /// approvals failed that way while accounts were being created
     /// (`kill_9_during_mixed_writes_…`).
     async fn write_transaction(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        if self.write_refusal.reason().is_some() {
+            return Err(StoreError::WritesRefused);
+        }
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 

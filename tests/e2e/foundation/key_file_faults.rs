@@ -34,6 +34,15 @@ async fn create_until_not(
     unreachable!()
 }
 
+/// Waits until the daemon's log says `words` (it looks every second).
+async fn wait_for_log(dir: &DevDir, words: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !dir.log().contains(words) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(dir.log().contains(words), "the log never said {words:?}");
+}
+
 #[tokio::test]
 async fn writes_are_refused_while_the_key_file_is_gone_or_wrong_and_resume_when_it_is_back() {
     let dir = DevDir::new();
@@ -75,14 +84,48 @@ async fn writes_are_refused_while_the_key_file_is_gone_or_wrong_and_resume_when_
         .into_inner();
     assert!(listed.users.iter().any(|user| user.username == "before"));
 
-    // Another key in its place does not lift it.
+    // Many writes at once (the pool opens new connections for them): each
+    // refused. A login is refused before it is counted, so retries during
+    // the refusal lock nobody out.
+    let burst: Vec<_> = (0..12)
+        .map(|n| {
+            let session = root.session.clone();
+            tokio::spawn(async move { create_viewer(&session, &format!("burst-{n}")).await })
+        })
+        .collect();
+    for write in burst {
+        assert_eq!(write.await.unwrap().unwrap_err().code(), Code::Unavailable);
+    }
+    for _ in 0..12 {
+        let login = root
+            .anonymous
+            .auth()
+            .login(pb::LoginRequest {
+                username: "root".into(),
+                password: "not-the-password".into(),
+                second_factor: Some(pb::login_request::SecondFactor::TotpCode("000000".into())),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(login.code(), Code::Unavailable, "{login:?}");
+    }
+
+    // A FIFO in its place blocks nothing; another key does not lift it.
+    nix::unistd::mkfifo(
+        &dir.key_file(),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    wait_for_log(&dir, "cannot be used").await;
+    root.session
+        .auth()
+        .who_am_i(pb::WhoAmIRequest {})
+        .await
+        .unwrap();
+    std::fs::remove_file(dir.key_file()).unwrap();
     std::fs::write(dir.key_file(), "5a".repeat(32)).unwrap();
     std::fs::set_permissions(dir.key_file(), std::fs::Permissions::from_mode(0o600)).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !dir.log().contains("now holds another key") && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(dir.log().contains("now holds another key"));
+    wait_for_log(&dir, "now holds another key").await;
     let still = create_viewer(&root.session, "other-key").await.unwrap_err();
     assert_eq!(still.code(), Code::Unavailable);
 
@@ -93,6 +136,19 @@ async fn writes_are_refused_while_the_key_file_is_gone_or_wrong_and_resume_when_
     create_until_not(&root.session, "after", Some(Code::Unavailable))
         .await
         .unwrap();
+    // The refused logins counted for nothing: a wrong password now is a
+    // first failure, not a delay or a lock.
+    let first = root
+        .anonymous
+        .auth()
+        .login(pb::LoginRequest {
+            username: "root".into(),
+            password: "not-the-password".into(),
+            second_factor: Some(pb::login_request::SecondFactor::TotpCode("000000".into())),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(first.code(), Code::Unauthenticated, "{first:?}");
     daemon.terminate().await;
 
     // Audited: refused (gone) and resumed — while refused the audit log
@@ -115,7 +171,11 @@ async fn writes_are_refused_while_the_key_file_is_gone_or_wrong_and_resume_when_
     assert!(
         users.iter().any(|user| user.starts_with("after-")) && users.contains(&"before".to_owned())
     );
-    assert!(!users.iter().any(|user| user.starts_with("other-key")));
+    assert!(
+        !users
+            .iter()
+            .any(|user| user.starts_with("other-key") || user.starts_with("burst-"))
+    );
     assert!(
         occcd::audit::verify_chain(&store, &hasher)
             .await
