@@ -16,6 +16,7 @@ use std::{
 };
 
 pub mod big_snapshot;
+pub mod breakable_disk;
 pub mod docker;
 pub mod fault_proxy;
 pub mod load;

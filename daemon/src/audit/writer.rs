@@ -153,7 +153,10 @@ pub(super) async fn run_writer(
             Err(err) => {
                 tracing::error!(error = %err, entries = batch.len(), "audit entries could not be committed");
                 metrics.audit_lost(batch.len() as u64);
-                let refused = matches!(err, StoreError::Full | StoreError::WritesRefused);
+                let refused = matches!(
+                    err,
+                    StoreError::Full | StoreError::WritesRefused | StoreError::Io(_)
+                );
                 for pending in batch.drain(..) {
                     let why = if refused {
                         AuditError::NotTaken(err.to_string())

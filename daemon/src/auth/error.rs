@@ -137,7 +137,7 @@ impl From<crate::store::StoreError> for AuthError {
                 tracing::error!(error = %err, "a write failed");
                 Self::StoreFull(err.to_string())
             }
-            crate::store::StoreError::WritesRefused => {
+            crate::store::StoreError::WritesRefused | crate::store::StoreError::Io(_) => {
                 tracing::warn!(error = %err, "a write was refused");
                 Self::StoreRefused(err.to_string())
             }

@@ -164,7 +164,9 @@ impl From<BackupError> for Status {
             BackupError::NoRoom { .. } | BackupError::Store(StoreError::Full) => {
                 Status::resource_exhausted(err.to_string())
             }
-            BackupError::Store(StoreError::WritesRefused) => Status::unavailable(err.to_string()),
+            BackupError::Store(StoreError::WritesRefused | StoreError::Io(_)) => {
+                Status::unavailable(err.to_string())
+            }
             BackupError::NotNow(_)
             | BackupError::Refused(_)
             | BackupError::File { .. }
@@ -192,7 +194,9 @@ impl From<IntegrityError> for Status {
             // Evidence that fails its own authentication: say which, loudly.
             IntegrityError::Snapshot(SnapshotError::Crypto(_)) => Status::data_loss(message),
             IntegrityError::Store(StoreError::Full) => Status::resource_exhausted(message),
-            IntegrityError::Store(StoreError::WritesRefused) => Status::unavailable(message),
+            IntegrityError::Store(StoreError::WritesRefused | StoreError::Io(_)) => {
+                Status::unavailable(message)
+            }
             IntegrityError::Snapshot(_) | IntegrityError::Store(_) => {
                 tracing::error!(error = %message, "integrity storage failure");
                 Status::internal(
@@ -213,7 +217,9 @@ impl From<SkillError> for Status {
             SkillError::Busy(_) | SkillError::Store(StoreError::Full) => {
                 Status::resource_exhausted(message)
             }
-            SkillError::Store(StoreError::WritesRefused) => Status::unavailable(message),
+            SkillError::Store(StoreError::WritesRefused | StoreError::Io(_)) => {
+                Status::unavailable(message)
+            }
             SkillError::NotFound(_) => Status::not_found(message),
             SkillError::Refused(_) => Status::failed_precondition(message),
             SkillError::Disk(_) | SkillError::Store(_) => {
@@ -273,7 +279,9 @@ impl From<ConfigError> for Status {
                 }
             }
             ConfigError::Store(StoreError::Full) => Status::resource_exhausted(message),
-            ConfigError::Store(StoreError::WritesRefused) => Status::unavailable(message),
+            ConfigError::Store(StoreError::WritesRefused | StoreError::Io(_)) => {
+                Status::unavailable(message)
+            }
             ConfigError::Sealed(_) | ConfigError::Store(_) | ConfigError::Internal(_) => {
                 tracing::error!(error = %message, "OpenClaw config versions failure");
                 Status::internal(format!(

@@ -61,6 +61,7 @@ pub use user_rows::{UserChange, UserRow};
 /// low byte).
 const SQLITE_FULL: i64 = 13;
 const SQLITE_READONLY: i64 = 8;
+const SQLITE_IOERR: i64 = 10;
 
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
@@ -74,6 +75,7 @@ impl From<sqlx::Error> for StoreError {
         match primary {
             Some(SQLITE_FULL) => Self::Full,
             Some(SQLITE_READONLY) => Self::WritesRefused,
+            Some(SQLITE_IOERR) => Self::Io(err.to_string()),
             _ => Self::Database(err),
         }
     }
@@ -114,6 +116,14 @@ pub enum StoreError {
          (the daemon's log and the audit log say which)"
     )]
     WritesRefused,
+    /// The disk or file system failed a read or a write (e.g. the kernel
+    /// turned it read-only after an error); SQLite rolled the change back.
+    #[error(
+        "occcd's store could not be read or written: its disk or file system failed (for \
+         instance, it was turned read-only after an error): nothing was changed; see the \
+         daemon's log ({0})"
+    )]
+    Io(String),
     /// Any other database error.
     #[error("database error: {0}")]
     Database(sqlx::Error),

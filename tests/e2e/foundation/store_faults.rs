@@ -5,8 +5,12 @@
 use std::io::Write;
 
 use occc_client::proto as pb;
+use occc_client::proto_health::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
 use occc_tests::{
-    DevDir, RunningDaemon, people::signed_in_super_admin, skip, small_disk::SmallDisk,
+    DevDir, RunningDaemon, breakable_disk::BreakableDisk, people::signed_in_super_admin, skip,
+    small_disk::SmallDisk,
 };
 use tonic::Code;
 
@@ -107,4 +111,111 @@ async fn a_full_store_disk_fails_writes_clearly_keeps_reads_and_loses_nothing_ac
     }
     let (status, output) = dir.run_occcd(&["audit", "verify"]).await;
     assert!(status.success(), "{output}");
+}
+
+#[tokio::test]
+async fn a_store_whose_file_system_turns_read_only_refuses_writes_keeps_reads_and_loses_nothing() {
+    let test =
+        "a_store_whose_file_system_turns_read_only_refuses_writes_keeps_reads_and_loses_nothing";
+    let dir = DevDir::new();
+    let state = dir.database().parent().unwrap().to_owned();
+    let Some(disk) = BreakableDisk::mount(&state, 64) else {
+        return skip::unavailable(test, "root, to loop-mount an ext4 image");
+    };
+    let daemon = RunningDaemon::start(&dir).await;
+    let root = signed_in_super_admin(&dir, &daemon).await;
+    for n in 0..5 {
+        create_viewer(&root.session, &format!("before{n}"))
+            .await
+            .unwrap();
+    }
+
+    // The kernel turns the file system read-only under the open database,
+    // as after a disk error.
+    disk.break_now();
+    assert!(disk.is_read_only());
+    let refused = create_viewer(&root.session, "during").await.unwrap_err();
+    assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
+    for words in [
+        "could not be read or written",
+        "read-only",
+        "nothing was changed",
+    ] {
+        assert!(refused.message().contains(words), "{}", refused.message());
+    }
+    // Reads and the session go on.
+    let me = root
+        .session
+        .auth()
+        .who_am_i(pb::WhoAmIRequest {})
+        .await
+        .unwrap();
+    assert_eq!(me.into_inner().user.unwrap().username, "root");
+    let listed = root
+        .session
+        .users()
+        .list_users(pb::ListUsersRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!((0..5).all(|n| {
+        listed
+            .users
+            .iter()
+            .any(|user| user.username == format!("before{n}"))
+    }));
+    // The next audited event (a refused call) cannot be committed: health
+    // says NOT_SERVING (a write refused by SQLite alone leaves no audit entry
+    // to fail, so it is the audit log's failure that health reports).
+    let anonymous_list = root
+        .anonymous
+        .users()
+        .list_users(pb::ListUsersRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(anonymous_list.code(), Code::Unauthenticated);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let health = HealthClient::new(root.session.channel())
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status();
+        if health == ServingStatus::NotServing {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "health stayed {health:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // It stops without hanging; what it could not write is in its log.
+    assert!(daemon.terminate().await.success());
+    assert!(dir.log().contains("audit entry lost"));
+
+    // Repaired (unmounted, checked, mounted again): everything acknowledged
+    // is there, nothing of the refused write, and the chain verifies.
+    disk.repair();
+    let (store, hasher) = dir.open_store().await;
+    let users: Vec<String> = sqlx::query_scalar("SELECT username FROM users")
+        .fetch_all(store.raw_pool())
+        .await
+        .unwrap();
+    assert!(
+        (0..5).all(|n| users.contains(&format!("before{n}"))),
+        "{users:?}"
+    );
+    assert!(!users.contains(&"during".to_owned()));
+    let report = occcd::audit::verify_chain(&store, &hasher).await.unwrap();
+    assert!(report.first_broken.is_none() && report.entries_checked > 0);
+    store.close().await;
+    let daemon = RunningDaemon::start(&dir).await;
+    let token = root.session.session().unwrap().clone();
+    let session = daemon.client().await.with_session(token);
+    create_viewer(&session, "after").await.unwrap();
+    daemon.terminate().await;
 }
