@@ -68,6 +68,12 @@ impl ManualClock {
         let millis = i64::try_from(step.as_millis()).unwrap_or(i64::MAX);
         self.now_ms.fetch_add(millis, Ordering::SeqCst);
     }
+
+    /// Moves the clock back by `step`, as a wall clock set back does.
+    pub fn rewind(&self, step: Duration) {
+        let millis = i64::try_from(step.as_millis()).unwrap_or(i64::MAX);
+        self.now_ms.fetch_sub(millis, Ordering::SeqCst);
+    }
 }
 
 impl Clock for ManualClock {

@@ -270,6 +270,16 @@ impl SessionStore {
                         .sessions
                         .get_mut(token_hash)
                         .ok_or(SessionRejected::Unknown)?;
+                    // The wall clock was set back since the last use: move
+                    // the session's times back with it, so its lifetime and
+                    // elevation last no longer in elapsed time.
+                    let back = session.last_seen.0.saturating_sub(now.0);
+                    if back > 0 {
+                        session.created_at = UnixMillis(session.created_at.0.saturating_sub(back));
+                        if let Some(elevation) = session.elevation.as_mut() {
+                            elevation.until = UnixMillis(elevation.until.0.saturating_sub(back));
+                        }
+                    }
                     session.last_seen = now;
                     Ok(session.clone())
                 }

@@ -1,6 +1,7 @@
 //! The engine on a real SQLCipher store with an injected clock: expiries of
 //! bootstrap and enrolment tokens, the session idle timeout and the
-//! elevation window, all by advancing the clock — never by sleeping.
+//! elevation window, and the wall clock set back an hour and forward a day
+//! (issue #16) — all by moving the clock, never by sleeping.
 
 use std::{path::Path, sync::Arc, time::Duration};
 
@@ -224,5 +225,127 @@ async fn idle_timeout_elevation_window_and_enrolment_expiry_follow_the_clock() {
         auth.authenticate(&token, PEER.uid).unwrap_err(),
         AuthError::Session(SessionRejected::IdleExpired)
     );
+    running.shut_down().await;
+}
+
+#[tokio::test]
+async fn the_wall_clock_jumping_back_an_hour_and_forward_a_day_keeps_every_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::starting_at(UnixMillis(1_800_000_000_000)));
+    let running = engine(dir.path(), clock.clone()).await;
+    let auth = &running.auth;
+    let started = auth
+        .enrolment()
+        .bootstrap(
+            Some(PEER),
+            &bootstrap_token(dir.path()),
+            "root",
+            GOOD_PASSWORD,
+        )
+        .await
+        .unwrap();
+    let secret = started.totp.secret_base32.to_string();
+    auth.enrolment()
+        .confirm_enrollment(
+            Some(PEER),
+            started.enrollment_token.expose(),
+            &code(&secret, &clock, -1),
+        )
+        .await
+        .unwrap();
+    let used_code = code(&secret, &clock, 0);
+    let login = auth
+        .logins()
+        .login(PEER, "root", GOOD_PASSWORD, SecondFactor::Totp(&used_code))
+        .await
+        .unwrap();
+    let token = login.token.expose().to_owned();
+    auth.logins()
+        .elevate(
+            &login.session,
+            PEER,
+            ElevationProof {
+                password: None,
+                factor: SecondFactor::Totp(&code(&secret, &clock, 1)),
+            },
+        )
+        .await
+        .unwrap();
+
+    // Back an hour. No TOTP code opens a login: neither the one used (now
+    // two steps' worth of hours ahead) nor one for the new "now" (a step
+    // before the last one accepted: a replay).
+    clock.rewind(60 * MINUTE);
+    for factor in [used_code.clone(), code(&secret, &clock, 0)] {
+        let refused = auth
+            .logins()
+            .login(PEER, "root", GOOD_PASSWORD, SecondFactor::Totp(&factor))
+            .await
+            .unwrap_err();
+        assert_eq!(refused, AuthError::BadCredentials);
+    }
+    // The elevation lasts its 5 minutes in elapsed time, not an hour more.
+    assert!(
+        auth.authenticate(&token, PEER.uid)
+            .unwrap()
+            .is_elevated(clock.now())
+    );
+    clock.advance(5 * MINUTE);
+    assert!(
+        !auth
+            .authenticate(&token, PEER.uid)
+            .unwrap()
+            .is_elevated(clock.now())
+    );
+    // Used every 20 minutes, the session ends 12 hours after its login in
+    // elapsed time (725 minutes in, not 13 hours).
+    let mut elapsed = 5;
+    loop {
+        clock.advance(20 * MINUTE);
+        elapsed += 20;
+        match auth.authenticate(&token, PEER.uid) {
+            Ok(_) => assert!(elapsed < 12 * 60, "alive {elapsed} minutes after its login"),
+            Err(err) => {
+                assert_eq!(err, AuthError::Session(SessionRejected::LifetimeExpired));
+                assert!(elapsed >= 12 * 60, "ended after {elapsed} minutes");
+                break;
+            }
+        }
+    }
+
+    // Wrong passwords until the account is locked; forward a day: the lock
+    // has expired and the right password and a fresh code log in.
+    let mut locked = false;
+    for _ in 0..40 {
+        match auth
+            .logins()
+            .login(
+                PEER,
+                "root",
+                "not-the-password",
+                SecondFactor::Totp("000000"),
+            )
+            .await
+        {
+            Err(AuthError::Locked { .. }) => {
+                locked = true;
+                break;
+            }
+            _ => clock.advance(Duration::from_secs(11)),
+        }
+    }
+    assert!(locked, "never locked");
+    clock.advance(24 * 60 * MINUTE);
+    let again = auth
+        .logins()
+        .login(
+            PEER,
+            "root",
+            GOOD_PASSWORD,
+            SecondFactor::Totp(&code(&secret, &clock, 0)),
+        )
+        .await
+        .unwrap();
+    assert!(auth.authenticate(again.token.expose(), PEER.uid).is_ok());
     running.shut_down().await;
 }
