@@ -256,6 +256,14 @@ impl SessionStore {
             let mut book = self.book();
             let session = book
                 .sessions
+                .get_mut(token_hash)
+                .ok_or(SessionRejected::Unknown)?;
+            // Before any expiry is judged (the owner's session only).
+            if session.peer_uid == peer_uid {
+                follow_clock_back(session, now);
+            }
+            let session = book
+                .sessions
                 .get(token_hash)
                 .ok_or(SessionRejected::Unknown)?;
             match self.rejection(&book, session, peer_uid, now) {
@@ -270,16 +278,6 @@ impl SessionStore {
                         .sessions
                         .get_mut(token_hash)
                         .ok_or(SessionRejected::Unknown)?;
-                    // The wall clock was set back since the last use: move
-                    // the session's times back with it, so its lifetime and
-                    // elevation last no longer in elapsed time.
-                    let back = session.last_seen.0.saturating_sub(now.0);
-                    if back > 0 {
-                        session.created_at = UnixMillis(session.created_at.0.saturating_sub(back));
-                        if let Some(elevation) = session.elevation.as_mut() {
-                            elevation.until = UnixMillis(elevation.until.0.saturating_sub(back));
-                        }
-                    }
                     session.last_seen = now;
                     Ok(session.clone())
                 }
@@ -442,6 +440,22 @@ impl SessionStore {
             .iter()
             .map(|(hash, s)| (*hash, s.clone()))
             .collect()
+    }
+}
+
+/// The wall clock was set back since `session` was last used (its last use
+/// is after `now`): moves its login and elevation times back by as much, so
+/// its lifetime and elevation last no longer in elapsed time. Measured from
+/// the last use, so a session left unused across the change gains up to the
+/// time it was left (bounded by the idle timeout).
+fn follow_clock_back(session: &mut Session, now: UnixMillis) {
+    let back = session.last_seen.0.saturating_sub(now.0);
+    if back > 0 {
+        session.created_at = UnixMillis(session.created_at.0.saturating_sub(back));
+        if let Some(elevation) = session.elevation.as_mut() {
+            elevation.until = UnixMillis(elevation.until.0.saturating_sub(back));
+        }
+        session.last_seen = now;
     }
 }
 

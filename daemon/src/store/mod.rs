@@ -117,11 +117,12 @@ pub enum StoreError {
     )]
     WritesRefused,
     /// The disk or file system failed a read or a write (e.g. the kernel
-    /// turned it read-only after an error); SQLite rolled the change back.
+    /// turned it read-only after an error). The statement that failed was
+    /// not stored; in a flow of several steps, earlier ones may have been.
     #[error(
         "occcd's store could not be read or written: its disk or file system failed (for \
-         instance, it was turned read-only after an error): nothing was changed; see the \
-         daemon's log ({0})"
+         instance, it was turned read-only after an error): this step was not stored; the \
+         audit log and the daemon's log say what was ({0})"
     )]
     Io(String),
     /// Any other database error.

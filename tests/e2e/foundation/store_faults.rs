@@ -139,7 +139,7 @@ async fn a_store_whose_file_system_turns_read_only_refuses_writes_keeps_reads_an
     for words in [
         "could not be read or written",
         "read-only",
-        "nothing was changed",
+        "was not stored",
     ] {
         assert!(refused.message().contains(words), "{}", refused.message());
     }
