@@ -53,3 +53,37 @@ pub async fn create_viewer(
         .await
         .map(drop)
 }
+
+/// Reads still answer for `session` (signed in as `username`): WhoAmI, and
+/// ListUsers naming every one of `users`.
+pub async fn reads_go_on(session: &occc_client::OcccClient, username: &str, users: &[String]) {
+    use occc_client::proto as pb;
+    let me = session.auth().who_am_i(pb::WhoAmIRequest {}).await.unwrap();
+    assert_eq!(me.into_inner().user.unwrap().username, username);
+    let listed = session
+        .users()
+        .list_users(pb::ListUsersRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    for user in users {
+        assert!(
+            listed.users.iter().any(|listed| &listed.username == user),
+            "{user} not listed"
+        );
+    }
+}
+
+/// A login with a wrong password and code, as `anonymous`; its refusal.
+pub async fn wrong_login(anonymous: &occc_client::OcccClient, username: &str) -> tonic::Status {
+    use occc_client::proto as pb;
+    anonymous
+        .auth()
+        .login(pb::LoginRequest {
+            username: username.into(),
+            password: "not-the-password".into(),
+            second_factor: Some(pb::login_request::SecondFactor::TotpCode("000000".into())),
+        })
+        .await
+        .unwrap_err()
+}

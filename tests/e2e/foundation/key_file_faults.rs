@@ -13,7 +13,7 @@ use occc_client::{OcccClient, proto as pb};
 use occc_tests::{DevDir, RunningDaemon, people::signed_in_super_admin};
 use tonic::Code;
 
-use crate::support::{audit_rows_of_kind, create_viewer};
+use crate::support::{audit_rows_of_kind, create_viewer, reads_go_on, wrong_login};
 
 /// Creates `name-1`, `name-2`, … until the daemon answers other than
 /// `while_code` (it looks at the key file every second); the last answer.
@@ -68,21 +68,7 @@ async fn writes_are_refused_while_the_key_file_is_gone_or_wrong_and_resume_when_
         assert!(refused.message().contains(words), "{}", refused.message());
     }
     // Reads and the session go on.
-    let me = root
-        .session
-        .auth()
-        .who_am_i(pb::WhoAmIRequest {})
-        .await
-        .unwrap();
-    assert_eq!(me.into_inner().user.unwrap().username, "root");
-    let listed = root
-        .session
-        .users()
-        .list_users(pb::ListUsersRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(listed.users.iter().any(|user| user.username == "before"));
+    reads_go_on(&root.session, "root", &["before".to_owned()]).await;
 
     // Many writes at once (the pool opens new connections for them): each
     // refused. A login is refused before it is counted, so retries during
@@ -97,16 +83,7 @@ async fn writes_are_refused_while_the_key_file_is_gone_or_wrong_and_resume_when_
         assert_eq!(write.await.unwrap().unwrap_err().code(), Code::Unavailable);
     }
     for _ in 0..12 {
-        let login = root
-            .anonymous
-            .auth()
-            .login(pb::LoginRequest {
-                username: "root".into(),
-                password: "not-the-password".into(),
-                second_factor: Some(pb::login_request::SecondFactor::TotpCode("000000".into())),
-            })
-            .await
-            .unwrap_err();
+        let login = wrong_login(&root.anonymous, "root").await;
         assert_eq!(login.code(), Code::Unavailable, "{login:?}");
     }
 
@@ -138,16 +115,7 @@ async fn writes_are_refused_while_the_key_file_is_gone_or_wrong_and_resume_when_
         .unwrap();
     // The refused logins counted for nothing: a wrong password now is a
     // first failure, not a delay or a lock.
-    let first = root
-        .anonymous
-        .auth()
-        .login(pb::LoginRequest {
-            username: "root".into(),
-            password: "not-the-password".into(),
-            second_factor: Some(pb::login_request::SecondFactor::TotpCode("000000".into())),
-        })
-        .await
-        .unwrap_err();
+    let first = wrong_login(&root.anonymous, "root").await;
     assert_eq!(first.code(), Code::Unauthenticated, "{first:?}");
     daemon.terminate().await;
 

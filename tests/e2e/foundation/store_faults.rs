@@ -14,7 +14,7 @@ use occc_tests::{
 };
 use tonic::Code;
 
-use crate::support::create_viewer;
+use crate::support::{create_viewer, reads_go_on};
 
 /// Fills `folder`'s file system to the last byte; the file is returned to
 /// give the room back.
@@ -144,26 +144,8 @@ async fn a_store_whose_file_system_turns_read_only_refuses_writes_keeps_reads_an
         assert!(refused.message().contains(words), "{}", refused.message());
     }
     // Reads and the session go on.
-    let me = root
-        .session
-        .auth()
-        .who_am_i(pb::WhoAmIRequest {})
-        .await
-        .unwrap();
-    assert_eq!(me.into_inner().user.unwrap().username, "root");
-    let listed = root
-        .session
-        .users()
-        .list_users(pb::ListUsersRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
-    assert!((0..5).all(|n| {
-        listed
-            .users
-            .iter()
-            .any(|user| user.username == format!("before{n}"))
-    }));
+    let before: Vec<String> = (0..5).map(|n| format!("before{n}")).collect();
+    reads_go_on(&root.session, "root", &before).await;
     // The next audited event (a refused call) cannot be committed: health
     // says NOT_SERVING (a write refused by SQLite alone leaves no audit entry
     // to fail, so it is the audit log's failure that health reports).
