@@ -118,20 +118,11 @@ async fn the_bootstrap_token_expires_after_its_lifetime() {
     running.shut_down().await;
 }
 
-#[tokio::test]
-async fn idle_timeout_elevation_window_and_enrolment_expiry_follow_the_clock() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::starting_at(UnixMillis(1_800_000_000_000)));
-    let running = engine(dir.path(), clock.clone()).await;
-    let auth = &running.auth;
+/// Bootstraps "root" and confirms its TOTP (one step back); its secret.
+async fn enrolled_root(auth: &AuthEngine, dir: &Path, clock: &ManualClock) -> String {
     let started = auth
         .enrolment()
-        .bootstrap(
-            Some(PEER),
-            &bootstrap_token(dir.path()),
-            "root",
-            GOOD_PASSWORD,
-        )
+        .bootstrap(Some(PEER), &bootstrap_token(dir), "root", GOOD_PASSWORD)
         .await
         .unwrap();
     let secret = started.totp.secret_base32.to_string();
@@ -139,10 +130,20 @@ async fn idle_timeout_elevation_window_and_enrolment_expiry_follow_the_clock() {
         .confirm_enrollment(
             Some(PEER),
             started.enrollment_token.expose(),
-            &code(&secret, &clock, -1),
+            &code(&secret, clock, -1),
         )
         .await
         .unwrap();
+    secret
+}
+
+#[tokio::test]
+async fn idle_timeout_elevation_window_and_enrolment_expiry_follow_the_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::starting_at(UnixMillis(1_800_000_000_000)));
+    let running = engine(dir.path(), clock.clone()).await;
+    let auth = &running.auth;
+    let secret = enrolled_root(auth, dir.path(), &clock).await;
     let login = auth
         .logins()
         .login(
@@ -234,25 +235,7 @@ async fn the_wall_clock_jumping_back_an_hour_and_forward_a_day_keeps_every_limit
     let clock = Arc::new(ManualClock::starting_at(UnixMillis(1_800_000_000_000)));
     let running = engine(dir.path(), clock.clone()).await;
     let auth = &running.auth;
-    let started = auth
-        .enrolment()
-        .bootstrap(
-            Some(PEER),
-            &bootstrap_token(dir.path()),
-            "root",
-            GOOD_PASSWORD,
-        )
-        .await
-        .unwrap();
-    let secret = started.totp.secret_base32.to_string();
-    auth.enrolment()
-        .confirm_enrollment(
-            Some(PEER),
-            started.enrollment_token.expose(),
-            &code(&secret, &clock, -1),
-        )
-        .await
-        .unwrap();
+    let secret = enrolled_root(auth, dir.path(), &clock).await;
     let used_code = code(&secret, &clock, 0);
     let login = auth
         .logins()
