@@ -23,7 +23,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::{
     config::{config_toml, read, write},
-    skills::{decision, skills, submit, zip_of},
+    skills::{decision, skills, skills_section, submit, zip_of},
 };
 
 /// What the writers were told was done (acknowledged) or had sent when the
@@ -270,11 +270,7 @@ async fn kill_9_during_mixed_writes_loses_nothing_acknowledged_and_tears_nothing
     std::fs::write(&config_path, config_text(0)).unwrap();
     let install: PathBuf = dir.path().join("openclaw-skills");
     std::fs::create_dir(&install).unwrap();
-    let (uid, gid) = (nix::unistd::getuid(), nix::unistd::getgid());
-    let skills_section = format!(
-        "[skills]\ninstall_dir = \"{}\"\ninstall_owner = \"{uid}:{gid}\"\n",
-        install.display()
-    );
+    let skills_section = skills_section(&install);
     dir.set_config_with_auth(
         &format!(
             "{}elevation_window_secs = 86400\n",

@@ -9,22 +9,14 @@ use occc_tests::{
 };
 use tonic::Code;
 
-use super::{decision, fixture, skills, submit, tar_of_folder};
-
-fn config(install: &std::path::Path) -> String {
-    let (uid, gid) = (nix::unistd::getuid(), nix::unistd::getgid());
-    format!(
-        "[skills]\ninstall_dir = \"{}\"\ninstall_owner = \"{uid}:{gid}\"\n",
-        install.display()
-    )
-}
+use super::{decision, fixture, skills, skills_section, submit, tar_of_folder};
 
 #[tokio::test]
 async fn approval_rules_installation_revocation_and_restart() {
     let dir = DevDir::new();
     let install = dir.path().join("openclaw-skills");
     std::fs::create_dir(&install).unwrap();
-    dir.set_config(&config(&install));
+    dir.set_config(&skills_section(&install));
     let daemon = RunningDaemon::start(&dir).await;
     let root = signed_in_super_admin(&dir, &daemon).await;
     let mut ada = invite(&root.session, &root.anonymous, "ada", pb::UserRole::Admin).await;

@@ -40,6 +40,15 @@ pub fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
     zip.finish().unwrap().into_inner()
 }
 
+/// A `[skills]` section installing into `install` as this process's user.
+pub fn skills_section(install: &Path) -> String {
+    let (uid, gid) = (nix::unistd::getuid(), nix::unistd::getgid());
+    format!(
+        "[skills]\ninstall_dir = \"{}\"\ninstall_owner = \"{uid}:{gid}\"\n",
+        install.display()
+    )
+}
+
 /// The Skills client of `session`.
 pub fn skills(session: &OcccClient) -> SkillsClient<occc_client::SessionChannel> {
     SkillsClient::new(session.session_channel())
