@@ -314,20 +314,31 @@ pub fn record_ids(received: &str) -> BTreeMap<u64, usize> {
 
 /// Polls `received` until `done` holds of it (30 s at most); returns it.
 pub async fn await_received(
-    mut received: impl FnMut() -> String,
-    mut done: impl FnMut(&str) -> bool,
+    received: impl FnMut() -> String,
+    done: impl FnMut(&str) -> bool,
     what: &str,
 ) -> String {
+    match try_await_received(received, done).await {
+        Ok(text) => text,
+        Err(text) => panic!("{what}; received so far:\n{text}"),
+    }
+}
+
+/// Like [`await_received`], but gives what was received by the deadline as
+/// `Err` (for a test that adds the daemon's log to its failure).
+pub async fn try_await_received(
+    mut received: impl FnMut() -> String,
+    mut done: impl FnMut(&str) -> bool,
+) -> Result<String, String> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let text = received();
         if done(&text) {
-            return text;
+            return Ok(text);
         }
-        assert!(
-            Instant::now() < deadline,
-            "{what}; received so far:\n{text}"
-        );
+        if Instant::now() >= deadline {
+            return Err(text);
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

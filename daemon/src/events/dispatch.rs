@@ -30,6 +30,11 @@ pub struct Dispatch {
     pub audit: AuditLog,
     /// The newest committed entry.
     pub head: watch::Receiver<i64>,
+    /// The newest committed entry when the outputs were set up, before
+    /// start-up recorded anything: where a new destination begins (read
+    /// then, not when this task first runs, so nothing recorded in between
+    /// is missed).
+    pub head_at_start: i64,
     /// The records' host.
     pub host: String,
     /// Most records per delivery.
@@ -156,8 +161,8 @@ impl Dispatch {
     }
 
     /// Where to start: the stored cursor if it was for this destination,
-    /// else the log's head (a new receiver gets what comes next, not the
-    /// past). `None`: the daemon stopped before the cursor could be read.
+    /// else the log's head at start-up (a new receiver gets this run's
+    /// entries, not the past). `None`: the daemon stopped before the cursor could be read.
     async fn starting_cursor(&mut self) -> Option<i64> {
         let name = self.output.name();
         let mut failures = 0_u32;
@@ -171,9 +176,9 @@ impl Dispatch {
                         output = name,
                         "a new destination: its events start at the log's head"
                     );
-                    return Some(*self.head.borrow());
+                    return Some(self.head_at_start);
                 }
-                Ok(None) => return Some(*self.head.borrow()),
+                Ok(None) => return Some(self.head_at_start),
                 Err(err) => {
                     failures += 1;
                     tracing::error!(output = name, error = %err, "event cursor unreadable");

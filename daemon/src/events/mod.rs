@@ -68,6 +68,7 @@ impl Outputs {
             name => name.to_owned(),
         };
         let (stop, stopping) = watch::channel(false);
+        let head_at_start = *audit.committed_head().borrow();
         let tasks = outputs
             .into_iter()
             .map(|output| {
@@ -76,6 +77,7 @@ impl Outputs {
                     store: store.clone(),
                     audit: audit.clone(),
                     head: audit.committed_head(),
+                    head_at_start,
                     host: host.clone(),
                     batch: config.batch,
                     max_backlog: config.max_backlog,

@@ -8,8 +8,39 @@ use std::collections::BTreeSet;
 
 use occc_tests::{
     DevDir, RunningDaemon,
-    receivers::{Rsyslog, TlsFiles, WebhookReceiver, await_received, record_ids},
+    receivers::{
+        Rsyslog, TlsFiles, WebhookReceiver, await_received, record_ids, try_await_received,
+    },
 };
+
+/// Waits until the webhook received `count` refusals; on failure says what
+/// it got and what the daemon logged about its outputs.
+async fn await_webhook_refusals(
+    dir: &DevDir,
+    receiver: &WebhookReceiver,
+    count: usize,
+    what: &str,
+) {
+    let got = try_await_received(
+        || receiver.received(),
+        |text| text.matches("\"event\":\"call_refused\"").count() >= count,
+    )
+    .await;
+    if let Err(text) = got {
+        let log = dir.log();
+        let output_lines: Vec<&str> = log
+            .lines()
+            .filter(|line| {
+                line.contains("output") || line.contains("audit") || line.contains("ERROR")
+            })
+            .collect();
+        panic!(
+            "{what}; received so far:\n{text}\nrefused: {}\ndaemon log about outputs:\n{}",
+            receiver.refused(),
+            output_lines.join("\n")
+        );
+    }
+}
 
 /// Audited refusals: `count` calls without a session (each one entry).
 async fn refused_calls(daemon: &RunningDaemon, count: usize) {
@@ -264,19 +295,15 @@ async fn the_webhook_gets_signed_batches_and_an_outage_loses_nothing() {
     ));
     let daemon = RunningDaemon::start(&dir).await;
     refused_calls(&daemon, 2).await;
-    await_received(
-        || receiver.received(),
-        |text| text.matches("\"event\":\"call_refused\"").count() >= 2,
-        "the webhook never got the refusals",
-    )
-    .await;
+    await_webhook_refusals(&dir, &receiver, 2, "the webhook never got the refusals").await;
     // A receiver that answers and closes at once (HTTP/1.0 style) is
     // answered all the same: its 2xx counts.
     receiver.set_closing(true);
     refused_calls(&daemon, 2).await;
-    await_received(
-        || receiver.received(),
-        |text| text.matches("\"event\":\"call_refused\"").count() >= 4,
+    await_webhook_refusals(
+        &dir,
+        &receiver,
+        4,
         "a 204 with Connection: close was not taken as delivered",
     )
     .await;
