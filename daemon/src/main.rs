@@ -11,7 +11,8 @@ use occcd::{
     config::Config,
     crypto::{KeyPurpose, Subkey},
     lifecycle::{
-        Reloader, Signals, StateLock, forbid_core_dumps, open_store, serve, state_folder_of,
+        Reloader, Signals, StateLock, forbid_core_dumps, keep_heap_returnable, open_store, serve,
+        state_folder_of,
     },
     logging::init_logging,
     store::Store,
@@ -26,6 +27,9 @@ static ALLOCATOR: zeroizing_alloc::ZeroAlloc<std::alloc::System> =
     zeroizing_alloc::ZeroAlloc(std::alloc::System);
 
 fn main() -> ExitCode {
+    // Before any thread or large allocation: freed big blocks go back to
+    // the kernel (lifecycle::heap says why).
+    let heap_settings_refused = keep_heap_returnable();
     // Everything the daemon creates is private unless it widens it on purpose.
     #[cfg(unix)]
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
@@ -49,6 +53,9 @@ fn main() -> ExitCode {
         Ok(filter) => filter,
         Err(err) => return fail(&err, ExitCode::from(2)),
     };
+    if !heap_settings_refused.is_empty() {
+        tracing::warn!(refused = ?heap_settings_refused, "the allocator refused a setting: freed memory may stay with the daemon");
+    }
     let command = cli.command.clone().unwrap_or(Command::Serve);
     // Before the runtime's threads: taking it edits the environment.
     let passed_socket = match command {

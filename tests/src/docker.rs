@@ -265,6 +265,15 @@ impl PrivateEngine {
         }
     }
 
+    /// Kills dockerd outright (SIGKILL: no clean-up, requests in flight
+    /// cut); containers keep running under their shims.
+    pub fn kill(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            let _ = process.kill();
+            let _ = process.wait();
+        }
+    }
+
     /// Starts dockerd again and waits until it answers.
     pub fn resume(&mut self) {
         let base = self.dir.path();

@@ -111,3 +111,24 @@ where
     report.latencies.sort_unstable();
     report
 }
+
+/// The lowest of `samples` (0 when there are none).
+#[must_use]
+pub fn lowest(samples: &[u64]) -> u64 {
+    samples.iter().copied().min().unwrap_or(0)
+}
+
+/// A process's resident memory (KiB) and open files, from `/proc`.
+#[must_use]
+pub fn footprint(pid: u32) -> (u64, usize) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let rss = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    let files = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count();
+    (rss, files)
+}

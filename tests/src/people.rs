@@ -75,11 +75,25 @@ impl TotpDevice {
 
     /// A code for a step later than any handed out before.
     pub fn next_code(&mut self) -> String {
+        self.code_from(false)
+    }
+
+    /// Like [`Self::next_code`], but never for the previous step: it stays
+    /// good for 30 s at least, for a login that may have to wait its turn.
+    pub fn next_lasting_code(&mut self) -> String {
+        self.code_from(true)
+    }
+
+    fn code_from(&mut self, lasting: bool) -> String {
         loop {
             let (now, left_ms) = current_step();
             // The previous step is valid only until this one ends: use it only
             // with a margin, so the daemon still sees this step when checking.
-            let earliest = if left_ms > 3_000 { now - 1 } else { now };
+            let earliest = if left_ms > 3_000 && !lasting {
+                now - 1
+            } else {
+                now
+            };
             let step = self
                 .last_step
                 .map_or(earliest, |last| (last + 1).max(earliest));

@@ -14,6 +14,7 @@
 mod domain;
 mod error;
 pub mod health;
+mod heap;
 mod key_watch;
 pub mod reload;
 mod rpc;
@@ -28,6 +29,7 @@ use std::{sync::Arc, time::Instant};
 use tokio::{sync::mpsc, time::MissedTickBehavior};
 
 pub use error::StartupError;
+pub use heap::keep_heap_returnable;
 pub use reload::Reloader;
 pub use signals::{SignalRequest, Signals};
 #[cfg(unix)]
@@ -88,6 +90,8 @@ pub async fn serve(
     checks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut health_checks = tokio::time::interval(health::HEALTH_EVERY);
     health_checks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut heap_returns = tokio::time::interval(heap::RETURN_FREE_PAGES_EVERY);
+    heap_returns.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let commit_patience = config.audit.write_timeout();
     // The store's answer to the last check's query (health between checks
     // is judged from memory and never waits on the store).
@@ -118,6 +122,7 @@ pub async fn serve(
                 let probe = domain.quick_probe(ready_at, store_answer.clone());
                 server.report_health(health::judge(clock.now(), &probe, commit_patience)).await;
             }
+            _ = heap_returns.tick() => heap::return_free_pages(),
         }
     };
     tracing::info!(%reason, "shutting down");

@@ -139,7 +139,15 @@ impl RpcServer {
             Arc::clone(clock),
             domain.lock.clone(),
         );
-        let integrity = || IntegrityService::new(Arc::clone(&domain.monitor), Arc::clone(auth));
+        // Long-lived streams of every service share one set of places.
+        let streams = crate::service::stream_places();
+        let integrity = || {
+            IntegrityService::new(
+                Arc::clone(&domain.monitor),
+                Arc::clone(auth),
+                Arc::clone(&streams),
+            )
+        };
         let router = Server::builder()
             // Per connection (connections per uid: transport::admission).
             .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
@@ -162,6 +170,7 @@ impl RpcServer {
                 signer: Arc::clone(&domain.checkpoints),
                 auth: Arc::clone(auth),
                 clock: Arc::clone(clock),
+                streams: Arc::clone(&streams),
             })))
             .add_service(AuthServer::new(AuthService::new(Arc::clone(auth))))
             .add_service(UsersServer::new(UsersService::new(Arc::clone(auth))))
@@ -173,9 +182,11 @@ impl RpcServer {
             ))))
             .add_service(IntegrityServer::new(integrity()))
             .add_service(EnvironmentServer::new(integrity()))
-            .add_service(SkillsServer::new(SkillsService::new(Arc::clone(
-                &domain.skills,
-            ))))
+            .add_service(SkillsServer::new(SkillsService::new(
+                Arc::clone(&domain.skills),
+                Arc::clone(auth),
+                Arc::clone(&streams),
+            )))
             .add_service(ConfigServer::new(ConfigService::new(
                 Arc::clone(&domain.openclaw_config),
                 Arc::clone(auth),
@@ -184,6 +195,7 @@ impl RpcServer {
                 Arc::clone(&domain.backups),
                 domain.audit.clone(),
                 Arc::clone(auth),
+                Arc::clone(&streams),
             )));
         let (stop_serving, serving_stopped) = oneshot::channel::<()>();
         let (incoming, transport_failure) = transport::incoming(listener);

@@ -7,13 +7,13 @@ use occc_proto::v1::{
     ExportAuditRequest, GetAuditPublicKeyRequest, ListAuditEntriesRequest, VerifyChainRequest,
     VerifyChainResponse, WatchAuditRequest, audit_server::Audit,
 };
-use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status};
 
 use super::{
     audit_streams::{WatchFilter, audit_entry, export, follow},
     convert::caller,
-    session_bound::{BoxStream, session_bound},
+    session_bound::{BoxStream, session_bound, stream_place},
+    status::share_refused,
 };
 use crate::{
     audit::{
@@ -23,14 +23,19 @@ use crate::{
     auth::AuthEngine,
     clock::Clock,
     store::{ReadCopy, Store},
+    transport::uid_shares::UidShares,
 };
 
 /// The longest kind or actor a watch filter may hold.
 const MAX_FILTER_BYTES: usize = 128;
-/// Exports running at once (each reads the whole range it covers).
+/// Exports running at once (each reads the whole range it covers), in all
+/// and per peer uid.
 const MAX_EXPORTS: usize = 2;
-/// Watches open at once.
+const EXPORTS_PER_UID: usize = 1;
+/// Watches open at once (each reads the store at every commit), in all and
+/// per peer uid: four uids at their share reach the total.
 const MAX_WATCHES: usize = 64;
+pub const AUDIT_WATCHES_PER_UID: usize = 8;
 
 /// What the audit service reads, follows and signs with.
 #[derive(Debug, Clone)]
@@ -47,14 +52,16 @@ pub struct AuditParts {
     pub auth: Arc<AuthEngine>,
     /// The daemon's clock.
     pub clock: Arc<dyn Clock>,
+    /// Places of long-lived streams, per peer uid.
+    pub streams: Arc<UidShares>,
 }
 
 /// Handler of `occc.v1.Audit`.
 #[derive(Debug)]
 pub struct AuditService {
     parts: AuditParts,
-    exports: Arc<Semaphore>,
-    watches: Arc<Semaphore>,
+    exports: Arc<UidShares>,
+    watches: Arc<UidShares>,
     /// The last page answered and its query, while the log is unchanged
     /// (a frontend polls the newest entries).
     last_page: ReadCopy<(AuditQuery, AuditPage)>,
@@ -66,8 +73,8 @@ impl AuditService {
     pub fn new(parts: AuditParts) -> Self {
         Self {
             parts,
-            exports: Arc::new(Semaphore::new(MAX_EXPORTS)),
-            watches: Arc::new(Semaphore::new(MAX_WATCHES)),
+            exports: UidShares::new(EXPORTS_PER_UID, MAX_EXPORTS),
+            watches: UidShares::new(AUDIT_WATCHES_PER_UID, MAX_WATCHES),
             last_page: ReadCopy::default(),
         }
     }
@@ -135,6 +142,7 @@ impl Audit for AuditService {
     ) -> Result<Response<Self::WatchAuditStream>, Status> {
         let caller = caller(&request)?;
         let body = request.into_inner();
+        let place = stream_place(&self.parts.streams, &caller)?;
         for (field, value) in [("kind", &body.kind), ("actor", &body.actor)] {
             if value.len() > MAX_FILTER_BYTES {
                 return Err(Status::invalid_argument(format!(
@@ -151,16 +159,16 @@ impl Audit for AuditService {
             kind: body.kind,
             actor: body.actor,
         };
-        let slot = Arc::clone(&self.watches).try_acquire_owned().map_err(|_| {
-            Status::resource_exhausted(format!(
-                "{MAX_WATCHES} audit watches are open already; close one or retry later"
-            ))
-        })?;
+        let slot = self
+            .watches
+            .take(caller.peer.uid)
+            .map_err(|refused| share_refused("audit watches", refused))?;
         let entries = follow(self.parts.store.clone(), head, after, filter, slot);
         Ok(Response::new(session_bound(
             entries,
             Arc::clone(&self.parts.auth),
             caller,
+            place,
         )))
     }
 
@@ -169,11 +177,11 @@ impl Audit for AuditService {
         request: Request<ExportAuditRequest>,
     ) -> Result<Response<Self::ExportAuditStream>, Status> {
         let caller = caller(&request)?;
-        let slot = Arc::clone(&self.exports).try_acquire_owned().map_err(|_| {
-            Status::resource_exhausted(format!(
-                "{MAX_EXPORTS} audit exports are running already; retry when one has finished"
-            ))
-        })?;
+        let place = stream_place(&self.parts.streams, &caller)?;
+        let slot = self
+            .exports
+            .take(caller.peer.uid)
+            .map_err(|refused| share_refused("audit exports running", refused))?;
         let lines = export(
             self.parts.store.clone(),
             Arc::clone(&self.parts.signer),
@@ -185,6 +193,7 @@ impl Audit for AuditService {
             lines,
             Arc::clone(&self.parts.auth),
             caller,
+            place,
         )))
     }
 

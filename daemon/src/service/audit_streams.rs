@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use occc_proto::v1::{AuditEntry, AuditExportLines};
-use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
@@ -16,6 +16,7 @@ use crate::{
     audit::{AuditError, checkpoint::CheckpointSigner, export::export_lines},
     clock::Clock,
     store::{AuditRow, Store},
+    transport::uid_shares::Share,
 };
 
 /// Entries read per query while following.
@@ -40,7 +41,7 @@ pub fn follow(
     mut head: watch::Receiver<i64>,
     after: i64,
     filter: WatchFilter,
-    slot: OwnedSemaphorePermit,
+    slot: Share,
 ) -> ReceiverStream<Result<AuditEntry, Status>> {
     let (sender, receiver) = mpsc::channel(BUFFER);
     tokio::spawn(async move {
@@ -84,7 +85,7 @@ pub fn export(
     signer: Arc<CheckpointSigner>,
     clock: Arc<dyn Clock>,
     first_sequence: u64,
-    slot: OwnedSemaphorePermit,
+    slot: Share,
 ) -> ReceiverStream<Result<AuditExportLines, Status>> {
     let (sender, receiver) = mpsc::channel(BUFFER);
     tokio::spawn(async move {

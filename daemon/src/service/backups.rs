@@ -17,12 +17,13 @@ use tonic::{Request, Response, Status};
 
 use super::{
     convert::caller,
-    session_bound::{BoxStream, session_bound, still_allowed},
+    session_bound::{BoxStream, session_bound, still_allowed, stream_place},
 };
 use crate::{
     audit::{Actor, AuditEvent, AuditLog},
     auth::AuthEngine,
     backup::{BackupSource, Spooled},
+    transport::uid_shares::UidShares,
 };
 
 /// Bytes per data part.
@@ -34,16 +35,24 @@ pub struct BackupsService {
     source: Arc<BackupSource>,
     audit: AuditLog,
     auth: Arc<AuthEngine>,
+    streams: Arc<UidShares>,
 }
 
 impl BackupsService {
-    /// Backups from `source`, audited to `audit`, bound to sessions of `auth`.
+    /// Backups from `source`, audited to `audit`, bound to sessions of
+    /// `auth`, each stream holding a place of `streams`.
     #[must_use]
-    pub fn new(source: Arc<BackupSource>, audit: AuditLog, auth: Arc<AuthEngine>) -> Self {
+    pub fn new(
+        source: Arc<BackupSource>,
+        audit: AuditLog,
+        auth: Arc<AuthEngine>,
+        streams: Arc<UidShares>,
+    ) -> Self {
         Self {
             source,
             audit,
             auth,
+            streams,
         }
     }
 }
@@ -57,6 +66,7 @@ impl Backups for BackupsService {
         request: Request<CreateBackupRequest>,
     ) -> Result<Response<Self::CreateBackupStream>, Status> {
         let caller = caller(&request)?;
+        let place = stream_place(&self.streams, &caller)?;
         let spooled = self.source.spool().await.map_err(Status::from)?;
         // Making it took a while: the caller must still be allowed now.
         still_allowed(&self.auth, &caller)?;
@@ -77,6 +87,7 @@ impl Backups for BackupsService {
             ReceiverStream::new(receiver),
             Arc::clone(&self.auth),
             caller,
+            place,
         )))
     }
 }

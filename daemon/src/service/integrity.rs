@@ -22,16 +22,18 @@ use super::{
         baseline_to_proto, container_status_to_proto, finding_row_to_proto, finding_to_proto,
         manifest_to_proto,
     },
-    session_bound::{BoxStream, session_bound},
+    session_bound::{BoxStream, session_bound, stream_place},
 };
 use crate::{
     audit::Actor,
     auth::AuthEngine,
+    gate::Caller,
     integrity::{
         IntegrityError, IntegrityMonitor, MonitorUpdate,
         control::{Action, EnvironmentState},
         snapshot_export,
     },
+    transport::uid_shares::{Share, UidShares},
 };
 
 /// Findings listed by default and at most.
@@ -50,24 +52,40 @@ const MAX_NAME_BYTES: usize = 256;
 pub struct IntegrityService {
     monitor: Arc<IntegrityMonitor>,
     auth: Arc<AuthEngine>,
+    streams: Arc<UidShares>,
 }
 
 impl IntegrityService {
     /// A handler over `monitor`; its streams end with their caller's
-    /// session in `auth`.
+    /// session in `auth` and each holds a place of `streams`.
     #[must_use]
-    pub fn new(monitor: Arc<IntegrityMonitor>, auth: Arc<AuthEngine>) -> Self {
-        Self { monitor, auth }
+    pub fn new(
+        monitor: Arc<IntegrityMonitor>,
+        auth: Arc<AuthEngine>,
+        streams: Arc<UidShares>,
+    ) -> Self {
+        Self {
+            monitor,
+            auth,
+            streams,
+        }
     }
 
-    /// `stream`, ended when the session of `request`'s caller ends.
-    fn bound<T, R, S>(&self, request: &Request<R>, stream: S) -> Result<BoxStream<T>, Status>
+    /// The caller of `request` and a place for its stream, taken before
+    /// any work for it.
+    fn caller_and_place<R>(&self, request: &Request<R>) -> Result<(Caller, Share), Status> {
+        let caller = caller(request)?;
+        let place = stream_place(&self.streams, &caller)?;
+        Ok((caller, place))
+    }
+
+    /// `stream`, ended when the session of its caller ends.
+    fn bound<T, S>(&self, (caller, place): (Caller, Share), stream: S) -> BoxStream<T>
     where
         T: Send + 'static,
         S: Stream<Item = Result<T, Status>> + Send + 'static,
     {
-        let caller = caller(request)?;
-        Ok(session_bound(stream, Arc::clone(&self.auth), caller))
+        session_bound(stream, Arc::clone(&self.auth), caller, place)
     }
 
     fn status(&self) -> pb::IntegrityStatus {
@@ -134,6 +152,7 @@ impl Integrity for IntegrityService {
         &self,
         request: Request<pb::WatchIntegrityRequest>,
     ) -> Result<Response<Self::WatchIntegrityStream>, Status> {
+        let place = self.caller_and_place(&request)?;
         let updates = BroadcastStream::new(self.monitor.subscribe());
         let current: Vec<Result<pb::IntegrityEvent, Status>> = self
             .monitor
@@ -146,7 +165,7 @@ impl Integrity for IntegrityService {
             })
             .collect();
         let stream = tokio_stream::iter(current).chain(updates.map(update_to_proto));
-        Ok(Response::new(self.bound(&request, stream)?))
+        Ok(Response::new(self.bound(place, stream)))
     }
 
     async fn list_findings(
@@ -254,6 +273,7 @@ impl Integrity for IntegrityService {
         request: Request<pb::ExportSnapshotRequest>,
     ) -> Result<Response<Self::ExportSnapshotStream>, Status> {
         let id = bounded("snapshot_id", &request.get_ref().snapshot_id)?;
+        let place = self.caller_and_place(&request)?;
         let pieces = snapshot_export::export(Arc::clone(self.monitor.vault()), id)
             .await
             .map_err(|err| Status::from(IntegrityError::from(err)))?;
@@ -262,7 +282,7 @@ impl Integrity for IntegrityService {
                 .map(|data| pb::SnapshotChunk { data })
                 .map_err(|err| Status::from(IntegrityError::from(err)))
         });
-        Ok(Response::new(self.bound(&request, chunks)?))
+        Ok(Response::new(self.bound(place, chunks)))
     }
 
     async fn verify_snapshot(
@@ -333,6 +353,7 @@ impl Environment for IntegrityService {
             0 => DEFAULT_TAIL,
             n => n.min(MAX_TAIL),
         };
+        let place = self.caller_and_place(&request)?;
         let lines = self
             .monitor
             .environment()
@@ -345,7 +366,7 @@ impl Environment for IntegrityService {
             })
             .map_err(|err| Status::from(IntegrityError::from(err)))
         });
-        Ok(Response::new(self.bound(&request, stream)?))
+        Ok(Response::new(self.bound(place, stream)))
     }
 }
 

@@ -22,14 +22,14 @@ mod status;
 mod system;
 mod users;
 
-pub use audit::{AuditParts, AuditService};
+pub use audit::{AUDIT_WATCHES_PER_UID, AuditParts, AuditService};
 pub use auth::AuthService;
 pub use backups::BackupsService;
 pub use biometric::BiometricService;
 pub use config::ConfigService;
 pub use device_keys::DeviceKeysService;
 pub use integrity::IntegrityService;
-pub use session_bound::RECHECK_EVERY;
+pub use session_bound::{RECHECK_EVERY, STREAMS_PER_UID, STREAMS_TOTAL, stream_places};
 pub use skills::SkillsService;
 pub use status::{CONFIG_VERSION, DENIAL_REASON, refusal_status};
 pub use system::SystemService;

@@ -9,8 +9,19 @@
 //! Items produced before a revocation are delivered before the stream ends
 //! (a quarantine's own status reaches the watchers it then logs out); a
 //! client too slow to take an item keeps being re-checked while it waits.
+//! Every such stream holds a place of its peer uid's share
+//! ([`STREAMS_PER_UID`], [`STREAMS_TOTAL`]) from before its handler does any
+//! work until the client has taken its last item or gone, however it ends
+//! (the place lives in the stream tonic sends from, not in the producer).
+//! Items already buffered for the client (at most [`BUFFER`]) still reach
+//! it after the producer ended.
 
-use std::{pin::Pin, sync::Arc, time::Duration};
+use std::{
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
 
 use tokio::sync::mpsc;
 use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
@@ -20,7 +31,27 @@ use super::status::refusal_status;
 use crate::{
     auth::AuthEngine,
     gate::{Caller, meets},
+    transport::uid_shares::{Share, UidShares},
 };
+
+/// Long-lived streams (watches, exports, log follows, backups) one peer
+/// uid may hold at once: a frontend needs a few; a uid holding its share
+/// leaves every other uid's whole.
+pub const STREAMS_PER_UID: usize = 16;
+/// Long-lived streams in all.
+pub const STREAMS_TOTAL: usize = 256;
+
+/// The shares of long-lived streams, one per daemon.
+#[must_use]
+pub fn stream_places() -> Arc<UidShares> {
+    UidShares::new(STREAMS_PER_UID, STREAMS_TOTAL)
+}
+
+/// A place for a stream of `caller`'s uid, or RESOURCE_EXHAUSTED naming
+/// the bound reached. Take it before any work for the stream.
+pub fn stream_place(places: &Arc<UidShares>, caller: &Caller) -> Result<Share, Status> {
+    places.take(caller.peer.uid).map_err(Status::from)
+}
 
 /// How often an open stream re-checks its session, besides every removal.
 pub const RECHECK_EVERY: Duration = Duration::from_secs(1);
@@ -101,8 +132,30 @@ pub fn still_allowed(auth: &AuthEngine, caller: &Caller) -> Result<(), Status> {
     refusal(auth, caller).map_or(Ok(()), Err)
 }
 
-/// `inner`, ended as soon as `caller`'s session no longer admits it.
-pub fn session_bound<T, S>(inner: S, auth: Arc<AuthEngine>, caller: Caller) -> BoxStream<T>
+/// The items tonic sends, with the stream's place: given back when tonic
+/// drops it (everything taken, or the client gone), so a finished stream
+/// whose items wait unread still counts.
+struct Placed<T> {
+    items: ReceiverStream<Result<T, Status>>,
+    _place: Share,
+}
+
+impl<T> Stream for Placed<T> {
+    type Item = Result<T, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.items).poll_next(cx)
+    }
+}
+
+/// `inner`, ended as soon as `caller`'s session no longer admits it;
+/// `place` is held until the client has taken the last item or gone.
+pub fn session_bound<T, S>(
+    inner: S,
+    auth: Arc<AuthEngine>,
+    caller: Caller,
+    place: Share,
+) -> BoxStream<T>
 where
     T: Send + 'static,
     S: Stream<Item = Result<T, Status>> + Send + 'static,
@@ -151,5 +204,32 @@ where
             }
         }
     });
-    Box::pin(ReceiverStream::new(receiver))
+    Box::pin(Placed {
+        items: ReceiverStream::new(receiver),
+        _place: place,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_finished_producer_keeps_its_place_until_the_client_took_every_item() {
+        let places = UidShares::new(1, 4);
+        let (sender, receiver) = mpsc::channel::<Result<u32, Status>>(4);
+        sender.send(Ok(1)).await.unwrap();
+        sender.send(Ok(2)).await.unwrap();
+        drop(sender);
+        let mut placed = Placed {
+            items: ReceiverStream::new(receiver),
+            _place: places.take(1000).unwrap(),
+        };
+        assert!(places.take(1000).is_err(), "done producing, not yet taken");
+        assert_eq!(placed.next().await.map(Result::ok), Some(Some(1)));
+        assert_eq!(placed.next().await.map(Result::ok), Some(Some(2)));
+        assert!(placed.next().await.is_none());
+        drop(placed);
+        assert!(places.take(1000).is_ok(), "given back with the stream");
+    }
 }

@@ -8,27 +8,48 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::{
     convert::{caller, to_completion},
+    session_bound::{still_allowed, stream_place},
     skills_convert::{detail_to_proto, diff_to_proto, state_from_proto, version_to_proto},
+    status::share_refused,
 };
 use crate::{
+    auth::AuthEngine,
     gate::Caller,
     skills::{SkillActor, SkillGovernance, unpack::ArchiveFormat},
+    transport::uid_shares::UidShares,
 };
 
 /// Longest name filter and folder path accepted.
 const MAX_TEXT: usize = 4096;
+/// Archives being received at once (each buffers up to
+/// `skills.max_archive_bytes`), per peer uid and in all.
+pub const UPLOADS_PER_UID: usize = 1;
+const MAX_UPLOADS: usize = 4;
 
 /// Handler of `occc.v1.Skills`.
 #[derive(Debug)]
 pub struct SkillsService {
     skills: Arc<SkillGovernance>,
+    auth: Arc<AuthEngine>,
+    streams: Arc<UidShares>,
+    uploads: Arc<UidShares>,
 }
 
 impl SkillsService {
-    /// A handler over `skills`.
+    /// A handler over `skills`; an upload holds a place of `streams` and
+    /// is submitted only if its caller's session in `auth` still allows it.
     #[must_use]
-    pub fn new(skills: Arc<SkillGovernance>) -> Self {
-        Self { skills }
+    pub fn new(
+        skills: Arc<SkillGovernance>,
+        auth: Arc<AuthEngine>,
+        streams: Arc<UidShares>,
+    ) -> Self {
+        Self {
+            skills,
+            auth,
+            streams,
+            uploads: UidShares::new(UPLOADS_PER_UID, MAX_UPLOADS),
+        }
     }
 }
 
@@ -88,6 +109,12 @@ impl Skills for SkillsService {
         request: Request<Streaming<pb::SkillArchiveChunk>>,
     ) -> Result<Response<pb::SkillVersion>, Status> {
         let caller = caller(&request)?;
+        // Places first: what one uid may buffer is bounded before a byte is.
+        let _place = stream_place(&self.streams, &caller)?;
+        let _upload = self
+            .uploads
+            .take(caller.peer.uid)
+            .map_err(|refused| share_refused("skill archives being sent", refused))?;
         let limit = self.skills.max_archive_bytes();
         let mut stream = request.into_inner();
         let mut format = None;
@@ -113,6 +140,8 @@ impl Skills for SkillsService {
             archive.extend_from_slice(&chunk.data);
         }
         let format = format.ok_or_else(|| Status::invalid_argument("no archive was sent"))?;
+        // Receiving took a while: the caller must still be allowed now.
+        still_allowed(&self.auth, &caller)?;
         let skills = Arc::clone(&self.skills);
         let summary =
             to_completion(

@@ -14,7 +14,35 @@ use crate::{
     openclaw::ConfigError,
     skills::SkillError,
     store::StoreError,
+    transport::uid_shares::Refused,
 };
+
+/// RESOURCE_EXHAUSTED for a call refused a place of the pool `what` (a
+/// plural, e.g. "audit exports running") under a per-uid share.
+#[must_use]
+pub fn share_refused(what: &str, refused: Refused) -> Status {
+    Status::resource_exhausted(match refused {
+        Refused::Uid { bound } => {
+            format!(
+                "your OS user holds {bound} {what} already; close one (or let it finish) and retry"
+            )
+        }
+        Refused::Total { bound } => {
+            format!("occcd holds {bound} {what} for all users already; retry in a moment")
+        }
+    })
+}
+
+/// A long-lived stream refused for want of a place (see
+/// `session_bound::STREAMS_PER_UID`).
+impl From<Refused> for Status {
+    fn from(refused: Refused) -> Self {
+        share_refused(
+            "long-lived streams (watches, exports, log follows, backups)",
+            refused,
+        )
+    }
+}
 
 /// Trailing metadata key naming why a call was denied, for frontends.
 pub const DENIAL_REASON: &str = "occc-denial";

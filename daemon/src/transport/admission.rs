@@ -10,7 +10,7 @@
 //! kernel does not report is refused.
 
 use std::{
-    collections::HashMap,
+    collections::HashSet,
     io,
     pin::Pin,
     sync::{Arc, Mutex, PoisonError},
@@ -24,79 +24,64 @@ use tokio::{
 use tokio_stream::{Stream, StreamExt, wrappers::UnixListenerStream};
 use tonic::transport::server::{Connected, UdsConnectInfo};
 
+use super::uid_shares::{Share, UidShares};
+
 /// Open connections one uid may hold.
 pub const CONNECTIONS_PER_UID: usize = 64;
 /// Open connections in all.
 pub const CONNECTIONS_TOTAL: usize = 1024;
 
 /// Who holds how many connections.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Admission {
-    held: Mutex<Held>,
+    shares: Arc<UidShares>,
+    /// Uids refused since they were last admitted (one warning per burst).
+    refusing: Mutex<HashSet<u32>>,
 }
 
-#[derive(Debug, Default)]
-struct Held {
-    by_uid: HashMap<u32, usize>,
-    total: usize,
-    /// Uids refused since they were last admitted (one warning per burst).
-    refusing: std::collections::HashSet<u32>,
+impl Default for Admission {
+    fn default() -> Self {
+        Self {
+            shares: UidShares::new(CONNECTIONS_PER_UID, CONNECTIONS_TOTAL),
+            refusing: Mutex::default(),
+        }
+    }
 }
 
 /// One admitted connection's place; given back when dropped.
-#[derive(Debug)]
-pub struct Place {
-    admission: Arc<Admission>,
-    uid: u32,
-}
+pub type Place = Share;
 
 impl Admission {
-    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
-        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    fn refusing(&self) -> std::sync::MutexGuard<'_, HashSet<u32>> {
+        self.refusing.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A place for a connection of `uid`, if it is under both limits.
-    pub fn admit(self: &Arc<Self>, uid: u32) -> Option<Place> {
-        let mut held = self.held();
-        let of_uid = held.by_uid.get(&uid).copied().unwrap_or(0);
-        if of_uid >= CONNECTIONS_PER_UID || held.total >= CONNECTIONS_TOTAL {
-            if held.refusing.insert(uid) {
-                tracing::warn!(
-                    uid,
-                    of_uid,
-                    total = held.total,
-                    "refusing connections: the peer's uid holds {CONNECTIONS_PER_UID} or the \
-                     daemon {CONNECTIONS_TOTAL} (logged once until one is admitted again)"
-                );
+    pub fn admit(&self, uid: u32) -> Option<Place> {
+        match self.shares.take(uid) {
+            Ok(place) => {
+                self.refusing().remove(&uid);
+                Some(place)
             }
-            return None;
+            Err(_) => {
+                if self.refusing().insert(uid) {
+                    tracing::warn!(
+                        uid,
+                        of_uid = self.shares.held_by(uid),
+                        total = self.shares.held_in_all(),
+                        "refusing connections: the peer's uid holds {CONNECTIONS_PER_UID} or the \
+                         daemon {CONNECTIONS_TOTAL} (logged once until one is admitted again)"
+                    );
+                }
+                None
+            }
         }
-        held.refusing.remove(&uid);
-        *held.by_uid.entry(uid).or_insert(0) += 1;
-        held.total += 1;
-        Some(Place {
-            admission: Arc::clone(self),
-            uid,
-        })
     }
 
     /// Connections `uid` holds now.
     #[must_use]
     pub fn held_by(&self, uid: u32) -> usize {
-        self.held().by_uid.get(&uid).copied().unwrap_or(0)
-    }
-}
-
-impl Drop for Place {
-    fn drop(&mut self) {
-        let mut held = self.admission.held();
-        if let Some(count) = held.by_uid.get_mut(&self.uid) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                held.by_uid.remove(&self.uid);
-            }
-        }
-        held.total = held.total.saturating_sub(1);
+        self.shares.held_by(uid)
     }
 }
 
@@ -167,32 +152,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_uid_gets_its_share_and_its_places_back_and_others_are_not_counted() {
-        let admission = Arc::new(Admission::default());
+    fn a_uid_gets_its_share_and_others_are_admitted_and_one_warning_per_burst() {
+        let admission = Admission::default();
         let mine: Vec<Place> = (0..CONNECTIONS_PER_UID)
             .map(|_| admission.admit(1000).unwrap())
             .collect();
         assert!(admission.admit(1000).is_none(), "over its share");
+        assert!(admission.refusing().contains(&1000));
         let other = admission.admit(1001).expect("another uid is admitted");
         drop(mine);
         assert_eq!(admission.held_by(1000), 0);
         assert!(admission.admit(1000).is_some(), "places come back");
+        assert!(!admission.refusing().contains(&1000), "the burst is over");
         drop(other);
-        assert_eq!(admission.held().total, 0);
-    }
-
-    #[test]
-    fn the_total_bounds_every_uid_together() {
-        let admission = Arc::new(Admission::default());
-        let places: Vec<Place> = (0..CONNECTIONS_TOTAL)
-            .map(|i| {
-                admission
-                    .admit(u32::try_from(i / CONNECTIONS_PER_UID).unwrap())
-                    .unwrap()
-            })
-            .collect();
-        assert!(admission.admit(99_999).is_none());
-        drop(places);
-        assert!(admission.admit(99_999).is_some());
     }
 }

@@ -18,6 +18,7 @@ mod peer;
 mod pipe;
 #[cfg(unix)]
 mod socket;
+pub mod uid_shares;
 
 #[cfg(unix)]
 pub use activation::{PassedSocket, open_listener, take_passed_socket};

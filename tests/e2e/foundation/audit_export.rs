@@ -340,12 +340,12 @@ async fn an_entry_rewritten_in_the_database_is_never_signed() {
 }
 
 #[tokio::test]
-async fn watches_are_limited_per_daemon() {
+async fn watches_are_limited_per_uid_and_give_their_place_back() {
     let dir = DevDir::new();
     let daemon = RunningDaemon::start(&dir).await;
     let root = signed_in_super_admin(&dir, &daemon).await;
     let mut open = Vec::new();
-    for _ in 0..64 {
+    for _ in 0..occcd::service::AUDIT_WATCHES_PER_UID {
         open.push(
             root.session
                 .audit()
@@ -361,6 +361,13 @@ async fn watches_are_limited_per_daemon() {
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(
+        refused.message().contains(&format!(
+            "your OS user holds {} audit watches",
+            occcd::service::AUDIT_WATCHES_PER_UID
+        )),
+        "{refused:?}"
+    );
     drop(open);
     // The daemon notices the closed streams as their tasks end.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);

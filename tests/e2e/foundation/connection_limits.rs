@@ -1,5 +1,6 @@
 //! Issue #16: a slowloris-style peer — one uid opening connections that
-//! never send a byte — holds its own uid's share and starves nobody else.
+//! never send a byte, or long-lived streams it never closes — holds its own
+//! uid's share and starves nobody else.
 
 use std::{
     fs,
@@ -7,13 +8,16 @@ use std::{
     time::{Duration, Instant},
 };
 
+use occc_client::proto as pb;
 use occc_tests::{
     DevDir, RunningDaemon,
     os_user::{ensure_other_user, is_root, peer_as, socket_group_config},
+    people::{GOOD_PASSWORD, signed_in_super_admin},
     skip,
 };
-use occcd::transport::admission::CONNECTIONS_PER_UID;
+use occcd::{service::STREAMS_PER_UID, transport::admission::CONNECTIONS_PER_UID};
 use tokio::{io::AsyncReadExt, net::UnixStream};
+use tonic::Code;
 
 /// Whether the daemon closed `stream` at once (refused) rather than
 /// greeting it (HTTP/2 settings) or waiting.
@@ -25,17 +29,29 @@ async fn closed_at_once(stream: &mut UnixStream) -> bool {
     )
 }
 
-#[tokio::test]
-async fn one_uid_holding_half_open_connections_starves_no_other_uid() {
-    let test = "one_uid_holding_half_open_connections_starves_no_other_uid";
+/// Another OS user's uid and a daemon it can reach (socket group, folder
+/// mode 0711); `None` (the test said why) when not root.
+async fn reachable_by_another_uid(test: &str) -> Option<(u32, DevDir, RunningDaemon)> {
     if !is_root() {
-        return skip::unavailable(test, "root (it switches to another OS user)");
+        skip::unavailable(test, "root (it switches to another OS user)");
+        return None;
     }
     let (other_uid, _) = ensure_other_user();
     let dir = DevDir::new();
     dir.set_config(&socket_group_config());
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o711)).unwrap();
     let daemon = RunningDaemon::start(&dir).await;
+    Some((other_uid, dir, daemon))
+}
+
+#[tokio::test]
+async fn one_uid_holding_half_open_connections_starves_no_other_uid() {
+    let Some((other_uid, dir, daemon)) =
+        reachable_by_another_uid("one_uid_holding_half_open_connections_starves_no_other_uid")
+            .await
+    else {
+        return;
+    };
     let socket = dir.socket();
 
     // Root opens connections that never send a byte until one is refused.
@@ -87,5 +103,117 @@ async fn one_uid_holding_half_open_connections_starves_no_other_uid() {
         1,
         "one warning per burst"
     );
+    assert!(daemon.terminate().await.success());
+}
+
+#[tokio::test]
+async fn one_uid_holding_its_long_lived_streams_starves_no_other_uid() {
+    let Some((other_uid, dir, daemon)) =
+        reachable_by_another_uid("one_uid_holding_its_long_lived_streams_starves_no_other_uid")
+            .await
+    else {
+        return;
+    };
+    let root = signed_in_super_admin(&dir, &daemon).await;
+
+    // Root opens integrity and audit watches, never reading them, until
+    // one is refused: its share, whatever the kind.
+    let mut held_integrity = Vec::new();
+    let mut held_audit = Vec::new();
+    let refused = loop {
+        let opened = if held_integrity.len() <= held_audit.len() {
+            root.session
+                .integrity()
+                .watch_integrity(pb::WatchIntegrityRequest {})
+                .await
+                .map(|stream| held_integrity.push(stream))
+        } else {
+            root.session
+                .audit()
+                .watch_audit(pb::WatchAuditRequest::default())
+                .await
+                .map(|stream| held_audit.push(stream))
+        };
+        if let Err(status) = opened {
+            break status;
+        }
+        assert!(
+            held_integrity.len() + held_audit.len() <= STREAMS_PER_UID,
+            "no limit after {}",
+            held_integrity.len() + held_audit.len()
+        );
+    };
+    assert_eq!(held_integrity.len() + held_audit.len(), STREAMS_PER_UID);
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(
+        refused
+            .message()
+            .contains("your OS user holds 16 long-lived streams"),
+        "{refused:?}"
+    );
+    // Exports and backups count too; short calls go on.
+    let export = root
+        .session
+        .audit()
+        .export_audit(pb::ExportAuditRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(export.code(), Code::ResourceExhausted, "{export:?}");
+    assert!(
+        root.session
+            .auth()
+            .who_am_i(pb::WhoAmIRequest {})
+            .await
+            .is_ok()
+    );
+
+    // Another uid logs in and opens a watch meanwhile.
+    let created = root
+        .session
+        .users()
+        .create_user(pb::CreateUserRequest {
+            username: "otto".into(),
+            role: pb::UserRole::Viewer.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let started = Instant::now();
+    let answer = peer_as(
+        other_uid,
+        &dir.socket(),
+        &[
+            "enrol-and-watch",
+            "otto",
+            &created.enrollment_token,
+            GOOD_PASSWORD,
+        ],
+    )
+    .await;
+    assert_eq!(answer.trim(), "ok watching", "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+
+    // Root closes one: its next stream is served once the daemon notices.
+    held_integrity.pop();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match root
+            .session
+            .integrity()
+            .watch_integrity(pb::WatchIntegrityRequest {})
+            .await
+        {
+            Ok(stream) => {
+                held_integrity.push(stream);
+                break;
+            }
+            Err(status) => {
+                assert_eq!(status.code(), Code::ResourceExhausted);
+                assert!(Instant::now() < deadline, "the place never came back");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    drop((held_integrity, held_audit));
     assert!(daemon.terminate().await.success());
 }

@@ -10,13 +10,12 @@ use occc_client::proto as pb;
 use occc_tests::{
     DevDir, RunningDaemon,
     docker::{TestContainer, docker_ok, say_skipped, shared_socket},
-    fault_proxy::FaultProxy,
-    people::{SignedIn, bootstrap_super_admin, log_in_with_recovery_code, signed_in_super_admin},
+    people::{SignedIn, log_in_with_recovery_code, signed_in_super_admin},
 };
 
 use super::{
-    Watch, check_ids, container_status, integrity_config, pin_and_wait_until_healthy, severity_of,
-    wait_for_status, watch_until,
+    Watch, Watching, check_ids, container_status, integrity_config, pin_and_wait_until_healthy,
+    relayed_container, severity_of, wait_for_status, watch_until, watching_healthy,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,23 +151,19 @@ async fn an_engine_call_that_never_answers_makes_the_status_unknown_within_two_i
             "an_engine_call_that_never_answers_makes_the_status_unknown_within_two_intervals",
         );
     };
-    let gateway = TestContainer::create(&socket, "hung", &TestContainer::hardened_flags());
-    gateway.start();
-    let relay = tempfile::tempdir().unwrap();
-    let proxy = FaultProxy::start(&relay.path().join("engine.sock"), &socket);
+    let relayed = relayed_container(&socket, "hung");
+    let (gateway, proxy) = (&relayed.gateway, &relayed.proxy);
     let dir = DevDir::new();
     dir.set_config(&integrity_config(
         proxy.path(),
         &[Watch::new(&gateway.name)],
     ));
-    let daemon = RunningDaemon::start(&dir).await;
-    let anonymous = daemon.client().await;
-    let mut root = bootstrap_super_admin(&dir, &anonymous, "root").await;
-    let session = log_in_with_recovery_code(&anonymous, &mut root).await;
-    wait_for_status(&session, &gateway.name, Duration::from_secs(20), |s| {
-        s.health() == pb::ContainerHealth::Healthy
-    })
-    .await;
+    let Watching {
+        daemon,
+        anonymous: _,
+        root: _,
+        session,
+    } = watching_healthy(&dir, &gateway.name).await;
 
     // The engine stops answering one call every sweep makes; events and
     // pings go on, so only the watchdog can tell.

@@ -1,6 +1,8 @@
 //! Engine faults: dockerd stopped → unknown within 5 s, restarted →
 //! monitoring resumes; the connection cut while the engine runs on → the
-//! events of the outage are caught up when it returns.
+//! events of the outage are caught up when it returns; dockerd killed in
+//! the middle of a quarantine → the quarantine stays visibly incomplete
+//! while the engine is gone and completes when it is back.
 
 use std::time::{Duration, Instant};
 
@@ -9,11 +11,16 @@ use occc_tests::{
     DevDir, RunningDaemon,
     docker::{PrivateEngine, TestContainer, docker_ok},
     os_user::is_root,
-    people::{bootstrap_super_admin, log_in},
+    people::{bootstrap_super_admin, log_in, log_in_with_recovery_code},
     socket_proxy::SocketProxy,
 };
 
-use super::{Watch, integrity_config, wait_for_status, watch_until};
+use crate::support::audit_rows_of_kind;
+
+use super::{
+    Watch, Watching, integrity_config, relayed_container, wait_for_status, watch_until,
+    watching_healthy,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engine_outages_go_unknown_fast_and_lose_no_event() {
@@ -86,4 +93,117 @@ async fn engine_outages_go_unknown_fast_and_lose_no_event() {
     );
     assert_eq!(gateway.inspect("{{.State.Paused}}"), "true");
     daemon.terminate().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dockerd_killed_mid_quarantine_leaves_it_visibly_incomplete_until_it_completes() {
+    if !is_root() {
+        occc_tests::skip::unavailable(
+            "dockerd_killed_mid_quarantine_leaves_it_visibly_incomplete_until_it_completes",
+            "root (it starts its own dockerd)",
+        );
+        return;
+    }
+    let mut engine = PrivateEngine::start();
+    let socket = engine.socket();
+    let relayed = relayed_container(&socket, "midq");
+    let (gateway, proxy) = (&relayed.gateway, &relayed.proxy);
+    assert_eq!(gateway.inspect("{{len .NetworkSettings.Networks}}"), "1");
+    let dir = DevDir::new();
+    dir.set_config(&integrity_config(
+        proxy.path(),
+        &[Watch::new(&gateway.name)],
+    ));
+    let Watching {
+        daemon,
+        anonymous,
+        mut root,
+        session,
+    } = watching_healthy(&dir, &gateway.name).await;
+
+    // The network disconnect hangs in the engine (the pause may not be
+    // answered in time either, behind the exec), and the engine dies under
+    // it.
+    proxy.hang("POST", "/disconnect");
+    let quarantined = watch_until(&session, &gateway.name, Duration::from_secs(60), |s| {
+        s.quarantine.is_some()
+    })
+    .await;
+    docker_ok(&socket, &["exec", &gateway.name, "true"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !proxy.faulted().iter().any(|f| f.contains("/disconnect")) {
+        assert!(
+            Instant::now() < deadline,
+            "the isolation never reached the network step"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    engine.kill();
+    proxy.clear();
+    let status = quarantined.await.unwrap();
+    let quarantine = status.quarantine.clone().unwrap();
+    println!("engine killed mid-quarantine: {quarantine:?}");
+    assert!(
+        quarantine.isolation.starts_with("incomplete"),
+        "the engine died before the network was cut, yet: {quarantine:?}"
+    );
+    assert!(
+        status.findings.iter().any(|f| f.check_id == "event.exec"),
+        "the trigger is on record: {status:?}"
+    );
+
+    // Still incomplete while the engine is gone, never reported verified.
+    let session = log_in_with_recovery_code(&anonymous, &mut root).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let isolation = |s: &pb::ContainerStatus| {
+        s.quarantine
+            .as_ref()
+            .map(|q| q.isolation.clone())
+            .unwrap_or_default()
+    };
+    let while_gone = super::container_status(&session, &gateway.name).await;
+    assert!(
+        isolation(&while_gone).starts_with("incomplete"),
+        "{while_gone:?}"
+    );
+
+    // The engine is back (live-restore kept the container, paused): the
+    // re-isolation at the next poll finishes the job and verifies it.
+    engine.resume();
+    let status = wait_for_status(&session, &gateway.name, Duration::from_secs(60), |s| {
+        s.quarantine
+            .as_ref()
+            .is_some_and(|q| q.isolation == "verified")
+    })
+    .await;
+    assert_eq!(gateway.inspect("{{.State.Paused}}"), "true", "{status:?}");
+    assert_eq!(gateway.inspect("{{len .NetworkSettings.Networks}}"), "0");
+    assert_eq!(gateway.inspect("{{.HostConfig.RestartPolicy.Name}}"), "no");
+    let chain = session.verify_audit_chain().await;
+    daemon.terminate().await;
+
+    // On record: one quarantine, the finding that caused it, the
+    // re-isolation, and a chain that verifies.
+    let (store, _) = dir.open_store().await;
+    let started = audit_rows_of_kind(&store, "quarantine_started").await;
+    assert_eq!(started.len(), 1, "{started:?}");
+    assert!(
+        started[0].2.contains("\\\"verified\\\":false")
+            && started[0].2.contains("engine is unreachable"),
+        "the unfinished isolation is on record: {:?}",
+        started[0]
+    );
+    let checked = audit_rows_of_kind(&store, "isolation_checked").await;
+    assert!(!checked.is_empty(), "the completion is audited");
+    let findings = audit_rows_of_kind(&store, "finding_recorded").await;
+    assert!(
+        findings
+            .iter()
+            .any(|(_, _, detail)| detail.contains("event.exec")),
+        "{findings:?}"
+    );
+    match chain {
+        Ok(verified) => assert!(verified.first_broken.is_none(), "{verified:?}"),
+        Err(status) => panic!("the chain was not verified: {status:?}"),
+    }
 }

@@ -6,15 +6,13 @@
 
 use std::time::Duration;
 
-use occc_client::proto as pb;
 use occc_tests::{
-    DevDir, RunningDaemon,
-    docker::{TestContainer, docker_ok, say_skipped, shared_socket},
-    fault_proxy::FaultProxy,
-    people::{bootstrap_super_admin, log_in_with_recovery_code},
+    DevDir,
+    docker::{docker_ok, say_skipped, shared_socket},
+    people::log_in_with_recovery_code,
 };
 
-use super::{Watch, integrity_config, wait_for_status, watch_until};
+use super::{Watch, Watching, integrity_config, relayed_container, watch_until, watching_healthy};
 use crate::support::audit_rows_of_kind;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -24,11 +22,9 @@ async fn failed_isolation_steps_are_retried_verified_and_a_reconnected_network_i
             "failed_isolation_steps_are_retried_verified_and_a_reconnected_network_is_cut_again",
         );
     };
-    let gateway = TestContainer::create(&socket, "isolate", &TestContainer::hardened_flags());
-    gateway.start();
+    let relayed = relayed_container(&socket, "isolate");
+    let (gateway, proxy) = (&relayed.gateway, &relayed.proxy);
     assert_eq!(gateway.inspect("{{len .NetworkSettings.Networks}}"), "1");
-    let relay = tempfile::tempdir().unwrap();
-    let proxy = FaultProxy::start(&relay.path().join("engine.sock"), &socket);
     let dir = DevDir::new();
     // Slow polls: after the first sweep, every inspect is the isolation's.
     dir.set_config(
@@ -36,14 +32,12 @@ async fn failed_isolation_steps_are_retried_verified_and_a_reconnected_network_i
             .replace("poll_interval_ms = 500", "poll_interval_ms = 60000")
             .replace("hash_interval_ms = 1000", "hash_interval_ms = 60000"),
     );
-    let daemon = RunningDaemon::start(&dir).await;
-    let anonymous = daemon.client().await;
-    let mut root = bootstrap_super_admin(&dir, &anonymous, "root").await;
-    let session = log_in_with_recovery_code(&anonymous, &mut root).await;
-    wait_for_status(&session, &gateway.name, Duration::from_secs(20), |s| {
-        s.health() == pb::ContainerHealth::Healthy
-    })
-    .await;
+    let Watching {
+        daemon,
+        anonymous,
+        mut root,
+        session,
+    } = watching_healthy(&dir, &gateway.name).await;
 
     // The engine refuses the pause once, then the inspect that follows it.
     let container = format!("/containers/{}/", gateway.name);

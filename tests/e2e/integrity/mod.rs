@@ -15,6 +15,12 @@ mod snapshots;
 use std::{path::Path, time::Duration};
 
 use occc_client::{OcccClient, proto as pb};
+use occc_tests::{
+    DevDir, RunningDaemon,
+    docker::TestContainer,
+    fault_proxy::FaultProxy,
+    people::{Person, bootstrap_super_admin, log_in_with_recovery_code},
+};
 use tokio_stream::StreamExt;
 
 /// One `[[integrity.containers]]` entry for a test container.
@@ -149,6 +155,56 @@ pub async fn pin_and_wait_until_healthy(session: &OcccClient, container: &str) {
         s.health() == pb::ContainerHealth::Healthy
     })
     .await;
+}
+
+/// A started, hardened container on an engine, and a fault relay in front
+/// of that engine for occcd to use (its folder lives as long as this).
+pub struct Relayed {
+    pub gateway: TestContainer,
+    pub proxy: FaultProxy,
+    _folder: tempfile::TempDir,
+}
+
+/// Creates and starts container `label` on the engine at `socket` and a
+/// relay to that engine.
+pub fn relayed_container(socket: &Path, label: &str) -> Relayed {
+    let gateway = TestContainer::create(socket, label, &TestContainer::hardened_flags());
+    gateway.start();
+    let folder = tempfile::tempdir().unwrap();
+    let proxy = FaultProxy::start(&folder.path().join("engine.sock"), socket);
+    Relayed {
+        gateway,
+        proxy,
+        _folder: folder,
+    }
+}
+
+/// A daemon started on `dir`, its super-admin `root` signed in, and the
+/// watched `container` judged healthy.
+pub struct Watching {
+    pub daemon: RunningDaemon,
+    pub anonymous: OcccClient,
+    pub root: Person,
+    pub session: OcccClient,
+}
+
+/// Starts the daemon of `dir` and waits (20 s at most) until `container`
+/// is healthy.
+pub async fn watching_healthy(dir: &DevDir, container: &str) -> Watching {
+    let daemon = RunningDaemon::start(dir).await;
+    let anonymous = daemon.client().await;
+    let mut root = bootstrap_super_admin(dir, &anonymous, "root").await;
+    let session = log_in_with_recovery_code(&anonymous, &mut root).await;
+    wait_for_status(&session, container, Duration::from_secs(20), |s| {
+        s.health() == pb::ContainerHealth::Healthy
+    })
+    .await;
+    Watching {
+        daemon,
+        anonymous,
+        root,
+        session,
+    }
 }
 
 /// Waits (watching the stream) until `container`'s status satisfies `done`.

@@ -1,9 +1,11 @@
-//! Submitting skills: each fixture's level and reasons, and every kind of
-//! bad archive refused with INVALID_ARGUMENT naming the entry, storing
-//! nothing.
+//! Submitting skills: each fixture's level and reasons, every kind of bad
+//! archive refused with INVALID_ARGUMENT naming the entry, storing nothing;
+//! one archive being sent per OS user, and an upload that outlives its
+//! session stores nothing.
 
 use occc_client::proto as pb;
 use occc_tests::{DevDir, RunningDaemon, people::signed_in_super_admin};
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 
 use super::{fixture, skills, submit, tar_of_folder, zip_of};
@@ -175,6 +177,69 @@ async fn bad_archives_are_refused_by_entry_and_nothing_is_stored() {
         .unwrap()
         .into_inner();
     assert!(listed.skills.is_empty());
+    let stored: Vec<_> = std::fs::read_dir(dir.path().join("state/skills"))
+        .unwrap()
+        .collect();
+    assert!(stored.is_empty(), "nothing kept: {stored:?}");
+}
+
+#[tokio::test]
+async fn one_upload_at_a_time_per_uid_and_one_outliving_its_session_stores_nothing() {
+    let dir = DevDir::new();
+    let daemon = RunningDaemon::start(&dir).await;
+    let root = signed_in_super_admin(&dir, &daemon).await;
+    let archive = tar_of_folder(&fixture("pure-notes"), "pure-notes");
+
+    // An upload begins: its first chunk sent, the rest held back.
+    let (chunks, held_back) = tokio::sync::mpsc::channel(4);
+    chunks
+        .send(pb::SkillArchiveChunk {
+            format: pb::ArchiveFormat::Tar as i32,
+            data: archive[..archive.len() / 2].to_vec(),
+        })
+        .await
+        .unwrap();
+    let mut uploads = skills(&root.session);
+    let first = tokio::spawn(async move {
+        uploads
+            .submit_skill(ReceiverStream::new(held_back))
+            .await
+            .map(tonic::Response::into_inner)
+    });
+
+    // A second upload of the same OS user is refused meanwhile, saying why
+    // (not an archive: should it get in before the first, it stores nothing).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let second = loop {
+        let status = submit(&root.session, pb::ArchiveFormat::Zip, b"not an archive")
+            .await
+            .unwrap_err();
+        if status.message().contains("skill archives being sent") {
+            break status;
+        }
+        // The first may not have reached the daemon yet.
+        assert!(std::time::Instant::now() < deadline, "{status:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(second.code(), Code::ResourceExhausted, "{second:?}");
+
+    // The session ends before the upload does: it is refused and nothing
+    // is stored.
+    root.session
+        .auth()
+        .logout(pb::LogoutRequest {})
+        .await
+        .unwrap();
+    chunks
+        .send(pb::SkillArchiveChunk {
+            format: 0,
+            data: archive[archive.len() / 2..].to_vec(),
+        })
+        .await
+        .unwrap();
+    drop(chunks);
+    let refused = first.await.unwrap().unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
     let stored: Vec<_> = std::fs::read_dir(dir.path().join("state/skills"))
         .unwrap()
         .collect();

@@ -7,12 +7,15 @@
 //!     occc-peer <socket> pam-login <username>
 //!     occc-peer <socket> create-user <username> <session token file>
 //!     occc-peer <socket> enrol-and-use <username> <enrolment token> <password>
+//!     occc-peer <socket> enrol-and-watch <username> <enrolment token> <password>
 //!
 //! `enrol-and-use` sets the password, confirms TOTP (codes computed here,
 //! RFC 6238), logs in with a recovery code, calls WhoAmI and logs out; it
 //! prints what it handled (`secret=… token=… codes=…`) for the test to look
 //! for in the daemon's memory once this process — and its connection — is
-//! gone.
+//! gone. `enrol-and-watch` enrols and logs in the same way, then opens an
+//! integrity watch and prints `ok watching` once the daemon accepted it
+//! (a refused watch is an error before any message).
 //! Prints one line per result, `ok …` or `error <gRPC code name> …`, and
 //! exits 0 unless the arguments are wrong; the tests read the lines.
 
@@ -121,6 +124,10 @@ async fn run(socket: PathBuf, command: &[String]) -> Result<(), String> {
             let used = enrol_and_use(&client, username, enrollment_token, password).await;
             report(used, |line| line);
         }
+        [cmd, username, enrollment_token, password] if cmd == "enrol-and-watch" => {
+            let watched = enrol_and_watch(&client, username, enrollment_token, password).await;
+            report(watched, |()| "watching".to_owned());
+        }
         _ => return Err("unknown command; see the source's header".to_owned()),
     }
     Ok(())
@@ -144,12 +151,14 @@ fn totp(secret_base32: &str, step: u64) -> Result<String, ClientError> {
     Ok(format!("{:06}", value % 1_000_000))
 }
 
-async fn enrol_and_use(
+/// A session of `username`, enrolled with `enrollment_token`, and what
+/// it handled: the TOTP secret, the session token, the recovery codes.
+async fn enrol_and_log_in(
     client: &OcccClient,
     username: &str,
     enrollment_token: &str,
     password: &str,
-) -> Result<String, ClientError> {
+) -> Result<(OcccClient, String, String, Vec<String>), ClientError> {
     let mut started = client
         .auth()
         .start_enrollment(pb::StartEnrollmentRequest {
@@ -191,12 +200,41 @@ async fn enrol_and_use(
         .into_inner();
     let token = std::mem::take(&mut login.session_token);
     let session = client.with_session(SessionToken::new(token.clone()));
+    Ok((session, secret, token, codes))
+}
+
+async fn enrol_and_use(
+    client: &OcccClient,
+    username: &str,
+    enrollment_token: &str,
+    password: &str,
+) -> Result<String, ClientError> {
+    let (session, secret, token, codes) =
+        enrol_and_log_in(client, username, enrollment_token, password).await?;
     session.auth().who_am_i(pb::WhoAmIRequest {}).await?;
     session.auth().logout(pb::LogoutRequest {}).await?;
     Ok(format!(
         "secret={secret} token={token} codes={}",
         codes.join(",")
     ))
+}
+
+async fn enrol_and_watch(
+    client: &OcccClient,
+    username: &str,
+    enrollment_token: &str,
+    password: &str,
+) -> Result<(), ClientError> {
+    let (session, ..) = enrol_and_log_in(client, username, enrollment_token, password).await?;
+    let mut watch = session
+        .integrity()
+        .watch_integrity(pb::WatchIntegrityRequest {})
+        .await?
+        .into_inner();
+    // No container is watched here: the stream is open once its headers
+    // came; a first message, if any, is taken too.
+    let _ = tokio::time::timeout(std::time::Duration::from_millis(200), watch.message()).await;
+    Ok(())
 }
 
 #[tokio::main(flavor = "current_thread")]
