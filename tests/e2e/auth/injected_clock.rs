@@ -9,8 +9,10 @@ use occc_tests::people::{GOOD_PASSWORD, oathtool_code};
 use occcd::{
     audit::{AuditLog, AuditWriter, ChainHasher},
     auth::{
-        ActingUser, AuthEngine, AuthError, ElevationProof, SecondFactor, role::Role,
-        sessions::SessionRejected, totp::step_of,
+        ActingUser, AuthEngine, AuthError, ElevationProof, SecondFactor,
+        role::Role,
+        sessions::{Session, SessionRejected},
+        totp::step_of,
     },
     clock::{Clock, ManualClock, UnixMillis},
     config::AuthConfig,
@@ -93,6 +95,21 @@ fn bootstrap_token(dir: &Path) -> String {
 }
 
 /// The code for the clock's current step plus `offset`.
+/// Elevates `session` with the TOTP code `totp` alone.
+async fn elevate_with_totp(auth: &AuthEngine, session: &Session, totp: &str) -> Session {
+    auth.logins()
+        .elevate(
+            session,
+            PEER,
+            ElevationProof {
+                password: None,
+                factor: SecondFactor::Totp(totp),
+            },
+        )
+        .await
+        .unwrap()
+}
+
 fn code(secret: &str, clock: &ManualClock, offset: i64) -> String {
     oathtool_code(secret, step_of(clock.now()) + offset)
 }
@@ -157,18 +174,7 @@ async fn idle_timeout_elevation_window_and_enrolment_expiry_follow_the_clock() {
     let token = login.token.expose().to_owned();
 
     // Elevation lasts 5 minutes.
-    let session = auth
-        .logins()
-        .elevate(
-            &login.session,
-            PEER,
-            ElevationProof {
-                password: None,
-                factor: SecondFactor::Totp(&code(&secret, &clock, 1)),
-            },
-        )
-        .await
-        .unwrap();
+    let session = elevate_with_totp(&auth, &login.session, &code(&secret, &clock, 1)).await;
     clock.advance(4 * MINUTE);
     assert!(
         auth.authenticate(&token, PEER.uid)
@@ -243,17 +249,7 @@ async fn the_wall_clock_jumping_back_an_hour_and_forward_a_day_keeps_every_limit
         .await
         .unwrap();
     let token = login.token.expose().to_owned();
-    auth.logins()
-        .elevate(
-            &login.session,
-            PEER,
-            ElevationProof {
-                password: None,
-                factor: SecondFactor::Totp(&code(&secret, &clock, 1)),
-            },
-        )
-        .await
-        .unwrap();
+    elevate_with_totp(&auth, &login.session, &code(&secret, &clock, 1)).await;
 
     // Back an hour. No TOTP code opens a login: neither the one used (now
     // two steps' worth of hours ahead) nor one for the new "now" (a step
