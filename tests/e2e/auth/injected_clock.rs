@@ -174,7 +174,7 @@ async fn idle_timeout_elevation_window_and_enrolment_expiry_follow_the_clock() {
     let token = login.token.expose().to_owned();
 
     // Elevation lasts 5 minutes.
-    let session = elevate_with_totp(&auth, &login.session, &code(&secret, &clock, 1)).await;
+    let session = elevate_with_totp(auth, &login.session, &code(&secret, &clock, 1)).await;
     clock.advance(4 * MINUTE);
     assert!(
         auth.authenticate(&token, PEER.uid)
@@ -249,7 +249,7 @@ async fn the_wall_clock_jumping_back_an_hour_and_forward_a_day_keeps_every_limit
         .await
         .unwrap();
     let token = login.token.expose().to_owned();
-    elevate_with_totp(&auth, &login.session, &code(&secret, &clock, 1)).await;
+    elevate_with_totp(auth, &login.session, &code(&secret, &clock, 1)).await;
 
     // Back an hour. No TOTP code opens a login: neither the one used (now
     // two steps' worth of hours ahead) nor one for the new "now" (a step
