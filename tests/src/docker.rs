@@ -218,7 +218,13 @@ pub struct PrivateEngine {
     dir: tempfile::TempDir,
     process: Option<Child>,
     bridge: String,
+    /// Which of this process's engines it is (its bridge and subnet).
+    index: u32,
 }
+
+/// Engines started by this test process so far: each gets its own bridge
+/// and subnet, as tests run side by side.
+static ENGINES_STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 impl PrivateEngine {
     /// Starts the engine and imports the test image.
@@ -227,7 +233,9 @@ impl PrivateEngine {
             .prefix("occc-pe-")
             .tempdir_in("/tmp")
             .expect("engine folder");
-        let bridge = format!("occc-pe{}", std::process::id() % 100_000);
+        let index = ENGINES_STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 10;
+        // At most 15 characters, as the kernel wants.
+        let bridge = format!("occc-p{}{index}", std::process::id() % 100_000);
         let _ = Command::new("ip")
             .args(["link", "delete", &bridge])
             .status();
@@ -244,6 +252,7 @@ impl PrivateEngine {
             dir,
             process: None,
             bridge,
+            index,
         };
         engine.resume();
         ensure_test_image(&engine.socket());
@@ -295,7 +304,7 @@ impl PrivateEngine {
             ])
             .args([
                 "--fixed-cidr",
-                "10.214.0.0/24",
+                &format!("10.214.{}.0/24", self.index),
                 "--live-restore",
                 "--log-level",
                 "warn",

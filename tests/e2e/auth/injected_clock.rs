@@ -9,7 +9,7 @@ use occc_tests::people::{GOOD_PASSWORD, oathtool_code};
 use occcd::{
     audit::{AuditLog, AuditWriter, ChainHasher},
     auth::{
-        ActingUser, AuthEngine, AuthError, ElevationProof, SecondFactor,
+        ActingUser, AuthEngine, AuthError, ElevationProof, LoginOutcome, SecondFactor,
         role::Role,
         sessions::{Session, SessionRejected},
         totp::step_of,
@@ -95,6 +95,14 @@ fn bootstrap_token(dir: &Path) -> String {
 }
 
 /// The code for the clock's current step plus `offset`.
+/// Root's login with the password and the TOTP code `totp`.
+async fn root_login(auth: &AuthEngine, totp: &str) -> LoginOutcome {
+    auth.logins()
+        .login(PEER, "root", GOOD_PASSWORD, SecondFactor::Totp(totp))
+        .await
+        .unwrap()
+}
+
 /// Elevates `session` with the TOTP code `totp` alone.
 async fn elevate_with_totp(auth: &AuthEngine, session: &Session, totp: &str) -> Session {
     auth.logins()
@@ -161,16 +169,7 @@ async fn idle_timeout_elevation_window_and_enrolment_expiry_follow_the_clock() {
     let running = engine(dir.path(), clock.clone()).await;
     let auth = &running.auth;
     let secret = enrolled_root(auth, dir.path(), &clock).await;
-    let login = auth
-        .logins()
-        .login(
-            PEER,
-            "root",
-            GOOD_PASSWORD,
-            SecondFactor::Totp(&code(&secret, &clock, 0)),
-        )
-        .await
-        .unwrap();
+    let login = root_login(auth, &code(&secret, &clock, 0)).await;
     let token = login.token.expose().to_owned();
 
     // Elevation lasts 5 minutes.
@@ -213,16 +212,7 @@ async fn idle_timeout_elevation_window_and_enrolment_expiry_follow_the_clock() {
         AuthError::Session(SessionRejected::LifetimeExpired)
     );
     // A fresh session idles out at 30 minutes.
-    let login = auth
-        .logins()
-        .login(
-            PEER,
-            "root",
-            GOOD_PASSWORD,
-            SecondFactor::Totp(&code(&secret, &clock, 0)),
-        )
-        .await
-        .unwrap();
+    let login = root_login(auth, &code(&secret, &clock, 0)).await;
     let token = login.token.expose().to_owned();
     clock.advance(29 * MINUTE);
     auth.authenticate(&token, PEER.uid)
@@ -243,11 +233,7 @@ async fn the_wall_clock_jumping_back_an_hour_and_forward_a_day_keeps_every_limit
     let auth = &running.auth;
     let secret = enrolled_root(auth, dir.path(), &clock).await;
     let used_code = code(&secret, &clock, 0);
-    let login = auth
-        .logins()
-        .login(PEER, "root", GOOD_PASSWORD, SecondFactor::Totp(&used_code))
-        .await
-        .unwrap();
+    let login = root_login(auth, &used_code).await;
     let token = login.token.expose().to_owned();
     elevate_with_totp(auth, &login.session, &code(&secret, &clock, 1)).await;
 
@@ -315,16 +301,7 @@ async fn the_wall_clock_jumping_back_an_hour_and_forward_a_day_keeps_every_limit
     }
     assert!(locked, "never locked");
     clock.advance(24 * 60 * MINUTE);
-    let again = auth
-        .logins()
-        .login(
-            PEER,
-            "root",
-            GOOD_PASSWORD,
-            SecondFactor::Totp(&code(&secret, &clock, 0)),
-        )
-        .await
-        .unwrap();
+    let again = root_login(auth, &code(&secret, &clock, 0)).await;
     assert!(auth.authenticate(again.token.expose(), PEER.uid).is_ok());
     running.shut_down().await;
 }

@@ -153,11 +153,7 @@ async fn an_engine_call_that_never_answers_makes_the_status_unknown_within_two_i
     };
     let relayed = relayed_container(&socket, "hung");
     let (gateway, proxy) = (&relayed.gateway, &relayed.proxy);
-    let dir = DevDir::new();
-    dir.set_config(&integrity_config(
-        proxy.path(),
-        &[Watch::new(&gateway.name)],
-    ));
+    let dir = relayed.watching_dir();
     let Watching {
         daemon,
         anonymous: _,

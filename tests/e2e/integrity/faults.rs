@@ -109,11 +109,7 @@ async fn dockerd_killed_mid_quarantine_leaves_it_visibly_incomplete_until_it_com
     let relayed = relayed_container(&socket, "midq");
     let (gateway, proxy) = (&relayed.gateway, &relayed.proxy);
     assert_eq!(gateway.inspect("{{len .NetworkSettings.Networks}}"), "1");
-    let dir = DevDir::new();
-    dir.set_config(&integrity_config(
-        proxy.path(),
-        &[Watch::new(&gateway.name)],
-    ));
+    let dir = relayed.watching_dir();
     let Watching {
         daemon,
         anonymous,

@@ -165,6 +165,18 @@ pub struct Relayed {
     _folder: tempfile::TempDir,
 }
 
+impl Relayed {
+    /// A dev folder whose daemon watches the container through the relay.
+    pub fn watching_dir(&self) -> DevDir {
+        let dir = DevDir::new();
+        dir.set_config(&integrity_config(
+            self.proxy.path(),
+            &[Watch::new(&self.gateway.name)],
+        ));
+        dir
+    }
+}
+
 /// Creates and starts container `label` on the engine at `socket` and a
 /// relay to that engine.
 pub fn relayed_container(socket: &Path, label: &str) -> Relayed {
