@@ -15,7 +15,7 @@ use occcd::{
         state_folder_of,
     },
     logging::init_logging,
-    store::Store,
+    store::{self, Store},
     transport::{PassedSocket, take_passed_socket},
 };
 
@@ -30,6 +30,8 @@ fn main() -> ExitCode {
     // Before any thread or large allocation: freed big blocks go back to
     // the kernel (lifecycle::heap says why).
     let heap_settings_refused = keep_heap_returnable();
+    // Before anything can open SQLite: its freed blocks are wiped too.
+    let sqlite_frees_wiped = store::sqlite_heap::install();
     // Everything the daemon creates is private unless it widens it on purpose.
     #[cfg(unix)]
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
@@ -53,6 +55,11 @@ fn main() -> ExitCode {
         Ok(filter) => filter,
         Err(err) => return fail(&err, ExitCode::from(2)),
     };
+    if !sqlite_frees_wiped {
+        tracing::warn!(
+            "SQLite initialized before its wiping allocator was installed: SQLCipher's memory security wipes its frees instead, at a cost per block"
+        );
+    }
     if !heap_settings_refused.is_empty() {
         tracing::warn!(refused = ?heap_settings_refused, "the allocator refused a setting: freed memory may stay with the daemon");
     }

@@ -283,6 +283,14 @@ impl PrivateEngine {
         }
     }
 
+    /// The last `lines` lines dockerd logged since it was last started.
+    #[must_use]
+    pub fn log_tail(&self, lines: usize) -> String {
+        let log = fs::read_to_string(self.dir.path().join("dockerd.log")).unwrap_or_default();
+        let all: Vec<&str> = log.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
     /// Starts dockerd again and waits until it answers.
     pub fn resume(&mut self) {
         let base = self.dir.path();

@@ -20,6 +20,7 @@ pub mod error;
 pub mod events;
 pub mod evidence;
 pub mod finding;
+pub mod frozen;
 pub mod host_fs;
 pub mod identity;
 pub mod link_cut;

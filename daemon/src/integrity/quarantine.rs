@@ -10,7 +10,9 @@
 //! container is inspected again and whatever is not isolated yet (not
 //! paused, a network still or newly attached, a restart policy) is fixed and
 //! checked again, with backoff, until it holds — the report says
-//! "verified" only when an inspect showed all three.
+//! "verified" only when an inspect showed all three (paused: the engine
+//! says so, or the kernel's freezer does while the engine, having lost
+//! track of its own pause, says running).
 
 use std::{
     sync::{
@@ -31,7 +33,7 @@ use serde::Serialize;
 
 use super::{
     engine::{Engine, EngineError},
-    link_cut,
+    frozen, link_cut,
 };
 
 /// Set while any container is quarantined; the gate reads it.
@@ -89,6 +91,10 @@ pub struct IsolationReport {
     pub links_cut: Vec<String>,
     /// The container is paused.
     pub paused: bool,
+    /// The engine said "running" while the kernel showed the container's
+    /// cgroup frozen (the engine lost track of its own pause, e.g. killed
+    /// in the middle of it): judged paused by the kernel's freezer.
+    pub paused_per_kernel: bool,
     /// Networks it was disconnected from.
     pub networks_disconnected: Vec<String>,
     /// The restart policy is now "no".
@@ -268,6 +274,17 @@ fn shared_network(inspect: &ContainerInspectResponse) -> Option<String> {
     (mode == "host" || mode.starts_with("container:")).then(|| mode.to_owned())
 }
 
+/// Whether the kernel has the container frozen although the engine says it
+/// runs (read off the async threads: two small kernel files).
+async fn frozen_per_kernel(inspect: &ContainerInspectResponse) -> bool {
+    let Some(pid) = inspect.state.as_ref().and_then(|state| state.pid) else {
+        return false;
+    };
+    tokio::task::spawn_blocking(move || frozen::cgroup_frozen(pid))
+        .await
+        .unwrap_or(false)
+}
+
 /// What is not isolated: (running unpaused, networks attached, a restart
 /// policy). A stopped container runs nothing: it needs no pause.
 fn not_isolated(inspect: &ContainerInspectResponse) -> (bool, Vec<String>, bool) {
@@ -435,6 +452,9 @@ pub async fn verify(
             return;
         }
         let (running, networks, policy) = not_isolated(&inspect);
+        let frozen_unseen = running && frozen_per_kernel(&inspect).await;
+        report.paused_per_kernel |= frozen_unseen;
+        let running = running && !frozen_unseen;
         if !running && networks.is_empty() && !policy {
             report.verified = true;
             report.remaining.clear();

@@ -14,7 +14,7 @@ use sqlx::{
 };
 use zeroize::Zeroizing;
 
-use super::{Store, StoreError, classify};
+use super::{Store, StoreError, classify, sqlite_heap};
 use crate::crypto::Subkey;
 
 impl Store {
@@ -27,7 +27,10 @@ impl Store {
             .filename(path)
             .read_only(true)
             .pragma("key", key_pragma.to_string())
-            .pragma("cipher_memory_security", "ON")
+            .pragma(
+                "cipher_memory_security",
+                sqlite_heap::cipher_memory_security(),
+            )
             .pragma("query_only", "ON")
             .pragma("trusted_schema", "OFF")
             .disable_statement_logging();

@@ -19,6 +19,7 @@ mod output_cursor_rows;
 mod session_rows;
 mod skill_rows;
 mod snapshot_rows;
+pub mod sqlite_heap;
 mod user_page_rows;
 mod user_rows;
 mod write_refusal;
@@ -211,11 +212,12 @@ impl Store {
             .filename(path)
             .create_if_missing(create)
             .pragma("key", key_pragma.to_string())
-            // On: SQLite's heap wiped on free and locked in RAM. Off makes a
-            // 100-row page 10x cheaper (4 ms vs 0.35 ms, `scripts/scale`), but
-            // with it off a secret was found lingering in the daemon's memory
-            // under load (docs/performance.md): on until that is understood.
-            .pragma("cipher_memory_security", "ON")
+            // Off when SQLite's frees are wiped by `sqlite_heap` (same wiping,
+            // without a lock/unlock system call per block); on otherwise.
+            .pragma(
+                "cipher_memory_security",
+                sqlite_heap::cipher_memory_security(),
+            )
             // A small database: a 512 KiB page cache per connection keeps RSS low.
             .pragma("cache_size", "-512")
             .journal_mode(SqliteJournalMode::Wal)

@@ -166,13 +166,40 @@ async fn dockerd_killed_mid_quarantine_leaves_it_visibly_incomplete_until_it_com
     // The engine is back (live-restore kept the container, paused): the
     // re-isolation at the next poll finishes the job and verifies it.
     engine.resume();
-    let status = wait_for_status(&session, &gateway.name, Duration::from_secs(60), |s| {
+    let completed = watch_until(&session, &gateway.name, Duration::from_secs(60), |s| {
         s.quarantine
             .as_ref()
             .is_some_and(|q| q.isolation == "verified")
     })
     .await;
-    assert_eq!(gateway.inspect("{{.State.Paused}}"), "true", "{status:?}");
+    let Ok(status) = completed.await else {
+        let isolating: Vec<String> = dir
+            .log()
+            .lines()
+            .filter(|line| {
+                ["isolat", "pause", "quarantin"]
+                    .iter()
+                    .any(|w| line.contains(w))
+            })
+            .map(str::to_owned)
+            .collect();
+        panic!(
+            "not completed within 60 s; the engine says {}; the daemon's log:\n{}\nthe engine's log:\n{}",
+            gateway.inspect("{{json .State}}"),
+            isolating.join("\n"),
+            engine.log_tail(40),
+        );
+    };
+    // Paused by the engine — or, when dockerd died after its runtime froze
+    // the container but before it noted the pause, frozen per the kernel
+    // while the engine says "running" (and refuses to pause it again).
+    let paused_per_engine = gateway.inspect("{{.State.Paused}}") == "true";
+    let pid = gateway.inspect("{{.State.Pid}}");
+    assert!(
+        paused_per_engine || freezer_says_frozen(&pid),
+        "verified, yet neither the engine nor the kernel has it paused: {status:?}"
+    );
+    println!("paused per the engine: {paused_per_engine}");
     assert_eq!(gateway.inspect("{{len .NetworkSettings.Networks}}"), "0");
     assert_eq!(gateway.inspect("{{.HostConfig.RestartPolicy.Name}}"), "no");
     let chain = session.verify_audit_chain().await;
@@ -191,6 +218,14 @@ async fn dockerd_killed_mid_quarantine_leaves_it_visibly_incomplete_until_it_com
     );
     let checked = audit_rows_of_kind(&store, "isolation_checked").await;
     assert!(!checked.is_empty(), "the completion is audited");
+    if !paused_per_engine {
+        assert!(
+            checked
+                .iter()
+                .any(|(_, _, detail)| detail.contains("\\\"paused_per_kernel\\\":true")),
+            "the kernel's word is on record: {checked:?}"
+        );
+    }
     let findings = audit_rows_of_kind(&store, "finding_recorded").await;
     assert!(
         findings
@@ -202,4 +237,25 @@ async fn dockerd_killed_mid_quarantine_leaves_it_visibly_incomplete_until_it_com
         Ok(verified) => assert!(verified.first_broken.is_none(), "{verified:?}"),
         Err(status) => panic!("the chain was not verified: {status:?}"),
     }
+}
+
+/// Whether the freezer of process `pid`'s cgroup reads frozen (cgroup v1
+/// `freezer.state`, or v2 `cgroup.events`), read here independently of
+/// occcd's own reader.
+fn freezer_says_frozen(pid: &str) -> bool {
+    let membership = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    membership.lines().any(|line| {
+        let parts: Vec<&str> = line.splitn(3, ':').collect();
+        match parts.as_slice() {
+            [_, controllers, path] if controllers.split(',').any(|c| c == "freezer") => {
+                std::fs::read_to_string(format!("/sys/fs/cgroup/freezer{path}/freezer.state"))
+                    .is_ok_and(|state| state.trim() == "FROZEN")
+            }
+            ["0", "", path] => {
+                std::fs::read_to_string(format!("/sys/fs/cgroup{path}/cgroup.events"))
+                    .is_ok_and(|events| events.lines().any(|l| l == "frozen 1"))
+            }
+            _ => false,
+        }
+    })
 }
