@@ -2,9 +2,10 @@
 # build and the tests need are present. As root, install the missing ones;
 # otherwise print the one command that will, and stop.
 
-# Packages needed to build occcd (SQLCipher's vendored OpenSSL needs perl and
-# make; pam-client links libpam and generates its bindings with libclang).
-BUILD_PACKAGES=(build-essential perl make pkg-config libpam0g-dev libclang-dev)
+# Packages needed to build occcd (SQLCipher's crypto is the system's
+# libcrypto, libssl-dev; pam-client links libpam and generates its bindings
+# with libclang; perl and make build OpenSSL for the Windows check).
+BUILD_PACKAGES=(build-essential perl make pkg-config libpam0g-dev libclang-dev libssl-dev)
 # Packages the test suite drives for real: systemd-analyze for the unit file,
 # oathtool and argon2 as independent reference implementations, useradd and
 # chage for real OS accounts, pam_fprintd for the shipped PAM stack; a real

@@ -17,9 +17,10 @@ use std::{
 const SUITE: &str = "bookworm";
 const MIRROR: &str = "http://deb.debian.org/debian";
 /// Packages the root needs beyond minbase: systemd as PID 1, D-Bus for
-/// systemctl's and systemd-creds' conversations, and procps, which the
-/// package depends on (occcd.service reloads with its kill).
-const INCLUDE: &str = "systemd,systemd-sysv,dbus,procps";
+/// systemctl's and systemd-creds' conversations, and procps and libssl3,
+/// which the package depends on (occcd.service reloads with procps' kill;
+/// SQLCipher's crypto is libcrypto).
+const INCLUDE: &str = "systemd,systemd-sysv,dbus,procps,libssl3";
 const PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Why a machine could not be booted (the test says it and stops).

@@ -68,12 +68,7 @@ fn install_once() -> bool {
     // SAFETY: SQLITE_CONFIG_GETMALLOC takes one `sqlite3_mem_methods*`,
     // which SQLite fills in (copying, keeping no pointer to it); `current`
     // is a live, writable struct of exactly that type.
-    let got = unsafe {
-        ffi::sqlite3_config(
-            ffi::SQLITE_CONFIG_GETMALLOC,
-            &raw mut current as *mut ffi::sqlite3_mem_methods,
-        )
-    };
+    let got = unsafe { ffi::sqlite3_config(ffi::SQLITE_CONFIG_GETMALLOC, &raw mut current) };
     let (Some(malloc), Some(free), Some(size)) = (current.xMalloc, current.xFree, current.xSize)
     else {
         return false;
@@ -91,12 +86,7 @@ fn install_once() -> bool {
     // and ours, which only call those (set in UNDERLYING above, before
     // SQLite can call ours). SQLite refuses (SQLITE_MISUSE) once it has
     // initialized, and then keeps its own methods: nothing half-installed.
-    let took = unsafe {
-        ffi::sqlite3_config(
-            ffi::SQLITE_CONFIG_MALLOC,
-            &raw const wiping as *const ffi::sqlite3_mem_methods,
-        )
-    };
+    let took = unsafe { ffi::sqlite3_config(ffi::SQLITE_CONFIG_MALLOC, &raw const wiping) };
     took == ffi::SQLITE_OK
 }
 
