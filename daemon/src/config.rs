@@ -14,11 +14,11 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
+mod socket;
+pub use socket::{SYSTEM_SOCKET_PATH, SocketConfig};
+
 /// Most PAM checks `auth.pam.max_concurrent` may allow at once.
 const MAX_PAM_CHECKS: usize = 256;
-
-/// Longest Unix socket path Linux accepts (`sun_path` is 108 bytes with NUL).
-const MAX_SOCKET_PATH_BYTES: usize = 107;
 
 /// Where the packaged daemon looks for its config when `--config` is absent.
 #[cfg(all(unix, not(target_os = "macos")))]
@@ -30,16 +30,6 @@ pub const SYSTEM_CONFIG_PATH: &str = r"C:\ProgramData\occcd\occcd.toml";
 /// (macOS: no `/etc` of its own for third-party daemons).
 #[cfg(target_os = "macos")]
 pub const SYSTEM_CONFIG_PATH: &str = "/usr/local/etc/occcd/occcd.toml";
-
-/// The daemon's socket by default (macOS has `/var/run`, not `/run`).
-#[cfg(all(unix, not(target_os = "macos")))]
-pub const SYSTEM_SOCKET_PATH: &str = "/run/occcd/occcd.sock";
-/// The daemon's named pipe by default (Windows).
-#[cfg(windows)]
-pub const SYSTEM_SOCKET_PATH: &str = occc_peer_identity::SYSTEM_PIPE;
-/// The daemon's socket by default (macOS has `/var/run`, not `/run`).
-#[cfg(target_os = "macos")]
-pub const SYSTEM_SOCKET_PATH: &str = "/var/run/occcd/occcd.sock";
 
 /// The daemon's state folder by default.
 #[cfg(all(unix, not(target_os = "macos")))]
@@ -168,37 +158,6 @@ impl Default for AuthConfig {
             lock_secs: 5 * 60,
             pam: PamConfig::default(),
         }
-    }
-}
-
-/// The Unix domain socket the daemon serves on.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SocketConfig {
-    /// Socket path; its parent folder must not be writable by others.
-    pub path: PathBuf,
-    /// Group that may connect (socket mode 0660). Unset: the daemon's own group.
-    pub group: Option<String>,
-    /// How long calls still running at a stop signal may go on, in
-    /// milliseconds, before they are cut off.
-    pub shutdown_grace_ms: u64,
-}
-
-impl Default for SocketConfig {
-    fn default() -> Self {
-        Self {
-            path: PathBuf::from(SYSTEM_SOCKET_PATH),
-            group: None,
-            shutdown_grace_ms: 10_000,
-        }
-    }
-}
-
-impl SocketConfig {
-    /// [`SocketConfig::shutdown_grace_ms`] as a duration.
-    #[must_use]
-    pub fn shutdown_grace(&self) -> Duration {
-        Duration::from_millis(self.shutdown_grace_ms)
     }
 }
 
@@ -354,32 +313,9 @@ impl Config {
 
     /// Checks the values that can be checked without touching the system.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let socket_len = self.socket.path.as_os_str().len();
-        if socket_len > MAX_SOCKET_PATH_BYTES {
-            return Err(ConfigError::Invalid {
-                key: "socket.path",
-                reason: format!(
-                    "{} is {socket_len} bytes long; Unix sockets allow at most {MAX_SOCKET_PATH_BYTES}",
-                    self.socket.path.display()
-                ),
-            });
-        }
-        if self.socket.path.file_name().is_none() {
-            return Err(ConfigError::Invalid {
-                key: "socket.path",
-                reason: "must name a file, not a folder".to_owned(),
-            });
-        }
-        #[cfg(windows)]
-        if !occc_peer_identity::is_pipe_name(&self.socket.path) {
-            return Err(ConfigError::Invalid {
-                key: "socket.path",
-                reason: format!(
-                    "{} is not a local pipe name; use \\\\.\\pipe\\<name>",
-                    self.socket.path.display()
-                ),
-            });
-        }
+        self.socket
+            .validate()
+            .map_err(|(key, reason)| ConfigError::Invalid { key, reason })?;
         if self.audit.write_timeout_ms == 0 {
             return Err(ConfigError::Invalid {
                 key: "audit.write_timeout_ms",

@@ -275,14 +275,17 @@ fn shared_network(inspect: &ContainerInspectResponse) -> Option<String> {
 }
 
 /// Whether the kernel has the container frozen although the engine says it
-/// runs (read off the async threads: two small kernel files).
+/// runs (read off the async threads, two small kernel files, bounded like
+/// an engine step).
 async fn frozen_per_kernel(inspect: &ContainerInspectResponse) -> bool {
-    let Some(pid) = inspect.state.as_ref().and_then(|state| state.pid) else {
+    let (Some(pid), Some(id)) = (
+        inspect.state.as_ref().and_then(|state| state.pid),
+        inspect.id.clone(),
+    ) else {
         return false;
     };
-    tokio::task::spawn_blocking(move || frozen::cgroup_frozen(pid))
-        .await
-        .unwrap_or(false)
+    let read = tokio::task::spawn_blocking(move || frozen::cgroup_frozen(pid, &id));
+    matches!(tokio::time::timeout(STEP_TIMEOUT, read).await, Ok(Ok(true)))
 }
 
 /// What is not isolated: (running unpaused, networks attached, a restart

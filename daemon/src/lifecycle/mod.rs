@@ -69,7 +69,7 @@ pub async fn serve(
     let mut domain = domain::Domain::start(config, &clock, unlocked).await?;
     let key_watch =
         key_watch.map(|watch| tokio::spawn(watch.run(domain.store.clone(), domain.audit.clone())));
-    let mut server = rpc::RpcServer::start(&domain, listener, &clock).await?;
+    let mut server = rpc::RpcServer::start(&domain, listener, &clock, &config.socket).await?;
     let metrics_task = metrics_access.map(|access| serve_metrics(access, &domain, &server, &clock));
     domain.announce_started().await?;
     tracing::info!(

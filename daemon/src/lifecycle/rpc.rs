@@ -26,6 +26,7 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 use super::{StartupError, domain::Domain, health::Health};
 use crate::{
     clock::Clock,
+    config::SocketConfig,
     gate::{Gate, GateLayer},
     service::{
         AuditParts, AuditService, AuthService, BackupsService, BiometricService, ConfigService,
@@ -55,10 +56,6 @@ pub struct RpcServer {
 /// largest per-daemon stream cap, 64 audit watches, so one frontend channel
 /// never queues behind its own watches; hyper's default is 200).
 const MAX_STREAMS_PER_CONNECTION: u32 = 128;
-/// How often a quiet connection is pinged.
-const KEEPALIVE_EVERY: Duration = Duration::from_secs(30);
-/// How long a ping may go unanswered before the connection is dropped.
-const KEEPALIVE_ANSWER_WITHIN: Duration = Duration::from_secs(10);
 
 /// Every service, by its full name; the first two are the integrity
 /// services, whose health also depends on the engine.
@@ -113,11 +110,13 @@ impl Drop for RpcServer {
 }
 
 impl RpcServer {
-    /// Serves `domain` on `listener` until [`Self::stop`].
+    /// Serves `domain` on `listener` until [`Self::stop`], pinging quiet
+    /// connections as `socket` says.
     pub async fn start(
         domain: &Domain,
         listener: Listener,
         clock: &Arc<dyn Clock>,
+        socket: &SocketConfig,
     ) -> Result<Self, StartupError> {
         let (health, health_service) = tonic_health::server::health_reporter();
         let reported = Health::starting();
@@ -153,8 +152,8 @@ impl RpcServer {
             .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
             // A peer that stops answering pings (hung, stopped) is dropped
             // with its streams, and its connections' places come back.
-            .http2_keepalive_interval(Some(KEEPALIVE_EVERY))
-            .http2_keepalive_timeout(Some(KEEPALIVE_ANSWER_WITHIN))
+            .http2_keepalive_interval(Some(socket.keepalive_every()))
+            .http2_keepalive_timeout(Some(socket.keepalive_answer_within()))
             .layer(GateLayer::new(gate, Arc::clone(&domain.metrics)))
             .add_service(health_service)
             .add_service(reflection)

@@ -400,6 +400,10 @@ async fn check_key_read_only(path: &Path, key_pragma: &str) -> Result<(), StoreE
         .filename(path)
         .read_only(true)
         .pragma("key", key_pragma.to_owned())
+        .pragma(
+            "cipher_memory_security",
+            sqlite_heap::cipher_memory_security(),
+        )
         .disable_statement_logging();
     let mut connection = options.connect().await.map_err(|err| classify(err, path))?;
     let probe = sqlx::query("SELECT count(*) FROM sqlite_master")

@@ -11,15 +11,20 @@
 //! unlocks every block in RAM with a system call each — the cost measured
 //! in docs/performance.md, and why this module exists.
 //!
-//! SQLCipher keeps its keys in its own locked, wiped heap either way.
+//! Lookaside (per-connection pools of small blocks SQLite reuses without
+//! freeing them) is turned off with it, so small blocks — a `PRAGMA key`'s
+//! text among them — are freed, and wiped, like the rest. Not covered: what
+//! lives while a connection does (its page cache holds decrypted pages
+//! until it closes, and recycles them unwiped), and SQLCipher's own key
+//! heap, which it locks and wipes itself.
 
 use std::{
     ffi::{c_int, c_void},
-    sync::{
-        OnceLock,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::OnceLock,
 };
+
+#[cfg(test)]
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use libsqlite3_sys as ffi;
 
@@ -33,7 +38,9 @@ struct Underlying {
 static UNDERLYING: OnceLock<Underlying> = OnceLock::new();
 /// Whether SQLite took the wiping methods (set once, by the first caller).
 static INSTALLED: OnceLock<bool> = OnceLock::new();
-/// Bytes wiped so far (tests check the methods are in SQLite's path).
+/// Bytes wiped so far (tests check the methods are in SQLite's path; not
+/// counted outside tests, to keep a shared counter off every free).
+#[cfg(test)]
 static WIPED_BYTES: AtomicU64 = AtomicU64::new(0);
 
 /// Makes SQLite wipe every block it frees; `true` if SQLite took it (the
@@ -49,8 +56,30 @@ pub fn cipher_memory_security() -> &'static str {
 }
 
 /// Bytes SQLite has freed through the wiping methods in this process.
-pub fn wiped_bytes() -> u64 {
+#[cfg(test)]
+fn wiped_bytes() -> u64 {
     WIPED_BYTES.load(Ordering::Relaxed)
+}
+
+/// Zeroes `bytes` bytes at `block` in a way the compiler may not drop.
+///
+/// # Safety
+/// `block` must be valid for writes of `bytes` bytes.
+#[allow(unsafe_code)]
+unsafe fn zero(block: *mut u8, bytes: usize) {
+    // SAFETY: the caller's promise; explicit_bzero is glibc's memset that
+    // is never optimized away.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    unsafe {
+        nix::libc::explicit_bzero(block.cast(), bytes);
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    for offset in 0..bytes {
+        // SAFETY: the caller's promise; volatile writes are never elided.
+        unsafe { std::ptr::write_volatile(block.add(offset), 0) };
+    }
+    #[cfg(test)]
+    WIPED_BYTES.fetch_add(bytes as u64, Ordering::Relaxed);
 }
 
 #[allow(unsafe_code)]
@@ -76,6 +105,14 @@ fn install_once() -> bool {
     if got != ffi::SQLITE_OK || UNDERLYING.set(Underlying { malloc, free, size }).is_err() {
         return false;
     }
+    // SAFETY: SQLITE_CONFIG_LOOKASIDE takes two ints (slot size, slots per
+    // connection); 0 and 0 turn lookaside off. Refused after initialization,
+    // like the allocator below (then neither is changed).
+    let no_lookaside =
+        unsafe { ffi::sqlite3_config(ffi::SQLITE_CONFIG_LOOKASIDE, 0 as c_int, 0 as c_int) };
+    if no_lookaside != ffi::SQLITE_OK {
+        return false;
+    }
     let wiping = ffi::sqlite3_mem_methods {
         xFree: Some(wiping_free),
         xRealloc: Some(wiping_realloc),
@@ -99,13 +136,10 @@ unsafe extern "C" fn wiping_free(block: *mut c_void) {
     if !block.is_null() {
         // SAFETY: `block` came from the underlying malloc (SQLite frees only
         // what its allocator returned) and is still live, so its size is
-        // readable and that many bytes are writable. The stores are not
-        // dead: the block is then passed to a function the compiler cannot
-        // see into.
+        // readable and that many bytes are writable.
         unsafe {
             let size = usize::try_from((underlying.size)(block)).unwrap_or(0);
-            std::ptr::write_bytes(block.cast::<u8>(), 0, size);
-            WIPED_BYTES.fetch_add(size as u64, Ordering::Relaxed);
+            zero(block.cast::<u8>(), size);
         }
     }
     // SAFETY: as above; SQLite never uses `block` after freeing it.

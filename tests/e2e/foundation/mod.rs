@@ -11,6 +11,7 @@ mod encrypted_store;
 mod events;
 mod health;
 mod interop;
+mod keepalive;
 mod key_file_faults;
 mod lifecycle;
 mod load;

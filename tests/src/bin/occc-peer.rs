@@ -8,6 +8,7 @@
 //!     occc-peer <socket> create-user <username> <session token file>
 //!     occc-peer <socket> enrol-and-use <username> <enrolment token> <password>
 //!     occc-peer <socket> enrol-and-watch <username> <enrolment token> <password>
+//!     occc-peer <socket> hold-watches <session token file> <count>
 //!
 //! `enrol-and-use` sets the password, confirms TOTP (codes computed here,
 //! RFC 6238), logs in with a recovery code, calls WhoAmI and logs out; it
@@ -15,7 +16,10 @@
 //! for in the daemon's memory once this process — and its connection — is
 //! gone. `enrol-and-watch` enrols and logs in the same way, then opens an
 //! integrity watch and prints `ok watching` once the daemon accepted it
-//! (a refused watch is an error before any message).
+//! (a refused watch is an error before any message). `hold-watches` opens
+//! `count` integrity watches on one connection with the session in the
+//! file, prints `ok holding <count>`, and holds them until it is killed
+//! (a test stops it to see what the daemon does with a silent peer).
 //! Prints one line per result, `ok …` or `error <gRPC code name> …`, and
 //! exits 0 unless the arguments are wrong; the tests read the lines.
 
@@ -127,6 +131,27 @@ async fn run(socket: PathBuf, command: &[String]) -> Result<(), String> {
         [cmd, username, enrollment_token, password] if cmd == "enrol-and-watch" => {
             let watched = enrol_and_watch(&client, username, enrollment_token, password).await;
             report(watched, |()| "watching".to_owned());
+        }
+        [cmd, token_file, count] if cmd == "hold-watches" => {
+            let token = std::fs::read_to_string(token_file).map_err(|err| err.to_string())?;
+            let count: usize = count.parse().map_err(|_| "count: a number".to_owned())?;
+            let session = client.with_session(SessionToken::new(token.trim().to_owned()));
+            let mut held = Vec::new();
+            while held.len() < count {
+                match session
+                    .integrity()
+                    .watch_integrity(pb::WatchIntegrityRequest {})
+                    .await
+                {
+                    Ok(watch) => held.push(watch.into_inner()),
+                    Err(status) => {
+                        report(Err::<(), _>(ClientError::Rpc(status)), |()| String::new());
+                        return Ok(());
+                    }
+                }
+            }
+            println!("ok holding {}", held.len());
+            std::future::pending::<()>().await;
         }
         _ => return Err("unknown command; see the source's header".to_owned()),
     }
