@@ -190,36 +190,47 @@ async fn one_upload_at_a_time_per_uid_and_one_outliving_its_session_stores_nothi
     let root = signed_in_super_admin(&dir, &daemon).await;
     let archive = tar_of_folder(&fixture("pure-notes"), "pure-notes");
 
-    // An upload begins: its first chunk sent, the rest held back.
-    let (chunks, held_back) = tokio::sync::mpsc::channel(4);
-    chunks
-        .send(pb::SkillArchiveChunk {
-            format: pb::ArchiveFormat::Tar as i32,
-            data: archive[..archive.len() / 2].to_vec(),
-        })
-        .await
-        .unwrap();
-    let mut uploads = skills(&root.session);
-    let first = tokio::spawn(async move {
-        uploads
-            .submit_skill(ReceiverStream::new(held_back))
+    // An upload begins: its first chunk sent, the rest held back. A second
+    // upload of the same OS user is refused meanwhile, saying why (not an
+    // archive: should it get in before the first, it stores nothing). Each
+    // probe holds the uid's place for a moment, so a first upload arriving
+    // just then is itself refused: it is begun again.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let (chunks, first, second) = 'begin: loop {
+        let (chunks, held_back) = tokio::sync::mpsc::channel(4);
+        chunks
+            .send(pb::SkillArchiveChunk {
+                format: pb::ArchiveFormat::Tar as i32,
+                data: archive[..archive.len() / 2].to_vec(),
+            })
             .await
-            .map(tonic::Response::into_inner)
-    });
-
-    // A second upload of the same OS user is refused meanwhile, saying why
-    // (not an archive: should it get in before the first, it stores nothing).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let second = loop {
-        let status = submit(&root.session, pb::ArchiveFormat::Zip, b"not an archive")
-            .await
-            .unwrap_err();
-        if status.message().contains("skill archives being sent") {
-            break status;
+            .unwrap();
+        let mut uploads = skills(&root.session);
+        let first = tokio::spawn(async move {
+            uploads
+                .submit_skill(ReceiverStream::new(held_back))
+                .await
+                .map(tonic::Response::into_inner)
+        });
+        loop {
+            let status = submit(&root.session, pb::ArchiveFormat::Zip, b"not an archive")
+                .await
+                .unwrap_err();
+            if status.message().contains("skill archives being sent") {
+                break 'begin (chunks, first, status);
+            }
+            assert!(std::time::Instant::now() < deadline, "{status:?}");
+            if first.is_finished() {
+                let refused = first.await.unwrap().unwrap_err();
+                assert!(
+                    refused.message().contains("skill archives being sent"),
+                    "{refused:?}"
+                );
+                continue 'begin;
+            }
+            // The first may not have reached the daemon yet.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        // The first may not have reached the daemon yet.
-        assert!(std::time::Instant::now() < deadline, "{status:?}");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
     assert_eq!(second.code(), Code::ResourceExhausted, "{second:?}");
 
