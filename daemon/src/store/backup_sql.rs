@@ -6,15 +6,12 @@
 //! writers go on; the key is a bound value on a connection whose statements
 //! are never logged.
 
-use std::{path::Path, str::FromStr};
+use std::path::Path;
 
-use sqlx::{
-    ConnectOptions,
-    sqlite::{SqliteConnectOptions, SqlitePoolOptions},
-};
+use sqlx::sqlite::SqlitePoolOptions;
 use zeroize::Zeroizing;
 
-use super::{Store, StoreError, classify, sqlite_heap};
+use super::{Store, StoreError, classify, keyed_options};
 use crate::crypto::Subkey;
 
 impl Store {
@@ -22,18 +19,10 @@ impl Store {
     /// connection, no migration, and its schema not trusted to run
     /// functions with side effects.
     pub async fn open_to_check(path: &Path, key: &Subkey) -> Result<Self, StoreError> {
-        let key_pragma = Zeroizing::new(format!("\"x'{}'\"", hex::encode(key.expose())));
-        let options = SqliteConnectOptions::from_str("sqlite://")?
-            .filename(path)
+        let options = keyed_options(path, key)?
             .read_only(true)
-            .pragma("key", key_pragma.to_string())
-            .pragma(
-                "cipher_memory_security",
-                sqlite_heap::cipher_memory_security(),
-            )
             .pragma("query_only", "ON")
-            .pragma("trusted_schema", "OFF")
-            .disable_statement_logging();
+            .pragma("trusted_schema", "OFF");
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options)

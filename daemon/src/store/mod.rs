@@ -206,29 +206,16 @@ impl Store {
         database_key: &Subkey,
         create: bool,
     ) -> Result<Self, StoreError> {
-        // Raw-key form: SQLCipher skips PBKDF2, since the key is already uniform random.
-        let key_pragma = Zeroizing::new(format!("\"x'{}'\"", hex::encode(database_key.expose())));
-        let options = SqliteConnectOptions::from_str("sqlite://")?
-            .filename(path)
+        let options = keyed_options(path, database_key)?
             .create_if_missing(create)
-            .pragma("key", key_pragma.to_string())
-            // Off when SQLite's frees are wiped by `sqlite_heap` (same wiping,
-            // without a lock/unlock system call per block); on otherwise.
-            .pragma(
-                "cipher_memory_security",
-                sqlite_heap::cipher_memory_security(),
-            )
             // A small database: a 512 KiB page cache per connection keeps RSS low.
             .pragma("cache_size", "-512")
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5))
-            // sqlx logs each statement (at debug, and slow ones at warn);
-            // the first one it runs on a connection is `PRAGMA key`.
-            .disable_statement_logging();
+            .busy_timeout(Duration::from_secs(5));
         if !create {
-            check_key_read_only(path, &key_pragma).await?;
+            check_key_read_only(path, database_key).await?;
         }
         let write_refusal = Arc::new(WriteRefusal::default());
         let (on_acquire, on_connect) = (Arc::clone(&write_refusal), Arc::clone(&write_refusal));
@@ -392,19 +379,30 @@ impl Store {
     }
 }
 
-/// Proves the key on a read-only connection before any writable one opens: a
-/// writable connection with a wrong key would still checkpoint a leftover WAL
-/// into the database file when it closes; a read-only one never writes it.
-async fn check_key_read_only(path: &Path, key_pragma: &str) -> Result<(), StoreError> {
-    let options = SqliteConnectOptions::from_str("sqlite://")?
+/// Options for the database at `path` under `key`, which every connection
+/// the store opens starts from: `PRAGMA key` first (raw-key form: SQLCipher
+/// skips PBKDF2, since the key is already uniform random), then SQLCipher's
+/// memory security off when SQLite's frees are wiped by `sqlite_heap` (same
+/// wiping, without a lock/unlock system call per block) and on otherwise;
+/// statements never logged (sqlx logs them at debug, slow ones at warn, and
+/// the first is `PRAGMA key`).
+fn keyed_options(path: &Path, key: &Subkey) -> Result<SqliteConnectOptions, StoreError> {
+    let key_pragma = Zeroizing::new(format!("\"x'{}'\"", hex::encode(key.expose())));
+    Ok(SqliteConnectOptions::from_str("sqlite://")?
         .filename(path)
-        .read_only(true)
-        .pragma("key", key_pragma.to_owned())
+        .pragma("key", key_pragma.to_string())
         .pragma(
             "cipher_memory_security",
             sqlite_heap::cipher_memory_security(),
         )
-        .disable_statement_logging();
+        .disable_statement_logging())
+}
+
+/// Proves the key on a read-only connection before any writable one opens: a
+/// writable connection with a wrong key would still checkpoint a leftover WAL
+/// into the database file when it closes; a read-only one never writes it.
+async fn check_key_read_only(path: &Path, key: &Subkey) -> Result<(), StoreError> {
+    let options = keyed_options(path, key)?.read_only(true);
     let mut connection = options.connect().await.map_err(|err| classify(err, path))?;
     let probe = sqlx::query("SELECT count(*) FROM sqlite_master")
         .fetch_one(&mut connection)
