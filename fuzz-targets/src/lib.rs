@@ -11,6 +11,8 @@
 mod auth;
 mod config;
 mod docker;
+#[cfg(unix)]
+mod requests;
 mod skills;
 pub mod smoke;
 
@@ -58,9 +60,16 @@ pub const TARGETS: &[Target] = &[
         name: "skill_frontmatter",
         body: skills::skill_frontmatter,
     },
+    #[cfg(unix)]
+    Target {
+        name: "requests",
+        body: requests::requests,
+    },
 ];
 
 pub use auth::{auth_input, authorization, phc_string};
 pub use config::{config_toml, openclaw_config};
 pub use docker::docker_responses;
+#[cfg(unix)]
+pub use requests::requests;
 pub use skills::{skill_archive, skill_frontmatter};

@@ -54,6 +54,8 @@ fn every_target_has_a_smoke_run_below() {
         "docker_responses",
         "skill_archive",
         "skill_frontmatter",
+        #[cfg(unix)]
+        "requests",
     ];
     let names: Vec<&str> = TARGETS.iter().map(|target| target.name).collect();
     assert_eq!(names, listed);
@@ -97,4 +99,10 @@ fn skill_archive() {
 #[test]
 fn skill_frontmatter() {
     println!("{}", smoke_run("skill_frontmatter").unwrap());
+}
+
+#[cfg(unix)]
+#[test]
+fn requests() {
+    println!("{}", smoke_run("requests").unwrap());
 }

@@ -16,7 +16,6 @@ use super::{
     error::AuthError,
     input,
     lockout::AttemptKey,
-    password::check_new_password,
     role::Role,
     shared::AuthCore,
     token::{MAX_TOKEN_CHARS, SecretToken, TokenKind},
@@ -123,7 +122,7 @@ impl Enrolment {
         {
             return Err(AuthError::BootstrapClosed);
         }
-        let password = check_new_password(username, password).map_err(AuthError::PasswordPolicy)?;
+        let password = self.core.check_new_password(username, password).await?;
         let phc = self
             .core
             .hashing
@@ -183,8 +182,10 @@ impl Enrolment {
     ) -> Result<TotpEnrolment, AuthError> {
         input::password("password", password)?;
         let account = self.enrolling_account(enrollment_token).await?;
-        let password = check_new_password(&account.row.username, password)
-            .map_err(AuthError::PasswordPolicy)?;
+        let password = self
+            .core
+            .check_new_password(&account.row.username, password)
+            .await?;
         self.core
             .store_password(account.row.id, password, false)
             .await?;

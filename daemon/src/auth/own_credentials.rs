@@ -17,7 +17,7 @@ use super::{
     error::AuthError,
     input,
     lockout::AttemptKey,
-    password::{Verification, check_new_password, normalize},
+    password::{Verification, normalize},
     shared::AuthCore,
     totp::TotpEnrolment,
 };
@@ -69,8 +69,10 @@ impl OwnCredentials {
     ) -> Result<(), AuthError> {
         input::password("current_password", current)?;
         input::password("new_password", new)?;
-        let new =
-            check_new_password(&by.session.username, new).map_err(AuthError::PasswordPolicy)?;
+        let new = self
+            .core
+            .check_new_password(&by.session.username, new)
+            .await?;
         let key = AttemptKey::Account(by.session.username.clone());
         let attempt = self.core.throttle(&key, Some(by.peer)).await?;
         let account = self.core.account(&by.session.username).await?;

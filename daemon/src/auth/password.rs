@@ -202,8 +202,38 @@ impl PasswordHashing {
         })
     }
 
+    /// Checks a proposed password ([`check_new_password`]) off the async
+    /// workers and under the hashes' permits: the strength estimate costs
+    /// up to a few hundred milliseconds of CPU for crafted input (fuzzing
+    /// found one of 99 bytes taking 0.2 s), so callers may not stall the
+    /// runtime with it or run more of it at once than hashes.
+    pub async fn check_new(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Result<Zeroizing<String>, PasswordRejected>, HashingError> {
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Ok(Err(PasswordRejected::TooLong));
+        }
+        let (username, password) = (username.to_owned(), Zeroizing::new(password.to_owned()));
+        self.run_blocking(false, move || Ok(check_new_password(&username, &password)))
+            .await
+    }
+
+    /// Runs an Argon2 computation on the blocking pool once a permit is
+    /// free, counting it.
     async fn run<T: Send + 'static>(
         &self,
+        work: impl FnOnce() -> Result<T, HashingError> + Send + 'static,
+    ) -> Result<T, HashingError> {
+        self.run_blocking(true, work).await
+    }
+
+    /// Runs `work` on the blocking pool once a permit is free; an Argon2
+    /// computation (`is_hash`) is counted as it starts.
+    async fn run_blocking<T: Send + 'static>(
+        &self,
+        is_hash: bool,
         work: impl FnOnce() -> Result<T, HashingError> + Send + 'static,
     ) -> Result<T, HashingError> {
         let _permit = self
@@ -211,8 +241,10 @@ impl PasswordHashing {
             .acquire()
             .await
             .map_err(|_| HashingError::Task)?;
-        self.computed.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!("argon2 computation started");
+        if is_hash {
+            self.computed.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!("argon2 computation started");
+        }
         tokio::task::spawn_blocking(work)
             .await
             .map_err(|_| HashingError::Task)?
@@ -417,5 +449,39 @@ mod tests {
             Ok(Verification::Mismatch)
         );
         assert_eq!(hashing.computed(), before + 1);
+    }
+
+    /// The input fuzzing found (fuzz/regressions/auth_input/zxcvbn-leet-0.2s):
+    /// 99 bytes the strength estimate spends about 0.2 s on.
+    const SLOW_TO_ESTIMATE: &str = "@@@A@@@@@@\0\0~5<cb-8-65740123-3-0123-$74cco|\0\0\0\0-8at@\0\0\0(d3y@@T@.31@133456147246-99f33456147246-99f!";
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_strength_estimate_runs_off_the_async_worker_and_counts_as_no_hash() {
+        let hashing = PasswordHashing::new(CHEAP, 1).unwrap();
+        let ticks = Arc::new(AtomicU64::new(0));
+        let ticker = tokio::spawn({
+            let ticks = Arc::clone(&ticks);
+            async move {
+                loop {
+                    ticks.fetch_add(1, Ordering::Relaxed);
+                    tokio::task::yield_now().await;
+                }
+            }
+        });
+        tokio::task::yield_now().await;
+        let before = ticks.load(Ordering::Relaxed);
+        let checked = hashing.check_new("alice", SLOW_TO_ESTIMATE).await.unwrap();
+        let during = ticks.load(Ordering::Relaxed) - before;
+        ticker.abort();
+        assert!(checked.is_ok(), "{checked:?}");
+        // On this one-thread runtime the ticker runs only while the check
+        // waits elsewhere: inline, it would not have moved.
+        assert!(during > 10, "the runtime was held: {during} ticks");
+        assert_eq!(hashing.computed(), 0);
+        let too_long = "a".repeat(MAX_PASSWORD_BYTES + 1);
+        assert_eq!(
+            hashing.check_new("alice", &too_long).await.unwrap(),
+            Err(PasswordRejected::TooLong)
+        );
     }
 }

@@ -149,6 +149,21 @@ impl AuthCore {
         account::open_totp(&self.sealer, user_id, column, sealed)
     }
 
+    /// `password` NFKC-normalised if the policy accepts it as `username`'s
+    /// new password (checked off the async workers, see
+    /// [`PasswordHashing::check_new`]).
+    pub(super) async fn check_new_password(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Zeroizing<String>, AuthError> {
+        self.hashing
+            .check_new(username, password)
+            .await
+            .map_err(|err| AuthError::internal("the password check failed", &err))?
+            .map_err(AuthError::PasswordPolicy)
+    }
+
     /// Hashes `password` (already normalised) and stores it as the user's;
     /// a credential change (`replaces`) also raises the account's
     /// generation. Returns the generation afterwards.

@@ -10,7 +10,7 @@ mod policy;
 
 use std::{fmt, sync::Arc};
 
-pub use layer::{BearerHeader, GateLayer, bearer_token};
+pub use layer::{BearerHeader, GateLayer, GatedService, bearer_token};
 pub use policy::{Access, Elevation, InQuarantine, POLICY_TABLE, RpcPolicy, policy_for};
 
 use crate::{

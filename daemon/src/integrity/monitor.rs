@@ -277,8 +277,8 @@ impl IntegrityMonitor {
     }
 
     /// Sweeps every container now; returns once done (or at the timeout).
-    /// It closes no finding.
-    pub async fn run_checks_now(&self) -> Vec<ContainerStatus> {
+    /// It closes no finding. Refused when the monitor is off.
+    pub async fn run_checks_now(&self) -> Result<Vec<ContainerStatus>, IntegrityError> {
         self.shared.run_checks_now().await
     }
 }

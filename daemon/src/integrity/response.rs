@@ -461,7 +461,8 @@ impl Responder {
                 detail,
             )
             .await;
-        self.shared.run_checks_now().await;
+        // The pin is kept either way; with the monitor off nothing sweeps.
+        let _ = self.shared.run_checks_now().await;
         Ok(pinned)
     }
 }

@@ -304,14 +304,24 @@ impl MonitorShared {
             self.refresh(&name, Sight::Blind(&reason));
         }
     }
-    /// Sweeps every container now; returns once done (or at the timeout).
-    /// It closes no finding.
-    pub(super) async fn run_checks_now(&self) -> Vec<ContainerStatus> {
-        let (reply, done) = oneshot::channel();
-        if self.commands.send(Command::RunNow(reply)).await.is_ok() {
-            let _ = tokio::time::timeout(RUN_NOW_TIMEOUT, done).await;
+    /// Sweeps every container now; returns once done, or after
+    /// [`RUN_NOW_TIMEOUT`] in all (room in the loop's queue included, so a
+    /// busy loop never holds a caller longer). It closes no finding.
+    /// Refused when the monitor is off: no loop would answer.
+    pub(super) async fn run_checks_now(&self) -> Result<Vec<ContainerStatus>, IntegrityError> {
+        if !self.config.enabled {
+            return Err(IntegrityError::Refused(
+                "the integrity monitor is off (integrity.enabled = false in occcd.toml): there is nothing to run checks with".to_owned(),
+            ));
         }
-        self.status()
+        let (reply, done) = oneshot::channel();
+        let _ = tokio::time::timeout(RUN_NOW_TIMEOUT, async {
+            if self.commands.send(Command::RunNow(reply)).await.is_ok() {
+                let _ = done.await;
+            }
+        })
+        .await;
+        Ok(self.status())
     }
 }
 

@@ -15,6 +15,8 @@ mod domain;
 mod error;
 pub mod health;
 mod heap;
+#[cfg(unix)]
+mod in_process;
 mod key_watch;
 pub mod reload;
 mod rpc;
@@ -30,6 +32,8 @@ use tokio::{sync::mpsc, time::MissedTickBehavior};
 
 pub use error::StartupError;
 pub use heap::keep_heap_returnable;
+#[cfg(unix)]
+pub use in_process::InProcess;
 pub use reload::Reloader;
 pub use signals::{SignalRequest, Signals};
 #[cfg(unix)]

@@ -20,8 +20,12 @@ use tokio::{
     sync::{oneshot, watch},
     task::JoinHandle,
 };
-use tonic::{server::NamedService, transport::Server};
-use tonic_health::{ServingStatus, server::HealthReporter};
+use tonic::{server::NamedService, service::Routes, transport::Server};
+use tonic_health::{
+    ServingStatus,
+    pb::health_server::{Health as HealthChecks, HealthServer},
+    server::HealthReporter,
+};
 
 use super::{StartupError, domain::Domain, health::Health};
 use crate::{
@@ -126,27 +130,6 @@ impl RpcServer {
                 .await;
         }
         let (health_view, health_watch) = watch::channel(health_view(&reported));
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(occc_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .map_err(StartupError::Reflection)?;
-        let auth = &domain.auth;
-        let gate = Gate::new(
-            domain.audit.clone(),
-            Arc::clone(auth),
-            Arc::clone(clock),
-            domain.lock.clone(),
-        );
-        // Long-lived streams of every service share one set of places.
-        let streams = crate::service::stream_places();
-        let integrity = || {
-            IntegrityService::new(
-                Arc::clone(&domain.monitor),
-                Arc::clone(auth),
-                Arc::clone(&streams),
-            )
-        };
         let router = Server::builder()
             // Per connection (connections per uid: transport::admission).
             .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
@@ -154,48 +137,11 @@ impl RpcServer {
             // with its streams, and its connections' places come back.
             .http2_keepalive_interval(Some(socket.keepalive_every()))
             .http2_keepalive_timeout(Some(socket.keepalive_answer_within()))
-            .layer(GateLayer::new(gate, Arc::clone(&domain.metrics)))
-            .add_service(health_service)
-            .add_service(reflection)
-            .add_service(SystemServer::new(SystemService::new(
-                Arc::clone(clock),
-                clock.now(),
-                health_watch,
-            )))
-            .add_service(AuditServer::new(AuditService::new(AuditParts {
-                store: domain.store.clone(),
-                log: domain.audit.clone(),
-                hasher: Arc::clone(&domain.hasher),
-                signer: Arc::clone(&domain.checkpoints),
-                auth: Arc::clone(auth),
-                clock: Arc::clone(clock),
-                streams: Arc::clone(&streams),
-            })))
-            .add_service(AuthServer::new(AuthService::new(Arc::clone(auth))))
-            .add_service(UsersServer::new(UsersService::new(Arc::clone(auth))))
-            .add_service(DeviceKeysServer::new(DeviceKeysService::new(Arc::clone(
-                auth,
-            ))))
-            .add_service(BiometricServer::new(BiometricService::new(Arc::clone(
-                auth,
-            ))))
-            .add_service(IntegrityServer::new(integrity()))
-            .add_service(EnvironmentServer::new(integrity()))
-            .add_service(SkillsServer::new(SkillsService::new(
-                Arc::clone(&domain.skills),
-                Arc::clone(auth),
-                Arc::clone(&streams),
-            )))
-            .add_service(ConfigServer::new(ConfigService::new(
-                Arc::clone(&domain.openclaw_config),
-                Arc::clone(auth),
-            )))
-            .add_service(BackupsServer::new(BackupsService::new(
-                Arc::clone(&domain.backups),
-                domain.audit.clone(),
-                Arc::clone(auth),
-                Arc::clone(&streams),
-            )));
+            .layer(GateLayer::new(
+                gate(domain, clock),
+                Arc::clone(&domain.metrics),
+            ))
+            .add_routes(routes(domain, clock, health_service, health_watch)?);
         let (stop_serving, serving_stopped) = oneshot::channel::<()>();
         let (incoming, transport_failure) = transport::incoming(listener);
         let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
@@ -279,4 +225,81 @@ impl RpcServer {
             }
         }
     }
+}
+
+/// The gate every call passes first, on `domain`'s sessions and audit log.
+pub(super) fn gate(domain: &Domain, clock: &Arc<dyn Clock>) -> Gate {
+    Gate::new(
+        domain.audit.clone(),
+        Arc::clone(&domain.auth),
+        Arc::clone(clock),
+        domain.lock.clone(),
+    )
+}
+
+/// Every service of `domain`, health and reflection included: what the
+/// gate wraps, on the socket ([`RpcServer::start`]) or in-process
+/// ([`super::InProcess`]).
+pub(super) fn routes(
+    domain: &Domain,
+    clock: &Arc<dyn Clock>,
+    health_service: HealthServer<impl HealthChecks>,
+    health_watch: watch::Receiver<Vec<ServiceHealth>>,
+) -> Result<Routes, StartupError> {
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(occc_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(StartupError::Reflection)?;
+    let auth = &domain.auth;
+    // Long-lived streams of every service share one set of places.
+    let streams = crate::service::stream_places();
+    let integrity = || {
+        IntegrityService::new(
+            Arc::clone(&domain.monitor),
+            Arc::clone(auth),
+            Arc::clone(&streams),
+        )
+    };
+    Ok(Routes::new(health_service)
+        .add_service(reflection)
+        .add_service(SystemServer::new(SystemService::new(
+            Arc::clone(clock),
+            clock.now(),
+            health_watch,
+        )))
+        .add_service(AuditServer::new(AuditService::new(AuditParts {
+            store: domain.store.clone(),
+            log: domain.audit.clone(),
+            hasher: Arc::clone(&domain.hasher),
+            signer: Arc::clone(&domain.checkpoints),
+            auth: Arc::clone(auth),
+            clock: Arc::clone(clock),
+            streams: Arc::clone(&streams),
+        })))
+        .add_service(AuthServer::new(AuthService::new(Arc::clone(auth))))
+        .add_service(UsersServer::new(UsersService::new(Arc::clone(auth))))
+        .add_service(DeviceKeysServer::new(DeviceKeysService::new(Arc::clone(
+            auth,
+        ))))
+        .add_service(BiometricServer::new(BiometricService::new(Arc::clone(
+            auth,
+        ))))
+        .add_service(IntegrityServer::new(integrity()))
+        .add_service(EnvironmentServer::new(integrity()))
+        .add_service(SkillsServer::new(SkillsService::new(
+            Arc::clone(&domain.skills),
+            Arc::clone(auth),
+            Arc::clone(&streams),
+        )))
+        .add_service(ConfigServer::new(ConfigService::new(
+            Arc::clone(&domain.openclaw_config),
+            Arc::clone(auth),
+        )))
+        .add_service(BackupsServer::new(BackupsService::new(
+            Arc::clone(&domain.backups),
+            domain.audit.clone(),
+            Arc::clone(auth),
+            Arc::clone(&streams),
+        ))))
 }

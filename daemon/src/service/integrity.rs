@@ -193,7 +193,7 @@ impl Integrity for IntegrityService {
         &self,
         _request: Request<pb::RunChecksRequest>,
     ) -> Result<Response<pb::IntegrityStatus>, Status> {
-        self.monitor.run_checks_now().await;
+        self.monitor.run_checks_now().await?;
         Ok(Response::new(self.status()))
     }
 

@@ -4,7 +4,8 @@
 //!
 //! Invariant: every request that reaches a handler came through a listener
 //! this module opened, and carries the peer's identity as the kernel reports
-//! it for that connection.
+//! it for that connection — or was made inside this process
+//! ([`crate::lifecycle::InProcess`], no socket) and carries this process's.
 
 #[cfg(unix)]
 mod activation;
@@ -23,6 +24,8 @@ pub mod uid_shares;
 #[cfg(unix)]
 pub use activation::{PassedSocket, open_listener, take_passed_socket};
 pub use error::{SocketError, SocketOrigin};
+#[cfg(unix)]
+pub(crate) use peer::InProcessPeer;
 pub use peer::PeerCredentials;
 #[cfg(windows)]
 pub use pipe::{BoundSocket, Listener, PassedSocket, incoming, open_listener, take_passed_socket};
