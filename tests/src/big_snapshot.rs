@@ -46,6 +46,9 @@ pub struct Measured {
     pub snapshot: pb::SnapshotInfo,
     /// Its verification.
     pub verified: pb::SnapshotVerification,
+    /// What a second verification by the same uid, sent at the same time,
+    /// was answered.
+    pub concurrent_refusal: tonic::Status,
     /// Bytes the export streamed.
     pub exported: u64,
     /// Resident KiB when the snapshot began.
@@ -138,14 +141,22 @@ pub async fn run(socket: &Path, bound: u64) -> Measured {
     let writing_peak_kib = status_kib(daemon.pid(), "VmHWM:");
 
     reset_peak(daemon.pid());
-    let verified = session
-        .integrity()
-        .verify_snapshot(pb::VerifySnapshotRequest {
-            snapshot_id: snapshot.snapshot_id.clone(),
-        })
-        .await
-        .expect("verify")
-        .into_inner();
+    // Two at once from one uid: each reads the whole snapshot, so one runs
+    // and the other is refused.
+    let verify = || async {
+        session
+            .integrity()
+            .verify_snapshot(pb::VerifySnapshotRequest {
+                snapshot_id: snapshot.snapshot_id.clone(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    };
+    let (first, second) = tokio::join!(verify(), verify());
+    let (verified, refused) = match (first, second) {
+        (Ok(verified), Err(refused)) | (Err(refused), Ok(verified)) => (verified, refused),
+        other => panic!("one verification runs, the other is refused: {other:?}"),
+    };
     let mut export = session
         .integrity()
         .export_snapshot(pb::ExportSnapshotRequest {
@@ -163,6 +174,7 @@ pub async fn run(socket: &Path, bound: u64) -> Measured {
     Measured {
         snapshot,
         verified,
+        concurrent_refusal: refused,
         exported,
         before_kib,
         writing_peak_kib,

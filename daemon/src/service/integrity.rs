@@ -23,6 +23,7 @@ use super::{
         manifest_to_proto,
     },
     session_bound::{BoxStream, session_bound, stream_place},
+    status::share_refused,
 };
 use crate::{
     audit::Actor,
@@ -46,6 +47,10 @@ const MAX_TAIL: u32 = 10_000;
 const MAX_CHECK_IDS: usize = 32;
 /// Longest container name or snapshot id accepted.
 const MAX_NAME_BYTES: usize = 256;
+/// Snapshot verifications (each reads and decrypts a whole snapshot, up to
+/// `snapshot_max_bytes`) running at once per uid and in all.
+const VERIFICATIONS_PER_UID: usize = 1;
+const MAX_VERIFICATIONS: usize = 2;
 
 /// Handler of `occc.v1.Integrity` and `occc.v1.Environment`.
 #[derive(Debug, Clone)]
@@ -53,6 +58,8 @@ pub struct IntegrityService {
     monitor: Arc<IntegrityMonitor>,
     auth: Arc<AuthEngine>,
     streams: Arc<UidShares>,
+    /// Places of snapshot verifications running.
+    verifications: Arc<UidShares>,
 }
 
 impl IntegrityService {
@@ -68,6 +75,7 @@ impl IntegrityService {
             monitor,
             auth,
             streams,
+            verifications: UidShares::new(VERIFICATIONS_PER_UID, MAX_VERIFICATIONS),
         }
     }
 
@@ -290,6 +298,12 @@ impl Integrity for IntegrityService {
         request: Request<pb::VerifySnapshotRequest>,
     ) -> Result<Response<pb::SnapshotVerification>, Status> {
         let id = bounded("snapshot_id", &request.get_ref().snapshot_id)?;
+        let caller = caller(&request)?;
+        // Held until the verification ends or its caller goes away.
+        let _place = self
+            .verifications
+            .take(caller.peer.uid)
+            .map_err(|refused| share_refused("snapshot verifications running", refused))?;
         let verification = self
             .monitor
             .vault()

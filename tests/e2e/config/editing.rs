@@ -379,3 +379,29 @@ async fn an_admin_cannot_accept_an_outside_edit_that_weakens_security() {
     );
     assert!(read(&ada_session).await.accepted);
 }
+
+/// Found by the `requests` fuzz target: with the monitor off, RunChecks
+/// queued a request no loop would ever take and answered OK a minute later.
+#[tokio::test]
+async fn run_checks_with_the_monitor_off_is_refused_with_the_reason() {
+    let dir = DevDir::new();
+    let path = dir.path().join("openclaw.json");
+    std::fs::write(&path, SAMPLE).unwrap();
+    dir.set_config(&config_toml(&path, ""));
+    let daemon = RunningDaemon::start(&dir).await;
+    let root = signed_in_super_admin(&dir, &daemon).await;
+    for _ in 0..3 {
+        let refused = root
+            .session
+            .integrity()
+            .run_checks(pb::RunChecksRequest {})
+            .await
+            .expect_err("nothing to run checks with");
+        assert_eq!(refused.code(), Code::FailedPrecondition);
+        assert!(
+            refused.message().contains("integrity.enabled = false"),
+            "{}",
+            refused.message()
+        );
+    }
+}

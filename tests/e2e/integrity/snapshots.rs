@@ -49,6 +49,16 @@ async fn a_snapshot_of_gigabytes_of_changes_streams_within_a_small_memory_bound(
         "what came after is named"
     );
     assert!(measured.verified.ok, "{:?}", measured.verified);
+    let refused = &measured.concurrent_refusal;
+    assert_eq!(
+        refused.code(),
+        tonic::Code::ResourceExhausted,
+        "{refused:?}"
+    );
+    assert!(
+        refused.message().contains("snapshot verifications"),
+        "{refused:?}"
+    );
     assert!(measured.exported > stored, "{} exported", measured.exported);
     for (phase, peak) in [
         ("writing", measured.writing_peak_kib),
