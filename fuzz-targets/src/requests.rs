@@ -1,6 +1,7 @@
 //! Every request message, answered in-process: the first byte picks a row of
 //! the policy table (every RPC occcd serves), the second who calls — nobody,
-//! a token no session has, or an elevated super-admin — and the rest is the
+//! a token no session has, an elevated super-admin or an elevated admin (the
+//! domain decides some things between those two) — and the rest is the
 //! message's bytes, framed as gRPC and passed through the gate and the
 //! handler ([`occcd::lifecycle::InProcess`]: no socket) on a real SQLCipher
 //! store in a temporary folder, with the clock injected.
@@ -8,8 +9,9 @@
 //! Besides a panic or a hang, an answer of INTERNAL or UNKNOWN is a failure:
 //! bad input must get a status a person can act on. The daemon is started
 //! again every [`INPUTS_PER_DAEMON`] inputs (so its store stays small) and
-//! whenever the fuzzer took the super-admin away (logged out, locked out,
-//! disabled), so later inputs still reach the handlers.
+//! whenever the fuzzer took a signed-in user away for good (locked out,
+//! disabled, deleted, demoted, a changed password), so later inputs still
+//! reach the handlers.
 
 mod grpc;
 
@@ -26,17 +28,30 @@ use occcd::{
     lifecycle::InProcess,
 };
 
-use grpc::{Answer, Who};
+use grpc::Answer;
 
 /// Inputs one daemon answers before a fresh one replaces it.
 const INPUTS_PER_DAEMON: u32 = 20_000;
-/// The super-admin the harness signs in as.
+/// The first super-admin, and the admin it invites.
+const SUPER_ADMIN: &str = "fuzz-root";
 const ADMIN: &str = "fuzz-admin";
-/// Its password (passes occcd's policy).
+/// Their password (passes occcd's policy).
 const PASSWORD: &str = "violet-anchor-tundra-93";
 /// One TOTP step: the clock moves this far before each code, so no code is
 /// a replay of the last.
 const TOTP_STEP: Duration = Duration::from_secs(30);
+
+/// Who makes a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Who {
+    /// No `authorization` header.
+    Nobody,
+    /// A bearer token no session has.
+    Stranger,
+    /// A signed-in user, elevated with the password: index into
+    /// [`Daemon::users`] (0 the super-admin, 1 the admin).
+    User(usize),
+}
 
 /// The message bytes after the two selector bytes.
 pub fn requests(data: &[u8]) {
@@ -47,7 +62,8 @@ pub fn requests(data: &[u8]) {
     let who = match who % 4 {
         0 => Who::Nobody,
         1 => Who::Stranger,
-        _ => Who::Admin,
+        2 => Who::User(0),
+        _ => Who::User(1),
     };
     let harness = HARNESS.get_or_init(|| Mutex::new(None));
     let mut slot = harness.lock().unwrap_or_else(PoisonError::into_inner);
@@ -60,11 +76,18 @@ pub fn requests(data: &[u8]) {
         fail(&format!("{path} answered {answer} to bad input"));
     }
     daemon.inputs += 1;
-    let worn_out = daemon.inputs >= INPUTS_PER_DAEMON;
-    let lost = who == Who::Admin && answer.lost_the_admin();
-    if (worn_out || (lost && !daemon.sign_in_again()))
-        && let Some(old) = slot.take()
-    {
+    let keeps_going = match (who, answer.denial()) {
+        (_, _) if daemon.inputs >= INPUTS_PER_DAEMON => false,
+        // The session ended or its elevation did: sign in again.
+        (
+            Who::User(user),
+            "login-required" | "elevation-required" | "password-elevation-required",
+        ) => daemon.sign_in(user),
+        // A super-admin is never forbidden anything: it was demoted.
+        (Who::User(0), "forbidden") => false,
+        _ => true,
+    };
+    if !keeps_going && let Some(old) = slot.take() {
         old.stop();
     }
 }
@@ -82,21 +105,27 @@ fn fail(why: &str) -> ! {
     panic!("requests: {why}")
 }
 
-/// One in-process daemon and the super-admin signed in to it.
+/// A signed-in user of the harness.
+struct User {
+    username: &'static str,
+    totp_secret: Vec<u8>,
+    token: String,
+}
+
+/// One in-process daemon and its signed-in users.
 struct Daemon {
     runtime: tokio::runtime::Runtime,
     clock: Arc<ManualClock>,
     daemon: InProcess,
-    totp_secret: Vec<u8>,
-    admin_token: String,
+    users: Vec<User>,
     inputs: u32,
     /// Removed last (after the daemon closed its store).
     folder: tempfile::TempDir,
 }
 
 impl Daemon {
-    /// Starts a daemon on a fresh folder, bootstraps the super-admin, signs
-    /// in and elevates with the password.
+    /// Starts a daemon on a fresh folder, bootstraps the super-admin, has it
+    /// invite the admin, and signs both in, elevated with the password.
     fn start() -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -117,14 +146,16 @@ impl Daemon {
             runtime,
             clock,
             daemon,
-            totp_secret: Vec::new(),
-            admin_token: String::new(),
+            users: Vec::new(),
             inputs: 0,
             folder,
         };
         harness.bootstrap();
-        if !harness.sign_in_again() {
-            fail("the bootstrapped super-admin could not sign in");
+        harness.invite_admin();
+        for user in 0..harness.users.len() {
+            if !harness.sign_in(user) {
+                fail("a user the harness enrolled could not sign in");
+            }
         }
         harness
     }
@@ -134,26 +165,59 @@ impl Daemon {
         let token_file = self.folder.path().join("state").join("bootstrap.token");
         let token = std::fs::read_to_string(&token_file)
             .unwrap_or_else(|err| fail(&format!("no bootstrap token: {err}")));
-        let mut started: pb::EnrollmentStarted = self
+        let started: pb::EnrollmentStarted = self
             .unary(
                 "/occc.v1.Auth/Bootstrap",
                 Who::Nobody,
                 &pb::BootstrapRequest {
                     bootstrap_token: token.trim().to_owned(),
-                    username: ADMIN.to_owned(),
+                    username: SUPER_ADMIN.to_owned(),
                     password: PASSWORD.to_owned(),
                 },
             )
             .unwrap_or_else(|answer| fail(&format!("Bootstrap: {answer}")));
+        self.confirm_enrollment(SUPER_ADMIN, started);
+    }
+
+    /// The super-admin (signed in) creates the admin, who enrols.
+    fn invite_admin(&mut self) {
+        if !self.sign_in(0) {
+            fail("the bootstrapped super-admin could not sign in");
+        }
+        let mut created: pb::CreateUserResponse = self
+            .unary(
+                "/occc.v1.Users/CreateUser",
+                Who::User(0),
+                &pb::CreateUserRequest {
+                    username: ADMIN.to_owned(),
+                    role: pb::UserRole::Admin.into(),
+                },
+            )
+            .unwrap_or_else(|answer| fail(&format!("CreateUser: {answer}")));
+        let started: pb::EnrollmentStarted = self
+            .unary(
+                "/occc.v1.Auth/StartEnrollment",
+                Who::Nobody,
+                &pb::StartEnrollmentRequest {
+                    enrollment_token: std::mem::take(&mut created.enrollment_token),
+                    password: PASSWORD.to_owned(),
+                },
+            )
+            .unwrap_or_else(|answer| fail(&format!("StartEnrollment: {answer}")));
+        self.confirm_enrollment(ADMIN, started);
+    }
+
+    /// Confirms `username`'s TOTP enrolment and adds them to the users.
+    fn confirm_enrollment(&mut self, username: &'static str, mut started: pb::EnrollmentStarted) {
         let secret = started
             .totp
             .as_mut()
             .map(|totp| std::mem::take(&mut totp.secret_base32))
             .unwrap_or_default();
-        self.totp_secret = totp_rs::Secret::Encoded(secret)
+        let totp_secret = totp_rs::Secret::Encoded(secret)
             .to_bytes()
             .unwrap_or_else(|err| fail(&format!("the TOTP secret is not base32: {err:?}")));
-        let code = self.next_code();
+        let code = self.next_code(&totp_secret, username);
         let _: pb::RecoveryCodes = self
             .unary(
                 "/occc.v1.Auth/ConfirmEnrollment",
@@ -164,18 +228,27 @@ impl Daemon {
                 },
             )
             .unwrap_or_else(|answer| fail(&format!("ConfirmEnrollment: {answer}")));
+        self.users.push(User {
+            username,
+            totp_secret,
+            token: String::new(),
+        });
     }
 
-    /// Logs the super-admin in and elevates with the password; false if the
+    /// Logs user `index` in and elevates with the password; false if the
     /// fuzzer made that impossible (lockout, disabled, deleted, a changed
     /// password).
-    fn sign_in_again(&mut self) -> bool {
-        let code = self.next_code();
+    fn sign_in(&mut self, index: usize) -> bool {
+        let Some(user) = self.users.get(index) else {
+            return false;
+        };
+        let (username, secret) = (user.username, user.totp_secret.clone());
+        let code = self.next_code(&secret, username);
         let login: Result<pb::LoginResponse, Answer> = self.unary(
             "/occc.v1.Auth/Login",
             Who::Nobody,
             &pb::LoginRequest {
-                username: ADMIN.to_owned(),
+                username: username.to_owned(),
                 password: PASSWORD.to_owned(),
                 second_factor: Some(pb::login_request::SecondFactor::TotpCode(code)),
             },
@@ -183,11 +256,13 @@ impl Daemon {
         let Ok(mut login) = login else {
             return false;
         };
-        self.admin_token = std::mem::take(&mut login.session_token);
-        let code = self.next_code();
+        if let Some(user) = self.users.get_mut(index) {
+            user.token = std::mem::take(&mut login.session_token);
+        }
+        let code = self.next_code(&secret, username);
         let elevated: Result<pb::AuthSession, Answer> = self.unary(
             "/occc.v1.Auth/Elevate",
-            Who::Admin,
+            Who::User(index),
             &pb::ElevateRequest {
                 totp_code: code,
                 password: PASSWORD.to_owned(),
@@ -197,8 +272,9 @@ impl Daemon {
         elevated.is_ok()
     }
 
-    /// The code of the next TOTP step (the clock moves there first).
-    fn next_code(&self) -> String {
+    /// The code of the next TOTP step for `secret` (the clock moves there
+    /// first).
+    fn next_code(&self, secret: &[u8], username: &str) -> String {
         self.clock.advance(TOTP_STEP);
         let seconds = u64::try_from(self.clock.now().0 / 1_000).unwrap_or(0);
         totp_rs::TOTP::new(
@@ -206,9 +282,9 @@ impl Daemon {
             6,
             1,
             TOTP_STEP.as_secs(),
-            self.totp_secret.clone(),
+            secret.to_vec(),
             None,
-            ADMIN.to_owned(),
+            username.to_owned(),
         )
         .map(|totp| totp.generate(seconds))
         .unwrap_or_default()
@@ -237,7 +313,10 @@ impl Daemon {
         match who {
             Who::Nobody => None,
             Who::Stranger => Some("Bearer occs_not-a-session-of-this-daemon".to_owned()),
-            Who::Admin => Some(format!("Bearer {}", self.admin_token)),
+            Who::User(index) => self
+                .users
+                .get(index)
+                .map(|user| format!("Bearer {}", user.token)),
         }
     }
 

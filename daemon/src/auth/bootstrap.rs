@@ -122,7 +122,10 @@ impl Enrolment {
         {
             return Err(AuthError::BootstrapClosed);
         }
-        let password = self.core.check_new_password(username, password).await?;
+        let password = self
+            .core
+            .check_new_password(peer, username, password)
+            .await?;
         let phc = self
             .core
             .hashing
@@ -184,7 +187,7 @@ impl Enrolment {
         let account = self.enrolling_account(enrollment_token).await?;
         let password = self
             .core
-            .check_new_password(&account.row.username, password)
+            .check_new_password(peer, &account.row.username, password)
             .await?;
         self.core
             .store_password(account.row.id, password, false)

@@ -71,7 +71,7 @@ impl OwnCredentials {
         input::password("new_password", new)?;
         let new = self
             .core
-            .check_new_password(&by.session.username, new)
+            .check_new_password(Some(by.peer), &by.session.username, new)
             .await?;
         let key = AttemptKey::Account(by.session.username.clone());
         let attempt = self.core.throttle(&key, Some(by.peer)).await?;

@@ -202,13 +202,16 @@ impl PasswordHashing {
         })
     }
 
-    /// Checks a proposed password ([`check_new_password`]) off the async
-    /// workers and under the hashes' permits: the strength estimate costs
-    /// up to a few hundred milliseconds of CPU for crafted input (fuzzing
-    /// found one of 99 bytes taking 0.2 s), so callers may not stall the
-    /// runtime with it or run more of it at once than hashes.
+    /// Checks a proposed password ([`check_new_password`]) on the blocking
+    /// pool, never on an async worker: the strength estimate costs up to a
+    /// few hundred milliseconds of CPU for crafted input (fuzzing found one
+    /// of 99 bytes taking 0.2 s). `held` (the caller's place, see
+    /// `AuthCore::check_new_password`) is kept until the estimate ends,
+    /// even if the caller goes away first. No Argon2 permit is taken, so
+    /// these checks never delay a login.
     pub async fn check_new(
         &self,
+        held: impl Send + 'static,
         username: &str,
         password: &str,
     ) -> Result<Result<Zeroizing<String>, PasswordRejected>, HashingError> {
@@ -216,38 +219,33 @@ impl PasswordHashing {
             return Ok(Err(PasswordRejected::TooLong));
         }
         let (username, password) = (username.to_owned(), Zeroizing::new(password.to_owned()));
-        self.run_blocking(false, move || Ok(check_new_password(&username, &password)))
-            .await
+        tokio::task::spawn_blocking(move || {
+            let _held = held;
+            check_new_password(&username, &password)
+        })
+        .await
+        .map_err(|_| HashingError::Task)
     }
 
     /// Runs an Argon2 computation on the blocking pool once a permit is
-    /// free, counting it.
+    /// free, counting it. The permit goes with the computation: a caller
+    /// that leaves does not free it before the computation ends.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> Result<T, HashingError> + Send + 'static,
     ) -> Result<T, HashingError> {
-        self.run_blocking(true, work).await
-    }
-
-    /// Runs `work` on the blocking pool once a permit is free; an Argon2
-    /// computation (`is_hash`) is counted as it starts.
-    async fn run_blocking<T: Send + 'static>(
-        &self,
-        is_hash: bool,
-        work: impl FnOnce() -> Result<T, HashingError> + Send + 'static,
-    ) -> Result<T, HashingError> {
-        let _permit = self
-            .permits
-            .acquire()
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
             .await
             .map_err(|_| HashingError::Task)?;
-        if is_hash {
-            self.computed.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!("argon2 computation started");
-        }
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|_| HashingError::Task)?
+        self.computed.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!("argon2 computation started");
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work()
+        })
+        .await
+        .map_err(|_| HashingError::Task)?
     }
 }
 
@@ -469,8 +467,14 @@ mod tests {
             }
         });
         tokio::task::yield_now().await;
+        // Every Argon2 permit taken: the check does not wait for one.
+        let _argon2 = Arc::clone(&hashing.permits).acquire_owned().await.unwrap();
         let before = ticks.load(Ordering::Relaxed);
-        let checked = hashing.check_new("alice", SLOW_TO_ESTIMATE).await.unwrap();
+        let held = Arc::new(());
+        let checked = hashing
+            .check_new(Arc::clone(&held), "alice", SLOW_TO_ESTIMATE)
+            .await
+            .unwrap();
         let during = ticks.load(Ordering::Relaxed) - before;
         ticker.abort();
         assert!(checked.is_ok(), "{checked:?}");
@@ -478,10 +482,46 @@ mod tests {
         // waits elsewhere: inline, it would not have moved.
         assert!(during > 10, "the runtime was held: {during} ticks");
         assert_eq!(hashing.computed(), 0);
+        assert_eq!(
+            Arc::strong_count(&held),
+            1,
+            "the place went back after the check"
+        );
         let too_long = "a".repeat(MAX_PASSWORD_BYTES + 1);
         assert_eq!(
-            hashing.check_new("alice", &too_long).await.unwrap(),
+            hashing.check_new((), "alice", &too_long).await.unwrap(),
             Err(PasswordRejected::TooLong)
         );
+    }
+
+    /// Says when it is dropped.
+    struct Place(Option<tokio::sync::oneshot::Sender<()>>);
+
+    impl Drop for Place {
+        fn drop(&mut self) {
+            if let Some(sender) = self.0.take() {
+                let _ = sender.send(());
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_leaves_keeps_its_place_until_the_estimate_ends() {
+        let hashing = PasswordHashing::new(CHEAP, 1).unwrap();
+        let (dropped, place_back) = tokio::sync::oneshot::channel();
+        let mut check =
+            Box::pin(hashing.check_new(Place(Some(dropped)), "alice", SLOW_TO_ESTIMATE));
+        // Polled once, the estimate is running on the blocking pool; then
+        // the caller goes away.
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(check.as_mut().poll(&mut context).is_pending());
+        drop(check);
+        let mut place_back = Box::pin(place_back);
+        assert!(
+            place_back.as_mut().poll(&mut context).is_pending(),
+            "the place is still held by the running estimate"
+        );
+        // And it comes back when the estimate ends.
+        assert_eq!(place_back.await, Ok(()));
     }
 }

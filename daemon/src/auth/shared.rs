@@ -27,7 +27,13 @@ use crate::{
     config::AuthConfig,
     crypto::{KeyPurpose, KeyRing, Sealer},
     store::{Store, UserChange},
+    transport::{PeerCredentials, uid_shares::UidShares},
 };
+
+/// New-password strength estimates running at once per peer uid and in
+/// all (see [`AuthCore::check_new_password`]).
+const STRENGTH_CHECKS_PER_UID: usize = 1;
+const MAX_STRENGTH_CHECKS: usize = 2;
 
 /// The state the authentication flows share.
 #[derive(Debug)]
@@ -35,6 +41,8 @@ pub(super) struct AuthCore {
     pub(super) store: Store,
     pub(super) sealer: Sealer,
     pub(super) hashing: PasswordHashing,
+    /// Places of new-password strength estimates running (per peer uid).
+    pub(super) strength_checks: Arc<UidShares>,
     pub(super) recovery: RecoveryCodes,
     pub(super) tokens: TokenHasher,
     pub(super) sessions: SessionStore,
@@ -67,6 +75,7 @@ impl AuthCore {
             store,
             sealer,
             hashing,
+            strength_checks: UidShares::new(STRENGTH_CHECKS_PER_UID, MAX_STRENGTH_CHECKS),
             recovery: RecoveryCodes::new(&keys.derive(KeyPurpose::RecoveryCodes)),
             tokens: TokenHasher::new(&keys.derive(KeyPurpose::Tokens)),
             sessions: SessionStore::new(SessionPolicy {
@@ -150,15 +159,22 @@ impl AuthCore {
     }
 
     /// `password` NFKC-normalised if the policy accepts it as `username`'s
-    /// new password (checked off the async workers, see
-    /// [`PasswordHashing::check_new`]).
+    /// new password. The strength estimate is costly for crafted input
+    /// ([`PasswordHashing::check_new`]): each peer uid runs one at a time
+    /// and all together two, refused beyond (never queued), each place held
+    /// until its estimate ends.
     pub(super) async fn check_new_password(
         &self,
+        peer: Option<PeerCredentials>,
         username: &str,
         password: &str,
     ) -> Result<Zeroizing<String>, AuthError> {
+        let place = self
+            .strength_checks
+            .take(peer.map_or(u32::MAX, |peer| peer.uid))
+            .map_err(|_| AuthError::PasswordCheckBusy)?;
         self.hashing
-            .check_new(username, password)
+            .check_new(place, username, password)
             .await
             .map_err(|err| AuthError::internal("the password check failed", &err))?
             .map_err(AuthError::PasswordPolicy)

@@ -3,10 +3,12 @@
 //! the `requests` fuzz target drives (fuzz-targets/src/requests.rs), so a
 //! fuzzer reaches every handler's validation without a connection per input.
 //!
-//! Invariant: a call takes the path a call over the socket takes — the
-//! gate, with this process's own credentials as the peer, then the routes
-//! [`super::rpc::RpcServer`] serves — and reaches nothing the socket does
-//! not; the state folder is locked as a serving daemon locks it.
+//! Invariant: a call passes the same gate (with this process's own
+//! credentials as the peer) and reaches the same routes
+//! [`super::rpc::RpcServer`] serves, and nothing else; what belongs to the
+//! socket — connections per uid, HTTP/2 limits and keepalive, tonic's
+//! server stack — is not in its path. The state folder is locked as a
+//! serving daemon locks it.
 
 use std::{convert::Infallible, sync::Arc};
 

@@ -254,13 +254,12 @@ pub(super) fn routes(
     let auth = &domain.auth;
     // Long-lived streams of every service share one set of places.
     let streams = crate::service::stream_places();
-    let integrity = || {
-        IntegrityService::new(
-            Arc::clone(&domain.monitor),
-            Arc::clone(auth),
-            Arc::clone(&streams),
-        )
-    };
+    // One handler for both services: their limits are shared.
+    let integrity = IntegrityService::new(
+        Arc::clone(&domain.monitor),
+        Arc::clone(auth),
+        Arc::clone(&streams),
+    );
     Ok(Routes::new(health_service)
         .add_service(reflection)
         .add_service(SystemServer::new(SystemService::new(
@@ -285,8 +284,8 @@ pub(super) fn routes(
         .add_service(BiometricServer::new(BiometricService::new(Arc::clone(
             auth,
         ))))
-        .add_service(IntegrityServer::new(integrity()))
-        .add_service(EnvironmentServer::new(integrity()))
+        .add_service(IntegrityServer::new(integrity.clone()))
+        .add_service(EnvironmentServer::new(integrity))
         .add_service(SkillsServer::new(SkillsService::new(
             Arc::clone(&domain.skills),
             Arc::clone(auth),

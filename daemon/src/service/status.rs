@@ -146,7 +146,9 @@ impl From<AuthError> for Status {
                 "account-locked",
                 retry_after,
             ),
-            AuthError::AttemptInProgress => Status::resource_exhausted(message),
+            AuthError::AttemptInProgress | AuthError::PasswordCheckBusy => {
+                Status::resource_exhausted(message)
+            }
             AuthError::NoSuchUser(_) | AuthError::NoSuchSession(_) => Status::not_found(message),
             AuthError::UserExists(_) => Status::already_exists(message),
             AuthError::BootstrapClosed

@@ -17,17 +17,6 @@ use tonic::body::Body;
 /// `DecodeError`, percent-encoded as `grpc-message` carries it).
 const UNDECODABLE: &str = "failed%20to%20decode%20Protobuf%20message";
 
-/// Who makes a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Who {
-    /// No `authorization` header.
-    Nobody,
-    /// A bearer token no session has.
-    Stranger,
-    /// The harness's elevated super-admin.
-    Admin,
-}
-
 /// What a call was answered, as far as it got without waiting.
 #[derive(Debug, Clone, Default)]
 pub struct Answer {
@@ -53,10 +42,10 @@ impl Answer {
         }
     }
 
-    /// The gate refused the super-admin's session (logged out, locked,
-    /// disabled, no longer elevated): sign in again before going on.
-    pub fn lost_the_admin(&self) -> bool {
-        !self.denial.is_empty()
+    /// Why the gate refused the call (`occc-denial`: `login-required`,
+    /// `forbidden`, `elevation-required`, …), empty if it did not.
+    pub fn denial(&self) -> &str {
+        &self.denial
     }
 
     fn from_headers(headers: &http::HeaderMap) -> Option<Self> {
