@@ -198,6 +198,10 @@ pub struct AuditConfig {
     /// verifiers check exports against), in milliseconds; exports and
     /// shutdown sign one too.
     pub checkpoint_interval_ms: u64,
+    /// Refused calls of one peer uid audited one by one per minute; beyond,
+    /// they are counted and the uid's next audited refusal says how many
+    /// (`gate::refusal_budget`).
+    pub refusals_per_minute_per_uid: u32,
 }
 
 impl Default for AuditConfig {
@@ -206,6 +210,7 @@ impl Default for AuditConfig {
             write_timeout_ms: 2_000,
             queue_capacity: 4_096,
             checkpoint_interval_ms: 300_000,
+            refusals_per_minute_per_uid: 120,
         }
     }
 }
@@ -326,6 +331,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "audit.checkpoint_interval_ms",
                 reason: "must be at least 1000 (one second)".to_owned(),
+            });
+        }
+        if self.audit.refusals_per_minute_per_uid == 0 {
+            return Err(ConfigError::Invalid {
+                key: "audit.refusals_per_minute_per_uid",
+                reason: "must be at least 1".to_owned(),
             });
         }
         if self.auth.idle_timeout_secs == 0 || self.auth.session_lifetime_secs == 0 {

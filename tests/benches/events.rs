@@ -31,7 +31,11 @@ struct Bench {
 
 async fn set_up(extra_config: &str, people: usize) -> Bench {
     let dir = DevDir::new();
-    dir.set_config_with_auth(CHEAP_ARGON2, extra_config);
+    // Every refused call audited: they are the load's audit entries.
+    dir.set_config_with_auth(
+        CHEAP_ARGON2,
+        &format!("[audit]\nrefusals_per_minute_per_uid = 1000000\n{extra_config}"),
+    );
     let daemon = RunningDaemon::start(&dir).await;
     let anonymous = daemon.client().await;
     let mut root = bootstrap_super_admin(&dir, &anonymous, "root").await;

@@ -3,15 +3,19 @@
 //! Invariant: deny by default. A request reaches its handler only if its path
 //! is in the policy table, the kernel told us who the peer is, and the row's
 //! requirement (session, permission, elevation) is met by a session that the
-//! same uid opened; every refusal is audited with the peer's credentials.
+//! same uid opened; every refusal is counted, and audited with the peer's
+//! credentials within the uid's budget ([`refusal_budget`]).
 
 mod layer;
 mod policy;
+pub mod refusal_budget;
 
 use std::{fmt, sync::Arc};
 
 pub use layer::{BearerHeader, GateLayer, GatedService, bearer_token};
 pub use policy::{Access, Elevation, InQuarantine, POLICY_TABLE, RpcPolicy, policy_for};
+pub use refusal_budget::RefusalBudget;
+use refusal_budget::Verdict;
 
 use crate::{
     audit::{AccountAction, Actor, AuditEvent, AuditLog, bounded_rpc},
@@ -112,23 +116,26 @@ pub struct Gate {
     auth: Arc<AuthEngine>,
     clock: Arc<dyn Clock>,
     lock: QuarantineLock,
+    refusals: Arc<RefusalBudget>,
 }
 
 impl Gate {
     /// A gate that checks sessions with `auth`, holds locked RPCs while
-    /// `lock` is set, and records refusals in `audit`.
+    /// `lock` is set, and records refusals in `audit` as `refusals` allows.
     #[must_use]
     pub fn new(
         audit: AuditLog,
         auth: Arc<AuthEngine>,
         clock: Arc<dyn Clock>,
         lock: QuarantineLock,
+        refusals: Arc<RefusalBudget>,
     ) -> Self {
         Self {
             audit,
             auth,
             clock,
             lock,
+            refusals,
         }
     }
 
@@ -141,27 +148,44 @@ impl Gate {
     ) -> Result<Option<Caller>, Refusal> {
         let decision = self.decide(path, peer, authorization);
         if let Err(refusal) = &decision {
-            tracing::info!(%refusal, "call refused");
-            let (actor, event) = match refusal {
-                Refusal::Forbidden { username, .. }
-                | Refusal::ElevationRequired { username }
-                | Refusal::PasswordElevationRequired { username }
-                | Refusal::Quarantined { username } => (
-                    Actor::user(peer, username),
-                    AuditEvent::Account {
-                        action: AccountAction::PermissionDenied,
-                        subject: Some(username.clone()),
-                        detail: Some(format!("{}: {refusal}", bounded_rpc(path))),
-                    },
-                ),
-                _ => (
-                    Actor::peer(peer),
-                    AuditEvent::call_refused(path, &refusal.to_string()),
-                ),
-            };
-            self.audit.record_or_log(actor, event).await;
+            let verdict = self
+                .refusals
+                .judge(peer.map(|peer| peer.uid), self.clock.now());
+            if let Verdict::Audit {
+                not_audited_before,
+                last_this_minute,
+            } = verdict
+            {
+                tracing::info!(%refusal, not_audited_before, "call refused");
+                let reason = with_budget_note(refusal, not_audited_before, last_this_minute);
+                self.audit_refusal(path, peer, refusal, reason).await;
+            }
         }
         decision
+    }
+
+    async fn audit_refusal(
+        &self,
+        path: &str,
+        peer: Option<PeerCredentials>,
+        refusal: &Refusal,
+        reason: String,
+    ) {
+        let (actor, event) = match refusal {
+            Refusal::Forbidden { username, .. }
+            | Refusal::ElevationRequired { username }
+            | Refusal::PasswordElevationRequired { username }
+            | Refusal::Quarantined { username } => (
+                Actor::user(peer, username),
+                AuditEvent::Account {
+                    action: AccountAction::PermissionDenied,
+                    subject: Some(username.clone()),
+                    detail: Some(format!("{}: {reason}", bounded_rpc(path))),
+                },
+            ),
+            _ => (Actor::peer(peer), AuditEvent::call_refused(path, &reason)),
+        };
+        self.audit.record_or_log(actor, event).await;
     }
 
     fn decide(
@@ -203,6 +227,24 @@ impl Gate {
     pub fn still_allowed(&self, caller: &Caller) -> Result<(), Refusal> {
         meets(caller.policy, &caller.session, self.clock.now())
     }
+}
+
+/// `refusal`'s reason, with what the refusal budget adds: how many of this
+/// uid's refusals before it were counted but not audited, and whether more
+/// will be.
+fn with_budget_note(refusal: &Refusal, not_audited_before: u64, last_this_minute: bool) -> String {
+    let mut reason = refusal.to_string();
+    if not_audited_before > 0 {
+        reason.push_str(&format!(
+            "; {not_audited_before} earlier refusals of this OS user were counted, not audited"
+        ));
+    }
+    if last_this_minute {
+        reason.push_str(
+            "; this OS user's further refusals this minute are counted, not audited (audit.refusals_per_minute_per_uid)",
+        );
+    }
+    reason
 }
 
 /// Whether `session` meets `policy`'s role and elevation requirements at

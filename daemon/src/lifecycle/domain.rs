@@ -27,6 +27,7 @@ use crate::{
     clock::{Clock, UnixMillis},
     config::Config,
     crypto::{KeyPurpose, KeyRing, KeySource, Sealer},
+    gate::RefusalBudget,
     integrity::{
         IntegrityMonitor, MonitorParts, QuarantineLock, config_check::ConfigWatch,
         mounts::GuardedPaths, skill_check::SkillsWatch, snapshot::SnapshotVault,
@@ -67,6 +68,8 @@ pub struct Domain {
     pub key_source: KeySource,
     /// What is counted for Prometheus.
     pub metrics: Arc<Metrics>,
+    /// Refused calls audited per peer uid and minute.
+    pub refusals: Arc<RefusalBudget>,
     audit_writer: Option<AuditWriter>,
     events: Option<crate::events::Outputs>,
     monitor_task: Option<JoinHandle<()>>,
@@ -183,6 +186,7 @@ impl Domain {
             backups,
             key_source,
             metrics,
+            refusals: Arc::new(RefusalBudget::new(config.audit.refusals_per_minute_per_uid)),
             audit_writer: Some(audit_writer),
             events,
             monitor_task,
@@ -272,8 +276,7 @@ impl Domain {
         }));
     }
 
-    /// Stops the monitor (at once: no new response begins while the
-    /// server winds down).
+    /// Stops the monitor at once: no new response begins while serving ends.
     pub fn stop_monitoring(&mut self) {
         if let Some(task) = self.monitor_task.take() {
             task.abort();

@@ -234,6 +234,7 @@ pub(super) fn gate(domain: &Domain, clock: &Arc<dyn Clock>) -> Gate {
         Arc::clone(&domain.auth),
         Arc::clone(clock),
         domain.lock.clone(),
+        Arc::clone(&domain.refusals),
     )
 }
 

@@ -29,6 +29,8 @@ async fn refuse_calls(daemon: &RunningDaemon, count: usize) {
 #[tokio::test]
 async fn sigkill_during_a_burst_keeps_every_acknowledged_entry_and_the_chain() {
     let dir = DevDir::new();
+    // Every refusal audited (the default budget counts most of a burst).
+    dir.set_config("[audit]\nrefusals_per_minute_per_uid = 1000000\n");
     let daemon = RunningDaemon::start(&dir).await;
     let acknowledged = Arc::new(AtomicU64::new(0));
     let mut senders = Vec::new();

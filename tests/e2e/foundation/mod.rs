@@ -16,6 +16,7 @@ mod key_file_faults;
 mod lifecycle;
 mod load;
 pub(crate) mod metrics;
+mod refusal_budget;
 mod rekey;
 mod service_manager;
 mod serving;
