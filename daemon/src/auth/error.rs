@@ -41,10 +41,10 @@ pub enum AuthError {
         "another login attempt for this account or OS user is being checked; retry in a moment"
     )]
     AttemptInProgress,
-    /// The caller's OS user (or two of all users) has a new password being
-    /// checked already.
+    /// The caller's OS user (or four of all users) has a new password
+    /// being checked already.
     #[error(
-        "another new password of your OS user is being checked (or two of all users' are); retry in a moment"
+        "another new password of your OS user is being checked (or four of all users' are); retry in a moment"
     )]
     PasswordCheckBusy,
     /// The session token was not accepted.

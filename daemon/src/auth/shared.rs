@@ -33,7 +33,7 @@ use crate::{
 /// New-password strength estimates running at once per peer uid and in
 /// all (see [`AuthCore::check_new_password`]).
 const STRENGTH_CHECKS_PER_UID: usize = 1;
-const MAX_STRENGTH_CHECKS: usize = 2;
+const MAX_STRENGTH_CHECKS: usize = 4;
 
 /// The state the authentication flows share.
 #[derive(Debug)]
@@ -161,7 +161,7 @@ impl AuthCore {
     /// `password` NFKC-normalised if the policy accepts it as `username`'s
     /// new password. The strength estimate is costly for crafted input
     /// ([`PasswordHashing::check_new`]): each peer uid runs one at a time
-    /// and all together two, refused beyond (never queued), each place held
+    /// and all together four, refused beyond (never queued), each place held
     /// until its estimate ends.
     pub(super) async fn check_new_password(
         &self,

@@ -14,8 +14,8 @@ use std::{fmt, sync::Arc};
 
 pub use layer::{BearerHeader, GateLayer, GatedService, bearer_token};
 pub use policy::{Access, Elevation, InQuarantine, POLICY_TABLE, RpcPolicy, policy_for};
-pub use refusal_budget::RefusalBudget;
-use refusal_budget::Verdict;
+pub use refusal_budget::{RefusalBudget, record_owed};
+use refusal_budget::{RefusalClass, Verdict};
 
 use crate::{
     audit::{AccountAction, Actor, AuditEvent, AuditLog, bounded_rpc},
@@ -148,9 +148,14 @@ impl Gate {
     ) -> Result<Option<Caller>, Refusal> {
         let decision = self.decide(path, peer, authorization);
         if let Err(refusal) = &decision {
-            let verdict = self
-                .refusals
-                .judge(peer.map(|peer| peer.uid), self.clock.now());
+            let class = match refusal {
+                Refusal::Forbidden { .. }
+                | Refusal::ElevationRequired { .. }
+                | Refusal::PasswordElevationRequired { .. }
+                | Refusal::Quarantined { .. } => RefusalClass::SignedIn,
+                _ => RefusalClass::Anonymous,
+            };
+            let verdict = self.refusals.judge(peer, class, self.clock.now());
             if let Verdict::Audit {
                 not_audited_before,
                 last_this_minute,
@@ -236,12 +241,12 @@ fn with_budget_note(refusal: &Refusal, not_audited_before: u64, last_this_minute
     let mut reason = refusal.to_string();
     if not_audited_before > 0 {
         reason.push_str(&format!(
-            "; {not_audited_before} earlier refusals of this OS user were counted, not audited"
+            "; {not_audited_before} earlier refusals like it of this OS user were counted, not audited"
         ));
     }
     if last_this_minute {
         reason.push_str(
-            "; this OS user's further refusals this minute are counted, not audited (audit.refusals_per_minute_per_uid)",
+            "; further refusals like it of this OS user this minute are counted, not audited one by one (audit.refusals_per_minute_per_uid)",
         );
     }
     reason

@@ -29,6 +29,7 @@ use crate::{
 pub struct InProcess {
     gated: GatedService<Routes>,
     domain: Domain,
+    clock: Arc<dyn Clock>,
     /// Held until shutdown: no daemon or restore runs beside it.
     _state_lock: StateLock,
 }
@@ -49,6 +50,7 @@ impl InProcess {
         Ok(Self {
             gated: gate.layer(routes),
             domain,
+            clock,
             _state_lock: state_lock,
         })
     }
@@ -71,6 +73,8 @@ impl InProcess {
     /// Shuts the domain down as a stopping daemon does (sessions written,
     /// the stop audited, the store closed).
     pub async fn shut_down(self, reason: &str) {
+        let owed = self.domain.refusals.take_owed(self.clock.now(), true);
+        crate::gate::record_owed(self.domain.audit.clone(), owed).await;
         self.domain.shut_down(reason.to_owned()).await;
     }
 }

@@ -46,6 +46,7 @@ pub use unlock::{UnlockedStore, open_store};
 use crate::{
     clock::Clock,
     config::Config,
+    gate,
     transport::{PassedSocket, open_listener},
 };
 
@@ -123,6 +124,10 @@ pub async fn serve(
             }
             _ = health_checks.tick() => {
                 domain.record_audit_gap();
+                let owed = domain.refusals.take_owed(clock.now(), false);
+                if !owed.is_empty() {
+                    tokio::spawn(gate::record_owed(domain.audit.clone(), owed));
+                }
                 let probe = domain.quick_probe(ready_at, store_answer.clone());
                 server.report_health(health::judge(clock.now(), &probe, commit_patience)).await;
             }
@@ -140,6 +145,9 @@ pub async fn serve(
         watch.abort();
     }
     server.drain(config.socket.shutdown_grace()).await;
+    // No call comes in any more: what the refusal budget counted is audited.
+    let owed = domain.refusals.take_owed(clock.now(), true);
+    gate::record_owed(domain.audit.clone(), owed).await;
     domain.shut_down(reason).await;
     // Unix: removes the socket file occcd bound (a pipe leaves none).
     #[cfg_attr(windows, allow(clippy::drop_non_drop))]

@@ -10,10 +10,10 @@ use occc_tests::{DevDir, RunningDaemon};
 use occcd::{
     audit::{AuditLog, ChainHasher, verify_chain},
     auth::AuthEngine,
-    clock::{ManualClock, UnixMillis},
+    clock::{Clock, ManualClock, UnixMillis},
     config::AuthConfig,
     crypto::{KeyPurpose, KeyRing},
-    gate::{Authorization, Gate, Refusal, RefusalBudget},
+    gate::{Authorization, Gate, Refusal, RefusalBudget, record_owed},
     integrity::QuarantineLock,
     store::Store,
     transport::PeerCredentials,
@@ -66,12 +66,13 @@ async fn each_uid_gets_its_budget_each_minute_and_the_next_entry_says_what_was_n
     )
     .await
     .unwrap();
+    let budget = Arc::new(RefusalBudget::new(3));
     let gate = Gate::new(
-        audit,
+        audit.clone(),
         Arc::new(auth),
         clock.clone(),
         QuarantineLock::default(),
-        Arc::new(RefusalBudget::new(3)),
+        Arc::clone(&budget),
     );
     let gate = &gate;
     let refuse = |uid| async move {
@@ -95,6 +96,17 @@ async fn each_uid_gets_its_budget_each_minute_and_the_next_entry_says_what_was_n
     // A minute later, uid 1000's next refusal is audited with the count.
     clock.advance(Duration::from_secs(61));
     refuse(1000).await;
+    // Five more, two of them counted; nobody refuses them again: the daemon
+    // audits the count once their minute is over.
+    for _ in 0..4 {
+        refuse(1000).await;
+    }
+    assert!(
+        budget.take_owed(clock.now(), false).is_empty(),
+        "the minute goes on"
+    );
+    clock.advance(Duration::from_secs(61));
+    record_owed(audit, budget.take_owed(clock.now(), false)).await;
     writer.finish().await;
 
     let rows = audit_rows_of_kind(&store, "call_refused").await;
@@ -105,17 +117,23 @@ async fn each_uid_gets_its_budget_each_minute_and_the_next_entry_says_what_was_n
             .collect()
     };
     let first_uid = of(1000);
-    assert_eq!(first_uid.len(), 4, "{rows:?}");
+    assert_eq!(first_uid.len(), 3 + 3 + 1, "{rows:?}");
     assert!(!first_uid[1].contains("counted"), "{}", first_uid[1]);
     assert!(
-        first_uid[2].contains("further refusals this minute are counted, not audited"),
+        first_uid[2].contains("further refusals like it of this OS user this minute are counted"),
         "{}",
         first_uid[2]
     );
     assert!(
-        first_uid[3].contains("7 earlier refusals of this OS user were counted, not audited"),
+        first_uid[3]
+            .contains("7 earlier refusals like it of this OS user were counted, not audited"),
         "{}",
         first_uid[3]
+    );
+    assert!(
+        first_uid[6].contains("2 refusals of this OS user without a session since"),
+        "{}",
+        first_uid[6]
     );
     assert_eq!(of(1001).len(), 2, "{rows:?}");
     assert_eq!(
@@ -141,8 +159,17 @@ async fn over_the_socket_a_flood_of_refused_calls_writes_the_budget_and_stays_re
     daemon.terminate().await;
     let (store, hasher) = dir.open_store().await;
     let rows = audit_rows_of_kind(&store, "call_refused").await;
-    assert_eq!(rows.len(), 4, "{rows:?}");
+    // Four one by one; the other 21 counted, and audited as a count when
+    // the daemon stopped.
+    assert_eq!(rows.len(), 5, "{rows:?}");
     assert!(rows[3].2.contains("counted, not audited"), "{}", rows[3].2);
+    assert!(
+        rows[4]
+            .2
+            .contains("21 refusals of this OS user without a session"),
+        "{}",
+        rows[4].2
+    );
     assert_eq!(
         verify_chain(&store, &hasher).await.unwrap().first_broken,
         None
