@@ -302,6 +302,20 @@ pub fn stored_hash<'a>(
     stored: &'a str,
 ) -> Result<(PasswordHash<'a>, Params), HashingError> {
     let parsed = PasswordHash::new(stored).map_err(|_| HashingError::MalformedHash)?;
+    // argon2 0.5 multiplies the lanes by 8 before it checks their bound: a
+    // count past 2^29 overflows there (a panic where overflow is checked).
+    let lanes_in_range = parsed
+        .params
+        .iter()
+        .filter(|(ident, _)| ident.as_str() == "p")
+        .all(|(_, value)| {
+            value
+                .decimal()
+                .is_ok_and(|lanes| lanes <= Params::MAX_P_COST)
+        });
+    if !lanes_in_range {
+        return Err(HashingError::MalformedHash);
+    }
     let named = Params::try_from(&parsed).map_err(|_| HashingError::MalformedHash)?;
     // Each dimension, and the work (memory × passes) they make together.
     let work = |memory: u32, passes: u32| u64::from(memory) * u64::from(passes);

@@ -36,6 +36,24 @@ fn a_stored_hash_naming_more_than_the_ceiling_is_refused_before_hashing() {
     );
 }
 
+/// Found by the `phc_string` smoke run (fuzz/regressions/phc_string/):
+/// argon2 multiplied the lanes by 8 before checking them, which overflowed.
+#[test]
+fn a_stored_hash_naming_lanes_past_argon2s_bound_is_malformed_not_a_panic() {
+    let params = Params::new(CHEAP.memory_kib, CHEAP.iterations, CHEAP.parallelism, None).unwrap();
+    for stored in [
+        "$argon2id$v=16$m=4194304,t=1000,p=644194304,t=1000",
+        "$argon2id$v=19$m=65536,t=3,p=4294967295$c2FsdHNhbHRzYWx0c2FsdA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "$argon2id$v=19$m=65536,t=3,p=16777216$c2FsdHNhbHRzYWx0c2FsdA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    ] {
+        assert_eq!(
+            stored_hash(&params, stored).map(drop),
+            Err(HashingError::MalformedHash),
+            "{stored}"
+        );
+    }
+}
+
 #[test]
 fn policy_refuses_short_long_weak_and_username() {
     assert_eq!(
