@@ -17,9 +17,10 @@ use std::{
 use occc_client::{OcccClient, proto as pb};
 use occc_tests::{
     DevDir, RunningDaemon,
+    generated_audit::{GeneratedAudit, append_generated_audit},
     people::{bootstrap_super_admin, log_in},
 };
-use occcd::store::{AuditRow, Store};
+use occcd::store::Store;
 
 const CLIENTS: usize = 16;
 const PAGE: u32 = 100;
@@ -97,51 +98,6 @@ async fn generate_sessions(store: &Store, count: u64, users: u64, current: u64) 
         .expect("insert session");
     }
     tx.commit().await.expect("commit sessions");
-}
-
-/// `count` entries continuing the chain, over the last 30 days.
-async fn generate_audit(store: &Store, hasher: &occcd::audit::ChainHasher, count: u64, users: u64) {
-    let head = store
-        .last_audit_row()
-        .await
-        .expect("head")
-        .expect("entries");
-    let (mut sequence, mut prev_hash) = (head.sequence, head.entry_hash);
-    let start = now_ms() - 30 * 86_400_000;
-    let step = (30 * 86_400_000) / i64::try_from(count.max(1)).expect("fits");
-    let mut batch = Vec::with_capacity(5_000);
-    for index in 0..count {
-        sequence += 1;
-        let (kind, user) = match index % 4 {
-            _ if index % RARE_EVERY == 0 => ("user_deleted", Some("root".to_owned())),
-            0 => ("call_refused", None),
-            1 => ("login_failed", None),
-            _ => (
-                "login_succeeded",
-                Some(format!("user{:05}", index % users.max(1))),
-            ),
-        };
-        let mut row = AuditRow {
-            sequence,
-            at_unix_ms: start + i64::try_from(index).expect("fits") * step,
-            kind: kind.to_owned(),
-            actor_uid: Some(1000),
-            actor_gid: Some(1000),
-            actor_pid: Some(4242),
-            actor_user: user,
-            detail: r#"{"method":"password","rpc":"/occc.v1.Auth/Login"}"#.to_owned(),
-            prev_hash: prev_hash.clone(),
-            entry_hash: Vec::new(),
-        };
-        row.entry_hash = hasher.entry_hash(&row);
-        prev_hash = row.entry_hash.clone();
-        batch.push(row);
-        if batch.len() == batch.capacity() {
-            store.append_audit_rows(&batch).await.expect("append");
-            batch.clear();
-        }
-    }
-    store.append_audit_rows(&batch).await.expect("append");
 }
 
 fn rss_kib(pid: u32, field: &str) -> u64 {
@@ -252,7 +208,16 @@ fn main() {
         let (store, hasher) = dir.open_store().await;
         generate_users(&store, users).await;
         generate_sessions(&store, sessions, users, sessions / 50).await;
-        generate_audit(&store, &hasher, entries, users).await;
+        append_generated_audit(
+            &store,
+            &hasher,
+            GeneratedAudit {
+                count: entries,
+                users,
+                rare_every: RARE_EVERY,
+            },
+        )
+        .await;
         store.close().await;
         // A daemon signs checkpoints as entries come (every interval); the
         // generated log gets its one now, or the first shutdown would walk

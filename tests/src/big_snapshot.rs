@@ -49,6 +49,9 @@ pub struct Measured {
     /// What a second verification by the same uid, sent at the same time,
     /// was answered.
     pub concurrent_refusal: tonic::Status,
+    /// What a verification was answered whose session was logged out a
+    /// quarter of the way through.
+    pub logged_out_verification: Result<pb::SnapshotVerification, tonic::Status>,
     /// Bytes the export streamed.
     pub exported: u64,
     /// Resident KiB when the snapshot began.
@@ -152,7 +155,9 @@ pub async fn run(socket: &Path, bound: u64) -> Measured {
             .await
             .map(tonic::Response::into_inner)
     };
+    let began = std::time::Instant::now();
     let (first, second) = tokio::join!(verify(), verify());
+    let verifying_took = began.elapsed();
     let (verified, refused) = match (first, second) {
         (Ok(verified), Err(refused)) | (Err(refused), Ok(verified)) => (verified, refused),
         other => panic!("one verification runs, the other is refused: {other:?}"),
@@ -170,11 +175,32 @@ pub async fn run(socket: &Path, bound: u64) -> Measured {
         exported += chunk.expect("export chunk").data.len() as u64;
     }
     let reading_peak_kib = status_kib(daemon.pid(), "VmHWM:");
+    let logged_out_verification = {
+        let verifying = tokio::spawn({
+            let session = session.clone();
+            let snapshot_id = snapshot.snapshot_id.clone();
+            async move {
+                session
+                    .integrity()
+                    .verify_snapshot(pb::VerifySnapshotRequest { snapshot_id })
+                    .await
+                    .map(tonic::Response::into_inner)
+            }
+        });
+        tokio::time::sleep(verifying_took / 4).await;
+        session
+            .auth()
+            .logout(pb::LogoutRequest {})
+            .await
+            .expect("logout");
+        verifying.await.expect("the verifying task")
+    };
     daemon.terminate().await;
     Measured {
         snapshot,
         verified,
         concurrent_refusal: refused,
+        logged_out_verification,
         exported,
         before_kib,
         writing_peak_kib,

@@ -19,6 +19,7 @@ pub mod big_snapshot;
 pub mod breakable_disk;
 pub mod docker;
 pub mod fault_proxy;
+pub mod generated_audit;
 pub mod load;
 pub mod os_user;
 pub mod pam_stack;

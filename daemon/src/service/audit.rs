@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status};
 use super::{
     audit_streams::{WatchFilter, audit_entry, export, follow},
     convert::caller,
-    session_bound::{BoxStream, session_bound, stream_place},
+    session_bound::{BoxStream, session_bound, stream_place, while_allowed},
     status::share_refused,
 };
 use crate::{
@@ -32,6 +32,10 @@ const MAX_FILTER_BYTES: usize = 128;
 /// and per peer uid.
 const MAX_EXPORTS: usize = 2;
 const EXPORTS_PER_UID: usize = 1;
+/// Chain verifications running at once (each reads and hashes the whole
+/// log), in all and per peer uid.
+const MAX_VERIFICATIONS: usize = 2;
+const VERIFICATIONS_PER_UID: usize = 1;
 /// Watches open at once (each reads the store at every commit), in all and
 /// per peer uid: four uids at their share reach the total.
 const MAX_WATCHES: usize = 64;
@@ -61,6 +65,7 @@ pub struct AuditParts {
 pub struct AuditService {
     parts: AuditParts,
     exports: Arc<UidShares>,
+    verifications: Arc<UidShares>,
     watches: Arc<UidShares>,
     /// The last page answered and its query, while the log is unchanged
     /// (a frontend polls the newest entries).
@@ -74,6 +79,7 @@ impl AuditService {
         Self {
             parts,
             exports: UidShares::new(EXPORTS_PER_UID, MAX_EXPORTS),
+            verifications: UidShares::new(VERIFICATIONS_PER_UID, MAX_VERIFICATIONS),
             watches: UidShares::new(AUDIT_WATCHES_PER_UID, MAX_WATCHES),
             last_page: ReadCopy::default(),
         }
@@ -87,13 +93,25 @@ impl Audit for AuditService {
 
     async fn verify_chain(
         &self,
-        _request: Request<VerifyChainRequest>,
+        request: Request<VerifyChainRequest>,
     ) -> Result<Response<VerifyChainResponse>, Status> {
-        let mut report = verify_chain(&self.parts.store, &self.parts.hasher).await?;
-        if report.first_broken.is_none() {
-            report.first_broken =
-                verify_checkpoints(&self.parts.store, self.parts.signer.public_key()).await?;
-        }
+        let caller = caller(&request)?;
+        // Held until the verification ends, or its caller goes away or is
+        // logged out (the verification is then dropped).
+        let _place = self
+            .verifications
+            .take(caller.peer.uid)
+            .map_err(|refused| share_refused("audit chain verifications running", refused))?;
+        let parts = &self.parts;
+        let report = while_allowed(&parts.auth, &caller, async {
+            let mut report = verify_chain(&parts.store, &parts.hasher).await?;
+            if report.first_broken.is_none() {
+                report.first_broken =
+                    verify_checkpoints(&parts.store, parts.signer.public_key()).await?;
+            }
+            Ok::<_, Status>(report)
+        })
+        .await?;
         Ok(Response::new(VerifyChainResponse {
             entries_checked: report.entries_checked,
             first_broken: report.first_broken.map(|broken| BrokenLink {

@@ -22,7 +22,7 @@ use super::{
         baseline_to_proto, container_status_to_proto, finding_row_to_proto, finding_to_proto,
         manifest_to_proto,
     },
-    session_bound::{BoxStream, session_bound, stream_place},
+    session_bound::{BoxStream, session_bound, stream_place, while_allowed},
     status::share_refused,
 };
 use crate::{
@@ -299,17 +299,20 @@ impl Integrity for IntegrityService {
     ) -> Result<Response<pb::SnapshotVerification>, Status> {
         let id = bounded("snapshot_id", &request.get_ref().snapshot_id)?;
         let caller = caller(&request)?;
-        // Held until the verification ends or its caller goes away.
+        // Held until the verification ends, or its caller goes away or is
+        // logged out (the verification is then dropped).
         let _place = self
             .verifications
             .take(caller.peer.uid)
             .map_err(|refused| share_refused("snapshot verifications running", refused))?;
-        let verification = self
-            .monitor
-            .vault()
-            .verify(id)
-            .await
-            .map_err(|err| Status::from(IntegrityError::from(err)))?;
+        let vault = self.monitor.vault();
+        let verification = while_allowed(&self.auth, &caller, async {
+            vault
+                .verify(id)
+                .await
+                .map_err(|err| Status::from(IntegrityError::from(err)))
+        })
+        .await?;
         Ok(Response::new(pb::SnapshotVerification {
             ok: verification.ok(),
             manifest_authentic: verification.manifest_authentic,

@@ -1,4 +1,4 @@
-//! Server streams that end when their caller's session does.
+//! Server streams, and long reads, that end when their caller's session does.
 //!
 //! Invariant: a stream opened with a session keeps sending only while that
 //! session is usable from the same uid and its row's role and elevation
@@ -12,18 +12,23 @@
 //! Every such stream holds a place of its peer uid's share
 //! ([`STREAMS_PER_UID`], [`STREAMS_TOTAL`]) from before its handler does any
 //! work until the client has taken its last item or gone, however it ends
-//! (the place lives in the stream tonic sends from, not in the producer).
-//! Items already buffered for the client (at most [`BUFFER`]) still reach
-//! it after the producer ended.
+//! (the place lives with the stream tonic sends from, not in the producer)
+//! — or until the client has taken nothing for [`STALLED_AFTER`]: the
+//! stream is then cut off (DEADLINE_EXCEEDED, or the refusal it was ending
+//! with) and its place given back at once. Items already buffered for the
+//! client (at most [`BUFFER`]) still reach it after the producer ended, then
+//! the ending status. A long read run by [`while_allowed`] is
+//! dropped at the first failed check, under the same triggers, and its
+//! answer is given only if the caller is still admitted when it is ready.
 
 use std::{
     pin::Pin,
-    sync::Arc,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
     task::{Context, Poll},
     time::Duration,
 };
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
 use tonic::Status;
 
@@ -57,10 +62,12 @@ pub fn stream_place(places: &Arc<UidShares>, caller: &Caller) -> Result<Share, S
 pub const RECHECK_EVERY: Duration = Duration::from_secs(1);
 /// A busy stream re-checks at least this often, counted in items.
 pub const RECHECK_AFTER_ITEMS: usize = 64;
+/// How long a stream waits for its client to take an item before the
+/// stream is cut off and its place given back: a client that reads nothing
+/// holds no place.
+pub const STALLED_AFTER: Duration = Duration::from_secs(60);
 /// Items buffered towards a slow client.
 const BUFFER: usize = 16;
-/// How long an ended stream waits for a slow client to take its status.
-const FINAL_STATUS_WITHIN: Duration = Duration::from_secs(10);
 
 /// A boxed server stream.
 pub type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -76,54 +83,97 @@ fn refusal(auth: &AuthEngine, caller: &Caller) -> Option<Status> {
         .map(|refused| refusal_status(&refused, caller.policy.path))
 }
 
+/// What a stream's producer hands over to the stream tonic sends from.
+#[derive(Debug, Default)]
+struct Ending {
+    /// The stream's place: given back when tonic drops the stream, or
+    /// when its client stalled.
+    place: Option<Share>,
+    /// The status given after the last buffered item, if the producer
+    /// ended the stream.
+    status: Option<Status>,
+}
+
+type SharedEnding = Arc<Mutex<Ending>>;
+
+fn ending(shared: &SharedEnding) -> MutexGuard<'_, Ending> {
+    // Nothing panics while holding it; a poisoned one holds plain data.
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Ends a stream whose client stalled: `status` follows the items already
+/// buffered, and the place is given back now.
+fn cut_off(shared: &SharedEnding, status: Status) {
+    let place = {
+        let mut ending = ending(shared);
+        ending.status = Some(status);
+        ending.place.take()
+    };
+    drop(place);
+}
+
+fn stalled_status() -> Status {
+    Status::deadline_exceeded(format!(
+        "you took nothing from this stream for {} s: it was cut off; open it again",
+        STALLED_AFTER.as_secs()
+    ))
+}
+
 /// How handing one item to the client went.
+#[derive(Debug)]
 enum Handed {
     /// It is on its way.
     Sent,
     /// The session ended while the client was not reading.
     Refused(Status),
+    /// The client took nothing for [`STALLED_AFTER`].
+    Stalled,
     /// The client is gone.
     Gone,
 }
 
-/// Hands `item` to the client, re-checking the session while the client is
-/// too slow to take it.
+/// Hands `item` to the client, re-checking (`check`) while the client is
+/// too slow to take it, for at most [`STALLED_AFTER`].
 async fn hand_over<T>(
     sender: &mpsc::Sender<Result<T, Status>>,
     item: Result<T, Status>,
-    removals: &mut tokio::sync::watch::Receiver<u64>,
-    auth: &AuthEngine,
-    caller: &Caller,
+    removals: &mut watch::Receiver<u64>,
+    check: &impl Fn() -> Option<Status>,
 ) -> Handed {
     let mut recheck = tokio::time::interval(RECHECK_EVERY);
     recheck.reset();
-    loop {
-        tokio::select! {
-            biased;
-            permit = sender.reserve() => {
-                return match permit {
-                    Ok(permit) => {
-                        permit.send(item);
-                        Handed::Sent
+    let handing = async {
+        loop {
+            tokio::select! {
+                biased;
+                permit = sender.reserve() => {
+                    return match permit {
+                        Ok(permit) => {
+                            permit.send(item);
+                            Handed::Sent
+                        }
+                        Err(_) => Handed::Gone,
+                    };
+                }
+                changed = removals.changed() => {
+                    if changed.is_err() {
+                        return Handed::Gone;
                     }
-                    Err(_) => Handed::Gone,
-                };
-            }
-            changed = removals.changed() => {
-                if changed.is_err() {
-                    return Handed::Gone;
+                    if let Some(status) = check() {
+                        return Handed::Refused(status);
+                    }
                 }
-                if let Some(status) = refusal(auth, caller) {
-                    return Handed::Refused(status);
-                }
-            }
-            _ = recheck.tick() => {
-                if let Some(status) = refusal(auth, caller) {
-                    return Handed::Refused(status);
+                _ = recheck.tick() => {
+                    if let Some(status) = check() {
+                        return Handed::Refused(status);
+                    }
                 }
             }
         }
-    }
+    };
+    tokio::time::timeout(STALLED_AFTER, handing)
+        .await
+        .unwrap_or(Handed::Stalled)
 }
 
 /// Whether `caller` is still admitted (checked again after slow work done
@@ -132,19 +182,90 @@ pub fn still_allowed(auth: &AuthEngine, caller: &Caller) -> Result<(), Status> {
     refusal(auth, caller).map_or(Ok(()), Err)
 }
 
-/// The items tonic sends, with the stream's place: given back when tonic
-/// drops it (everything taken, or the client gone), so a finished stream
-/// whose items wait unread still counts.
+/// `work`'s answer, if `caller` is still admitted when it is ready; `work`
+/// is dropped, and the refusal returned, as soon as a check fails — at every
+/// session removal and every [`RECHECK_EVERY`] — so a logged-out caller's
+/// read stops using the daemon. For reads only: dropping must lose nothing.
+pub async fn while_allowed<T>(
+    auth: &AuthEngine,
+    caller: &Caller,
+    work: impl Future<Output = Result<T, Status>>,
+) -> Result<T, Status> {
+    let mut removals = Some(auth.sessions().removals());
+    let mut recheck = tokio::time::interval(RECHECK_EVERY);
+    recheck.reset();
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            answer = &mut work => {
+                let answer = answer?;
+                still_allowed(auth, caller)?;
+                return Ok(answer);
+            }
+            changed = async {
+                match removals.as_mut() {
+                    Some(removals) => removals.changed().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if changed.is_err() {
+                    // No more removals will be announced: the ticks remain.
+                    removals = None;
+                }
+                still_allowed(auth, caller)?;
+            }
+            _ = recheck.tick() => still_allowed(auth, caller)?,
+        }
+    }
+}
+
+/// The next item of `items`, or DEADLINE_EXCEEDED if none comes within
+/// [`STALLED_AFTER`] (`what` names the items for the message).
+pub async fn next_within<T, S>(items: &mut S, what: &str) -> Result<Option<T>, Status>
+where
+    S: Stream<Item = Result<T, Status>> + Unpin,
+{
+    match tokio::time::timeout(STALLED_AFTER, items.next()).await {
+        Ok(Some(item)) => item.map(Some),
+        Ok(None) => Ok(None),
+        Err(_) => Err(Status::deadline_exceeded(format!(
+            "no {what} arrived for {} s: cut off; send it again",
+            STALLED_AFTER.as_secs()
+        ))),
+    }
+}
+
+/// The items tonic sends, then the producer's last status if it left one;
+/// the stream's place is given back when tonic drops it (everything taken,
+/// or the client gone), so a finished stream whose items wait unread still
+/// counts — unless its client stalled.
 struct Placed<T> {
     items: ReceiverStream<Result<T, Status>>,
-    _place: Share,
+    ending: SharedEnding,
+    done: bool,
 }
 
 impl<T> Stream for Placed<T> {
     type Item = Result<T, Status>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        Pin::new(&mut self.items).poll_next(cx)
+        if self.done {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut self.items).poll_next(cx) {
+            Poll::Ready(None) => {
+                self.done = true;
+                Poll::Ready(ending(&self.ending).status.take().map(Err))
+            }
+            other => other,
+        }
+    }
+}
+
+impl<T> Drop for Placed<T> {
+    fn drop(&mut self) {
+        let place = ending(&self.ending).place.take();
+        drop(place);
     }
 }
 
@@ -160,14 +281,46 @@ where
     T: Send + 'static,
     S: Stream<Item = Result<T, Status>> + Send + 'static,
 {
+    let removals = auth.sessions().removals();
+    let (uid, path) = (caller.peer.uid, caller.policy.path);
+    let check = move || refusal(&auth, &caller);
+    bound(inner, check, removals, place, move || {
+        tracing::warn!(
+            uid,
+            rpc = path,
+            "a stream's client took nothing for {} s: cut off, its place given back",
+            STALLED_AFTER.as_secs()
+        );
+    })
+}
+
+/// `inner`, ended at the first `check` that names a refusal (at every
+/// removal, every [`RECHECK_EVERY`] and after [`RECHECK_AFTER_ITEMS`]
+/// items), or when the client takes nothing for [`STALLED_AFTER`] (then
+/// `place` is given back at once and `on_stall` runs).
+fn bound<T, S>(
+    inner: S,
+    check: impl Fn() -> Option<Status> + Send + Sync + 'static,
+    mut removals: watch::Receiver<u64>,
+    place: Share,
+    on_stall: impl FnOnce() + Send + 'static,
+) -> BoxStream<T>
+where
+    T: Send + 'static,
+    S: Stream<Item = Result<T, Status>> + Send + 'static,
+{
     let (sender, receiver) = mpsc::channel(BUFFER);
+    let shared = Arc::new(Mutex::new(Ending {
+        place: Some(place),
+        status: None,
+    }));
+    let producer_ending = Arc::clone(&shared);
     tokio::spawn(async move {
         let mut inner = Box::pin(inner);
-        let mut removals = auth.sessions().removals();
         let mut recheck = tokio::time::interval(RECHECK_EVERY);
         recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut unchecked = 0;
-        loop {
+        let refused = loop {
             let ended = tokio::select! {
                 // Items already produced go first, so what happened before a
                 // revocation is delivered before the stream ends for it.
@@ -175,12 +328,17 @@ where
                 item = inner.next() => match item {
                     Some(item) => {
                         unchecked += 1;
-                        match hand_over(&sender, item, &mut removals, &auth, &caller).await {
+                        match hand_over(&sender, item, &mut removals, &check).await {
                             Handed::Gone => return,
+                            Handed::Stalled => {
+                                cut_off(&producer_ending, stalled_status());
+                                on_stall();
+                                return;
+                            }
                             Handed::Refused(status) => Some(status),
                             Handed::Sent if unchecked >= RECHECK_AFTER_ITEMS => {
                                 unchecked = 0;
-                                refusal(&auth, &caller)
+                                check()
                             }
                             Handed::Sent => None,
                         }
@@ -188,48 +346,35 @@ where
                     None => return,
                 },
                 changed = removals.changed() => match changed {
-                    Ok(()) => refusal(&auth, &caller),
+                    Ok(()) => check(),
                     Err(_) => return,
                 },
                 _ = recheck.tick() => {
                     unchecked = 0;
-                    refusal(&auth, &caller)
+                    check()
                 }
                 () = sender.closed() => return,
             };
             if let Some(status) = ended {
-                // The last word, if the client takes it in time.
-                let _ = tokio::time::timeout(FINAL_STATUS_WITHIN, sender.send(Err(status))).await;
-                return;
+                break status;
             }
+        };
+        // The last word, after the items already buffered; a client that
+        // takes nothing meanwhile gets it whenever it reads again, without
+        // its place.
+        let sent = tokio::time::timeout(STALLED_AFTER, sender.send(Err(refused.clone()))).await;
+        if sent.is_err() {
+            cut_off(&producer_ending, refused);
+            on_stall();
         }
     });
     Box::pin(Placed {
         items: ReceiverStream::new(receiver),
-        _place: place,
+        ending: shared,
+        done: false,
     })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_finished_producer_keeps_its_place_until_the_client_took_every_item() {
-        let places = UidShares::new(1, 4);
-        let (sender, receiver) = mpsc::channel::<Result<u32, Status>>(4);
-        sender.send(Ok(1)).await.unwrap();
-        sender.send(Ok(2)).await.unwrap();
-        drop(sender);
-        let mut placed = Placed {
-            items: ReceiverStream::new(receiver),
-            _place: places.take(1000).unwrap(),
-        };
-        assert!(places.take(1000).is_err(), "done producing, not yet taken");
-        assert_eq!(placed.next().await.map(Result::ok), Some(Some(1)));
-        assert_eq!(placed.next().await.map(Result::ok), Some(Some(2)));
-        assert!(placed.next().await.is_none());
-        drop(placed);
-        assert!(places.take(1000).is_ok(), "given back with the stream");
-    }
-}
+#[path = "session_bound_tests.rs"]
+mod tests;

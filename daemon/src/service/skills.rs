@@ -3,12 +3,11 @@
 use std::sync::Arc;
 
 use occc_proto::v1::{self as pb, skills_server::Skills};
-use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::{
     convert::{caller, to_completion},
-    session_bound::{still_allowed, stream_place},
+    session_bound::{next_within, stream_place, while_allowed},
     skills_convert::{detail_to_proto, diff_to_proto, state_from_proto, version_to_proto},
     status::share_refused,
 };
@@ -117,31 +116,35 @@ impl Skills for SkillsService {
             .map_err(|refused| share_refused("skill archives being sent", refused))?;
         let limit = self.skills.max_archive_bytes();
         let mut stream = request.into_inner();
-        let mut format = None;
-        let mut archive = Vec::new();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk?;
-            if format.is_none() {
-                format = match pb::ArchiveFormat::try_from(chunk.format) {
-                    Ok(pb::ArchiveFormat::Tar) => Some(ArchiveFormat::Tar),
-                    Ok(pb::ArchiveFormat::Zip) => Some(ArchiveFormat::Zip),
-                    _ => {
-                        return Err(Status::invalid_argument(
-                            "format: name the archive format (tar or zip) in the first chunk",
-                        ));
-                    }
-                };
+        // Received only while the caller stays allowed and the parts keep
+        // coming: an upload whose session ends meanwhile, or that sends
+        // nothing for a minute, is cut off then, its place given back.
+        let (format, archive) = while_allowed(&self.auth, &caller, async {
+            let mut format = None;
+            let mut archive = Vec::new();
+            while let Some(chunk) = next_within(&mut stream, "part of the archive").await? {
+                if format.is_none() {
+                    format = match pb::ArchiveFormat::try_from(chunk.format) {
+                        Ok(pb::ArchiveFormat::Tar) => Some(ArchiveFormat::Tar),
+                        Ok(pb::ArchiveFormat::Zip) => Some(ArchiveFormat::Zip),
+                        _ => {
+                            return Err(Status::invalid_argument(
+                                "format: name the archive format (tar or zip) in the first chunk",
+                            ));
+                        }
+                    };
+                }
+                if archive.len() as u64 + chunk.data.len() as u64 > limit {
+                    return Err(Status::invalid_argument(format!(
+                        "the archive is larger than skills.max_archive_bytes ({limit} bytes)"
+                    )));
+                }
+                archive.extend_from_slice(&chunk.data);
             }
-            if archive.len() as u64 + chunk.data.len() as u64 > limit {
-                return Err(Status::invalid_argument(format!(
-                    "the archive is larger than skills.max_archive_bytes ({limit} bytes)"
-                )));
-            }
-            archive.extend_from_slice(&chunk.data);
-        }
+            Ok((format, archive))
+        })
+        .await?;
         let format = format.ok_or_else(|| Status::invalid_argument("no archive was sent"))?;
-        // Receiving took a while: the caller must still be allowed now.
-        still_allowed(&self.auth, &caller)?;
         let skills = Arc::clone(&self.skills);
         let summary =
             to_completion(

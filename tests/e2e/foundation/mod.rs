@@ -15,6 +15,7 @@ mod keepalive;
 mod key_file_faults;
 mod lifecycle;
 mod load;
+mod long_reads;
 pub(crate) mod metrics;
 mod refusal_budget;
 mod rekey;

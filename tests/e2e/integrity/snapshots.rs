@@ -59,6 +59,12 @@ async fn a_snapshot_of_gigabytes_of_changes_streams_within_a_small_memory_bound(
         refused.message().contains("snapshot verifications"),
         "{refused:?}"
     );
+    // Logged out while verifying: dropped, never answered.
+    let ended = measured
+        .logged_out_verification
+        .as_ref()
+        .expect_err("a verification whose caller was logged out is not answered");
+    assert_eq!(ended.code(), tonic::Code::Unauthenticated, "{ended:?}");
     assert!(measured.exported > stored, "{} exported", measured.exported);
     for (phase, peak) in [
         ("writing", measured.writing_peak_kib),
