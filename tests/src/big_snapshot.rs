@@ -52,6 +52,10 @@ pub struct Measured {
     /// What a verification was answered whose session was logged out a
     /// quarter of the way through.
     pub logged_out_verification: Result<pb::SnapshotVerification, tonic::Status>,
+    /// How long a whole verification took, and how long after the logout
+    /// the logged-out one was answered.
+    pub verifying_took: Duration,
+    pub answered_after_logout: Duration,
     /// Bytes the export streamed.
     pub exported: u64,
     /// Resident KiB when the snapshot began.
@@ -175,7 +179,7 @@ pub async fn run(socket: &Path, bound: u64) -> Measured {
         exported += chunk.expect("export chunk").data.len() as u64;
     }
     let reading_peak_kib = status_kib(daemon.pid(), "VmHWM:");
-    let logged_out_verification = {
+    let (logged_out_verification, answered_after_logout) = {
         let verifying = tokio::spawn({
             let session = session.clone();
             let snapshot_id = snapshot.snapshot_id.clone();
@@ -193,7 +197,9 @@ pub async fn run(socket: &Path, bound: u64) -> Measured {
             .logout(pb::LogoutRequest {})
             .await
             .expect("logout");
-        verifying.await.expect("the verifying task")
+        let logged_out = std::time::Instant::now();
+        let answer = verifying.await.expect("the verifying task");
+        (answer, logged_out.elapsed())
     };
     daemon.terminate().await;
     Measured {
@@ -201,6 +207,8 @@ pub async fn run(socket: &Path, bound: u64) -> Measured {
         verified,
         concurrent_refusal: refused,
         logged_out_verification,
+        verifying_took,
+        answered_after_logout,
         exported,
         before_kib,
         writing_peak_kib,

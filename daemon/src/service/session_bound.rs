@@ -12,18 +12,20 @@
 //! Every such stream holds a place of its peer uid's share
 //! ([`STREAMS_PER_UID`], [`STREAMS_TOTAL`]) from before its handler does any
 //! work until the client has taken its last item or gone, however it ends
-//! (the place lives with the stream tonic sends from, not in the producer)
-//! — or until the client has taken nothing for [`STALLED_AFTER`]: the
-//! stream is then cut off (DEADLINE_EXCEEDED, or the refusal it was ending
-//! with) and its place given back at once. Items already buffered for the
-//! client (at most [`BUFFER`]) still reach it after the producer ended, then
-//! the ending status. A long read run by [`while_allowed`] is
+//! (the place lives in the stream tonic sends from, not in the producer),
+//! which bounds what a uid's unread streams buffer. A producer whose client
+//! takes nothing for [`STALLED_AFTER`] while an item waits stops — and with
+//! it what it held (an export's or a watch's own place, store reads, a log
+//! follow) — leaving DEADLINE_EXCEEDED, or the refusal it was ending with,
+//! as the stream's last word. Items already buffered for the client (at
+//! most [`BUFFER`]) still reach it after the producer ended, then that
+//! status. A long read run by [`while_allowed`] is
 //! dropped at the first failed check, under the same triggers, and its
 //! answer is given only if the caller is still admitted when it is ready.
 
 use std::{
     pin::Pin,
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    sync::{Arc, Mutex, PoisonError},
     task::{Context, Poll},
     time::Duration,
 };
@@ -62,9 +64,9 @@ pub fn stream_place(places: &Arc<UidShares>, caller: &Caller) -> Result<Share, S
 pub const RECHECK_EVERY: Duration = Duration::from_secs(1);
 /// A busy stream re-checks at least this often, counted in items.
 pub const RECHECK_AFTER_ITEMS: usize = 64;
-/// How long a stream waits for its client to take an item before the
-/// stream is cut off and its place given back: a client that reads nothing
-/// holds no place.
+/// How long a producer waits for its client to take an item before it
+/// stops: a client that reads nothing keeps no export, follow or watch
+/// running.
 pub const STALLED_AFTER: Duration = Duration::from_secs(60);
 /// Items buffered towards a slow client.
 const BUFFER: usize = 16;
@@ -83,33 +85,13 @@ fn refusal(auth: &AuthEngine, caller: &Caller) -> Option<Status> {
         .map(|refused| refusal_status(&refused, caller.policy.path))
 }
 
-/// What a stream's producer hands over to the stream tonic sends from.
-#[derive(Debug, Default)]
-struct Ending {
-    /// The stream's place: given back when tonic drops the stream, or
-    /// when its client stalled.
-    place: Option<Share>,
-    /// The status given after the last buffered item, if the producer
-    /// ended the stream.
-    status: Option<Status>,
-}
+/// The status a producer that ended leaves for the stream tonic sends
+/// from, given after the last buffered item.
+type LastWord = Arc<Mutex<Option<Status>>>;
 
-type SharedEnding = Arc<Mutex<Ending>>;
-
-fn ending(shared: &SharedEnding) -> MutexGuard<'_, Ending> {
+fn leave(last_word: &LastWord, status: Status) {
     // Nothing panics while holding it; a poisoned one holds plain data.
-    shared.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Ends a stream whose client stalled: `status` follows the items already
-/// buffered, and the place is given back now.
-fn cut_off(shared: &SharedEnding, status: Status) {
-    let place = {
-        let mut ending = ending(shared);
-        ending.status = Some(status);
-        ending.place.take()
-    };
-    drop(place);
+    *last_word.lock().unwrap_or_else(PoisonError::into_inner) = Some(status);
 }
 
 fn stalled_status() -> Status {
@@ -198,9 +180,10 @@ pub async fn while_allowed<T>(
     loop {
         tokio::select! {
             answer = &mut work => {
-                let answer = answer?;
+                // Checked first: a refused caller learns nothing of the work,
+                // not even its error.
                 still_allowed(auth, caller)?;
-                return Ok(answer);
+                return answer;
             }
             changed = async {
                 match removals.as_mut() {
@@ -235,14 +218,15 @@ where
     }
 }
 
-/// The items tonic sends, then the producer's last status if it left one;
-/// the stream's place is given back when tonic drops it (everything taken,
-/// or the client gone), so a finished stream whose items wait unread still
-/// counts — unless its client stalled.
+/// The items tonic sends, then the producer's last word if it left one,
+/// with the stream's place: given back when tonic drops it (everything
+/// taken, or the client gone), so a finished stream whose items wait unread
+/// still counts.
 struct Placed<T> {
     items: ReceiverStream<Result<T, Status>>,
-    ending: SharedEnding,
+    last_word: LastWord,
     done: bool,
+    _place: Share,
 }
 
 impl<T> Stream for Placed<T> {
@@ -255,17 +239,15 @@ impl<T> Stream for Placed<T> {
         match Pin::new(&mut self.items).poll_next(cx) {
             Poll::Ready(None) => {
                 self.done = true;
-                Poll::Ready(ending(&self.ending).status.take().map(Err))
+                let last_word = self
+                    .last_word
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take();
+                Poll::Ready(last_word.map(Err))
             }
             other => other,
         }
-    }
-}
-
-impl<T> Drop for Placed<T> {
-    fn drop(&mut self) {
-        let place = ending(&self.ending).place.take();
-        drop(place);
     }
 }
 
@@ -288,7 +270,7 @@ where
         tracing::warn!(
             uid,
             rpc = path,
-            "a stream's client took nothing for {} s: cut off, its place given back",
+            "a stream's client took nothing for {} s: its producer stopped",
             STALLED_AFTER.as_secs()
         );
     })
@@ -296,8 +278,8 @@ where
 
 /// `inner`, ended at the first `check` that names a refusal (at every
 /// removal, every [`RECHECK_EVERY`] and after [`RECHECK_AFTER_ITEMS`]
-/// items), or when the client takes nothing for [`STALLED_AFTER`] (then
-/// `place` is given back at once and `on_stall` runs).
+/// items), or when the client takes nothing for [`STALLED_AFTER`] while
+/// an item waits (then `on_stall` runs); `place` stays with the stream.
 fn bound<T, S>(
     inner: S,
     check: impl Fn() -> Option<Status> + Send + Sync + 'static,
@@ -310,11 +292,8 @@ where
     S: Stream<Item = Result<T, Status>> + Send + 'static,
 {
     let (sender, receiver) = mpsc::channel(BUFFER);
-    let shared = Arc::new(Mutex::new(Ending {
-        place: Some(place),
-        status: None,
-    }));
-    let producer_ending = Arc::clone(&shared);
+    let last_word = LastWord::default();
+    let producer_word = Arc::clone(&last_word);
     tokio::spawn(async move {
         let mut inner = Box::pin(inner);
         let mut recheck = tokio::time::interval(RECHECK_EVERY);
@@ -331,7 +310,7 @@ where
                         match hand_over(&sender, item, &mut removals, &check).await {
                             Handed::Gone => return,
                             Handed::Stalled => {
-                                cut_off(&producer_ending, stalled_status());
+                                leave(&producer_word, stalled_status());
                                 on_stall();
                                 return;
                             }
@@ -360,18 +339,18 @@ where
             }
         };
         // The last word, after the items already buffered; a client that
-        // takes nothing meanwhile gets it whenever it reads again, without
-        // its place.
+        // takes nothing meanwhile gets it whenever it reads again.
         let sent = tokio::time::timeout(STALLED_AFTER, sender.send(Err(refused.clone()))).await;
         if sent.is_err() {
-            cut_off(&producer_ending, refused);
+            leave(&producer_word, refused);
             on_stall();
         }
     });
     Box::pin(Placed {
         items: ReceiverStream::new(receiver),
-        ending: shared,
+        last_word,
         done: false,
+        _place: place,
     })
 }
 

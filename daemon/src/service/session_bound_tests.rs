@@ -12,11 +12,9 @@ async fn a_finished_producer_keeps_its_place_until_the_client_took_every_item() 
     drop(sender);
     let mut placed = Placed {
         items: ReceiverStream::new(receiver),
-        ending: Arc::new(Mutex::new(Ending {
-            place: Some(places.take(1000).unwrap()),
-            status: None,
-        })),
+        last_word: LastWord::default(),
         done: false,
+        _place: places.take(1000).unwrap(),
     };
     assert!(places.take(1000).is_err(), "done producing, not yet taken");
     assert_eq!(placed.next().await.map(Result::ok), Some(Some(1)));
@@ -26,9 +24,13 @@ async fn a_finished_producer_keeps_its_place_until_the_client_took_every_item() 
     assert!(places.take(1000).is_ok(), "given back with the stream");
 }
 
-/// Producer of endless items, none of which the test client reads.
-fn endless() -> impl Stream<Item = Result<u32, Status>> + Send + 'static {
-    tokio_stream::iter(0..).map(Ok)
+/// Producer of endless items holding `slot` (as an export holds its own
+/// place) until it is dropped.
+fn endless(slot: Share) -> impl Stream<Item = Result<u32, Status>> + Send + 'static {
+    tokio_stream::iter(0..).map(move |item| {
+        let _held = &slot;
+        Ok(item)
+    })
 }
 
 fn no_removals() -> (watch::Sender<u64>, watch::Receiver<u64>) {
@@ -36,12 +38,14 @@ fn no_removals() -> (watch::Sender<u64>, watch::Receiver<u64>) {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_client_that_takes_nothing_is_cut_off_and_its_place_given_back() {
+async fn a_client_that_takes_nothing_stops_its_producer_and_keeps_the_place_until_it_reads() {
     let places = UidShares::new(1, 4);
+    let exports = UidShares::new(1, 4);
     let (_removals, receiver) = no_removals();
     let (stalled, noticed) = tokio::sync::oneshot::channel();
+    let producer = endless(exports.take(1000).unwrap());
     let mut stream = bound(
-        endless(),
+        producer,
         || None,
         receiver,
         places.take(1000).unwrap(),
@@ -51,11 +55,18 @@ async fn a_client_that_takes_nothing_is_cut_off_and_its_place_given_back() {
     );
     tokio::time::advance(STALLED_AFTER - Duration::from_secs(1)).await;
     assert!(
-        places.take(1000).is_err(),
+        exports.take(1000).is_err(),
         "not yet: {STALLED_AFTER:?} not over"
     );
-    noticed.await.expect("cut off once the time is over");
-    assert!(places.take(1000).is_ok(), "its place came back");
+    noticed.await.expect("stopped once the time is over");
+    assert!(
+        exports.take(1000).is_ok(),
+        "the producer and its slot are gone"
+    );
+    assert!(
+        places.take(1000).is_err(),
+        "the stream's place bounds what waits unread: kept until the client reads or goes"
+    );
     // Reading again, the client gets what was buffered, then the reason.
     let mut taken = 0;
     let ended = loop {
@@ -68,14 +79,17 @@ async fn a_client_that_takes_nothing_is_cut_off_and_its_place_given_back() {
     assert_eq!(taken, BUFFER);
     assert_eq!(ended.code(), tonic::Code::DeadlineExceeded, "{ended:?}");
     assert!(stream.next().await.is_none());
+    drop(stream);
+    assert!(places.take(1000).is_ok(), "given back with the stream");
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_reading_client_is_never_cut_off() {
     let places = UidShares::new(1, 4);
+    let exports = UidShares::new(1, 4);
     let (_removals, receiver) = no_removals();
     let mut stream = bound(
-        endless(),
+        endless(exports.take(1000).unwrap()),
         || None,
         receiver,
         places.take(1000).unwrap(),
@@ -88,10 +102,11 @@ async fn a_reading_client_is_never_cut_off() {
         assert!(matches!(stream.next().await, Some(Ok(_))));
     }
     assert!(places.take(1000).is_err(), "still held by the open stream");
+    assert!(exports.take(1000).is_err(), "its producer still runs");
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_refused_client_that_takes_nothing_is_cut_off_with_the_refusal() {
+async fn a_refused_client_that_takes_nothing_gets_the_refusal_when_it_reads_again() {
     let places = UidShares::new(1, 4);
     let (removals, receiver) = no_removals();
     let revoked = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -115,8 +130,9 @@ async fn a_refused_client_that_takes_nothing_is_cut_off_with_the_refusal() {
     tokio::task::yield_now().await;
     revoked.store(true, std::sync::atomic::Ordering::SeqCst);
     removals.send_modify(|count| *count += 1);
-    noticed.await.expect("cut off after the refusal waited");
-    assert!(places.take(1000).is_ok(), "its place came back");
+    noticed
+        .await
+        .expect("the producer stopped after the refusal waited");
     let mut taken = 0;
     let ended = loop {
         match stream.next().await {

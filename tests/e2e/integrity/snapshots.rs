@@ -65,6 +65,12 @@ async fn a_snapshot_of_gigabytes_of_changes_streams_within_a_small_memory_bound(
         .as_ref()
         .expect_err("a verification whose caller was logged out is not answered");
     assert_eq!(ended.code(), tonic::Code::Unauthenticated, "{ended:?}");
+    assert!(
+        measured.answered_after_logout < measured.verifying_took / 2,
+        "dropped at the logout, not refused at its end: answered {:?} after it (a whole one took {:?})",
+        measured.answered_after_logout,
+        measured.verifying_took
+    );
     assert!(measured.exported > stored, "{} exported", measured.exported);
     for (phase, peak) in [
         ("writing", measured.writing_peak_kib),
