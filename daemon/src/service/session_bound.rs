@@ -225,7 +225,6 @@ where
 struct Placed<T> {
     items: ReceiverStream<Result<T, Status>>,
     last_word: LastWord,
-    done: bool,
     _place: Share,
 }
 
@@ -233,12 +232,9 @@ impl<T> Stream for Placed<T> {
     type Item = Result<T, Status>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.done {
-            return Poll::Ready(None);
-        }
+        // A closed channel keeps answering None; the last word is taken once.
         match Pin::new(&mut self.items).poll_next(cx) {
             Poll::Ready(None) => {
-                self.done = true;
                 let last_word = self
                     .last_word
                     .lock()
@@ -349,7 +345,6 @@ where
     Box::pin(Placed {
         items: ReceiverStream::new(receiver),
         last_word,
-        done: false,
         _place: place,
     })
 }

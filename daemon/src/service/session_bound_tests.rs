@@ -13,7 +13,6 @@ async fn a_finished_producer_keeps_its_place_until_the_client_took_every_item() 
     let mut placed = Placed {
         items: ReceiverStream::new(receiver),
         last_word: LastWord::default(),
-        done: false,
         _place: places.take(1000).unwrap(),
     };
     assert!(places.take(1000).is_err(), "done producing, not yet taken");
@@ -31,6 +30,18 @@ fn endless(slot: Share) -> impl Stream<Item = Result<u32, Status>> + Send + 'sta
         let _held = &slot;
         Ok(item)
     })
+}
+
+/// Items read until the stream's last word, and that word.
+async fn read_to_the_end(stream: &mut BoxStream<u32>) -> (usize, Status) {
+    let mut taken = 0;
+    loop {
+        match stream.next().await {
+            Some(Ok(_)) => taken += 1,
+            Some(Err(status)) => return (taken, status),
+            None => panic!("ended without a status"),
+        }
+    }
 }
 
 fn no_removals() -> (watch::Sender<u64>, watch::Receiver<u64>) {
@@ -68,14 +79,7 @@ async fn a_client_that_takes_nothing_stops_its_producer_and_keeps_the_place_unti
         "the stream's place bounds what waits unread: kept until the client reads or goes"
     );
     // Reading again, the client gets what was buffered, then the reason.
-    let mut taken = 0;
-    let ended = loop {
-        match stream.next().await {
-            Some(Ok(_)) => taken += 1,
-            Some(Err(status)) => break status,
-            None => panic!("ended without a status"),
-        }
-    };
+    let (taken, ended) = read_to_the_end(&mut stream).await;
     assert_eq!(taken, BUFFER);
     assert_eq!(ended.code(), tonic::Code::DeadlineExceeded, "{ended:?}");
     assert!(stream.next().await.is_none());
@@ -133,14 +137,7 @@ async fn a_refused_client_that_takes_nothing_gets_the_refusal_when_it_reads_agai
     noticed
         .await
         .expect("the producer stopped after the refusal waited");
-    let mut taken = 0;
-    let ended = loop {
-        match stream.next().await {
-            Some(Ok(_)) => taken += 1,
-            Some(Err(status)) => break status,
-            None => panic!("ended without a status"),
-        }
-    };
+    let (taken, ended) = read_to_the_end(&mut stream).await;
     assert_eq!(
         taken, BUFFER,
         "what was buffered before the revocation is delivered"
