@@ -6,14 +6,17 @@
  * {@link checkSocket} again (a socket that is there but untrusted ends the
  * watch with that error); after it, the watch yields every finding
  * recorded while it was away (from `ListFindings`, marked `missed`) before
- * new events, and a session that ended (login required, permission gone)
- * ends the watch with that error instead of retrying forever.
+ * new events — also after occcd cut a watch its consumer stopped reading —
+ * and a session that ended (login required, permission gone) ends the
+ * watch with that error instead of retrying forever.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 
+import { status as Code } from "@grpc/grpc-js";
+
 import type { OcccClient } from "./client.js";
 import { checkSocket } from "./connect.js";
-import { ConnectError, Unavailable } from "./errors.js";
+import { ConnectError, OcccError, Unavailable } from "./errors.js";
 import {
   EnvironmentService,
   IntegrityService,
@@ -83,9 +86,7 @@ export async function* watchIntegrity(
       if (aborted(options)) {
         return;
       }
-      // An untrusted socket is an alarm, not a hiccup: it ends the watch.
-      const transient = err instanceof Unavailable || (err instanceof ConnectError && !err.untrusted);
-      if (!transient) {
+      if (!reopensAfter(err)) {
         throw err;
       }
       yield { type: "disconnected", error: err, retryInMs: delay };
@@ -99,6 +100,20 @@ export async function* watchIntegrity(
     }
     delay = Math.min(delay * 2, maxDelay);
   }
+}
+
+/**
+ * Whether the watch reopens after `err`: the daemon or its socket went away
+ * (but an untrusted socket is an alarm, not a hiccup: it ends the watch), or
+ * occcd ended the stream with DEADLINE_EXCEEDED because its events waited
+ * 60 s for this process to take them — the reopened watch catches up on
+ * what it missed.
+ */
+export function reopensAfter(err: unknown): boolean {
+  if (err instanceof ConnectError) {
+    return !err.untrusted;
+  }
+  return err instanceof Unavailable || (err instanceof OcccError && err.code === Code.DEADLINE_EXCEEDED);
 }
 
 /** The container's log lines (`follow` keeps the stream open). */

@@ -1,13 +1,18 @@
 /**
  * Long-lived use: the integrity watch followed across a daemon restart, and
- * a config write that lost a race (Conflict with the current version).
+ * a config write that lost a race (Conflict with the current version), and
+ * which errors reopen the watch.
  */
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 
+import { Metadata, status as Status } from "@grpc/grpc-js";
+
+import { ConnectError, DENIAL_TRAILER, OcccError, toOcccError } from "../src/errors.js";
 import { Conflict, OcccClient, Unauthenticated, watchIntegrity, type WatchEvent } from "../src/index.js";
+import { reopensAfter } from "../src/watch.js";
 import { bootstrap, Daemon, logIn, type Person } from "./support.js";
 
 const CONTAINER = "openclaw-gateway";
@@ -100,4 +105,24 @@ test("a config write against a stale version is a Conflict carrying the current 
   } finally {
     await daemon.dispose();
   }
+});
+
+test("the watch reopens after a stream occcd cut for waiting on its reader, never after an alarm or a refusal", () => {
+  const answer = (code: Status, reason?: string): OcccError => {
+    const metadata = new Metadata();
+    if (reason !== undefined) {
+      metadata.set(DENIAL_TRAILER, reason);
+    }
+    return toOcccError({ code, details: "occcd's sentence", metadata });
+  };
+  // Cut after its events waited 60 s for this process: reopen and catch up.
+  assert.equal(reopensAfter(answer(Status.DEADLINE_EXCEEDED)), true);
+  assert.equal(reopensAfter(answer(Status.UNAVAILABLE)), true);
+  assert.equal(reopensAfter(new ConnectError("no socket yet", false)), true);
+  // An untrusted socket is an alarm; a refusal needs the person.
+  assert.equal(reopensAfter(new ConnectError("someone else's socket", true)), false);
+  assert.equal(reopensAfter(answer(Status.UNAUTHENTICATED, "login-required")), false);
+  assert.equal(reopensAfter(answer(Status.PERMISSION_DENIED, "forbidden")), false);
+  assert.equal(reopensAfter(answer(Status.RESOURCE_EXHAUSTED)), false);
+  assert.equal(reopensAfter(new Error("a bug in the caller")), false);
 });

@@ -324,6 +324,7 @@ impl AuthCore {
     /// is deleted.
     pub async fn persist_sessions(&self) {
         let now = self.now();
+        self.sessions.observe(now);
         for (token_hash, session) in self.sessions.snapshot() {
             if let Err(err) = self
                 .store

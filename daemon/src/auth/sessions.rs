@@ -24,6 +24,9 @@ use super::{
 };
 use crate::clock::UnixMillis;
 
+#[path = "sessions_clock.rs"]
+mod clock_back;
+
 /// Stored form of a session token (its HMAC).
 pub type TokenHash = [u8; 32];
 
@@ -115,6 +118,8 @@ struct Book {
     floors: HashMap<i64, (i64, i64)>,
     /// Times every session was revoked.
     epoch: u64,
+    /// The latest time a session operation was given (see `clock_back`).
+    latest: UnixMillis,
 }
 
 impl Book {
@@ -194,6 +199,7 @@ impl SessionStore {
     ) -> Result<Vec<Session>, SessionRejected> {
         let evicted: Vec<Session> = {
             let mut book = self.book();
+            book.follow_clock(session.created_at);
             if began.0 != book.epoch || book.superseded(&session) {
                 return Err(SessionRejected::Superseded);
             }
@@ -220,8 +226,18 @@ impl SessionStore {
     }
 
     /// Restores a session read from the store (at start-up).
+    /// Its last use counts as a time seen: a clock set back across the
+    /// restart moves every session back at the first operation.
     pub fn restore(&self, token_hash: TokenHash, session: Session) {
-        self.book().sessions.insert(token_hash, session);
+        let mut book = self.book();
+        book.latest = book.latest.max(session.last_seen);
+        book.sessions.insert(token_hash, session);
+    }
+
+    /// Notes the time `now` (periodically, so a clock set back while no
+    /// session is used is still followed; see `clock_back`).
+    pub fn observe(&self, now: UnixMillis) {
+        self.book().follow_clock(now);
     }
 
     fn rejection(
@@ -254,14 +270,7 @@ impl SessionStore {
     ) -> Result<Session, SessionRejected> {
         let outcome = {
             let mut book = self.book();
-            let session = book
-                .sessions
-                .get_mut(token_hash)
-                .ok_or(SessionRejected::Unknown)?;
-            // Before any expiry is judged (the owner's session only).
-            if session.peer_uid == peer_uid {
-                follow_clock_back(session, now);
-            }
+            book.follow_clock(now);
             let session = book
                 .sessions
                 .get(token_hash)
@@ -297,7 +306,8 @@ impl SessionStore {
         peer_uid: u32,
         now: UnixMillis,
     ) -> Result<Session, SessionRejected> {
-        let book = self.book();
+        let mut book = self.book();
+        book.follow_clock(now);
         let session = book
             .sessions
             .values()
@@ -317,8 +327,9 @@ impl SessionStore {
         method: ElevationMethod,
     ) -> Option<(TokenHash, Session)> {
         let until = now.plus(self.policy.elevation_window);
-        self.book()
-            .sessions
+        let mut book = self.book();
+        book.follow_clock(now);
+        book.sessions
             .iter_mut()
             .find(|(_, s)| s.id == id)
             .map(|(hash, s)| {
@@ -417,7 +428,8 @@ impl SessionStore {
     /// Sessions alive at `now`, optionally only those of `user_id`, oldest first.
     #[must_use]
     pub fn live(&self, user_id: Option<i64>, now: UnixMillis) -> Vec<Session> {
-        let book = self.book();
+        let mut book = self.book();
+        book.follow_clock(now);
         let mut live: Vec<Session> = book
             .sessions
             .values()
@@ -440,22 +452,6 @@ impl SessionStore {
             .iter()
             .map(|(hash, s)| (*hash, s.clone()))
             .collect()
-    }
-}
-
-/// The wall clock was set back since `session` was last used (its last use
-/// is after `now`): moves its login and elevation times back by as much, so
-/// its lifetime and elevation last no longer in elapsed time. Measured from
-/// the last use, so a session left unused across the change gains up to the
-/// time it was left (bounded by the idle timeout).
-fn follow_clock_back(session: &mut Session, now: UnixMillis) {
-    let back = session.last_seen.0.saturating_sub(now.0);
-    if back > 0 {
-        session.created_at = UnixMillis(session.created_at.0.saturating_sub(back));
-        if let Some(elevation) = session.elevation.as_mut() {
-            elevation.until = UnixMillis(elevation.until.0.saturating_sub(back));
-        }
-        session.last_seen = now;
     }
 }
 

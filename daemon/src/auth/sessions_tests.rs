@@ -208,3 +208,116 @@ fn the_oldest_session_ends_beyond_the_cap() {
     assert_eq!(store.live(Some(1), UnixMillis(4)).len(), 2);
     assert_eq!(store.live(None, UnixMillis(4)).len(), 3);
 }
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+#[test]
+fn a_session_left_unused_while_the_clock_goes_back_keeps_its_idle_limit_in_elapsed_time() {
+    // The change is seen by another session's use, or by the periodic
+    // observation only.
+    for other_use in [true, false] {
+        let (store, clock) = (store(), ManualClock::starting_at(UnixMillis(1_000_000_000)));
+        add(&store, [1; 32], session("used", 1, clock.now()));
+        add(&store, [2; 32], session("left", 2, clock.now()));
+        clock.advance(10 * MINUTE);
+        store.observe(clock.now());
+        clock.rewind(HOUR);
+        if other_use {
+            store.validate(&[1; 32], 1000, clock.now()).unwrap();
+        } else {
+            store.observe(clock.now());
+        }
+        // "left" was last used 10 minutes ago in elapsed time: 20 remain,
+        // whether a stream checks it or its owner uses it.
+        clock.advance(20 * MINUTE - Duration::from_secs(1));
+        assert!(
+            store.check("left", 1000, clock.now()).is_ok(),
+            "{other_use}"
+        );
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(
+            store.check("left", 1000, clock.now()).unwrap_err(),
+            SessionRejected::IdleExpired,
+            "{other_use}: 30 minutes unused in elapsed time"
+        );
+    }
+}
+
+/// Uses the session of `hash` every 20 minutes for `span`.
+fn keep_using(store: &SessionStore, clock: &ManualClock, hash: TokenHash, span: Duration) {
+    let step = 20 * MINUTE;
+    let mut used = Duration::ZERO;
+    while used + step <= span {
+        clock.advance(step);
+        used += step;
+        store.validate(&hash, 1000, clock.now()).unwrap();
+    }
+    clock.advance(span - used);
+    store.validate(&hash, 1000, clock.now()).unwrap();
+}
+
+#[test]
+fn an_elevation_and_a_lifetime_last_no_longer_in_elapsed_time_after_the_clock_goes_back() {
+    let (store, clock) = (store(), ManualClock::starting_at(UnixMillis(1_000_000_000)));
+    add(&store, [1; 32], session("a", 1, clock.now()));
+    keep_using(&store, &clock, [1; 32], 11 * HOUR);
+    store
+        .elevate("a", clock.now(), ElevationMethod::Totp)
+        .unwrap();
+    clock.rewind(HOUR);
+    store.observe(clock.now());
+    clock.advance(5 * MINUTE);
+    let a = store.find("a").unwrap();
+    assert!(!a.is_elevated(clock.now()), "5 minutes of elapsed time");
+    // 11 h 5 min after its login in elapsed time: 55 minutes remain.
+    keep_using(
+        &store,
+        &clock,
+        [1; 32],
+        55 * MINUTE - Duration::from_secs(1),
+    );
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        store.validate(&[1; 32], 1000, clock.now()).unwrap_err(),
+        SessionRejected::LifetimeExpired,
+        "12 hours after its login in elapsed time"
+    );
+}
+
+#[test]
+fn steps_back_within_a_second_move_nothing() {
+    let store = store();
+    add(&store, [1; 32], session("a", 1, UnixMillis(1_000_000)));
+    store
+        .validate(&[1; 32], 1000, UnixMillis(1_005_000))
+        .unwrap();
+    store
+        .validate(&[1; 32], 1000, UnixMillis(1_004_000))
+        .unwrap();
+    store.observe(UnixMillis(1_004_500));
+    assert_eq!(store.find("a").unwrap().created_at, UnixMillis(1_000_000));
+}
+
+#[test]
+fn a_restart_across_a_clock_set_back_follows_it_from_the_restored_last_uses() {
+    let store = store();
+    let start = UnixMillis(1_000_000_000);
+    let mut used = session("used", 1, start);
+    used.last_seen = start.plus(10 * MINUTE);
+    store.restore([1; 32], used);
+    store.restore([2; 32], session("left", 2, start));
+    // Restarted with the clock an hour back, 10 minutes after "left"'s use.
+    let now = UnixMillis(start.plus(10 * MINUTE).0 - 3_600_000);
+    store.observe(now);
+    assert!(
+        store
+            .check("left", 1000, now.plus(20 * MINUTE - Duration::from_secs(1)))
+            .is_ok()
+    );
+    assert_eq!(
+        store
+            .check("left", 1000, now.plus(20 * MINUTE))
+            .unwrap_err(),
+        SessionRejected::IdleExpired
+    );
+}

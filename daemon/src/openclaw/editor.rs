@@ -22,12 +22,12 @@ use super::{
     config::ConfigTarget,
     document,
     error::ConfigError,
-    file::ConfigFile,
+    file::{ConfigFile, FileChanges},
     history::{AcceptedText, ConfigHistory},
     schema,
     targets::{ConfigTargets, blocking, open_disk, read_disk},
     versions::{self, NewVersion, Origin, Versioner},
-    view::{ConfigActor, ConfigView, Reader},
+    view::{ConfigActor, Reader},
     write_plan::{self, Accepted, PlanInput, WritePlan, WriteRequest},
 };
 use crate::{
@@ -68,7 +68,9 @@ pub struct EditorParts {
 pub struct ConfigEditor {
     store: Store,
     /// The last redacted view answered, while the store and the file hold.
-    last_view: ReadCopy<ConfigView>,
+    last_view: ReadCopy<reading::KeptView>,
+    /// Whether the files changed since they were read.
+    changes: Arc<FileChanges>,
     audit: AuditLog,
     clock: Arc<dyn Clock>,
     sealer: Arc<Sealer>,
@@ -101,6 +103,7 @@ impl ConfigEditor {
             quarantine: parts.quarantine,
             work: Arc::new(Semaphore::new(CONCURRENT_WORK)),
             last_view: ReadCopy::default(),
+            changes: Arc::new(FileChanges::new()),
         }
     }
 

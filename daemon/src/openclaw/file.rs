@@ -12,18 +12,24 @@
 //! what the caller expected — swapped back if it changed meanwhile — then
 //! the folder synced: the file is always the old text or the new one, never
 //! a torn mix, a change made meanwhile is never overwritten unseen, and a
-//! failed replacement leaves no temporary file behind.
+//! failed replacement leaves no temporary file behind. [`FileChanges`]
+//! tells whether a file may have changed since it was read (inotify on
+//! Linux; elsewhere it never knows).
 
 use std::path::PathBuf;
 
 #[cfg(target_os = "linux")]
+mod changes;
+#[cfg(target_os = "linux")]
 mod linux;
+#[cfg(target_os = "linux")]
+pub use changes::{FileChanges, Mark};
 #[cfg(target_os = "linux")]
 pub use linux::ConfigFile;
 #[cfg(not(target_os = "linux"))]
 mod unsupported;
 #[cfg(not(target_os = "linux"))]
-pub use unsupported::ConfigFile;
+pub use unsupported::{ConfigFile, FileChanges, Mark};
 
 /// Why the config file could not be read or replaced.
 #[derive(Debug, thiserror::Error)]

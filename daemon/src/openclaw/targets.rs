@@ -11,7 +11,10 @@ use std::{collections::HashMap, sync::Arc};
 use tokio::sync::Mutex as AsyncMutex;
 
 use super::{
-    config::ConfigTarget, document::MAX_CONFIG_BYTES, error::ConfigError, file::ConfigFile,
+    config::ConfigTarget,
+    document::MAX_CONFIG_BYTES,
+    error::ConfigError,
+    file::{ConfigFile, FileChanges, Mark},
 };
 
 /// The config files and their locks.
@@ -80,6 +83,23 @@ pub(super) async fn blocking<T: Send + 'static>(
 /// The file's bytes now (`None`: no file), read without following links.
 pub async fn read_disk(target: &ConfigTarget) -> Result<Option<Vec<u8>>, ConfigError> {
     Ok(open_disk(target).await?.1)
+}
+
+/// The file's bytes now (`None`: no file) and the mark they are valid
+/// under while `changes` gives the same one (`None`: not watched).
+pub(super) async fn read_disk_marked(
+    target: &ConfigTarget,
+    changes: &Arc<FileChanges>,
+) -> Result<(Option<Vec<u8>>, Option<Mark>), ConfigError> {
+    let (path, changes) = (target.path.clone(), Arc::clone(changes));
+    blocking(move || {
+        // Watched (and marked) first: a change after this moves the mark.
+        let mark = changes.watch(&path);
+        let file = ConfigFile::open(&path).map_err(ConfigError::file)?;
+        let bytes = file.read(MAX_CONFIG_BYTES).map_err(ConfigError::file)?;
+        Ok((bytes, mark))
+    })
+    .await
 }
 
 /// The file's folder handle and its bytes now (`None`: no file): a write

@@ -63,13 +63,15 @@ impl Store {
         Ok(())
     }
 
-    /// Writes a session's last use, elevation and generation; a session no
-    /// longer stored stays gone.
+    /// Writes a session's login and last-use times (as the session store
+    /// holds them: moved back when the wall clock went back), elevation and
+    /// generation; a session no longer stored stays gone.
     pub async fn update_session(&self, row: &SessionRow) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE sessions SET last_seen_at = max(last_seen_at, ?), elevated_until = ?, \
+            "UPDATE sessions SET created_at = ?, last_seen_at = ?, elevated_until = ?, \
              elevation_method = ?, generation = ? WHERE id = ?",
         )
+        .bind(row.created_at)
         .bind(row.last_seen_at)
         .bind(row.elevated_until)
         .bind(&row.elevation_method)

@@ -305,3 +305,29 @@ async fn the_wall_clock_jumping_back_an_hour_and_forward_a_day_keeps_every_limit
     assert!(auth.authenticate(again.token.expose(), PEER.uid).is_ok());
     running.shut_down().await;
 }
+
+#[tokio::test]
+async fn a_restart_after_the_wall_clock_went_back_keeps_the_sessions_limits_in_elapsed_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::starting_at(UnixMillis(1_800_000_000_000)));
+    let running = engine(dir.path(), clock.clone()).await;
+    let secret = enrolled_root(&running.auth, dir.path(), &clock).await;
+    let login = root_login(&running.auth, &code(&secret, &clock, 0)).await;
+    let token = login.token.expose().to_owned();
+    clock.advance(10 * MINUTE);
+    running.auth.authenticate(&token, PEER.uid).unwrap();
+    // Back an hour; the session is used, written, and the daemon restarts.
+    clock.rewind(60 * MINUTE);
+    running.auth.authenticate(&token, PEER.uid).unwrap();
+    running.auth.persist_sessions().await;
+    running.shut_down().await;
+    let running = engine(dir.path(), clock.clone()).await;
+    // Its idle timeout counts from its last use in elapsed time: not
+    // restarted by the restart, not stretched by the hour.
+    clock.advance(30 * MINUTE);
+    assert_eq!(
+        running.auth.authenticate(&token, PEER.uid).unwrap_err(),
+        AuthError::Session(SessionRejected::IdleExpired)
+    );
+    running.shut_down().await;
+}

@@ -1,6 +1,7 @@
 //! A frontend polling GetConfig and ListConfigVersions: answers come from
 //! the last one only while nothing changed — an edit through occcd, an edit
-//! outside it, or a new version shows on the very next call, and an
+//! outside it (same size, within one timestamp tick, or a file renamed
+//! over it), or a new version shows on the very next call, and an
 //! elevated admin's view (with secrets) is never served from a redacted one.
 
 use occc_client::proto as pb;
@@ -46,6 +47,19 @@ async fn polled_reads_change_as_soon_as_the_file_or_the_versions_do() {
         "{}",
         after_outside.text
     );
+    // Same-size writes back to back (one timestamp tick), and a file
+    // renamed over it: each shows on the very next call.
+    for port in ["18792", "18793", "18790"] {
+        std::fs::write(&path, outside.replace("18790", port)).unwrap();
+        let shown = read(&viewer).await;
+        assert!(shown.text.contains(port), "{port}: {}", shown.text);
+    }
+    let beside = path.with_extension("json.new");
+    std::fs::write(&beside, outside.replace("18790", "18794")).unwrap();
+    std::fs::rename(&beside, &path).unwrap();
+    assert!(read(&viewer).await.text.contains("18794"), "renamed over");
+    std::fs::write(&path, &outside).unwrap();
+    assert!(read(&viewer).await.text.contains("18790"));
 
     // Through occcd: a new version, listed on the next call.
     let current = read(&root.session).await;

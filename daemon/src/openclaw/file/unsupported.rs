@@ -56,3 +56,30 @@ impl ConfigFile {
         match self.never {}
     }
 }
+
+/// A point in the sequence of changes (off Linux: none is ever given).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark(std::convert::Infallible);
+
+/// Changes to the config files: off Linux nothing is watched, so no mark
+/// is given and every read goes to the disk.
+#[derive(Debug, Default)]
+pub struct FileChanges;
+
+impl FileChanges {
+    /// Nothing watched.
+    #[must_use]
+    pub fn new() -> Self {
+        Self
+    }
+
+    /// Never known.
+    pub fn mark(&self) -> Option<Mark> {
+        None
+    }
+
+    /// Never watched.
+    pub fn watch(&self, _path: &Path) -> Option<Mark> {
+        None
+    }
+}
