@@ -1,16 +1,22 @@
 //! Time as a parameter.
 //!
 //! Invariant: daemon code reads wall-clock time only through a [`Clock`], so
-//! every timeout, expiry and audit timestamp can be driven by a test clock.
+//! every timeout, expiry and audit timestamp can be driven by a test clock;
+//! [`Clock::running`] is the time run since the clock started, which is
+//! never set back (the OS monotonic clock), so a wall clock set back shows
+//! as `now` falling behind.
 
 use std::{
     fmt,
-    sync::atomic::{AtomicI64, Ordering},
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    sync::{
+        OnceLock,
+        atomic::{AtomicI64, Ordering},
+    },
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 /// Milliseconds since the Unix epoch.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct UnixMillis(pub i64);
 
 impl UnixMillis {
@@ -32,7 +38,14 @@ impl UnixMillis {
 pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// The current wall-clock time.
     fn now(&self) -> UnixMillis;
+
+    /// Time run since the clock started: only ever grows, whatever the
+    /// wall clock does.
+    fn running(&self) -> Duration;
 }
+
+/// When this process first asked the OS clock how long it has run.
+static STARTED: OnceLock<Instant> = OnceLock::new();
 
 /// The operating system's clock.
 #[derive(Debug, Default, Clone, Copy)]
@@ -46,12 +59,17 @@ impl Clock for SystemClock {
             .unwrap_or(Duration::ZERO);
         UnixMillis(i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX))
     }
+
+    fn running(&self) -> Duration {
+        STARTED.get_or_init(Instant::now).elapsed()
+    }
 }
 
 /// A clock that moves only when told to, for tests.
 #[derive(Debug)]
 pub struct ManualClock {
     now_ms: AtomicI64,
+    running_ms: AtomicI64,
 }
 
 impl ManualClock {
@@ -60,16 +78,26 @@ impl ManualClock {
     pub fn starting_at(start: UnixMillis) -> Self {
         Self {
             now_ms: AtomicI64::new(start.0),
+            running_ms: AtomicI64::new(0),
         }
     }
 
-    /// Moves the clock forward by `step`.
+    /// Lets `step` pass: the wall clock and the running time move on.
     pub fn advance(&self, step: Duration) {
+        let millis = i64::try_from(step.as_millis()).unwrap_or(i64::MAX);
+        self.now_ms.fetch_add(millis, Ordering::SeqCst);
+        self.running_ms.fetch_add(millis, Ordering::SeqCst);
+    }
+
+    /// Sets the wall clock forward by `step`, as a person or NTP does: no
+    /// time passes.
+    pub fn jump(&self, step: Duration) {
         let millis = i64::try_from(step.as_millis()).unwrap_or(i64::MAX);
         self.now_ms.fetch_add(millis, Ordering::SeqCst);
     }
 
-    /// Moves the clock back by `step`, as a wall clock set back does.
+    /// Sets the wall clock back by `step`, as a person or NTP does: no time
+    /// passes.
     pub fn rewind(&self, step: Duration) {
         let millis = i64::try_from(step.as_millis()).unwrap_or(i64::MAX);
         self.now_ms.fetch_sub(millis, Ordering::SeqCst);
@@ -79,6 +107,10 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> UnixMillis {
         UnixMillis(self.now_ms.load(Ordering::SeqCst))
+    }
+
+    fn running(&self) -> Duration {
+        Duration::from_millis(u64::try_from(self.running_ms.load(Ordering::SeqCst)).unwrap_or(0))
     }
 }
 

@@ -317,18 +317,18 @@ impl AuthCore {
         )
     }
 
-    /// Writes every live session's last-seen time and elevation to the store
-    /// (periodically and at shutdown), so a restart keeps idle timeouts true;
-    /// then deletes the rows of sessions that have ended. Only in this order:
-    /// a row's last use is then the session's own, so no live session's row
-    /// is deleted.
+    /// Writes every live session's login and last-seen times and elevation
+    /// to the store (periodically and at shutdown), so a restart keeps idle
+    /// timeouts true; then deletes the rows of sessions that have ended.
+    /// Only in this order, and judged at the time the sessions were copied
+    /// at (a clock set back meanwhile moves them, never the cutoffs alone):
+    /// no live session's row is deleted.
     pub async fn persist_sessions(&self) {
-        let now = self.now();
-        self.sessions.observe(now);
-        for (token_hash, session) in self.sessions.snapshot() {
+        let (now, sessions) = self.sessions.snapshot_now();
+        for (token_hash, session) in &sessions {
             if let Err(err) = self
                 .store
-                .update_session(&session_row(&token_hash, &session))
+                .update_session(&session_row(token_hash, session))
                 .await
             {
                 tracing::error!(error = %err, "session not persisted");

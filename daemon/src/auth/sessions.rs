@@ -12,7 +12,7 @@
 
 use std::{
     collections::HashMap,
-    sync::{Mutex, MutexGuard, PoisonError},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
     time::Duration,
 };
 
@@ -22,7 +22,7 @@ use super::{
     elevation::{Elevation, ElevationMethod},
     role::Role,
 };
-use crate::clock::UnixMillis;
+use crate::clock::{Clock, UnixMillis};
 
 #[path = "sessions_clock.rs"]
 mod clock_back;
@@ -118,8 +118,8 @@ struct Book {
     floors: HashMap<i64, (i64, i64)>,
     /// Times every session was revoked.
     epoch: u64,
-    /// The latest time a session operation was given (see `clock_back`).
-    latest: UnixMillis,
+    /// What the wall clock should read at least (see `clock_back`).
+    anchor: Option<clock_back::Anchor>,
 }
 
 impl Book {
@@ -136,16 +136,19 @@ impl Book {
 #[derive(Debug)]
 pub struct SessionStore {
     policy: SessionPolicy,
+    /// Read for its running time only (callers pass the wall-clock time).
+    clock: Arc<dyn Clock>,
     book: Mutex<Book>,
     removals: watch::Sender<u64>,
 }
 
 impl SessionStore {
-    /// An empty store.
+    /// An empty store whose sessions follow `clock` set back.
     #[must_use]
-    pub fn new(policy: SessionPolicy) -> Self {
+    pub fn new(policy: SessionPolicy, clock: Arc<dyn Clock>) -> Self {
         Self {
             policy,
+            clock,
             book: Mutex::new(Book::default()),
             removals: watch::Sender::new(0),
         }
@@ -199,7 +202,7 @@ impl SessionStore {
     ) -> Result<Vec<Session>, SessionRejected> {
         let evicted: Vec<Session> = {
             let mut book = self.book();
-            book.follow_clock(session.created_at);
+            book.follow_clock(session.created_at, self.clock.running());
             if began.0 != book.epoch || book.superseded(&session) {
                 return Err(SessionRejected::Superseded);
             }
@@ -229,15 +232,10 @@ impl SessionStore {
     /// Its last use counts as a time seen: a clock set back across the
     /// restart moves every session back at the first operation.
     pub fn restore(&self, token_hash: TokenHash, session: Session) {
+        let running = self.clock.running();
         let mut book = self.book();
-        book.latest = book.latest.max(session.last_seen);
+        book.expect_at_least(session.last_seen, running);
         book.sessions.insert(token_hash, session);
-    }
-
-    /// Notes the time `now` (periodically, so a clock set back while no
-    /// session is used is still followed; see `clock_back`).
-    pub fn observe(&self, now: UnixMillis) {
-        self.book().follow_clock(now);
     }
 
     fn rejection(
@@ -270,7 +268,7 @@ impl SessionStore {
     ) -> Result<Session, SessionRejected> {
         let outcome = {
             let mut book = self.book();
-            book.follow_clock(now);
+            book.follow_clock(now, self.clock.running());
             let session = book
                 .sessions
                 .get(token_hash)
@@ -307,7 +305,7 @@ impl SessionStore {
         now: UnixMillis,
     ) -> Result<Session, SessionRejected> {
         let mut book = self.book();
-        book.follow_clock(now);
+        book.follow_clock(now, self.clock.running());
         let session = book
             .sessions
             .values()
@@ -328,7 +326,7 @@ impl SessionStore {
     ) -> Option<(TokenHash, Session)> {
         let until = now.plus(self.policy.elevation_window);
         let mut book = self.book();
-        book.follow_clock(now);
+        book.follow_clock(now, self.clock.running());
         book.sessions
             .iter_mut()
             .find(|(_, s)| s.id == id)
@@ -429,7 +427,7 @@ impl SessionStore {
     #[must_use]
     pub fn live(&self, user_id: Option<i64>, now: UnixMillis) -> Vec<Session> {
         let mut book = self.book();
-        book.follow_clock(now);
+        book.follow_clock(now, self.clock.running());
         let mut live: Vec<Session> = book
             .sessions
             .values()
@@ -444,14 +442,20 @@ impl SessionStore {
         live
     }
 
-    /// Every session with its hash, for persisting last-seen times.
+    /// The time now, read under the book's lock after following the
+    /// clock, and every session with its hash as of then (for persisting:
+    /// cutoffs from this time match these sessions' times).
     #[must_use]
-    pub fn snapshot(&self) -> Vec<(TokenHash, Session)> {
-        self.book()
+    pub fn snapshot_now(&self) -> (UnixMillis, Vec<(TokenHash, Session)>) {
+        let mut book = self.book();
+        let now = self.clock.now();
+        book.follow_clock(now, self.clock.running());
+        let sessions = book
             .sessions
             .iter()
             .map(|(hash, s)| (*hash, s.clone()))
-            .collect()
+            .collect();
+        (now, sessions)
     }
 }
 

@@ -1,43 +1,78 @@
 //! Sessions following a wall clock set back: their limits are kept in
 //! elapsed time, not wall-clock time.
 //!
-//! Invariant: the book remembers the latest time any session operation was
-//! given (every validation, check, elevation, login and listing, the
-//! periodic persist, and at start-up the latest last use of a restored
-//! session), so no session's last use is after it; a time more than
-//! [`SET_BACK_TOLERANCE_MS`] before it means the clock was set back, and
-//! every session's login, last use and elevation move back by as much
-//! before anything is judged — so a session used, left unused or followed
-//! by a stream lasts no longer in elapsed time than its limits, give or
-//! take the time between the last operation before the change and the
-//! first after it (the persist period, 60 s, at most while the daemon
-//! runs). Smaller steps back (two calls reading the clock in one order and
-//! taking the lock in the other) move nothing, so they never add up.
+//! Invariant: the book keeps an anchor — a wall-clock time and the clock's
+//! running time then ([`crate::clock::Clock::running`], which is never set
+//! back); at every session operation (validation, stream check, elevation,
+//! login, listing, the minute's persist) the wall clock is expected to read
+//! at least the anchor plus the time run since. When it reads more than
+//! [`SET_BACK_TOLERANCE_MS`] less, the clock was set back: every session's
+//! login, last use and elevation move back by the whole shortfall before
+//! anything is judged, and the anchor moves to now. A clock set forward
+//! moves nothing (sessions only end sooner) and leaves the anchor, so
+//! setting it back again later shows no shortfall, and small steps back add
+//! up against the anchor until they show one — session time never runs
+//! behind elapsed time by more than the tolerance, however the clock is
+//! stepped, observed or not. Across a restart the running time starts
+//! again: the anchor is the latest stored last use, so time the daemon was
+//! down cannot be told from a clock set back meanwhile.
+
+use std::time::Duration;
 
 use super::{Book, Session};
 use crate::clock::UnixMillis;
 
-/// Steps back up to this long are ordinary interleaving, not a clock
-/// change.
+/// Shortfalls up to this long are calls interleaving (a time read before
+/// another call's, the lock taken after it), not a clock set back.
 pub(super) const SET_BACK_TOLERANCE_MS: i64 = 1_000;
 
+/// A wall-clock time and the clock's running time when it was read.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Anchor {
+    wall: UnixMillis,
+    running: Duration,
+}
+
+impl Anchor {
+    /// The wall-clock time expected after running `running`.
+    fn expected_at(self, running: Duration) -> UnixMillis {
+        self.wall.plus(running.saturating_sub(self.running))
+    }
+}
+
 impl Book {
-    /// Notes `now`; if it lies more than the tolerance before the latest
-    /// time seen, moves every session back by the difference first.
-    pub(super) fn follow_clock(&mut self, now: UnixMillis) {
-        let back = self.latest.0.saturating_sub(now.0);
-        if back > SET_BACK_TOLERANCE_MS {
+    /// Judges `now` (read after running `running`) against the anchor;
+    /// moves every session back by a shortfall past the tolerance.
+    pub(super) fn follow_clock(&mut self, now: UnixMillis, running: Duration) {
+        let Some(anchor) = self.anchor else {
+            self.anchor = Some(Anchor { wall: now, running });
+            return;
+        };
+        let behind = anchor.expected_at(running).0.saturating_sub(now.0);
+        if behind > SET_BACK_TOLERANCE_MS {
             for session in self.sessions.values_mut() {
-                move_back(session, back);
+                move_back(session, behind);
             }
             tracing::warn!(
-                back_ms = back,
+                back_ms = behind,
                 sessions = self.sessions.len(),
                 "the wall clock went back; sessions keep their limits in elapsed time"
             );
+            self.anchor = Some(Anchor { wall: now, running });
         }
-        if back > SET_BACK_TOLERANCE_MS || now > self.latest {
-            self.latest = now;
+    }
+
+    /// A session restored at start-up was last used at `last_seen`: the
+    /// clock is expected to read at least that now.
+    pub(super) fn expect_at_least(&mut self, last_seen: UnixMillis, running: Duration) {
+        let later = self
+            .anchor
+            .is_none_or(|anchor| last_seen > anchor.expected_at(running));
+        if later {
+            self.anchor = Some(Anchor {
+                wall: last_seen,
+                running,
+            });
         }
     }
 }

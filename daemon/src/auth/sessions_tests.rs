@@ -3,16 +3,27 @@
 use super::*;
 use crate::auth::elevation::ElevationMethod;
 use crate::clock::{Clock, ManualClock};
+use std::sync::Arc;
 
 const MINUTE: Duration = Duration::from_secs(60);
 
+/// A store on a clock whose time never runs: the times the tests pass are
+/// judged as a clock set forward (never back, unless they go below the
+/// first one by more than a second).
 fn store() -> SessionStore {
-    SessionStore::new(SessionPolicy {
-        idle_timeout: 30 * MINUTE,
-        absolute_lifetime: 12 * 60 * MINUTE,
-        elevation_window: 5 * MINUTE,
-        max_per_user: 2,
-    })
+    store_on(Arc::new(ManualClock::starting_at(UnixMillis(0))))
+}
+
+fn store_on(clock: Arc<ManualClock>) -> SessionStore {
+    SessionStore::new(
+        SessionPolicy {
+            idle_timeout: 30 * MINUTE,
+            absolute_lifetime: 12 * 60 * MINUTE,
+            elevation_window: 5 * MINUTE,
+            max_per_user: 2,
+        },
+        clock,
+    )
 }
 
 fn session(id: &str, user_id: i64, at: UnixMillis) -> Session {
@@ -211,34 +222,36 @@ fn the_oldest_session_ends_beyond_the_cap() {
 
 const HOUR: Duration = Duration::from_secs(3600);
 
+/// A store on a test clock at a realistic time.
+fn clocked() -> (SessionStore, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::starting_at(UnixMillis(1_000_000_000)));
+    (store_on(Arc::clone(&clock)), clock)
+}
+
 #[test]
 fn a_session_left_unused_while_the_clock_goes_back_keeps_its_idle_limit_in_elapsed_time() {
-    // The change is seen by another session's use, or by the periodic
-    // observation only.
-    for other_use in [true, false] {
-        let (store, clock) = (store(), ManualClock::starting_at(UnixMillis(1_000_000_000)));
+    // Noticed at once by a use of another session, by the minute's persist
+    // only, or only when the session itself is next checked.
+    for noticed in ["use", "persist", "own check"] {
+        let (store, clock) = clocked();
         add(&store, [1; 32], session("used", 1, clock.now()));
         add(&store, [2; 32], session("left", 2, clock.now()));
         clock.advance(10 * MINUTE);
-        store.observe(clock.now());
         clock.rewind(HOUR);
-        if other_use {
-            store.validate(&[1; 32], 1000, clock.now()).unwrap();
-        } else {
-            store.observe(clock.now());
+        match noticed {
+            "use" => drop(store.validate(&[1; 32], 1000, clock.now()).unwrap()),
+            "persist" => drop(store.snapshot_now()),
+            _ => {}
         }
         // "left" was last used 10 minutes ago in elapsed time: 20 remain,
         // whether a stream checks it or its owner uses it.
         clock.advance(20 * MINUTE - Duration::from_secs(1));
-        assert!(
-            store.check("left", 1000, clock.now()).is_ok(),
-            "{other_use}"
-        );
+        assert!(store.check("left", 1000, clock.now()).is_ok(), "{noticed}");
         clock.advance(Duration::from_secs(1));
         assert_eq!(
             store.check("left", 1000, clock.now()).unwrap_err(),
             SessionRejected::IdleExpired,
-            "{other_use}: 30 minutes unused in elapsed time"
+            "{noticed}: 30 minutes unused in elapsed time"
         );
     }
 }
@@ -258,15 +271,15 @@ fn keep_using(store: &SessionStore, clock: &ManualClock, hash: TokenHash, span: 
 
 #[test]
 fn an_elevation_and_a_lifetime_last_no_longer_in_elapsed_time_after_the_clock_goes_back() {
-    let (store, clock) = (store(), ManualClock::starting_at(UnixMillis(1_000_000_000)));
+    let (store, clock) = clocked();
     add(&store, [1; 32], session("a", 1, clock.now()));
     keep_using(&store, &clock, [1; 32], 11 * HOUR);
     store
         .elevate("a", clock.now(), ElevationMethod::Totp)
         .unwrap();
     clock.rewind(HOUR);
-    store.observe(clock.now());
     clock.advance(5 * MINUTE);
+    store.validate(&[1; 32], 1000, clock.now()).unwrap();
     let a = store.find("a").unwrap();
     assert!(!a.is_elevated(clock.now()), "5 minutes of elapsed time");
     // 11 h 5 min after its login in elapsed time: 55 minutes remain.
@@ -274,9 +287,9 @@ fn an_elevation_and_a_lifetime_last_no_longer_in_elapsed_time_after_the_clock_go
         &store,
         &clock,
         [1; 32],
-        55 * MINUTE - Duration::from_secs(1),
+        55 * MINUTE - Duration::from_secs(2),
     );
-    clock.advance(Duration::from_secs(1));
+    clock.advance(Duration::from_secs(2));
     assert_eq!(
         store.validate(&[1; 32], 1000, clock.now()).unwrap_err(),
         SessionRejected::LifetimeExpired,
@@ -285,39 +298,75 @@ fn an_elevation_and_a_lifetime_last_no_longer_in_elapsed_time_after_the_clock_go
 }
 
 #[test]
+fn small_steps_back_add_up_and_an_elevation_still_ends_after_its_window() {
+    // The clock gains a second and loses 0.9 s, every second, while the
+    // session is used: each step is within the tolerance, the sum is not.
+    let (store, clock) = clocked();
+    add(&store, [1; 32], session("a", 1, clock.now()));
+    store
+        .elevate("a", clock.now(), ElevationMethod::Totp)
+        .unwrap();
+    let mut elevated_for = 0;
+    for second in 1..=400 {
+        clock.advance(Duration::from_secs(1));
+        clock.rewind(Duration::from_millis(900));
+        let session = store.validate(&[1; 32], 1000, clock.now()).unwrap();
+        if session.is_elevated(clock.now()) {
+            elevated_for = second;
+        }
+    }
+    assert!(
+        (298..=301).contains(&elevated_for),
+        "elevated for {elevated_for} s of elapsed time, the window is 300 s"
+    );
+}
+
+#[test]
+fn a_clock_set_forward_and_back_again_moves_nothing() {
+    let (store, clock) = clocked();
+    add(&store, [1; 32], session("a", 1, clock.now()));
+    clock.jump(20 * MINUTE);
+    store.validate(&[1; 32], 1000, clock.now()).unwrap();
+    clock.rewind(20 * MINUTE);
+    store.validate(&[1; 32], 1000, clock.now()).unwrap();
+    assert_eq!(
+        store.find("a").unwrap().created_at,
+        UnixMillis(1_000_000_000)
+    );
+}
+
+#[test]
 fn steps_back_within_a_second_move_nothing() {
-    let store = store();
-    add(&store, [1; 32], session("a", 1, UnixMillis(1_000_000)));
+    let (store, clock) = clocked();
+    add(&store, [1; 32], session("a", 1, clock.now()));
+    clock.advance(Duration::from_secs(5));
+    store.validate(&[1; 32], 1000, clock.now()).unwrap();
+    // A time read before another call's, judged after it.
     store
-        .validate(&[1; 32], 1000, UnixMillis(1_005_000))
+        .validate(&[1; 32], 1000, UnixMillis(clock.now().0 - 900))
         .unwrap();
-    store
-        .validate(&[1; 32], 1000, UnixMillis(1_004_000))
-        .unwrap();
-    store.observe(UnixMillis(1_004_500));
-    assert_eq!(store.find("a").unwrap().created_at, UnixMillis(1_000_000));
+    assert_eq!(
+        store.find("a").unwrap().created_at,
+        UnixMillis(1_000_000_000)
+    );
 }
 
 #[test]
 fn a_restart_across_a_clock_set_back_follows_it_from_the_restored_last_uses() {
-    let store = store();
-    let start = UnixMillis(1_000_000_000);
+    let (store, clock) = clocked();
+    let start = clock.now();
     let mut used = session("used", 1, start);
     used.last_seen = start.plus(10 * MINUTE);
     store.restore([1; 32], used);
     store.restore([2; 32], session("left", 2, start));
-    // Restarted with the clock an hour back, 10 minutes after "left"'s use.
-    let now = UnixMillis(start.plus(10 * MINUTE).0 - 3_600_000);
-    store.observe(now);
-    assert!(
-        store
-            .check("left", 1000, now.plus(20 * MINUTE - Duration::from_secs(1)))
-            .is_ok()
-    );
+    // Restarted with the clock an hour back, 10 minutes after "used"'s use.
+    clock.jump(10 * MINUTE);
+    clock.rewind(HOUR);
+    clock.advance(20 * MINUTE - Duration::from_secs(1));
+    assert!(store.check("left", 1000, clock.now()).is_ok());
+    clock.advance(Duration::from_secs(1));
     assert_eq!(
-        store
-            .check("left", 1000, now.plus(20 * MINUTE))
-            .unwrap_err(),
+        store.check("left", 1000, clock.now()).unwrap_err(),
         SessionRejected::IdleExpired
     );
 }

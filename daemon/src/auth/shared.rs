@@ -78,12 +78,15 @@ impl AuthCore {
             strength_checks: UidShares::new(STRENGTH_CHECKS_PER_UID, MAX_STRENGTH_CHECKS),
             recovery: RecoveryCodes::new(&keys.derive(KeyPurpose::RecoveryCodes)),
             tokens: TokenHasher::new(&keys.derive(KeyPurpose::Tokens)),
-            sessions: SessionStore::new(SessionPolicy {
-                idle_timeout: Duration::from_secs(config.idle_timeout_secs),
-                absolute_lifetime: Duration::from_secs(config.session_lifetime_secs),
-                elevation_window: Duration::from_secs(config.elevation_window_secs),
-                max_per_user: config.max_sessions_per_user,
-            }),
+            sessions: SessionStore::new(
+                SessionPolicy {
+                    idle_timeout: Duration::from_secs(config.idle_timeout_secs),
+                    absolute_lifetime: Duration::from_secs(config.session_lifetime_secs),
+                    elevation_window: Duration::from_secs(config.elevation_window_secs),
+                    max_per_user: config.max_sessions_per_user,
+                },
+                Arc::clone(&clock),
+            ),
             failures: FailureTracker::new(
                 LockoutPolicy::accounts().locking_after(
                     config.account_lock_after,

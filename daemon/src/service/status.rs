@@ -30,6 +30,10 @@ pub fn share_refused(what: &str, refused: Refused) -> Status {
         Refused::Total { bound } => {
             format!("occcd holds {bound} {what} for all users already; retry in a moment")
         }
+        Refused::Kept { bound } => format!(
+            "{bound} {what} are open to your role and all are taken (the rest are kept for \
+             administrators); retry in a moment"
+        ),
     })
 }
 

@@ -3,7 +3,9 @@
 //! long-lived streams).
 //!
 //! Invariant: a place is granted only while its uid holds fewer than the
-//! per-uid bound and all uids together fewer than the total; it is given
+//! per-uid bound and all uids together fewer than the total — and, for
+//! a caller asked to leave places for others, while such callers hold
+//! fewer than the total less those places; it is given
 //! back exactly once, when its [`Share`] is dropped, however its holder
 //! ended — so a uid at its bound never lowers what another uid may take.
 
@@ -24,6 +26,8 @@ pub struct UidShares {
 struct Held {
     by_uid: HashMap<u32, usize>,
     total: usize,
+    /// Places held by callers asked to leave some for others.
+    leaving: usize,
 }
 
 /// Why no place was granted.
@@ -39,6 +43,12 @@ pub enum Refused {
         /// The total.
         bound: usize,
     },
+    /// All uids together hold what is open to this caller; the rest is
+    /// kept for others (see [`UidShares::take_leaving`]).
+    Kept {
+        /// What this caller could take in all.
+        bound: usize,
+    },
 }
 
 /// One granted place; given back when dropped.
@@ -46,6 +56,8 @@ pub enum Refused {
 pub struct Share {
     shares: Arc<UidShares>,
     uid: u32,
+    /// Counted among the places of callers leaving some for others.
+    leaving: bool,
 }
 
 impl UidShares {
@@ -65,6 +77,13 @@ impl UidShares {
 
     /// A place for `uid`, if it is under both bounds.
     pub fn take(self: &Arc<Self>, uid: u32) -> Result<Share, Refused> {
+        self.take_leaving(uid, 0)
+    }
+
+    /// A place for `uid`, if it is under both bounds and the callers asked
+    /// to leave `kept` places (this one among them) hold fewer than the
+    /// total less `kept`: those places are for callers who [`Self::take`].
+    pub fn take_leaving(self: &Arc<Self>, uid: u32, kept: usize) -> Result<Share, Refused> {
         let mut held = self.held();
         if held.by_uid.get(&uid).copied().unwrap_or(0) >= self.per_uid {
             return Err(Refused::Uid {
@@ -74,11 +93,18 @@ impl UidShares {
         if held.total >= self.total {
             return Err(Refused::Total { bound: self.total });
         }
+        let open = self.total.saturating_sub(kept);
+        let leaving = kept > 0;
+        if leaving && held.leaving >= open {
+            return Err(Refused::Kept { bound: open });
+        }
+        held.leaving += usize::from(leaving);
         *held.by_uid.entry(uid).or_insert(0) += 1;
         held.total += 1;
         Ok(Share {
             shares: Arc::clone(self),
             uid,
+            leaving,
         })
     }
 
@@ -105,6 +131,9 @@ impl Drop for Share {
             }
         }
         held.total = held.total.saturating_sub(1);
+        if self.leaving {
+            held.leaving = held.leaving.saturating_sub(1);
+        }
     }
 }
 
@@ -123,6 +152,31 @@ mod tests {
         assert!(shares.take(1000).is_ok(), "places come back");
         drop(other);
         assert_eq!(shares.held_in_all(), 0);
+    }
+
+    #[test]
+    fn places_kept_for_others_are_taken_only_by_them() {
+        let shares = UidShares::new(1, 2);
+        let first = shares.take_leaving(1000, 1).unwrap();
+        assert_eq!(
+            shares.take_leaving(1001, 1).unwrap_err(),
+            Refused::Kept { bound: 1 },
+            "the last place is kept"
+        );
+        let kept = shares.take(1002).expect("the kept place");
+        assert_eq!(shares.take(1003).unwrap_err(), Refused::Total { bound: 2 });
+        drop(first);
+        // The kept place is in use, the other free: open to them again.
+        let again = shares.take_leaving(1001, 1).expect("free again");
+        drop((kept, again));
+        assert_eq!(shares.held_in_all(), 0);
+        let both = (shares.take(1002).unwrap(), shares.take(1003).unwrap());
+        assert_eq!(
+            shares.take_leaving(1000, 1).unwrap_err(),
+            Refused::Total { bound: 2 },
+            "those it is kept for may take every place"
+        );
+        drop(both);
     }
 
     #[test]

@@ -1,14 +1,23 @@
 //! VerifyChain, which reads and hashes the whole audit log: one at a time
-//! per OS user, and dropped — unanswered, its place given back — as soon as
-//! its caller is logged out.
+//! per OS user, the last place kept for administrators, and dropped —
+//! unanswered, its place given back — as soon as its caller is logged out.
 
-use std::time::Instant;
+use std::{
+    fs,
+    os::unix::fs::PermissionsExt,
+    time::{Duration, Instant},
+};
 
-use occc_client::{ClientError, proto as pb};
+use occc_client::{ClientError, OcccClient, proto as pb};
 use occc_tests::{
     DevDir, RunningDaemon,
     generated_audit::{GeneratedAudit, append_generated_audit},
-    people::{bootstrap_super_admin, log_in_with_recovery_code},
+    os_user::{ensure_other_user, is_root, peer_as, socket_group_config},
+    people::{
+        GOOD_PASSWORD, bootstrap_super_admin, elevate_with_recovery_code, invite, log_in,
+        log_in_with_recovery_code,
+    },
+    skip,
 };
 use tonic::Code;
 
@@ -25,6 +34,11 @@ fn refusal(result: Result<pb::VerifyChainResponse, ClientError>) -> tonic::Statu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chain_verifications_run_one_per_uid_and_end_with_their_session() {
     let dir = DevDir::new();
+    if is_root() {
+        // Another OS user joins at the end.
+        dir.set_config(&socket_group_config());
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o711)).unwrap();
+    }
     let daemon = RunningDaemon::start(&dir).await;
     let anonymous = daemon.client().await;
     let mut root = bootstrap_super_admin(&dir, &anonymous, "root").await;
@@ -93,5 +107,66 @@ async fn chain_verifications_run_one_per_uid_and_end_with_their_session() {
         .await
         .expect("a new verification");
     assert_eq!(report.first_broken, None);
+
+    if is_root() {
+        elevate_with_recovery_code(&again, &mut root).await;
+        operators_leave_the_last_place_to_administrators(&dir, &anonymous, &again).await;
+    } else {
+        skip::unavailable(
+            "chain_verifications_run_one_per_uid_and_end_with_their_session (operators)",
+            "root (it switches to another OS user)",
+        );
+    }
     daemon.terminate().await;
+}
+
+/// An operator of another OS user verifies; an operator of this one is
+/// refused while that runs — the other place is kept for administrators —
+/// and the super-admin of this one is served.
+async fn operators_leave_the_last_place_to_administrators(
+    dir: &DevDir,
+    anonymous: &OcccClient,
+    root: &OcccClient,
+) {
+    let (other_uid, _) = ensure_other_user();
+    let olga = root
+        .users()
+        .create_user(pb::CreateUserRequest {
+            username: "olga".into(),
+            role: pb::UserRole::Operator.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut oscar = invite(root, anonymous, "oscar", pb::UserRole::Operator).await;
+    let oscar = log_in(anonymous, &mut oscar).await;
+    let socket = dir.socket();
+    let other = tokio::spawn(async move {
+        let args = [
+            "enrol-and-verify-chain",
+            "olga",
+            olga.enrollment_token.as_str(),
+            GOOD_PASSWORD,
+        ];
+        peer_as(other_uid, &socket, &args).await
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let refused = loop {
+        match oscar.verify_audit_chain().await {
+            // Olga's is not running yet, or ended: let her retry take it.
+            Ok(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            Err(refused) => break refusal(Err(refused)),
+        }
+        assert!(Instant::now() < deadline, "olga's verification never ran");
+    };
+    // Olga's runs: the one place left is an administrator's.
+    let served = root.verify_audit_chain().await;
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(
+        refused.message().contains("kept for administrators"),
+        "{refused:?}"
+    );
+    assert!(served.is_ok(), "the super-admin is served: {served:?}");
+    let answer = other.await.unwrap();
+    assert!(answer.starts_with("ok verified"), "{answer}");
 }

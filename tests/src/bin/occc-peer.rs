@@ -8,6 +8,7 @@
 //!     occc-peer <socket> create-user <username> <session token file>
 //!     occc-peer <socket> enrol-and-use <username> <enrolment token> <password>
 //!     occc-peer <socket> enrol-and-watch <username> <enrolment token> <password>
+//!     occc-peer <socket> enrol-and-verify-chain <username> <enrolment token> <password>
 //!     occc-peer <socket> hold-watches <session token file> <count>
 //!
 //! `enrol-and-use` sets the password, confirms TOTP (codes computed here,
@@ -16,7 +17,10 @@
 //! for in the daemon's memory once this process — and its connection — is
 //! gone. `enrol-and-watch` enrols and logs in the same way, then opens an
 //! integrity watch and prints `ok watching` once the daemon accepted it
-//! (a refused watch is an error before any message). `hold-watches` opens
+//! (a refused watch is an error before any message).
+//! `enrol-and-verify-chain` enrols and logs in the same way, then calls
+//! VerifyChain until it is not refused for want of a place (every 20 ms,
+//! 60 s at most) and prints `ok verified <entries>`. `hold-watches` opens
 //! `count` integrity watches on one connection with the session in the
 //! file, prints `ok holding <count>`, and holds them until it is killed
 //! (a test stops it to see what the daemon does with a silent peer).
@@ -131,6 +135,10 @@ async fn run(socket: PathBuf, command: &[String]) -> Result<(), String> {
         [cmd, username, enrollment_token, password] if cmd == "enrol-and-watch" => {
             let watched = enrol_and_watch(&client, username, enrollment_token, password).await;
             report(watched, |()| "watching".to_owned());
+        }
+        [cmd, username, enrollment_token, password] if cmd == "enrol-and-verify-chain" => {
+            let verified = enrol_and_verify(&client, username, enrollment_token, password).await;
+            report(verified, |entries| format!("verified {entries}"));
         }
         [cmd, token_file, count] if cmd == "hold-watches" => {
             let token = std::fs::read_to_string(token_file).map_err(|err| err.to_string())?;
@@ -260,6 +268,31 @@ async fn enrol_and_watch(
     // came; a first message, if any, is taken too.
     let _ = tokio::time::timeout(std::time::Duration::from_millis(200), watch.message()).await;
     Ok(())
+}
+
+async fn enrol_and_verify(
+    client: &OcccClient,
+    username: &str,
+    enrollment_token: &str,
+    password: &str,
+) -> Result<u64, ClientError> {
+    let (session, ..) = enrol_and_log_in(client, username, enrollment_token, password).await?;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match session.verify_audit_chain().await {
+            Err(ClientError::Rpc(status))
+                if status.code() == tonic::Code::ResourceExhausted
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                let _ = tokio::time::timeout(
+                    std::time::Duration::from_millis(20),
+                    std::future::pending::<()>(),
+                )
+                .await;
+            }
+            other => return other.map(|report| report.entries_checked),
+        }
+    }
 }
 
 #[tokio::main(flavor = "current_thread")]
