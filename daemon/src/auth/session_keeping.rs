@@ -321,8 +321,8 @@ impl AuthCore {
     /// to the store (periodically and at shutdown), so a restart keeps idle
     /// timeouts true; then deletes the rows of sessions that have ended.
     /// Only in this order, and judged at the time the sessions were copied
-    /// at (a clock set back meanwhile moves them, never the cutoffs alone):
-    /// no live session's row is deleted.
+    /// at (a clock set back before then moved them, not the cutoffs alone):
+    /// no row written from this copy is deleted while its session lives.
     pub async fn persist_sessions(&self) {
         let (now, sessions) = self.sessions.snapshot_now();
         for (token_hash, session) in &sessions {

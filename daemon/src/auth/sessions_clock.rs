@@ -3,19 +3,21 @@
 //!
 //! Invariant: the book keeps an anchor — a wall-clock time and the clock's
 //! running time then ([`crate::clock::Clock::running`], which is never set
-//! back); at every session operation (validation, stream check, elevation,
-//! login, listing, the minute's persist) the wall clock is expected to read
-//! at least the anchor plus the time run since. When it reads more than
+//! back) — and at every session operation (validation, stream check,
+//! elevation, login, listing, the minute's persist) expects the wall clock
+//! to read the anchor plus the time run since. Reading more than
 //! [`SET_BACK_TOLERANCE_MS`] less, the clock was set back: every session's
 //! login, last use and elevation move back by the whole shortfall before
-//! anything is judged, and the anchor moves to now. A clock set forward
-//! moves nothing (sessions only end sooner) and leaves the anchor, so
-//! setting it back again later shows no shortfall, and small steps back add
-//! up against the anchor until they show one — session time never runs
-//! behind elapsed time by more than the tolerance, however the clock is
-//! stepped, observed or not. Across a restart the running time starts
-//! again: the anchor is the latest stored last use, so time the daemon was
-//! down cannot be told from a clock set back meanwhile.
+//! anything is judged. Reading more than that more (set forward, or the
+//! machine was suspended), nothing moves. Either way the anchor moves to
+//! now, so times recorded while the clock is ahead lose the lead when it
+//! is set back (sessions recorded before the step forward end sooner,
+//! never later), and small steps back add up against the anchor until they
+//! show a shortfall: while the daemon runs, session time never runs behind
+//! elapsed time by more than the tolerance, however the clock is stepped,
+//! observed or not. Across a restart the running time starts again and the
+//! anchor is the latest stored last use: a set-back up to the time since
+//! then (the downtime and the idle time before it) cannot be seen.
 
 use std::time::Duration;
 
@@ -58,6 +60,11 @@ impl Book {
                 sessions = self.sessions.len(),
                 "the wall clock went back; sessions keep their limits in elapsed time"
             );
+        }
+        // Set forward (or suspended: the wall clock ran, the running time
+        // did not): times are now recorded ahead, so a later set-back must
+        // count from here — sessions recorded before end sooner, never later.
+        if behind.unsigned_abs() > SET_BACK_TOLERANCE_MS.unsigned_abs() {
             self.anchor = Some(Anchor { wall: now, running });
         }
     }

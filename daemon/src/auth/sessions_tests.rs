@@ -322,16 +322,26 @@ fn small_steps_back_add_up_and_an_elevation_still_ends_after_its_window() {
 }
 
 #[test]
-fn a_clock_set_forward_and_back_again_moves_nothing() {
+fn times_recorded_while_the_clock_was_ahead_lose_the_lead_when_it_goes_back() {
+    // Set forward an hour (or the machine slept: the wall clock ran, the
+    // running time did not); a login and an elevation while it is ahead;
+    // set back again.
     let (store, clock) = clocked();
-    add(&store, [1; 32], session("a", 1, clock.now()));
-    clock.jump(20 * MINUTE);
-    store.validate(&[1; 32], 1000, clock.now()).unwrap();
-    clock.rewind(20 * MINUTE);
-    store.validate(&[1; 32], 1000, clock.now()).unwrap();
+    add(&store, [2; 32], session("before", 2, clock.now()));
+    clock.jump(HOUR);
+    add(&store, [1; 32], session("ahead", 1, clock.now()));
+    store
+        .elevate("ahead", clock.now(), ElevationMethod::Totp)
+        .unwrap();
+    clock.rewind(HOUR);
+    clock.advance(5 * MINUTE);
+    let ahead = store.validate(&[1; 32], 1000, clock.now()).unwrap();
+    assert!(!ahead.is_elevated(clock.now()), "5 minutes elapsed");
+    clock.advance(30 * MINUTE);
     assert_eq!(
-        store.find("a").unwrap().created_at,
-        UnixMillis(1_000_000_000)
+        store.check("ahead", 1000, clock.now()).unwrap_err(),
+        SessionRejected::IdleExpired,
+        "30 minutes unused in elapsed time"
     );
 }
 
