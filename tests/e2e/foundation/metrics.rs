@@ -70,8 +70,27 @@ async fn prometheus_reads_calls_logins_sessions_and_health_and_promtool_accepts_
     let daemon = RunningDaemon::start(&dir).await;
     until_listening(port).await;
     let admin = signed_in_super_admin(&dir, &daemon).await;
-    // One refused call (no session).
+    // One refused call (no session), and one stream refused for want of a
+    // place (each refused stream is counted, not logged).
     assert!(admin.anonymous.verify_audit_chain().await.is_err());
+    let mut watches = Vec::new();
+    let refused = loop {
+        match admin
+            .session
+            .integrity()
+            .watch_integrity(occc_client::proto::WatchIntegrityRequest {})
+            .await
+        {
+            Ok(watch) => watches.push(watch),
+            Err(status) => break status,
+        }
+        assert!(watches.len() <= occcd::service::STREAMS_PER_UID, "no limit");
+    };
+    assert_eq!(
+        refused.code(),
+        tonic::Code::ResourceExhausted,
+        "{refused:?}"
+    );
 
     let (status, body) = get(port, "/metrics").await;
     assert!(status.contains("200"), "{status}");
@@ -84,6 +103,7 @@ async fn prometheus_reads_calls_logins_sessions_and_health_and_promtool_accepts_
         "occcd_audit_entries_total{kind=\"call_refused\"} 1",
         "occcd_audit_lost_total 0",
         "occcd_rpc_duration_seconds_count{method=\"/occc.v1.Audit/VerifyChain\",code=\"UNAUTHENTICATED\"} 1",
+        "occcd_rpc_duration_seconds_count{method=\"/occc.v1.Integrity/WatchIntegrity\",code=\"RESOURCE_EXHAUSTED\"} 1",
         "occcd_audit_commit_seconds_count ",
         "occcd_events_behind_entries{output=\"webhook\"} ",
         "occcd_events_delivered_total{output=\"webhook\"} ",
