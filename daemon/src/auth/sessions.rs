@@ -136,13 +136,23 @@ impl Book {
 #[derive(Debug)]
 pub struct SessionStore {
     policy: SessionPolicy,
-    /// Read for its running time only (callers pass the wall-clock time).
+    /// Read under the lock to follow a clock set back (callers pass the
+    /// time sessions are judged at).
     clock: Arc<dyn Clock>,
     book: Mutex<Book>,
     removals: watch::Sender<u64>,
 }
 
 impl SessionStore {
+    /// Follows the clock (see `clock_back`), read under the book's lock so
+    /// that a caller's time read before a wait for the lock is never taken
+    /// for a clock set back; returns the time read.
+    fn follow_clock(&self, book: &mut Book) -> UnixMillis {
+        let now = self.clock.now();
+        book.follow_clock(now, self.clock.running());
+        now
+    }
+
     /// An empty store whose sessions follow `clock` set back.
     #[must_use]
     pub fn new(policy: SessionPolicy, clock: Arc<dyn Clock>) -> Self {
@@ -202,7 +212,7 @@ impl SessionStore {
     ) -> Result<Vec<Session>, SessionRejected> {
         let evicted: Vec<Session> = {
             let mut book = self.book();
-            book.follow_clock(session.created_at, self.clock.running());
+            self.follow_clock(&mut book);
             if began.0 != book.epoch || book.superseded(&session) {
                 return Err(SessionRejected::Superseded);
             }
@@ -268,7 +278,7 @@ impl SessionStore {
     ) -> Result<Session, SessionRejected> {
         let outcome = {
             let mut book = self.book();
-            book.follow_clock(now, self.clock.running());
+            self.follow_clock(&mut book);
             let session = book
                 .sessions
                 .get(token_hash)
@@ -305,7 +315,7 @@ impl SessionStore {
         now: UnixMillis,
     ) -> Result<Session, SessionRejected> {
         let mut book = self.book();
-        book.follow_clock(now, self.clock.running());
+        self.follow_clock(&mut book);
         let session = book
             .sessions
             .values()
@@ -326,7 +336,7 @@ impl SessionStore {
     ) -> Option<(TokenHash, Session)> {
         let until = now.plus(self.policy.elevation_window);
         let mut book = self.book();
-        book.follow_clock(now, self.clock.running());
+        self.follow_clock(&mut book);
         book.sessions
             .iter_mut()
             .find(|(_, s)| s.id == id)
@@ -427,7 +437,7 @@ impl SessionStore {
     #[must_use]
     pub fn live(&self, user_id: Option<i64>, now: UnixMillis) -> Vec<Session> {
         let mut book = self.book();
-        book.follow_clock(now, self.clock.running());
+        self.follow_clock(&mut book);
         let mut live: Vec<Session> = book
             .sessions
             .values()
@@ -448,8 +458,7 @@ impl SessionStore {
     #[must_use]
     pub fn snapshot_now(&self) -> (UnixMillis, Vec<(TokenHash, Session)>) {
         let mut book = self.book();
-        let now = self.clock.now();
-        book.follow_clock(now, self.clock.running());
+        let now = self.follow_clock(&mut book);
         let sessions = book
             .sessions
             .iter()

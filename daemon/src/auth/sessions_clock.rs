@@ -4,8 +4,8 @@
 //! Invariant: the book keeps an anchor — a wall-clock time and the clock's
 //! running time then ([`crate::clock::Clock::running`], which is never set
 //! back) — and at every session operation (validation, stream check,
-//! elevation, login, listing, the minute's persist) expects the wall clock
-//! to read the anchor plus the time run since. Reading more than
+//! elevation, login, listing, the minute's persist) expects the wall clock,
+//! read under the book's lock, to read the anchor plus the time run since. Reading more than
 //! [`SET_BACK_TOLERANCE_MS`] less, the clock was set back: every session's
 //! login, last use and elevation move back by the whole shortfall before
 //! anything is judged. Reading more than that more (set forward, or the
@@ -24,8 +24,8 @@ use std::time::Duration;
 use super::{Book, Session};
 use crate::clock::UnixMillis;
 
-/// Shortfalls up to this long are calls interleaving (a time read before
-/// another call's, the lock taken after it), not a clock set back.
+/// Shortfalls up to this long are the two clocks' granularity and slewing,
+/// not a clock set back (both are read under the book's lock).
 pub(super) const SET_BACK_TOLERANCE_MS: i64 = 1_000;
 
 /// A wall-clock time and the clock's running time when it was read.

@@ -350,11 +350,23 @@ fn steps_back_within_a_second_move_nothing() {
     let (store, clock) = clocked();
     add(&store, [1; 32], session("a", 1, clock.now()));
     clock.advance(Duration::from_secs(5));
+    clock.rewind(Duration::from_millis(900));
     store.validate(&[1; 32], 1000, clock.now()).unwrap();
-    // A time read before another call's, judged after it.
-    store
-        .validate(&[1; 32], 1000, UnixMillis(clock.now().0 - 900))
-        .unwrap();
+    assert_eq!(
+        store.find("a").unwrap().created_at,
+        UnixMillis(1_000_000_000)
+    );
+}
+
+#[test]
+fn a_time_read_long_before_the_lock_is_not_a_clock_set_back() {
+    // A caller stalled ten minutes between reading the clock and taking
+    // the session lock: the clock is read again under the lock.
+    let (store, clock) = clocked();
+    add(&store, [1; 32], session("a", 1, clock.now()));
+    let read_before = clock.now();
+    clock.advance(10 * MINUTE);
+    store.validate(&[1; 32], 1000, read_before).unwrap();
     assert_eq!(
         store.find("a").unwrap().created_at,
         UnixMillis(1_000_000_000)
