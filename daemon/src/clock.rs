@@ -23,8 +23,7 @@ impl UnixMillis {
     /// This instant moved forward by `duration` (saturating).
     #[must_use]
     pub fn plus(self, duration: Duration) -> Self {
-        let millis = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
-        Self(self.0.saturating_add(millis))
+        Self(self.0.saturating_add(millis(duration)))
     }
 
     /// Time from `earlier` to `self`, zero when `earlier` is later.
@@ -84,24 +83,26 @@ impl ManualClock {
 
     /// Lets `step` pass: the wall clock and the running time move on.
     pub fn advance(&self, step: Duration) {
-        let millis = i64::try_from(step.as_millis()).unwrap_or(i64::MAX);
-        self.now_ms.fetch_add(millis, Ordering::SeqCst);
-        self.running_ms.fetch_add(millis, Ordering::SeqCst);
+        self.now_ms.fetch_add(millis(step), Ordering::SeqCst);
+        self.running_ms.fetch_add(millis(step), Ordering::SeqCst);
     }
 
     /// Sets the wall clock forward by `step`, as a person or NTP does: no
     /// time passes.
     pub fn jump(&self, step: Duration) {
-        let millis = i64::try_from(step.as_millis()).unwrap_or(i64::MAX);
-        self.now_ms.fetch_add(millis, Ordering::SeqCst);
+        self.now_ms.fetch_add(millis(step), Ordering::SeqCst);
     }
 
     /// Sets the wall clock back by `step`, as a person or NTP does: no time
     /// passes.
     pub fn rewind(&self, step: Duration) {
-        let millis = i64::try_from(step.as_millis()).unwrap_or(i64::MAX);
-        self.now_ms.fetch_sub(millis, Ordering::SeqCst);
+        self.now_ms.fetch_sub(millis(step), Ordering::SeqCst);
     }
+}
+
+/// `step` in whole milliseconds (saturating).
+fn millis(step: Duration) -> i64 {
+    i64::try_from(step.as_millis()).unwrap_or(i64::MAX)
 }
 
 impl Clock for ManualClock {

@@ -5,8 +5,9 @@
 //! running time then ([`crate::clock::Clock::running`], which is never set
 //! back) — and at every session operation (validation, stream check,
 //! elevation, login, listing, the minute's persist) expects the wall clock,
-//! read under the book's lock, to read the anchor plus the time run since. Reading more than
-//! [`SET_BACK_TOLERANCE_MS`] less, the clock was set back: every session's
+//! read under the book's lock, to read the anchor plus the time run since.
+//! Reading more than [`SET_BACK_TOLERANCE_MS`] less, the clock was set
+//! back: every session's
 //! login, last use and elevation move back by the whole shortfall before
 //! anything is judged. Reading more than that more (set forward, or the
 //! machine was suspended), nothing moves. Either way the anchor moves to
@@ -26,7 +27,7 @@ use crate::clock::UnixMillis;
 
 /// Shortfalls up to this long are the two clocks' granularity and slewing,
 /// not a clock set back (both are read under the book's lock).
-pub(super) const SET_BACK_TOLERANCE_MS: i64 = 1_000;
+const SET_BACK_TOLERANCE_MS: i64 = 1_000;
 
 /// A wall-clock time and the clock's running time when it was read.
 #[derive(Debug, Clone, Copy)]
@@ -51,7 +52,10 @@ impl Book {
             return;
         };
         let behind = anchor.expected_at(running).0.saturating_sub(now.0);
-        if behind > SET_BACK_TOLERANCE_MS {
+        if behind.unsigned_abs() <= SET_BACK_TOLERANCE_MS.unsigned_abs() {
+            return;
+        }
+        if behind > 0 {
             for session in self.sessions.values_mut() {
                 move_back(session, behind);
             }
@@ -61,12 +65,11 @@ impl Book {
                 "the wall clock went back; sessions keep their limits in elapsed time"
             );
         }
-        // Set forward (or suspended: the wall clock ran, the running time
-        // did not): times are now recorded ahead, so a later set-back must
-        // count from here — sessions recorded before end sooner, never later.
-        if behind.unsigned_abs() > SET_BACK_TOLERANCE_MS.unsigned_abs() {
-            self.anchor = Some(Anchor { wall: now, running });
-        }
+        // Set back, or set forward (or suspended: the wall clock ran, the
+        // running time did not) — then times are recorded ahead, so a later
+        // set-back counts from here: sessions recorded before end sooner,
+        // never later.
+        self.anchor = Some(Anchor { wall: now, running });
     }
 
     /// A session restored at start-up was last used at `last_seen`: the
