@@ -17,8 +17,8 @@ use std::{
 use bollard::{Docker, query_parameters::DownloadFromContainerOptions};
 use occc_tests::{
     DevDir, RunningDaemon,
-    big_snapshot::status_kib,
     docker::{TestContainer, docker_ok, shared_socket},
+    process_usage::{cpu_time, status_kib},
 };
 use occcd::integrity::{archive, events};
 use tokio_stream::StreamExt;
@@ -317,29 +317,21 @@ async fn hash_throughput(socket: &Path) {
     );
 }
 
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("proc stat");
-    let after_name = &stat[stat.rfind(')').expect("comm") + 2..];
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
-}
-
 /// RSS and its anonymous part (KiB, at the end) and CPU % of an idle
 /// daemon over `span`.
 async fn idle(dir: &DevDir, span: Duration) -> (u64, u64, f64) {
     let daemon = RunningDaemon::start(dir).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (ticks, start) = (cpu_ticks(daemon.pid()), Instant::now());
+    let (cpu, start) = (cpu_time(daemon.pid()), Instant::now());
     tokio::time::sleep(span).await;
-    let used = cpu_ticks(daemon.pid()) - ticks;
+    let used = cpu_time(daemon.pid()) - cpu;
     let (rss, anon) = (
         status_kib(daemon.pid(), "VmRSS:"),
         status_kib(daemon.pid(), "RssAnon:"),
     );
     let elapsed = start.elapsed().as_secs_f64();
     daemon.terminate().await;
-    // Linux reports CPU time in clock ticks of 1/100 s.
-    (rss, anon, used as f64 / 100.0 / elapsed * 100.0)
+    (rss, anon, used.as_secs_f64() / elapsed * 100.0)
 }
 
 /// 3. Idle daemon: monitoring on (one healthy container) against off.

@@ -15,29 +15,13 @@ use crate::{
     DevDir, RunningDaemon,
     docker::{TestContainer, docker_ok},
     people::{bootstrap_super_admin, log_in_with_recovery_code},
+    process_usage::{reset_peak, status_kib},
 };
 
 /// Files the container writes.
 pub const FILES: usize = 64;
 /// Size of each, in MiB.
 pub const FILE_MIB: u64 = 60;
-
-/// A field of /proc/PID/status, in KiB.
-#[must_use]
-pub fn status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
-}
-
-/// Starts a new peak measurement: the kernel resets VmHWM to the current
-/// resident size.
-pub fn reset_peak(pid: u32) {
-    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").expect("reset VmHWM");
-}
 
 /// What one run saw.
 #[derive(Debug)]

@@ -24,6 +24,7 @@ pub mod load;
 pub mod os_user;
 pub mod pam_stack;
 pub mod people;
+pub mod process_usage;
 pub mod receivers;
 pub mod skip;
 pub mod small_disk;

@@ -9,6 +9,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::process_usage;
+
 /// What one load run measured.
 #[derive(Debug, Clone)]
 pub struct LoadReport {
@@ -121,14 +123,8 @@ pub fn lowest(samples: &[u64]) -> u64 {
 /// A process's resident memory (KiB) and open files, from `/proc`.
 #[must_use]
 pub fn footprint(pid: u32) -> (u64, usize) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let rss = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
-    let files = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .count();
-    (rss, files)
+    (
+        process_usage::status_kib(pid, "VmRSS:"),
+        process_usage::open_files(pid),
+    )
 }
