@@ -4,7 +4,10 @@
 //! levels off is the allocator settling.
 //!
 //! `cargo run --release -p occcd-fuzz-targets --example requests_memory --
-//! target/fuzz-corpus/requests 400000`
+//! target/fuzz-corpus/requests 400000 [daemon-heap]` — `daemon-heap` first
+//! sets the C allocator as occcd's `main` does
+//! (`lifecycle::keep_heap_returnable`); without it glibc's defaults stay,
+//! as under libFuzzer.
 
 fn rss_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -24,6 +27,10 @@ fn main() {
         .next()
         .unwrap_or_else(|| "target/fuzz-corpus/requests".into());
     let total: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(400_000);
+    if args.next().is_some_and(|arg| arg == "daemon-heap") {
+        let refused = occcd::lifecycle::keep_heap_returnable();
+        println!("allocator set as occcd's main sets it (refused: {refused:?})");
+    }
     let mut inputs: Vec<Vec<u8>> = std::fs::read_dir(&folder)
         .map(|entries| {
             entries

@@ -16,6 +16,7 @@ mod integrity_rows;
 mod key_rows;
 mod os_account_rows;
 mod output_cursor_rows;
+mod query_plans;
 mod session_rows;
 mod skill_rows;
 mod snapshot_rows;
@@ -234,7 +235,10 @@ impl Store {
             })
             .after_connect(move |connection, _| {
                 let refusal = Arc::clone(&on_connect);
-                Box::pin(async move { WriteRefusal::apply(refusal, connection).await.map(drop) })
+                Box::pin(async move {
+                    query_plans::keep_plans(connection).await?;
+                    WriteRefusal::apply(refusal, connection).await.map(drop)
+                })
             })
             .connect_with(options)
             .await

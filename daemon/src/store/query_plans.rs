@@ -1,0 +1,127 @@
+//! Prepared statements keep their plan: SQLite's query-planner stability
+//! guarantee (QPSG) is turned on for every connection of the store's pool.
+//!
+//! Invariant: a statement is never compiled again because a value bound to
+//! it changed. Without QPSG, SQLite (3.50) compiles `LIMIT ?` with the bound
+//! number as a constant and marks the statement stale at the next bind of
+//! that parameter, whatever the value: every paged list — each ends in
+//! `LIMIT ?` — was parsed and planned again on every call, about a tenth of
+//! the daemon's CPU while paging (docs/performance.md). occcd's statements
+//! have one plan whatever their values (equality on an indexed column and
+//! rowid ranges, no `LIKE` on bound patterns, no statistics tables), so
+//! nothing is lost by keeping it.
+
+use std::ffi::c_int;
+
+use libsqlite3_sys as ffi;
+use sqlx::sqlite::SqliteConnection;
+
+/// Turns the guarantee on for `connection` (from the pool's connect hook).
+pub(super) async fn keep_plans(connection: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    match planner_stability(connection, 1).await? {
+        1 => Ok(()),
+        _ => Err(sqlx::Error::Protocol(
+            "SQLite did not keep its query plans stable (SQLITE_DBCONFIG_ENABLE_QPSG)".to_owned(),
+        )),
+    }
+}
+
+/// Sets the guarantee (`1` on, `0` off, `-1` leaves it) and returns it as
+/// it is afterwards.
+#[allow(unsafe_code)]
+async fn planner_stability(
+    connection: &mut SqliteConnection,
+    set_to: c_int,
+) -> Result<c_int, sqlx::Error> {
+    let mut handle = connection.lock_handle().await?;
+    let database = handle.as_raw_handle().as_ptr();
+    let mut now: c_int = -1;
+    // SAFETY: `database` is the open connection the locked handle keeps to
+    // itself until it drops, after this call; SQLITE_DBCONFIG_ENABLE_QPSG
+    // takes an int and a pointer to an int, which lives on this stack frame
+    // for the whole call and is written once.
+    let code = unsafe {
+        ffi::sqlite3_db_config(
+            database,
+            ffi::SQLITE_DBCONFIG_ENABLE_QPSG,
+            set_to,
+            &raw mut now,
+        )
+    };
+    if code != ffi::SQLITE_OK {
+        return Err(sqlx::Error::Protocol(format!(
+            "SQLite refused SQLITE_DBCONFIG_ENABLE_QPSG (code {code})"
+        )));
+    }
+    Ok(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use zeroize::Zeroizing;
+
+    use super::*;
+    use crate::{
+        crypto::{KeyPurpose, KeyRing},
+        store::Store,
+    };
+
+    /// How often SQLite compiled `SELECT … LIMIT ?` again while it ran with
+    /// three different limits, on `connection` as it is.
+    #[allow(unsafe_code)]
+    async fn recompiles_of_a_paged_select(connection: &mut SqliteConnection) -> c_int {
+        let mut handle = connection.lock_handle().await.unwrap();
+        let database = handle.as_raw_handle().as_ptr();
+        let sql = c"SELECT name FROM sqlite_master ORDER BY name LIMIT ?1";
+        let mut statement = std::ptr::null_mut();
+        // SAFETY: `database` is open and held by the locked handle for this
+        // whole function; `sql` is a NUL-terminated literal; `statement` is
+        // written by SQLite and finalized below, before the handle drops.
+        unsafe {
+            assert_eq!(
+                ffi::sqlite3_prepare_v2(
+                    database,
+                    sql.as_ptr(),
+                    -1,
+                    &raw mut statement,
+                    std::ptr::null_mut()
+                ),
+                ffi::SQLITE_OK
+            );
+            for limit in [1, 2, 3] {
+                assert_eq!(ffi::sqlite3_bind_int(statement, 1, limit), ffi::SQLITE_OK);
+                while ffi::sqlite3_step(statement) == ffi::SQLITE_ROW {}
+                ffi::sqlite3_reset(statement);
+            }
+            let recompiled =
+                ffi::sqlite3_stmt_status(statement, ffi::SQLITE_STMTSTATUS_REPREPARE, 0);
+            ffi::sqlite3_finalize(statement);
+            recompiled
+        }
+    }
+
+    #[tokio::test]
+    async fn every_connection_of_the_pool_keeps_its_plans_when_the_limit_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = KeyRing::from_bytes(Zeroizing::new([7; 32]));
+        let store = Store::open(
+            &dir.path().join("db"),
+            &keys.derive(KeyPurpose::Database),
+            true,
+        )
+        .await
+        .unwrap();
+        // All four held at once: every connection the pool opens.
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            let mut connection = store.pool.acquire().await.unwrap();
+            assert_eq!(planner_stability(&mut connection, -1).await.unwrap(), 1);
+            assert_eq!(recompiles_of_a_paged_select(&mut connection).await, 0);
+            held.push(connection);
+        }
+        // Without the guarantee SQLite compiles it again at every bind.
+        let mut plain = held.pop().unwrap().detach();
+        planner_stability(&mut plain, 0).await.unwrap();
+        assert_eq!(recompiles_of_a_paged_select(&mut plain).await, 3);
+    }
+}
