@@ -211,11 +211,12 @@ impl Store {
             .create_if_missing(create)
             // A small database: a 512 KiB page cache per connection keeps RSS low.
             .pragma("cache_size", "-512")
-            // A whole page of any list (up to 500 rows and the one that says
-            // another page follows) fits in the rows the worker thread hands
-            // over: with sqlx's 50 it waited for the reader at every row
-            // past the 50th, two thread switches per row.
-            .row_buffer_size(512)
+            // The largest page any list returns (1,000 users or findings)
+            // fits in the rows the worker thread hands over: with sqlx's 50
+            // it waited for the reader at every row past the 50th, two
+            // thread switches per row. Every query collects its whole result
+            // anyway (no row streams), so this bounds nothing new.
+            .row_buffer_size(1024)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
@@ -236,7 +237,7 @@ impl Store {
             .after_connect(move |connection, _| {
                 let refusal = Arc::clone(&on_connect);
                 Box::pin(async move {
-                    query_plans::keep_plans(connection).await?;
+                    query_plans::keep_plans(connection).await;
                     WriteRefusal::apply(refusal, connection).await.map(drop)
                 })
             })

@@ -1,28 +1,39 @@
 //! Prepared statements keep their plan: SQLite's query-planner stability
-//! guarantee (QPSG) is turned on for every connection of the store's pool.
+//! guarantee (QPSG) is turned on for every connection of the store's pool
+//! (not the short-lived ones that check a key or a restored copy).
 //!
-//! Invariant: a statement is never compiled again because a value bound to
-//! it changed. Without QPSG, SQLite (3.50) compiles `LIMIT ?` with the bound
+//! Invariant: on a pool connection, a statement is never compiled again
+//! because a value bound to it changed. Without QPSG, SQLite (3.50) compiles `LIMIT ?` with the bound
 //! number as a constant and marks the statement stale at the next bind of
 //! that parameter, whatever the value: every paged list — each ends in
 //! `LIMIT ?` — was parsed and planned again on every call, about a tenth of
 //! the daemon's CPU while paging (docs/performance.md). occcd's statements
 //! have one plan whatever their values (equality on an indexed column and
-//! rowid ranges, no `LIKE` on bound patterns, no statistics tables), so
-//! nothing is lost by keeping it.
+//! rowid ranges, no `LIKE` or `GLOB` on bound patterns, no partial indexes,
+//! no statistics tables), so nothing is lost by keeping it; a new statement
+//! that needs a plan chosen by its values (any of those) must not rely on
+//! it. The setting is for speed only: if SQLite refused it, a warning is
+//! logged and the connection is used as it is.
 
 use std::ffi::c_int;
 
 use libsqlite3_sys as ffi;
 use sqlx::sqlite::SqliteConnection;
 
-/// Turns the guarantee on for `connection` (from the pool's connect hook).
-pub(super) async fn keep_plans(connection: &mut SqliteConnection) -> Result<(), sqlx::Error> {
-    match planner_stability(connection, 1).await? {
-        1 => Ok(()),
-        _ => Err(sqlx::Error::Protocol(
-            "SQLite did not keep its query plans stable (SQLITE_DBCONFIG_ENABLE_QPSG)".to_owned(),
-        )),
+/// Turns the guarantee on for `connection` (from the pool's connect hook);
+/// a refusal is logged, never fatal.
+pub(super) async fn keep_plans(connection: &mut SqliteConnection) {
+    match planner_stability(connection, 1).await {
+        Ok(1) => {}
+        Ok(_) => tracing::warn!(
+            "SQLite left its query-planner stability guarantee off: paged lists are planned \
+             again at every call (slower, not less safe)"
+        ),
+        Err(err) => tracing::warn!(
+            error = %err,
+            "SQLite refused its query-planner stability guarantee: paged lists are planned \
+             again at every call (slower, not less safe)"
+        ),
     }
 }
 
@@ -37,9 +48,12 @@ async fn planner_stability(
     let database = handle.as_raw_handle().as_ptr();
     let mut now: c_int = -1;
     // SAFETY: `database` is the open connection the locked handle keeps to
-    // itself until it drops, after this call; SQLITE_DBCONFIG_ENABLE_QPSG
-    // takes an int and a pointer to an int, which lives on this stack frame
-    // for the whole call and is written once.
+    // itself until it drops, after this call (sqlx opens it without SQLite's
+    // own mutex; the handle's lock keeps its worker thread out meanwhile);
+    // SQLITE_DBCONFIG_ENABLE_QPSG takes an int and a pointer to an int,
+    // which lives on this stack frame for the whole call and is written at
+    // most once. Changing the flag expires cached statements, which SQLite
+    // prepares again by itself at their next step.
     let code = unsafe {
         ffi::sqlite3_db_config(
             database,
@@ -66,6 +80,21 @@ mod tests {
         store::Store,
     };
 
+    /// A prepared statement, finalized when dropped (a failed assertion
+    /// included), before the locked handle it came from.
+    struct Statement(*mut ffi::sqlite3_stmt);
+
+    impl Drop for Statement {
+        #[allow(unsafe_code)]
+        fn drop(&mut self) {
+            // SAFETY: the pointer came from `sqlite3_prepare_v2` (or is
+            // null, which finalize accepts) and is finalized only here.
+            unsafe {
+                ffi::sqlite3_finalize(self.0);
+            }
+        }
+    }
+
     /// How often SQLite compiled `SELECT … LIMIT ?` again while it ran with
     /// three different limits, on `connection` as it is.
     #[allow(unsafe_code)]
@@ -73,30 +102,32 @@ mod tests {
         let mut handle = connection.lock_handle().await.unwrap();
         let database = handle.as_raw_handle().as_ptr();
         let sql = c"SELECT name FROM sqlite_master ORDER BY name LIMIT ?1";
-        let mut statement = std::ptr::null_mut();
+        let mut statement = Statement(std::ptr::null_mut());
         // SAFETY: `database` is open and held by the locked handle for this
-        // whole function; `sql` is a NUL-terminated literal; `statement` is
-        // written by SQLite and finalized below, before the handle drops.
+        // whole function; `sql` is a NUL-terminated literal; the statement
+        // SQLite writes is finalized by `Statement`'s drop, declared after
+        // the handle and so dropped before it.
         unsafe {
             assert_eq!(
                 ffi::sqlite3_prepare_v2(
                     database,
                     sql.as_ptr(),
                     -1,
-                    &raw mut statement,
+                    &raw mut statement.0,
                     std::ptr::null_mut()
                 ),
                 ffi::SQLITE_OK
             );
             for limit in [1, 2, 3] {
-                assert_eq!(ffi::sqlite3_bind_int(statement, 1, limit), ffi::SQLITE_OK);
-                while ffi::sqlite3_step(statement) == ffi::SQLITE_ROW {}
-                ffi::sqlite3_reset(statement);
+                assert_eq!(ffi::sqlite3_bind_int(statement.0, 1, limit), ffi::SQLITE_OK);
+                let mut step = ffi::sqlite3_step(statement.0);
+                while step == ffi::SQLITE_ROW {
+                    step = ffi::sqlite3_step(statement.0);
+                }
+                assert_eq!(step, ffi::SQLITE_DONE);
+                assert_eq!(ffi::sqlite3_reset(statement.0), ffi::SQLITE_OK);
             }
-            let recompiled =
-                ffi::sqlite3_stmt_status(statement, ffi::SQLITE_STMTSTATUS_REPREPARE, 0);
-            ffi::sqlite3_finalize(statement);
-            recompiled
+            ffi::sqlite3_stmt_status(statement.0, ffi::SQLITE_STMTSTATUS_REPREPARE, 0)
         }
     }
 
