@@ -64,6 +64,16 @@ pub fn docker(socket: &Path, args: &[&str]) -> Output {
     child.wait_with_output().expect("docker output")
 }
 
+/// Starts `command` in `container` and returns once it started, without
+/// waiting for it to end: an exec is what the monitor quarantines on, and
+/// the pause it triggers can land before even `true` exits — an attached
+/// CLI then waits on a frozen process until the test's timeout.
+pub fn exec_detached(socket: &Path, container: &str, command: &[&str]) {
+    let mut args = vec!["exec", "-d", container];
+    args.extend_from_slice(command);
+    docker_ok(socket, &args);
+}
+
 /// Runs the docker CLI and insists it succeeds; returns stdout, trimmed.
 pub fn docker_ok(socket: &Path, args: &[&str]) -> String {
     let output = docker(socket, args);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use occc_client::proto as pb;
 use occc_tests::{
     DevDir, RunningDaemon,
-    docker::{TestContainer, docker_ok, say_skipped, shared_socket},
+    docker::{TestContainer, exec_detached, say_skipped, shared_socket},
     people::{SignedIn, log_in_with_recovery_code, signed_in_super_admin},
 };
 
@@ -117,7 +117,7 @@ async fn a_fifo_or_a_link_in_a_watched_path_hangs_nothing_and_is_a_finding() {
         s.quarantine.is_some()
     })
     .await;
-    docker_ok(&socket, &["exec", &gateway.name, "true"]);
+    exec_detached(&socket, &gateway.name, &["true"]);
     quarantined.await.unwrap();
     let session = log_in_with_recovery_code(&anonymous, &mut root).await;
     let mut listed = Vec::new();

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use occc_client::proto as pb;
 use occc_tests::{
     DevDir, RunningDaemon,
-    docker::{PrivateEngine, TestContainer, docker_ok},
+    docker::{PrivateEngine, TestContainer, exec_detached},
     os_user::is_root,
     people::{bootstrap_super_admin, log_in, log_in_with_recovery_code},
     socket_proxy::SocketProxy,
@@ -80,7 +80,7 @@ async fn engine_outages_go_unknown_fast_and_lose_no_event() {
     .await;
     proxy.cut();
     blind.await.unwrap();
-    docker_ok(&socket, &["exec", &gateway.name, "sh", "-c", "true"]);
+    exec_detached(&socket, &gateway.name, &["sh", "-c", "true"]);
     let caught_up = watch_until(&viewer, &gateway.name, Duration::from_secs(20), |s| {
         s.quarantine.is_some()
     })
@@ -125,7 +125,7 @@ async fn dockerd_killed_mid_quarantine_leaves_it_visibly_incomplete_until_it_com
         s.quarantine.is_some()
     })
     .await;
-    docker_ok(&socket, &["exec", &gateway.name, "true"]);
+    exec_detached(&socket, &gateway.name, &["true"]);
     let deadline = Instant::now() + Duration::from_secs(20);
     while !proxy.faulted().iter().any(|f| f.contains("/disconnect")) {
         assert!(

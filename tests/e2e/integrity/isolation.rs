@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use occc_tests::{
     DevDir,
-    docker::{docker_ok, say_skipped, shared_socket},
+    docker::{docker_ok, exec_detached, say_skipped, shared_socket},
     people::log_in_with_recovery_code,
 };
 
@@ -52,7 +52,7 @@ async fn failed_isolation_steps_are_retried_verified_and_a_reconnected_network_i
         s.quarantine.is_some()
     })
     .await;
-    docker_ok(&socket, &["exec", &gateway.name, "true"]);
+    exec_detached(&socket, &gateway.name, &["true"]);
     let status = quarantined.await.unwrap();
     let quarantine = status.quarantine.unwrap();
     assert_eq!(quarantine.isolation, "verified", "{quarantine:?}");

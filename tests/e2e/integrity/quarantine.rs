@@ -7,7 +7,7 @@ use std::time::Duration;
 use occc_client::{OcccClient, proto as pb};
 use occc_tests::{
     DevDir, RunningDaemon,
-    docker::{TestContainer, docker_ok, say_skipped, shared_socket},
+    docker::{TestContainer, exec_detached, say_skipped, shared_socket},
     people::{Person, bootstrap_super_admin, elevate, invite, log_in_with_recovery_code},
     receivers::{Rsyslog, WebhookReceiver},
     workspace_binary,
@@ -114,7 +114,7 @@ async fn exec_into_the_container_quarantines_it_until_a_super_admin_releases_it(
         s.quarantine.is_some()
     })
     .await;
-    docker_ok(&socket, &["exec", &gateway.name, "sh", "-c", "true"]);
+    exec_detached(&socket, &gateway.name, &["sh", "-c", "true"]);
     let status = quarantined.await.unwrap();
     assert_eq!(status.health(), pb::ContainerHealth::Compromised);
     assert!(status.findings.iter().any(|f| f.check_id == "event.exec"));
@@ -387,7 +387,7 @@ async fn a_login_being_checked_when_a_quarantine_revokes_every_session_opens_non
         s.quarantine.is_some()
     })
     .await;
-    docker_ok(&socket, &["exec", &gateway.name, "true"]);
+    exec_detached(&socket, &gateway.name, &["true"]);
     quarantined.await.unwrap();
     sensor.release();
     let refused = crate::auth::pam::status(login.await.unwrap().unwrap_err());
