@@ -7,10 +7,9 @@
 //! elevation, login, listing, the minute's persist) expects the wall clock,
 //! read under the book's lock, to read the anchor plus the time run since.
 //! Reading more than [`SET_BACK_TOLERANCE_MS`] less, the clock was set
-//! back: every session's
-//! login, last use and elevation move back by the whole shortfall before
-//! anything is judged. Reading more than that more (set forward, or the
-//! machine was suspended), nothing moves. Either way the anchor moves to
+//! back: every session's login, last use and elevation move back by the
+//! whole shortfall before anything is judged. Reading more than that more
+//! (set forward, or the machine was suspended), nothing moves. Either way the anchor moves to
 //! now, so times recorded while the clock is ahead lose the lead when it
 //! is set back (sessions recorded before the step forward end sooner,
 //! never later), and small steps back add up against the anchor until they
@@ -27,7 +26,7 @@ use crate::clock::UnixMillis;
 
 /// Shortfalls up to this long are the two clocks' granularity and slewing,
 /// not a clock set back (both are read under the book's lock).
-const SET_BACK_TOLERANCE_MS: i64 = 1_000;
+const SET_BACK_TOLERANCE_MS: u64 = 1_000;
 
 /// A wall-clock time and the clock's running time when it was read.
 #[derive(Debug, Clone, Copy)]
@@ -52,7 +51,7 @@ impl Book {
             return;
         };
         let behind = anchor.expected_at(running).0.saturating_sub(now.0);
-        if behind.unsigned_abs() <= SET_BACK_TOLERANCE_MS.unsigned_abs() {
+        if behind.unsigned_abs() <= SET_BACK_TOLERANCE_MS {
             return;
         }
         if behind > 0 {

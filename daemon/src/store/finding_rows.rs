@@ -228,10 +228,7 @@ fn decode_history(row: &sqlx::sqlite::SqliteRow) -> Result<FindingRow, sqlx::Err
 
 #[cfg(test)]
 mod tests {
-    use zeroize::Zeroizing;
-
     use super::*;
-    use crate::crypto::{KeyPurpose, KeyRing};
 
     fn row(severity: &str, n: i64) -> FindingRow {
         FindingRow {
@@ -253,14 +250,7 @@ mod tests {
     #[tokio::test]
     async fn a_flood_of_lesser_findings_never_prunes_the_critical_ones() {
         let dir = tempfile::tempdir().unwrap();
-        let master = KeyRing::from_bytes(Zeroizing::new([7; 32]));
-        let store = Store::open(
-            &dir.path().join("db"),
-            &master.derive(KeyPurpose::Database),
-            true,
-        )
-        .await
-        .unwrap();
+        let store = crate::store::open_for_test(dir.path()).await;
         store.record_findings(&[row("critical", 0)]).await.unwrap();
         let flood: Vec<FindingRow> = (1..=MAX_FINDINGS + 10).map(|n| row("high", n)).collect();
         for batch in flood.chunks(5_000) {
@@ -279,14 +269,7 @@ mod tests {
     #[tokio::test]
     async fn every_write_to_the_history_raises_the_findings_version() {
         let dir = tempfile::tempdir().unwrap();
-        let master = KeyRing::from_bytes(Zeroizing::new([7; 32]));
-        let store = Store::open(
-            &dir.path().join("db"),
-            &master.derive(KeyPurpose::Database),
-            true,
-        )
-        .await
-        .unwrap();
+        let store = crate::store::open_for_test(dir.path()).await;
         let start = store.findings_version();
         store.record_findings(&[]).await.unwrap();
         assert_eq!(

@@ -145,10 +145,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use zeroize::Zeroizing;
-
     use super::*;
-    use crate::crypto::{KeyPurpose, KeyRing};
 
     /// BLOB columns that hold no sealed value: HMACs keyed by the data root,
     /// public keys, signatures — and the wrapped root itself.
@@ -168,14 +165,7 @@ mod tests {
     #[tokio::test]
     async fn every_blob_column_is_either_resealed_or_known_to_hold_no_sealed_value() {
         let dir = tempfile::tempdir().unwrap();
-        let keys = KeyRing::from_bytes(Zeroizing::new([7; 32]));
-        let store = Store::open(
-            &dir.path().join("occcd.db"),
-            &keys.derive(KeyPurpose::Database),
-            true,
-        )
-        .await
-        .unwrap();
+        let store = crate::store::open_for_test(dir.path()).await;
         let columns: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT m.name, c.name, c.type FROM sqlite_master m, pragma_table_info(m.name) c \
              WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx%'",

@@ -396,6 +396,23 @@ impl Store {
 /// wiping, without a lock/unlock system call per block) and on otherwise;
 /// statements never logged (sqlx logs them at debug, slow ones at warn, and
 /// the first is `PRAGMA key`).
+/// A new store in `folder` under a fixed key, for the rows' unit tests
+/// (the folder must outlive it).
+#[cfg(test)]
+pub(crate) async fn open_for_test(folder: &Path) -> Store {
+    let keys = crate::crypto::KeyRing::from_bytes(Zeroizing::new([7; 32]));
+    match Store::open(
+        &folder.join("db"),
+        &keys.derive(crate::crypto::KeyPurpose::Database),
+        true,
+    )
+    .await
+    {
+        Ok(store) => store,
+        Err(err) => panic!("a test store in {}: {err}", folder.display()),
+    }
+}
+
 fn keyed_options(path: &Path, key: &Subkey) -> Result<SqliteConnectOptions, StoreError> {
     let key_pragma = Zeroizing::new(format!("\"x'{}'\"", hex::encode(key.expose())));
     Ok(SqliteConnectOptions::from_str("sqlite://")?

@@ -44,24 +44,10 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use zeroize::Zeroizing;
-
-    use crate::{
-        crypto::{KeyPurpose, KeyRing},
-        store::Store,
-    };
-
     #[tokio::test]
     async fn a_cursor_starts_unset_and_moves() {
         let dir = tempfile::tempdir().unwrap();
-        let master = KeyRing::from_bytes(Zeroizing::new([7; 32]));
-        let store = Store::open(
-            &dir.path().join("db"),
-            &master.derive(KeyPurpose::Database),
-            true,
-        )
-        .await
-        .unwrap();
+        let store = crate::store::open_for_test(dir.path()).await;
         assert_eq!(store.output_cursor("syslog").await.unwrap(), None);
         store
             .set_output_cursor("syslog", "a:1", 7, 1)

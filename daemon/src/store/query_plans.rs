@@ -3,9 +3,9 @@
 //! (not the short-lived ones that check a key or a restored copy).
 //!
 //! Invariant: on a pool connection, a statement is never compiled again
-//! because a value bound to it changed. Without QPSG, SQLite (3.50) compiles `LIMIT ?` with the bound
-//! number as a constant and marks the statement stale at the next bind of
-//! that parameter, whatever the value: every paged list — each ends in
+//! because a value bound to it changed. Without QPSG, SQLite (3.50)
+//! compiles `LIMIT ?` with the bound number as a constant and marks the
+//! statement stale at the next bind of that parameter, whatever the value: every paged list — each ends in
 //! `LIMIT ?` — was parsed and planned again on every call, about a tenth of
 //! the daemon's CPU while paging (docs/performance.md). occcd's statements
 //! have one plan whatever their values (equality on an indexed column and
@@ -72,13 +72,7 @@ async fn planner_stability(
 
 #[cfg(test)]
 mod tests {
-    use zeroize::Zeroizing;
-
     use super::*;
-    use crate::{
-        crypto::{KeyPurpose, KeyRing},
-        store::Store,
-    };
 
     /// A prepared statement, finalized when dropped (a failed assertion
     /// included), before the locked handle it came from.
@@ -134,14 +128,7 @@ mod tests {
     #[tokio::test]
     async fn every_connection_of_the_pool_keeps_its_plans_when_the_limit_changes() {
         let dir = tempfile::tempdir().unwrap();
-        let keys = KeyRing::from_bytes(Zeroizing::new([7; 32]));
-        let store = Store::open(
-            &dir.path().join("db"),
-            &keys.derive(KeyPurpose::Database),
-            true,
-        )
-        .await
-        .unwrap();
+        let store = crate::store::open_for_test(dir.path()).await;
         // All four held at once: every connection the pool opens.
         let mut held = Vec::new();
         for _ in 0..4 {

@@ -70,12 +70,7 @@ impl WriteRefusal {
 
 #[cfg(test)]
 mod tests {
-    use zeroize::Zeroizing;
-
-    use crate::{
-        crypto::{KeyPurpose, KeyRing},
-        store::{Store, StoreError},
-    };
+    use crate::store::StoreError;
 
     async fn query_only(connection: &mut sqlx::SqliteConnection) -> i64 {
         sqlx::query_scalar("PRAGMA query_only")
@@ -87,14 +82,7 @@ mod tests {
     #[tokio::test]
     async fn every_connection_handed_out_follows_the_refusal_new_ones_included() {
         let dir = tempfile::tempdir().unwrap();
-        let keys = KeyRing::from_bytes(Zeroizing::new([7; 32]));
-        let store = Store::open(
-            &dir.path().join("db"),
-            &keys.derive(KeyPurpose::Database),
-            true,
-        )
-        .await
-        .unwrap();
+        let store = crate::store::open_for_test(dir.path()).await;
         store.refuse_writes("the key file is gone".to_owned());
         // All four held at once: at least three are opened after the refusal.
         let mut held = Vec::new();
