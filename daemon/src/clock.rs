@@ -2,17 +2,18 @@
 //!
 //! Invariant: daemon code reads wall-clock time only through a [`Clock`], so
 //! every timeout, expiry and audit timestamp can be driven by a test clock;
-//! [`Clock::running`] is the time run since the clock started, which is
-//! never set back (the OS monotonic clock), so a wall clock set back shows
-//! as `now` falling behind.
+//! [`Clock::running`] is the time run since the clock's origin, which is
+//! never set back (the OS monotonic clock, since the machine's boot), so a
+//! wall clock set back shows as `now` falling behind — also across a
+//! restart of the daemon, when [`Clock::running_origin`] is unchanged.
 
 use std::{
     fmt,
     sync::{
         OnceLock,
-        atomic::{AtomicI64, Ordering},
+        atomic::{AtomicI64, AtomicU64, Ordering},
     },
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 /// Milliseconds since the Unix epoch.
@@ -38,13 +39,54 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// The current wall-clock time.
     fn now(&self) -> UnixMillis;
 
-    /// Time run since the clock started: only ever grows, whatever the
+    /// Time run since the clock's origin: only ever grows, whatever the
     /// wall clock does.
     fn running(&self) -> Duration;
+
+    /// Names the origin of [`Clock::running`]: running times read by two
+    /// processes compare only under the same name (for the OS clock, the
+    /// machine's boot). `None` when unknown: a running time is then never
+    /// compared with another process's.
+    fn running_origin(&self) -> Option<String>;
 }
 
-/// When this process first asked the OS clock how long it has run.
-static STARTED: OnceLock<Instant> = OnceLock::new();
+/// The largest running time read so far, in nanoseconds: a failed read
+/// repeats it rather than going back.
+static RUNNING_NS: AtomicU64 = AtomicU64::new(0);
+
+/// The boot's id as Linux names it, read once.
+static BOOT_ID: OnceLock<Option<String>> = OnceLock::new();
+
+/// The OS monotonic clock: time since boot, not counting suspend.
+#[cfg(unix)]
+fn os_running() -> Option<Duration> {
+    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).ok()?;
+    Some(Duration::new(
+        u64::try_from(now.tv_sec()).ok()?,
+        u32::try_from(now.tv_nsec()).ok()?,
+    ))
+}
+
+/// Without a clock since boot, the time since this process started.
+#[cfg(not(unix))]
+fn os_running() -> Option<Duration> {
+    static STARTED: OnceLock<std::time::Instant> = OnceLock::new();
+    Some(STARTED.get_or_init(std::time::Instant::now).elapsed())
+}
+
+/// This boot's id (Linux; `None` elsewhere, and where it cannot be read).
+fn boot_id() -> Option<String> {
+    BOOT_ID
+        .get_or_init(|| {
+            if !cfg!(target_os = "linux") {
+                return None;
+            }
+            let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+            let id = id.trim();
+            (!id.is_empty()).then(|| format!("boot {id}"))
+        })
+        .clone()
+}
 
 /// The operating system's clock.
 #[derive(Debug, Default, Clone, Copy)]
@@ -60,7 +102,16 @@ impl Clock for SystemClock {
     }
 
     fn running(&self) -> Duration {
-        STARTED.get_or_init(Instant::now).elapsed()
+        let read = os_running().map_or(0, |running| {
+            u64::try_from(running.as_nanos()).unwrap_or(u64::MAX)
+        });
+        let before = RUNNING_NS.fetch_max(read, Ordering::SeqCst);
+        Duration::from_nanos(before.max(read))
+    }
+
+    fn running_origin(&self) -> Option<String> {
+        // Linux's monotonic clock counts from the boot the id names.
+        boot_id()
     }
 }
 
@@ -69,6 +120,7 @@ impl Clock for SystemClock {
 pub struct ManualClock {
     now_ms: AtomicI64,
     running_ms: AtomicI64,
+    boots: AtomicU64,
 }
 
 impl ManualClock {
@@ -78,7 +130,15 @@ impl ManualClock {
         Self {
             now_ms: AtomicI64::new(start.0),
             running_ms: AtomicI64::new(0),
+            boots: AtomicU64::new(1),
         }
+    }
+
+    /// The machine restarts (no time passes): the running time starts
+    /// again from zero under a new origin.
+    pub fn reboot(&self) {
+        self.running_ms.store(0, Ordering::SeqCst);
+        self.boots.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Lets `step` pass: the wall clock and the running time move on.
@@ -113,6 +173,10 @@ impl Clock for ManualClock {
     fn running(&self) -> Duration {
         Duration::from_millis(u64::try_from(self.running_ms.load(Ordering::SeqCst)).unwrap_or(0))
     }
+
+    fn running_origin(&self) -> Option<String> {
+        Some(format!("manual boot {}", self.boots.load(Ordering::SeqCst)))
+    }
 }
 
 #[cfg(test)]
@@ -125,6 +189,37 @@ mod tests {
         assert_eq!(clock.now(), UnixMillis(1_000));
         clock.advance(Duration::from_secs(30 * 60));
         assert_eq!(clock.now(), UnixMillis(1_000 + 30 * 60 * 1_000));
+    }
+
+    #[test]
+    fn the_os_clock_runs_from_the_boot_it_names() {
+        let clock = SystemClock;
+        let first = clock.running();
+        assert!(clock.running() >= first);
+        if cfg!(target_os = "linux") {
+            let origin = clock.running_origin().unwrap();
+            assert!(origin.starts_with("boot "), "{origin}");
+            // Since boot, not since this process started.
+            let uptime: f64 = std::fs::read_to_string("/proc/uptime")
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(first.as_secs_f64() > 0.0 && first.as_secs_f64() <= uptime + 1.0);
+        }
+    }
+
+    #[test]
+    fn a_manual_reboot_starts_the_running_time_again_under_a_new_origin() {
+        let clock = ManualClock::starting_at(UnixMillis(1_000));
+        clock.advance(Duration::from_secs(5));
+        let origin = clock.running_origin();
+        clock.reboot();
+        assert_eq!(clock.running(), Duration::ZERO);
+        assert_ne!(clock.running_origin(), origin);
+        assert_eq!(clock.now(), UnixMillis(6_000));
     }
 
     #[test]

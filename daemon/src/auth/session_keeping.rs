@@ -12,14 +12,14 @@ use super::{
     elevation::{Elevation, ElevationMethod},
     error::AuthError,
     lockout::AttemptKey,
-    sessions::{LoginEpoch, Session, SessionRejected, TokenHash},
+    sessions::{LoginEpoch, SavedAnchor, Session, SessionRejected, TokenHash},
     shared::AuthCore,
     token::{SecretToken, TokenKind},
 };
 use crate::{
     audit::{AccountAction, Actor},
     clock::UnixMillis,
-    store::{SessionRow, UserRow},
+    store::{ClockAnchorRow, SessionRow, UserRow},
     transport::PeerCredentials,
 };
 
@@ -36,6 +36,14 @@ pub struct LoginOutcome {
 
 /// The generation floor of a deleted account: nothing is ever accepted again.
 const DELETED: i64 = i64::MAX;
+
+fn anchor_row(anchor: &SavedAnchor) -> ClockAnchorRow {
+    ClockAnchorRow {
+        origin: anchor.origin.clone(),
+        wall_ms: anchor.wall.0,
+        running_ms: i64::try_from(anchor.running.as_millis()).unwrap_or(i64::MAX),
+    }
+}
 
 fn session_row(token_hash: &TokenHash, session: &Session) -> SessionRow {
     SessionRow {
@@ -299,6 +307,15 @@ impl AuthCore {
                 stale.push(row.id);
             }
         }
+        if let Some(row) = self.store.clock_anchor().await? {
+            self.sessions.restore_anchor(&SavedAnchor {
+                origin: row.origin,
+                wall: UnixMillis(row.wall_ms),
+                running: std::time::Duration::from_millis(
+                    u64::try_from(row.running_ms).unwrap_or(u64::MAX),
+                ),
+            });
+        }
         self.store.delete_sessions(&stale).await?;
         Ok(())
     }
@@ -324,8 +341,8 @@ impl AuthCore {
     /// at (a clock set back before then moved them, not the cutoffs alone):
     /// no row written from this copy is deleted while its session lives.
     pub async fn persist_sessions(&self) {
-        let (now, sessions) = self.sessions.snapshot_now();
-        for (token_hash, session) in &sessions {
+        let snapshot = self.sessions.snapshot_now();
+        for (token_hash, session) in &snapshot.sessions {
             if let Err(err) = self
                 .store
                 .update_session(&session_row(token_hash, session))
@@ -334,7 +351,14 @@ impl AuthCore {
                 tracing::error!(error = %err, "session not persisted");
             }
         }
-        let (idle_cutoff, lifetime_cutoff) = self.ended_before(now);
+        // After the rows it judged: an older anchor beside newer rows could
+        // only count a set-back twice (sessions end sooner), never miss one.
+        if let Some(anchor) = &snapshot.anchor
+            && let Err(err) = self.store.save_clock_anchor(&anchor_row(anchor)).await
+        {
+            tracing::error!(error = %err, "session clock anchor not persisted");
+        }
+        let (idle_cutoff, lifetime_cutoff) = self.ended_before(snapshot.now);
         if let Err(err) = self
             .store
             .delete_ended_sessions(idle_cutoff, lifetime_cutoff)

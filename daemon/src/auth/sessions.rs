@@ -27,6 +27,8 @@ use crate::clock::{Clock, UnixMillis};
 #[path = "sessions_clock.rs"]
 mod clock_back;
 
+pub use clock_back::SavedAnchor;
+
 /// Stored form of a session token (its HMAC).
 pub type TokenHash = [u8; 32];
 
@@ -453,10 +455,11 @@ impl SessionStore {
     }
 
     /// The time now, read under the book's lock after following the
-    /// clock, and every session with its hash as of then (for persisting:
-    /// cutoffs from this time match these sessions' times).
+    /// clock, every session with its hash as of then (for persisting:
+    /// cutoffs from this time match these sessions' times), and the clock
+    /// anchor they were judged against.
     #[must_use]
-    pub fn snapshot_now(&self) -> (UnixMillis, Vec<(TokenHash, Session)>) {
+    pub fn snapshot_now(&self) -> Snapshot {
         let mut book = self.book();
         let now = self.follow_clock(&mut book);
         let sessions = book
@@ -464,8 +467,24 @@ impl SessionStore {
             .iter()
             .map(|(hash, s)| (*hash, s.clone()))
             .collect();
-        (now, sessions)
+        let anchor = book.anchor_to_save(self.clock.running_origin());
+        Snapshot {
+            now,
+            sessions,
+            anchor,
+        }
     }
+}
+
+/// The sessions as of one instant, to persist.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// When they were copied.
+    pub now: UnixMillis,
+    /// Every live session, with its token hash.
+    pub sessions: Vec<(TokenHash, Session)>,
+    /// The clock anchor then, when the running time's origin is known.
+    pub anchor: Option<SavedAnchor>,
 }
 
 #[cfg(test)]

@@ -15,13 +15,16 @@
 //! never later), and small steps back add up against the anchor until they
 //! show a shortfall: while the daemon runs, session time never runs behind
 //! elapsed time by more than the tolerance, however the clock is stepped,
-//! observed or not. Across a restart the running time starts again and the
+//! observed or not. Across a restart within one boot the running time goes
+//! on (the OS monotonic clock counts from the boot): the anchor persisted
+//! with the sessions is taken up again, so a set-back while the daemon was
+//! down is seen as well. After a reboot (or where the boot has no name) the
 //! anchor is the latest stored last use: a set-back up to the time since
 //! then (the downtime and the idle time before it) cannot be seen.
 
 use std::time::Duration;
 
-use super::{Book, Session};
+use super::{Book, Session, SessionStore};
 use crate::clock::UnixMillis;
 
 /// Shortfalls up to this long are the two clocks' granularity and slewing,
@@ -40,6 +43,18 @@ impl Anchor {
     fn expected_at(self, running: Duration) -> UnixMillis {
         self.wall.plus(running.saturating_sub(self.running))
     }
+}
+
+/// An anchor as persisted with the sessions, for the next process: its
+/// running time counts from `origin` ([`crate::clock::Clock::running_origin`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedAnchor {
+    /// Where the running time counts from (the boot).
+    pub origin: String,
+    /// The wall-clock time.
+    pub wall: UnixMillis,
+    /// The running time when the wall clock read `wall`.
+    pub running: Duration,
 }
 
 impl Book {
@@ -74,15 +89,66 @@ impl Book {
     /// A session restored at start-up was last used at `last_seen`: the
     /// clock is expected to read at least that now.
     pub(super) fn expect_at_least(&mut self, last_seen: UnixMillis, running: Duration) {
-        let later = self
-            .anchor
-            .is_none_or(|anchor| last_seen > anchor.expected_at(running));
-        if later {
-            self.anchor = Some(Anchor {
+        self.expect(
+            Anchor {
                 wall: last_seen,
                 running,
-            });
+            },
+            running,
+        );
+    }
+
+    /// The anchor a process before this one persisted: taken up when its
+    /// running time counts from this one's `origin` and is not ahead of it
+    /// (so both read one clock), and it expects a later time than the
+    /// anchor held.
+    pub(super) fn expect_saved(
+        &mut self,
+        saved: &SavedAnchor,
+        origin: Option<&str>,
+        running: Duration,
+    ) {
+        if origin == Some(saved.origin.as_str()) && saved.running <= running {
+            self.expect(
+                Anchor {
+                    wall: saved.wall,
+                    running: saved.running,
+                },
+                running,
+            );
         }
+    }
+
+    /// `candidate` becomes the anchor if it expects a later time now.
+    fn expect(&mut self, candidate: Anchor, running: Duration) {
+        let later = self
+            .anchor
+            .is_none_or(|anchor| candidate.expected_at(running) > anchor.expected_at(running));
+        if later {
+            self.anchor = Some(candidate);
+        }
+    }
+
+    /// The anchor to persist, its running time counting from `origin`.
+    pub(super) fn anchor_to_save(&self, origin: Option<String>) -> Option<SavedAnchor> {
+        let anchor = self.anchor?;
+        Some(SavedAnchor {
+            origin: origin?,
+            wall: anchor.wall,
+            running: anchor.running,
+        })
+    }
+}
+
+impl SessionStore {
+    /// Takes up the clock anchor a process before this one persisted (at
+    /// start-up, after restoring its sessions): if it ran on this boot, a
+    /// clock set back while the daemon was down moves every session back
+    /// at the first operation.
+    pub fn restore_anchor(&self, saved: &SavedAnchor) {
+        let running = self.clock.running();
+        let origin = self.clock.running_origin();
+        self.book().expect_saved(saved, origin.as_deref(), running);
     }
 }
 

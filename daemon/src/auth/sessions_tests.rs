@@ -392,3 +392,64 @@ fn a_restart_across_a_clock_set_back_follows_it_from_the_restored_last_uses() {
         SessionRejected::IdleExpired
     );
 }
+
+/// A stop and a start on the same clock: the book persisted at the stop
+/// (its sessions and clock anchor) restored into a new one, the clock
+/// moved by `while_down` in between.
+fn restart(
+    store: &SessionStore,
+    clock: &Arc<ManualClock>,
+    while_down: impl FnOnce(&ManualClock),
+) -> SessionStore {
+    let persisted = store.snapshot_now();
+    while_down(clock);
+    let restarted = store_on(clock.clone());
+    for (hash, session) in persisted.sessions {
+        restarted.restore(hash, session);
+    }
+    restarted.restore_anchor(&persisted.anchor.unwrap());
+    restarted
+}
+
+#[test]
+fn a_clock_set_back_while_the_daemon_was_down_is_followed_within_one_boot() {
+    let (store, clock) = clocked();
+    add(&store, [1; 32], session("a", 1, clock.now()));
+    clock.advance(MINUTE);
+    // Down ten minutes, the clock set back 40 meanwhile.
+    let restarted = restart(&store, &clock, |clock| {
+        clock.advance(10 * MINUTE);
+        clock.rewind(40 * MINUTE);
+    });
+    // Idle 11 minutes in elapsed time: 19 are left, not 30 from the
+    // clock's reading.
+    clock.advance(19 * MINUTE - Duration::from_secs(2));
+    assert!(restarted.check("a", 1000, clock.now()).is_ok());
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(
+        restarted.check("a", 1000, clock.now()).unwrap_err(),
+        SessionRejected::IdleExpired
+    );
+}
+
+#[test]
+fn after_a_reboot_only_the_last_uses_show_a_clock_set_back() {
+    let (store, clock) = clocked();
+    add(&store, [1; 32], session("a", 1, clock.now()));
+    clock.advance(MINUTE);
+    let restarted = restart(&store, &clock, |clock| {
+        clock.advance(10 * MINUTE);
+        clock.reboot();
+        clock.rewind(40 * MINUTE);
+    });
+    // The running time before the reboot cannot be compared: of the 40
+    // minutes back, the 29 below its last use are seen (the documented
+    // limit), so it has 30 minutes from now.
+    clock.advance(30 * MINUTE - Duration::from_secs(2));
+    assert!(restarted.check("a", 1000, clock.now()).is_ok());
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(
+        restarted.check("a", 1000, clock.now()).unwrap_err(),
+        SessionRejected::IdleExpired
+    );
+}

@@ -52,7 +52,7 @@ pub use device_key_rows::DeviceKeyRow;
 pub use finding_rows::{Acknowledged, FindingRow, OpenFindingRow};
 pub use integrity_rows::{BaselineRow, QuarantineRow};
 pub use key_rows::{SEALED_COLUMNS, SealedColumn};
-pub use session_rows::SessionRow;
+pub use session_rows::{ClockAnchorRow, SessionRow};
 pub use skill_rows::{SkillApprovalRow, SkillDecisionRow, SkillRow};
 pub use snapshot_rows::SnapshotRow;
 pub use user_page_rows::UserListingRow;

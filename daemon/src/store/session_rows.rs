@@ -1,8 +1,10 @@
-//! SQL for `sessions`: persisted so that sessions survive a restart.
+//! SQL for `sessions`: persisted so that sessions survive a restart, with
+//! the clock anchor they were last judged against.
 //!
 //! Invariant: only token hashes are stored, never tokens; a row is created
 //! once, at login, and later writes only update a row that still exists, so
-//! a write racing a logout or revocation cannot bring a session back.
+//! a write racing a logout or revocation cannot bring a session back. There
+//! is at most one anchor row; a write replaces it.
 
 use sqlx::Row;
 
@@ -143,4 +145,44 @@ impl Store {
             })
             .collect()
     }
+
+    /// Replaces the session book's clock anchor.
+    pub async fn save_clock_anchor(&self, row: &ClockAnchorRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT OR REPLACE INTO session_clock_anchor (id, origin, wall_ms, running_ms) \
+             VALUES (1, ?, ?, ?)",
+        )
+        .bind(&row.origin)
+        .bind(row.wall_ms)
+        .bind(row.running_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The session book's clock anchor, if one was saved.
+    pub async fn clock_anchor(&self) -> Result<Option<ClockAnchorRow>, StoreError> {
+        let row = sqlx::query_as(
+            "SELECT origin, wall_ms, running_ms FROM session_clock_anchor WHERE id = 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(origin, wall_ms, running_ms)| ClockAnchorRow {
+            origin,
+            wall_ms,
+            running_ms,
+        }))
+    }
+}
+
+/// The `session_clock_anchor` row: a wall-clock time and the OS running
+/// time then, counted from `origin` (the boot).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClockAnchorRow {
+    /// Where the running time counts from.
+    pub origin: String,
+    /// Wall-clock time, Unix milliseconds.
+    pub wall_ms: i64,
+    /// Running time then, milliseconds.
+    pub running_ms: i64,
 }

@@ -331,3 +331,39 @@ async fn a_restart_after_the_wall_clock_went_back_keeps_the_sessions_limits_in_e
     );
     running.shut_down().await;
 }
+
+#[tokio::test]
+async fn a_clock_set_back_while_the_daemon_was_down_keeps_the_sessions_limits_in_elapsed_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::starting_at(UnixMillis(1_800_000_000_000)));
+    let running = engine(dir.path(), clock.clone()).await;
+    let secret = enrolled_root(&running.auth, dir.path(), &clock).await;
+    let login = root_login(&running.auth, &code(&secret, &clock, 0)).await;
+    let token = login.token.expose().to_owned();
+    running.auth.authenticate(&token, PEER.uid).unwrap();
+    // Stopped a minute after its last use (the sessions and the clock
+    // anchor written), down ten minutes, the clock set back 40 meanwhile;
+    // started again on the same boot.
+    clock.advance(MINUTE);
+    running.auth.persist_sessions().await;
+    running.shut_down().await;
+    clock.advance(10 * MINUTE);
+    clock.rewind(40 * MINUTE);
+    let running = engine(dir.path(), clock.clone()).await;
+    // Idle 11 minutes in elapsed time: it ends 19 minutes on, not 30
+    // (nor 30 from where the clock's 29 minutes below its last use put it).
+    clock.advance(19 * MINUTE - Duration::from_secs(2));
+    let sessions = running.auth.sessions();
+    // A passive check (not a use, which would restart its idle time).
+    assert!(
+        sessions
+            .check(&login.session.id, PEER.uid, clock.now())
+            .is_ok()
+    );
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(
+        running.auth.authenticate(&token, PEER.uid).unwrap_err(),
+        AuthError::Session(SessionRejected::IdleExpired)
+    );
+    running.shut_down().await;
+}
