@@ -40,27 +40,39 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
     fn now(&self) -> UnixMillis;
 
     /// Time run since the clock's origin: only ever grows, whatever the
-    /// wall clock does.
-    fn running(&self) -> Duration;
+    /// wall clock does. `None` when it cannot be read: nothing is then
+    /// judged by it.
+    fn running(&self) -> Option<Duration>;
 
     /// Names the origin of [`Clock::running`]: running times read by two
     /// processes compare only under the same name (for the OS clock, the
-    /// machine's boot). `None` when unknown: a running time is then never
-    /// compared with another process's.
+    /// machine's boot and the time namespace). `None` when unknown: a
+    /// running time is then never compared with another process's.
     fn running_origin(&self) -> Option<String>;
 }
 
-/// The largest running time read so far, in nanoseconds: a failed read
-/// repeats it rather than going back.
+/// The largest running time read so far, in nanoseconds: never go back.
 static RUNNING_NS: AtomicU64 = AtomicU64::new(0);
 
-/// The boot's id as Linux names it, read once.
-static BOOT_ID: OnceLock<Option<String>> = OnceLock::new();
+/// The running time's origin, found once.
+static ORIGIN: OnceLock<Option<String>> = OnceLock::new();
 
-/// The OS monotonic clock: time since boot, not counting suspend.
-#[cfg(unix)]
+/// Linux: the time since boot, suspend included (a suspend is time run,
+/// not a wall clock set forward).
+#[cfg(target_os = "linux")]
 fn os_running() -> Option<Duration> {
-    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).ok()?;
+    timespec(nix::time::ClockId::CLOCK_BOOTTIME)
+}
+
+/// Other Unix systems: the monotonic clock.
+#[cfg(all(unix, not(target_os = "linux")))]
+fn os_running() -> Option<Duration> {
+    timespec(nix::time::ClockId::CLOCK_MONOTONIC)
+}
+
+#[cfg(unix)]
+fn timespec(clock: nix::time::ClockId) -> Option<Duration> {
+    let now = nix::time::clock_gettime(clock).ok()?;
     Some(Duration::new(
         u64::try_from(now.tv_sec()).ok()?,
         u32::try_from(now.tv_nsec()).ok()?,
@@ -74,18 +86,32 @@ fn os_running() -> Option<Duration> {
     Some(STARTED.get_or_init(std::time::Instant::now).elapsed())
 }
 
-/// This boot's id (Linux; `None` elsewhere, and where it cannot be read).
-fn boot_id() -> Option<String> {
-    BOOT_ID
-        .get_or_init(|| {
-            if !cfg!(target_os = "linux") {
-                return None;
-            }
-            let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
-            let id = id.trim();
-            (!id.is_empty()).then(|| format!("boot {id}"))
-        })
-        .clone()
+/// The systemd credential the unit loads the boot id into
+/// (`LoadCredential=`): the unit's `ProcSubset=pid` hides `/proc/sys`.
+pub const BOOT_ID_CREDENTIAL: &str = "boot-id";
+
+/// Where Linux's `CLOCK_BOOTTIME` counts from: the boot (its id, from the
+/// systemd credential or `/proc/sys`) and the time namespace, which offsets
+/// the clock. `None` off Linux and when the boot id cannot be read.
+fn linux_origin() -> Option<String> {
+    if !cfg!(target_os = "linux") {
+        return None;
+    }
+    let from_credential = std::env::var_os("CREDENTIALS_DIRECTORY").and_then(|dir| {
+        std::fs::read_to_string(std::path::Path::new(&dir).join(BOOT_ID_CREDENTIAL)).ok()
+    });
+    let id = from_credential
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok())?;
+    let id = id.trim();
+    let well_formed = id.len() == 36 && id.chars().all(|c| c == '-' || c.is_ascii_hexdigit());
+    if !well_formed {
+        return None;
+    }
+    // Missing before Linux 5.6, which has no time namespaces.
+    let namespace = std::fs::read_link("/proc/self/ns/time")
+        .map(|link| link.display().to_string())
+        .unwrap_or_default();
+    Some(format!("boot {id} {namespace}"))
 }
 
 /// The operating system's clock.
@@ -101,17 +127,14 @@ impl Clock for SystemClock {
         UnixMillis(i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX))
     }
 
-    fn running(&self) -> Duration {
-        let read = os_running().map_or(0, |running| {
-            u64::try_from(running.as_nanos()).unwrap_or(u64::MAX)
-        });
+    fn running(&self) -> Option<Duration> {
+        let read = u64::try_from(os_running()?.as_nanos()).unwrap_or(u64::MAX);
         let before = RUNNING_NS.fetch_max(read, Ordering::SeqCst);
-        Duration::from_nanos(before.max(read))
+        Some(Duration::from_nanos(before.max(read)))
     }
 
     fn running_origin(&self) -> Option<String> {
-        // Linux's monotonic clock counts from the boot the id names.
-        boot_id()
+        ORIGIN.get_or_init(linux_origin).clone()
     }
 }
 
@@ -170,8 +193,10 @@ impl Clock for ManualClock {
         UnixMillis(self.now_ms.load(Ordering::SeqCst))
     }
 
-    fn running(&self) -> Duration {
-        Duration::from_millis(u64::try_from(self.running_ms.load(Ordering::SeqCst)).unwrap_or(0))
+    fn running(&self) -> Option<Duration> {
+        Some(Duration::from_millis(
+            u64::try_from(self.running_ms.load(Ordering::SeqCst)).unwrap_or(0),
+        ))
     }
 
     fn running_origin(&self) -> Option<String> {
@@ -192,23 +217,23 @@ mod tests {
     }
 
     #[test]
-    fn the_os_clock_runs_from_the_boot_it_names() {
-        let clock = SystemClock;
-        let first = clock.running();
-        assert!(clock.running() >= first);
-        if cfg!(target_os = "linux") {
-            let origin = clock.running_origin().unwrap();
-            assert!(origin.starts_with("boot "), "{origin}");
-            // Since boot, not since this process started.
-            let uptime: f64 = std::fs::read_to_string("/proc/uptime")
-                .unwrap()
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .parse()
-                .unwrap();
-            assert!(first.as_secs_f64() > 0.0 && first.as_secs_f64() <= uptime + 1.0);
-        }
+    #[cfg(target_os = "linux")]
+    fn the_os_clock_runs_from_the_boot_it_names_suspend_included() {
+        let boottime = || timespec(nix::time::ClockId::CLOCK_BOOTTIME).unwrap();
+        let before = boottime();
+        let running = SystemClock.running().unwrap();
+        let after = boottime();
+        assert!(
+            before <= running && running <= after,
+            "{before:?} {running:?} {after:?}"
+        );
+        let origin = SystemClock.running_origin().unwrap();
+        let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+        assert!(
+            origin.starts_with(&format!("boot {}", boot_id.trim())),
+            "{origin}"
+        );
+        assert!(origin.contains("time:["), "{origin}");
     }
 
     #[test]
@@ -217,7 +242,7 @@ mod tests {
         clock.advance(Duration::from_secs(5));
         let origin = clock.running_origin();
         clock.reboot();
-        assert_eq!(clock.running(), Duration::ZERO);
+        assert_eq!(clock.running(), Some(Duration::ZERO));
         assert_ne!(clock.running_origin(), origin);
         assert_eq!(clock.now(), UnixMillis(6_000));
     }

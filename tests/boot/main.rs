@@ -348,6 +348,15 @@ fn the_package_runs_under_a_real_systemd() {
         "the session outlives a restart"
     );
     eprintln!("boot: systemctl restart keeps sessions");
+    // The boot id reached the sandboxed daemon (as a credential): a clock
+    // set back while it was down can be seen.
+    let journal = machine.journal("occcd.service");
+    assert!(
+        journal.contains("sessions follow the wall clock across restarts within this boot")
+            && !journal.contains("the boot id is unreadable"),
+        "{journal}"
+    );
+    eprintln!("boot: the daemon reads the boot id through its credential");
 
     // The watchdog restarts a wedged (SIGSTOP'd) daemon; 3 s for the test.
     machine.ok(&["mkdir", "-p", "/run/systemd/system/occcd.service.d"]);

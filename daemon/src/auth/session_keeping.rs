@@ -242,6 +242,7 @@ impl AuthCore {
     }
 
     pub(super) async fn restore_sessions(&self) -> Result<(), AuthError> {
+        self.sessions.log_clock_origin();
         let now = self.now();
         // Rows of sessions ended by their idle timeout or lifetime are not
         // even loaded (the periodic persist deletes them): start-up time and
@@ -335,28 +336,30 @@ impl AuthCore {
     }
 
     /// Writes every live session's login and last-seen times and elevation
-    /// to the store (periodically and at shutdown), so a restart keeps idle
-    /// timeouts true; then deletes the rows of sessions that have ended.
+    /// to the store with the clock anchor they were judged against, in one
+    /// transaction (periodically and at shutdown), so a restart keeps idle
+    /// timeouts true; then, if that write held, deletes the rows of
+    /// sessions that have ended.
     /// Only in this order, and judged at the time the sessions were copied
     /// at (a clock set back before then moved them, not the cutoffs alone):
     /// no row written from this copy is deleted while its session lives.
     pub async fn persist_sessions(&self) {
         let snapshot = self.sessions.snapshot_now();
-        for (token_hash, session) in &snapshot.sessions {
-            if let Err(err) = self
-                .store
-                .update_session(&session_row(token_hash, session))
-                .await
-            {
-                tracing::error!(error = %err, "session not persisted");
-            }
-        }
-        // After the rows it judged: an older anchor beside newer rows could
-        // only count a set-back twice (sessions end sooner), never miss one.
-        if let Some(anchor) = &snapshot.anchor
-            && let Err(err) = self.store.save_clock_anchor(&anchor_row(anchor)).await
+        let rows: Vec<SessionRow> = snapshot
+            .sessions
+            .iter()
+            .map(|(token_hash, session)| session_row(token_hash, session))
+            .collect();
+        let anchor = snapshot.anchor.as_ref().map(anchor_row);
+        if let Err(err) = self
+            .store
+            .update_sessions_and_anchor(&rows, anchor.as_ref())
+            .await
         {
-            tracing::error!(error = %err, "session clock anchor not persisted");
+            // Rows older than the sessions: judging them by these cutoffs
+            // could delete a live session's row.
+            tracing::error!(error = %err, sessions = rows.len(), "sessions not persisted");
+            return;
         }
         let (idle_cutoff, lifetime_cutoff) = self.ended_before(snapshot.now);
         if let Err(err) = self

@@ -3,22 +3,24 @@
 //!
 //! Invariant: the book keeps an anchor — a wall-clock time and the clock's
 //! running time then ([`crate::clock::Clock::running`], which is never set
-//! back) — and at every session operation (validation, stream check,
-//! elevation, login, listing, the minute's persist) expects the wall clock,
-//! read under the book's lock, to read the anchor plus the time run since.
-//! Reading more than [`SET_BACK_TOLERANCE_MS`] less, the clock was set
-//! back: every session's login, last use and elevation move back by the
-//! whole shortfall before anything is judged. Reading more than that more
-//! (set forward, or the machine was suspended), nothing moves. Either way the anchor moves to
-//! now, so times recorded while the clock is ahead lose the lead when it
-//! is set back (sessions recorded before the step forward end sooner,
-//! never later), and small steps back add up against the anchor until they
-//! show a shortfall: while the daemon runs, session time never runs behind
-//! elapsed time by more than the tolerance, however the clock is stepped,
-//! observed or not. Across a restart within one boot the running time goes
-//! on (the OS monotonic clock counts from the boot): the anchor persisted
-//! with the sessions is taken up again, so a set-back while the daemon was
-//! down is seen as well. After a reboot (or where the boot has no name) the
+//! back; on Linux the time since boot, suspend included) — and at every
+//! session operation (validation, stream check, elevation, login, listing,
+//! the minute's persist) expects the wall clock, read under the book's
+//! lock, to read the anchor plus the time run since. Reading more than
+//! [`SET_BACK_TOLERANCE_MS`] less, the clock was set back: every session's
+//! login, last use and elevation move back by the whole shortfall before
+//! anything is judged. Reading more than that more (set forward, or a
+//! suspend where the running time does not count one), nothing moves.
+//! Either way the anchor moves to now, so times recorded while the clock is
+//! ahead lose the lead when it is set back (sessions recorded before the
+//! step forward end sooner, never later), and small steps back add up
+//! against the anchor until they show a shortfall: while the daemon runs,
+//! session time never runs behind the running time by more than the
+//! tolerance, however the clock is stepped, observed or not. Across a
+//! restart within one boot the running time goes on: the anchor persisted
+//! with the sessions is taken up again when it names the same origin (the
+//! boot and time namespace), so a set-back while the daemon was down is
+//! seen as well. After a reboot (or where the origin has no name) the
 //! anchor is the latest stored last use: a set-back up to the time since
 //! then (the downtime and the idle time before it) cannot be seen.
 
@@ -79,8 +81,8 @@ impl Book {
                 "the wall clock went back; sessions keep their limits in elapsed time"
             );
         }
-        // Set back, or set forward (or suspended: the wall clock ran, the
-        // running time did not) — then times are recorded ahead, so a later
+        // Set back, or set forward (or suspended, where the running time
+        // does not count it) — then times are recorded ahead, so a later
         // set-back counts from here: sessions recorded before end sooner,
         // never later.
         self.anchor = Some(Anchor { wall: now, running });
@@ -102,13 +104,8 @@ impl Book {
     /// running time counts from this one's `origin` and is not ahead of it
     /// (so both read one clock), and it expects a later time than the
     /// anchor held.
-    pub(super) fn expect_saved(
-        &mut self,
-        saved: &SavedAnchor,
-        origin: Option<&str>,
-        running: Duration,
-    ) {
-        if origin == Some(saved.origin.as_str()) && saved.running <= running {
+    pub(super) fn expect_saved(&mut self, saved: &SavedAnchor, origin: &str, running: Duration) {
+        if origin == saved.origin && saved.running <= running {
             self.expect(
                 Anchor {
                     wall: saved.wall,
@@ -146,9 +143,31 @@ impl SessionStore {
     /// clock set back while the daemon was down moves every session back
     /// at the first operation.
     pub fn restore_anchor(&self, saved: &SavedAnchor) {
-        let running = self.clock.running();
-        let origin = self.clock.running_origin();
-        self.book().expect_saved(saved, origin.as_deref(), running);
+        let (Some(running), Some(origin)) = (self.clock.running(), self.clock.running_origin())
+        else {
+            return;
+        };
+        self.book().expect_saved(saved, &origin, running);
+    }
+
+    /// Says at start-up whether a clock set back while occcd was down can
+    /// be seen from more than the sessions' last uses.
+    pub fn log_clock_origin(&self) {
+        match self.clock.running_origin() {
+            Some(_) => {
+                tracing::info!("sessions follow the wall clock across restarts within this boot")
+            }
+            None if cfg!(target_os = "linux") => tracing::warn!(
+                credential = crate::clock::BOOT_ID_CREDENTIAL,
+                "the boot id is unreadable: a wall clock set back while occcd is down is seen \
+                 only below the sessions' last uses (load /proc/sys/kernel/random/boot_id as \
+                 this systemd credential)"
+            ),
+            None => tracing::info!(
+                "a wall clock set back while occcd is down is seen only below the sessions' \
+                 last uses on this system"
+            ),
+        }
     }
 }
 

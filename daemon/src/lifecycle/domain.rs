@@ -295,6 +295,8 @@ impl Domain {
         .flatten()
         {
             task.abort();
+            // Gone before the last persist, so no earlier one lands after it.
+            let _ = task.await;
         }
         self.auth.persist_sessions().await;
         self.audit

@@ -69,18 +69,34 @@ impl Store {
     /// holds them: moved back when the wall clock went back), elevation and
     /// generation; a session no longer stored stays gone.
     pub async fn update_session(&self, row: &SessionRow) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE sessions SET created_at = ?, last_seen_at = ?, elevated_until = ?, \
-             elevation_method = ?, generation = ? WHERE id = ?",
-        )
-        .bind(row.created_at)
-        .bind(row.last_seen_at)
-        .bind(row.elevated_until)
-        .bind(&row.elevation_method)
-        .bind(row.generation)
-        .bind(&row.id)
-        .execute(&self.pool)
-        .await?;
+        update_session_query(row).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Writes `rows` as [`Store::update_session`] does and the clock anchor
+    /// they were judged against, in one transaction: an anchor is never
+    /// stored beside rows older or newer than it.
+    pub async fn update_sessions_and_anchor(
+        &self,
+        rows: &[SessionRow],
+        anchor: Option<&ClockAnchorRow>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_transaction().await?;
+        for row in rows {
+            update_session_query(row).execute(&mut *tx).await?;
+        }
+        if let Some(anchor) = anchor {
+            sqlx::query(
+                "INSERT OR REPLACE INTO session_clock_anchor (id, origin, wall_ms, running_ms) \
+                 VALUES (1, ?, ?, ?)",
+            )
+            .bind(&anchor.origin)
+            .bind(anchor.wall_ms)
+            .bind(anchor.running_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -146,20 +162,6 @@ impl Store {
             .collect()
     }
 
-    /// Replaces the session book's clock anchor.
-    pub async fn save_clock_anchor(&self, row: &ClockAnchorRow) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT OR REPLACE INTO session_clock_anchor (id, origin, wall_ms, running_ms) \
-             VALUES (1, ?, ?, ?)",
-        )
-        .bind(&row.origin)
-        .bind(row.wall_ms)
-        .bind(row.running_ms)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
     /// The session book's clock anchor, if one was saved.
     pub async fn clock_anchor(&self) -> Result<Option<ClockAnchorRow>, StoreError> {
         let row = sqlx::query_as(
@@ -173,6 +175,21 @@ impl Store {
             running_ms,
         }))
     }
+}
+
+fn update_session_query(
+    row: &SessionRow,
+) -> sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+    sqlx::query(
+        "UPDATE sessions SET created_at = ?, last_seen_at = ?, elevated_until = ?, \
+         elevation_method = ?, generation = ? WHERE id = ?",
+    )
+    .bind(row.created_at)
+    .bind(row.last_seen_at)
+    .bind(row.elevated_until)
+    .bind(&row.elevation_method)
+    .bind(row.generation)
+    .bind(&row.id)
 }
 
 /// The `session_clock_anchor` row: a wall-clock time and the OS running
