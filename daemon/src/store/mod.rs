@@ -229,6 +229,10 @@ impl Store {
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
+            // A connection is a file handle in this process, not a peer
+            // that can go away: sqlx's ping before each hand-out was one
+            // more round trip to the connection's thread per query.
+            .test_before_acquire(false)
             // Idle connections pass `before_acquire`, new ones only
             // `after_connect`: both set the pragma.
             .before_acquire(move |connection, _| {
