@@ -229,9 +229,11 @@ impl Store {
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
-            // A connection is a file handle in this process, not a peer
-            // that can go away: sqlx's ping before each hand-out was one
-            // more round trip to the connection's thread per query.
+            // sqlx-sqlite's ping before each hand-out only checked that the
+            // connection's worker thread answers, never the database — one
+            // more round trip to that thread per query. A dead worker is
+            // still caught by the ping when a connection is given back and
+            // by the next command; `before_acquire` still runs.
             .test_before_acquire(false)
             // Idle connections pass `before_acquire`, new ones only
             // `after_connect`: both set the pragma.

@@ -11,10 +11,16 @@
 //! unlocks every block in RAM with a system call each — the cost measured
 //! in docs/performance.md, and why this module exists.
 //!
-//! SQLite's memory statistics (a process-wide lock on every allocation)
-//! are turned off with it. Lookaside (per-connection pools of small blocks
-//! SQLite reuses without freeing them) is turned off too, so small blocks — a `PRAGMA key`'s
-//! text among them — are freed, and wiped, like the rest. Not covered: what
+//! SQLite's memory statistics (a process-wide lock around every
+//! allocation, reallocation and free) are turned off with it, and with
+//! them what reads them: the soft and hard heap limits (functions and
+//! pragmas), `sqlite3_memory_used`/`_highwater` and the memory counters of
+//! `sqlite3_status64` — occcd uses none; a heap limit added later would do
+//! nothing. Without that lock SQLite calls the allocator's methods
+//! concurrently: ours keep no shared mutable state. Lookaside
+//! (per-connection pools of small blocks SQLite reuses without freeing
+//! them) is turned off too, so small blocks — a `PRAGMA key`'s text among
+//! them — are freed, and wiped, like the rest. Not covered: what
 //! lives while a connection does (its page cache holds decrypted pages
 //! until it closes, and recycles them unwiped), and SQLCipher's own key
 //! heap, which it locks and wipes itself.
@@ -115,10 +121,15 @@ fn install_once() -> bool {
         return false;
     }
     // SAFETY: SQLITE_CONFIG_MEMSTATUS takes one int; 0 turns SQLite's
-    // memory statistics off. They take one process-wide mutex around every
-    // allocation and free, which the pool's connections contended for
-    // (futex waits in a profile of sixteen clients paging); nothing here
-    // reads them (no soft heap limit). Refused after initialization too.
+    // memory statistics off. They took one process-wide mutex around every
+    // allocation, reallocation and free, which the pool's connections
+    // contended for (futex waits in a profile of sixteen clients paging);
+    // nothing here reads them (no heap limit). Without that mutex SQLite
+    // calls the methods below concurrently: `wiping_free` and
+    // `wiping_realloc` must keep no shared mutable state (they read
+    // UNDERLYING, set once before, and touch only their own block; the
+    // underlying methods are libc's, thread-safe). Refused after
+    // initialization too.
     let no_statistics = unsafe { ffi::sqlite3_config(ffi::SQLITE_CONFIG_MEMSTATUS, 0 as c_int) };
     if no_statistics != ffi::SQLITE_OK {
         return false;
@@ -226,10 +237,11 @@ mod tests {
         // SAFETY: SQLite's public allocator and its statistics counter: a
         // block of 1 MiB allocated and freed.
         unsafe {
-            let before = ffi::sqlite3_memory_used();
+            // Never counted in this process, not merely unchanged here.
+            assert_eq!(ffi::sqlite3_memory_used(), 0, "statistics were kept");
             let block = ffi::sqlite3_malloc(1 << 20);
             assert!(!block.is_null());
-            assert_eq!(ffi::sqlite3_memory_used(), before, "statistics are kept");
+            assert_eq!(ffi::sqlite3_memory_used(), 0, "statistics are kept");
             ffi::sqlite3_free(block);
         }
     }
