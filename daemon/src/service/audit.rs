@@ -17,7 +17,7 @@ use super::{
 };
 use crate::{
     audit::{
-        AuditLog, AuditPage, AuditQuery, ChainHasher, checkpoint::CheckpointSigner, list_entries,
+        AuditLog, AuditQuery, ChainHasher, checkpoint::CheckpointSigner, list_entries,
         verify_chain, verify_checkpoints,
     },
     auth::{AuthEngine, role::Role},
@@ -70,9 +70,10 @@ pub struct AuditService {
     exports: Arc<UidShares>,
     verifications: Arc<UidShares>,
     watches: Arc<UidShares>,
-    /// The last page answered and its query, while the log is unchanged
-    /// (a frontend polls the newest entries).
-    last_page: ReadCopy<(AuditQuery, AuditPage)>,
+    /// The last page answered (as sent: entries converted, hashes in hex)
+    /// and its query, while the log is unchanged (a frontend polls the
+    /// newest entries).
+    last_page: ReadCopy<Arc<(AuditQuery, AuditEntryList)>>,
 }
 
 impl AuditService {
@@ -144,22 +145,19 @@ impl Audit for AuditService {
         };
         // Read the version first: an append that ends after it changes it.
         let version = self.parts.store.audit_version();
-        let page = match self
-            .last_page
-            .get(version)
-            .filter(|(asked, _)| *asked == query)
-        {
-            Some((_, page)) => page,
+        let list = match self.last_page.get(version).filter(|held| held.0 == query) {
+            Some(held) => held.1.clone(),
             None => {
                 let page = list_entries(&self.parts.store, &query).await?;
-                self.last_page.put(version, (query, page.clone()));
-                page
+                let list = AuditEntryList {
+                    entries: page.entries.into_iter().map(audit_entry).collect(),
+                    next_page_token: page.next_page_token,
+                };
+                self.last_page.put(version, Arc::new((query, list.clone())));
+                list
             }
         };
-        Ok(Response::new(AuditEntryList {
-            entries: page.entries.into_iter().map(audit_entry).collect(),
-            next_page_token: page.next_page_token,
-        }))
+        Ok(Response::new(list))
     }
 
     async fn watch_audit(
