@@ -169,7 +169,9 @@ impl RpcServer {
         if health == self.reported {
             return;
         }
-        for entry in health_view(&health) {
+        // Every service before the daemon's own (`""`, first in the view):
+        // a client that sees the daemon's change finds every service's made.
+        for entry in health_view(&health).iter().rev() {
             self.health
                 .set_service_status(&entry.service, serving_status(entry.serving))
                 .await;
