@@ -283,7 +283,7 @@ impl Domain {
         }
     }
 
-    /// Shuts every domain down, in reverse order, after the server stopped.
+    /// Shuts every domain down, in reverse order, after the server stopped; writers end first.
     pub async fn shut_down(mut self, reason: String) {
         self.stop_monitoring();
         for task in [
@@ -295,7 +295,6 @@ impl Domain {
         .flatten()
         {
             task.abort();
-            // Gone before the last persist, so no earlier one lands after it.
             let _ = task.await;
         }
         self.auth.persist_sessions().await;

@@ -306,13 +306,19 @@ async fn the_wall_clock_jumping_back_an_hour_and_forward_a_day_keeps_every_limit
     running.shut_down().await;
 }
 
-#[tokio::test]
-async fn a_restart_after_the_wall_clock_went_back_keeps_the_sessions_limits_in_elapsed_time() {
+/// A fresh store and engine on a manual clock, root enrolled and logged in.
+async fn root_logged_in() -> (tempfile::TempDir, Arc<ManualClock>, Running, LoginOutcome) {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::starting_at(UnixMillis(1_800_000_000_000)));
     let running = engine(dir.path(), clock.clone()).await;
     let secret = enrolled_root(&running.auth, dir.path(), &clock).await;
     let login = root_login(&running.auth, &code(&secret, &clock, 0)).await;
+    (dir, clock, running, login)
+}
+
+#[tokio::test]
+async fn a_restart_after_the_wall_clock_went_back_keeps_the_sessions_limits_in_elapsed_time() {
+    let (dir, clock, running, login) = root_logged_in().await;
     let token = login.token.expose().to_owned();
     clock.advance(10 * MINUTE);
     running.auth.authenticate(&token, PEER.uid).unwrap();
@@ -334,11 +340,7 @@ async fn a_restart_after_the_wall_clock_went_back_keeps_the_sessions_limits_in_e
 
 #[tokio::test]
 async fn a_clock_set_back_while_the_daemon_was_down_keeps_the_sessions_limits_in_elapsed_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::starting_at(UnixMillis(1_800_000_000_000)));
-    let running = engine(dir.path(), clock.clone()).await;
-    let secret = enrolled_root(&running.auth, dir.path(), &clock).await;
-    let login = root_login(&running.auth, &code(&secret, &clock, 0)).await;
+    let (dir, clock, running, login) = root_logged_in().await;
     let token = login.token.expose().to_owned();
     running.auth.authenticate(&token, PEER.uid).unwrap();
     // Stopped a minute after its last use (the sessions and the clock
