@@ -75,6 +75,20 @@ fn policy_refuses_short_long_weak_and_username() {
     assert!(check_new_password("alice", "violet-anchor-tundra-93").is_ok());
 }
 
+/// zxcvbn 3.1.1 raises a keyboard walk's average degree to the power of
+/// its turns unchecked (`SpatialPattern::estimate`): a keypad walk of 28
+/// turns or more overflows. Every build compiles zxcvbn without overflow
+/// checks (Cargo.toml says why), so such a walk gets the same answer in a
+/// test as in the shipped daemon, not a panic. The input is what the
+/// `auth_input` soak found (fuzz/regressions/auth_input); the answer is the
+/// release build's (accepted: 31 keys with 30 turns).
+#[test]
+fn a_keypad_walk_of_thirty_turns_gets_an_answer_not_a_panic() {
+    let walk = "1212123521235421212023535235424";
+    let answer = std::panic::catch_unwind(|| check_new_password("alice", walk));
+    assert!(matches!(answer, Ok(Ok(_))), "{answer:?}");
+}
+
 #[test]
 fn length_counts_visible_characters_after_nfkc() {
     // 12 family emoji are 12 visible characters but far more code points.

@@ -16,6 +16,7 @@ mod integrity_rows;
 mod key_rows;
 mod os_account_rows;
 mod output_cursor_rows;
+mod page_cache;
 mod query_plans;
 mod session_rows;
 mod skill_rows;
@@ -251,6 +252,7 @@ impl Store {
             .await
             .map_err(|err| classify(err, path))?;
         sqlx::migrate!("./migrations").run(&pool).await?;
+        page_cache::warn_if_shared(&pool).await;
         Ok(Self::with_pool(pool, write_refusal))
     }
 
