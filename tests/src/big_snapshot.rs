@@ -13,7 +13,7 @@ use tokio_stream::StreamExt;
 
 use crate::{
     DevDir, RunningDaemon,
-    docker::{TestContainer, docker_ok},
+    docker::{TestContainer, exec_detached},
     people::{bootstrap_super_admin, log_in_with_recovery_code},
     process_usage::{reset_peak, status_kib},
 };
@@ -117,7 +117,8 @@ pub async fn run(socket: &Path, bound: u64) -> Measured {
 
     reset_peak(daemon.pid());
     let before_kib = status_kib(daemon.pid(), "VmRSS:");
-    docker_ok(socket, &["exec", &gateway.name, "true"]);
+    // Detached: the quarantine's pause can land before `true` exits.
+    exec_detached(socket, &gateway.name, &["true"]);
     while let Some(event) = watch.next().await {
         if let Ok(pb::IntegrityEvent {
             kind: Some(pb::integrity_event::Kind::Status(status)),
