@@ -2,6 +2,7 @@
 //! place off the async workers.
 
 use super::*;
+use zxcvbn::matching::patterns::MatchPattern;
 
 const CHEAP: HashCost = HashCost {
     iterations: 1,
@@ -81,12 +82,23 @@ fn policy_refuses_short_long_weak_and_username() {
 /// checks (Cargo.toml says why), so such a walk gets the same answer in a
 /// test as in the shipped daemon, not a panic. The input is what the
 /// `auth_input` soak found (fuzz/regressions/auth_input); the answer is the
-/// release build's (accepted: 31 keys with 30 turns).
+/// release build's (accepted: its guesses are past what a u64 holds).
 #[test]
 fn a_keypad_walk_of_thirty_turns_gets_an_answer_not_a_panic() {
     let walk = "1212123521235421212023535235424";
     let answer = std::panic::catch_unwind(|| check_new_password("alice", walk));
     assert!(matches!(answer, Ok(Ok(_))), "{answer:?}");
+    // The wrap changes nothing: the walk's guesses were already saturated
+    // before a term could overflow.
+    let estimate = zxcvbn::zxcvbn(walk, &[]);
+    let walks: Vec<Option<u64>> = estimate
+        .sequence()
+        .iter()
+        .filter(|found| matches!(found.pattern, MatchPattern::Spatial(_)))
+        .map(|found| found.guesses)
+        .collect();
+    assert_eq!(walks, [Some(u64::MAX)]);
+    assert_eq!(estimate.guesses(), u64::MAX);
 }
 
 #[test]

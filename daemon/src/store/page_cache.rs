@@ -4,20 +4,27 @@
 //! of its own, bounded by the pool's `cache_size` — SQLite's "mode 1",
 //! which it uses when built without `SQLITE_ENABLE_MEMORY_MANAGEMENT`
 //! (libsqlite3-sys defines it; the workspace's `.cargo/config.toml` undefines
-//! it through `LIBSQLITE3_FLAGS`). With the option, all connections share one
-//! budget, and a connection holding less than its share that reads a page
-//! while the others hold the whole budget (one big write leaves its
-//! connection with all of it) gets that page dropped as soon as it lets it
-//! go: it reads and decrypts a table page again for every row it looks up
-//! through an index. A page of 100 failed logins read about 140 pages instead
-//! of 18, 2.5–3 ms instead of 0.7 (docs/performance.md). Nothing in occcd
-//! uses what the option adds (`sqlite3_release_memory`, a soft heap limit).
-//! A build that kept it still works: start-up logs a warning.
+//! it through `LIBSQLITE3_FLAGS`, for cargo run from the repository). With
+//! the option, all connections share one budget, and a connection holding
+//! less than its share that reads a page while the others hold the whole
+//! budget (one big write leaves its connection with all of it) gets that
+//! page dropped as soon as it lets it go: it reads and decrypts a table page
+//! again for every row it looks up through an index. A page of 100 failed
+//! logins read about 140 pages instead of 18, 2.5–3 ms instead of 0.7
+//! (docs/performance.md). Nothing in occcd uses what the option adds
+//! (`sqlite3_release_memory`, a soft heap limit). A build that kept it
+//! still works: start-up logs a warning.
 
 use sqlx::SqlitePool;
 
 /// The compile option that makes every connection share one page cache.
 const SHARED_PAGE_CACHE: &str = "ENABLE_MEMORY_MANAGEMENT";
+
+/// Whether SQLite's compile options (as `PRAGMA compile_options` lists
+/// them) make its connections share one page cache.
+fn shares_one_page_cache(options: &[String]) -> bool {
+    options.iter().any(|option| option == SHARED_PAGE_CACHE)
+}
 
 /// Logs a warning when the linked SQLite shares one page cache between
 /// connections (the build did not use the workspace's `.cargo/config.toml`).
@@ -26,11 +33,12 @@ pub(super) async fn warn_if_shared(pool: &SqlitePool) {
         .fetch_all(pool)
         .await
     {
-        Ok(options) if options.iter().any(|option| option == SHARED_PAGE_CACHE) => {
+        Ok(options) if shares_one_page_cache(&options) => {
             tracing::warn!(
                 "SQLite was built with SQLITE_ENABLE_MEMORY_MANAGEMENT (one page cache shared by \
                  every connection): reads through an index can read each page again per row; \
-                 build occcd from its workspace, whose .cargo/config.toml turns it off"
+                 build occcd with cargo run from its repository, whose .cargo/config.toml turns \
+                 it off"
             );
         }
         Ok(_) => {}
@@ -44,6 +52,8 @@ mod tests {
 
     use libsqlite3_sys as ffi;
     use sqlx::sqlite::SqliteConnection;
+
+    use super::shares_one_page_cache;
 
     /// Pages `connection` has read from the file since it opened.
     #[allow(unsafe_code)]
@@ -67,46 +77,12 @@ mod tests {
         now
     }
 
-    #[tokio::test]
-    async fn the_linked_sqlite_gives_each_connection_its_own_page_cache() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = crate::store::open_for_test(dir.path()).await;
-        let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
-            .fetch_all(&store.pool)
-            .await
-            .unwrap();
-        assert!(
-            !options
-                .iter()
-                .any(|option| option == super::SHARED_PAGE_CACHE)
-        );
-    }
-
-    #[tokio::test]
-    async fn a_reader_keeps_the_pages_it_reads_after_another_connection_wrote_much() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = crate::store::open_for_test(dir.path()).await;
-        // One connection writes 200,000 entries in one go (as the audit
-        // writer or a session persist writes, only more): with one shared
-        // budget it is left holding all of it.
-        let mut writer = store.pool.acquire().await.unwrap();
-        sqlx::query(
-            "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 200000) \
-             INSERT INTO audit_log (sequence, at_unix_ms, kind, actor_uid, actor_gid, actor_pid, \
-             actor_user, detail, prev_hash, entry_hash) \
-             SELECT x, x, CASE x % 4 WHEN 1 THEN 'login_failed' ELSE 'login_succeeded' END, \
-             1000, 1000, 4242, NULL, '{\"method\":\"password\"}', zeroblob(32), zeroblob(32) \
-             FROM n",
-        )
-        .execute(&mut *writer)
-        .await
-        .unwrap();
-        // Another connection (opened now: the writer is still held) reads
-        // 20 pages of every fourth entry through the kind index, as a
-        // filtered `ListAuditEntries` does.
-        let mut reader = store.pool.acquire().await.unwrap();
-        let before = pages_read(&mut reader).await;
-        let mut below = 200_001_i64;
+    /// Walks 20 pages of 100 `login_failed` entries (every fourth entry)
+    /// down from `below` through the kind index, reading each entry's row
+    /// as a filtered `ListAuditEntries` does; returns pages read per page.
+    async fn pages_read_per_kind_page(reader: &mut SqliteConnection, below: i64) -> c_int {
+        let before = pages_read(reader).await;
+        let mut below = below;
         for _ in 0..20 {
             let (lowest, _detail_bytes): (i64, i64) = sqlx::query_as(
                 "SELECT min(sequence), sum(length(detail)) FROM (SELECT sequence, detail \
@@ -119,10 +95,72 @@ mod tests {
             .unwrap();
             below = lowest;
         }
+        (pages_read(reader).await - before) / 20
+    }
+
+    #[test]
+    fn only_memory_management_means_one_shared_page_cache() {
+        let options = |names: &[&str]| {
+            names
+                .iter()
+                .map(|&name| name.to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert!(shares_one_page_cache(&options(&[
+            "THREADSAFE=1",
+            "ENABLE_MEMORY_MANAGEMENT"
+        ])));
+        assert!(!shares_one_page_cache(&options(&[
+            "THREADSAFE=1",
+            "ENABLE_STAT4"
+        ])));
+        assert!(!shares_one_page_cache(&options(&[
+            "ENABLE_MEMORY_MANAGEMENT_X"
+        ])));
+    }
+
+    #[tokio::test]
+    async fn the_linked_sqlite_gives_each_connection_its_own_page_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::open_for_test(dir.path()).await;
+        let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+        assert!(!shares_one_page_cache(&options));
+    }
+
+    #[tokio::test]
+    async fn a_reader_keeps_the_pages_it_reads_after_another_connection_wrote_much() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::open_for_test(dir.path()).await;
+        let fill = |from: i64, to: i64| {
+            sqlx::query(
+                "WITH RECURSIVE n(x) AS (SELECT ?1 UNION ALL SELECT x + 1 FROM n WHERE x < ?2) \
+                 INSERT INTO audit_log (sequence, at_unix_ms, kind, actor_uid, actor_gid, \
+                 actor_pid, actor_user, detail, prev_hash, entry_hash) \
+                 SELECT x, x, CASE x % 4 WHEN 1 THEN 'login_failed' ELSE 'login_succeeded' END, \
+                 1000, 1000, 4242, NULL, '{\"method\":\"password\"}', zeroblob(32), zeroblob(32) \
+                 FROM n",
+            )
+            .bind(from)
+            .bind(to)
+            .execute(&store.pool)
+        };
+        // The reader is an established connection (the pool's first, which
+        // wrote a first batch) that has read pages of its own...
+        let mut reader = store.pool.acquire().await.unwrap();
+        fill(1, 20_000).await.unwrap();
+        let _ = pages_read_per_kind_page(&mut reader, 20_001).await;
+        // ...when another connection (opened now: the reader is held)
+        // writes 200,000 more entries in one go, as the audit writer or a
+        // session persist writes, only more: with one shared budget it is
+        // left holding all of it.
+        fill(20_001, 220_000).await.unwrap();
         // 100 entries span 400 rows, about 15 table pages: read once each.
         // A reader whose pages are dropped as it lets them go reads one per
         // row (over 100 a page).
-        let per_page = (pages_read(&mut reader).await - before) / 20;
+        let per_page = pages_read_per_kind_page(&mut reader, 220_001).await;
         assert!(per_page < 40, "{per_page} pages read per page of entries");
     }
 }

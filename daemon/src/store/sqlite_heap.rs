@@ -21,9 +21,11 @@
 //! (per-connection pools of small blocks SQLite reuses without freeing
 //! them) is turned off too, so small blocks — a `PRAGMA key`'s text among
 //! them — are freed, and wiped, like the rest. Not covered: what
-//! lives while a connection does (its page cache holds decrypted pages
-//! until it closes, and recycles them unwiped), and SQLCipher's own key
-//! heap, which it locks and wipes itself.
+//! lives while a connection does (its page cache holds decrypted pages, up
+//! to `cache_size`, and recycles them unwiped; its first 20 come from one
+//! block, and a page dropped from it waits there until the cache empties or
+//! the connection closes, when the block is freed and wiped), and
+//! SQLCipher's own key heap, which it locks and wipes itself.
 
 use std::{
     ffi::{c_int, c_void},
