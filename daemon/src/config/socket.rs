@@ -2,8 +2,8 @@
 //! connections it accepts.
 //!
 //! Invariant: a validated [`SocketConfig`] names a path the kernel accepts
-//! (a local pipe name on Windows) and keepalive times between one second
-//! and an hour.
+//! (a local pipe name on Windows), and keepalive and preface times between
+//! one second and an hour.
 
 use std::{path::PathBuf, time::Duration};
 
@@ -21,7 +21,7 @@ pub const SYSTEM_SOCKET_PATH: &str = "/var/run/occcd/occcd.sock";
 
 /// Longest Unix socket path Linux accepts (`sun_path` is 108 bytes with NUL).
 const MAX_SOCKET_PATH_BYTES: usize = 107;
-/// Longest keepalive time accepted, in seconds.
+/// Longest keepalive or preface time accepted, in seconds.
 const MAX_KEEPALIVE_SECS: u64 = 3_600;
 
 /// The Unix domain socket the daemon serves on.
@@ -41,6 +41,10 @@ pub struct SocketConfig {
     /// its calls and streams (a hung or stopped client gives back its
     /// places).
     pub keepalive_answer_within_secs: u64,
+    /// A connection that has not sent HTTP/2's preface (its first 24 bytes;
+    /// a client sends them at once) this many seconds after it was accepted
+    /// is closed, and its place given back.
+    pub preface_within_secs: u64,
 }
 
 impl Default for SocketConfig {
@@ -51,6 +55,7 @@ impl Default for SocketConfig {
             shutdown_grace_ms: 10_000,
             keepalive_every_secs: 30,
             keepalive_answer_within_secs: 10,
+            preface_within_secs: 10,
         }
     }
 }
@@ -72,6 +77,12 @@ impl SocketConfig {
     #[must_use]
     pub fn keepalive_answer_within(&self) -> Duration {
         Duration::from_secs(self.keepalive_answer_within_secs)
+    }
+
+    /// [`SocketConfig::preface_within_secs`] as a duration.
+    #[must_use]
+    pub fn preface_within(&self) -> Duration {
+        Duration::from_secs(self.preface_within_secs)
     }
 
     /// Checks the section's values (part of [`super::Config::validate`]):
@@ -106,6 +117,7 @@ impl SocketConfig {
                 "socket.keepalive_answer_within_secs",
                 self.keepalive_answer_within_secs,
             ),
+            ("socket.preface_within_secs", self.preface_within_secs),
         ] {
             if !(1..=MAX_KEEPALIVE_SECS).contains(&secs) {
                 return Err((
@@ -123,7 +135,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keepalive_times_are_between_a_second_and_an_hour() {
+    fn keepalive_and_preface_times_are_between_a_second_and_an_hour() {
         let mut socket = SocketConfig::default();
         assert!(socket.validate().is_ok());
         assert_eq!(socket.keepalive_every(), Duration::from_secs(30));
@@ -136,6 +148,12 @@ mod tests {
         let (key, _) = socket.validate().unwrap_err();
         assert_eq!(key, "socket.keepalive_answer_within_secs");
         socket.keepalive_answer_within_secs = 3_600;
+        assert!(socket.validate().is_ok());
+        assert_eq!(socket.preface_within(), Duration::from_secs(10));
+        socket.preface_within_secs = 0;
+        let (key, _) = socket.validate().unwrap_err();
+        assert_eq!(key, "socket.preface_within_secs");
+        socket.preface_within_secs = 3_600;
         assert!(socket.validate().is_ok());
     }
 }

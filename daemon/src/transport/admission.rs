@@ -1,28 +1,33 @@
-//! How many connections each socket peer may hold: at most
-//! [`CONNECTIONS_PER_UID`] open connections per uid and
-//! [`CONNECTIONS_TOTAL`] in all.
+//! How many connections each peer may hold and how soon it must speak: at
+//! most [`CONNECTIONS_PER_UID`] open connections per uid and
+//! [`CONNECTIONS_TOTAL`] in all, each closed unless the client's HTTP/2
+//! preface (its first [`PREFACE_BYTES`] bytes) arrives within the
+//! configured time (`socket.preface_within_secs`).
 //!
 //! Invariant: a connection over either limit is closed as soon as it is
-//! accepted, before a byte is read from it or written to it, so a peer that
-//! opens connections and never speaks (or never reads) holds only its own
-//! uid's share and never starves another uid; a connection's place is given
-//! back when the server drops it, however it ended. A peer whose uid the
-//! kernel does not report is refused.
+//! accepted (on Windows, as soon as its user is known), before a byte is
+//! written to it, so a peer that opens connections and never speaks (or
+//! never reads) holds only its own uid's share and never starves another
+//! uid; a connection that has not sent its preface by the deadline is
+//! closed; a connection's place is given back when the server drops it,
+//! however it ended. A peer whose uid the kernel does not report is
+//! refused.
 
 use std::{
     collections::HashSet,
+    future::Future,
     io,
     pin::Pin,
     sync::{Arc, Mutex, PoisonError},
     task::{Context, Poll},
+    time::Duration,
 };
 
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
-    net::{UnixListener, UnixStream},
+    time::Sleep,
 };
-use tokio_stream::{Stream, StreamExt, wrappers::UnixListenerStream};
-use tonic::transport::server::{Connected, UdsConnectInfo};
+use tonic::transport::server::Connected;
 
 use super::uid_shares::{Share, UidShares};
 
@@ -30,28 +35,34 @@ use super::uid_shares::{Share, UidShares};
 pub const CONNECTIONS_PER_UID: usize = 64;
 /// Open connections in all.
 pub const CONNECTIONS_TOTAL: usize = 1024;
+/// Length of the HTTP/2 client preface (RFC 9113, section 3.4), which an
+/// HTTP/2 client sends as soon as it connects.
+pub const PREFACE_BYTES: usize = 24;
 
-/// Who holds how many connections.
+/// Who holds how many connections, and how long a new one may stay silent.
 #[derive(Debug)]
 pub struct Admission {
     shares: Arc<UidShares>,
     /// Uids refused since they were last admitted (one warning per burst).
     refusing: Mutex<HashSet<u32>>,
-}
-
-impl Default for Admission {
-    fn default() -> Self {
-        Self {
-            shares: UidShares::new(CONNECTIONS_PER_UID, CONNECTIONS_TOTAL),
-            refusing: Mutex::default(),
-        }
-    }
+    preface_within: Duration,
 }
 
 /// One admitted connection's place; given back when dropped.
 pub type Place = Share;
 
 impl Admission {
+    /// The limits above; a connection must send its preface within
+    /// `preface_within`.
+    #[must_use]
+    pub fn new(preface_within: Duration) -> Self {
+        Self {
+            shares: UidShares::new(CONNECTIONS_PER_UID, CONNECTIONS_TOTAL),
+            refusing: Mutex::default(),
+            preface_within,
+        }
+    }
+
     fn refusing(&self) -> std::sync::MutexGuard<'_, HashSet<u32>> {
         self.refusing.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -78,6 +89,27 @@ impl Admission {
         }
     }
 
+    /// `stream` of `uid` with its place and its preface deadline (starting
+    /// now), or `None` (dropped: closed) if `uid` is over a limit. Call it
+    /// within the runtime (the deadline is a tokio timer).
+    pub fn admit_stream<S>(&self, uid: u32, stream: S) -> Option<AdmittedStream<S>> {
+        let place = self.admit(uid)?;
+        // A tokio timer, like hyper's keepalive beside it: tests advance
+        // tokio's paused clock (the daemon's Clock does not drive sockets).
+        #[allow(clippy::disallowed_methods)]
+        let deadline = Box::pin(tokio::time::sleep(self.preface_within));
+        Some(AdmittedStream {
+            stream,
+            greeting: Some(Greeting {
+                deadline,
+                awaited: PREFACE_BYTES,
+                within: self.preface_within,
+                uid,
+            }),
+            _place: place,
+        })
+    }
+
     /// Connections `uid` holds now.
     #[must_use]
     pub fn held_by(&self, uid: u32) -> usize {
@@ -85,32 +117,73 @@ impl Admission {
     }
 }
 
-/// An accepted connection with its place.
+/// The preface still awaited on a connection.
 #[derive(Debug)]
-pub struct AdmittedStream {
-    stream: UnixStream,
+struct Greeting {
+    deadline: Pin<Box<Sleep>>,
+    /// Preface bytes not yet read.
+    awaited: usize,
+    within: Duration,
+    uid: u32,
+}
+
+/// An accepted connection with its place; reading from it fails (and the
+/// server closes it) once its preface deadline passes with the preface
+/// not yet read.
+#[derive(Debug)]
+pub struct AdmittedStream<S> {
+    stream: S,
+    /// `None` once the preface has arrived.
+    greeting: Option<Greeting>,
     _place: Place,
 }
 
-impl Connected for AdmittedStream {
-    type ConnectInfo = UdsConnectInfo;
+impl<S: Connected> Connected for AdmittedStream<S> {
+    type ConnectInfo = S::ConnectInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
         self.stream.connect_info()
     }
 }
 
-impl AsyncRead for AdmittedStream {
+impl<S: AsyncRead + Unpin> AsyncRead for AdmittedStream<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
+        let this = &mut *self;
+        if let Some(greeting) = this.greeting.as_mut()
+            && greeting.deadline.as_mut().poll(cx).is_ready()
+        {
+            tracing::debug!(
+                uid = greeting.uid,
+                missing = greeting.awaited,
+                "closing a connection that sent no HTTP/2 preface in time"
+            );
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "no HTTP/2 preface within {} s",
+                    greeting.within.as_secs_f64()
+                ),
+            )));
+        }
+        let before = buf.filled().len();
+        let read = Pin::new(&mut this.stream).poll_read(cx, buf);
+        if let (Poll::Ready(Ok(())), Some(greeting)) = (&read, this.greeting.as_mut()) {
+            greeting.awaited = greeting
+                .awaited
+                .saturating_sub(buf.filled().len().saturating_sub(before));
+            if greeting.awaited == 0 {
+                this.greeting = None;
+            }
+        }
+        read
     }
 }
 
-impl AsyncWrite for AdmittedStream {
+impl<S: AsyncWrite + Unpin> AsyncWrite for AdmittedStream<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -130,30 +203,37 @@ impl AsyncWrite for AdmittedStream {
 
 /// The connections of `listener` that `admission` admits; the others are
 /// closed as they come (dropped unread).
+#[cfg(unix)]
 pub fn admitted(
-    listener: UnixListener,
+    listener: tokio::net::UnixListener,
     admission: Arc<Admission>,
-) -> impl Stream<Item = io::Result<AdmittedStream>> + Send + 'static {
+) -> impl tokio_stream::Stream<Item = io::Result<AdmittedStream<tokio::net::UnixStream>>> + Send + 'static
+{
+    use tokio_stream::{StreamExt, wrappers::UnixListenerStream};
     UnixListenerStream::new(listener).filter_map(move |accepted| match accepted {
         Err(err) => Some(Err(err)),
         Ok(stream) => {
             let uid = stream.peer_cred().ok()?.uid();
-            let place = admission.admit(uid)?;
-            Some(Ok(AdmittedStream {
-                stream,
-                _place: place,
-            }))
+            admission.admit_stream(uid, stream).map(Ok)
         }
     })
 }
 
 #[cfg(test)]
 mod tests {
+    use tokio::{
+        io::{AsyncReadExt, AsyncWriteExt},
+        net::UnixStream,
+        time::Instant,
+    };
+
     use super::*;
+
+    const WITHIN: Duration = Duration::from_secs(10);
 
     #[test]
     fn a_uid_gets_its_share_and_others_are_admitted_and_one_warning_per_burst() {
-        let admission = Admission::default();
+        let admission = Admission::new(WITHIN);
         let mine: Vec<Place> = (0..CONNECTIONS_PER_UID)
             .map(|_| admission.admit(1000).unwrap())
             .collect();
@@ -165,5 +245,70 @@ mod tests {
         assert!(admission.admit(1000).is_some(), "places come back");
         assert!(!admission.refusing().contains(&1000), "the burst is over");
         drop(other);
+    }
+
+    /// An admitted server end of a socket pair, and the client end.
+    fn admitted_pair(admission: &Admission) -> (AdmittedStream<UnixStream>, UnixStream) {
+        let (server, client) = UnixStream::pair().unwrap();
+        (admission.admit_stream(1000, server).unwrap(), client)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_connection_is_closed_at_its_preface_deadline_and_gives_its_place_back() {
+        let admission = Admission::new(WITHIN);
+        let (mut server, _client) = admitted_pair(&admission);
+        assert_eq!(admission.held_by(1000), 1);
+        let started = Instant::now();
+        let mut byte = [0_u8; 1];
+        let early = tokio::time::timeout(WITHIN - Duration::from_millis(1), server.read(&mut byte));
+        assert!(early.await.is_err(), "still open just before the deadline");
+        let err = tokio::time::timeout(WITHIN, server.read(&mut byte))
+            .await
+            .expect("closed at the deadline")
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(started.elapsed(), WITHIN);
+        assert!(
+            err.to_string().contains("no HTTP/2 preface within 10 s"),
+            "{err}"
+        );
+        drop(server);
+        assert_eq!(admission.held_by(1000), 0, "the place comes back");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_preface_one_byte_short_is_closed_at_the_deadline() {
+        let admission = Admission::new(WITHIN);
+        let (mut server, mut client) = admitted_pair(&admission);
+        client.write_all(&[b'P'; PREFACE_BYTES - 1]).await.unwrap();
+        let mut read = [0_u8; PREFACE_BYTES];
+        let mut got = 0;
+        let err = loop {
+            let reading = tokio::time::timeout(WITHIN * 2, server.read(&mut read[got..]));
+            match reading.await.expect("closed at the deadline") {
+                Ok(n) => got += n,
+                Err(err) => break err,
+            }
+        };
+        assert_eq!(got, PREFACE_BYTES - 1, "what came is read");
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_that_sent_its_preface_in_pieces_may_stay_quiet() {
+        let admission = Admission::new(WITHIN);
+        let (mut server, mut client) = admitted_pair(&admission);
+        let mut read = [0_u8; PREFACE_BYTES];
+        for piece in [&[b'P'; 10][..], &[b'R'; PREFACE_BYTES - 10][..]] {
+            tokio::time::advance(WITHIN / 3).await;
+            client.write_all(piece).await.unwrap();
+            let n = server.read(&mut read).await.unwrap();
+            assert_eq!(n, piece.len());
+        }
+        let quiet = tokio::time::timeout(Duration::from_secs(3_600), server.read(&mut read));
+        assert!(quiet.await.is_err(), "no deadline after the preface");
+        client.write_all(b"x").await.unwrap();
+        assert_eq!(server.read(&mut read).await.unwrap(), 1);
+        assert_eq!(admission.held_by(1000), 1);
     }
 }

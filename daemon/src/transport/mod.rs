@@ -9,7 +9,6 @@
 
 #[cfg(unix)]
 mod activation;
-#[cfg(unix)]
 pub mod admission;
 mod error;
 #[cfg(target_os = "macos")]
@@ -36,19 +35,23 @@ pub use socket::{BoundSocket, bind_socket};
 #[cfg(unix)]
 pub type Listener = tokio::net::UnixListener;
 
-/// The server's stream of admitted connections (see [`admission`]), and
-/// the transport's failure (a Unix listener does not fail on its own:
-/// never).
+/// The server's stream of admitted connections (see [`admission`]: each
+/// must send its preface within `preface_within`), and the transport's
+/// failure (a Unix listener does not fail on its own: never).
 #[cfg(unix)]
 pub fn incoming(
     listener: tokio::net::UnixListener,
+    preface_within: std::time::Duration,
 ) -> (
-    impl tokio_stream::Stream<Item = std::io::Result<admission::AdmittedStream>> + Send + 'static,
+    impl tokio_stream::Stream<Item = std::io::Result<admission::AdmittedStream<tokio::net::UnixStream>>>
+    + Send
+    + 'static,
     Failure,
 ) {
     let (_never, failure) = tokio::sync::oneshot::channel();
+    let admission = std::sync::Arc::new(admission::Admission::new(preface_within));
     (
-        admission::admitted(listener, std::sync::Arc::default()),
+        admission::admitted(listener, admission),
         Failure::new(failure),
     )
 }

@@ -18,7 +18,9 @@
 //! client is identified on its own task, and beyond
 //! [`IDENTIFYING_AT_ONCE`] the oldest still silent is dropped, so silent
 //! clients cannot keep others out (an honest client's first byte comes at
-//! once).
+//! once); an identified client is then admitted as on Unix
+//! ([`super::admission`]: its user's share of connections, its preface by
+//! the deadline) or disconnected.
 
 use std::{
     collections::VecDeque,
@@ -47,6 +49,7 @@ use tonic::transport::server::Connected;
 
 use super::{
     SocketError, SocketOrigin,
+    admission::{Admission, AdmittedStream},
     peer::{PeerCredentials, PipeConnectInfo},
 };
 use crate::config::SocketConfig;
@@ -142,22 +145,25 @@ fn create_instance(
     }
 }
 
-/// The server's stream of accepted, identified connections (see the
-/// module invariant), and the transport's failure: it completes when the
+/// The server's stream of accepted, identified, admitted connections (see
+/// the module invariant; each must send its preface within
+/// `preface_within`), and the transport's failure: it completes when the
 /// next instance cannot be created, and the daemon stops.
-pub fn incoming(listener: Listener) -> (Incoming, super::Failure) {
+pub fn incoming(listener: Listener, preface_within: Duration) -> (Incoming, super::Failure) {
     let (sender, received) = mpsc::channel(IDENTIFYING_AT_ONCE);
     let (failed, failure) = oneshot::channel();
+    let admission = Arc::new(Admission::new(preface_within));
     let incoming = Incoming {
         connections: ReceiverStream::new(received),
-        _accepting: AbortOnDrop(tokio::spawn(accept(listener, sender, failed))),
+        _accepting: AbortOnDrop(tokio::spawn(accept(listener, admission, sender, failed))),
     };
     (incoming, super::Failure::new(failure))
 }
 
 async fn accept(
     mut listener: Listener,
-    sender: mpsc::Sender<io::Result<PipeConnection>>,
+    admission: Arc<Admission>,
+    sender: mpsc::Sender<io::Result<AdmittedStream<PipeConnection>>>,
     failed: oneshot::Sender<String>,
 ) {
     let mut identifying: VecDeque<JoinHandle<()>> = VecDeque::new();
@@ -189,10 +195,15 @@ async fn accept(
             oldest.abort();
         }
         let sender = sender.clone();
+        let admission = Arc::clone(&admission);
         identifying.push_back(tokio::spawn(async move {
             match identify(pipe).await {
                 Ok(connection) => {
-                    let _ = sender.send(Ok(connection)).await;
+                    // Over its user's share: dropped, i.e. disconnected.
+                    if let Some(admitted) = admission.admit_stream(connection.peer.uid, connection)
+                    {
+                        let _ = sender.send(Ok(admitted)).await;
+                    }
                 }
                 Err(err) => tracing::warn!(error = %err, "pipe client refused"),
             }
@@ -249,12 +260,12 @@ impl Drop for AbortOnDrop {
 /// See [`incoming`].
 #[derive(Debug)]
 pub struct Incoming {
-    connections: ReceiverStream<io::Result<PipeConnection>>,
+    connections: ReceiverStream<io::Result<AdmittedStream<PipeConnection>>>,
     _accepting: AbortOnDrop,
 }
 
 impl Stream for Incoming {
-    type Item = io::Result<PipeConnection>;
+    type Item = io::Result<AdmittedStream<PipeConnection>>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         Pin::new(&mut self.connections).poll_next(cx)

@@ -1,6 +1,7 @@
 //! Issue #16: a slowloris-style peer — one uid opening connections that
 //! never send a byte, or long-lived streams it never closes — holds its own
-//! uid's share and starves nobody else.
+//! uid's share and starves nobody else; a connection that never sends its
+//! HTTP/2 preface is closed at its deadline and its place comes back.
 
 use std::{
     fs,
@@ -38,7 +39,11 @@ async fn reachable_by_another_uid(test: &str) -> Option<(u32, DevDir, RunningDae
     }
     let (other_uid, _) = ensure_other_user();
     let dir = DevDir::new();
-    dir.set_config(&socket_group_config());
+    // Silent connections are held longer than these tests run.
+    dir.set_config(&format!(
+        "{}preface_within_secs = 3600\n",
+        socket_group_config()
+    ));
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o711)).unwrap();
     let daemon = RunningDaemon::start(&dir).await;
     Some((other_uid, dir, daemon))
@@ -103,6 +108,41 @@ async fn one_uid_holding_half_open_connections_starves_no_other_uid() {
         1,
         "one warning per burst"
     );
+    assert!(daemon.terminate().await.success());
+}
+
+#[tokio::test]
+async fn connections_that_never_send_their_preface_are_closed_and_their_places_come_back() {
+    let dir = DevDir::new();
+    dir.set_config("[socket]\npreface_within_secs = 1\n");
+    let daemon = RunningDaemon::start(&dir).await;
+    let socket = dir.socket();
+    // A client that greeted before: the deadline is not for it.
+    let greeted = daemon.client().await;
+    greeted.daemon_info().await.unwrap();
+
+    // The uid's whole share in silent connections; the next one is refused.
+    let mut silent = Vec::new();
+    for _ in 0..CONNECTIONS_PER_UID {
+        silent.push(UnixStream::connect(&socket).await.unwrap());
+    }
+    let mut over = UnixStream::connect(&socket).await.unwrap();
+    assert!(closed_at_once(&mut over).await, "over the uid's share");
+
+    // Each is closed at its deadline (the server's settings, then the end).
+    let waited = Instant::now();
+    for stream in &mut silent {
+        let mut received = Vec::new();
+        let ended =
+            tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut received)).await;
+        assert!(ended.is_ok(), "still open {:?} after", waited.elapsed());
+    }
+    assert!(waited.elapsed() < Duration::from_secs(10));
+
+    // The places came back; the greeted client kept its connection.
+    let client = daemon.client().await;
+    client.daemon_info().await.unwrap();
+    greeted.daemon_info().await.unwrap();
     assert!(daemon.terminate().await.success());
 }
 
