@@ -39,7 +39,8 @@ pub struct SocketConfig {
     pub keepalive_every_secs: u64,
     /// A ping unanswered this long, in seconds, drops the connection with
     /// its calls and streams (a hung or stopped client gives back its
-    /// places).
+    /// places); so does a write that waited `keepalive_every_secs` +
+    /// `keepalive_answer_within_secs` for the client to read.
     pub keepalive_answer_within_secs: u64,
     /// A connection that has not sent HTTP/2's preface (its first 24 bytes;
     /// a client sends them at once) this many seconds after it was accepted
@@ -83,6 +84,14 @@ impl SocketConfig {
     #[must_use]
     pub fn preface_within(&self) -> Duration {
         Duration::from_secs(self.preface_within_secs)
+    }
+
+    /// How long a write may wait for the client to read: a keepalive round
+    /// (every + answer within), as long as a client that stops answering
+    /// pings keeps its connection.
+    #[must_use]
+    pub fn write_stalled_after(&self) -> Duration {
+        self.keepalive_every() + self.keepalive_answer_within()
     }
 
     /// Checks the section's values (part of [`super::Config::validate`]):
@@ -150,6 +159,10 @@ mod tests {
         socket.keepalive_answer_within_secs = 3_600;
         assert!(socket.validate().is_ok());
         assert_eq!(socket.preface_within(), Duration::from_secs(10));
+        assert_eq!(
+            SocketConfig::default().write_stalled_after(),
+            Duration::from_secs(40)
+        );
         socket.preface_within_secs = 0;
         let (key, _) = socket.validate().unwrap_err();
         assert_eq!(key, "socket.preface_within_secs");

@@ -143,7 +143,13 @@ impl RpcServer {
             ))
             .add_routes(routes(domain, clock, health_service, health_watch)?);
         let (stop_serving, serving_stopped) = oneshot::channel::<()>();
-        let (incoming, transport_failure) = transport::incoming(listener, socket.preface_within());
+        let (incoming, transport_failure) = transport::incoming(
+            listener,
+            transport::admission::Deadlines {
+                preface_within: socket.preface_within(),
+                write_stalled_after: socket.write_stalled_after(),
+            },
+        );
         let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
             let _ = serving_stopped.await;
         }));

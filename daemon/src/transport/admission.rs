@@ -1,17 +1,19 @@
-//! How many connections each peer may hold and how soon it must speak: at
-//! most [`CONNECTIONS_PER_UID`] open connections per uid and
-//! [`CONNECTIONS_TOTAL`] in all, each closed unless the client's HTTP/2
-//! preface (its first [`PREFACE_BYTES`] bytes) arrives within the
-//! configured time (`socket.preface_within_secs`).
+//! How many connections each peer may hold and how long it may keep one
+//! without taking part: at most [`CONNECTIONS_PER_UID`] open connections per
+//! uid and [`CONNECTIONS_TOTAL`] in all; each is closed unless the client's
+//! HTTP/2 preface (its first [`PREFACE_BYTES`] bytes) arrives in time
+//! ([`Deadlines::preface_within`]), and whenever a write has waited too long
+//! for the peer to read ([`Deadlines::write_stalled_after`]).
 //!
 //! Invariant: a connection over either limit is closed as soon as it is
 //! accepted (on Windows, as soon as its user is known), before a byte is
 //! written to it, so a peer that opens connections and never speaks (or
 //! never reads) holds only its own uid's share and never starves another
-//! uid; a connection that has not sent its preface by the deadline is
-//! closed; a connection's place is given back when the server drops it,
-//! however it ended. A peer whose uid the kernel does not report is
-//! refused.
+//! uid; a connection whose preface has not been read by its deadline, or
+//! whose peer has read nothing while a write waited its time, fails its
+//! next read or write and is closed by the server; a connection's place is
+//! given back when the server drops it, however it ended. A peer whose uid
+//! the kernel does not report is refused.
 
 use std::{
     collections::HashSet,
@@ -39,27 +41,37 @@ pub const CONNECTIONS_TOTAL: usize = 1024;
 /// HTTP/2 client sends as soon as it connects.
 pub const PREFACE_BYTES: usize = 24;
 
-/// Who holds how many connections, and how long a new one may stay silent.
+/// How long an admitted connection may go without taking part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadlines {
+    /// From accepting the connection to having read its preface.
+    pub preface_within: Duration,
+    /// How long one write may wait for the peer to read (it reads nothing:
+    /// stopped, hung, or holding the connection on purpose); any progress
+    /// starts the wait again.
+    pub write_stalled_after: Duration,
+}
+
+/// Who holds how many connections, and how long they may stay silent.
 #[derive(Debug)]
 pub struct Admission {
     shares: Arc<UidShares>,
     /// Uids refused since they were last admitted (one warning per burst).
     refusing: Mutex<HashSet<u32>>,
-    preface_within: Duration,
+    deadlines: Deadlines,
 }
 
 /// One admitted connection's place; given back when dropped.
 pub type Place = Share;
 
 impl Admission {
-    /// The limits above; a connection must send its preface within
-    /// `preface_within`.
+    /// The limits above, and `deadlines` for every connection admitted.
     #[must_use]
-    pub fn new(preface_within: Duration) -> Self {
+    pub fn new(deadlines: Deadlines) -> Self {
         Self {
             shares: UidShares::new(CONNECTIONS_PER_UID, CONNECTIONS_TOTAL),
             refusing: Mutex::default(),
-            preface_within,
+            deadlines,
         }
     }
 
@@ -89,23 +101,20 @@ impl Admission {
         }
     }
 
-    /// `stream` of `uid` with its place and its preface deadline (starting
-    /// now), or `None` (dropped: closed) if `uid` is over a limit. Call it
-    /// within the runtime (the deadline is a tokio timer).
+    /// `stream` of `uid` with its place and its deadlines (the preface's
+    /// starting now), or `None` (dropped: closed) if `uid` is over a limit.
+    /// Call it within the runtime (the deadlines are tokio timers).
     pub fn admit_stream<S>(&self, uid: u32, stream: S) -> Option<AdmittedStream<S>> {
         let place = self.admit(uid)?;
-        // A tokio timer, like hyper's keepalive beside it: tests advance
-        // tokio's paused clock (the daemon's Clock does not drive sockets).
-        #[allow(clippy::disallowed_methods)]
-        let deadline = Box::pin(tokio::time::sleep(self.preface_within));
         Some(AdmittedStream {
             stream,
             greeting: Some(Greeting {
-                deadline,
+                deadline: timer(self.deadlines.preface_within),
                 awaited: PREFACE_BYTES,
-                within: self.preface_within,
-                uid,
             }),
+            write_stall: None,
+            deadlines: self.deadlines,
+            uid,
             _place: place,
         })
     }
@@ -117,25 +126,72 @@ impl Admission {
     }
 }
 
+/// A deadline: a tokio timer, like hyper's keepalive beside it (tests
+/// advance tokio's paused clock; the daemon's Clock does not drive sockets).
+fn timer(after: Duration) -> Pin<Box<Sleep>> {
+    #[allow(clippy::disallowed_methods)]
+    Box::pin(tokio::time::sleep(after))
+}
+
 /// The preface still awaited on a connection.
 #[derive(Debug)]
 struct Greeting {
     deadline: Pin<Box<Sleep>>,
     /// Preface bytes not yet read.
     awaited: usize,
-    within: Duration,
-    uid: u32,
 }
 
-/// An accepted connection with its place; reading from it fails (and the
-/// server closes it) once its preface deadline passes with the preface
-/// not yet read.
+/// An accepted connection with its place and its deadlines (see the
+/// module invariant).
 #[derive(Debug)]
 pub struct AdmittedStream<S> {
     stream: S,
     /// `None` once the preface has arrived.
     greeting: Option<Greeting>,
+    /// Set when a write found the peer's buffer full; `None` again as soon
+    /// as a write goes through.
+    write_stall: Option<Pin<Box<Sleep>>>,
+    deadlines: Deadlines,
+    uid: u32,
     _place: Place,
+}
+
+impl<S> AdmittedStream<S> {
+    /// Pending while a write may still wait (the waker is registered with
+    /// its deadline), else the error that ends the connection.
+    fn write_waits<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        let after = self.deadlines.write_stalled_after;
+        let stall = self.write_stall.get_or_insert_with(|| timer(after));
+        if stall.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        tracing::debug!(
+            uid = self.uid,
+            "closing a connection whose peer read nothing while a write waited"
+        );
+        Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "the peer read nothing for {} s while a write waited",
+                after.as_secs_f64()
+            ),
+        )))
+    }
+
+    /// `written` with the stall cleared when it went through.
+    fn after_write<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        written: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        match written {
+            Poll::Pending => self.write_waits(cx),
+            ready => {
+                self.write_stall = None;
+                ready
+            }
+        }
+    }
 }
 
 impl<S: Connected> Connected for AdmittedStream<S> {
@@ -153,33 +209,38 @@ impl<S: AsyncRead + Unpin> AsyncRead for AdmittedStream<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        if let Some(greeting) = this.greeting.as_mut()
-            && greeting.deadline.as_mut().poll(cx).is_ready()
-        {
-            tracing::debug!(
-                uid = greeting.uid,
-                missing = greeting.awaited,
-                "closing a connection that sent no HTTP/2 preface in time"
-            );
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!(
-                    "no HTTP/2 preface within {} s",
-                    greeting.within.as_secs_f64()
-                ),
-            )));
-        }
         let before = buf.filled().len();
+        // Read first: a preface that arrived in time is taken even when
+        // this task is polled only after the deadline.
         let read = Pin::new(&mut this.stream).poll_read(cx, buf);
-        if let (Poll::Ready(Ok(())), Some(greeting)) = (&read, this.greeting.as_mut()) {
-            greeting.awaited = greeting
-                .awaited
-                .saturating_sub(buf.filled().len().saturating_sub(before));
-            if greeting.awaited == 0 {
-                this.greeting = None;
+        let Some(greeting) = this.greeting.as_mut() else {
+            return read;
+        };
+        match read {
+            Poll::Ready(Ok(())) => {
+                let got = buf.filled().len().saturating_sub(before);
+                greeting.awaited = greeting.awaited.saturating_sub(got);
+                if greeting.awaited == 0 {
+                    this.greeting = None;
+                }
+                Poll::Ready(Ok(()))
             }
+            Poll::Pending if greeting.deadline.as_mut().poll(cx).is_ready() => {
+                tracing::debug!(
+                    uid = this.uid,
+                    missing = greeting.awaited,
+                    "closing a connection that sent no HTTP/2 preface in time"
+                );
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "no HTTP/2 preface within {} s",
+                        this.deadlines.preface_within.as_secs_f64()
+                    ),
+                )))
+            }
+            other => other,
         }
-        read
     }
 }
 
@@ -189,11 +250,15 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for AdmittedStream<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let this = &mut *self;
+        let written = Pin::new(&mut this.stream).poll_write(cx, buf);
+        this.after_write(cx, written)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
+        let this = &mut *self;
+        let flushed = Pin::new(&mut this.stream).poll_flush(cx);
+        this.after_write(cx, flushed)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -230,10 +295,15 @@ mod tests {
     use super::*;
 
     const WITHIN: Duration = Duration::from_secs(10);
+    const STALL: Duration = Duration::from_secs(40);
+    const DEADLINES: Deadlines = Deadlines {
+        preface_within: WITHIN,
+        write_stalled_after: STALL,
+    };
 
     #[test]
     fn a_uid_gets_its_share_and_others_are_admitted_and_one_warning_per_burst() {
-        let admission = Admission::new(WITHIN);
+        let admission = Admission::new(DEADLINES);
         let mine: Vec<Place> = (0..CONNECTIONS_PER_UID)
             .map(|_| admission.admit(1000).unwrap())
             .collect();
@@ -253,9 +323,18 @@ mod tests {
         (admission.admit_stream(1000, server).unwrap(), client)
     }
 
+    /// A server end whose preface was read, and the client end.
+    async fn greeted_pair(admission: &Admission) -> (AdmittedStream<UnixStream>, UnixStream) {
+        let (mut server, mut client) = admitted_pair(admission);
+        client.write_all(&[b'P'; PREFACE_BYTES]).await.unwrap();
+        let mut preface = [0_u8; PREFACE_BYTES];
+        server.read_exact(&mut preface).await.unwrap();
+        (server, client)
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_silent_connection_is_closed_at_its_preface_deadline_and_gives_its_place_back() {
-        let admission = Admission::new(WITHIN);
+        let admission = Admission::new(DEADLINES);
         let (mut server, _client) = admitted_pair(&admission);
         assert_eq!(admission.held_by(1000), 1);
         let started = Instant::now();
@@ -278,7 +357,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_preface_one_byte_short_is_closed_at_the_deadline() {
-        let admission = Admission::new(WITHIN);
+        let admission = Admission::new(DEADLINES);
         let (mut server, mut client) = admitted_pair(&admission);
         client.write_all(&[b'P'; PREFACE_BYTES - 1]).await.unwrap();
         let mut read = [0_u8; PREFACE_BYTES];
@@ -295,8 +374,20 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_preface_that_came_in_time_is_read_even_after_the_deadline() {
+        let admission = Admission::new(DEADLINES);
+        let (mut server, mut client) = admitted_pair(&admission);
+        client.write_all(&[b'P'; PREFACE_BYTES]).await.unwrap();
+        tokio::time::advance(WITHIN * 2).await;
+        let mut read = [0_u8; PREFACE_BYTES];
+        server.read_exact(&mut read).await.unwrap();
+        let quiet = tokio::time::timeout(Duration::from_secs(3_600), server.read(&mut read));
+        assert!(quiet.await.is_err(), "no deadline after the preface");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_connection_that_sent_its_preface_in_pieces_may_stay_quiet() {
-        let admission = Admission::new(WITHIN);
+        let admission = Admission::new(DEADLINES);
         let (mut server, mut client) = admitted_pair(&admission);
         let mut read = [0_u8; PREFACE_BYTES];
         for piece in [&[b'P'; 10][..], &[b'R'; PREFACE_BYTES - 10][..]] {
@@ -310,5 +401,59 @@ mod tests {
         client.write_all(b"x").await.unwrap();
         assert_eq!(server.read(&mut read).await.unwrap(), 1);
         assert_eq!(admission.held_by(1000), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_peer_that_reads_nothing_is_cut_off_when_a_write_has_waited_its_time() {
+        let admission = Admission::new(DEADLINES);
+        let (mut server, _client) = greeted_pair(&admission).await;
+        let chunk = [7_u8; 64 * 1024];
+        let started = Instant::now();
+        let mut sent = 0_usize;
+        let err = loop {
+            let writing = tokio::time::timeout(STALL * 2, server.write(&chunk));
+            match writing.await.expect("cut off at the stall deadline") {
+                Ok(n) => sent += n,
+                Err(err) => break err,
+            }
+        };
+        assert!(sent > 0, "the buffers took something first");
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(
+            started.elapsed(),
+            STALL,
+            "cut off when the write had waited"
+        );
+        assert!(err.to_string().contains("read nothing for 40 s"), "{err}");
+        drop(server);
+        assert_eq!(admission.held_by(1000), 0, "the place comes back");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_peer_that_reads_slowly_but_keeps_reading_is_never_cut_off() {
+        let admission = Admission::new(DEADLINES);
+        let (mut server, mut client) = greeted_pair(&admission).await;
+        const TOTAL: usize = 4 * 1024 * 1024;
+        let writer = tokio::spawn(async move {
+            server.write_all(&vec![7_u8; TOTAL]).await?;
+            server.flush().await
+        });
+        let mut received = 0;
+        let mut chunk = vec![0_u8; 256 * 1024];
+        let started = Instant::now();
+        while received < TOTAL {
+            // Each read well within the stall time of the last one.
+            tokio::time::advance(STALL * 3 / 4).await;
+            match client.read(&mut chunk).await.unwrap() {
+                0 => break,
+                n => received += n,
+            }
+        }
+        assert_eq!(received, TOTAL, "cut off after {received} bytes");
+        writer.await.unwrap().expect("never cut off");
+        assert!(
+            started.elapsed() > STALL * 2,
+            "slower than one stall time in all"
+        );
     }
 }

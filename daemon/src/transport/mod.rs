@@ -35,13 +35,13 @@ pub use socket::{BoundSocket, bind_socket};
 #[cfg(unix)]
 pub type Listener = tokio::net::UnixListener;
 
-/// The server's stream of admitted connections (see [`admission`]: each
-/// must send its preface within `preface_within`), and the transport's
-/// failure (a Unix listener does not fail on its own: never).
+/// The server's stream of admitted connections (see [`admission`], whose
+/// `deadlines` each must keep), and the transport's failure (a Unix
+/// listener does not fail on its own: never).
 #[cfg(unix)]
 pub fn incoming(
     listener: tokio::net::UnixListener,
-    preface_within: std::time::Duration,
+    deadlines: admission::Deadlines,
 ) -> (
     impl tokio_stream::Stream<Item = std::io::Result<admission::AdmittedStream<tokio::net::UnixStream>>>
     + Send
@@ -49,7 +49,7 @@ pub fn incoming(
     Failure,
 ) {
     let (_never, failure) = tokio::sync::oneshot::channel();
-    let admission = std::sync::Arc::new(admission::Admission::new(preface_within));
+    let admission = std::sync::Arc::new(admission::Admission::new(deadlines));
     (
         admission::admitted(listener, admission),
         Failure::new(failure),

@@ -29,7 +29,10 @@ use std::{
     io,
     path::{Path, PathBuf},
     pin::Pin,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     task::{Context, Poll},
     time::Duration,
 };
@@ -49,7 +52,7 @@ use tonic::transport::server::Connected;
 
 use super::{
     SocketError, SocketOrigin,
-    admission::{Admission, AdmittedStream},
+    admission::{Admission, AdmittedStream, Deadlines},
     peer::{PeerCredentials, PipeConnectInfo},
 };
 use crate::config::SocketConfig;
@@ -146,13 +149,13 @@ fn create_instance(
 }
 
 /// The server's stream of accepted, identified, admitted connections (see
-/// the module invariant; each must send its preface within
-/// `preface_within`), and the transport's failure: it completes when the
-/// next instance cannot be created, and the daemon stops.
-pub fn incoming(listener: Listener, preface_within: Duration) -> (Incoming, super::Failure) {
+/// the module invariant; each must keep
+/// `deadlines`), and the transport's failure: it completes when the next
+/// instance cannot be created, and the daemon stops.
+pub fn incoming(listener: Listener, deadlines: Deadlines) -> (Incoming, super::Failure) {
     let (sender, received) = mpsc::channel(IDENTIFYING_AT_ONCE);
     let (failed, failure) = oneshot::channel();
-    let admission = Arc::new(Admission::new(preface_within));
+    let admission = Arc::new(Admission::new(deadlines));
     let incoming = Incoming {
         connections: ReceiverStream::new(received),
         _accepting: AbortOnDrop(tokio::spawn(accept(listener, admission, sender, failed))),
@@ -166,7 +169,7 @@ async fn accept(
     sender: mpsc::Sender<io::Result<AdmittedStream<PipeConnection>>>,
     failed: oneshot::Sender<String>,
 ) {
-    let mut identifying: VecDeque<JoinHandle<()>> = VecDeque::new();
+    let mut identifying: VecDeque<(JoinHandle<()>, Arc<AtomicBool>)> = VecDeque::new();
     loop {
         let connected = listener.next.connect().await;
         // The replacement before this instance is handed on or dropped:
@@ -188,17 +191,23 @@ async fn accept(
             tracing::debug!(error = %err, "a pipe client left before it was accepted");
             continue;
         }
-        identifying.retain(|task| !task.is_finished());
+        // Only clients still being identified may be dropped for a new one.
+        identifying.retain(|(task, identified)| {
+            !task.is_finished() && !identified.load(Ordering::Acquire)
+        });
         if identifying.len() >= IDENTIFYING_AT_ONCE
-            && let Some(oldest) = identifying.pop_front()
+            && let Some((oldest, _)) = identifying.pop_front()
         {
             oldest.abort();
         }
         let sender = sender.clone();
         let admission = Arc::clone(&admission);
-        identifying.push_back(tokio::spawn(async move {
+        let identified = Arc::new(AtomicBool::new(false));
+        let done = Arc::clone(&identified);
+        let task = tokio::spawn(async move {
             match identify(pipe).await {
                 Ok(connection) => {
+                    done.store(true, Ordering::Release);
                     // Over its user's share: dropped, i.e. disconnected.
                     if let Some(admitted) = admission.admit_stream(connection.peer.uid, connection)
                     {
@@ -207,7 +216,8 @@ async fn accept(
                 }
                 Err(err) => tracing::warn!(error = %err, "pipe client refused"),
             }
-        }));
+        });
+        identifying.push_back((task, identified));
     }
 }
 

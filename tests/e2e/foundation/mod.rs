@@ -21,4 +21,5 @@ mod refusal_budget;
 mod rekey;
 mod service_manager;
 mod serving;
+mod stalled_reader;
 mod store_faults;
