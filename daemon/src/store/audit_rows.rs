@@ -81,9 +81,7 @@ impl Store {
     ) -> Result<AuditRowPage, StoreError> {
         // A token above the newest entry (made up, not given out) starts at
         // the newest: no walk through empty windows.
-        let newest: Option<i64> = sqlx::query_scalar("SELECT max(sequence) FROM audit_log")
-            .fetch_one(&self.pool)
-            .await?;
+        let newest = self.newest_audit_sequence().await?;
         let above_newest = newest.unwrap_or(0).saturating_add(1);
         let upper = filter
             .before
@@ -119,6 +117,21 @@ impl Store {
             rows,
             examined_down_to,
         })
+    }
+
+    /// The newest entry's sequence: read once per version of the log (one
+    /// query less per page while nothing is appended).
+    async fn newest_audit_sequence(&self) -> Result<Option<i64>, StoreError> {
+        // Read the version first: an append that ends after it raises it.
+        let version = self.audit_version();
+        if let Some(newest) = self.newest_audit.get(version) {
+            return Ok(newest);
+        }
+        let newest: Option<i64> = sqlx::query_scalar("SELECT max(sequence) FROM audit_log")
+            .fetch_one(&self.pool)
+            .await?;
+        self.newest_audit.put(version, newest);
+        Ok(newest)
     }
 
     /// Appends `rows` in one transaction.
@@ -184,4 +197,45 @@ fn decode(row: &sqlx::sqlite::SqliteRow) -> Result<AuditRow, StoreError> {
         prev_hash: row.try_get("prev_hash")?,
         entry_hash: row.try_get("entry_hash")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(sequence: i64) -> AuditRow {
+        AuditRow {
+            sequence,
+            at_unix_ms: sequence * 1_000,
+            kind: "login_failed".into(),
+            actor_uid: Some(1000),
+            actor_gid: Some(1000),
+            actor_pid: None,
+            actor_user: None,
+            detail: "{}".into(),
+            prev_hash: vec![0; 32],
+            entry_hash: vec![1; 32],
+        }
+    }
+
+    async fn newest_page(store: &Store) -> Vec<i64> {
+        let page = store
+            .audit_rows_page(&AuditRowFilter::default(), 10, 100)
+            .await
+            .unwrap();
+        page.rows.iter().map(|row| row.sequence).collect()
+    }
+
+    #[tokio::test]
+    async fn the_newest_page_follows_every_append() {
+        let folder = tempfile::tempdir().unwrap();
+        let store = super::super::open_for_test(folder.path()).await;
+        assert!(newest_page(&store).await.is_empty());
+        store.append_audit_rows(&[row(1), row(2)]).await.unwrap();
+        assert_eq!(newest_page(&store).await, [2, 1]);
+        assert_eq!(newest_page(&store).await, [2, 1], "read again unchanged");
+        store.append_audit_rows(&[row(3)]).await.unwrap();
+        assert_eq!(newest_page(&store).await, [3, 2, 1]);
+        store.close().await;
+    }
 }

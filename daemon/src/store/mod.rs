@@ -148,6 +148,8 @@ pub struct Store {
     findings_version: Arc<AtomicU64>,
     /// Raised after every append to the audit log.
     audit_version: Arc<AtomicU64>,
+    /// The newest audit sequence, read under `audit_version`.
+    newest_audit: Arc<ReadCopy<Option<i64>>>,
     /// Raised after every write to skill versions or their approvals.
     skills_version: Arc<AtomicU64>,
     /// Raised after every write to stored OpenClaw config versions.
@@ -265,6 +267,7 @@ impl Store {
             snapshots_version: Arc::new(AtomicU64::new(0)),
             findings_version: Arc::new(AtomicU64::new(0)),
             audit_version: Arc::new(AtomicU64::new(0)),
+            newest_audit: Arc::default(),
             skills_version: Arc::new(AtomicU64::new(0)),
             configs_version: Arc::new(AtomicU64::new(0)),
         }
