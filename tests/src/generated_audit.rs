@@ -5,10 +5,16 @@
 //! Invariant: the appended entries verify — each links to the one before
 //! and carries the hash the daemon would have given it.
 
+use occc_client::OcccClient;
 use occcd::{
     audit::ChainHasher,
     clock::{Clock, SystemClock},
     store::{AuditRow, Store},
+};
+
+use crate::{
+    DevDir, RunningDaemon,
+    people::{Person, bootstrap_super_admin, log_in_with_recovery_code},
 };
 
 /// Entries appended per store call.
@@ -70,4 +76,44 @@ pub async fn append_generated_audit(store: &Store, hasher: &ChainHasher, shape: 
         }
     }
     store.append_audit_rows(&batch).await.expect("append");
+}
+
+/// A super-admin signed in to a daemon whose log holds generated entries
+/// (see [`super_admin_over_generated_audit`]).
+pub struct OverGeneratedAudit {
+    /// The daemon, started again after the entries were appended.
+    pub daemon: RunningDaemon,
+    /// A client without a session.
+    pub anonymous: OcccClient,
+    /// The super-admin, with their TOTP and remaining recovery codes.
+    pub person: Person,
+    /// Their session (not elevated).
+    pub session: OcccClient,
+}
+
+/// Starts a daemon in `dir` (its config as set) to bootstrap super-admin
+/// `username`, stops it to append `shape`'s entries to its log, starts it
+/// again and signs the super-admin in with a recovery code.
+pub async fn super_admin_over_generated_audit(
+    dir: &DevDir,
+    username: &str,
+    shape: GeneratedAudit,
+) -> OverGeneratedAudit {
+    let daemon = RunningDaemon::start(dir).await;
+    let anonymous = daemon.client().await;
+    let mut person = bootstrap_super_admin(dir, &anonymous, username).await;
+    drop(anonymous);
+    daemon.terminate().await;
+    let (store, hasher) = dir.open_store().await;
+    append_generated_audit(&store, &hasher, shape).await;
+    store.close().await;
+    let daemon = RunningDaemon::start(dir).await;
+    let anonymous = daemon.client().await;
+    let session = log_in_with_recovery_code(&anonymous, &mut person).await;
+    OverGeneratedAudit {
+        daemon,
+        anonymous,
+        person,
+        session,
+    }
 }

@@ -10,12 +10,11 @@ use std::{
 
 use occc_client::{ClientError, OcccClient, proto as pb};
 use occc_tests::{
-    DevDir, RunningDaemon,
-    generated_audit::{GeneratedAudit, append_generated_audit},
+    DevDir,
+    generated_audit::{GeneratedAudit, OverGeneratedAudit, super_admin_over_generated_audit},
     os_user::{ensure_other_user, is_root, peer_as, socket_group_config},
     people::{
-        GOOD_PASSWORD, bootstrap_super_admin, elevate_with_recovery_code, invite, log_in,
-        log_in_with_recovery_code,
+        GOOD_PASSWORD, elevate_with_recovery_code, invite, log_in, log_in_with_recovery_code,
     },
     skip,
 };
@@ -39,23 +38,17 @@ async fn chain_verifications_run_one_per_uid_and_end_with_their_session() {
         dir.set_config(&socket_group_config());
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o711)).unwrap();
     }
-    let daemon = RunningDaemon::start(&dir).await;
-    let anonymous = daemon.client().await;
-    let mut root = bootstrap_super_admin(&dir, &anonymous, "root").await;
-    drop(anonymous);
-    daemon.terminate().await;
-    let (store, hasher) = dir.open_store().await;
     let shape = GeneratedAudit {
         count: ENTRIES,
         users: 100,
         rare_every: 1_000,
     };
-    append_generated_audit(&store, &hasher, shape).await;
-    store.close().await;
-
-    let daemon = RunningDaemon::start(&dir).await;
-    let anonymous = daemon.client().await;
-    let session = log_in_with_recovery_code(&anonymous, &mut root).await;
+    let OverGeneratedAudit {
+        daemon,
+        anonymous,
+        person: mut root,
+        session,
+    } = super_admin_over_generated_audit(&dir, "root", shape).await;
     let started = Instant::now();
     let (first, second) = tokio::join!(session.verify_audit_chain(), session.verify_audit_chain());
     let whole = started.elapsed();

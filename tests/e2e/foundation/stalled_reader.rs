@@ -13,9 +13,8 @@ use std::{
 
 use occc_client::{OcccClient, proto as pb};
 use occc_tests::{
-    DevDir, RunningDaemon,
-    generated_audit::{GeneratedAudit, append_generated_audit},
-    people::{bootstrap_super_admin, log_in_with_recovery_code},
+    DevDir,
+    generated_audit::{GeneratedAudit, OverGeneratedAudit, super_admin_over_generated_audit},
 };
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
@@ -97,22 +96,14 @@ async fn may_export(session: &OcccClient) -> bool {
 async fn a_client_that_stops_reading_mid_export_is_dropped_and_its_places_come_back() {
     let dir = DevDir::new();
     dir.set_config("[socket]\nkeepalive_every_secs = 1\nkeepalive_answer_within_secs = 1\n");
-    let daemon = RunningDaemon::start(&dir).await;
-    let anonymous = daemon.client().await;
-    let mut root = bootstrap_super_admin(&dir, &anonymous, "root").await;
-    drop(anonymous);
-    daemon.terminate().await;
-    let (store, hasher) = dir.open_store().await;
     let shape = GeneratedAudit {
         count: ENTRIES,
         users: 10,
         rare_every: 1_000,
     };
-    append_generated_audit(&store, &hasher, shape).await;
-    store.close().await;
-    let daemon = RunningDaemon::start(&dir).await;
-    let anonymous = daemon.client().await;
-    let session = log_in_with_recovery_code(&anonymous, &mut root).await;
+    let OverGeneratedAudit {
+        daemon, session, ..
+    } = super_admin_over_generated_audit(&dir, "root", shape).await;
     let token = session.session().unwrap().expose().to_owned();
 
     // The session's own connection is open before counting.
