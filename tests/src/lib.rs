@@ -386,3 +386,16 @@ pub fn sha256_file(path: &Path) -> String {
     let bytes = fs::read(path).expect("read file");
     hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes))
 }
+
+/// Whether a call that takes a place (a stream, an export) got one: `true`
+/// when it opened, `false` when refused RESOURCE_EXHAUSTED; any other
+/// refusal fails the test.
+pub fn place_granted<T>(opened: Result<T, tonic::Status>) -> bool {
+    match opened {
+        Ok(_) => true,
+        Err(status) => {
+            assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+            false
+        }
+    }
+}

@@ -13,26 +13,21 @@ use nix::{
 };
 use occc_client::{OcccClient, proto as pb};
 use occc_tests::{
-    DevDir, RunningDaemon, os_user::is_root, people::signed_in_super_admin, skip, workspace_binary,
+    DevDir, RunningDaemon, os_user::is_root, people::signed_in_super_admin, place_granted, skip,
+    workspace_binary,
 };
 use occcd::service::STREAMS_PER_UID;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tonic::Code;
 
 /// Whether `session` may open one more integrity watch now (the watch is
 /// closed again at once); any refusal but RESOURCE_EXHAUSTED fails.
 async fn may_watch(session: &OcccClient) -> bool {
-    match session
-        .integrity()
-        .watch_integrity(pb::WatchIntegrityRequest {})
-        .await
-    {
-        Ok(_) => true,
-        Err(status) => {
-            assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
-            false
-        }
-    }
+    place_granted(
+        session
+            .integrity()
+            .watch_integrity(pb::WatchIntegrityRequest {})
+            .await,
+    )
 }
 
 #[tokio::test]

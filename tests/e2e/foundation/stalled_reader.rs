@@ -15,12 +15,12 @@ use occc_client::{OcccClient, proto as pb};
 use occc_tests::{
     DevDir,
     generated_audit::{GeneratedAudit, OverGeneratedAudit, super_admin_over_generated_audit},
+    place_granted,
 };
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     net::UnixStream,
 };
-use tonic::Code;
 
 /// Entries in the log: an export of them is many times the socket's buffers.
 const ENTRIES: u64 = 20_000;
@@ -79,17 +79,12 @@ fn sockets_of(pid: u32) -> usize {
 /// Whether `session` may start an audit export now (one per uid); any
 /// refusal but RESOURCE_EXHAUSTED fails.
 async fn may_export(session: &OcccClient) -> bool {
-    match session
-        .audit()
-        .export_audit(pb::ExportAuditRequest::default())
-        .await
-    {
-        Ok(_) => true,
-        Err(status) => {
-            assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
-            false
-        }
-    }
+    place_granted(
+        session
+            .audit()
+            .export_audit(pb::ExportAuditRequest::default())
+            .await,
+    )
 }
 
 #[tokio::test]
