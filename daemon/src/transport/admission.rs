@@ -10,7 +10,8 @@
 //! written to it, so a peer that opens connections and never speaks (or
 //! never reads) holds only its own uid's share and never starves another
 //! uid; a connection whose preface has not been read by its deadline, or
-//! whose peer has read nothing while a write waited its time, fails its
+//! whose peer has read too little for a waiting write to go through in its
+//! time (on Linux about three quarters of the socket buffer), fails its
 //! next read or write and is closed by the server; a connection's place is
 //! given back when the server drops it, however it ended. A peer whose uid
 //! the kernel does not report is refused.
@@ -46,9 +47,10 @@ pub const PREFACE_BYTES: usize = 24;
 pub struct Deadlines {
     /// From accepting the connection to having read its preface.
     pub preface_within: Duration,
-    /// How long one write may wait for the peer to read (it reads nothing:
-    /// stopped, hung, or holding the connection on purpose); any progress
-    /// starts the wait again.
+    /// How long one write may wait for the peer to read enough for it to go
+    /// through (it reads nothing or next to nothing: stopped, hung, or
+    /// holding the connection on purpose); a write that goes through starts
+    /// the wait again.
     pub write_stalled_after: Duration,
 }
 
@@ -261,8 +263,25 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for AdmittedStream<S> {
         this.after_write(cx, flushed)
     }
 
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        // Through the same deadline as every other write.
+        let this = &mut *self;
+        let written = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        this.after_write(cx, written)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
+        let this = &mut *self;
+        let shut = Pin::new(&mut this.stream).poll_shutdown(cx);
+        this.after_write(cx, shut)
     }
 }
 
@@ -427,6 +446,24 @@ mod tests {
         assert!(err.to_string().contains("read nothing for 40 s"), "{err}");
         drop(server);
         assert_eq!(admission.held_by(1000), 0, "the place comes back");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn vectored_writes_wait_under_the_same_deadline() {
+        let admission = Admission::new(DEADLINES);
+        let (mut server, _client) = greeted_pair(&admission).await;
+        assert!(server.is_write_vectored(), "passed on from the socket");
+        let chunk = [7_u8; 32 * 1024];
+        let started = Instant::now();
+        let err = loop {
+            let slices = [io::IoSlice::new(&chunk), io::IoSlice::new(&chunk)];
+            let writing = tokio::time::timeout(STALL * 2, server.write_vectored(&slices));
+            if let Err(err) = writing.await.expect("cut off at the stall deadline") {
+                break err;
+            }
+        };
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(started.elapsed(), STALL);
     }
 
     #[tokio::test(start_paused = true)]

@@ -31,7 +31,7 @@ use std::{
     pin::Pin,
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicU8, Ordering},
     },
     task::{Context, Poll},
     time::Duration,
@@ -169,7 +169,7 @@ async fn accept(
     sender: mpsc::Sender<io::Result<AdmittedStream<PipeConnection>>>,
     failed: oneshot::Sender<String>,
 ) {
-    let mut identifying: VecDeque<(JoinHandle<()>, Arc<AtomicBool>)> = VecDeque::new();
+    let mut identifying: VecDeque<(JoinHandle<()>, Arc<AtomicU8>)> = VecDeque::new();
     loop {
         let connected = listener.next.connect().await;
         // The replacement before this instance is handed on or dropped:
@@ -191,34 +191,50 @@ async fn accept(
             tracing::debug!(error = %err, "a pipe client left before it was accepted");
             continue;
         }
-        // Only clients still being identified may be dropped for a new one.
-        identifying.retain(|(task, identified)| {
-            !task.is_finished() && !identified.load(Ordering::Acquire)
+        // Only clients still being identified may be dropped for a new one:
+        // the task and the evictor each claim the client's state once.
+        identifying.retain(|(task, state)| {
+            !task.is_finished() && state.load(Ordering::Acquire) == IDENTIFYING
         });
         if identifying.len() >= IDENTIFYING_AT_ONCE
-            && let Some((oldest, _)) = identifying.pop_front()
+            && let Some((oldest, state)) = identifying.pop_front()
+            && claim(&state, EVICTED)
         {
             oldest.abort();
         }
         let sender = sender.clone();
         let admission = Arc::clone(&admission);
-        let identified = Arc::new(AtomicBool::new(false));
-        let done = Arc::clone(&identified);
+        let identified = Arc::new(AtomicU8::new(IDENTIFYING));
+        let state = Arc::clone(&identified);
         let task = tokio::spawn(async move {
             match identify(pipe).await {
-                Ok(connection) => {
-                    done.store(true, Ordering::Release);
+                // Unless it was evicted meanwhile (then dropped here).
+                Ok(connection) if claim(&state, IDENTIFIED) => {
                     // Over its user's share: dropped, i.e. disconnected.
                     if let Some(admitted) = admission.admit_stream(connection.peer.uid, connection)
                     {
                         let _ = sender.send(Ok(admitted)).await;
                     }
                 }
+                Ok(_) => {}
                 Err(err) => tracing::warn!(error = %err, "pipe client refused"),
             }
         });
         identifying.push_back((task, identified));
     }
+}
+
+/// A pipe client's state while the accept loop tracks it.
+const IDENTIFYING: u8 = 0;
+const IDENTIFIED: u8 = 1;
+const EVICTED: u8 = 2;
+
+/// Moves `state` from [`IDENTIFYING`] to `to`; false if another already
+/// moved it (identified and evicted exclude each other).
+fn claim(state: &AtomicU8, to: u8) -> bool {
+    state
+        .compare_exchange(IDENTIFYING, to, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
 }
 
 /// Reads the client's first byte, then who presented the connection.
