@@ -135,6 +135,13 @@ fn timer(after: Duration) -> Pin<Box<Sleep>> {
     Box::pin(tokio::time::sleep(after))
 }
 
+/// The error that ends a connection of `uid` whose deadline passed (the
+/// server closes it on this error), logged with `reason`.
+fn deadline_passed(uid: u32, reason: String) -> io::Error {
+    tracing::debug!(uid, %reason, "closing a connection: a deadline passed");
+    io::Error::new(io::ErrorKind::TimedOut, reason)
+}
+
 /// The preface still awaited on a connection.
 #[derive(Debug)]
 struct Greeting {
@@ -167,12 +174,8 @@ impl<S> AdmittedStream<S> {
         if stall.as_mut().poll(cx).is_pending() {
             return Poll::Pending;
         }
-        tracing::debug!(
-            uid = self.uid,
-            "closing a connection whose peer read nothing while a write waited"
-        );
-        Poll::Ready(Err(io::Error::new(
-            io::ErrorKind::TimedOut,
+        Poll::Ready(Err(deadline_passed(
+            self.uid,
             format!(
                 "the peer read nothing for {} s while a write waited",
                 after.as_secs_f64()
@@ -228,13 +231,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for AdmittedStream<S> {
                 Poll::Ready(Ok(()))
             }
             Poll::Pending if greeting.deadline.as_mut().poll(cx).is_ready() => {
-                tracing::debug!(
-                    uid = this.uid,
-                    missing = greeting.awaited,
-                    "closing a connection that sent no HTTP/2 preface in time"
-                );
-                Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
+                Poll::Ready(Err(deadline_passed(
+                    this.uid,
                     format!(
                         "no HTTP/2 preface within {} s",
                         this.deadlines.preface_within.as_secs_f64()
