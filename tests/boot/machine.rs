@@ -63,9 +63,9 @@ fn cached_root() -> Result<PathBuf, Unavailable> {
         .map_err(|err| format!("cannot run debootstrap: {err} (apt install debootstrap)"))?;
     if !output.status.success() {
         return Err(format!(
-            "debootstrap of {SUITE} from {MIRROR} failed ({}): {}",
+            "debootstrap of {SUITE} from {MIRROR} failed ({}); {}",
             output.status,
-            String::from_utf8_lossy(&output.stderr)
+            why_debootstrap_failed(&output, &build)
         ));
     }
     eprintln!("boot: debootstrap took {:.0?}", started.elapsed());
@@ -84,6 +84,33 @@ fn cached_root() -> Result<PathBuf, Unavailable> {
     fs::rename(&partial, &tarball).map_err(|err| format!("cannot keep the root: {err}"))?;
     let _ = fs::remove_dir_all(&build);
     Ok(tarball)
+}
+
+/// What a failed debootstrap said (it writes its errors to stdout or to
+/// its log inside the root as often as to stderr) and the free space left
+/// where it wrote: a full disk fails it without a word of its own.
+fn why_debootstrap_failed(output: &Output, build: &Path) -> String {
+    let last_lines = |text: &str| {
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .collect();
+        lines[lines.len().saturating_sub(5)..].join(" / ")
+    };
+    let log = fs::read_to_string(build.join("debootstrap/debootstrap.log")).unwrap_or_default();
+    let free = nix::sys::statvfs::statvfs(build.parent().unwrap_or(build)).map_or_else(
+        |err| format!("free space unknown ({err})"),
+        |fs| {
+            let bytes = fs.blocks_available().saturating_mul(fs.fragment_size());
+            format!("{} MiB free on its filesystem", bytes >> 20)
+        },
+    );
+    format!(
+        "stderr: [{}]; stdout: [{}]; debootstrap.log: [{}]; {free}",
+        last_lines(&String::from_utf8_lossy(&output.stderr)),
+        last_lines(&String::from_utf8_lossy(&output.stdout)),
+        last_lines(&log),
+    )
 }
 
 /// What stops a boot on this machine before trying, if anything.
