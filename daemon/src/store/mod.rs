@@ -9,6 +9,7 @@ mod audit_rows;
 mod auth_failure_rows;
 mod backup_sql;
 mod checkpoint_rows;
+mod closing;
 mod config_rows;
 mod device_key_rows;
 mod finding_rows;
@@ -386,9 +387,10 @@ impl Store {
         self.write_refusal.reason()
     }
 
-    /// Waits for open connections to finish, checkpoints the WAL and closes.
+    /// Waits for open connections to finish, checkpoints the WAL and closes
+    /// (`closing` says how the WAL is made to go).
     pub async fn close(&self) {
-        self.pool.close().await;
+        closing::close_leaving_no_wal(&self.pool).await;
     }
 
     /// The connection pool, for tools and tests that inspect the database
