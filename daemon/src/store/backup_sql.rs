@@ -28,7 +28,7 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(|err| classify(err, path))?;
-        let store = Self::with_pool(pool, std::sync::Arc::default());
+        let store = Self::with_pool(pool, std::sync::Arc::default(), true);
         // The key is proven by the first read, not by opening.
         if let Err(err) = sqlx::query("SELECT count(*) FROM sqlite_master")
             .fetch_one(&store.pool)

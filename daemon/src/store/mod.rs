@@ -140,6 +140,8 @@ pub struct Store {
     pool: SqlitePool,
     /// Whether changes are refused (see [`Store::refuse_writes`]).
     write_refusal: Arc<WriteRefusal>,
+    /// Opened read-only to be checked: its one connection never checkpoints.
+    read_only: bool,
     /// Raised after every write to accounts, their recovery codes or OS
     /// links (see [`Store::accounts_version`]).
     accounts_version: Arc<AtomicU64>,
@@ -256,14 +258,15 @@ impl Store {
             .map_err(|err| classify(err, path))?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         page_cache::warn_if_shared(&pool).await;
-        Ok(Self::with_pool(pool, write_refusal))
+        Ok(Self::with_pool(pool, write_refusal, false))
     }
 
     /// A store on `pool`, its versions at zero.
-    fn with_pool(pool: SqlitePool, write_refusal: Arc<WriteRefusal>) -> Self {
+    fn with_pool(pool: SqlitePool, write_refusal: Arc<WriteRefusal>, read_only: bool) -> Self {
         Self {
             pool,
             write_refusal,
+            read_only,
             accounts_version: Arc::new(AtomicU64::new(0)),
             snapshots_version: Arc::new(AtomicU64::new(0)),
             findings_version: Arc::new(AtomicU64::new(0)),
@@ -388,9 +391,14 @@ impl Store {
     }
 
     /// Waits for open connections to finish, checkpoints the WAL and closes
-    /// (`closing` says how the WAL is made to go).
+    /// (`closing` says how the WAL is made to go; a store opened read-only
+    /// to be checked writes nothing, not even a checkpoint).
     pub async fn close(&self) {
-        closing::close_leaving_no_wal(&self.pool).await;
+        if self.read_only {
+            self.pool.close().await;
+        } else {
+            closing::close_leaving_no_wal(&self.pool).await;
+        }
     }
 
     /// The connection pool, for tools and tests that inspect the database
