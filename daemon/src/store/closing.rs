@@ -20,15 +20,15 @@
 
 use sqlx::{ConnectOptions as _, SqlitePool};
 
+use crate::lifecycle::with_suffix;
+
 /// Closes `pool` (read-write), then, if a WAL stayed, opens one connection
 /// with the pool's own options and closes it alone.
 pub(super) async fn close_leaving_no_wal(pool: &SqlitePool) {
     pool.close().await;
     let options = (*pool.connect_options()).clone().create_if_missing(false);
     let database = options.get_filename();
-    let mut wal = database.as_os_str().to_owned();
-    wal.push("-wal");
-    if !std::path::Path::new(&wal).exists() {
+    if !with_suffix(database, "-wal").exists() {
         return;
     }
     let settled = async {
