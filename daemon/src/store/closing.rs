@@ -51,34 +51,20 @@ pub(super) async fn close_leaving_no_wal(pool: &SqlitePool) {
 
 #[cfg(test)]
 mod tests {
-    use std::ffi::c_int;
-
-    use libsqlite3_sys as ffi;
     use sqlx::pool::PoolConnection;
 
-    use crate::store::{Store, open_for_test};
+    use crate::store::{
+        Store,
+        db_config::{NO_CHECKPOINT_ON_CLOSE, on_off_setting},
+        open_for_test,
+    };
 
     /// Turns SQLite's checkpoint at close off on `connection`: closing it,
     /// even last, leaves the WAL — what the race between closing
     /// connections does now and then, made certain.
-    #[allow(unsafe_code)]
     async fn no_checkpoint_on_close(connection: &mut PoolConnection<sqlx::Sqlite>) {
-        let mut handle = connection.lock_handle().await.unwrap();
-        let database = handle.as_raw_handle().as_ptr();
-        let mut now: c_int = -1;
-        // SAFETY: `database` is the open connection the locked handle keeps
-        // to itself until it drops, after this call;
-        // SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE takes an int and a pointer to an
-        // int, which lives on this stack frame for the whole call.
-        let code = unsafe {
-            ffi::sqlite3_db_config(
-                database,
-                ffi::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
-                1,
-                &raw mut now,
-            )
-        };
-        assert_eq!((code, now), (ffi::SQLITE_OK, 1));
+        let now = on_off_setting(connection, NO_CHECKPOINT_ON_CLOSE, 1).await;
+        assert_eq!(now.unwrap(), 1);
     }
 
     /// A store whose every pooled connection has written and will not

@@ -11,6 +11,7 @@ mod backup_sql;
 mod checkpoint_rows;
 mod closing;
 mod config_rows;
+mod db_config;
 mod device_key_rows;
 mod finding_rows;
 mod integrity_rows;

@@ -17,8 +17,9 @@
 
 use std::ffi::c_int;
 
-use libsqlite3_sys as ffi;
 use sqlx::sqlite::SqliteConnection;
+
+use super::db_config::{QUERY_PLANNER_STABILITY, on_off_setting};
 
 /// Turns the guarantee on for `connection` (from the pool's connect hook);
 /// a refusal is logged, never fatal.
@@ -39,39 +40,17 @@ pub(super) async fn keep_plans(connection: &mut SqliteConnection) {
 
 /// Sets the guarantee (`1` on, `0` off, `-1` leaves it) and returns it as
 /// it is afterwards.
-#[allow(unsafe_code)]
 async fn planner_stability(
     connection: &mut SqliteConnection,
     set_to: c_int,
 ) -> Result<c_int, sqlx::Error> {
-    let mut handle = connection.lock_handle().await?;
-    let database = handle.as_raw_handle().as_ptr();
-    let mut now: c_int = -1;
-    // SAFETY: `database` is the open connection the locked handle keeps to
-    // itself until it drops, after this call (sqlx opens it without SQLite's
-    // own mutex; the handle's lock keeps its worker thread out meanwhile);
-    // SQLITE_DBCONFIG_ENABLE_QPSG takes an int and a pointer to an int,
-    // which lives on this stack frame for the whole call and is written at
-    // most once. Changing the flag expires cached statements, which SQLite
-    // prepares again by itself at their next step.
-    let code = unsafe {
-        ffi::sqlite3_db_config(
-            database,
-            ffi::SQLITE_DBCONFIG_ENABLE_QPSG,
-            set_to,
-            &raw mut now,
-        )
-    };
-    if code != ffi::SQLITE_OK {
-        return Err(sqlx::Error::Protocol(format!(
-            "SQLite refused SQLITE_DBCONFIG_ENABLE_QPSG (code {code})"
-        )));
-    }
-    Ok(now)
+    on_off_setting(connection, QUERY_PLANNER_STABILITY, set_to).await
 }
 
 #[cfg(test)]
 mod tests {
+    use libsqlite3_sys as ffi;
+
     use super::*;
 
     /// A prepared statement, finalized when dropped (a failed assertion
