@@ -46,10 +46,15 @@ test("login required, throttled with a retry time, forbidden for the role", asyn
       return error instanceof PermissionDenied && error.reason === "forbidden";
     });
 
-    // After logout the token is gone locally and at occcd.
+    // After logout the token is gone locally and at occcd: the session
+    // is no longer among occcd's active ones.
+    const veraSessions = async (): Promise<number> =>
+      (await admin.users.listActiveSessions({})).sessions.filter((session) => session.username === "vera").length;
+    assert.equal(await veraSessions(), 1);
     await viewer.logout();
     assert.equal(viewer.loggedIn, false);
     await assert.rejects(viewer.auth.whoAmI({}), Unauthenticated);
+    assert.equal(await veraSessions(), 0, "logout ended the session at occcd");
 
     // Wrong passwords: occcd slows the account down and says for how long.
     let locked: Locked | undefined;

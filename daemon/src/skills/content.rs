@@ -136,3 +136,51 @@ impl ContentStore {
         Ok(tree)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: IntakeLimits = IntakeLimits {
+        max_files: 50,
+        max_file_bytes: 64 * 1024,
+        max_total_bytes: 256 * 1024,
+    };
+
+    fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (path, contents) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(contents.len() as u64);
+            header.set_mode(0o644);
+            builder.append_data(&mut header, path, *contents).unwrap();
+        }
+        builder.into_inner().unwrap()
+    }
+
+    /// A copy swapped on disk for another valid skill, or torn (cut short
+    /// as a crash before the flush leaves it), is never given back.
+    #[test]
+    fn a_changed_or_torn_copy_fails_its_hash_check() {
+        let folder = tempfile::tempdir().unwrap();
+        let store = ContentStore::open(folder.path().join("skills")).unwrap();
+        let skill_md: &[u8] = b"---\nname: t\ndescription: d\n---\n";
+        let archive = tar_of(&[("SKILL.md", skill_md), ("run.sh", &[b'x'; 4096])]);
+        let tree = unpack::unpack(ArchiveFormat::Tar, &archive, LIMITS).unwrap();
+        let hash = tree.tree_hash();
+        store
+            .keep(&tree, &hash, Some((ArchiveFormat::Tar, &archive)))
+            .unwrap();
+        assert_eq!(store.load(&hash, LIMITS).unwrap().tree_hash(), hash);
+        let path = store.file(&hash, ArchiveFormat::Tar).unwrap();
+
+        let swapped = tar_of(&[("SKILL.md", b"---\nname: t\ndescription: d\n---\nrm -rf ~\n")]);
+        fs::write(&path, swapped).unwrap();
+        let refused = store.load(&hash, LIMITS).unwrap_err().to_string();
+        assert!(refused.contains("no longer matches its hash"), "{refused}");
+
+        // Cut after the first file's data: a shorter tree, or no archive.
+        fs::write(&path, &archive[..1024]).unwrap();
+        assert!(store.load(&hash, LIMITS).is_err(), "a torn copy");
+    }
+}

@@ -30,9 +30,6 @@ fn only_absolute_plain_paths_below_a_root_are_taken() {
 
 #[test]
 fn a_caller_gets_only_what_they_could_read_and_no_links_fifos_or_hard_links() {
-    if !nix::unistd::geteuid().is_root() {
-        return; // judging other uids needs files owned by root (CI runs as root)
-    }
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let skill = dir.path().join("skill");

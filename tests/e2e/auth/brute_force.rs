@@ -99,28 +99,50 @@ async fn unknown_users_cost_the_same_hashing_and_get_the_same_answer() {
     let dir = DevDir::new();
     let daemon = RunningDaemon::start(&dir).await;
     let anonymous = daemon.client().await;
-    bootstrap_super_admin(&dir, &anonymous, "root").await;
-    let before = hashes_logged(&dir);
-    let known = anonymous
-        .auth()
-        .login(wrong_password("root"))
+    let mut root = bootstrap_super_admin(&dir, &anonymous, "root").await;
+    let session = log_in(&anonymous, &mut root).await;
+    elevate(&session, &mut root).await;
+    // One account still enrolling, one disabled.
+    session
+        .users()
+        .create_user(pb::CreateUserRequest {
+            username: "eve".into(),
+            role: pb::UserRole::Viewer.into(),
+        })
         .await
-        .unwrap_err();
-    let after_known = hashes_logged(&dir);
-    let unknown = anonymous
-        .auth()
-        .login(wrong_password("nobody"))
+        .unwrap();
+    invite(&session, &anonymous, "dan", pb::UserRole::Viewer).await;
+    session
+        .users()
+        .disable_user(pb::UserRef {
+            username: "dan".into(),
+        })
         .await
-        .unwrap_err();
-    let after_unknown = hashes_logged(&dir);
-    assert_eq!(after_known - before, 1);
-    assert_eq!(
-        after_unknown - after_known,
-        1,
-        "an unknown user costs one hash too"
-    );
-    assert_eq!(known.code(), unknown.code());
-    assert_eq!(known.message(), unknown.message());
+        .unwrap();
+
+    let mut answers = Vec::new();
+    for username in ["root", "nobody", "eve", "dan"] {
+        let before = hashes_logged(&dir);
+        let refused = anonymous
+            .auth()
+            .login(wrong_password(username))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            hashes_logged(&dir) - before,
+            1,
+            "{username}: one Argon2 verification, as for an active account"
+        );
+        answers.push((username, refused.code(), refused.message().to_owned()));
+    }
+    let (_, code, message) = &answers[0];
+    for (username, other_code, other_message) in &answers[1..] {
+        assert_eq!(
+            (other_code, other_message),
+            (code, message),
+            "{username} is answered as a wrong password for an active account"
+        );
+    }
 }
 
 #[tokio::test]

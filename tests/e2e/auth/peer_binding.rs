@@ -29,6 +29,14 @@ async fn a_token_replayed_from_another_os_user_is_refused() {
     dir.set_config(&format!("[socket]\ngroup = \"{SOCKET_GROUP}\"\n"));
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o711)).unwrap();
     let daemon = RunningDaemon::start(&dir).await;
+    let group = nix::unistd::Group::from_name(SOCKET_GROUP)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::gid(&fs::metadata(dir.socket()).unwrap()),
+        group.gid.as_raw(),
+        "the socket belongs to the configured `socket.group`"
+    );
     let anonymous = daemon.client().await;
     let mut root = bootstrap_super_admin(&dir, &anonymous, "root").await;
     let session = log_in(&anonymous, &mut root).await;

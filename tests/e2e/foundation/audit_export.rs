@@ -295,23 +295,71 @@ async fn occcctl_prints_the_key_tails_exports_and_verifies() {
 
 #[tokio::test]
 async fn an_entry_rewritten_in_the_database_is_never_signed() {
+    let refusal = tampered_then_exported(&[
+        "DROP TRIGGER audit_log_no_update",
+        "UPDATE audit_log SET detail = '{}' WHERE sequence = (SELECT max(sequence) FROM audit_log)",
+    ])
+    .await;
+    assert!(
+        refusal.contains("does not verify against the chain"),
+        "{refusal}"
+    );
+}
+
+/// Stored checkpoints are append-only by trigger; one rewritten anyway
+/// (the trigger dropped first) — a link moved to match an altered log —
+/// no longer carries this daemon's signature, and nothing is signed after
+/// it.
+#[tokio::test]
+async fn a_checkpoint_rewritten_in_the_database_is_refused_and_never_signed_over() {
+    let refusal = tampered_then_exported(&[
+        "DROP TRIGGER audit_checkpoints_no_update",
+        "UPDATE audit_checkpoints SET link = zeroblob(32) \
+         WHERE sequence = (SELECT max(sequence) FROM audit_checkpoints)",
+    ])
+    .await;
+    assert!(
+        refusal.contains("is not signed by this daemon's key"),
+        "{refusal}"
+    );
+}
+
+/// Signs in, exports (which signs a checkpoint), leaves an entry after it
+/// (a crash leaves it unsigned), checks that the store refuses to change
+/// or remove a checkpoint, runs `tampering` on the stopped store, starts
+/// the daemon again and exports: returns the log line that says why nothing
+/// is signed (the export itself is refused).
+async fn tampered_then_exported(tampering: &[&'static str]) -> String {
     let dir = DevDir::new();
     let daemon = RunningDaemon::start(&dir).await;
     let root = signed_in_super_admin(&dir, &daemon).await;
-    // Entries after the start-up checkpoint; a crash leaves them unsigned.
-    let _ = root.session.auth().who_am_i(pb::WhoAmIRequest {}).await;
+    assert!(!export(&root.session, 0).await.is_empty());
+    // An entry after the checkpoint: a refused call is audited.
+    let _ = crate::support::call_raw(&root.session, "/occc.v1.Nowhere/Probe").await;
     daemon.kill_hard();
     let (store, _) = dir.open_store().await;
-    sqlx::query("DROP TRIGGER audit_log_no_update")
-        .execute(store.raw_pool())
-        .await
-        .unwrap();
-    sqlx::query(
-        "UPDATE audit_log SET detail = '{}' WHERE sequence = (SELECT max(sequence) FROM audit_log)",
-    )
-    .execute(store.raw_pool())
-    .await
-    .unwrap();
+    for statement in [
+        "UPDATE audit_checkpoints SET at_unix_ms = 0",
+        "DELETE FROM audit_checkpoints",
+    ] {
+        // (Without the triggers each would change the one checkpoint.)
+        let refused = sqlx::query(statement)
+            .execute(store.raw_pool())
+            .await
+            .unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("audit_checkpoints is append-only"),
+            "{statement}: {refused}"
+        );
+    }
+    for &statement in tampering {
+        sqlx::query(statement)
+            .execute(store.raw_pool())
+            .await
+            .unwrap();
+    }
     store.close().await;
     let daemon = RunningDaemon::start(&dir).await;
     let root = signed_in_super_admin_again(&dir, &daemon, root.person).await;
@@ -333,10 +381,11 @@ async fn an_entry_rewritten_in_the_database_is_never_signed() {
         refusal.message().contains("could not be read"),
         "{refusal:?}"
     );
-    assert!(
-        dir.log().contains("not signing a checkpoint"),
-        "the daemon says why"
-    );
+    dir.log()
+        .lines()
+        .find(|line| line.contains("not signing a checkpoint"))
+        .expect("the daemon says why")
+        .to_owned()
 }
 
 #[tokio::test]

@@ -351,7 +351,31 @@ async fn an_unusable_events_config_stops_start_up_with_the_reason() {
         std::os::unix::fs::PermissionsExt::from_mode(0o644),
     )
     .unwrap();
-    for (config, reason) in [
+    let foreign_secret = dir.path().join("foreign.secret");
+    std::fs::write(&foreign_secret, "k".repeat(40)).unwrap();
+    std::fs::set_permissions(
+        &foreign_secret,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let mut cases = Vec::new();
+    if occc_tests::os_user::is_root() {
+        // Mode 0600 and long enough, but someone else's: they could change it.
+        nix::unistd::chown(&foreign_secret, Some(65534.into()), None).unwrap();
+        cases.push((
+            format!(
+                "[events.webhook]\nurl = \"http://127.0.0.1:9/\"\nsecret_file = {:?}\n",
+                foreign_secret.display().to_string()
+            ),
+            "belongs to uid 65534: it must be root's or occcd's",
+        ));
+    } else {
+        occc_tests::skip::unavailable(
+            "an_unusable_events_config_stops_start_up_with_the_reason (a secret file of another uid)",
+            "root (it gives a file to another uid)",
+        );
+    }
+    for (config, reason) in cases.into_iter().chain([
         (
             "[events.webhook]\nurl = \"http://127.0.0.1:9/\"\n".to_owned(),
             "secret_file is required",
@@ -372,7 +396,7 @@ async fn an_unusable_events_config_stops_start_up_with_the_reason() {
             "[events.syslog]\naddress = \"collector\"\n".to_owned(),
             "is not host:port",
         ),
-    ] {
+    ]) {
         dir.set_config(&config);
         let (status, output) = dir.run_occcd(&["serve"]).await;
         assert!(!status.success(), "{config}");

@@ -82,10 +82,17 @@ async fn socket_folder_writable_by_others_is_refused() {
 
 #[tokio::test]
 async fn socket_has_mode_0660() {
+    use std::os::unix::fs::MetadataExt;
     let dir = DevDir::new();
     let _daemon = RunningDaemon::start(&dir).await;
-    let mode = fs::metadata(dir.socket()).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode, 0o660);
+    let socket = fs::metadata(dir.socket()).unwrap();
+    assert_eq!(socket.permissions().mode() & 0o777, 0o660);
+    assert_eq!(
+        socket.gid(),
+        nix::unistd::getegid().as_raw(),
+        "without `socket.group`, the daemon's own group (a configured one: \
+         `a_token_replayed_from_another_os_user_is_refused`)"
+    );
 }
 
 #[tokio::test]

@@ -157,3 +157,86 @@ async fn clients_refuse_a_socket_in_a_folder_others_can_write() {
     std::fs::set_permissions(dir.path(), permissions(0o700)).unwrap();
     assert!(OcccClient::connect(&options).await.is_ok());
 }
+
+/// A socket file and folder that pass every ownership check (root's) but
+/// a server process of another uid behind them — it called `listen` after
+/// root's file was made its: occcctl (the Rust SDK) reads the serving
+/// process's uid (`SO_PEERCRED`) and refuses before sending anything.
+#[tokio::test]
+async fn occcctl_refuses_a_socket_whose_serving_process_runs_as_another_uid() {
+    use std::{
+        io::BufRead,
+        os::unix::{fs::PermissionsExt, process::CommandExt},
+    };
+    if !occc_tests::os_user::is_root() {
+        occc_tests::skip::unavailable(
+            "occcctl_refuses_a_socket_whose_serving_process_runs_as_another_uid",
+            "root (it serves a socket as a second OS user)",
+        );
+        return;
+    }
+    let occcctl = workspace_binary("occcctl");
+    let (uid, gid) = occc_tests::os_user::ensure_other_user();
+    let folder = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(folder.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let own = |path: &std::path::Path, uid: u32, gid: u32| {
+        nix::unistd::chown(path, Some(uid.into()), Some(gid.into())).unwrap();
+    };
+    own(folder.path(), uid, gid);
+    let socket = folder.path().join("occcd.sock");
+    let mut impostor = Impostor(
+        std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import socket, sys\n\
+                 s = socket.socket(socket.AF_UNIX)\n\
+                 s.bind(sys.argv[1])\n\
+                 s.listen()\n\
+                 print('listening', flush=True)\n\
+                 while True:\n    s.accept()\n",
+            ])
+            .arg(&socket)
+            .uid(uid)
+            .gid(gid)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 runs as the other user"),
+    );
+    let mut line = String::new();
+    std::io::BufReader::new(impostor.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "listening");
+    // Now the file and its folder are root's, as the daemon's would be.
+    own(&socket, 0, 0);
+    own(folder.path(), 0, 0);
+
+    let output = std::process::Command::new(occcctl)
+        .args([
+            "--socket",
+            socket.to_str().unwrap(),
+            "--expect-owner",
+            "0",
+            "status",
+        ])
+        .output()
+        .unwrap();
+    drop(impostor);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("runs as uid {uid}, not 0; refusing to talk to it")),
+        "{stderr}"
+    );
+}
+
+/// A process killed and reaped when dropped (a failed assertion included).
+struct Impostor(std::process::Child);
+
+impl Drop for Impostor {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
