@@ -7,7 +7,11 @@ use std::{sync::Arc, time::Duration};
 use zeroize::Zeroizing;
 
 use super::{
-    admin::ActingUser, engine::AuthEngine, error::AuthError, login::SecondFactor, role::Role,
+    admin::{ActingUser, MAX_USERS_PAGE},
+    engine::AuthEngine,
+    error::AuthError,
+    login::SecondFactor,
+    role::Role,
     totp::TotpSecret,
 };
 use crate::{
@@ -409,6 +413,22 @@ async fn users_are_listed_in_pages_by_name_without_overlap() {
             })
         ));
     }
+    // However many are asked for, a page holds at most MAX_USERS_PAGE.
+    let mut tx = h.store.raw_pool().begin().await.unwrap();
+    for index in 0..MAX_USERS_PAGE {
+        sqlx::query(
+            "INSERT INTO users (username, role, state, password_phc, created_at, updated_at) \
+             VALUES (?, 'viewer', 'enrolling', NULL, 0, 0)",
+        )
+        .bind(format!("user{index:04}"))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let capped = h.engine.admin().list_users(u32::MAX, "").await.unwrap();
+    assert_eq!(capped.users.len(), MAX_USERS_PAGE as usize);
+    assert!(!capped.next_page_token.is_empty(), "more after it");
     h.finish().await;
 }
 

@@ -362,3 +362,7 @@ impl Store {
         Ok(hashes.into_iter().collect())
     }
 }
+
+#[cfg(test)]
+#[path = "skill_rows_tests.rs"]
+mod tests;

@@ -3,7 +3,11 @@
 //! bounded; the links an outside reader needs come with every entry.
 
 use occc_client::{ClientError, OcccClient, proto as pb};
-use occc_tests::{DevDir, RunningDaemon, people::signed_in_super_admin};
+use occc_tests::{
+    DevDir, RunningDaemon,
+    generated_audit::{GeneratedAudit, super_admin_over_generated_audit},
+    people::signed_in_super_admin,
+};
 use occcd::store::AuditRowFilter;
 use tonic::Code;
 
@@ -246,5 +250,62 @@ async fn one_call_examines_a_bounded_range_and_says_where_to_go_on() {
     assert!(
         found.contains(&1),
         "walking the windows reaches the first entry: {found:?}"
+    );
+}
+
+/// Over a log of 60,000 entries: a page holds at most 500 whatever is
+/// asked; one call examines at most 50,000 entries (a filter that matches
+/// nothing says where to go on); a made-up token above the newest entry
+/// starts at the newest.
+#[tokio::test]
+async fn pages_and_the_entries_one_call_examines_are_bounded() {
+    let dir = DevDir::new();
+    let over = super_admin_over_generated_audit(
+        &dir,
+        "root",
+        GeneratedAudit {
+            count: 60_000,
+            users: 10,
+            rare_every: 1_000,
+        },
+    )
+    .await;
+    let page = |request: pb::ListAuditEntriesRequest| {
+        let session = over.session.clone();
+        async move {
+            session
+                .audit()
+                .list_audit_entries(request)
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let everything = page(pb::ListAuditEntriesRequest {
+        page_size: u32::MAX,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(everything.entries.len(), 500);
+    let newest = everything.entries[0].sequence;
+    assert!(newest > 60_000);
+    let above = page(pb::ListAuditEntriesRequest {
+        page_size: 3,
+        page_token: (newest + 1_000_000).to_string(),
+        ..Default::default()
+    })
+    .await;
+    let sequences: Vec<u64> = above.entries.iter().map(|e| e.sequence).collect();
+    assert_eq!(sequences, [newest, newest - 1, newest - 2]);
+    let nothing = page(pb::ListAuditEntriesRequest {
+        kind: "no_such_kind".into(),
+        ..Default::default()
+    })
+    .await;
+    assert!(nothing.entries.is_empty());
+    assert_eq!(
+        nothing.next_page_token,
+        (newest + 1 - 50_000).to_string(),
+        "examined the newest 50,000 entries, no more"
     );
 }

@@ -44,6 +44,13 @@ fn container_namespace(pid: i32, container_id: &str) -> Result<OwnedFd, LinkCutE
     let namespace: OwnedFd = File::open(format!("/proc/{pid}/ns/net"))
         .map_err(|err| process(err.to_string()))?
         .into();
+    // Checked after opening: pids are not reused while their process
+    // lives, so if the pid is the container's now, it was then.
+    match cgroups_naming(pid, container_id) {
+        Ok(Some(_)) => {}
+        Ok(None) => return Err(LinkCutError::NotTheContainer(pid)),
+        Err(err) => return Err(process(err.to_string())),
+    }
     let theirs = fstat(namespace.as_fd()).map_err(|err| process(err.to_string()))?;
     // Neither the daemon's own namespace nor the host's: under the unit's
     // PrivateNetwork= they differ, and a container on the host's network
@@ -54,13 +61,6 @@ fn container_namespace(pid: i32, container_id: &str) -> Result<OwnedFd, LinkCutE
         if (theirs.st_dev, theirs.st_ino) == (other.st_dev, other.st_ino) {
             return Err(LinkCutError::HostNetwork);
         }
-    }
-    // Checked after opening: pids are not reused while their process
-    // lives, so if the pid is the container's now, it was then.
-    match cgroups_naming(pid, container_id) {
-        Ok(Some(_)) => {}
-        Ok(None) => return Err(LinkCutError::NotTheContainer(pid)),
-        Err(err) => return Err(process(err.to_string())),
     }
     Ok(namespace)
 }
@@ -206,15 +206,28 @@ mod tests {
         assert!(ack_errno(&[1, 2, 3]).is_err());
     }
 
+    /// A name from this process's own cgroups at least as long as a
+    /// container id's shortest form, for a pid that passes the cgroup check.
+    fn own_cgroup_name() -> String {
+        let cgroups = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+        cgroups
+            .lines()
+            .flat_map(|line| line.rsplit('/').next())
+            .filter(|name| name.len() >= 12)
+            .max_by_key(|name| name.len())
+            .unwrap_or_else(|| panic!("no cgroup name of 12 characters or more in {cgroups:?}"))
+            .to_owned()
+    }
+
     #[test]
     fn the_daemons_own_namespace_is_never_cut() {
         let me = i32::try_from(std::process::id()).unwrap();
-        let refused = container_namespace(me, &"a".repeat(64));
+        let refused = container_namespace(me, &own_cgroup_name());
         assert_eq!(refused.unwrap_err(), LinkCutError::HostNetwork);
     }
 
     #[test]
-    fn a_pid_outside_the_container_is_refused() {
+    fn no_pid_or_no_container_id_is_refused() {
         assert!(matches!(
             container_namespace(0, &"a".repeat(64)),
             Err(LinkCutError::Process { .. })
@@ -223,5 +236,32 @@ mod tests {
             container_namespace(1, "short"),
             Err(LinkCutError::Process { .. })
         ));
+    }
+
+    /// A process in a network namespace of its own (neither the daemon's
+    /// nor the host's) whose cgroups do not name the container: its
+    /// namespace is never the one cut.
+    #[test]
+    fn a_pid_outside_the_container_is_refused() {
+        // A user namespace too, so this runs without root; `ready` is
+        // printed from inside the new namespace, by the pid that stays.
+        let mut outsider = std::process::Command::new("unshare")
+            .args(["--user", "--map-root-user", "--net", "sh", "-c"])
+            .arg("echo ready; exec sleep 30")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("unshare runs");
+        let mut ready = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(outsider.stdout.take().unwrap()),
+            &mut ready,
+        )
+        .unwrap();
+        assert_eq!(ready.trim(), "ready");
+        let pid = i32::try_from(outsider.id()).unwrap();
+        let refused = container_namespace(pid, &"a".repeat(64));
+        let _ = outsider.kill();
+        let _ = outsider.wait();
+        assert_eq!(refused.unwrap_err(), LinkCutError::NotTheContainer(pid));
     }
 }
