@@ -400,3 +400,7 @@ impl SnapshotVault {
 fn parse(text: &str) -> Result<Manifest, SnapshotError> {
     serde_json::from_str(text).map_err(|err| SnapshotError::Manifest(err.to_string()))
 }
+
+#[cfg(test)]
+#[path = "snapshot_tests.rs"]
+mod tests;

@@ -200,21 +200,23 @@ const EXPECTED: &[Expectation] = &[
     rpc("/occc.v1.Auth/Logout", 1, false),
 ];
 
-/// Calls `path` with an empty message; returns the code and the gate's
-/// denial reason (`occc-denial` metadata), if the gate refused.
-async fn call(client: &OcccClient, path: &str) -> (Code, Option<String>) {
+/// Calls `path` with an empty message (a stream is opened and dropped at
+/// once: the gate answers in the response's headers); returns the code and
+/// the gate's denial reason (`occc-denial` metadata), if the gate refused.
+async fn call(client: &OcccClient, path: &str, streaming: bool) -> (Code, Option<String>) {
     let mut grpc = tonic::client::Grpc::new(client.session_channel());
     grpc.ready().await.unwrap();
     let codec = tonic_prost::ProstCodec::<(), ()>::default();
-    match grpc
-        .unary(
-            Request::new(()),
-            PathAndQuery::from_str(path).unwrap(),
-            codec,
-        )
-        .await
-    {
-        Ok(_) => (Code::Ok, None),
+    let path = PathAndQuery::from_str(path).unwrap();
+    let answered = if streaming {
+        grpc.server_streaming(Request::new(()), path, codec)
+            .await
+            .map(drop)
+    } else {
+        grpc.unary(Request::new(()), path, codec).await.map(drop)
+    };
+    match answered {
+        Ok(()) => (Code::Ok, None),
         Err(status) => {
             let denial = status
                 .metadata()
@@ -226,9 +228,9 @@ async fn call(client: &OcccClient, path: &str) -> (Code, Option<String>) {
 }
 
 async fn check_row(client: &OcccClient, rank: u8, level: Level, failures: &mut Vec<String>) {
-    for expectation in EXPECTED.iter().filter(|e| !e.streaming) {
+    for expectation in EXPECTED {
         let allowed = rank >= expectation.min_rank && level >= expectation.needs;
-        let (code, denial) = call(client, expectation.rpc).await;
+        let (code, denial) = call(client, expectation.rpc, expectation.streaming).await;
         let ok = match (allowed, denial.as_deref()) {
             (true, None) => true,
             (false, Some("login-required")) => rank == 0 && code == Code::Unauthenticated,
