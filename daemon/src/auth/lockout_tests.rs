@@ -211,3 +211,29 @@ fn memory_stays_bounded_under_many_usernames() {
     assert!(tracker.records().len() <= MAX_TRACKED_KEYS);
     assert!(forgotten >= 500, "dropped keys are reported for the store");
 }
+
+#[test]
+fn a_table_full_of_locks_refuses_new_names_until_locks_expire() {
+    let lock_for = Duration::from_secs(300);
+    let tracker = FailureTracker::new(
+        LockoutPolicy::accounts().locking_after(1, lock_for),
+        LockoutPolicy::peers(),
+        LockoutPolicy::biometric(),
+    );
+    let now = UnixMillis(0);
+    for i in 0..MAX_TRACKED_KEYS {
+        tracker.record_failure(&account(&format!("locked{i}")), now);
+    }
+    assert_eq!(tracker.records().len(), MAX_TRACKED_KEYS);
+    match tracker.begin(&[account("newcomer")], now) {
+        Err(Throttled::Crowded { retry_after }) => assert_eq!(retry_after, lock_for),
+        other => panic!("a new name was tried with every record a lock: {other:?}"),
+    }
+    assert!(
+        tracker.locked_until(&account("locked0"), now).is_some(),
+        "no lock was dropped"
+    );
+    // Once the locks have run out, room is made again.
+    let later = now.plus(lock_for + Duration::from_millis(1));
+    assert!(tracker.begin(&[account("newcomer")], later).is_ok());
+}

@@ -229,17 +229,15 @@ fn serve_metrics(
 /// nothing stuck, and says what is otherwise.
 fn notify_watchdog(probe: &supervision::Probe, watchdog: bool, clock: &Arc<dyn Clock>) {
     let stuck = supervision::stuck(clock.now(), probe);
-    if stuck.is_empty() {
-        let status = Notice::Status(supervision::SERVING);
-        match watchdog {
-            true => supervision::notify(&[Notice::Watchdog, status]),
-            false => supervision::notify(&[status]),
-        }
-    } else {
+    if !stuck.is_empty() {
         let stuck = stuck.join("; ");
         tracing::error!(%stuck, "not alive: the watchdog keep-alive is withheld");
-        let status = supervision::one_line(&format!("stuck: {stuck}"));
-        supervision::notify(&[Notice::Status(&status)]);
+    }
+    let (keep_alive, status) = supervision::after_check(&stuck, watchdog);
+    let status = Notice::Status(&status);
+    match keep_alive {
+        true => supervision::notify(&[Notice::Watchdog, status]),
+        false => supervision::notify(&[status]),
     }
 }
 

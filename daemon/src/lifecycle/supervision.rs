@@ -108,6 +108,19 @@ pub fn one_line(text: &str) -> String {
     line.trim_end().to_owned()
 }
 
+/// What a watchdog check tells the service manager, given what it found
+/// `stuck`: the keep-alive (when `watchdog`) and "serving" only when
+/// nothing is; otherwise no keep-alive — systemd then kills and restarts
+/// the daemon at its interval — and the stuck parts as the status line.
+#[must_use]
+pub fn after_check(stuck: &[String], watchdog: bool) -> (bool, String) {
+    if stuck.is_empty() {
+        (watchdog, SERVING.to_owned())
+    } else {
+        (false, one_line(&format!("stuck: {}", stuck.join("; "))))
+    }
+}
+
 /// What the daemon tells its service manager.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Notice<'a> {
@@ -196,6 +209,22 @@ mod tests {
                 "audit writer stopped"
             ],
             "a loop that never turned counts from readiness"
+        );
+    }
+
+    #[test]
+    fn the_keep_alive_is_withheld_while_anything_is_stuck() {
+        assert_eq!(after_check(&[], true), (true, SERVING.to_owned()));
+        assert_eq!(after_check(&[], false), (false, SERVING.to_owned()));
+        let mut probe = alive_at(0);
+        probe.store = Err("no answer within 5 s".to_owned());
+        let found = stuck(UnixMillis(1_000), &probe);
+        assert_eq!(
+            after_check(&found, true),
+            (
+                false,
+                "stuck: store not answering (no answer within 5 s)".to_owned()
+            )
         );
     }
 

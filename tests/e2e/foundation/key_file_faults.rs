@@ -154,3 +154,48 @@ async fn writes_are_refused_while_the_key_file_is_gone_or_wrong_and_resume_when_
     store.close().await;
     assert!(!dir.log().contains(&hex::encode(&key)));
 }
+
+/// While the key file is gone, an elevation and a config edit are refused
+/// before anything is written — OpenClaw's file keeps its bytes — and the
+/// same edit goes through once the key is back.
+#[tokio::test]
+async fn elevations_and_config_edits_are_refused_while_the_key_file_is_gone() {
+    use crate::config::{SAMPLE, editing, read, write};
+    let (dir, path, _daemon, mut root) = editing(SAMPLE).await;
+    occc_tests::people::elevate(&root.session, &mut root.person).await;
+    let version = read(&root.session).await.version.clone();
+    let edited = SAMPLE.replace("18789", "18790");
+    let aside = dir.path().join("master.key.aside");
+    std::fs::rename(dir.key_file(), &aside).unwrap();
+    let refused = create_until_not(&root.session, "while-gone", None)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
+
+    let edit = write(&root.session, &version, &edited, "port")
+        .await
+        .unwrap_err();
+    assert_eq!(edit.code(), Code::Unavailable, "{edit:?}");
+    assert!(edit.message().contains("nothing was changed"), "{edit:?}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), SAMPLE);
+    let elevation = root
+        .session
+        .auth()
+        .elevate(pb::ElevateRequest {
+            totp_code: root.person.device.next_code(),
+            password: root.person.password.clone(),
+            recovery_code: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(elevation.code(), Code::Unavailable, "{elevation:?}");
+
+    std::fs::rename(&aside, dir.key_file()).unwrap();
+    create_until_not(&root.session, "after", Some(Code::Unavailable))
+        .await
+        .unwrap();
+    write(&root.session, &version, &edited, "port")
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), edited);
+}
