@@ -14,6 +14,7 @@ use occc_tests::{
     people::{bootstrap_super_admin, log_in, log_in_with_recovery_code},
     socket_proxy::SocketProxy,
 };
+use tonic::Code;
 
 use crate::support::audit_rows_of_kind;
 
@@ -148,8 +149,27 @@ async fn dockerd_killed_mid_quarantine_leaves_it_visibly_incomplete_until_it_com
         "the trigger is on record: {status:?}"
     );
 
-    // Still incomplete while the engine is gone, never reported verified.
+    // Whatever the isolation achieved, sessions ended and sensitive
+    // operations are locked.
+    let ended = session
+        .auth()
+        .who_am_i(pb::WhoAmIRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(ended.code(), Code::Unauthenticated, "{ended:?}");
     let session = log_in_with_recovery_code(&anonymous, &mut root).await;
+    occc_tests::people::elevate_with_recovery_code(&session, &mut root).await;
+    let locked = session
+        .integrity()
+        .pin_baseline(pb::PinBaselineRequest {
+            container: gateway.name.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(locked.code(), Code::FailedPrecondition, "{locked:?}");
+    assert!(locked.message().contains("quarantined"), "{locked:?}");
+
+    // Still incomplete while the engine is gone, never reported verified.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let isolation = |s: &pb::ContainerStatus| {
         s.quarantine
