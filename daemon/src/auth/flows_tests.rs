@@ -2,147 +2,16 @@
 //! the real engine on a real SQLCipher store and audit log, time injected
 //! with `ManualClock` (no sleeping; expiries reached by advancing it).
 
-use std::{sync::Arc, time::Duration};
-
-use zeroize::Zeroizing;
+use std::time::Duration;
 
 use super::{
     admin::{ActingUser, MAX_USERS_PAGE},
-    engine::AuthEngine,
     error::AuthError,
     login::SecondFactor,
     role::Role,
-    totp::TotpSecret,
+    test_harness::{PASSWORD, PEER, harness, secret_of},
 };
-use crate::{
-    audit::{AuditLog, AuditWriter, ChainHasher},
-    clock::{Clock, ManualClock, UnixMillis},
-    config::AuthConfig,
-    crypto::{KeyPurpose, KeyRing},
-    store::Store,
-    transport::PeerCredentials,
-};
-
-const PEER: PeerCredentials = PeerCredentials {
-    uid: 1000,
-    gid: 1000,
-    pid: None,
-};
-const PASSWORD: &str = "Correct-horse-battery-42";
-
-struct Harness {
-    dir: tempfile::TempDir,
-    clock: Arc<ManualClock>,
-    engine: AuthEngine,
-    writer: AuditWriter,
-    store: Store,
-}
-
-async fn harness() -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    let master = KeyRing::from_bytes(Zeroizing::new([9; 32]));
-    let store = Store::open(
-        &dir.path().join("occcd.db"),
-        &master.derive(KeyPurpose::Database),
-        true,
-    )
-    .await
-    .unwrap();
-    let clock = Arc::new(ManualClock::starting_at(UnixMillis(1_800_000_000_000)));
-    let hasher = Arc::new(ChainHasher::new(&master.derive(KeyPurpose::AuditChain)));
-    let (audit, writer) = AuditLog::start(
-        store.clone(),
-        hasher,
-        clock.clone(),
-        Duration::from_secs(5),
-        1024,
-        Arc::default(),
-    )
-    .await
-    .unwrap();
-    let config = AuthConfig {
-        argon2_iterations: 1,
-        argon2_memory_kib: 8192,
-        argon2_parallelism: 1,
-        ..AuthConfig::default()
-    };
-    let engine = AuthEngine::start(
-        store.clone(),
-        &master,
-        audit,
-        clock.clone(),
-        &config,
-        dir.path().to_path_buf(),
-    )
-    .await
-    .unwrap();
-    Harness {
-        dir,
-        clock,
-        engine,
-        writer,
-        store,
-    }
-}
-
-impl Harness {
-    /// Stops the audit writer and closes the store, as the daemon does.
-    async fn finish(self) {
-        drop(self.engine);
-        self.writer.finish().await;
-        self.store.close().await;
-    }
-
-    fn bootstrap_token(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("bootstrap.token"))
-            .unwrap()
-            .trim()
-            .to_owned()
-    }
-
-    /// The code of `secret` now (as an authenticator app would show it).
-    fn code(&self, secret: &TotpSecret) -> String {
-        secret.code_at(self.clock.now()).to_string()
-    }
-
-    /// Bootstraps "root" and confirms its TOTP; returns its secret.
-    async fn root(&self) -> TotpSecret {
-        let started = self
-            .engine
-            .enrolment()
-            .bootstrap(Some(PEER), &self.bootstrap_token(), "root", PASSWORD)
-            .await
-            .unwrap();
-        let secret = secret_of(&started.totp.secret_base32);
-        let code = self.code(&secret);
-        let codes = self
-            .engine
-            .enrolment()
-            .confirm_enrollment(Some(PEER), started.enrollment_token.expose(), &code)
-            .await
-            .unwrap();
-        assert_eq!(codes.len(), 10);
-        secret
-    }
-
-    /// Logs `username` in with a fresh TOTP step.
-    async fn log_in(&self, username: &str, secret: &TotpSecret) -> super::LoginOutcome {
-        self.clock.advance(Duration::from_secs(30));
-        let code = self.code(secret);
-        self.engine
-            .logins()
-            .login(PEER, username, PASSWORD, SecondFactor::Totp(&code))
-            .await
-            .unwrap()
-    }
-}
-
-fn secret_of(base32: &str) -> TotpSecret {
-    let bytes = data_encoding::BASE32_NOPAD
-        .decode(base32.trim_end_matches('=').as_bytes())
-        .unwrap();
-    TotpSecret::from_bytes(Zeroizing::new(bytes))
-}
+use crate::{config::AuthConfig, store::Store};
 
 #[tokio::test]
 async fn the_bootstrap_token_expires_and_opens_the_daemon_once() {

@@ -28,10 +28,14 @@ pub mod pam_slots;
 pub mod password;
 pub mod profiles;
 pub mod recovery;
+#[cfg(test)]
+mod restart_tests;
 pub mod role;
 mod session_keeping;
 pub mod sessions;
 mod shared;
+#[cfg(test)]
+mod test_harness;
 pub mod token;
 pub mod totp;
 

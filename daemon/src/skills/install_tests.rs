@@ -119,3 +119,61 @@ fn what_an_interrupted_install_or_removal_left_is_removed_and_nothing_else() {
     assert_eq!(left, [".hidden", "notes"]);
     assert!(target.remove_leftovers().unwrap().is_empty());
 }
+
+/// A link planted where the skill goes, or in place of the skills folder
+/// itself, is never followed: what the link points to is untouched.
+#[test]
+fn a_link_planted_in_the_skills_folder_or_as_it_is_never_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::write(elsewhere.join("keep"), "mine").unwrap();
+    let skills = dir.path().join("skills");
+    std::fs::create_dir(&skills).unwrap();
+    let tree = SkillTree::new(vec![crate::skills::tree::SkillFile {
+        path: "SKILL.md".into(),
+        executable: false,
+        contents: b"a".to_vec(),
+    }]);
+    let target = |folder: &Path| InstallTarget {
+        folder: folder.to_path_buf(),
+        uid: nix::unistd::getuid().as_raw(),
+        gid: nix::unistd::getgid().as_raw(),
+    };
+    let untouched = || {
+        let names: Vec<_> = std::fs::read_dir(&elsewhere)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["keep"], "nothing written through the link");
+        assert_eq!(std::fs::read(elsewhere.join("keep")).unwrap(), b"mine");
+    };
+
+    // A link under the skill's name.
+    std::os::unix::fs::symlink(&elsewhere, skills.join("s")).unwrap();
+    let inside = target(&skills);
+    assert_ne!(inside.occupant("s").unwrap(), Occupant::Free);
+    assert!(inside.install("s", &tree, false).is_err());
+    untouched();
+    assert!(
+        std::fs::symlink_metadata(skills.join("s"))
+            .unwrap()
+            .is_symlink()
+    );
+    // Replacing (which approval asks for only over occcd's own install, a
+    // folder that reads back as the recorded version — never a link) swaps
+    // the link itself out, never what it points to.
+    inside.install("s", &tree, true).unwrap();
+    untouched();
+    assert!(
+        std::fs::symlink_metadata(skills.join("s"))
+            .unwrap()
+            .is_dir()
+    );
+
+    // The skills folder itself a link.
+    let linked = dir.path().join("linked-skills");
+    std::os::unix::fs::symlink(&elsewhere, &linked).unwrap();
+    assert!(target(&linked).install("t", &tree, false).is_err());
+    untouched();
+}
