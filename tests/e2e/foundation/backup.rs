@@ -189,3 +189,43 @@ async fn a_backup_of_another_installation_is_refused() {
         "{output}"
     );
 }
+
+/// A backup whose checksum and signature hold but whose database does not
+/// verify — taken of a store edited behind the daemon's back — is refused
+/// by the restore's own checks of what is inside, and nothing is replaced.
+#[tokio::test]
+async fn a_signed_backup_whose_audit_chain_is_broken_is_refused_and_nothing_is_replaced() {
+    let dir = DevDir::new();
+    let daemon = RunningDaemon::start(&dir).await;
+    let admin = signed_in_super_admin(&dir, &daemon).await;
+    create_viewer(&admin.session, "alice").await.unwrap();
+    assert!(daemon.terminate().await.success());
+    let (store, _) = dir.open_store().await;
+    for statement in [
+        "DROP TRIGGER audit_log_no_update",
+        "UPDATE audit_log SET detail = '{}' WHERE sequence = 2",
+    ] {
+        sqlx::query(statement)
+            .execute(store.raw_pool())
+            .await
+            .unwrap();
+    }
+    store.close().await;
+    let daemon = RunningDaemon::start(&dir).await;
+    let backup = dir.path().join("edited-backup.tar");
+    let (status, output) = dir.run_occcd(&["backup", backup.to_str().unwrap()]).await;
+    assert!(status.success(), "{output}");
+    assert!(daemon.terminate().await.success());
+    let before = std::fs::read(dir.database()).unwrap();
+
+    let (status, output) = dir
+        .run_occcd(&["restore", "--accept-loss", backup.to_str().unwrap()])
+        .await;
+    assert!(!status.success(), "{output}");
+    assert!(
+        output.contains("the audit chain is broken at entry 2")
+            && output.contains("nothing was replaced"),
+        "{output}"
+    );
+    assert_eq!(std::fs::read(dir.database()).unwrap(), before, "unchanged");
+}
