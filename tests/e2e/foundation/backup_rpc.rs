@@ -190,3 +190,56 @@ async fn a_backup_without_room_beside_the_store_is_refused_with_what_it_needs() 
     store.close().await;
     assert!(daemon.terminate().await.success());
 }
+
+/// A backup's stream is bound to its session: logged out after the first
+/// part, the caller gets UNAUTHENTICATED, never the whole file (a store of
+/// 60,000 entries, far more than HTTP/2 holds in flight).
+#[tokio::test]
+async fn a_backup_stream_ends_with_its_session() {
+    use occc_tests::generated_audit::{GeneratedAudit, super_admin_over_generated_audit};
+    let dir = DevDir::new();
+    let mut over = super_admin_over_generated_audit(
+        &dir,
+        "root",
+        GeneratedAudit {
+            count: 60_000,
+            users: 10,
+            rare_every: 1_000,
+        },
+    )
+    .await;
+    occc_tests::people::elevate(&over.session, &mut over.person).await;
+    let mut parts = over
+        .session
+        .backups()
+        .create_backup(pb::CreateBackupRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(matches!(
+        parts.next().await.unwrap().unwrap().part,
+        Some(pb::backup_part::Part::Data(_))
+    ));
+    over.session
+        .auth()
+        .logout(pb::LogoutRequest {})
+        .await
+        .unwrap();
+    let mut received = 1;
+    let ended = loop {
+        match parts.next().await {
+            Some(Ok(part)) => {
+                assert!(
+                    matches!(part.part, Some(pb::backup_part::Part::Data(_))),
+                    "the whole backup reached a session that had logged out \
+                     (after {received} parts)"
+                );
+                received += 1;
+            }
+            Some(Err(status)) => break status,
+            None => panic!("the stream ended without a refusal after {received} parts"),
+        }
+    };
+    assert_eq!(ended.code(), Code::Unauthenticated, "{ended:?}");
+    println!("backup stream cut after {received} parts of 64 KiB");
+}

@@ -279,3 +279,41 @@ fn freezer_says_frozen(pid: &str) -> bool {
         }
     })
 }
+
+/// The engine's events are read from the cursor stored in the database:
+/// an exec while occcd was stopped is caught when it starts again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exec_while_occcd_was_stopped_quarantines_at_the_next_start() {
+    let Some(socket) = occc_tests::docker::shared_socket() else {
+        return occc_tests::docker::say_skipped(
+            "an_exec_while_occcd_was_stopped_quarantines_at_the_next_start",
+        );
+    };
+    let relayed = relayed_container(&socket, "offline-exec");
+    let gateway = &relayed.gateway;
+    let dir = relayed.watching_dir();
+    let Watching {
+        daemon,
+        anonymous,
+        mut root,
+        ..
+    } = watching_healthy(&dir, &gateway.name).await;
+    drop(anonymous);
+    assert!(daemon.terminate().await.success());
+    exec_detached(&socket, &gateway.name, &["sh", "-c", "true"]);
+
+    let daemon = RunningDaemon::start(&dir).await;
+    let anonymous = daemon.client().await;
+    let session = log_in_with_recovery_code(&anonymous, &mut root).await;
+    let caught = watch_until(&session, &gateway.name, Duration::from_secs(30), |s| {
+        s.quarantine.is_some()
+    })
+    .await;
+    let status = caught.await.unwrap();
+    assert!(
+        status.findings.iter().any(|f| f.check_id == "event.exec"),
+        "{status:?}"
+    );
+    assert_eq!(gateway.inspect("{{.State.Paused}}"), "true");
+    daemon.terminate().await;
+}
