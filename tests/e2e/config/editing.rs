@@ -405,3 +405,44 @@ async fn run_checks_with_the_monitor_off_is_refused_with_the_reason() {
         );
     }
 }
+
+/// An edit made outside occcd is kept as a version of its own ("found",
+/// audited `config_found_outside`) before an edit through occcd replaces
+/// it: nothing on disk is lost without a trace.
+#[tokio::test]
+async fn an_outside_text_is_stored_as_a_version_before_occcd_replaces_it() {
+    let (_dir, path, _daemon, mut root) = super::editing(SAMPLE).await;
+    occc_tests::people::elevate(&root.session, &mut root.person).await;
+    let outside = SAMPLE.replace("18789", "18790");
+    std::fs::write(&path, &outside).unwrap();
+    let found = read(&root.session).await.version.clone();
+    let ours = SAMPLE.replace("18789", "18791");
+    write(&root.session, &found, &ours, "back to a port of ours")
+        .await
+        .unwrap();
+    let versions = config(&root.session)
+        .list_config_versions(pb::ListConfigVersionsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .versions;
+    let listed: Vec<(i64, &str)> = versions
+        .iter()
+        .map(|v| (v.number, v.origin.as_str()))
+        .collect();
+    assert_eq!(listed, [(3, "edited"), (2, "found"), (1, "imported")]);
+    let kept = versions.iter().find(|v| v.origin == "found").unwrap();
+    assert_eq!(kept.version, found, "the outside bytes, as they were");
+    let entries = root
+        .session
+        .audit()
+        .list_audit_entries(pb::ListAuditEntriesRequest {
+            kind: "config_found_outside".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+}
