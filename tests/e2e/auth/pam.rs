@@ -431,3 +431,64 @@ async fn occcctl_logs_in_and_elevates_with_the_reader() {
     assert!(stdout.contains("elevated until"), "{stdout}");
     daemon.terminate().await;
 }
+
+/// Fingerprint misses and wrong device-key signatures count on one
+/// biometric counter per account: three of one and two of the other lock
+/// both paths, even for a match or the right key, until the fallback
+/// (password + TOTP) succeeds.
+#[tokio::test]
+async fn pam_and_device_key_failures_share_one_biometric_counter() {
+    use occc_client::{DeviceCredential, SoftwareAuthenticator};
+    if skip_unless_root("pam_and_device_key_failures_share_one_biometric_counter") {
+        return;
+    }
+    ensure_login_user(FINGER_USER, UNIX_PASSWORD);
+    let sensor = PamService::install(
+        "shared-sensor",
+        SENSOR_STACK,
+        &[("sensor.sh", SENSOR_SCRIPT)],
+    );
+    let dir = DevDir::new();
+    dir.set_config(&sensor.config(5_000));
+    let daemon = RunningDaemon::start(&dir).await;
+    let (anonymous, mut alice, _) = linked_user(&dir, &daemon, "alice", FINGER_USER).await;
+    let session = log_in(&anonymous, &mut alice).await;
+    elevate(&session, &mut alice).await;
+    let laptop = SoftwareAuthenticator::generate().unwrap();
+    let key_id = session
+        .register_device_key("laptop", &laptop)
+        .await
+        .unwrap()
+        .key_id;
+    let stranger = SoftwareAuthenticator::generate().unwrap();
+    let (wrong, right) = (
+        DeviceCredential {
+            key_id: &key_id,
+            authenticator: &stranger,
+        },
+        DeviceCredential {
+            key_id: &key_id,
+            authenticator: &laptop,
+        },
+    );
+    let person = ScriptedPerson::answering(&[]);
+    set_verdict(&sensor, "nomatch");
+    for _ in 0..3 {
+        let refused = anonymous.login_with_device_key("alice", &wrong).await;
+        assert_eq!(status(refused.unwrap_err()).code(), Code::Unauthenticated);
+    }
+    for _ in 0..2 {
+        let refused = anonymous.login_with_pam("alice", &person).await;
+        assert_eq!(status(refused.unwrap_err()).code(), Code::Unauthenticated);
+    }
+    set_verdict(&sensor, "match");
+    let locked = anonymous.login_with_pam("alice", &person).await;
+    assert_eq!(status(locked.unwrap_err()).code(), Code::ResourceExhausted);
+    let locked = anonymous.login_with_device_key("alice", &right).await;
+    assert_eq!(status(locked.unwrap_err()).code(), Code::ResourceExhausted);
+    log_in(&anonymous, &mut alice).await;
+    anonymous
+        .login_with_pam("alice", &person)
+        .await
+        .expect("the fallback lifted the lock");
+}
