@@ -126,3 +126,59 @@ async fn failed_isolation_steps_are_retried_verified_and_a_reconnected_network_i
         "{checked:?}"
     );
 }
+
+/// A container on another container's network namespace: nothing the
+/// engine can disconnect, so its quarantine is never reported isolated —
+/// it says why and what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_sharing_another_network_namespace_is_never_reported_isolated() {
+    use occc_tests::docker::TestContainer;
+    let Some(socket) = shared_socket() else {
+        return say_skipped(
+            "a_container_sharing_another_network_namespace_is_never_reported_isolated",
+        );
+    };
+    let owner = TestContainer::create(&socket, "netowner", &TestContainer::hardened_flags());
+    owner.start();
+    let mode = format!("container:{}", owner.name); // the engine keeps its id
+    let mut flags: Vec<&str> = TestContainer::hardened_flags();
+    flags.extend(["--network", &mode]);
+    let gateway = TestContainer::create(&socket, "netshare", &flags);
+    gateway.start();
+    let dir = DevDir::new();
+    dir.set_config(&integrity_config(&socket, &[Watch::new(&gateway.name)]));
+    let Watching {
+        daemon,
+        anonymous,
+        mut root,
+        session,
+    } = watching_healthy(&dir, &gateway.name).await;
+    let quarantined = watch_until(&session, &gateway.name, Duration::from_secs(60), |s| {
+        s.quarantine.is_some()
+    })
+    .await;
+    exec_detached(&socket, &gateway.name, &["true"]);
+    let first = quarantined.await.unwrap().quarantine.unwrap();
+    assert!(first.isolation.starts_with("incomplete"), "{first:?}");
+    // Polls later (it is re-checked at each), still not isolated.
+    let session = log_in_with_recovery_code(&anonymous, &mut root).await;
+    let later = watch_until(&session, &gateway.name, Duration::from_secs(30), |s| {
+        s.quarantine
+            .as_ref()
+            .is_some_and(|q| q.isolation.contains("shares the"))
+    })
+    .await
+    .await
+    .unwrap()
+    .quarantine
+    .unwrap();
+    assert!(
+        later.isolation.starts_with("incomplete")
+            && later.isolation.contains("shares the container:")
+            && later
+                .isolation
+                .contains("network namespace (stop it to isolate it)"),
+        "{later:?}"
+    );
+    daemon.terminate().await;
+}
