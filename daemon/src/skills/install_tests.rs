@@ -30,10 +30,25 @@ fn removal_takes_a_tree_with_odd_names_and_stops_at_the_depth_bound() {
         deep.push("d");
     }
     std::fs::create_dir_all(&deep).unwrap();
+    let top = dir.path().join("deep");
+    std::fs::set_permissions(&top, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let as_root = nix::unistd::geteuid().is_root();
+    if as_root {
+        // The OpenClaw user's, as a tree it made would be.
+        nix::unistd::chown(&top, Some(65534.into()), Some(65534.into())).unwrap();
+    }
     let err = remove_tree_at(&open(dir.path()), "deep")
         .unwrap_err()
         .to_string();
     assert!(err.contains("nested deeper than 64"), "{err}");
+    // Each folder was taken before it was emptied: what the depth bound
+    // left is 0700 (and root's, when run as root), so nobody else could
+    // add to it meanwhile.
+    let taken = std::fs::metadata(&top).unwrap();
+    assert_eq!(taken.permissions().mode() & 0o777, 0o700);
+    if as_root {
+        assert_eq!(std::os::unix::fs::MetadataExt::uid(&taken), 0);
+    }
     assert!(remove_tree_at(&open(dir.path()), "absent").is_ok());
 }
 

@@ -358,3 +358,41 @@ pub struct UserChange<'a> {
     /// Raise the generation: sessions and logins under the old one end.
     pub bump_generation: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::store::open_for_test;
+
+    /// A login's re-hash at a new cost is written only over the hash it
+    /// verified, at the generation it read: a password change or any
+    /// account change that came first wins.
+    #[tokio::test]
+    async fn a_rehash_is_written_only_if_the_account_is_unchanged() {
+        let folder = tempfile::tempdir().unwrap();
+        let store = open_for_test(folder.path()).await;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO users (username, role, state, password_phc, created_at, updated_at, generation) \
+             VALUES ('ada', 'viewer', 'active', 'old', 0, 0, 3) RETURNING id",
+        )
+        .fetch_one(store.raw_pool())
+        .await
+        .unwrap();
+        let phc = || async {
+            sqlx::query_scalar::<_, String>("SELECT password_phc FROM users WHERE id = ?")
+                .bind(id)
+                .fetch_one(store.raw_pool())
+                .await
+                .unwrap()
+        };
+        assert!(!store.rehash_password(id, "old", "new", 2).await.unwrap());
+        assert!(
+            !store
+                .rehash_password(id, "changed", "new", 3)
+                .await
+                .unwrap()
+        );
+        assert_eq!(phc().await, "old", "neither wrote");
+        assert!(store.rehash_password(id, "old", "new", 3).await.unwrap());
+        assert_eq!(phc().await, "new");
+    }
+}
