@@ -278,4 +278,40 @@ mod tests {
         assert!(comm_is("very-long-proce", "very-long-process-name"));
         assert!(!comm_is("node", "nodejs"));
     }
+
+    /// A process whose first thread exited while another runs shows as a
+    /// zombie leader: what it runs is read through that other thread.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_leader_that_exited_is_read_through_its_threads() {
+        let mut process = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import ctypes, threading, time\n\
+                 threading.Thread(target=time.sleep, args=(30,)).start()\n\
+                 ctypes.CDLL(None).pthread_exit(None)\n",
+            ])
+            .spawn()
+            .expect("python3 runs");
+        let stat = format!("/proc/{}/stat", process.id());
+        while !std::fs::read_to_string(&stat).unwrap().contains(") Z") {
+            std::thread::yield_now();
+        }
+        let mut cache = ExeCache::default();
+        let running = running_executable(process.id(), &mut cache);
+        let _ = process.kill();
+        let _ = process.wait();
+        let running = running.unwrap().expect("its other thread still runs");
+        let python = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import os, sys; print(os.path.realpath(sys.executable))",
+            ])
+            .output()
+            .unwrap();
+        let python = String::from_utf8(python.stdout).unwrap();
+        let bytes = std::fs::read(python.trim()).unwrap();
+        let expected = hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes));
+        assert_eq!(running.sha256, expected, "python3's own binary");
+    }
 }
