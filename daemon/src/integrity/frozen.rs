@@ -69,8 +69,9 @@ fn freezer_file(membership: &str, unified_only: bool, id: &str) -> Option<(PathB
 }
 
 /// Whether the cgroup `path` is container `id`'s own: its last component
-/// is the id, or a systemd scope ending in `-<id>.scope`.
-fn names_container(path: &str, id: &str) -> bool {
+/// is the id, or a systemd scope ending in `-<id>.scope` (the link cut
+/// judges a process the same way).
+pub(crate) fn names_container(path: &str, id: &str) -> bool {
     let last = path.rsplit('/').next().unwrap_or_default();
     last == id
         || last

@@ -4,9 +4,11 @@
 //! and only an inspect showing no network verifies isolation.
 //!
 //! Invariant: acts only inside a network namespace that is neither the
-//! daemon's own nor the host's (PID 1's), and that belonged to a process of the container named by
-//! its full id when the namespace was opened (checked after opening, so a
-//! reused pid cannot point it elsewhere); works on a thread started for it
+//! daemon's own nor the host's (PID 1's), and that belonged to a process
+//! sitting in the cgroup of the container named by its full id (the
+//! namespace and the cgroup file are opened through one handle on
+//! `/proc/<pid>`, which the kernel stops answering once that process has
+//! exited, so a reused pid cannot point it elsewhere); works on a thread started for it
 //! and ended after, never a pooled one, so nothing else ever runs in the
 //! container's namespace; sets every link but loopback down, nothing more.
 

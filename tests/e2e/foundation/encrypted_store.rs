@@ -139,32 +139,3 @@ async fn key_file_readable_by_others_is_refused() {
         "a daemon that failed to start leaves no socket"
     );
 }
-
-#[tokio::test]
-async fn the_daemon_never_dumps_core() {
-    // Keys and decrypted pages live in its memory: however it was started, a
-    // crash writes no core file. Started here with core files allowed (the
-    // limits it inherits), so the zeros below are the daemon's own doing.
-    use nix::sys::resource::{RLIM_INFINITY, Resource, getrlimit, setrlimit};
-    let inherited = getrlimit(Resource::RLIMIT_CORE).unwrap();
-    if setrlimit(Resource::RLIMIT_CORE, RLIM_INFINITY, RLIM_INFINITY).is_err() {
-        if inherited.1 == 0 {
-            occc_tests::skip::unavailable(
-                "the_daemon_never_dumps_core",
-                "core files allowed to its parent (the hard limit here is 0; root may raise it)",
-            );
-            return;
-        }
-        setrlimit(Resource::RLIMIT_CORE, inherited.1, inherited.1).unwrap();
-    }
-    let dir = DevDir::new();
-    let daemon = RunningDaemon::start(&dir).await;
-    setrlimit(Resource::RLIMIT_CORE, inherited.0, inherited.1).unwrap();
-    let limits = fs::read_to_string(format!("/proc/{}/limits", daemon.pid())).unwrap();
-    let core = limits
-        .lines()
-        .find(|line| line.starts_with("Max core file size"))
-        .unwrap();
-    let fields: Vec<&str> = core.split_whitespace().collect();
-    assert_eq!(&fields[4..6], ["0", "0"], "{core}");
-}

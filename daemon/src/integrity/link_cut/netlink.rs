@@ -8,6 +8,7 @@ use std::{
 };
 
 use nix::{
+    fcntl::{OFlag, open, openat},
     libc,
     sched::{CloneFlags, setns},
     sys::{
@@ -15,23 +16,36 @@ use nix::{
             AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, recv, sendto,
             setsockopt, socket, sockopt::ReceiveTimeout,
         },
-        stat::fstat,
+        stat::{Mode, fstat},
         time::TimeVal,
     },
 };
 
 use super::LinkCutError;
+use crate::integrity::frozen::names_container;
 
 /// How long the kernel may take to acknowledge one link change.
 const ACK_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// The `/proc/<pid>/cgroup` lines of `pid` when they name `container_id`.
-fn cgroups_naming(pid: i32, container_id: &str) -> Result<Option<String>, std::io::Error> {
-    let lines = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
-    Ok(lines
-        .lines()
-        .any(|line| line.contains(container_id))
-        .then_some(lines))
+/// Whether the process whose `/proc/<pid>` folder is `process` sits in
+/// the cgroup of container `container_id` itself: some line of its
+/// `cgroup` file ends in the id (`<id>`, or `…-<id>.scope` under systemd),
+/// the way `frozen` judges it — not a cgroup the container made below its
+/// own and named after another container.
+fn in_containers_cgroup(process: &OwnedFd, container_id: &str) -> std::io::Result<bool> {
+    let file: OwnedFd = openat(
+        process,
+        "cgroup",
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut lines = String::new();
+    std::io::Read::read_to_string(&mut File::from(file), &mut lines)?;
+    Ok(lines.lines().any(|line| {
+        line.splitn(3, ':')
+            .nth(2)
+            .is_some_and(|path| names_container(path, container_id))
+    }))
 }
 
 /// The network namespace of `pid`, opened, once it is known to be the
@@ -41,14 +55,26 @@ fn container_namespace(pid: i32, container_id: &str) -> Result<OwnedFd, LinkCutE
     if pid <= 0 || container_id.len() < 12 {
         return Err(process("no process known".to_owned()));
     }
-    let namespace: OwnedFd = File::open(format!("/proc/{pid}/ns/net"))
-        .map_err(|err| process(err.to_string()))?
-        .into();
-    // Checked after opening: pids are not reused while their process
-    // lives, so if the pid is the container's now, it was then.
-    match cgroups_naming(pid, container_id) {
-        Ok(Some(_)) => {}
-        Ok(None) => return Err(LinkCutError::NotTheContainer(pid)),
+    // One handle on the process: the kernel refuses lookups through it
+    // once that process has exited, even if its pid is given to another
+    // meanwhile — so the namespace and the cgroup read below are one
+    // process's.
+    let folder: OwnedFd = open(
+        format!("/proc/{pid}").as_str(),
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|err| process(err.to_string()))?;
+    let namespace: OwnedFd = openat(
+        &folder,
+        "ns/net",
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|err| process(err.to_string()))?;
+    match in_containers_cgroup(&folder, container_id) {
+        Ok(true) => {}
+        Ok(false) => return Err(LinkCutError::NotTheContainer(pid)),
         Err(err) => return Err(process(err.to_string())),
     }
     let theirs = fstat(namespace.as_fd()).map_err(|err| process(err.to_string()))?;
