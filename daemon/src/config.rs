@@ -403,21 +403,46 @@ mod tests {
     fn documented_example_parses_to_defaults() {
         let example = include_str!("../../packaging/occcd.toml");
         let config: Config = toml::from_str(example).unwrap();
-        assert_eq!(config.socket, SocketConfig::default());
-        assert_eq!(config.store, StoreConfig::default());
-        assert_eq!(config.audit, AuditConfig::default());
-        assert_eq!(config.auth, AuthConfig::default());
-        assert_eq!(
-            config.integrity,
-            crate::integrity::IntegrityConfig::default()
-        );
-        assert_eq!(
-            config.skills,
-            crate::skills::config::SkillsConfig::default()
-        );
-        assert_eq!(
-            config.openclaw,
-            crate::openclaw::config::OpenClawConfig::default()
+        assert_eq!(config, Config::default());
+    }
+
+    /// Every key the daemon reads (with a default) is in the example, set
+    /// or commented out, under its own section.
+    #[test]
+    fn documented_example_names_every_key() {
+        let example = include_str!("../../packaging/occcd.toml");
+        let mut documented = std::collections::BTreeSet::new();
+        let mut section = String::new();
+        for line in example.lines() {
+            let line = line.trim_start_matches('#').trim();
+            if let Some(header) = line.strip_prefix('[') {
+                section = header.trim_matches(|c| c == '[' || c == ']').to_owned();
+                documented.insert(section.clone());
+            } else if let Some((key, _)) = line.split_once(" = ") {
+                documented.insert(format!("{section}.{key}"));
+            }
+        }
+        let defaults = toml::Table::try_from(Config::default()).unwrap();
+        let mut missing = Vec::new();
+        let mut tables = vec![(String::new(), defaults)];
+        while let Some((path, table)) = tables.pop() {
+            for (key, value) in table {
+                let name = if path.is_empty() {
+                    key
+                } else {
+                    format!("{path}.{key}")
+                };
+                match value {
+                    toml::Value::Table(inner) => tables.push((name, inner)),
+                    _ if !documented.contains(&name) => missing.push(name),
+                    _ => {}
+                }
+            }
+        }
+        missing.sort();
+        assert!(
+            missing.is_empty(),
+            "not in packaging/occcd.toml: {missing:?}"
         );
     }
 

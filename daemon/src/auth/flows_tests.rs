@@ -144,11 +144,21 @@ async fn a_demotion_ends_the_accounts_sessions_and_the_last_super_admin_stays() 
         session: &root.session,
         peer: PEER,
     };
-    // Root cannot demote the only super-admin.
+    // Root cannot demote, disable or delete the only active super-admin.
     let alone = h.engine.admin().set_role(by, "root", Role::Admin).await;
     assert!(
         matches!(alone, Err(AuthError::LastSuperAdmin(_))),
         "{alone:?}"
+    );
+    let disabled = h.engine.admin().set_enabled(by, "root", false).await;
+    assert!(
+        matches!(disabled, Err(AuthError::LastSuperAdmin(_))),
+        "{disabled:?}"
+    );
+    let deleted = h.engine.admin().delete_user(by, "root").await;
+    assert!(
+        matches!(deleted, Err(AuthError::LastSuperAdmin(_))),
+        "{deleted:?}"
     );
 
     let (_, enrolment, _) = h
@@ -172,6 +182,17 @@ async fn a_demotion_ends_the_accounts_sessions_and_the_last_super_admin_stays() 
         .unwrap();
     let ada = h.log_in("ada", &ada_secret).await;
     assert!(h.engine.authenticate(ada.token.expose(), PEER.uid).is_ok());
+    // Nor may anyone reset its TOTP (it would stop being active).
+    let by_ada = ActingUser {
+        session: &ada.session,
+        peer: PEER,
+    };
+    let reset = h.engine.admin().reset_totp(by_ada, "root").await;
+    assert!(
+        matches!(reset, Err(AuthError::LastSuperAdmin(_))),
+        "{reset:?}"
+    );
+    assert!(h.engine.authenticate(root.token.expose(), PEER.uid).is_ok());
 
     let profile = h
         .engine

@@ -170,3 +170,27 @@ pub fn remove_spool_leftovers(folder: &std::path::Path) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a daemon killed mid-backup left (a spooled copy, a spool
+    /// folder) goes at the next start; nothing else in the state folder.
+    #[test]
+    fn spool_leftovers_are_removed_and_nothing_else() {
+        let folder = tempfile::tempdir().unwrap();
+        let file = folder.path().join(format!("{SPOOL_PREFIX}1234.tar"));
+        let dir = folder.path().join(format!("{SPOOL_PREFIX}5678"));
+        std::fs::write(&file, "half a backup").unwrap();
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("occcd.db"), "copy").unwrap();
+        std::fs::write(folder.path().join("occcd.db"), "the store").unwrap();
+        remove_spool_leftovers(folder.path());
+        assert!(!file.exists() && !dir.exists());
+        assert_eq!(
+            std::fs::read(folder.path().join("occcd.db")).unwrap(),
+            b"the store"
+        );
+    }
+}

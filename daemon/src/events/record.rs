@@ -15,7 +15,8 @@ use crate::store::AuditRow;
 /// Longest text of one field in a record; longer text is cut and ends with
 /// [`CUT_MARK`].
 pub const MAX_FIELD_CHARS: usize = 1_000;
-/// Most items of a list field (the settings a reload names).
+/// Most items of a list field (the settings a reload names); a longer list
+/// keeps the first 31 and ends with `…(cut)`.
 pub const MAX_LIST_ITEMS: usize = 32;
 /// What ends a cut text.
 pub const CUT_MARK: &str = " …(cut)";
@@ -189,7 +190,11 @@ fn bound(value: &mut Value) {
             *text = text.chars().take(MAX_FIELD_CHARS).collect::<String>() + CUT_MARK;
         }
         Value::Array(items) => {
-            items.truncate(MAX_LIST_ITEMS);
+            if items.len() > MAX_LIST_ITEMS {
+                // The last place says that the list went on.
+                items.truncate(MAX_LIST_ITEMS - 1);
+                items.push(Value::String(CUT_MARK.trim_start().to_owned()));
+            }
             items.iter_mut().for_each(bound);
         }
         Value::Object(map) => map.values_mut().for_each(bound),
@@ -341,5 +346,14 @@ mod tests {
         let record = EventRecord::of(&row(3, &huge, None), "h", "0");
         assert!(record.json().len() < 64_000, "{}", record.json().len());
         assert!(record.field("error").unwrap().ends_with(CUT_MARK));
+        let value: Value = serde_json::from_str(&record.json()).unwrap();
+        let applied = value["fields"]["applied"].as_array().unwrap();
+        assert_eq!(applied.len(), MAX_LIST_ITEMS);
+        assert!(applied[0].as_str().unwrap().ends_with(CUT_MARK));
+        assert_eq!(
+            applied[MAX_LIST_ITEMS - 1],
+            CUT_MARK.trim_start(),
+            "a cut list says so"
+        );
     }
 }

@@ -212,6 +212,27 @@ async fn admin_commands_elevate_when_asked_and_exit_codes_say_why() {
     let elsewhere = DevDir::new();
     let (status, _, err) = run(&elsewhere, None, "", &["status"]).await;
     assert_eq!(status, 3, "no daemon: {err}");
+    let (status, _, err) = run(&dir, None, "", &["no-such-command"]).await;
+    assert_eq!(status, 2, "wrong command line: {err}");
+    // Wrong passwords: after three the account waits a second before the
+    // next attempt (three after five), which occcctl is told (throttled)
+    // and exits 7 for; until then each is a plain refusal (4).
+    let wrong = "not-the-password\n000000\n";
+    let mut last = (0, String::new());
+    for _ in 0..8 {
+        let (status, _, err) = run(
+            &dir,
+            None,
+            wrong,
+            &["login", "--username", "vic", "--password-stdin"],
+        )
+        .await;
+        last = (status, err);
+        if status != 4 {
+            break;
+        }
+    }
+    assert_eq!(last.0, 7, "throttled: {}", last.1);
 
     // Completions and a man page, generated from the command line definition.
     let (status, out, _) = run(&dir, None, "", &["completions", "bash"]).await;

@@ -193,3 +193,35 @@ pub fn passphrase_from_env() -> Option<Result<Zeroizing<String>, KeyFileError>> 
             .map_err(KeyFileError::Io),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What docs/device-keys.md promises of a new file: Argon2id with
+    /// 64 MiB, 3 passes and 1 lane, a passphrase of at least 12 characters,
+    /// and no file may ask for more than 1 GiB.
+    #[test]
+    fn new_files_use_the_documented_cost_and_crafted_ones_are_bounded() {
+        assert_eq!(kdf_line(KDF), "argon2id m=65536 t=3 p=1");
+        assert_eq!(parse_kdf(&kdf_line(KDF)), Some(KDF));
+        assert_eq!(
+            parse_kdf("argon2id m=1048576 t=3 p=1"),
+            Some((1 << 20, 3, 1))
+        );
+        for crafted in [
+            "argon2id m=1048577 t=3 p=1",
+            "argon2id m=65536 t=65 p=1",
+            "argon2id m=65536 t=3 p=17",
+            "argon2i m=65536 t=3 p=1",
+            "argon2id m=65536 t=3",
+        ] {
+            assert_eq!(parse_kdf(crafted), None, "{crafted}");
+        }
+        let key = SoftwareAuthenticator::generate().unwrap();
+        assert!(matches!(
+            save("key", &key, "eleven char"),
+            Err(KeyFileError::WeakPassphrase)
+        ));
+    }
+}
