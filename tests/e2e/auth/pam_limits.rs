@@ -94,3 +94,71 @@ async fn a_hung_module_keeps_its_slot_and_further_checks_are_refused_not_queued(
         started.elapsed()
     );
 }
+
+/// `[auth.pam]` is applied by a reload (SIGHUP): the service emptied, PAM
+/// logins stop being offered and are refused, naming the setting; put
+/// back, they work again — without a restart.
+#[tokio::test]
+async fn a_reload_turns_pam_off_and_on_again() {
+    if skip_unless_root("a_reload_turns_pam_off_and_on_again") {
+        return;
+    }
+    ensure_login_user(FINGER_USER, UNIX_PASSWORD);
+    let sensor = PamService::install(
+        "reload-sensor",
+        SENSOR_STACK,
+        &[("sensor.sh", SENSOR_SCRIPT)],
+    );
+    let dir = DevDir::new();
+    dir.set_config(&sensor.config(5_000));
+    let daemon = RunningDaemon::start(&dir).await;
+    let (anonymous, _alice, _) = linked_user(&dir, &daemon, "alice", FINGER_USER).await;
+    set_verdict(&sensor, "match");
+    let person = ScriptedPerson::answering(&[]);
+    anonymous.login_with_pam("alice", &person).await.unwrap();
+    dir.set_config("[auth.pam]\nservice = \"\"\n");
+    reload_until(&daemon, &anonymous, false).await;
+    let refused = status(
+        anonymous
+            .login_with_pam("alice", &person)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(
+        refused.message().contains("auth.pam.service"),
+        "{refused:?}"
+    );
+
+    dir.set_config(&sensor.config(5_000));
+    reload_until(&daemon, &anonymous, true).await;
+    anonymous.login_with_pam("alice", &person).await.unwrap();
+}
+
+/// Whether `anonymous` is offered PAM for alice.
+async fn offers_pam(anonymous: &occc_client::OcccClient) -> bool {
+    use occc_client::proto as pb;
+    let methods = anonymous
+        .device_keys()
+        .get_login_methods(pb::GetLoginMethodsRequest {
+            username: "alice".to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    methods
+        .methods()
+        .any(|m| m == pb::LoginMethod::PamBiometric)
+}
+
+/// Sends SIGHUP and waits (10 s at most) until PAM is `offered` or not.
+async fn reload_until(daemon: &RunningDaemon, anonymous: &occc_client::OcccClient, offered: bool) {
+    use nix::{sys::signal, unistd::Pid};
+    let pid = Pid::from_raw(i32::try_from(daemon.pid()).unwrap());
+    signal::kill(pid, signal::Signal::SIGHUP).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while offers_pam(anonymous).await != offered {
+        assert!(Instant::now() < deadline, "the reload never applied");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
