@@ -436,22 +436,44 @@ fn the_package_runs_under_a_real_systemd() {
     machine.ok(&["systemctl", "start", "occcd.socket"]);
     eprintln!("boot: without the socket unit occcd binds 0660 root:occc itself");
 
-    // Upgrade to the rebuilt package: the store and the session survive.
+    // Upgrade to the rebuilt package while the daemon runs: it is
+    // restarted on the new binary; the store and the session survive.
+    assert!(whoami(&machine).contains(OCCC_USER), "activated again");
+    let main_pid = || {
+        machine.ok(&[
+            "systemctl",
+            "show",
+            "-p",
+            "MainPID",
+            "--value",
+            "occcd.service",
+        ])
+    };
+    let before = main_pid();
+    assert_ne!(before.trim(), "0", "running before the upgrade");
     machine.ok(&["apt-get", "install", "-y", "-q", &upgrade_inside]);
     let version = machine.ok(&["dpkg-query", "-W", "-f", "${Version}", "occcd"]);
     assert!(version.ends_with("-2"), "{version}");
     assert_eq!(machine.state("occcd.socket"), "active");
+    let after = main_pid();
+    assert!(
+        after.trim() != "0" && after != before,
+        "restarted on the new binary: MainPID {before:?} then {after:?}"
+    );
     assert!(
         whoami(&machine).contains(OCCC_USER),
         "the store survives an upgrade"
     );
-    eprintln!("boot: upgraded to {version}, store kept");
+    eprintln!("boot: upgraded to {version} while running (restarted), store kept");
 
-    // remove keeps the store and the key; purge deletes them.
+    // remove stops both units and keeps the store, the key and the config;
+    // purge deletes them and leaves the group.
     machine.ok(&["dpkg", "-r", "occcd"]);
     assert_eq!(machine.state("occcd.socket"), "inactive");
+    assert_eq!(machine.state("occcd.service"), "inactive");
     machine.ok(&["test", "-f", "/var/lib/occcd/occcd.db"]);
     machine.ok(&["test", "-f", "/etc/credstore.encrypted/occcd-master-key"]);
+    machine.ok(&["test", "-f", "/etc/occcd/occcd.toml"]);
     machine.ok(&["dpkg", "-P", "occcd"]);
     for path in [
         "/var/lib/occcd",
@@ -461,5 +483,6 @@ fn the_package_runs_under_a_real_systemd() {
         let gone = machine.run(&["test", "-e", path]);
         assert!(!gone.status.success(), "purge deletes {path}");
     }
-    eprintln!("boot: remove kept the store, purge deleted it");
+    machine.ok(&["getent", "group", "occc"]);
+    eprintln!("boot: remove kept the store and the config, purge deleted them, the group stays");
 }
