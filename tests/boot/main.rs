@@ -263,6 +263,10 @@ fn the_package_runs_under_a_real_systemd() {
     let (ok, refused) = edit(device.next_code());
     assert!(!ok, "{refused}");
     assert!(
+        refused.contains("the old file is unchanged") && refused.contains("Read-only file system"),
+        "the refusal says why and that nothing changed: {refused}"
+    );
+    assert!(
         machine.ok(&["cat", &config_file]).contains("18789"),
         "unchanged"
     );
