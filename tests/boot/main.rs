@@ -12,6 +12,7 @@
 //! them it says exactly what is missing (a failure under CI).
 
 mod machine;
+mod pam;
 
 use std::{
     io::{BufRead, BufReader, Write},
@@ -343,6 +344,7 @@ fn the_package_runs_under_a_real_systemd() {
     assert_eq!(machine.main_pid("occcd.service"), pid);
     assert_eq!(machine.state("occcd.service"), "active");
     eprintln!("boot: systemctl reload applied the new poll interval in the same process");
+    pam::elevation_through_pam_under_the_unit(&machine, &mut device);
 
     // restart keeps sessions.
     machine.ok(&["systemctl", "restart", "occcd.service"]);
