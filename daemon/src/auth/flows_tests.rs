@@ -349,3 +349,68 @@ async fn persisting_deletes_the_rows_of_ended_sessions_only() {
     assert_ne!(first.session.id, second.session.id);
     h.finish().await;
 }
+
+#[tokio::test]
+async fn an_enrolment_token_opens_nothing_once_it_expired() {
+    let h = harness().await;
+    let root_secret = h.root().await;
+    let root = h.log_in("root", &root_secret).await;
+    let by = ActingUser {
+        session: &root.session,
+        peer: PEER,
+    };
+    let ttl = Duration::from_secs(AuthConfig::default().enrollment_token_ttl_secs);
+    let (_, ada_token, _) = h
+        .engine
+        .admin()
+        .create_user(by, "ada", Role::Admin)
+        .await
+        .unwrap();
+    let (_, bob_token, _) = h
+        .engine
+        .admin()
+        .create_user(by, "bob", Role::Viewer)
+        .await
+        .unwrap();
+
+    // A second before the end, Ada sets her password and gets her TOTP.
+    h.clock.advance(ttl - Duration::from_secs(1));
+    let totp = h
+        .engine
+        .enrolment()
+        .start_enrollment(Some(PEER), ada_token.expose(), PASSWORD)
+        .await
+        .unwrap();
+    // At the end, a right code from it confirms nothing, and Bob's token
+    // (never used) starts nothing.
+    h.clock.advance(Duration::from_secs(1));
+    let code = h.code(&secret_of(&totp.secret_base32));
+    let confirmed = h
+        .engine
+        .enrolment()
+        .confirm_enrollment(Some(PEER), ada_token.expose(), &code)
+        .await;
+    assert!(
+        matches!(confirmed, Err(AuthError::BadToken("enrollment"))),
+        "{confirmed:?}"
+    );
+    let started = h
+        .engine
+        .enrolment()
+        .start_enrollment(Some(PEER), bob_token.expose(), PASSWORD)
+        .await;
+    assert!(
+        matches!(started, Err(AuthError::BadToken("enrollment"))),
+        "{started:?}"
+    );
+    // Neither account became active: neither can log in.
+    for name in ["ada", "bob"] {
+        let login = h
+            .engine
+            .logins()
+            .login(PEER, name, PASSWORD, SecondFactor::Totp(&code))
+            .await;
+        assert!(login.is_err(), "{name}: {login:?}");
+    }
+    h.finish().await;
+}

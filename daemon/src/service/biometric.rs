@@ -15,7 +15,7 @@ use occc_proto::v1::{
     pam_server_message::Kind as ServerKind,
 };
 use tokio::{sync::mpsc, task::JoinHandle};
-use tokio_stream::{Stream, wrappers::ReceiverStream};
+use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status, Streaming};
 use zeroize::Zeroizing;
 
@@ -89,10 +89,11 @@ impl Biometric for BiometricService {
 const START_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The `start` message every call opens with, within [`START_WITHIN`].
-async fn first_message(
-    inbound: &mut Streaming<pb::PamClientMessage>,
-) -> Result<pb::PamStart, Status> {
-    let first = tokio::time::timeout(START_WITHIN, inbound.message())
+async fn first_message<S>(inbound: &mut S) -> Result<pb::PamStart, Status>
+where
+    S: Stream<Item = Result<pb::PamClientMessage, Status>> + Unpin,
+{
+    let first = tokio::time::timeout(START_WITHIN, inbound.next())
         .await
         .map_err(|_| {
             Status::deadline_exceeded(format!(
@@ -100,7 +101,7 @@ async fn first_message(
                 START_WITHIN.as_secs()
             ))
         })?;
-    match first? {
+    match first.transpose()? {
         Some(pb::PamClientMessage {
             kind: Some(ClientKind::Start(start)),
         }) => Ok(start),
@@ -220,5 +221,52 @@ fn prompt(message: PamMessage) -> pb::PamServerMessage {
             kind: kind.into(),
             text,
         })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn start(username: &str) -> Result<pb::PamClientMessage, Status> {
+        Ok(pb::PamClientMessage {
+            kind: Some(ClientKind::Start(pb::PamStart {
+                username: username.to_owned(),
+            })),
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_that_sends_no_start_within_ten_seconds_is_ended() {
+        let opened = tokio::time::Instant::now();
+        let mut silent = tokio_stream::pending::<Result<pb::PamClientMessage, Status>>();
+        let refused = first_message(&mut silent).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::DeadlineExceeded);
+        assert!(refused.message().contains("within 10 s"), "{refused:?}");
+        assert_eq!(opened.elapsed(), START_WITHIN);
+
+        // Just in time is in time.
+        let (sender, receiver) = mpsc::channel(1);
+        let waiting =
+            tokio::spawn(async move { first_message(&mut ReceiverStream::new(receiver)).await });
+        // The call is waiting (its deadline set) before time moves on.
+        tokio::task::yield_now().await;
+        tokio::time::advance(START_WITHIN - std::time::Duration::from_millis(1)).await;
+        tokio::task::yield_now().await;
+        let _ = sender.send(start("ada")).await;
+        assert_eq!(waiting.await.unwrap().unwrap().username, "ada");
+    }
+
+    #[tokio::test]
+    async fn the_first_message_must_be_start() {
+        let answer = Ok(pb::PamClientMessage {
+            kind: Some(ClientKind::Answer(pb::PamAnswer::default())),
+        });
+        let refused = first_message(&mut tokio_stream::iter([answer]))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+        let ended = first_message(&mut tokio_stream::empty()).await.unwrap_err();
+        assert_eq!(ended.code(), tonic::Code::InvalidArgument);
     }
 }

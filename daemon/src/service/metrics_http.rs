@@ -185,7 +185,98 @@ fn answer(
 
 #[cfg(test)]
 mod tests {
+    use tokio::{
+        io::{AsyncReadExt, AsyncWriteExt},
+        net::TcpStream,
+        time::Instant,
+    };
+
     use super::*;
+
+    /// An answer far larger than a loopback socket's buffers, so a client
+    /// that does not read it holds its connection.
+    const LARGE_ANSWER: usize = 16 * 1024 * 1024;
+
+    async fn listening() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let render: Render = Arc::new(|| "x".repeat(LARGE_ANSWER));
+        let access = Access {
+            address,
+            token: None,
+        };
+        tokio::spawn(serve(listener, render, access));
+        address
+    }
+
+    async fn scrape_started(address: SocketAddr) -> TcpStream {
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        let request = format!("GET /metrics HTTP/1.1\r\nHost: {address}\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        stream
+    }
+
+    /// What the server sent until it closed (a reset ends it too).
+    async fn read_all(stream: &mut TcpStream) -> Vec<u8> {
+        let mut read = Vec::new();
+        let mut buffer = vec![0; 64 * 1024];
+        while let Ok(count @ 1..) = stream.read(&mut buffer).await {
+            read.extend_from_slice(&buffer[..count]);
+        }
+        read
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn scrapers_are_bounded_in_number_and_in_time() {
+        let address = listening().await;
+        let opened = Instant::now();
+        // Eight scrapes that never read their answer hold every place.
+        let mut holding = Vec::new();
+        for _ in 0..MAX_SCRAPERS {
+            holding.push(scrape_started(address).await);
+        }
+        let mut ninth = scrape_started(address).await;
+        assert!(read_all(&mut ninth).await.is_empty(), "closed unanswered");
+        assert!(opened.elapsed() < CONNECTION_PATIENCE);
+        // Each is cut after its time, before its answer was all sent.
+        tokio::time::advance(CONNECTION_PATIENCE).await;
+        for stream in &mut holding {
+            let read = read_all(stream).await;
+            assert!(read.len() < LARGE_ANSWER, "cut: {} bytes", read.len());
+        }
+        assert!(opened.elapsed() >= CONNECTION_PATIENCE);
+        // Their places are back: a scrape that reads gets the whole answer.
+        let mut reader = scrape_started(address).await;
+        let answer = read_all(&mut reader).await;
+        assert!(answer.starts_with(b"HTTP/1.1 200 OK"));
+        assert!(answer.len() > LARGE_ANSWER, "{} bytes", answer.len());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_that_sends_no_request_is_closed_after_its_header_patience() {
+        let address = listening().await;
+        let opened = Instant::now();
+        let mut silent = TcpStream::connect(address).await.unwrap();
+        let read = read_all(&mut silent).await;
+        let waited = opened.elapsed();
+        assert!(
+            waited >= HEADER_PATIENCE && waited < CONNECTION_PATIENCE,
+            "closed after {waited:?}, {} bytes",
+            read.len()
+        );
+        // Half a request is no better.
+        let opened = Instant::now();
+        let mut slow = TcpStream::connect(address).await.unwrap();
+        slow.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127")
+            .await
+            .unwrap();
+        read_all(&mut slow).await;
+        let waited = opened.elapsed();
+        assert!(
+            waited >= HEADER_PATIENCE && waited < CONNECTION_PATIENCE,
+            "closed after {waited:?}"
+        );
+    }
 
     #[test]
     fn only_loopback_names_of_the_listener_are_hosts() {
