@@ -6,7 +6,9 @@
 //! them, and neither can start during one); nothing from the backup file is
 //! written before its manifest's signature verified, and nothing is read
 //! from its database before it matched the signed checksum; the database is
-//! checked read-only and unmigrated; the store is replaced by one rename,
+//! checked unmigrated on a connection no statement may write through, then
+//! migrated and its schema compared with the one occcd's migrations make;
+//! the store is replaced by one rename,
 //! only after every check passed and its audit chain gained the
 //! `store_restored` entry; newer entries are dropped only when asked; the
 //! store it replaces is kept as `occcd.db.replaced-<ms>`.
@@ -104,7 +106,7 @@ async fn restore_from(
 ) -> Result<Restored, BackupError> {
     let (manifest, keys) = extract(file, extracted, master)?;
     let keys = &keys;
-    let check = Store::open_to_check(extracted, &keys.database)
+    let check = Store::open_copy_to_check(extracted, &keys.database)
         .await
         .map_err(|err| match err {
             StoreError::WrongKey { .. } => BackupError::Refused(
@@ -126,9 +128,16 @@ async fn restore_from(
         backup_sha256: manifest.database_sha256.clone(),
     };
     let now_ms = clock.now().0;
-    // Verified: now migrated to this occcd's schema, and the entry appended.
+    // Verified: now migrated to this occcd's schema — which must then be
+    // exactly the schema its migrations make — and the entry appended.
     let copy = Store::open(extracted, &keys.database, false).await?;
-    let appended = append(&copy, keys, clock, entry).await;
+    let appended = match schema_difference(&copy).await {
+        Ok(None) => append(&copy, keys, clock, entry).await,
+        Ok(Some(difference)) => Err(BackupError::Refused(format!(
+            "the database's schema is not this occcd's: {difference}"
+        ))),
+        Err(err) => Err(err.into()),
+    };
     copy.close().await;
     appended?;
     if with_suffix(extracted, "-wal").exists() {
@@ -336,6 +345,12 @@ async fn check_copy(copy: &Store, keys: &Keys, manifest: &Manifest) -> Result<()
     Ok(())
 }
 
+/// How `copy`'s schema differs from the one occcd's migrations make.
+async fn schema_difference(copy: &Store) -> Result<Option<String>, StoreError> {
+    let (found, expected) = (copy.schema().await?, crate::store::migrated_schema().await?);
+    Ok(crate::store::first_schema_difference(&found, &expected))
+}
+
 /// Where the current store's audit log ends, if it opens (read-only: the
 /// store kept aside stays as it was).
 async fn current_head(database: &Path, key: &Subkey) -> Option<i64> {
@@ -385,3 +400,7 @@ fn swap(extracted: &Path, database: &Path, now_ms: i64) -> Result<Option<PathBuf
     crate::crypto::sync_folder(&folder).map_err(file_error(&folder))?;
     Ok(kept_as)
 }
+
+#[cfg(test)]
+#[path = "restore_tests.rs"]
+mod tests;

@@ -19,8 +19,21 @@ impl Store {
     /// connection, no migration, and its schema not trusted to run
     /// functions with side effects.
     pub async fn open_to_check(path: &Path, key: &Subkey) -> Result<Self, StoreError> {
+        Self::open_checked(path, key, true).await
+    }
+
+    /// Opens a private copy (a restore's, extracted from a backup) to be
+    /// checked: as [`Store::open_to_check`], but the file opened for
+    /// writing while `query_only` still refuses every statement that would
+    /// write — SQLite parses a table's CHECK constraints, and so its
+    /// integrity check verifies them, only on a connection that may write.
+    pub async fn open_copy_to_check(path: &Path, key: &Subkey) -> Result<Self, StoreError> {
+        Self::open_checked(path, key, false).await
+    }
+
+    async fn open_checked(path: &Path, key: &Subkey, read_only: bool) -> Result<Self, StoreError> {
         let options = keyed_options(path, key)?
-            .read_only(true)
+            .read_only(read_only)
             .pragma("query_only", "ON")
             .pragma("trusted_schema", "OFF");
         let pool = SqlitePoolOptions::new()
@@ -77,17 +90,22 @@ impl Store {
         Ok(())
     }
 
-    /// What SQLite's `integrity_check` and SQLCipher's
-    /// `cipher_integrity_check` find wrong (empty: nothing).
+    /// What SQLCipher's `cipher_integrity_check` (every page's
+    /// authentication code) and then SQLite's `integrity_check` find wrong
+    /// (empty: nothing). A page that fails its code stops SQLite's check
+    /// with a bare "SQL logic error", so the pages are checked first and
+    /// SQLite's check only on pages that all authenticate.
     pub async fn integrity_problems(&self) -> Result<Vec<String>, StoreError> {
+        let cipher: Vec<String> = sqlx::query_scalar("PRAGMA cipher_integrity_check")
+            .fetch_all(&self.pool)
+            .await?;
+        if !cipher.is_empty() {
+            return Ok(cipher);
+        }
         let mut problems: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
             .fetch_all(&self.pool)
             .await?;
         problems.retain(|line| line != "ok");
-        let cipher: Vec<String> = sqlx::query_scalar("PRAGMA cipher_integrity_check")
-            .fetch_all(&self.pool)
-            .await?;
-        problems.extend(cipher);
         Ok(problems)
     }
 }

@@ -20,6 +20,7 @@ mod os_account_rows;
 mod output_cursor_rows;
 mod page_cache;
 mod query_plans;
+mod schema;
 mod session_rows;
 mod skill_rows;
 mod snapshot_rows;
@@ -55,6 +56,7 @@ pub use device_key_rows::DeviceKeyRow;
 pub use finding_rows::{Acknowledged, FindingRow, OpenFindingRow};
 pub use integrity_rows::{BaselineRow, QuarantineRow};
 pub use key_rows::{SEALED_COLUMNS, SealedColumn};
+pub use schema::{SchemaObject, first_difference as first_schema_difference, migrated_schema};
 pub use session_rows::{ClockAnchorRow, SessionRow};
 pub use skill_rows::{SkillApprovalRow, SkillDecisionRow, SkillRow};
 pub use snapshot_rows::SnapshotRow;
@@ -257,7 +259,7 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(|err| classify(err, path))?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        schema::MIGRATOR.run(&pool).await?;
         page_cache::warn_if_shared(&pool).await;
         Ok(Self::with_pool(pool, write_refusal, false))
     }

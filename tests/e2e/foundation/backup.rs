@@ -190,34 +190,46 @@ async fn a_backup_of_another_installation_is_refused() {
     );
 }
 
-/// A backup whose checksum and signature hold but whose database does not
-/// verify — taken of a store edited behind the daemon's back — is refused
-/// by the restore's own checks of what is inside, and nothing is replaced.
-#[tokio::test]
-async fn a_signed_backup_whose_audit_chain_is_broken_is_refused_and_nothing_is_replaced() {
-    let dir = DevDir::new();
-    let daemon = RunningDaemon::start(&dir).await;
-    let admin = signed_in_super_admin(&dir, &daemon).await;
+/// A backup, taken by the daemon, of its store after `statements` ran on
+/// it behind the daemon's back; the daemon stopped, the store's bytes then.
+async fn backup_of_a_store_edited_with(
+    dir: &DevDir,
+    statements: &[&'static str],
+) -> (std::path::PathBuf, Vec<u8>) {
+    let daemon = RunningDaemon::start(dir).await;
+    let admin = signed_in_super_admin(dir, &daemon).await;
     create_viewer(&admin.session, "alice").await.unwrap();
     assert!(daemon.terminate().await.success());
     let (store, _) = dir.open_store().await;
-    for statement in [
-        "DROP TRIGGER audit_log_no_update",
-        "UPDATE audit_log SET detail = '{}' WHERE sequence = 2",
-    ] {
+    for &statement in statements {
         sqlx::query(statement)
             .execute(store.raw_pool())
             .await
             .unwrap();
     }
     store.close().await;
-    let daemon = RunningDaemon::start(&dir).await;
+    let daemon = RunningDaemon::start(dir).await;
     let backup = dir.path().join("edited-backup.tar");
     let (status, output) = dir.run_occcd(&["backup", backup.to_str().unwrap()]).await;
     assert!(status.success(), "{output}");
     assert!(daemon.terminate().await.success());
-    let before = std::fs::read(dir.database()).unwrap();
+    (backup, std::fs::read(dir.database()).unwrap())
+}
 
+/// A backup whose checksum and signature hold but whose database does not
+/// verify — taken of a store edited behind the daemon's back — is refused
+/// by the restore's own checks of what is inside, and nothing is replaced.
+#[tokio::test]
+async fn a_signed_backup_whose_audit_chain_is_broken_is_refused_and_nothing_is_replaced() {
+    let dir = DevDir::new();
+    let (backup, before) = backup_of_a_store_edited_with(
+        &dir,
+        &[
+            "DROP TRIGGER audit_log_no_update",
+            "UPDATE audit_log SET detail = '{}' WHERE sequence = 2",
+        ],
+    )
+    .await;
     let (status, output) = dir
         .run_occcd(&["restore", "--accept-loss", backup.to_str().unwrap()])
         .await;
@@ -225,6 +237,26 @@ async fn a_signed_backup_whose_audit_chain_is_broken_is_refused_and_nothing_is_r
     assert!(
         output.contains("the audit chain is broken at entry 2")
             && output.contains("nothing was replaced"),
+        "{output}"
+    );
+    assert_eq!(std::fs::read(dir.database()).unwrap(), before, "unchanged");
+}
+
+/// The chain intact but an append-only trigger gone: the copy's schema is
+/// not the one occcd's migrations make, so it is refused.
+#[tokio::test]
+async fn a_signed_backup_of_a_store_that_lost_a_trigger_is_refused_and_nothing_is_replaced() {
+    let dir = DevDir::new();
+    let (backup, before) =
+        backup_of_a_store_edited_with(&dir, &["DROP TRIGGER audit_checkpoints_no_delete"]).await;
+    let (status, output) = dir
+        .run_occcd(&["restore", "--accept-loss", backup.to_str().unwrap()])
+        .await;
+    assert!(!status.success(), "{output}");
+    assert!(
+        output.contains(
+            "the database's schema is not this occcd's: trigger audit_checkpoints_no_delete is missing"
+        ) && output.contains("nothing was replaced"),
         "{output}"
     );
     assert_eq!(std::fs::read(dir.database()).unwrap(), before, "unchanged");
