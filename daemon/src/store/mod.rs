@@ -208,6 +208,10 @@ impl<T: Clone> ReadCopy<T> {
     }
 }
 
+/// occcd's migrations (embedded once: [`Store::open`] runs them, and a
+/// restore compares a copy with the schema they make).
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
 impl Store {
     /// Opens (or, with `create`, creates) the database at `path` with
     /// `database_key`, then applies pending migrations.
@@ -259,7 +263,7 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(|err| classify(err, path))?;
-        schema::MIGRATOR.run(&pool).await?;
+        MIGRATOR.run(&pool).await?;
         page_cache::warn_if_shared(&pool).await;
         Ok(Self::with_pool(pool, write_refusal, false))
     }

@@ -6,12 +6,9 @@
 //! SQL, and none of theirs is missing — so a copy that lost an append-only
 //! trigger or a CHECK constraint, or gained an object, is refused.
 
-use sqlx::{migrate::Migrator, sqlite::SqlitePoolOptions};
+use sqlx::sqlite::SqlitePoolOptions;
 
-use super::{Store, StoreError};
-
-/// occcd's migrations (embedded once; [`Store::open`] runs them).
-pub(super) static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+use super::{MIGRATOR, Store, StoreError};
 
 /// One object of a database's schema.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, sqlx::FromRow)]
