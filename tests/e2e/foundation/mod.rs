@@ -4,6 +4,7 @@ mod audit_chain;
 mod audit_export;
 mod audit_reading;
 mod backup;
+mod backup_client;
 mod backup_rpc;
 mod connection_limits;
 mod crash_trials;
