@@ -46,6 +46,12 @@ pub struct AuthEngine {
 }
 
 impl AuthEngine {
+    /// The flows' shared core (tests take its places directly).
+    #[cfg(test)]
+    pub(super) fn core(&self) -> &AuthCore {
+        &self.core
+    }
+
     /// Builds the flows, restores sessions and failure counters, and opens
     /// bootstrap when no account exists yet (token file in `state_dir`).
     pub async fn start(

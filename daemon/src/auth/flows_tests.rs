@@ -11,7 +11,7 @@ use super::{
     role::Role,
     test_harness::{PASSWORD, PEER, harness, secret_of},
 };
-use crate::{config::AuthConfig, store::Store};
+use crate::{config::AuthConfig, store::Store, transport::PeerCredentials};
 
 #[tokio::test]
 async fn the_bootstrap_token_expires_and_opens_the_daemon_once() {
@@ -412,5 +412,38 @@ async fn an_enrolment_token_opens_nothing_once_it_expired() {
             .await;
         assert!(login.is_err(), "{name}: {login:?}");
     }
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_password_is_judged_once_per_uid_and_four_times_in_all() {
+    let h = harness().await;
+    let token = h.bootstrap_token();
+    let places = &h.engine.core().strength_checks;
+    let bootstrap = |uid| {
+        let peer = PeerCredentials { uid, ..PEER };
+        h.engine
+            .enrolment()
+            .bootstrap(Some(peer), &token, "root", PASSWORD)
+    };
+    // PEER's one place is taken (an estimate of its still running).
+    let running = places.take(PEER.uid).unwrap();
+    let busy = bootstrap(PEER.uid).await;
+    assert!(
+        matches!(busy, Err(AuthError::PasswordCheckBusy)),
+        "{busy:?}"
+    );
+    // Three more uids' estimates: four in all, so a fifth uid waits too.
+    let others: Vec<_> = (2001..2004).map(|uid| places.take(uid).unwrap()).collect();
+    let busy = bootstrap(1001).await;
+    assert!(
+        matches!(busy, Err(AuthError::PasswordCheckBusy)),
+        "{busy:?}"
+    );
+    // Refused before anything was judged or used: once the places are
+    // back, the same token opens the daemon.
+    drop((running, others));
+    let opened = bootstrap(1001).await;
+    assert!(opened.is_ok(), "{opened:?}");
     h.finish().await;
 }
