@@ -449,3 +449,7 @@ fn checked_note(note: &str) -> Result<&str, ConfigError> {
 
 #[path = "editor_reading.rs"]
 mod reading;
+
+#[cfg(test)]
+#[path = "editor_tests.rs"]
+mod tests;
