@@ -32,6 +32,8 @@ pub mod recovery;
 mod restart_tests;
 pub mod role;
 mod session_keeping;
+#[cfg(test)]
+mod session_rows_tests;
 pub mod sessions;
 mod shared;
 #[cfg(test)]
