@@ -30,6 +30,7 @@ pub mod pin;
 pub mod process_check;
 pub mod quarantine;
 pub mod realtime;
+mod rechecks;
 pub mod recording;
 pub mod response;
 pub mod runtime_checks;

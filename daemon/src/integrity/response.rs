@@ -8,9 +8,9 @@
 //! it; every step is audited.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashMap,
     sync::{
-        Arc, Mutex, MutexGuard, Weak,
+        Arc, Weak,
         atomic::{AtomicUsize, Ordering},
     },
 };
@@ -26,6 +26,7 @@ use super::{
     evidence,
     finding::{ContainerStatus, Finding, QuarantineState},
     quarantine,
+    rechecks::Rechecks,
     shared::{MonitorShared, Sight},
     snapshot::new_snapshot_id,
 };
@@ -56,7 +57,7 @@ pub struct Responder {
     /// pin), one per container.
     responding: HashMap<String, Arc<AsyncMutex<()>>>,
     /// Containers whose isolation is being checked now.
-    reisolating: Mutex<HashSet<String>>,
+    reisolating: Rechecks,
     /// Quarantines decided but not yet stored (they hold the lock too).
     quarantining: AtomicUsize,
     /// This responder, for the snapshot tasks it spawns.
@@ -92,16 +93,14 @@ impl Responder {
             auth,
             responding,
             quarantining: AtomicUsize::new(0),
-            reisolating: Mutex::default(),
+            reisolating: Rechecks::default(),
             me: me.clone(),
         })
     }
 
     /// Containers whose isolation is being checked now.
-    pub(super) fn reisolating(&self) -> MutexGuard<'_, HashSet<String>> {
-        self.reisolating
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    pub(super) fn reisolating(&self) -> &Rechecks {
+        &self.reisolating
     }
 
     /// The lock one container's responses (quarantine, re-isolation, pin)

@@ -248,15 +248,30 @@ impl Watcher {
     /// Starts a check (and fix) of quarantined `name`'s isolation, unless
     /// one is already running: at most one per container at a time.
     fn spawn_reisolate(&self, tasks: &mut JoinSet<()>, engine: &Engine, name: &str, why: String) {
-        if !self.responder.reisolating().insert(name.to_owned()) {
+        // One check per container at a time; an event meanwhile makes it
+        // run once more (never dropped: it may have come after the last
+        // inspect of the running one).
+        if !self.responder.reisolating().begin(name, why.clone()) {
             return;
         }
         let responder = Arc::clone(&self.responder);
         let (engine, name) = (engine.clone(), name.to_owned());
         tasks.spawn(async move {
             // Cleared however the task ends (aborted with the connection too).
-            let _running = Reisolating(&responder, &name);
-            responder.reisolate(&engine, &name, &why).await;
+            let mut running = Reisolating {
+                responder: &responder,
+                name: &name,
+                over: false,
+            };
+            let mut why = why;
+            loop {
+                running.responder.reisolate(&engine, &name, &why).await;
+                match running.responder.reisolating().next(&name) {
+                    Some(again) => why = again,
+                    None => break,
+                }
+            }
+            running.over = true;
         });
     }
 
@@ -419,11 +434,18 @@ impl Watcher {
 }
 
 /// Marks a container's re-isolation as running until dropped.
-struct Reisolating<'a>(&'a Responder, &'a str);
+/// A running re-check: given up if its task ends before it was over.
+struct Reisolating<'a> {
+    responder: &'a Responder,
+    name: &'a str,
+    over: bool,
+}
 
 impl Drop for Reisolating<'_> {
     fn drop(&mut self) {
-        self.0.reisolating().remove(self.1);
+        if !self.over {
+            self.responder.reisolating().abandon(self.name);
+        }
     }
 }
 

@@ -100,6 +100,32 @@ async fn failed_isolation_steps_are_retried_verified_and_a_reconnected_network_i
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(paused, "true", "paused again after an unpause");
+
+    // Its restart policy set back to one that restarts it: set to `no`
+    // again. Restarted, or stopped and started: paused again. Polls are a
+    // minute apart, so each undoing is the engine's event's re-check —
+    // each audited with the event that asked for it (the unpause's first,
+    // so the update's is a check of its own).
+    wait_audited(&session, "unpause during quarantine").await;
+    docker_ok(&socket, &["update", "--restart", "always", &gateway.name]);
+    wait_for(gateway, "{{.HostConfig.RestartPolicy.Name}}", "no").await;
+    wait_audited(&session, "update during quarantine").await;
+    docker_ok(&socket, &["restart", "-t", "1", &gateway.name]);
+    wait_for(
+        gateway,
+        "{{.State.Status}} {{.State.Paused}}",
+        "paused true",
+    )
+    .await;
+    docker_ok(&socket, &["stop", "-t", "1", &gateway.name]);
+    docker_ok(&socket, &["start", &gateway.name]);
+    wait_for(
+        gateway,
+        "{{.State.Status}} {{.State.Paused}}",
+        "paused true",
+    )
+    .await;
+    assert_eq!(gateway.inspect("{{len .NetworkSettings.Networks}}"), "0");
     // The re-check verifies (one more inspect, 50 ms on) and then audits.
     tokio::time::sleep(Duration::from_millis(1000)).await;
     daemon.terminate().await;
@@ -119,12 +145,29 @@ async fn failed_isolation_steps_are_retried_verified_and_a_reconnected_network_i
             .any(|(_, _, detail)| detail.contains("bridge")),
         "{checked:?}"
     );
-    assert!(
-        checked
-            .iter()
-            .any(|(_, _, detail)| detail.contains("unpause during quarantine")),
-        "{checked:?}"
-    );
+    for undoing in ["unpause", "update", "start"] {
+        assert!(
+            checked
+                .iter()
+                .any(|(_, _, detail)| detail.contains(&format!("{undoing} during quarantine"))),
+            "{undoing}: {checked:?}"
+        );
+    }
+}
+
+/// Waits up to 20 s for the container's `format` to read `expected`:
+/// under the whole suite on two cores the engine's event reached the
+/// monitor after more than 5 s once (stop 35).
+async fn wait_for(container: &occc_tests::docker::TestContainer, format: &str, expected: &str) {
+    let mut read = String::new();
+    for _ in 0..400 {
+        read = container.inspect(format);
+        if read == expected {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(read, expected, "{format}");
 }
 
 /// A container on another container's network namespace: nothing the
@@ -181,4 +224,29 @@ async fn a_container_sharing_another_network_namespace_is_never_reported_isolate
         "{later:?}"
     );
     daemon.terminate().await;
+}
+
+/// Waits up to 20 s for an `isolation_checked` entry whose detail holds
+/// `why`.
+async fn wait_audited(session: &occc_client::OcccClient, why: &str) {
+    for _ in 0..400 {
+        let page = session
+            .audit()
+            .list_audit_entries(occc_client::proto::ListAuditEntriesRequest {
+                kind: "isolation_checked".to_owned(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if page
+            .entries
+            .iter()
+            .any(|entry| entry.detail_json.contains(why))
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no isolation_checked entry for {why}");
 }
