@@ -314,4 +314,41 @@ mod tests {
         let expected = hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes));
         assert_eq!(running.sha256, expected, "python3's own binary");
     }
+
+    /// A process running an executable over [`MAX_EXECUTABLE_BYTES`] (a
+    /// copy of `sleep` made sparse past the bound: the loader reads only
+    /// its start) is not hashed, and judged foreign even under the name of
+    /// a pinned executable with the same first bytes.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_running_executable_too_large_to_hash_is_foreign() {
+        let folder = tempfile::tempdir().unwrap();
+        let sleep = std::fs::read("/bin/sleep").unwrap();
+        let large = folder.path().join("sleep");
+        std::fs::write(&large, &sleep).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&large)
+            .unwrap()
+            .set_len(MAX_EXECUTABLE_BYTES + 1)
+            .unwrap();
+        std::fs::set_permissions(&large, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut process = std::process::Command::new(&large)
+            .arg("30")
+            .spawn()
+            .expect("the large copy runs");
+        let mut cache = ExeCache::default();
+        let running = running_executable(process.id(), &mut cache);
+        let _ = process.kill();
+        let _ = process.wait();
+        let running = running.unwrap().expect("it runs");
+        assert!(!running.is_hashed(), "{running:?}");
+        assert!(running.sha256.starts_with("not hashed: larger than"));
+        let mut trusted = TrustedExecutables::default();
+        let sha = hex::encode(ring::digest::digest(&ring::digest::SHA256, &sleep));
+        trusted
+            .by_hash
+            .insert(sha, std::iter::once("sleep".to_owned()).collect());
+        assert_eq!(judge("sleep", &running, &trusted), Verdict::Foreign);
+    }
 }
