@@ -8,6 +8,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { inspect } from "node:util";
 
 import {
   ConnectError,
@@ -116,5 +117,37 @@ test("sockets that are missing, not sockets, someone else's, or in a folder othe
     }
   } finally {
     rmSync(folder, { recursive: true, force: true });
+  }
+});
+
+test("the session token shows in no dump of the client, and calls still carry it", async () => {
+  const daemon = await Daemon.start();
+  try {
+    const client = await daemon.client();
+    const root = await bootstrap(daemon, client, "root");
+    const answer = await client.auth.login({
+      username: "root",
+      password: root.password,
+      totpCode: await root.totp.nextCode(),
+    });
+    const token = answer.sessionToken;
+    assert.ok(token.length >= 32, "a real token");
+    client.useSessionToken(token);
+    const me = await client.auth.whoAmI({});
+    assert.equal(me.user?.username, "root");
+    // What an app might log or serialize: the client itself, after calls.
+    const dumps = [
+      inspect(client, { showHidden: true, depth: 12, getters: true }),
+      JSON.stringify(client, (_key, value: unknown) => (typeof value === "bigint" ? String(value) : value)),
+      String(client),
+      Object.getOwnPropertyNames(client).join(","),
+    ];
+    for (const dump of dumps) {
+      assert.ok(!dump.includes(token), "the token appears in a dump of the client");
+    }
+    await client.logout();
+    assert.ok(!inspect(client, { showHidden: true, depth: 12 }).includes(token));
+  } finally {
+    await daemon.dispose();
   }
 });
