@@ -89,6 +89,7 @@ pub async fn restore(
             PathBuf::from(&extracted),
             with_suffix(&extracted, "-wal"),
             with_suffix(&extracted, "-shm"),
+            with_suffix(&extracted, "-journal"),
         ] {
             let _ = std::fs::remove_file(leftover);
         }
@@ -114,7 +115,17 @@ async fn restore_from(
             ),
             other => BackupError::Refused(format!("the database does not open: {other}")),
         })?;
-    let checked = check_copy(&check, keys, &manifest).await;
+    let checked = match check_copy(&check, keys, &manifest).await {
+        // Before any migration runs on it: the schema of its migration.
+        Ok(()) => match unmigrated_schema_difference(&check).await {
+            Ok(None) => Ok(()),
+            Ok(Some(difference)) => Err(BackupError::Refused(format!(
+                "the database's schema is not occcd's (before migrating it): {difference}"
+            ))),
+            Err(err) => Err(err.into()),
+        },
+        refused => refused,
+    };
     check.close().await;
     checked?;
     let replaced_head = current_head(database, &keys.database).await;
@@ -347,8 +358,23 @@ async fn check_copy(copy: &Store, keys: &Keys, manifest: &Manifest) -> Result<()
 
 /// How `copy`'s schema differs from the one occcd's migrations make.
 async fn schema_difference(copy: &Store) -> Result<Option<String>, StoreError> {
-    let (found, expected) = (copy.schema().await?, crate::store::migrated_schema().await?);
-    Ok(crate::store::first_schema_difference(&found, &expected))
+    let (found, expected) = (
+        copy.schema().await?,
+        crate::store::migrated_schema(None).await?,
+    );
+    Ok(crate::store::schema_difference(&found, &expected))
+}
+
+/// How unmigrated `copy`'s schema differs from the one occcd's migrations
+/// make up to the migration it records (its triggers must not run during
+/// the migrations unless they are occcd's own).
+async fn unmigrated_schema_difference(copy: &Store) -> Result<Option<String>, StoreError> {
+    let version = copy.migration_version().await?;
+    let expected = crate::store::migrated_schema(Some(version)).await?;
+    Ok(crate::store::schema_difference(
+        &copy.schema().await?,
+        &expected,
+    ))
 }
 
 /// Where the current store's audit log ends, if it opens (read-only: the

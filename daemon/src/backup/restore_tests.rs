@@ -166,28 +166,59 @@ async fn a_page_changed_on_disk_is_refused_by_its_authentication_code() {
 #[tokio::test]
 async fn a_copy_that_lost_a_trigger_or_gained_an_object_is_not_occcds_schema() {
     let copy = copy_with_three_entries().await;
+    let checked = || Store::open_copy_to_check(&copy.path, &copy.keys.database);
     let opened = || Store::open(&copy.path, &copy.keys.database, false);
-    let store = opened().await.unwrap();
-    assert_eq!(schema_difference(&store).await.unwrap(), None);
-    store.close().await;
+    // Both checks, before migrating (on the check connection) and after.
+    let differences = || async {
+        let check = checked().await.unwrap();
+        let before = unmigrated_schema_difference(&check).await.unwrap();
+        check.close().await;
+        let store = opened().await.unwrap();
+        let after = schema_difference(&store).await.unwrap();
+        store.close().await;
+        (before, after)
+    };
+    assert_eq!(differences().await, (None, None));
     copy.edit(&["DROP TRIGGER audit_checkpoints_no_delete"])
         .await;
-    let store = opened().await.unwrap();
-    assert_eq!(
-        schema_difference(&store).await.unwrap().as_deref(),
-        Some("trigger audit_checkpoints_no_delete is missing")
-    );
-    store.close().await;
+    let missing = Some("trigger audit_checkpoints_no_delete is missing".to_owned());
+    assert_eq!(differences().await, (missing.clone(), missing));
     copy.edit(&[
         "CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints\n\
          BEGIN SELECT RAISE(ABORT, 'audit_checkpoints is append-only'); END",
         "CREATE VIEW everything AS SELECT * FROM audit_log",
     ])
     .await;
-    let store = opened().await.unwrap();
+    let extra = Some("view everything is not occcd's".to_owned());
+    assert_eq!(differences().await, (extra.clone(), extra));
+}
+
+/// SQLite refuses to create an object named `sqlite_…`, but loads one
+/// written into the schema table — a trigger hidden under such a name
+/// still fires. It is not occcd's, whatever it is called.
+#[tokio::test]
+async fn an_object_hidden_under_a_name_sqlite_keeps_for_itself_is_refused() {
+    let copy = copy_with_three_entries().await;
+    copy.edit(&[
+        "PRAGMA writable_schema = ON",
+        "INSERT INTO sqlite_schema (type, name, tbl_name, rootpage, sql) VALUES \
+         ('trigger', 'SQLITE_hidden', 'audit_log', 0, \
+          'CREATE TRIGGER SQLITE_hidden AFTER INSERT ON audit_log BEGIN SELECT 1; END')",
+    ])
+    .await;
+    let check = Store::open_copy_to_check(&copy.path, &copy.keys.database)
+        .await
+        .unwrap();
+    let hidden: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM sqlite_schema WHERE name = 'SQLITE_hidden'")
+            .fetch_one(check.raw_pool())
+            .await
+            .unwrap();
+    assert_eq!(hidden, 1, "planted");
+    let before = unmigrated_schema_difference(&check).await.unwrap();
+    check.close().await;
     assert_eq!(
-        schema_difference(&store).await.unwrap().as_deref(),
-        Some("view everything is not occcd's")
+        before.as_deref(),
+        Some("trigger SQLITE_hidden is not occcd's")
     );
-    store.close().await;
 }

@@ -2,10 +2,12 @@
 //! whether an event asked for another check while one ran.
 //!
 //! Invariant: an event that may undo isolation (unpause, start, restart,
-//! update, a network connected) is never dropped — it starts a check, or,
-//! while one runs for that container, makes it run once more after (the
-//! latest reason kept); a check ends only when no such event came in while
-//! it ran, decided under the same lock the events take.
+//! update, a network connected) starts a check, or, while one runs for
+//! that container, makes it run once more after (the first reason given
+//! meanwhile kept); a check ends only when no such event came in while it
+//! ran, decided under the same lock the events take. A check given up (its
+//! task dropped with a lost engine connection) takes a pending reason with
+//! it: the watcher re-checks every quarantine when a connection is made.
 
 use std::{
     collections::HashMap,
@@ -25,12 +27,13 @@ impl Rechecks {
     }
 
     /// Whether the caller should start a check of `name` now (true), or
-    /// one runs and will run again for `why` (false).
+    /// one runs and will run again (false) — for the first reason given
+    /// meanwhile (the event that undid the isolation, not a later poll's).
     pub fn begin(&self, name: &str, why: String) -> bool {
         let mut running = self.running();
         match running.get_mut(name) {
             Some(again) => {
-                *again = Some(why);
+                again.get_or_insert(why);
                 false
             }
             None => {
@@ -51,6 +54,23 @@ impl Rechecks {
         again
     }
 
+    /// Runs `check` for `why` (after [`Rechecks::begin`] said to), then
+    /// again for each reason given while it ran, until none was.
+    pub async fn run<Check, Checking>(&self, name: &str, why: String, mut check: Check)
+    where
+        Check: FnMut(String) -> Checking,
+        Checking: Future<Output = ()>,
+    {
+        let mut why = why;
+        loop {
+            check(why).await;
+            match self.next(name) {
+                Some(again) => why = again,
+                None => return,
+            }
+        }
+    }
+
     /// A check that stopped without [`Rechecks::next`] saying it was over
     /// (its task was aborted): the next event starts a new one.
     pub fn abandon(&self, name: &str) {
@@ -66,14 +86,14 @@ mod tests {
     fn an_event_during_a_check_runs_it_once_more_and_none_is_lost() {
         let rechecks = Rechecks::default();
         assert!(rechecks.begin("gw", "unpause during quarantine".into()));
-        // Two events while it runs: one more check, for the latest.
+        // Two reasons while it runs: one more check, for the first.
         assert!(!rechecks.begin("gw", "update during quarantine".into()));
-        assert!(!rechecks.begin("gw", "start during quarantine".into()));
+        assert!(!rechecks.begin("gw", "periodic check".into()));
         // Another container is checked on its own.
         assert!(rechecks.begin("other", "unpause during quarantine".into()));
         assert_eq!(
             rechecks.next("gw").as_deref(),
-            Some("start during quarantine")
+            Some("update during quarantine")
         );
         // Still running (its second round): another event waits again.
         assert!(!rechecks.begin("gw", "restart during quarantine".into()));
@@ -88,5 +108,30 @@ mod tests {
         );
         rechecks.abandon("gw");
         assert!(rechecks.begin("gw", "update during quarantine".into()));
+    }
+
+    #[tokio::test]
+    async fn a_run_checks_again_for_what_came_in_while_it_checked() {
+        let rechecks = Rechecks::default();
+        let mut checked = Vec::new();
+        assert!(rechecks.begin("gw", "unpause during quarantine".into()));
+        rechecks
+            .run("gw", "unpause during quarantine".into(), |why| {
+                // An event arrives during the first check only.
+                if checked.is_empty() {
+                    assert!(!rechecks.begin("gw", "update during quarantine".into()));
+                }
+                checked.push(why);
+                std::future::ready(())
+            })
+            .await;
+        assert_eq!(
+            checked,
+            ["unpause during quarantine", "update during quarantine"]
+        );
+        assert!(
+            rechecks.begin("gw", "start during quarantine".into()),
+            "over"
+        );
     }
 }

@@ -165,6 +165,10 @@ impl Watcher {
         let (asks, mut asked) = mpsc::channel::<String>(8);
         let mut live: HashMap<String, realtime::TreeWatch> = HashMap::new();
         let mut quick = JoinSet::new();
+        // Whatever happened while no engine connection was followed (a
+        // re-check given up with the last one included): each quarantine
+        // is checked now, not a poll interval later.
+        self.spawn_reisolation(&mut quick, engine, "engine connection (re)established");
         let mut tuned = self.shared.tunables.subscribe();
         let mut poll = tokio::time::interval(self.shared.tunables().poll_interval());
         poll.reset();
@@ -198,7 +202,7 @@ impl Watcher {
                     if sweeps.is_empty() {
                         self.spawn_sweep(&mut sweeps, engine, false, None);
                     }
-                    self.spawn_reisolation(&mut quick, engine);
+                    self.spawn_reisolation(&mut quick, engine, "periodic check");
                     self.reconcile_watches(&mut live, &asks);
                 }
                 Some(_) = sweeps.join_next(), if !sweeps.is_empty() => {
@@ -225,7 +229,7 @@ impl Watcher {
 
     /// Starts a check of every quarantined container's isolation: one
     /// inspect each, and a fix of whatever is undone (verified or not).
-    fn spawn_reisolation(&self, tasks: &mut JoinSet<()>, engine: &Engine) {
+    fn spawn_reisolation(&self, tasks: &mut JoinSet<()>, engine: &Engine, why_verified: &str) {
         let quarantined: Vec<(String, bool)> = self
             .shared
             .watched()
@@ -237,7 +241,7 @@ impl Watcher {
             .collect();
         for (name, verified) in quarantined {
             let why = if verified {
-                "periodic check"
+                why_verified
             } else {
                 "isolation not verified yet"
             };
@@ -246,32 +250,35 @@ impl Watcher {
     }
 
     /// Starts a check (and fix) of quarantined `name`'s isolation, unless
-    /// one is already running: at most one per container at a time.
+    /// one is already running (which then runs once more): at most one per
+    /// container at a time.
     fn spawn_reisolate(&self, tasks: &mut JoinSet<()>, engine: &Engine, name: &str, why: String) {
-        // One check per container at a time; an event meanwhile makes it
-        // run once more (never dropped: it may have come after the last
+        // One check per container at a time; a reason given meanwhile makes
+        // it run once more (never dropped: it may have come after the last
         // inspect of the running one).
         if !self.responder.reisolating().begin(name, why.clone()) {
             return;
         }
-        let responder = Arc::clone(&self.responder);
-        let (engine, name) = (engine.clone(), name.to_owned());
+        // Made before the task: dropping the task before it first runs
+        // (the connection lost) still gives the check up.
+        let mut running = Reisolating {
+            responder: Arc::clone(&self.responder),
+            name: name.to_owned(),
+            over: false,
+        };
+        let engine = engine.clone();
         tasks.spawn(async move {
-            // Cleared however the task ends (aborted with the connection too).
-            let mut running = Reisolating {
-                responder: &responder,
-                name: &name,
-                over: false,
-            };
-            let mut why = why;
-            loop {
-                running.responder.reisolate(&engine, &name, &why).await;
-                match running.responder.reisolating().next(&name) {
-                    Some(again) => why = again,
-                    None => break,
-                }
-            }
-            running.over = true;
+            let responder = Arc::clone(&running.responder);
+            let name = running.name.clone();
+            responder
+                .reisolating()
+                .run(&name, why, |why| {
+                    let (responder, engine, name) =
+                        (Arc::clone(&responder), engine.clone(), name.clone());
+                    async move { responder.reisolate(&engine, &name, &why).await }
+                })
+                .await;
+            running.finished();
         });
     }
 
@@ -433,18 +440,25 @@ impl Watcher {
     }
 }
 
-/// Marks a container's re-isolation as running until dropped.
-/// A running re-check: given up if its task ends before it was over.
-struct Reisolating<'a> {
-    responder: &'a Responder,
-    name: &'a str,
+/// A running re-check: given up if its task ends (or is dropped unrun)
+/// before it was over.
+struct Reisolating {
+    responder: Arc<Responder>,
+    name: String,
     over: bool,
 }
 
-impl Drop for Reisolating<'_> {
+impl Reisolating {
+    /// The check is over ([`super::rechecks::Rechecks::run`] returned).
+    fn finished(&mut self) {
+        self.over = true;
+    }
+}
+
+impl Drop for Reisolating {
     fn drop(&mut self) {
         if !self.over {
-            self.responder.reisolating().abandon(self.name);
+            self.responder.reisolating().abandon(&self.name);
         }
     }
 }

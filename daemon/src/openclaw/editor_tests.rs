@@ -23,6 +23,8 @@ use crate::{
 };
 
 const NOW: UnixMillis = UnixMillis(1_800_000_000_000);
+/// The file's `{}` written another way: an edit that changes the bytes.
+const REFORMATTED: &str = "{\n}\n";
 
 /// A session the test changes while a write waits.
 struct Live(Mutex<Option<Session>>);
@@ -117,6 +119,7 @@ async fn bench() -> Bench {
 async fn edit_while_waiting(
     bench: &Bench,
     session: &Live,
+    text: &str,
     meanwhile: impl FnOnce(),
 ) -> Result<Accepted, ConfigError> {
     let by = ConfigActor {
@@ -135,7 +138,7 @@ async fn edit_while_waiting(
     let expected = bench.versioner.of_disk(Some(b"{}".as_slice()));
     let edit = bench
         .editor
-        .update(by, "gw", &expected, "{\n}\n".to_owned(), "reformat");
+        .update(by, "gw", &expected, text.to_owned(), "reformat");
     let mut edit = std::pin::pin!(edit);
     // The map's handle and ours: a third is the edit's, taken right before
     // it waits for the lock (its text is checked on the blocking pool
@@ -154,48 +157,65 @@ async fn edit_while_waiting(
     edit.await
 }
 
+/// Whether `outcome` is a refusal saying `why`.
+fn refused_because(outcome: &Result<Accepted, ConfigError>, why: &str) -> bool {
+    matches!(outcome, Err(ConfigError::NoLongerAllowed(said)) if said.contains(why))
+}
+
 #[tokio::test]
 async fn a_write_that_waited_for_its_turn_is_asked_again_and_refused() {
     let bench = bench().await;
     let live = Live(Mutex::new(Some(admin_session())));
+    let end = || *live.0.lock().unwrap() = None;
     // Nothing changes while it waits: written.
-    let written = edit_while_waiting(&bench, &live, || {}).await;
+    let written = edit_while_waiting(&bench, &live, REFORMATTED, || {}).await;
     assert!(written.is_ok(), "{written:?}");
     assert_eq!(std::fs::read(&bench.file).unwrap(), b"{\n}\n");
     std::fs::write(&bench.file, "{}").unwrap();
 
-    let ended = edit_while_waiting(&bench, &live, || *live.0.lock().unwrap() = None).await;
-    assert!(
-        matches!(&ended, Err(ConfigError::NoLongerAllowed(why)) if why.contains("session ended")),
-        "{ended:?}"
-    );
+    let ended = edit_while_waiting(&bench, &live, REFORMATTED, || {
+        *live.0.lock().unwrap() = None
+    })
+    .await;
+    assert!(refused_because(&ended, "session ended"), "{ended:?}");
     let demoted = || {
         let mut session = admin_session();
         session.role = Role::Operator;
         *live.0.lock().unwrap() = Some(session);
     };
-    let refused = edit_while_waiting(&bench, &live, demoted).await;
-    assert!(
-        matches!(&refused, Err(ConfigError::NoLongerAllowed(why)) if why.contains("role changed")),
-        "{refused:?}"
-    );
+    let refused = edit_while_waiting(&bench, &live, REFORMATTED, demoted).await;
+    assert!(refused_because(&refused, "role changed"), "{refused:?}");
     let lapsed = || {
         let mut session = admin_session();
         session.elevation = None;
         *live.0.lock().unwrap() = Some(session);
     };
-    let refused = edit_while_waiting(&bench, &live, lapsed).await;
+    let refused = edit_while_waiting(&bench, &live, REFORMATTED, lapsed).await;
     assert!(
-        matches!(&refused, Err(ConfigError::NoLongerAllowed(why)) if why.contains("re-authentication lapsed")),
+        refused_because(&refused, "re-authentication lapsed"),
         "{refused:?}"
     );
     *live.0.lock().unwrap() = Some(admin_session());
-    let quarantined = edit_while_waiting(&bench, &live, || bench.quarantine.set(true)).await;
+    let quarantined =
+        edit_while_waiting(&bench, &live, REFORMATTED, || bench.quarantine.set(true)).await;
     assert!(
         matches!(quarantined, Err(ConfigError::Quarantined)),
         "{quarantined:?}"
     );
     assert_eq!(std::fs::read(&bench.file).unwrap(), b"{}", "never written");
+    // Accepting the text on disk (an outside edit: not the version last
+    // accepted) writes no file, so the check at the lock is its only one.
+    bench.quarantine.set(false);
+    let accepted = edit_while_waiting(&bench, &live, "{}", end).await;
+    assert!(refused_because(&accepted, "session ended"), "{accepted:?}");
+    *live.0.lock().unwrap() = Some(admin_session());
+    let accepted = edit_while_waiting(&bench, &live, "{}", || {}).await;
+    assert!(
+        accepted
+            .as_ref()
+            .is_ok_and(|accepted| accepted.stored.is_some()),
+        "{accepted:?}"
+    );
     drop(bench.editor);
     bench.writer.finish().await;
     bench.store.close().await;

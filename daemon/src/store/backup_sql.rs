@@ -34,8 +34,7 @@ impl Store {
     async fn open_checked(path: &Path, key: &Subkey, read_only: bool) -> Result<Self, StoreError> {
         let options = keyed_options(path, key)?
             .read_only(read_only)
-            .pragma("query_only", "ON")
-            .pragma("trusted_schema", "OFF");
+            .pragma("query_only", "ON");
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options)

@@ -56,7 +56,7 @@ pub use device_key_rows::DeviceKeyRow;
 pub use finding_rows::{Acknowledged, FindingRow, OpenFindingRow};
 pub use integrity_rows::{BaselineRow, QuarantineRow};
 pub use key_rows::{SEALED_COLUMNS, SealedColumn};
-pub use schema::{SchemaObject, first_difference as first_schema_difference, migrated_schema};
+pub use schema::{SchemaObject, difference as schema_difference, migrated_schema};
 pub use session_rows::{ClockAnchorRow, SessionRow};
 pub use skill_rows::{SkillApprovalRow, SkillDecisionRow, SkillRow};
 pub use snapshot_rows::SnapshotRow;
@@ -450,6 +450,9 @@ fn keyed_options(path: &Path, key: &Subkey) -> Result<SqliteConnectOptions, Stor
             "cipher_memory_security",
             sqlite_heap::cipher_memory_security(),
         )
+        // The schema's triggers and CHECKs may call only functions without
+        // side effects (a restored copy's schema is checked, not trusted).
+        .pragma("trusted_schema", "OFF")
         .disable_statement_logging())
 }
 
