@@ -5,101 +5,29 @@
 //!
 //! Then every read RPC a frontend polls, one row each, against the same
 //! baseline (issue #17's goal: rate >= 0.5x baseline, p99 <= 1 ms at 16
-//! clients); rows that miss it are marked.
+//! clients); rows that miss it are marked. Each row is also measured
+//! against bare tonic giving an answer of the row's size, so a p99 that is
+//! the machine's for that many bytes shows as such.
 //!
 //! `cargo bench -p occc-tests --bench rpc`; `OCCC_BENCH_QUICK=1` for a short
 //! smoke run. Needs `cargo build --release --bins` first (scripts/bench does both).
 
+#[path = "rpc/baseline.rs"]
+mod baseline;
+#[path = "rpc/typescript.rs"]
+mod typescript;
+
 use std::{sync::Arc, time::Duration};
 
+use baseline::{measure_get_info, start_bare_server};
 use occc_client::{ConnectOptions, OcccClient, SessionToken, proto as pb};
-use occc_proto::v1::{DaemonInfo, GetInfoRequest, system_client::SystemClient, system_server};
 use occc_tests::{
     DevDir, RunningDaemon,
     load::{LoadReport, run_load},
     people::{bootstrap_super_admin, log_in},
 };
-use tokio::net::UnixListener;
-use tokio_stream::wrappers::UnixListenerStream;
-use tonic::{Request, Response, Status};
 
 const CONCURRENCY: usize = 16;
-
-/// The baseline: tonic with nothing in front of the handler.
-struct BareSystem;
-
-#[tonic::async_trait]
-impl system_server::System for BareSystem {
-    async fn get_info(
-        &self,
-        _request: Request<GetInfoRequest>,
-    ) -> Result<Response<DaemonInfo>, Status> {
-        Ok(Response::new(DaemonInfo {
-            version: "bare".into(),
-            uptime_seconds: 0,
-            started_at_unix_ms: 0,
-            api_version: "occc.v1".into(),
-            // As many entries as occcd's answer carries (the daemon and
-            // its ten services), so both answers are the same size.
-            services: (0..11)
-                .map(|n| occc_client::proto::ServiceHealth {
-                    service: format!("occc.v1.Service{n}"),
-                    serving: true,
-                    reason: String::new(),
-                })
-                .collect(),
-        }))
-    }
-}
-
-/// Serves the baseline on its own 2-worker runtime, like the daemon's.
-fn start_bare_server(dir: &DevDir) -> ConnectOptions {
-    let socket = dir.path().join("bare.sock");
-    let path = socket.clone();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("baseline runtime");
-        runtime.block_on(async move {
-            let listener = UnixListener::bind(&path).expect("bind baseline socket");
-            tonic::transport::Server::builder()
-                .add_service(system_server::SystemServer::new(BareSystem))
-                .serve_with_incoming(UnixListenerStream::new(listener))
-                .await
-                .expect("baseline server");
-        });
-    });
-    while !socket.exists() {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    ConnectOptions {
-        socket_path: socket,
-        expected_owner_uid: nix::unistd::geteuid().as_raw(),
-    }
-}
-
-async fn measure_get_info(
-    options: &ConnectOptions,
-    warm_up: Duration,
-    window: Duration,
-) -> LoadReport {
-    let mut clients = Vec::with_capacity(CONCURRENCY);
-    for _ in 0..CONCURRENCY {
-        clients.push(Arc::new(
-            OcccClient::connect(options).await.expect("connect"),
-        ));
-    }
-    run_load(CONCURRENCY, warm_up, window, |index| {
-        let client = SystemClient::new(clients[index].channel());
-        move || {
-            let mut client = client.clone();
-            async move { client.get_info(GetInfoRequest {}).await.is_ok() }
-        }
-    })
-    .await
-}
 
 /// The read RPCs a frontend polls.
 const READS: [&str; 12] = [
@@ -173,68 +101,92 @@ async fn submit_fixture_skill(session: &OcccClient) {
     let _ = SKILL.set(version.tree_hash);
 }
 
-/// One call of read RPC `name` on `client`; true if it answered OK.
-async fn call_read(client: &OcccClient, name: &str) -> bool {
+/// One call of read RPC `name` on `client`: `None` if it failed, else the
+/// encoded size of its answer when `sizing` (0 otherwise: not computed).
+async fn call_read(client: &OcccClient, name: &str, sizing: bool) -> Option<usize> {
+    fn size<M: prost::Message>(answer: tonic::Response<M>, sizing: bool) -> usize {
+        if sizing {
+            answer.get_ref().encoded_len()
+        } else {
+            0
+        }
+    }
     match name {
-        "Auth/WhoAmI" => client.auth().who_am_i(pb::WhoAmIRequest {}).await.is_ok(),
+        "Auth/WhoAmI" => client
+            .auth()
+            .who_am_i(pb::WhoAmIRequest {})
+            .await
+            .ok()
+            .map(|answer| size(answer, sizing)),
         "Users/ListUsers" => client
             .users()
             .list_users(pb::ListUsersRequest::default())
             .await
-            .is_ok(),
+            .ok()
+            .map(|answer| size(answer, sizing)),
         "Users/ListActiveSessions" => client
             .users()
             .list_active_sessions(pb::ListActiveSessionsRequest {})
             .await
-            .is_ok(),
+            .ok()
+            .map(|answer| size(answer, sizing)),
         "Users/ListAllSessions" => client
             .users()
             .list_all_sessions(pb::ListAllSessionsRequest {})
             .await
-            .is_ok(),
+            .ok()
+            .map(|answer| size(answer, sizing)),
         "Integrity/ListFindings" => client
             .integrity()
             .list_findings(pb::ListFindingsRequest::default())
             .await
-            .is_ok(),
+            .ok()
+            .map(|answer| size(answer, sizing)),
         "Integrity/GetIntegrityStatus" => client
             .integrity()
             .get_integrity_status(pb::GetIntegrityStatusRequest {})
             .await
-            .is_ok(),
+            .ok()
+            .map(|answer| size(answer, sizing)),
         "Integrity/ListSnapshots" => client
             .integrity()
             .list_snapshots(pb::ListSnapshotsRequest::default())
             .await
-            .is_ok(),
+            .ok()
+            .map(|answer| size(answer, sizing)),
         "Skills/ListSkills" => client
             .skills()
             .list_skills(pb::ListSkillsRequest::default())
             .await
-            .is_ok(),
+            .ok()
+            .map(|answer| size(answer, sizing)),
         "Skills/GetSkill" => client
             .skills()
             .get_skill(pb::SkillRef {
                 tree_hash: SKILL.get().cloned().unwrap_or_default(),
             })
             .await
-            .is_ok(),
+            .ok()
+            .map(|answer| size(answer, sizing)),
         "Audit/ListAuditEntries" => client
             .audit()
             .list_audit_entries(pb::ListAuditEntriesRequest::default())
             .await
-            .is_ok(),
+            .ok()
+            .map(|answer| size(answer, sizing)),
         "Config/GetConfig" => client
             .config()
             .get_config(pb::GetConfigRequest::default())
             .await
-            .is_ok(),
+            .ok()
+            .map(|answer| size(answer, sizing)),
         "Config/ListConfigVersions" => client
             .config()
             .list_config_versions(pb::ListConfigVersionsRequest::default())
             .await
-            .is_ok(),
-        _ => false,
+            .ok()
+            .map(|answer| size(answer, sizing)),
+        _ => None,
     }
 }
 
@@ -255,7 +207,7 @@ async fn measure_read(
         let client = Arc::clone(&clients[index]);
         move || {
             let client = Arc::clone(&client);
-            async move { call_read(&client, name).await }
+            async move { call_read(&client, name, false).await.is_some() }
         }
     })
     .await
@@ -268,97 +220,6 @@ fn print_row(name: &str, report: &LoadReport) {
         report.percentile(0.50).as_secs_f64() * 1e6,
         report.percentile(0.99).as_secs_f64() * 1e6,
         report.errors
-    );
-}
-
-/// What `client-sdk/typescript/dist/bench/unary.js` prints.
-struct NodeRun {
-    calls: u64,
-    errors: u64,
-    seconds: f64,
-    p50_us: f64,
-    p99_us: f64,
-}
-
-impl NodeRun {
-    fn parse(line: &[u8]) -> Self {
-        let value: serde_json::Value =
-            serde_json::from_slice(line).expect("node bench prints one JSON line");
-        let number = |key: &str| {
-            value[key]
-                .as_f64()
-                .expect("a number in the node bench output")
-        };
-        Self {
-            calls: value["calls"].as_u64().expect("calls"),
-            errors: value["errors"].as_u64().expect("errors"),
-            seconds: number("seconds"),
-            p50_us: number("p50_us"),
-            p99_us: number("p99_us"),
-        }
-    }
-}
-
-/// The TypeScript client's GetInfo rate at {CONCURRENCY} calls in flight on
-/// one client, beside the Rust client's, alternating rounds against the same
-/// daemon. Needs the SDK built (`npm test` in scripts/test does it first).
-async fn compare_typescript_client(
-    occcd: &ConnectOptions,
-    rounds: usize,
-    warm_up: Duration,
-    window: Duration,
-) {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../client-sdk/typescript/dist/bench/unary.js");
-    println!(
-        "\nTypeScript client (@grpc/grpc-js, one client, {CONCURRENCY} calls in flight) vs the Rust client"
-    );
-    if !script.exists() {
-        println!(
-            "  not measured: {} is not built (cd client-sdk/typescript && npm ci && npm run build)",
-            script.display()
-        );
-        return;
-    }
-    let (mut rust_runs, mut node_runs) = (Vec::new(), Vec::new());
-    for _ in 0..rounds {
-        rust_runs.push(measure_get_info(occcd, warm_up, window).await);
-        let output = tokio::process::Command::new("node")
-            .arg(&script)
-            .arg(&occcd.socket_path)
-            .arg(CONCURRENCY.to_string())
-            .arg(warm_up.as_millis().to_string())
-            .arg(window.as_millis().to_string())
-            .output()
-            .await
-            .expect("run node");
-        assert!(
-            output.status.success(),
-            "node bench failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        node_runs.push(NodeRun::parse(&output.stdout));
-    }
-    let rust = LoadReport::merge(rust_runs);
-    let calls: u64 = node_runs.iter().map(|run| run.calls).sum();
-    let seconds: f64 = node_runs.iter().map(|run| run.seconds).sum();
-    let errors: u64 = node_runs.iter().map(|run| run.errors).sum();
-    // Per-round percentiles, the worst round shown: rounds are not merged sample by sample.
-    let p50 = node_runs.iter().map(|run| run.p50_us).fold(0.0, f64::max);
-    let p99 = node_runs.iter().map(|run| run.p99_us).fold(0.0, f64::max);
-    let node_rate = calls as f64 / seconds;
-    print_row("Rust client GetInfo (16 clients)", &rust);
-    println!(
-        "{:<38} {node_rate:>10.0} {p50:>10.0} {p99:>10.0} {errors:>8}",
-        "TypeScript client GetInfo"
-    );
-    println!(
-        "ratio TypeScript/Rust client (rate): {:.2}",
-        node_rate / rust.rate()
-    );
-    assert_eq!(
-        errors, 0,
-        "TypeScript client calls failed during the benchmark"
     );
 }
 
@@ -376,7 +237,7 @@ fn main() {
         .expect("client runtime");
     runtime.block_on(async {
         let dir = DevDir::new();
-        let bare = start_bare_server(&dir);
+        let (bare, bare_answer) = start_bare_server(&dir);
         // An OpenClaw config of a realistic size (about 1.5 KiB) to read.
         let openclaw = dir.path().join("openclaw.json");
         std::fs::write(&openclaw, OPENCLAW_SAMPLE).expect("write openclaw.json");
@@ -429,36 +290,71 @@ fn main() {
             "calls failed during the benchmark"
         );
 
-        compare_typescript_client(&occcd, rounds, warm_up, window).await;
+        typescript::compare_typescript_client(&occcd, rounds, warm_up, window).await;
 
         println!(
             "\nread RPCs a frontend polls ({CONCURRENCY} clients; goal: rate >= 0.50x baseline, p99 <= 1000 µs)"
         );
         println!(
-            "{:<38} {:>10} {:>10} {:>10} {:>8} {:>7} {:>13}",
-            "rpc", "req/s", "p50 µs", "p99 µs", "errors", "ratio", "base p99 µs"
+            "  base: bare tonic's echo between the row's rounds; same size: bare tonic giving an \
+             answer of the row's size, also between them"
+        );
+        println!(
+            "{:<30} {:>8} {:>7} {:>7} {:>6} {:>6} {:>9} {:>7} {:>9} {:>6}",
+            "rpc",
+            "req/s",
+            "p50 µs",
+            "p99 µs",
+            "errors",
+            "ratio",
+            "base p99",
+            "bytes",
+            "same p99",
+            "p99 ×"
         );
         for name in READS {
-            let (mut baseline_runs, mut read_runs) = (Vec::new(), Vec::new());
+            let bytes = call_read(&session, name, true)
+                .await
+                .unwrap_or_else(|| panic!("{name} answers"));
+            let (mut baseline_runs, mut same_runs, mut read_runs) =
+                (Vec::new(), Vec::new(), Vec::new());
             for _ in 0..rounds {
+                bare_answer.echo();
                 baseline_runs.push(measure_get_info(&bare, warm_up, window).await);
+                bare_answer.sized(bytes);
+                same_runs.push(measure_get_info(&bare, warm_up, window).await);
                 read_runs.push(measure_read(&occcd, &token, name, warm_up, window).await);
             }
+            let same_bytes = bare_answer.bytes();
             let baseline = LoadReport::merge(baseline_runs);
+            let same = LoadReport::merge(same_runs);
             let read = LoadReport::merge(read_runs);
             let ratio = read.rate() / baseline.rate();
-            let p99_us = read.percentile(0.99).as_secs_f64() * 1e6;
-            let verdict = if ratio >= 0.5 && p99_us <= 1000.0 { "" } else { "  <- misses the goal" };
+            let micros = |report: &LoadReport, q| report.percentile(q).as_secs_f64() * 1e6;
+            let p99_us = micros(&read, 0.99);
+            let verdict = if ratio >= 0.5 && p99_us <= 1000.0 {
+                ""
+            } else if micros(&same, 0.99) > 1000.0 {
+                "  <- misses; so does bare tonic with that answer"
+            } else {
+                "  <- misses the goal"
+            };
             println!(
-                "{name:<38} {:>10.0} {:>10.0} {:>10.0} {:>8} {ratio:>7.2} {:>13.0}{verdict}",
+                "{name:<30} {:>8.0} {:>7.0} {p99_us:>7.0} {:>6} {ratio:>6.2} {:>9.0} {same_bytes:>7} {:>9.0} {:>6.2}{verdict}",
                 read.rate(),
-                read.percentile(0.50).as_secs_f64() * 1e6,
-                p99_us,
+                micros(&read, 0.50),
                 read.errors,
-                baseline.percentile(0.99).as_secs_f64() * 1e6,
+                micros(&baseline, 0.99),
+                micros(&same, 0.99),
+                p99_us / micros(&same, 0.99),
             );
             assert_eq!(read.errors, 0, "{name} failed during the benchmark");
+            assert!(
+                same_bytes.abs_diff(bytes) <= bytes / 20 + 128,
+                "{name}: the same-size answer is {same_bytes} bytes, not about {bytes}"
+            );
         }
+        bare_answer.echo();
         drop(daemon);
     });
 }
