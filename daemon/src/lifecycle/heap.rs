@@ -3,22 +3,26 @@
 //!
 //! Invariant: a block of 1 MiB or more — an Argon2 hash's memory, a large
 //! message — is mapped on its own and handed back
-//! to the kernel when freed, and at most two malloc arenas exist. glibc's
+//! to the kernel when freed, and at most eight malloc arenas exist. glibc's
 //! default raises the mapping threshold to the size of the largest block
 //! freed (up to 32 MiB), after which Argon2's blocks are carved from
 //! per-thread arenas that keep their pages: measured under the load test
 //! (`scripts/soak load`), two arenas held 160 MiB with 7 KiB in use, and
 //! the daemon's RSS kept growing. Free pages inside the arenas go back too,
 //! once a minute ([`return_free_pages`], from the daemon's control loop).
+//! Eight arenas, not two: with large blocks mapped alone they hold no more
+//! (the load test's RSS stays flat either way), and the tokio workers and
+//! SQLite's worker threads then rarely queue on one arena's lock — sixteen
+//! clients paging a big store wait a quarter less (docs/performance.md).
 //! Only Linux with glibc is tuned; other platforms keep their allocator's
 //! defaults.
 
 /// Blocks at least this large are mapped on their own.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MAP_ALONE_FROM_BYTES: i32 = 1024 * 1024;
-/// Malloc arenas at most (threads share them; two cores' worth).
+/// Malloc arenas at most (glibc would allow eight per core).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-const ARENAS: i32 = 2;
+const ARENAS: i32 = 8;
 
 /// Sets the allocator's thresholds; a refusal is only logged later by the
 /// caller's choice (it costs memory, not safety). Returns what was refused.
