@@ -46,6 +46,21 @@ pub async fn peer_as(uid: u32, socket: &std::path::Path, args: &[&str]) -> Strin
     run_peer(command, socket, args).await
 }
 
+/// Starts `occc-peer <socket> <args>` as OS user `uid` in the socket group,
+/// its output piped, killed when the handle is dropped (for commands that
+/// hold what they opened until killed).
+pub fn spawn_peer_as(uid: u32, socket: &std::path::Path, args: &[&str]) -> tokio::process::Child {
+    tokio::process::Command::new(crate::workspace_binary("occc-peer"))
+        .uid(uid)
+        .gid(socket_gid())
+        .arg(socket)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("occc-peer runs")
+}
+
 /// Runs `occc-peer <socket> <args>` as this process's own user, in a
 /// process of its own (whose connections close when it exits).
 pub async fn peer(socket: &std::path::Path, args: &[&str]) -> String {
@@ -74,8 +89,14 @@ async fn run_peer(
 
 /// Creates the group and user if needed; returns (uid, gid).
 pub fn ensure_other_user() -> (u32, u32) {
+    ensure_member_user(OTHER_USER)
+}
+
+/// Creates OS user `name` (a system user: no home, no shell) in the socket
+/// group if needed; returns (uid, gid).
+pub fn ensure_member_user(name: &str) -> (u32, u32) {
     socket_gid();
-    if nix::unistd::User::from_name(OTHER_USER)
+    if nix::unistd::User::from_name(name)
         .expect("user lookup")
         .is_none()
     {
@@ -87,13 +108,13 @@ pub fn ensure_other_user() -> (u32, u32) {
                 "/usr/sbin/nologin",
                 "--gid",
                 SOCKET_GROUP,
-                OTHER_USER,
+                name,
             ])
             .status()
             .expect("useradd runs");
-        assert!(status.success(), "useradd {OTHER_USER}");
+        assert!(status.success(), "useradd {name}");
     }
-    let user = nix::unistd::User::from_name(OTHER_USER)
+    let user = nix::unistd::User::from_name(name)
         .expect("user lookup")
         .expect("user exists");
     (user.uid.as_raw(), user.gid.as_raw())

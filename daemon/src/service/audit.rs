@@ -40,8 +40,8 @@ const MAX_VERIFICATIONS: usize = 2;
 const VERIFICATIONS_PER_UID: usize = 1;
 const VERIFICATIONS_KEPT_FOR_ADMINS: usize = 1;
 /// Watches open at once (each reads the store at every commit), in all and
-/// per peer uid: four uids at their share reach the total.
-const MAX_WATCHES: usize = 64;
+/// per peer uid: eight uids at their share reach the total.
+pub const AUDIT_WATCHES_TOTAL: usize = 64;
 pub const AUDIT_WATCHES_PER_UID: usize = 8;
 
 /// What the audit service reads, follows and signs with.
@@ -84,7 +84,7 @@ impl AuditService {
             parts,
             exports: UidShares::new(EXPORTS_PER_UID, MAX_EXPORTS),
             verifications: UidShares::new(VERIFICATIONS_PER_UID, MAX_VERIFICATIONS),
-            watches: UidShares::new(AUDIT_WATCHES_PER_UID, MAX_WATCHES),
+            watches: UidShares::new(AUDIT_WATCHES_PER_UID, AUDIT_WATCHES_TOTAL),
             last_page: ReadCopy::default(),
         }
     }

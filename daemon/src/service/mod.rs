@@ -22,7 +22,7 @@ mod status;
 mod system;
 mod users;
 
-pub use audit::{AUDIT_WATCHES_PER_UID, AuditParts, AuditService};
+pub use audit::{AUDIT_WATCHES_PER_UID, AUDIT_WATCHES_TOTAL, AuditParts, AuditService};
 pub use auth::AuthService;
 pub use backups::BackupsService;
 pub use biometric::BiometricService;

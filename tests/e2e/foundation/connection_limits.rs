@@ -35,7 +35,7 @@ async fn closed_at_once(stream: &mut UnixStream) -> bool {
 
 /// Another OS user's uid and a daemon it can reach (socket group, folder
 /// mode 0711); `None` (the test said why) when not root.
-async fn reachable_by_another_uid(test: &str) -> Option<(u32, DevDir, RunningDaemon)> {
+pub(super) async fn reachable_by_another_uid(test: &str) -> Option<(u32, DevDir, RunningDaemon)> {
     if !is_root() {
         skip::unavailable(test, "root (it switches to another OS user)");
         return None;

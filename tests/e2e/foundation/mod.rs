@@ -22,5 +22,6 @@ mod refusal_budget;
 mod rekey;
 mod service_manager;
 mod serving;
+mod share_totals;
 mod stalled_reader;
 mod store_faults;

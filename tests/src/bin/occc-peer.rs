@@ -10,6 +10,7 @@
 //!     occc-peer <socket> enrol-and-watch <username> <enrolment token> <password>
 //!     occc-peer <socket> enrol-and-verify-chain <username> <enrolment token> <password>
 //!     occc-peer <socket> hold-watches <session token file> <count>
+//!     occc-peer <socket> enrol-and-hold <username> <enrolment token> <password> <audit> <integrity>
 //!
 //! `enrol-and-use` sets the password, confirms TOTP (codes computed here,
 //! RFC 6238), logs in with a recovery code, calls WhoAmI and logs out; it
@@ -24,6 +25,10 @@
 //! `count` integrity watches on one connection with the session in the
 //! file, prints `ok holding <count>`, and holds them until it is killed
 //! (a test stops it to see what the daemon does with a silent peer).
+//! `enrol-and-hold` enrols and logs in the same way, opens up to `audit`
+//! audit watches and then up to `integrity` integrity watches, prints
+//! `ok audit <n>` and `ok integrity <n>` — or, for a kind refused before its
+//! count, the refusal (`error …`) — and holds what it got until killed.
 //! Prints one line per result, `ok …` or `error <gRPC code name> …`, and
 //! exits 0 unless the arguments are wrong; the tests read the lines.
 
@@ -161,9 +166,64 @@ async fn run(socket: PathBuf, command: &[String]) -> Result<(), String> {
             println!("ok holding {}", held.len());
             std::future::pending::<()>().await;
         }
+        [cmd, username, enrollment_token, password, audit, integrity]
+            if cmd == "enrol-and-hold" =>
+        {
+            let counts = |count: &String| count.parse::<usize>().map_err(|_| "counts: numbers");
+            let (audit, integrity) = (counts(audit)?, counts(integrity)?);
+            let session =
+                match enrol_and_log_in(&client, username, enrollment_token, password).await {
+                    Ok((session, ..)) => session,
+                    Err(err) => {
+                        report(Err::<(), _>(err), |()| String::new());
+                        return Ok(());
+                    }
+                };
+            let audit_watches = hold(audit, || async {
+                let mut watch = session.audit();
+                watch.watch_audit(pb::WatchAuditRequest::default()).await
+            })
+            .await;
+            say_held("audit", audit_watches.1);
+            let integrity_watches = hold(integrity, || async {
+                let mut watch = session.integrity();
+                watch.watch_integrity(pb::WatchIntegrityRequest {}).await
+            })
+            .await;
+            say_held("integrity", integrity_watches.1);
+            let _held = (audit_watches.0, integrity_watches.0);
+            std::future::pending::<()>().await;
+        }
         _ => return Err("unknown command; see the source's header".to_owned()),
     }
     Ok(())
+}
+
+/// Streams `open` gave, until `count` or its first refusal: what it gave,
+/// and how many or the refusal.
+async fn hold<T, Opened>(
+    count: usize,
+    open: impl Fn() -> Opened,
+) -> (Vec<T>, Result<usize, tonic::Status>)
+where
+    Opened: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    let mut held = Vec::new();
+    while held.len() < count {
+        match open().await {
+            Ok(stream) => held.push(stream.into_inner()),
+            Err(status) => return (held, Err(status)),
+        }
+    }
+    let granted = held.len();
+    (held, Ok(granted))
+}
+
+/// `ok <kind> <n>`, or the refusal.
+fn say_held(kind: &str, held: Result<usize, tonic::Status>) {
+    report(held.map_err(ClientError::Rpc), |granted| {
+        format!("{kind} {granted}")
+    });
 }
 
 /// The RFC 6238 code (SHA-1, 6 digits, 30 s) of `secret_base32` for `step`.
