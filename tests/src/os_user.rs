@@ -41,18 +41,21 @@ pub fn socket_group_config() -> String {
 /// Runs `occc-peer <socket> <args>` as OS user `uid` in the socket group;
 /// returns what it printed (one `ok …` / `error <code> …` line per result).
 pub async fn peer_as(uid: u32, socket: &std::path::Path, args: &[&str]) -> String {
+    run_peer(peer_command_as(uid), socket, args).await
+}
+
+/// `occc-peer`, to run as OS user `uid` in the socket group.
+fn peer_command_as(uid: u32) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(crate::workspace_binary("occc-peer"));
     command.uid(uid).gid(socket_gid());
-    run_peer(command, socket, args).await
+    command
 }
 
 /// Starts `occc-peer <socket> <args>` as OS user `uid` in the socket group,
 /// its output piped, killed when the handle is dropped (for commands that
 /// hold what they opened until killed).
 pub fn spawn_peer_as(uid: u32, socket: &std::path::Path, args: &[&str]) -> tokio::process::Child {
-    tokio::process::Command::new(crate::workspace_binary("occc-peer"))
-        .uid(uid)
-        .gid(socket_gid())
+    peer_command_as(uid)
         .arg(socket)
         .args(args)
         .stdout(std::process::Stdio::piped())

@@ -179,19 +179,17 @@ async fn run(socket: PathBuf, command: &[String]) -> Result<(), String> {
                         return Ok(());
                     }
                 };
-            let audit_watches = hold(audit, || async {
+            let audit_watches = hold("audit", audit, || async {
                 let mut watch = session.audit();
                 watch.watch_audit(pb::WatchAuditRequest::default()).await
             })
             .await;
-            say_held("audit", audit_watches.1);
-            let integrity_watches = hold(integrity, || async {
+            let integrity_watches = hold("integrity", integrity, || async {
                 let mut watch = session.integrity();
                 watch.watch_integrity(pb::WatchIntegrityRequest {}).await
             })
             .await;
-            say_held("integrity", integrity_watches.1);
-            let _held = (audit_watches.0, integrity_watches.0);
+            let _held = (audit_watches, integrity_watches);
             std::future::pending::<()>().await;
         }
         _ => return Err("unknown command; see the source's header".to_owned()),
@@ -199,12 +197,9 @@ async fn run(socket: PathBuf, command: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// Streams `open` gave, until `count` or its first refusal: what it gave,
-/// and how many or the refusal.
-async fn hold<T, Opened>(
-    count: usize,
-    open: impl Fn() -> Opened,
-) -> (Vec<T>, Result<usize, tonic::Status>)
+/// Streams `open` gave, until `count` or its first refusal; prints
+/// `ok <kind> <n>`, or the refusal.
+async fn hold<T, Opened>(kind: &str, count: usize, open: impl Fn() -> Opened) -> Vec<T>
 where
     Opened: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
 {
@@ -212,18 +207,14 @@ where
     while held.len() < count {
         match open().await {
             Ok(stream) => held.push(stream.into_inner()),
-            Err(status) => return (held, Err(status)),
+            Err(status) => {
+                report(Err::<(), _>(ClientError::Rpc(status)), |()| String::new());
+                return held;
+            }
         }
     }
-    let granted = held.len();
-    (held, Ok(granted))
-}
-
-/// `ok <kind> <n>`, or the refusal.
-fn say_held(kind: &str, held: Result<usize, tonic::Status>) {
-    report(held.map_err(ClientError::Rpc), |granted| {
-        format!("{kind} {granted}")
-    });
+    println!("ok {kind} {}", held.len());
+    held
 }
 
 /// The RFC 6238 code (SHA-1, 6 digits, 30 s) of `secret_base32` for `step`.
