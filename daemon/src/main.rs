@@ -12,7 +12,7 @@ use occcd::{
     crypto::{KeyPurpose, Subkey},
     lifecycle::{
         Reloader, Signals, StateLock, forbid_core_dumps, keep_heap_returnable, open_store, serve,
-        state_folder_of,
+        state_folder_of, supervision::ServiceManager,
     },
     logging::init_logging,
     store::{self, Store},
@@ -72,6 +72,7 @@ fn main() -> ExitCode {
         },
         _ => None,
     };
+    let manager = ServiceManager::from_env();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -84,7 +85,7 @@ fn main() -> ExitCode {
         Box::new(move || cli.effective_config()),
         Some(log_filter),
     );
-    let code = runtime.block_on(run(command, config, reloader, passed_socket));
+    let code = runtime.block_on(run(command, config, reloader, passed_socket, manager));
     // A name lookup of an event output may still run in a blocking thread:
     // it does not hold up the exit.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
@@ -96,6 +97,7 @@ async fn run(
     config: Config,
     reloader: Reloader,
     passed_socket: Option<PassedSocket>,
+    manager: ServiceManager,
 ) -> ExitCode {
     match command {
         Command::Serve => {
@@ -110,6 +112,7 @@ async fn run(
                 requests,
                 reloader,
                 passed_socket,
+                manager,
             )
             .await
             {

@@ -2,7 +2,8 @@
 //! loop-mounted by root with `errors=remount-ro`, so that writing to its
 //! `trigger_fs_error` (in `/sys/fs/ext4/<device>/`) makes the kernel turn
 //! it read-only at once — files held open for writing included — as it does
-//! when a disk fails under a real store.
+//! when a disk fails under a real store; or frozen (`fsfreeze`), so that
+//! every write and sync to it waits, as when a disk or its controller hangs.
 //!
 //! Invariant: `mount` returns `None` (the test says it skipped) where this
 //! process cannot mount a loop device; a mounted disk never outlives its
@@ -69,6 +70,18 @@ impl BreakableDisk {
             .unwrap_or_else(|err| panic!("{trigger}: {err}"));
     }
 
+    /// Freezes the file system: every write to it, and every sync, waits
+    /// until the returned guard thaws it (when it drops, a panic included).
+    #[must_use]
+    pub fn freeze(&self) -> Frozen<'_> {
+        assert!(
+            ran(Command::new("fsfreeze").arg("--freeze").arg(&self.at)),
+            "fsfreeze --freeze {}",
+            self.at.display()
+        );
+        Frozen(self)
+    }
+
     /// Whether the kernel has made it read-only.
     #[must_use]
     pub fn is_read_only(&self) -> bool {
@@ -106,6 +119,19 @@ impl BreakableDisk {
             "mount {} again",
             self.image.display()
         );
+    }
+}
+
+/// A frozen [`BreakableDisk`]; thawed when dropped.
+#[derive(Debug)]
+pub struct Frozen<'disk>(&'disk BreakableDisk);
+
+impl Drop for Frozen<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new("fsfreeze")
+            .arg("--unfreeze")
+            .arg(&self.0.at)
+            .status();
     }
 }
 

@@ -20,6 +20,7 @@ pub mod breakable_disk;
 pub mod docker;
 pub mod fault_proxy;
 pub mod generated_audit;
+pub mod in_process_daemon;
 pub mod load;
 pub mod os_user;
 pub mod pam_stack;

@@ -40,7 +40,7 @@ pub use signals::{SignalRequest, Signals};
 pub use state_files::own_like_state_folder;
 pub use state_files::with_suffix;
 pub use state_lock::{StateLock, state_folder_of};
-use supervision::Notice;
+use supervision::{Notice, ServiceManager};
 pub use unlock::{UnlockedStore, open_store};
 
 use crate::{
@@ -58,6 +58,7 @@ pub async fn serve(
     mut requests: mpsc::Receiver<SignalRequest>,
     mut reloader: Reloader,
     passed_socket: Option<PassedSocket>,
+    manager: ServiceManager,
 ) -> Result<(), StartupError> {
     let start = Instant::now();
     raise_open_file_limit();
@@ -85,12 +86,8 @@ pub async fn serve(
         "occcd ready"
     );
     let ready_at = clock.now();
-    supervision::notify(&[Notice::Ready, Notice::Status(supervision::SERVING)]);
-    let watchdog = supervision::watchdog_interval(
-        std::env::var("WATCHDOG_USEC").ok().as_deref(),
-        std::env::var("WATCHDOG_PID").ok().as_deref(),
-        std::process::id(),
-    );
+    manager.notify(&[Notice::Ready, Notice::Status(supervision::SERVING)]);
+    let watchdog = manager.watchdog();
     let mut checks = tokio::time::interval(supervision::check_every(watchdog));
     checks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut health_checks = tokio::time::interval(health::HEALTH_EVERY);
@@ -110,16 +107,16 @@ pub async fn serve(
                 None => break "the control channel closed".to_owned(),
                 Some(SignalRequest::Stop(reason)) => break reason,
                 Some(SignalRequest::Reload) => {
-                    supervision::notify(&[Notice::Reloading]);
-                    let summary = supervision::one_line(&reloader.reload(&domain).await);
-                    supervision::notify(&[Notice::Ready, Notice::Status(&summary)]);
+                    manager.notify(&[Notice::Reloading]);
+                    let summary = reloader.reload(&domain).await;
+                    manager.notify(&[Notice::Ready, Notice::Status(&summary)]);
                 }
             },
             ended = server.ended() => break ended,
             _ = checks.tick() => {
                 let probe = domain.probe(ready_at).await;
                 store_answer = probe.store.clone();
-                notify_watchdog(&probe, watchdog.is_some(), &clock);
+                notify_watchdog(&probe, &manager, &clock);
                 server.report_health(health::judge(clock.now(), &probe, commit_patience)).await;
             }
             _ = health_checks.tick() => {
@@ -135,7 +132,7 @@ pub async fn serve(
         }
     };
     tracing::info!(%reason, "shutting down");
-    supervision::notify(&[Notice::Stopping]);
+    manager.notify(&[Notice::Stopping]);
     server.stop_accepting().await;
     if let Some(task) = metrics_task {
         task.abort();
@@ -225,19 +222,19 @@ fn serve_metrics(
     tokio::spawn(crate::service::metrics_http::bind_and_serve(access, render))
 }
 
-/// Sends the watchdog keep-alive (when `watchdog`) only if `probe` found
-/// nothing stuck, and says what is otherwise.
-fn notify_watchdog(probe: &supervision::Probe, watchdog: bool, clock: &Arc<dyn Clock>) {
+/// Sends the watchdog keep-alive (when `manager` asked for one) only if
+/// `probe` found nothing stuck, and says what is otherwise.
+fn notify_watchdog(probe: &supervision::Probe, manager: &ServiceManager, clock: &Arc<dyn Clock>) {
     let stuck = supervision::stuck(clock.now(), probe);
     if !stuck.is_empty() {
         let stuck = stuck.join("; ");
         tracing::error!(%stuck, "not alive: the watchdog keep-alive is withheld");
     }
-    let (keep_alive, status) = supervision::after_check(&stuck, watchdog);
+    let (keep_alive, status) = supervision::after_check(&stuck, manager.watchdog().is_some());
     let status = Notice::Status(&status);
     match keep_alive {
-        true => supervision::notify(&[Notice::Watchdog, status]),
-        false => supervision::notify(&[status]),
+        true => manager.notify(&[Notice::Watchdog, status]),
+        false => manager.notify(&[status]),
     }
 }
 

@@ -136,29 +136,104 @@ pub enum Notice<'a> {
     Status(&'a str),
 }
 
-/// Sends `notices` to the service manager, if there is one (systemd's
-/// notify socket; on Windows none is spoken to yet: the service control
-/// manager integration is not built, see docs/operations.md).
-pub fn notify(notices: &[Notice<'_>]) {
+/// The service manager occcd reports to and the keep-alive interval it
+/// asked for, read once from the environment (`NOTIFY_SOCKET`,
+/// `WATCHDOG_USEC`, `WATCHDOG_PID`) before the runtime's threads start:
+/// none when nothing started occcd as a notify service. On Windows none is
+/// spoken to yet (the service control manager integration is not built,
+/// see docs/operations.md).
+#[derive(Debug, Clone, Default)]
+pub struct ServiceManager {
     #[cfg(unix)]
-    if std::env::var_os("NOTIFY_SOCKET").is_some() {
-        use sd_notify::NotifyState;
-        let states: Vec<NotifyState<'_>> = notices
-            .iter()
-            .map(|notice| match *notice {
-                Notice::Ready => NotifyState::Ready,
-                Notice::Reloading => NotifyState::Reloading,
-                Notice::Stopping => NotifyState::Stopping,
-                Notice::Watchdog => NotifyState::Watchdog,
-                Notice::Status(line) => NotifyState::Status(line),
-            })
-            .collect();
-        if let Err(err) = sd_notify::notify(false, &states) {
-            tracing::warn!(error = %err, "service manager notification failed");
+    socket: Option<std::os::unix::net::SocketAddr>,
+    watchdog: Option<Duration>,
+}
+
+impl ServiceManager {
+    /// The one this process's environment names (`sd_notify(3)`): a path,
+    /// or on Linux an abstract name written `@name`.
+    #[must_use]
+    pub fn from_env() -> Self {
+        let watchdog = watchdog_interval(
+            std::env::var("WATCHDOG_USEC").ok().as_deref(),
+            std::env::var("WATCHDOG_PID").ok().as_deref(),
+            std::process::id(),
+        );
+        #[cfg(unix)]
+        {
+            let socket = std::env::var_os("NOTIFY_SOCKET").and_then(|name| {
+                notify_address(&name)
+                    .map_err(|err| tracing::warn!(error = %err, "NOTIFY_SOCKET not usable: the service manager hears nothing"))
+                    .ok()
+            });
+            Self { socket, watchdog }
+        }
+        #[cfg(not(unix))]
+        Self { watchdog }
+    }
+
+    /// One listening on the datagram socket at `path`, wanting a keep-alive
+    /// every `watchdog` (tests stand in for systemd with it).
+    #[cfg(unix)]
+    pub fn at(path: &std::path::Path, watchdog: Option<Duration>) -> std::io::Result<Self> {
+        Ok(Self {
+            socket: Some(std::os::unix::net::SocketAddr::from_pathname(path)?),
+            watchdog,
+        })
+    }
+
+    /// The keep-alive interval asked for (`None`: no watchdog).
+    #[must_use]
+    pub fn watchdog(&self) -> Option<Duration> {
+        self.watchdog
+    }
+
+    /// Sends `notices` in one datagram, if there is a service manager; a
+    /// failure is logged and changes nothing else.
+    pub fn notify(&self, notices: &[Notice<'_>]) {
+        #[cfg(unix)]
+        if let Some(address) = &self.socket {
+            let message = notices.iter().fold(String::new(), |mut message, notice| {
+                message.push_str(&notice.line());
+                message.push('\n');
+                message
+            });
+            let sent = std::os::unix::net::UnixDatagram::unbound()
+                .and_then(|socket| socket.send_to_addr(message.as_bytes(), address));
+            if let Err(err) = sent {
+                tracing::warn!(error = %err, "service manager notification failed");
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = notices;
+    }
+}
+
+/// The address `NOTIFY_SOCKET` names.
+#[cfg(unix)]
+fn notify_address(name: &std::ffi::OsStr) -> std::io::Result<std::os::unix::net::SocketAddr> {
+    use std::os::unix::ffi::OsStrExt;
+    match name.as_bytes() {
+        #[cfg(target_os = "linux")]
+        [b'@', abstract_name @ ..] => {
+            use std::os::linux::net::SocketAddrExt;
+            std::os::unix::net::SocketAddr::from_abstract_name(abstract_name)
+        }
+        _ => std::os::unix::net::SocketAddr::from_pathname(name),
+    }
+}
+
+impl Notice<'_> {
+    /// The notice as its `sd_notify(3)` line.
+    fn line(&self) -> String {
+        match self {
+            Notice::Ready => "READY=1".to_owned(),
+            Notice::Reloading => "RELOADING=1".to_owned(),
+            Notice::Stopping => "STOPPING=1".to_owned(),
+            Notice::Watchdog => "WATCHDOG=1".to_owned(),
+            Notice::Status(line) => format!("STATUS={}", one_line(line)),
         }
     }
-    #[cfg(not(unix))]
-    let _ = notices;
 }
 
 #[cfg(test)]
@@ -246,6 +321,29 @@ mod tests {
         assert_eq!(watchdog_interval(Some("0"), None, 7), None);
         assert_eq!(watchdog_interval(Some("soon"), None, 7), None);
         assert_eq!(watchdog_interval(None, None, 7), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_notify_socket_is_a_path_or_an_abstract_name() {
+        use std::os::linux::net::SocketAddrExt;
+        let path = notify_address(std::ffi::OsStr::new("/run/systemd/notify")).unwrap();
+        assert_eq!(
+            path.as_pathname(),
+            Some(std::path::Path::new("/run/systemd/notify"))
+        );
+        let name = notify_address(std::ffi::OsStr::new("@/org/freedesktop/notify")).unwrap();
+        assert_eq!(
+            name.as_abstract_name(),
+            Some(&b"/org/freedesktop/notify"[..])
+        );
+        assert!(notify_address(std::ffi::OsStr::new(&"x".repeat(200))).is_err());
+    }
+
+    #[test]
+    fn a_notice_is_one_line() {
+        assert_eq!(Notice::Status("a\nb").line(), "STATUS=a b");
+        assert_eq!(Notice::Watchdog.line(), "WATCHDOG=1");
     }
 
     #[test]

@@ -3,14 +3,14 @@
 //! idle timeout and lifetime end it within a second of the (injected)
 //! clock passing them.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use occc_client::{OcccClient, proto as pb};
 use occc_tests::{
     DevDir, RunningDaemon,
+    in_process_daemon::InProcessDaemon,
     people::{Person, bootstrap_super_admin, elevate, invite, log_in, log_in_with_recovery_code},
 };
-use occcd::clock::{Clock, ManualClock, UnixMillis};
 use tonic::Code;
 
 /// The monitor needs no engine for this: it reports its containers unknown.
@@ -97,72 +97,11 @@ async fn a_watch_ends_with_logout_disabling_demotion_and_deletion() {
     daemon.terminate().await;
 }
 
-/// The daemon in this process, on its real socket, with a clock the test moves.
-struct InProcess {
-    clock: Arc<ManualClock>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    served: tokio::task::JoinHandle<()>,
-}
-
-impl InProcess {
-    async fn start(dir: &DevDir) -> Self {
-        #[allow(clippy::disallowed_methods)] // TOTP codes come from the real clock
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis();
-        let clock = Arc::new(ManualClock::starting_at(UnixMillis(
-            i64::try_from(now).unwrap(),
-        )));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let config = dir.config();
-        let daemon_clock: Arc<dyn Clock> = clock.clone();
-        let served = tokio::spawn(async move {
-            let (requests, received) = tokio::sync::mpsc::channel(1);
-            tokio::spawn(async move {
-                let _ = stopped.await;
-                let stop = occcd::lifecycle::SignalRequest::Stop("test over".to_owned());
-                let _ = requests.send(stop).await;
-            });
-            let running = config.clone();
-            let reloader = occcd::lifecycle::Reloader::new(
-                config.clone(),
-                Box::new(move || Ok(running.clone())),
-                None,
-            );
-            occcd::lifecycle::serve(&config, daemon_clock, received, reloader, None)
-                .await
-                .expect("in-process daemon");
-        });
-        let options = occc_client::ConnectOptions::dev(dir.path());
-        for _ in 0..500 {
-            if let Ok(client) = OcccClient::connect(&options).await
-                && client.health().await.is_ok()
-            {
-                return Self {
-                    clock,
-                    stop: Some(stop),
-                    served,
-                };
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("the in-process daemon did not start");
-    }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        self.served.await.unwrap();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watch_ends_when_its_session_idles_out_or_reaches_its_lifetime() {
     let dir = DevDir::new();
     dir.set_config(BLIND_MONITOR);
-    let daemon = InProcess::start(&dir).await;
+    let daemon = InProcessDaemon::start(&dir).await;
     let anonymous = OcccClient::connect(&occc_client::ConnectOptions::dev(dir.path()))
         .await
         .unwrap();

@@ -1,7 +1,8 @@
 //! What the service manager sees (issue #14): socket activation through
 //! systemd's own `systemd-socket-activate`, `sd_notify` messages (READY,
-//! STATUS, WATCHDOG, RELOADING) on a real datagram socket, and SIGHUP
-//! reloading what may change while the daemon serves.
+//! STATUS, WATCHDOG, RELOADING) on a real datagram socket — the keep-alive
+//! withheld while a disk hangs under the audit log — and SIGHUP reloading
+//! what may change while the daemon serves.
 
 use std::{
     os::unix::net::UnixDatagram,
@@ -13,8 +14,12 @@ use nix::{
     sys::signal::{Signal, kill},
     unistd::Pid,
 };
-use occc_client::{ConnectOptions, OcccClient};
-use occc_tests::{DevDir, RunningDaemon, skip, workspace_binary};
+use occc_client::{ConnectOptions, OcccClient, proto as pb};
+use occc_tests::{
+    DevDir, RunningDaemon, breakable_disk::BreakableDisk, in_process_daemon::InProcessDaemon, skip,
+    workspace_binary,
+};
+use occcd::lifecycle::supervision::ServiceManager;
 
 use crate::support::audit_rows_of_kind;
 
@@ -168,19 +173,25 @@ impl NotifySocket {
         (Self { socket, seen }, path)
     }
 
+    /// The next message (within the socket's 20 s).
+    async fn next(&mut self) -> String {
+        let socket = self.socket.try_clone().expect("clone");
+        let message = tokio::task::spawn_blocking(move || {
+            let mut buffer = vec![0u8; 4096];
+            let read = socket.recv(&mut buffer).map_err(|err| err.to_string())?;
+            Ok::<_, String>(String::from_utf8_lossy(&buffer[..read]).into_owned())
+        })
+        .await
+        .expect("join")
+        .unwrap_or_else(|err| panic!("no message from occcd ({err}); saw {:?}", self.seen));
+        self.seen.push(message.clone());
+        message
+    }
+
     /// Reads messages until one holds `line`; returns that message.
     async fn until(&mut self, line: &str) -> String {
         loop {
-            let socket = self.socket.try_clone().expect("clone");
-            let message = tokio::task::spawn_blocking(move || {
-                let mut buffer = vec![0u8; 4096];
-                let read = socket.recv(&mut buffer).map_err(|err| err.to_string())?;
-                Ok::<_, String>(String::from_utf8_lossy(&buffer[..read]).into_owned())
-            })
-            .await
-            .expect("join")
-            .unwrap_or_else(|err| panic!("no {line:?} from occcd ({err}); saw {:?}", self.seen));
-            self.seen.push(message.clone());
+            let message = self.next().await;
             if message.lines().any(|l| l == line || l.starts_with(line)) {
                 return message;
             }
@@ -295,4 +306,90 @@ async fn sighup_applies_what_may_change_names_the_rest_and_survives_a_broken_fil
         .await
         .expect("connect");
     client.health().await.expect("serving after both reloads");
+}
+
+/// The disk under the store hangs (frozen) while the audit log commits an
+/// entry: once the commit has waited past its patience on the daemon's
+/// clock, occcd withholds its keep-alive and its status line says why —
+/// systemd would restart it — and once the disk is back it sends it again,
+/// having lost nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_whose_audit_commit_hangs_withholds_its_keep_alive_until_the_disk_is_back() {
+    let test = "a_daemon_whose_audit_commit_hangs_withholds_its_keep_alive_until_the_disk_is_back";
+    let dir = DevDir::new();
+    // No monitor loop: only the audit writer can be stuck here.
+    dir.set_config("[integrity]\nenabled = false\n");
+    let state = dir.database().parent().expect("state folder").to_owned();
+    let Some(disk) = BreakableDisk::mount(&state, 64) else {
+        return skip::unavailable(test, "root, to loop-mount an ext4 image");
+    };
+    let (mut notify, path) = NotifySocket::bind(&dir);
+    let manager = ServiceManager::at(&path, Some(Duration::from_secs(2))).expect("address");
+    let daemon = InProcessDaemon::start_telling(&dir, manager).await;
+    notify.until("WATCHDOG=1").await;
+    let anonymous = OcccClient::connect(&ConnectOptions::dev(dir.path()))
+        .await
+        .expect("connect");
+
+    let frozen = disk.freeze();
+    // A refused call is audited: its entry's commit waits on the disk.
+    let refused = tokio::spawn(async move {
+        anonymous
+            .users()
+            .list_users(pb::ListUsersRequest::default())
+            .await
+    });
+    // The daemon's clock moves 10 s at each check until it says it is stuck.
+    let mut stuck = None;
+    for _ in 0..30 {
+        daemon.clock.advance(Duration::from_secs(10));
+        let message = notify.next().await;
+        if message.contains("STATUS=stuck") {
+            stuck = Some(message);
+            break;
+        }
+        assert!(message.contains("STATUS=serving"), "{message}");
+    }
+    let stuck = stuck.unwrap_or_else(|| panic!("never stuck; saw {:?}", notify.seen));
+    assert!(
+        stuck.contains("STATUS=stuck: audit writer stuck on a commit for "),
+        "{stuck}"
+    );
+    assert!(!stuck.contains("WATCHDOG=1"), "{stuck}");
+    let seconds: u64 = stuck
+        .split("for ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{stuck}"));
+    assert!(seconds > 60, "past its patience only: {stuck}");
+    // No keep-alive at the checks after it either.
+    for _ in 0..2 {
+        let message = notify.next().await;
+        assert!(
+            message.contains("STATUS=stuck") && !message.contains("WATCHDOG=1"),
+            "{message}"
+        );
+    }
+
+    // The disk is back: the entry commits and the keep-alive returns.
+    drop(frozen);
+    let alive = notify.until("WATCHDOG=1").await;
+    assert!(alive.contains("STATUS=serving"), "{alive}");
+    let refused = refused.await.expect("join").expect_err("refused");
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    daemon.stop().await;
+    let (store, hasher) = dir.open_store().await;
+    let refusals = audit_rows_of_kind(&store, "call_refused").await;
+    assert!(
+        refusals
+            .iter()
+            .any(|(_, _, detail)| detail.contains("ListUsers")),
+        "{refusals:?}"
+    );
+    let report = occcd::audit::verify_chain(&store, &hasher)
+        .await
+        .expect("verify");
+    assert!(report.first_broken.is_none(), "{report:?}");
+    store.close().await;
 }
