@@ -308,6 +308,35 @@ async fn sighup_applies_what_may_change_names_the_rest_and_survives_a_broken_fil
     client.health().await.expect("serving after both reloads");
 }
 
+/// `log.filter` changes with a reload when neither `OCCCD_LOG` nor
+/// `--log-filter` overrides it: info lines appear in the log only after it.
+#[tokio::test]
+async fn sighup_changes_the_log_filter_the_config_names() {
+    let dir = DevDir::new();
+    dir.set_config("[log]\nfilter = \"warn\"\n");
+    let mut command = dir.occcd_command(&[], "unused");
+    command.env_remove("OCCCD_LOG");
+    let daemon = RunningDaemon::adopt(&dir, command.spawn().expect("spawn occcd")).await;
+    assert!(!dir.log().contains("occcd ready"), "{}", dir.log());
+
+    dir.set_config("[log]\nfilter = \"info\"\n");
+    signal(&daemon, Signal::SIGHUP);
+    eventually("the new filter in force", &dir, || {
+        dir.log().contains("log filter reloaded")
+    })
+    .await;
+    let (store, _) = dir.open_store().await;
+    let rows = audit_rows_of_kind(&store, "config_reloaded").await;
+    store.close().await;
+    assert!(
+        rows.iter()
+            .any(|(_, _, detail)| detail.contains(r#""log.filter: \"warn\" -> \"info\"""#)),
+        "{rows:?}"
+    );
+    assert!(daemon.terminate().await.success());
+    assert!(dir.log().contains("occcd stopped"), "{}", dir.log());
+}
+
 /// The disk under the store hangs (frozen) while the audit log commits an
 /// entry: once the commit has waited past its patience on the daemon's
 /// clock, occcd withholds its keep-alive and its status line says why —
