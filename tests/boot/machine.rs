@@ -155,26 +155,8 @@ impl Machine {
                 .map_err(|err| format!("cannot copy {}: {err}", file.display()))?;
         }
         let console = root.with_extension("console.log");
-        let log = fs::File::create(&console).map_err(|err| format!("console log: {err}"))?;
-        let nspawn = Command::new("systemd-nspawn")
-            .args([
-                "--quiet",
-                "--boot",
-                "--register=no",
-                "--keep-unit",
-                "--console=passive",
-            ])
-            // As on a real host: without it nspawn's own filter refuses the
-            // mlock(2) SQLCipher uses for its key and page memory.
-            .arg("--capability=CAP_IPC_LOCK")
-            .arg(format!("--machine=occcboot{}", std::process::id()))
-            .arg("-D")
-            .arg(&root)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().map_err(|err| err.to_string())?)
-            .stderr(log)
-            .spawn()
-            .map_err(|err| format!("cannot start systemd-nspawn: {err}"))?;
+        let _ = fs::remove_file(&console);
+        let nspawn = start_nspawn(&root, &console)?;
         let mut machine = Self {
             leader: 0,
             nspawn,
@@ -184,6 +166,37 @@ impl Machine {
         machine.leader = machine.find_leader()?;
         machine.wait_for_boot()?;
         Ok(machine)
+    }
+
+    /// Powers the machine off cleanly and boots the same root again, as a
+    /// host reboots: its files are kept, `/run` starts empty.
+    pub fn reboot(&mut self) -> Result<(), Unavailable> {
+        self.power_off();
+        self.nspawn = start_nspawn(&self.root, &self.console)?;
+        self.leader = self.find_leader()?;
+        self.wait_for_boot()
+    }
+
+    /// A clean poweroff first; then the container's PID 1 is killed (which
+    /// ends every process in it): systemd-nspawn gone, an orphaned
+    /// container would otherwise go on running.
+    fn power_off(&mut self) {
+        let _ = self.command(&["systemctl", "poweroff"]).output();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.nspawn.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if let Ok(leader) = i32::try_from(self.leader) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(leader),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        let _ = self.nspawn.kill();
+        let _ = self.nspawn.wait();
     }
 
     /// The container's PID 1, as the host numbers it: a process whose
@@ -331,28 +344,38 @@ impl Machine {
 
 impl Drop for Machine {
     fn drop(&mut self) {
-        // A clean poweroff first; then the container's PID 1 is killed
-        // (which ends every process in it): systemd-nspawn gone, an
-        // orphaned container would otherwise go on running.
-        let _ = self.command(&["systemctl", "poweroff"]).output();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.nspawn.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        if let Ok(leader) = i32::try_from(self.leader) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(leader),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-        let _ = self.nspawn.kill();
-        let _ = self.nspawn.wait();
+        self.power_off();
         let _ = fs::remove_dir_all(&self.root);
         let _ = fs::remove_file(&self.console);
     }
+}
+
+/// Boots `root` with systemd as its PID 1, its console appended to `console`.
+fn start_nspawn(root: &Path, console: &Path) -> Result<Child, Unavailable> {
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(console)
+        .map_err(|err| format!("console log: {err}"))?;
+    Command::new("systemd-nspawn")
+        .args([
+            "--quiet",
+            "--boot",
+            "--register=no",
+            "--keep-unit",
+            "--console=passive",
+        ])
+        // As on a real host: without it nspawn's own filter refuses the
+        // mlock(2) SQLCipher uses for its key and page memory.
+        .arg("--capability=CAP_IPC_LOCK")
+        .arg(format!("--machine=occcboot{}", std::process::id()))
+        .arg("-D")
+        .arg(root)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(|err| err.to_string())?)
+        .stderr(log)
+        .spawn()
+        .map_err(|err| format!("cannot start systemd-nspawn: {err}"))
 }
 
 /// A process below `ancestor` whose innermost pid is 1.

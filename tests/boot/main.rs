@@ -3,15 +3,18 @@
 //! `occc` would: socket activation on first connect, bootstrap and login
 //! with occcctl, `systemctl reload`, a SIGSTOP'd daemon restarted by the
 //! watchdog, `systemctl restart` keeping sessions, the master key as an
-//! encrypted credential, the daemon binding its own socket with the unit's
-//! filters, an upgrade keeping the store, remove keeping it, purge deleting
-//! it.
+//! encrypted credential, a reboot (occcd started at boot, the session
+//! kept), the daemon binding its own socket with the unit's filters, an
+//! upgrade keeping the store and the admin's edits of the conffile, remove
+//! keeping them, purge deleting them. After the OpenClaw config step every
+//! step runs under the packaged unit alone (no drop-in).
 //!
 //! Needs root, debootstrap, systemd-nspawn and the two packages
 //! `scripts/test` builds (`OCCC_TEST_DEB`, `OCCC_TEST_DEB_UPGRADE`); without
 //! them it says exactly what is missing (a failure under CI).
 
 mod machine;
+mod openclaw_files;
 mod pam;
 
 use std::{
@@ -141,7 +144,7 @@ fn the_package_runs_under_a_real_systemd() {
         skip::unavailable("boot test", &needs);
         return;
     }
-    let machine = match Machine::boot(&[&package, &upgrade]) {
+    let mut machine = match Machine::boot(&[&package, &upgrade]) {
         Ok(machine) => machine,
         Err(why) => {
             skip::unavailable("boot test", &format!("a bootable Debian root: {why}"));
@@ -213,119 +216,7 @@ fn the_package_runs_under_a_real_systemd() {
         status_line.trim()
     );
 
-    // OpenClaw's config under alice's home, edited through occcd: refused
-    // under the unit alone (home is read-only to it), written with the
-    // openclaw-files drop-in, keeping alice as the file's owner.
-    let config_file = format!("/home/{OCCC_USER}/.openclaw/openclaw.json");
-    machine.ok(&[
-        "install",
-        "-d",
-        "-o",
-        OCCC_USER,
-        "-g",
-        OCCC_USER,
-        "-m",
-        "0700",
-        &format!("/home/{OCCC_USER}/.openclaw"),
-    ]);
-    machine.write(&config_file, "{ gateway: { port: 18789 } }\n");
-    machine.ok(&["chown", &format!("{OCCC_USER}:{OCCC_USER}"), &config_file]);
-    machine.ok(&["chmod", "0600", &config_file]);
-    machine.ok(&[
-        "sed",
-        "-i",
-        "s|^# openclaw_config = .*|openclaw_config = \"/home/alice/.openclaw/openclaw.json\"|",
-        "/etc/occcd/occcd.toml",
-    ]);
-    machine.ok(&["systemctl", "restart", "occcd.service"]);
-    let edit = |code: String| {
-        let mut child = machine
-            .as_user(
-                OCCC_USER,
-                &[
-                    "EDITOR=sed -i s/18789/18790/",
-                    "occcctl",
-                    "config",
-                    "edit",
-                    "--note",
-                    "port",
-                    "--yes",
-                ],
-            )
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn occcctl config edit");
-        writeln!(child.stdin.take().expect("stdin"), "{code}").expect("code");
-        let output = child.wait_with_output().expect("config edit");
-        (output.status.success(), text(&output))
-    };
-    let (ok, refused) = edit(device.next_code());
-    assert!(!ok, "{refused}");
-    assert!(
-        refused.contains("the old file is unchanged") && refused.contains("Read-only file system"),
-        "the refusal says why and that nothing changed: {refused}"
-    );
-    assert!(
-        machine.ok(&["cat", &config_file]).contains("18789"),
-        "unchanged"
-    );
-    machine.ok(&[
-        "install",
-        "-D",
-        "-m",
-        "0644",
-        "/usr/share/doc/occcd/examples/openclaw-files.conf",
-        "/etc/systemd/system/occcd.service.d/openclaw-files.conf",
-    ]);
-    // Security events to the journal, with fields of their own.
-    machine.ok(&[
-        "sh",
-        "-c",
-        "printf '\\n[events.journald]\\nenabled = true\\n' >> /etc/occcd/occcd.toml",
-    ]);
-    machine.ok(&["systemctl", "daemon-reload"]);
-    machine.ok(&["systemctl", "restart", "occcd.service"]);
-    let (ok, out) = edit(device.next_code());
-    assert!(ok, "{out}");
-    machine.wait_until("the edit in the journal", Duration::from_secs(20), || {
-        machine
-            .ok(&[
-                "journalctl",
-                "--no-pager",
-                "-o",
-                "verbose",
-                "OCCC_EVENT=config_edited",
-            ])
-            .contains("OCCC_ACTOR=alice")
-    });
-    let event = machine.ok(&[
-        "journalctl",
-        "--no-pager",
-        "-o",
-        "verbose",
-        "OCCC_EVENT=config_edited",
-    ]);
-    for field in [
-        "PRIORITY=5",
-        "OCCC_CATEGORY=config",
-        "OCCC_SEVERITY=notice",
-        "SYSLOG_IDENTIFIER=occcd",
-        "OCCC_ID=",
-    ] {
-        assert!(event.contains(field), "{field}: {event}");
-    }
-    eprintln!("boot: journalctl OCCC_EVENT=config_edited finds the edit with its own fields");
-    assert!(machine.ok(&["cat", &config_file]).contains("18790"));
-    assert_eq!(
-        machine.ok(&["stat", "-c", "%U %a", &config_file]),
-        format!("{OCCC_USER} 600\n")
-    );
-    eprintln!(
-        "boot: config edit refused under the unit alone ({}), written with openclaw-files.conf",
-        refused.lines().last().unwrap_or_default()
-    );
+    openclaw_files::config_edit_needs_its_drop_in(&machine, &mut device);
 
     // Reload: same process, the reload audited and logged.
     let pid = machine.main_pid("occcd.service");
@@ -414,6 +305,34 @@ fn the_package_runs_under_a_real_systemd() {
     assert!(whoami(&machine).contains(OCCC_USER));
     eprintln!("boot: the store opens with the key from LoadCredentialEncrypted=");
 
+    // A reboot: occcd starts at boot (no connection needed), /run/occcd is
+    // made again by tmpfiles.d, the credential still opens the store, and
+    // the session outlives it.
+    machine
+        .reboot()
+        .unwrap_or_else(|why| panic!("the machine did not boot again: {why}"));
+    machine.wait_until("occcd started at boot", Duration::from_secs(30), || {
+        machine.state("occcd.service") == "active"
+    });
+    let socket = machine.ok(&[
+        "stat",
+        "-c",
+        "%a %U:%G",
+        "/run/occcd/occcd.sock",
+        "/run/occcd",
+    ]);
+    assert_eq!(socket, "660 root:occc\n750 root:occc\n");
+    let this_boot = machine.ok(&["journalctl", "-b", "--no-pager", "-u", "occcd.service"]);
+    assert!(
+        this_boot.contains("key_source=systemd credential"),
+        "{this_boot}"
+    );
+    assert!(
+        whoami(&machine).contains(OCCC_USER),
+        "the session outlives a reboot"
+    );
+    eprintln!("boot: after a reboot occcd started at boot, socket 0660 root:occc, session kept");
+
     // Without occcd.socket the daemon binds socket.group's socket itself,
     // under the unit's system call filter (no chown needed: Group=occc).
     machine.ok(&["systemctl", "stop", "occcd.service", "occcd.socket"]);
@@ -470,6 +389,18 @@ fn the_package_runs_under_a_real_systemd() {
         whoami(&machine).contains(OCCC_USER),
         "the store survives an upgrade"
     );
+    // The conffile keeps the admin's edits.
+    let config = machine.ok(&["cat", "/etc/occcd/occcd.toml"]);
+    for edit in [
+        "poll_interval_ms = 5000",
+        "group = \"occc\"",
+        "openclaw_config = \"/home/alice/.openclaw/openclaw.json\"",
+    ] {
+        assert!(
+            config.contains(edit),
+            "{edit} lost in the upgrade:\n{config}"
+        );
+    }
     eprintln!("boot: upgraded to {version} while running (restarted), store kept");
 
     // remove stops both units and keeps the store, the key and the config;

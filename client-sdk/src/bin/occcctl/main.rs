@@ -30,7 +30,18 @@ use serde_json::json;
 #[derive(Debug, Parser)]
 #[command(name = "occcctl", version, after_help = exit::EXIT_CODES)]
 struct Cli {
-    /// Daemon socket. Default: /run/occcd/occcd.sock (or DIR/occcd.sock with --dev).
+    #[cfg_attr(
+        all(unix, not(target_os = "macos")),
+        doc = "Daemon socket. Default: /run/occcd/occcd.sock (or DIR/occcd.sock with --dev)."
+    )]
+    #[cfg_attr(
+        target_os = "macos",
+        doc = "Daemon socket. Default: /var/run/occcd/occcd.sock (or DIR/occcd.sock with --dev)."
+    )]
+    #[cfg_attr(
+        windows,
+        doc = r"Daemon pipe. Default: \\.\pipe\occcd (or DIR's own pipe with --dev)."
+    )]
     #[arg(long, global = true, env = "OCCC_SOCKET", value_name = "PATH")]
     socket: Option<PathBuf>,
     /// Talk to a dev-mode daemon in DIR, owned by the current user.
