@@ -160,16 +160,18 @@ impl ServiceManager {
             std::process::id(),
         );
         #[cfg(unix)]
-        {
-            let socket = std::env::var_os("NOTIFY_SOCKET").and_then(|name| {
-                notify_address(&name)
-                    .map_err(|err| tracing::warn!(error = %err, "NOTIFY_SOCKET not usable: the service manager hears nothing"))
-                    .ok()
-            });
-            Self { socket, watchdog }
+        let socket = std::env::var_os("NOTIFY_SOCKET").and_then(|name| {
+            notify_address(&name)
+                .map_err(|err| {
+                    tracing::warn!(error = %err, "NOTIFY_SOCKET not usable: the service manager hears nothing");
+                })
+                .ok()
+        });
+        Self {
+            #[cfg(unix)]
+            socket,
+            watchdog,
         }
-        #[cfg(not(unix))]
-        Self { watchdog }
     }
 
     /// One listening on the datagram socket at `path`, wanting a keep-alive
@@ -225,6 +227,7 @@ fn notify_address(name: &std::ffi::OsStr) -> std::io::Result<std::os::unix::net:
 
 impl Notice<'_> {
     /// The notice as its `sd_notify(3)` line.
+    #[cfg(unix)]
     fn line(&self) -> String {
         match self {
             Notice::Ready => "READY=1".to_owned(),
@@ -340,6 +343,7 @@ mod tests {
         assert!(notify_address(std::ffi::OsStr::new(&"x".repeat(200))).is_err());
     }
 
+    #[cfg(unix)]
     #[test]
     fn a_notice_is_one_line() {
         assert_eq!(Notice::Status("a\nb").line(), "STATUS=a b");
