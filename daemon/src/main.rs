@@ -72,7 +72,11 @@ fn main() -> ExitCode {
         },
         _ => None,
     };
-    let manager = ServiceManager::from_env();
+    // Only the serving daemon reports to the service manager.
+    let manager = match command {
+        Command::Serve => ServiceManager::from_env(),
+        _ => ServiceManager::default(),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -180,20 +180,29 @@ impl Machine {
     /// A clean poweroff first; then the container's PID 1 is killed (which
     /// ends every process in it): systemd-nspawn gone, an orphaned
     /// container would otherwise go on running.
+    /// Once per boot: the leader is forgotten first (0: none known), so a
+    /// pid the host may have reused since is never entered or signalled.
     fn power_off(&mut self) {
-        let _ = self.command(&["systemctl", "poweroff"]).output();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.nspawn.try_wait() {
-                break;
+        let leader = std::mem::replace(&mut self.leader, 0);
+        if leader != 0 {
+            let _ = self.command_in(leader, &["systemctl", "poweroff"]).output();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.nspawn.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
             }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        if let Ok(leader) = i32::try_from(self.leader) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(leader),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+            // Still there: killing PID 1 of the container ends all of it.
+            if self.nspawn.try_wait().ok().flatten().is_none()
+                && let Ok(leader) = i32::try_from(leader)
+                && leader > 1
+            {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(leader),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
         }
         let _ = self.nspawn.kill();
         let _ = self.nspawn.wait();
@@ -250,9 +259,14 @@ impl Machine {
 
     /// A command run as root inside the container.
     pub fn command(&self, argv: &[&str]) -> Command {
+        self.command_in(self.leader, argv)
+    }
+
+    /// `argv` in the namespaces of the container whose PID 1 is `leader`.
+    fn command_in(&self, leader: u32, argv: &[&str]) -> Command {
         let mut command = Command::new("nsenter");
         command
-            .arg(format!("--target={}", self.leader))
+            .arg(format!("--target={leader}"))
             .args([
                 "--mount", "--uts", "--ipc", "--net", "--pid", "--cgroup", "--root", "--wd",
             ])

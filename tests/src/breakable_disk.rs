@@ -128,10 +128,14 @@ pub struct Frozen<'disk>(&'disk BreakableDisk);
 
 impl Drop for Frozen<'_> {
     fn drop(&mut self) {
-        let _ = Command::new("fsfreeze")
-            .arg("--unfreeze")
-            .arg(&self.0.at)
-            .status();
+        if !ran(Command::new("fsfreeze").arg("--unfreeze").arg(&self.0.at)) {
+            let why = format!("fsfreeze --unfreeze {} failed", self.0.at.display());
+            if std::thread::panicking() {
+                eprintln!("{why}");
+            } else {
+                panic!("{why}");
+            }
+        }
     }
 }
 

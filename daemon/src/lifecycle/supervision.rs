@@ -6,7 +6,8 @@
 //! answering, the audit writer running and not stuck on a commit, and the
 //! integrity monitor's loop going round; a daemon wedged in any of them
 //! stops sending it and the service manager restarts it (`WatchdogSec=`).
-//! Staleness is judged on the injected clock.
+//! Staleness is judged on the injected clock. Sending never waits: a
+//! service manager that does not read misses notices, the daemon goes on.
 
 use std::time::Duration;
 
@@ -18,6 +19,8 @@ pub const STORE_PATIENCE: Duration = Duration::from_secs(5);
 pub const AUDIT_PATIENCE: Duration = Duration::from_secs(60);
 /// How often the status line is refreshed when there is no watchdog.
 pub const STATUS_EVERY: Duration = Duration::from_secs(30);
+/// The shortest time between checks, whatever watchdog interval is asked.
+pub const CHECK_AT_MOST_EVERY: Duration = Duration::from_millis(100);
 
 /// What a check of the daemon's moving parts found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,11 +88,13 @@ pub fn watchdog_interval(usec: Option<&str>, pid: Option<&str>, own_pid: u32) ->
 }
 
 /// How often to check and notify: a quarter of the watchdog interval (so
-/// one slow or failed check is not yet a restart), and at least every
-/// [`STATUS_EVERY`].
+/// one slow or failed check is not yet a restart), at least every
+/// [`STATUS_EVERY`] and at most every [`CHECK_AT_MOST_EVERY`].
 #[must_use]
 pub fn check_every(watchdog: Option<Duration>) -> Duration {
-    watchdog.map_or(STATUS_EVERY, |interval| (interval / 4).min(STATUS_EVERY))
+    watchdog.map_or(STATUS_EVERY, |interval| {
+        (interval / 4).clamp(CHECK_AT_MOST_EVERY, STATUS_EVERY)
+    })
 }
 
 /// The status line while all is well. Anyone on the host can read it
@@ -200,8 +205,12 @@ impl ServiceManager {
                 message.push('\n');
                 message
             });
-            let sent = std::os::unix::net::UnixDatagram::unbound()
-                .and_then(|socket| socket.send_to_addr(message.as_bytes(), address));
+            // Never waits: a service manager whose queue is full misses this
+            // notice (as a check it never heard), the daemon goes on.
+            let sent = std::os::unix::net::UnixDatagram::unbound().and_then(|socket| {
+                socket.set_nonblocking(true)?;
+                socket.send_to_addr(message.as_bytes(), address)
+            });
             if let Err(err) = sent {
                 tracing::warn!(error = %err, "service manager notification failed");
             }
@@ -211,7 +220,8 @@ impl ServiceManager {
     }
 }
 
-/// The address `NOTIFY_SOCKET` names.
+/// The address `NOTIFY_SOCKET` names: an absolute path, or on Linux an
+/// abstract name (`@name`), as `sd_notify(3)` allows.
 #[cfg(unix)]
 fn notify_address(name: &std::ffi::OsStr) -> std::io::Result<std::os::unix::net::SocketAddr> {
     use std::os::unix::ffi::OsStrExt;
@@ -221,7 +231,11 @@ fn notify_address(name: &std::ffi::OsStr) -> std::io::Result<std::os::unix::net:
             use std::os::linux::net::SocketAddrExt;
             std::os::unix::net::SocketAddr::from_abstract_name(abstract_name)
         }
-        _ => std::os::unix::net::SocketAddr::from_pathname(name),
+        [b'/', ..] => std::os::unix::net::SocketAddr::from_pathname(name),
+        _ => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "neither an absolute path nor an abstract name (@…)",
+        )),
     }
 }
 
@@ -340,7 +354,8 @@ mod tests {
             name.as_abstract_name(),
             Some(&b"/org/freedesktop/notify"[..])
         );
-        assert!(notify_address(std::ffi::OsStr::new(&"x".repeat(200))).is_err());
+        assert!(notify_address(std::ffi::OsStr::new(&format!("/{}", "x".repeat(200)))).is_err());
+        assert!(notify_address(std::ffi::OsStr::new("run/notify")).is_err());
     }
 
     #[cfg(unix)]
@@ -358,5 +373,9 @@ mod tests {
         );
         assert_eq!(check_every(Some(Duration::from_secs(600))), STATUS_EVERY);
         assert_eq!(check_every(None), STATUS_EVERY);
+        assert_eq!(
+            check_every(Some(Duration::from_micros(1))),
+            CHECK_AT_MOST_EVERY
+        );
     }
 }

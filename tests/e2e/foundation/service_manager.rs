@@ -392,8 +392,8 @@ async fn a_daemon_whose_audit_commit_hangs_withholds_its_keep_alive_until_the_di
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("{stuck}"));
     assert!(seconds > 60, "past its patience only: {stuck}");
-    // No keep-alive at the checks after it either.
-    for _ in 0..2 {
+    // No keep-alive at the checks after it either (two seconds of them).
+    for _ in 0..4 {
         let message = notify.next().await;
         assert!(
             message.contains("STATUS=stuck") && !message.contains("WATCHDOG=1"),
@@ -405,9 +405,15 @@ async fn a_daemon_whose_audit_commit_hangs_withholds_its_keep_alive_until_the_di
     drop(frozen);
     let alive = notify.until("WATCHDOG=1").await;
     assert!(alive.contains("STATUS=serving"), "{alive}");
-    let refused = refused.await.expect("join").expect_err("refused");
+    let refused = tokio::time::timeout(Duration::from_secs(20), refused)
+        .await
+        .expect("the call ends once the disk is back")
+        .expect("join")
+        .expect_err("refused");
     assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
-    daemon.stop().await;
+    tokio::time::timeout(Duration::from_secs(20), daemon.stop())
+        .await
+        .expect("the daemon stops");
     let (store, hasher) = dir.open_store().await;
     let refusals = audit_rows_of_kind(&store, "call_refused").await;
     assert!(

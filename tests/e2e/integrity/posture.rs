@@ -2,7 +2,7 @@
 //! containers, and containers with a mount reaching the host's control (the
 //! engine socket by file or by any folder holding it, /run, /var/run,
 //! occcd's own state) are flagged by the right checks, and occcd refuses to
-//! start them.
+//! start them — as the start policy says, reloaded with SIGHUP.
 
 use std::time::Duration;
 
@@ -173,5 +173,59 @@ async fn a_hardened_container_is_healthy_and_unsafe_ones_are_flagged_and_never_s
     let missing = container_status(&viewer, "occc-e2e-no-such-container").await;
     assert_eq!(missing.health(), pb::ContainerHealth::Unknown);
     assert!(missing.reason.contains("not found"), "{missing:?}");
+    daemon.terminate().await;
+}
+
+/// The start policy a reload applies is the one the next start is judged
+/// by: a root container refused, then started once `refuse_root = false`
+/// is reloaded (SIGHUP) into the running daemon.
+#[tokio::test]
+async fn a_reloaded_start_policy_judges_the_next_start() {
+    let Some(socket) = shared_socket() else {
+        return say_skipped("a_reloaded_start_policy_judges_the_next_start");
+    };
+    let mut root_flags = TestContainer::hardened_flags();
+    root_flags[1] = "root";
+    let root = TestContainer::create(&socket, "reloadroot", &root_flags);
+    let dir = DevDir::new();
+    let config = integrity_config(&socket, &[Watch::new(&root.name)]);
+    dir.set_config(&config);
+    let daemon = RunningDaemon::start(&dir).await;
+    let anonymous = daemon.client().await;
+    let mut person = bootstrap_super_admin(&dir, &anonymous, "root").await;
+    let admin = log_in(&anonymous, &mut person).await;
+    elevate(&admin, &mut person).await;
+    let start = async || {
+        admin
+            .environment()
+            .start_environment(pb::EnvironmentRequest {
+                container: root.name.clone(),
+            })
+            .await
+    };
+    let refused = start().await.unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(refused.message().contains("root"), "{refused:?}");
+
+    dir.set_config(&format!(
+        "{config}[integrity.start_policy]\nrefuse_root = false\n"
+    ));
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(daemon.pid()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !dir
+        .log()
+        .contains("integrity.start_policy.refuse_root: true -> false")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no reload; log:\n{}",
+            dir.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let started = start().await.unwrap().into_inner();
+    assert_eq!(started.state, "running");
+    assert_eq!(root.inspect("{{.State.Status}}"), "running");
     daemon.terminate().await;
 }
