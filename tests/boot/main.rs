@@ -124,6 +124,18 @@ fn whoami(machine: &Machine) -> String {
     out
 }
 
+/// The socket 0660 and its folder 0750, both root's and group `occc`'s.
+fn assert_members_reach_the_socket(machine: &Machine) {
+    let modes = machine.ok(&[
+        "stat",
+        "-c",
+        "%a %U:%G",
+        "/run/occcd/occcd.sock",
+        "/run/occcd",
+    ]);
+    assert_eq!(modes, "660 root:occc\n750 root:occc\n");
+}
+
 fn deb(variable: &str) -> Option<PathBuf> {
     std::env::var_os(variable)
         .map(PathBuf::from)
@@ -165,14 +177,7 @@ fn the_package_runs_under_a_real_systemd() {
         "inactive",
         "started only on demand"
     );
-    let socket = machine.ok(&[
-        "stat",
-        "-c",
-        "%a %U:%G",
-        "/run/occcd/occcd.sock",
-        "/run/occcd",
-    ]);
-    assert_eq!(socket, "660 root:occc\n750 root:occc\n");
+    assert_members_reach_the_socket(&machine);
     eprintln!("boot: installed; socket 0660 root:occc, daemon not started");
 
     // A member of occc connects: systemd starts occcd on the socket.
@@ -314,14 +319,7 @@ fn the_package_runs_under_a_real_systemd() {
     machine.wait_until("occcd started at boot", Duration::from_secs(30), || {
         machine.state("occcd.service") == "active"
     });
-    let socket = machine.ok(&[
-        "stat",
-        "-c",
-        "%a %U:%G",
-        "/run/occcd/occcd.sock",
-        "/run/occcd",
-    ]);
-    assert_eq!(socket, "660 root:occc\n750 root:occc\n");
+    assert_members_reach_the_socket(&machine);
     let this_boot = machine.ok(&["journalctl", "-b", "--no-pager", "-u", "occcd.service"]);
     assert!(
         this_boot.contains("key_source=systemd credential"),
