@@ -4,15 +4,17 @@
 //! with occcctl, `systemctl reload`, a SIGSTOP'd daemon restarted by the
 //! watchdog, `systemctl restart` keeping sessions, the master key as an
 //! encrypted credential, a reboot (occcd started at boot, the session
-//! kept), the daemon binding its own socket with the unit's filters, an
-//! upgrade keeping the store and the admin's edits of the conffile, remove
-//! keeping them, purge deleting them. After the OpenClaw config step every
-//! step runs under the packaged unit alone (no drop-in).
+//! kept), backup, restore and key rotation with that credential, the
+//! daemon binding its own socket with the unit's filters, an upgrade
+//! keeping the store and the admin's edits of the conffile, remove keeping
+//! them, purge deleting them. After the OpenClaw config step every step
+//! runs under the packaged unit without that step's drop-in.
 //!
 //! Needs root, debootstrap, systemd-nspawn and the two packages
 //! `scripts/test` builds (`OCCC_TEST_DEB`, `OCCC_TEST_DEB_UPGRADE`); without
 //! them it says exactly what is missing (a failure under CI).
 
+mod credential_tools;
 mod machine;
 mod openclaw_files;
 mod pam;
@@ -330,6 +332,7 @@ fn the_package_runs_under_a_real_systemd() {
         "the session outlives a reboot"
     );
     eprintln!("boot: after a reboot occcd started at boot, socket 0660 root:occc, session kept");
+    credential_tools::backup_restore_and_rekey_with_the_credential(&machine);
 
     // Without occcd.socket the daemon binds socket.group's socket itself,
     // under the unit's system call filter (no chown needed: Group=occc).
