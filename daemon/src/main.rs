@@ -32,6 +32,9 @@ fn main() -> ExitCode {
     let heap_settings_refused = keep_heap_returnable();
     // Before anything can open SQLite: its freed blocks are wiped too.
     let sqlite_frees_wiped = store::sqlite_heap::install();
+    // Before SQLCipher initializes libcrypto: no cleanup under threads at exit.
+    #[cfg(target_os = "linux")]
+    let libcrypto_kept = store::libcrypto::keep_until_exit();
     // Everything the daemon creates is private unless it widens it on purpose.
     #[cfg(unix)]
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
@@ -58,6 +61,13 @@ fn main() -> ExitCode {
     if !sqlite_frees_wiped {
         tracing::warn!(
             "SQLite initialized before its wiping allocator was installed: SQLCipher's memory security wipes its frees instead, at a cost per block"
+        );
+    }
+    #[cfg(target_os = "linux")]
+    if let Err(err) = libcrypto_kept {
+        tracing::warn!(
+            error = err,
+            "libcrypto keeps its exit-time cleanup: a thread still in it at exit may crash the process"
         );
     }
     if !heap_settings_refused.is_empty() {

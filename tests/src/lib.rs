@@ -215,11 +215,15 @@ impl DevDir {
             .output()
             .await
             .expect("run occcd");
-        let text = format!(
+        let mut text = format!(
             "{}{}",
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
+        // A crash prints nothing of its own: say it with what it printed.
+        if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&output.status) {
+            text.push_str(&format!("\n(occcd ended by signal {signal})"));
+        }
         (output.status, text)
     }
 

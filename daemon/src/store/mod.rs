@@ -16,6 +16,8 @@ mod device_key_rows;
 mod finding_rows;
 mod integrity_rows;
 mod key_rows;
+#[cfg(target_os = "linux")]
+pub mod libcrypto;
 mod os_account_rows;
 mod output_cursor_rows;
 mod page_cache;
