@@ -444,6 +444,10 @@ pub(crate) async fn open_for_test(folder: &Path) -> Store {
 }
 
 fn keyed_options(path: &Path, key: &Subkey) -> Result<SqliteConnectOptions, StoreError> {
+    // Any process opening a store, not only occcd's `main` (a libcrypto
+    // that cannot initialize fails the open below with SQLCipher's error).
+    #[cfg(target_os = "linux")]
+    let _ = libcrypto::keep_until_exit();
     let key_pragma = Zeroizing::new(format!("\"x'{}'\"", hex::encode(key.expose())));
     Ok(SqliteConnectOptions::from_str("sqlite://")?
         .filename(path)
