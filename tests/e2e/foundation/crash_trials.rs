@@ -348,12 +348,14 @@ async fn kill_9_during_mixed_writes_loses_nothing_acknowledged_and_tears_nothing
         )
         .await;
         next_config = acked.config_sent.map_or(next_config, |sent| sent + 1);
-        // Each writer ran until the daemon died: none was refused.
+        // Each writer ran until the daemon died: none was refused. (A call
+        // cut off reads "transport error"; one that began after the kill,
+        // on a connection still to be made, finds the socket's listener
+        // gone: "Connection refused" from the OS, never from occcd.)
         assert!(
-            acked
-                .stops
-                .iter()
-                .all(|stop| stop.contains("transport error")),
+            acked.stops.iter().all(|stop| {
+                stop.contains("transport error") || stop.contains("Connection refused (os error")
+            }),
             "trial {trial}: a writer was refused under concurrent writes: {:?}",
             acked.stops
         );
