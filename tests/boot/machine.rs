@@ -185,7 +185,7 @@ impl Machine {
     fn power_off(&mut self) {
         let leader = std::mem::replace(&mut self.leader, 0);
         if leader != 0 {
-            let _ = self.command_in(leader, &["systemctl", "poweroff"]).output();
+            let _ = nsenter(leader, &["systemctl", "poweroff"]).output();
             let deadline = Instant::now() + Duration::from_secs(20);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = self.nspawn.try_wait() {
@@ -259,20 +259,7 @@ impl Machine {
 
     /// A command run as root inside the container.
     pub fn command(&self, argv: &[&str]) -> Command {
-        self.command_in(self.leader, argv)
-    }
-
-    /// `argv` in the namespaces of the container whose PID 1 is `leader`.
-    fn command_in(&self, leader: u32, argv: &[&str]) -> Command {
-        let mut command = Command::new("nsenter");
-        command
-            .arg(format!("--target={leader}"))
-            .args([
-                "--mount", "--uts", "--ipc", "--net", "--pid", "--cgroup", "--root", "--wd",
-            ])
-            .args(["env", "-i", PATH, "HOME=/root", "LANG=C.UTF-8"])
-            .args(argv);
-        command
+        nsenter(self.leader, argv)
     }
 
     /// Runs `argv` as root inside the container.
@@ -362,6 +349,19 @@ impl Drop for Machine {
         let _ = fs::remove_dir_all(&self.root);
         let _ = fs::remove_file(&self.console);
     }
+}
+
+/// `argv` as root in the namespaces of the container whose PID 1 is `leader`.
+fn nsenter(leader: u32, argv: &[&str]) -> Command {
+    let mut command = Command::new("nsenter");
+    command
+        .arg(format!("--target={leader}"))
+        .args([
+            "--mount", "--uts", "--ipc", "--net", "--pid", "--cgroup", "--root", "--wd",
+        ])
+        .args(["env", "-i", PATH, "HOME=/root", "LANG=C.UTF-8"])
+        .args(argv);
+    command
 }
 
 /// Boots `root` with systemd as its PID 1, its console appended to `console`.

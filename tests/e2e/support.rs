@@ -1,8 +1,13 @@
 //! Small helpers shared by the end-to-end tests.
 
-use std::str::FromStr;
+use std::{
+    str::FromStr,
+    time::{Duration, Instant},
+};
 
+use nix::sys::signal::{Signal, kill};
 use occc_client::OcccClient;
+use occc_tests::{DevDir, RunningDaemon};
 use occcd::store::Store;
 use tonic::{Code, Request, codegen::http::uri::PathAndQuery};
 
@@ -86,4 +91,24 @@ pub async fn wrong_login(anonymous: &occc_client::OcccClient, username: &str) ->
         })
         .await
         .unwrap_err()
+}
+
+/// Sends `signal` to the daemon (SIGHUP: reload).
+pub fn signal(daemon: &RunningDaemon, signal: Signal) {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(daemon.pid()).expect("pid fits"));
+    kill(pid, signal).expect("signal the daemon");
+}
+
+/// Waits (on the daemon's own progress, not a fixed sleep) until `done`,
+/// at most 20 s; the daemon's log is shown if it never is.
+pub async fn eventually(what: &str, dir: &DevDir, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen; log:\n{}",
+            dir.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

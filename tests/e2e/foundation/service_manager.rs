@@ -10,10 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use nix::{
-    sys::signal::{Signal, kill},
-    unistd::Pid,
-};
+use nix::sys::signal::Signal;
 use occc_client::{ConnectOptions, OcccClient, proto as pb};
 use occc_tests::{
     DevDir, RunningDaemon, breakable_disk::BreakableDisk, in_process_daemon::InProcessDaemon, skip,
@@ -21,27 +18,9 @@ use occc_tests::{
 };
 use occcd::lifecycle::supervision::ServiceManager;
 
-use crate::support::audit_rows_of_kind;
+use crate::support::{audit_rows_of_kind, eventually, signal};
 
 const SOCKET_ACTIVATE: &str = "/usr/bin/systemd-socket-activate";
-
-fn signal(daemon: &RunningDaemon, signal: Signal) {
-    let pid = Pid::from_raw(i32::try_from(daemon.pid()).expect("pid fits"));
-    kill(pid, signal).expect("signal the daemon");
-}
-
-/// Waits (on the daemon's own progress, not a fixed sleep) until `done`.
-async fn eventually(what: &str, dir: &DevDir, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not happen; log:\n{}",
-            dir.log()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// `systemd-socket-activate -l <listen> --fdname=occcd.socket occcd …`:
 /// binds `listen` at once (mode 0644), starts the daemon on the first

@@ -16,6 +16,7 @@ use occc_tests::{
 use tonic::Code;
 
 use super::{Watch, check_ids, container_status, integrity_config, severity_of, wait_for_status};
+use crate::support::{eventually, signal};
 
 fn with<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     let mut flags: Vec<&str> = TestContainer::hardened_flags();
@@ -210,20 +211,12 @@ async fn a_reloaded_start_policy_judges_the_next_start() {
     dir.set_config(&format!(
         "{config}[integrity.start_policy]\nrefuse_root = false\n"
     ));
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(daemon.pid()).unwrap());
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !dir
-        .log()
-        .contains("integrity.start_policy.refuse_root: true -> false")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no reload; log:\n{}",
-            dir.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    signal(&daemon, nix::sys::signal::Signal::SIGHUP);
+    eventually("the reload", &dir, || {
+        dir.log()
+            .contains("integrity.start_policy.refuse_root: true -> false")
+    })
+    .await;
     let started = start().await.unwrap().into_inner();
     assert_eq!(started.state, "running");
     assert_eq!(root.inspect("{{.State.Status}}"), "running");
